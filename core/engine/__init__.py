@@ -1,0 +1,13 @@
+"""Run jobs in a supervised child process; stream typed events back.
+
+Public names: `Engine`, `JobHandle`, `CancelToken`, `Reporter` and the events.
+"""
+
+from core.engine.context import CancelToken, Reporter, null_reporter
+from core.engine.events import ErrorEvent, Event, LogEvent, PartialEvent, ProgressEvent, ResultEvent
+from core.engine.supervisor import Engine, JobHandle
+
+__all__ = [
+    "CancelToken", "Engine", "ErrorEvent", "Event", "JobHandle", "LogEvent",
+    "PartialEvent", "ProgressEvent", "Reporter", "ResultEvent", "null_reporter",
+]

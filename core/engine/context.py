@@ -1,0 +1,82 @@
+"""What a job function receives: a progress callback (`Reporter`) and a `CancelToken`.
+
+A job is a plain function ``fn(*args, progress: Reporter, cancel: CancelToken, **kwargs)``
+returning a frozen dataclass. It does not know whether it runs in the engine's
+child process or inline (unit tests); the Reporter hides where events go.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from core.engine.events import Event, LogEvent, PartialEvent, ProgressEvent
+from core.errors import Cancelled
+
+
+class CancelToken:
+    """Cooperative cancellation: the caller sets it, the job checks it between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+class Reporter:
+    """The progress callback handed to every job.
+
+    Call it as ``progress(fraction, message, stage=...)``; use ``progress.log(...)``
+    for messages and ``progress.partial(kind, payload)`` for results that are
+    ready early. Partial events of one kind can be throttled with
+    ``min_interval`` so a tight loop cannot flood the caller.
+    """
+
+    def __init__(self, sink: Callable[[Event], None]) -> None:
+        self._sink = sink
+        self._last_partial: dict[str, float] = {}
+
+    def __call__(self, fraction: float | None, message: str = "", stage: str = "") -> None:
+        if fraction is not None:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        self._sink(ProgressEvent(fraction=fraction, stage=stage, message=message))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._sink(LogEvent(level=level, message=message))
+
+    def partial(self, kind: str, payload: Any) -> None:
+        self._last_partial[kind] = time.monotonic()
+        self._sink(PartialEvent(kind=kind, payload=payload))
+
+    def partial_due(self, kind: str, min_interval: float) -> bool:
+        """True when at least `min_interval` seconds passed since the last `kind` partial."""
+        last = self._last_partial.get(kind)
+        return last is None or time.monotonic() - last >= min_interval
+
+    def scaled(self, start: float, end: float, stage: str = "") -> "Reporter":
+        """A Reporter for a sub-step that maps its 0..1 onto start..end of this one."""
+        parent = self
+
+        class _Scaled(Reporter):
+            def __call__(self, fraction, message="", stage_=stage):  # type: ignore[override]
+                f = None if fraction is None else start + (end - start) * min(1.0, max(0.0, fraction))
+                parent(f, message, stage_ or stage)
+
+        child = _Scaled(self._sink)
+        child._last_partial = self._last_partial
+        return child
+
+
+def null_reporter() -> Reporter:
+    """A Reporter that drops everything (for calling a job function directly)."""
+    return Reporter(lambda event: None)

@@ -1,0 +1,108 @@
+"""Error types the engine raises, each mapped to one CLI exit code.
+
+A job raises these; the engine turns them into an `ErrorEvent` carrying a
+`JobError` (a plain frozen dataclass that pickles across the process boundary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    CONVERSION = 4
+    CANCELLED = 130
+
+
+class ErrorKind:
+    """String constants for `JobError.kind` (strings survive pickling and JSON)."""
+
+    BAD_INPUT = "bad_input"
+    CONVERSION = "conversion"
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+    OUT_OF_MEMORY = "out_of_memory"
+    INTERNAL = "internal"
+
+
+EXIT_CODE_FOR_KIND = {
+    ErrorKind.BAD_INPUT: ExitCode.BAD_INPUT,
+    # A model that kills the runtime or eats all memory is a bad model, as far as
+    # the user is concerned: same exit code as any other unusable input.
+    ErrorKind.CRASHED: ExitCode.BAD_INPUT,
+    ErrorKind.OUT_OF_MEMORY: ExitCode.BAD_INPUT,
+    ErrorKind.CONVERSION: ExitCode.CONVERSION,
+    ErrorKind.CANCELLED: ExitCode.CANCELLED,
+    ErrorKind.INTERNAL: ExitCode.INTERNAL,
+}
+
+
+class LitesmithError(Exception):
+    """Base of all errors the engine reports to users.
+
+    `path` names the file the error is about (shown to the user); `details` holds
+    longer text (a traceback, a list of offending ops) that a GUI can fold away.
+    """
+
+    kind = ErrorKind.INTERNAL
+
+    def __init__(self, message: str, *, path: str | None = None, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.details = details
+
+    def to_job_error(self) -> "JobError":
+        return JobError(kind=self.kind, message=self.message, path=self.path, details=self.details)
+
+
+class BadInputError(LitesmithError):
+    """The model or data file cannot be used (missing, corrupt, unsafe, wrong shape)."""
+
+    kind = ErrorKind.BAD_INPUT
+
+
+class ConversionError(LitesmithError):
+    """The model loaded but could not be converted or quantized."""
+
+    kind = ErrorKind.CONVERSION
+
+
+class Cancelled(LitesmithError):
+    """Raised inside a job by `CancelToken.raise_if_cancelled()`."""
+
+    kind = ErrorKind.CANCELLED
+
+    def __init__(self, message: str = "cancelled by the user", **kwargs) -> None:
+        super().__init__(message, **kwargs)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """What went wrong in a job, in a form that crosses processes and prints in one line."""
+
+    kind: str
+    message: str
+    path: str | None = None
+    details: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return int(EXIT_CODE_FOR_KIND.get(self.kind, ExitCode.INTERNAL))
+
+    def one_line(self) -> str:
+        """`path: message`, the form the CLI prints and the GUI uses as a dialog title."""
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class JobFailed(Exception):
+    """Raised by `JobHandle.result()` when the job ended with an error."""
+
+    def __init__(self, error: JobError) -> None:
+        super().__init__(error.one_line())
+        self.error = error

@@ -1,0 +1,57 @@
+"""What inspecting a model tells: frozen dataclasses, safe to pickle and to print as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class ModelFormat:
+    KERAS = "keras"          # Keras 3 .keras zip
+    H5 = "h5"                # legacy Keras HDF5
+    SAVED_MODEL = "saved_model"
+    TFLITE = "tflite"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int | None, ...]          # None marks a dynamic dimension (e.g. batch)
+    dtype: str                             # numpy dtype name: "float32", "int8", ...
+    quantization: tuple[float, int] | None = None   # (scale, zero_point) for quantized tflite tensors
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    output_shape: str
+    params: int
+    macs: int                              # multiply-accumulates for one sample
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    format: str                            # one of ModelFormat
+    file_size: int                         # bytes (a SavedModel folder: all files in it)
+    sha256: str                            # of the file; of all files (sorted by path) for a folder
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    params: int | None                     # None where unknown (tflite: weights counted from constant tensors)
+    flops: int | None                      # 2 x MACs for one sample; None where unknown
+    layers: tuple[LayerInfo, ...] = ()     # Keras models only
+    op_histogram: tuple[tuple[str, int], ...] = ()    # tflite: (op name, count), most frequent first
+    tensor_types: tuple[tuple[str, int], ...] = ()    # tflite: (dtype, tensor count)
+    notes: tuple[str, ...] = ()            # things the user should know (dynamic batch, converter hints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    """Result of the `inspect_model` job."""
+
+    info: ModelInfo
+    seconds: float = field(default=0.0)    # time spent in the child, load included
