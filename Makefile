@@ -1,0 +1,49 @@
+# Litesmith: `make run` opens the app on a sample, `make test` runs the whole suite.
+# Both create .venv and install everything on first use (pinned by constraints.txt).
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.litesmith-installed
+SAMPLE  ?= resources/samples/digits.keras
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test test-fast bench samples screenshots package lock clean help
+
+help:
+	@echo "make run        set up and open the app on $(SAMPLE)"
+	@echo "make test       set up and run the whole test suite"
+	@echo "make test-fast  the suite without tests marked slow"
+	@echo "make bench      run the speed/size benchmarks in bench/"
+	@echo "make samples    rebuild resources/samples"
+	@echo "make package    build the desktop bundle (PyInstaller)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/litesmith gui $(SAMPLE)
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow"
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+samples: $(STAMP)
+	$(PY) resources/build_samples.py
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/gui -k screenshot
+
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^litesmith' > constraints.txt
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

@@ -1,0 +1,95 @@
+"""`litesmith inspect MODEL [MODEL ...] [--json]`: what a model is, from the engine's child."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
+from core.errors import ExitCode, JobFailed
+from core.models.info import InspectResult, ModelInfo
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("inspect", help="report format, inputs, outputs, layers and ops of models")
+    parser.add_argument("models", nargs="+", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one entry per model")
+    parser.add_argument("--layers", action="store_true", help="print the full layer table")
+    add_engine_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.models.inspection import inspect_model
+
+    codes: list[int] = []
+    entries: list[dict] = []
+    with make_engine(args) as engine:
+        # One job per file: a file that crashes the runtime only costs its own child.
+        for path in args.models:
+            try:
+                result: InspectResult = run_job(engine, inspect_model, path, subject=path, show_progress=not args.json)
+            except JobFailed as failed:
+                codes.append(failed.error.exit_code)
+                print_error(failed.error)
+                entries.append({"path": path, "error": {"kind": failed.error.kind, "message": failed.error.message}})
+                continue
+            codes.append(ExitCode.OK)
+            entries.append({"path": path, "info": result.info, "seconds": result.seconds})
+            if not args.json:
+                print(format_info(result.info, full_layers=args.layers))
+    if args.json:
+        print_json(entries)
+    return worst_exit_code(codes)
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= threshold:
+            return f"{n / threshold:.2f}{suffix}"
+    return str(n)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def format_info(info: ModelInfo, full_layers: bool = False) -> str:
+    lines = [
+        f"{info.path}",
+        f"  format   {info.format}    size {human_size(info.file_size)}    sha256 {info.sha256[:16]}…",
+        f"  params   {human_count(info.params)}    FLOPs/sample {human_count(info.flops)}",
+    ]
+    for label, tensors in (("input ", info.inputs), ("output", info.outputs)):
+        for t in tensors:
+            quant = f"  scale={t.quantization[0]:.3g} zero_point={t.quantization[1]}" if t.quantization else ""
+            lines.append(f"  {label}   {t.name}  {_shape(t.shape)}  {t.dtype}{quant}")
+    if info.layers:
+        shown = info.layers if full_layers else info.layers[:12]
+        lines.append(f"  layers ({len(info.layers)}):")
+        for layer in shown:
+            lines.append(f"    {layer.name:<28} {layer.type:<22} {layer.output_shape:<20} "
+                         f"params {layer.params:>9,}  MACs {layer.macs:>12,}")
+        if len(shown) < len(info.layers):
+            lines.append(f"    … {len(info.layers) - len(shown)} more (--layers shows all)")
+    if info.op_histogram:
+        ops = ", ".join(f"{name}×{count}" for name, count in info.op_histogram)
+        lines.append(f"  ops      {ops}")
+    if info.tensor_types:
+        lines.append("  tensors  " + ", ".join(f"{dtype}: {count}" for dtype, count in info.tensor_types))
+    for note in info.notes:
+        lines.append(f"  note     {note}")
+    return os.linesep.join(lines)
+

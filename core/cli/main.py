@@ -1,0 +1,67 @@
+"""`litesmith` command line: one subcommand per module in core/cli/.
+
+Each command module exposes ``add_parser(subparsers)``, which registers its parser
+and sets ``handler=<function(args) -> int>``. The `gui` command is only declared
+here: `core` never imports `gui`, so the launcher is passed in by `gui.entry`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable
+
+from core import __version__
+from core.errors import ExitCode
+
+COMMAND_MODULES = ("inspect", "optimize", "bench", "devices")
+
+GuiLauncher = Callable[..., int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litesmith",
+        description="Make TensorFlow/Keras models fast: inspect, quantize, benchmark, export .tflite.",
+    )
+    parser.add_argument("--version", action="version", version=f"litesmith {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = subparsers.add_parser("gui", help="open the desktop app (the default with no command)")
+    gui.add_argument("model", nargs="?", help="a model to load on start")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    gui.add_argument("--run", action="store_true", help="with --screenshot: run the default recipe first")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"core.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"core.cli.{name}":
+                raise
+            continue  # command not built yet
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None, gui_launcher: GuiLauncher | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        argv = ["gui"] if gui_launcher is not None else ["--help"]
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if args.command == "gui":
+        if gui_launcher is None:
+            print("error: the desktop app is not available from this entry point; run `litesmith gui`",
+                  file=sys.stderr)
+            return ExitCode.USAGE
+        return gui_launcher(model=args.model, screenshot=args.screenshot, run=args.run)
+    if args.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
