@@ -17,9 +17,11 @@ from types import ModuleType
 
 _NOISE = re.compile(
     r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions:"
-    r"|.*cpu_feature_guard\.cc|.*port\.cc:\d+\] oneDNN custom operations|.*cudart_stub\.cc)"
+    r"|.*cpu_feature_guard\.cc|.*port\.cc:\d+\] oneDNN custom operations|.*cudart_stub\.cc"
+    r"|E\d{4} .*failed call to cuInit|.*node_def_util\.cc.*use_unbounded_threadpool)"
 )
 _lock = threading.Lock()
+_imported = threading.Event()  # set once TensorFlow finished importing (not merely started)
 
 
 def quiet_environment() -> None:
@@ -33,12 +35,22 @@ def filter_noise(text: str) -> str:
 
 
 def import_tensorflow() -> ModuleType:
-    """`import tensorflow` with its start-up chatter removed from stderr."""
-    if "tensorflow" in sys.modules:
+    """`import tensorflow` with its start-up chatter removed from stderr.
+
+    Thread-safe: while another thread (the engine's preload) is importing,
+    callers wait for the import to finish instead of getting a half-built module.
+    """
+    if _imported.is_set():
         return sys.modules["tensorflow"]
     quiet_environment()
     with _lock:
-        if "tensorflow" in sys.modules:
+        if "tensorflow" in sys.modules and not _imported.is_set():
+            # Imported by someone else without this function; wait for that import
+            # by importing normally (the module lock blocks until it is complete).
+            import tensorflow as tf  # noqa: F401
+
+            _imported.set()
+        if _imported.is_set():
             return sys.modules["tensorflow"]
         sys.stderr.flush()
         saved = os.dup(2)
@@ -56,6 +68,7 @@ def import_tensorflow() -> ModuleType:
                 if kept.strip():
                     sys.stderr.write(kept)
                     sys.stderr.flush()
+        _imported.set()
     return tf
 
 
@@ -64,3 +77,31 @@ def import_keras() -> ModuleType:
     import keras
 
     return keras
+
+
+def install_stderr_filter() -> None:
+    """Route this process's stderr (fd 2) through a thread that drops TensorFlow's info chatter.
+
+    Used in the engine's child, where TensorFlow logs at odd moments (device
+    start-up, first conversion). Everything that is not known noise is passed on
+    unchanged, so errors still reach the user.
+    """
+    read_fd, write_fd = os.pipe()
+    original = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb", buffering=0) as source, os.fdopen(original, "wb", buffering=0) as sink:
+            pending = b""
+            while chunk := source.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                kept = filter_noise("".join(line.decode(errors="replace") + "\n" for line in lines))
+                if kept:
+                    sink.write(kept.encode())
+            if pending:
+                sink.write(filter_noise(pending.decode(errors="replace")).encode())
+
+    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()

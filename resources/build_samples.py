@@ -10,7 +10,7 @@ Writes into resources/samples/ (or DIR):
 * ``digits.keras`` a small CNN on scikit-learn's 8x8 digits (no download),
   ``digits_calib.npz``, ``digits_eval.npz``, ``digits.json``.
 
-Everything is seeded (numpy, Keras, TensorFlow op determinism, one thread), so a
+Everything is seeded (numpy, Keras, TensorFlow op determinism, one CPU thread), so a
 rebuild on the same machine gives the same weights; on another CPU the figures
 may move a little. The JSON figures are measured on the eval split with the
 model saved and loaded back the way Litesmith loads it (safe_mode, no compile).
@@ -46,7 +46,7 @@ FRAUD_SPLITS = {"train": 60_000, "calib": 2_000, "eval": 20_000}
 # Fraud shifts these PCA-like components (by this many standard deviations, scaled
 # per case by a random strength so some frauds look ordinary).
 FRAUD_SHIFTS = {3: -1.4, 4: 1.1, 7: -0.8, 10: -1.1, 11: 0.9, 12: -1.3, 14: -1.6, 16: -0.8, 17: -1.2}
-FRAUD_CLASS_WEIGHT = {0: 1.0, 1: 25.0}
+FRAUD_CLASS_WEIGHT = {0: 1.0, 1: 10.0}
 
 DIGITS_CALIB = 300
 DIGITS_EVAL = 400
@@ -58,6 +58,8 @@ DIGITS_EVAL = 400
 
 def _setup_tf():
     tf = import_tensorflow()
+    # CPU only: a GPU would train to (slightly) different weights than the CPU builds.
+    tf.config.set_visible_devices([], "GPU")
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.experimental.enable_op_determinism()
@@ -76,6 +78,9 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -110,7 +115,7 @@ def make_transactions(rng: np.random.Generator, n: int, frauds: int) -> tuple[np
     """`n` synthetic card transactions, exactly `frauds` of them fraudulent, in random order.
 
     Columns: hour of day (0-24), V1..V28 (uncorrelated, heavy-tailed, falling
-    variance like PCA components), amount (log-normal). Frauds come in two
+    variance like PCA components, 3 decimals), amount (log-normal, cents). Frauds come in two
     kinds: card testing (small amounts, at night) and account takeover (large
     amounts, any time); both are shifted in a few V components.
     """
@@ -132,7 +137,9 @@ def make_transactions(rng: np.random.Generator, n: int, frauds: int) -> tuple[np
     for component, shift in FRAUD_SHIFTS.items():
         j = component - 1
         v[idx, j] += shift * sd[j] * strength * (1.0 + 0.3 * rng.standard_normal(k))
-    x = np.column_stack([hour, v, np.round(amount, 2)]).astype(np.float32)
+    # Published the way such data usually is: minutes, 3 decimals, cents (it also
+    # keeps the eval split small on disk).
+    x = np.column_stack([np.floor(hour * 60.0) / 60.0, np.round(v, 3), np.round(amount, 2)]).astype(np.float32)
     return x, y
 
 
@@ -156,7 +163,7 @@ def build_fraud(out: Path, keras, log) -> dict:
         name="fraud_mlp",
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-    model.fit(x_train, y_train, batch_size=256, epochs=12, class_weight=FRAUD_CLASS_WEIGHT,
+    model.fit(x_train, y_train, batch_size=256, epochs=20, class_weight=FRAUD_CLASS_WEIGHT,
               shuffle=True, verbose=0)
 
     for name in ("calib", "eval"):

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from core.engine.context import CancelToken, Reporter
 from core.engine.events import ErrorEvent, ResultEvent
 from core.errors import ErrorKind, JobError, LitesmithError
-from core.tf_runtime import quiet_environment
+from core.tf_runtime import install_stderr_filter, quiet_environment
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def run_job(fn: Callable[..., Any], args: tuple, kwargs: dict, reporter: Reporte
 
 def child_main(conn, settings: ChildSettings) -> None:
     quiet_environment()
+    install_stderr_filter()
     # A segfault in a native runtime writes the Python stack here; the parent
     # attaches it to the "crashed" error as details.
     crash_log = open(settings.crash_log_path, "w")  # noqa: SIM115 - must stay open for faulthandler

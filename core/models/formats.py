@@ -102,7 +102,7 @@ def read_head(path: str | Path, size: int = 1024) -> bytes:
         raise _bad(path, f"cannot read this file: {exc.strerror or exc}") from None
 
 
-def _has_hdf5_signature(path: str | Path, size: int) -> bool:
+def has_hdf5_signature(path: str | Path, size: int) -> bool:
     with open(path, "rb") as fh:
         for offset in HDF5_USERBLOCK_OFFSETS:
             if offset + 8 > size:
@@ -147,7 +147,7 @@ def detect_format(path: str | Path) -> str:
         expected = ModelFormat.KERAS
     elif suffix in H5_EXTENSIONS:
         expected = ModelFormat.H5
-        if sniffed is None and _has_hdf5_signature(path, st.st_size):
+        if sniffed is None and has_hdf5_signature(path, st.st_size):
             sniffed = ModelFormat.H5      # HDF5 with a user block
     elif suffix in TFLITE_EXTENSIONS:
         expected = ModelFormat.TFLITE

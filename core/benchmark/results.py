@@ -1,0 +1,170 @@
+"""What a benchmark is asked to do (`BenchConfig`) and what it found: frozen dataclasses.
+
+All of them pickle across the engine's process boundary and print as JSON
+through `core.cli.common.to_jsonable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.benchmark.stats import LatencyStats
+
+KERAS_MODES = ("eager", "tf_function", "predict_on_batch", "predict")
+DEFAULT_SECONDS = 2.0
+DEFAULT_BUDGET_MS = 10.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How to measure.
+
+    Each (runner, batch size, thread count) is one configuration. It gets one
+    cold call, `warmup` more calls, then either exactly `runs` measured calls or
+    as many as fit in `seconds` (at least `min_runs`). When neither is given,
+    `seconds` defaults to DEFAULT_SECONDS per configuration.
+
+    Thread counts apply to LiteRT only: TensorFlow fixes its thread pools when
+    its runtime starts, so Keras runs use TensorFlow's own pools and report
+    ``threads=None``.
+    """
+
+    threads: tuple[int, ...] = (1,)
+    batch_sizes: tuple[int, ...] = (1,)
+    runs: int | None = None
+    seconds: float | None = None
+    warmup: int = 5
+    min_runs: int = 3
+    budget_ms: float = DEFAULT_BUDGET_MS
+    xnnpack: bool = True
+    keras_modes: tuple[str, ...] = ("predict", "tf_function")
+    device: str = "/CPU:0"                    # Keras runs: "/CPU:0", "/GPU:0", ...
+    gpu_memory_limit_mb: int | None = None    # cap the chosen GPU (a fresh engine only)
+    keep_samples: bool = False                # put the raw samples in every ConfigResult
+    profile_layers: bool = False              # Keras models: per-layer time
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threads", tuple(int(t) for t in self.threads))
+        object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
+        object.__setattr__(self, "keras_modes", tuple(self.keras_modes))
+        if not self.threads or min(self.threads) < 1:
+            raise ValueError("thread counts must be whole numbers >= 1")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError("batch sizes must be whole numbers >= 1")
+        if self.runs is not None and self.runs < 1:
+            raise ValueError("runs must be >= 1")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError("seconds must be > 0")
+        if self.runs is not None and self.seconds is not None:
+            raise ValueError("give runs or seconds, not both")
+        if self.warmup < 0:
+            raise ValueError("warmup must be >= 0")
+        if self.budget_ms <= 0:
+            raise ValueError("the latency budget must be > 0 ms")
+        unknown = [m for m in self.keras_modes if m not in KERAS_MODES]
+        if unknown:
+            raise ValueError(f"unknown Keras mode(s) {unknown}; choose from {', '.join(KERAS_MODES)}")
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """Seconds per configuration, or None when a fixed number of runs is asked."""
+        if self.runs is not None:
+            return None
+        return self.seconds if self.seconds is not None else DEFAULT_SECONDS
+
+    def with_(self, **changes: Any) -> "BenchConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DelegationInfo:
+    """How much of a .tflite graph the XNNPACK delegate took (read from the execution plan)."""
+
+    total_ops: int                       # ops in the model
+    delegated_ops: int                   # ops XNNPACK replaced
+    partitions: int                      # DELEGATE nodes: each boundary costs a hand-over
+    kept_ops: tuple[tuple[str, int], ...] = ()   # ops left to LiteRT's own kernels: (name, count)
+    xnnpack: bool = True                 # False when measured with the delegate off
+
+    @property
+    def fully_delegated(self) -> bool:
+        return self.xnnpack and self.delegated_ops == self.total_ops and self.partitions <= 1
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """One measured configuration."""
+
+    label: str                           # e.g. "fp32 b8 t2", the key of streamed samples
+    runner: str                          # "litert" or "keras-<mode>"
+    variant: str                         # "fp32", "dynamic", "int8", "keras", ...
+    batch_size: int
+    threads: int | None                  # None: TensorFlow's own thread pools
+    stats: LatencyStats
+    peak_rss_mb: float                   # process RSS high-water mark during this configuration
+    peak_rss_delta_mb: float             # ... minus the RSS when it started
+    memory_method: str                   # "vmhwm" (kernel high-water mark) or "sampled" (psutil poll)
+    samples_ms: tuple[float, ...] = ()   # raw samples when BenchConfig.keep_samples
+    error: str = ""                      # why this configuration could not be measured
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.stats.n > 0
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    label: str | None                    # the chosen configuration; None when nothing was measured
+    batch_size: int | None
+    threads: int | None
+    throughput: float | None
+    p99_ms: float | None
+    budget_ms: float
+    within_budget: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    name: str
+    type: str
+    mean_ms: float
+    share: float                         # of the summed layer times
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """Benchmarking over a dataset: time spent on data versus in the model."""
+
+    samples: int
+    batches: int
+    load_ms: float                       # reading the file into memory
+    prepare_ms: float                    # slicing, casting, quantizing batches (sum)
+    model_ms: float                      # calls to the model (sum)
+
+    @property
+    def data_share(self) -> float:
+        total = self.load_ms + self.prepare_ms + self.model_ms
+        return (self.load_ms + self.prepare_ms) / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    model: str                           # path or label of what was measured
+    config: BenchConfig
+    configs: tuple[ConfigResult, ...]
+    recommendation: Recommendation
+    explanations: tuple[str, ...] = ()
+    delegation: tuple[tuple[str, DelegationInfo], ...] = ()   # (variant, info) for .tflite variants
+    layer_profile: tuple[LayerTime, ...] = ()
+    data_profile: DataProfile | None = None
+    notes: tuple[str, ...] = ()
+    seconds: float = field(default=0.0)
+
+    def config_result(self, label: str) -> ConfigResult:
+        for result in self.configs:
+            if result.label == label:
+                return result
+        raise KeyError(label)

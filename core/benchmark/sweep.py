@@ -1,0 +1,300 @@
+"""The measurement loop: one configuration, then a sweep over batch sizes and threads.
+
+Streaming: every latency sample is sent to the caller as it is taken, batched
+into `progress.partial("latency_samples", payload)` events at most ~30 times a
+second (`STREAM_INTERVAL_S`). The payload is a dict::
+
+    {"config": label, "runner": ..., "variant": ..., "batch_size": b, "threads": t,
+     "start": index of the first sample in this event, "samples_ms": [...], "final": bool}
+
+The last event of a configuration has ``final=True`` (its sample list may be empty).
+
+Peak memory: on Linux the kernel's RSS high-water mark (VmHWM in
+/proc/self/status) is reset by writing "5" to /proc/self/clear_refs before a
+configuration and read after it ("vmhwm": exact). Where that is not allowed a
+thread polls psutil's RSS every 5 ms ("sampled": can miss short spikes). Both
+are the whole process's resident memory (the model, the runtime and Python);
+`peak_rss_delta_mb` subtracts the RSS at the start of the configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import psutil
+
+from core.benchmark.results import BenchConfig, ConfigResult
+from core.benchmark.runners import BatchSizeUnsupported, InputSpec, Runner
+from core.benchmark.stats import compute_stats
+from core.engine.context import CancelToken, Reporter
+
+SAMPLES_KIND = "latency_samples"
+STREAM_INTERVAL_S = 1.0 / 30.0
+PROGRESS_INTERVAL_S = 0.1
+MAX_RUNS = 1_000_000
+
+
+# --------------------------------------------------------------------------- memory
+
+class PeakMemory:
+    """Peak resident memory of this process while the `with` block runs."""
+
+    def __init__(self) -> None:
+        self.method = "sampled"
+        self.start_mb = 0.0
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._process = psutil.Process()
+
+    def __enter__(self) -> "PeakMemory":
+        self.start_mb = self._rss_mb()
+        if _reset_hwm():
+            self.method = "vmhwm"
+        else:
+            self.peak_mb = self.start_mb
+            self._thread = threading.Thread(target=self._poll, name="peak-memory", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.method == "vmhwm":
+            hwm = _read_hwm_mb()
+            self.peak_mb = hwm if hwm is not None else self._rss_mb()
+        else:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(timeout=1)
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    @property
+    def delta_mb(self) -> float:
+        return max(0.0, self.peak_mb - self.start_mb)
+
+    def _rss_mb(self) -> float:
+        try:
+            return self._process.memory_info().rss / 2**20
+        except psutil.Error:
+            return math.nan
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return _read_hwm_mb() is not None
+
+
+def _read_hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass
+class DataFeed:
+    """Batches from a dataset instead of random inputs, with the time spent on data counted.
+
+    `arrays` holds one array per model input, samples on axis 0. Batches wrap
+    around when the dataset is smaller than the batch or runs out.
+    """
+
+    arrays: list[np.ndarray]
+    load_ms: float = 0.0
+    prepare_ms: float = 0.0
+    batches: int = 0
+    samples: int = 0
+    model_ms: float = 0.0
+    _position: int = field(default=0, repr=False)
+
+    @classmethod
+    def from_npz(cls, path: str, key: str = "x") -> "DataFeed":
+        start = time.perf_counter()
+        with np.load(path, allow_pickle=False) as data:
+            keys = [k for k in data.files if k == key or k.startswith(key + "_")] or [data.files[0]]
+            arrays = [np.asarray(data[k]) for k in sorted(keys)]
+        feed = cls(arrays)
+        feed.load_ms = (time.perf_counter() - start) * 1000
+        return feed
+
+    @property
+    def size(self) -> int:
+        return int(self.arrays[0].shape[0]) if self.arrays else 0
+
+    def next_batch(self, specs: Sequence[InputSpec]) -> list[np.ndarray]:
+        """The next batch shaped and typed for `specs`; the time it took counts as data time."""
+        start = time.perf_counter()
+        batch = specs[0].shape[0] if specs and specs[0].shape else 1
+        indices = (self._position + np.arange(batch)) % max(1, self.size)
+        self._position = int((self._position + batch) % max(1, self.size))
+        prepared = []
+        for array, spec in zip(self.arrays, specs):
+            values = np.take(array, indices, axis=0)
+            dtype = np.dtype(spec.dtype)
+            if spec.quantization and dtype.kind in "iu" and values.dtype.kind == "f":
+                scale, zero_point = spec.quantization
+                info = np.iinfo(dtype)
+                values = np.clip(np.round(values / scale + zero_point), info.min, info.max)
+            values = values.astype(dtype, copy=False)
+            if values.shape != tuple(spec.shape):
+                values = values.reshape(spec.shape)
+            prepared.append(np.ascontiguousarray(values))
+        self.prepare_ms += (time.perf_counter() - start) * 1000
+        self.batches += 1
+        self.samples += batch
+        return prepared
+
+
+# --------------------------------------------------------------------------- one configuration
+
+def config_label(variant: str, runner_name: str, batch_size: int, threads: int | None) -> str:
+    head = variant if runner_name.startswith("litert") else runner_name
+    if runner_name == "litert-no-xnnpack":
+        head += " no-xnnpack"
+    return f"{head} b{batch_size}" + (f" t{threads}" if threads is not None else "")
+
+
+def measure_config(
+    runner: Runner,
+    *,
+    batch_size: int,
+    threads: int | None,
+    config: BenchConfig,
+    progress: Reporter,
+    cancel: CancelToken,
+    label: str | None = None,
+    rng: np.random.Generator | None = None,
+    data: DataFeed | None = None,
+    on_fraction: Callable[[float], None] | None = None,
+) -> ConfigResult:
+    """Prepare `runner`, take the cold run, warm up, measure; stream samples as they come.
+
+    A batch size the model cannot take gives a ConfigResult with `error` set;
+    any other failure propagates. Cancellation is checked before every call.
+    """
+    threads = threads if runner.uses_threads else None
+    label = label or config_label(runner.variant, runner.name, batch_size, threads)
+    rng = rng or np.random.default_rng(config.seed)
+    meta = {"config": label, "runner": runner.name, "variant": runner.variant,
+            "batch_size": batch_size, "threads": threads}
+
+    cancel.raise_if_cancelled()
+    with PeakMemory() as memory:
+        try:
+            runner.prepare(batch_size, threads)
+        except BatchSizeUnsupported as exc:
+            empty = compute_stats([], batch_size=batch_size)
+            return ConfigResult(label, runner.name, runner.variant, batch_size, threads, empty,
+                                math.nan, math.nan, memory.method, (), str(exc))
+        specs = runner.input_specs()
+        fixed_inputs = None if data is not None else runner.make_inputs(rng)
+
+        def next_inputs():
+            return data.next_batch(specs) if data is not None else fixed_inputs
+
+        inputs = next_inputs()
+        start = time.perf_counter()
+        runner.run_once(inputs)
+        cold_ms = (time.perf_counter() - start) * 1000
+        for _ in range(config.warmup):
+            cancel.raise_if_cancelled()
+            runner.run_once(next_inputs())
+
+        samples: list[float] = []
+        pending: list[float] = []
+        sent = 0
+        budget_s = config.time_budget_s
+        runs = config.runs
+        began = time.perf_counter()
+        last_progress = 0.0
+        while True:
+            cancel.raise_if_cancelled()
+            now = time.perf_counter()
+            if runs is not None:
+                if len(samples) >= runs:
+                    break
+            elif (len(samples) >= config.min_runs and now - began >= budget_s) or len(samples) >= MAX_RUNS:
+                break
+            inputs = next_inputs()
+            start = time.perf_counter()
+            runner.run_once(inputs)
+            elapsed = (time.perf_counter() - start) * 1000
+            samples.append(elapsed)
+            pending.append(elapsed)
+            if data is not None:
+                data.model_ms += elapsed
+            if progress.partial_due(SAMPLES_KIND, STREAM_INTERVAL_S):
+                progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": pending, "final": False})
+                sent += len(pending)
+                pending = []
+            if on_fraction is not None and now - last_progress >= PROGRESS_INTERVAL_S:
+                last_progress = now
+                done = len(samples) / runs if runs is not None else (now - began) / budget_s
+                on_fraction(min(1.0, done))
+        progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": pending, "final": True})
+
+    stats = compute_stats(samples, batch_size=batch_size, cold_ms=cold_ms)
+    return ConfigResult(
+        label=label, runner=runner.name, variant=runner.variant, batch_size=batch_size, threads=threads,
+        stats=stats, peak_rss_mb=memory.peak_mb, peak_rss_delta_mb=memory.delta_mb,
+        memory_method=memory.method, samples_ms=tuple(samples) if config.keep_samples else (),
+    )
+
+
+def sweep(
+    runners: Iterable[Runner],
+    config: BenchConfig,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    data: DataFeed | None = None,
+) -> list[ConfigResult]:
+    """Every runner at every batch size and (where the runner takes one) thread count.
+
+    Order: runner, then batch size, then threads, as given. Runners are closed
+    afterwards.
+    """
+    runners = list(runners)
+    plan = []
+    for runner in runners:
+        thread_options = config.threads if runner.uses_threads else (None,)
+        for batch in config.batch_sizes:
+            for threads in thread_options:
+                plan.append((runner, batch, threads))
+    results: list[ConfigResult] = []
+    total = max(1, len(plan))
+    try:
+        for i, (runner, batch, threads) in enumerate(plan):
+            label = config_label(runner.variant, runner.name, batch, threads)
+            progress(i / total, f"{label} ({i + 1}/{total})", "benchmark")
+
+            def on_fraction(f: float, i: int = i, label: str = label) -> None:
+                progress((i + f) / total, f"{label} ({i + 1}/{total})", "benchmark")
+
+            results.append(measure_config(
+                runner, batch_size=batch, threads=threads, config=config, progress=progress, cancel=cancel,
+                label=label, rng=np.random.default_rng(config.seed), data=data, on_fraction=on_fraction,
+            ))
+    finally:
+        for runner in runners:
+            runner.close()
+    progress(1.0, "measured", "benchmark")
+    return results

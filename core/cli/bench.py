@@ -1,0 +1,155 @@
+"""`litesmith bench MODEL`: latency and throughput over batch sizes and thread counts, with a recommendation.
+
+    litesmith bench model.tflite --threads 1,2 --batch 1,8,32 --seconds 2 --budget-ms 10
+    litesmith bench model.keras --keras-modes predict,tf_function --json --samples
+
+The measuring happens in the engine's child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job
+from core.errors import ExitCode, JobFailed
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 1, got {text!r}")
+    return values
+
+
+def str_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    values = int_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one whole number, got {text!r}")
+    return values[0]
+
+
+def add_parser(subparsers) -> None:
+    from core.benchmark.results import DEFAULT_BUDGET_MS, DEFAULT_SECONDS, KERAS_MODES
+
+    parser = subparsers.add_parser(
+        "bench", help="measure latency and throughput; recommend a batch size and thread count",
+        description="Measure a model's latency (p50/p90/p99/p99.9, cold run) and throughput over batch sizes "
+                    "and thread counts, explain what limits it, and recommend the fastest configuration whose "
+                    "p99 fits the latency budget.",
+    )
+    parser.add_argument("model", metavar="MODEL", help=".tflite, .keras, .h5 or SavedModel folder")
+    parser.add_argument("--threads", type=int_list, default=(1,), metavar="N[,N...]",
+                        help="LiteRT thread counts to try (default 1; Keras uses TensorFlow's own threads)")
+    parser.add_argument("--batch", type=int_list, default=(1,), metavar="B[,B...]", help="batch sizes (default 1)")
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument("--runs", type=positive_int, help="measured calls per configuration")
+    amount.add_argument("--seconds", type=positive_float,
+                        help=f"time per configuration (default {DEFAULT_SECONDS:g} s)")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up calls after the cold run (default 5)")
+    parser.add_argument("--budget-ms", type=positive_float, default=DEFAULT_BUDGET_MS,
+                        help=f"p99 latency budget for the recommendation (default {DEFAULT_BUDGET_MS:g} ms)")
+    parser.add_argument("--no-xnnpack", action="store_true", help=".tflite: LiteRT's built-in kernels only")
+    parser.add_argument("--keras-modes", type=str_list, default=("predict", "tf_function"), metavar="MODE[,MODE...]",
+                        help=f"Keras models: {', '.join(KERAS_MODES)} (default predict,tf_function)")
+    parser.add_argument("--device", default="/CPU:0", help="Keras models: /CPU:0 (default) or /GPU:N")
+    parser.add_argument("--gpu-memory-mb", type=positive_int, default=None,
+                        help="cap the chosen GPU's memory for the Keras runs")
+    parser.add_argument("--data", metavar="NPZ", help="measure over a dataset (.npz with array x) and report "
+                                                      "data time versus model time")
+    parser.add_argument("--profile", action="store_true", help="Keras models: time every layer")
+    parser.add_argument("--json", action="store_true", help="print every figure as JSON")
+    parser.add_argument("--samples", action="store_true", help="with --json: include every raw latency sample")
+    add_engine_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def config_from_args(args: argparse.Namespace):
+    from core.benchmark.results import BenchConfig
+
+    return BenchConfig(
+        threads=args.threads, batch_sizes=args.batch, runs=args.runs, seconds=args.seconds,
+        warmup=max(0, args.warmup), budget_ms=args.budget_ms, xnnpack=not args.no_xnnpack,
+        keras_modes=args.keras_modes, device=args.device, gpu_memory_limit_mb=args.gpu_memory_mb,
+        keep_samples=bool(args.samples), profile_layers=bool(args.profile),
+    )
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.benchmark.measure import benchmark_model
+
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if not os.path.exists(args.model):
+        print(f"error: {args.model}: no such file or folder", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    with make_engine(args) as engine:
+        try:
+            result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
+                             data=args.data, show_progress=not args.json)
+        except JobFailed as failed:
+            print_error(failed.error)
+            return failed.error.exit_code
+    if args.json:
+        print_json(result)
+    else:
+        print(format_result(result))
+    return ExitCode.OK
+
+
+def format_result(result) -> str:
+    from core.benchmark.stats import fmt_ms
+
+    lines = [f"{result.model}  ({result.seconds:.1f} s)"]
+    header = (f"  {'configuration':<28} {'runs':>7} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9} "
+              f"{'mean':>9} {'std':>9} {'cold':>9} {'samples/s':>11} {'peak RSS':>10}")
+    lines.append(header)
+    lines.append("  " + "-" * (len(header) - 2))
+    for r in result.configs:
+        if r.error:
+            lines.append(f"  {r.label:<28} not measured: {r.error}")
+            continue
+        s = r.stats
+        lines.append(
+            f"  {r.label:<28} {s.n:>7} {fmt_ms(s.p50):>9} {fmt_ms(s.p90):>9} {fmt_ms(s.p99):>9} "
+            f"{fmt_ms(s.p999):>9} {fmt_ms(s.mean):>9} {fmt_ms(s.std):>9} {fmt_ms(s.cold_ms):>9} "
+            f"{s.throughput:>11,.0f} {r.peak_rss_mb:>7,.0f} MiB"
+        )
+    rec = result.recommendation
+    lines.append("")
+    lines.append(("recommended: " if rec.within_budget else "no configuration fits: ") + rec.reason)
+    if result.explanations:
+        lines.append("")
+        lines.append("why:")
+        lines.extend(f"  - {text}" for text in result.explanations)
+    if result.layer_profile:
+        from core.benchmark.profile import top_layers
+
+        lines.append("")
+        lines.append("slowest layers (eager, CPU):")
+        for layer in top_layers(result.layer_profile, 10):
+            lines.append(f"  {layer.name:<32} {layer.type:<24} {fmt_ms(layer.mean_ms):>9}  {layer.share:>5.1%}")
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    return os.linesep.join(lines)

@@ -1,0 +1,65 @@
+"""`litesmith devices [--json]`: the CPU's inference features and the GPUs TensorFlow and NVML see."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, to_jsonable
+from core.errors import ExitCode, JobFailed
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("devices", help="show the CPU's features and the GPUs TensorFlow can use")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_engine_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.hardware import detect_devices
+
+    with make_engine(args) as engine:
+        try:
+            report = run_job(engine, detect_devices, show_progress=not args.json)
+        except JobFailed as failed:
+            print_error(failed.error)
+            return failed.error.exit_code
+    if args.json:
+        data = to_jsonable(report)
+        data["state"] = report.state
+        data["cpu_only"] = report.cpu_only
+        print_json(data)
+    else:
+        print(format_report(report))
+    return ExitCode.OK
+
+
+def _memory(mb: float | None) -> str:
+    return "" if mb is None else f"{mb / 1024:.1f} GiB"
+
+
+def format_report(report) -> str:
+    cpu = report.cpu
+    cores = f"{cpu.physical_cores or '?'} cores / {cpu.logical_cores or '?'} threads"
+    lines = [
+        f"state    {report.state}",
+        f"CPU      {cpu.model} ({cpu.architecture}), {cores}",
+        "         features: " + (", ".join(cpu.features) if cpu.features else
+                                 ("none of note" if cpu.flags_read else "unknown (no /proc/cpuinfo)")),
+    ]
+    build = {True: "CUDA build", False: "CPU-only build", None: "build unknown"}[report.tf_built_with_cuda]
+    lines.append(f"TF       TensorFlow {report.tf_version} ({build})")
+    for gpu in report.tf_gpus:
+        cc = f", compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]}" if gpu.compute_capability else ""
+        lines.append(f"  {gpu.device:<8} {gpu.name}{cc}")
+    if not report.tf_gpus:
+        lines.append("         no GPU visible to TensorFlow")
+    lines.append(f"NVML     {report.nvml_status or 'unknown'}")
+    for gpu in report.nvml_gpus:
+        lines.append(f"  GPU {gpu.index:<4} {gpu.name}, {_memory(gpu.memory_total_mb)} "
+                     f"({_memory(gpu.memory_used_mb)} used), driver {gpu.driver_version}"
+                     + (f", CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else ""))
+    for note in report.notes:
+        lines.append(f"note     {note}")
+    return os.linesep.join(lines)

@@ -1,0 +1,261 @@
+"""`litesmith optimize MODEL --quantize MODE[,MODE...]`: quantize, compare and export .tflite variants.
+
+Several modes give several variants and a comparison table (size, size ratio to
+the fp32 conversion, fidelity against the original model, accuracy). Each
+variant is exported atomically with its sidecar ``NAME.report.json``.
+
+Exit codes: 0 ok, 2 usage, 3 bad model or data, 4 conversion failure (any
+variant), 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
+from core.errors import ExitCode, JobFailed
+from core.optimize.recipes import ALL_MODES, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "optimize", help="quantize a model into .tflite variants, compare them with the original and export them",
+        description="Quantize MODEL into one .tflite variant per mode, evaluate each against the original model "
+                    "(and the labels, when the data has them) and export them with a report.")
+    parser.add_argument("model", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
+    parser.add_argument("--quantize", "-q", default="dynamic", metavar="MODES",
+                        help=f"comma-separated modes: {', '.join(ALL_MODES)} (default: dynamic)")
+    parser.add_argument("--data", metavar="FILE",
+                        help="calibration/evaluation data: .npz (x, y), .npy, .csv or an image folder; "
+                             "without it, inputs are random (and the results say so)")
+    parser.add_argument("--eval-data", metavar="FILE", help="separate evaluation data (default: --data)")
+    parser.add_argument("--label-column", metavar="NAME", help="the label column of a .csv file")
+    parser.add_argument("--calibration-samples", type=int, default=200, metavar="N",
+                        help="calibration samples, class-stratified when labelled (default: 200)")
+    parser.add_argument("--eval-samples", type=int, default=None, metavar="N",
+                        help="evaluate on at most N samples (default: all)")
+    parser.add_argument("--int8-io", action="store_true", help="int8 mode: int8 inputs and outputs (default float)")
+    parser.add_argument("--selective", action="store_true",
+                        help="int8 mode: keep the most sensitive layers in float until a fidelity target is met")
+    parser.add_argument("--fidelity-target", type=float, default=None, metavar="X",
+                        help="--selective: target of the fidelity metric (default depends on the task)")
+    parser.add_argument("--allow-select-tf-ops", action="store_true",
+                        help="allow TensorFlow (Flex) ops in the output; off by default, Flex ops can carry "
+                             "file-system ops and need the Flex delegate")
+    parser.add_argument("--threshold", type=float, default=0.5, help="binary decision threshold (default 0.5)")
+    parser.add_argument("--out", metavar="PATH",
+                        help="output .tflite (one mode), a .tflite name that gets .MODE added (several), or an "
+                             "existing folder (default: next to MODEL, as NAME.MODE.tflite)")
+    parser.add_argument("--report", metavar="PATH", help="also write the whole comparison as JSON to PATH")
+    parser.add_argument("--no-export", action="store_true", help="compare only; write no .tflite")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_engine_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+def _usage(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return ExitCode.USAGE
+
+
+def model_stem(model: str) -> str:
+    p = Path(model.rstrip("/\\") or model)
+    return p.name if p.is_dir() else p.stem
+
+
+def output_paths(model: str, names: list[str], out: str | None) -> dict[str, Path]:
+    """Where each variant goes; ValueError for an --out that cannot hold them."""
+    stem = model_stem(model)
+    if out is None:
+        folder = Path(model.rstrip("/\\")).resolve().parent
+        return {n: folder / f"{stem}.{n}.tflite" for n in names}
+    target = Path(out)
+    if target.is_dir() or out.endswith(("/", os.sep)):
+        if not target.is_dir():
+            raise ValueError(f"the output folder {out} does not exist")
+        return {n: target / f"{stem}.{n}.tflite" for n in names}
+    if target.suffix.lower() != ".tflite":
+        raise ValueError(f"--out must end in .tflite or name an existing folder, got {out}")
+    if len(names) == 1:
+        return {names[0]: target}
+    return {n: target.with_name(f"{target.stem}.{n}.tflite") for n in names}
+
+
+def _same(a: Path, b: str) -> bool:
+    try:
+        return a.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.data.loaders import DataSpec
+    from core.optimize.export import export_variant, write_json_atomic
+    from core.optimize.pipeline import optimize_model
+
+    try:
+        modes = parse_modes(args.quantize)
+        if args.int8_io and "int8" not in modes:
+            raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
+        if args.selective and "int8" not in modes:
+            raise RecipeError("--selective applies to the int8 mode; add int8 to --quantize")
+        if args.selective and args.int8_io:
+            raise RecipeError("--selective keeps float inputs and outputs; drop --int8-io")
+        selective = SelectiveConfig(auto=True, target=args.fidelity_target) if args.selective else None
+        recipes = [recipe_for_mode(m, io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
+                                   selective=selective if m == "int8" else None,
+                                   allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
+    except RecipeError as exc:
+        return _usage(str(exc))
+    if args.calibration_samples <= 0:
+        return _usage("--calibration-samples must be positive")
+    if args.eval_samples is not None and args.eval_samples <= 0:
+        return _usage("--eval-samples must be positive")
+    if args.label_column and not args.data:
+        return _usage("--label-column needs --data")
+    if args.eval_data and not args.data:
+        return _usage("--eval-data needs --data")
+    names = [r.name for r in recipes]
+    paths: dict[str, Path] = {}
+    if not args.no_export:
+        try:
+            paths = output_paths(args.model, names, args.out)
+        except ValueError as exc:
+            return _usage(str(exc))
+        for path in paths.values():
+            if _same(path, args.model):
+                return _usage(f"{path} is the input model; Litesmith never writes over its input")
+    if args.report and _same(Path(args.report), args.model):
+        return _usage(f"{args.report} is the input model; Litesmith never writes over its input")
+
+    spec = DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
+                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+    exports: list[dict] = []
+    codes: list[int] = [ExitCode.OK]
+    with make_engine(args) as engine:
+        try:
+            result = run_job(engine, optimize_model, args.model, recipes, spec, subject=args.model,
+                             show_progress=not args.json, threshold=args.threshold)
+        except JobFailed as failed:
+            print_error(failed.error)
+            if args.json:
+                print_json({"model": args.model, "error": {"kind": failed.error.kind, "message": failed.error.message}})
+            return failed.error.exit_code
+        for failure in result.failures:
+            print(f"error: {args.model}: {failure.name}: {failure.message}", file=sys.stderr)
+            codes.append(ExitCode.CONVERSION)
+        if not args.no_export:
+            for variant in result.variants:
+                try:
+                    exported = run_job(
+                        engine, export_variant, variant, str(paths[variant.name]), subject=str(paths[variant.name]),
+                        show_progress=not args.json, source=result.source, data=result.data,
+                        baseline_size_bytes=result.baseline_size_bytes,
+                        original_evaluation=result.original_evaluation)
+                except JobFailed as failed:
+                    print_error(failed.error)
+                    exports.append({"variant": variant.name, "error": failed.error.message})
+                    codes.append(failed.error.exit_code)
+                    if failed.error.exit_code == ExitCode.CANCELLED:
+                        return ExitCode.CANCELLED
+                    continue
+                exports.append({"variant": variant.name, "tflite": exported.tflite_path,
+                                "report": exported.report_path, "sha256": exported.sha256})
+    summary = result.summary()
+    summary["exports"] = exports
+    if args.report:
+        try:
+            write_json_atomic(args.report, summary)
+        except Exception as exc:  # noqa: BLE001
+            print(f"error: {args.report}: cannot write the report: {exc}", file=sys.stderr)
+            codes.append(ExitCode.BAD_INPUT)
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_result(result, exports))
+    return int(worst_exit_code(codes))
+
+
+# ---------------------------------------------------------------------------
+# The comparison table
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def accuracy_text(evaluation) -> str:
+    acc = evaluation.accuracy if evaluation is not None else None
+    if acc is None:
+        return "-"
+    if acc.task == "binary":
+        return f"PR-AUC {_fmt(acc.pr_auc)} ROC-AUC {_fmt(acc.roc_auc)} P {_fmt(acc.precision, '.3f')} R {_fmt(acc.recall, '.3f')}"
+    if acc.task == "multiclass":
+        return f"top-1 {_fmt(acc.accuracy)}"
+    return f"MAE {_fmt(acc.mae, '.4g')} RMSE {_fmt(acc.rmse, '.4g')}"
+
+
+def fidelity_text(evaluation) -> str:
+    fid = evaluation.fidelity if evaluation is not None else None
+    if fid is None:
+        return "-"
+    parts = []
+    if fid.top1_agreement is not None:
+        parts.append(f"agree {fid.top1_agreement * 100:.2f}%")
+    if fid.flipped is not None:
+        parts.append(f"flipped {fid.flipped}")
+    parts.append(f"cos {_fmt(fid.cosine_similarity, '.5f')}")
+    parts.append(f"max|d| {_fmt(fid.max_abs_diff, '.3g')}")
+    return " ".join(parts)
+
+
+def format_result(result, exports: list[dict] | None = None) -> str:
+    lines = []
+    if result.data.synthetic_data:
+        lines.append("!" * 78)
+        lines.append("!! NO DATA: calibrated and evaluated on RANDOM inputs; figures may mislead (use --data)")
+        lines.append("!" * 78)
+    lines.append(f"{result.source.path}  ({result.source.format}, {human_size(result.source.size_bytes)}, "
+                 f"fp32 .tflite {human_size(result.baseline_size_bytes)})")
+    d = result.data
+    if not d.synthetic_data:
+        lines.append(f"data: calibration {d.calibration_samples} from {d.calibration_source}"
+                     f"{' (stratified)' if d.stratified else ''}; evaluation {d.eval_samples} from {d.eval_source}"
+                     f"{'' if d.labelled else ' (no labels: fidelity only)'}")
+    rows = [("variant", "size", "ratio", "fidelity vs original", "accuracy")]
+    rows.append(("original", human_size(result.source.size_bytes), "", "(reference)",
+                 accuracy_text(result.original_evaluation)))
+    for v in result.variants:
+        rows.append((v.name, human_size(v.size_bytes), _fmt(v.size_ratio, ".2f") + "x",
+                     fidelity_text(v.evaluation), accuracy_text(v.evaluation)))
+    for f in result.failures:
+        rows.append((f.name, "FAILED", "", f.message[:60], ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for v in result.variants:
+        for w in v.warnings:
+            lines.append(f"note: {v.name}: {w}")
+        if v.converter_path != "from_keras_model":
+            lines.append(f"note: {v.name}: converted via {v.converter_path}")
+        if v.float_layers:
+            lines.append(f"note: {v.name}: kept in float: {', '.join(v.float_layers)}")
+    for e in exports or []:
+        if "tflite" in e:
+            lines.append(f"wrote {e['tflite']}  (report {e['report']})")
+    return "\n".join(lines)

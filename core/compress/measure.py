@@ -1,0 +1,127 @@
+"""Measured figures for a compressed model: sizes, sparsity, parameters, `.tflite` latency.
+
+Latency is always compared side by side in one run: the models' interpreters
+take turns, one invoke each per round, so a machine that gets busier halfway
+slows both alike. The figure is the median (p50) in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from core.errors import ConversionError
+from core.tf_runtime import import_tensorflow
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    mean_ms: float
+    runs: int
+
+
+def to_tflite(model) -> bytes:
+    """Float32 `.tflite` bytes of a Keras model (raises ConversionError)."""
+    tf = import_tensorflow()
+    try:
+        # Keras's export prints "Saved artifact at ..." and the signature to stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            return bytes(converter.convert())
+    except Exception as exc:
+        raise ConversionError(f"the model does not convert to .tflite: {exc}") from exc
+
+
+def gzip_size(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def weights_bytes(model) -> bytes:
+    """The model's weights as raw float bytes, in order (what a gzip of the weights file compresses)."""
+    return b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights())
+
+
+def kernel_sparsity(model, layer_names=None) -> dict[str, float]:
+    """Fraction of exact zeros in each layer's kernel (`kernel` or `depthwise_kernel`)."""
+    out: dict[str, float] = {}
+    for layer in model.layers:
+        if layer_names is not None and layer.name not in layer_names:
+            continue
+        kernel = getattr(layer, "depthwise_kernel", None)
+        if kernel is None:
+            kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel)
+        out[layer.name] = float(np.mean(w == 0.0)) if w.size else 0.0
+    return out
+
+
+def _interpreter(data: bytes, num_threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interp = Interpreter(model_content=data, num_threads=num_threads)
+        interp.allocate_tensors()
+    except Exception as exc:
+        raise ConversionError(f"the .tflite model does not load in LiteRT: {exc}") from exc
+    return interp
+
+
+def _fill_inputs(interp, rng: np.random.Generator, batch: int = 1) -> None:
+    for detail in interp.get_input_details():
+        shape = [batch if i == 0 else int(d) for i, d in enumerate(detail["shape"])]
+        if tuple(shape) != tuple(detail["shape"]):
+            interp.resize_tensor_input(detail["index"], shape)
+    interp.allocate_tensors()
+    for detail in interp.get_input_details():
+        dtype = detail["dtype"]
+        if np.issubdtype(dtype, np.floating):
+            value = rng.standard_normal(detail["shape"]).astype(dtype)
+        else:
+            value = rng.integers(0, 2, detail["shape"]).astype(dtype)
+        interp.set_tensor(detail["index"], value)
+
+
+def run_tflite(data: bytes, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """Run a single-input `.tflite` model on a batch `x` (proof that the outputs come out)."""
+    interp = _interpreter(data, num_threads)
+    detail = interp.get_input_details()[0]
+    interp.resize_tensor_input(detail["index"], list(x.shape))
+    interp.allocate_tensors()
+    interp.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    interp.invoke()
+    return np.asarray(interp.get_tensor(interp.get_output_details()[0]["index"]))
+
+
+def side_by_side_latency(
+    models: Mapping[str, bytes], *, runs: int = 50, warmup: int = 5, num_threads: int = 1, seed: int = 0
+) -> dict[str, Latency]:
+    """p50 latency (batch 1) of each `.tflite` model, measured in interleaved rounds."""
+    rng = np.random.default_rng(seed)
+    interps = {}
+    for name, data in models.items():
+        interp = _interpreter(data, num_threads)
+        _fill_inputs(interp, rng)
+        interps[name] = interp
+    for _ in range(max(0, warmup)):
+        for interp in interps.values():
+            interp.invoke()
+    times: dict[str, list[float]] = {name: [] for name in interps}
+    for _ in range(max(1, runs)):
+        for name, interp in interps.items():
+            start = time.perf_counter()
+            interp.invoke()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return {
+        name: Latency(p50_ms=statistics.median(t), mean_ms=statistics.fmean(t), runs=len(t))
+        for name, t in times.items()
+    }

@@ -1,0 +1,125 @@
+"""Loading a model after its safety checks (runs in the engine's child process).
+
+`load_keras_model` opens `.keras` and `.h5` files with Keras (``safe_mode=True``,
+``compile=False``); `load_source` returns what the conversion pipeline needs for
+any format. TensorFlow and Keras are imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInputError
+from core.models import safety
+from core.models.info import ModelFormat
+
+_patch_lock = threading.Lock()
+
+
+@dataclass
+class LoadedModel:
+    """A checked model, ready to convert. Exactly one of the three payload fields is set."""
+
+    path: str
+    format: str                          # one of ModelFormat
+    keras_model: Any = None              # keras.Model for .keras / .h5
+    saved_model_dir: str | None = None   # the folder, for SavedModel (not loaded yet)
+    tflite_bytes: bytes | None = None    # the flatbuffer, for .tflite
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def keras_load_error(path: str | Path, exc: BaseException) -> BadInputError:
+    """Turn what Keras raises on a bad file into a BadInputError with a useful message."""
+    text = str(exc)
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if "Lambda" in text and ("arbitrary code" in text or "safe_mode" in text):
+        return BadInputError(f"refused: the model has a Lambda layer with Python code. {safety.LAMBDA_ADVICE}.",
+                             path=str(path), details=details)
+    missing = re.search(r"Could not locate (class|function) '([^']+)'", text) or re.search(
+        r"Unknown (layer|object|class)[^']*'([^']+)'", text)
+    if missing:
+        kind = "function" if missing.group(1) == "function" else "layer or class"
+        return BadInputError(
+            f"the model uses a custom {kind} '{missing.group(2)}' that is not part of Keras; Litesmith never "
+            "imports code named by a model file, so it cannot load this model",
+            path=str(path), details=details)
+    return BadInputError(f"Keras could not load the model: {type(exc).__name__}: {_first_line(exc)[:300]}",
+                         path=str(path), details=details)
+
+
+def load_keras_model(path: str | Path):
+    """Check and load a `.keras` or `.h5` model; returns a `keras.Model`."""
+    fmt = safety.check_model(path)
+    if fmt not in (ModelFormat.KERAS, ModelFormat.H5):
+        raise BadInputError(f"expected a Keras model (.keras or .h5), got a {fmt} model", path=str(path))
+    return load_checked_keras(path)
+
+
+@contextlib.contextmanager
+def _weights_read_in_memory():
+    """Keep Keras from extracting model.weights.h5 beside the input.
+
+    Keras 3 reads a .keras file's weights into memory when it thinks memory
+    suffices, and otherwise extracts them into a temporary folder created in
+    the model's own folder (keras/src/saving/saving_lib.py,
+    `_load_model_from_fileobj`). Litesmith never writes next to an input, and a
+    killed engine would leave that folder behind, so loading always takes the
+    in-memory path; running out of memory is then the engine's clean
+    "out of memory" error.
+    """
+    try:
+        from keras.src.saving import saving_lib
+    except ImportError:  # a Keras without that module: nothing to adjust
+        yield
+        return
+    original = getattr(saving_lib, "is_memory_sufficient", None)
+    if original is None:
+        yield
+        return
+    with _patch_lock:
+        saving_lib.is_memory_sufficient = lambda model: True
+        try:
+            yield
+        finally:
+            saving_lib.is_memory_sufficient = original
+
+
+def load_checked_keras(path: str | Path):
+    """Load a `.keras`/`.h5` file whose safety checks already ran (`safe_mode=True`, `compile=False`)."""
+    from core.models.tfimport import keras as import_keras
+
+    keras = import_keras()
+    try:
+        with _weights_read_in_memory():
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input
+        raise keras_load_error(path, exc) from None
+    if not isinstance(model, keras.Model):
+        raise BadInputError(f"the file holds a {type(model).__name__}, not a Keras model", path=str(path))
+    return model
+
+
+def load_source(path: str | Path) -> LoadedModel:
+    """Check a model of any format and return what the converter needs.
+
+    Keras files are loaded; a SavedModel folder is only checked (the converter
+    reads it); a .tflite file is read into memory and its header checked.
+    """
+    fmt = safety.check_model(path)
+    if fmt in (ModelFormat.KERAS, ModelFormat.H5):
+        return LoadedModel(path=str(path), format=fmt, keras_model=load_checked_keras(path))
+    if fmt == ModelFormat.SAVED_MODEL:
+        return LoadedModel(path=str(path), format=fmt, saved_model_dir=str(path))
+    return LoadedModel(path=str(path), format=fmt, tflite_bytes=safety.read_tflite(path))

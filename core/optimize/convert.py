@@ -1,0 +1,231 @@
+"""Conversion to .tflite: from a Keras model, a SavedModel, or concrete functions.
+
+`TFLiteConverter.from_keras_model` fails on some Keras 3 models; the "auto" path
+then exports the model (``model.export()``) to a temporary SavedModel and converts
+that with `from_saved_model`. Which path worked is reported with every variant.
+
+Builtin ops only, unless the recipe allows SELECT_TF_OPS (Flex) explicitly. A
+model that cannot convert raises `ConversionError` naming the unsupported ops.
+
+The converter writes chatter (MLIR dumps, "Saved artifact at ...") straight to
+file descriptors 1 and 2; `quiet_native` captures it so the CLI's JSON on stdout
+stays clean, and hands it back for error details.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import warnings
+from typing import Any, Callable, Iterator
+
+from core.errors import ConversionError
+
+KERAS = "from_keras_model"
+EXPORT_SAVED_MODEL = "export+from_saved_model"
+SAVED_MODEL = "from_saved_model"
+CONCRETE = "from_concrete_functions"
+TFLITE_INPUT = "tflite_input"
+
+_fd_lock = threading.RLock()
+
+_NOT_SUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_FLEX_LINE = re.compile(r"TF Select ops: ([^\n]+)")
+_CUSTOM_SECTION = re.compile(r"Ops that need custom implementation[^\n]*\n((?:\s*tf\.\w+[^\n]*\n?)+)")
+
+
+# Warnings the converter and the debugger always raise, that say nothing about this model.
+_NOISY_WARNINGS = (
+    r"Statistics for quantized inputs were expected",
+    r".*tf\.lite\.Interpreter is deprecated",
+    r".*experimental_preserve_all_tensors",
+)
+
+
+class Captured:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def quiet_native() -> Iterator[Captured]:
+    """Capture everything written to fds 1 and 2 (Python and native) while the block runs."""
+    captured = Captured()
+    with _fd_lock:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved_out, saved_err = os.dup(1), os.dup(2)
+        with tempfile.TemporaryFile(mode="w+b") as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                with warnings.catch_warnings():
+                    for pattern in _NOISY_WARNINGS:
+                        warnings.filterwarnings("ignore", message=pattern)
+                    yield captured
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(saved_out, 1)
+                os.dup2(saved_err, 2)
+                os.close(saved_out)
+                os.close(saved_err)
+                sink.seek(0)
+                captured.text = sink.read().decode(errors="replace")[-20000:]
+
+
+def unsupported_ops(message: str) -> tuple[list[str], list[str]]:
+    """(all unsupported TF ops, the subset Flex could run) from a converter error message."""
+    ops = sorted(set(_NOT_SUPPORTED.findall(message)))
+    flex: list[str] = []
+    for line in _FLEX_LINE.findall(message):
+        flex.extend(op.strip() for op in line.split(",") if op.strip())
+    custom = _CUSTOM_SECTION.search(message)
+    if custom:
+        ops = sorted(set(ops) | set(re.findall(r"tf\.(\w+)", custom.group(1))))
+    ops = sorted(set(ops) | set(flex))
+    return ops, sorted(set(flex))
+
+
+def conversion_error(exc: BaseException, *, what: str, path: str | None, tried: str, log: str = "") -> ConversionError:
+    text = str(exc)
+    ops, flex = unsupported_ops(text)
+    if ops:
+        message = f"{what}: the model uses ops TFLite's builtin ops cannot run: {', '.join(ops)}"
+        if flex:
+            message += (f" ({', '.join(flex)} could run with SELECT_TF_OPS/Flex, which is off by default: "
+                        "Flex ops can carry file-system ops into the model)")
+    else:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+        message = f"{what}: {first[:300]}"
+    details = f"converter path(s) tried: {tried}\n\n{text}"
+    if log.strip():
+        details += "\n\nconverter output:\n" + log[-8000:]
+    return ConversionError(message, path=path, details=details)
+
+
+class ConverterFactory:
+    """Makes fresh `TFLiteConverter`s for one model, remembering which path works.
+
+    Give exactly one of keras_model, saved_model_dir, or concrete_functions
+    (with their trackable). `prefer` is "auto", "keras" or "saved_model".
+    """
+
+    def __init__(self, *, keras_model: Any = None, saved_model_dir: str | None = None,
+                 concrete_functions: list | None = None, trackable: Any = None, prefer: str = "auto",
+                 path: str | None = None) -> None:
+        self.keras_model = keras_model
+        self.saved_model_dir = saved_model_dir
+        self.concrete_functions = concrete_functions
+        self.trackable = trackable
+        self.prefer = prefer
+        self.path = path                # the model file, for error messages
+        self.resolved: str | None = None
+        self.fallback_reason = ""
+        self._export_dir: str | None = None
+
+    def close(self) -> None:
+        if self._export_dir is not None:
+            shutil.rmtree(self._export_dir, ignore_errors=True)
+            self._export_dir = None
+
+    def _export(self) -> str:
+        if self._export_dir is None:
+            folder = tempfile.mkdtemp(prefix="litesmith-export-")
+            target = os.path.join(folder, "saved_model")
+            self.keras_model.export(target, verbose=False)
+            self._export_dir = folder
+        return os.path.join(self._export_dir, "saved_model")
+
+    def _make(self, tf, path: str):
+        if path == KERAS:
+            return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
+        if path == EXPORT_SAVED_MODEL:
+            return tf.lite.TFLiteConverter.from_saved_model(self._export())
+        if path == SAVED_MODEL:
+            return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_dir)
+        if path == CONCRETE:
+            return tf.lite.TFLiteConverter.from_concrete_functions(self.concrete_functions, self.trackable)
+        raise ValueError(path)
+
+    def make_converter(self):
+        """A fresh converter on the path that worked last (call `convert` once first)."""
+        from core.tf_runtime import import_tensorflow
+
+        tf = import_tensorflow()
+        with quiet_native():
+            converter = self._make(tf, self.resolved or self.candidates()[0])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter
+
+    def candidates(self) -> list[str]:
+        if self.resolved is not None:
+            return [self.resolved]
+        if self.keras_model is not None:
+            if self.prefer == "keras":
+                return [KERAS]
+            if self.prefer == "saved_model":
+                return [EXPORT_SAVED_MODEL]
+            return [KERAS, EXPORT_SAVED_MODEL]
+        if self.saved_model_dir is not None:
+            return [SAVED_MODEL]
+        if self.concrete_functions is not None:
+            return [CONCRETE]
+        raise ConversionError("nothing to convert from (no Keras model, SavedModel or concrete function)")
+
+    def convert(self, configure: Callable[[Any], None], *, allow_select_tf_ops: bool = False,
+                what: str = "conversion failed") -> tuple[bytes, str, str]:
+        """Convert with `configure(converter)` applied; returns (bytes, converter path, captured log).
+
+        Tries each candidate path; the first that works is remembered for the
+        next call (so a model that needs the export fallback does it once).
+        """
+        from core.tf_runtime import import_tensorflow
+
+        tf = import_tensorflow()
+        errors: list[tuple[str, BaseException, str]] = []
+        for path in self.candidates():
+            with quiet_native() as captured:
+                try:
+                    converter = self._make(tf, path)
+                    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+                    converter.target_spec.supported_ops = ops
+                    configure(converter)
+                    if allow_select_tf_ops:
+                        supported = list(converter.target_spec.supported_ops)
+                        if tf.lite.OpsSet.SELECT_TF_OPS not in supported:
+                            supported.append(tf.lite.OpsSet.SELECT_TF_OPS)
+                        converter.target_spec.supported_ops = supported
+                    data = converter.convert()
+                    failure = None
+                except Exception as exc:  # noqa: BLE001 - turned into a ConversionError below
+                    failure = exc
+            if failure is None:
+                if self.resolved is None and errors:
+                    self.fallback_reason = f"{errors[0][0]} failed: {_first_line(errors[0][1])}"
+                self.resolved = path
+                return bytes(data), path, captured.text
+            errors.append((path, failure, captured.text))
+        tried = ", ".join(p for p, _, _ in errors)
+        # Report the most informative error: one that names ops, else the last.
+        best = next((e for e in errors if unsupported_ops(str(e[1]))[0]), errors[-1])
+        raise conversion_error(best[1], what=what, path=self.path, tried=tried, log=best[2])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def convert_concrete_function(fn, trackable=None, *, allow_select_tf_ops: bool = False) -> tuple[bytes, str]:
+    """Plain fp32 conversion of one concrete function; returns (bytes, converter path)."""
+    factory = ConverterFactory(concrete_functions=[fn], trackable=trackable)
+    data, path, _ = factory.convert(lambda c: None, allow_select_tf_ops=allow_select_tf_ops)
+    return data, path

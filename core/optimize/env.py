@@ -1,0 +1,41 @@
+"""The environment a variant was made in (for reports): library versions and the CPU model."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def environment() -> dict[str, str]:
+    from core import __version__
+
+    return {
+        "litesmith": __version__,
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+        "ai_edge_litert": _version("ai-edge-litert"),
+        "ai_edge_quantizer": _version("ai-edge-quantizer"),
+        "numpy": _version("numpy"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+    }

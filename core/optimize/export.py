@@ -1,0 +1,194 @@
+"""Exporting a variant: the .tflite written atomically, a sidecar report, and a load-back check.
+
+* never over the input model (nor over any path the caller names as protected);
+* temp file in the destination folder, fsync, then `os.replace`, so a failed or
+  cancelled export leaves no partial file (and an existing file is replaced whole);
+* the written file is read back, loaded and run once before the export is done;
+* the sidecar report ``NAME.report.json`` (schema `REPORT_SCHEMA`, version
+  `REPORT_VERSION`) records the source and its SHA-256, the recipe, sizes, the
+  evaluation, the converter path and the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from core.data.loaders import DataDescription
+from core.errors import BadInputError, ConversionError
+from core.optimize.env import environment
+from core.optimize.results import ExportResult, SourceInfo, Variant
+
+REPORT_SCHEMA = "litesmith.export-report"
+REPORT_VERSION = 1
+
+
+def report_path_for(tflite_path: str | Path) -> Path:
+    p = Path(tflite_path)
+    stem = p.name[: -len(".tflite")] if p.name.lower().endswith(".tflite") else p.name
+    return p.with_name(f"{stem}.report.json")
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_destination(out: Path, protected: list[str]) -> None:
+    for path in protected:
+        if not path:
+            continue
+        p = Path(path)
+        if _same_file(out, p) or (p.is_dir() and os.path.realpath(out).startswith(os.path.realpath(p) + os.sep)):
+            raise BadInputError("refusing to write over the input model; choose another output path", path=str(out))
+    if out.exists() and out.is_dir():
+        raise BadInputError("the output path is a folder; give a file name ending in .tflite", path=str(out))
+    if not out.parent.is_dir():
+        raise BadInputError("the output folder does not exist", path=str(out.parent))
+
+
+def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
+    """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if verify is not None:
+            verify(tmp)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size_bytes: int,
+                 source: SourceInfo | None, data: DataDescription | None, baseline_size_bytes: int | None,
+                 original_evaluation: Any = None, extra: dict | None = None) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "version": REPORT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "output": {"path": os.path.basename(tflite_path), "sha256": sha256, "size_bytes": size_bytes},
+        "source": asdict(source) if source is not None else None,
+        "baseline_size_bytes": baseline_size_bytes,
+        "size_ratio": (size_bytes / baseline_size_bytes) if baseline_size_bytes else None,
+        "data": asdict(data) if data is not None else None,
+        "synthetic_data": bool(data.synthetic_data) if data is not None else None,
+        "original_evaluation": original_evaluation.to_dict() if original_evaluation is not None else None,
+        "environment": environment(),
+    }
+    if variant is not None:
+        summary = variant.summary()
+        report.update({
+            "variant": summary["name"], "mode": summary["mode"], "recipe": summary["recipe"],
+            "converter_path": summary["converter_path"], "io_dtype": summary["io_dtype"],
+            "evaluation": summary["evaluation"], "warnings": summary["warnings"],
+            "float_layers": summary["float_layers"], "layer_errors": summary["layer_errors"],
+        })
+    if extra:
+        report.update(extra)
+    return report
+
+
+def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel, source: SourceInfo | None = None,
+                   data: DataDescription | None = None, baseline_size_bytes: int | None = None,
+                   original_evaluation: Any = None, report_path: str | None = None, write_report: bool = True,
+                   protected_paths: tuple[str, ...] = (), metadata: dict | None = None) -> ExportResult:
+    """Write `variant` (or raw .tflite bytes) to `out_path` atomically, with its sidecar report."""
+    out = Path(out_path)
+    data_bytes = variant.tflite_bytes if isinstance(variant, Variant) else bytes(variant)
+    protected = list(protected_paths) + ([source.path] if source is not None else [])
+    _check_destination(out, protected)
+    report_file = Path(report_path) if report_path else report_path_for(out)
+    if write_report:
+        _check_destination(report_file, protected + [str(out)] if report_file != out else protected)
+    cancel.raise_if_cancelled()
+    progress(0.1, f"writing {out.name}", "export")
+
+    def verify(tmp: str) -> None:
+        from core.optimize.runtime import smoke_run
+
+        progress(0.5, "loading the written file back and running it once", "export")
+        written = Path(tmp).read_bytes()
+        if written != data_bytes:
+            raise ConversionError("the written file differs from the model in memory (disk full?)", path=str(out))
+        try:
+            smoke_run(written)
+        except Exception as exc:  # noqa: BLE001 - an unusable output must not be called done
+            raise ConversionError(f"the exported model does not run: {type(exc).__name__}: {exc}",
+                                  path=str(out)) from None
+
+    sha = hashlib.sha256(data_bytes).hexdigest()
+    report: dict[str, Any] = {}
+    if write_report:
+        report = build_report(variant if isinstance(variant, Variant) else None, tflite_path=str(out), sha256=sha,
+                              size_bytes=len(data_bytes), source=source, data=data,
+                              baseline_size_bytes=baseline_size_bytes, original_evaluation=original_evaluation,
+                              extra=metadata)
+        report["output"]["verified"] = True
+    existed_before = out.exists()
+    write_atomic(out, data_bytes, cancel=cancel, verify=verify)
+    if write_report:
+        try:
+            cancel.raise_if_cancelled()
+            progress(0.9, f"writing {report_file.name}", "export")
+            text = json.dumps(clean_json(report), indent=2, default=_json_default, allow_nan=False) + "\n"
+            write_atomic(report_file, text.encode("utf-8"), cancel=cancel)
+        except BaseException:
+            # A cancelled or failed report: take the model back out too, so no half export remains.
+            if not existed_before:
+                try:
+                    out.unlink()
+                except FileNotFoundError:
+                    pass
+            raise
+    progress(1.0, "exported", "export")
+    return ExportResult(tflite_path=str(out), report_path=str(report_file) if write_report else None,
+                        size_bytes=len(data_bytes), sha256=sha, verified=True, report=report)
+
+
+def clean_json(value: Any) -> Any:
+    """NaN and infinities become None (strict JSON); tuples become lists."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if hasattr(value, "tolist"):
+        return clean_json(value.tolist())
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """A JSON file written atomically (the CLI's --report)."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise BadInputError("the report folder does not exist", path=str(p.parent))
+    text = json.dumps(clean_json(payload), indent=2, default=_json_default, allow_nan=False) + "\n"
+    write_atomic(p, text.encode("utf-8"))

@@ -1,0 +1,193 @@
+"""The passes that execute recipe steps (Olive style: one class per step kind, a frozen config each).
+
+A pass takes the `WorkState` of one variant in the making and the shared
+`PipelineContext`, and changes the state. New step kinds (pruning,
+distillation) register a config in `core.optimize.recipes.STEP_CONFIGS` and a
+pass here with `register_pass`; a pass that changes the Keras model before
+conversion sets ``state.modified = True`` so the cached fp32 conversion of the
+original is not reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from core.errors import ConversionError
+from core.optimize.convert import KERAS, TFLITE_INPUT, ConverterFactory
+from core.optimize.quantize import configure_converter, quantize_tflite, representative_dataset
+from core.optimize.recipes import CALIBRATED_MODES, FP32, INT8, WEIGHT_ONLY, ConvertConfig, QuantizeConfig
+from core.optimize.results import LayerError
+
+
+@dataclass
+class WorkState:
+    """One variant in the making."""
+
+    keras_model: Any = None
+    saved_model_dir: str | None = None
+    tflite_bytes: bytes | None = None
+    float_bytes: bytes | None = None      # the fp32 conversion this variant started from
+    converter_path: str = ""
+    factory: ConverterFactory | None = None
+    modified: bool = False                # a pass changed the Keras model (pruning, ...)
+    io_dtype: str = "float32"
+    warnings: list[str] = field(default_factory=list)
+    layer_errors: tuple[LayerError, ...] = ()
+    float_layers: tuple[str, ...] = ()
+    convert_config: ConvertConfig | None = None
+
+
+@dataclass
+class PipelineContext:
+    """What all variants share: the source, the data, the cached fp32 conversion."""
+
+    source: Any                           # core.optimize.source.OpenedSource
+    calibration_x: np.ndarray
+    calibration_reference: Callable[[], np.ndarray]   # lazily: the original's outputs on calibration_x
+    task: str
+    progress: Any
+    cancel: Any
+    run_tflite: Callable[[bytes, np.ndarray], np.ndarray]
+    factories: dict[tuple, ConverterFactory] = field(default_factory=dict)
+    fp32_cache: dict[tuple, tuple[bytes, str, str]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for factory in self.factories.values():
+            factory.close()
+        self.factories.clear()
+
+
+class Pass:
+    kind = ""
+    config_class: type = object
+
+    def run(self, state: WorkState, config: Any, ctx: PipelineContext) -> None:
+        raise NotImplementedError
+
+
+class ConvertPass(Pass):
+    kind = "convert"
+    config_class = ConvertConfig
+
+    def run(self, state: WorkState, config: ConvertConfig, ctx: PipelineContext) -> None:
+        source = ctx.source
+        if state.keras_model is None and state.saved_model_dir is None:
+            # A .tflite input: it is already converted; its bytes are the fp32 starting point.
+            state.tflite_bytes = state.float_bytes = source.tflite_bytes
+            state.converter_path = TFLITE_INPUT
+            return
+        key = (config.converter, config.allow_select_tf_ops)
+        if state.modified:
+            factory = ConverterFactory(keras_model=state.keras_model, saved_model_dir=state.saved_model_dir,
+                                       prefer=config.converter, path=source.path)
+            ctx.factories[(id(factory),)] = factory
+        else:
+            factory = ctx.factories.get(("original", config.converter))
+            if factory is None:
+                factory = ConverterFactory(keras_model=state.keras_model, saved_model_dir=state.saved_model_dir,
+                                           prefer=config.converter, path=source.path)
+                ctx.factories[("original", config.converter)] = factory
+        cached = None if state.modified else ctx.fp32_cache.get(key)
+        if cached is None:
+            ctx.progress(None, "converting to .tflite (fp32)")
+            cached = factory.convert(lambda c: None, allow_select_tf_ops=config.allow_select_tf_ops,
+                                     what="conversion to .tflite failed")
+            if not state.modified:
+                ctx.fp32_cache[key] = cached
+        data, path, _log = cached
+        state.factory = factory
+        state.tflite_bytes = state.float_bytes = data
+        state.converter_path = path
+        state.convert_config = config
+        if factory.fallback_reason and path != KERAS:
+            state.warnings.append(f"{factory.fallback_reason}; converted through model.export() + from_saved_model")
+        if config.allow_select_tf_ops:
+            state.warnings.append("SELECT_TF_OPS (Flex) allowed: the model may need the Flex delegate to run")
+
+
+class QuantizePass(Pass):
+    kind = "quantize"
+    config_class = QuantizeConfig
+
+    def run(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
+        if config.mode == FP32:
+            return
+        if state.tflite_bytes is None:
+            raise ConversionError("quantize needs a convert step before it")
+        if state.factory is None or config.mode == WEIGHT_ONLY:
+            self._with_aeq(state, config, ctx)
+            return
+        tf = _tf()
+        allow_select = state.convert_config.allow_select_tf_ops if state.convert_config else False
+        needs_data = config.mode in CALIBRATED_MODES
+        representative = representative_dataset(ctx.calibration_x, ctx.cancel) if needs_data else None
+        if config.selective is not None:
+            from core.optimize.selective import selective_quantize
+
+            ctx.progress(None, "measuring per-layer quantization error")
+            outcome = selective_quantize(
+                state.factory.make_converter, representative, config.selective,
+                calibration_x=ctx.calibration_x, calibration_reference=ctx.calibration_reference(),
+                task=ctx.task, run=ctx.run_tflite, cancel=ctx.cancel, progress=ctx.progress)
+            state.tflite_bytes = outcome.tflite_bytes
+            state.layer_errors = outcome.layer_errors
+            state.float_layers = outcome.float_layers
+            state.warnings.extend(outcome.notes)
+            return
+        ctx.progress(None, f"quantizing ({config.mode})")
+
+        def attempt(fallback: bool) -> bytes:
+            data, _path, _log = state.factory.convert(
+                lambda c: configure_converter(tf, c, config.mode, representative=representative,
+                                              io_dtype=config.io_dtype, allow_float_fallback=fallback),
+                allow_select_tf_ops=allow_select, what=f"{config.mode} quantization failed")
+            return data
+
+        try:
+            state.tflite_bytes = attempt(False)
+        except ConversionError as strict_error:
+            ctx.cancel.raise_if_cancelled()
+            if config.mode not in CALIBRATED_MODES or config.io_dtype == "int8":
+                raise
+            # Some ops have no integer kernel: let them stay float, and say so.
+            try:
+                state.tflite_bytes = attempt(True)
+            except ConversionError:
+                ctx.cancel.raise_if_cancelled()
+                raise strict_error from None
+            state.warnings.append(f"not every op has an integer kernel; some stay float32 ({strict_error.message})")
+        if config.mode == INT8 and config.io_dtype == "int8":
+            state.io_dtype = "int8"
+        if config.layer_errors and config.mode == INT8:
+            from core.optimize.selective import debug_layers
+
+            _debugger, errors = debug_layers(state.factory.make_converter, representative)
+            state.layer_errors = tuple(errors)
+
+    def _with_aeq(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
+        if config.io_dtype == "int8":
+            raise ConversionError("int8 inputs/outputs are only available when converting from the original model")
+        if config.selective is not None:
+            raise ConversionError("selective quantization needs the original model (Keras or SavedModel)")
+        ctx.progress(None, f"quantizing ({config.mode}) with ai-edge-quantizer")
+        calib = ctx.calibration_x if config.mode in CALIBRATED_MODES else None
+        data, warnings = quantize_tflite(state.tflite_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel)
+        state.tflite_bytes = data
+        state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
+        state.warnings.extend(warnings)
+
+
+def _tf():
+    from core.tf_runtime import import_tensorflow
+
+    return import_tensorflow()
+
+
+PASSES: dict[str, Pass] = {"convert": ConvertPass(), "quantize": QuantizePass()}
+
+
+def register_pass(pass_: Pass) -> None:
+    PASSES[pass_.kind] = pass_

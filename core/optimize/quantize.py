@@ -1,0 +1,159 @@
+"""Post-training quantization settings per mode, and the ai-edge-quantizer path for a .tflite input.
+
+With a Keras model or SavedModel the TFLite converter quantizes while it
+converts (`configure_converter`). With only a .tflite (no original graph),
+`quantize_tflite` applies the same ideas through ai-edge-quantizer: dynamic
+range, weight-only, static int8 and 16x8.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from core.errors import ConversionError
+from core.optimize.recipes import DYNAMIC, FLOAT16, FP32, INT8, INT16X8, WEIGHT_ONLY
+
+
+def representative_dataset(x: np.ndarray, cancel=None) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's representative dataset: calibration samples one at a time (batch 1)."""
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for i in range(int(x.shape[0])):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield [x[i:i + 1]]
+
+    return generate
+
+
+def configure_converter(tf, converter, mode: str, *, representative=None, io_dtype: str = "float",
+                        allow_float_fallback: bool = False) -> None:
+    """Set the converter up for `mode` (after `supported_ops` = builtins was set)."""
+    ops = tf.lite.OpsSet
+    if mode == FP32:
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == DYNAMIC:
+        return
+    if mode == FLOAT16:
+        converter.target_spec.supported_types = [tf.float16]
+        return
+    if mode in (INT8, INT16X8):
+        if representative is None:
+            raise ConversionError(f"{mode} quantization needs calibration data")
+        converter.representative_dataset = representative
+        if mode == INT8:
+            supported = [ops.TFLITE_BUILTINS_INT8]
+            if io_dtype == "int8":
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+        else:
+            supported = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if allow_float_fallback:
+            supported.append(ops.TFLITE_BUILTINS)
+        converter.target_spec.supported_ops = supported
+        return
+    raise ConversionError(f"mode {mode!r} is not a converter mode")
+
+
+# ---------------------------------------------------------------------------
+# ai-edge-quantizer (a .tflite input, or weight-only on any model)
+
+
+def aeq_available() -> bool:
+    try:
+        import ai_edge_quantizer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _aeq_recipe(mode: str):
+    from ai_edge_quantizer import recipe
+
+    if mode == DYNAMIC:
+        return recipe.dynamic_wi8_afp32()
+    if mode == WEIGHT_ONLY:
+        return recipe.weight_only_wi8_afp32()
+    if mode == INT8:
+        return recipe.static_wi8_ai8()
+    if mode == INT16X8:
+        return recipe.static_wi8_ai16()
+    raise ConversionError(
+        f"{mode} is not available for a .tflite input (ai-edge-quantizer offers dynamic, weight_only, int8 and "
+        "int16x8); start from the Keras model or SavedModel for it")
+
+
+def signature_inputs(tflite_bytes: bytes) -> tuple[str, list[str]]:
+    """(signature key, its input names) of a .tflite model's first signature."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=bytes(tflite_bytes))
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        raise ConversionError("the .tflite model has no signature; ai-edge-quantizer needs one "
+                              "(convert it again with a recent TensorFlow)")
+    key = sorted(signatures)[0] if "serving_default" not in signatures else "serving_default"
+    return key, list(signatures[key]["inputs"])
+
+
+def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: np.ndarray | None = None,
+                    cancel=None) -> tuple[bytes, list[str]]:
+    """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings)."""
+    if not aeq_available():
+        raise ConversionError("quantizing a .tflite input needs the ai-edge-quantizer package "
+                              "(pip install ai-edge-quantizer)")
+    from ai_edge_quantizer import quantizer as aeq_quantizer
+
+    from core.optimize.convert import quiet_native
+
+    warnings: list[str] = []
+    recipe = _aeq_recipe(mode)
+    try:
+        with quiet_native():
+            q = aeq_quantizer.Quantizer(bytearray(tflite_bytes))
+            q.load_quantization_recipe(recipe)
+            calibration = None
+            if q.need_calibration:
+                if calibration_x is None:
+                    raise ConversionError(f"{mode} quantization needs calibration data")
+                key, names = signature_inputs(tflite_bytes)
+                if len(names) != 1:
+                    raise ConversionError(f"static quantization of a .tflite supports one input, this has {len(names)}")
+
+                def samples():
+                    for i in range(int(calibration_x.shape[0])):
+                        if cancel is not None:
+                            cancel.raise_if_cancelled()
+                        yield {names[0]: calibration_x[i:i + 1]}
+
+                calibration = q.calibrate({key: list(samples())}, num_threads=1)
+            result = q.quantize(calibration, enable_progress_report=False)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any quantizer failure is a conversion failure
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        raise ConversionError(f"ai-edge-quantizer could not apply {mode}: {type(exc).__name__}: {exc}") from None
+    if result.quantized_model is None:
+        raise ConversionError(f"ai-edge-quantizer produced no model for {mode}")
+    return bytes(result.quantized_model), warnings
+
+
+def aeq_tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: np.ndarray, limit: int = 16) -> list[dict[str, Any]]:
+    """Per-tensor error of a quantized .tflite against its float original (ai-edge-quantizer validation)."""
+    from ai_edge_quantizer import quantizer as aeq_quantizer
+
+    from core.optimize.convert import quiet_native
+
+    key, names = signature_inputs(float_bytes)
+    with quiet_native():
+        q = aeq_quantizer.Quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
+        data = {key: [{names[0]: x[i:i + 1]} for i in range(min(limit, int(x.shape[0])))]}
+        comparison = q.validate(test_data=data, num_threads=1)
+    rows = []
+    for name, value in comparison.get_all_tensor_results().items():
+        rows.append({"tensor_name": name, "mse": float(np.asarray(value).mean())})
+    return sorted(rows, key=lambda r: -r["mse"])

@@ -1,0 +1,204 @@
+"""Selective int8 quantization: per-layer error, and keeping the most sensitive layers in float.
+
+`tf.lite.experimental.QuantizationDebugger` calibrates the model once and runs
+an instrumented int8 model (NumericVerify ops) over the calibration data; the
+per-layer error it measures is normalised by the quantization scale
+(``rmse/scale``: about 0.29 is the ideal rounding error, much larger means the
+layer's range is badly served by 8 bits).
+
+`auto` mode then keeps layers in float, one more at a time (each round the one
+that helps the model's output most), until the fidelity target against the
+original model, on the calibration data, is met.
+Each candidate is re-quantized from the same calibrated model
+(`mlir_quantize` with ``denylisted_nodes``), so calibration runs once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from core.errors import ConversionError
+from core.evaluation import BINARY, MULTICLASS, evaluate_outputs
+from core.optimize.recipes import SelectiveConfig
+from core.optimize.results import LayerError
+
+MAX_CANDIDATES = 20
+HIGHER_IS_BETTER = {"top1_agreement": True, "cosine_similarity": True, "flipped_fraction": False,
+                    "mean_abs_diff": False, "max_abs_diff": False}
+
+
+@dataclass
+class SelectiveOutcome:
+    tflite_bytes: bytes
+    layer_errors: tuple[LayerError, ...]
+    float_layers: tuple[str, ...]
+    notes: list[str]
+    trail: list[tuple[int, float]]        # (layers kept float, metric value) per attempt
+
+
+def resolve_metric(config: SelectiveConfig, task: str) -> tuple[str, float]:
+    if config.metric != "auto":
+        default_targets = {"top1_agreement": 0.99, "cosine_similarity": 0.999, "flipped_fraction": 0.01,
+                           "mean_abs_diff": 0.01, "max_abs_diff": 0.05}
+        return config.metric, config.target if config.target is not None else default_targets[config.metric]
+    if task == MULTICLASS:
+        return "top1_agreement", config.target if config.target is not None else 0.99
+    # Binary scores of rare positives sit near 0, so few decisions flip even when the
+    # ranking (PR-AUC) is ruined: the cosine of the scores catches that.
+    return "cosine_similarity", config.target if config.target is not None else 0.999
+
+
+def metric_value(outputs: np.ndarray, reference: np.ndarray, metric: str, task: str) -> float:
+    fidelity = evaluate_outputs(outputs, reference_outputs=reference, task=task).fidelity
+    value = getattr(fidelity, metric, None)
+    if value is None:
+        raise ConversionError(f"fidelity metric {metric!r} does not apply to a {task} model")
+    return float(value)
+
+
+def meets(value: float, target: float, metric: str) -> bool:
+    if math.isnan(value):
+        return False
+    return value >= target if HIGHER_IS_BETTER[metric] else value <= target
+
+
+def better(a: float, b: float, metric: str) -> bool:
+    if math.isnan(b):
+        return not math.isnan(a)
+    if math.isnan(a):
+        return False
+    return a > b if HIGHER_IS_BETTER[metric] else a < b
+
+
+def _parse_layer_stats(debugger) -> list[LayerError]:
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    buffer.seek(0)
+    rows = []
+    for row in csv.DictReader(buffer):
+        scale = float(row.get("scale") or 0.0)
+        mse = float(row.get("mean_squared_error") or 0.0)
+        rmse_scale = math.sqrt(max(mse, 0.0)) / scale if scale > 0 else float("inf")
+        rows.append(LayerError(
+            tensor_name=row["tensor_name"], op_name=row.get("op_name", ""),
+            rmse_over_scale=float(rmse_scale), mean_abs_error=abs(float(row.get("mean_error") or 0.0)),
+            max_abs_error=float(row.get("max_abs_error") or 0.0), scale=scale,
+        ))
+    rows.sort(key=lambda e: -e.rmse_over_scale if math.isfinite(e.rmse_over_scale) else float("-inf"))
+    return rows
+
+
+def debug_layers(make_converter: Callable[[], Any], representative, *, progress=None) -> tuple[Any, list[LayerError]]:
+    """Calibrate once and measure per-layer int8 error; returns (debugger, errors worst first)."""
+    from core.optimize.convert import quiet_native
+    from core.tf_runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    with quiet_native() as captured:
+        try:
+            converter = make_converter()
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative)
+            debugger.run()
+            failure = None
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+    if failure is not None:
+        raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
+                              details=captured.text) from None
+    return debugger, _parse_layer_stats(debugger)
+
+
+def requantize(debugger, float_layers: list[str]) -> bytes:
+    """An int8 model (float I/O) from the debugger's calibrated model, `float_layers` kept in float."""
+    from tensorflow.lite.python import convert as tfl_convert
+
+    from core.optimize.convert import quiet_native
+
+    with quiet_native():
+        return bytes(tfl_convert.mlir_quantize(
+            debugger.calibrated_model,
+            disable_per_channel=debugger.converter._experimental_disable_per_channel,  # noqa: SLF001
+            fully_quantize=False,
+            enable_numeric_verify=False,
+            denylisted_nodes=list(float_layers) or None,
+        ))
+
+
+def _greedy(debugger, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
+            calibration_reference, task, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
+    """Greedy forward selection: each round keeps in float the one layer that helps fidelity most.
+
+    Per-layer error alone misranks layers whose damage shows downstream (a layer
+    fed by a badly quantized input looks fine on its own), so each round tries
+    every remaining candidate against the model's output. Candidates: all layers
+    for a small model, else the `MAX_CANDIDATES` worst by rmse/scale.
+    """
+    metric, target = resolve_metric(config, task)
+
+    def score(layers: list[str]) -> tuple[float, bytes]:
+        model = requantize(debugger, layers)
+        return metric_value(run(model, calibration_x), calibration_reference, metric, task), model
+
+    value, model = score(chosen)
+    trail.append((len(chosen), value))
+    candidates = [e.tensor_name for e in errors if e.tensor_name not in chosen][:MAX_CANDIDATES]
+    rounds = 0
+    while not meets(value, target, metric) and candidates and rounds < config.max_float_layers:
+        rounds += 1
+        best: tuple[float, bytes, str] | None = None
+        for name in candidates:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            v, m = score(chosen + [name])
+            if best is None or better(v, best[0], metric):
+                best = (v, m, name)
+        if best is None or not better(best[0], value, metric):
+            break  # no single layer helps any more
+        value, model = best[0], best[1]
+        chosen = chosen + [best[2]]
+        candidates.remove(best[2])
+        trail.append((len(chosen), value))
+        if progress is not None:
+            progress(None, f"{len(chosen)} layer(s) in float: {metric} {value:.4g} (target {target:g})")
+    if meets(value, target, metric):
+        note = (f"selective: {len(chosen)} layer(s) kept in float reach {metric} {value:.4g} "
+                f"(target {target:g}, on the calibration data)")
+    else:
+        note = (f"selective: target {metric} {target:g} not reached; best {value:.4g} with "
+                f"{len(chosen)} layer(s) in float (on the calibration data)")
+    return model, chosen, note
+
+
+def selective_quantize(make_converter: Callable[[], Any], representative, config: SelectiveConfig, *,
+                       calibration_x: np.ndarray, calibration_reference: np.ndarray, task: str,
+                       run: Callable[[bytes, np.ndarray], np.ndarray], cancel=None,
+                       progress=None) -> SelectiveOutcome:
+    """Run the debugger, then keep layers in float (given ones, or automatically) and re-quantize."""
+    debugger, errors = debug_layers(make_converter, representative)
+    known = {e.tensor_name for e in errors}
+    notes: list[str] = []
+    unknown = [name for name in config.float_layers if name not in known]
+    if unknown:
+        raise ConversionError(f"no quantized layer named {', '.join(unknown)}; layers: "
+                              f"{', '.join(e.tensor_name for e in errors[:10])}")
+    chosen = list(config.float_layers)
+    trail: list[tuple[int, float]] = []
+    if not config.auto:
+        model = requantize(debugger, chosen)
+    else:
+        model, chosen, note = _greedy(debugger, errors, chosen, config, calibration_x=calibration_x,
+                                      calibration_reference=calibration_reference, task=task, run=run,
+                                      cancel=cancel, progress=progress, trail=trail)
+        notes.append(note)
+    marked = tuple(replace(e, kept_float=e.tensor_name in chosen) for e in errors)
+    return SelectiveOutcome(tflite_bytes=model, layer_errors=marked, float_layers=tuple(chosen), notes=notes,
+                            trail=trail)

@@ -1,0 +1,133 @@
+"""The last line of defence: unexpected exceptions are logged and shown, never fatal.
+
+`install_crash_handler()` enables `faulthandler` (a native crash still prints the
+Python stacks), sets `sys.excepthook` and `threading.excepthook` so an exception
+in a slot or a thread is written to the log and reported in an error dialog, and
+the app keeps running.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+
+log = logging.getLogger("litesmith.gui")
+
+
+def log_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("litesmith", appauthor=False)) / "litesmith.log"
+
+
+def setup_logging(level: int = logging.INFO) -> Path | None:
+    """Log to stderr and to the user's log folder; returns the log file (None if unwritable)."""
+    root = logging.getLogger("litesmith")
+    if getattr(root, "_litesmith_configured", False):
+        return getattr(root, "_litesmith_log_file", None)
+    root.setLevel(level)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if sys.stderr is not None:
+        stream = logging.StreamHandler()
+        stream.setFormatter(formatter)
+        stream.setLevel(logging.WARNING)
+        root.addHandler(stream)
+    path: Path | None = log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    except OSError:
+        path = None
+    root._litesmith_configured = True  # type: ignore[attr-defined]
+    root._litesmith_log_file = path  # type: ignore[attr-defined]
+    return path
+
+
+class CrashReporter(QObject):
+    """Shows unexpected exceptions in a dialog; safe to call from any thread."""
+
+    _report = Signal(str, str)
+
+    def __init__(self, log_file: Path | None = None) -> None:
+        super().__init__()
+        self.log_file = log_file
+        self.dialog: QMessageBox | None = None
+        self.count = 0
+        self._report.connect(self._show, Qt.ConnectionType.QueuedConnection)
+
+    def excepthook(self, exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        self.report(exc_type, exc, tb)
+
+    def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        self.report(args.exc_type, args.exc_value, args.exc_traceback, thread=args.thread)
+
+    def report(self, exc_type, exc, tb, thread: threading.Thread | None = None) -> None:
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        where = f" in thread {thread.name}" if thread is not None else ""
+        log.error("unexpected error%s:\n%s", where, details)
+        summary = f"{exc_type.__name__}: {exc}".strip().rstrip(":")
+        self._report.emit(summary, details)
+
+    @Slot(str, str)
+    def _show(self, summary: str, details: str) -> None:
+        self.count += 1
+        if QApplication.instance() is None:
+            return
+        if self.dialog is not None and self.dialog.isVisible():
+            # Do not stack dialogs: add the new error to the open one.
+            self.dialog.setDetailedText(self.dialog.detailedText() + "\n\n" + details)
+            return
+        parent = QApplication.activeWindow()
+        box = QMessageBox(parent)
+        box.setObjectName("crashDialog")
+        box.setIcon(QMessageBox.Icon.Critical)
+        box.setWindowTitle("Litesmith: unexpected error")
+        box.setText(f"Something went wrong inside Litesmith: {summary}")
+        where = f" It was written to {self.log_file}." if self.log_file else ""
+        box.setInformativeText(f"The app keeps running; you can carry on.{where}")
+        box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.destroyed.connect(self._forget_dialog)
+        self.dialog = box
+        box.open()
+
+    @Slot()
+    def _forget_dialog(self) -> None:
+        self.dialog = None
+
+
+_reporter: CrashReporter | None = None
+
+
+def install_crash_handler(log_file: Path | None = None) -> CrashReporter:
+    """Enable faulthandler and route uncaught exceptions to the log and a dialog."""
+    global _reporter
+    if _reporter is None:
+        _reporter = CrashReporter(log_file)
+    stream = sys.stderr if sys.stderr is not None else None
+    try:
+        if stream is not None and stream.fileno() >= 0:
+            faulthandler.enable(file=stream)
+    except (OSError, ValueError, AttributeError):
+        if log_file is not None:
+            handle = open(log_file, "a")  # noqa: SIM115 - must stay open for faulthandler
+            faulthandler.enable(file=handle)
+    sys.excepthook = _reporter.excepthook
+    threading.excepthook = _reporter.thread_excepthook
+    return _reporter

@@ -1,0 +1,235 @@
+"""The model panel: what the engine found out about the open model (`core.models.info.ModelInfo`).
+
+A summary (path, format, size, SHA-256, parameters, FLOPs, notes), a table of
+inputs and outputs, and tabs for the layer table (Keras) or the operator
+histogram and tensor type mix (.tflite).
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSizePolicy, QSplitter,
+    QTableView, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from core.models.info import ModelFormat, ModelInfo
+from gui.formatting import human_count, human_size, quantization_text, shape_text, short_hash, thousands
+from gui.table_models import Column, RecordTableModel, sortable
+
+FORMAT_NAMES = {
+    ModelFormat.KERAS: "Keras model (.keras)",
+    ModelFormat.H5: "Keras HDF5 model (.h5)",
+    ModelFormat.SAVED_MODEL: "TensorFlow SavedModel folder",
+    ModelFormat.TFLITE: "TensorFlow Lite model (.tflite)",
+}
+
+IO_COLUMNS = [
+    Column("Role", lambda r: r[0]),
+    Column("Name", lambda r: r[1].name, tooltip=lambda r: r[1].name),
+    Column("Shape", lambda r: shape_text(r[1].shape)),
+    Column("Type", lambda r: r[1].dtype),
+    Column("Quantization", lambda r: quantization_text(r[1].quantization)),
+]
+
+LAYER_COLUMNS = [
+    Column("Name", lambda l: l.name, tooltip=lambda l: l.name),
+    Column("Type", lambda l: l.type),
+    Column("Output shape", lambda l: l.output_shape),
+    Column("Params", lambda l: thousands(l.params), sort_key=lambda l: l.params, numeric=True),
+    Column("MACs", lambda l: thousands(l.macs), sort_key=lambda l: l.macs, numeric=True),
+]
+
+
+def _share_columns(title: str, unit: str, total: int) -> list[Column]:
+    return [
+        Column(title, lambda r: r[0]),
+        Column(unit, lambda r: thousands(r[1]), sort_key=lambda r: r[1], numeric=True),
+        Column("Share", lambda r: f"{100 * r[1] / total:.1f} %" if total else "—",
+               sort_key=lambda r: r[1], numeric=True),
+    ]
+
+
+def make_table(parent: QWidget | None = None) -> QTableView:
+    view = QTableView(parent)
+    view.setAlternatingRowColors(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setHighlightSections(False)
+    return view
+
+
+def fit_columns(view: QTableView, stretch: int | None = None) -> None:
+    """Size columns to their contents; `stretch` takes the remaining width."""
+    header = view.horizontalHeader()
+    for column in range(header.count()):
+        mode = QHeaderView.ResizeMode.Stretch if column == stretch else QHeaderView.ResizeMode.ResizeToContents
+        header.setSectionResizeMode(column, mode)
+
+
+class ModelPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelPanel")
+        self.info: ModelInfo | None = None
+
+        # Header: file name and format.
+        self.title = QLabel()
+        self.title.setObjectName("modelTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.format_label = QLabel()
+        self.format_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addSpacing(12)
+        header.addWidget(self.format_label, 0, Qt.AlignmentFlag.AlignBottom)
+        header.addStretch(1)
+
+        # Summary.
+        self.summary_box = QGroupBox("Summary")
+        form = QFormLayout(self.summary_box)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("path", "Path"), ("size", "Size"), ("sha256", "SHA-256"),
+                           ("params", "Parameters"), ("flops", "FLOPs / sample")):
+            value = QLabel()
+            value.setObjectName(f"summary_{key}")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            if key == "path":
+                value.setWordWrap(True)
+                value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            form.addRow(label, value)
+            self.fields[key] = value
+
+        # Inputs and outputs.
+        self.io_box = QGroupBox("Inputs and outputs")
+        self.io_model = RecordTableModel(IO_COLUMNS, parent=self)
+        self.io_table = make_table()
+        self.io_table.setObjectName("ioTable")
+        self.io_table.setModel(self.io_model)
+        self.io_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        fit_columns(self.io_table, stretch=1)
+        self.io_table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        io_layout = QVBoxLayout(self.io_box)
+        io_layout.addWidget(self.io_table, 0, Qt.AlignmentFlag.AlignTop)
+
+        # Notes: what the user should know (dynamic batch, how figures were estimated).
+        self.notes_box = QGroupBox("Notes")
+        self.notes_label = QLabel()
+        self.notes_label.setObjectName("notes")
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        notes_layout = QVBoxLayout(self.notes_box)
+        notes_layout.addWidget(self.notes_label)
+
+        for box in (self.summary_box, self.io_box, self.notes_box):
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        top = QHBoxLayout()
+        top.addWidget(self.summary_box, 2, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.io_box, 3, Qt.AlignmentFlag.AlignTop)
+
+        # Layers / operators / tensor types.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("detailTabs")
+        self.layer_model = RecordTableModel(LAYER_COLUMNS, parent=self)
+        self.layer_table = self._sortable_table(self.layer_model, "layerTable", stretch=0)
+        self.op_model = RecordTableModel(_share_columns("Operator", "Count", 0), parent=self)
+        self.op_table = self._sortable_table(self.op_model, "opTable", stretch=0)
+        self.tensor_model = RecordTableModel(_share_columns("Type", "Tensors", 0), parent=self)
+        self.tensor_table = self._sortable_table(self.tensor_model, "tensorTypeTable", stretch=0)
+        self.ops_page = QSplitter(Qt.Orientation.Horizontal)
+        self.ops_page.addWidget(self.op_table)
+        self.ops_page.addWidget(self.tensor_table)
+        self.ops_page.setStretchFactor(0, 3)
+        self.ops_page.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addLayout(header)
+        layout.addLayout(top)
+        layout.addWidget(self.notes_box)
+        layout.addWidget(self.tabs, 1)
+        layout.addStretch(0)  # takes the room when there are no tabs (a SavedModel has no layer table)
+
+    def _sortable_table(self, model: RecordTableModel, name: str, stretch: int | None) -> QTableView:
+        view = make_table()
+        view.setObjectName(name)
+        view.setModel(sortable(model, self))
+        view.setSortingEnabled(True)
+        view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # keep the model's order until the user sorts
+        fit_columns(view, stretch=stretch)
+        return view
+
+    # -- filling in ---------------------------------------------------------
+
+    def set_info(self, info: ModelInfo) -> None:
+        self.info = info
+        name = os.path.basename(os.path.normpath(info.path)) or info.path
+        self.title.setText(name)
+        self.format_label.setText(FORMAT_NAMES.get(info.format, info.format))
+
+        self.fields["path"].setText(info.path)
+        self.fields["path"].setToolTip(info.path)
+        self.fields["size"].setText(f"{human_size(info.file_size)}  ({info.file_size:,} bytes)")
+        self.fields["sha256"].setText(short_hash(info.sha256))
+        self.fields["sha256"].setToolTip(info.sha256)
+        self.fields["params"].setText(self._count(info.params))
+        self.fields["flops"].setText(self._count(info.flops))
+        self.notes_label.setText("\n".join(f"• {note}" for note in info.notes))
+        self.notes_box.setVisible(bool(info.notes))
+
+        self.io_model.set_records([("input", t) for t in info.inputs] + [("output", t) for t in info.outputs])
+        self._fit_io_height()
+
+        self.layer_model.set_records(info.layers)
+        op_total = sum(count for _, count in info.op_histogram)
+        self.op_model = RecordTableModel(_share_columns("Operator", "Count", op_total), info.op_histogram, self)
+        self.op_table.model().setSourceModel(self.op_model)
+        tensor_total = sum(count for _, count in info.tensor_types)
+        self.tensor_model = RecordTableModel(_share_columns("Type", "Tensors", tensor_total), info.tensor_types, self)
+        self.tensor_table.model().setSourceModel(self.tensor_model)
+        for view in (self.op_table, self.tensor_table):
+            fit_columns(view, stretch=0)
+
+        self.tabs.clear()
+        if info.layers:
+            self.tabs.addTab(self.layer_table, f"Layers ({len(info.layers)})")
+        if info.op_histogram or info.tensor_types:
+            self.tabs.addTab(self.ops_page, f"Operators ({op_total}) and tensor types")
+        self.tabs.setVisible(self.tabs.count() > 0)
+
+    @staticmethod
+    def _count(n: int | None) -> str:
+        if n is None:
+            return "unknown"
+        return f"{human_count(n)}  ({n:,})" if n >= 1000 else str(n)
+
+    def _fit_io_height(self) -> None:
+        """Show every input and output without scrolling (up to 8 rows)."""
+        rows = min(self.io_model.rowCount(), 8)
+        view = self.io_table
+        height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
+        view.setFixedHeight(height + 2 * view.frameWidth() + 4)
+
+    # -- for tests and later panels -----------------------------------------
+
+    def summary_text(self) -> dict[str, str]:
+        texts = {key: label.text() for key, label in self.fields.items()}
+        texts["notes"] = self.notes_label.text()
+        return texts
+
+    def tab_titles(self) -> list[str]:
+        return [self.tabs.tabText(i) for i in range(self.tabs.count())]
+

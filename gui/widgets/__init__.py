@@ -1,0 +1,1 @@
+"""Small reusable widgets (status bar job indicator, ...)."""

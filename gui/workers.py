@@ -1,0 +1,255 @@
+"""Driving the engine from the GUI without ever blocking the Qt event loop.
+
+`JobWorker` submits one engine job and reads its events in a `QThread`, turning
+them into Qt signals. `JobRunner` is the per-window controller: it runs at most one
+job at a time (a second `submit` is refused), owns the thread, cleans it up, and
+warms the engine up in the background.
+
+Only worker threads call `Engine.submit` (it blocks while another job runs) or
+`Engine.warm_up`; the GUI thread only connects signals and calls `cancel()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from core.engine import Engine, ErrorEvent, LogEvent, PartialEvent, ProgressEvent, ResultEvent
+from core.errors import ErrorKind, JobError
+import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+
+log = logging.getLogger("litesmith.gui.workers")
+
+ResultCallback = Callable[[Any], None]
+ErrorCallback = Callable[[JobError], None]
+
+
+class JobWorker(QObject):
+    """Runs one engine job in the thread it was moved to.
+
+    Signals (emitted from the worker thread; connections to GUI objects are queued):
+
+    - ``progress(fraction: float | None, stage: str, message: str)`` — None means "unknown"
+    - ``log(level: str, message: str)`` — level is "debug", "info", "warning" or "error"
+    - ``partial(kind: str, payload: object)`` — a piece of the result that is ready early
+    - ``finished(result: object)`` — the job's return value (a frozen dataclass)
+    - ``failed(error: core.errors.JobError)`` — also for a cancelled job (kind "cancelled")
+    - ``done()`` — after exactly one of finished/failed; the thread may stop
+
+    ``cancel()`` may be called from any thread, before or while the job runs. After
+    `done`, ``outcome`` holds ``("finished", result)`` or ``("failed", JobError)``.
+    """
+
+    progress = Signal(object, str, str)
+    log = Signal(str, str)
+    partial = Signal(str, object)
+    finished = Signal(object)
+    failed = Signal(object)
+    done = Signal()
+
+    def __init__(self, engine: Engine, fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
+                 subject: str | None = None) -> None:
+        super().__init__()
+        self._engine = engine
+        self._fn = fn
+        self._args = tuple(args)
+        self._kwargs = dict(kwargs or {})
+        self.subject = subject
+        self._lock = threading.Lock()
+        self._handle = None
+        self._cancel_requested = False
+        self.outcome: tuple[str, Any] | None = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    def cancel(self) -> None:
+        """Ask the job to stop; the engine kills it if it does not stop within its grace period."""
+        with self._lock:
+            self._cancel_requested = True
+            handle = self._handle
+        if handle is not None:
+            handle.cancel()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - the user must hear about every failure
+            log.exception("job %s failed in the GUI worker", getattr(self._fn, "__name__", self._fn))
+            self._fail(JobError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", path=self.subject,
+                                details=traceback.format_exc()))
+        finally:
+            self.done.emit()
+
+    def _run(self) -> None:
+        if self._cancel_requested:
+            self._fail(JobError(ErrorKind.CANCELLED, "cancelled by the user", path=self.subject))
+            return
+        handle = self._engine.submit(self._fn, *self._args, subject=self.subject, **self._kwargs)
+        with self._lock:
+            self._handle = handle
+            cancel_now = self._cancel_requested
+        if cancel_now:
+            handle.cancel()
+        for event in handle.events():
+            if isinstance(event, ProgressEvent):
+                self.progress.emit(event.fraction, event.stage, event.message)
+            elif isinstance(event, LogEvent):
+                self.log.emit(event.level, event.message)
+            elif isinstance(event, PartialEvent):
+                self.partial.emit(event.kind, event.payload)
+            elif isinstance(event, ResultEvent):
+                self.outcome = ("finished", event.value)
+                self.finished.emit(event.value)
+                return
+            elif isinstance(event, ErrorEvent):
+                self._fail(event.error)
+                return
+        self._fail(JobError(ErrorKind.INTERNAL, "the job ended without a result", path=self.subject))
+
+    def _fail(self, error: JobError) -> None:
+        if error.path is None and self.subject:
+            error = JobError(error.kind, error.message, path=self.subject, details=error.details)
+        if self.outcome is None:
+            self.outcome = ("failed", error)
+            self.failed.emit(error)
+
+
+class JobRunner(QObject):
+    """One job at a time for one window, each in its own QThread.
+
+    Signals (all emitted in the GUI thread):
+
+    - ``busy_changed(busy: bool)``
+    - ``started(subject: str)`` — subject is "" when the job has none
+    - ``progress``, ``log``, ``partial`` — forwarded from the running `JobWorker`
+    - ``finished(result: object)`` / ``failed(error: JobError)`` — after the thread
+      is cleaned up and ``busy`` is False again, so a handler may submit the next job
+
+    ``submit`` returns False (and does nothing) while a job runs.
+    """
+
+    busy_changed = Signal(bool)
+    started = Signal(str)
+    progress = Signal(object, str, str)
+    log = Signal(str, str)
+    partial = Signal(str, object)
+    finished = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self._thread: QThread | None = None
+        self._worker: JobWorker | None = None
+        self._callbacks: tuple[ResultCallback | None, ErrorCallback | None] = (None, None)
+        self._warm_up_thread: threading.Thread | None = None
+        self._stuck: list[tuple[QThread, JobWorker]] = []  # threads that would not stop at shutdown
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def worker(self) -> JobWorker | None:
+        return self._worker
+
+    def submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None,
+               on_finished: ResultCallback | None = None, on_failed: ErrorCallback | None = None,
+               **kwargs: Any) -> bool:
+        """Start `fn(*args, **kwargs)` in the engine; False when a job already runs (or after shutdown)."""
+        if self._thread is not None or self._closed:
+            return False
+        thread = QThread()
+        thread.setObjectName("litesmith-job")
+        worker = JobWorker(self.engine, fn, args, kwargs, subject)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self.progress)
+        worker.log.connect(self.log)
+        worker.partial.connect(self.partial)
+        # Direct: `thread` lives in the GUI thread, which may be blocked in shutdown()'s wait().
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        self._callbacks = (on_finished, on_failed)
+        self.busy_changed.emit(True)
+        self.started.emit(subject or "")
+        thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def warm_up(self) -> None:
+        """Start the engine's child (it imports TensorFlow) in a background thread."""
+        if self._warm_up_thread is not None or self._closed:
+            return
+
+        def work() -> None:
+            try:
+                self.engine.warm_up()
+            except Exception:  # noqa: BLE001 - the first job reports the real problem
+                log.exception("engine warm-up failed")
+
+        self._warm_up_thread = threading.Thread(target=work, name="litesmith-warm-up", daemon=True)
+        self._warm_up_thread.start()
+
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Cancel the running job and wait for its thread; True when no thread is left running.
+
+        After this, `submit` refuses new jobs. Call it before closing the engine.
+        """
+        self._closed = True
+        if timeout_s is None:
+            timeout_s = self.engine.cancel_grace_seconds + 10.0
+        stopped = True
+        if self._warm_up_thread is not None:
+            self._warm_up_thread.join(timeout=timeout_s)
+            stopped = not self._warm_up_thread.is_alive()
+        thread, worker = self._thread, self._worker
+        if thread is not None and worker is not None:
+            worker.cancel()
+            if thread.wait(int(timeout_s * 1000)):
+                self._release()
+            else:
+                log.warning("a job did not stop within %.0f s of being cancelled", timeout_s)
+                self._stuck.append((thread, worker))  # keep them alive: never destroy a running QThread
+                self._thread, self._worker = None, None
+                stopped = False
+        return stopped
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread, worker = self._thread, self._worker
+        if thread is None or worker is None or self.sender() is not thread:
+            return  # already cleaned up by shutdown()
+        outcome = worker.outcome or (
+            "failed", JobError(ErrorKind.INTERNAL, "the job's thread ended without a result", path=worker.subject))
+        on_finished, on_failed = self._callbacks
+        self._release()
+        self.busy_changed.emit(False)
+        kind, value = outcome
+        if kind == "finished":
+            if on_finished is not None:
+                on_finished(value)
+            self.finished.emit(value)
+        else:
+            if on_failed is not None:
+                on_failed(value)
+            self.failed.emit(value)
+
+    def _release(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.wait()  # `finished` is emitted just before the thread really ends
+        self._thread, self._worker = None, None
+        self._callbacks = (None, None)

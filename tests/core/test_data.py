@@ -1,0 +1,141 @@
+"""Data loaders for calibration and evaluation: formats, fitting to the model, stratification, synthesis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data import DataSpec, InputSpec, check_fits, load_data, stratified_indices, synthesize_inputs
+from core.data.loaders import choose_samples
+from core.errors import BadInputError
+
+
+def test_npz_with_x_and_y(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, y=np.arange(5), x=np.ones((5, 3), np.float32))
+    data = load_data(path)
+    assert data.x.shape == (5, 3) and data.y.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_npz_first_two_arrays(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, inputs=np.zeros((4, 2)), labels=np.ones(4))
+    data = load_data(path)
+    assert data.x.shape == (4, 2) and data.y.shape == (4,)
+    assert "inputs" in data.notes[0]
+
+
+def test_npz_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(BadInputError, match="unpickling"):
+        load_data(path)
+
+
+def test_npy_inputs_only(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.zeros((3, 2), np.float32))
+    data = load_data(path)
+    assert data.y is None and data.x.shape == (3, 2)
+
+
+def test_csv_with_label_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,label,b\n1,0,2\n3,1,4\n5.5,1,6\n")
+    data = load_data(path, label_column="label")
+    assert data.x.tolist() == [[1, 2], [3, 4], [5.5, 6]]
+    assert data.y.tolist() == [0, 1, 1] and data.y.dtype == np.int64
+
+
+def test_csv_unknown_label_column_names_the_columns(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(BadInputError, match="no column named 'y'.*a, b"):
+        load_data(path, label_column="y")
+
+
+def test_csv_non_numeric_cell(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,x\n")
+    with pytest.raises(BadInputError, match="line 2, column 'b'"):
+        load_data(path)
+
+
+def test_unknown_format(tmp_path):
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"x")
+    with pytest.raises(BadInputError, match="unknown data format"):
+        load_data(path)
+
+
+def test_shape_mismatch_names_expected_and_actual():
+    spec = InputSpec(shape=(None, 30), dtype="float32")
+    with pytest.raises(BadInputError) as info:
+        check_fits(np.zeros((10, 29), np.float32), spec, "data.npz")
+    assert "expected inputs of shape (?, 30) float32" in info.value.message
+    assert "got (10, 29) float32" in info.value.message
+    assert info.value.path == "data.npz"
+
+
+def test_size_one_axes_are_fitted_and_ints_cast():
+    spec = InputSpec(shape=(None, 8, 8, 1), dtype="float32")
+    x = check_fits(np.zeros((2, 8, 8), np.uint8), spec)
+    assert x.shape == (2, 8, 8, 1) and x.dtype == np.float32
+
+
+def test_float_data_for_integer_input_is_refused():
+    spec = InputSpec(shape=(None, 4), dtype="int32")
+    with pytest.raises(BadInputError, match="fractional"):
+        check_fits(np.full((2, 4), 0.5), spec)
+    assert check_fits(np.ones((2, 4)), spec).dtype == np.int32
+
+
+def test_stratified_keeps_rare_classes():
+    y = np.array([0] * 1990 + [1] * 10)
+    idx, stratified = stratified_indices(y, 200, seed=0)
+    assert stratified and len(idx) == 200
+    assert y[idx].sum() == 10  # every positive: calibration needs their ranges
+    y = np.repeat(np.arange(10), 40)
+    idx, _ = stratified_indices(y, 100)
+    assert np.bincount(y[idx]).tolist() == [10] * 10
+
+
+def test_choose_samples_without_labels_is_random_subset(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.arange(50, dtype=np.float32).reshape(50, 1))
+    subset, stratified = choose_samples(load_data(path), 10)
+    assert len(subset) == 10 and not stratified
+    assert len(np.unique(subset.x)) == 10
+
+
+def test_synthesize_inputs_follows_spec():
+    x, notes = synthesize_inputs(InputSpec(shape=(None, 3, None), dtype="float32"), 4)
+    assert x.shape == (4, 3, 1) and x.dtype == np.float32 and notes
+    ids, _ = synthesize_inputs(InputSpec(shape=(None, 5), dtype="int32"), 2)
+    assert ids.dtype == np.int32 and ids.min() >= 0
+
+
+def test_data_spec_defaults():
+    spec = DataSpec()
+    assert spec.path is None and spec.calibration_samples == 200
+
+
+def test_image_folder_resized_to_model_input(tmp_path):
+    from core.tf_runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    for label, value in (("cat", 10), ("dog", 200)):
+        folder = tmp_path / "images" / label
+        folder.mkdir(parents=True)
+        for i in range(2):
+            image = tf.constant(np.full((12, 10, 3), value + i, np.uint8))
+            (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    data = load_data(tmp_path / "images", spec=InputSpec(shape=(None, 6, 5, 3)))
+    assert data.x.shape == (4, 6, 5, 3) and data.y.tolist() == [0, 0, 1, 1]
+    assert data.x[0].max() == pytest.approx(10) and data.x[3].min() == pytest.approx(201)
+
+
+def test_image_folder_needs_an_image_model(tmp_path):
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    with pytest.raises(BadInputError, match="fixed image input"):
+        load_data(tmp_path / "images", spec=InputSpec(shape=(None, 30)))

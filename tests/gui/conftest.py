@@ -1,0 +1,39 @@
+"""GUI test set-up: every test here runs offscreen with its settings in a temporary INI file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.engine import Engine
+import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from gui.main_window import MainWindow
+from gui.settings import open_settings
+
+# The offscreen platform says this once per shown window; it is not a problem of the app.
+OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints"
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.gui)
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return open_settings(tmp_path / "litesmith.ini")
+
+
+@pytest.fixture
+def inline_window(qtbot, settings):
+    """A window over an in-process engine: for everything that runs no real model."""
+    engine = Engine(isolated=False)
+    window = MainWindow(engine, settings, warm_up=False)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
