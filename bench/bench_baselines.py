@@ -81,6 +81,7 @@ def main() -> int:
 
     from core.benchmark import BenchConfig, benchmark_variants
     from core.benchmark.runners import tensorflow
+    from core.benchmark.stats import fmt_ms
     from core.cli.common import to_jsonable
     from core.engine import CancelToken, null_reporter
 
@@ -118,7 +119,7 @@ def main() -> int:
                    "speedup_vs_fp32": ratio(fp32), "n": c.stats.n}
             rows.append(row)
             fmt = lambda v: "" if v != v else f"{v:.2f}x"  # noqa: E731
-            print(f"  {c.label:<24} {c.stats.p50:>7.3f} ms {c.stats.p99:>7.3f} ms {c.stats.throughput:>11,.0f} "
+            print(f"  {c.label:<24} {fmt_ms(c.stats.p50):>10} {fmt_ms(c.stats.p99):>10} {c.stats.throughput:>11,.0f} "
                   f"{fmt(row['speedup_vs_predict']):>11} {fmt(row['speedup_vs_tf_function']):>9} "
                   f"{fmt(row['speedup_vs_fp32']):>8}")
         for line in result.explanations:

@@ -77,12 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         row = {"mode": mode, "convert_seconds": round(seconds, 2), "size_bytes": len(data), "converter_path": path}
         if probe is not None:
-            with quiet_native():
-                out = run_tflite(data, probe, batch_size=1)
-            row["max_abs_diff"] = float(np.max(np.abs(out - reference)))
-            row["top1_agreement"] = float(np.mean(np.argmax(out, 1) == np.argmax(reference, 1)))
+            try:
+                with quiet_native():
+                    out = run_tflite(data, probe, batch_size=1)
+            except RuntimeError as exc:
+                row["run_error"] = str(exc).strip().splitlines()[0][:200]
+            else:
+                row["max_abs_diff"] = float(np.max(np.abs(out - reference)))
+                row["top1_agreement"] = float(np.mean(np.argmax(out, 1) == np.argmax(reference, 1)))
         rows.append(row)
-        print(f"{mode:<8} {seconds:7.1f} s  {len(data) / 2**20:7.2f} MiB  ({path})", flush=True)
+        print(f"{mode:<8} {seconds:7.1f} s  {len(data) / 2**20:7.2f} MiB  ({path})"
+              + (f"  DOES NOT RUN: {row['run_error']}" if "run_error" in row else ""), flush=True)
 
     fp32 = next((r for r in rows if r["mode"] == "fp32" and "size_bytes" in r), None)
     for r in rows:
@@ -102,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         line = (f"{r['mode']:<9}{r['convert_seconds']:>10.1f}{r.get('time_ratio', float('nan')):>8.2f}"
                 f"{r['size_bytes'] / 2**20:>10.2f}{r.get('size_ratio', float('nan')):>12.3f}")
         if probe is not None:
-            line += f"{r['max_abs_diff']:>11.3g}{r['top1_agreement'] * 100:>12.0f}%"
+            if "run_error" in r:
+                line += "  does not run in LiteRT: " + r["run_error"][:70]
+            else:
+                line += f"{r['max_abs_diff']:>11.3g}{r['top1_agreement'] * 100:>12.0f}%"
         print(line)
 
     out = Path(args.out)

@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
 
         self.runner.busy_changed.connect(self._on_busy_changed)
+        self.runner.started.connect(self._on_job_started)
         self.runner.progress.connect(self.job_status.set_progress)
         self.runner.log.connect(self._on_job_log)
         self.job_status.cancel_requested.connect(self.runner.cancel)
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = QAction("Cancel Job", self)
         self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_action.setEnabled(False)
-        self.cancel_action.triggered.connect(self.runner.cancel)
+        self.cancel_action.triggered.connect(self._cancel_from_shortcut)
         self.addAction(self.cancel_action)
 
         self.about_action = QAction("&About Litesmith", self)
@@ -245,13 +246,23 @@ class MainWindow(QMainWindow):
 
     def _on_load_failed(self, path: str, error: JobError) -> None:
         name = os.path.basename(os.path.normpath(path))
-        log.warning("could not open %s: %s", path, error.one_line())
-        if error.kind == ErrorKind.CANCELLED:
+        cancelled = error.kind == ErrorKind.CANCELLED
+        log.log(logging.INFO if cancelled else logging.WARNING, "could not open %s: %s", path, error.one_line())
+        if cancelled:
             self.job_status.job_ended(f"Cancelled opening {name}")
         else:
             self.job_status.job_ended(f"Could not open {name}")
             self.show_error(error)
         self.load_failed.emit(error)
+
+    def _cancel_from_shortcut(self) -> None:
+        if self.job_status.cancel_button.isEnabled():
+            self.job_status.cancel_button.click()  # same path as the button: shows "Cancelling…"
+
+    def _on_job_started(self, subject: str) -> None:
+        # Callers that know better (load_model) set their own text right after this.
+        name = os.path.basename(os.path.normpath(subject)) if subject else ""
+        self.job_status.job_started(f"Working on {name}…" if name else "Working…")
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.cancel_action.setEnabled(busy)

@@ -9,6 +9,7 @@ from core.benchmark.results import ConfigResult, DelegationInfo
 from core.benchmark.stats import fmt_ms
 
 SLOWER = 1.05          # a ratio above this counts as slower (5% covers run-to-run noise)
+MIN_GAP_MS = 0.005     # ... and by more than 5 µs: below that, calls are all Python overhead and noise
 QUANTIZED = ("dynamic", "float16", "int8", "int16x8")
 
 
@@ -85,7 +86,7 @@ def explain(
             continue
         compared[r.variant] += 1
         ratio = r.stats.p50 / base.stats.p50
-        if ratio > SLOWER:
+        if ratio > SLOWER and r.stats.p50 - base.stats.p50 > MIN_GAP_MS:
             slower[r.variant].append((ratio, r, base))
     for variant, cases in slower.items():
         worst = max(cases, key=lambda c: c[0])

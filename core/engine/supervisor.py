@@ -19,6 +19,7 @@ Jobs run one at a time; `submit` waits for the previous job to finish.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 import multiprocessing
 import os
 import queue
@@ -64,6 +65,13 @@ def describe_signal(exitcode: int | None) -> str:
     except ValueError:
         return f"signal {-exitcode}"
     return f"{sig.name} ({signal.strsignal(sig) or sig.name})"
+
+
+def with_subject(event: Event, subject: str | None) -> Event:
+    """An error that names no file is about the job's subject: say so."""
+    if isinstance(event, ErrorEvent) and event.error.path is None and subject:
+        return ErrorEvent(replace(event.error, path=subject))
+    return event
 
 
 class JobHandle:
@@ -142,7 +150,7 @@ class _ChildJobHandle(JobHandle):
             if engine._conn.poll(POLL_SECONDS):
                 message = engine._conn.recv()
                 if message[0] == "event" and message[1] == self._job_id:
-                    return message[2]
+                    return with_subject(message[2], self.subject)
                 return None
         except (EOFError, OSError):
             pass  # the child is gone; find out why below
@@ -220,9 +228,7 @@ class _InlineJobHandle(JobHandle):
     def events(self) -> Iterator[Event]:
         try:
             while True:
-                event = self._queue.get()
-                if isinstance(event, ErrorEvent) and event.error.path is None and self.subject:
-                    event = ErrorEvent(JobError(event.error.kind, event.error.message, self.subject, event.error.details))
+                event = with_subject(self._queue.get(), self.subject)
                 if isinstance(event, TERMINAL_EVENTS):
                     self._done = True
                 yield event

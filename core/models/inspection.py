@@ -116,8 +116,15 @@ def _tensor_infos(tensors) -> tuple[TensorInfo, ...]:
     for t in tensors or ():
         dtype = getattr(t, "dtype", "")
         dtype = getattr(dtype, "name", dtype)
-        result.append(TensorInfo(name=str(getattr(t, "name", "")), shape=_dims(t.shape), dtype=str(dtype)))
+        result.append(TensorInfo(name=_tensor_name(t), shape=_dims(t.shape), dtype=str(dtype)))
     return tuple(result)
+
+
+def _tensor_name(tensor) -> str:
+    """The name a user gave: the producing layer's name, not Keras's internal "keras_tensor_65"."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None) or (history[0] if history else None)
+    return str(getattr(layer, "name", None) or getattr(tensor, "name", ""))
 
 
 def _iter_layers(model, prefix: str = ""):

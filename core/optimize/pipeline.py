@@ -156,7 +156,13 @@ def build_variant(recipe: Recipe, ctx: PipelineContext, *, progress) -> tuple[Wo
 
 def evaluate_variant(tflite_bytes: bytes, eval_x: np.ndarray, eval_y, reference: np.ndarray, task: str,
                      threshold: float, cancel) -> Evaluation:
-    outputs = run_tflite(tflite_bytes, eval_x, cancel=cancel)
+    try:
+        outputs = run_tflite(tflite_bytes, eval_x, cancel=cancel)
+    except (RuntimeError, ValueError) as exc:
+        # The converter made a model LiteRT refuses (e.g. int16x8 scales that overflow a kernel).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"the converted model does not run in LiteRT: {first[:300]}",
+                              details=str(exc)) from None
     try:
         return evaluate_outputs(outputs.reshape(reference.shape), labels=eval_y, reference_outputs=reference,
                                 threshold=threshold, task=task)

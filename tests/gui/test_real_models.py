@@ -140,6 +140,14 @@ def test_cancel_button_then_closing_the_window_stops_job_and_engine(qtbot, setti
     assert window.job_status.label.text() == "Cancelled opening slow.keras"
     assert not window.job_status.cancel_button.isEnabled() and not window.runner.busy
 
+    # Esc does the same.
+    with qtbot.waitSignal(window.runner.progress, timeout=30_000):
+        assert window.load_model(model)
+    with qtbot.waitSignal(window.load_failed, timeout=15_000) as blocker:
+        window.cancel_action.trigger()
+        assert window.job_status.cancel_button.text() == "Cancelling…"
+    assert blocker.args[0].kind == ErrorKind.CANCELLED
+
     # Closing the window while a job runs: the job stops, the engine's child is gone.
     with qtbot.waitSignal(window.runner.progress, timeout=30_000):
         assert window.load_model(model)
