@@ -15,7 +15,7 @@ the same round. On a machine shared with other work the load drifts between
 rounds, which moves the pooled figure by several percent whichever loop is
 measured; the paired figure cancels that drift, so it decides pass/fail (5%).
 
-Usage:  .venv/bin/python bench/bench_agreement.py [--rounds 5] [--runs 40] [--threads 1]
+Usage:  .venv/bin/python bench/bench_agreement.py [--rounds 40] [--runs 10] [--threads 1]
 Writes bench/results/agreement.json. Exit code 1 when a model's p50 differs by more than 5%.
 """
 
@@ -88,8 +88,8 @@ def litesmith_loop(tflite: bytes, runs: int, threads: int) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=15, help="calls per round and per loop")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=10, help="calls per round and per loop")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 

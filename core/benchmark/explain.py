@@ -63,8 +63,9 @@ def explain(
     delegation: dict[str, DelegationInfo],
     *,
     cpu_int8_dot: bool | None = None,
-    budget_ms: float | None = None,
 ) -> list[str]:
+    """Sentences for the user: delegation per variant, slower quantized variants, thread scaling,
+    Keras against .tflite, a slow first call, configurations that could not run."""
     lines: list[str] = []
     for variant, info in delegation.items():
         lines.append(describe_delegation(variant, info))

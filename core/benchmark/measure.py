@@ -22,7 +22,7 @@ from core.benchmark.explain import explain
 from core.benchmark.profile import profile_keras_layers
 from core.benchmark.recommend import recommend
 from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo
-from core.benchmark.runners import KerasRunner, LiteRTRunner, Runner, SavedModelRunner, load_keras
+from core.benchmark.runners import KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite, load_keras
 from core.benchmark.sweep import DataFeed, sweep
 from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError
@@ -48,6 +48,8 @@ def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[
     notes: list[str] = []
     if kind != "gpu":
         return "/CPU:0", notes
+    from core.benchmark.runners import check_device
+
     if config.gpu_memory_limit_mb is not None:
         try:
             configure_gpu(index or 0, config.gpu_memory_limit_mb)
@@ -57,6 +59,10 @@ def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[
             notes.append(str(exc))
         except ValueError as exc:
             raise BadInputError(str(exc)) from exc
+    try:
+        check_device(f"/GPU:{index}")
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from exc
     return f"/GPU:{index}", notes
 
 
@@ -100,7 +106,7 @@ def run_benchmark(
     if any(r.runner.startswith("litert") for r in configs) and not profile:
         notes.append("per-op times are not exposed by ai_edge_litert's Python API; see which ops XNNPACK took")
     recommendation = recommend(configs, config.budget_ms)
-    explanations = explain(configs, delegation, cpu_int8_dot=_cpu_int8_dot(), budget_ms=config.budget_ms)
+    explanations = explain(configs, delegation, cpu_int8_dot=_cpu_int8_dot())
     data_profile = None
     if data is not None:
         data_profile = DataProfile(samples=data.samples, batches=data.batches, load_ms=data.load_ms,
@@ -137,6 +143,10 @@ def benchmark_model(
         raise BadInputError("no such file or folder", path=model_label)
     feed = _load_data(data)
     progress(0.0, "loading", "load")
+    device, notes = "/CPU:0", []
+    if not is_tflite(model):
+        # before the model loads: TensorFlow fixes its GPU set-up when it first places a tensor
+        device, notes = _prepare_device(config, progress)
     if isinstance(model, (bytes, bytearray)):
         tflite_bytes, keras_model, saved_model_dir = bytes(model), None, None
     else:
@@ -152,10 +162,13 @@ def benchmark_model(
         try:
             runner.prepare(1, 1)
             _ = runner.variant
-        except ValueError as exc:
-            raise BadInputError(f"LiteRT cannot load this .tflite: {exc}", path=model_label) from exc
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ValueError (not a model), RuntimeError (cannot allocate)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BadInputError(f"LiteRT cannot run this .tflite: {first}", path=model_label,
+                                details=str(exc)) from exc
         return run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=model_label, data=feed)
-    device, notes = _prepare_device(config, progress)
     if saved_model_dir is not None:
         runners: list[Runner] = [SavedModelRunner(saved_model_dir, device)]
         notes.append("a SavedModel runs through its serving_default signature (Keras modes do not apply)")
@@ -210,9 +223,9 @@ def benchmark_variants(
     loaded = None
     notes: list[str] = []
     if keras_model is not None:
+        device, notes = _prepare_device(config, progress)     # before loading: see benchmark_model
         # a path (loaded with safe_mode on) or, in-process only, a keras.Model already built
         loaded = load_keras(keras_model) if isinstance(keras_model, (str, os.PathLike)) else keras_model
-        device, notes = _prepare_device(config, progress)
         runners += [KerasRunner(loaded, mode, device) for mode in config.keras_modes]
     runners += [LiteRTRunner(source, xnnpack=config.xnnpack, variant=name) for name, source in variants.items()]
     return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=label,

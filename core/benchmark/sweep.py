@@ -32,6 +32,7 @@ from core.benchmark.results import BenchConfig, ConfigResult
 from core.benchmark.runners import BatchSizeUnsupported, InputSpec, Runner
 from core.benchmark.stats import compute_stats
 from core.engine.context import CancelToken, Reporter
+from core.errors import Cancelled
 
 SAMPLES_KIND = "latency_samples"
 STREAM_INTERVAL_S = 1.0 / 30.0
@@ -187,8 +188,10 @@ def measure_config(
 ) -> ConfigResult:
     """Prepare `runner`, take the cold run, warm up, measure; stream samples as they come.
 
-    A batch size the model cannot take gives a ConfigResult with `error` set;
-    any other failure propagates. Cancellation is checked before every call.
+    A configuration that cannot be prepared or fails its first call (a batch size
+    the model cannot take, a variant LiteRT cannot allocate) gives a ConfigResult
+    with `error` set, and a warning log; failures after that propagate.
+    Cancellation is checked before every call.
     """
     threads = threads if runner.uses_threads else None
     label = label or config_label(runner.variant, runner.name, batch_size, threads)
@@ -200,23 +203,34 @@ def measure_config(
     with PeakMemory() as memory:
         try:
             runner.prepare(batch_size, threads)
-        except BatchSizeUnsupported as exc:
+            specs = runner.input_specs()
+            fixed_inputs = None if data is not None else runner.make_inputs(rng)
+
+            def next_inputs():
+                return data.next_batch(specs) if data is not None else fixed_inputs
+
+            inputs = next_inputs()
+            start = time.perf_counter()
+            runner.run_once(inputs)
+            cold_ms = (time.perf_counter() - start) * 1000
+        except (Cancelled, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one configuration that cannot run does not stop the sweep
+            reason = str(exc) if isinstance(exc, BatchSizeUnsupported) else f"{type(exc).__name__}: {exc}"
+            progress.log(f"{label}: not measured: {reason}", level="warning")
+            progress.partial(SAMPLES_KIND, {**meta, "start": 0, "samples_ms": [], "final": True})
             empty = compute_stats([], batch_size=batch_size)
             return ConfigResult(label, runner.name, runner.variant, batch_size, threads, empty,
-                                math.nan, math.nan, memory.method, (), str(exc))
-        specs = runner.input_specs()
-        fixed_inputs = None if data is not None else runner.make_inputs(rng)
-
-        def next_inputs():
-            return data.next_batch(specs) if data is not None else fixed_inputs
-
-        inputs = next_inputs()
-        start = time.perf_counter()
-        runner.run_once(inputs)
-        cold_ms = (time.perf_counter() - start) * 1000
+                                math.nan, math.nan, memory.method, (), reason.strip().splitlines()[0][:500])
+        warm_ms = 0.0
         for _ in range(config.warmup):
             cancel.raise_if_cancelled()
-            runner.run_once(next_inputs())
+            inputs = next_inputs()
+            start = time.perf_counter()
+            runner.run_once(inputs)
+            warm_ms += (time.perf_counter() - start) * 1000
+        if data is not None:   # every batch prepared counts, so count every call too
+            data.model_ms += cold_ms + warm_ms
 
         samples: list[float] = []
         pending: list[float] = []

@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--int8-io", action="store_true", help="int8 mode: int8 inputs and outputs (default float)")
     parser.add_argument("--selective", action="store_true",
                         help="int8 mode: keep the most sensitive layers in float until a fidelity target is met")
+    parser.add_argument("--layer-errors", action="store_true",
+                        help="int8 (and, for a .tflite input, int16x8): measure and print the per-layer quantization "
+                             "error, worst first")
     parser.add_argument("--fidelity-target", type=float, default=None, metavar="X",
                         help="--selective: target of the fidelity metric (default depends on the task)")
     parser.add_argument("--allow-select-tf-ops", action="store_true",
@@ -101,6 +104,8 @@ def handle(args: argparse.Namespace) -> int:
         modes = parse_modes(args.quantize)
         if args.int8_io and "int8" not in modes:
             raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
+        if args.layer_errors and not {"int8", "int16x8"} & set(modes):
+            raise RecipeError("--layer-errors applies to the int8 mode; add int8 to --quantize")
         if args.selective and "int8" not in modes:
             raise RecipeError("--selective applies to the int8 mode; add int8 to --quantize")
         if args.selective and args.int8_io:
@@ -108,6 +113,7 @@ def handle(args: argparse.Namespace) -> int:
         selective = SelectiveConfig(auto=True, target=args.fidelity_target) if args.selective else None
         recipes = [recipe_for_mode(m, io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
                                    selective=selective if m == "int8" else None,
+                                   layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
                                    allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
     except RecipeError as exc:
         return _usage(str(exc))
@@ -255,6 +261,18 @@ def format_result(result, exports: list[dict] | None = None) -> str:
             lines.append(f"note: {v.name}: converted via {v.converter_path}")
         if v.float_layers:
             lines.append(f"note: {v.name}: kept in float: {', '.join(v.float_layers)}")
+    for v in result.variants:
+        if v.layer_errors:
+            if v.layer_errors[0].mse is not None:
+                lines.append(f"per-tensor error of {v.name} (mean squared error against the float model, worst first):")
+            else:
+                lines.append(f"per-layer int8 error of {v.name} (rmse/scale; ~0.3 is ideal rounding, worst first):")
+            for e in v.layer_errors[:12]:
+                flag = "  [float]" if e.kept_float else ""
+                figure = e.mse if e.mse is not None else e.rmse_over_scale
+                lines.append(f"  {figure:8.3g}  {e.op_name:<18} {e.tensor_name[:90]}{flag}")
+            if len(v.layer_errors) > 12:
+                lines.append(f"  … {len(v.layer_errors) - 12} more (--json lists all)")
     for e in exports or []:
         if "tflite" in e:
             lines.append(f"wrote {e['tflite']}  (report {e['report']})")

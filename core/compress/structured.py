@@ -187,16 +187,20 @@ def rebuild(model, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weight
             new_layers[id(layer)] = _new_layer(layer, cg, keep)
         return new_layers[id(layer)]
 
+    def input_name(src):
+        op = getattr(getattr(src, "_keras_history", None), "operation", None)
+        return getattr(op, "name", None) or None
+
     if type(model).__name__ == "Sequential":
         src = model.inputs[0]
-        layers = [keras.layers.InputLayer(batch_shape=tuple(src.shape), dtype=src.dtype, name=src.name or None)]
+        layers = [keras.layers.InputLayer(batch_shape=tuple(src.shape), dtype=src.dtype, name=input_name(src))]
         layers += [new_for(layer) for layer in model.layers]
         new_model = keras.Sequential(layers, name=model.name)
     else:
         tensors: dict[int, Any] = {}
         new_inputs = []
         for src in model.inputs:
-            inp = keras.Input(batch_shape=tuple(src.shape), dtype=src.dtype, name=src.name or None)
+            inp = keras.Input(batch_shape=tuple(src.shape), dtype=src.dtype, name=input_name(src))
             tensors[id(src)] = inp
             new_inputs.append(inp)
         for info in cg.nodes:

@@ -65,16 +65,19 @@ class Reporter:
 
     def scaled(self, start: float, end: float, stage: str = "") -> "Reporter":
         """A Reporter for a sub-step that maps its 0..1 onto start..end of this one."""
-        parent = self
+        return _ScaledReporter(self, start, end, stage)
 
-        class _Scaled(Reporter):
-            def __call__(self, fraction, message="", stage_=stage):  # type: ignore[override]
-                f = None if fraction is None else start + (end - start) * min(1.0, max(0.0, fraction))
-                parent(f, message, stage_ or stage)
 
-        child = _Scaled(self._sink)
-        child._last_partial = self._last_partial
-        return child
+class _ScaledReporter(Reporter):
+    def __init__(self, parent: Reporter, start: float, end: float, stage: str) -> None:
+        super().__init__(parent._sink)
+        self._last_partial = parent._last_partial  # one throttle for the whole job
+        self._parent, self._start, self._end, self._stage = parent, start, end, stage
+
+    def __call__(self, fraction: float | None, message: str = "", stage: str = "") -> None:
+        if fraction is not None:
+            fraction = self._start + (self._end - self._start) * min(1.0, max(0.0, float(fraction)))
+        self._parent(fraction, message, stage or self._stage)
 
 
 def null_reporter() -> Reporter:

@@ -164,6 +164,8 @@ class QuantizePass(Pass):
         if config.layer_errors and config.mode == INT8:
             from core.optimize.selective import debug_layers
 
+            ctx.progress(None, "measuring per-layer quantization error")
+
             _debugger, errors = debug_layers(state.factory.make_converter, representative)
             state.layer_errors = tuple(errors)
 
@@ -174,8 +176,17 @@ class QuantizePass(Pass):
             raise ConversionError("selective quantization needs the original model (Keras or SavedModel)")
         ctx.progress(None, f"quantizing ({config.mode}) with ai-edge-quantizer")
         calib = ctx.calibration_x if config.mode in CALIBRATED_MODES else None
-        data, warnings = quantize_tflite(state.tflite_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel)
+        float_bytes = state.tflite_bytes
+        data, warnings = quantize_tflite(float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel)
         state.tflite_bytes = data
+        if config.layer_errors:
+            from core.optimize.quantize import aeq_tensor_errors
+
+            nan = float("nan")
+            rows = aeq_tensor_errors(float_bytes, data, ctx.calibration_x)
+            state.layer_errors = tuple(LayerError(tensor_name=r["tensor_name"], op_name=r["kind"], rmse_over_scale=nan,
+                                                  mean_abs_error=nan, max_abs_error=nan, scale=nan, mse=r["mse"])
+                                       for r in rows)
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         state.warnings.extend(warnings)
 

@@ -30,14 +30,14 @@ from core.data.loaders import (
     load_data,
 )
 from core.data.synth import SYNTHETIC_WARNING, synthesize_inputs
-from core.errors import BadInputError, ConversionError, LitesmithError
+from core.errors import BadInputError, ConversionError
 from core.evaluation import Evaluation, detect_task, evaluate_outputs
 from core.models.hashing import sha256_path, size_on_disk
 from core.optimize.env import environment
 from core.optimize.passes import PASSES, PipelineContext, WorkState
 from core.optimize.recipes import FP32, Recipe, RecipeError, as_recipe, recipe_for_mode
 from core.optimize.results import OptimizeResult, SourceInfo, Variant, VariantFailure
-from core.optimize.runtime import run_tflite
+from core.optimize.runtime import io_details, run_tflite
 from core.optimize.source import OpenedSource, open_source
 
 SYNTHETIC_EVAL_SAMPLES = 128
@@ -110,8 +110,10 @@ def fidelity_warning(recipe: Recipe, evaluation: Evaluation) -> str | None:
     poor = (fid.top1_agreement is not None and fid.top1_agreement < 0.98) or fid.cosine_similarity < 0.99
     if not poor:
         return None
-    hint = "" if quantize.config.selective is not None else "; try selective quantization (--selective), "
-    hint += "int16x8 or dynamic" if hint else "; try int16x8 or dynamic"
+    options = [] if quantize.config.selective is not None or quantize.config.mode != "int8" else [
+        "selective quantization (--selective)"]
+    options += [m for m in ("int16x8", "dynamic") if m != quantize.config.mode]
+    hint = "; try " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
     agreement = f"top-1 agreement {fid.top1_agreement:.3f}, " if fid.top1_agreement is not None else ""
     return f"low fidelity to the original ({agreement}cosine {fid.cosine_similarity:.4f}){hint}"
 
@@ -175,6 +177,11 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
     """Make one variant per recipe from `model_path`, each evaluated against the original model."""
     started = time.perf_counter()
     parsed = _recipes(recipes)
+    if isinstance(data, dict):
+        try:
+            data = DataSpec(**data)
+        except TypeError as exc:
+            raise BadInputError(f"bad data settings: {exc}") from None
     progress(0.0, "loading the model", stage="load")
     source = open_source(model_path)
     cancel.raise_if_cancelled()
@@ -221,6 +228,9 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
         progress(0.15, "fp32 baseline conversion", stage="baseline")
         baseline_state, _ = build_variant(recipe_for_mode(FP32), ctx, progress=progress.scaled(0.15, 0.2, "baseline"))
         baseline_size = len(baseline_state.tflite_bytes)
+        outputs = io_details(baseline_state.tflite_bytes)[1]
+        if len(outputs) > 1:
+            warnings.append(f"the model has {len(outputs)} outputs; evaluation compares the first output only")
 
         span = 0.8 / len(parsed)
         for i, recipe in enumerate(parsed):
@@ -270,4 +280,4 @@ def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = No
     return optimize_model(model_path, recipes, data, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["LitesmithError", "optimize_model", "optimize_modes", "prepare_data", "build_variant"]
+__all__ = ["optimize_model", "optimize_modes", "prepare_data", "build_variant"]

@@ -154,6 +154,10 @@ def aeq_tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: np.ndarray,
         data = {key: [{names[0]: x[i:i + 1]} for i in range(min(limit, int(x.shape[0])))]}
         comparison = q.validate(test_data=data, num_threads=1)
     rows = []
-    for name, value in comparison.get_all_tensor_results().items():
-        rows.append({"tensor_name": name, "mse": float(np.asarray(value).mean())})
-    return sorted(rows, key=lambda r: -r["mse"])
+    for result in comparison._comparison_results.values():  # noqa: SLF001 - per-signature results
+        for kind, tensors in (("intermediate", result.intermediate_tensors), ("output", result.output_tensors)):
+            for name, value in tensors.items():
+                metrics = value if isinstance(value, dict) else {"mse": value}
+                mse = metrics.get("mse", next(iter(metrics.values()), float("nan")))
+                rows.append({"tensor_name": name, "kind": kind, "mse": float(np.asarray(mse).mean())})
+    return sorted(rows, key=lambda r: -r["mse"] if np.isfinite(r["mse"]) else float("inf"))

@@ -12,7 +12,12 @@ from core.optimize.recipes import Recipe
 
 @dataclass(frozen=True)
 class LayerError:
-    """Quantization error of one layer's output (from the QuantizationDebugger), worst first in lists."""
+    """Quantization error of one layer's output, worst first in lists.
+
+    From the QuantizationDebugger (Keras/SavedModel source): rmse_over_scale and the
+    error figures. From ai-edge-quantizer's validation (a .tflite input): only `mse`
+    (the other figures are NaN, op_name says "intermediate" or "output").
+    """
 
     tensor_name: str
     op_name: str
@@ -21,6 +26,7 @@ class LayerError:
     max_abs_error: float
     scale: float
     kept_float: bool = False
+    mse: float | None = None      # ai-edge-quantizer validation (a .tflite input): mean squared error vs float
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class Variant:
 def _layer_dict(e: LayerError) -> dict[str, Any]:
     return {"tensor_name": e.tensor_name, "op_name": e.op_name, "rmse_over_scale": e.rmse_over_scale,
             "mean_abs_error": e.mean_abs_error, "max_abs_error": e.max_abs_error, "scale": e.scale,
-            "kept_float": e.kept_float}
+            "kept_float": e.kept_float, "mse": e.mse}
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,20 @@ class TensorDetail:
 def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None):
     from ai_edge_litert.interpreter import Interpreter
 
+    from core.optimize.convert import quiet_native
+
     try:
-        return Interpreter(model_content=bytes(tflite_bytes), num_threads=num_threads)
+        with quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr
+            return Interpreter(model_content=bytes(tflite_bytes), num_threads=num_threads)
     except (ValueError, RuntimeError) as exc:
         raise BadInputError(f"the .tflite model cannot be loaded: {exc}") from None
+
+
+def _allocate(interpreter) -> None:
+    from core.optimize.convert import quiet_native
+
+    with quiet_native():  # LiteRT announces its XNNPACK delegate on stderr here
+        interpreter.allocate_tensors()
 
 
 def _detail(d: dict) -> TensorDetail:
@@ -111,10 +121,10 @@ def run_tflite(tflite_bytes: bytes, x: np.ndarray, *, batch_size: int = DEFAULT_
             real = chunk.shape[0]
         if dynamic and current != chunk.shape:
             interpreter.resize_tensor_input(in_detail.index, list(chunk.shape))
-            interpreter.allocate_tensors()
+            _allocate(interpreter)
             current = chunk.shape
         elif current is None:
-            interpreter.allocate_tensors()
+            _allocate(interpreter)
             current = chunk.shape
         interpreter.set_tensor(in_detail.index, quantize_input(chunk, in_detail))
         interpreter.invoke()
@@ -131,7 +141,7 @@ def smoke_run(tflite_bytes: bytes) -> None:
         shape = [1 if s is None else s for s in detail.shape]
         if detail.shape and detail.shape[0] is None or any(s is None for s in detail.shape):
             interpreter.resize_tensor_input(detail.index, shape)
-    interpreter.allocate_tensors()
+    _allocate(interpreter)
     for d in interpreter.get_input_details():
         interpreter.set_tensor(d["index"], np.zeros(d["shape"], dtype=d["dtype"]))
     interpreter.invoke()

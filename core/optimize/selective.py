@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from core.errors import ConversionError
-from core.evaluation import BINARY, MULTICLASS, evaluate_outputs
+from core.evaluation import MULTICLASS, evaluate_outputs
 from core.optimize.recipes import SelectiveConfig
 from core.optimize.results import LayerError
 

@@ -78,3 +78,17 @@ def accuracy(model, x, y) -> float:
     if out.shape[-1] > 1:
         return float(np.mean(np.argmax(out, axis=-1) == y))
     return float(np.mean((out.reshape(-1) > 0.5) == (y > 0.5)))
+
+
+def distill_job(epochs: int, *, progress, cancel):
+    """An engine job: distill a tiny MLP into a half-width student; returns the figures (picklable)."""
+    from core.compress import training
+    from core.compress.configs import DistillConfig, MeasureConfig
+    from core.compress.distill import distill
+
+    training.PROGRESS_MIN_INTERVAL_S = 0.0
+    teacher = mlp()
+    x, y = data(teacher, 64, classes=3)
+    result = distill(teacher, DistillConfig(epochs=epochs, batch_size=16, measure=MeasureConfig(measure=False)),
+                     x, y, progress=progress, cancel=cancel)
+    return {"params_student": result.params_student, "params_teacher": result.params_teacher}

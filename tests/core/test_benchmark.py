@@ -212,6 +212,22 @@ def test_sweep_records_unsupported_batch_and_goes_on():
     assert "batch 8" in results[1].error
 
 
+def test_sweep_records_a_runner_that_fails_to_start_and_goes_on():
+    class Broken(FakeRunner):
+        def run_once(self, inputs):
+            if self._batch == 4:
+                raise RuntimeError("Node number 19 (DEPTHWISE_CONV_2D) failed to prepare.")
+            return super().run_once(inputs)
+
+    reporter, events = collecting_reporter()
+    results = sweep([Broken()], BenchConfig(batch_sizes=(4, 1), runs=2, warmup=0), progress=reporter,
+                    cancel=CancelToken())
+    assert [r.ok for r in results] == [False, True]
+    assert "RuntimeError: Node number 19" in results[0].error
+    assert any(getattr(e, "level", "") == "warning" for e in events)
+    assert [p["final"] for p in partials(events) if p["config"] == results[0].label] == [True]
+
+
 def test_cancel_mid_benchmark_stops_the_loop():
     token = CancelToken()
     runner = FakeRunner(cancel_after=50, token=token)

@@ -213,3 +213,40 @@ def test_gpu_device_string_and_check_device():
     check_device("/CPU:0", fake_tf(0))
     with pytest.raises(ValueError, match="no /GPU:2"):
         check_device("/GPU:2", fake_tf(2))
+
+
+def test_benchmark_applies_gpu_choice_and_cap_before_loading(monkeypatch):
+    import core.hardware as hardware
+    from core.benchmark.measure import _prepare_device
+    from core.benchmark.results import BenchConfig
+
+    import core.benchmark.runners as runners
+
+    monkeypatch.setattr(runners, "check_device", lambda device, tf=None: None)   # as if the GPU were there
+    calls = []
+    monkeypatch.setattr(hardware, "configure_gpu", lambda index, cap: calls.append((index, cap)) or f"/GPU:{index}")
+    device, notes = _prepare_device(BenchConfig(device="/GPU:1", gpu_memory_limit_mb=512), null_reporter())
+    assert device == "/GPU:1" and calls == [(1, 512)] and "512 MiB" in notes[0]
+    assert _prepare_device(BenchConfig(), null_reporter()) == ("/CPU:0", [])
+
+    def too_late(index, cap):
+        raise RuntimeError("TensorFlow has already started its GPUs; they apply to a fresh engine")
+
+    monkeypatch.setattr(hardware, "configure_gpu", too_late)
+    events = []
+    from core.engine import Reporter
+
+    device, notes = _prepare_device(BenchConfig(device="/GPU:0", gpu_memory_limit_mb=512), Reporter(events.append))
+    assert device == "/GPU:0" and "fresh engine" in notes[0]
+    assert any(getattr(e, "level", "") == "warning" for e in events)
+
+
+def test_benchmark_refuses_a_gpu_tensorflow_cannot_see(monkeypatch):
+    import core.benchmark.runners as runners
+    from core.benchmark.measure import _prepare_device
+    from core.benchmark.results import BenchConfig
+    from core.errors import BadInputError
+
+    monkeypatch.setattr(runners, "tensorflow", lambda: fake_tf(0))
+    with pytest.raises(BadInputError, match="no /GPU:0"):
+        _prepare_device(BenchConfig(device="/GPU:0"), null_reporter())

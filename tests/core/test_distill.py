@@ -118,3 +118,26 @@ def test_digits_distilled_half_width_student_beats_the_same_student_from_scratch
     assert result.params_student < 0.35 * result.params_teacher
     assert result.student_accuracy > result.scratch_accuracy, result.notes
     assert result.student_accuracy >= 0.95
+
+
+def test_through_the_engine_progress_streams_per_batch_and_cancel_ends_the_job():
+    from core.engine import Engine, ProgressEvent
+    from core.errors import ErrorKind, JobFailed
+
+    with Engine(preload_tensorflow=False, memory_limit_mb=4096) as engine:
+        events = []
+        value = engine.run(cm.distill_job, 1, on_event=events.append)
+        assert value["params_student"] < value["params_teacher"]
+        assert len([e for e in events if isinstance(e, ProgressEvent) and "batch" in e.message]) == 4
+
+        handle = engine.submit(cm.distill_job, 10_000)
+        batches = 0
+        with pytest.raises(JobFailed) as info:
+            for event in handle.events():
+                if isinstance(event, ProgressEvent) and "batch" in event.message:
+                    batches += 1
+                    if batches == 3:
+                        handle.cancel()
+            handle.result()
+        assert info.value.error.kind == ErrorKind.CANCELLED
+        assert 3 <= batches < 100

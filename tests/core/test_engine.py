@@ -110,3 +110,17 @@ def test_inline_engine_has_the_same_interface():
         with pytest.raises(JobFailed) as info:
             handle.result()
         assert info.value.error.kind == ErrorKind.CANCELLED
+
+
+def test_scaled_reporter_maps_fractions_and_keeps_stage():
+    from core.engine import Reporter
+
+    seen = []
+    reporter = Reporter(seen.append)
+    sub = reporter.scaled(0.5, 1.0, stage="convert")
+    sub(0.5, "half")
+    sub(1.0, "done", stage="verify")
+    sub(None, "unknown")
+    assert [(e.fraction, e.stage, e.message) for e in seen] == [
+        (0.75, "convert", "half"), (1.0, "verify", "done"), (None, "convert", "unknown")
+    ]

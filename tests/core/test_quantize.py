@@ -237,10 +237,14 @@ def test_tflite_input_is_requantized(tiny, tmp_path):
     fp32 = run(model, ["fp32"], DataSpec(path=str(data), calibration_samples=16)).variant("fp32")
     tflite = tmp_path / "float.tflite"
     tflite.write_bytes(fp32.tflite_bytes)
-    result = run(tflite, ["fp32", "dynamic", "weight_only", "int8", "int16x8", "float16"],
+    with_errors = recipe_for_mode("int8", layer_errors=True, name="int8-errors")
+    result = run(tflite, ["fp32", "dynamic", "weight_only", "int8", "int16x8", "float16", with_errors],
                  DataSpec(path=str(data), calibration_samples=32))
     names = [v.name for v in result.variants]
-    assert names == ["fp32", "dynamic", "weight_only", "int8", "int16x8"]
+    assert names == ["fp32", "dynamic", "weight_only", "int8", "int16x8", "int8-errors"]
+    errors = result.variant("int8-errors").layer_errors  # ai-edge-quantizer's validation, per tensor
+    assert errors and all(e.mse is not None and e.mse >= 0 for e in errors)
+    assert [e.mse for e in errors] == sorted((e.mse for e in errors), reverse=True)
     assert result.variant("fp32").converter_path == "tflite_input"
     for name in names[1:]:
         v = result.variant(name)
@@ -282,7 +286,9 @@ def test_cancel_during_calibration(tiny):
     token = CancelToken()
 
     def sink(event):
-        if "int8" in getattr(event, "message", ""):
+        # Set just before the converter starts pulling calibration samples: the
+        # representative dataset raises inside the converter, which must surface as Cancelled.
+        if getattr(event, "message", "").startswith("quantizing (int8)"):
             token.cancel()
 
     from core.optimize.pipeline import optimize_model

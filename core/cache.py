@@ -1,0 +1,128 @@
+"""An on-disk cache of converted variants and measurements.
+
+Entries are keyed by what determines them: the source model's SHA-256, the
+recipe, the data file's hash, the settings and the library versions (so an
+upgrade of TensorFlow or LiteRT never serves a stale figure). Values are
+pickled frozen dataclasses written atomically; the cache is capped in size and
+evicts the least recently used entries first.
+
+The cache lives in the user's cache folder (platformdirs), which only that user
+can write, so unpickling our own entries is as trusted as our own code. A
+corrupt entry is dropped, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_BYTES = 2 * 2**30
+CACHE_ENV = "LITESMITH_CACHE_DIR"
+_VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("litesmith", appauthor=False)) / "results"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def cache_key(namespace: str, **parts: Any) -> str:
+    """A stable key from JSON-able parts plus the library versions."""
+    payload = json.dumps({"namespace": namespace, "parts": parts, "versions": library_versions()},
+                         sort_keys=True, default=str)
+    return f"{namespace}-{hashlib.sha256(payload.encode()).hexdigest()[:40]}"
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int
+    total_bytes: int
+    max_bytes: int
+    folder: str
+
+
+class ResultCache:
+    """get/put pickled values by key; `clear()` empties it; the size stays under `max_bytes`."""
+
+    def __init__(self, folder: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.max_bytes = max_bytes
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.pkl"
+
+    def get(self, key: str) -> Any | None:
+        path = self._path(key)
+        try:
+            with path.open("rb") as handle:
+                value = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - a corrupt or outdated entry is a miss, not an error
+            path.unlink(missing_ok=True)
+            return None
+        now = time.time()
+        os.utime(path, (now, now))  # recency for eviction
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(data) > self.max_bytes:
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".pkl")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, self._path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._evict()
+
+    def _entries(self) -> list[os.stat_result | Any]:
+        if not self.folder.is_dir():
+            return []
+        return [(p, p.stat()) for p in self.folder.glob("*.pkl") if not p.name.startswith(".tmp-")]
+
+    def _evict(self) -> None:
+        entries = sorted(self._entries(), key=lambda item: item[1].st_mtime)
+        total = sum(stat.st_size for _, stat in entries)
+        while entries and total > self.max_bytes:
+            path, stat = entries.pop(0)
+            path.unlink(missing_ok=True)
+            total -= stat.st_size
+
+    def stats(self) -> CacheStats:
+        entries = self._entries()
+        return CacheStats(entries=len(entries), total_bytes=sum(s.st_size for _, s in entries),
+                          max_bytes=self.max_bytes, folder=str(self.folder))
+
+    def clear(self) -> int:
+        """Delete every entry; returns how many were removed."""
+        entries = self._entries()
+        for path, _ in entries:
+            path.unlink(missing_ok=True)
+        return len(entries)
