@@ -18,6 +18,7 @@ from types import ModuleType
 _NOISE = re.compile(
     r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions:"
     r"|.*cpu_feature_guard\.cc|.*port\.cc:\d+\] oneDNN custom operations|.*cudart_stub\.cc"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
     r"|E\d{4} .*failed call to cuInit|.*node_def_util\.cc.*use_unbounded_threadpool)"
 )
 _lock = threading.Lock()

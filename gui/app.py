@@ -5,9 +5,9 @@ process imports TensorFlow) in a background thread as soon as the window exists,
 and is closed when the app quits.
 
 With `screenshot`, the window is rendered to that PNG once `model` has loaded (or
-failed to), or right away without a model, and the app exits with 0. `run` is
-accepted for the CLI's `--run` but does nothing yet: there is no recipe panel to
-run; the recipe work will make it run the default recipe before the screenshot.
+failed to), or right away without a model, and the app exits with 0. With `run`
+as well, the recipe (the last used one, else the defaults) runs on the model
+first, and the screenshot shows its results (or the error).
 """
 
 from __future__ import annotations
@@ -52,15 +52,26 @@ def _version() -> str:
 class ScreenshotTaker:
     """Saves `window.grab()` to `path` once the window is ready, then quits the app."""
 
-    def __init__(self, window: MainWindow, path: str, wait_for_load: bool) -> None:
+    def __init__(self, window: MainWindow, path: str, wait_for_load: bool, run: bool = False) -> None:
         self.window = window
         self.path = Path(path)
         self.saved = False
-        if wait_for_load:
+        if wait_for_load and run:
+            window.model_loaded.connect(self._run)
+            window.load_failed.connect(self._soon)
+            window.run_finished.connect(self._soon)
+            window.run_failed.connect(self._soon)
+            window.run_cancelled.connect(self._soon)
+            QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, self._take)
+        elif wait_for_load:
             window.model_loaded.connect(self._soon)
             window.load_failed.connect(self._soon)
             QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, self._take)  # never hang a script
         else:
+            self._soon()
+
+    def _run(self, *_args) -> None:
+        if not self.window.start_run():
             self._soon()
 
     def _soon(self, *_args) -> None:
@@ -84,8 +95,6 @@ def launch(model: str | None = None, screenshot: str | None = None, run: bool = 
     install_crash_handler(log_file)
     if run and screenshot is None:
         log.warning("--run only applies with --screenshot")
-    if run:
-        log.info("--run: no recipe to run yet; the screenshot shows the loaded model")
 
     engine = Engine()
     window = MainWindow(engine, open_settings(), remember_geometry=screenshot is None)
@@ -97,7 +106,7 @@ def launch(model: str | None = None, screenshot: str | None = None, run: bool = 
     ticker.start(250)
     ticker.timeout.connect(lambda: None)
 
-    taker = ScreenshotTaker(window, screenshot, wait_for_load=model is not None) if screenshot else None
+    taker = ScreenshotTaker(window, screenshot, wait_for_load=model is not None, run=run) if screenshot else None
     window.show()
     if model:
         if not window.load_model(model) and taker is not None:

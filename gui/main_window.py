@@ -2,17 +2,28 @@
 
 The window composes panels (`gui.panels`) and drives the engine only through its
 `JobRunner` (`gui.workers`), one job at a time. It never imports TensorFlow.
+
+Layout: the empty state until a model is open, then tabs (Model, Live, Results)
+and the recipe panel docked on the right. Run (Ctrl+R) optimizes and benchmarks
+through `gui.workflow.RunController`; the live plot follows the measurement and
+the results panel shows the comparison. Devices are detected once, in the
+background, after the first model has loaded; an action asked for meanwhile
+(Run, opening another model) starts as soon as the detection ends.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QWidget,
+)
 
 from core.engine import Engine
 from core.errors import ErrorKind, JobError
@@ -20,10 +31,15 @@ import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed b
 from gui.about import about_html, about_text
 from gui.panels.empty_state import EmptyState
 from gui.panels.model_panel import ModelPanel
+from gui.panels.recipe_panel import RecipePanel
+from gui.panels.results_panel import ResultsPanel
 from gui.recent_files import RecentFiles
+from gui.recipe import DATA_SUFFIXES, RunSettings
 from gui.settings import open_settings
 from gui.widgets.job_status import JobStatus
+from gui.widgets.live_plot import LivePlot
 from gui.workers import JobRunner
+from gui.workflow import RunController, RunOutcome
 
 log = logging.getLogger("litesmith.gui")
 
@@ -48,6 +64,16 @@ ERROR_HINTS = {
 }
 
 
+def is_data_file(path: str) -> bool:
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in DATA_SUFFIXES
+
+
+def default_device_job() -> Callable[..., Any]:
+    from core.hardware import detect_devices  # imports TensorFlow: runs in the engine's child
+
+    return detect_devices
+
+
 def is_model_path(path: str) -> bool:
     """Worth trying to open: a folder (SavedModel) or a file with a model suffix."""
     return os.path.isdir(path) or os.path.splitext(path)[1].lower() in MODEL_SUFFIXES
@@ -65,16 +91,27 @@ class MainWindow(QMainWindow):
     Signals: ``model_loaded(info: ModelInfo)`` and ``load_failed(error: JobError)``
     after each `load_model`, once the job's thread is cleaned up.
 
+    Run signals: ``run_finished(outcome: RunOutcome)``, ``run_failed(error)``,
+    ``run_cancelled()``; ``exported(result)`` after "Export variant", and
+    ``devices_detected(report or None)``.
+
     `engine` is closed when the window closes if `owns_engine`. `inspect_job`
-    replaces `core.models.inspection.inspect_model` (tests).
+    replaces `core.models.inspection.inspect_model` (tests); `device_job`
+    replaces `core.hardware.detect_devices` (None: no detection, "CPU only").
     """
 
     model_loaded = Signal(object)
     load_failed = Signal(object)
+    run_finished = Signal(object)
+    run_failed = Signal(object)
+    run_cancelled = Signal()
+    exported = Signal(object)
+    devices_detected = Signal(object)
 
     def __init__(self, engine: Engine, settings: QSettings | None = None, *, owns_engine: bool = True,
                  inspect_job: Callable[..., Any] | None = None, remember_geometry: bool = True,
-                 warm_up: bool = True, parent: QWidget | None = None) -> None:
+                 warm_up: bool = True, device_job: Callable[..., Any] | None | str = "default",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.settings = settings if settings is not None else open_settings()
@@ -86,6 +123,13 @@ class MainWindow(QMainWindow):
         self.error_dialog: QMessageBox | None = None
         self.about_dialog: QMessageBox | None = None
         self.recent = RecentFiles(self.settings)
+        self._device_job = default_device_job if device_job == "default" else device_job
+        self._devices_state = "pending"      # pending -> running -> done
+        self._background_job = False         # the running job is the device detection
+        self._pending: Callable[[], Any] | None = None
+        self.outcome: RunOutcome | None = None
+        self.export_dialog: QMessageBox | None = None
+        self._run_progress: tuple[float, float, str] | None = None
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -96,10 +140,42 @@ class MainWindow(QMainWindow):
 
         self.empty_state = EmptyState(self.open_action, self.open_folder_action)
         self.model_panel = ModelPanel()
+        self.live_plot = LivePlot()
+        self.results_panel = ResultsPanel(self.export_variant_action, self.export_report_action)
+        self.workspace = QTabWidget()
+        self.workspace.setObjectName("workspace")
+        self.workspace.setDocumentMode(True)
+        self.workspace.addTab(self.model_panel, "Model")
+        self.workspace.addTab(self.live_plot, "Live")
+        self.workspace.addTab(self.results_panel, "Results")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty_state)
-        self.stack.addWidget(self.model_panel)
+        self.stack.addWidget(self.workspace)
         self.setCentralWidget(self.stack)
+
+        self.recipe_panel = RecipePanel(self.run_action)
+        self.recipe_panel.set_last_dir(self._last_dir())
+        self.recipe_panel.set_settings(self._saved_recipe())
+        self.recipe_dock = QDockWidget("Recipe", self)
+        self.recipe_dock.setObjectName("recipeDock")
+        self.recipe_dock.setWidget(self.recipe_panel)
+        self.recipe_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.recipe_dock.setMinimumWidth(330)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.recipe_dock)
+        self.recipe_dock.setVisible(False)
+        if self._device_job is None:
+            self._devices_state = "done"
+            self.recipe_panel.set_devices(None)
+            self.recipe_panel.device_state.setText("CPU only")
+
+        self.run_controller = RunController(self.runner, self)
+        self.run_controller.stage_changed.connect(self._on_run_stage)
+        self.run_controller.samples.connect(self.live_plot.add_samples)
+        self.run_controller.variant_ready.connect(self._on_variant_ready)
+        self.run_controller.run_finished.connect(self._on_run_finished)
+        self.run_controller.run_failed.connect(self._on_run_failed)
+        self.run_controller.run_cancelled.connect(self._on_run_cancelled)
 
         self.job_status = JobStatus()
         self.statusBar().addPermanentWidget(self.job_status, 1)
@@ -107,7 +183,7 @@ class MainWindow(QMainWindow):
 
         self.runner.busy_changed.connect(self._on_busy_changed)
         self.runner.started.connect(self._on_job_started)
-        self.runner.progress.connect(self.job_status.set_progress)
+        self.runner.progress.connect(self._on_progress)
         self.runner.log.connect(self._on_job_log)
         self.job_status.cancel_requested.connect(self.runner.cancel)
 
@@ -146,6 +222,23 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self._cancel_from_shortcut)
         self.addAction(self.cancel_action)
 
+        self.run_action = QAction("&Run Recipe", self)
+        self.run_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.run_action.setToolTip("Optimize the model, then benchmark the original and every variant")
+        self.run_action.setEnabled(False)
+        self.run_action.triggered.connect(self.start_run)
+
+        self.export_variant_action = QAction("Export &Variant…", self)
+        self.export_variant_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_variant_action.setToolTip("Write the selected (or recommended) variant as a .tflite with its report")
+        self.export_variant_action.setEnabled(False)
+        self.export_variant_action.triggered.connect(self.export_variant_dialog)
+
+        self.export_report_action = QAction("Export &Report…", self)
+        self.export_report_action.setToolTip("Write the whole comparison as HTML (with charts) and JSON")
+        self.export_report_action.setEnabled(False)
+        self.export_report_action.triggered.connect(self.export_report_dialog)
+
         self.about_action = QAction("&About Litesmith", self)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self.show_about)
@@ -159,9 +252,15 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        run_menu = self.menuBar().addMenu("&Run")
+        run_menu.addAction(self.run_action)
+        run_menu.addAction(self.cancel_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.export_variant_action)
+        run_menu.addAction(self.export_report_action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self.about_action)
-        self.file_menu, self.help_menu = file_menu, help_menu
+        self.file_menu, self.run_menu, self.help_menu = file_menu, run_menu, help_menu
         self._rebuild_recent_menu()
 
     def _rebuild_recent_menu(self) -> None:
@@ -179,6 +278,11 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addAction(self.clear_recent_action)
         menu.setEnabled(bool(paths))
+
+    def current_page(self) -> QWidget:
+        """What the window shows: the empty state, or the workspace's current tab."""
+        page = self.stack.currentWidget()
+        return self.workspace.currentWidget() if page is self.workspace else page
 
     def recent_menu_paths(self) -> list[str]:
         self._rebuild_recent_menu()
@@ -209,6 +313,10 @@ class MainWindow(QMainWindow):
         """Inspect `path` in the engine; False when another job runs or the path is missing."""
         path = os.path.abspath(os.fspath(path))
         if self.runner.busy:
+            if self._background_job and self._pending is None:
+                self._pending = lambda: self.load_model(path)  # after the device detection (seconds)
+                self.job_status.label.setText(f"Opening {os.path.basename(os.path.normpath(path))} next…")
+                return True
             self.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
             return False
         if not os.path.exists(path):
@@ -233,9 +341,15 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, path: str, result: Any) -> None:
         info = getattr(result, "info", result)
+        new_model = self.model_info is None or self.model_info.path != info.path
         self.model_info = info
         self.model_panel.set_info(info)
-        self.stack.setCurrentWidget(self.model_panel)
+        self.stack.setCurrentWidget(self.workspace)
+        self.workspace.setCurrentWidget(self.model_panel)
+        self.recipe_dock.setVisible(True)
+        self.run_action.setEnabled(True)
+        if new_model:
+            self._clear_results()
         name = os.path.basename(os.path.normpath(info.path)) or info.path
         self.setWindowTitle(f"{name} — {APP_TITLE}")
         self.recent.add(path)
@@ -243,6 +357,8 @@ class MainWindow(QMainWindow):
         seconds = getattr(result, "seconds", 0.0)
         self.job_status.job_ended(f"Opened {name}" + (f" in {seconds:.1f} s" if seconds else ""))
         self.model_loaded.emit(info)
+        if self._devices_state == "pending":
+            QTimer.singleShot(0, self._detect_devices)
 
     def _on_load_failed(self, path: str, error: JobError) -> None:
         name = os.path.basename(os.path.normpath(path))
@@ -269,10 +385,301 @@ class MainWindow(QMainWindow):
         if not busy and self.job_status.running:
             self.job_status.job_ended(self.job_status.label.text())
 
+    def _on_progress(self, fraction: float | None, stage: str, message: str) -> None:
+        if self._background_job:
+            return
+        mapping = self._run_progress
+        if mapping is not None:
+            start, end, label = mapping
+            if fraction is not None:
+                fraction = start + (end - start) * fraction
+            stage = f"{label} · {stage}" if stage else label
+        self.job_status.set_progress(fraction, stage, message)
+
     def _on_job_log(self, level: str, message: str) -> None:
         log.log(logging.WARNING if level in ("warning", "error") else logging.INFO, "engine: %s", message)
         if level in ("warning", "error"):
             self.job_status.label.setText(message)
+
+    # -- devices (once, in the background) ------------------------------------------
+
+    def _detect_devices(self) -> None:
+        if self._devices_state != "pending" or self._device_job is None:
+            return
+        if self.runner.busy:
+            QTimer.singleShot(500, self._detect_devices)
+            return
+        try:
+            job = self._device_job()
+        except ImportError as exc:
+            log.warning("device detection is not available: %s", exc)
+            self._on_devices(None)
+            return
+        self._devices_state = "running"
+        self._background_job = True
+        started = self.runner.submit(job, on_finished=self._on_devices, on_failed=lambda error: self._on_devices(None, error))
+        if started:
+            self.job_status.job_started("Looking for GPUs…")
+        else:
+            self._background_job = False
+            self._devices_state = "pending"
+
+    def _on_devices(self, report: Any, error: JobError | None = None) -> None:
+        self._devices_state = "done"
+        self._background_job = False
+        if error is not None:
+            log.warning("device detection failed: %s", error.one_line())
+        self.recipe_panel.set_devices(report)
+        if not self.runner.busy:
+            state = getattr(report, "state", None) or "CPU only"
+            self.job_status.job_ended(f"Devices: {state}")
+        self.devices_detected.emit(report)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            QTimer.singleShot(0, pending)
+
+    # -- running a recipe ---------------------------------------------------------------
+
+    def _saved_recipe(self) -> RunSettings:
+        text = self.settings.value("recipe/last")
+        try:
+            return RunSettings.from_dict(json.loads(text)) if text else RunSettings()
+        except (TypeError, ValueError):
+            return RunSettings()
+
+    def save_recipe(self, settings: RunSettings) -> None:
+        data = settings.to_dict()
+        data.pop("data_path", None)  # data belongs to a model, not to the recipe
+        self.settings.setValue("recipe/last", json.dumps(data))
+        self.settings.sync()
+
+    def start_run(self) -> bool:
+        """Run the recipe panel's recipe on the open model; False when it cannot start now."""
+        if self.model_info is None:
+            self.job_status.label.setText("Open a model first")
+            return False
+        try:
+            settings = self.recipe_panel.settings()
+            settings.recipes()
+            settings.bench_config()
+        except ValueError as exc:
+            self.show_error(JobError(ErrorKind.BAD_INPUT, f"the recipe cannot run: {exc}"))
+            return False
+        if self.runner.busy:
+            if self._background_job and self._pending is None:
+                self._pending = self.start_run
+                self.job_status.label.setText("Running as soon as the GPU check ends…")
+                return True
+            self.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
+            return False
+        self.save_recipe(settings)
+        several = len(settings.threads) * len(settings.batch_sizes) > 1
+        self.live_plot.reset(several_configs=several)
+        self.live_plot.status.setText("Optimizing: the variants are being made; measuring starts next.")
+        self._run_progress = (0.0, 0.6, "Optimizing")
+        if not self.run_controller.start(self.model_info.path, settings):
+            self._run_progress = None
+            return False
+        self._set_run_controls(running=True)
+        self.workspace.setCurrentWidget(self.live_plot)
+        self.job_status.job_started("Optimizing…")
+        return True
+
+    def _set_run_controls(self, running: bool) -> None:
+        self.run_action.setEnabled(not running and self.model_info is not None)
+        self.recipe_panel.run_button.setEnabled(not running)
+        self.recipe_panel.run_button.setText("Running…" if running else "Run")
+        has_results = not running and self.outcome is not None
+        self.export_variant_action.setEnabled(has_results and bool(self.outcome.optimize.variants))
+        self.export_report_action.setEnabled(has_results)
+
+    def _on_run_stage(self, stage: str) -> None:
+        if stage == "benchmark":
+            self._run_progress = (0.6, 1.0, "Benchmarking")
+            self.job_status.job_started("Benchmarking…")
+            self.live_plot.status.setText("Measuring: every call's latency appears as it is measured.")
+
+    def _on_variant_ready(self, variant: Any) -> None:
+        self.live_plot.status.setText(f"Optimizing: {variant.name} is ready ({variant.size_bytes / 1024:,.0f} KiB)")
+
+    def _on_run_finished(self, outcome: RunOutcome) -> None:
+        self._run_progress = None
+        self.live_plot.finish()
+        self.outcome = outcome
+        self.results_panel.set_outcome(outcome)
+        self._set_run_controls(running=False)
+        self.workspace.setCurrentWidget(self.results_panel)
+        variants = len(outcome.optimize.variants)
+        text = f"Done in {outcome.seconds:.1f} s: {variants} variant(s)"
+        if outcome.benchmark is not None and outcome.benchmark.recommendation.label:
+            text += f"; recommended {outcome.benchmark.recommendation.label}"
+        self.job_status.job_ended(text)
+        if outcome.benchmark_error is not None:
+            self.show_error(outcome.benchmark_error)
+        self.run_finished.emit(outcome)
+
+    def _on_run_failed(self, error: JobError) -> None:
+        self._run_progress = None
+        self.live_plot.finish()
+        self._set_run_controls(running=False)
+        self.job_status.job_ended("The run failed")
+        self.show_error(error)
+        self.run_failed.emit(error)
+
+    def _on_run_cancelled(self) -> None:
+        self._run_progress = None
+        self.live_plot.finish()
+        self.live_plot.status.setText("Cancelled: the samples measured so far are shown.")
+        self._set_run_controls(running=False)
+        self.job_status.job_ended("Run cancelled")
+        self.run_cancelled.emit()
+
+    def _clear_results(self) -> None:
+        self.outcome = None
+        self.live_plot.reset()
+        self.live_plot.status.setText("Press Run: the latency of every call appears here while it is measured.")
+        self._set_run_controls(running=self.run_controller.active)
+
+    # -- export ------------------------------------------------------------------------------
+
+    def _model_dir(self) -> str:
+        if self.model_info is None:
+            return self._last_dir()
+        return os.path.dirname(os.path.normpath(self.model_info.path))
+
+    def _model_stem(self) -> str:
+        if self.outcome is None:
+            return "model"
+        path = Path(self.outcome.model_path.rstrip("/\\"))
+        return path.name if path.is_dir() else path.stem
+
+    def default_export_variant(self) -> str | None:
+        """The selected row's variant, else the recommended one, else the last made."""
+        if self.outcome is None or not self.outcome.optimize.variants:
+            return None
+        names = [v.name for v in self.outcome.optimize.variants]
+        selected = self.results_panel.selected_variant()
+        if selected in names:
+            return selected
+        bench = self.outcome.benchmark
+        if bench is not None and bench.recommendation.label:
+            for r in bench.configs:
+                if r.label == bench.recommendation.label and r.variant in names:
+                    return r.variant
+        return names[-1]
+
+    def export_variant_dialog(self) -> None:
+        name = self.default_export_variant()
+        if name is None:
+            return
+        suggested = os.path.join(self._model_dir(), f"{self._model_stem()}.{name}.tflite")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name}", suggested, "TensorFlow Lite (*.tflite)")
+        if path:
+            if not path.lower().endswith(".tflite"):
+                path += ".tflite"
+            self.export_variant(name, path)
+
+    def _is_input(self, path: str) -> bool:
+        model = self.outcome.model_path if self.outcome is not None else None
+        if not model:
+            return False
+        try:
+            if os.path.exists(path) and os.path.samefile(path, model):
+                return True
+        except OSError:
+            pass
+        real_model = os.path.realpath(model)
+        return os.path.realpath(path) == real_model or os.path.realpath(path).startswith(real_model + os.sep)
+
+    def export_variant(self, name: str, path: str | os.PathLike) -> bool:
+        """Write variant `name` to `path` (and NAME.report.json) in the engine; False when it cannot start."""
+        from core.optimize.export import export_variant
+
+        path = os.path.abspath(os.fspath(path))
+        if self.outcome is None:
+            return False
+        if self._is_input(path):
+            self.show_error(JobError(ErrorKind.BAD_INPUT, "refusing to write over the input model; choose another "
+                                                          "file name", path=path))
+            return False
+        variant = next((v for v in self.outcome.optimize.variants if v.name == name), None)
+        if variant is None or self.runner.busy:
+            return False
+        result = self.outcome.optimize
+        metadata = {"benchmark": self._variant_benchmark(name)}
+        started = self.runner.submit(
+            export_variant, variant, path, subject=path, source=result.source, data=result.data,
+            baseline_size_bytes=result.baseline_size_bytes, original_evaluation=result.original_evaluation,
+            protected_paths=(self.outcome.model_path,), metadata=metadata,
+            on_finished=self._on_exported, on_failed=self._on_export_failed)
+        if started:
+            self.job_status.job_started(f"Exporting {name}…")
+            self._set_run_controls(running=True)
+        return started
+
+    def _variant_benchmark(self, name: str) -> list[dict]:
+        from core.cli.common import to_jsonable
+
+        bench = self.outcome.benchmark if self.outcome is not None else None
+        if bench is None:
+            return []
+        return [{"label": r.label, "batch_size": r.batch_size, "threads": r.threads,
+                 "stats": to_jsonable(r.stats)} for r in bench.configs if r.variant == name and r.ok]
+
+    def _on_exported(self, result: Any) -> None:
+        self._set_run_controls(running=False)
+        self.job_status.job_ended(f"Exported {os.path.basename(result.tflite_path)}")
+        box = QMessageBox(self)
+        box.setObjectName("exportDialog")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle(f"Exported — {APP_TITLE}")
+        box.setText(f"Wrote {result.tflite_path}")
+        box.setInformativeText(f"{result.size_bytes:,} bytes, loaded back and run once to check it.\n"
+                               f"Report: {result.report_path}")
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r: setattr(self, "export_dialog", None))
+        self.export_dialog = box
+        box.open()
+        self.exported.emit(result)
+
+    def _on_export_failed(self, error: JobError) -> None:
+        self._set_run_controls(running=False)
+        if error.kind == ErrorKind.CANCELLED:
+            self.job_status.job_ended("Export cancelled: nothing was written")
+            return
+        self.job_status.job_ended("The export failed")
+        self.show_error(error)
+
+    def export_report_dialog(self) -> None:
+        if self.outcome is None:
+            return
+        suggested = os.path.join(self._model_dir(), f"{self._model_stem()}.litesmith-report.html")
+        path, _ = QFileDialog.getSaveFileName(self, "Export Report", suggested, "HTML report (*.html)")
+        if path:
+            if not path.lower().endswith((".html", ".htm")):
+                path += ".html"
+            self.export_report(path)
+
+    def export_report(self, path: str | os.PathLike) -> tuple[str, str] | None:
+        """Write the comparison as HTML (charts embedded) and JSON beside it; (html, json) or None."""
+        from gui.report import write_report
+
+        path = os.path.abspath(os.fspath(path))
+        if self.outcome is None:
+            return None
+        json_path = os.path.splitext(path)[0] + ".json"
+        if self._is_input(path) or self._is_input(json_path):
+            self.show_error(JobError(ErrorKind.BAD_INPUT, "refusing to write over the input model", path=path))
+            return None
+        try:
+            written = write_report(self.outcome, self.results_panel, path, json_path)
+        except Exception as exc:  # noqa: BLE001 - a full disk or a read-only folder: say so, stay usable
+            log.exception("could not write the report")
+            self.show_error(JobError(ErrorKind.BAD_INPUT, f"cannot write the report: {exc}", path=path))
+            return None
+        self.job_status.label.setText(f"Wrote {os.path.basename(written[0])} and {os.path.basename(written[1])}")
+        return written
 
     # -- dialogs ------------------------------------------------------------------
 
@@ -333,15 +740,18 @@ class MainWindow(QMainWindow):
             return []
         return [url.toLocalFile() for url in mime.urls() if isinstance(url, QUrl) and url.isLocalFile()]
 
+    def _accepts(self, path: str) -> bool:
+        return is_model_path(path) or (self.model_info is not None and is_data_file(path))
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if any(is_model_path(p) for p in self.dropped_paths(event.mimeData())):
+        if any(self._accepts(p) for p in self.dropped_paths(event.mimeData())):
             event.acceptProposedAction()
             self.empty_state.set_drag_active(True)
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
-        if any(is_model_path(p) for p in self.dropped_paths(event.mimeData())):
+        if any(self._accepts(p) for p in self.dropped_paths(event.mimeData())):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -352,7 +762,14 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event) -> None:  # noqa: N802
         self.empty_state.set_drag_active(False)
-        paths = [p for p in self.dropped_paths(event.mimeData()) if is_model_path(p)]
+        dropped = self.dropped_paths(event.mimeData())
+        data = [p for p in dropped if self.model_info is not None and is_data_file(p)]
+        paths = [p for p in dropped if is_model_path(p)]
+        if data and not paths:
+            event.acceptProposedAction()
+            self.recipe_panel.set_data_path(data[0])
+            self.job_status.label.setText(f"Data: {os.path.basename(data[0])}")
+            return
         if not paths:
             event.ignore()
             return

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QFont
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 
@@ -22,6 +23,7 @@ class Column:
     sort_key: Callable[[Any], Any] | None = None
     numeric: bool = False
     tooltip: Callable[[Any], str] | None = None
+    bold: Callable[[Any], bool] | None = None       # e.g. the best value of a comparison column
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -59,6 +61,10 @@ class RecordTableModel(QAbstractTableModel):
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
             return column.tooltip(record)
+        if role == Qt.ItemDataRole.FontRole and column.bold is not None and column.bold(record):
+            font = QFont()
+            font.setBold(True)
+            return font
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):

@@ -40,7 +40,7 @@ SEED = 20261128
 DEFAULT_OUT = REPO_ROOT / "resources" / "samples"
 PREDICT_BATCH = 256          # the tests predict with the same batch size
 
-FRAUD_FEATURES = ["hour"] + [f"V{i}" for i in range(1, 29)] + ["amount"]
+FRAUD_FEATURES = ["hour"] + [f"V{i}" for i in range(1, 29)] + ["log_amount"]
 FRAUD_RATE = 0.005
 FRAUD_SPLITS = {"train": 60_000, "calib": 2_000, "eval": 20_000}
 # Fraud shifts these PCA-like components (by this many standard deviations, scaled
@@ -115,7 +115,9 @@ def make_transactions(rng: np.random.Generator, n: int, frauds: int) -> tuple[np
     """`n` synthetic card transactions, exactly `frauds` of them fraudulent, in random order.
 
     Columns: hour of day (0-24), V1..V28 (uncorrelated, heavy-tailed, falling
-    variance like PCA components, 3 decimals), amount (log-normal, cents). Frauds come in two
+    variance like PCA components, 3 decimals), log_amount (log1p of a log-normal
+    amount, as fraud pipelines feed it: raw amounts span 0-5000 and would share
+    one int8 input scale with features of +-3). Frauds come in two
     kinds: card testing (small amounts, at night) and account takeover (large
     amounts, any time); both are shifted in a few V components.
     """
@@ -137,9 +139,9 @@ def make_transactions(rng: np.random.Generator, n: int, frauds: int) -> tuple[np
     for component, shift in FRAUD_SHIFTS.items():
         j = component - 1
         v[idx, j] += shift * sd[j] * strength * (1.0 + 0.3 * rng.standard_normal(k))
-    # Published the way such data usually is: minutes, 3 decimals, cents (it also
+    # Published the way such data usually is: minutes, 3 decimals (it also
     # keeps the eval split small on disk).
-    x = np.column_stack([np.floor(hour * 60.0) / 60.0, np.round(v, 3), np.round(amount, 2)]).astype(np.float32)
+    x = np.column_stack([np.floor(hour * 60.0) / 60.0, np.round(v, 3), np.round(np.log1p(amount), 3)]).astype(np.float32)
     return x, y
 
 

@@ -6,9 +6,10 @@ per-layer error it measures is normalised by the quantization scale
 (``rmse/scale``: about 0.29 is the ideal rounding error, much larger means the
 layer's range is badly served by 8 bits).
 
-`auto` mode then keeps layers in float, one more at a time (each round the one
-that helps the model's output most), until the fidelity target against the
-original model, on the calibration data, is met.
+`auto` mode ranks layers by sensitivity (the model's fidelity when that layer
+alone is quantized) and keeps the most sensitive in float, one more at a time,
+until the fidelity target against the original model, on the calibration data,
+is met.
 Each candidate is re-quantized from the same calibrated model
 (`mlir_quantize` with ``denylisted_nodes``), so calibration runs once.
 """
@@ -133,15 +134,32 @@ def requantize(debugger, float_layers: list[str]) -> bytes:
         ))
 
 
-def _greedy(debugger, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
-            calibration_reference, task, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
-    """Greedy forward selection: each round keeps in float the one layer that helps fidelity most.
+def _sensitivity_order(debugger, errors: list[LayerError], chosen: list[str], metric: str, score,
+                       cancel) -> tuple[list[str], dict[str, float]]:
+    """Layers ordered most sensitive first: each is quantized alone, in an otherwise float model.
 
-    Per-layer error alone misranks layers whose damage shows downstream (a layer
-    fed by a badly quantized input looks fine on its own), so each round tries
-    every remaining candidate against the model's output. Candidates: all layers
-    for a small model, else the `MAX_CANDIDATES` worst by rmse/scale.
+    Measuring a layer in a float model charges it with the damage of quantizing
+    its input too (a layer fed by a badly scaled tensor is what breaks the
+    model), which per-layer error alone misses. Large models scan only the
+    `MAX_CANDIDATES` worst layers by rmse/scale; the rest follow in that order.
     """
+    names = [e.tensor_name for e in errors if e.tensor_name not in chosen]
+    scanned, rest = names[:MAX_CANDIDATES], names[MAX_CANDIDATES:]
+    alone: dict[str, float] = {}
+    for name in scanned:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        others = [n for n in names if n != name] + chosen
+        alone[name], _ = score(others)
+    # Worst fidelity when quantized alone = most sensitive. Sorted is stable: ties keep rmse order.
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    ordered = sorted(scanned, key=lambda n: sign * (alone[n] if not math.isnan(alone[n]) else -math.inf))
+    return ordered + rest, alone
+
+
+def _auto(debugger, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
+          calibration_reference, task, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
+    """Keep the most sensitive layers in float, one more at a time, until the fidelity target is met."""
     metric, target = resolve_metric(config, task)
 
     def score(layers: list[str]) -> tuple[float, bytes]:
@@ -150,25 +168,25 @@ def _greedy(debugger, errors: list[LayerError], chosen: list[str], config: Selec
 
     value, model = score(chosen)
     trail.append((len(chosen), value))
-    candidates = [e.tensor_name for e in errors if e.tensor_name not in chosen][:MAX_CANDIDATES]
-    rounds = 0
-    while not meets(value, target, metric) and candidates and rounds < config.max_float_layers:
-        rounds += 1
-        best: tuple[float, bytes, str] | None = None
-        for name in candidates:
+    best = (value, model, list(chosen))
+    if not meets(value, target, metric):
+        if progress is not None:
+            progress(None, "measuring each layer's sensitivity")
+        order, _alone = _sensitivity_order(debugger, errors, chosen, metric, score, cancel)
+        current = list(chosen)
+        for name in order[: config.max_float_layers]:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            v, m = score(chosen + [name])
-            if best is None or better(v, best[0], metric):
-                best = (v, m, name)
-        if best is None or not better(best[0], value, metric):
-            break  # no single layer helps any more
-        value, model = best[0], best[1]
-        chosen = chosen + [best[2]]
-        candidates.remove(best[2])
-        trail.append((len(chosen), value))
-        if progress is not None:
-            progress(None, f"{len(chosen)} layer(s) in float: {metric} {value:.4g} (target {target:g})")
+            current = current + [name]
+            value, model = score(current)
+            trail.append((len(current), value))
+            if progress is not None:
+                progress(None, f"{len(current)} layer(s) in float: {metric} {value:.4g} (target {target:g})")
+            if better(value, best[0], metric):
+                best = (value, model, list(current))
+            if meets(value, target, metric):
+                break
+    value, model, chosen = best
     if meets(value, target, metric):
         note = (f"selective: {len(chosen)} layer(s) kept in float reach {metric} {value:.4g} "
                 f"(target {target:g}, on the calibration data)")
@@ -195,7 +213,7 @@ def selective_quantize(make_converter: Callable[[], Any], representative, config
     if not config.auto:
         model = requantize(debugger, chosen)
     else:
-        model, chosen, note = _greedy(debugger, errors, chosen, config, calibration_x=calibration_x,
+        model, chosen, note = _auto(debugger, errors, chosen, config, calibration_x=calibration_x,
                                       calibration_reference=calibration_reference, task=task, run=run,
                                       cancel=cancel, progress=progress, trail=trail)
         notes.append(note)

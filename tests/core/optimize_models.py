@@ -48,7 +48,8 @@ def sensitive_model(folder: Path, *, n: int = 256, seed: int = 0) -> tuple[Path,
     scale[7] = 1e-3
     scaled = keras.layers.Rescaling(scale=scale, name="scale_down")(inputs)
     h = keras.layers.Dense(16, activation="tanh", name="hidden")(scaled)
-    out = keras.layers.Dense(2, name="head")(h)
+    # A decisive head (large weights): once the input is served well, int8 keeps every decision.
+    out = keras.layers.Dense(2, name="head", kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(h)
     model = keras.Model(inputs, out, name="sensitive")
     model_path = folder / "sensitive.keras"
     data_path = folder / "sensitive.npz"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import glob
 import os
 import tempfile
@@ -302,10 +304,7 @@ def test_cancel_during_calibration(tiny):
 
 def _sample(samples_dir, name):
     model = samples_dir / f"{name}.keras"
-    if not model.exists():
-        pytest.skip(f"{model} not built (make samples)")
-    return model, DataSpec(path=str(samples_dir / f"{name}_calib.npz"), eval_path=str(samples_dir / f"{name}_eval.npz"),
-                           calibration_samples=2000)
+    return model, DataSpec(path=str(samples_dir / f"{name}_calib.npz"), eval_path=str(samples_dir / f"{name}_eval.npz"))
 
 
 def test_fraud_every_mode(samples_dir):
@@ -314,21 +313,16 @@ def test_fraud_every_mode(samples_dir):
     result = run(model, ALL + [int8_selective], data)
     assert not result.failures
     original = result.original_evaluation.accuracy
-    assert original.task == "binary" and original.pr_auc == pytest.approx(0.5558, abs=1e-3)
+    recorded = json.loads((samples_dir / "fraud.json").read_text())
+    assert original.task == "binary" and original.pr_auc == pytest.approx(recorded["pr_auc"], abs=1e-3)
     for v in result.variants:
         assert v.size_bytes < result.baseline_size_bytes or v.mode == "fp32", v.name
         assert v.evaluation.accuracy.pr_auc is not None
-    for name in ("fp32", "dynamic", "float16", "int16x8", "weight_only"):
+    # The promise: int8 keeps PR-AUC within 0.02 (default 200 calibration samples).
+    for name in ("fp32", "dynamic", "float16", "int8", "int16x8", "weight_only", "int8-selective"):
         assert abs(result.variant(name).evaluation.accuracy.pr_auc - original.pr_auc) <= 0.02, name
-    # Full-integer int8 of raw, unscaled features (amounts up to thousands share one
-    # input scale with unit-variance features): automatic selective quantization keeps the
-    # standardizing layers in float and brings PR-AUC back within 0.02.
-    selective = result.variant("int8-selective")
-    assert abs(selective.evaluation.accuracy.pr_auc - original.pr_auc) <= 0.02
-    assert any("standardize" in name for name in selective.float_layers)
-    plain = result.variant("int8")
-    assert selective.evaluation.fidelity.cosine_similarity > plain.evaluation.fidelity.cosine_similarity
-    assert any("low fidelity" in w for w in plain.warnings)
+    plain, selective = result.variant("int8"), result.variant("int8-selective")
+    assert selective.evaluation.fidelity.cosine_similarity >= plain.evaluation.fidelity.cosine_similarity - 1e-6
 
 
 def test_digits_every_mode(samples_dir):

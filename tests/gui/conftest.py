@@ -32,7 +32,7 @@ def settings(tmp_path):
 def inline_window(qtbot, settings):
     """A window over an in-process engine: for everything that runs no real model."""
     engine = Engine(isolated=False)
-    window = MainWindow(engine, settings, warm_up=False)
+    window = MainWindow(engine, settings, warm_up=False, device_job=None)
     qtbot.addWidget(window)
     window.show()
     yield window

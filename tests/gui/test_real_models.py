@@ -65,7 +65,7 @@ def test_drop_loads_a_real_model_and_fills_the_panel(qtbot, real_window, keras_m
     info = load_by_drop(qtbot, window, keras_model)
     assert info.format == ModelFormat.KERAS
     assert info.path == str(keras_model)
-    assert window.stack.currentWidget() is window.model_panel
+    assert window.current_page() is window.model_panel
     assert window.windowTitle() == f"{keras_model.name} — Litesmith"
     panel = window.model_panel
     assert panel.summary_text()["path"] == str(keras_model)

@@ -89,7 +89,7 @@ def test_model_panel_shows_tflite_ops_and_tensor_types(qtbot):
 def test_empty_state_tells_what_to_do(inline_window):
     window = inline_window
     assert window.windowTitle() == "Litesmith"
-    assert window.stack.currentWidget() is window.empty_state
+    assert window.current_page() is window.empty_state
     assert window.empty_state.hint_text() == "Drop a model here: .keras, .h5, SavedModel folder or .tflite"
     assert not window.job_status.cancel_button.isEnabled()
 
@@ -97,7 +97,7 @@ def test_empty_state_tells_what_to_do(inline_window):
 def test_loaded_model_fills_the_panel_and_title(inline_window):
     window = inline_window
     window._on_model_loaded("/models/digits.keras", InspectResult(KERAS_INFO, seconds=1.25))
-    assert window.stack.currentWidget() is window.model_panel
+    assert window.current_page() is window.model_panel
     assert window.windowTitle() == "digits.keras — Litesmith"
     assert window.job_status.label.text() == "Opened digits.keras in 1.2 s"
 

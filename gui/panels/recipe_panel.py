@@ -1,0 +1,435 @@
+"""The recipe panel: data, quantization modes, compression, benchmark settings, device, and Run.
+
+`settings()` reads the controls into a `gui.recipe.RunSettings` (ValueError for
+a field that does not parse, with the field named); `set_settings` puts saved
+ones back. Compression controls exist only when the optimizer has those step
+kinds registered. The data zone takes dropped files and folders.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QPalette
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
+)
+
+import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from gui.recipe import (
+    COMPRESSION_STEPS, DATA_FILTER, DEVICE_CPU, MODE_LABELS, QUANT_MODES, RunSettings, compression_kinds,
+    is_data_path, parse_int_list,
+)
+
+NO_DATA_TEXT = ("No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
+                "measured, and int8 calibration on random inputs misleads: choose real samples for int8.")
+
+
+def _hint(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+class DataZone(QFrame):
+    """Shows the chosen data file; takes drops of .npz/.npy/.csv files and image folders."""
+
+    dropped = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dataZone")
+        self.setAcceptDrops(True)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFrameShadow(QFrame.Shadow.Sunken)
+        self.name = QLabel("Drop a data file here")
+        self.name.setObjectName("dataName")
+        font = self.name.font()
+        font.setBold(True)
+        self.name.setFont(font)
+        self.name.setWordWrap(True)
+        self.detail = _hint(".npz (x, y), .npy, .csv or an image folder (one subfolder per class)")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addWidget(self.name)
+        layout.addWidget(self.detail)
+
+    @staticmethod
+    def _paths(event) -> list[str]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_data_path(u.toLocalFile())]
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = self._paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.dropped.emit(paths[0])
+
+
+class RecipePanel(QWidget):
+    """Signal ``changed()`` whenever a control changes (the window saves the recipe on Run)."""
+
+    changed = Signal()
+
+    def __init__(self, run_action: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recipePanel")
+        self.data_path: str | None = None
+        self._last_dir = os.path.expanduser("~")
+
+        # -- data
+        self.data_box = QGroupBox("Data for calibration and evaluation")
+        self.data_zone = DataZone()
+        self.data_zone.dropped.connect(self.set_data_path)
+        self.choose_data_button = QPushButton("Choose file…")
+        self.choose_data_button.setObjectName("chooseDataButton")
+        self.choose_data_button.clicked.connect(self._choose_file)
+        self.choose_folder_button = QPushButton("Image folder…")
+        self.choose_folder_button.clicked.connect(self._choose_folder)
+        self.clear_data_button = QPushButton("Clear")
+        self.clear_data_button.setObjectName("clearDataButton")
+        self.clear_data_button.clicked.connect(lambda: self.set_data_path(None))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.choose_data_button)
+        buttons.addWidget(self.choose_folder_button)
+        buttons.addWidget(self.clear_data_button)
+        buttons.addStretch(1)
+        self.label_column = QLineEdit()
+        self.label_column.setObjectName("labelColumn")
+        self.label_column.setPlaceholderText("name of the label column (CSV)")
+        self.label_column.textChanged.connect(self.changed)
+        self.label_row = QWidget()
+        label_layout = QHBoxLayout(self.label_row)
+        label_layout.setContentsMargins(0, 0, 0, 0)
+        label_layout.addWidget(QLabel("Label column:"))
+        label_layout.addWidget(self.label_column, 1)
+        self.data_warning = QLabel(NO_DATA_TEXT)
+        self.data_warning.setObjectName("noDataWarning")
+        self.data_warning.setWordWrap(True)
+        data_layout = QVBoxLayout(self.data_box)
+        data_layout.addWidget(self.data_zone)
+        data_layout.addLayout(buttons)
+        data_layout.addWidget(self.label_row)
+        data_layout.addWidget(self.data_warning)
+
+        # -- quantization
+        self.quant_box = QGroupBox("Quantization")
+        quant_layout = QVBoxLayout(self.quant_box)
+        quant_layout.setSpacing(3)
+        fp32 = QCheckBox(MODE_LABELS["fp32"])
+        fp32.setChecked(True)
+        fp32.setEnabled(False)
+        fp32.setToolTip("The plain .tflite conversion: every size ratio is relative to it")
+        quant_layout.addWidget(fp32)
+        self.mode_boxes: dict[str, QCheckBox] = {}
+        for mode in QUANT_MODES:
+            box = QCheckBox(MODE_LABELS[mode])
+            box.setObjectName(f"mode_{mode}")
+            box.toggled.connect(self._update_enabled)
+            box.toggled.connect(self.changed)
+            quant_layout.addWidget(box)
+            self.mode_boxes[mode] = box
+            if mode == "int8":
+                self.int8_options = QWidget()
+                opts = QVBoxLayout(self.int8_options)
+                opts.setContentsMargins(22, 0, 0, 2)
+                opts.setSpacing(2)
+                self.int8_io = QCheckBox("int8 inputs and outputs")
+                self.int8_io.setObjectName("int8Io")
+                self.int8_io.setToolTip("The caller quantizes inputs itself (microcontrollers, NPUs)")
+                self.selective = QCheckBox("Selective: keep sensitive layers in float")
+                self.selective.setObjectName("selective")
+                self.selective.setToolTip("Adds the most sensitive layers to float, one at a time, until the "
+                                          "fidelity target is met on the calibration data")
+                self.fidelity_target = QDoubleSpinBox()
+                self.fidelity_target.setObjectName("fidelityTarget")
+                self.fidelity_target.setRange(0.0, 1.0)
+                self.fidelity_target.setDecimals(4)
+                self.fidelity_target.setSingleStep(0.001)
+                self.fidelity_target.setSpecialValueText("auto (task default)")
+                self.fidelity_target.setToolTip("Top-1 agreement (multiclass) or cosine similarity (otherwise); "
+                                                "auto: 0.99 agreement or 0.999 cosine")
+                target_row = QHBoxLayout()
+                target_row.setContentsMargins(22, 0, 0, 0)
+                target_row.addWidget(QLabel("Fidelity target:"))
+                target_row.addWidget(self.fidelity_target, 1)
+                self.layer_errors = QCheckBox("Measure per-layer error")
+                self.layer_errors.setObjectName("layerErrors")
+                for w in (self.int8_io, self.selective, self.layer_errors):
+                    w.toggled.connect(self._update_enabled)
+                    w.toggled.connect(self.changed)
+                self.fidelity_target.valueChanged.connect(self.changed)
+                opts.addWidget(self.int8_io)
+                opts.addWidget(self.selective)
+                opts.addLayout(target_row)
+                opts.addWidget(self.layer_errors)
+                quant_layout.addWidget(self.int8_options)
+
+        # -- compression (only the step kinds the optimizer knows)
+        self.compression_boxes: dict[str, QCheckBox] = {}
+        self.compression_box = QGroupBox("Compression")
+        self.compression_box.setObjectName("compressionBox")
+        comp_layout = QVBoxLayout(self.compression_box)
+        known = compression_kinds()
+        for kind, label, _ in COMPRESSION_STEPS:
+            if kind not in known:
+                continue
+            box = QCheckBox(label)
+            box.setObjectName(f"compress_{kind}")
+            box.toggled.connect(self.changed)
+            comp_layout.addWidget(box)
+            self.compression_boxes[kind] = box
+        self.sparsity = QDoubleSpinBox()
+        self.sparsity.setRange(0.05, 0.95)
+        self.sparsity.setSingleStep(0.05)
+        self.sparsity.setValue(0.5)
+        self.sparsity.valueChanged.connect(self.changed)
+        sparsity_row = QHBoxLayout()
+        sparsity_row.addWidget(QLabel("Pruning sparsity:"))
+        sparsity_row.addWidget(self.sparsity, 1)
+        comp_layout.addLayout(sparsity_row)
+        comp_layout.addWidget(_hint("Pruning and distillation fine-tune the model on the data: they need labelled "
+                                    "data and take longer."))
+        self.compression_box.setVisible(bool(self.compression_boxes))
+
+        # -- benchmark
+        self.bench_box = QGroupBox("Benchmark")
+        form = QFormLayout(self.bench_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.threads = QLineEdit("1")
+        self.threads.setObjectName("threads")
+        self.threads.setToolTip("LiteRT thread counts, e.g. 1, 2, 4")
+        self.batch_sizes = QLineEdit("1")
+        self.batch_sizes.setObjectName("batchSizes")
+        self.batch_sizes.setToolTip("Batch sizes, e.g. 1, 8, 32")
+        self.by_seconds = QRadioButton("seconds")
+        self.by_runs = QRadioButton("runs")
+        self.by_seconds.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.by_seconds)
+        group.addButton(self.by_runs)
+        self.seconds = QDoubleSpinBox()
+        self.seconds.setObjectName("seconds")
+        self.seconds.setRange(0.1, 60.0)
+        self.seconds.setSingleStep(0.5)
+        self.seconds.setValue(1.0)
+        self.seconds.setSuffix(" s")
+        self.runs = QSpinBox()
+        self.runs.setObjectName("runs")
+        self.runs.setRange(1, 1_000_000)
+        self.runs.setValue(200)
+        measure = QHBoxLayout()
+        measure.addWidget(self.by_seconds)
+        measure.addWidget(self.seconds, 1)
+        measure.addWidget(self.by_runs)
+        measure.addWidget(self.runs, 1)
+        self.budget = QDoubleSpinBox()
+        self.budget.setObjectName("budget")
+        self.budget.setRange(0.01, 100_000.0)
+        self.budget.setDecimals(2)
+        self.budget.setValue(10.0)
+        self.budget.setSuffix(" ms")
+        self.budget.setToolTip("p99 latency the recommendation must stay within")
+        self.device = QComboBox()
+        self.device.setObjectName("device")
+        self.device.addItem("CPU", DEVICE_CPU)
+        self.device_state = _hint("Looking for GPUs…")
+        self.device_state.setObjectName("deviceState")
+        for w in (self.threads, self.batch_sizes):
+            w.textChanged.connect(self.changed)
+        for w in (self.seconds, self.budget):
+            w.valueChanged.connect(self.changed)
+        self.runs.valueChanged.connect(self.changed)
+        self.by_seconds.toggled.connect(self._update_enabled)
+        self.by_seconds.toggled.connect(self.changed)
+        self.device.currentIndexChanged.connect(self.changed)
+        form.addRow("Threads:", self.threads)
+        form.addRow("Batch sizes:", self.batch_sizes)
+        form.addRow("Measure:", measure)
+        form.addRow("Latency budget:", self.budget)
+        form.addRow("Keras baseline on:", self.device)
+        form.addRow("", self.device_state)
+
+        # -- run
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("runButton")
+        self.run_button.setToolTip("Optimize, then benchmark the original and every variant (Ctrl+R)")
+        font = self.run_button.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.run_button.setFont(font)
+        self.run_button.setMinimumHeight(self.run_button.sizeHint().height() + 8)
+        self.run_button.clicked.connect(run_action.trigger)
+        self.run_hint = _hint("Ctrl+R · optimizes, then measures the original and every variant")
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(8, 8, 8, 8)
+        for box in (self.data_box, self.quant_box, self.compression_box, self.bench_box):
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+            content_layout.addWidget(box)
+        content_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 8)
+        layout.addWidget(scroll, 1)
+        bottom = QVBoxLayout()
+        bottom.setContentsMargins(8, 0, 8, 0)
+        bottom.addWidget(self.run_button)
+        bottom.addWidget(self.run_hint)
+        layout.addLayout(bottom)
+
+        self.set_settings(RunSettings())
+
+    # -- data ----------------------------------------------------------------------------
+
+    def set_last_dir(self, folder: str) -> None:
+        self._last_dir = folder
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose Data", self._last_dir, DATA_FILTER)
+        if path:
+            self._last_dir = os.path.dirname(path)
+            self.set_data_path(path)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose an Image Folder (one subfolder per class)",
+                                                self._last_dir)
+        if path:
+            self._last_dir = os.path.dirname(os.path.normpath(path))
+            self.set_data_path(path)
+
+    def set_data_path(self, path: str | None) -> None:
+        self.data_path = os.path.abspath(path) if path else None
+        if self.data_path is None:
+            self.data_zone.name.setText("No data chosen")
+            self.data_zone.detail.setText("Drop a .npz (x, y), .npy, .csv file or an image folder here")
+            self.data_zone.setToolTip("")
+        else:
+            name = os.path.basename(os.path.normpath(self.data_path))
+            kind = "image folder" if os.path.isdir(self.data_path) else os.path.splitext(name)[1].lstrip(".").upper()
+            self.data_zone.name.setText(name)
+            self.data_zone.detail.setText(f"{kind} · {os.path.dirname(self.data_path)}")
+            self.data_zone.setToolTip(self.data_path)
+        is_csv = bool(self.data_path and self.data_path.lower().endswith(".csv"))
+        self.label_row.setVisible(is_csv)
+        self.data_warning.setVisible(self.data_path is None)
+        self.clear_data_button.setEnabled(self.data_path is not None)
+        self.changed.emit()
+
+    # -- devices --------------------------------------------------------------------------
+
+    def set_devices(self, report) -> None:
+        """Fill the device combo from a `core.hardware.DeviceReport` (None: detection failed)."""
+        wanted = self.device.currentData()
+        self.device.blockSignals(True)
+        self.device.clear()
+        cpu_name = getattr(getattr(report, "cpu", None), "model", "") or ""
+        self.device.addItem(f"CPU{f' ({cpu_name})' if cpu_name else ''}", DEVICE_CPU)
+        gpus = tuple(getattr(report, "tf_gpus", ()) or ())
+        for gpu in gpus:
+            memory = f", {gpu.memory_total_mb / 1024:.0f} GiB" if gpu.memory_total_mb else ""
+            self.device.addItem(f"GPU {gpu.index}: {gpu.name}{memory}", gpu.device or f"/GPU:{gpu.index}")
+        index = self.device.findData(wanted)
+        self.device.setCurrentIndex(max(0, index))
+        self.device.blockSignals(False)
+        if report is None:
+            self.device_state.setText("Could not look for GPUs: the baseline runs on the CPU")
+        elif not gpus:
+            self.device_state.setText("CPU only: TensorFlow sees no GPU")
+        else:
+            self.device_state.setText(f"{len(gpus)} GPU(s) found")
+        self.device.setEnabled(bool(gpus))
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def _update_enabled(self, *_args) -> None:
+        int8 = self.mode_boxes["int8"].isChecked()
+        self.int8_options.setEnabled(int8)
+        self.int8_io.setEnabled(int8 and not self.selective.isChecked())
+        self.selective.setEnabled(int8 and not self.int8_io.isChecked())
+        self.fidelity_target.setEnabled(int8 and self.selective.isChecked())
+        self.seconds.setEnabled(self.by_seconds.isChecked())
+        self.runs.setEnabled(not self.by_seconds.isChecked())
+
+    def settings(self) -> RunSettings:
+        """The controls as RunSettings; ValueError naming the field that does not parse."""
+        try:
+            threads = parse_int_list(self.threads.text())
+        except ValueError as exc:
+            raise ValueError(f"Threads: {exc}") from None
+        try:
+            batches = parse_int_list(self.batch_sizes.text())
+        except ValueError as exc:
+            raise ValueError(f"Batch sizes: {exc}") from None
+        target = self.fidelity_target.value()
+        return RunSettings(
+            data_path=self.data_path,
+            label_column=self.label_column.text().strip(),
+            modes=tuple(m for m, box in self.mode_boxes.items() if box.isChecked()),
+            int8_io=self.int8_io.isChecked() and not self.selective.isChecked(),
+            selective=self.selective.isChecked(),
+            fidelity_target=target if target > 0 else None,
+            layer_errors=self.layer_errors.isChecked(),
+            compression=tuple(k for k, box in self.compression_boxes.items() if box.isChecked()),
+            sparsity=self.sparsity.value(),
+            threads=threads,
+            batch_sizes=batches,
+            runs=self.runs.value() if self.by_runs.isChecked() else None,
+            seconds=self.seconds.value() if self.by_seconds.isChecked() else None,
+            budget_ms=self.budget.value(),
+            device=self.device.currentData() or DEVICE_CPU,
+        )
+
+    def set_settings(self, settings: RunSettings, *, include_data: bool = False) -> None:
+        for mode, box in self.mode_boxes.items():
+            box.setChecked(mode in settings.modes)
+        self.int8_io.setChecked(settings.int8_io)
+        self.selective.setChecked(settings.selective)
+        self.fidelity_target.setValue(settings.fidelity_target or 0.0)
+        self.layer_errors.setChecked(settings.layer_errors)
+        for kind, box in self.compression_boxes.items():
+            box.setChecked(kind in settings.compression)
+        self.sparsity.setValue(settings.sparsity)
+        self.threads.setText(", ".join(str(t) for t in settings.threads))
+        self.batch_sizes.setText(", ".join(str(b) for b in settings.batch_sizes))
+        if settings.runs is not None:
+            self.by_runs.setChecked(True)
+            self.runs.setValue(settings.runs)
+        else:
+            self.by_seconds.setChecked(True)
+            self.seconds.setValue(settings.seconds or 1.0)
+        self.budget.setValue(settings.budget_ms)
+        index = self.device.findData(settings.device)
+        if index < 0:
+            self.device.addItem(settings.device.strip("/"), settings.device)  # until detection confirms it
+            index = self.device.findData(settings.device)
+        self.device.setCurrentIndex(index)
+        self.label_column.setText(settings.label_column)
+        if include_data:
+            self.set_data_path(settings.data_path)
+        elif self.data_path is None:
+            self.set_data_path(None)
+        self._update_enabled()

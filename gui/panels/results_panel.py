@@ -1,0 +1,309 @@
+"""The results panel: the before/after table, the charts, per-layer error and the explanations in words.
+
+Filled by `set_outcome(RunOutcome)`. The best value of each column is bold and
+marked with ★ (no colour needed). Export buttons trigger the window's actions.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QPalette
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QTableView, QTabWidget, QTextBrowser,
+    QVBoxLayout, QWidget,
+)
+
+from gui.comparison import Row, build_rows, explanation_lines, metric_for, task_of
+from gui.formatting import human_size
+from gui.panels.model_panel import fit_columns, make_table
+from gui.table_models import Column, RecordTableModel, sortable
+from gui.widgets.result_charts import ResultCharts
+from gui.workflow import RunOutcome
+
+STAR = " ★"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return format(value, fmt)
+
+
+def ms_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 0.1:
+        return f"{value * 1000:.1f} µs"
+    if value < 10:
+        return f"{value:.3f} ms"
+    return f"{value:.1f} ms"
+
+
+def _marked(key: str, text: str):
+    return lambda r: text_of(r, key, text)
+
+
+def text_of(row: Row, key: str, text: str) -> str:
+    return text + STAR if key in row.best and text != "—" else text
+
+
+def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percent: bool) -> list[Column]:
+    def bold(key):
+        return lambda r: key in r.best
+
+    def acc_text(r: Row) -> str:
+        if r.accuracy is None:
+            return "—"
+        return f"{r.accuracy * 100:.2f} %" if accuracy_percent else f"{r.accuracy:.4f}"
+
+    def fid_text(r: Row) -> str:
+        if r.is_original:
+            return "reference"
+        if r.fidelity is None:
+            return "—"
+        return f"{r.fidelity * 100:.2f} %" if fidelity_title == "Agreement" else f"{r.fidelity:.5f}"
+
+    def num_key(attr):
+        return lambda r: (getattr(r, attr) if getattr(r, attr) is not None else math.inf)
+
+    return [
+        Column("Variant", lambda r: r.name, tooltip=lambda r: "; ".join(r.warnings) or r.config_label),
+        Column("Format", lambda r: r.format),
+        Column("Size", lambda r: text_of(r, "size", human_size(r.size_bytes)), sort_key=lambda r: r.size_bytes,
+               numeric=True, bold=bold("size"), tooltip=lambda r: f"{r.size_bytes:,} bytes"),
+        Column("vs fp32", lambda r: text_of(r, "size", _num(r.size_ratio, ".2f") + ("×" if r.size_ratio else "")),
+               sort_key=num_key("size_ratio"), numeric=True, bold=bold("size"),
+               tooltip=lambda r: "size / the fp32 .tflite conversion"),
+        Column("p50", lambda r: text_of(r, "p50", ms_text(r.p50_ms)), sort_key=num_key("p50_ms"), numeric=True,
+               bold=bold("p50"), tooltip=lambda r: f"median latency per call ({r.config_label})"),
+        Column("p99", lambda r: text_of(r, "p99", ms_text(r.p99_ms)), sort_key=num_key("p99_ms"), numeric=True,
+               bold=bold("p99")),
+        Column("Speed-up", lambda r: text_of(r, "speedup", _num(r.speedup, ".1f") + ("×" if r.speedup else "")),
+               sort_key=lambda r: -(r.speedup or 0), numeric=True, bold=bold("speedup"),
+               tooltip=lambda r: "original p50 / this p50"),
+        Column("Throughput", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f") + ("/s" if r.throughput else "")),
+               sort_key=lambda r: -(r.throughput or 0), numeric=True, bold=bold("throughput"),
+               tooltip=lambda r: "samples per second"),
+        Column(accuracy_title, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
+               numeric=True, bold=bold("accuracy")),
+        Column(fidelity_title, lambda r: text_of(r, "fidelity", fid_text(r)), sort_key=num_key("fidelity"),
+               numeric=True, bold=bold("fidelity"),
+               tooltip=lambda r: "agreement with the original model's outputs on the evaluation data"),
+    ]
+
+
+LAYER_COLUMNS = [
+    Column("Tensor", lambda e: e.tensor_name, tooltip=lambda e: e.tensor_name),
+    Column("Op", lambda e: e.op_name),
+    Column("Error", lambda e: _num(e.mse if e.mse is not None else e.rmse_over_scale, ".3g"),
+           sort_key=lambda e: -(e.mse if e.mse is not None else e.rmse_over_scale), numeric=True,
+           tooltip=lambda e: "mean squared error" if e.mse is not None else "rmse / scale (~0.29 is ideal rounding)"),
+    Column("Max |error|", lambda e: _num(e.max_abs_error, ".3g"), sort_key=lambda e: -e.max_abs_error, numeric=True),
+    Column("Bias", lambda e: _num(e.mean_abs_error, ".3g"), numeric=True),
+    Column("Kept float", lambda e: "yes" if e.kept_float else ""),
+]
+
+
+class ResultsPanel(QWidget):
+    def __init__(self, export_variant: QAction, export_report: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultsPanel")
+        self.outcome: RunOutcome | None = None
+        self.rows: list[Row] = []
+
+        self.title = QLabel("No results yet")
+        self.title.setObjectName("resultsTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.headline = QLabel()
+        self.headline.setObjectName("resultsHeadline")
+        self.headline.setWordWrap(True)
+        self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_variant_button = QPushButton(export_variant.text().replace("&", ""))
+        self.export_variant_button.setObjectName("exportVariantButton")
+        self.export_variant_button.clicked.connect(export_variant.trigger)
+        self.export_report_button = QPushButton(export_report.text().replace("&", ""))
+        self.export_report_button.setObjectName("exportReportButton")
+        self.export_report_button.clicked.connect(export_report.trigger)
+        export_variant.changed.connect(lambda: self.export_variant_button.setEnabled(export_variant.isEnabled()))
+        export_report.changed.connect(lambda: self.export_report_button.setEnabled(export_report.isEnabled()))
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        header.addWidget(self.export_variant_button)
+        header.addWidget(self.export_report_button)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("syntheticBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setAutoFillBackground(True)
+        self.banner.setMargin(6)
+        palette = self.banner.palette()
+        palette.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.ToolTipBase))
+        palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.ToolTipText))
+        self.banner.setPalette(palette)
+        self.banner.setVisible(False)
+
+        self.table_model = RecordTableModel(comparison_columns("Accuracy", "Agreement", True), parent=self)
+        self.table = make_table()
+        self.table.setObjectName("comparisonTable")
+        self.table.setModel(sortable(self.table_model, self))
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        fit_columns(self.table)
+
+        self.charts = ResultCharts()
+        self.layer_combo = QComboBox()
+        self.layer_combo.setObjectName("layerErrorVariant")
+        self.layer_combo.currentIndexChanged.connect(self._show_layer_errors)
+        self.layer_note = QLabel()
+        self.layer_note.setWordWrap(True)
+        self.layer_model = RecordTableModel(LAYER_COLUMNS, parent=self)
+        self.layer_table = make_table()
+        self.layer_table.setObjectName("layerErrorTable")
+        self.layer_table.setModel(sortable(self.layer_model, self))
+        self.layer_table.setSortingEnabled(True)
+        self.layer_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        fit_columns(self.layer_table, stretch=0)
+        layer_page = QWidget()
+        layer_layout = QVBoxLayout(layer_page)
+        layer_top = QHBoxLayout()
+        layer_top.addWidget(QLabel("Variant:"))
+        layer_top.addWidget(self.layer_combo)
+        layer_top.addWidget(self.layer_note, 1)
+        layer_layout.addLayout(layer_top)
+        layer_layout.addWidget(self.layer_table, 1)
+
+        self.explanations = QTextBrowser()
+        self.explanations.setObjectName("explanations")
+        self.explanations.setOpenLinks(False)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("resultTabs")
+        self.tabs.addTab(self.charts, "Charts")
+        self.tabs.addTab(self.explanations, "What it means")
+        self.layer_tab_index = self.tabs.addTab(layer_page, "Per-layer error")
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addLayout(header)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.banner)
+        layout.addWidget(splitter, 1)
+
+    # -- filling in ---------------------------------------------------------------------
+
+    def set_outcome(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        task = task_of(outcome)
+        metric = metric_for(task)
+        self.rows = build_rows(outcome)
+        accuracy_percent = metric.accuracy_title == "Accuracy"
+        self.table_model = RecordTableModel(
+            comparison_columns(metric.accuracy_title, metric.fidelity_title, accuracy_percent), self.rows, self)
+        self.table.model().setSourceModel(self.table_model)
+        fit_columns(self.table)
+        self._fit_table_height()
+        name = outcome.optimize.source.path.replace("\\", "/").rsplit("/", 1)[-1]
+        self.title.setText(f"{name}: before and after")
+        self.headline.setText(self._headline())
+        synthetic = outcome.optimize.data.synthetic_data
+        self.banner.setText("No data was given: inputs were synthesized, accuracy is unknown and int8 calibration "
+                            "on random inputs can mislead. Choose a data file in the recipe panel and run again.")
+        self.banner.setVisible(synthetic)
+        self.charts.set_rows(self.rows, metric)
+        self.explanations.setHtml(self._explanations_html())
+
+        with_errors = [v for v in outcome.optimize.variants if v.layer_errors]
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for v in with_errors:
+            self.layer_combo.addItem(v.name)
+        self.layer_combo.blockSignals(False)
+        self.tabs.setTabVisible(self.layer_tab_index, bool(with_errors))
+        self._show_layer_errors()
+
+    def _fit_table_height(self) -> None:
+        rows = self.table_model.rowCount()
+        view = self.table
+        height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
+        view.setMinimumHeight(min(height + 2 * view.frameWidth() + 4, 320))
+
+    def _headline(self) -> str:
+        outcome = self.outcome
+        rows = self.rows
+        if outcome is None or len(rows) < 2:
+            return ""
+        bench = outcome.benchmark
+        parts = []
+        if bench is not None and bench.recommendation.label:
+            parts.append(f"Recommended: {bench.recommendation.label}"
+                         + ("" if bench.recommendation.within_budget else " (misses the latency budget)"))
+        fastest = min((r for r in rows[1:] if r.p50_ms), key=lambda r: r.p50_ms, default=None)
+        if fastest is not None and fastest.speedup:
+            parts.append(f"fastest: {fastest.name}, {fastest.speedup:.1f}× the original's speed")
+        smallest = min(rows[1:], key=lambda r: r.size_bytes)
+        parts.append(f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
+                     f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)")
+        if outcome.benchmark_error is not None:
+            parts.append("latency not measured: " + outcome.benchmark_error.message)
+        return " · ".join(parts)
+
+    def _explanations_html(self) -> str:
+        if self.outcome is None:
+            return ""
+        items = []
+        for heading, text in explanation_lines(self.outcome):
+            items.append(f"<p><b>{html.escape(heading)}:</b> {html.escape(text)}</p>")
+        return "\n".join(items)
+
+    def _show_layer_errors(self, *_args) -> None:
+        name = self.layer_combo.currentText()
+        variant = None
+        if self.outcome is not None and name:
+            variant = next((v for v in self.outcome.optimize.variants if v.name == name), None)
+        errors = list(variant.layer_errors) if variant is not None else []
+        self.layer_model.set_records(errors)
+        fit_columns(self.layer_table, stretch=0)
+        if variant is None:
+            self.layer_note.setText("")
+        elif errors and errors[0].mse is not None:
+            self.layer_note.setText("Mean squared error of each tensor against the float model, worst first.")
+        else:
+            self.layer_note.setText("rmse / quantization scale of each layer's output, worst first "
+                                    "(~0.3 is ideal rounding; much higher: keep that layer in float).")
+
+    # -- for the window and tests -----------------------------------------------------
+
+    def selected_variant(self) -> str | None:
+        indexes = self.table.selectionModel().selectedRows()
+        if not indexes:
+            return None
+        source = self.table.model().mapToSource(indexes[0])
+        row = self.rows[source.row()] if 0 <= source.row() < len(self.rows) else None
+        return None if row is None or row.is_original else row.name
+
+    def cell(self, row: int, column: int) -> str:
+        model = self.table.model()
+        return model.data(model.index(row, column))
+
+    def column_titles(self) -> list[str]:
+        model = self.table.model()
+        return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+
+
+__all__ = ["ResultsPanel", "QSizePolicy"]

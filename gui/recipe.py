@@ -1,0 +1,190 @@
+"""What the user asked for in the recipe panel, as plain data (no Qt), and how it becomes engine calls.
+
+`RunSettings` is what the recipe panel shows and what QSettings remembers
+(`to_dict` / `from_dict`, unknown or broken values fall back to the defaults).
+It turns into the engine's inputs: `recipes()` for `optimize_model`,
+`data_spec()` (None: synthesized inputs) and `bench_config()` for
+`benchmark_variants`.
+
+Compression steps (magnitude/structured pruning, distillation) are offered only
+when `core.optimize.recipes` has them registered (`compression_kinds()`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.optimize.recipes import MODES, STEP_CONFIGS, Recipe, SelectiveConfig, Step, recipe_for_mode
+
+DATA_SUFFIXES = (".npz", ".npy", ".csv")
+DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
+
+# Compression step kinds, in the order the panel lists them, and their labels.
+COMPRESSION_STEPS = (
+    ("magnitude_prune", "Magnitude pruning", "sparsity"),
+    ("structured_prune", "Structured pruning", "sparsity"),
+    ("distill", "Distillation (student half as wide)", None),
+)
+QUANT_MODES = tuple(m for m in MODES if m != "fp32")
+MODE_LABELS = {
+    "fp32": "fp32 (baseline, always made)",
+    "dynamic": "Dynamic range (int8 weights)",
+    "float16": "float16 weights",
+    "int8": "Full integer int8 (calibrated)",
+    "int16x8": "16x8 (int16 activations, int8 weights)",
+}
+DEVICE_CPU = "/CPU:0"
+
+
+def compression_kinds() -> list[str]:
+    """The compression step kinds the optimizer knows right now (registered in STEP_CONFIGS)."""
+    return [kind for kind, _, _ in COMPRESSION_STEPS if kind in STEP_CONFIGS]
+
+
+def is_data_path(path: str) -> bool:
+    return os.path.isdir(path) or os.path.splitext(path)[1].lower() in DATA_SUFFIXES
+
+
+@dataclass
+class RunSettings:
+    # data
+    data_path: str | None = None
+    label_column: str = ""
+    # quantization
+    modes: tuple[str, ...] = ("dynamic", "float16", "int8")
+    int8_io: bool = False
+    selective: bool = False
+    fidelity_target: float | None = None     # None: the task's default target
+    layer_errors: bool = True
+    # compression (used only when registered)
+    compression: tuple[str, ...] = ()
+    sparsity: float = 0.5
+    # benchmark
+    threads: tuple[int, ...] = (1,)
+    batch_sizes: tuple[int, ...] = (1,)
+    runs: int | None = None
+    seconds: float | None = 1.0
+    budget_ms: float = 10.0
+    device: str = DEVICE_CPU
+    keras_modes: tuple[str, ...] = ("tf_function",)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- persistence ------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        out.pop("extra", None)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "RunSettings":
+        """Settings from a saved dict; anything missing or malformed keeps its default."""
+        settings = cls()
+        if not isinstance(data, dict):
+            return settings
+        for f in dataclasses.fields(cls):
+            if f.name not in data or f.name == "extra":
+                continue
+            value = data[f.name]
+            default = getattr(settings, f.name)
+            try:
+                if isinstance(default, tuple) or f.name in ("modes", "threads", "batch_sizes", "compression",
+                                                            "keras_modes"):
+                    value = tuple(value)
+                    if f.name in ("threads", "batch_sizes"):
+                        value = tuple(int(v) for v in value if int(v) >= 1) or default
+                elif f.name in ("int8_io", "selective", "layer_errors"):
+                    value = bool(value)
+                elif f.name in ("runs",):
+                    value = None if value is None else max(1, int(value))
+                elif f.name in ("seconds", "fidelity_target"):
+                    value = None if value is None else float(value)
+                elif f.name in ("budget_ms", "sparsity"):
+                    value = float(value)
+                elif f.name in ("data_path",):
+                    value = None if not value else str(value)
+                else:
+                    value = str(value)
+            except (TypeError, ValueError):
+                continue
+            setattr(settings, f.name, value)
+        settings.modes = tuple(m for m in settings.modes if m in QUANT_MODES)
+        if settings.runs is None and settings.seconds is None:
+            settings.seconds = 1.0
+        if settings.runs is not None and settings.seconds is not None:
+            settings.seconds = None
+        if settings.budget_ms <= 0:
+            settings.budget_ms = 10.0
+        return settings
+
+    # -- engine inputs --------------------------------------------------------------
+
+    def recipes(self) -> list[Recipe]:
+        """fp32 first (always), then one recipe per chosen mode, then the compression recipes."""
+        recipes = [recipe_for_mode("fp32", layer_errors=False)]
+        for mode in QUANT_MODES:
+            if mode not in self.modes:
+                continue
+            selective = None
+            io_dtype = "float"
+            if mode == "int8":
+                if self.selective:
+                    selective = SelectiveConfig(auto=True, target=self.fidelity_target)
+                elif self.int8_io:
+                    io_dtype = "int8"
+            recipes.append(recipe_for_mode(mode, io_dtype=io_dtype, selective=selective,
+                                           layer_errors=self.layer_errors and mode == "int8"))
+        for kind in self.compression:
+            config_class = STEP_CONFIGS.get(kind)
+            if config_class is None:
+                continue
+            kwargs = {}
+            if "sparsity" in {f.name for f in dataclasses.fields(config_class)} and kind != "distill":
+                kwargs["sparsity"] = self.sparsity
+            step = Step(kind, config_class(**kwargs))
+            base = recipe_for_mode("fp32")
+            recipes.append(Recipe(name=kind.replace("_", "-"), steps=(step,) + base.steps).validate())
+        return recipes
+
+    def data_spec(self):
+        from core.data.loaders import DataSpec
+
+        if not self.data_path:
+            return None
+        label = self.label_column.strip() or None
+        if not self.data_path.lower().endswith(".csv"):
+            label = None
+        return DataSpec(path=self.data_path, label_column=label)
+
+    def bench_config(self):
+        from core.benchmark import BenchConfig
+
+        return BenchConfig(threads=self.threads, batch_sizes=self.batch_sizes, runs=self.runs,
+                           seconds=None if self.runs is not None else self.seconds, budget_ms=self.budget_ms,
+                           keras_modes=self.keras_modes, device=self.device or DEVICE_CPU, warmup=3, min_runs=3)
+
+    def describe_data(self) -> str:
+        if not self.data_path:
+            return "No data: inputs will be synthesized"
+        return os.path.basename(os.path.normpath(self.data_path))
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    """"1, 4 8" -> (1, 4, 8); ValueError for anything that is not a positive whole number."""
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if not parts:
+        raise ValueError("give at least one number")
+    values = []
+    for p in parts:
+        n = int(p)
+        if n < 1:
+            raise ValueError(f"{n} is not a positive whole number")
+        if n not in values:
+            values.append(n)
+    return tuple(values)

@@ -1,0 +1,117 @@
+"""The comparison report: JSON with every figure, and a self-contained HTML page (table, charts as PNG).
+
+Both files are written atomically (a temp file in the same folder, then
+`os.replace`) by `core.optimize.export.write_atomic`; the charts are rendered
+with pyqtgraph's ImageExporter (or the widget's grab()) and base64-embedded,
+so the HTML needs nothing beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+from core.optimize.export import clean_json, write_atomic
+from gui.comparison import explanation_lines, summary
+from gui.widgets.plotting import widget_png
+from gui.workflow import RunOutcome
+
+CHART_WIDTH = 720
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #1b1b1b; background: #fff; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #bbb; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+th { background: #eee; }
+td.best { font-weight: bold; }
+.banner { background: #fff4ce; border: 1px solid #d9b300; padding: 8px 12px; }
+.charts img { max-width: 100%; border: 1px solid #ddd; margin: 0 1em 1em 0; }
+.muted { color: #666; }
+"""
+
+
+def chart_png(plot) -> bytes:
+    """A chart as PNG bytes, rendered at a fixed width whether or not it is on screen."""
+    try:
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(plot.getPlotItem())
+        exporter.parameters()["width"] = CHART_WIDTH
+        image = exporter.export(toBytes=True)
+        array = QByteArray()
+        buffer = QBuffer(array)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        buffer.close()
+        data = bytes(array.data())
+        if data:
+            return data
+    except Exception:  # noqa: BLE001 - fall back to a screen grab
+        pass
+    return widget_png(plot)
+
+
+def render_html(outcome: RunOutcome, panel, data: dict) -> str:
+    rows = panel.rows
+    titles = panel.column_titles()
+    model = panel.table.model()
+    source = model.sourceModel()
+    body = []
+    name = Path(outcome.model_path.rstrip("/\\")).name
+    body.append(f"<h1>Litesmith: {html.escape(name)} before and after</h1>")
+    body.append(f"<p class='muted'>{html.escape(time.strftime('%Y-%m-%d %H:%M', time.localtime(outcome.finished_at)))}"
+                f" · {html.escape(outcome.model_path)}</p>")
+    if outcome.optimize.data.synthetic_data:
+        body.append("<p class='banner'><b>No data was given:</b> inputs were synthesized, accuracy is unknown and "
+                    "int8 calibration on random inputs can mislead.</p>")
+    body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(str(t))}</th>" for t in titles) + "</tr></thead><tbody>")
+    for r in range(source.rowCount()):
+        cells = []
+        for c in range(source.columnCount()):
+            index = source.index(r, c)
+            text = source.data(index) or ""
+            best = text.endswith("★")
+            cells.append(f"<td{' class=best' if best else ''}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    body.append("</tbody></table>")
+    body.append("<p class='muted'>★ best value of the column. Latency: the first batch size and thread count "
+                "measured; speed-up: the original's p50 divided by the variant's.</p>")
+    body.append("<h2>Charts</h2><div class='charts'>")
+    for key, plot in panel.charts.plots().items():
+        png = base64.b64encode(chart_png(plot)).decode("ascii")
+        body.append(f"<img alt='{key} chart' src='data:image/png;base64,{png}'>")
+    body.append("</div>")
+    body.append("<h2>What it means</h2>")
+    for heading, text in explanation_lines(outcome):
+        body.append(f"<p><b>{html.escape(heading)}:</b> {html.escape(text)}</p>")
+    errors = [v for v in outcome.optimize.variants if v.layer_errors]
+    for v in errors:
+        body.append(f"<h2>Per-layer error of {html.escape(v.name)}</h2><table><thead><tr><th>Tensor</th><th>Op</th>"
+                    "<th>Error</th><th>Max |error|</th></tr></thead><tbody>")
+        for e in v.layer_errors[:30]:
+            figure = e.mse if e.mse is not None else e.rmse_over_scale
+            body.append(f"<tr><td>{html.escape(e.tensor_name)}</td><td>{html.escape(e.op_name)}</td>"
+                        f"<td>{figure:.3g}</td><td>{e.max_abs_error:.3g}</td></tr>")
+        body.append("</tbody></table>")
+    body.append("<h2>Figures</h2><p class='muted'>Every figure is in the JSON file written beside this page.</p>")
+    del rows, data
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
+            f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+
+
+def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str) -> tuple[str, str]:
+    """Write both files atomically; returns their paths."""
+    data = clean_json(summary(outcome))
+    text = json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"
+    page = render_html(outcome, panel, data)
+    html_file, json_file = Path(html_path), Path(json_path)
+    write_atomic(json_file, text.encode("utf-8"))
+    write_atomic(html_file, page.encode("utf-8"))
+    return str(html_file), str(json_file)

@@ -1,0 +1,235 @@
+"""The live latency plot: every sample per variant as it is measured, and each variant's distribution.
+
+Samples arrive from the benchmark job (``latency_samples`` partial events, up to
+~30 a second). `add_samples` only stores them; a QTimer (`REFRESH_MS`, ~15 Hz)
+moves what is new into the plot items with ``setData`` on the existing items, so
+drawing never keeps up the measurement or the event loop. Long series are
+decimated to at most `MAX_POINTS` points (min and max per bin: spikes stay
+visible). Both plots use a log latency axis: a Keras baseline in milliseconds
+and an int8 variant in microseconds share one plot.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
+import pyqtgraph as pg
+
+REFRESH_MS = 66
+MAX_POINTS = 1500
+BOX_WIDTH = 0.6
+
+
+class Series:
+    """The samples of one measured configuration."""
+
+    def __init__(self, key: str, name: str, index: int, original: bool) -> None:
+        self.key, self.name, self.index, self.original = key, name, index, original
+        self.values = np.empty(0, dtype=np.float64)
+        self._pending: list[np.ndarray] = []
+        self.dirty = False
+        self.final = False
+        self.stats: tuple[float, float, float, float, float] | None = None  # p1, p25, p50, p75, p99
+
+    def add(self, samples) -> None:
+        if len(samples):
+            self._pending.append(np.asarray(samples, dtype=np.float64))
+            self.dirty = True
+
+    def take_pending(self) -> None:
+        if self._pending:
+            self.values = np.concatenate([self.values, *self._pending])
+            self._pending = []
+
+    @property
+    def count(self) -> int:
+        return int(self.values.size + sum(p.size for p in self._pending))
+
+
+def decimate(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with at most ~max_points points: min and max of each bin, so spikes survive."""
+    n = values.size
+    if n <= max_points:
+        return np.arange(n, dtype=np.float64), values
+    size = int(math.ceil(n / (max_points // 2)))
+    bins = int(math.ceil(n / size))     # the last bin may be partial, never empty
+    padded = np.full(bins * size, np.nan)
+    padded[:n] = values
+    blocks = padded.reshape(bins, size)
+    lows, highs = np.nanmin(blocks, axis=1), np.nanmax(blocks, axis=1)
+    x = np.repeat(np.arange(bins, dtype=np.float64) * size, 2) + np.tile([0.0, size / 2], bins)
+    y = np.empty(bins * 2)
+    y[0::2], y[1::2] = lows, highs
+    keep = np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def display_name(payload: dict, several: bool) -> str:
+    runner = str(payload.get("runner", ""))
+    variant = str(payload.get("variant", ""))
+    if runner.startswith("keras") or runner.startswith("savedmodel"):
+        name = "original (" + runner.replace("keras-", "Keras ") + ")"
+    else:
+        name = variant
+    if several:
+        name += f" b{payload.get('batch_size')}" + (f" t{payload['threads']}" if payload.get("threads") else "")
+    return name
+
+
+class LivePlot(QWidget):
+    """Latency samples (left) and distributions (right), per measured configuration."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("livePlot")
+        self.samples_plot = make_plot("Latency of every call", "latency (ms)", "call", self)
+        self.samples_plot.setObjectName("samplesPlot")
+        self.samples_plot.getPlotItem().setLogMode(x=False, y=True)
+        self.legend = add_legend(self.samples_plot)
+        self.box_plot = make_plot("Distribution (p1 · p25–p75 box · median · p99)", "latency (ms)", "", self)
+        self.box_plot.setObjectName("distributionPlot")
+        self.box_plot.getPlotItem().getAxis("left").setLogMode(False, True)
+
+        self.boxes = pg.BarGraphItem(x=[], height=[], y0=[], width=BOX_WIDTH)
+        self.whiskers = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), top=np.zeros(0), bottom=np.zeros(0), beam=0.2)
+        self.medians = pg.ScatterPlotItem(size=26, symbol="_", pxMode=True)
+        for item in (self.whiskers, self.boxes, self.medians):
+            self.box_plot.addItem(item)
+
+        self.status = QLabel("Press Run: the latency of every call appears here while it is measured.")
+        self.status.setObjectName("livePlotStatus")
+        self.status.setWordWrap(True)
+
+        plots = QHBoxLayout()
+        plots.addWidget(self.samples_plot, 3)
+        plots.addWidget(self.box_plot, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addWidget(self.status)
+        layout.addLayout(plots, 1)
+
+        self.series: dict[str, Series] = {}
+        self.items: dict[str, pg.PlotDataItem] = {}
+        self.several_configs = False
+        self.refreshes = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+
+    # -- feeding -------------------------------------------------------------------
+
+    def reset(self, several_configs: bool = False) -> None:
+        self.timer.stop()
+        for item in self.items.values():
+            self.samples_plot.removeItem(item)
+        self.legend.clear()
+        self.items.clear()
+        self.series.clear()
+        self.several_configs = several_configs
+        self.boxes.setOpts(x=[], height=[], y0=[], brushes=None, pens=None)
+        self.whiskers.setData(x=np.zeros(0), y=np.zeros(0), top=np.zeros(0), bottom=np.zeros(0))
+        self.medians.setData([], [])
+        self.box_plot.getPlotItem().getAxis("bottom").setTicks([[]])
+
+    def add_samples(self, payload: dict) -> None:
+        """Store one streamed batch of samples; drawn at the next refresh."""
+        key = str(payload.get("config", ""))
+        series = self.series.get(key)
+        if series is None:
+            runner = str(payload.get("runner", ""))
+            original = runner.startswith("keras") or runner.startswith("savedmodel") or payload.get("variant") == "original"
+            index = sum(1 for s in self.series.values() if not s.original)
+            series = Series(key, display_name(payload, self.several_configs), index, original)
+            self.series[key] = series
+        series.add(payload.get("samples_ms") or ())
+        if payload.get("final"):
+            series.final = True
+            series.dirty = True
+        if not self.timer.isActive():
+            self.timer.start()
+
+    def finish(self) -> None:
+        """Draw what is left and stop the timer."""
+        self.refresh()
+        self.timer.stop()
+
+    # -- drawing -------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        changed = False
+        for series in self.series.values():
+            if not series.dirty:
+                continue
+            series.dirty = False
+            series.take_pending()
+            if series.values.size == 0:
+                continue
+            changed = True
+            x, y = decimate(series.values)
+            item = self.items.get(series.key)
+            if item is None:
+                colour = series_colour(series.index, series.original)
+                item = self.samples_plot.plot(
+                    x, np.maximum(y, 1e-6), pen=pg.mkPen(colour, width=1.5), name=series.name,
+                    symbol=series_symbol(series.index) if not series.original else "o", symbolSize=5,
+                    symbolBrush=colour, symbolPen=None)
+                item.setDownsampling(auto=False)
+                self.items[series.key] = item
+            else:
+                item.setData(x, np.maximum(y, 1e-6))
+            series.stats = tuple(float(v) for v in np.percentile(series.values, [1, 25, 50, 75, 99]))
+        if changed:
+            self._draw_boxes()
+            self.refreshes += 1
+            total = sum(s.count for s in self.series.values())
+            self.status.setText(f"{total:,} calls measured in {len(self.series)} configuration(s)")
+        elif all(s.final for s in self.series.values()) and self.series:
+            self.timer.stop()
+
+    def _draw_boxes(self) -> None:
+        drawn = [s for s in self.series.values() if s.stats is not None]
+        if not drawn:
+            return
+        xs = np.arange(len(drawn), dtype=np.float64)
+        logs = np.log10(np.maximum(np.array([s.stats for s in drawn]), 1e-6))  # p1, p25, p50, p75, p99
+        colours = [series_colour(s.index, s.original) for s in drawn]
+        brushes = []
+        for c in colours:
+            fill = pg.mkColor(c)
+            fill.setAlpha(140)
+            brushes.append(pg.mkBrush(fill))
+        self.boxes.setOpts(x=xs, y0=logs[:, 1], height=np.maximum(logs[:, 3] - logs[:, 1], 1e-4),
+                           width=BOX_WIDTH, brushes=brushes, pens=[pg.mkPen(c, width=1.5) for c in colours])
+        self.whiskers.setData(x=xs, y=logs[:, 2], top=logs[:, 4] - logs[:, 2], bottom=logs[:, 2] - logs[:, 0],
+                              pen=pg.mkPen(self.palette().text().color(), width=1))
+        self.medians.setData(x=xs, y=logs[:, 2], brush=None,
+                             pen=[pg.mkPen(self.palette().text().color(), width=2.5) for _ in drawn])
+        self.box_plot.getPlotItem().getAxis("bottom").setTicks([[(float(i), s.name) for i, s in enumerate(drawn)]])
+        self.box_plot.getPlotItem().setXRange(-0.6, len(drawn) - 0.4, padding=0)
+        low, high = float(logs[:, 0].min()), float(logs[:, 4].max())
+        margin = max(0.1, (high - low) * 0.08)
+        self.box_plot.getPlotItem().setYRange(low - margin, high + margin, padding=0)
+
+    # -- for tests and the report ----------------------------------------------------
+
+    def item_points(self) -> dict[str, int]:
+        """Points each series' plot item holds now."""
+        out = {}
+        for key, item in self.items.items():
+            x, _ = item.getData()
+            out[key] = 0 if x is None else len(x)
+        return out
+
+    def sample_counts(self) -> dict[str, int]:
+        return {key: s.count for key, s in self.series.items()}
+
+    def box_count(self) -> int:
+        return sum(1 for s in self.series.values() if s.stats is not None)
+
+
+__all__ = ["LivePlot", "decimate"]
