@@ -47,6 +47,7 @@ APP_TITLE = "Litesmith"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 FILE_FILTER = "Models (*.keras *.h5 *.hdf5 *.tflite);;All files (*)"
 DEFAULT_SIZE = (1180, 760)
+DOCK_WIDTH = 340
 
 ERROR_TITLES = {
     ErrorKind.BAD_INPUT: "Cannot open this model",
@@ -161,8 +162,9 @@ class MainWindow(QMainWindow):
         self.recipe_dock.setWidget(self.recipe_panel)
         self.recipe_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.recipe_dock.setMinimumWidth(330)
+        self.recipe_dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.recipe_dock)
+        self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.recipe_dock.setVisible(False)
         if self._device_job is None:
             self._devices_state = "done"
@@ -346,7 +348,9 @@ class MainWindow(QMainWindow):
         self.model_panel.set_info(info)
         self.stack.setCurrentWidget(self.workspace)
         self.workspace.setCurrentWidget(self.model_panel)
-        self.recipe_dock.setVisible(True)
+        if not self.recipe_dock.isVisible():
+            self.recipe_dock.setVisible(True)
+            self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.run_action.setEnabled(True)
         if new_model:
             self._clear_results()
@@ -417,6 +421,7 @@ class MainWindow(QMainWindow):
             return
         self._devices_state = "running"
         self._background_job = True
+        self._text_before_devices = self.job_status.label.text()
         started = self.runner.submit(job, on_finished=self._on_devices, on_failed=lambda error: self._on_devices(None, error))
         if started:
             self.job_status.job_started("Looking for GPUs…")
@@ -431,8 +436,7 @@ class MainWindow(QMainWindow):
             log.warning("device detection failed: %s", error.one_line())
         self.recipe_panel.set_devices(report)
         if not self.runner.busy:
-            state = getattr(report, "state", None) or "CPU only"
-            self.job_status.job_ended(f"Devices: {state}")
+            self.job_status.job_ended(getattr(self, "_text_before_devices", "") or "Ready")
         self.devices_detected.emit(report)
         pending, self._pending = self._pending, None
         if pending is not None:
@@ -603,7 +607,13 @@ class MainWindow(QMainWindow):
                                                           "file name", path=path))
             return False
         variant = next((v for v in self.outcome.optimize.variants if v.name == name), None)
-        if variant is None or self.runner.busy:
+        if variant is None:
+            return False
+        if self.runner.busy:
+            if self._background_job and self._pending is None:
+                self._pending = lambda: self.export_variant(name, path)
+                return True
+            self.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
             return False
         result = self.outcome.optimize
         metadata = {"benchmark": self._variant_benchmark(name)}

@@ -59,7 +59,6 @@ def chart_png(plot) -> bytes:
 
 
 def render_html(outcome: RunOutcome, panel, data: dict) -> str:
-    rows = panel.rows
     titles = panel.column_titles()
     model = panel.table.model()
     source = model.sourceModel()
@@ -101,7 +100,6 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
                         f"<td>{figure:.3g}</td><td>{e.max_abs_error:.3g}</td></tr>")
         body.append("</tbody></table>")
     body.append("<h2>Figures</h2><p class='muted'>Every figure is in the JSON file written beside this page.</p>")
-    del rows, data
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
             f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
 

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
-from core.errors import ExitCode, JobFailed
+from core.errors import BadInputError, ExitCode, JobFailed
+from core.optimize.compress_steps import compression_steps, with_compression
 from core.optimize.recipes import ALL_MODES, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
 
 
@@ -53,6 +54,17 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", metavar="PATH",
                         help="output .tflite (one mode), a .tflite name that gets .MODE added (several), or an "
                              "existing folder (default: next to MODEL, as NAME.MODE.tflite)")
+    compress = parser.add_argument_group("pruning and distillation (Keras models; run before quantizing)")
+    compress.add_argument("--prune", type=float, metavar="SPARSITY",
+                          help="prune this fraction (0-1): weights by magnitude, or with --structured whole "
+                               "filters/units (a genuinely smaller, faster model)")
+    compress.add_argument("--structured", action="store_true", help="with --prune: remove filters and units")
+    compress.add_argument("--distill", action="store_true",
+                          help="distil the original into a student (the pruned model with --structured, "
+                               "else a width-scaled copy)")
+    compress.add_argument("--student-width", type=float, metavar="W",
+                          help="with --distill: the student is a copy with W times the filters/units (e.g. 0.5)")
+    compress.add_argument("--epochs", type=int, metavar="N", help="fine-tuning / distillation epochs")
     parser.add_argument("--report", metavar="PATH", help="also write the whole comparison as JSON to PATH")
     parser.add_argument("--no-export", action="store_true", help="compare only; write no .tflite")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -115,8 +127,21 @@ def handle(args: argparse.Namespace) -> int:
                                    selective=selective if m == "int8" else None,
                                    layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
                                    allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
+        if args.structured and args.prune is None:
+            raise RecipeError("--structured goes with --prune SPARSITY")
+        if args.student_width is not None and not args.distill:
+            raise RecipeError("--student-width goes with --distill")
+        if args.epochs is not None and args.epochs < 0:
+            raise RecipeError("--epochs must not be negative")
+        if args.student_width is not None and not 0 < args.student_width <= 4:
+            raise RecipeError("--student-width must be in (0, 4]")
+        steps = compression_steps(prune=args.prune, structured=args.structured, distill=args.distill,
+                                  student_width=args.student_width, epochs=args.epochs)
+        recipes = [with_compression(r, steps) for r in recipes]
     except RecipeError as exc:
         return _usage(str(exc))
+    except BadInputError as exc:  # a config value out of range (e.g. --prune 1.5)
+        return _usage(exc.message)
     if args.calibration_samples <= 0:
         return _usage("--calibration-samples must be positive")
     if args.eval_samples is not None and args.eval_samples <= 0:
@@ -230,6 +255,32 @@ def fidelity_text(evaluation) -> str:
     return " ".join(parts)
 
 
+def _count(n) -> str:
+    if n is None:
+        return "?"
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= threshold:
+            return f"{n / threshold:.1f}{suffix}"
+    return str(n)
+
+
+def compression_text(report: dict) -> str:
+    """One line for a pruning or distillation step's report."""
+    step = report.get("step", "")
+    if step == "magnitude_prune":
+        return (f"magnitude pruning: {report.get('overall_sparsity', 0) * 100:.1f}% of "
+                f"{_count(report.get('prunable_weights'))} weights zeroed")
+    before_after = (f"params {_count(report.get('params_before', report.get('params_teacher')))} -> "
+                    f"{_count(report.get('params_after', report.get('params_student')))}, FLOPs "
+                    f"{_count(report.get('flops_before', report.get('flops_teacher')))} -> "
+                    f"{_count(report.get('flops_after', report.get('flops_student')))}")
+    if step == "structured_prune":
+        return f"structured pruning: {before_after}"
+    if step == "distill":
+        return f"distilled into {report.get('student_kind', 'a student')}: {before_after}"
+    return step
+
+
 def format_result(result, exports: list[dict] | None = None) -> str:
     lines = []
     if result.data.synthetic_data:
@@ -261,6 +312,8 @@ def format_result(result, exports: list[dict] | None = None) -> str:
             lines.append(f"note: {v.name}: converted via {v.converter_path}")
         if v.float_layers:
             lines.append(f"note: {v.name}: kept in float: {', '.join(v.float_layers)}")
+        for report in v.compression:
+            lines.append(f"note: {v.name}: {compression_text(report)}")
     for v in result.variants:
         if v.layer_errors:
             if v.layer_errors[0].mse is not None:

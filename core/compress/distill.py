@@ -157,12 +157,15 @@ def distill(
     y=None,
     *,
     validation: tuple[Any, Any] | None = None,
+    student_model=None,
     progress: Reporter,
     cancel: CancelToken,
 ) -> DistillResult:
     """Train a student from `teacher` on inputs `x` (and labels `y`, when given).
 
-    `validation` = (x_val, y_val) adds accuracies to the result. A cancel stops
+    `validation` = (x_val, y_val) adds accuracies to the result. `student_model`,
+    when given, is the student (e.g. the model a previous recipe step pruned) and
+    `config.student` is then only its label. A cancel stops
     training at the next batch and raises `Cancelled` (no result, no file).
     """
     keras = t.keras_module()
@@ -171,7 +174,10 @@ def distill(
     t.seed_everything(config.seed)
     cancel.raise_if_cancelled()
     progress(0.0, "building the student", stage=STAGE)
-    student, kind, same_init = _make_student(teacher, config.student, x, y, cancel)
+    if student_model is not None:
+        student, kind, same_init = student_model, config.student, False
+    else:
+        student, kind, same_init = _make_student(teacher, config.student, x, y, cancel)
     t.single_output(student)
     initial = student.get_weights() if same_init else None
     if config.compare_scratch and y is None:

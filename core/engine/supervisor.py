@@ -195,6 +195,12 @@ class _ChildJobHandle(JobHandle):
                     details=details,
                 )
             )
+        if exitcode is not None and exitcode >= 0:
+            return ErrorEvent(JobError(
+                ErrorKind.CRASHED,
+                f"the model engine exited unexpectedly (exit code {exitcode}) while processing this file; "
+                "its messages are above (the next job starts a fresh engine)",
+                path=self.subject, details=details))
         return ErrorEvent(
             JobError(
                 ErrorKind.CRASHED,

@@ -38,6 +38,8 @@ class WorkState:
     layer_errors: tuple[LayerError, ...] = ()
     float_layers: tuple[str, ...] = ()
     convert_config: ConvertConfig | None = None
+    applied_steps: list[str] = field(default_factory=list)   # JSON of the model-changing steps so far
+    compression: tuple[dict, ...] = ()    # reports of pruning/distillation steps
 
 
 @dataclass
@@ -53,6 +55,9 @@ class PipelineContext:
     run_tflite: Callable[[bytes, np.ndarray], np.ndarray]
     factories: dict[tuple, ConverterFactory] = field(default_factory=dict)
     fp32_cache: dict[tuple, tuple[bytes, str, str]] = field(default_factory=dict)
+    train_x: np.ndarray | None = None     # fine-tuning data for pruning/distillation (the calibration file)
+    train_y: np.ndarray | None = None
+    model_cache: dict[tuple, Any] = field(default_factory=dict)   # memoised model-changing steps
 
     def close(self) -> None:
         for factory in self.factories.values():

@@ -17,6 +17,7 @@ baseline every size ratio is relative to).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,26 @@ from core.optimize.recipes import FP32, Recipe, RecipeError, as_recipe, recipe_f
 from core.optimize.results import OptimizeResult, SourceInfo, Variant, VariantFailure
 from core.optimize.runtime import io_details, run_tflite
 from core.optimize.source import OpenedSource, open_source
+from core.optimize.compress_steps import COMPRESS_STEPS
+from core.optimize import compress_passes  # noqa: F401 - registers the pruning and distillation passes
 
 SYNTHETIC_EVAL_SAMPLES = 128
 SYNTHETIC_CALIBRATION_SAMPLES = 100
 
 
-def prepare_data(spec: InputSpec, data: DataSpec | None, *, progress=None) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray | None, DataDescription, list[str]]:
-    """(calibration x, eval x, eval labels, description, warnings) for a model input `spec`."""
+@dataclass(frozen=True)
+class PreparedData:
+    calibration_x: np.ndarray
+    eval_x: np.ndarray
+    eval_y: np.ndarray | None
+    train_x: np.ndarray          # everything in the calibration file: fine-tuning data for pruning/distillation
+    train_y: np.ndarray | None
+    description: DataDescription
+    warnings: list[str]
+
+
+def prepare_data(spec: InputSpec, data: DataSpec | None, *, progress=None) -> PreparedData:
+    """Calibration, evaluation and fine-tuning data for a model input `spec`."""
     warnings: list[str] = []
     data = data or DataSpec()
     if data.calibration_samples is not None and data.calibration_samples <= 0:
@@ -62,7 +75,7 @@ def prepare_data(spec: InputSpec, data: DataSpec | None, *, progress=None) -> tu
             synthetic_data=True, calibration_source=None, eval_source=None,
             calibration_samples=int(calib_x.shape[0]), eval_samples=int(eval_x.shape[0]), labelled=False,
             stratified=False, notes=tuple(["synthetic: " + SYNTHETIC_WARNING] + notes))
-        return calib_x, eval_x, None, description, warnings
+        return PreparedData(calib_x, eval_x, None, calib_x, None, description, warnings)
 
     full = load_data(data.path, label_column=data.label_column, spec=spec)
     full.x = check_fits(full.x, spec, data.path)
@@ -83,7 +96,7 @@ def prepare_data(spec: InputSpec, data: DataSpec | None, *, progress=None) -> tu
         synthetic_data=False, calibration_source=str(data.path),
         eval_source=str(data.eval_path or data.path), calibration_samples=len(calib),
         eval_samples=len(evaluation), labelled=evaluation.y is not None, stratified=stratified, notes=tuple(notes))
-    return calib.x, evaluation.x, evaluation.y, description, warnings
+    return PreparedData(calib.x, evaluation.x, evaluation.y, full.x, full.y, description, warnings)
 
 
 def range_warnings(calib_x: np.ndarray, eval_x: np.ndarray, limit: int = 3) -> list[str]:
@@ -105,6 +118,8 @@ def range_warnings(calib_x: np.ndarray, eval_x: np.ndarray, limit: int = 3) -> l
 def fidelity_warning(recipe: Recipe, evaluation: Evaluation) -> str | None:
     fid = evaluation.fidelity
     quantize = recipe.step("quantize")
+    if any(s.kind in COMPRESS_STEPS for s in recipe.steps):
+        return None  # pruning or distillation changed the model on purpose: fidelity is judged by accuracy
     if fid is None or quantize is None or quantize.config.mode not in ("int8", "int16x8"):
         return None
     poor = (fid.top1_agreement is not None and fid.top1_agreement < 0.98) or fid.cosine_similarity < 0.99
@@ -194,7 +209,9 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                       size_bytes=size_on_disk(model_path), inputs=tuple(specs), loader=source.loader)
 
     progress(0.05, "loading data", stage="data")
-    calib_x, eval_x, eval_y, description, warnings = prepare_data(spec, data, progress=progress)
+    prepared = prepare_data(spec, data, progress=progress)
+    calib_x, eval_x, eval_y = prepared.calibration_x, prepared.eval_x, prepared.eval_y
+    description, warnings = prepared.description, prepared.warnings
     if not description.synthetic_data:
         for warning in range_warnings(calib_x, eval_x):
             warnings.append(warning)
@@ -220,7 +237,8 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
 
     ctx = PipelineContext(source=source, calibration_x=calib_x, calibration_reference=calib_reference, task=task,
                           progress=progress, cancel=cancel,
-                          run_tflite=lambda b, x: run_tflite(b, x, cancel=cancel))
+                          run_tflite=lambda b, x: run_tflite(b, x, cancel=cancel),
+                          train_x=prepared.train_x, train_y=prepared.train_y)
     variants: list[Variant] = []
     failures: list[VariantFailure] = []
     try:
@@ -253,7 +271,8 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                 name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=len(state.tflite_bytes),
                 converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
                 seconds=seconds, size_ratio=len(state.tflite_bytes) / baseline_size if baseline_size else None,
-                layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype)
+                layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
+                compression=state.compression)
             variants.append(variant)
             progress.partial("variant", variant)
             progress(0.2 + (i + 1) * span, f"{recipe.name}: done", recipe.name)
@@ -280,4 +299,4 @@ def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = No
     return optimize_model(model_path, recipes, data, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["optimize_model", "optimize_modes", "prepare_data", "build_variant"]
+__all__ = ["PreparedData", "optimize_model", "optimize_modes", "prepare_data", "build_variant"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 RECIPE_VERSION = 1
 
@@ -123,8 +123,14 @@ STEP_CONFIGS: dict[str, type] = {
 }
 
 
-def register_step(kind: str, config_class: type) -> None:
+# kind -> function(mapping) -> config, for configs that read themselves (e.g. core.compress).
+STEP_PARSERS: dict[str, Any] = {}
+
+
+def register_step(kind: str, config_class: type, from_dict: Any = None) -> None:
     STEP_CONFIGS[kind] = config_class
+    if from_dict is not None:
+        STEP_PARSERS[kind] = from_dict
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,12 @@ class Step:
         config_class = STEP_CONFIGS.get(kind)
         if config_class is None:
             raise RecipeError(f"unknown step kind {kind!r}; known: {', '.join(STEP_CONFIGS)}")
+        parser = STEP_PARSERS.get(kind)
+        if parser is not None:
+            try:
+                return cls(kind, parser(data.get("config") or {}))
+            except (ValueError, TypeError) as exc:  # BadInputError is not a ValueError: it passes through
+                raise RecipeError(f"step {kind!r}: {exc}") from None
         config = _config_from_dict(config_class, data.get("config") or {})
         return cls(kind, config)
 
@@ -207,6 +219,8 @@ def _config_to_dict(config: Any) -> dict[str, Any]:
             value = _config_to_dict(value)
         elif isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
         out[f.name] = value
     return out
 
@@ -269,3 +283,7 @@ def as_recipe(item: Recipe | dict[str, Any] | str) -> Recipe:
     if isinstance(item, str):
         return recipe_for_mode(item)
     return Recipe.from_dict(item)
+
+
+# Pruning and distillation steps register themselves (their configs import no TensorFlow).
+from core.optimize import compress_steps  # noqa: E402,F401

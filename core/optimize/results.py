@@ -55,6 +55,7 @@ class Variant:
     layer_errors: tuple[LayerError, ...] = ()
     float_layers: tuple[str, ...] = ()  # layers kept in float by selective quantization
     io_dtype: str = "float32"
+    compression: tuple[dict[str, Any], ...] = ()   # pruning/distillation reports (sparsity, params, FLOPs, ...)
 
     @property
     def mode(self) -> str:
@@ -75,6 +76,7 @@ class Variant:
             "warnings": list(self.warnings),
             "float_layers": list(self.float_layers),
             "layer_errors": [_layer_dict(e) for e in self.layer_errors],
+            "compression": list(self.compression),
         }
 
 

@@ -12,7 +12,7 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QTableView, QTabWidget, QTextBrowser,
+    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTableView, QTabWidget, QTextBrowser,
     QVBoxLayout, QWidget,
 )
 
@@ -190,20 +190,16 @@ class ResultsPanel(QWidget):
         self.tabs.addTab(self.explanations, "What it means")
         self.layer_tab_index = self.tabs.addTab(layer_page, "Per-layer error")
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 6)
         layout.addLayout(header)
         layout.addWidget(self.headline)
         layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.table)
+        layout.addWidget(self.tabs, 1)
 
     # -- filling in ---------------------------------------------------------------------
 
@@ -241,7 +237,8 @@ class ResultsPanel(QWidget):
         rows = self.table_model.rowCount()
         view = self.table
         height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
-        view.setMinimumHeight(min(height + 2 * view.frameWidth() + 4, 320))
+        scrollbar = view.horizontalScrollBar().sizeHint().height() if view.horizontalScrollBar().isVisible() else 0
+        view.setFixedHeight(min(height + 2 * view.frameWidth() + 2 + scrollbar, 360))
 
     def _headline(self) -> str:
         outcome = self.outcome
@@ -306,4 +303,4 @@ class ResultsPanel(QWidget):
         return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
 
 
-__all__ = ["ResultsPanel", "QSizePolicy"]
+__all__ = ["ResultsPanel"]

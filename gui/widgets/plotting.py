@@ -55,6 +55,7 @@ def make_plot(title: str, left: str, bottom: str, parent: QWidget | None = None)
         axis.setPen(pg.mkPen(text))
         axis.setTextPen(pg.mkPen(text))
         axis.setStyle(tickFont=tick_font)
+        axis.enableAutoSIPrefix(False)
     item.setLabel("left", left, color=text.name(), size=f"{size:.0f}pt")
     item.setLabel("bottom", bottom, color=text.name(), size=f"{size:.0f}pt")
     item.showGrid(x=False, y=True, alpha=0.25)
@@ -63,11 +64,11 @@ def make_plot(title: str, left: str, bottom: str, parent: QWidget | None = None)
     return plot
 
 
-def add_legend(plot: pg.PlotWidget) -> pg.LegendItem:
+def add_legend(plot: pg.PlotWidget, offset: tuple[int, int] = (-8, 8)) -> pg.LegendItem:
     background, text, grid = palette_colours(plot)
     fill = QColor(background)
     fill.setAlpha(200)
-    legend = plot.getPlotItem().addLegend(offset=(-8, 8), labelTextColor=text, brush=pg.mkBrush(fill),
+    legend = plot.getPlotItem().addLegend(offset=offset, labelTextColor=text, brush=pg.mkBrush(fill),
                                           pen=pg.mkPen(grid))
     return legend
 

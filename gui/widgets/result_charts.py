@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from gui.comparison import Metric, Row, pareto_front
-from gui.widgets.plotting import make_plot, series_colour, series_symbol
+from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
 import pyqtgraph as pg
 
 
@@ -34,12 +35,15 @@ def _brush(colour, alpha: int = 170):
 class ResultCharts(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.latency_plot = make_plot("Latency p50 (bar) and p99 (line)", "ms per call (log)", "", self)
-        self.latency_plot.getPlotItem().getAxis("left").setLogMode(False, True)
-        self.size_plot = make_plot("Size", "KiB", "", self)
+        self.latency_plot = make_plot("Latency: p50 bar, p99 whisker", "", "ms per call (log)", self)
+        self.latency_plot.getPlotItem().getAxis("bottom").setLogMode(True, False)
+        self.latency_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
+        self.size_plot = make_plot("Size", "", "KiB", self)
+        self.size_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
         self.tradeoff_plot = make_plot("Quality against latency", "accuracy", "p50 latency (ms, log)", self)
         self.tradeoff_plot.getPlotItem().getAxis("bottom").setLogMode(True, False)
         self.tradeoff_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
+        self.tradeoff_legend = add_legend(self.tradeoff_plot, offset=(-8, -8))
         for name, plot in (("latencyChart", self.latency_plot), ("sizeChart", self.size_plot),
                            ("tradeoffChart", self.tradeoff_plot)):
             plot.setObjectName(name)
@@ -55,50 +59,54 @@ class ResultCharts(QWidget):
 
     def clear(self) -> None:
         for plot in self.plots().values():
-            plot.getPlotItem().clear()
+            plot.getPlotItem().clear()   # also empties the legend
         self.front = []
 
     def set_rows(self, rows: list[Row], metric: Metric) -> None:
         self.clear()
         colours = _colours(rows)
-        ticks = [(float(i), r.name) for i, r in enumerate(rows)]
+        n = len(rows)
+        # Horizontal bars, the original on top: names read on the left axis at any width.
+        ys = np.array([float(n - 1 - i) for i in range(n)])
+        ticks = [[(float(n - 1 - i), r.name) for i, r in enumerate(rows)]]
+        text_colour = self.palette().text().color()
 
-        # Latency: bars in log10 space from a floor below the fastest p50.
+        # Latency: bars in log10 space from a floor below the fastest p50, p99 as a whisker.
         item = self.latency_plot.getPlotItem()
-        timed = [(i, r) for i, r in enumerate(rows) if r.p50_ms]
+        timed = [i for i, r in enumerate(rows) if r.p50_ms]
         if timed:
-            logs50 = np.log10([r.p50_ms for _, r in timed])
-            logs99 = np.log10([max(r.p99_ms or r.p50_ms, r.p50_ms) for _, r in timed])
+            logs50 = np.log10([rows[i].p50_ms for i in timed])
+            logs99 = np.log10([max(rows[i].p99_ms or rows[i].p50_ms, rows[i].p50_ms) for i in timed])
             floor = math.floor(float(logs50.min()) - 0.3)
-            xs = np.array([i for i, _ in timed], dtype=float)
-            item.addItem(pg.BarGraphItem(x=xs, y0=floor, height=logs50 - floor, width=0.6,
-                                         brushes=[_brush(colours[i]) for i, _ in timed],
-                                         pens=[pg.mkPen(colours[i]) for i, _ in timed]))
-            item.addItem(pg.ErrorBarItem(x=xs, y=logs50, top=logs99 - logs50, bottom=np.zeros_like(logs50),
-                                         beam=0.25, pen=pg.mkPen(self.palette().text().color(), width=1.5)))
-            for (i, r), y in zip(timed, logs99):
-                label = pg.TextItem(_ms(r.p50_ms), color=self.palette().text().color(), anchor=(0.5, 1.0))
-                label.setPos(float(i), float(y))
+            y = ys[timed]
+            item.addItem(pg.BarGraphItem(x0=floor, y=y, width=logs50 - floor, height=0.6,
+                                         brushes=[_brush(colours[i]) for i in timed],
+                                         pens=[pg.mkPen(colours[i]) for i in timed]))
+            item.addItem(pg.ErrorBarItem(x=logs50, y=y, right=logs99 - logs50, left=np.zeros_like(logs50),
+                                         beam=0.25, pen=pg.mkPen(text_colour, width=1.5)))
+            for k, i in enumerate(timed):
+                label = pg.TextItem(_ms(rows[i].p50_ms), color=text_colour, anchor=(0.0, 0.5))
+                label.setPos(float(logs99[k]) + 0.05, float(y[k]))
                 item.addItem(label)
-            item.setYRange(floor, float(logs99.max()) + 0.35, padding=0)
-        item.setXRange(-0.6, len(rows) - 0.4, padding=0)
-        item.getAxis("bottom").setTicks([ticks])
+            item.setXRange(floor, float(logs99.max()) + 0.9, padding=0)
+        item.setYRange(-0.6, n - 0.4, padding=0)
+        item.getAxis("left").setTicks(ticks)
 
         # Size: plain bars in KiB.
         item = self.size_plot.getPlotItem()
         sizes = np.array([r.size_bytes / 1024 for r in rows])
-        item.addItem(pg.BarGraphItem(x=np.arange(len(rows), dtype=float), y0=0, height=sizes, width=0.6,
+        item.addItem(pg.BarGraphItem(x0=0, y=ys, width=sizes, height=0.6,
                                      brushes=[_brush(c) for c in colours], pens=[pg.mkPen(c) for c in colours]))
-        for i, r in enumerate(rows):
+        for i in range(n):
             text = f"{sizes[i]:,.0f}" if sizes[i] >= 10 else f"{sizes[i]:.1f}"
-            label = pg.TextItem(text, color=self.palette().text().color(), anchor=(0.5, 1.0))
-            label.setPos(float(i), float(sizes[i]))
+            label = pg.TextItem(text, color=text_colour, anchor=(0.0, 0.5))
+            label.setPos(float(sizes[i]), float(ys[i]))
             item.addItem(label)
-        item.setYRange(0, float(sizes.max()) * 1.15 if sizes.size else 1, padding=0)
-        item.setXRange(-0.6, len(rows) - 0.4, padding=0)
-        item.getAxis("bottom").setTicks([ticks])
+        item.setXRange(0, float(sizes.max()) * 1.25 if sizes.size else 1, padding=0)
+        item.setYRange(-0.6, n - 0.4, padding=0)
+        item.getAxis("left").setTicks(ticks)
 
-        # Quality against latency, with the Pareto front.
+        # Quality against latency, with the Pareto front; names in the legend (labels would overlap).
         item = self.tradeoff_plot.getPlotItem()
         use_accuracy = any(r.accuracy is not None for r in rows)
         title = metric.accuracy_title if use_accuracy else f"fidelity ({metric.fidelity_title.lower()})"
@@ -112,36 +120,32 @@ class ResultCharts(QWidget):
         self.front = pareto_front(points, higher)
         by_name = {name: (lat, q) for name, lat, q in points}
         if len(self.front) > 1:
-            fx = np.log10([by_name[n][0] for n in self.front])
-            fy = np.array([by_name[n][1] for n in self.front])
+            fx = np.log10([by_name[name][0] for name in self.front])
+            fy = np.array([by_name[name][1] for name in self.front])
             highlight = pg.mkColor(self.palette().highlight().color())
-            item.addItem(pg.PlotDataItem(fx, fy, pen=pg.mkPen(highlight, width=6), name="Pareto front"))
+            item.addItem(pg.PlotDataItem(fx, fy, pen=pg.mkPen(highlight, width=3, style=Qt.PenStyle.DashLine),
+                                         name="Pareto front"))
         index = 0
         for r, colour in zip(rows, colours):
+            symbol = "o" if r.is_original else series_symbol(index)
+            if not r.is_original:
+                index += 1
             if r.name not in by_name:
-                if not r.is_original:
-                    index += 1
                 continue
             lat, q = by_name[r.name]
             on_front = r.name in self.front
-            symbol = "o" if r.is_original else series_symbol(index)
-            item.addItem(pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol=symbol, size=16 if on_front else 11,
-                                            brush=_brush(colour, 255 if on_front else 120),
-                                            pen=pg.mkPen(self.palette().text().color() if on_front else colour,
-                                                         width=2 if on_front else 1)))
-            label = pg.TextItem(r.name + (" ★" if on_front else ""), color=self.palette().text().color(),
-                                anchor=(0.0, 1.0))
-            label.setPos(math.log10(lat), q)
-            item.addItem(label)
-            if not r.is_original:
-                index += 1
+            scatter = pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol=symbol, size=15 if on_front else 11,
+                                         brush=_brush(colour, 255 if on_front else 110),
+                                         pen=pg.mkPen(text_colour if on_front else colour, width=2 if on_front else 1),
+                                         name=r.name + (" ★" if on_front else ""))
+            item.addItem(scatter)
         if points:
             xs = np.log10([p[1] for p in points])
-            ys = np.array([p[2] for p in points])
+            qs = np.array([p[2] for p in points])
             span_x = max(float(xs.max() - xs.min()), 0.3)
-            span_y = max(float(ys.max() - ys.min()), 1e-3)
-            item.setXRange(float(xs.min()) - 0.08 * span_x, float(xs.max()) + 0.35 * span_x, padding=0)
-            item.setYRange(float(ys.min()) - 0.15 * span_y, float(ys.max()) + 0.25 * span_y, padding=0)
+            span_y = max(float(qs.max() - qs.min()), 1e-3)
+            item.setXRange(float(xs.min()) - 0.1 * span_x, float(xs.max()) + 0.1 * span_x, padding=0)
+            item.setYRange(float(qs.min()) - 0.15 * span_y, float(qs.max()) + 0.15 * span_y, padding=0)
 
 
 def _ms(value: float) -> str:

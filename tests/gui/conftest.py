@@ -28,6 +28,20 @@ def settings(tmp_path):
     return open_settings(tmp_path / "litesmith.ini")
 
 
+@pytest.fixture(scope="session")
+def real_window(qapp, tmp_path_factory):
+    """One window over the real, isolated engine for every test that runs real models (TF imports once)."""
+    # preload_tensorflow=False: the first job imports TensorFlow itself (see the report on the
+    # preload race in core.tf_runtime); the window still warms the child up.
+    engine = Engine(preload_tensorflow=False, memory_limit_mb=4096)
+    settings = open_settings(tmp_path_factory.mktemp("settings") / "litesmith.ini")
+    window = MainWindow(engine, settings, remember_geometry=False)
+    window.show()
+    yield window
+    window.close()
+    assert engine.child_pid is None
+
+
 @pytest.fixture
 def inline_window(qtbot, settings):
     """A window over an in-process engine: for everything that runs no real model."""

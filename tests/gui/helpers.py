@@ -24,3 +24,35 @@ def drop(window, *paths) -> tuple[bool, bool]:
     QApplication.sendEvent(window, event)
     return True, event.isAccepted()
 
+
+
+LOAD_TIMEOUT_MS = 90_000   # the first job imports TensorFlow in the child
+RUN_TIMEOUT_MS = 180_000
+
+
+def load(qtbot, window, path):
+    """Open `path` in `window` (queued behind a device detection if one runs) and wait for it."""
+    if window.model_info is not None and window.model_info.path == os.fspath(path):
+        return window.model_info
+    with qtbot.waitSignal(window.model_loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
+        assert window.load_model(path)
+    return blocker.args[0]
+
+
+def tiny_settings(**changes):
+    """A recipe that runs in seconds: few modes, one benchmark configuration of 30 calls."""
+    from gui.recipe import RunSettings
+
+    values = dict(modes=("dynamic", "int8"), threads=(1,), batch_sizes=(1,), runs=30, seconds=None,
+                  layer_errors=True)
+    values.update(changes)
+    return RunSettings(**values)
+
+
+def run_recipe(qtbot, window, settings, timeout=RUN_TIMEOUT_MS):
+    """Put `settings` in the recipe panel, press Run (Ctrl+R's action) and wait for the outcome."""
+    window.recipe_panel.set_settings(settings, include_data=True)
+    with qtbot.waitSignal(window.run_finished, timeout=timeout) as blocker:
+        window.run_action.trigger()
+        assert window.run_controller.active or window._pending is not None
+    return blocker.args[0]

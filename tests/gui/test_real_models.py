@@ -28,19 +28,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def real_window(qapp, tmp_path_factory):
-    # preload_tensorflow=False: the first job imports TensorFlow itself (see the report on the
-    # preload race in core.tf_runtime); the window still warms the child up.
-    engine = Engine(preload_tensorflow=False, memory_limit_mb=4096)
-    settings = open_settings(tmp_path_factory.mktemp("settings") / "litesmith.ini")
-    window = MainWindow(engine, settings, remember_geometry=False)
-    window.show()
-    yield window
-    window.close()
-    assert engine.child_pid is None
-
-
-@pytest.fixture(scope="module")
 def keras_model(real_window, tmp_path_factory, samples_dir) -> Path:
     """The digits sample (copied: the samples may be rebuilt meanwhile), else a tiny model built in the child."""
     folder = tmp_path_factory.mktemp("models")

@@ -1,0 +1,78 @@
+"""Pruning and distillation as recipe steps: "magnitude_prune", "structured_prune", "distill".
+
+They run before "convert" and change the Keras model the variant is made from,
+so "structured prune 40%, fine-tune, distill, then int8" is one recipe::
+
+    {"name": "structured40+distill+int8", "steps": [
+        {"kind": "structured_prune", "config": {"sparsity": 0.4, "fine_tune_epochs": 3}},
+        {"kind": "distill", "config": {"student": "pruned", "epochs": 3}},
+        {"kind": "convert", "config": {}},
+        {"kind": "quantize", "config": {"mode": "int8"}}]}
+
+This module registers the step configs (no TensorFlow); the passes that run
+them live in `core.optimize.compress_passes`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from core.compress.configs import DistillConfig, MagnitudePruneConfig, StructuredPruneConfig, config_from_dict
+from core.optimize import recipes
+
+MAGNITUDE_PRUNE = "magnitude_prune"
+STRUCTURED_PRUNE = "structured_prune"
+DISTILL = "distill"
+COMPRESS_STEPS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)
+
+for _kind, _config in ((MAGNITUDE_PRUNE, MagnitudePruneConfig), (STRUCTURED_PRUNE, StructuredPruneConfig),
+                       (DISTILL, DistillConfig)):
+    recipes.register_step(_kind, _config, partial(config_from_dict, _config))
+
+
+def compression_steps(*, prune: float | None = None, structured: bool = False, distill: bool = False,
+                      student_width: float | None = None, epochs: int | None = None) -> tuple[recipes.Step, ...]:
+    """The steps that `--prune S [--structured] [--distill] [--student-width W] [--epochs N]` ask for.
+
+    With --distill after a structured prune, the student is the pruned model;
+    with --distill alone it is a width-scaled copy (default 0.5x).
+    """
+    steps: list[recipes.Step] = []
+    if prune is not None:
+        if structured:
+            config = StructuredPruneConfig(sparsity=prune, **({"fine_tune_epochs": epochs} if epochs is not None else {}))
+            steps.append(recipes.Step(STRUCTURED_PRUNE, config))
+        else:
+            config = MagnitudePruneConfig(sparsity=prune, **({"epochs": epochs} if epochs is not None else {}))
+            steps.append(recipes.Step(MAGNITUDE_PRUNE, config))
+    if distill:
+        if student_width is not None:
+            student = f"width:{student_width:g}"
+        elif prune is not None and structured:
+            student = "keep"  # distil into the model the previous step produced
+        else:
+            student = "width:0.5"
+        settings = {"student": student, **({"epochs": epochs} if epochs is not None else {})}
+        steps.append(recipes.Step(DISTILL, DistillConfig(**settings)))
+    return tuple(steps)
+
+
+def compression_label(steps: tuple[recipes.Step, ...]) -> str:
+    """A short name prefix, e.g. "structured40+distill"."""
+    parts = []
+    for step in steps:
+        if step.kind == MAGNITUDE_PRUNE:
+            parts.append(f"pruned{round(step.config.sparsity * 100)}")
+        elif step.kind == STRUCTURED_PRUNE:
+            parts.append(f"structured{round(step.config.sparsity * 100)}")
+        elif step.kind == DISTILL:
+            parts.append("distill" if step.config.student in ("keep", "pruned") else
+                         f"distill-{step.config.student.replace(':', '')}")
+    return "+".join(parts)
+
+
+def with_compression(recipe: recipes.Recipe, steps: tuple[recipes.Step, ...]) -> recipes.Recipe:
+    """`recipe` with `steps` run first, named e.g. "structured40+int8"."""
+    if not steps:
+        return recipe
+    return recipes.Recipe(name=f"{compression_label(steps)}+{recipe.name}", steps=steps + recipe.steps).validate()

@@ -1,0 +1,193 @@
+"""The workflow on real models: Run (optimize + benchmark), the live plot, the comparison, export, cancel, errors.
+
+The real engine and window are shared with test_real_models (conftest's session
+`real_window`); the benchmark settings stay tiny (one configuration of 30 calls).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+
+from core.errors import ErrorKind
+from tests.gui.helpers import RUN_TIMEOUT_MS, load, run_recipe, tiny_settings
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory, samples_dir) -> Path:
+    """The samples copied into a folder of their own (outputs land beside the model)."""
+    folder = tmp_path_factory.mktemp("samples")
+    for name in ("fraud.keras", "fraud_eval.npz", "digits.keras", "digits_eval.npz"):
+        shutil.copy(samples_dir / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fraud_run(qapp, real_window, samples, request):
+    """One run on the fraud sample with its labelled data: (window, outcome, files in the folder before)."""
+    from pytestqt.qtbot import QtBot
+
+    qtbot = QtBot(request)
+    window = real_window
+    load(qtbot, window, samples / "fraud.keras")
+    before = sorted(os.listdir(samples))
+    outcome = run_recipe(qtbot, window, tiny_settings(data_path=str(samples / "fraud_eval.npz")))
+    return window, outcome, before
+
+
+def test_run_on_fraud_fills_the_table_and_the_plots(fraud_run, samples):
+    window, outcome, before = fraud_run
+    assert sorted(os.listdir(samples)) == before  # a run writes nothing
+    assert window.current_page() is window.results_panel
+    panel = window.results_panel
+    titles = panel.column_titles()
+    assert titles[:8] == ["Variant", "Format", "Size", "vs fp32", "p50", "p99", "Speed-up", "Throughput"]
+    assert titles[8:] == ["PR-AUC", "Cosine"]  # binary task: PR-AUC, fidelity as cosine
+    names = [panel.cell(r, 0) for r in range(panel.table.model().rowCount())]
+    assert names == ["original", "fp32", "dynamic", "int8"]
+    assert panel.cell(0, 1) == "Keras (.keras)"
+    assert panel.cell(0, 6) == "1.0×" and panel.cell(0, 9) == "reference"
+    for row in panel.rows:
+        assert row.p50_ms and row.p99_ms and row.throughput and row.accuracy is not None
+    assert 0.3 < panel.rows[0].accuracy <= 1.0  # the original's PR-AUC on the labelled evaluation data
+    # Every column with figures has a best value, marked in bold with a star.
+    for key in ("size", "p50", "p99", "speedup", "throughput", "accuracy", "fidelity"):
+        assert any(key in r.best for r in panel.rows), key
+    assert any("★" in (panel.cell(r, 2) or "") for r in range(4))
+    assert not panel.banner.isVisibleTo(panel)  # real data: no synthetic-data banner
+
+    # The live plot got every configuration's samples: 30 calls each, one box each.
+    plot = window.live_plot
+    assert sorted(plot.sample_counts().values()) == [30] * 4
+    assert all(points == 30 for points in plot.item_points().values())
+    assert plot.box_count() == 4 and plot.refreshes >= 1
+    # Charts: bars for every row; the Pareto front is a subset of the rows.
+    assert set(panel.charts.front) <= set(names) and panel.charts.front
+    for chart in panel.charts.plots().values():
+        assert chart.getPlotItem().items
+    # Per-layer error of int8, and the explanations in words.
+    assert panel.tabs.isTabVisible(panel.layer_tab_index)
+    assert panel.layer_model.rowCount() > 0
+    text = panel.explanations.toPlainText()
+    assert "Recommendation:" in text and "XNNPACK" in text
+    assert window.export_variant_action.isEnabled() and window.export_report_action.isEnabled()
+
+
+def test_export_variant_writes_a_loadable_tflite_and_its_report(qtbot, fraud_run, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    window, outcome, _ = fraud_run
+    out = tmp_path / "fraud.int8.tflite"
+    with qtbot.waitSignal(window.exported, timeout=RUN_TIMEOUT_MS) as blocker:
+        assert window.export_variant("int8", out)
+    result = blocker.args[0]
+    assert result.tflite_path == str(out) and result.verified
+    interpreter = Interpreter(model_path=str(out))
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
+    interpreter.invoke()
+    report = json.loads((tmp_path / "fraud.int8.report.json").read_text())
+    assert report["variant"] == "int8" and report["output"]["sha256"] == result.sha256
+    assert report["benchmark"] and report["benchmark"][0]["stats"]["p50"] > 0
+    assert sorted(os.listdir(tmp_path)) == ["fraud.int8.report.json", "fraud.int8.tflite"]  # no temp file left
+    dialog = window.export_dialog
+    assert dialog is not None and str(out) in dialog.text()
+    dialog.accept()
+
+
+def test_export_never_writes_over_the_input(qtbot, fraud_run):
+    window, outcome, _ = fraud_run
+    assert not window.export_variant("int8", outcome.model_path)
+    assert window.error_dialog is not None and "over the input" in window.error_dialog.text()
+    window.error_dialog.accept()
+    qtbot.waitUntil(lambda: window.error_dialog is None)
+    assert window.export_report(outcome.model_path) is None
+    window.error_dialog.accept()
+    qtbot.waitUntil(lambda: window.error_dialog is None)
+
+
+def test_export_report_writes_html_with_charts_and_json(fraud_run, tmp_path):
+    window, outcome, _ = fraud_run
+    html_path, json_path = window.export_report(tmp_path / "fraud report.html")
+    page = Path(html_path).read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "PR-AUC" in page and "original" in page and "★" in page
+    data = json.loads(Path(json_path).read_text())
+    assert [r["name"] for r in data["rows"]] == ["original", "fp32", "dynamic", "int8"]
+    assert data["benchmark"]["recommendation"]["reason"]
+    assert data["rows"][0]["p50_ms"] > 0 and data["columns"]["accuracy"] == "PR-AUC"
+    assert sorted(os.listdir(tmp_path)) == ["fraud report.html", "fraud report.json"]
+
+
+def test_cancel_mid_run_returns_to_idle_and_writes_nothing(qtbot, real_window, samples):
+    window = real_window
+    load(qtbot, window, samples / "fraud.keras")
+    before = sorted(os.listdir(samples))
+    # A long benchmark: cancelled while it measures.
+    window.recipe_panel.set_settings(tiny_settings(modes=("dynamic",), runs=None, seconds=60.0), include_data=True)
+    assert window.run_action.isEnabled()
+    window.run_action.trigger()
+    assert window.run_controller.active, window.job_status.label.text()
+    assert window.live_plot.sample_counts() == {}
+    qtbot.waitUntil(lambda: sum(window.live_plot.sample_counts().values()) > 0, timeout=RUN_TIMEOUT_MS)
+    assert window.run_controller.stage == "benchmark"
+    assert window.job_status.cancel_button.isEnabled()
+    assert not window.run_action.isEnabled()
+    with qtbot.waitSignal(window.run_cancelled, timeout=30_000):
+        window.job_status.cancel_button.click()
+    assert not window.runner.busy and not window.run_controller.active
+    assert window.run_action.isEnabled() and window.recipe_panel.run_button.isEnabled()
+    assert window.error_dialog is None
+    assert window.job_status.label.text() == "Run cancelled"
+    assert sorted(os.listdir(samples)) == before
+
+
+def test_bad_data_file_shows_the_error_and_the_app_stays_usable(qtbot, real_window, samples, tmp_path):
+    window = real_window
+    load(qtbot, window, samples / "fraud.keras")
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(os.urandom(1024))
+    window.recipe_panel.set_settings(tiny_settings(data_path=str(bad)), include_data=True)
+    with qtbot.waitSignal(window.run_failed, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.run_action.trigger()
+    assert blocker.args[0].kind == ErrorKind.BAD_INPUT
+    dialog = window.error_dialog
+    assert dialog is not None and dialog.isVisible() and "broken.npz" in dialog.text()
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.error_dialog is None)
+    assert window.run_action.isEnabled() and not window.runner.busy
+    # Still usable: without data, a run works (and says its inputs were synthesized).
+    outcome = run_recipe(qtbot, window, tiny_settings(modes=("dynamic",), runs=5, layer_errors=False))
+    assert outcome.optimize.data.synthetic_data
+    assert window.results_panel.banner.isVisibleTo(window.results_panel)
+    assert [r.name for r in window.results_panel.rows] == ["original", "fp32", "dynamic"]
+
+
+def test_heartbeat_never_stalls_during_a_full_run(qtbot, real_window, samples):
+    """A 10 ms QTimer keeps firing through a whole run (optimize + benchmark) on the digits sample."""
+    window = real_window
+    load(qtbot, window, samples / "digits.keras")
+    settings = tiny_settings(modes=("dynamic", "float16", "int8"), data_path=str(samples / "digits_eval.npz"))
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    try:
+        outcome = run_recipe(qtbot, window, settings)
+    finally:
+        timer.stop()
+    assert len(outcome.optimize.variants) == 4 and outcome.benchmark is not None
+    gaps = np.diff(np.array(ticks)) * 1000
+    worst = np.argsort(gaps)[-5:][::-1]
+    trace = ", ".join(f"{gaps[i]:.0f} ms at tick {i}/{len(gaps)}" for i in worst)
+    print(f"heartbeat: {len(ticks)} ticks, longest gaps: {trace}")
+    assert gaps.max() < 100, f"the event loop stalled: {trace}"
