@@ -8,6 +8,7 @@ import sys
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.errors import ExitCode, JobFailed
+from core.units import human_count, human_size
 from core.models.info import InspectResult, ModelInfo
 
 
@@ -44,22 +45,6 @@ def handle(args: argparse.Namespace) -> int:
     return worst_exit_code(codes)
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= threshold:
-            return f"{n / threshold:.2f}{suffix}"
-    return str(n)
 
 
 def _shape(shape) -> str:

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.units import human_count, human_size
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.errors import BadInputError, ExitCode, JobFailed
 from core.optimize.compress_steps import compression_steps, with_compression
@@ -221,14 +222,6 @@ def _fmt(value, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
 
 def accuracy_text(evaluation) -> str:
     acc = evaluation.accuracy if evaluation is not None else None
@@ -255,25 +248,17 @@ def fidelity_text(evaluation) -> str:
     return " ".join(parts)
 
 
-def _count(n) -> str:
-    if n is None:
-        return "?"
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= threshold:
-            return f"{n / threshold:.1f}{suffix}"
-    return str(n)
-
 
 def compression_text(report: dict) -> str:
     """One line for a pruning or distillation step's report."""
     step = report.get("step", "")
     if step == "magnitude_prune":
         return (f"magnitude pruning: {report.get('overall_sparsity', 0) * 100:.1f}% of "
-                f"{_count(report.get('prunable_weights'))} weights zeroed")
-    before_after = (f"params {_count(report.get('params_before', report.get('params_teacher')))} -> "
-                    f"{_count(report.get('params_after', report.get('params_student')))}, FLOPs "
-                    f"{_count(report.get('flops_before', report.get('flops_teacher')))} -> "
-                    f"{_count(report.get('flops_after', report.get('flops_student')))}")
+                f"{human_count(report.get('prunable_weights'))} weights zeroed")
+    before_after = (f"params {human_count(report.get('params_before', report.get('params_teacher')))} -> "
+                    f"{human_count(report.get('params_after', report.get('params_student')))}, FLOPs "
+                    f"{human_count(report.get('flops_before', report.get('flops_teacher')))} -> "
+                    f"{human_count(report.get('flops_after', report.get('flops_student')))}")
     if step == "structured_prune":
         return f"structured pruning: {before_after}"
     if step == "distill":

@@ -96,6 +96,31 @@ class JobHandle:
             self._send_cancel()
 
     def events(self) -> Iterator[Event]:
+        """The job's events, ending with its ResultEvent or ErrorEvent. Iterate once."""
+        try:
+            while True:
+                event = self._next_event()
+                if event is None:
+                    continue
+                if isinstance(event, TERMINAL_EVENTS):
+                    self._done = True
+                yield event
+                if self._done:
+                    return
+        finally:
+            if not self._done:
+                self._abandon()
+                self._done = True
+            self._finished()
+
+    def _next_event(self) -> Event | None:
+        """The next event, or None when there is none yet."""
+        raise NotImplementedError
+
+    def _abandon(self) -> None:
+        """The caller stopped listening before the job ended."""
+
+    def _finished(self) -> None:
         raise NotImplementedError
 
     def result(self, on_event: Callable[[Event], None] | None = None) -> Any:
@@ -122,25 +147,12 @@ class _ChildJobHandle(JobHandle):
     def _send_cancel(self) -> None:
         self._engine._send(("cancel", self._job_id))
 
-    def events(self) -> Iterator[Event]:
-        engine = self._engine
-        try:
-            while True:
-                event = self._next_event()
-                if event is None:
-                    continue
-                if isinstance(event, TERMINAL_EVENTS):
-                    self._done = True
-                yield event
-                if self._done:
-                    return
-        finally:
-            if not self._done:
-                # The caller stopped listening: the child may still be busy. Kill it
-                # rather than let the next job wait behind an orphan.
-                engine._kill_child()
-                self._done = True
-            engine._job_finished()
+    def _abandon(self) -> None:
+        # The child may still be busy: kill it rather than let the next job wait behind an orphan.
+        self._engine._kill_child()
+
+    def _finished(self) -> None:
+        self._engine._job_finished()
 
     def _next_event(self) -> Event | None:
         engine = self._engine
@@ -231,18 +243,11 @@ class _InlineJobHandle(JobHandle):
     def _send_cancel(self) -> None:
         self._token.cancel()
 
-    def events(self) -> Iterator[Event]:
-        try:
-            while True:
-                event = with_subject(self._queue.get(), self.subject)
-                if isinstance(event, TERMINAL_EVENTS):
-                    self._done = True
-                yield event
-                if self._done:
-                    return
-        finally:
-            self._done = True
-            self._engine._job_finished()
+    def _next_event(self) -> Event | None:
+        return with_subject(self._queue.get(), self.subject)
+
+    def _finished(self) -> None:
+        self._engine._job_finished()
 
 
 class Engine:

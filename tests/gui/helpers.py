@@ -32,11 +32,17 @@ RUN_TIMEOUT_MS = 180_000
 
 def load(qtbot, window, path):
     """Open `path` in `window` (queued behind a device detection if one runs) and wait for it."""
-    if window.model_info is not None and window.model_info.path == os.fspath(path):
-        return window.model_info
-    with qtbot.waitSignal(window.model_loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
-        assert window.load_model(path)
-    return blocker.args[0]
+    if window.model_info is None or window.model_info.path != os.fspath(path):
+        with qtbot.waitSignal(window.model_loaded, timeout=LOAD_TIMEOUT_MS):
+            assert window.load_model(path)
+    wait_idle(qtbot, window)
+    return window.model_info
+
+
+def wait_idle(qtbot, window, timeout=LOAD_TIMEOUT_MS):
+    """Until no job runs, none is queued, and the one-off device detection is over."""
+    qtbot.waitUntil(lambda: window._devices_state == "done" and not window.runner.busy and window._pending is None,
+                    timeout=timeout)
 
 
 def tiny_settings(**changes):

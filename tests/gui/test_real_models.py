@@ -1,7 +1,7 @@
 """The window over the real, isolated engine: drop a real model, a broken file, close cleanly.
 
-One engine and one window serve the whole module (the engine's child imports
-TensorFlow once). Screenshots: `make screenshots` (pytest -k screenshot) writes them
+One engine and one window (conftest's session `real_window`) serve these tests and
+test_workflow's (the engine's child imports TensorFlow once). Screenshots: `make screenshots` (pytest -k screenshot) writes them
 to resources/screenshots; other runs write them to a temporary folder.
 """
 
@@ -19,9 +19,9 @@ from core.engine import Engine
 from core.errors import ErrorKind
 from core.models.info import ModelFormat, ModelInfo
 from gui.main_window import MainWindow
-from gui.settings import open_settings
 from tests.gui import gui_jobs
-from tests.gui.helpers import drop
+from gui.recipe import RunSettings
+from tests.gui.helpers import RUN_TIMEOUT_MS, drop, wait_idle
 
 LOAD_TIMEOUT_MS = 90_000  # the first job imports TensorFlow in the child
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
@@ -102,10 +102,25 @@ def test_screenshots(qtbot, real_window, keras_model, request, tmp_path, samples
     if window.model_info is None or window.model_info.path != str(model):
         with qtbot.waitSignal(window.model_loaded, timeout=LOAD_TIMEOUT_MS):
             assert window.load_model(model)
+    wait_idle(qtbot, window)
     window.model_panel.layer_table.clearSelection()
     QApplication.processEvents()
     assert window.grab().save(str(folder / "model-loaded.png"))
     assert (folder / "model-loaded.png").stat().st_size > 10_000
+
+    # Running: the default recipe (one second per configuration) on the sample's evaluation data.
+    data = samples_dir / "digits_eval.npz"
+    window.recipe_panel.set_settings(RunSettings(data_path=str(data) if data.exists() else None), include_data=True)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
+        assert window.start_run()
+        qtbot.waitUntil(lambda: window.live_plot.box_count() >= 3 and window.live_plot.refreshes >= 3,
+                        timeout=RUN_TIMEOUT_MS)
+        QApplication.processEvents()
+        assert window.grab().save(str(folder / "running.png"))
+    assert window.current_page() is window.results_panel
+    QApplication.processEvents()
+    assert window.grab().save(str(folder / "results.png"))
+    assert (folder / "results.png").stat().st_size > 20_000
 
 
 def test_cancel_button_then_closing_the_window_stops_job_and_engine(qtbot, settings, tmp_path):
