@@ -21,7 +21,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,packaging]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -41,6 +41,9 @@ samples: $(STAMP)
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/gui -k screenshot
+
+package: $(STAMP)
+	$(PY) packaging/build.py --check
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^litesmith' > constraints.txt

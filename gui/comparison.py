@@ -15,7 +15,7 @@ from typing import Any
 
 from gui.workflow import ORIGINAL, RunOutcome
 
-FORMAT_TEXT = {"keras": "Keras (.keras)", "h5": "Keras HDF5", "saved_model": "SavedModel", "tflite": ".tflite"}
+FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel", "tflite": ".tflite"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def build_rows(outcome: RunOutcome) -> list[Row]:
                 size_ratio=result.source.size_bytes / baseline if baseline else None,
                 accuracy=accuracy_of(result.original_evaluation), fidelity=1.0 if result.variants else None)]
     for v in result.variants:
-        fmt = ".tflite " + v.mode + (" (int8 I/O)" if v.io_dtype == "int8" else "")
+        fmt = ".tflite" + (" int8 I/O" if v.io_dtype == "int8" else "")
         rows.append(Row(name=v.name, is_original=False, format=fmt, size_bytes=v.size_bytes,
                         size_ratio=_finite(v.size_ratio), accuracy=accuracy_of(v.evaluation),
                         fidelity=fidelity_of(v.evaluation), warnings=tuple(v.warnings),
@@ -227,6 +227,15 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
     return out
 
 
+def _compression_text(report: dict) -> str:
+    try:
+        from core.cli.optimize import compression_text
+
+        return compression_text(report)
+    except Exception:  # noqa: BLE001 - an unexpected report shape: show it raw rather than nothing
+        return ", ".join(f"{k}: {v}" for k, v in report.items() if not isinstance(v, (list, dict)))
+
+
 def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
     """(heading, sentence) pairs for the "what it means" text: data, recommendation, warnings, explanations."""
     result = outcome.optimize
@@ -251,11 +260,13 @@ def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
             lines.append((v.name, warning))
         if v.float_layers:
             lines.append((v.name, f"kept in float: {', '.join(v.float_layers)}"))
+        for report in getattr(v, "compression", ()) or ():
+            lines.append((v.name, _compression_text(report)))
     for failure in result.failures:
         lines.append((failure.name, f"failed: {failure.message}"))
     if bench is not None:
         for text in bench.explanations:
-            lines.append(("Why", text))
+            lines.append(("Benchmark", text))
         for note in bench.notes:
             lines.append(("Note", note))
     return lines

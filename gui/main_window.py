@@ -7,8 +7,9 @@ Layout: the empty state until a model is open, then tabs (Model, Live, Results)
 and the recipe panel docked on the right. Run (Ctrl+R) optimizes and benchmarks
 through `gui.workflow.RunController`; the live plot follows the measurement and
 the results panel shows the comparison. Devices are detected once, in the
-background, after the first model has loaded; an action asked for meanwhile
-(Run, opening another model) starts as soon as the detection ends.
+background, right after the first model has loaded (the engine has TensorFlow
+by then, so it takes a moment); an action asked for meanwhile (Run, opening
+another model, an export) starts as soon as the detection ends.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ APP_TITLE = "Litesmith"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 FILE_FILTER = "Models (*.keras *.h5 *.hdf5 *.tflite);;All files (*)"
 DEFAULT_SIZE = (1180, 760)
-DOCK_WIDTH = 340
+DOCK_WIDTH = 326
 
 ERROR_TITLES = {
     ErrorKind.BAD_INPUT: "Cannot open this model",
@@ -131,6 +132,8 @@ class MainWindow(QMainWindow):
         self.outcome: RunOutcome | None = None
         self.export_dialog: QMessageBox | None = None
         self._run_progress: tuple[float, float, str] | None = None
+        self._restored_state = False
+        self._pages_warmed = False
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -346,11 +349,13 @@ class MainWindow(QMainWindow):
         new_model = self.model_info is None or self.model_info.path != info.path
         self.model_info = info
         self.model_panel.set_info(info)
+        self.recipe_panel.set_source_format(info.format)
         self.stack.setCurrentWidget(self.workspace)
         self.workspace.setCurrentWidget(self.model_panel)
         if not self.recipe_dock.isVisible():
             self.recipe_dock.setVisible(True)
-            self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+            if not self._restored_state:  # a restored window keeps the dock width the user chose
+                self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.run_action.setEnabled(True)
         if new_model:
             self._clear_results()
@@ -360,9 +365,12 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
         seconds = getattr(result, "seconds", 0.0)
         self.job_status.job_ended(f"Opened {name}" + (f" in {seconds:.1f} s" if seconds else ""))
-        self.model_loaded.emit(info)
         if self._devices_state == "pending":
-            QTimer.singleShot(0, self._detect_devices)
+            self._detect_devices()  # now, before anything the model_loaded handlers start (Run waits for it)
+        if not self._pages_warmed:
+            self._pages_warmed = True
+            QTimer.singleShot(250, self._warm_pages)
+        self.model_loaded.emit(info)
 
     def _on_load_failed(self, path: str, error: JobError) -> None:
         name = os.path.basename(os.path.normpath(path))
@@ -388,6 +396,13 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(busy)
         if not busy and self.job_status.running:
             self.job_status.job_ended(self.job_status.label.text())
+
+    def _warm_pages(self) -> None:
+        """Render the Live and Results pages once while the user reads the model: their first paint
+        (style polish, layouts, plot set-up) then does not land in the middle of a run."""
+        for page in (self.live_plot, self.results_panel):
+            if not page.isVisible():
+                page.grab()
 
     def _on_progress(self, fraction: float | None, stage: str, message: str) -> None:
         if self._background_job:
@@ -540,6 +555,7 @@ class MainWindow(QMainWindow):
 
     def _clear_results(self) -> None:
         self.outcome = None
+        self.results_panel.clear()
         self.live_plot.reset()
         self.live_plot.status.setText("Press Run: the latency of every call appears here while it is measured.")
         self._set_run_controls(running=self.run_controller.active)
@@ -797,7 +813,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if state is not None:
-            self.restoreState(state)
+            self._restored_state = bool(self.restoreState(state))
+            self.recipe_dock.setVisible(False)  # until a model is open
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -22,12 +22,9 @@ from core.optimize.recipes import MODES, STEP_CONFIGS, Recipe, SelectiveConfig, 
 DATA_SUFFIXES = (".npz", ".npy", ".csv")
 DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
 
-# Compression step kinds, in the order the panel lists them, and their labels.
-COMPRESSION_STEPS = (
-    ("magnitude_prune", "Magnitude pruning", "sparsity"),
-    ("structured_prune", "Structured pruning", "sparsity"),
-    ("distill", "Distillation (student half as wide)", None),
-)
+# Compression step kinds the panel can offer (when the optimizer has them registered).
+MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL = "magnitude_prune", "structured_prune", "distill"
+COMPRESSION_KINDS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)
 QUANT_MODES = tuple(m for m in MODES if m != "fp32")
 MODE_LABELS = {
     "fp32": "fp32 (baseline, always made)",
@@ -41,7 +38,7 @@ DEVICE_CPU = "/CPU:0"
 
 def compression_kinds() -> list[str]:
     """The compression step kinds the optimizer knows right now (registered in STEP_CONFIGS)."""
-    return [kind for kind, _, _ in COMPRESSION_STEPS if kind in STEP_CONFIGS]
+    return [kind for kind in COMPRESSION_KINDS if kind in STEP_CONFIGS]
 
 
 def is_data_path(path: str) -> bool:
@@ -59,9 +56,11 @@ class RunSettings:
     selective: bool = False
     fidelity_target: float | None = None     # None: the task's default target
     layer_errors: bool = True
-    # compression (used only when registered)
-    compression: tuple[str, ...] = ()
+    # compression (used only when registered): each chosen recipe also gets a compressed twin
+    prune: str = ""                           # "", "magnitude" or "structured"
     sparsity: float = 0.5
+    distill: bool = False
+    epochs: int = 2
     # benchmark
     threads: tuple[int, ...] = (1,)
     batch_sizes: tuple[int, ...] = (1,)
@@ -94,13 +93,14 @@ class RunSettings:
             value = data[f.name]
             default = getattr(settings, f.name)
             try:
-                if isinstance(default, tuple) or f.name in ("modes", "threads", "batch_sizes", "compression",
-                                                            "keras_modes"):
+                if isinstance(default, tuple) or f.name in ("modes", "threads", "batch_sizes", "keras_modes"):
                     value = tuple(value)
                     if f.name in ("threads", "batch_sizes"):
                         value = tuple(int(v) for v in value if int(v) >= 1) or default
-                elif f.name in ("int8_io", "selective", "layer_errors"):
+                elif f.name in ("int8_io", "selective", "layer_errors", "distill"):
                     value = bool(value)
+                elif f.name == "epochs":
+                    value = max(0, int(value))
                 elif f.name in ("runs",):
                     value = None if value is None else max(1, int(value))
                 elif f.name in ("seconds", "fidelity_target"):
@@ -115,6 +115,9 @@ class RunSettings:
                 continue
             setattr(settings, f.name, value)
         settings.modes = tuple(m for m in settings.modes if m in QUANT_MODES)
+        if settings.prune not in ("", "magnitude", "structured"):
+            settings.prune = ""
+        settings.sparsity = min(0.95, max(0.05, settings.sparsity))
         if settings.runs is None and settings.seconds is None:
             settings.seconds = 1.0
         if settings.runs is not None and settings.seconds is not None:
@@ -125,8 +128,21 @@ class RunSettings:
 
     # -- engine inputs --------------------------------------------------------------
 
+    def compression_steps(self) -> tuple[Step, ...]:
+        """The pruning/distillation steps asked for and known to the optimizer (empty: none)."""
+        known = compression_kinds()
+        prune = self.prune if (self.prune == "magnitude" and MAGNITUDE_PRUNE in known) or (
+            self.prune == "structured" and STRUCTURED_PRUNE in known) else ""
+        distill = self.distill and DISTILL in known
+        if not prune and not distill:
+            return ()
+        from core.optimize.compress_steps import compression_steps
+
+        return compression_steps(prune=self.sparsity if prune else None, structured=prune == "structured",
+                                 distill=distill, epochs=self.epochs)
+
     def recipes(self) -> list[Recipe]:
-        """fp32 first (always), then one recipe per chosen mode, then the compression recipes."""
+        """fp32 first (always), then one recipe per chosen mode; with compression, a compressed twin of each."""
         recipes = [recipe_for_mode("fp32", layer_errors=False)]
         for mode in QUANT_MODES:
             if mode not in self.modes:
@@ -140,16 +156,11 @@ class RunSettings:
                     io_dtype = "int8"
             recipes.append(recipe_for_mode(mode, io_dtype=io_dtype, selective=selective,
                                            layer_errors=self.layer_errors and mode == "int8"))
-        for kind in self.compression:
-            config_class = STEP_CONFIGS.get(kind)
-            if config_class is None:
-                continue
-            kwargs = {}
-            if "sparsity" in {f.name for f in dataclasses.fields(config_class)} and kind != "distill":
-                kwargs["sparsity"] = self.sparsity
-            step = Step(kind, config_class(**kwargs))
-            base = recipe_for_mode("fp32")
-            recipes.append(Recipe(name=kind.replace("_", "-"), steps=(step,) + base.steps).validate())
+        steps = self.compression_steps()
+        if steps:
+            from core.optimize.compress_steps import with_compression
+
+            recipes += [with_compression(r, steps) for r in list(recipes)]
         return recipes
 
     def data_spec(self):

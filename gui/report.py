@@ -106,6 +106,7 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
 
 def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str) -> tuple[str, str]:
     """Write both files atomically; returns their paths."""
+    panel.flush()
     data = clean_json(summary(outcome))
     text = json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"
     page = render_html(outcome, panel, data)

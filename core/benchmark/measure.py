@@ -181,6 +181,40 @@ def benchmark_model(
         raise BadInputError(str(exc), path=model_label) from exc
 
 
+CACHE_NOTE = "served from the result cache (measured earlier on this machine with the same model, " \
+             "settings and library versions)"
+
+
+def served_from_cache(result: BenchmarkResult) -> bool:
+    """True when `measure_tflite(..., cache=...)` returned a cached measurement."""
+    return CACHE_NOTE in result.notes
+
+
+def machine_fingerprint() -> dict[str, str]:
+    """What a measurement depends on besides the model and settings: this machine."""
+    import platform
+
+    fingerprint = {"node": platform.node(), "machine": platform.machine(), "cpus": str(os.cpu_count())}
+    try:
+        from core.hardware import cpu_info
+
+        info = cpu_info()
+        fingerprint["cpu"] = str(getattr(info, "model", "") or getattr(info, "brand", "") or "")
+    except Exception:  # noqa: BLE001 - the fingerprint is best effort
+        pass
+    return fingerprint
+
+
+def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None) -> str:
+    import hashlib
+    from dataclasses import asdict
+
+    from core.cache import cache_key
+
+    return cache_key("measure", tflite=hashlib.sha256(tflite_bytes).hexdigest(), config=asdict(config),
+                     variant=variant, machine=machine_fingerprint())
+
+
 def measure_tflite(
     tflite_bytes: bytes,
     config: BenchConfig = BenchConfig(),
@@ -189,20 +223,41 @@ def measure_tflite(
     *,
     variant: str | None = None,
     data: str | os.PathLike | Sequence[np.ndarray] | None = None,
+    cache=None,
 ) -> BenchmarkResult:
     """Benchmark one `.tflite` variant (for the quantization pipeline, once per variant).
 
     `variant` names it ("fp32", "dynamic", "float16", "int8", "int16x8"); when
     None it is read from the model's tensor types.
+
+    `cache` (a `core.cache.ResultCache`): look the measurement up first (keyed by
+    the model's SHA-256, the config, the variant name, this machine and the
+    library versions) and store it after measuring. A cached result carries
+    `CACHE_NOTE` in its notes (`served_from_cache(result)`). Measurements over a
+    `data` file are never cached.
     """
+    from dataclasses import replace
+
     from core.engine.context import null_reporter
 
     progress = progress or null_reporter()
     cancel = cancel or CancelToken()
+    key = measurement_key(tflite_bytes, config, variant) if cache is not None and data is None else None
+    if key is not None:
+        cached = cache.get(key)
+        if isinstance(cached, BenchmarkResult):
+            progress(1.0, "measurement from the cache", "benchmark")
+            return replace(cached, notes=tuple(cached.notes) + (CACHE_NOTE,))
     runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack, variant=variant)
     label = f"{runner.variant} .tflite"
-    return run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label,
-                         data=_load_data(data))
+    result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label,
+                           data=_load_data(data))
+    if key is not None and any(c.ok for c in result.configs):
+        try:
+            cache.put(key, result)
+        except OSError as exc:  # a full or read-only cache folder must not fail the measurement
+            progress.log(f"could not write the result cache: {exc}", level="warning")
+    return result
 
 
 def benchmark_variants(

@@ -15,7 +15,7 @@ from typing import Callable
 from core import __version__
 from core.errors import ExitCode
 
-COMMAND_MODULES = ("inspect", "optimize", "bench", "devices")
+COMMAND_MODULES = ("inspect", "optimize", "bench", "devices", "cache")
 
 GuiLauncher = Callable[..., int]
 

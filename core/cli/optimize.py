@@ -29,8 +29,9 @@ def add_parser(subparsers) -> None:
         description="Quantize MODEL into one .tflite variant per mode, evaluate each against the original model "
                     "(and the labels, when the data has them) and export them with a report.")
     parser.add_argument("model", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
-    parser.add_argument("--quantize", "-q", default="dynamic", metavar="MODES",
-                        help=f"comma-separated modes: {', '.join(ALL_MODES)} (default: dynamic)")
+    parser.add_argument("--quantize", "-q", default=None, metavar="MODES",
+                        help=f"comma-separated modes: {', '.join(ALL_MODES)} (default: dynamic; with --auto: "
+                             "the candidate modes, default fp32,dynamic,float16,int8,int16x8)")
     parser.add_argument("--data", metavar="FILE",
                         help="calibration/evaluation data: .npz (x, y), .npy, .csv or an image folder; "
                              "without it, inputs are random (and the results say so)")
@@ -69,6 +70,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--report", metavar="PATH", help="also write the whole comparison as JSON to PATH")
     parser.add_argument("--no-export", action="store_true", help="compare only; write no .tflite")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    from core.cli.auto_mode import add_arguments as add_auto_arguments
+
+    add_auto_arguments(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
 
@@ -113,8 +117,19 @@ def handle(args: argparse.Namespace) -> int:
     from core.optimize.export import export_variant, write_json_atomic
     from core.optimize.pipeline import optimize_model
 
+    if getattr(args, "auto", False):
+        from core.cli.auto_mode import handle_auto
+
+        return handle_auto(args)
+    auto_only = [flag for flag, value in (("--max-accuracy-drop", args.max_accuracy_drop),
+                                          ("--min-agreement", args.min_agreement), ("--max-size", args.max_size),
+                                          ("--threads", args.threads), ("--batch-sizes", args.batch_sizes),
+                                          ("--seconds", args.seconds)) if value is not None]
+    auto_only += [flag for flag, on in (("--no-prune", args.no_prune), ("--no-cache", args.no_cache)) if on]
+    if auto_only:
+        return _usage(f"{', '.join(auto_only)} go(es) with --auto")
     try:
-        modes = parse_modes(args.quantize)
+        modes = parse_modes(args.quantize or "dynamic")
         if args.int8_io and "int8" not in modes:
             raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
         if args.layer_errors and not {"int8", "int16x8"} & set(modes):

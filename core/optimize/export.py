@@ -55,6 +55,17 @@ def _check_destination(out: Path, protected: list[str]) -> None:
         raise BadInputError("the output folder does not exist", path=str(out.parent))
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
     """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
@@ -63,6 +74,7 @@ def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an export gets the usual permissions
         if verify is not None:
             verify(tmp)
         if cancel is not None:

@@ -1,1 +1,1 @@
-"""The window's panels: one module per panel (empty state, model; later recipe, plots, results)."""
+"""The window's panels: one module per panel (empty state, model, recipe, results)."""

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.recipe import (
-    COMPRESSION_STEPS, DATA_FILTER, DEVICE_CPU, MODE_LABELS, QUANT_MODES, RunSettings, compression_kinds,
-    is_data_path, parse_int_list,
+    DATA_FILTER, DEVICE_CPU, DISTILL, MAGNITUDE_PRUNE, MODE_LABELS, QUANT_MODES, STRUCTURED_PRUNE, RunSettings,
+    compression_kinds, is_data_path, parse_int_list,
 )
 
 NO_DATA_TEXT = ("No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
@@ -91,6 +91,7 @@ class RecipePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("recipePanel")
         self.data_path: str | None = None
+        self.compression_enabled = True
         self._last_dir = os.path.expanduser("~")
 
         # -- data
@@ -112,10 +113,12 @@ class RecipePanel(QWidget):
         buttons.addWidget(self.choose_folder_button)
         buttons.addWidget(self.clear_data_button)
         buttons.addStretch(1)
-        self.label_column = QLineEdit()
+        self.label_column = QComboBox()
+        self.label_column.setEditable(True)
         self.label_column.setObjectName("labelColumn")
-        self.label_column.setPlaceholderText("name of the label column (CSV)")
-        self.label_column.textChanged.connect(self.changed)
+        self.label_column.lineEdit().setPlaceholderText("none: unlabelled")
+        self.label_column.setToolTip("The CSV column that holds the labels; every other column is an input feature")
+        self.label_column.editTextChanged.connect(self.changed)
         self.label_row = QWidget()
         label_layout = QHBoxLayout(self.label_row)
         label_layout.setContentsMargins(0, 0, 0, 0)
@@ -184,31 +187,48 @@ class RecipePanel(QWidget):
                 quant_layout.addWidget(self.int8_options)
 
         # -- compression (only the step kinds the optimizer knows)
-        self.compression_boxes: dict[str, QCheckBox] = {}
-        self.compression_box = QGroupBox("Compression")
-        self.compression_box.setObjectName("compressionBox")
-        comp_layout = QVBoxLayout(self.compression_box)
         known = compression_kinds()
-        for kind, label, _ in COMPRESSION_STEPS:
-            if kind not in known:
-                continue
-            box = QCheckBox(label)
-            box.setObjectName(f"compress_{kind}")
-            box.toggled.connect(self.changed)
-            comp_layout.addWidget(box)
-            self.compression_boxes[kind] = box
+        self.compression_box = QGroupBox("Compression (Keras models)")
+        self.compression_box.setObjectName("compressionBox")
+        comp_form = QFormLayout(self.compression_box)
+        comp_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.prune = QComboBox()
+        self.prune.setObjectName("prune")
+        self.prune.addItem("None", "")
+        if MAGNITUDE_PRUNE in known:
+            self.prune.addItem("Magnitude (weights)", "magnitude")
+        if STRUCTURED_PRUNE in known:
+            self.prune.addItem("Structured (filters, units)", "structured")
+        self.prune.setToolTip("Magnitude pruning zeroes weights (smaller when compressed); structured pruning "
+                              "removes whole filters and units (smaller and faster)")
         self.sparsity = QDoubleSpinBox()
+        self.sparsity.setObjectName("sparsity")
         self.sparsity.setRange(0.05, 0.95)
         self.sparsity.setSingleStep(0.05)
         self.sparsity.setValue(0.5)
+        self.distill = QCheckBox("Distill into a smaller student")
+        self.distill.setObjectName("distill")
+        self.distill.setToolTip("The pruned model with structured pruning, else a copy half as wide")
+        self.epochs = QSpinBox()
+        self.epochs.setObjectName("epochs")
+        self.epochs.setRange(0, 200)
+        self.epochs.setValue(2)
+        self.epochs.setToolTip("Fine-tuning / distillation epochs")
+        self.prune.currentIndexChanged.connect(self._update_enabled)
+        self.prune.currentIndexChanged.connect(self.changed)
+        self.distill.toggled.connect(self._update_enabled)
+        self.distill.toggled.connect(self.changed)
         self.sparsity.valueChanged.connect(self.changed)
-        sparsity_row = QHBoxLayout()
-        sparsity_row.addWidget(QLabel("Pruning sparsity:"))
-        sparsity_row.addWidget(self.sparsity, 1)
-        comp_layout.addLayout(sparsity_row)
-        comp_layout.addWidget(_hint("Pruning and distillation fine-tune the model on the data: they need labelled "
-                                    "data and take longer."))
-        self.compression_box.setVisible(bool(self.compression_boxes))
+        self.epochs.valueChanged.connect(self.changed)
+        if self.prune.count() > 1:
+            comp_form.addRow("Prune:", self.prune)
+            comp_form.addRow("Sparsity:", self.sparsity)
+        if DISTILL in known:
+            comp_form.addRow(self.distill)
+        comp_form.addRow("Epochs:", self.epochs)
+        comp_form.addRow(_hint("Each chosen variant also gets a compressed twin. Fine-tuning uses the data "
+                               "(labels when it has them) and takes longer."))
+        self.compression_box.setVisible(bool(known))
 
         # -- benchmark
         self.bench_box = QGroupBox("Benchmark")
@@ -344,9 +364,37 @@ class RecipePanel(QWidget):
             self.data_zone.setToolTip(self.data_path)
         is_csv = bool(self.data_path and self.data_path.lower().endswith(".csv"))
         self.label_row.setVisible(is_csv)
+        if is_csv:
+            self._offer_columns(self.data_path)
         self.data_warning.setVisible(self.data_path is None)
         self.clear_data_button.setEnabled(self.data_path is not None)
         self.changed.emit()
+
+    def _offer_columns(self, path: str) -> None:
+        """Offer the CSV's header names as label columns; pick an obvious one ("label", "class", ...)."""
+        import csv
+
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            header = []
+        header = [h.strip() for h in header if h.strip()]
+        typed = self.label_column.currentText().strip()
+        self.label_column.blockSignals(True)
+        self.label_column.clear()
+        self.label_column.addItem("")
+        self.label_column.addItems(header)
+        obvious = next((h for h in header if h.lower() in ("label", "labels", "class", "target", "y")), "")
+        self.label_column.setEditText(typed if typed in header else obvious)
+        self.label_column.blockSignals(False)
+
+    def set_source_format(self, fmt: str) -> None:
+        """Pruning and distillation change a Keras model: offered only for .keras and .h5 sources."""
+        keras = str(fmt) in ("keras", "h5")
+        self.compression_enabled = keras
+        self.compression_box.setEnabled(keras)
+        self.compression_box.setToolTip("" if keras else "Pruning and distillation need a Keras model (.keras or .h5)")
 
     # -- devices --------------------------------------------------------------------------
 
@@ -382,6 +430,9 @@ class RecipePanel(QWidget):
         self.selective.setEnabled(int8 and not self.int8_io.isChecked())
         self.fidelity_target.setEnabled(int8 and self.selective.isChecked())
         self.seconds.setEnabled(self.by_seconds.isChecked())
+        pruning = bool(self.prune.currentData())
+        self.sparsity.setEnabled(pruning)
+        self.epochs.setEnabled(pruning or self.distill.isChecked())
         self.runs.setEnabled(not self.by_seconds.isChecked())
 
     def settings(self) -> RunSettings:
@@ -397,14 +448,16 @@ class RecipePanel(QWidget):
         target = self.fidelity_target.value()
         return RunSettings(
             data_path=self.data_path,
-            label_column=self.label_column.text().strip(),
+            label_column=self.label_column.currentText().strip(),
             modes=tuple(m for m, box in self.mode_boxes.items() if box.isChecked()),
             int8_io=self.int8_io.isChecked() and not self.selective.isChecked(),
             selective=self.selective.isChecked(),
             fidelity_target=target if target > 0 else None,
             layer_errors=self.layer_errors.isChecked(),
-            compression=tuple(k for k, box in self.compression_boxes.items() if box.isChecked()),
+            prune=(self.prune.currentData() or "") if self.compression_enabled else "",
             sparsity=self.sparsity.value(),
+            distill=self.distill.isChecked() and DISTILL in compression_kinds() and self.compression_enabled,
+            epochs=self.epochs.value(),
             threads=threads,
             batch_sizes=batches,
             runs=self.runs.value() if self.by_runs.isChecked() else None,
@@ -420,9 +473,10 @@ class RecipePanel(QWidget):
         self.selective.setChecked(settings.selective)
         self.fidelity_target.setValue(settings.fidelity_target or 0.0)
         self.layer_errors.setChecked(settings.layer_errors)
-        for kind, box in self.compression_boxes.items():
-            box.setChecked(kind in settings.compression)
+        self.prune.setCurrentIndex(max(0, self.prune.findData(settings.prune)))
         self.sparsity.setValue(settings.sparsity)
+        self.distill.setChecked(settings.distill)
+        self.epochs.setValue(settings.epochs)
         self.threads.setText(", ".join(str(t) for t in settings.threads))
         self.batch_sizes.setText(", ".join(str(b) for b in settings.batch_sizes))
         if settings.runs is not None:
@@ -437,7 +491,7 @@ class RecipePanel(QWidget):
             self.device.addItem(settings.device.strip("/"), settings.device)  # until detection confirms it
             index = self.device.findData(settings.device)
         self.device.setCurrentIndex(index)
-        self.label_column.setText(settings.label_column)
+        self.label_column.setEditText(settings.label_column)
         if include_data:
             self.set_data_path(settings.data_path)
         elif self.data_path is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import html
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTableView, QTabWidget, QTextBrowser,
+    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableView, QTabWidget, QTextBrowser,
     QVBoxLayout, QWidget,
 )
 
@@ -24,6 +24,7 @@ from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
 
 STAR = " ★"
+STEP_MS = 20   # between the steps that fill in the results: a paint and other events fit in between
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -84,7 +85,7 @@ def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percen
         Column("Speed-up", lambda r: text_of(r, "speedup", _num(r.speedup, ".1f") + ("×" if r.speedup else "")),
                sort_key=lambda r: -(r.speedup or 0), numeric=True, bold=bold("speedup"),
                tooltip=lambda r: "original p50 / this p50"),
-        Column("Throughput", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f") + ("/s" if r.throughput else "")),
+        Column("Samples/s", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f")),
                sort_key=lambda r: -(r.throughput or 0), numeric=True, bold=bold("throughput"),
                tooltip=lambda r: "samples per second"),
         Column(accuracy_title, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
@@ -113,6 +114,7 @@ class ResultsPanel(QWidget):
         self.setObjectName("resultsPanel")
         self.outcome: RunOutcome | None = None
         self.rows: list[Row] = []
+        self._pending: list = []
 
         self.title = QLabel("No results yet")
         self.title.setObjectName("resultsTitle")
@@ -192,6 +194,8 @@ class ResultsPanel(QWidget):
 
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
+                                  + 3 * self.table.verticalHeader().defaultSectionSize())
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 6)
@@ -200,11 +204,38 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(self.table)
         layout.addWidget(self.tabs, 1)
+        self.placeholder = QLabel("Press Run (Ctrl+R) in the recipe panel: Litesmith makes the variants, measures "
+                                  "the original and each variant, and compares them here.")
+        self.placeholder.setObjectName("resultsPlaceholder")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout.addWidget(self.placeholder, 1)
+        self.clear()
+
+    def clear(self) -> None:
+        """Back to "no results yet"."""
+        self._pending = []
+        self.outcome = None
+        self.rows = []
+        self.table_model.set_records([])
+        self.charts.clear()
+        self.explanations.clear()
+        self.layer_combo.clear()
+        self.title.setText("No results yet")
+        self.headline.setText("")
+        self.banner.setVisible(False)
+        for widget in (self.table, self.tabs, self.export_variant_button, self.export_report_button):
+            widget.setVisible(False)
+        self.placeholder.setVisible(True)
 
     # -- filling in ---------------------------------------------------------------------
 
     def set_outcome(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
+        self.placeholder.setVisible(False)
+        for widget in (self.table, self.tabs, self.export_variant_button, self.export_report_button):
+            widget.setVisible(True)
         task = task_of(outcome)
         metric = metric_for(task)
         self.rows = build_rows(outcome)
@@ -212,7 +243,11 @@ class ResultsPanel(QWidget):
         self.table_model = RecordTableModel(
             comparison_columns(metric.accuracy_title, metric.fidelity_title, accuracy_percent), self.rows, self)
         self.table.model().setSourceModel(self.table_model)
-        fit_columns(self.table)
+        # Sized once: a ResizeToContents header measures every cell again at each layout pass.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.resizeColumnsToContents()
+        header.setStretchLastSection(True)
         self._fit_table_height()
         name = outcome.optimize.source.path.replace("\\", "/").rsplit("/", 1)[-1]
         self.title.setText(f"{name}: before and after")
@@ -221,9 +256,29 @@ class ResultsPanel(QWidget):
         self.banner.setText("No data was given: inputs were synthesized, accuracy is unknown and int8 calibration "
                             "on random inputs can mislead. Choose a data file in the recipe panel and run again.")
         self.banner.setVisible(synthetic)
-        self.charts.set_rows(self.rows, metric)
-        self.explanations.setHtml(self._explanations_html())
+        # The rest in steps of their own, so the event loop breathes in between (charts take the longest).
+        self._pending = [lambda: self.charts.set_rows(self.rows, metric),
+                         lambda: self.explanations.setHtml(self._explanations_html()),
+                         self._fill_layer_errors]
+        QTimer.singleShot(STEP_MS, self._next_step)
 
+    def _next_step(self) -> None:
+        if self._pending:
+            self._pending.pop(0)()
+        if self._pending:
+            QTimer.singleShot(STEP_MS, self._next_step)
+
+    def flush(self) -> None:
+        """Finish filling in now (before a report renders the charts)."""
+        while self._pending:
+            self._pending.pop(0)()
+
+    @property
+    def complete(self) -> bool:
+        return self.outcome is not None and not self._pending
+
+    def _fill_layer_errors(self) -> None:
+        outcome = self.outcome
         with_errors = [v for v in outcome.optimize.variants if v.layer_errors]
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
@@ -237,8 +292,14 @@ class ResultsPanel(QWidget):
         rows = self.table_model.rowCount()
         view = self.table
         height = view.horizontalHeader().sizeHint().height() + rows * view.verticalHeader().defaultSectionSize()
-        scrollbar = view.horizontalScrollBar().sizeHint().height() if view.horizontalScrollBar().isVisible() else 0
-        view.setFixedHeight(min(height + 2 * view.frameWidth() + 2 + scrollbar, 360))
+        too_wide = view.horizontalHeader().length() > view.width() - 2 * view.frameWidth()
+        scrollbar = view.horizontalScrollBar().sizeHint().height() if too_wide else 0
+        view.setFixedHeight(min(height + 2 * view.frameWidth() + 2 + scrollbar, 260))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.rows:
+            self._fit_table_height()
 
     def _headline(self) -> str:
         outcome = self.outcome
@@ -256,6 +317,9 @@ class ResultsPanel(QWidget):
         smallest = min(rows[1:], key=lambda r: r.size_bytes)
         parts.append(f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
                      f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)")
+        failed = [f.name for f in outcome.optimize.failures]
+        if failed:
+            parts.append(f"failed: {', '.join(failed)} (see What it means)")
         if outcome.benchmark_error is not None:
             parts.append("latency not measured: " + outcome.benchmark_error.message)
         return " · ".join(parts)

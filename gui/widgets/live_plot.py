@@ -1,5 +1,9 @@
 """The live latency plot: every sample per variant as it is measured, and each variant's distribution.
 
+The left plot is a timeline: the configurations are measured one after the
+other, so each sample sits at the measurement time it ends (the running sum
+of the latencies), and each variant's block follows the previous one.
+
 Samples arrive from the benchmark job (``latency_samples`` partial events, up to
 ~30 a second). `add_samples` only stores them; a QTimer (`REFRESH_MS`, ~15 Hz)
 moves what is new into the plot items with ``setData`` on the existing items, so
@@ -20,17 +24,23 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
 import pyqtgraph as pg
 
-REFRESH_MS = 66
-MAX_POINTS = 1500
+REFRESH_MS = 80
+MAX_POINTS = 1000
+NEW_ITEMS_PER_REFRESH = 2
+STATS_SAMPLE = 20_000     # live box statistics from at most this many samples (evenly strided)
 BOX_WIDTH = 0.6
 
 
 class Series:
     """The samples of one measured configuration."""
 
-    def __init__(self, key: str, name: str, index: int, original: bool) -> None:
+    def __init__(self, key: str, name: str, index: int, original: bool, offset_s: float = 0.0,
+                 short_name: str = "") -> None:
         self.key, self.name, self.index, self.original = key, name, index, original
+        self.short_name = short_name or name
+        self.offset_s = offset_s
         self.values = np.empty(0, dtype=np.float64)
+        self.times = np.empty(0, dtype=np.float64)   # seconds since the first sample of the run
         self._pending: list[np.ndarray] = []
         self.dirty = False
         self.final = False
@@ -43,37 +53,55 @@ class Series:
 
     def take_pending(self) -> None:
         if self._pending:
-            self.values = np.concatenate([self.values, *self._pending])
+            new = np.concatenate(self._pending)
+            start = self.times[-1] if self.times.size else self.offset_s
+            self.values = np.concatenate([self.values, new])
+            self.times = np.concatenate([self.times, start + np.cumsum(new) / 1000.0])
             self._pending = []
+
+    @property
+    def end_s(self) -> float:
+        pending = sum(float(p.sum()) for p in self._pending) / 1000.0
+        return (self.times[-1] if self.times.size else self.offset_s) + pending
 
     @property
     def count(self) -> int:
         return int(self.values.size + sum(p.size for p in self._pending))
 
 
-def decimate(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) with at most ~max_points points: min and max of each bin, so spikes survive."""
+def decimate(values: np.ndarray, max_points: int = MAX_POINTS,
+             times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with at most ~max_points points: min and max of each bin, so spikes survive.
+
+    x is the sample index, or `times` (one per value) when given.
+    """
     n = values.size
     if n <= max_points:
-        return np.arange(n, dtype=np.float64), values
+        return (np.arange(n, dtype=np.float64) if times is None else times), values
     size = int(math.ceil(n / (max_points // 2)))
     bins = int(math.ceil(n / size))     # the last bin may be partial, never empty
     padded = np.full(bins * size, np.nan)
     padded[:n] = values
     blocks = padded.reshape(bins, size)
     lows, highs = np.nanmin(blocks, axis=1), np.nanmax(blocks, axis=1)
-    x = np.repeat(np.arange(bins, dtype=np.float64) * size, 2) + np.tile([0.0, size / 2], bins)
+    if times is None:
+        x = np.repeat(np.arange(bins, dtype=np.float64) * size, 2) + np.tile([0.0, size / 2], bins)
+    else:
+        first = times[np.arange(bins) * size]
+        middle = times[np.minimum(np.arange(bins) * size + size // 2, n - 1)]
+        x = np.empty(bins * 2)
+        x[0::2], x[1::2] = first, middle
     y = np.empty(bins * 2)
     y[0::2], y[1::2] = lows, highs
     keep = np.isfinite(y)
     return x[keep], y[keep]
 
 
-def display_name(payload: dict, several: bool) -> str:
+def display_name(payload: dict, several: bool, short: bool = False) -> str:
     runner = str(payload.get("runner", ""))
     variant = str(payload.get("variant", ""))
     if runner.startswith("keras") or runner.startswith("savedmodel"):
-        name = "original (" + runner.replace("keras-", "Keras ") + ")"
+        name = "original" if short else "original (" + runner.replace("keras-", "Keras ") + ")"
     else:
         name = variant
     if several:
@@ -87,11 +115,12 @@ class LivePlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("livePlot")
-        self.samples_plot = make_plot("Latency of every call", "latency (ms)", "call", self)
+        self.samples_plot = make_plot("Latency of every call", "latency (ms)", "time spent in calls (s)", self)
         self.samples_plot.setObjectName("samplesPlot")
         self.samples_plot.getPlotItem().setLogMode(x=False, y=True)
-        self.legend = add_legend(self.samples_plot)
-        self.box_plot = make_plot("Distribution (p1 · p25–p75 box · median · p99)", "latency (ms)", "", self)
+        self.legend = add_legend(self.samples_plot, offset=(8, -8))  # lower left: the slow baseline comes first
+        self.box_plot = make_plot("Distribution", "latency (ms)", "", self)
+        self.box_plot.setToolTip("Box: p25 to p75 with the median; whiskers: p1 to p99")
         self.box_plot.setObjectName("distributionPlot")
         self.box_plot.getPlotItem().getAxis("left").setLogMode(False, True)
 
@@ -120,6 +149,10 @@ class LivePlot(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
+        # Pay pyqtgraph's first-use costs (lazy imports, symbol atlas, legend) now, not mid-measurement.
+        warm = self.samples_plot.plot([0.0, 1.0], [1.0, 1.0], pen=None, name="warm-up", symbol="o", symbolSize=4)
+        self.samples_plot.removeItem(warm)
+        self.legend.clear()
 
     # -- feeding -------------------------------------------------------------------
 
@@ -144,7 +177,9 @@ class LivePlot(QWidget):
             runner = str(payload.get("runner", ""))
             original = runner.startswith("keras") or runner.startswith("savedmodel") or payload.get("variant") == "original"
             index = sum(1 for s in self.series.values() if not s.original)
-            series = Series(key, display_name(payload, self.several_configs), index, original)
+            offset = max((s.end_s for s in self.series.values()), default=0.0)
+            series = Series(key, display_name(payload, self.several_configs), index, original, offset,
+                            display_name(payload, self.several_configs, short=True))
             self.series[key] = series
         series.add(payload.get("samples_ms") or ())
         if payload.get("final"):
@@ -154,41 +189,59 @@ class LivePlot(QWidget):
             self.timer.start()
 
     def finish(self) -> None:
-        """Draw what is left and stop the timer."""
-        self.refresh()
+        """Draw what is left (soon, not now: the caller is busy showing results) and stop the timer."""
         self.timer.stop()
+        QTimer.singleShot(REFRESH_MS // 2, self._final_refresh)
+
+    def _final_refresh(self) -> None:
+        self.refresh()
+        if not self.drawn:
+            QTimer.singleShot(REFRESH_MS // 2, self._final_refresh)
+
+    @property
+    def drawn(self) -> bool:
+        """Everything received is on screen."""
+        return not any(s.dirty for s in self.series.values())
 
     # -- drawing -------------------------------------------------------------------
 
     def refresh(self) -> None:
         changed = False
+        new_items = 0
         for series in self.series.values():
             if not series.dirty:
                 continue
+            if series.key not in self.items:
+                if new_items >= NEW_ITEMS_PER_REFRESH:
+                    continue  # next time: a burst of new series must not stall the event loop
+                new_items += 1
             series.dirty = False
             series.take_pending()
             if series.values.size == 0:
                 continue
             changed = True
-            x, y = decimate(series.values)
+            x, y = decimate(series.values, times=series.times)
             item = self.items.get(series.key)
             if item is None:
                 colour = series_colour(series.index, series.original)
-                item = self.samples_plot.plot(
-                    x, np.maximum(y, 1e-6), pen=pg.mkPen(colour, width=1.5), name=series.name,
-                    symbol=series_symbol(series.index) if not series.original else "o", symbolSize=5,
-                    symbolBrush=colour, symbolPen=None)
+                # Dots, not a line: joined min/max pairs of a decimated series would paint a solid block.
+                item = self.samples_plot.plot(x, np.maximum(y, 1e-6), pen=None, name=series.name,
+                                              symbol=series_symbol(series.index) if not series.original else "o",
+                                              symbolSize=4, symbolBrush=colour, symbolPen=None, antialias=False)
                 item.setDownsampling(auto=False)
                 self.items[series.key] = item
             else:
                 item.setData(x, np.maximum(y, 1e-6))
-            series.stats = tuple(float(v) for v in np.percentile(series.values, [1, 25, 50, 75, 99]))
+            values = series.values
+            if values.size > STATS_SAMPLE:
+                values = values[:: values.size // STATS_SAMPLE + 1]
+            series.stats = tuple(float(v) for v in np.percentile(values, [1, 25, 50, 75, 99]))
         if changed:
             self._draw_boxes()
             self.refreshes += 1
             total = sum(s.count for s in self.series.values())
             self.status.setText(f"{total:,} calls measured in {len(self.series)} configuration(s)")
-        elif all(s.final for s in self.series.values()) and self.series:
+        elif self.series and all(s.final and not s.dirty for s in self.series.values()):
             self.timer.stop()
 
     def _draw_boxes(self) -> None:
@@ -209,7 +262,7 @@ class LivePlot(QWidget):
                               pen=pg.mkPen(self.palette().text().color(), width=1))
         self.medians.setData(x=xs, y=logs[:, 2], brush=None,
                              pen=[pg.mkPen(self.palette().text().color(), width=2.5) for _ in drawn])
-        self.box_plot.getPlotItem().getAxis("bottom").setTicks([[(float(i), s.name) for i, s in enumerate(drawn)]])
+        self.box_plot.getPlotItem().getAxis("bottom").setTicks([[(float(i), s.short_name) for i, s in enumerate(drawn)]])
         self.box_plot.getPlotItem().setXRange(-0.6, len(drawn) - 0.4, padding=0)
         low, high = float(logs[:, 0].min()), float(logs[:, 4].max())
         margin = max(0.1, (high - low) * 0.08)

@@ -43,7 +43,7 @@ def make_plot(title: str, left: str, bottom: str, parent: QWidget | None = None)
     """A PlotWidget styled from the palette with readable fonts."""
     background, text, _ = palette_colours(parent)
     plot = pg.PlotWidget(parent=parent, background=background)
-    plot.setMinimumSize(140, 140)
+    plot.setMinimumSize(140, 120)
     item = plot.getPlotItem()
     font = QFont(QApplication.font())
     size = max(9.0, font.pointSizeF())

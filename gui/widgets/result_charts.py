@@ -35,13 +35,11 @@ def _brush(colour, alpha: int = 170):
 class ResultCharts(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.latency_plot = make_plot("Latency: p50 bar, p99 whisker", "", "ms per call (log)", self)
-        self.latency_plot.getPlotItem().getAxis("bottom").setLogMode(True, False)
+        self.latency_plot = make_plot("Latency: p50 bar, p99 whisker", "", "per call (log scale)", self)
         self.latency_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
         self.size_plot = make_plot("Size", "", "KiB", self)
         self.size_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
-        self.tradeoff_plot = make_plot("Quality against latency", "accuracy", "p50 latency (ms, log)", self)
-        self.tradeoff_plot.getPlotItem().getAxis("bottom").setLogMode(True, False)
+        self.tradeoff_plot = make_plot("Quality vs latency", "accuracy", "p50 per call (log scale)", self)
         self.tradeoff_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
         self.tradeoff_legend = add_legend(self.tradeoff_plot, offset=(-8, -8))
         for name, plot in (("latencyChart", self.latency_plot), ("sizeChart", self.size_plot),
@@ -78,6 +76,7 @@ class ResultCharts(QWidget):
             logs50 = np.log10([rows[i].p50_ms for i in timed])
             logs99 = np.log10([max(rows[i].p99_ms or rows[i].p50_ms, rows[i].p50_ms) for i in timed])
             floor = math.floor(float(logs50.min()) - 0.3)
+            floor = min(floor, math.floor(float(logs99.max()) - 1.5))  # at least ~2 decades: readable log ticks
             y = ys[timed]
             item.addItem(pg.BarGraphItem(x0=floor, y=y, width=logs50 - floor, height=0.6,
                                          brushes=[_brush(colours[i]) for i in timed],
@@ -88,7 +87,10 @@ class ResultCharts(QWidget):
                 label = pg.TextItem(_ms(rows[i].p50_ms), color=text_colour, anchor=(0.0, 0.5))
                 label.setPos(float(logs99[k]) + 0.05, float(y[k]))
                 item.addItem(label)
-            item.setXRange(floor, float(logs99.max()) + 0.9, padding=0)
+            span = float(logs99.max()) - floor
+            high = float(logs99.max()) + max(0.9, 0.6 * span)
+            item.setXRange(floor, high, padding=0)
+            item.getAxis("bottom").setTicks(log_ticks(floor, high))
         item.setYRange(-0.6, n - 0.4, padding=0)
         item.getAxis("left").setTicks(ticks)
 
@@ -102,7 +104,7 @@ class ResultCharts(QWidget):
             label = pg.TextItem(text, color=text_colour, anchor=(0.0, 0.5))
             label.setPos(float(sizes[i]), float(ys[i]))
             item.addItem(label)
-        item.setXRange(0, float(sizes.max()) * 1.25 if sizes.size else 1, padding=0)
+        item.setXRange(0, float(sizes.max()) * 1.3 if sizes.size else 1, padding=0)
         item.setYRange(-0.6, n - 0.4, padding=0)
         item.getAxis("left").setTicks(ticks)
 
@@ -142,10 +144,39 @@ class ResultCharts(QWidget):
         if points:
             xs = np.log10([p[1] for p in points])
             qs = np.array([p[2] for p in points])
-            span_x = max(float(xs.max() - xs.min()), 0.3)
-            span_y = max(float(qs.max() - qs.min()), 1e-3)
-            item.setXRange(float(xs.min()) - 0.1 * span_x, float(xs.max()) + 0.1 * span_x, padding=0)
-            item.setYRange(float(qs.min()) - 0.15 * span_y, float(qs.max()) + 0.15 * span_y, padding=0)
+            span_x = max(float(xs.max() - xs.min()), 1.0)  # at least a decade: a log axis needs it for ticks
+            span_y = max(float(qs.max() - qs.min()), 0.01 * max(abs(float(qs.max())), 1e-6))
+            middle = (float(xs.max()) + float(xs.min())) / 2
+            item.setXRange(middle - 0.6 * span_x, middle + 0.6 * span_x, padding=0)
+            item.getAxis("bottom").setTicks(log_ticks(middle - 0.6 * span_x, middle + 0.6 * span_x))
+            # Room at the bottom for the legend: the points stay in the upper part of the plot.
+            legend_share = min(0.6, 0.12 + 0.085 * (len(points) + (len(self.front) > 1)))
+            low = float(qs.min()) - span_y * (legend_share / (1 - legend_share) + 0.1)
+            item.setYRange(low, float(qs.max()) + 0.12 * span_y, padding=0)
+
+
+def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
+    """Ticks for an axis that holds log10(milliseconds): decades, plus 2 and 5 when under ~2 decades show."""
+    major, minor = [], []
+    stride = max(1, math.ceil((high - low) / 4))   # at most ~4 labelled decades: narrow charts stay legible
+    for k in range(math.floor(low), math.ceil(high) + 1):
+        if low <= k <= high:
+            major.append((float(k), _ms_round(10.0 ** k) if k % stride == 0 else ""))
+        if high - low < 2.2:
+            for m in (2, 5):
+                x = k + math.log10(m)
+                if low <= x <= high:
+                    minor.append((x, _ms_round(m * 10.0 ** k)))
+    return [major, minor]
+
+
+def _ms_round(value: float) -> str:
+    """1e-3 -> "1 µs", 0.5 -> "500 µs", 20 -> "20 ms", 2000 -> "2 s"."""
+    if value < 1:
+        return f"{value * 1000:.3g} µs"
+    if value < 1000:
+        return f"{value:.3g} ms"
+    return f"{value / 1000:.3g} s"
 
 
 def _ms(value: float) -> str:

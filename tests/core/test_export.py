@@ -131,3 +131,12 @@ def test_export_to_a_missing_folder(optimized, tmp_path):
     _, result = optimized
     with pytest.raises(BadInputError, match="does not exist"):
         export(result, result.variant("fp32"), tmp_path / "nope" / "m.tflite")
+
+
+def test_exported_files_get_ordinary_permissions(tmp_path):
+    from core.optimize.export import write_atomic
+
+    target = tmp_path / "m.tflite"
+    write_atomic(target, b"data")
+    assert target.read_bytes() == b"data"
+    assert target.stat().st_mode & 0o044 == 0o044  # readable by group and others (umask 022 here)

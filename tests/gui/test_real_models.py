@@ -60,6 +60,7 @@ def test_drop_loads_a_real_model_and_fills_the_panel(qtbot, real_window, keras_m
     assert panel.io_model.rowCount() == len(info.inputs) + len(info.outputs)
     io = panel.io_table.model()
     assert io.data(io.index(0, 2)).startswith("(?,")  # dynamic batch shown as ?
+    wait_idle(qtbot, window)  # the one-off device detection follows the first model
     assert not window.runner.busy and not window.job_status.cancel_button.isEnabled()
     assert window.recent.paths()[0] == str(keras_model)
 
@@ -118,6 +119,7 @@ def test_screenshots(qtbot, real_window, keras_model, request, tmp_path, samples
         QApplication.processEvents()
         assert window.grab().save(str(folder / "running.png"))
     assert window.current_page() is window.results_panel
+    qtbot.waitUntil(lambda: window.results_panel.complete)
     QApplication.processEvents()
     assert window.grab().save(str(folder / "results.png"))
     assert (folder / "results.png").stat().st_size > 20_000

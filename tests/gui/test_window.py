@@ -214,7 +214,52 @@ def test_crash_reporter_shows_and_keeps_running(qtbot):
     qtbot.waitUntil(lambda: reporter.dialog is None)
 
 
-@pytest.mark.parametrize("shortcut", ["open_action", "quit_action"])
+def test_recipe_is_remembered_and_run_waits_for_a_model(inline_window, settings, qtbot):
+    from core.engine import Engine
+    from gui.main_window import MainWindow
+    from gui.recipe import RunSettings
+
+    window = inline_window
+    assert not window.run_action.isEnabled() and not window.start_run()
+    assert not window.recipe_dock.isVisible()
+    window._on_model_loaded("/models/digits.keras", InspectResult(KERAS_INFO, seconds=1.0))
+    assert window.recipe_dock.isVisible() and window.run_action.isEnabled()
+    assert window.results_panel.placeholder.isVisibleTo(window.results_panel)
+    wanted = RunSettings(modes=("int8",), selective=True, runs=77, seconds=None, threads=(2, 4), budget_ms=3.0,
+                         data_path="/data/x.npz")
+    window.save_recipe(wanted)
+    again = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None)
+    qtbot.addWidget(again)
+    got = again.recipe_panel.settings()
+    assert (got.modes, got.selective, got.runs, got.threads, got.budget_ms) == (("int8",), True, 77, (2, 4), 3.0)
+    assert got.data_path is None  # data belongs to a model, not to the recipe
+    again.close()
+
+
+def test_dropping_a_data_file_sets_the_recipe_data(inline_window, tmp_path):
+    window = inline_window
+    data = tmp_path / "calib.npz"
+    data.write_bytes(b"x")
+    assert drop(window, data) == (False, False)  # no model yet: only models are taken
+    window._on_model_loaded("/models/digits.keras", InspectResult(KERAS_INFO, seconds=1.0))
+    assert drop(window, data) == (True, True)
+    assert window.recipe_panel.data_path == str(data)
+    assert window.recipe_panel.data_zone.name.text() == "calib.npz"
+    assert not window.recipe_panel.data_warning.isVisibleTo(window.recipe_panel)
+    window.recipe_panel.clear_data_button.click()
+    assert window.recipe_panel.data_path is None and window.recipe_panel.settings().data_spec() is None
+
+
+def test_a_bad_benchmark_field_says_which_before_running(inline_window, qtbot):
+    window = inline_window
+    window._on_model_loaded("/models/digits.keras", InspectResult(KERAS_INFO, seconds=1.0))
+    window.recipe_panel.batch_sizes.setText("1, eight")
+    assert not window.start_run()
+    assert "Batch sizes" in window.error_dialog.text() and not window.runner.busy
+    window.error_dialog.accept()
+
+
+@pytest.mark.parametrize("shortcut", ["open_action", "quit_action", "run_action", "export_variant_action"])
 def test_standard_shortcuts(inline_window, shortcut):
     assert not getattr(inline_window, shortcut).shortcut().isEmpty()
 

@@ -1,0 +1,305 @@
+"""`litesmith optimize MODEL --auto`: the fastest variant within an accuracy/fidelity (and size) budget.
+
+Prints the candidates table (p50, throughput, size, accuracy or agreement,
+whether it meets the budget, why it was skipped, whether it came from the
+cache), the Pareto front and the recommendation with its reasons, and exports
+the recommended variant to --out (atomically, with its report).
+
+Exit codes: 0 ok, 2 usage, 3 bad model or data, 4 no candidate meets the budget
+(or the export failed), 130 cancelled (the candidates measured until then are
+still printed; nothing is exported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+
+from core.cli.common import ProgressPrinter, make_engine, print_error, print_json
+from core.errors import BadInputError, ExitCode, JobFailed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    auto = parser.add_argument_group("auto mode (--auto): the fastest variant within a budget")
+    auto.add_argument("--auto", action="store_true",
+                      help="try the candidate recipes (quantization modes, selective int8, structured pruning, "
+                           "thread counts, batch sizes), measure each and export the fastest within the budget")
+    quality = auto.add_mutually_exclusive_group()
+    quality.add_argument("--max-accuracy-drop", type=float, metavar="X",
+                         help="at most X worse than the original on labelled data: top-1 accuracy as a fraction "
+                              "(0.01 = 1 point) for classifiers, PR-AUC for binary models, MAE increase for "
+                              "regression")
+    quality.add_argument("--min-agreement", type=float, metavar="Y",
+                         help="at least Y agreement with the original: top-1 agreement (classifiers), 1 - flipped "
+                              "decisions (binary), cosine similarity (regression); default 0.99")
+    auto.add_argument("--max-size", type=float, metavar="MB", help="size limit of the .tflite, in MiB")
+    auto.add_argument("--threads", metavar="N[,N...]", default=None,
+                      help="thread counts to sweep (default 1,2; capped at the number of cores)")
+    auto.add_argument("--batch-sizes", metavar="B[,B...]", default=None,
+                      help="batch sizes to sweep (default 1; latency is judged at the smallest)")
+    auto.add_argument("--seconds", type=float, default=None, metavar="S",
+                      help="measuring time per configuration (default 0.5)")
+    auto.add_argument("--no-prune", action="store_true", help="never try structured pruning")
+    auto.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{what} must be whole numbers >= 1")
+    return values
+
+
+def _usage(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return ExitCode.USAGE
+
+
+def handle_auto(args: argparse.Namespace) -> int:
+    from core.auto import AutoBudget, AutoSettings
+    from core.cli.optimize import _same, output_paths
+    from core.data.loaders import DataSpec
+    from core.optimize.recipes import RecipeError, parse_modes
+
+    conflicts = [flag for flag, on in (("--prune", args.prune is not None), ("--structured", args.structured),
+                                        ("--distill", args.distill), ("--selective", args.selective),
+                                        ("--int8-io", args.int8_io), ("--layer-errors", args.layer_errors))
+                 if on]
+    if conflicts:
+        return _usage(f"{', '.join(conflicts)} cannot be combined with --auto (auto mode chooses the recipes)")
+    if args.out is None and not args.no_export:
+        return _usage("--auto needs --out PATH for the recommended variant (or --no-export)")
+    if args.label_column and not args.data:
+        return _usage("--label-column needs --data")
+    if args.eval_data and not args.data:
+        return _usage("--eval-data needs --data")
+    if args.calibration_samples <= 0:
+        return _usage("--calibration-samples must be positive")
+    if args.eval_samples is not None and args.eval_samples <= 0:
+        return _usage("--eval-samples must be positive")
+    try:
+        budget = AutoBudget(max_accuracy_drop=args.max_accuracy_drop, min_agreement=args.min_agreement,
+                            max_size_bytes=int(args.max_size * 2**20) if args.max_size is not None else None)
+        settings_kwargs = {"threshold": args.threshold, "use_cache": not args.no_cache}
+        if args.quantize is not None:
+            modes = parse_modes(args.quantize)
+            settings_kwargs["modes"] = tuple(["fp32"] + [m for m in modes if m != "fp32"])
+        if args.threads is not None:
+            settings_kwargs["threads"] = _ints(args.threads, "--threads")
+        if args.batch_sizes is not None:
+            settings_kwargs["batch_sizes"] = _ints(args.batch_sizes, "--batch-sizes")
+        if args.seconds is not None:
+            settings_kwargs["seconds_per_config"] = args.seconds
+        if args.no_prune:
+            settings_kwargs["pruning"] = "never"
+        settings = AutoSettings(**settings_kwargs)
+    except BadInputError as exc:
+        return _usage(exc.message)
+    except (RecipeError, ValueError) as exc:
+        return _usage(str(exc))
+    out_path: Path | None = None
+    if not args.no_export:
+        try:
+            # The name is only known at the end; a folder --out gets MODEL.<name>.tflite.
+            out_path = output_paths(args.model, ["auto"], args.out)["auto"]
+        except ValueError as exc:
+            return _usage(str(exc))
+        if _same(out_path, args.model):
+            return _usage(f"{out_path} is the input model; Litesmith never writes over its input")
+    if args.report and _same(Path(args.report), args.model):
+        return _usage(f"{args.report} is the input model; Litesmith never writes over its input")
+    spec = DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
+                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+
+    from core.auto import auto_optimize
+    from core.optimize.export import export_variant, write_json_atomic
+
+    exports: list[dict] = []
+    code = ExitCode.OK
+    with make_engine(args) as engine:
+        try:
+            result = _run_cancellable(engine, auto_optimize, args.model, budget, spec, settings,
+                                      subject=args.model, show_progress=not args.json)
+        except JobFailed as failed:
+            print_error(failed.error)
+            if args.json:
+                print_json({"model": args.model, "error": {"kind": failed.error.kind,
+                                                             "message": failed.error.message}})
+            return failed.error.exit_code
+        if result.cancelled:
+            code = ExitCode.CANCELLED
+        elif result.recommended_variant is None:
+            code = ExitCode.CONVERSION
+        elif out_path is not None:
+            variant = result.recommended_variant
+            target = out_path
+            if Path(args.out).is_dir() or args.out.endswith(("/", "\\")):
+                target = output_paths(args.model, [variant.name], args.out)[variant.name]
+            try:
+                exported = _run_cancellable(
+                    engine, export_variant, variant, str(target), subject=str(target), show_progress=not args.json,
+                    source=result.source, data=result.data, baseline_size_bytes=result.baseline_size_bytes,
+                    original_evaluation=result.original_evaluation, metadata={"auto": _report_extra(result)})
+                exports.append({"variant": variant.name, "tflite": exported.tflite_path,
+                                "report": exported.report_path, "sha256": exported.sha256})
+            except JobFailed as failed:
+                print_error(failed.error)
+                exports.append({"variant": variant.name, "error": failed.error.message})
+                code = failed.error.exit_code
+    summary = result.summary()
+    summary["exports"] = exports
+    if args.report:
+        try:
+            write_json_atomic(args.report, summary)
+        except Exception as exc:  # noqa: BLE001
+            print(f"error: {args.report}: cannot write the report: {exc}", file=sys.stderr)
+            code = code or ExitCode.BAD_INPUT
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_auto(result, exports))
+    return int(code)
+
+
+def _run_cancellable(engine, fn, *args, subject: str | None, show_progress: bool, **kwargs):
+    """Run a job; the first Ctrl+C asks it to cancel (auto mode then returns what it measured), a second aborts."""
+    from core.engine import PartialEvent
+
+    printer = ProgressPrinter(enabled=show_progress)
+    handle = engine.submit(fn, *args, subject=subject, **kwargs)
+
+    def forward(event) -> None:
+        printer(event)
+        if show_progress and isinstance(event, PartialEvent) and event.kind == "auto_candidate":
+            printer.clear()
+            print("  " + candidate_line(event.payload), file=sys.stderr)
+
+    def on_sigint(signum, frame) -> None:
+        if handle.cancel_requested:
+            raise KeyboardInterrupt
+        printer.clear()
+        print("cancelling: keeping the candidates measured so far (Ctrl+C again to abort)", file=sys.stderr)
+        handle.cancel()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return handle.result(on_event=forward)
+    except KeyboardInterrupt:
+        from core.errors import ErrorKind, JobError
+
+        raise JobFailed(JobError(ErrorKind.CANCELLED, "cancelled by the user", path=subject)) from None
+    finally:
+        printer.clear()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _report_extra(result) -> dict:
+    return {"budget": result.budget.effective().describe(), "recommended": result.recommended,
+            "reasons": list(result.reasons), "pareto": list(result.pareto),
+            "candidates": [{k: v for k, v in c.summary().items() if k not in ("recipe", "evaluation")}
+                           for c in result.candidates]}
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+
+def _ms(value) -> str:
+    from core.benchmark.stats import fmt_ms
+
+    return "-" if value is None else fmt_ms(value)
+
+
+def _size(n) -> str:
+    from core.cli.optimize import human_size
+
+    return "-" if n is None else human_size(n)
+
+
+def _throughput(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:,.0f}/s"
+
+
+def candidate_line(payload: dict) -> str:
+    """One streamed candidate, for stderr while the search runs."""
+    parts = [f"[{payload.get('done')}/{payload.get('total')}] {payload['name']}: {payload['status']}"]
+    if payload.get("latency_ms") is not None:
+        parts.append(f"p50 {_ms(payload['latency_ms'])}")
+    if payload.get("size_bytes") is not None:
+        parts.append(_size(payload["size_bytes"]))
+    if payload.get("quality_label"):
+        parts.append(payload["quality_label"])
+    if payload.get("from_cache"):
+        parts.append("(from the cache)")
+    if payload.get("reason"):
+        parts.append("- " + payload["reason"])
+    return ", ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def _meets(c) -> str:
+    if c.meets_budget is None:
+        return "-"
+    return "yes" if c.meets_budget else "no"
+
+
+def _cached(c) -> str:
+    if c.status == "measured":
+        if c.from_cache and c.bench_from_cache:
+            return "yes"
+        if c.from_cache or c.bench_from_cache:
+            return "partly"
+        return "no"
+    return "yes" if c.from_cache else ("-" if c.status in ("skipped", "pending") else "no")
+
+
+def format_auto(result, exports: list[dict] | None = None) -> str:
+    lines = []
+    if result.data.synthetic_data:
+        lines.append("!" * 78)
+        lines.append("!! NO DATA: calibrated and evaluated on RANDOM inputs; figures may mislead (use --data)")
+        lines.append("!" * 78)
+    lines.append(f"{result.source.path}  ({result.source.format}, {_size(result.source.size_bytes)}); "
+                 f"budget: {result.budget.effective().describe()}")
+    if result.cancelled:
+        lines.append("CANCELLED: the figures below cover the candidates measured before the cancel")
+    rows = [("candidate", "p50", "at", "throughput", "size", "accuracy / agreement", "meets", "cached", "note")]
+    for c in result.candidates:
+        rows.append((c.name + (" *" if c.name == result.recommended else ""), _ms(c.latency_ms),
+                     f"b{c.batch_size} t{c.threads}" if c.latency_ms is not None else "-", _throughput(c.throughput),
+                     _size(c.size_bytes), c.quality_label or "-", _meets(c), _cached(c),
+                     c.reason if c.status != "measured" or c.reason else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        lines.append(("  ".join(col.ljust(w) for col, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip())
+    lines.append("Pareto front (latency, size, " + ("accuracy" if result.budget.needs_labels else "agreement") +
+                 "): " + (", ".join(result.pareto) if result.pareto else "empty"))
+    if result.recommended:
+        lines.append(f"recommended: {result.recommended}")
+    for reason in result.reasons:
+        lines.append(f"  - {reason}")
+    cached = sum(1 for c in result.candidates if c.from_cache)
+    if cached:
+        lines.append(f"{cached} of {len(result.candidates)} candidates came from the cache "
+                     f"(`litesmith cache clear` empties it); this run took {result.seconds:.1f} s")
+    else:
+        lines.append(f"this run took {result.seconds:.1f} s")
+    for e in exports or []:
+        if "tflite" in e:
+            lines.append(f"wrote {e['tflite']}  (report {e['report']})")
+    if result.cancelled:
+        lines.append("nothing exported: the search was cancelled")
+    elif result.recommended is None:
+        lines.append("nothing exported: no candidate meets the budget (loosen it, or give more calibration data)")
+    return "\n".join(lines)
