@@ -828,6 +828,10 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         if self.remember_geometry:
             self.save_state()
+            try:
+                self.save_recipe(self.recipe_panel.settings())  # what the user set up, even without a run
+            except ValueError:
+                pass  # a field that does not parse: keep the last good recipe
         self.runner.shutdown()
         if self.owns_engine:
             self.engine.close()

@@ -41,10 +41,9 @@ inputs neither opens the model nor converts nor measures; candidates say
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.auto.budget import AutoBudget, check_budget
@@ -124,6 +123,13 @@ class _Live:
                                              task=self.task)
         except ValueError as exc:
             raise BadInputError(f"the labels do not fit the model's outputs: {exc}", path=self.data.path) from None
+        if self.task == "multiclass" and self.reference.ndim == 2 and self.reference.shape[0] > 1:
+            classes = len(set(self.reference.argmax(axis=1).tolist()))
+            if classes == 1:
+                warning = ("the original model predicts the same class for every evaluation sample (random "
+                           "weights or unrepresentative data?): top-1 agreement cannot tell variants apart")
+                self.warnings.append(warning)
+                progress.log(warning, level="warning")
         calib_ref: dict[str, Any] = {}
 
         def calibration_reference():
@@ -172,19 +178,9 @@ class _Live:
 
 
 def _data_parts(data: DataSpec, check) -> dict[str, Any]:
-    """What the data contributes to a cache key: the files' SHA-256 (not their paths) and the settings."""
-    from core.models.hashing import sha256_path
+    from core.optimize.pipeline import data_cache_parts
 
-    parts = {k: v for k, v in asdict(data).items() if k not in ("path", "eval_path")}
-    for name in ("path", "eval_path"):
-        value = getattr(data, name)
-        if value is None:
-            parts[name] = None
-        elif not os.path.exists(value):
-            raise BadInputError("no such data file or folder", path=str(value))
-        else:
-            parts[name] = sha256_path(value, check=check)
-    return parts
+    return data_cache_parts(data, check)
 
 
 def _usable_threads(threads: tuple[int, ...]) -> tuple[int, ...]:
@@ -266,8 +262,10 @@ class _Search:
     # ----------------------------------------------------------------- one candidate
 
     def _variant_key(self, recipe: Recipe) -> str:
-        return cache_key("auto-variant", model=self.model_sha, recipe=recipe.to_dict(), data=self.data_parts,
-                         threshold=self.settings.threshold)
+        from core.optimize.pipeline import variant_cache_key
+
+        # Shared with optimize_model: `litesmith optimize -q int8` after an auto run is served from the cache.
+        return variant_cache_key(self.model_sha, recipe, self.data_parts, self.settings.threshold)
 
     def best(self) -> AutoCandidate | None:
         choice, _ = choose(self.candidates)
@@ -477,21 +475,6 @@ class _Search:
         self.live.close()
 
 
-def _ignore_sigint_in_engine_child() -> None:
-    """Ctrl+C in a terminal reaches the engine's child too; there the parent's cancel must decide.
-
-    The CLI turns Ctrl+C into a cancel so the candidates measured so far come back;
-    a KeyboardInterrupt in the child would kill the job and lose them.
-    """
-    import multiprocessing
-    import signal
-    import threading
-
-    if multiprocessing.current_process().name == "litesmith-engine" and \
-            threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def auto_optimize(model_path: str, budget: AutoBudget | dict | None = None, data: DataSpec | dict | None = None,
                   settings: AutoSettings | dict | None = None, *, progress, cancel) -> AutoResult:
     """Try the candidate recipes cheapest first and recommend the fastest that meets `budget`."""
@@ -502,7 +485,6 @@ def auto_optimize(model_path: str, budget: AutoBudget | dict | None = None, data
         settings = settings if isinstance(settings, AutoSettings) else AutoSettings(**(settings or {}))
     except (TypeError, ValueError) as exc:
         raise BadInputError(f"bad auto-mode settings: {exc}") from None
-    _ignore_sigint_in_engine_child()
     search = _Search(str(model_path), budget, data, settings, progress, cancel)
     cancelled = False
     try:
@@ -552,8 +534,9 @@ def candidate_variant(result: AutoResult, name: str, data: DataSpec | None = Non
     candidate = result.candidate(name)
     cache = ResultCache(result.settings.cache_dir)
     parts = _data_parts(data or DataSpec(), None)
-    key = cache_key("auto-variant", model=result.source.sha256, recipe=candidate.recipe.to_dict(), data=parts,
-                    threshold=result.settings.threshold)
+    from core.optimize.pipeline import variant_cache_key
+
+    key = variant_cache_key(result.source.sha256, candidate.recipe, parts, result.settings.threshold)
     value = cache.get(key)
     return value if isinstance(value, Variant) else None
 

@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auto.add_argument("--seconds", type=float, default=None, metavar="S",
                       help="measuring time per configuration (default 0.5)")
     auto.add_argument("--no-prune", action="store_true", help="never try structured pruning")
-    auto.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the result cache of variants and measurements "
+                             "(`litesmith cache info|clear`)")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -272,6 +274,9 @@ def format_auto(result, exports: list[dict] | None = None) -> str:
         lines.append("!" * 78)
     lines.append(f"{result.source.path}  ({result.source.format}, {_size(result.source.size_bytes)}); "
                  f"budget: {result.budget.effective().describe()}")
+    for warning in result.warnings:
+        if not (result.data.synthetic_data and warning.startswith("NO DATA")):   # the banner says it
+            lines.append(f"warning: {warning}")
     if result.cancelled:
         lines.append("CANCELLED: the figures below cover the candidates measured before the cancel")
     rows = [("candidate", "p50", "at", "throughput", "size", "accuracy / agreement", "meets", "cached", "note")]

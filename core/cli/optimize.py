@@ -113,6 +113,7 @@ def _same(a: Path, b: str) -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from core.cache import ResultCache
     from core.data.loaders import DataSpec
     from core.optimize.export import export_variant, write_json_atomic
     from core.optimize.pipeline import optimize_model
@@ -125,7 +126,7 @@ def handle(args: argparse.Namespace) -> int:
                                           ("--min-agreement", args.min_agreement), ("--max-size", args.max_size),
                                           ("--threads", args.threads), ("--batch-sizes", args.batch_sizes),
                                           ("--seconds", args.seconds)) if value is not None]
-    auto_only += [flag for flag, on in (("--no-prune", args.no_prune), ("--no-cache", args.no_cache)) if on]
+    auto_only += ["--no-prune"] if args.no_prune else []
     if auto_only:
         return _usage(f"{', '.join(auto_only)} go(es) with --auto")
     try:
@@ -186,7 +187,8 @@ def handle(args: argparse.Namespace) -> int:
     with make_engine(args) as engine:
         try:
             result = run_job(engine, optimize_model, args.model, recipes, spec, subject=args.model,
-                             show_progress=not args.json, threshold=args.threshold)
+                             show_progress=not args.json, threshold=args.threshold,
+                             cache=None if args.no_cache else ResultCache())
         except JobFailed as failed:
             print_error(failed.error)
             if args.json:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import faulthandler
 import importlib
 import queue
+import signal
 import threading
 import traceback
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ def run_job(fn: Callable[..., Any], args: tuple, kwargs: dict, reporter: Reporte
 
 
 def child_main(conn, settings: ChildSettings) -> None:
+    # Ctrl+C in a terminal reaches the whole process group: the parent turns it into a
+    # cooperative cancel (so partial results survive); the child must not die of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_environment()
     install_stderr_filter()
     # A segfault in a native runtime writes the Python stack here; the parent

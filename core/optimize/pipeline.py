@@ -17,7 +17,7 @@ baseline every size ratio is relative to).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -187,9 +187,100 @@ def evaluate_variant(tflite_bytes: bytes, eval_x: np.ndarray, eval_y, reference:
         raise BadInputError(f"cannot evaluate: {exc}") from None
 
 
+def data_cache_parts(data: DataSpec | None, check=None) -> dict[str, Any]:
+    """What the data contributes to a cache key: the files' SHA-256 (not their paths) and the settings."""
+    import os
+    from dataclasses import asdict
+
+    data = data or DataSpec()
+    parts = {k: v for k, v in asdict(data).items() if k not in ("path", "eval_path")}
+    for name in ("path", "eval_path"):
+        value = getattr(data, name)
+        if value is None:
+            parts[name] = None
+        elif not os.path.exists(value):
+            raise BadInputError("no such data file or folder", path=str(value))
+        else:
+            parts[name] = sha256_path(value, check=check)
+    return parts
+
+
+def variant_cache_key(model_sha256: str, recipe: Recipe, data_parts: dict[str, Any], threshold: float) -> str:
+    """The cache key of one built and evaluated variant (shared by optimize_model and auto mode)."""
+    from core.cache import cache_key
+
+    return cache_key("variant", model=model_sha256, recipe=recipe.to_dict(), data=data_parts, threshold=threshold)
+
+
+CACHE_NOTE = "served from the result cache (built earlier from the same model, recipe, data and library versions)"
+
+
+@dataclass(frozen=True)
+class _CachedSetup:
+    source: SourceInfo
+    data: DataDescription
+    original_evaluation: Evaluation | None
+    baseline_size_bytes: int
+    warnings: tuple[str, ...]
+
+
+class _PipelineCache:
+    """optimize_model's use of a `core.cache.ResultCache`: the setup and each variant, by content."""
+
+    def __init__(self, cache, model_path: str, data: DataSpec | None, threshold: float, cancel) -> None:
+        self.cache = cache
+        self.model_sha = sha256_path(model_path, check=cancel.raise_if_cancelled)
+        self.data_parts = data_cache_parts(data, cancel.raise_if_cancelled)
+        self.threshold = threshold
+        from core.cache import cache_key
+
+        self.setup_key = cache_key("optimize-setup", model=self.model_sha, data=self.data_parts, threshold=threshold)
+
+    def variant_key(self, recipe: Recipe) -> str:
+        return variant_cache_key(self.model_sha, recipe, self.data_parts, self.threshold)
+
+    def get_variant(self, recipe: Recipe):
+        value = self.cache.get(self.variant_key(recipe))
+        if isinstance(value, Variant):
+            return replace(value, name=recipe.name, recipe=recipe, warnings=tuple(value.warnings) + (CACHE_NOTE,))
+        if isinstance(value, VariantFailure):
+            return replace(value, name=recipe.name, recipe=recipe)
+        return None
+
+    def put(self, key: str, value, progress) -> None:
+        try:
+            self.cache.put(key, value)
+        except OSError as exc:
+            progress.log(f"could not write the result cache: {exc}", level="warning")
+
+    def full_hit(self, model_path: str, recipes: list[Recipe], started: float) -> OptimizeResult | None:
+        setup = self.cache.get(self.setup_key)
+        if not isinstance(setup, _CachedSetup):
+            return None
+        outcomes = [self.get_variant(r) for r in recipes]
+        if any(o is None for o in outcomes):
+            return None
+        variants = tuple(o for o in outcomes if isinstance(o, Variant))
+        failures = tuple(o for o in outcomes if isinstance(o, VariantFailure))
+        if not variants:
+            return None   # all failed: rebuild, so the error is raised the usual way
+        return OptimizeResult(
+            source=replace(setup.source, path=str(model_path)), data=setup.data,
+            original_evaluation=setup.original_evaluation, baseline_size_bytes=setup.baseline_size_bytes,
+            variants=variants, failures=failures, warnings=setup.warnings,
+            seconds=time.perf_counter() - started, environment=environment())
+
+
 def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
-                   *, progress, cancel, threshold: float = 0.5) -> OptimizeResult:
-    """Make one variant per recipe from `model_path`, each evaluated against the original model."""
+                   *, progress, cancel, threshold: float = 0.5, cache=None) -> OptimizeResult:
+    """Make one variant per recipe from `model_path`, each evaluated against the original model.
+
+    `cache` (a `core.cache.ResultCache`, default None: no caching): variants are
+    looked up by the source's SHA-256, the recipe, the data files' SHA-256 and
+    settings, the threshold and the library versions; when every recipe and the
+    original's evaluation are cached the model is not even opened. A variant
+    served from the cache carries `CACHE_NOTE` among its warnings.
+    """
     started = time.perf_counter()
     parsed = _recipes(recipes)
     if isinstance(data, dict):
@@ -197,6 +288,21 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
             data = DataSpec(**data)
         except TypeError as exc:
             raise BadInputError(f"bad data settings: {exc}") from None
+    store = None
+    if cache is not None:
+        import os
+
+        if not os.path.exists(model_path):
+            raise BadInputError("no such file or folder", path=model_path)
+        progress(0.0, "hashing the model and data", stage="load")
+        store = _PipelineCache(cache, model_path, data, threshold, cancel)
+        hit = store.full_hit(model_path, parsed, started)
+        if hit is not None:
+            progress.log(f"all {len(parsed)} variant(s) came from the result cache ({cache.folder})")
+            for variant in hit.variants:
+                progress.partial("variant", variant)
+            progress(1.0, "done (from the cache)", stage="done")
+            return hit
     progress(0.0, "loading the model", stage="load")
     source = open_source(model_path)
     cancel.raise_if_cancelled()
@@ -254,14 +360,27 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
         for i, recipe in enumerate(parsed):
             cancel.raise_if_cancelled()
             sub = progress.scaled(0.2 + i * span, 0.2 + (i + 0.9) * span, recipe.name)
+            cached = store.get_variant(recipe) if store is not None else None
+            if isinstance(cached, Variant):
+                variants.append(cached)
+                progress.partial("variant", cached)
+                progress(0.2 + (i + 1) * span, f"{recipe.name}: from the cache", recipe.name)
+                continue
+            if isinstance(cached, VariantFailure):
+                failures.append(cached)
+                progress.log(f"{recipe.name}: {cached.message} (from the cache)", level="error")
+                continue
             try:
                 state, seconds = build_variant(recipe, ctx, progress=sub)
                 sub(0.95, f"{recipe.name}: evaluating on {eval_x.shape[0]} samples")
                 evaluation = evaluate_variant(state.tflite_bytes, eval_x, eval_y, reference, task, threshold, cancel)
             except ConversionError as exc:
                 cancel.raise_if_cancelled()
-                failures.append(VariantFailure(name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message,
-                                               details=exc.details))
+                failure = VariantFailure(name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message,
+                                         details=exc.details)
+                failures.append(failure)
+                if store is not None:
+                    store.put(store.variant_key(recipe), failure, progress)
                 progress.log(f"{recipe.name}: {exc.message}", level="error")
                 continue
             warning = fidelity_warning(recipe, evaluation)
@@ -274,10 +393,16 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                 layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
                 compression=state.compression)
             variants.append(variant)
+            if store is not None:
+                store.put(store.variant_key(recipe), variant, progress)
             progress.partial("variant", variant)
             progress(0.2 + (i + 1) * span, f"{recipe.name}: done", recipe.name)
     finally:
         ctx.close()
+    if store is not None:
+        store.put(store.setup_key, _CachedSetup(source=info, data=description, original_evaluation=original,
+                                                baseline_size_bytes=baseline_size, warnings=tuple(warnings)),
+                  progress)
 
     if not variants and failures:
         first = failures[0]
@@ -299,4 +424,5 @@ def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = No
     return optimize_model(model_path, recipes, data, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["PreparedData", "optimize_model", "optimize_modes", "prepare_data", "build_variant"]
+__all__ = ["CACHE_NOTE", "PreparedData", "build_variant", "data_cache_parts", "optimize_model", "optimize_modes",
+           "prepare_data", "variant_cache_key"]

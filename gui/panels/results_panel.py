@@ -108,6 +108,34 @@ LAYER_COLUMNS = [
 ]
 
 
+def _mb(value: float) -> str:
+    return "—" if value is None or value != value else f"{value:,.0f} MB"
+
+
+def config_columns(recommended: str | None = None) -> list[Column]:
+    """Columns of the "All measurements" table; `recommended` is the recommended configuration's label."""
+    return [
+        Column("Configuration", lambda c: c.label, tooltip=lambda c: c.error or c.runner),
+        Column("Batch", lambda c: str(c.batch_size), sort_key=lambda c: c.batch_size, numeric=True),
+        Column("Threads", lambda c: "TF" if c.threads is None else str(c.threads), sort_key=lambda c: c.threads or 0,
+               numeric=True),
+        Column("Calls", lambda c: f"{c.stats.n:,}", sort_key=lambda c: c.stats.n, numeric=True),
+        Column("p50", lambda c: ms_text(c.stats.p50 if c.ok else None), sort_key=lambda c: c.stats.p50, numeric=True),
+        Column("p90", lambda c: ms_text(c.stats.p90 if c.ok else None), sort_key=lambda c: c.stats.p90, numeric=True),
+        Column("p99", lambda c: ms_text(c.stats.p99 if c.ok else None), sort_key=lambda c: c.stats.p99, numeric=True),
+        Column("p99.9", lambda c: ms_text(c.stats.p999 if c.ok else None), sort_key=lambda c: c.stats.p999,
+               numeric=True, tooltip=lambda c: f"from {c.stats.n} calls: read it with the number of calls"),
+        Column("Samples/s", lambda c: _num(c.stats.throughput if c.ok else None, ",.0f"),
+               sort_key=lambda c: -(c.stats.throughput if c.ok else 0), numeric=True),
+        Column("First call", lambda c: ms_text(c.stats.cold_ms if c.stats.cold_ms == c.stats.cold_ms else None),
+               numeric=True, tooltip=lambda c: "the cold call after loading, not part of the figures"),
+        Column("Peak memory", lambda c: _mb(c.peak_rss_mb), sort_key=lambda c: c.peak_rss_mb, numeric=True,
+               tooltip=lambda c: f"whole engine process ({c.memory_method}); +{c.peak_rss_delta_mb:.0f} MB during it"),
+        Column("Note", lambda c: c.error or ("recommended" if c.label == recommended else ""),
+               tooltip=lambda c: c.error),
+    ]
+
+
 class ResultsPanel(QWidget):
     def __init__(self, export_variant: QAction, export_report: QAction, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -190,6 +218,13 @@ class ResultsPanel(QWidget):
         self.tabs.setObjectName("resultTabs")
         self.tabs.addTab(self.charts, "Charts")
         self.tabs.addTab(self.explanations, "What it means")
+        self.config_model = RecordTableModel(config_columns(), parent=self)
+        self.config_table = make_table()
+        self.config_table.setObjectName("configTable")
+        self.config_table.setModel(sortable(self.config_model, self))
+        self.config_table.setSortingEnabled(True)
+        self.config_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.tabs.addTab(self.config_table, "All measurements")
         self.layer_tab_index = self.tabs.addTab(layer_page, "Per-layer error")
 
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -221,6 +256,7 @@ class ResultsPanel(QWidget):
         self.table_model.set_records([])
         self.charts.clear()
         self.explanations.clear()
+        self.config_model.set_records([])
         self.layer_combo.clear()
         self.title.setText("No results yet")
         self.headline.setText("")
@@ -257,9 +293,10 @@ class ResultsPanel(QWidget):
                             "on random inputs can mislead. Choose a data file in the recipe panel and run again.")
         self.banner.setVisible(synthetic)
         # The rest in steps of their own, so the event loop breathes in between (charts take the longest).
-        self._pending = [lambda: self.charts.set_rows(self.rows, metric),
+        self.charts.front = []
+        self._pending = [*self.charts.steps(self.rows, metric),
                          lambda: self.explanations.setHtml(self._explanations_html()),
-                         self._fill_layer_errors]
+                         self._fill_configs, self._fill_layer_errors]
         QTimer.singleShot(STEP_MS, self._next_step)
 
     def _next_step(self) -> None:
@@ -276,6 +313,15 @@ class ResultsPanel(QWidget):
     @property
     def complete(self) -> bool:
         return self.outcome is not None and not self._pending
+
+    def _fill_configs(self) -> None:
+        bench = self.outcome.benchmark
+        recommended = bench.recommendation.label if bench is not None else None
+        self.config_model = RecordTableModel(config_columns(recommended),
+                                             list(bench.configs) if bench is not None else [], self)
+        self.config_table.model().setSourceModel(self.config_model)
+        self.config_table.resizeColumnsToContents()
+        self.config_table.horizontalHeader().setStretchLastSection(True)
 
     def _fill_layer_errors(self) -> None:
         outcome = self.outcome

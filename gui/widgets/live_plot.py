@@ -189,14 +189,28 @@ class LivePlot(QWidget):
             self.timer.start()
 
     def finish(self) -> None:
-        """Draw what is left (soon, not now: the caller is busy showing results) and stop the timer."""
+        """Draw what is left (soon, not now: the caller is busy showing results) and stop the timer.
+
+        While the plot is hidden nothing is drawn: it catches up when it is shown (`showEvent`).
+        """
         self.timer.stop()
-        QTimer.singleShot(REFRESH_MS // 2, self._final_refresh)
+        if self.isVisible():
+            QTimer.singleShot(REFRESH_MS // 2, self._final_refresh)
 
     def _final_refresh(self) -> None:
         self.refresh()
-        if not self.drawn:
+        if not self.drawn and self.isVisible():
             QTimer.singleShot(REFRESH_MS // 2, self._final_refresh)
+
+    def flush(self) -> None:
+        """Draw everything received now, visible or not (tests, reports)."""
+        while not self.drawn:
+            self.refresh(force=True)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self.drawn:
+            QTimer.singleShot(0, self._final_refresh)
 
     @property
     def drawn(self) -> bool:
@@ -205,14 +219,16 @@ class LivePlot(QWidget):
 
     # -- drawing -------------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
+        if not force and not self.isVisible():
+            return  # hidden: drawing would cost the event loop for nothing; showEvent catches up
         changed = False
         new_items = 0
         for series in self.series.values():
             if not series.dirty:
                 continue
             if series.key not in self.items:
-                if new_items >= NEW_ITEMS_PER_REFRESH:
+                if new_items >= NEW_ITEMS_PER_REFRESH and not force:
                     continue  # next time: a burst of new series must not stall the event loop
                 new_items += 1
             series.dirty = False

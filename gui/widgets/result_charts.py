@@ -61,7 +61,17 @@ class ResultCharts(QWidget):
         self.front = []
 
     def set_rows(self, rows: list[Row], metric: Metric) -> None:
-        self.clear()
+        """All three charts at once."""
+        for step in self.steps(rows, metric):
+            step()
+
+    def steps(self, rows: list[Row], metric: Metric) -> list:
+        """Filling the charts in three steps (one per chart), so a caller can spread them over the event loop."""
+        return [lambda: self._latency_and_size(rows, latency=True), lambda: self._latency_and_size(rows, latency=False),
+                lambda: self._tradeoff(rows, metric)]
+
+    def _latency_and_size(self, rows: list[Row], latency: bool) -> None:
+        (self.latency_plot if latency else self.size_plot).getPlotItem().clear()
         colours = _colours(rows)
         n = len(rows)
         # Horizontal bars, the original on top: names read on the left axis at any width.
@@ -69,6 +79,9 @@ class ResultCharts(QWidget):
         ticks = [[(float(n - 1 - i), r.name) for i, r in enumerate(rows)]]
         text_colour = self.palette().text().color()
 
+        if not latency:
+            self._size(rows, colours, ys, ticks, text_colour)
+            return
         # Latency: bars in log10 space from a floor below the fastest p50, p99 as a whisker.
         item = self.latency_plot.getPlotItem()
         timed = [i for i, r in enumerate(rows) if r.p50_ms]
@@ -94,6 +107,8 @@ class ResultCharts(QWidget):
         item.setYRange(-0.6, n - 0.4, padding=0)
         item.getAxis("left").setTicks(ticks)
 
+    def _size(self, rows, colours, ys, ticks, text_colour) -> None:
+        n = len(rows)
         # Size: plain bars in KiB.
         item = self.size_plot.getPlotItem()
         sizes = np.array([r.size_bytes / 1024 for r in rows])
@@ -108,6 +123,9 @@ class ResultCharts(QWidget):
         item.setYRange(-0.6, n - 0.4, padding=0)
         item.getAxis("left").setTicks(ticks)
 
+    def _tradeoff(self, rows: list[Row], metric: Metric) -> None:
+        self.tradeoff_plot.getPlotItem().clear()
+        colours = _colours(rows)
         # Quality against latency, with the Pareto front; names in the legend (labels would overlap).
         item = self.tradeoff_plot.getPlotItem()
         use_accuracy = any(r.accuracy is not None for r in rows)

@@ -12,7 +12,6 @@ from core.auto import (
     check_budget, choose, pareto_front,
 )
 from core.auto.search import _data_parts
-from core.cache import cache_key
 from core.data.loaders import DataSpec
 from core.engine.context import CancelToken, Reporter, null_reporter
 from core.engine.events import PartialEvent, ProgressEvent
@@ -296,9 +295,11 @@ def test_cache_keys_differ_when_the_data_file_changes(tmp_path, samples_dir):
     parts_a = _data_parts(DataSpec(path=str(a)), check)
     parts_b = _data_parts(DataSpec(path=str(b)), check)
     assert parts_a["path"] != parts_b["path"]
-    recipe = recipe_for_mode("int8").to_dict()
-    assert cache_key("auto-variant", model="m", recipe=recipe, data=parts_a) != \
-        cache_key("auto-variant", model="m", recipe=recipe, data=parts_b)
+    from core.optimize.pipeline import variant_cache_key
+
+    recipe = recipe_for_mode("int8")
+    assert variant_cache_key("m", recipe, parts_a, 0.5) != variant_cache_key("m", recipe, parts_b, 0.5)
+    assert variant_cache_key("m", recipe, parts_a, 0.5) != variant_cache_key("m", recipe, parts_a, 0.4)
     # The path itself does not matter, only the content.
     c = tmp_path / "c.npz"
     c.write_bytes(a.read_bytes())
@@ -436,3 +437,20 @@ def test_tflite_source_rules_out_pruning_and_selective(first_run, samples_dir, t
     selective = again.candidate("int8-selective")
     assert selective.status == SKIPPED
     assert any(s in selective.reason for s in ("needs a Keras or SavedModel", "already meets", "failed"))
+
+
+def test_a_model_that_predicts_one_class_is_flagged(tmp_path):
+    from core.tf_runtime import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros",
+                                 bias_initializer=keras.initializers.Constant([1.0, 0.0, 0.0]))(inputs)
+    path = tmp_path / "constant.keras"
+    keras.Model(inputs, outputs).save(path)
+    settings = AutoSettings(cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never",
+                            **TINY)
+    result = auto_optimize(str(path), AutoBudget(), DataSpec(), settings, progress=null_reporter(),
+                           cancel=CancelToken())
+    assert any("same class for every evaluation sample" in w for w in result.warnings)
+    assert result.data.synthetic_data and result.recommended == "fp32"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.benchmark.measure import CACHE_NOTE, measure_tflite, served_from_cache
@@ -54,3 +55,75 @@ def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     assert cache.folder == tmp_path / "c"
     cache.put("k", 1)
     assert cache.stats().entries == 1 and cache.clear() == 1
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.core.optimize_models import classifier
+
+    return classifier(tmp_path_factory.mktemp("cache-model"), n=200)
+
+
+def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, monkeypatch):
+    from core.engine.context import CancelToken, null_reporter
+    from core.optimize import pipeline
+    from core.optimize.pipeline import CACHE_NOTE, optimize_model
+
+    model, data = tiny
+    cache = ResultCache(tmp_path)
+    spec = {"path": str(data), "calibration_samples": 32}
+    first = optimize_model(str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(),
+                           cache=cache)
+    assert not any(CACHE_NOTE in v.warnings for v in first.variants)
+
+    built: list[str] = []
+    real_build = pipeline.build_variant
+
+    def counting(recipe, ctx, *, progress):
+        built.append(recipe.name)
+        return real_build(recipe, ctx, progress=progress)
+
+    monkeypatch.setattr(pipeline, "build_variant", counting)
+    # Everything cached: the model is not even opened.
+    real_open = pipeline.open_source
+
+    def refuse(path):
+        raise AssertionError("the model was opened")
+
+    monkeypatch.setattr(pipeline, "open_source", refuse)
+    again = optimize_model(str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(),
+                           cache=cache)
+    assert [v.name for v in again.variants] == ["fp32", "int8"]
+    assert all(CACHE_NOTE in v.warnings for v in again.variants)
+    assert again.variant("int8").tflite_bytes == first.variant("int8").tflite_bytes
+    assert again.original_evaluation == first.original_evaluation and not built
+    # One new recipe: only that one is built (plus the fp32 baseline every run makes).
+    monkeypatch.setattr(pipeline, "open_source", real_open)
+    mixed = optimize_model(str(model), ["int8", "float16"], spec, progress=null_reporter(), cancel=CancelToken(),
+                           cache=cache)
+    assert CACHE_NOTE in mixed.variant("int8").warnings and CACHE_NOTE not in mixed.variant("float16").warnings
+    assert "float16" in built and "int8" not in built
+    # Other data: a miss.
+    other = tmp_path / "other.npz"
+    with np.load(data) as f:
+        np.savez(other, x=f["x"][:100], y=f["y"][:100])
+    fresh = optimize_model(str(model), ["int8"], {"path": str(other), "calibration_samples": 32},
+                           progress=null_reporter(), cancel=CancelToken(), cache=cache)
+    assert CACHE_NOTE not in fresh.variant("int8").warnings
+
+
+def test_cli_optimize_says_when_variants_come_from_the_cache(tiny, tmp_path, capsys, monkeypatch):
+    from core.cli import optimize as optimize_cli
+    from core.cli.main import main
+    from core.engine import Engine
+
+    monkeypatch.setattr(optimize_cli, "make_engine", lambda args: Engine(isolated=False))
+    monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))
+    model, data = tiny
+    argv = ["optimize", str(model), "-q", "dynamic", "--data", str(data), "--no-export"]
+    assert main(argv) == 0
+    assert "result cache" not in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "dynamic: served from the result cache" in capsys.readouterr().out
+    assert main(argv + ["--no-cache"]) == 0
+    assert "result cache" not in capsys.readouterr().out

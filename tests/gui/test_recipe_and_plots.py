@@ -146,6 +146,7 @@ def payload(config, samples, start=0, final=False, runner="litert", variant=None
 def test_live_plot_draws_on_its_timer_not_per_event(qtbot):
     plot = LivePlot()
     qtbot.addWidget(plot)
+    plot.show()
     plot.add_samples(payload("keras-tf_function b1", [0.5, 0.6], runner="keras-tf_function", variant="keras"))
     plot.add_samples(payload("keras-tf_function b1", [0.7], start=2, final=True, runner="keras-tf_function",
                              variant="keras"))
@@ -155,6 +156,11 @@ def test_live_plot_draws_on_its_timer_not_per_event(qtbot):
         plot.add_samples(payload("int8 b1 t1", list(np.full(1000, 0.01 + i * 1e-4)), start=i * 1000))
     plot.add_samples(payload("int8 b1 t1", [], start=50_000, final=True))
     qtbot.waitUntil(lambda: plot.sample_counts().get("int8 b1 t1") == 50_000 and plot.box_count() == 2, timeout=2000)
+    plot.hide()
+    plot.add_samples(payload("int8 b1 t1", [0.02], start=50_000))
+    plot.refresh()
+    assert plot.sample_counts()["int8 b1 t1"] == 50_001 and not plot.drawn  # hidden: stored, not drawn
+    plot.show()
     plot.finish()
     qtbot.waitUntil(lambda: plot.drawn)
     points = plot.item_points()
