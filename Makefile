@@ -8,7 +8,11 @@ STAMP   := $(VENV)/.litesmith-installed
 SAMPLE  ?= resources/samples/digits.keras
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test test-fast bench samples screenshots package lock clean help
+# The X11 libraries Qt's xcb platform plugin loads (a desktop has them; a minimal system may not).
+QT_SYSTEM_LIBS := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+                  libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-randr0 libegl1 libgl1 libfontconfig1
+
+.PHONY: system-deps run test test-fast bench samples screenshots package lock clean help
 
 help:
 	@echo "make run        set up and open the app on $(SAMPLE)"
@@ -17,6 +21,7 @@ help:
 	@echo "make bench      run the speed/size benchmarks in bench/"
 	@echo "make samples    rebuild resources/samples"
 	@echo "make package    build the desktop bundle (PyInstaller)"
+	@echo "make system-deps  Debian/Ubuntu: install the X11 libraries the window needs"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +29,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,packaging]'
 	@touch $(STAMP)
 
+system-deps:
+	apt-get install -y $(QT_SYSTEM_LIBS)
+
 run: $(STAMP)
-	$(VENV)/bin/litesmith gui $(SAMPLE)
+	@$(VENV)/bin/litesmith gui $(SAMPLE) || { status=$$?; \
+	  echo "The window did not open (exit $$status). On a minimal Linux system Qt may miss X11 libraries:"; \
+	  echo "  sudo make system-deps    (Debian/Ubuntu: $(QT_SYSTEM_LIBS))"; exit $$status; }
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
