@@ -44,6 +44,11 @@ class Row:
     warnings: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
     best: set[str] = field(default_factory=set)   # column keys where this row is the best
+    # auto mode only
+    status: str = ""                  # the candidate's status ("measured", "skipped", ...)
+    recommended: bool = False
+    from_cache: bool = False
+    quality_label: str = ""
 
     @property
     def quality(self) -> float | None:

@@ -6,7 +6,10 @@ The window composes panels (`gui.panels`) and drives the engine only through its
 Layout: the empty state until a model is open, then tabs (Model, Live, Results)
 and the recipe panel docked on the right. Run (Ctrl+R) optimizes and benchmarks
 through `gui.workflow.RunController`; the live plot follows the measurement and
-the results panel shows the comparison. Devices are detected once, in the
+the results panel shows the comparison. Auto (Ctrl+Shift+R) runs `core.auto.auto_optimize`
+through `gui.auto.AutoController` with the recipe panel's budget: candidates fill the
+results table and charts as they finish, and Cancel keeps those measured so far.
+Tools has Devices… (the detected `DeviceReport`) and Clear Cache…. Devices are detected once, in the
 background, right after the first model has loaded (the engine has TensorFlow
 by then, so it takes a moment); an action asked for meanwhile (Run, opening
 another model, an export) starts as soon as the detection ends.
@@ -41,6 +44,7 @@ from gui.widgets.job_status import JobStatus
 from gui.widgets.live_plot import LivePlot
 from gui.workers import JobRunner
 from gui.workflow import RunController, RunOutcome
+from gui.auto import AutoController
 
 log = logging.getLogger("litesmith.gui")
 
@@ -109,6 +113,9 @@ class MainWindow(QMainWindow):
     run_cancelled = Signal()
     exported = Signal(object)
     devices_detected = Signal(object)
+    auto_finished = Signal(object)
+    auto_failed = Signal(object)
+    cache_cleared = Signal(int)
 
     def __init__(self, engine: Engine, settings: QSettings | None = None, *, owns_engine: bool = True,
                  inspect_job: Callable[..., Any] | None = None, remember_geometry: bool = True,
@@ -130,6 +137,11 @@ class MainWindow(QMainWindow):
         self._background_job = False         # the running job is the device detection
         self._pending: Callable[[], Any] | None = None
         self.outcome: RunOutcome | None = None
+        self.auto_result = None               # core.auto.AutoResult of the last auto search
+        self.auto_settings: RunSettings | None = None
+        self.device_report = None
+        self.devices_dialog = None
+        self.cache_dialog: QMessageBox | None = None
         self.export_dialog: QMessageBox | None = None
         self._run_progress: tuple[float, float, str] | None = None
         self._restored_state = False
@@ -157,7 +169,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.workspace)
         self.setCentralWidget(self.stack)
 
-        self.recipe_panel = RecipePanel(self.run_action)
+        self.recipe_panel = RecipePanel(self.run_action, self.auto_action)
         self.recipe_panel.set_last_dir(self._last_dir())
         self.recipe_panel.set_settings(self._saved_recipe())
         self.recipe_dock = QDockWidget("Recipe", self)
@@ -181,6 +193,11 @@ class MainWindow(QMainWindow):
         self.run_controller.run_finished.connect(self._on_run_finished)
         self.run_controller.run_failed.connect(self._on_run_failed)
         self.run_controller.run_cancelled.connect(self._on_run_cancelled)
+        self.auto_controller = AutoController(self.runner, self)
+        self.auto_controller.candidate.connect(self._on_auto_candidate)
+        self.auto_controller.auto_finished.connect(self._on_auto_finished)
+        self.auto_controller.auto_failed.connect(self._on_auto_failed)
+        self.auto_controller.auto_cancelled.connect(self._on_auto_cancelled)
 
         self.job_status = JobStatus()
         self.statusBar().addPermanentWidget(self.job_status, 1)
@@ -233,6 +250,22 @@ class MainWindow(QMainWindow):
         self.run_action.setEnabled(False)
         self.run_action.triggered.connect(self.start_run)
 
+        self.auto_action = QAction("&Auto: Fastest Within Budget", self)
+        self.auto_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.auto_action.setToolTip("Try the recipes cheapest first and recommend the fastest variant that meets "
+                                    "the budget set in the recipe panel")
+        self.auto_action.setEnabled(False)
+        self.auto_action.triggered.connect(self.start_auto)
+
+        self.devices_action = QAction("&Devices…", self)
+        self.devices_action.setToolTip("The CPU's inference features and the GPUs TensorFlow and the driver see")
+        self.devices_action.triggered.connect(self.show_devices)
+
+        self.clear_cache_action = QAction("Clear &Cache…", self)
+        self.clear_cache_action.setToolTip("Delete the cached variants and measurements (the next run measures "
+                                           "afresh)")
+        self.clear_cache_action.triggered.connect(self.clear_cache_dialog)
+
         self.export_variant_action = QAction("Export &Variant…", self)
         self.export_variant_action.setShortcut(QKeySequence("Ctrl+E"))
         self.export_variant_action.setToolTip("Write the selected (or recommended) variant as a .tflite with its report")
@@ -259,13 +292,20 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         run_menu = self.menuBar().addMenu("&Run")
         run_menu.addAction(self.run_action)
+        run_menu.addAction(self.auto_action)
         run_menu.addAction(self.cancel_action)
         run_menu.addSeparator()
         run_menu.addAction(self.export_variant_action)
         run_menu.addAction(self.export_report_action)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        tools_menu.addAction(self.devices_action)
+        tools_menu.addAction(self.clear_cache_action)
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.devices_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
         self.file_menu, self.run_menu, self.help_menu = file_menu, run_menu, help_menu
+        self.tools_menu = tools_menu
         self._rebuild_recent_menu()
 
     def _rebuild_recent_menu(self) -> None:
@@ -356,7 +396,8 @@ class MainWindow(QMainWindow):
             self.recipe_dock.setVisible(True)
             if not self._restored_state:  # a restored window keeps the dock width the user chose
                 self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
-        self.run_action.setEnabled(True)
+        self.run_action.setEnabled(not self._job_controls_busy())
+        self.auto_action.setEnabled(not self._job_controls_busy())
         if new_model:
             self._clear_results()
         name = os.path.basename(os.path.normpath(info.path)) or info.path
@@ -449,7 +490,10 @@ class MainWindow(QMainWindow):
         self._background_job = False
         if error is not None:
             log.warning("device detection failed: %s", error.one_line())
+        self.device_report = report
         self.recipe_panel.set_devices(report)
+        if self.devices_dialog is not None:
+            self.devices_dialog.set_report(report, state="done")
         if not self.runner.busy:
             self.job_status.job_ended(getattr(self, "_text_before_devices", "") or "Ready")
         self.devices_detected.emit(report)
@@ -504,10 +548,23 @@ class MainWindow(QMainWindow):
         self.job_status.job_started("Optimizing…")
         return True
 
+    def _job_controls_busy(self) -> bool:
+        return self.run_controller.active or self.auto_controller.active
+
     def _set_run_controls(self, running: bool) -> None:
         self.run_action.setEnabled(not running and self.model_info is not None)
+        self.auto_action.setEnabled(not running and self.model_info is not None)
         self.recipe_panel.run_button.setEnabled(not running)
-        self.recipe_panel.run_button.setText("Running…" if running else "Run")
+        self.recipe_panel.auto_button.setEnabled(not running)
+        auto_running = running and self.auto_controller.active
+        self.recipe_panel.run_button.setText("Running…" if running and not auto_running else "Run")
+        self.recipe_panel.auto_button.setText("Searching…" if auto_running else "Auto")
+        if self.results_panel.mode == "auto":
+            result = self.auto_result
+            self.export_variant_action.setEnabled(not running and result is not None and any(
+                c.status == "measured" or c.status == "misses_budget" for c in result.candidates))
+            self.export_report_action.setEnabled(False)
+            return
         has_results = not running and self.outcome is not None
         self.export_variant_action.setEnabled(has_results and bool(self.outcome.optimize.variants))
         self.export_report_action.setEnabled(has_results)
@@ -532,6 +589,10 @@ class MainWindow(QMainWindow):
         text = f"Done in {outcome.seconds:.1f} s: {variants} variant(s)"
         if outcome.benchmark is not None and outcome.benchmark.recommendation.label:
             text += f"; recommended {outcome.benchmark.recommendation.label}"
+        cached = outcome.cached_variants
+        if cached:
+            text += (" (variants from the cache)" if len(cached) == len(outcome.optimize.variants)
+                     else f" ({len(cached)} variant(s) from the cache)")
         self.job_status.job_ended(text)
         if outcome.benchmark_error is not None:
             self.show_error(outcome.benchmark_error)
@@ -553,7 +614,155 @@ class MainWindow(QMainWindow):
         self.job_status.job_ended("Run cancelled")
         self.run_cancelled.emit()
 
+    # -- auto mode ------------------------------------------------------------------------------
+
+    def start_auto(self) -> bool:
+        """Search for the fastest variant within the recipe panel's budget; False when it cannot start now."""
+        if self.model_info is None:
+            self.job_status.label.setText("Open a model first")
+            return False
+        try:
+            settings = self.recipe_panel.settings()
+            settings.auto_budget()
+            settings.auto_settings()
+        except Exception as exc:  # noqa: BLE001 - ValueError or the engine's BadInputError: a field to fix
+            self.show_error(JobError(ErrorKind.BAD_INPUT, f"the auto budget cannot run: {exc}"))
+            return False
+        if self.runner.busy:
+            if self._background_job and self._pending is None:
+                self._pending = self.start_auto
+                self.job_status.label.setText("Searching as soon as the GPU check ends…")
+                return True
+            self.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
+            return False
+        self.save_recipe(settings)
+        if not self.auto_controller.start(self.model_info.path, settings):
+            return False
+        self.auto_settings = settings
+        self.outcome = None
+        self.auto_result = None
+        name = os.path.basename(os.path.normpath(self.model_info.path))
+        self.results_panel.begin_auto(name, settings.describe_budget())
+        self._set_run_controls(running=True)
+        self.workspace.setCurrentWidget(self.results_panel)
+        self.job_status.job_started("Auto: preparing the search…")
+        return True
+
+    def _on_auto_candidate(self, payload: dict) -> None:
+        self.results_panel.add_candidate(payload)
+
+    def _on_auto_finished(self, result) -> None:
+        self.auto_result = result
+        self.results_panel.set_auto_result(result, self.auto_settings)
+        self._set_run_controls(running=False)
+        self.workspace.setCurrentWidget(self.results_panel)
+        measured = sum(1 for c in result.candidates if c.status == "measured")
+        if result.cancelled:
+            text = f"Auto cancelled: {measured} candidate(s) measured"
+        else:
+            text = f"Auto done in {result.seconds:.1f} s: {measured} of {len(result.candidates)} measured"
+        text += f"; recommended {result.recommended}" if result.recommended else "; nothing meets the budget"
+        if result.all_from_cache:
+            text += " (all from the cache)"
+        elif any(c.from_cache for c in result.candidates):
+            text += f" ({sum(1 for c in result.candidates if c.from_cache)} from the cache)"
+        self.job_status.job_ended(text)
+        self.auto_finished.emit(result)
+
+    def _on_auto_failed(self, error: JobError) -> None:
+        self._set_run_controls(running=False)
+        self.job_status.job_ended("The auto search failed")
+        self.show_error(error)
+        self.auto_failed.emit(error)
+
+    def _on_auto_cancelled(self) -> None:
+        self._set_run_controls(running=False)
+        self.job_status.job_ended("Auto cancelled before any candidate finished")
+        self.results_panel.clear()
+        self.auto_failed.emit(JobError(ErrorKind.CANCELLED, "cancelled by the user"))
+
+    def _auto_variant(self, name: str):
+        """The auto candidate `name` with its bytes (the recommended one, or read back from the cache); or None."""
+        result = self.auto_result
+        if result is None:
+            return None
+        if result.recommended_variant is not None and result.recommended_variant.name == name:
+            return result.recommended_variant
+        try:
+            from core.auto.search import candidate_variant
+
+            data = self.auto_settings.data_spec() if self.auto_settings is not None else None
+            return candidate_variant(result, name, data)
+        except Exception:  # noqa: BLE001 - not in the cache (cleared, another folder): not exportable
+            log.info("auto candidate %s is not in the cache", name, exc_info=True)
+            return None
+
+    # -- devices and cache ------------------------------------------------------------------------
+
+    def show_devices(self):
+        """Tools/Help > Devices…: the detection the recipe panel uses (run now if it has not run yet)."""
+        from gui.devices import DevicesDialog
+
+        if self.devices_dialog is not None:
+            self.devices_dialog.raise_()
+            return self.devices_dialog
+        dialog = DevicesDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "devices_dialog", None))
+        dialog.set_report(self.device_report, state=self._devices_state)
+        self.devices_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def clear_cache_dialog(self) -> QMessageBox:
+        """Tools > Clear Cache…: what the cache holds, and a confirmation. Non-blocking."""
+        from core.cache import ResultCache
+
+        from gui.formatting import human_size
+
+        stats = ResultCache().stats()
+        box = QMessageBox(self)
+        box.setObjectName("clearCacheDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(f"Clear Cache — {APP_TITLE}")
+        if stats.entries:
+            box.setText(f"Delete {stats.entries:,} cached result(s), {human_size(stats.total_bytes)}?")
+            box.setInformativeText("Variants and measurements are kept so that a second run on the same model, "
+                                   f"recipe and data is instant. Folder: {stats.folder}")
+            box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            box.button(QMessageBox.StandardButton.Yes).setText("Clear Cache")
+        else:
+            box.setText("The cache is empty.")
+            box.setInformativeText(f"Folder: {stats.folder}")
+            box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self.clear_cache() if stats.entries else None)
+        box.finished.connect(lambda _r: setattr(self, "cache_dialog", None))
+        self.cache_dialog = box
+        box.open()
+        return box
+
+    def clear_cache(self) -> int:
+        """Delete every cache entry; says how many and how much space was freed."""
+        from core.cache import ResultCache
+
+        from gui.formatting import human_size
+
+        cache = ResultCache()
+        before = cache.stats()
+        try:
+            removed = cache.clear()
+        except OSError as exc:
+            self.show_error(JobError(ErrorKind.BAD_INPUT, f"cannot clear the cache: {exc}", path=before.folder))
+            return 0
+        freed = before.total_bytes - cache.stats().total_bytes
+        self.job_status.label.setText(f"Cache cleared: {removed:,} entries, {human_size(freed)} freed")
+        self.cache_cleared.emit(removed)
+        return removed
+
     def _clear_results(self) -> None:
+        self.auto_result = None
         self.outcome = None
         self.results_panel.clear()
         self.live_plot.reset()
@@ -567,14 +776,34 @@ class MainWindow(QMainWindow):
             return self._last_dir()
         return os.path.dirname(os.path.normpath(self.model_info.path))
 
+    def _source_path(self) -> str | None:
+        if self.results_panel.mode == "auto" and self.auto_result is not None:
+            return self.auto_result.source.path
+        return self.outcome.model_path if self.outcome is not None else None
+
     def _model_stem(self) -> str:
-        if self.outcome is None:
+        source = self._source_path()
+        if not source:
             return "model"
-        path = Path(self.outcome.model_path.rstrip("/\\"))
+        path = Path(source.rstrip("/\\"))
         return path.name if path.is_dir() else path.stem
 
     def default_export_variant(self) -> str | None:
-        """The selected row's variant, else the recommended one, else the last made."""
+        """The selected row's variant, else the recommended one, else the last made.
+
+        After an auto search: the selected candidate when its bytes can be had (the cache), else the recommended.
+        """
+        if self.results_panel.mode == "auto":
+            result = self.auto_result
+            if result is None:
+                return None
+            selected = self.results_panel.selected_variant()
+            if selected and selected != result.recommended and self._auto_variant(selected) is not None:
+                return selected
+            if result.recommended:
+                return result.recommended
+            built = [c.name for c in result.candidates if c.status in ("measured", "misses_budget")]
+            return next((n for n in built if self._auto_variant(n) is not None), None)
         if self.outcome is None or not self.outcome.optimize.variants:
             return None
         names = [v.name for v in self.outcome.optimize.variants]
@@ -600,7 +829,7 @@ class MainWindow(QMainWindow):
             self.export_variant(name, path)
 
     def _is_input(self, path: str) -> bool:
-        model = self.outcome.model_path if self.outcome is not None else None
+        model = self._source_path()
         if not model:
             return False
         try:
@@ -616,14 +845,21 @@ class MainWindow(QMainWindow):
         from core.optimize.export import export_variant
 
         path = os.path.abspath(os.fspath(path))
-        if self.outcome is None:
+        auto = self.results_panel.mode == "auto" and self.auto_result is not None
+        if self.outcome is None and not auto:
             return False
         if self._is_input(path):
             self.show_error(JobError(ErrorKind.BAD_INPUT, "refusing to write over the input model; choose another "
                                                           "file name", path=path))
             return False
-        variant = next((v for v in self.outcome.optimize.variants if v.name == name), None)
+        if auto:
+            variant = self._auto_variant(name)
+        else:
+            variant = next((v for v in self.outcome.optimize.variants if v.name == name), None)
         if variant is None:
+            if auto:
+                self.job_status.label.setText(f"{name}: its model is not at hand (not built, or the cache was "
+                                              "cleared); export the recommended variant or run Auto again")
             return False
         if self.runner.busy:
             if self._background_job and self._pending is None:
@@ -631,12 +867,18 @@ class MainWindow(QMainWindow):
                 return True
             self.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
             return False
-        result = self.outcome.optimize
-        metadata = {"benchmark": self._variant_benchmark(name)}
+        if auto:
+            result = self.auto_result
+            candidate = result.candidate(name)
+            metadata = {"auto": {"budget": result.budget.effective().describe(), "recommended": result.recommended,
+                                 "reasons": list(result.reasons), "candidate": candidate.summary()}}
+        else:
+            result = self.outcome.optimize
+            metadata = {"benchmark": self._variant_benchmark(name)}
         started = self.runner.submit(
             export_variant, variant, path, subject=path, source=result.source, data=result.data,
             baseline_size_bytes=result.baseline_size_bytes, original_evaluation=result.original_evaluation,
-            protected_paths=(self.outcome.model_path,), metadata=metadata,
+            protected_paths=(self._source_path(),), metadata=metadata,
             on_finished=self._on_exported, on_failed=self._on_export_failed)
         if started:
             self.job_status.job_started(f"Exporting {name}…")

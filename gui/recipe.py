@@ -69,6 +69,15 @@ class RunSettings:
     budget_ms: float = 10.0
     device: str = DEVICE_CPU
     keras_modes: tuple[str, ...] = ("tf_function",)
+    profile: bool = False                     # per-layer time of the Keras baseline; data vs model time (.npz)
+    gpu_memory_mb: int = 0                    # cap on the chosen GPU (0: none)
+    # auto mode (budget)
+    auto_quality: str = "agreement"          # "agreement" (min agreement %) or "accuracy" (max drop, points)
+    auto_min_agreement: float = 99.0          # percent
+    auto_max_drop: float = 1.0                # accuracy points (PR-AUC points for binary, MAE for regression)
+    auto_max_size_mb: float = 0.0             # 0: no size limit
+    auto_pruning: bool = True                 # "auto" (when it can pay) or "never"
+    use_cache: bool = True                    # read/write the result cache (core.cache), as the CLI does
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- persistence ------------------------------------------------------------
@@ -97,10 +106,13 @@ class RunSettings:
                     value = tuple(value)
                     if f.name in ("threads", "batch_sizes"):
                         value = tuple(int(v) for v in value if int(v) >= 1) or default
-                elif f.name in ("int8_io", "selective", "layer_errors", "distill"):
+                elif f.name in ("int8_io", "selective", "layer_errors", "distill", "profile", "auto_pruning",
+                                "use_cache"):
                     value = bool(value)
-                elif f.name == "epochs":
+                elif f.name in ("epochs", "gpu_memory_mb"):
                     value = max(0, int(value))
+                elif f.name in ("auto_min_agreement", "auto_max_drop", "auto_max_size_mb"):
+                    value = max(0.0, float(value))
                 elif f.name in ("runs",):
                     value = None if value is None else max(1, int(value))
                 elif f.name in ("seconds", "fidelity_target"):
@@ -124,6 +136,9 @@ class RunSettings:
             settings.seconds = None
         if settings.budget_ms <= 0:
             settings.budget_ms = 10.0
+        if settings.auto_quality not in ("agreement", "accuracy"):
+            settings.auto_quality = "agreement"
+        settings.auto_min_agreement = min(100.0, settings.auto_min_agreement)
         return settings
 
     # -- engine inputs --------------------------------------------------------------
@@ -176,9 +191,43 @@ class RunSettings:
     def bench_config(self):
         from core.benchmark import BenchConfig
 
+        device = self.device or DEVICE_CPU
+        gpu_cap = self.gpu_memory_mb if self.gpu_memory_mb > 0 and "GPU" in device.upper() else None
         return BenchConfig(threads=self.threads, batch_sizes=self.batch_sizes, runs=self.runs,
                            seconds=None if self.runs is not None else self.seconds, budget_ms=self.budget_ms,
-                           keras_modes=self.keras_modes, device=self.device or DEVICE_CPU, warmup=3, min_runs=3)
+                           keras_modes=self.keras_modes, device=device, warmup=3, min_runs=3,
+                           profile_layers=self.profile, gpu_memory_limit_mb=gpu_cap)
+
+    def bench_data(self) -> str | None:
+        """The data file the benchmark reads its batches from when profiling (.npz only), else None."""
+        if self.profile and self.data_path and self.data_path.lower().endswith(".npz") \
+                and os.path.isfile(self.data_path):
+            return self.data_path
+        return None
+
+    # -- auto mode ----------------------------------------------------------------------
+
+    def auto_budget(self):
+        from core.auto.budget import AutoBudget
+
+        size = int(self.auto_max_size_mb * 2**20) if self.auto_max_size_mb > 0 else None
+        if self.auto_quality == "accuracy":
+            return AutoBudget(max_accuracy_drop=self.auto_max_drop / 100.0, max_size_bytes=size)
+        return AutoBudget(min_agreement=self.auto_min_agreement / 100.0, max_size_bytes=size)
+
+    def auto_settings(self):
+        from core.auto.results import AutoSettings
+
+        seconds = self.seconds if self.runs is None and self.seconds else 0.5
+        return AutoSettings(threads=self.threads, batch_sizes=self.batch_sizes, seconds_per_config=seconds,
+                            pruning="auto" if self.auto_pruning else "never", use_cache=self.use_cache)
+
+    def describe_budget(self) -> str:
+        parts = [f"accuracy drop ≤ {self.auto_max_drop:g} points" if self.auto_quality == "accuracy"
+                 else f"agreement ≥ {self.auto_min_agreement:g} %"]
+        if self.auto_max_size_mb > 0:
+            parts.append(f"size ≤ {self.auto_max_size_mb:g} MB")
+        return ", ".join(parts)
 
     def describe_data(self) -> str:
         if not self.data_path:

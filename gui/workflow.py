@@ -53,6 +53,13 @@ class RunOutcome:
     def keras_baseline(self) -> bool:
         return self.optimize.source.format in KERAS_FORMATS
 
+    @property
+    def cached_variants(self) -> list[str]:
+        """Names of the variants served from the result cache (not built again)."""
+        from core.optimize.pipeline import CACHE_NOTE
+
+        return [v.name for v in self.optimize.variants if CACHE_NOTE in v.warnings]
+
 
 def default_jobs() -> tuple[Callable[..., Any], Callable[..., Any]]:
     from core.benchmark.measure import benchmark_variants
@@ -113,8 +120,13 @@ class RunController(QObject):
         self._started = time.perf_counter()
         self.active = True
         self.stage = "optimize"
+        extra = {}
+        if self._jobs is None and settings.use_cache:
+            from core.cache import ResultCache
+
+            extra["cache"] = ResultCache()   # as the CLI: a variant built before is not built again
         started = self.runner.submit(optimize_model, model_path, recipes, data, subject=model_path,
-                                     on_finished=self._on_optimized, on_failed=self._on_failed)
+                                     on_finished=self._on_optimized, on_failed=self._on_failed, **extra)
         if not started:
             self.active = False
             self.stage = ""
@@ -150,8 +162,12 @@ class RunController(QObject):
             return
         self.stage = "benchmark"
         name = os.path.basename(os.path.normpath(self.model_path))
+        extra = {}
+        bench_data = self.settings.bench_data()
+        if bench_data is not None:
+            extra["data"] = bench_data   # batches from the data file: data-loading vs model time
         started = self.runner.submit(benchmark_variants, variants, config, subject=self.model_path,
-                                     keras_model=keras_model, label=name,
+                                     keras_model=keras_model, label=name, **extra,
                                      on_finished=lambda bench: self._finish(benchmark=bench),
                                      on_failed=self._on_failed)
         if not started:  # cannot happen (the runner is idle in its callbacks); be safe anyway

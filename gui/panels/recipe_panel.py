@@ -87,7 +87,8 @@ class RecipePanel(QWidget):
 
     changed = Signal()
 
-    def __init__(self, run_action: QAction, parent: QWidget | None = None) -> None:
+    def __init__(self, run_action: QAction, auto_action: QAction | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("recipePanel")
         self.data_path: str | None = None
@@ -277,6 +278,19 @@ class RecipePanel(QWidget):
         self.device = QComboBox()
         self.device.setObjectName("device")
         self.device.addItem("CPU", DEVICE_CPU)
+        self.gpu_memory = QSpinBox()
+        self.gpu_memory.setObjectName("gpuMemory")
+        self.gpu_memory.setRange(0, 1_000_000)
+        self.gpu_memory.setSingleStep(512)
+        self.gpu_memory.setSuffix(" MB")
+        self.gpu_memory.setSpecialValueText("no cap")
+        self.gpu_memory.setToolTip("Cap the GPU memory TensorFlow may take for the baseline (a fresh engine only)")
+        self.gpu_memory.valueChanged.connect(self.changed)
+        self.profile = QCheckBox("Profile: time per layer, data vs model")
+        self.profile.setObjectName("profile")
+        self.profile.setToolTip("Times every layer of the Keras baseline; with an .npz data file, also how much "
+                                "time goes to loading and preparing batches versus the model (Results > Profile)")
+        self.profile.toggled.connect(self.changed)
         self.device_state = _hint("Looking for GPUs…")
         self.device_state.setObjectName("deviceState")
         for w in (self.threads, self.batch_sizes):
@@ -291,9 +305,53 @@ class RecipePanel(QWidget):
         form.addRow("Batch sizes:", self.batch_sizes)
         form.addRow("Measure for:", measure)
         form.addRow("Latency budget:", self.budget)
-        form.addRow("Baseline on:", self.device)
+        device_row = QHBoxLayout()
+        device_row.addWidget(self.device, 1)
+        device_row.addWidget(self.gpu_memory)
+        form.addRow("Baseline on:", device_row)
         self.device.setToolTip("Where the original Keras model runs as the baseline")
+        self.device.currentIndexChanged.connect(self._update_enabled)
         form.addRow("", self.device_state)
+        form.addRow(self.profile)
+
+        # -- auto mode's budget
+        self.auto_box = QGroupBox("Auto: fastest within a budget")
+        self.auto_box.setObjectName("autoBox")
+        auto_form = QFormLayout(self.auto_box)
+        auto_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.auto_quality = QComboBox()
+        self.auto_quality.setObjectName("autoQuality")
+        self.auto_quality.addItem("Agreement ≥", "agreement")
+        self.auto_quality.addItem("Accuracy drop ≤", "accuracy")
+        self.auto_quality.setToolTip("Agreement with the original's outputs (no labels needed), or the drop in "
+                                     "accuracy on labelled data (PR-AUC for binary tasks), in points")
+        self.auto_value = QDoubleSpinBox()
+        self.auto_value.setObjectName("autoValue")
+        self.auto_value.setDecimals(2)
+        self.auto_max_size = QDoubleSpinBox()
+        self.auto_max_size.setObjectName("autoMaxSize")
+        self.auto_max_size.setRange(0.0, 100_000.0)
+        self.auto_max_size.setDecimals(2)
+        self.auto_max_size.setSuffix(" MB")
+        self.auto_max_size.setSpecialValueText("no limit")
+        self.auto_max_size.setToolTip("Largest .tflite file size allowed (MiB)")
+        self.auto_pruning = QCheckBox("Try pruning when it can pay")
+        self.auto_pruning.setObjectName("autoPruning")
+        self.auto_pruning.setToolTip("Structured pruning (Keras models) when the model is slow enough for it to "
+                                     "matter; it fine-tunes, so it takes longer")
+        self._auto_values = {"agreement": 99.0, "accuracy": 1.0}
+        self.auto_quality.currentIndexChanged.connect(self._auto_quality_changed)
+        self.auto_value.valueChanged.connect(self._remember_auto_value)
+        for w in (self.auto_value, self.auto_max_size):
+            w.valueChanged.connect(self.changed)
+        self.auto_quality.currentIndexChanged.connect(self.changed)
+        self.auto_pruning.toggled.connect(self.changed)
+        quality_row = QHBoxLayout()
+        quality_row.addWidget(self.auto_quality)
+        quality_row.addWidget(self.auto_value, 1)
+        auto_form.addRow(quality_row)
+        auto_form.addRow("Max size:", self.auto_max_size)
+        auto_form.addRow(self.auto_pruning)
 
         # -- run
         self.run_button = QPushButton("Run")
@@ -305,12 +363,22 @@ class RecipePanel(QWidget):
         self.run_button.setFont(font)
         self.run_button.setMinimumHeight(self.run_button.sizeHint().height() + 8)
         self.run_button.clicked.connect(run_action.trigger)
-        self.run_hint = _hint("Ctrl+R · optimizes, then measures the original and every variant")
+        self.run_hint = _hint("Run (Ctrl+R): your recipe, measured · Auto (Ctrl+Shift+R): the fastest variant "
+                              "within the budget below")
+        self.auto_button = QPushButton("Auto")
+        self.auto_button.setObjectName("autoButton")
+        self.auto_button.setToolTip("Search the recipes for the fastest variant within the Auto budget (Ctrl+Shift+R)")
+        self.auto_button.setFont(font)
+        self.auto_button.setMinimumHeight(self.run_button.minimumHeight())
+        if auto_action is not None:
+            self.auto_button.clicked.connect(auto_action.trigger)
+        else:
+            self.auto_button.setVisible(False)
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(8, 8, 8, 8)
-        for box in (self.data_box, self.quant_box, self.compression_box, self.bench_box):
+        for box in (self.data_box, self.quant_box, self.compression_box, self.bench_box, self.auto_box):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
             content_layout.addWidget(box)
         content_layout.addStretch(1)
@@ -326,7 +394,10 @@ class RecipePanel(QWidget):
         layout.addWidget(scroll, 1)
         bottom = QVBoxLayout()
         bottom.setContentsMargins(8, 0, 8, 0)
-        bottom.addWidget(self.run_button)
+        buttons_row = QHBoxLayout()
+        buttons_row.addWidget(self.run_button, 3)
+        buttons_row.addWidget(self.auto_button, 2)
+        bottom.addLayout(buttons_row)
         bottom.addWidget(self.run_hint)
         layout.addLayout(bottom)
 
@@ -434,6 +505,24 @@ class RecipePanel(QWidget):
         self.sparsity.setEnabled(pruning)
         self.epochs.setEnabled(pruning or self.distill.isChecked())
         self.runs.setEnabled(not self.by_seconds.isChecked())
+        self.gpu_memory.setEnabled("GPU" in str(self.device.currentData() or "").upper())
+
+    def _auto_quality_changed(self, *_args) -> None:
+        kind = self.auto_quality.currentData()
+        self.auto_value.blockSignals(True)
+        if kind == "accuracy":
+            self.auto_value.setRange(0.0, 100.0)
+            self.auto_value.setSingleStep(0.5)
+            self.auto_value.setSuffix(" pts")
+        else:
+            self.auto_value.setRange(0.0, 100.0)
+            self.auto_value.setSingleStep(0.1)
+            self.auto_value.setSuffix(" %")
+        self.auto_value.setValue(self._auto_values.get(kind, 0.0))
+        self.auto_value.blockSignals(False)
+
+    def _remember_auto_value(self, value: float) -> None:
+        self._auto_values[self.auto_quality.currentData()] = value
 
     def settings(self) -> RunSettings:
         """The controls as RunSettings; ValueError naming the field that does not parse."""
@@ -464,6 +553,13 @@ class RecipePanel(QWidget):
             seconds=self.seconds.value() if self.by_seconds.isChecked() else None,
             budget_ms=self.budget.value(),
             device=self.device.currentData() or DEVICE_CPU,
+            profile=self.profile.isChecked(),
+            gpu_memory_mb=self.gpu_memory.value(),
+            auto_quality=self.auto_quality.currentData(),
+            auto_min_agreement=self._auto_values["agreement"],
+            auto_max_drop=self._auto_values["accuracy"],
+            auto_max_size_mb=self.auto_max_size.value(),
+            auto_pruning=self.auto_pruning.isChecked(),
         )
 
     def set_settings(self, settings: RunSettings, *, include_data: bool = False) -> None:
@@ -491,6 +587,15 @@ class RecipePanel(QWidget):
             self.device.addItem(settings.device.strip("/"), settings.device)  # until detection confirms it
             index = self.device.findData(settings.device)
         self.device.setCurrentIndex(index)
+        self.profile.setChecked(settings.profile)
+        self.gpu_memory.setValue(settings.gpu_memory_mb)
+        self._auto_values = {"agreement": settings.auto_min_agreement, "accuracy": settings.auto_max_drop}
+        self.auto_quality.blockSignals(True)
+        self.auto_quality.setCurrentIndex(max(0, self.auto_quality.findData(settings.auto_quality)))
+        self.auto_quality.blockSignals(False)
+        self._auto_quality_changed()
+        self.auto_max_size.setValue(settings.auto_max_size_mb)
+        self.auto_pruning.setChecked(settings.auto_pruning)
         self.label_column.setEditText(settings.label_column)
         if include_data:
             self.set_data_path(settings.data_path)

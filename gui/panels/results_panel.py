@@ -24,6 +24,9 @@ from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
 
 STAR = " ★"
+SPEEDUP_COLUMN = 6
+NAME_MAX_PX = 190   # the Variant column: longer names are elided (full name in the tooltip)
+AUTO_REDRAW_MS = 300  # candidates arrive in bursts from the cache: redraw at most this often
 STEP_MS = 20   # between the steps that fill in the results: a paint and other events fit in between
 
 
@@ -51,6 +54,13 @@ def text_of(row: Row, key: str, text: str) -> str:
     return text + STAR if key in row.best and text != "—" else text
 
 
+def variant_text(row: Row) -> str:
+    """The name, with ✔ for auto mode's recommendation and ⟲ for a candidate served from the cache."""
+    from gui.auto import CACHE_MARK, RECOMMENDED_MARK
+
+    return row.name + (RECOMMENDED_MARK if row.recommended else "") + (CACHE_MARK if row.from_cache else "")
+
+
 def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percent: bool) -> list[Column]:
     def bold(key):
         return lambda r: key in r.best
@@ -71,9 +81,11 @@ def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percen
         return lambda r: (getattr(r, attr) if getattr(r, attr) is not None else math.inf)
 
     return [
-        Column("Variant", lambda r: r.name, tooltip=lambda r: "; ".join(r.warnings) or r.config_label),
+        Column("Variant", variant_text, tooltip=lambda r: "\n".join([r.name, *r.warnings]) + (
+            f"\n{r.config_label}" if r.config_label else "")),
         Column("Format", lambda r: r.format),
-        Column("Size", lambda r: text_of(r, "size", human_size(r.size_bytes)), sort_key=lambda r: r.size_bytes,
+        Column("Size", lambda r: text_of(r, "size", human_size(r.size_bytes) if r.size_bytes else "—"),
+               sort_key=lambda r: r.size_bytes,
                numeric=True, bold=bold("size"), tooltip=lambda r: f"{r.size_bytes:,} bytes"),
         Column("vs fp32", lambda r: text_of(r, "size", _num(r.size_ratio, ".2f") + ("×" if r.size_ratio else "")),
                sort_key=num_key("size_ratio"), numeric=True, bold=bold("size"),
@@ -134,6 +146,99 @@ def config_columns(recommended: str | None = None) -> list[Column]:
         Column("Note", lambda c: c.error or ("recommended" if c.label == recommended else ""),
                tooltip=lambda c: c.error),
     ]
+
+
+PROFILE_COLUMNS = [
+    Column("Layer", lambda t: t.name, tooltip=lambda t: t.name),
+    Column("Type", lambda t: t.type),
+    Column("Mean time", lambda t: ms_text(t.mean_ms), sort_key=lambda t: -t.mean_ms, numeric=True),
+    Column("Share", lambda t: f"{t.share * 100:.1f} %", sort_key=lambda t: -t.share, numeric=True),
+]
+PROFILE_TOP = 12
+
+
+class ProfilePage(QWidget):
+    """Where the time goes: the Keras baseline's slowest layers (table and bars) and data vs model time."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from gui.widgets.plotting import make_plot
+
+        self.setObjectName("profilePage")
+        self.data_label = QLabel()
+        self.data_label.setObjectName("dataProfile")
+        self.data_label.setWordWrap(True)
+        self.data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model = RecordTableModel(PROFILE_COLUMNS, parent=self)
+        self.table = make_table()
+        self.table.setObjectName("layerProfileTable")
+        self.table.setModel(sortable(self.model, self))
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.chart = make_plot("Slowest layers (mean per call)", "", "ms", self)
+        self.chart.setObjectName("layerProfileChart")
+        self.chart.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
+        row = QHBoxLayout()
+        row.addWidget(self.table, 1)
+        row.addWidget(self.chart, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.data_label)
+        layout.addLayout(row, 1)
+
+    def clear(self) -> None:
+        self.model.set_records([])
+        self.chart.getPlotItem().clear()
+        self.data_label.setText("")
+
+    def set_benchmark(self, bench) -> bool:
+        """Fill from a BenchmarkResult; False when it holds no profile."""
+        import numpy as np
+        import pyqtgraph as pg
+
+        from gui.widgets.plotting import series_colour
+
+        self.clear()
+        layers = sorted(getattr(bench, "layer_profile", ()) or (), key=lambda t: -t.mean_ms)
+        data = getattr(bench, "data_profile", None)
+        if not layers and data is None:
+            return False
+        texts = []
+        if data is not None:
+            total = data.load_ms + data.prepare_ms + data.model_ms
+            texts.append(f"<b>Data vs model</b> over {data.batches:,} batches ({data.samples:,} samples): "
+                         f"loading {data.load_ms:,.1f} ms, preparing batches {data.prepare_ms:,.1f} ms, "
+                         f"model calls {data.model_ms:,.1f} ms — {data.data_share:.0%} of "
+                         f"{total:,.1f} ms went to data.")
+        else:
+            texts.append("<b>Data vs model:</b> not measured (profiling with an .npz data file measures it).")
+        if layers:
+            texts.append(f"<b>Layers</b> of the Keras baseline, timed over eager calls on the CPU "
+                         f"(batch {bench.config.batch_sizes[0]}); the {min(PROFILE_TOP, len(layers))} slowest of "
+                         f"{len(layers)}:")
+        else:
+            texts.append("<b>Layers:</b> per-layer times exist for Keras models only (LiteRT's Python API has no "
+                         "op profiler).")
+        self.data_label.setText("<br>".join(texts))
+        self.model.set_records(layers)
+        fit_columns(self.table, stretch=0)
+        top = layers[:PROFILE_TOP]
+        self.table.setVisible(bool(layers))
+        self.chart.setVisible(bool(layers))
+        if top:
+            item = self.chart.getPlotItem()
+            n = len(top)
+            ys = np.array([float(n - 1 - i) for i in range(n)])
+            widths = np.array([t.mean_ms for t in top])
+            colour = series_colour(0)
+            fill = pg.mkColor(colour)
+            fill.setAlpha(170)
+            item.addItem(pg.BarGraphItem(x0=0, y=ys, width=widths, height=0.6, brush=pg.mkBrush(fill),
+                                         pen=pg.mkPen(colour)))
+            names = [t.name if len(t.name) <= 18 else t.name[:17] + "…" for t in top]
+            item.getAxis("left").setTicks([[(float(n - 1 - i), names[i]) for i in range(n)]])
+            item.setXRange(0, float(widths.max()) * 1.15 or 1.0, padding=0)
+            item.setYRange(-0.6, n - 0.4, padding=0)
+        return True
 
 
 class ResultsPanel(QWidget):
@@ -226,6 +331,16 @@ class ResultsPanel(QWidget):
         self.config_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.tabs.addTab(self.config_table, "All measurements")
         self.layer_tab_index = self.tabs.addTab(layer_page, "Per-layer error")
+        self.profile_page = ProfilePage()
+        self.profile_tab_index = self.tabs.addTab(self.profile_page, "Profile")
+        self.mode = "run"            # "run" (a RunOutcome) or "auto" (an AutoResult)
+        self.auto_result = None
+        self.auto_payloads: list[dict] = []
+        self.auto_timer = QTimer(self)
+        self.auto_timer.setSingleShot(True)
+        self.auto_timer.setInterval(AUTO_REDRAW_MS)
+        self.auto_timer.timeout.connect(self._redraw_auto)
+        self.auto_redraws = 0
 
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -252,7 +367,13 @@ class ResultsPanel(QWidget):
         """Back to "no results yet"."""
         self._pending = []
         self.outcome = None
+        self.auto_result = None
+        self.auto_payloads = []
+        self.auto_timer.stop()
+        self.mode = "run"
         self.rows = []
+        self.profile_page.clear()
+        self.tabs.setTabVisible(self.profile_tab_index, False)
         self.table_model.set_records([])
         self.charts.clear()
         self.explanations.clear()
@@ -268,10 +389,15 @@ class ResultsPanel(QWidget):
     # -- filling in ---------------------------------------------------------------------
 
     def set_outcome(self, outcome: RunOutcome) -> None:
+        self.auto_timer.stop()
+        self.mode = "run"
+        self.auto_result = None
+        self.auto_payloads = []
         self.outcome = outcome
         self.placeholder.setVisible(False)
         for widget in (self.table, self.tabs, self.export_variant_button, self.export_report_button):
             widget.setVisible(True)
+        self.tabs.setTabVisible(self.layer_tab_index, True)
         task = task_of(outcome)
         metric = metric_for(task)
         self.rows = build_rows(outcome)
@@ -280,11 +406,7 @@ class ResultsPanel(QWidget):
             comparison_columns(metric.accuracy_title, metric.fidelity_title, accuracy_percent), self.rows, self)
         self.table.model().setSourceModel(self.table_model)
         # Sized once: a ResizeToContents header measures every cell again at each layout pass.
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.resizeColumnsToContents()
-        header.setStretchLastSection(True)
-        self._fit_table_height()
+        self._size_columns()
         name = outcome.optimize.source.path.replace("\\", "/").rsplit("/", 1)[-1]
         self.title.setText(f"{name}: before and after")
         self.headline.setText(self._headline())
@@ -296,14 +418,118 @@ class ResultsPanel(QWidget):
         self.charts.front = []
         self._pending = [*self.charts.steps(self.rows, metric),
                          lambda: self.explanations.setHtml(self._explanations_html()),
-                         self._fill_configs, self._fill_layer_errors]
+                         self._fill_configs, self._fill_layer_errors, self._fill_profile]
         QTimer.singleShot(STEP_MS, self._next_step)
 
+    def _size_columns(self) -> None:
+        # Sized once: a ResizeToContents header measures every cell again at each layout pass.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Speed-up is against the original's latency, which auto mode does not measure.
+        header.setStretchLastSection(False)
+        self.table.setColumnHidden(SPEEDUP_COLUMN, self.mode == "auto")
+        self.table.resizeColumnsToContents()
+        if self.table.columnWidth(0) > NAME_MAX_PX:
+            self.table.setColumnWidth(0, NAME_MAX_PX)   # long names elide; the tooltip has them whole
+        header.setStretchLastSection(True)
+        self._fit_table_height()
+
+    def _fill_profile(self) -> None:
+        bench = self.outcome.benchmark if self.outcome is not None else None
+        shown = bench is not None and self.profile_page.set_benchmark(bench)
+        self.tabs.setTabVisible(self.profile_tab_index, bool(shown))
+
+    # -- auto mode ------------------------------------------------------------------------
+
+    def begin_auto(self, model_name: str, budget_text: str) -> None:
+        """An auto search starts: an empty table that fills as candidates finish."""
+        self.clear()
+        self.mode = "auto"
+        self.placeholder.setVisible(False)
+        for widget in (self.table, self.tabs, self.export_variant_button, self.export_report_button):
+            widget.setVisible(True)
+        self.export_report_button.setVisible(False)
+        self.tabs.setTabVisible(self.layer_tab_index, False)
+        self.title.setText(f"{model_name}: auto search")
+        self.headline.setText(f"Budget: {budget_text}. Candidates appear as they finish…")
+        self.tabs.setCurrentWidget(self.charts)
+
+    def add_candidate(self, payload: dict) -> None:
+        """One finished candidate (the engine's partial); the table and charts redraw at most every 300 ms."""
+        self.auto_payloads.append(payload)
+        if not self.auto_timer.isActive():
+            self.auto_timer.start()
+
+    def _redraw_auto(self) -> None:
+        from gui.auto import candidate_rows, task_of_payloads
+
+        if self.mode != "auto":
+            return
+        result = self.auto_result
+        recommended = result.recommended if result is not None else None
+        payloads = self.auto_payloads
+        self.rows = candidate_rows(payloads, recommended=recommended, result=result)
+        task = task_of_payloads(payloads, result.original_evaluation if result is not None else None)
+        metric = metric_for(task)
+        self.table_model = RecordTableModel(comparison_columns(metric.accuracy_title, metric.fidelity_title,
+                                                               metric.accuracy_title == "Accuracy"), self.rows, self)
+        self.table.model().setSourceModel(self.table_model)
+        self._size_columns()
+        self.charts.set_rows([r for r in self.rows if r.size_bytes], metric)
+        self.auto_redraws += 1
+        if result is None and payloads:
+            last = payloads[-1]
+            best = last.get("best")
+            self.headline.setText(f"{last.get('done', len(payloads))}/{last.get('total', '?')} candidates, "
+                                  f"best so far: {best or 'none yet'}")
+
+    def set_auto_result(self, result, settings=None) -> None:
+        """The search ended (finished or cancelled): every candidate, the recommendation and its reasons."""
+        from gui.auto import auto_explanation_lines, payload_of
+
+        self.mode = "auto"
+        self.auto_timer.stop()
+        self.auto_result = result
+        self.auto_payloads = [payload_of(c) for c in result.candidates]
+        self.placeholder.setVisible(False)
+        for widget in (self.table, self.tabs, self.export_variant_button):
+            widget.setVisible(True)
+        self.export_report_button.setVisible(False)
+        self._redraw_auto()
+        measured = sum(1 for c in result.candidates if c.status == "measured")
+        parts = []
+        if result.recommended:
+            chosen = result.candidate(result.recommended)
+            parts.append(f"Recommended: {result.recommended} ✔ ({chosen.latency_config}, {chosen.quality_label})")
+        else:
+            parts.append("No candidate meets the budget")
+        parts.append(f"{measured} of {len(result.candidates)} candidates measured")
+        if result.cancelled:
+            parts.append("cancelled: the candidates measured so far")
+        if result.all_from_cache:
+            parts.append("all results from the cache ⟲")
+        elif any(c.from_cache for c in result.candidates):
+            parts.append("⟲ = from the cache")
+        self.headline.setText(" · ".join(parts))
+        synthetic = result.data.synthetic_data
+        self.banner.setText("No data was given: inputs were synthesized; agreement with the original model is all "
+                            "that can be judged. Choose a data file in the recipe panel for an accuracy budget.")
+        self.banner.setVisible(synthetic)
+        items = [f"<p><b>{html.escape(h)}:</b> {html.escape(t)}</p>" for h, t in auto_explanation_lines(result)]
+        self.explanations.setHtml("\n".join(items))
+        self.config_model = RecordTableModel(config_columns(), [c for cand in result.candidates if cand.bench
+                                                                for c in cand.bench.configs], self)
+        self.config_table.model().setSourceModel(self.config_model)
+        self.config_table.resizeColumnsToContents()
+        self.config_table.horizontalHeader().setStretchLastSection(True)
+
     def _next_step(self) -> None:
-        if self._pending:
-            self._pending.pop(0)()
-        if self._pending:
-            QTimer.singleShot(STEP_MS, self._next_step)
+        try:
+            if self._pending:
+                self._pending.pop(0)()
+        finally:  # a step that fails (the crash handler reports it) does not stop the others
+            if self._pending:
+                QTimer.singleShot(STEP_MS, self._next_step)
 
     def flush(self) -> None:
         """Finish filling in now (before a report renders the charts)."""
@@ -312,6 +538,8 @@ class ResultsPanel(QWidget):
 
     @property
     def complete(self) -> bool:
+        if self.mode == "auto":
+            return self.auto_result is not None
         return self.outcome is not None and not self._pending
 
     def _fill_configs(self) -> None:

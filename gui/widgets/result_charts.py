@@ -126,6 +126,7 @@ class ResultCharts(QWidget):
     def _tradeoff(self, rows: list[Row], metric: Metric) -> None:
         self.tradeoff_plot.getPlotItem().clear()
         colours = _colours(rows)
+        text_colour = self.palette().text().color()
         # Quality against latency, with the Pareto front; names in the legend (labels would overlap).
         item = self.tradeoff_plot.getPlotItem()
         use_accuracy = any(r.accuracy is not None for r in rows)
@@ -157,7 +158,8 @@ class ResultCharts(QWidget):
             scatter = pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol=symbol, size=15 if on_front else 11,
                                          brush=_brush(colour, 255 if on_front else 110),
                                          pen=pg.mkPen(text_colour if on_front else colour, width=2 if on_front else 1),
-                                         name=r.name + (" ★" if on_front else ""))
+                                         name=r.name + (" ★" if on_front else "")
+                                         + (" ✔ recommended" if getattr(r, "recommended", False) else ""))
             item.addItem(scatter)
         if points:
             xs = np.log10([p[1] for p in points])

@@ -33,6 +33,12 @@ def real_window(qapp, tmp_path_factory):
     """One window over the real, isolated engine for every test that runs real models (TF imports once)."""
     # preload_tensorflow=False: the first job imports TensorFlow itself (see the report on the
     # preload race in core.tf_runtime); the window still warms the child up.
+    # The engine's child starts here, before the per-test environment (tests/conftest.py) is patched:
+    # give it (and this process) a result cache of its own, never the user's.
+    import os
+
+    saved_cache = os.environ.get("LITESMITH_CACHE_DIR")
+    os.environ["LITESMITH_CACHE_DIR"] = str(tmp_path_factory.mktemp("result-cache"))
     engine = Engine(preload_tensorflow=False, memory_limit_mb=4096)
     settings = open_settings(tmp_path_factory.mktemp("settings") / "litesmith.ini")
     window = MainWindow(engine, settings, remember_geometry=False)
@@ -40,6 +46,10 @@ def real_window(qapp, tmp_path_factory):
     yield window
     window.close()
     assert engine.child_pid is None
+    if saved_cache is None:
+        os.environ.pop("LITESMITH_CACHE_DIR", None)
+    else:
+        os.environ["LITESMITH_CACHE_DIR"] = saved_cache
 
 
 @pytest.fixture

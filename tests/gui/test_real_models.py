@@ -120,6 +120,7 @@ def test_screenshots(qtbot, real_window, keras_model, request, tmp_path, samples
         assert window.grab().save(str(folder / "running.png"))
     assert window.current_page() is window.results_panel
     qtbot.waitUntil(lambda: window.results_panel.complete)
+    window.results_panel.tabs.setCurrentWidget(window.results_panel.charts)
     QApplication.processEvents()
     assert window.grab().save(str(folder / "results.png"))
     assert (folder / "results.png").stat().st_size > 20_000
