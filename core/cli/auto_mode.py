@@ -65,8 +65,7 @@ def _usage(message: str) -> int:
 
 def handle_auto(args: argparse.Namespace) -> int:
     from core.auto import AutoBudget, AutoSettings
-    from core.cli.optimize import _same, output_paths
-    from core.data.loaders import DataSpec
+    from core.cli.optimize import data_spec, output_paths, planned_outputs
     from core.optimize.recipes import RecipeError, parse_modes
 
     conflicts = [flag for flag, on in (("--prune", args.prune is not None), ("--structured", args.structured),
@@ -105,19 +104,12 @@ def handle_auto(args: argparse.Namespace) -> int:
         return _usage(exc.message)
     except (RecipeError, ValueError) as exc:
         return _usage(str(exc))
-    out_path: Path | None = None
-    if not args.no_export:
-        try:
-            # The name is only known at the end; a folder --out gets MODEL.<name>.tflite.
-            out_path = output_paths(args.model, ["auto"], args.out)["auto"]
-        except ValueError as exc:
-            return _usage(str(exc))
-        if _same(out_path, args.model):
-            return _usage(f"{out_path} is the input model; Litesmith never writes over its input")
-    if args.report and _same(Path(args.report), args.model):
-        return _usage(f"{args.report} is the input model; Litesmith never writes over its input")
-    spec = DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
-                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+    try:
+        # The winner's name is only known at the end; a folder --out gets MODEL.auto.tflite.
+        out_path: Path | None = planned_outputs(args, ["auto"]).get("auto")
+    except ValueError as exc:
+        return _usage(str(exc))
+    spec = data_spec(args)
 
     from core.auto import auto_optimize
     from core.optimize.export import export_variant, write_json_atomic

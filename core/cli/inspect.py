@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.errors import ExitCode, JobFailed

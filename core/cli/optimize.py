@@ -112,9 +112,24 @@ def _same(a: Path, b: str) -> bool:
         return False
 
 
+def planned_outputs(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
+    """Where each variant will be exported (nothing with --no-export); ValueError for a bad or unsafe --out."""
+    paths = {} if args.no_export else output_paths(args.model, names, args.out)
+    for path in [*paths.values(), *([Path(args.report)] if args.report else [])]:
+        if _same(path, args.model):
+            raise ValueError(f"{path} is the input model; Litesmith never writes over its input")
+    return paths
+
+
+def data_spec(args: argparse.Namespace):
+    from core.data.loaders import DataSpec
+
+    return DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
+                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+
+
 def handle(args: argparse.Namespace) -> int:
     from core.cache import ResultCache
-    from core.data.loaders import DataSpec
     from core.optimize.export import export_variant, write_json_atomic
     from core.optimize.pipeline import optimize_model
 
@@ -168,20 +183,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.eval_data and not args.data:
         return _usage("--eval-data needs --data")
     names = [r.name for r in recipes]
-    paths: dict[str, Path] = {}
-    if not args.no_export:
-        try:
-            paths = output_paths(args.model, names, args.out)
-        except ValueError as exc:
-            return _usage(str(exc))
-        for path in paths.values():
-            if _same(path, args.model):
-                return _usage(f"{path} is the input model; Litesmith never writes over its input")
-    if args.report and _same(Path(args.report), args.model):
-        return _usage(f"{args.report} is the input model; Litesmith never writes over its input")
-
-    spec = DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
-                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+    try:
+        paths = planned_outputs(args, names)
+    except ValueError as exc:
+        return _usage(str(exc))
+    spec = data_spec(args)
     exports: list[dict] = []
     codes: list[int] = [ExitCode.OK]
     with make_engine(args) as engine:
