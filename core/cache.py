@@ -9,6 +9,12 @@ evicts the least recently used entries first.
 The cache lives in the user's cache folder (platformdirs), which only that user
 can write, so unpickling our own entries is as trusted as our own code. A
 corrupt entry is dropped, never fatal.
+
+Inside the engine's sandboxed child (``LITESMITH_CACHE_OUTBOX`` set by
+`core.engine.child`) the cache folder is read-only: `put` writes into an outbox
+in the child's scratch folder, and the parent moves the entries into the cache
+after each job (`import_outbox`), checking their names, so the child never
+writes outside its scratch folder.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,6 +33,8 @@ from typing import Any
 
 DEFAULT_MAX_BYTES = 2 * 2**30
 CACHE_ENV = "LITESMITH_CACHE_DIR"
+OUTBOX_ENV = "LITESMITH_CACHE_OUTBOX"
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")  # what import_outbox accepts as an entry name
 _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
 
@@ -74,33 +83,66 @@ class ResultCache:
         return self.folder / f"{key}.pkl"
 
     def get(self, key: str) -> Any | None:
-        path = self._path(key)
+        outbox = outbox_folder(self.folder)
+        if outbox is not None and (outbox / f"{key}.pkl").is_file():
+            path = outbox / f"{key}.pkl"
+        else:
+            path = self._path(key)
         try:
             with path.open("rb") as handle:
                 value = pickle.load(handle)
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a corrupt or outdated entry is a miss, not an error
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # read-only in the sandbox
             return None
         now = time.time()
-        os.utime(path, (now, now))  # recency for eviction
+        try:
+            os.utime(path, (now, now))  # recency for eviction
+        except OSError:
+            pass  # read-only in the sandbox
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        outbox = outbox_folder(self.folder)
+        if outbox is not None:
+            if len(data) <= self.max_bytes:
+                outbox.mkdir(parents=True, exist_ok=True)
+                _write_entry(outbox, key, data)
+            return
+        self.put_bytes(key, data)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store an already pickled entry (atomically), then evict down to `max_bytes`."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         if len(data) > self.max_bytes:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".pkl")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_entry(self.folder, key, data)
         self._evict()
+
+    def import_outbox(self, outbox_root: str | Path) -> int:
+        """Move the entries a sandboxed child left for this cache into it; returns how many."""
+        outbox = outbox_folder(self.folder, outbox_root)
+        moved = 0
+        if outbox is None or not outbox.is_dir() or outbox.is_symlink():
+            return 0
+        for entry in outbox.iterdir():
+            key = entry.name[:-len(".pkl")] if entry.name.endswith(".pkl") else ""
+            if not _KEY.match(key) or entry.is_symlink() or not entry.is_file():
+                continue
+            try:
+                if entry.stat().st_size > self.max_bytes:
+                    continue
+                self.put_bytes(key, entry.read_bytes())
+                entry.unlink()
+                moved += 1
+            except OSError:
+                continue
+        return moved
 
     def _entries(self) -> list[os.stat_result | Any]:
         if not self.folder.is_dir():
@@ -126,3 +168,23 @@ class ResultCache:
         for path, _ in entries:
             path.unlink(missing_ok=True)
         return len(entries)
+
+
+def outbox_folder(folder: str | Path, root: str | Path | None = None) -> Path | None:
+    """Where a sandboxed child puts new entries for the cache in `folder` (None outside the sandbox)."""
+    root = root if root is not None else os.environ.get(OUTBOX_ENV)
+    if not root:
+        return None
+    digest = hashlib.sha256(os.path.abspath(os.fspath(folder)).encode()).hexdigest()[:16]
+    return Path(root) / digest
+
+
+def _write_entry(folder: Path, key: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pkl")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, folder / f"{key}.pkl")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

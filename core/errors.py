@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from core.text import escape_line
+
 
 class ExitCode(IntEnum):
+    """The only exit codes `litesmith` uses (README, "Exit codes")."""
+
     OK = 0
-    INTERNAL = 1
-    USAGE = 2
-    BAD_INPUT = 3
-    CONVERSION = 4
-    CANCELLED = 130
+    USAGE = 2            # wrong command line (argparse's own code)
+    BAD_INPUT = 3        # a model or data file that can't be read, is unsafe, or crashes the runtime
+    CONVERSION = 4       # the model loaded but could not be converted, quantized or exported
+    INTERNAL = 70        # a bug in Litesmith (EX_SOFTWARE in sysexits.h); the details go to a file
+    CANCELLED = 130      # Ctrl+C (128 + SIGINT)
 
 
 class ErrorKind:
@@ -96,8 +100,13 @@ class JobError:
         return int(EXIT_CODE_FOR_KIND.get(self.kind, ExitCode.INTERNAL))
 
     def one_line(self) -> str:
-        """`path: message`, the form the CLI prints and the GUI uses as a dialog title."""
-        return f"{self.path}: {self.message}" if self.path else self.message
+        """`path: message` on one line, the form the CLI prints and the GUI uses as a dialog title.
+
+        Paths and messages can quote a model file (layer names, exception texts): control
+        characters and escape codes are shown as visible escapes (`core.text.escape_line`).
+        """
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return escape_line(text)
 
 
 class JobFailed(Exception):

@@ -55,6 +55,16 @@ class AutoSettings:
     threshold: float = 0.5
     use_cache: bool = True
     cache_dir: str | None = None
+    signature: str | None = None            # SavedModel/.tflite signature (None: serving_default)
+    primary_output: str | None = None       # the output the budget is checked on (None: the first)
+    tasks: tuple[tuple[str, str], ...] = ()  # (output, task) overrides
+
+    def session_options(self):
+        """The scoring options every candidate is built and judged with (`core.optimize.session`)."""
+        from core.optimize.session import SessionOptions
+
+        return SessionOptions(threshold=self.threshold, signature=self.signature,
+                              primary_output=self.primary_output, tasks=tuple(tuple(t) for t in self.tasks))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threads", tuple(int(t) for t in self.threads))

@@ -63,7 +63,7 @@ from core.optimize.recipes import INT8, Recipe, RecipeError, SelectiveConfig, re
 from core.optimize.results import SourceInfo, Variant, VariantFailure
 
 CANDIDATE_KIND = "auto_candidate"
-SETUP_VERSION = 1
+SETUP_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class SetupInfo:
     source: SourceInfo
     data: DataDescription
     original_evaluation: Evaluation | None
-    task: str
+    task: str                      # the primary output's task
     is_keras: bool
     has_graph: bool
     flops: int | None
@@ -81,100 +81,57 @@ class SetupInfo:
 
 
 class _Live:
-    """The opened model, its data and the pipeline context: made only when something must be built."""
+    """The opened session (model, data, references): made only when something must be built."""
 
-    def __init__(self, model_path: str, data: DataSpec, threshold: float, progress, cancel) -> None:
-        self.model_path, self.data, self.threshold = model_path, data, threshold
+    def __init__(self, model_path: str, data: DataSpec, options, progress, cancel) -> None:
+        self.model_path, self.data, self.options = model_path, data, options
         self.progress, self.cancel = progress, cancel
-        self.ctx = None
+        self.session = None
+
+    @property
+    def ctx(self):
+        return None if self.session is None else self.session.ctx
 
     def ensure(self):
-        if self.ctx is not None:
-            return self
-        from core.evaluation import detect_task, evaluate_outputs
-        from core.optimize.passes import PipelineContext
-        from core.optimize.pipeline import prepare_data, range_warnings
-        from core.optimize.runtime import run_tflite
-        from core.optimize.source import open_source
+        if self.session is None:
+            from core.optimize.session import OptimizeSession
 
-        progress, cancel = self.progress, self.cancel
-        progress(None, "loading the model", stage="load")
-        self.source = open_source(self.model_path)
-        cancel.raise_if_cancelled()
-        specs = self.source.input_specs()
-        if len(specs) != 1:
-            raise BadInputError(f"the model has {len(specs)} inputs; optimization supports single-input models "
-                                "for now", path=self.model_path)
-        self.specs = specs
-        progress(None, "loading data", stage="data")
-        prepared = prepare_data(specs[0], self.data, progress=progress)
-        self.prepared = prepared
-        self.warnings = list(prepared.warnings)
-        if not prepared.description.synthetic_data:
-            for warning in range_warnings(prepared.calibration_x, prepared.eval_x):
-                self.warnings.append(warning)
-                progress.log(warning, level="warning")
-        cancel.raise_if_cancelled()
-        progress(None, f"running the original model on {prepared.eval_x.shape[0]} samples", stage="reference")
-        self.reference = self.source.predict(prepared.eval_x, cancel=cancel)
-        try:
-            self.task = detect_task(self.reference, prepared.eval_y)
-            self.original = evaluate_outputs(self.reference, labels=prepared.eval_y, threshold=self.threshold,
-                                             task=self.task)
-        except ValueError as exc:
-            raise BadInputError(f"the labels do not fit the model's outputs: {exc}", path=self.data.path) from None
-        if self.task == "multiclass" and self.reference.ndim == 2 and self.reference.shape[0] > 1:
-            classes = len(set(self.reference.argmax(axis=1).tolist()))
-            if classes == 1:
-                warning = ("the original model predicts the same class for every evaluation sample (random "
-                           "weights or unrepresentative data?): top-1 agreement cannot tell variants apart")
-                self.warnings.append(warning)
-                progress.log(warning, level="warning")
-        calib_ref: dict[str, Any] = {}
-
-        def calibration_reference():
-            if "x" not in calib_ref:
-                calib_ref["x"] = self.source.predict(prepared.calibration_x, cancel=cancel)
-            return calib_ref["x"]
-
-        self.ctx = PipelineContext(source=self.source, calibration_x=prepared.calibration_x,
-                                   calibration_reference=calibration_reference, task=self.task, progress=progress,
-                                   cancel=cancel, run_tflite=lambda b, x: run_tflite(b, x, cancel=cancel),
-                                   train_x=prepared.train_x, train_y=prepared.train_y)
-        return self
+            session = OptimizeSession(self.model_path, self.data, self.options, self.progress, self.cancel)
+            try:
+                session.open()
+            except BaseException:
+                session.close()
+                raise
+            self.session = session
+        return self.session
 
     def flops(self) -> int | None:
-        if self.source.keras_model is None:
+        source = self.ensure().source
+        if source.keras_model is None:
             return None
         try:
             from core.compress.flops import count_flops
 
-            return int(count_flops(self.source.keras_model))
+            return int(count_flops(source.keras_model))
         except Exception:  # noqa: BLE001 - FLOPs are informative only
             return None
 
     def build(self, recipe: Recipe, progress, baseline_size: int | None) -> Variant:
-        from core.optimize.pipeline import build_variant, evaluate_variant, fidelity_warning
-
-        self.ensure()
-        self.ctx.progress = progress
-        state, seconds = build_variant(recipe, self.ctx, progress=progress)
-        progress(0.95, f"{recipe.name}: evaluating on {self.prepared.eval_x.shape[0]} samples")
-        evaluation = evaluate_variant(state.tflite_bytes, self.prepared.eval_x, self.prepared.eval_y, self.reference,
-                                      self.task, self.threshold, self.cancel)
-        warning = fidelity_warning(recipe, evaluation)
-        if warning:
-            state.warnings.append(warning)
-        size = len(state.tflite_bytes)
-        return Variant(name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=size,
-                       converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
-                       seconds=seconds, size_ratio=size / baseline_size if baseline_size else None,
-                       layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
-                       compression=state.compression)
+        return self.ensure().build(recipe, progress, baseline_size)
 
     def close(self) -> None:
-        if self.ctx is not None:
-            self.ctx.close()
+        if self.session is not None:
+            self.session.close()
+
+
+def primary_evaluation(evaluation):
+    """The primary output's evaluation (what auto budgets are checked on), or the evaluation itself."""
+    if evaluation is None or not hasattr(evaluation, "primary"):
+        return evaluation
+    try:
+        return evaluation.output(evaluation.primary)
+    except KeyError:
+        return None
 
 
 def _data_parts(data: DataSpec, check) -> dict[str, Any]:
@@ -204,7 +161,8 @@ class _Search:
         self.model_path, self.budget, self.data, self.settings = model_path, budget, data, settings
         self.progress, self.cancel = progress, cancel
         self.cache = ResultCache(settings.cache_dir) if settings.use_cache else None
-        self.live = _Live(model_path, data, settings.threshold, progress, cancel)
+        self.options = settings.session_options()
+        self.live = _Live(model_path, data, self.options, progress, cancel)
         self.candidates: list[AutoCandidate] = []
         self.variants: dict[str, Variant] = {}
         self.threads = _usable_threads(settings.threads)
@@ -238,20 +196,17 @@ class _Search:
         self.model_sha = sha256_path(self.model_path, check=self.cancel.raise_if_cancelled)
         self.data_parts = _data_parts(self.data, self.cancel.raise_if_cancelled)
         self.setup_key = cache_key("auto-setup", version=SETUP_VERSION, model=self.model_sha, data=self.data_parts,
-                                   threshold=self.settings.threshold)
+                                   scoring=self.options.cache_parts())
         cached = self._get(self.setup_key)
         if isinstance(cached, SetupInfo):
             self.setup_info = replace(cached, source=replace(cached.source, path=str(self.model_path)))
             self.setup_from_cache = True
         else:
             live = self.live.ensure()
-            info = SourceInfo(path=str(self.model_path), format=live.source.format, sha256=self.model_sha,
-                              size_bytes=size_on_disk(self.model_path), inputs=tuple(live.specs),
-                              loader=live.source.loader)
             self.setup_info = SetupInfo(
-                source=info, data=live.prepared.description, original_evaluation=live.original, task=live.task,
-                is_keras=live.source.keras_model is not None, has_graph=live.source.has_graph, flops=live.flops(),
-                warnings=tuple(live.warnings))
+                source=live.info, data=live.description, original_evaluation=live.original,
+                task=live.task_map[live.primary], is_keras=live.source.keras_model is not None,
+                has_graph=live.source.has_graph, flops=self.live.flops(), warnings=tuple(live.warnings))
             self._put(self.setup_key, self.setup_info)
             self.setup_from_cache = False
         if self.budget.needs_labels and (self.setup_info.original_evaluation is None
@@ -265,7 +220,7 @@ class _Search:
         from core.optimize.pipeline import variant_cache_key
 
         # Shared with optimize_model: `litesmith optimize -q int8` after an auto run is served from the cache.
-        return variant_cache_key(self.model_sha, recipe, self.data_parts, self.settings.threshold)
+        return variant_cache_key(self.model_sha, recipe, self.data_parts, self.options)
 
     def best(self) -> AutoCandidate | None:
         choice, _ = choose(self.candidates)
@@ -328,7 +283,8 @@ class _Search:
         if self.baseline_size is None and recipe.name == "fp32":
             self.baseline_size = variant.size_bytes
         ratio = variant.size_bytes / self.baseline_size if self.baseline_size else None
-        check = check_budget(variant.evaluation, self.setup_info.original_evaluation, variant.size_bytes, self.budget)
+        check = check_budget(primary_evaluation(variant.evaluation),
+                             primary_evaluation(self.setup_info.original_evaluation), variant.size_bytes, self.budget)
         base = dict(name=recipe.name, recipe=recipe, size_bytes=variant.size_bytes, size_ratio=ratio,
                     evaluation=variant.evaluation, quality=check.quality, quality_label=check.quality_label,
                     meets_budget=check.meets, meets_quality=check.meets_quality, from_cache=from_cache,
@@ -536,7 +492,7 @@ def candidate_variant(result: AutoResult, name: str, data: DataSpec | None = Non
     parts = _data_parts(data or DataSpec(), None)
     from core.optimize.pipeline import variant_cache_key
 
-    key = variant_cache_key(result.source.sha256, candidate.recipe, parts, result.settings.threshold)
+    key = variant_cache_key(result.source.sha256, candidate.recipe, parts, result.settings.session_options())
     value = cache.get(key)
     return value if isinstance(value, Variant) else None
 

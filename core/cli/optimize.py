@@ -18,6 +18,9 @@ from pathlib import Path
 
 from core.units import human_count, human_size
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
+from core.cli.figures import fmt as _fmt
+from core.cli.figures import headline_accuracy, headline_fidelity, per_output_table, task_lines
+from core.cli.scoring import add_scoring_arguments, session_options
 from core.errors import BadInputError, ExitCode, JobFailed
 from core.optimize.compress_steps import compression_steps, with_compression
 from core.optimize.recipes import ALL_MODES, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
@@ -52,7 +55,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--allow-select-tf-ops", action="store_true",
                         help="allow TensorFlow (Flex) ops in the output; off by default, Flex ops can carry "
                              "file-system ops and need the Flex delegate")
-    parser.add_argument("--threshold", type=float, default=0.5, help="binary decision threshold (default 0.5)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="decision threshold of binary and multi-label outputs (default 0.5)")
+    add_scoring_arguments(parser)
     parser.add_argument("--out", metavar="PATH",
                         help="output .tflite (one mode), a .tflite name that gets .MODE added (several), or an "
                              "existing folder (default: next to MODEL, as NAME.MODE.tflite)")
@@ -185,6 +190,7 @@ def handle(args: argparse.Namespace) -> int:
     names = [r.name for r in recipes]
     try:
         paths = planned_outputs(args, names)
+        options = session_options(args)
     except ValueError as exc:
         return _usage(str(exc))
     spec = data_spec(args)
@@ -193,7 +199,7 @@ def handle(args: argparse.Namespace) -> int:
     with make_engine(args) as engine:
         try:
             result = run_job(engine, optimize_model, args.model, recipes, spec, subject=args.model,
-                             show_progress=not args.json, threshold=args.threshold,
+                             show_progress=not args.json, options=options,
                              cache=None if args.no_cache else ResultCache())
         except JobFailed as failed:
             print_error(failed.error)
@@ -239,39 +245,6 @@ def handle(args: argparse.Namespace) -> int:
 # The comparison table
 
 
-def _fmt(value, spec: str = ".4f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
-
-
-
-def accuracy_text(evaluation) -> str:
-    acc = evaluation.accuracy if evaluation is not None else None
-    if acc is None:
-        return "-"
-    if acc.task == "binary":
-        return f"PR-AUC {_fmt(acc.pr_auc)} ROC-AUC {_fmt(acc.roc_auc)} P {_fmt(acc.precision, '.3f')} R {_fmt(acc.recall, '.3f')}"
-    if acc.task == "multiclass":
-        return f"top-1 {_fmt(acc.accuracy)}"
-    return f"MAE {_fmt(acc.mae, '.4g')} RMSE {_fmt(acc.rmse, '.4g')}"
-
-
-def fidelity_text(evaluation) -> str:
-    fid = evaluation.fidelity if evaluation is not None else None
-    if fid is None:
-        return "-"
-    parts = []
-    if fid.top1_agreement is not None:
-        parts.append(f"agree {fid.top1_agreement * 100:.2f}%")
-    if fid.flipped is not None:
-        parts.append(f"flipped {fid.flipped}")
-    parts.append(f"cos {_fmt(fid.cosine_similarity, '.5f')}")
-    parts.append(f"max|d| {_fmt(fid.max_abs_diff, '.3g')}")
-    return " ".join(parts)
-
-
-
 def compression_text(report: dict) -> str:
     """One line for a pruning or distillation step's report."""
     step = report.get("step", "")
@@ -302,22 +275,32 @@ def format_result(result, exports: list[dict] | None = None) -> str:
         lines.append(f"data: calibration {d.calibration_samples} from {d.calibration_source}"
                      f"{' (stratified)' if d.stratified else ''}; evaluation {d.eval_samples} from {d.eval_source}"
                      f"{'' if d.labelled else ' (no labels: fidelity only)'}")
-    rows = [("variant", "size", "ratio", "fidelity vs original", "accuracy")]
+    interface = result.source.interface
+    if interface is not None and interface.signature:
+        others = [s for s in interface.signatures if s != interface.signature]
+        lines.append(f"signature: {interface.signature}" + (f" (also: {', '.join(others)}; choose with --signature)"
+                                                             if others else ""))
+    lines.extend(task_lines(result.source))
+    several = interface is not None and len(interface.outputs) > 1
+    rows = [("variant", "size", "ratio", "worst-output fidelity" if several else "fidelity vs original",
+             "primary-output accuracy" if several else "accuracy")]
     rows.append(("original", human_size(result.source.size_bytes), "", "(reference)",
-                 accuracy_text(result.original_evaluation)))
+                 headline_accuracy(result.original_evaluation)))
     for v in result.variants:
         rows.append((v.name, human_size(v.size_bytes), _fmt(v.size_ratio, ".2f") + "x",
-                     fidelity_text(v.evaluation), accuracy_text(v.evaluation)))
+                     headline_fidelity(v.evaluation), headline_accuracy(v.evaluation)))
     for f in result.failures:
         rows.append((f.name, "FAILED", "", f.message[:60], ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    per_output = per_output_table(result.source, result.original_evaluation, list(result.variants))
+    if per_output:
+        lines.append("per output:")
+        lines.extend("  " + row for row in per_output)
     for v in result.variants:
         for w in v.warnings:
             lines.append(f"note: {v.name}: {w}")
-        if v.converter_path != "from_keras_model":
-            lines.append(f"note: {v.name}: converted via {v.converter_path}")
         if v.float_layers:
             lines.append(f"note: {v.name}: kept in float: {', '.join(v.float_layers)}")
         for report in v.compression:

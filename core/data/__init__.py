@@ -1,4 +1,5 @@
-"""Data for calibration and evaluation: loaders for .npz/.npy/.csv/image folders, and synthetic inputs."""
+"""Data for calibration and evaluation, keyed by tensor name: loaders for .npz/.npy/.csv/image folders,
+fitting to the model's interface, stratified sampling, and synthetic inputs."""
 
 from core.data.loaders import (
     DataDescription,
@@ -6,12 +7,14 @@ from core.data.loaders import (
     Dataset,
     InputSpec,
     check_fits,
+    check_inputs,
+    choose_samples,
     load_data,
     stratified_indices,
 )
-from core.data.synth import synthesize_inputs
+from core.data.synth import synthesize_dataset, synthesize_inputs
 
 __all__ = [
-    "DataDescription", "DataSpec", "Dataset", "InputSpec", "check_fits", "load_data",
-    "stratified_indices", "synthesize_inputs",
+    "DataDescription", "DataSpec", "Dataset", "InputSpec", "check_fits", "check_inputs", "choose_samples",
+    "load_data", "stratified_indices", "synthesize_dataset", "synthesize_inputs",
 ]

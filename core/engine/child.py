@@ -1,20 +1,26 @@
 """The engine's child process: receives jobs, runs them, streams their events back.
 
 Runs in a process started with the "spawn" method, so it shares nothing with the
-parent but the pipe. TensorFlow is imported once, in the background, and stays
-imported between jobs so the second job starts fast.
+parent but the pipe. Before anything else (and before any thread starts) it
+sandboxes itself (`core.engine.sandbox`): writes only in its private scratch
+folder, reads only the Python installation, the code, the system and the inputs
+the parent named, no network. TensorFlow is then imported once, in the
+background, and stays imported between jobs so the second job starts fast.
 
 Protocol (tuples over a multiprocessing Connection):
     parent -> child: ("job", job_id, "module:function", args, kwargs)
                      ("cancel", job_id)
                      ("stop",)
-    child -> parent: ("event", job_id, Event)
+    child -> parent: ("sandbox", SandboxStatus)   once, first
+                     ("started", job_id)          when the job begins to run
+                     ("event", job_id, Event)
 """
 
 from __future__ import annotations
 
 import faulthandler
 import importlib
+import os
 import queue
 import signal
 import threading
@@ -32,6 +38,43 @@ from core.tf_runtime import install_stderr_filter, quiet_environment
 class ChildSettings:
     crash_log_path: str
     preload_tensorflow: bool = True
+    scratch: str | None = None  # the private folder the child may write (None: no sandbox, e.g. unit tests)
+    inputs: tuple[str, ...] = ()  # model and data paths the child may read
+    code_roots: tuple[str, ...] = ()  # folders the job modules are imported from
+    cache_dir: str | None = None  # the parent's result cache (read-only here; new entries go to an outbox)
+
+
+def prepare_scratch(scratch: str, cache_dir: str | None) -> None:
+    """Point every temp and cache folder of TensorFlow, Keras and CUDA into the scratch folder."""
+    tmp = os.path.join(scratch, "tmp")
+    for sub in ("tmp", "keras", "cache", "cuda", "outbox"):
+        os.makedirs(os.path.join(scratch, sub), exist_ok=True)
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[name] = tmp
+    os.environ["KERAS_HOME"] = os.path.join(scratch, "keras")
+    os.environ["CUDA_CACHE_PATH"] = os.path.join(scratch, "cuda")
+    if cache_dir:
+        from core.cache import CACHE_ENV
+
+        os.environ[CACHE_ENV] = cache_dir  # set before XDG_CACHE_HOME moves platformdirs' answer
+    os.environ["XDG_CACHE_HOME"] = os.path.join(scratch, "cache")
+    from core.cache import OUTBOX_ENV
+
+    os.environ[OUTBOX_ENV] = os.path.join(scratch, "outbox")
+    import tempfile
+
+    tempfile.tempdir = None  # forget a temp folder chosen before TMPDIR changed
+
+
+def enter_sandbox(settings: ChildSettings):
+    """Apply the OS sandbox to this (still single-threaded) process; returns its SandboxStatus."""
+    from core.engine.sandbox import apply_sandbox, default_policy
+
+    assert settings.scratch is not None
+    prepare_scratch(settings.scratch, settings.cache_dir)
+    policy = default_policy(settings.scratch, settings.inputs + ((settings.cache_dir,) if settings.cache_dir else ()),
+                            code_roots=settings.code_roots)
+    return apply_sandbox(policy)
 
 
 def resolve_job(ref: str) -> Callable[..., Any]:
@@ -59,12 +102,15 @@ def child_main(conn, settings: ChildSettings) -> None:
     # Ctrl+C in a terminal reaches the whole process group: the parent turns it into a
     # cooperative cancel (so partial results survive); the child must not die of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    quiet_environment()
-    install_stderr_filter()
     # A segfault in a native runtime writes the Python stack here; the parent
     # attaches it to the "crashed" error as details.
     crash_log = open(settings.crash_log_path, "w")  # noqa: SIM115 - must stay open for faulthandler
     faulthandler.enable(file=crash_log)
+    if settings.scratch is not None:
+        # First, while this process has one thread and has read no model byte.
+        conn.send(("sandbox", enter_sandbox(settings)))
+    quiet_environment()
+    install_stderr_filter()
 
     jobs: queue.Queue = queue.Queue()
     tokens: dict[int, CancelToken] = {}
@@ -103,6 +149,7 @@ def child_main(conn, settings: ChildSettings) -> None:
         if message is None:
             break
         _, job_id, ref, args, kwargs = message
+        send(("started", job_id))
         token = token_for(job_id)
         reporter = Reporter(lambda event, job_id=job_id: send(("event", job_id, event)))
         try:

@@ -54,13 +54,28 @@ class _CompressPass(Pass):
         raise NotImplementedError
 
 
+def _single_io(ctx: PipelineContext, kind: str) -> tuple[Any, Any]:
+    """The fine-tuning data as one input array and one label array (or None).
+
+    Pruning and distillation fine-tune with a single loss; models with several
+    inputs or outputs are refused with a reason (one failed variant), not guessed at.
+    """
+    interface = ctx.source.interface
+    if len(interface.inputs) != 1 or len(interface.outputs) != 1:
+        raise ConversionError(f"{kind} supports single-input, single-output Keras models for now; this model has "
+                              f"{len(interface.inputs)} input(s) and {len(interface.outputs)} output(s)")
+    x = None if ctx.train_x is None else ctx.train_x[interface.input_names[0]]
+    y = None if ctx.train_y is None else ctx.train_y.get(interface.output_names[0])
+    return x, y
+
+
 class MagnitudePrunePass(_CompressPass):
     kind = MAGNITUDE_PRUNE
 
     def compress(self, model, config, ctx):
         from core.compress.magnitude import magnitude_prune
 
-        result = magnitude_prune(model, config, ctx.train_x, ctx.train_y, progress=ctx.progress, cancel=ctx.cancel)
+        result = magnitude_prune(model, config, *_single_io(ctx, self.kind), progress=ctx.progress, cancel=ctx.cancel)
         summary = result.summary()
         note = ("magnitude pruning zeroes weights but keeps every layer's shape: the .tflite is as large and, "
                 "on CPU, usually as fast as before; the gain is in the compressed (gzip) size")
@@ -73,7 +88,7 @@ class StructuredPrunePass(_CompressPass):
     def compress(self, model, config, ctx):
         from core.compress.structured import structured_prune
 
-        result = structured_prune(model, config, ctx.train_x, ctx.train_y, progress=ctx.progress, cancel=ctx.cancel)
+        result = structured_prune(model, config, *_single_io(ctx, self.kind), progress=ctx.progress, cancel=ctx.cancel)
         summary = result.summary()
         skipped = summary.get("groups_skipped") or []
         note = f"structured pruning left {len(skipped)} channel group(s) alone (see the report)" if skipped else ""
@@ -88,7 +103,7 @@ class DistillPass(_CompressPass):
 
         teacher = ctx.source.keras_model  # always distil from the original, whatever came before
         student = model if config.student == "keep" else None
-        result = distill(teacher, config, ctx.train_x, ctx.train_y, student_model=student,
+        result = distill(teacher, config, *_single_io(ctx, self.kind), student_model=student,
                          progress=ctx.progress, cancel=ctx.cancel)
         return result.model, result.summary(), ""
 

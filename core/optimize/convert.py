@@ -1,8 +1,14 @@
 """Conversion to .tflite: from a Keras model, a SavedModel, or concrete functions.
 
-`TFLiteConverter.from_keras_model` fails on some Keras 3 models; the "auto" path
-then exports the model (``model.export()``) to a temporary SavedModel and converts
-that with `from_saved_model`. Which path worked is reported with every variant.
+A Keras model is converted through a **named signature**: Keras's
+`ExportArchive` writes a temporary SavedModel whose `serving_default` takes the
+model's inputs by their names and returns a dict keyed by the model's output
+names; `from_saved_model(signature_keys=["serving_default"])` converts that.
+The .tflite therefore carries the user's own input and output names, and every
+later step matches tensors by name. (`from_keras_model` names outputs
+`output_0, output_1, ...` and the converter reorders the output tensors, which
+is how outputs got paired wrongly.) A SavedModel converts through its chosen
+signature only. Which path was used is reported with every variant.
 
 Builtin ops only, unless the recipe allows SELECT_TF_OPS (Flex) explicitly. A
 model that cannot convert raises `ConversionError` naming the unsupported ops.
@@ -28,6 +34,7 @@ from core.errors import ConversionError
 
 KERAS = "from_keras_model"
 EXPORT_SAVED_MODEL = "export+from_saved_model"
+NAMED_EXPORT = "named-signature export+from_saved_model"
 SAVED_MODEL = "from_saved_model"
 CONCRETE = "from_concrete_functions"
 TFLITE_INPUT = "tflite_input"
@@ -120,9 +127,10 @@ class ConverterFactory:
 
     def __init__(self, *, keras_model: Any = None, saved_model_dir: str | None = None,
                  concrete_functions: list | None = None, trackable: Any = None, prefer: str = "auto",
-                 path: str | None = None) -> None:
+                 path: str | None = None, signature_key: str | None = None) -> None:
         self.keras_model = keras_model
         self.saved_model_dir = saved_model_dir
+        self.signature_key = signature_key    # the SavedModel signature to convert (None: the converter's default)
         self.concrete_functions = concrete_functions
         self.trackable = trackable
         self.prefer = prefer
@@ -139,18 +147,20 @@ class ConverterFactory:
     def _export(self) -> str:
         if self._export_dir is None:
             folder = tempfile.mkdtemp(prefix="litesmith-export-")
-            target = os.path.join(folder, "saved_model")
-            self.keras_model.export(target, verbose=False)
+            try:
+                export_named_signature(self.keras_model, os.path.join(folder, "saved_model"))
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             self._export_dir = folder
         return os.path.join(self._export_dir, "saved_model")
 
     def _make(self, tf, path: str):
-        if path == KERAS:
-            return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
-        if path == EXPORT_SAVED_MODEL:
-            return tf.lite.TFLiteConverter.from_saved_model(self._export())
+        if path == NAMED_EXPORT:
+            return tf.lite.TFLiteConverter.from_saved_model(self._export(), signature_keys=[SERVING])
         if path == SAVED_MODEL:
-            return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_dir)
+            keys = [self.signature_key] if self.signature_key else None
+            return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_dir, signature_keys=keys)
         if path == CONCRETE:
             return tf.lite.TFLiteConverter.from_concrete_functions(self.concrete_functions, self.trackable)
         raise ValueError(path)
@@ -169,11 +179,7 @@ class ConverterFactory:
         if self.resolved is not None:
             return [self.resolved]
         if self.keras_model is not None:
-            if self.prefer == "keras":
-                return [KERAS]
-            if self.prefer == "saved_model":
-                return [EXPORT_SAVED_MODEL]
-            return [KERAS, EXPORT_SAVED_MODEL]
+            return [NAMED_EXPORT]
         if self.saved_model_dir is not None:
             return [SAVED_MODEL]
         if self.concrete_functions is not None:
@@ -217,6 +223,37 @@ class ConverterFactory:
         # Report the most informative error: one that names ops, else the last.
         best = next((e for e in errors if unsupported_ops(str(e[1]))[0]), errors[-1])
         raise conversion_error(best[1], what=what, path=self.path, tried=tried, log=best[2])
+
+
+SERVING = "serving_default"
+
+
+def export_named_signature(model: Any, folder: str, *, batch_size: int | None = None) -> None:
+    """Write `model` as a SavedModel whose `serving_default` is keyed by the model's own names.
+
+    Inputs: `tf.TensorSpec`s named after the Keras inputs, batch axis
+    `batch_size` (None: free). Outputs: a dict {output name: tensor}. Uses
+    `keras.export.ExportArchive` (Keras 3's exporter, which the converter
+    freezes cleanly).
+    """
+    from core.models.signatures import keras_interface, named_outputs
+    from core.tf_runtime import import_keras, import_tensorflow
+
+    tf, keras = import_tensorflow(), import_keras()
+    interface = keras_interface(model)
+    specs = [tf.TensorSpec((batch_size,) + tuple(spec.shape[1:]), spec.dtype, name=spec.name)
+             for spec in interface.inputs]
+    names = interface.output_names
+
+    def serve(*args):
+        out = model(args[0] if len(args) == 1 else list(args), training=False)
+        return named_outputs(out, names)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name=SERVING, fn=serve, input_signature=specs)
+    with quiet_native():
+        archive.write_out(folder, verbose=False)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -140,7 +140,10 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel,
         if written != data_bytes:
             raise ConversionError("the written file differs from the model in memory (disk full?)", path=str(out))
         try:
-            smoke_run(written)
+            if isinstance(variant, Variant):   # real samples when the run had them; zeros otherwise
+                smoke_run(written, variant.sample_inputs, signature=variant.signature)
+            else:
+                smoke_run(written)
         except Exception as exc:  # noqa: BLE001 - an unusable output must not be called done
             raise ConversionError(f"the exported model does not run: {type(exc).__name__}: {exc}",
                                   path=str(out)) from None

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from core.errors import ConversionError
-from core.optimize.convert import KERAS, TFLITE_INPUT, ConverterFactory
-from core.optimize.quantize import configure_converter, quantize_tflite, representative_dataset
+from core.optimize.convert import TFLITE_INPUT, ConverterFactory
+from core.optimize.quantize import configure_converter, positional_dataset, quantize_tflite, representative_dataset
 from core.optimize.recipes import CALIBRATED_MODES, FP32, INT8, WEIGHT_ONLY, ConvertConfig, QuantizeConfig
 from core.optimize.results import LayerError
 
@@ -47,16 +47,17 @@ class PipelineContext:
     """What all variants share: the source, the data, the cached fp32 conversion."""
 
     source: Any                           # core.optimize.source.OpenedSource
-    calibration_x: np.ndarray
-    calibration_reference: Callable[[], np.ndarray]   # lazily: the original's outputs on calibration_x
-    task: str
+    calibration_x: dict[str, np.ndarray]              # calibration inputs by input name
+    calibration_reference: Callable[[], dict[str, np.ndarray]]   # lazily: the original's outputs on them, by name
+    tasks: dict[str, str]                             # output name -> task
     progress: Any
     cancel: Any
-    run_tflite: Callable[[bytes, np.ndarray], np.ndarray]
+    run_tflite: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]]
     factories: dict[tuple, ConverterFactory] = field(default_factory=dict)
     fp32_cache: dict[tuple, tuple[bytes, str, str]] = field(default_factory=dict)
-    train_x: np.ndarray | None = None     # fine-tuning data for pruning/distillation (the calibration file)
-    train_y: np.ndarray | None = None
+    train_x: dict[str, np.ndarray] | None = None   # fine-tuning inputs for pruning/distillation (the calibration file)
+    train_y: dict[str, np.ndarray] | None = None   # its labels by output name
+    primary_output: str = ""
     model_cache: dict[tuple, Any] = field(default_factory=dict)   # memoised model-changing steps
 
     def close(self) -> None:
@@ -86,14 +87,12 @@ class ConvertPass(Pass):
             return
         key = (config.converter, config.allow_select_tf_ops)
         if state.modified:
-            factory = ConverterFactory(keras_model=state.keras_model, saved_model_dir=state.saved_model_dir,
-                                       prefer=config.converter, path=source.path)
+            factory = _factory(state, config, source)
             ctx.factories[(id(factory),)] = factory
         else:
             factory = ctx.factories.get(("original", config.converter))
             if factory is None:
-                factory = ConverterFactory(keras_model=state.keras_model, saved_model_dir=state.saved_model_dir,
-                                           prefer=config.converter, path=source.path)
+                factory = _factory(state, config, source)
                 ctx.factories[("original", config.converter)] = factory
         cached = None if state.modified else ctx.fp32_cache.get(key)
         if cached is None:
@@ -107,10 +106,16 @@ class ConvertPass(Pass):
         state.tflite_bytes = state.float_bytes = data
         state.converter_path = path
         state.convert_config = config
-        if factory.fallback_reason and path != KERAS:
-            state.warnings.append(f"{factory.fallback_reason}; converted through model.export() + from_saved_model")
         if config.allow_select_tf_ops:
             state.warnings.append("SELECT_TF_OPS (Flex) allowed: the model may need the Flex delegate to run")
+
+
+def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterFactory:
+    """A converter factory for the state's model: the Keras model, or the source's chosen SavedModel signature."""
+    if state.keras_model is not None:
+        return ConverterFactory(keras_model=state.keras_model, prefer=config.converter, path=source.path)
+    return ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
+                            prefer=config.converter, path=source.path)
 
 
 class QuantizePass(Pass):
@@ -135,8 +140,10 @@ class QuantizePass(Pass):
             ctx.progress(None, "measuring per-layer quantization error")
             outcome = selective_quantize(
                 state.factory.make_converter, representative, config.selective,
+                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel),
                 calibration_x=ctx.calibration_x, calibration_reference=ctx.calibration_reference(),
-                task=ctx.task, run=ctx.run_tflite, cancel=ctx.cancel, progress=ctx.progress)
+                tasks=ctx.tasks, primary=ctx.primary_output, run=ctx.run_tflite, cancel=ctx.cancel,
+                progress=ctx.progress)
             state.tflite_bytes = outcome.tflite_bytes
             state.layer_errors = outcome.layer_errors
             state.float_layers = outcome.float_layers
@@ -171,7 +178,9 @@ class QuantizePass(Pass):
 
             ctx.progress(None, "measuring per-layer quantization error")
 
-            _debugger, errors = debug_layers(state.factory.make_converter, representative)
+            _debugger, errors = debug_layers(
+                state.factory.make_converter, representative,
+                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
             state.layer_errors = tuple(errors)
 
     def _with_aeq(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
@@ -182,18 +191,26 @@ class QuantizePass(Pass):
         ctx.progress(None, f"quantizing ({config.mode}) with ai-edge-quantizer")
         calib = ctx.calibration_x if config.mode in CALIBRATED_MODES else None
         float_bytes = state.tflite_bytes
-        data, warnings = quantize_tflite(float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel)
+        data, warnings = quantize_tflite(float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel,
+                                         signature=ctx.source.signature)
         state.tflite_bytes = data
         if config.layer_errors:
             from core.optimize.quantize import aeq_tensor_errors
 
             nan = float("nan")
-            rows = aeq_tensor_errors(float_bytes, data, ctx.calibration_x)
+            rows = aeq_tensor_errors(float_bytes, data, ctx.calibration_x, signature=ctx.source.signature)
             state.layer_errors = tuple(LayerError(tensor_name=r["tensor_name"], op_name=r["kind"], rmse_over_scale=nan,
                                                   mean_abs_error=nan, max_abs_error=nan, scale=nan, mse=r["mse"])
                                        for r in rows)
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         state.warnings.extend(warnings)
+
+
+def _signature(ctx: PipelineContext) -> str:
+    """The signature key of the source's conversions (Keras: the named export's serving_default)."""
+    from core.optimize.convert import SERVING
+
+    return ctx.source.signature or SERVING
 
 
 def _tf():

@@ -16,14 +16,47 @@ from core.errors import ConversionError
 from core.optimize.recipes import DYNAMIC, FLOAT16, FP32, INT8, INT16X8, WEIGHT_ONLY
 
 
-def representative_dataset(x: np.ndarray, cancel=None) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's representative dataset: calibration samples one at a time (batch 1)."""
+def _samples(inputs: dict[str, np.ndarray]) -> int:
+    return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
-    def generate() -> Iterator[list[np.ndarray]]:
-        for i in range(int(x.shape[0])):
+
+def representative_dataset(inputs: dict[str, np.ndarray],
+                           cancel=None) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
+    """The converter's representative dataset: one sample at a time (batch 1), keyed by signature input name.
+
+    A dict per sample is how the converter feeds a signature's inputs by name
+    (TF 2.7+); integer inputs (ids) keep their integer dtype.
+    """
+
+    def generate() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(_samples(inputs)):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            yield [x[i:i + 1]]
+            yield {name: value[i:i + 1] for name, value in inputs.items()}
+
+    return generate
+
+
+def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signature: str | None = None,
+                       cancel=None) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """Samples as lists in the .tflite's input TENSOR order, for tools that feed tensors by position.
+
+    TensorFlow's QuantizationDebugger zips its `debug_dataset` with the
+    interpreter's input details. The order is read from the fp32 conversion of
+    the same graph: each signature input's tensor index, via LiteRT's
+    signature runner, so names decide the order, not a guess.
+    """
+    from core.optimize.runtime import SignatureModel
+
+    model = SignatureModel(float_bytes, signature)
+    index = {name: int(d["index"]) for name, d in model.runner.get_input_details().items()}
+    order = sorted(index, key=index.get)
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for i in range(_samples(inputs)):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield [inputs[name][i:i + 1] for name in order]
 
     return generate
 
@@ -86,22 +119,41 @@ def _aeq_recipe(mode: str):
         "int16x8); start from the Keras model or SavedModel for it")
 
 
-def signature_inputs(tflite_bytes: bytes) -> tuple[str, list[str]]:
-    """(signature key, its input names) of a .tflite model's first signature."""
+def signature_inputs(tflite_bytes: bytes, signature: str | None = None) -> tuple[str, list[str]]:
+    """(signature key, its input names): `signature`, else serving_default, else the only one."""
     from ai_edge_litert.interpreter import Interpreter
+
+    from core.models.signatures import choose_signature
 
     interpreter = Interpreter(model_content=bytes(tflite_bytes))
     signatures = interpreter.get_signature_list()
     if not signatures:
         raise ConversionError("the .tflite model has no signature; ai-edge-quantizer needs one "
                               "(convert it again with a recent TensorFlow)")
-    key = sorted(signatures)[0] if "serving_default" not in signatures else "serving_default"
+    try:
+        key = choose_signature(list(signatures), signature, path=None)
+    except Exception as exc:  # noqa: BLE001 - BadInputError: no such signature; a conversion failure here
+        raise ConversionError(str(exc)) from None
     return key, list(signatures[key]["inputs"])
 
 
-def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: np.ndarray | None = None,
-                    cancel=None) -> tuple[bytes, list[str]]:
-    """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings)."""
+def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None, cancel=None):
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
+    n = _samples(inputs) if limit is None else min(limit, _samples(inputs))
+    for i in range(n):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        yield {name: inputs[name][i:i + 1] for name in names}
+
+
+def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, np.ndarray] | None = None,
+                    cancel=None, signature: str | None = None) -> tuple[bytes, list[str]]:
+    """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings).
+
+    `calibration_x`: calibration samples keyed by the signature's input names.
+    """
     if not aeq_available():
         raise ConversionError("quantizing a .tflite input needs the ai-edge-quantizer package "
                               "(pip install ai-edge-quantizer)")
@@ -119,17 +171,9 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: np.ndarray
             if q.need_calibration:
                 if calibration_x is None:
                     raise ConversionError(f"{mode} quantization needs calibration data")
-                key, names = signature_inputs(tflite_bytes)
-                if len(names) != 1:
-                    raise ConversionError(f"static quantization of a .tflite supports one input, this has {len(names)}")
-
-                def samples():
-                    for i in range(int(calibration_x.shape[0])):
-                        if cancel is not None:
-                            cancel.raise_if_cancelled()
-                        yield {names[0]: calibration_x[i:i + 1]}
-
-                calibration = q.calibrate({key: list(samples())}, num_threads=1)
+                key, names = signature_inputs(tflite_bytes, signature)
+                samples = list(_per_sample(calibration_x, names, cancel=cancel))
+                calibration = q.calibrate({key: samples}, num_threads=1)
             result = q.quantize(calibration, enable_progress_report=False)
     except ConversionError:
         raise
@@ -142,16 +186,17 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: np.ndarray
     return bytes(result.quantized_model), warnings
 
 
-def aeq_tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: np.ndarray, limit: int = 16) -> list[dict[str, Any]]:
+def aeq_tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16,
+                      signature: str | None = None) -> list[dict[str, Any]]:
     """Per-tensor error of a quantized .tflite against its float original (ai-edge-quantizer validation)."""
     from ai_edge_quantizer import quantizer as aeq_quantizer
 
     from core.optimize.convert import quiet_native
 
-    key, names = signature_inputs(float_bytes)
+    key, names = signature_inputs(float_bytes, signature)
     with quiet_native():
         q = aeq_quantizer.Quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
-        data = {key: [{names[0]: x[i:i + 1]} for i in range(min(limit, int(x.shape[0])))]}
+        data = {key: list(_per_sample(x, names, limit))}
         comparison = q.validate(test_data=data, num_threads=1)
     rows = []
     for result in comparison._comparison_results.values():  # noqa: SLF001 - per-signature results

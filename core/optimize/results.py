@@ -7,6 +7,7 @@ from typing import Any
 
 from core.data.loaders import DataDescription, InputSpec
 from core.evaluation import Evaluation
+from core.models.interface import ModelInterface
 from core.optimize.recipes import Recipe
 
 
@@ -37,6 +38,21 @@ class SourceInfo:
     size_bytes: int
     inputs: tuple[InputSpec, ...]
     loader: str = ""              # which loader opened it
+    interface: ModelInterface | None = None      # named inputs and outputs (and the signature used)
+    tasks: tuple["OutputTask", ...] = ()         # the task each output is scored as, and why
+    primary_output: str = ""                     # the output that drives accuracy headlines and auto budgets
+
+    def task_of(self, output: str) -> str | None:
+        return next((t.task for t in self.tasks if t.output == output), None)
+
+
+@dataclass(frozen=True)
+class OutputTask:
+    """How one output is scored: its task, and the evidence (or "set with --task")."""
+
+    output: str
+    task: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,7 @@ class Variant:
     tflite_bytes: bytes
     size_bytes: int
     converter_path: str           # "from_keras_model", "export+from_saved_model", "from_saved_model", ...
-    evaluation: Evaluation | None
+    evaluation: Evaluation | None  # a core.evaluation ModelEvaluation: every output, headline = worst fidelity
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0          # time to build it (conversion and quantization)
     size_ratio: float | None = None   # size / fp32 baseline size
@@ -56,6 +72,8 @@ class Variant:
     float_layers: tuple[str, ...] = ()  # layers kept in float by selective quantization
     io_dtype: str = "float32"
     compression: tuple[dict[str, Any], ...] = ()   # pruning/distillation reports (sparsity, params, FLOPs, ...)
+    signature: str | None = None  # the .tflite signature its inputs and outputs are matched through
+    sample_inputs: dict[str, Any] | None = None   # a few evaluation inputs by name: the pre-export smoke run
 
     @property
     def mode(self) -> str:
@@ -77,6 +95,7 @@ class Variant:
             "float_layers": list(self.float_layers),
             "layer_errors": [_layer_dict(e) for e in self.layer_errors],
             "compression": list(self.compression),
+            "signature": self.signature,
         }
 
 
@@ -101,7 +120,7 @@ class OptimizeResult:
 
     source: SourceInfo
     data: DataDescription
-    original_evaluation: Evaluation | None   # the original model on the eval data (labels only: the "before")
+    original_evaluation: Evaluation | None   # ModelEvaluation of the original model on the eval data (labels only: the "before")
     baseline_size_bytes: int                  # the fp32 .tflite size every ratio is relative to
     variants: tuple[Variant, ...]
     failures: tuple[VariantFailure, ...] = ()

@@ -1,8 +1,10 @@
-"""Running a .tflite model on a batch of inputs with ai_edge_litert.
+"""Running a .tflite model on named inputs through LiteRT's signature runner.
 
-Integer inputs/outputs are handled here: float data is quantized with the input
-tensor's scale and zero point, integer outputs are dequantized, so callers
-always get comparable float outputs.
+Inputs and outputs are addressed by their signature names, never by tensor
+position (the converter reorders output tensors). Integer inputs/outputs are
+handled here: float data is quantized with the input tensor's scale and zero
+point, quantized outputs are dequantized, so callers always get comparable
+outputs. Integer tensors without quantization (ids, class ids) pass unchanged.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.loaders import InputSpec
 from core.errors import BadInputError
+from core.models.interface import ModelInterface, TensorSpec
 
 DEFAULT_BATCH = 64
 
 
 @dataclass(frozen=True)
 class TensorDetail:
+    """A signature tensor as LiteRT runs it: shape (None = free), dtype and quantization."""
+
     name: str
-    index: int
     shape: tuple[int | None, ...]
     dtype: str
     scale: float
@@ -28,6 +31,7 @@ class TensorDetail:
 
 
 def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None):
+    """An `ai_edge_litert` Interpreter; BadInputError when the flatbuffer cannot be loaded."""
     from ai_edge_litert.interpreter import Interpreter
 
     from core.optimize.convert import quiet_native
@@ -39,111 +43,135 @@ def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None):
         raise BadInputError(f"the .tflite model cannot be loaded: {exc}") from None
 
 
-def _allocate(interpreter) -> None:
-    from core.optimize.convert import quiet_native
-
-    with quiet_native():  # LiteRT announces its XNNPACK delegate on stderr here
-        interpreter.allocate_tensors()
-
-
-def _detail(d: dict) -> TensorDetail:
+def _detail(name: str, d: dict) -> TensorDetail:
     signature = d.get("shape_signature")
     shape = signature if signature is not None and len(signature) else d["shape"]
     q = d.get("quantization") or (0.0, 0)
-    return TensorDetail(
-        name=d["name"], index=int(d["index"]),
-        shape=tuple(None if int(s) < 0 else int(s) for s in shape),
-        dtype=np.dtype(d["dtype"]).name, scale=float(q[0]), zero_point=int(q[1]),
-    )
+    return TensorDetail(name=name, shape=tuple(None if int(s) < 0 else int(s) for s in shape),
+                        dtype=np.dtype(d["dtype"]).name, scale=float(q[0]), zero_point=int(q[1]))
 
 
-def io_details(tflite_bytes: bytes) -> tuple[list[TensorDetail], list[TensorDetail]]:
-    interpreter = make_interpreter(tflite_bytes)
-    return ([_detail(d) for d in interpreter.get_input_details()],
-            [_detail(d) for d in interpreter.get_output_details()])
+class SignatureModel:
+    """One signature of a .tflite model, ready to run on dicts of named arrays."""
+
+    def __init__(self, tflite_bytes: bytes, signature: str | None = None, *, num_threads: int | None = None,
+                 path: str | None = None) -> None:
+        from core.models.signatures import tflite_interface
+
+        self.interpreter = make_interpreter(tflite_bytes, num_threads=num_threads)
+        self.interface: ModelInterface = tflite_interface(self.interpreter, signature, path=path)
+        self.runner = self.interpreter.get_signature_runner(self.interface.signature)
+        ins, outs = self.runner.get_input_details(), self.runner.get_output_details()
+        self.inputs = {n: _detail(n, ins[n]) for n in self.interface.input_names}
+        self.outputs = {n: _detail(n, outs[n]) for n in self.interface.output_names}
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size every input is fixed at (a batch-1 signature), or None when it is free."""
+        sizes = {d.shape[0] for d in self.inputs.values() if d.shape}
+        if None in sizes or not sizes:
+            return None
+        return int(min(sizes))
+
+    def feed_specs(self) -> tuple[TensorSpec, ...]:
+        """The inputs as data feeds them: a quantized input still takes float data; batch axis free."""
+        specs = []
+        for spec in self.interface.inputs:
+            d = self.inputs[spec.name]
+            dtype = "float32" if d.scale and d.dtype in ("int8", "uint8", "int16") else d.dtype
+            specs.append(TensorSpec(shape=(None,) + tuple(d.shape[1:]), dtype=dtype, name=spec.name))
+        return tuple(specs)
+
+    def run(self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH,
+            cancel=None) -> dict[str, np.ndarray]:
+        """Outputs by name for `inputs` by name (samples on axis 0), in chunks of `batch_size`.
+
+        A signature with a fixed batch runs in chunks of that size, the last one
+        padded with zeros (the padding's outputs are dropped). Raises
+        BadInputError when an input is missing; LiteRT's RuntimeError/ValueError
+        pass through (the caller knows whether that is a conversion failure).
+        """
+        missing = [n for n in self.inputs if n not in inputs]
+        if missing:
+            raise BadInputError(f"no data for the model input(s) {', '.join(map(repr, missing))}")
+        counts = {int(np.asarray(inputs[n]).shape[0]) for n in self.inputs}
+        if len(counts) != 1:
+            raise BadInputError(f"the inputs have different sample counts: {sorted(counts)}")
+        n = counts.pop()
+        step = self.fixed_batch or batch_size
+        collected: dict[str, list[np.ndarray]] = {name: [] for name in self.outputs}
+        for start in range(0, n, step):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            feed, real = {}, 0
+            for name, detail in self.inputs.items():
+                chunk = np.asarray(inputs[name][start:start + step])
+                real = chunk.shape[0]
+                if self.fixed_batch and real != step:
+                    chunk = np.concatenate([chunk, np.zeros((step - real,) + chunk.shape[1:], chunk.dtype)])
+                feed[name] = quantize_input(chunk, detail)
+            result = _call(self.runner, feed)
+            for name, detail in self.outputs.items():
+                collected[name].append(dequantize_output(np.array(result[name]), detail)[:real])
+        return {name: np.concatenate(parts) for name, parts in collected.items()}
 
 
-def input_specs(tflite_bytes: bytes) -> tuple[InputSpec, ...]:
-    """The model's inputs as data would feed them (a quantized input still takes float data)."""
-    inputs, _ = io_details(tflite_bytes)
-    specs = []
-    for d in inputs:
-        dtype = "float32" if d.scale and d.dtype in ("int8", "uint8", "int16") else d.dtype
-        shape = (None,) + tuple(d.shape[1:]) if d.shape else (None,)
-        specs.append(InputSpec(shape=shape, dtype=dtype, name=d.name))
-    return tuple(specs)
+def _call(runner, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from core.optimize.convert import quiet_native
+
+    with quiet_native():  # LiteRT announces its XNNPACK delegate on stderr at the first allocation
+        return runner(**feed)
 
 
 def quantize_input(x: np.ndarray, detail: TensorDetail) -> np.ndarray:
+    """Float data for a quantized input becomes its integer type (scale, zero point); else a plain cast."""
     dtype = np.dtype(detail.dtype)
-    if not np.issubdtype(dtype, np.integer) or not detail.scale:
-        return x.astype(dtype)
+    if not np.issubdtype(dtype, np.integer) or not detail.scale or np.issubdtype(x.dtype, np.integer):
+        return x.astype(dtype, copy=False)
     info = np.iinfo(dtype)
     q = np.round(x.astype(np.float64) / detail.scale + detail.zero_point)
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def dequantize_output(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
+    """A quantized integer output back to float32; other outputs unchanged."""
     if np.issubdtype(y.dtype, np.integer) and detail.scale:
         return ((y.astype(np.float64) - detail.zero_point) * detail.scale).astype(np.float32)
     return y
 
 
-def run_tflite(tflite_bytes: bytes, x: np.ndarray, *, batch_size: int = DEFAULT_BATCH,
-               cancel=None, output_index: int = 0, num_threads: int | None = None) -> np.ndarray:
-    """Run a single-input model on `x` (samples on axis 0); return output `output_index` as float.
+def run_tflite(tflite_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str | None = None,
+               batch_size: int = DEFAULT_BATCH, cancel=None, num_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Run one signature of a .tflite on named inputs; returns its outputs by name."""
+    model = SignatureModel(tflite_bytes, signature, num_threads=num_threads)
+    return model.run(inputs, batch_size=batch_size, cancel=cancel)
 
-    Batches of `batch_size` when the batch dimension can be resized, else one
-    sample at a time.
+
+def input_specs(tflite_bytes: bytes, signature: str | None = None) -> tuple[TensorSpec, ...]:
+    """The signature's inputs as data would feed them (a quantized input still takes float data)."""
+    return SignatureModel(tflite_bytes, signature).feed_specs()
+
+
+def smoke_run(tflite_bytes: bytes, inputs: dict[str, np.ndarray] | None = None, *,
+              signature: str | None = None) -> None:
+    """Load the model and run it once; raises on failure or on a non-finite output.
+
+    Runs on `inputs` (real samples) when given, else on zeros with free
+    dimensions set to 1. Raises ValueError("outputs NaN/Inf ...") when an output
+    is not finite.
     """
-    interpreter = make_interpreter(tflite_bytes, num_threads=num_threads)
-    inputs = interpreter.get_input_details()
-    if len(inputs) != 1:
-        raise BadInputError(f"the model has {len(inputs)} inputs; evaluation supports single-input models")
-    in_detail = _detail(inputs[0])
-    out_details = interpreter.get_output_details()
-    out_detail = _detail(out_details[output_index])
-    n = int(x.shape[0])
-    fixed_batch = inputs[0]["shape"][0] if len(inputs[0]["shape"]) else 1
-    dynamic = in_detail.shape and in_detail.shape[0] is None
-    step = batch_size if dynamic else int(fixed_batch)
-    outputs = []
-    current = None
-    for start in range(0, n, step):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        chunk = x[start:start + step]
-        if not dynamic and chunk.shape[0] != step:
-            pad = np.zeros((step - chunk.shape[0],) + chunk.shape[1:], chunk.dtype)
-            real = chunk.shape[0]
-            chunk = np.concatenate([chunk, pad])
-        else:
-            real = chunk.shape[0]
-        if dynamic and current != chunk.shape:
-            interpreter.resize_tensor_input(in_detail.index, list(chunk.shape))
-            _allocate(interpreter)
-            current = chunk.shape
-        elif current is None:
-            _allocate(interpreter)
-            current = chunk.shape
-        interpreter.set_tensor(in_detail.index, quantize_input(chunk, in_detail))
-        interpreter.invoke()
-        y = interpreter.get_tensor(out_details[output_index]["index"])
-        outputs.append(dequantize_output(np.array(y), out_detail)[:real])
-    return np.concatenate(outputs).astype(np.float32, copy=False)
+    model = SignatureModel(tflite_bytes, signature)
+    if inputs is None:
+        inputs = {}
+        for name, d in model.inputs.items():
+            shape = [1 if s is None else s for s in d.shape]
+            inputs[name] = np.zeros(shape, dtype=np.dtype(d.dtype))
+    outputs = model.run(inputs)
+    bad = [name for name, y in outputs.items()
+           if np.issubdtype(np.asarray(y).dtype, np.floating) and not np.all(np.isfinite(y))]
+    if bad:
+        raise ValueError(f"the model's output(s) {', '.join(map(repr, bad))} are not finite (NaN or Inf)")
 
 
-def smoke_run(tflite_bytes: bytes) -> None:
-    """Load the model and run it once on zeros (unknown dims become 1); raises on failure."""
-    interpreter = make_interpreter(tflite_bytes)
-    for d in interpreter.get_input_details():
-        detail = _detail(d)
-        shape = [1 if s is None else s for s in detail.shape]
-        if detail.shape and detail.shape[0] is None or any(s is None for s in detail.shape):
-            interpreter.resize_tensor_input(detail.index, shape)
-    _allocate(interpreter)
-    for d in interpreter.get_input_details():
-        interpreter.set_tensor(d["index"], np.zeros(d["shape"], dtype=d["dtype"]))
-    interpreter.invoke()
-    for d in interpreter.get_output_details():
-        interpreter.get_tensor(d["index"])
+__all__ = ["DEFAULT_BATCH", "SignatureModel", "TensorDetail", "dequantize_output", "input_specs", "make_interpreter",
+           "quantize_input", "run_tflite", "smoke_run"]

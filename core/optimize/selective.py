@@ -55,12 +55,28 @@ def resolve_metric(config: SelectiveConfig, task: str) -> tuple[str, float]:
     return "cosine_similarity", config.target if config.target is not None else 0.999
 
 
-def metric_value(outputs: np.ndarray, reference: np.ndarray, metric: str, task: str) -> float:
-    fidelity = evaluate_outputs(outputs, reference_outputs=reference, task=task).fidelity
-    value = getattr(fidelity, metric, None)
-    if value is None:
-        raise ConversionError(f"fidelity metric {metric!r} does not apply to a {task} model")
-    return float(value)
+def metric_value(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], metric: str,
+                 tasks: dict[str, str]) -> float:
+    """The fidelity `metric` of the WORST output (outputs matched by name).
+
+    An output the metric does not apply to (top-1 agreement of a regression
+    head) is judged by its cosine similarity when the metric is higher-is-better,
+    by its mean absolute difference otherwise.
+    """
+    values = []
+    for name, ref in reference.items():
+        if name not in outputs:
+            raise ConversionError(f"the re-quantized model has no output named {name!r}")
+        fidelity = evaluate_outputs(outputs[name], reference_outputs=ref, task=tasks[name]).fidelity
+        value = getattr(fidelity, metric, None)
+        if value is None:
+            value = fidelity.cosine_similarity if HIGHER_IS_BETTER[metric] else fidelity.mean_abs_diff
+        values.append(float(value))
+    if not values:
+        raise ConversionError("no output to measure fidelity on")
+    if any(math.isnan(v) for v in values):
+        return float("nan")
+    return min(values) if HIGHER_IS_BETTER[metric] else max(values)
 
 
 def meets(value: float, target: float, metric: str) -> bool:
@@ -95,8 +111,14 @@ def _parse_layer_stats(debugger) -> list[LayerError]:
     return rows
 
 
-def debug_layers(make_converter: Callable[[], Any], representative, *, progress=None) -> tuple[Any, list[LayerError]]:
-    """Calibrate once and measure per-layer int8 error; returns (debugger, errors worst first)."""
+def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dataset=None,
+                 progress=None) -> tuple[Any, list[LayerError]]:
+    """Calibrate once and measure per-layer int8 error; returns (debugger, errors worst first).
+
+    `representative` feeds the converter's calibration (samples keyed by name);
+    `debug_dataset` feeds the debugger's own interpreter, which takes tensors by
+    position (`core.optimize.quantize.positional_dataset`); default: `representative`.
+    """
     from core.optimize.convert import quiet_native
     from core.tf_runtime import import_tensorflow
 
@@ -107,7 +129,8 @@ def debug_layers(make_converter: Callable[[], Any], representative, *, progress=
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative)
+            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                                 debug_dataset=debug_dataset or representative)
             debugger.run()
             failure = None
         except Exception as exc:  # noqa: BLE001
@@ -158,13 +181,13 @@ def _sensitivity_order(debugger, errors: list[LayerError], chosen: list[str], me
 
 
 def _auto(debugger, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
-          calibration_reference, task, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
+          calibration_reference, tasks, primary, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
     """Keep the most sensitive layers in float, one more at a time, until the fidelity target is met."""
-    metric, target = resolve_metric(config, task)
+    metric, target = resolve_metric(config, tasks[primary])
 
     def score(layers: list[str]) -> tuple[float, bytes]:
         model = requantize(debugger, layers)
-        return metric_value(run(model, calibration_x), calibration_reference, metric, task), model
+        return metric_value(run(model, calibration_x), calibration_reference, metric, tasks), model
 
     value, model = score(chosen)
     trail.append((len(chosen), value))
@@ -197,11 +220,18 @@ def _auto(debugger, errors: list[LayerError], chosen: list[str], config: Selecti
 
 
 def selective_quantize(make_converter: Callable[[], Any], representative, config: SelectiveConfig, *,
-                       calibration_x: np.ndarray, calibration_reference: np.ndarray, task: str,
-                       run: Callable[[bytes, np.ndarray], np.ndarray], cancel=None,
+                       debug_dataset=None,
+                       calibration_x: dict[str, np.ndarray], calibration_reference: dict[str, np.ndarray],
+                       tasks: dict[str, str], primary: str,
+                       run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]], cancel=None,
                        progress=None) -> SelectiveOutcome:
-    """Run the debugger, then keep layers in float (given ones, or automatically) and re-quantize."""
-    debugger, errors = debug_layers(make_converter, representative)
+    """Run the debugger, then keep layers in float (given ones, or automatically) and re-quantize.
+
+    Inputs, references and outputs are keyed by name; the fidelity target is
+    checked on the worst output (`metric_value`), the metric chosen by the
+    primary output's task.
+    """
+    debugger, errors = debug_layers(make_converter, representative, debug_dataset=debug_dataset)
     known = {e.tensor_name for e in errors}
     notes: list[str] = []
     unknown = [name for name in config.float_layers if name not in known]
@@ -214,7 +244,8 @@ def selective_quantize(make_converter: Callable[[], Any], representative, config
         model = requantize(debugger, chosen)
     else:
         model, chosen, note = _auto(debugger, errors, chosen, config, calibration_x=calibration_x,
-                                      calibration_reference=calibration_reference, task=task, run=run,
+                                      calibration_reference=calibration_reference, tasks=tasks, primary=primary,
+                                      run=run,
                                       cancel=cancel, progress=progress, trail=trail)
         notes.append(note)
     marked = tuple(replace(e, kept_float=e.tensor_name in chosen) for e in errors)

@@ -1,21 +1,23 @@
-"""Opening the model to optimize (in the engine's child) and running the original on data.
+"""Opening the model to optimize (in the engine's child) and running the original on named data.
 
-Uses `core.models.loading.load_source` when it exists (safety checks, safe_mode);
-until then a minimal fallback with the same rules: Keras files load with
-``safe_mode=True, compile=False``.
+Every model is opened through `core.models.loading.load_source`, which runs the
+safety checks first (there is no other path). The opened source knows its
+`ModelInterface`: named inputs and outputs, and for a SavedModel or .tflite
+the signature in use (`serving_default`, the only one, or `--signature`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from core.data.loaders import InputSpec
 from core.errors import BadInputError
-from core.models.info import ModelFormat
+from core.models.interface import ModelInterface
 
 
 @dataclass
@@ -24,75 +26,91 @@ class OpenedSource:
 
     path: str
     format: str
+    interface: ModelInterface
     keras_model: Any = None
     saved_model_dir: str | None = None
     tflite_bytes: bytes | None = None
-    loader: str = ""
-    _signature: Any = None
+    loader: str = "core.models.loading.load_source"
+    signature_fn: Any = None              # the SavedModel's chosen signature (a ConcreteFunction)
+    _loaded: Any = None                   # keeps the loaded SavedModel (and its variables) alive
+    _conversion_dir: str | None = None
+    _temp: list[str] = field(default_factory=list)
 
     @property
     def has_graph(self) -> bool:
         """True when the TF converter can be used (Keras or SavedModel); False for a .tflite input."""
         return self.keras_model is not None or self.saved_model_dir is not None
 
-    def input_specs(self) -> tuple[InputSpec, ...]:
-        if self.keras_model is not None:
-            inputs = getattr(self.keras_model, "inputs", None)
-            if not inputs:
-                raise BadInputError("the Keras model has no defined inputs (build it or give it an Input layer)",
-                                    path=self.path)
-            return tuple(InputSpec(shape=tuple(t.shape), dtype=_dtype_name(t.dtype), name=getattr(t, "name", ""))
-                         for t in inputs)
-        if self.saved_model_dir is not None:
-            sig = self.signature()
-            specs = sig.structured_input_signature[1]
-            return tuple(InputSpec(shape=tuple(s.shape.as_list()), dtype=s.dtype.as_numpy_dtype.__name__, name=name)
-                         for name, s in sorted(specs.items()))
-        from core.optimize.runtime import input_specs
+    @property
+    def signature(self) -> str | None:
+        return self.interface.signature
 
-        return input_specs(self.tflite_bytes)
+    def input_specs(self):
+        return self.interface.inputs
 
-    def signature(self):
-        if self._signature is None:
+    def conversion_dir(self) -> str:
+        """A SavedModel holding only the chosen signature, re-saved from the loaded model.
+
+        Why: `tf.saved_model.load` restores every variable from the object graph,
+        while the converter reading a `tf.Module` SavedModel directly can leave
+        Keras variables unread and convert to NaN. Re-saving the loaded object
+        makes the converter freeze the values the SavedModel really serves.
+        """
+        if self.saved_model_dir is None:
+            raise ValueError("not a SavedModel source")
+        if self._conversion_dir is None:
             from core.tf_runtime import import_tensorflow
 
             tf = import_tensorflow()
-            loaded = tf.saved_model.load(self.saved_model_dir)
-            signatures = getattr(loaded, "signatures", {})
-            if "serving_default" not in signatures:
-                raise BadInputError("the SavedModel has no 'serving_default' signature", path=self.path)
-            self._signature = (loaded, signatures["serving_default"])
-        return self._signature[1]
+            folder = tempfile.mkdtemp(prefix="litesmith-signature-")
+            self._temp.append(folder)
+            target = os.path.join(folder, "saved_model")
+            from core.optimize.convert import quiet_native
 
-    def predict(self, x: np.ndarray, *, batch_size: int = 64, cancel=None) -> np.ndarray:
-        """The original model's first output on `x`, as float32."""
-        outputs = []
-        for start in range(0, int(x.shape[0]), batch_size):
+            with quiet_native():
+                tf.saved_model.save(self._loaded, target, signatures={self.signature: self.signature_fn})
+            self._conversion_dir = target
+        return self._conversion_dir
+
+    def close(self) -> None:
+        for folder in self._temp:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._temp.clear()
+        self._conversion_dir = None
+
+    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 64, cancel=None) -> dict[str, np.ndarray]:
+        """The original model's outputs by name on named `inputs` (samples on axis 0)."""
+        if self.tflite_bytes is not None and not self.has_graph:
+            from core.optimize.runtime import run_tflite
+
+            return run_tflite(self.tflite_bytes, inputs, signature=self.signature, batch_size=batch_size,
+                              cancel=cancel)
+        names = self.interface.input_names
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise BadInputError(f"no data for the model input(s) {', '.join(map(repr, missing))}", path=self.path)
+        n = int(np.asarray(inputs[names[0]]).shape[0])
+        collected: dict[str, list[np.ndarray]] = {name: [] for name in self.interface.output_names}
+        for start in range(0, n, batch_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            chunk = x[start:start + batch_size]
-            if self.keras_model is not None:
-                y = self.keras_model(chunk, training=False)
-                if isinstance(y, dict):
-                    y = y[sorted(y)[0]]
-                elif isinstance(y, (list, tuple)):
-                    y = y[0]
-            elif self.saved_model_dir is not None:
-                sig = self.signature()
-                name = sorted(sig.structured_input_signature[1])[0]
-                result = sig(**{name: chunk})
-                y = result[sorted(result)[0]]
-            else:
-                from core.optimize.runtime import run_tflite
+            chunk = {name: inputs[name][start:start + batch_size] for name in names}
+            for name, value in self._call(chunk).items():
+                collected[name].append(np.asarray(value))
+        return {name: np.concatenate(parts) for name, parts in collected.items()}
 
-                return run_tflite(self.tflite_bytes, x, batch_size=batch_size, cancel=cancel)
-            outputs.append(np.asarray(y))
-        return np.concatenate(outputs).astype(np.float32, copy=False)
+    def _call(self, chunk: dict[str, np.ndarray]) -> dict[str, Any]:
+        from core.models.signatures import named_outputs
 
+        if self.keras_model is not None:
+            feed = [chunk[name] for name in self.interface.input_names]
+            out = self.keras_model(feed[0] if len(feed) == 1 else feed, training=False)
+            return named_outputs(out, self.interface.output_names)
+        from core.tf_runtime import import_tensorflow
 
-def _dtype_name(dtype: Any) -> str:
-    name = getattr(dtype, "name", None) or str(dtype)
-    return np.dtype(name).name if name != "string" else "object"
+        tf = import_tensorflow()
+        result = self.signature_fn(**{name: tf.constant(value) for name, value in chunk.items()})
+        return {name: result[name] for name in self.interface.output_names}
 
 
 def wait_for_tensorflow_preload(timeout: float = 300.0) -> None:
@@ -108,38 +126,43 @@ def wait_for_tensorflow_preload(timeout: float = 300.0) -> None:
             thread.join(timeout)
 
 
-def open_source(path: str) -> OpenedSource:
-    """Open a .keras/.h5/SavedModel/.tflite for optimization; raises BadInputError."""
+def open_source(path: str, *, signature: str | None = None) -> OpenedSource:
+    """Open a .keras/.h5/SavedModel/.tflite (safety checks first); raises BadInputError.
+
+    `signature` chooses a SavedModel's or .tflite's signature (default
+    `serving_default`, or the only one); a Keras model has none, so naming one
+    is an error.
+    """
+    from core.models.loading import load_source
+    from core.models.signatures import choose_signature, keras_interface, saved_model_interface
+
     wait_for_tensorflow_preload()
-    try:
-        from core.models.loading import load_source  # type: ignore[import-not-found]
-    except ImportError:
-        load_source = None
-    if load_source is not None:
-        loaded = load_source(path)
+    loaded = load_source(path)
+    if loaded.keras_model is not None:
+        if signature is not None:
+            raise BadInputError(f"a Keras model has no signatures (--signature {signature} applies to SavedModels "
+                                "and .tflite files)", path=str(path))
         return OpenedSource(path=str(path), format=loaded.format, keras_model=loaded.keras_model,
-                            saved_model_dir=loaded.saved_model_dir, tflite_bytes=loaded.tflite_bytes,
-                            loader="core.models.loading.load_source")
-    return _fallback_open(path)
+                            interface=keras_interface(loaded.keras_model, path=str(path)))
+    if loaded.saved_model_dir is not None:
+        from core.tf_runtime import import_tensorflow
 
+        tf = import_tensorflow()
+        try:
+            model = tf.saved_model.load(loaded.saved_model_dir)
+        except Exception as exc:  # noqa: BLE001 - an untrusted file that fails to load is bad input
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BadInputError(f"TensorFlow could not load the SavedModel: {first[:300]}", path=str(path),
+                                details=str(exc)) from None
+        keys = list(getattr(model, "signatures", {}).keys())
+        key = choose_signature(keys, signature, path=str(path))
+        fn = model.signatures[key]
+        return OpenedSource(path=str(path), format=loaded.format, saved_model_dir=loaded.saved_model_dir,
+                            interface=saved_model_interface(fn, key, keys, path=str(path)), signature_fn=fn,
+                            _loaded=model)
+    from core.optimize.runtime import SignatureModel
 
-def _fallback_open(path: str) -> OpenedSource:
-    from core.models.formats import detect_format
-
-    fmt = detect_format(path)
-    if fmt == ModelFormat.TFLITE:
-        data = Path(path).read_bytes()
-        from core.optimize.runtime import make_interpreter
-
-        make_interpreter(data)  # refuses a broken flatbuffer early
-        return OpenedSource(path=str(path), format=fmt, tflite_bytes=data, loader="fallback")
-    if fmt == ModelFormat.SAVED_MODEL:
-        return OpenedSource(path=str(path), format=fmt, saved_model_dir=str(path), loader="fallback")
-    from core.tf_runtime import import_keras
-
-    keras = import_keras()
-    try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - a model that does not load is bad input
-        raise BadInputError(f"the model cannot be loaded: {type(exc).__name__}: {exc}", path=str(path)) from None
-    return OpenedSource(path=str(path), format=fmt, keras_model=model, loader="fallback")
+    model = SignatureModel(loaded.tflite_bytes, signature, path=str(path))
+    interface = ModelInterface(inputs=model.feed_specs(), outputs=model.interface.outputs,
+                               signature=model.interface.signature, signatures=model.interface.signatures)
+    return OpenedSource(path=str(path), format=loaded.format, tflite_bytes=loaded.tflite_bytes, interface=interface)

@@ -1,0 +1,52 @@
+"""CLI options that say how a model is read and scored, shared by optimize, auto and bench.
+
+`--signature NAME` (SavedModel/.tflite), `--task OUTPUT=TASK` (repeatable),
+`--primary-output NAME`; `session_options(args)` turns them into the engine's
+`SessionOptions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+TASK_NAMES = ("binary", "multiclass", "multilabel", "class_id", "regression", "sequence", "segmentation",
+              "embedding")
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser, *, tasks: bool = True) -> None:
+    parser.add_argument("--signature", metavar="NAME",
+                        help="SavedModel or .tflite signature to use (default: serving_default, or the only one)")
+    if not tasks:
+        return
+    parser.add_argument("--task", action="append", default=[], metavar="OUTPUT=TASK",
+                        help=f"score OUTPUT as TASK ({', '.join(TASK_NAMES)}); repeat per output; "
+                             "TASK alone applies to a single-output model (default: inferred and shown)")
+    parser.add_argument("--primary-output", metavar="NAME",
+                        help="the output that drives accuracy headlines and the auto budget "
+                             "(default: the model's first output)")
+
+
+def parse_tasks(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """`["a=binary", "multiclass"]` -> (("a", "binary"), ("", "multiclass")); ValueError on a bad task.
+
+    An empty output name means "the model's only output" (resolved by the engine).
+    """
+    parsed = []
+    for value in values:
+        name, sep, task = value.rpartition("=")
+        if not sep:
+            name, task = "", value
+        task = task.strip()
+        if task not in TASK_NAMES:
+            raise ValueError(f"--task {value}: unknown task {task!r}; expected one of {', '.join(TASK_NAMES)}")
+        parsed.append((name.strip(), task))
+    return tuple(parsed)
+
+
+def session_options(args: argparse.Namespace):
+    """The engine's `SessionOptions` from parsed arguments (ValueError for a bad --task)."""
+    from core.optimize.session import SessionOptions
+
+    return SessionOptions(threshold=getattr(args, "threshold", 0.5), signature=getattr(args, "signature", None),
+                          primary_output=getattr(args, "primary_output", None),
+                          tasks=parse_tasks(getattr(args, "task", []) or []))

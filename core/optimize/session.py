@@ -1,0 +1,332 @@
+"""One optimization session: open the source, prepare its data, run the original, build and judge recipes.
+
+The single implementation behind `optimize_model` and auto mode
+(`core.auto.search`): both open a session and call `build` per recipe.
+
+Everything is keyed by the model's own input and output names (its
+`ModelInterface`); nothing is paired by position. Each output gets a task
+(inferred from the original's outputs, the labels and the Keras activation, or
+set with ``--task NAME=TASK``); the headline fidelity of a variant is its worst
+output's, and accuracy headlines follow the primary output (``--primary-output``,
+default the model's first output).
+
+A variant whose outputs hold NaN or Inf on the evaluation inputs (real or
+synthetic) is a failed variant: it is never returned as a `Variant`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.data.loaders import DataDescription, DataSpec
+from core.errors import BadInputError, ConversionError
+from core.evaluation import evaluate_model, infer_task, nonfinite_samples
+from core.evaluation.tasks import check_task
+from core.models.hashing import sha256_path, size_on_disk
+from core.models.interface import ModelInterface
+from core.optimize.compress_steps import COMPRESS_STEPS
+from core.optimize.convert import SERVING
+from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
+from core.optimize.passes import PASSES, PipelineContext, WorkState
+from core.optimize.recipes import FP32, Recipe, recipe_for_mode
+from core.optimize.results import OutputTask, SourceInfo, Variant
+from core.optimize.runtime import run_tflite
+from core.optimize.source import OpenedSource, open_source
+
+
+SMOKE_SAMPLES = 4   # real evaluation samples kept with a variant for the pre-export smoke run
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How the source is read and scored (all part of cache keys).
+
+    `tasks`: ((output name, task), ...) overrides of the inferred tasks.
+    `primary_output`: the output that drives accuracy headlines and auto budgets
+    (None: the model's first output). `signature`: a SavedModel's or .tflite's
+    signature (None: serving_default, or the only one).
+    """
+
+    threshold: float = 0.5
+    signature: str | None = None
+    primary_output: str | None = None
+    tasks: tuple[tuple[str, str], ...] = ()
+
+    def cache_parts(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "signature": self.signature, "primary_output": self.primary_output,
+                "tasks": [list(t) for t in self.tasks]}
+
+
+def as_options(options: SessionOptions | dict | None, threshold: float | None = None) -> SessionOptions:
+    if options is None:
+        options = SessionOptions()
+    elif isinstance(options, dict):
+        values = dict(options)
+        values["tasks"] = tuple(tuple(t) for t in values.get("tasks", ()))
+        try:
+            options = SessionOptions(**values)
+        except TypeError as exc:
+            raise BadInputError(f"bad settings: {exc}") from None
+    if threshold is not None and threshold != options.threshold:
+        options = SessionOptions(threshold=threshold, signature=options.signature,
+                                 primary_output=options.primary_output, tasks=options.tasks)
+    return options
+
+
+def choose_primary(interface: ModelInterface, requested: str | None, path: str) -> str:
+    names = interface.output_names
+    if requested is None:
+        return names[0]
+    if requested not in names:
+        raise BadInputError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})",
+                            path=path)
+    return requested
+
+
+def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None,
+                 overrides: tuple[tuple[str, str], ...], path: str) -> tuple[OutputTask, ...]:
+    """Each output's task: the user's override (checked), else inferred from the evidence."""
+    chosen = dict(overrides)
+    if "" in chosen:  # `--task TASK` without a name: the model's only output
+        if len(interface.outputs) != 1:
+            raise BadInputError(f"--task {chosen['']} needs an output name: the model has "
+                                f"{len(interface.outputs)} outputs ({', '.join(interface.output_names)}); "
+                                "write --task OUTPUT=TASK", path=path)
+        chosen[interface.output_names[0]] = chosen.pop("")
+    unknown = [name for name in chosen if name not in interface.output_names]
+    if unknown:
+        raise BadInputError(f"--task names no output {', '.join(map(repr, unknown))} "
+                            f"(outputs: {', '.join(interface.output_names)})", path=path)
+    tasks = []
+    for spec in interface.outputs:
+        y = None if labels is None else labels.get(spec.name)
+        if spec.name in chosen:
+            try:
+                check_task(chosen[spec.name], spec, reference[spec.name], y)
+            except ValueError as exc:
+                raise BadInputError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=path) from None
+            tasks.append(OutputTask(spec.name, chosen[spec.name], "set with --task"))
+        else:
+            choice = infer_task(spec, reference[spec.name], y)
+            tasks.append(OutputTask(spec.name, choice.task, choice.reason))
+    return tuple(tasks)
+
+
+def nonfinite_message(outputs: dict[str, np.ndarray], what: str) -> str | None:
+    """"outputs NaN or Inf for N of M samples" when any output is not finite, else None."""
+    bad = nonfinite_samples(outputs)
+    if not bad:
+        return None
+    total = int(np.asarray(next(iter(outputs.values()))).shape[0])
+    names = [n for n, y in outputs.items() if np.issubdtype(np.asarray(y).dtype, np.floating)
+             and not np.all(np.isfinite(y))]
+    return f"{what} outputs NaN or Inf for {bad} of {total} samples (output {', '.join(map(repr, names))})"
+
+
+@dataclass
+class OptimizeSession:
+    """The opened model, its prepared data, the original's outputs and evaluation; builds variants."""
+
+    model_path: str
+    data: DataSpec
+    options: SessionOptions
+    progress: Any
+    cancel: Any
+    source: OpenedSource = field(init=False)
+    prepared: PreparedData = field(init=False)
+    reference: dict[str, np.ndarray] = field(init=False)
+    tasks: tuple[OutputTask, ...] = field(init=False)
+    primary: str = field(init=False)
+    original: Any = field(init=False)
+    info: SourceInfo = field(init=False)
+    ctx: PipelineContext = field(init=False)
+    warnings: list[str] = field(default_factory=list)
+
+    def open(self) -> "OptimizeSession":
+        progress, cancel = self.progress, self.cancel
+        progress(None, "loading the model", stage="load")
+        self.source = open_source(self.model_path, signature=self.options.signature)
+        cancel.raise_if_cancelled()
+        interface = self.source.interface
+        self.primary = choose_primary(interface, self.options.primary_output, self.model_path)
+
+        progress(None, "loading data", stage="data")
+        self.prepared = prepare_data(interface, self.data, primary_output=self.primary, progress=progress)
+        self.warnings.extend(self.prepared.warnings)
+        if not self.prepared.description.synthetic_data:
+            for warning in range_warnings(self.prepared.calibration_x, self.prepared.eval_x):
+                self.warnings.append(warning)
+                progress.log(warning, level="warning")
+        cancel.raise_if_cancelled()
+
+        n = self.prepared.eval_samples
+        progress(None, f"running the original model on {n} samples", stage="reference")
+        self.reference = self.source.predict(self.prepared.eval_x, cancel=cancel)
+        bad = nonfinite_message(self.reference, "the original model")
+        if bad:
+            raise BadInputError(f"{bad}: there is nothing to compare variants with", path=self.model_path)
+        labels = self.prepared.eval_y
+        label_source = self.data.eval_path or self.data.path
+        self.tasks = choose_tasks(interface, self.reference, labels, self.options.tasks, self.model_path)
+        try:
+            self.original = evaluate_model(self.reference, labels=labels, reference=None, tasks=self.task_map,
+                                           threshold=self.options.threshold, primary=self.primary)
+        except ValueError as exc:
+            raise BadInputError(f"the labels do not fit the model's outputs: {exc}", path=label_source) from None
+        self.warnings.extend(self._single_class_warnings())
+        for task in self.tasks:
+            progress.log(f"output {task.output!r}: scored as {task.task} ({task.reason})")
+        self.info = SourceInfo(
+            path=str(self.model_path), format=self.source.format,
+            sha256=sha256_path(self.model_path, check=cancel.raise_if_cancelled),
+            size_bytes=size_on_disk(self.model_path), inputs=tuple(interface.inputs), loader=self.source.loader,
+            interface=interface, tasks=self.tasks, primary_output=self.primary)
+        calib_ref: dict[str, dict[str, np.ndarray]] = {}
+
+        def calibration_reference() -> dict[str, np.ndarray]:
+            if "x" not in calib_ref:
+                calib_ref["x"] = self.source.predict(self.prepared.calibration_x, cancel=cancel)
+            return calib_ref["x"]
+
+        self.ctx = PipelineContext(
+            source=self.source, calibration_x=self.prepared.calibration_x, calibration_reference=calibration_reference,
+            tasks=self.task_map, progress=progress, cancel=cancel, run_tflite=self.run_variant,
+            train_x=self.prepared.train_x, train_y=self.prepared.train_y, primary_output=self.primary)
+        return self
+
+    @property
+    def task_map(self) -> dict[str, str]:
+        return {t.output: t.task for t in self.tasks}
+
+    @property
+    def variant_signature(self) -> str:
+        """The signature a variant is run through: the source's, or the named export's serving_default."""
+        return self.source.signature or SERVING
+
+    def run_variant(self, tflite_bytes: bytes, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return run_tflite(tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel)
+
+    def _single_class_warnings(self) -> list[str]:
+        warnings = []
+        for task in self.tasks:
+            ref = self.reference[task.output]
+            if task.task == "multiclass" and ref.ndim == 2 and ref.shape[0] > 1:
+                if len(set(ref.argmax(axis=1).tolist())) == 1:
+                    warnings.append(f"the original model predicts the same class for every evaluation sample on "
+                                    f"output {task.output!r} (random weights or unrepresentative data?): top-1 "
+                                    "agreement cannot tell variants apart")
+        for warning in warnings:
+            self.progress.log(warning, level="warning")
+        return warnings
+
+    def build_state(self, recipe: Recipe, progress) -> tuple[WorkState, float]:
+        """Run a recipe's passes in order; returns the final state and the seconds spent."""
+        state = WorkState(keras_model=self.source.keras_model, saved_model_dir=self.source.saved_model_dir,
+                          tflite_bytes=None if self.source.has_graph else self.source.tflite_bytes)
+        start = time.perf_counter()
+        steps = recipe.steps
+        if not any(s.kind == "convert" for s in steps):
+            steps = (recipe_for_mode(FP32).steps[0],) + tuple(steps)
+        self.ctx.progress = progress
+        for i, step in enumerate(steps):
+            self.cancel.raise_if_cancelled()
+            pass_ = PASSES.get(step.kind)
+            if pass_ is None:
+                raise ConversionError(f"recipe {recipe.name!r}: no pass for step kind {step.kind!r}")
+            progress(i / len(steps), f"{recipe.name}: {step.kind}", recipe.name)
+            pass_.run(state, step.config, self.ctx)
+        self.cancel.raise_if_cancelled()
+        return state, time.perf_counter() - start
+
+    def evaluate(self, tflite_bytes: bytes):
+        """Run a variant on the evaluation inputs and judge every output; ConversionError when it can't run
+        in LiteRT or its outputs are not finite."""
+        try:
+            outputs = self.run_variant(tflite_bytes, self.prepared.eval_x)
+        except (RuntimeError, ValueError) as exc:
+            # The converter made a model LiteRT refuses (e.g. int16x8 scales that overflow a kernel).
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConversionError(f"the converted model does not run in LiteRT: {first[:300]}",
+                                  details=str(exc)) from None
+        bad = nonfinite_message(outputs, "the variant")
+        if bad:
+            raise ConversionError(bad)
+        try:
+            return evaluate_model(outputs, labels=self.prepared.eval_y, reference=self.reference,
+                                  tasks=self.task_map, threshold=self.options.threshold, primary=self.primary)
+        except ValueError as exc:
+            raise ConversionError(f"cannot evaluate the variant: {exc}") from None
+
+    def build(self, recipe: Recipe, progress, baseline_size: int | None) -> Variant:
+        """Build, run and judge one recipe; raises ConversionError (a failed variant) or Cancelled."""
+        state, seconds = self.build_state(recipe, progress)
+        progress(0.95, f"{recipe.name}: evaluating on {self.prepared.eval_samples} samples")
+        evaluation = self.evaluate(state.tflite_bytes)
+        if not evaluation.outputs:
+            reasons = "; ".join(f"{name}: {why}" for name, why in evaluation.unscored)
+            raise ConversionError(f"no output of the variant could be matched to the original by name ({reasons})")
+        state.warnings.extend(variant_warnings(recipe, evaluation))
+        size = len(state.tflite_bytes)
+        return Variant(name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=size,
+                       converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
+                       seconds=seconds, size_ratio=size / baseline_size if baseline_size else None,
+                       layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
+                       compression=state.compression, signature=self.variant_signature,
+                       sample_inputs={name: np.array(x[:SMOKE_SAMPLES]) for name, x in self.prepared.eval_x.items()})
+
+    @property
+    def description(self) -> DataDescription:
+        return self.prepared.description
+
+    def close(self) -> None:
+        ctx = getattr(self, "ctx", None)
+        if ctx is not None:
+            ctx.close()
+        source = getattr(self, "source", None)
+        if source is not None:
+            source.close()
+
+
+def variant_warnings(recipe: Recipe, evaluation) -> list[str]:
+    """Warnings a user must see about one variant: unscored outputs, clipping, low fidelity."""
+    warnings = [f"output {name!r} not scored: {why}" for name, why in evaluation.unscored]
+    for output in evaluation.outputs:
+        clipped = getattr(output.fidelity, "clipped", None) if output.fidelity is not None else None
+        if clipped:
+            warnings.append(f"output {output.output!r}: {clipped} value(s) stop at the variant's output range "
+                            "while the original goes beyond it (int8 clips outputs to the calibrated range: "
+                            "calibrate on data that covers the full range, or use int16x8 or dynamic)")
+    low = fidelity_warning(recipe, evaluation)
+    if low:
+        warnings.append(low)
+    return warnings
+
+
+def fidelity_warning(recipe: Recipe, evaluation) -> str | None:
+    """A hint when a quantized variant's worst output drifts from the original (measured, not assumed)."""
+    fid = evaluation.fidelity
+    quantize = recipe.step("quantize")
+    if any(s.kind in COMPRESS_STEPS for s in recipe.steps):
+        return None  # pruning or distillation changed the model on purpose: fidelity is judged by accuracy
+    if fid is None or quantize is None or quantize.config.mode not in ("int8", "int16x8"):
+        return None
+    agreement = getattr(fid, "agreement", None)
+    poor = (agreement is not None and agreement < 0.98) or fid.cosine_similarity < 0.99
+    if not poor:
+        return None
+    options = [] if quantize.config.selective is not None or quantize.config.mode != "int8" else [
+        "selective quantization (--selective)"]
+    options += [m for m in ("int16x8", "dynamic") if m != quantize.config.mode]
+    hint = "; try " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+    figure = f"agreement {agreement:.3f}, " if agreement is not None else ""
+    where = getattr(evaluation, "fidelity_output", "") or ""
+    on = f" on output {where!r}" if where else ""
+    return f"low fidelity to the original{on} ({figure}cosine {fid.cosine_similarity:.4f}){hint}"
+
+
+__all__ = ["OptimizeSession", "SessionOptions", "as_options", "choose_primary", "choose_tasks", "fidelity_warning",
+           "nonfinite_message", "variant_warnings"]
