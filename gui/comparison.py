@@ -5,6 +5,10 @@ LiteRT for a .tflite source), then one per variant, in the order they were made.
 Latency figures come from the benchmark's primary configuration (the first batch
 size and thread count asked for); accuracy and fidelity from the optimizer's
 evaluation on the same data for every row.
+
+A model with several outputs: the accuracy column is the primary output's, the
+fidelity column the worst output's (named in the cell); `gui.outputs` has every
+output's figures.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from gui.outputs import headline_output, outputs_tooltip, score_of
 from gui.workflow import ORIGINAL, RunOutcome
 
 FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel", "tflite": ".tflite"}
@@ -22,9 +27,24 @@ FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel"
 class Metric:
     """How the quality columns read for this task."""
 
-    accuracy_title: str        # "Accuracy", "PR-AUC", "MAE"
+    accuracy_title: str        # "Accuracy", "PR-AUC", "MAE", "mAP", "mIoU"
     accuracy_higher_better: bool
-    fidelity_title: str        # "Agreement", "Cosine"
+    fidelity_title: str        # "Agreement", "Cosine"; "Fidelity" for a model with several outputs
+    outputs: int = 1           # how many outputs the model has
+    primary: str = ""          # the output the accuracy column is about (several outputs)
+
+    @property
+    def several(self) -> bool:
+        return self.outputs > 1
+
+    @property
+    def accuracy_column(self) -> str:
+        """The accuracy column's title: the metric, and the primary output's name when there are several."""
+        return f"{self.accuracy_title} ({self.primary})" if self.several and self.primary else self.accuracy_title
+
+    @property
+    def fidelity_column(self) -> str:
+        return "Fidelity (worst output)" if self.several else self.fidelity_title
 
 
 @dataclass
@@ -40,6 +60,9 @@ class Row:
     speedup: float | None = None      # original p50 / this p50
     accuracy: float | None = None
     fidelity: float | None = None
+    fidelity_cosine: bool = False     # the fidelity figure is a cosine (else an agreement, a fraction)
+    fidelity_output: str = ""         # several outputs: the worst one, which the fidelity figure is about
+    fidelity_detail: str = ""         # several outputs: every output's fidelity (the tooltip)
     config_label: str = ""
     warnings: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
@@ -65,15 +88,27 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def metric_for(task: str | None) -> Metric:
+def metric_for(task: str | None, outputs: int = 1, primary: str = "") -> Metric:
+    """The accuracy figure of the (primary output's) task; fidelity as the worst output's when there are several."""
     if task == "binary":
-        return Metric("PR-AUC", True, "Cosine")
-    if task == "regression":
-        return Metric("MAE", False, "Cosine")
-    return Metric("Accuracy", True, "Agreement")
+        metric = Metric("PR-AUC", True, "Cosine")
+    elif task == "regression":
+        metric = Metric("MAE", False, "Cosine")
+    elif task == "embedding":
+        metric = Metric("Accuracy", True, "Cosine")
+    elif task == "multilabel":
+        metric = Metric("mAP", True, "Agreement")
+    elif task == "segmentation":
+        metric = Metric("mIoU", True, "Agreement")
+    else:   # multiclass, class_id, sequence: a fraction of right decisions
+        metric = Metric("Accuracy", True, "Agreement")
+    if outputs > 1:
+        metric = Metric(metric.accuracy_title, metric.accuracy_higher_better, "Fidelity", outputs, primary)
+    return metric
 
 
 def accuracy_of(evaluation) -> float | None:
+    """The accuracy column's figure: the task's headline metric (the primary output's for a whole model)."""
     acc = getattr(evaluation, "accuracy", None)
     if acc is None:
         return None
@@ -81,26 +116,82 @@ def accuracy_of(evaluation) -> float | None:
         return _finite(acc.pr_auc)
     if acc.task == "regression":
         return _finite(acc.mae)
+    if acc.task == "multilabel":
+        return _finite(acc.mean_average_precision)
+    if acc.task == "segmentation":
+        return _finite(acc.mean_iou)
     return _finite(acc.accuracy)
 
 
-def fidelity_of(evaluation) -> float | None:
+def fidelity_figure(evaluation, metric: Metric | None = None) -> tuple[float | None, bool]:
+    """(the fidelity column's figure, whether it is a cosine) of a variant's (worst output's) fidelity.
+
+    Several outputs: the figure the worst output was ranked by (its agreement when its
+    task makes decisions, else its cosine). One output: what the task's column shows.
+    """
     fid = getattr(evaluation, "fidelity", None)
     if fid is None:
-        return None
-    if fid.top1_agreement is not None:
-        return _finite(fid.top1_agreement)
-    return _finite(fid.cosine_similarity)
+        return None, False
+    cosine = _finite(getattr(fid, "cosine_similarity", None))
+    if metric is not None and metric.several:
+        return score_of(fid), getattr(fid, "agreement", None) is None and getattr(fid, "top1_agreement", None) is None
+    if metric is not None and metric.fidelity_title == "Cosine":
+        return cosine, True
+    agreement = getattr(fid, "agreement", None)
+    if agreement is None:
+        agreement = getattr(fid, "top1_agreement", None)
+    if agreement is None and getattr(fid, "flipped_fraction", None) is not None:
+        agreement = 1.0 - fid.flipped_fraction
+    if agreement is None:
+        return cosine, True
+    return _finite(agreement), False
+
+
+def fidelity_of(evaluation, metric: Metric | None = None) -> float | None:
+    return fidelity_figure(evaluation, metric)[0]
 
 
 def task_of(outcome: RunOutcome) -> str | None:
+    """The primary output's task."""
     evaluation = outcome.optimize.original_evaluation
-    if evaluation is not None:
+    if evaluation is not None and evaluation.task is not None:
         return evaluation.task
+    source = outcome.optimize.source
+    primary = getattr(source, "primary_output", "")
+    for t in getattr(source, "tasks", ()) or ():
+        if t.output == primary:
+            return t.task
     for v in outcome.optimize.variants:
         if v.evaluation is not None:
             return v.evaluation.task
     return None
+
+
+def output_count(source, evaluations=()) -> tuple[int, str]:
+    """(how many outputs, the primary output's name) from a SourceInfo, else from the evaluations."""
+    tasks = getattr(source, "tasks", ()) or ()
+    if tasks:
+        return len(tasks), getattr(source, "primary_output", "") or tasks[0].output
+    for evaluation in evaluations:
+        outputs = getattr(evaluation, "outputs", None)
+        if outputs:
+            return len(outputs), getattr(evaluation, "primary", "") or ""
+    return 1, ""
+
+
+def outcome_metric(outcome: RunOutcome) -> Metric:
+    result = outcome.optimize
+    count, primary = output_count(result.source, [result.original_evaluation]
+                                  + [v.evaluation for v in result.variants])
+    return metric_for(task_of(outcome), count, primary)
+
+
+def set_fidelity(row: Row, evaluation, metric: Metric) -> None:
+    """The fidelity figure of a variant's row, and for several outputs which output it is about."""
+    row.fidelity, row.fidelity_cosine = fidelity_figure(evaluation, metric)
+    if metric.several:
+        row.fidelity_output = headline_output(evaluation)
+        row.fidelity_detail = outputs_tooltip(evaluation)
 
 
 def primary_configs(benchmark) -> dict[str, Any]:
@@ -128,16 +219,18 @@ def build_rows(outcome: RunOutcome) -> list[Row]:
     result = outcome.optimize
     baseline = result.baseline_size_bytes or None
     configs = primary_configs(outcome.benchmark)
+    metric = outcome_metric(outcome)
     rows = [Row(name=ORIGINAL, is_original=True, format=FORMAT_TEXT.get(result.source.format, result.source.format),
                 size_bytes=result.source.size_bytes,
                 size_ratio=result.source.size_bytes / baseline if baseline else None,
                 accuracy=accuracy_of(result.original_evaluation), fidelity=1.0 if result.variants else None)]
     for v in result.variants:
         fmt = ".tflite" + (" int8 I/O" if v.io_dtype == "int8" else "")
-        rows.append(Row(name=v.name, is_original=False, format=fmt, size_bytes=v.size_bytes,
-                        size_ratio=_finite(v.size_ratio), accuracy=accuracy_of(v.evaluation),
-                        fidelity=fidelity_of(v.evaluation), warnings=tuple(v.warnings),
-                        float_layers=tuple(v.float_layers)))
+        row = Row(name=v.name, is_original=False, format=fmt, size_bytes=v.size_bytes,
+                  size_ratio=_finite(v.size_ratio), accuracy=accuracy_of(v.evaluation),
+                  warnings=tuple(v.warnings), float_layers=tuple(v.float_layers))
+        set_fidelity(row, v.evaluation, metric)
+        rows.append(row)
     for row in rows:
         config = configs.get(row.name)
         if config is not None:
@@ -149,7 +242,7 @@ def build_rows(outcome: RunOutcome) -> list[Row]:
     for row in rows:
         if base and row.p50_ms:
             row.speedup = base / row.p50_ms
-    mark_best(rows, metric_for(task_of(outcome)))
+    mark_best(rows, metric)
     return rows
 
 
@@ -194,9 +287,12 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
     """The whole comparison, JSON-ready (the report's JSON file)."""
     from core.cli.common import to_jsonable
 
+    from gui.outputs import output_rows, output_tasks, run_models
+
     result = outcome.optimize
-    metric = metric_for(task_of(outcome))
+    metric = outcome_metric(outcome)
     rows = build_rows(outcome)
+    models = run_models(result)
     bench = outcome.benchmark
     out: dict[str, Any] = {
         "schema": "litesmith.comparison-report",
@@ -205,11 +301,15 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
         "settings": outcome.settings,
         "task": task_of(outcome),
         "columns": {"accuracy": metric.accuracy_title, "fidelity": metric.fidelity_title},
+        "primary_output": metric.primary or getattr(result.source, "primary_output", "") or None,
+        "tasks": [{"output": t.output, "task": t.task, "reason": t.reason, "primary": t.primary}
+                  for t in output_tasks(result.source, [e for _, e in models])],
+        "outputs": [r.to_dict() for r in output_rows(result.source, models)],
         "rows": [{
             "name": r.name, "original": r.is_original, "format": r.format, "size_bytes": r.size_bytes,
             "size_ratio_vs_fp32": r.size_ratio, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
             "throughput_per_s": r.throughput, "speedup": r.speedup, "accuracy": r.accuracy,
-            "fidelity": r.fidelity, "config": r.config_label, "best": sorted(r.best),
+            "fidelity": r.fidelity, "fidelity_output": r.fidelity_output or None, "config": r.config_label, "best": sorted(r.best),
             "warnings": list(r.warnings), "float_layers": list(r.float_layers),
         } for r in rows],
         "optimize": result.summary(),
@@ -244,7 +344,11 @@ def _compression_text(report: dict) -> str:
 def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
     """(heading, sentence) pairs for the "what it means" text: data, recommendation, warnings, explanations."""
     result = outcome.optimize
+    from gui.outputs import run_models, task_lines, unscored_lines
+
     lines: list[tuple[str, str]] = []
+    models = run_models(result)
+    lines += task_lines(result.source, [e for _, e in models])
     data = result.data
     if data.synthetic_data:
         lines.append(("Data", "No data was given: inputs were synthesized. Accuracy is unknown, and int8 "
@@ -267,6 +371,7 @@ def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
             lines.append((v.name, f"kept in float: {', '.join(v.float_layers)}"))
         for report in getattr(v, "compression", ()) or ():
             lines.append((v.name, _compression_text(report)))
+    lines += unscored_lines(models)
     for failure in result.failures:
         lines.append((failure.name, f"failed: {failure.message}"))
     if bench is not None:

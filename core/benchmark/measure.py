@@ -6,14 +6,20 @@ return a frozen `BenchmarkResult`; run them in the engine's child::
     engine.submit(benchmark_model, "model.keras", BenchConfig(batch_sizes=(1, 8)))
 
 Latency samples stream as ``partial("latency_samples", {...})`` events (see
-`core.benchmark.sweep`). A `.tflite` runs in LiteRT; a Keras model (.keras,
-.h5, SavedModel folder) runs in TensorFlow in each of `config.keras_modes`.
+`core.benchmark.sweep`). A `.tflite` runs in LiteRT through its signature; a
+Keras model (.keras, .h5) runs in TensorFlow in each of `config.keras_modes`;
+a SavedModel folder runs through its signature (``serving_default``, the only
+one, or the one named). Inputs are fed by NAME (`core.benchmark.runners`); a
+data file is matched to them by `core.data.loaders.load_data`. Free dimensions
+run at the data's size, or at the documented synthetic size without data, and
+the result says which (`BenchmarkResult.inputs` and a note).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -21,11 +27,14 @@ import numpy as np
 from core.benchmark.explain import explain
 from core.benchmark.profile import profile_keras_layers
 from core.benchmark.recommend import recommend
-from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo
-from core.benchmark.runners import KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite, load_keras
+from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo, MeasuredInput
+from core.benchmark.runners import (
+    BatchSizeUnsupported, KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite,
+)
 from core.benchmark.sweep import DataFeed, sweep
 from core.engine.context import CancelToken, Reporter
-from core.errors import BadInputError
+from core.errors import BadInputError, Cancelled, ErrorKind, JobError
+from core.models.interface import ModelInterface
 
 ModelSource = bytes | str | os.PathLike
 
@@ -66,16 +75,156 @@ def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[
     return f"/GPU:{index}", notes
 
 
-def _load_data(data: str | os.PathLike | Sequence[np.ndarray] | np.ndarray | None) -> DataFeed | None:
+DataSource = str | os.PathLike | Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray | None
+
+
+def _label_note(note: str) -> bool:
+    return note.startswith("labels:") or note.startswith("no labels") or "names no output" in note
+
+
+def _dataset_from_arrays(data, interface: ModelInterface):
+    """In-memory arrays matched to the inputs by the .npz rules: names, else x_0.. in input order, else x."""
+    from core.data.dataset import Dataset
+    from core.data.npz import match_inputs
+
+    if isinstance(data, Mapping):
+        arrays = {str(k): np.asarray(v) for k, v in data.items()}
+    elif isinstance(data, np.ndarray):
+        arrays = {"x": data}
+    else:
+        items = [np.asarray(a) for a in data]
+        arrays = {"x": items[0]} if len(items) == 1 else {f"x_{i}": a for i, a in enumerate(items)}
+    mapping, _, how = match_inputs("<arrays>", list(arrays), interface)
+    return Dataset(x={name: arrays[key] for name, key in mapping.items()}, y=None, source="<arrays>",
+                   format="arrays", notes=[how])
+
+
+def load_feed(data: DataSource, interface: ModelInterface) -> DataFeed | None:
+    """Benchmark batches by input NAME from `data`, fitted to `interface`'s inputs.
+
+    A file goes through `core.data.loaders.load_data(path, interface=...)` (arrays
+    named after the inputs, else ``x_0, x_1, ...`` in input order, else ``x``;
+    .npz, .npy, .csv) and `check_inputs`; arrays in memory (a dict by name, one
+    array, or a list in input order) follow the same rules. BadInputError names
+    the file and the input when the data does not fit.
+    """
     if data is None:
         return None
+    from core.data.loaders import check_inputs, load_data
+
+    start = time.perf_counter()
     if isinstance(data, (str, os.PathLike)):
+        source = os.fspath(data)
+        dataset = load_data(source, interface=interface)
+    else:
+        source = None
+        dataset = _dataset_from_arrays(data, interface)
+    fitted = check_inputs(dataset, interface, source if source is not None else "<arrays>")
+    feed = DataFeed(dict(fitted.x), source=source, notes=[n for n in fitted.notes if not _label_note(n)])
+    feed.load_ms = (time.perf_counter() - start) * 1000
+    return feed
+
+
+@dataclass
+class InputPlan:
+    """What the runners were set to measure: per-input shapes, and notes saying so."""
+
+    inputs: tuple[MeasuredInput, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["batch"] + [str(d) for d in shape]) + ")"
+
+
+def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
+    """Set every runner's per-sample input shapes, free dimensions resolved; say which shape is measured.
+
+    With data, a free dimension takes the data's size; without, the documented
+    synthetic length (`core.data.synth.synthetic_shape`), never 1. A runner that
+    cannot be set up (it cannot load, or the data does not fit it) keeps the
+    error as `plan_error`: its configurations report it, the others still run.
+    """
+    from core.data.loaders import check_fits
+
+    plan = InputPlan()
+    seen: dict[str, tuple[int, ...]] = {}
+    for runner in runners:
         try:
-            return DataFeed.from_npz(os.fspath(data))
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"cannot read the data file: {exc}", path=os.fspath(data)) from exc
-    arrays = [np.asarray(data)] if isinstance(data, np.ndarray) else [np.asarray(a) for a in data]
-    return DataFeed(arrays)
+            interface = runner.feed_interface()
+            if feed is not None:
+                missing = [n for n in interface.input_names if n not in feed.arrays]
+                if missing:
+                    raise BadInputError(
+                        f"no data for input{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of "
+                        f"{runner.variant}; the data has {', '.join(map(repr, feed.arrays)) or 'none'}",
+                        path=feed.source)
+                runner.set_sample_shapes({spec.name: check_fits(feed.arrays[spec.name][:1], spec,
+                                                                feed.source or "").shape[1:]
+                                          for spec in interface.inputs})
+            else:
+                runner.set_sample_shapes({})
+            shapes = runner.sample_shapes()
+        except (Cancelled, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported per configuration by measure_config
+            runner.plan_error = exc
+            continue
+        runner.plan_error = None
+        measured = []
+        for spec in interface.inputs:
+            shape = shapes[spec.name]
+            free = spec.free_dims
+            source = "model" if not free else ("data" if feed is not None else "synthetic")
+            measured.append(MeasuredInput(spec.name, shape, spec.dtype, free, source))
+            if spec.name in seen:
+                if seen[spec.name] != shape:
+                    plan.notes.append(f"{runner.variant} measured input {spec.name!r} at {_shape_text(shape)}, "
+                                      f"not {_shape_text(seen[spec.name])} (its fixed shape differs)")
+                continue
+            seen[spec.name] = shape
+            if not free:
+                continue
+            axes = ", ".join(str(a) for a in free)
+            plural = "es" if len(free) > 1 else "is"
+            if source == "data":
+                plan.notes.append(f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} "
+                                  f"{axes} take{'s' if len(free) == 1 else ''} the data's size")
+            else:
+                plan.notes.append(f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} {axes} "
+                                  "had no size and no data was given, so the documented synthetic size is used; "
+                                  "give --data to measure at your data's size")
+        if not plan.inputs:
+            plan.inputs = tuple(measured)
+    return plan
+
+
+def signature_notes(interface: ModelInterface | None) -> list[str]:
+    """"signature 'x' measured; not measured: ..." for a model with signatures (SavedModel, .tflite)."""
+    if interface is None or not interface.signature:
+        return []
+    others = [s for s in interface.signatures if s != interface.signature]
+    text = f"signature {interface.signature!r} measured"
+    if others:
+        text += f"; not measured: {', '.join(map(repr, others))} (choose one with --signature NAME)"
+    return [text]
+
+
+def nothing_measured(result: BenchmarkResult) -> JobError | None:
+    """A JobError when no configuration was measured, else None.
+
+    Bad input (3) when every failure was about the input (a batch size the model
+    cannot take, data that does not fit), else a run failure (4).
+    """
+    if result.measured:
+        return None
+    failed = [c for c in result.configs if c.error]
+    if not failed:
+        return JobError(ErrorKind.BAD_INPUT, "nothing was measured: no configuration to run", path=result.model)
+    kind = ErrorKind.BAD_INPUT if all(c.error_kind == "input" for c in failed) else ErrorKind.CONVERSION
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return JobError(kind, f"nothing was measured: {first.label}: {first.error}{more}", path=result.model)
 
 
 def run_benchmark(
@@ -88,21 +237,38 @@ def run_benchmark(
     data: DataFeed | None = None,
     keras_model=None,
     notes: Sequence[str] = (),
+    plan: InputPlan | None = None,
 ) -> BenchmarkResult:
     """Measure `runners` over the config's sweep and explain the outcome (the shared core of the jobs)."""
     started = time.perf_counter()
     notes = list(notes)
+    if plan is None:
+        plan = plan_inputs(runners, data)
+    interface = None
+    for runner in runners:
+        if getattr(runner, "plan_error", None) is None:
+            try:
+                interface = runner.interface
+            except Exception:  # noqa: BLE001 - planned runners have loaded; be safe anyway
+                continue
+            break
+    if data is not None:
+        notes += [n for n in data.notes if n not in notes]
+    notes += [n for n in plan.notes if n not in notes]
     profile = ()
     if config.profile_layers and keras_model is not None:
         progress(None, "timing layers", "profile")
+        keras_runner = next((r for r in runners if isinstance(r, KerasRunner)), None)
+        shapes = keras_runner.sample_shapes() if keras_runner is not None else None
         profile = profile_keras_layers(keras_model, batch_size=config.batch_sizes[0], runs=5, cancel=cancel,
-                                       seed=config.seed)
+                                       seed=config.seed, sample_shapes=shapes)
     configs = sweep(runners, config, progress=progress.scaled(0.0, 0.97, "benchmark"), cancel=cancel, data=data)
     delegation: dict[str, DelegationInfo] = {}
     for runner in runners:
         info = getattr(runner, "delegation", None)
         if info is not None:
             delegation.setdefault(runner.variant, info)
+        notes += [n for n in getattr(runner, "notes", ()) if n not in notes]
     if any(r.runner.startswith("litert") for r in configs) and not profile:
         notes.append("per-op times are not exposed by ai_edge_litert's Python API; see which ops XNNPACK took")
     recommendation = recommend(configs, config.budget_ms)
@@ -111,17 +277,25 @@ def run_benchmark(
     if data is not None:
         data_profile = DataProfile(samples=data.samples, batches=data.batches, load_ms=data.load_ms,
                                    prepare_ms=data.prepare_ms, model_ms=data.model_ms)
-        explanations.append(
-            f"data: {data_profile.data_share:.0%} of the time went to loading and preparing batches "
-            f"({data.load_ms + data.prepare_ms:.1f} ms), {1 - data_profile.data_share:.0%} to the model "
-            f"({data.model_ms:.1f} ms) over {data.batches} batches"
-        )
+        if data.batches:
+            explanations.append(
+                f"data: {data_profile.data_share:.0%} of the time went to loading and preparing batches "
+                f"({data.load_ms + data.prepare_ms:.1f} ms), {1 - data_profile.data_share:.0%} to the model "
+                f"({data.model_ms:.1f} ms) over {data.batches} batches"
+            )
     progress(1.0, "done", "benchmark")
     return BenchmarkResult(
         model=model_label, config=config, configs=tuple(configs), recommendation=recommendation,
         explanations=tuple(explanations), delegation=tuple(delegation.items()), layer_profile=tuple(profile),
         data_profile=data_profile, notes=tuple(notes), seconds=time.perf_counter() - started,
+        inputs=plan.inputs, signature=interface.signature if interface is not None else None,
+        signatures=tuple(interface.signatures) if interface is not None else (),
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def benchmark_model(
@@ -130,18 +304,22 @@ def benchmark_model(
     *,
     progress: Reporter,
     cancel: CancelToken,
-    data: str | os.PathLike | Sequence[np.ndarray] | None = None,
+    data: DataSource = None,
     label: str | None = None,
+    signature: str | None = None,
 ) -> BenchmarkResult:
     """Benchmark one model file (or .tflite bytes) over `config`'s batch sizes and threads.
 
-    `data`: an .npz (array "x", or "x_0", "x_1", ... for several inputs) or
-    arrays; batches then come from it and the time spent on data is reported.
+    `data`: a data file (`load_feed`: .npz arrays named after the model's inputs,
+    or ``x_0, x_1, ...`` in input order, or ``x``) or arrays; batches then come
+    from it, free dimensions run at the data's size, and the time spent on data
+    is reported. Without data, free dimensions run at the documented synthetic
+    size. `signature` chooses a SavedModel's or .tflite's signature (default
+    ``serving_default``, or the only one); the others are listed in a note.
     """
     model_label = label or ("<tflite bytes>" if isinstance(model, (bytes, bytearray)) else os.fspath(model))
     if not isinstance(model, (bytes, bytearray)) and not os.path.exists(model):
         raise BadInputError("no such file or folder", path=model_label)
-    feed = _load_data(data)
     progress(0.0, "loading", "load")
     device, notes = "/CPU:0", []
     if not is_tflite(model):
@@ -157,26 +335,56 @@ def benchmark_model(
         tflite_bytes = loaded.tflite_bytes if loaded.format == ModelFormat.TFLITE else None
         keras_model, saved_model_dir = loaded.keras_model, loaded.saved_model_dir
     cancel.raise_if_cancelled()
+    runners: list[Runner]
     if tflite_bytes is not None:
-        runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack)
+        runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack, signature=signature, path=model_label)
         try:
-            runner.prepare(1, 1)
-            _ = runner.variant
+            interface = runner.interface
+        except (BadInputError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - ValueError (not a model), UnicodeDecodeError (bad names)
+            raise BadInputError(f"LiteRT cannot load this .tflite: {_first_line(exc)}", path=model_label,
+                                details=str(exc)) from exc
+        runners = [runner]
+    elif saved_model_dir is not None:
+        runner = SavedModelRunner(saved_model_dir, device, signature=signature, path=model_label)
+        interface = runner.load()
+        runners = [runner]
+        notes.append(f"a SavedModel runs through its signature {interface.signature!r} (Keras modes do not apply)")
+    else:
+        if signature is not None:
+            raise BadInputError(f"a Keras model has no signatures (--signature {signature} applies to SavedModels "
+                                "and .tflite files)", path=model_label)
+        runners = [KerasRunner(keras_model, mode, device) for mode in config.keras_modes]
+        try:
+            interface = runners[0].interface
+        except ValueError as exc:
+            raise BadInputError(str(exc), path=model_label) from exc
+    notes += signature_notes(interface)
+    feed = load_feed(data, runners[0].feed_interface())
+    plan = plan_inputs(runners, feed)
+    problem = getattr(runners[0], "plan_error", None)
+    if problem is not None:
+        if isinstance(problem, BadInputError):
+            raise problem
+        raise BadInputError(f"cannot prepare the model's inputs: {_first_line(problem)}", path=model_label,
+                            details=str(problem)) from problem
+    if tflite_bytes is not None:
+        try:
+            runners[0].prepare(1, 1)
+            _ = runners[0].variant
         except MemoryError:
             raise
+        except BatchSizeUnsupported:
+            pass                     # a batch-size problem is reported per configuration
         except Exception as exc:  # noqa: BLE001 - ValueError (not a model), RuntimeError (cannot allocate)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BadInputError(f"LiteRT cannot run this .tflite: {first}", path=model_label,
+            raise BadInputError(f"LiteRT cannot run this .tflite: {_first_line(exc)}", path=model_label,
                                 details=str(exc)) from exc
-        return run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=model_label, data=feed)
-    if saved_model_dir is not None:
-        runners: list[Runner] = [SavedModelRunner(saved_model_dir, device)]
-        notes.append("a SavedModel runs through its serving_default signature (Keras modes do not apply)")
-    else:
-        runners = [KerasRunner(keras_model, mode, device) for mode in config.keras_modes]
+        finally:
+            runners[0].close()
     try:
         return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=model_label, data=feed,
-                             keras_model=keras_model, notes=notes)
+                             keras_model=keras_model, notes=notes, plan=plan)
     except ValueError as exc:
         raise BadInputError(str(exc), path=model_label) from exc
 
@@ -205,14 +413,16 @@ def machine_fingerprint() -> dict[str, str]:
     return fingerprint
 
 
-def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None) -> str:
+def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None,
+                    signature: str | None = None) -> str:
     import hashlib
     from dataclasses import asdict
 
     from core.cache import cache_key
 
+    extra = {"signature": signature} if signature is not None else {}
     return cache_key("measure", tflite=hashlib.sha256(tflite_bytes).hexdigest(), config=asdict(config),
-                     variant=variant, machine=machine_fingerprint())
+                     variant=variant, machine=machine_fingerprint(), **extra)
 
 
 def measure_tflite(
@@ -222,8 +432,9 @@ def measure_tflite(
     cancel: CancelToken | None = None,
     *,
     variant: str | None = None,
-    data: str | os.PathLike | Sequence[np.ndarray] | None = None,
+    data: DataSource = None,
     cache=None,
+    signature: str | None = None,
 ) -> BenchmarkResult:
     """Benchmark one `.tflite` variant (for the quantization pipeline, once per variant).
 
@@ -242,16 +453,17 @@ def measure_tflite(
 
     progress = progress or null_reporter()
     cancel = cancel or CancelToken()
-    key = measurement_key(tflite_bytes, config, variant) if cache is not None and data is None else None
+    key = measurement_key(tflite_bytes, config, variant, signature) if cache is not None and data is None else None
     if key is not None:
         cached = cache.get(key)
         if isinstance(cached, BenchmarkResult):
             progress(1.0, "measurement from the cache", "benchmark")
             return replace(cached, notes=tuple(cached.notes) + (CACHE_NOTE,))
-    runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack, variant=variant)
+    runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack, variant=variant, signature=signature)
     label = f"{runner.variant} .tflite"
-    result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label,
-                           data=_load_data(data))
+    feed = load_feed(data, runner.feed_interface()) if data is not None else None
+    result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label, data=feed,
+                           notes=signature_notes(runner.interface))
     if key is not None and any(c.ok for c in result.configs):
         try:
             cache.put(key, result)
@@ -267,21 +479,55 @@ def benchmark_variants(
     progress: Reporter,
     cancel: CancelToken,
     keras_model=None,
-    data: str | os.PathLike | Sequence[np.ndarray] | None = None,
+    data: DataSource = None,
     label: str = "variants",
+    signature: str | None = None,
 ) -> BenchmarkResult:
-    """Several `.tflite` variants (name -> bytes or path), plus optionally the Keras baseline, in one run.
+    """Several `.tflite` variants (name -> bytes or path), plus optionally the original as the baseline, in one run.
 
-    The explanations then compare each quantized variant with "fp32".
+    `keras_model`: the original model: a `.keras`/`.h5` path (run in each Keras
+    mode), a SavedModel folder (run through its signature: `signature`, default
+    ``serving_default`` or the only one), or, in-process only, a keras.Model
+    already built. The explanations then compare each quantized variant with "fp32".
+    `data` is matched to the first runner's (the original's) inputs by name.
     """
     runners: list[Runner] = []
     loaded = None
     notes: list[str] = []
     if keras_model is not None:
         device, notes = _prepare_device(config, progress)     # before loading: see benchmark_model
-        # a path (loaded with safe_mode on) or, in-process only, a keras.Model already built
-        loaded = load_keras(keras_model) if isinstance(keras_model, (str, os.PathLike)) else keras_model
-        runners += [KerasRunner(loaded, mode, device) for mode in config.keras_modes]
+        if isinstance(keras_model, (str, os.PathLike)):
+            from core.models.loading import load_source
+
+            source = load_source(keras_model)    # safety checks first; Keras with safe_mode on
+            if source.keras_model is not None:
+                loaded = source.keras_model
+            elif source.saved_model_dir is not None:
+                runner = SavedModelRunner(source.saved_model_dir, device, signature=signature,
+                                          path=os.fspath(keras_model))
+                interface = runner.load()
+                runners.append(runner)
+                notes.append(f"the SavedModel runs through its signature {interface.signature!r} "
+                             "(Keras modes do not apply)")
+                notes += signature_notes(interface)
+            else:
+                runners.append(LiteRTRunner(source.tflite_bytes, xnnpack=config.xnnpack, variant="original",
+                                            signature=signature, path=os.fspath(keras_model)))
+        else:
+            loaded = keras_model
+        if loaded is not None:
+            runners += [KerasRunner(loaded, mode, device) for mode in config.keras_modes]
     runners += [LiteRTRunner(source, xnnpack=config.xnnpack, variant=name) for name, source in variants.items()]
+    feed = None
+    if data is not None:
+        for runner in runners:          # the data is matched to the original's inputs (the first that loads)
+            try:
+                interface = runner.feed_interface()
+            except (Cancelled, MemoryError):
+                raise
+            except Exception:  # noqa: BLE001 - a variant that cannot load reports it per configuration
+                continue
+            feed = load_feed(data, interface)
+            break
     return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=label,
-                         data=_load_data(data), keras_model=loaded, notes=notes)
+                         data=feed, keras_model=loaded, notes=notes)

@@ -44,15 +44,23 @@ def _leaf_layers(model) -> list:
 
 
 def profile_keras_layers(model, *, batch_size: int = 1, runs: int = 10, cancel: CancelToken | None = None,
-                         seed: int = 0) -> tuple[LayerTime, ...]:
-    """Mean time per layer over `runs` eager calls on the CPU (after one untimed call)."""
+                         seed: int = 0, sample_shapes: dict[str, tuple[int, ...]] | None = None
+                         ) -> tuple[LayerTime, ...]:
+    """Mean time per layer over `runs` eager calls on the CPU (after one untimed call).
+
+    `sample_shapes`: {input name: per-sample shape} for inputs with free dimensions
+    (the benchmark's; default the documented synthetic sizes).
+    """
     from core.benchmark.runners import tensorflow
 
     tf = tensorflow()
     runner = KerasRunner(model, "eager", "/CPU:0")
+    if sample_shapes:
+        runner.set_sample_shapes(sample_shapes)
     runner.prepare(batch_size, None)
     inputs = runner.make_inputs(np.random.default_rng(seed))
-    x = inputs[0] if len(inputs) == 1 else inputs
+    feed = [inputs[name] for name in runner.interface.input_names]
+    x = feed[0] if len(feed) == 1 else feed
     layers = _leaf_layers(model)
     totals: dict[int, float] = defaultdict(float)
     timing = {"on": False}

@@ -108,6 +108,7 @@ class ConfigResult:
     memory_method: str                   # "vmhwm" (kernel high-water mark) or "sampled" (psutil poll)
     samples_ms: tuple[float, ...] = ()   # raw samples when BenchConfig.keep_samples
     error: str = ""                      # why this configuration could not be measured
+    error_kind: str = ""                 # with `error`: "input" (bad model/data/batch) or "run" (failed to run)
 
     @property
     def ok(self) -> bool:
@@ -151,6 +152,21 @@ class DataProfile:
 
 
 @dataclass(frozen=True)
+class MeasuredInput:
+    """The shape one model input was measured at (per sample: the batch axis is each configuration's)."""
+
+    name: str
+    shape: tuple[int, ...]               # per sample, every free axis resolved
+    dtype: str
+    free_axes: tuple[int, ...] = ()      # axes (1 = the first after the batch) the model leaves free
+    source: str = "model"                # "model" (fixed shape), "data" (the data's), "synthetic" (documented)
+
+    def describe(self) -> str:
+        dims = ", ".join(str(d) for d in self.shape)
+        return f"{self.name!r} (batch, {dims})" if dims else f"{self.name!r} (batch,)"
+
+
+@dataclass(frozen=True)
 class BenchmarkResult:
     model: str                           # path or label of what was measured
     config: BenchConfig
@@ -162,6 +178,14 @@ class BenchmarkResult:
     data_profile: DataProfile | None = None
     notes: tuple[str, ...] = ()
     seconds: float = field(default=0.0)
+    inputs: tuple[MeasuredInput, ...] = ()   # the shape each input was measured at
+    signature: str | None = None             # the signature measured (SavedModel, .tflite)
+    signatures: tuple[str, ...] = ()         # every signature the model has
+
+    @property
+    def measured(self) -> bool:
+        """True when at least one configuration was measured."""
+        return any(c.ok for c in self.configs)
 
     def config_result(self, label: str) -> ConfigResult:
         for result in self.configs:

@@ -32,7 +32,7 @@ from core.benchmark.results import BenchConfig, ConfigResult
 from core.benchmark.runners import BatchSizeUnsupported, InputSpec, Runner
 from core.benchmark.stats import compute_stats
 from core.engine.context import CancelToken, Reporter
-from core.errors import Cancelled
+from core.errors import BadInputError, Cancelled
 
 SAMPLES_KIND = "latency_samples"
 STREAM_INTERVAL_S = 1.0 / 30.0
@@ -114,50 +114,52 @@ def _read_hwm_mb() -> float | None:
 class DataFeed:
     """Batches from a dataset instead of random inputs, with the time spent on data counted.
 
-    `arrays` holds one array per model input, samples on axis 0. Batches wrap
-    around when the dataset is smaller than the batch or runs out.
+    `arrays` holds one array per model input, keyed by the input's NAME, samples
+    on axis 0 (`core.benchmark.measure.load_feed` builds it from a file through
+    `core.data.loaders.load_data` and `check_inputs`). Batches wrap around when
+    the dataset is smaller than the batch or runs out.
     """
 
-    arrays: list[np.ndarray]
+    arrays: dict[str, np.ndarray]
     load_ms: float = 0.0
     prepare_ms: float = 0.0
     batches: int = 0
     samples: int = 0
     model_ms: float = 0.0
+    source: str | None = None
+    notes: list[str] = field(default_factory=list)
     _position: int = field(default=0, repr=False)
-
-    @classmethod
-    def from_npz(cls, path: str, key: str = "x") -> "DataFeed":
-        start = time.perf_counter()
-        with np.load(path, allow_pickle=False) as data:
-            keys = [k for k in data.files if k == key or k.startswith(key + "_")] or [data.files[0]]
-            arrays = [np.asarray(data[k]) for k in sorted(keys)]
-        feed = cls(arrays)
-        feed.load_ms = (time.perf_counter() - start) * 1000
-        return feed
 
     @property
     def size(self) -> int:
-        return int(self.arrays[0].shape[0]) if self.arrays else 0
+        return int(next(iter(self.arrays.values())).shape[0]) if self.arrays else 0
 
-    def next_batch(self, specs: Sequence[InputSpec]) -> list[np.ndarray]:
-        """The next batch shaped and typed for `specs`; the time it took counts as data time."""
+    def sample_shape(self, name: str) -> tuple[int, ...] | None:
+        """The per-sample shape of the data for input `name`, or None when the data has none."""
+        array = self.arrays.get(name)
+        return None if array is None else tuple(int(d) for d in array.shape[1:])
+
+    def next_batch(self, specs: Sequence[InputSpec]) -> dict[str, np.ndarray]:
+        """The next batch {input name: array} shaped and typed for `specs`; the time it took counts as data time."""
         start = time.perf_counter()
         batch = specs[0].shape[0] if specs and specs[0].shape else 1
         indices = (self._position + np.arange(batch)) % max(1, self.size)
         self._position = int((self._position + batch) % max(1, self.size))
-        prepared = []
-        for array, spec in zip(self.arrays, specs):
-            values = np.take(array, indices, axis=0)
+        prepared: dict[str, np.ndarray] = {}
+        for spec in specs:
+            if spec.name not in self.arrays:
+                raise ValueError(f"the data has no array for input {spec.name!r} "
+                                 f"(it has {', '.join(map(repr, self.arrays)) or 'none'})")
+            values = np.take(self.arrays[spec.name], indices, axis=0)
             dtype = np.dtype(spec.dtype)
             if spec.quantization and dtype.kind in "iu" and values.dtype.kind == "f":
-                scale, zero_point = spec.quantization
-                info = np.iinfo(dtype)
-                values = np.clip(np.round(values / scale + zero_point), info.min, info.max)
+                from core.benchmark.runners import quantize
+
+                values = quantize(values, dtype, spec.quantization)
             values = values.astype(dtype, copy=False)
             if values.shape != tuple(spec.shape):
                 values = values.reshape(spec.shape)
-            prepared.append(np.ascontiguousarray(values))
+            prepared[spec.name] = np.ascontiguousarray(values)
         self.prepare_ms += (time.perf_counter() - start) * 1000
         self.batches += 1
         self.samples += batch
@@ -202,6 +204,9 @@ def measure_config(
     cancel.raise_if_cancelled()
     with PeakMemory() as memory:
         try:
+            problem = getattr(runner, "plan_error", None)
+            if problem is not None:        # the runner could not be set up for this data (see measure.plan_inputs)
+                raise problem
             runner.prepare(batch_size, threads)
             specs = runner.input_specs()
             fixed_inputs = None if data is not None else runner.make_inputs(rng)
@@ -216,12 +221,19 @@ def measure_config(
         except (Cancelled, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - one configuration that cannot run does not stop the sweep
-            reason = str(exc) if isinstance(exc, BatchSizeUnsupported) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, BadInputError):
+                reason = exc.message
+            elif isinstance(exc, BatchSizeUnsupported):
+                reason = str(exc)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
             progress.log(f"{label}: not measured: {reason}", level="warning")
             progress.partial(SAMPLES_KIND, {**meta, "start": 0, "samples_ms": [], "final": True})
             empty = compute_stats([], batch_size=batch_size)
+            kind = "input" if isinstance(exc, (BatchSizeUnsupported, BadInputError)) else "run"
+            first = (reason.strip().splitlines() or [type(exc).__name__])[0][:500]
             return ConfigResult(label, runner.name, runner.variant, batch_size, threads, empty,
-                                math.nan, math.nan, memory.method, (), reason.strip().splitlines()[0][:500])
+                                math.nan, math.nan, memory.method, (), first, kind)
         warm_ms = 0.0
         for _ in range(config.warmup):
             cancel.raise_if_cancelled()

@@ -2,6 +2,17 @@
 
     litesmith bench model.tflite --threads 1,2 --batch 1,8,32 --seconds 2 --budget-ms 10
     litesmith bench model.keras --keras-modes predict,tf_function --json --samples
+    litesmith bench saved_model/ --signature embed --data batches.npz
+
+Inputs are fed by name. `--data` is matched to the model's inputs by
+`core.data.loaders.load_data` (arrays named after the inputs, else x_0, x_1, ...
+in input order, else x). Free dimensions (a None sequence length, height or
+width) run at the data's size, or without data at the documented synthetic
+size; the shape measured is printed and in the JSON (`inputs`).
+
+Exit codes: 0 measured; 2 usage; 3 bad model or data, or nothing measured
+because of the input (e.g. a batch size the model cannot take); 4 nothing
+measured because the model failed to run; 130 cancelled.
 
 The measuring happens in the engine's child process.
 """
@@ -73,8 +84,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default="/CPU:0", help="Keras models: /CPU:0 (default) or /GPU:N")
     parser.add_argument("--gpu-memory-mb", type=positive_int, default=None,
                         help="cap the chosen GPU's memory for the Keras runs")
-    parser.add_argument("--data", metavar="NPZ", help="measure over a dataset (.npz with array x) and report "
-                                                      "data time versus model time")
+    parser.add_argument("--data", metavar="FILE",
+                        help="measure over a dataset and report data time versus model time: an .npz with arrays "
+                             "named after the model's inputs, or x_0, x_1, ... in input order, or x (also .npy, "
+                             ".csv); free dimensions run at the data's size")
+    parser.add_argument("--signature", metavar="NAME", default=None,
+                        help="SavedModel or .tflite: the signature to measure (default serving_default, or the "
+                             "only one); the others are listed in a note")
     parser.add_argument("--profile", action="store_true", help="Keras models: time every layer")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     parser.add_argument("--samples", action="store_true", help="with --json: include every raw latency sample")
@@ -94,7 +110,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def handle(args: argparse.Namespace) -> int:
-    from core.benchmark.measure import benchmark_model
+    from core.benchmark.measure import benchmark_model, nothing_measured
 
     try:
         config = config_from_args(args)
@@ -107,7 +123,7 @@ def handle(args: argparse.Namespace) -> int:
     with make_engine(args) as engine:
         try:
             result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
-                             data=args.data, show_progress=not args.json)
+                             data=args.data, signature=args.signature, show_progress=not args.json)
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code
@@ -115,6 +131,10 @@ def handle(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(format_result(result))
+    failure = nothing_measured(result)
+    if failure is not None:
+        print_error(failure)
+        return ExitCode.BAD_INPUT if failure.exit_code == ExitCode.BAD_INPUT else ExitCode.CONVERSION
     return ExitCode.OK
 
 
@@ -122,6 +142,11 @@ def format_result(result) -> str:
     from core.benchmark.stats import fmt_ms
 
     lines = [f"{result.model}  ({result.seconds:.1f} s)"]
+    if getattr(result, "inputs", ()):
+        lines.append("inputs: " + ", ".join(
+            f"{i.describe()} {i.dtype}" + {"data": " (free size from the data)",
+                                            "synthetic": " (free size: synthetic default)"}.get(i.source, "")
+            for i in result.inputs))
     header = (f"  {'configuration':<28} {'runs':>7} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9} "
               f"{'mean':>9} {'std':>9} {'cold':>9} {'samples/s':>11} {'peak RSS':>10}")
     lines.append(header)

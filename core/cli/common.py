@@ -1,15 +1,30 @@
-"""Helpers every CLI command shares: running a job with progress on stderr, errors, JSON."""
+"""Helpers every CLI command shares: running a job with progress on stderr, errors, JSON.
+
+Everything printed here may quote a model file (tensor and layer names, the
+messages of exceptions raised on it): it goes through `core.text.escape_line`,
+so escape codes and newlines from a file show as visible escapes and every
+error or log event stays one line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
+import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from core.engine import Engine, ErrorEvent, Event, LogEvent, ProgressEvent
 from core.errors import ErrorKind, ExitCode, JobError, JobFailed
+from core.text import escape_line, escape_text
+
+DEBUG_ENV = "LITESMITH_DEBUG"
+LOG_DIR_ENV = "LITESMITH_LOG_DIR"
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +48,11 @@ class ProgressPrinter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, LogEvent) and event.level in ("warning", "error"):
             self.clear()
-            print(f"{event.level}: {event.message}", file=sys.stderr)
+            print(f"{escape_line(event.level)}: {escape_line(event.message)}", file=sys.stderr)
         if not self.enabled or not isinstance(event, ProgressEvent):
             return
         percent = "" if event.fraction is None else f"{event.fraction * 100:3.0f}% "
-        text = f"{percent}{event.stage}: {event.message}".strip()[:100]
+        text = escape_line(f"{percent}{event.stage}: {event.message}".strip(), 100)
         sys.stderr.write("\r" + text.ljust(self._width))
         sys.stderr.flush()
         self._width = len(text)
@@ -73,13 +88,60 @@ def run_job(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | N
         printer.clear()
 
 
-def print_error(error: JobError) -> None:
-    """One clear line on stderr; the details only when LITESMITH_DEBUG is set."""
-    import os
+def log_dir() -> Path:
+    """Where details of internal errors go: LITESMITH_LOG_DIR, else the user's log folder (platformdirs)."""
+    configured = os.environ.get(LOG_DIR_ENV)
+    if configured:
+        return Path(configured)
+    import platformdirs
 
-    print(f"error: {error.one_line()}", file=sys.stderr)
-    if error.details and os.environ.get("LITESMITH_DEBUG"):
-        print(error.details, file=sys.stderr)
+    return Path(platformdirs.user_log_dir("litesmith", appauthor=False))
+
+
+def write_error_details(error: JobError, extra: str = "") -> Path | None:
+    """Write an internal error's details (its traceback) to a new file in `log_dir()`; None if that fails.
+
+    Tried in the log folder first, then in the temporary folder; the file is private (0600).
+    """
+    from core import __version__
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (f"litesmith {__version__} internal error, {datetime.datetime.now().isoformat(timespec='seconds')}\n"
+            f"command: {' '.join(sys.argv)}\n"
+            f"error: {error.one_line()}\n\n{error.details or '(no details)'}\n{extra}")
+    for folder in (log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"internal-error-{stamp}-", suffix=".txt", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(text)
+            return Path(name)
+        except OSError:
+            continue
+    return None
+
+
+def print_error(error: JobError) -> None:
+    """One clear, escaped line on stderr; the details only when LITESMITH_DEBUG is set.
+
+    An internal error (a bug in Litesmith, not a problem with the input) also gets its
+    details written to a file in the log folder, and the line says where.
+    """
+    line = f"error: {error.one_line()}"
+    if error.kind == ErrorKind.INTERNAL:
+        report = write_error_details(error)
+        where = f"details in {escape_line(report)}" if report else "its details could not be written"
+        line += f" (an internal error in Litesmith, please report it; {where})"
+    print(line, file=sys.stderr)
+    if error.details and os.environ.get(DEBUG_ENV):
+        print(escape_text(error.details), file=sys.stderr)
+
+
+def internal_error(exc: BaseException, subject: str | None = None) -> JobError:
+    """A JobError for an exception Litesmith did not expect in this process (a bug), traceback kept."""
+    message = f"{type(exc).__name__}: {exc}".strip()
+    return JobError(ErrorKind.INTERNAL, message, path=subject,
+                    details="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def to_jsonable(value: Any) -> Any:
@@ -108,6 +170,6 @@ def worst_exit_code(codes: list[int]) -> int:
 
 
 __all__ = [
-    "ErrorEvent", "ProgressPrinter", "add_engine_options", "make_engine", "print_error",
-    "print_json", "run_job", "to_jsonable", "worst_exit_code",
+    "ErrorEvent", "ProgressPrinter", "add_engine_options", "internal_error", "log_dir", "make_engine",
+    "print_error", "print_json", "run_job", "to_jsonable", "worst_exit_code", "write_error_details",
 ]

@@ -7,6 +7,7 @@ import os
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.errors import ExitCode, JobFailed
+from core.text import escape_line
 from core.units import human_count, human_size
 from core.models.info import InspectResult, ModelInfo
 
@@ -51,29 +52,31 @@ def _shape(shape) -> str:
 
 
 def format_info(info: ModelInfo, full_layers: bool = False) -> str:
+    """The inspect table. Names, types and notes come from the model file: each is escaped
+    (`escape_line`), so a name can't add lines, move the cursor or recolour the terminal."""
+    e = escape_line
     lines = [
-        f"{info.path}",
-        f"  format   {info.format}    size {human_size(info.file_size)}    sha256 {info.sha256[:16]}…",
+        f"{e(info.path)}",
+        f"  format   {e(info.format)}    size {human_size(info.file_size)}    sha256 {e(info.sha256[:16])}…",
         f"  params   {human_count(info.params)}    FLOPs/sample {human_count(info.flops)}",
     ]
     for label, tensors in (("input ", info.inputs), ("output", info.outputs)):
         for t in tensors:
             quant = f"  scale={t.quantization[0]:.3g} zero_point={t.quantization[1]}" if t.quantization else ""
-            lines.append(f"  {label}   {t.name}  {_shape(t.shape)}  {t.dtype}{quant}")
+            lines.append(f"  {label}   {e(t.name)}  {_shape(t.shape)}  {e(t.dtype)}{quant}")
     if info.layers:
         shown = info.layers if full_layers else info.layers[:12]
         lines.append(f"  layers ({len(info.layers)}):")
         for layer in shown:
-            lines.append(f"    {layer.name:<28} {layer.type:<22} {layer.output_shape:<20} "
+            lines.append(f"    {e(layer.name):<28} {e(layer.type):<22} {e(layer.output_shape):<20} "
                          f"params {layer.params:>9,}  MACs {layer.macs:>12,}")
         if len(shown) < len(info.layers):
             lines.append(f"    … {len(info.layers) - len(shown)} more (--layers shows all)")
     if info.op_histogram:
-        ops = ", ".join(f"{name}×{count}" for name, count in info.op_histogram)
+        ops = ", ".join(f"{e(name)}×{count}" for name, count in info.op_histogram)
         lines.append(f"  ops      {ops}")
     if info.tensor_types:
-        lines.append("  tensors  " + ", ".join(f"{dtype}: {count}" for dtype, count in info.tensor_types))
+        lines.append("  tensors  " + ", ".join(f"{e(dtype)}: {count}" for dtype, count in info.tensor_types))
     for note in info.notes:
-        lines.append(f"  note     {note}")
+        lines.append(f"  note     {e(note)}")
     return os.linesep.join(lines)
-

@@ -13,7 +13,7 @@ import sys
 from typing import Callable
 
 from core import __version__
-from core.errors import ExitCode
+from core.errors import ExitCode, JobFailed, LitesmithError
 
 COMMAND_MODULES = ("inspect", "optimize", "bench", "devices", "cache")
 
@@ -60,7 +60,33 @@ def main(argv: list[str] | None = None, gui_launcher: GuiLauncher | None = None)
     if args.command is None:
         parser.print_help()
         return ExitCode.USAGE
-    return int(args.handler(args))
+    return run_handler(args)
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run a command; whatever escapes it still ends in one line and a documented exit code.
+
+    A Litesmith error names its file and keeps its own code (bad input 3, conversion 4,
+    cancelled 130); anything else is a bug: exit code 70 (internal), one line, and the
+    traceback written to a file whose path the line gives. Never a bare traceback.
+    """
+    from core.cli.common import internal_error, print_error
+
+    try:
+        return int(args.handler(args))
+    except JobFailed as failed:
+        print_error(failed.error)
+        return failed.error.exit_code
+    except LitesmithError as exc:
+        error = exc.to_job_error()
+        print_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: cancelled by the user", file=sys.stderr)
+        return ExitCode.CANCELLED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: report, don't crash
+        print_error(internal_error(exc))
+        return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":

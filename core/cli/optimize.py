@@ -275,6 +275,7 @@ def format_result(result, exports: list[dict] | None = None) -> str:
         lines.append(f"data: calibration {d.calibration_samples} from {d.calibration_source}"
                      f"{' (stratified)' if d.stratified else ''}; evaluation {d.eval_samples} from {d.eval_source}"
                      f"{'' if d.labelled else ' (no labels: fidelity only)'}")
+        lines.extend(f"  {note}" for note in d.notes if "ignored" in note or "->" in note)
     interface = result.source.interface
     if interface is not None and interface.signature:
         others = [s for s in interface.signatures if s != interface.signature]

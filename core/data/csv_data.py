@@ -116,7 +116,9 @@ def load_csv(path: str | Path, interface: ModelInterface, primary: str | None,
     y = None
     if label_index is not None:
         if primary is None:
-            raise bad(path, f"column {label_column!r} holds labels, but the model has no outputs")
+            raise bad(path, f"column {label_column!r} holds labels, but the model has no outputs" if not
+                      interface.outputs else f"column {label_column!r} holds labels, but the model's outputs have "
+                      "no order of their own; name the output they label with --primary-output OUTPUT")
         y = {primary: class_labels(values[:, label_index])}
         notes.append(f"labels from column {label_column!r} -> output {primary!r} (the primary output)")
     else:

@@ -77,12 +77,19 @@ def input_label(spec: TensorSpec) -> str:
 
 
 def resolve_primary(interface: ModelInterface, primary_output: str | None, path: str | Path) -> str | None:
-    """The primary output: `primary_output` when given (it must name an output), else the first output."""
+    """The output that `y` labels: `primary_output` when given (it must name an output), else the first output.
+
+    None when the model has several outputs with no order of their own (a
+    SavedModel or .tflite signature lists its outputs by name): "the first
+    output" would be a guess, so `y` needs `--primary-output` there.
+    """
     if primary_output is not None:
         if primary_output not in interface.output_names:
             raise bad(path, f"no output named {primary_output!r} to label; the model's outputs are "
                             f"{quoted(interface.output_names)}")
         return primary_output
+    if len(interface.outputs) > 1 and not interface.ordered_outputs:
+        return None
     return interface.output_names[0] if interface.outputs else None
 
 

@@ -82,7 +82,7 @@ def match_labels(path: str | Path, names: list[str], used: set[str], interface: 
     notes = []
     if "y" in names and "y" not in used:
         if primary is None:
-            notes.append("array 'y' ignored: the model has no outputs")
+            notes.append(UNORDERED_Y if len(interface.outputs) > 1 else "array 'y' ignored: the model has no outputs")
         elif primary in plan:
             raise bad(path, f"both 'y' and {plan[primary]!r} label the primary output {primary!r}; keep one")
         else:
@@ -103,6 +103,11 @@ def match_labels(path: str | Path, names: list[str], used: set[str], interface: 
     else:
         notes.insert(0, "no labels (arrays y or y_<output name>): unlabelled")
     return plan, notes
+
+
+UNORDERED_Y = ("array 'y' ignored: the model has several outputs and no output order of its own (a signature "
+               "lists them by name), so which one 'y' labels would be a guess; name it with --primary-output "
+               "OUTPUT, or store the labels as y_<output>")
 
 
 def load_npz(path: str | Path, interface: ModelInterface, primary: str | None) -> Dataset:

@@ -3,11 +3,11 @@
 Public names: `Engine`, `JobHandle`, `CancelToken`, `Reporter` and the events.
 """
 
-from core.engine.context import CancelToken, Reporter, null_reporter
+from core.engine.context import CancelToken, InlineChild, Reporter, null_reporter, runs_in_parent
 from core.engine.events import ErrorEvent, Event, LogEvent, PartialEvent, ProgressEvent, ResultEvent
 from core.engine.supervisor import Engine, JobHandle
 
 __all__ = [
-    "CancelToken", "Engine", "ErrorEvent", "Event", "JobHandle", "LogEvent",
-    "PartialEvent", "ProgressEvent", "Reporter", "ResultEvent", "null_reporter",
+    "CancelToken", "Engine", "ErrorEvent", "Event", "InlineChild", "JobHandle", "LogEvent",
+    "PartialEvent", "ProgressEvent", "Reporter", "ResultEvent", "null_reporter", "runs_in_parent",
 ]

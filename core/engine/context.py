@@ -83,3 +83,32 @@ class _ScaledReporter(Reporter):
 def null_reporter() -> Reporter:
     """A Reporter that drops everything (for calling a job function directly)."""
     return Reporter(lambda event: None)
+
+
+_PARENT_SIDE = "__litesmith_runs_in_parent__"
+
+
+def runs_in_parent(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a job that must run in the engine's parent process (it writes the user's files).
+
+    The engine calls it in a thread of the parent as ``fn(*args, progress=..., cancel=...,
+    child=..., **kwargs)``; ``child.run(step, *args)`` runs `step` (a normal job function)
+    in the sandboxed child and returns its value or raises `JobFailed`. Such a job must
+    never parse model bytes itself: that is what the child is for.
+    """
+    setattr(fn, _PARENT_SIDE, True)
+    return fn
+
+
+def runs_in_parent_side(fn: Callable[..., Any]) -> bool:
+    return bool(getattr(fn, _PARENT_SIDE, False))
+
+
+class InlineChild:
+    """`child` for a parent-side job without a child process (Engine(isolated=False), direct calls)."""
+
+    def __init__(self, progress: "Reporter", cancel: CancelToken) -> None:
+        self._progress, self._cancel = progress, cancel
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, progress=self._progress, cancel=self._cancel, **kwargs)

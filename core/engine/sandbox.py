@@ -516,15 +516,8 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
     return status
 
 
-def _probe_main(conn) -> None:
-    import tempfile
-
-    scratch = tempfile.mkdtemp(prefix="litesmith-probe-")
-    try:
-        status = apply_sandbox(SandboxPolicy(scratch=scratch))
-    finally:
-        os.rmdir(scratch)
-    conn.send(status)
+def _probe_main(conn, scratch: str) -> None:
+    conn.send(apply_sandbox(default_policy(scratch)))
     conn.close()
 
 
@@ -543,10 +536,14 @@ def sandbox_status() -> SandboxStatus:
     if not sys.platform.startswith("linux"):
         return replace(_not_linux(), probed=True)
     import multiprocessing
+    import shutil
+    import tempfile
 
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_probe_main, args=(child_conn,), name="litesmith-sandbox-probe", daemon=True)
+    scratch = tempfile.mkdtemp(prefix="litesmith-probe-")
+    process = ctx.Process(target=_probe_main, args=(child_conn, scratch), name="litesmith-sandbox-probe",
+                          daemon=True)
     try:
         process.start()
         child_conn.close()
@@ -563,6 +560,7 @@ def sandbox_status() -> SandboxStatus:
             if process.is_alive():
                 process.kill()
                 process.join()
+        shutil.rmtree(scratch, ignore_errors=True)
     return replace(status, probed=True)
 
 

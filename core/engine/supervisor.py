@@ -14,16 +14,31 @@ Usage::
 
 Jobs run one at a time; `submit` waits for the previous job to finish.
 `Engine(isolated=False)` runs jobs in a thread of this process instead (unit tests).
+
+The child is sandboxed (`core.engine.sandbox`): it may read only the paths named
+in its jobs' arguments (any str or path, inside tuples, lists, dicts and
+dataclasses, that exists), and write only its scratch folder. Landlock can only be
+tightened, so a job that names a path the current child may not read gets a fresh
+child (its inputs: the engine's `inputs` plus that job's paths). A job marked
+`@runs_in_parent` (the export, which writes the user's files) runs in a thread of
+this process and sends its untrusted steps to the child through `child.run(...)`.
+
+A job that reports a loading stage ("checking", "load", "loading", "inspecting",
+"setup") must leave it within `load_timeout_s` seconds, or the child is killed
+and the job fails with "did not finish loading in N s" (exit 3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -33,13 +48,16 @@ from typing import Any, Callable, Iterator
 import psutil
 
 from core.engine.child import ChildSettings, child_main, run_job
-from core.engine.context import CancelToken, Reporter
-from core.engine.events import ErrorEvent, Event, ResultEvent, TERMINAL_EVENTS
+from core.engine.context import CancelToken, InlineChild, Reporter, runs_in_parent_side
+from core.engine.events import ErrorEvent, Event, ProgressEvent, ResultEvent, TERMINAL_EVENTS
 from core.errors import ErrorKind, JobError, JobFailed
 
 POLL_SECONDS = 0.05
 DEFAULT_CANCEL_GRACE_SECONDS = 1.0
+DEFAULT_LOAD_TIMEOUT_SECONDS = 120.0
 MEMORY_LIMIT_ENV = "LITESMITH_MEMORY_LIMIT_MB"
+# Progress stages of reading an untrusted file: the load time limit covers them.
+LOAD_STAGES = frozenset({"checking", "load", "loading", "inspecting", "setup"})
 
 
 def default_memory_limit_mb() -> int:
@@ -65,6 +83,85 @@ def describe_signal(exitcode: int | None) -> str:
     except ValueError:
         return f"signal {-exitcode}"
     return f"{sig.name} ({signal.strsignal(sig) or sig.name})"
+
+
+@dataclass(frozen=True)
+class JobNeeds:
+    """What a child must be allowed for a job: input paths to read, code folders, result caches."""
+
+    inputs: frozenset[str] = frozenset()
+    code_roots: frozenset[str] = frozenset()
+    caches: frozenset[str] = frozenset()
+
+    def __or__(self, other: "JobNeeds") -> "JobNeeds":
+        return JobNeeds(self.inputs | other.inputs, self.code_roots | other.code_roots, self.caches | other.caches)
+
+
+def _is_beneath(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _as_input(text: str) -> str | None:
+    """The real path of an existing file or folder named by `text`, or None."""
+    if not text or len(text) > 4096 or "\0" in text:
+        return None
+    try:
+        if not os.path.exists(text):
+            return None
+        real = os.path.realpath(text)
+    except (OSError, ValueError):
+        return None
+    return None if real == os.sep else real  # never the whole file system
+
+
+def job_needs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> JobNeeds:
+    """The paths a job's arguments name (walked through containers and dataclasses)."""
+    from core.cache import ResultCache
+    from core.engine.sandbox import code_root
+
+    inputs: set[str] = set()
+    caches: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(value: Any, depth: int, field_name: str = "") -> None:
+        if depth > 8 or value is None or isinstance(value, (bool, int, float, complex, bytes, bytearray, memoryview)):
+            return
+        if isinstance(value, (str, os.PathLike)):
+            try:
+                text = os.fspath(value)
+            except TypeError:
+                return
+            if isinstance(text, str):
+                real = _as_input(text)
+                if real is not None:
+                    inputs.add(real)
+                if field_name == "cache_dir" and text:
+                    caches.add(os.path.abspath(text))
+            return
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, ResultCache):
+            caches.add(os.path.abspath(value.folder))
+            real = _as_input(os.fspath(value.folder))
+            if real is not None:
+                inputs.add(real)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key, depth + 1)
+                walk(item, depth + 1, key if isinstance(key, str) else "")
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                walk(item, depth + 1)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name, None), depth + 1, f.name)
+
+    walk(args, 0)
+    walk(kwargs, 0)
+    module = getattr(fn, "__module__", "") or ""
+    root = code_root(module) if module else None
+    return JobNeeds(frozenset(inputs), frozenset({root} if root else ()), frozenset(caches))
 
 
 def with_subject(event: Event, subject: str | None) -> Event:
@@ -139,10 +236,13 @@ class JobHandle:
 
 
 class _ChildJobHandle(JobHandle):
-    def __init__(self, engine: "Engine", job_id: int, subject: str | None) -> None:
+    def __init__(self, engine: "Engine", job_id: int, subject: str | None, *, owns_slot: bool = True) -> None:
         super().__init__(subject)
         self._engine = engine
         self._job_id = job_id
+        self._owns_slot = owns_slot  # False: a step of a parent-side job, which holds the slot
+        self._load_started_at: float | None = None
+        self._load_done = False
 
     def _send_cancel(self) -> None:
         self._engine._send(("cancel", self._job_id))
@@ -152,7 +252,9 @@ class _ChildJobHandle(JobHandle):
         self._engine._kill_child()
 
     def _finished(self) -> None:
-        self._engine._job_finished()
+        self._engine._import_cache_outbox()
+        if self._owns_slot:
+            self._engine._job_finished()
 
     def _next_event(self) -> Event | None:
         engine = self._engine
@@ -162,8 +264,11 @@ class _ChildJobHandle(JobHandle):
             if engine._conn.poll(POLL_SECONDS):
                 message = engine._conn.recv()
                 if message[0] == "event" and message[1] == self._job_id:
+                    self._track_load(message[2])
                     return with_subject(message[2], self.subject)
-                return None
+                if message[0] == "sandbox":
+                    engine._sandbox = message[1]
+                return self._check_limits(process) if process.is_alive() else None
         except (EOFError, OSError):
             pass  # the child is gone; find out why below
         else:
@@ -172,6 +277,16 @@ class _ChildJobHandle(JobHandle):
         process.join(timeout=2)
         return self._child_died(process.exitcode)
 
+    def _track_load(self, event: Event) -> None:
+        """The load clock starts at the first loading stage and stops at the first other stage."""
+        if self._load_done or not isinstance(event, ProgressEvent) or not event.stage:
+            return
+        if event.stage in LOAD_STAGES:
+            if self._load_started_at is None:
+                self._load_started_at = time.monotonic()
+        else:
+            self._load_done = True
+
     def _check_limits(self, process) -> Event | None:
         engine = self._engine
         if self._cancel_requested_at is not None and (
@@ -179,6 +294,15 @@ class _ChildJobHandle(JobHandle):
         ):
             engine._kill_child()
             return ErrorEvent(JobError(ErrorKind.CANCELLED, "cancelled by the user (engine stopped)", path=self.subject))
+        limit = engine.load_timeout_s
+        if (limit and self._load_started_at is not None and not self._load_done
+                and time.monotonic() - self._load_started_at > limit):
+            engine._kill_child()
+            return ErrorEvent(JobError(
+                ErrorKind.BAD_INPUT,
+                f"did not finish loading in {limit:g} s; the model engine was stopped "
+                "(a model that never finishes loading is refused; raise the limit with --load-timeout)",
+                path=self.subject))
         rss_mb = engine._child_rss_mb()
         if rss_mb is not None and rss_mb > engine.memory_limit_mb:
             engine._kill_child()
@@ -234,6 +358,9 @@ class _InlineJobHandle(JobHandle):
         self._queue: queue.Queue = queue.Queue()
         reporter = Reporter(self._queue.put)
 
+        if runs_in_parent_side(fn):
+            kwargs = {**kwargs, "child": InlineChild(reporter, self._token)}
+
         def work() -> None:
             self._queue.put(run_job(fn, args, kwargs, reporter, self._token))
 
@@ -250,6 +377,75 @@ class _InlineJobHandle(JobHandle):
         self._engine._job_finished()
 
 
+class _EngineChild:
+    """What a parent-side job gets as `child`: runs one step at a time in the sandboxed child."""
+
+    def __init__(self, engine: "Engine", owner: "_ParentJobHandle") -> None:
+        self._engine, self._owner = engine, owner
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        engine, owner = self._engine, self._owner
+        if owner.cancel_requested:
+            from core.errors import Cancelled
+
+            raise Cancelled()
+        engine._ensure_child(job_needs(fn, args, kwargs))
+        job_id = next(engine._ids)
+        engine._send(("job", job_id, job_ref(fn), args, kwargs))
+        step = _ChildJobHandle(engine, job_id, owner.subject, owns_slot=False)
+        owner._step = step
+        try:
+            for event in step.events():
+                if isinstance(event, ResultEvent):
+                    return event.value
+                if isinstance(event, ErrorEvent):
+                    raise JobFailed(event.error)
+                owner._queue.put(event)
+            raise JobFailed(JobError(ErrorKind.INTERNAL, "step ended without a result", path=owner.subject))
+        finally:
+            owner._step = None
+
+
+class _ParentJobHandle(JobHandle):
+    """A `@runs_in_parent` job: runs in a thread here; its untrusted steps go to the child."""
+
+    def __init__(self, engine: "Engine", fn, args, kwargs, subject) -> None:
+        super().__init__(subject)
+        self._engine = engine
+        self._token = CancelToken()
+        self._queue: queue.Queue = queue.Queue()
+        self._step: _ChildJobHandle | None = None
+        reporter = Reporter(self._queue.put)
+        child = _EngineChild(engine, self)
+
+        def work() -> None:
+            self._queue.put(run_job(fn, args, {**kwargs, "child": child}, reporter, self._token))
+
+        self._thread = threading.Thread(target=work, name="parent-side-job", daemon=True)
+        self._thread.start()
+
+    def _send_cancel(self) -> None:
+        self._token.cancel()
+        step = self._step
+        if step is not None:
+            step.cancel()
+
+    def _next_event(self) -> Event | None:
+        try:
+            return with_subject(self._queue.get(timeout=POLL_SECONDS), self.subject)
+        except queue.Empty:
+            return None
+
+    def _abandon(self) -> None:
+        self._token.cancel()
+        if self._step is not None:
+            self._engine._kill_child()
+        self._thread.join(timeout=5)
+
+    def _finished(self) -> None:
+        self._engine._job_finished()
+
+
 class Engine:
     """Supervises one child process and runs jobs in it, one at a time."""
 
@@ -260,17 +456,26 @@ class Engine:
         memory_limit_mb: int | None = None,
         cancel_grace_seconds: float = DEFAULT_CANCEL_GRACE_SECONDS,
         preload_tensorflow: bool = True,
+        load_timeout_s: float | None = DEFAULT_LOAD_TIMEOUT_SECONDS,
+        inputs: tuple[str, ...] | list[str] = (),
     ) -> None:
+        """`inputs`: paths every child may read (e.g. all the files a command names), so
+        jobs over them share one child; each job's own paths are added as needed."""
         self.isolated = isolated
         self.memory_limit_mb = memory_limit_mb or default_memory_limit_mb()
         self.cancel_grace_seconds = cancel_grace_seconds
         self.preload_tensorflow = preload_tensorflow
+        self.load_timeout_s = load_timeout_s
+        self._base_inputs = frozenset(filter(None, (_as_input(os.fspath(p)) for p in inputs)))
         self._ids = itertools.count(1)
         self._busy = threading.Lock()
         self._send_lock = threading.Lock()
         self._process = None
         self._conn = None
         self._crash_log: Path | None = None
+        self._scratch: Path | None = None
+        self._granted = JobNeeds()
+        self._sandbox = None
         self._closed = False
 
     # -- public API -------------------------------------------------------
@@ -286,7 +491,9 @@ class Engine:
         try:
             if not self.isolated:
                 return _InlineJobHandle(self, fn, args, kwargs, subject)
-            self._ensure_child()
+            if runs_in_parent_side(fn):
+                return _ParentJobHandle(self, fn, args, kwargs, subject)
+            self._ensure_child(job_needs(fn, args, kwargs))
             job_id = next(self._ids)
             self._send(("job", job_id, job_ref(fn), args, kwargs))
             return _ChildJobHandle(self, job_id, subject)
@@ -299,28 +506,29 @@ class Engine:
         """Submit and wait: returns the job's value or raises `JobFailed`."""
         return self.submit(fn, *args, subject=subject, **kwargs).result(on_event=on_event)
 
-    def warm_up(self) -> None:
-        """Start the child now (it imports TensorFlow in the background)."""
+    def warm_up(self, inputs: tuple[str, ...] | list[str] = ()) -> None:
+        """Start the child now (it imports TensorFlow in the background), allowed to read `inputs`."""
         if self.isolated:
             with self._busy:
-                self._ensure_child()
+                self._ensure_child(JobNeeds(inputs=frozenset(filter(None, (_as_input(os.fspath(p)) for p in inputs)))))
 
     @property
     def child_pid(self) -> int | None:
         return self._process.pid if self._process is not None and self._process.is_alive() else None
 
+    @property
+    def sandbox(self):
+        """The `SandboxStatus` the current (or last) child reported, or None before one did."""
+        return self._sandbox
+
+    @property
+    def scratch_folder(self) -> Path | None:
+        """The current child's private scratch folder (the only place it may write)."""
+        return self._scratch
+
     def close(self) -> None:
         self._closed = True
-        process = self._process
-        if process is None:
-            return
-        try:
-            self._send(("stop",))
-            process.join(timeout=2)
-        except (OSError, ValueError):
-            pass
-        self._kill_child()
-        self._forget_child()
+        self._stop_child()
 
     def __enter__(self) -> "Engine":
         return self
@@ -330,20 +538,51 @@ class Engine:
 
     # -- child management ---------------------------------------------------
 
-    def _ensure_child(self) -> None:
+    def _covers(self, needs: JobNeeds) -> bool:
+        granted = self._granted
+        return (all(any(_is_beneath(p, g) for g in granted.inputs | granted.code_roots) for p in needs.inputs)
+                and all(any(_is_beneath(r, g) for g in granted.code_roots) for r in needs.code_roots))
+
+    def _ensure_child(self, needs: JobNeeds = JobNeeds()) -> None:
+        needs = needs | JobNeeds(inputs=self._base_inputs)
         if self._process is not None and self._process.is_alive():
-            return
+            if self._covers(needs):
+                self._granted = self._granted | JobNeeds(caches=needs.caches)
+                return
+            self._stop_child()  # Landlock cannot be loosened: a fresh child for the new inputs
         self._forget_child()
+        from core.cache import default_cache_dir
+        from core.engine.sandbox import code_root
+
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        fd, crash_log = tempfile.mkstemp(prefix="litesmith-crash-", suffix=".log")
-        os.close(fd)
-        self._crash_log = Path(crash_log)
-        settings = ChildSettings(crash_log_path=crash_log, preload_tensorflow=self.preload_tensorflow)
+        self._scratch = Path(tempfile.mkdtemp(prefix="litesmith-engine-"))
+        crash_log = self._scratch / "crash.log"
+        crash_log.touch()
+        self._crash_log = crash_log
+        cache_dir = os.path.abspath(default_cache_dir())
+        core_root = code_root("core")
+        self._granted = JobNeeds(inputs=needs.inputs, code_roots=needs.code_roots | ({core_root} if core_root else set()),
+                                 caches=needs.caches | {cache_dir})
+        settings = ChildSettings(crash_log_path=str(crash_log), preload_tensorflow=self.preload_tensorflow,
+                                 scratch=str(self._scratch), inputs=tuple(sorted(needs.inputs)),
+                                 code_roots=tuple(sorted(needs.code_roots)),
+                                 cache_dir=cache_dir if os.path.isdir(cache_dir) else None)
         process = ctx.Process(target=child_main, args=(child_conn, settings), name="litesmith-engine", daemon=True)
         process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
+
+    def _stop_child(self) -> None:
+        process = self._process
+        if process is not None:
+            try:
+                self._send(("stop",))
+                process.join(timeout=2)
+            except (OSError, ValueError):
+                pass
+            self._kill_child()
+        self._forget_child()
 
     def _send(self, message: tuple) -> None:
         with self._send_lock:
@@ -377,16 +616,49 @@ class Engine:
         except OSError:
             return ""
 
+    def _import_cache_outbox(self) -> None:
+        """Move the result-cache entries the child left in its outbox into the caches its jobs named."""
+        if self._scratch is None:
+            return
+        outbox = self._scratch / "outbox"
+        if not outbox.is_dir() or outbox.is_symlink():
+            return
+        from core.cache import ResultCache
+
+        for folder in self._granted.caches:
+            try:
+                ResultCache(folder).import_outbox(outbox)
+            except OSError:
+                pass  # a cache that cannot be written is a miss next time, never an error
+
     def _forget_child(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
             except OSError:
                 pass
-        if self._crash_log is not None:
-            self._crash_log.unlink(missing_ok=True)
-        self._process, self._conn, self._crash_log = None, None, None
+        self._import_cache_outbox()
+        if self._scratch is not None:
+            _remove_tree(self._scratch)
+        self._process, self._conn, self._crash_log, self._scratch = None, None, None, None
+        self._granted = JobNeeds()
 
     def _job_finished(self) -> None:
         if self._busy.locked():
             self._busy.release()
+
+
+def _remove_tree(folder: Path) -> None:
+    """Delete the child's scratch folder whatever it left there (links are removed, never followed)."""
+
+    def make_writable(function, path, _exc) -> None:
+        try:
+            parent = os.path.dirname(path)
+            os.chmod(parent, stat.S_IRWXU)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, stat.S_IRWXU)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(folder, onerror=make_writable)

@@ -124,10 +124,10 @@ def evaluate_model(outputs: Mapping[str, Any], *, labels: Mapping[str, Any] | No
     `reference`: output name -> the original model's array on the same inputs (None:
     no fidelity); `tasks`: output name -> task, in the model's output order; it names
     the outputs judged. Outputs missing from `outputs` or `reference`, outputs whose
-    shape differs from the reference's, outputs whose figures cannot be computed
-    (ValueError, e.g. non-integer ids for class_id) and outputs without a task go to
-    ``unscored`` with the reason. Raises ValueError for an unknown task, a `primary`
-    that is not in `tasks`, or labels for an output that is not in `tasks`.
+    shape differs from the reference's and outputs without a task go to ``unscored``
+    with the reason. Raises ValueError for an unknown task, a `primary` that is not
+    in `tasks`, labels for an output that is not in `tasks`, or figures that cannot
+    be computed (labels that do not fit the task; the message names the output).
     """
     for name, task in tasks.items():
         if task not in TASKS:
@@ -159,7 +159,7 @@ def evaluate_model(outputs: Mapping[str, Any], *, labels: Mapping[str, Any] | No
             judged.append(evaluate_outputs(outputs[name], labels=labels.get(name), reference_outputs=ref,
                                            threshold=threshold, task=task, output=name))
         except ValueError as exc:
-            unscored.append((name, f"cannot be scored as {task}: {exc}"))
+            raise ValueError(f"output {name!r} ({task}): {exc}") from None
     extra = [n for n in outputs if n not in tasks]
     extra += [n for n in (reference or {}) if n not in tasks and n not in outputs]
     unscored += [(name, "no task was given for this output") for name in extra]

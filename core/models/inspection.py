@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections import Counter
 from typing import Any, Iterable
 
@@ -31,16 +32,31 @@ from core.models.formats import detect_format
 from core.models.hashing import sha256_path, size_on_disk
 from core.models.info import InspectResult, LayerInfo, ModelFormat, ModelInfo, TensorInfo
 from core.models.tfimport import wait_for_tensorflow_preload
+from core.text import first_line
 
 
 def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken) -> InspectResult:
-    """Check, load and describe the model at `path` (a file or a SavedModel folder)."""
+    """Check, load and describe the model at `path` (a file or a SavedModel folder).
+
+    Everything here reads an untrusted file: whatever it raises (a corrupt
+    flatbuffer whose names aren't UTF-8, a layer whose shape Keras can't
+    compute, a symlink loop met while hashing) becomes a `BadInputError`
+    naming the file, with the traceback in its details (`safety.reading_model`).
+    """
     started = time.monotonic()
     path = str(path)
     progress(0.0, "checking the file", stage="checking")
     wait_for_tensorflow_preload()  # imports racing the engine's TF preload can fail; see core.models.tfimport
+    with safety.reading_model(path):
+        info = _inspect(path, progress, cancel)
+    progress(1.0, "done", stage="inspecting")
+    return InspectResult(info=info, seconds=time.monotonic() - started)
+
+
+def _inspect(path: str, progress: Reporter, cancel: CancelToken) -> ModelInfo:
     fmt = detect_format(path)
     cancel.raise_if_cancelled()
+    proto = None
     if fmt == ModelFormat.KERAS:
         safety.check_keras_archive(path)
     elif fmt == ModelFormat.H5:
@@ -61,17 +77,16 @@ def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken) -> Insp
         model = load_checked_keras(path)
         cancel.raise_if_cancelled()
         progress(0.7, "reading layers", stage="inspecting")
-        details = _inspect_keras(model)
+        with safety.reading_model(path, "Keras could not describe the model"):
+            details = _inspect_keras(model)
     elif fmt == ModelFormat.SAVED_MODEL:
         details = _inspect_saved_model(path, proto, progress, cancel)
     else:
         progress(0.7, "reading tensors and ops", stage="inspecting")
-        details = _inspect_tflite(path, tflite_bytes)
+        with safety.reading_model(path, "the .tflite model is corrupt or not supported"):
+            details = _inspect_tflite(path, tflite_bytes)
     cancel.raise_if_cancelled()
-
-    info = ModelInfo(path=path, format=fmt, file_size=file_size, sha256=digest, **details)
-    progress(1.0, "done", stage="inspecting")
-    return InspectResult(info=info, seconds=time.monotonic() - started)
+    return ModelInfo(path=path, format=fmt, file_size=file_size, sha256=digest, **details)
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -306,11 +321,11 @@ def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelTok
         loaded = tf.saved_model.load(path)
         if sig_name not in loaded.signatures:
             raise ValueError(f"signature {sig_name!r} missing after load")
-    except BadInputError:
+    except (BadInputError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted folder is bad input
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"TensorFlow could not load the SavedModel: {message[:300]}", path=path) from None
+        raise BadInputError(f"TensorFlow could not load the SavedModel: {first_line(exc, 300)}", path=path,
+                            details=traceback.format_exc()) from None
     del loaded
     progress(0.7, "reading the serving signature", stage="inspecting")
     inputs = _signature_tensors(tf, signature.inputs)
@@ -375,10 +390,11 @@ def open_interpreter(path: str, data: bytes):
         interpreter = Interpreter(model_content=data,
                                   experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"the TensorFlow Lite runtime rejected the model (truncated, corrupt or not supported): {message[:300]}", path=path,
-                            details=str(exc)) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ValueError, RuntimeError, and whatever a corrupt flatbuffer causes
+        raise BadInputError("the TensorFlow Lite runtime rejected the model (truncated, corrupt or not supported): "
+                            f"{first_line(exc, 300)}", path=path, details=traceback.format_exc()) from None
     return interpreter
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 from core.errors import BadInputError
 from core.models import safety
 from core.models.info import ModelFormat
+from core.text import first_line
 
 _patch_lock = threading.Lock()
 
@@ -33,11 +36,6 @@ class LoadedModel:
     tflite_bytes: bytes | None = None    # the flatbuffer, for .tflite
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def keras_load_error(path: str | Path, exc: BaseException) -> BadInputError:
     """Turn what Keras raises on a bad file into a BadInputError with a useful message."""
     text = str(exc)
@@ -50,48 +48,59 @@ def keras_load_error(path: str | Path, exc: BaseException) -> BadInputError:
     if missing:
         kind = "function" if missing.group(1) == "function" else "layer or class"
         return BadInputError(
-            f"the model uses a custom {kind} '{missing.group(2)}' that is not part of Keras; Litesmith never "
+            f"the model uses a custom {kind} '{first_line(missing.group(2), 120)}' that is not part of Keras; Litesmith never "
             "imports code named by a model file, so it cannot load this model",
             path=str(path), details=details)
-    return BadInputError(f"Keras could not load the model: {type(exc).__name__}: {_first_line(exc)[:300]}",
+    return BadInputError(f"Keras could not load the model: {type(exc).__name__}: {first_line(exc, 300)}",
                          path=str(path), details=details)
 
 
 def load_keras_model(path: str | Path):
     """Check and load a `.keras` or `.h5` model; returns a `keras.Model`."""
-    fmt = safety.check_model(path)
-    if fmt not in (ModelFormat.KERAS, ModelFormat.H5):
-        raise BadInputError(f"expected a Keras model (.keras or .h5), got a {fmt} model", path=str(path))
-    return load_checked_keras(path)
+    with safety.reading_model(path):
+        fmt = safety.check_model(path)
+        if fmt not in (ModelFormat.KERAS, ModelFormat.H5):
+            raise BadInputError(f"expected a Keras model (.keras or .h5), got a {fmt} model", path=str(path))
+        return load_checked_keras(path)
 
 
 @contextlib.contextmanager
-def _weights_read_in_memory():
-    """Keep Keras from extracting model.weights.h5 beside the input.
+def _keras_load_patches():
+    """Keep a Keras load from writing anywhere we don't clean up.
 
-    Keras 3 reads a .keras file's weights into memory when it thinks memory
-    suffices, and otherwise extracts them into a temporary folder created in
-    the model's own folder (keras/src/saving/saving_lib.py,
-    `_load_model_from_fileobj`). Litesmith never writes next to an input, and a
-    killed engine would leave that folder behind, so loading always takes the
-    in-memory path; running out of memory is then the engine's clean
-    "out of memory" error.
+    * Keras 3 reads a .keras file's weights into memory when it thinks memory
+      suffices, and otherwise extracts them into a temporary folder created in
+      the model's own folder (keras/src/saving/saving_lib.py,
+      `_load_model_from_fileobj`). Litesmith never writes next to an input, and a
+      killed engine would leave that folder behind, so loading always takes the
+      in-memory path; running out of memory is then the engine's clean
+      "out of memory" error.
+    * When the archive has assets (a StringLookup's vocabulary, ...), Keras
+      extracts the whole archive into ``tempfile.mkdtemp()`` folders
+      (`saving_lib.get_temp_dir`) and removes them only on success: a load that
+      fails half-way leaves them in /tmp. Those folders are made inside one
+      private folder per load, removed whatever happens.
     """
     try:
         from keras.src.saving import saving_lib
     except ImportError:  # a Keras without that module: nothing to adjust
-        yield
-        return
-    original = getattr(saving_lib, "is_memory_sufficient", None)
-    if original is None:
-        yield
-        return
+        saving_lib = None
+    root = tempfile.mkdtemp(prefix="litesmith-load-")
+
+    def private_temp_dir() -> str:
+        return tempfile.mkdtemp(dir=root)
+
+    patches = {"is_memory_sufficient": lambda model: True, "get_temp_dir": private_temp_dir}
     with _patch_lock:
-        saving_lib.is_memory_sufficient = lambda model: True
+        originals = {name: getattr(saving_lib, name) for name in patches if hasattr(saving_lib, name)}
+        for name in originals:
+            setattr(saving_lib, name, patches[name])
         try:
             yield
         finally:
-            saving_lib.is_memory_sufficient = original
+            for name, value in originals.items():
+                setattr(saving_lib, name, value)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def load_checked_keras(path: str | Path):
@@ -100,7 +109,7 @@ def load_checked_keras(path: str | Path):
 
     keras = import_keras()
     try:
-        with _weights_read_in_memory():
+        with _keras_load_patches():
             model = keras.models.load_model(str(path), safe_mode=True, compile=False)
     except MemoryError:
         raise
@@ -117,9 +126,10 @@ def load_source(path: str | Path) -> LoadedModel:
     Keras files are loaded; a SavedModel folder is only checked (the converter
     reads it); a .tflite file is read into memory and its header checked.
     """
-    fmt = safety.check_model(path)
-    if fmt in (ModelFormat.KERAS, ModelFormat.H5):
-        return LoadedModel(path=str(path), format=fmt, keras_model=load_checked_keras(path))
-    if fmt == ModelFormat.SAVED_MODEL:
-        return LoadedModel(path=str(path), format=fmt, saved_model_dir=str(path))
-    return LoadedModel(path=str(path), format=fmt, tflite_bytes=safety.read_tflite(path))
+    with safety.reading_model(path):
+        fmt = safety.check_model(path)
+        if fmt in (ModelFormat.KERAS, ModelFormat.H5):
+            return LoadedModel(path=str(path), format=fmt, keras_model=load_checked_keras(path))
+        if fmt == ModelFormat.SAVED_MODEL:
+            return LoadedModel(path=str(path), format=fmt, saved_model_dir=str(path))
+        return LoadedModel(path=str(path), format=fmt, tflite_bytes=safety.read_tflite(path))

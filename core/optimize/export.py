@@ -4,6 +4,10 @@
 * temp file in the destination folder, fsync, then `os.replace`, so a failed or
   cancelled export leaves no partial file (and an existing file is replaced whole);
 * the written file is read back, loaded and run once before the export is done;
+* the files are written by the engine's parent process (`export_variant` is a
+  `@runs_in_parent` job), from bytes the child returned: the sandboxed child only
+  runs the written bytes once (`smoke_run_job`), and never gets write access
+  outside its scratch folder;
 * the sidecar report ``NAME.report.json`` (schema `REPORT_SCHEMA`, version
   `REPORT_VERSION`) records the source and its SHA-256, the recipe, sizes, the
   evaluation, the converter path and the environment.
@@ -21,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from core.data.loaders import DataDescription
-from core.errors import BadInputError, ConversionError
+from core.engine.context import InlineChild, runs_in_parent
+from core.errors import BadInputError, Cancelled, ConversionError, ErrorKind, JobFailed
 from core.optimize.env import environment
 from core.optimize.results import ExportResult, SourceInfo, Variant
 
@@ -117,11 +122,28 @@ def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size
     return report
 
 
+def smoke_run_job(tflite_bytes: bytes, inputs: dict | None = None, *, progress, cancel,
+                  signature: str | None = None) -> None:
+    """In the engine's child: load the bytes about to be exported and run them once (raises when unusable)."""
+    from core.optimize.runtime import smoke_run
+
+    cancel.raise_if_cancelled()
+    smoke_run(tflite_bytes, inputs, signature=signature)
+
+
+@runs_in_parent
 def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel, source: SourceInfo | None = None,
                    data: DataDescription | None = None, baseline_size_bytes: int | None = None,
                    original_evaluation: Any = None, report_path: str | None = None, write_report: bool = True,
-                   protected_paths: tuple[str, ...] = (), metadata: dict | None = None) -> ExportResult:
-    """Write `variant` (or raw .tflite bytes) to `out_path` atomically, with its sidecar report."""
+                   protected_paths: tuple[str, ...] = (), metadata: dict | None = None,
+                   child=None) -> ExportResult:
+    """Write `variant` (or raw .tflite bytes) to `out_path` atomically, with its sidecar report.
+
+    Submitted to an `Engine`, this runs in the parent process and the load-back run
+    goes to the sandboxed child through `child`; called directly (no `child`), the
+    load-back run happens in this process.
+    """
+    runner = child if child is not None else InlineChild(progress, cancel)
     out = Path(out_path)
     data_bytes = variant.tflite_bytes if isinstance(variant, Variant) else bytes(variant)
     protected = list(protected_paths) + ([source.path] if source is not None else [])
@@ -133,17 +155,22 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel,
     progress(0.1, f"writing {out.name}", "export")
 
     def verify(tmp: str) -> None:
-        from core.optimize.runtime import smoke_run
-
         progress(0.5, "loading the written file back and running it once", "export")
         written = Path(tmp).read_bytes()
         if written != data_bytes:
             raise ConversionError("the written file differs from the model in memory (disk full?)", path=str(out))
         try:
             if isinstance(variant, Variant):   # real samples when the run had them; zeros otherwise
-                smoke_run(written, variant.sample_inputs, signature=variant.signature)
+                runner.run(smoke_run_job, written, variant.sample_inputs, signature=variant.signature)
             else:
-                smoke_run(written)
+                runner.run(smoke_run_job, written)
+        except Cancelled:
+            raise
+        except JobFailed as failed:  # the step in the child failed, crashed or was cancelled
+            if failed.error.kind == ErrorKind.CANCELLED:
+                raise Cancelled() from None
+            raise ConversionError(f"the exported model does not run: {failed.error.message}",
+                                  path=str(out), details=failed.error.details) from None
         except Exception as exc:  # noqa: BLE001 - an unusable output must not be called done
             raise ConversionError(f"the exported model does not run: {type(exc).__name__}: {exc}",
                                   path=str(out)) from None

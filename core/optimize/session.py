@@ -88,8 +88,12 @@ def choose_primary(interface: ModelInterface, requested: str | None, path: str) 
 
 
 def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None,
-                 overrides: tuple[tuple[str, str], ...], path: str) -> tuple[OutputTask, ...]:
-    """Each output's task: the user's override (checked), else inferred from the evidence."""
+                 overrides: tuple[tuple[str, str], ...], path: str,
+                 label_path: str | None = None) -> tuple[OutputTask, ...]:
+    """Each output's task: the user's override (checked), else inferred from the evidence.
+
+    Labels that fit no task are a BadInputError naming `label_path` (the file the labels came from).
+    """
     chosen = dict(overrides)
     if "" in chosen:  # `--task TASK` without a name: the model's only output
         if len(interface.outputs) != 1:
@@ -111,7 +115,11 @@ def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], la
                 raise BadInputError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=path) from None
             tasks.append(OutputTask(spec.name, chosen[spec.name], "set with --task"))
         else:
-            choice = infer_task(spec, reference[spec.name], y)
+            try:
+                choice = infer_task(spec, reference[spec.name], y)
+            except ValueError as exc:
+                raise BadInputError(f"the labels do not fit the model's outputs: {exc}",
+                                    path=label_path or path) from None
             tasks.append(OutputTask(spec.name, choice.task, choice.reason))
     return tuple(tasks)
 
@@ -155,7 +163,8 @@ class OptimizeSession:
         self.primary = choose_primary(interface, self.options.primary_output, self.model_path)
 
         progress(None, "loading data", stage="data")
-        self.prepared = prepare_data(interface, self.data, primary_output=self.primary, progress=progress)
+        self.prepared = prepare_data(interface, self.data, primary_output=self.options.primary_output,
+                                     progress=progress)
         self.warnings.extend(self.prepared.warnings)
         if not self.prepared.description.synthetic_data:
             for warning in range_warnings(self.prepared.calibration_x, self.prepared.eval_x):
@@ -171,7 +180,8 @@ class OptimizeSession:
             raise BadInputError(f"{bad}: there is nothing to compare variants with", path=self.model_path)
         labels = self.prepared.eval_y
         label_source = self.data.eval_path or self.data.path
-        self.tasks = choose_tasks(interface, self.reference, labels, self.options.tasks, self.model_path)
+        self.tasks = choose_tasks(interface, self.reference, labels, self.options.tasks, self.model_path,
+                                  label_path=label_source)
         try:
             self.original = evaluate_model(self.reference, labels=labels, reference=None, tasks=self.task_map,
                                            threshold=self.options.threshold, primary=self.primary)

@@ -21,6 +21,7 @@ from core.benchmark.runners import BatchSizeUnsupported, InputSpec, classify_tfl
 from core.benchmark.sweep import DataFeed, PeakMemory, config_label
 from core.engine import CancelToken, Engine, ErrorEvent, PartialEvent, Reporter, ResultEvent, null_reporter
 from core.errors import Cancelled, ErrorKind
+from core.models.interface import ModelInterface, TensorSpec
 
 
 # --------------------------------------------------------------------------- helpers
@@ -49,6 +50,18 @@ class FakeRunner:
 
     def input_specs(self):
         return [InputSpec("x", (self._batch, 3), "float32")]
+
+    def feed_interface(self):
+        return ModelInterface(inputs=(TensorSpec(shape=(None, 3), name="x"),),
+                              outputs=(TensorSpec(shape=(None, 3), name="y", role="output"),))
+
+    interface = property(feed_interface)
+
+    def set_sample_shapes(self, shapes):
+        self.shapes = dict(shapes)
+
+    def sample_shapes(self):
+        return {"x": (3,)}
 
     def make_inputs(self, rng):
         return random_inputs(self.input_specs(), rng)
@@ -270,22 +283,32 @@ def test_cancel_before_start():
 
 def test_data_feed_wraps_casts_and_quantizes():
     x = np.arange(5 * 2, dtype=np.float64).reshape(5, 2)
-    feed = DataFeed([x])
+    feed = DataFeed({"x": x})
     spec = [InputSpec("x", (4, 2), "float32")]
-    first = feed.next_batch(spec)[0]
-    second = feed.next_batch(spec)[0]
+    first = feed.next_batch(spec)["x"]
+    second = feed.next_batch(spec)["x"]
     assert first.dtype == np.float32 and first.shape == (4, 2)
     np.testing.assert_array_equal(second[:, 0], [8, 0, 2, 4])     # rows 4, 0, 1, 2: wraps around
-    quant = DataFeed([np.array([[0.0], [1.0], [100.0]])]).next_batch([InputSpec("q", (3, 1), "int8", (0.5, -10))])[0]
+    quant = DataFeed({"q": np.array([[0.0], [1.0], [100.0]])}).next_batch([InputSpec("q", (3, 1), "int8",
+                                                                                      (0.5, -10))])["q"]
     np.testing.assert_array_equal(quant[:, 0], [-10, -8, 127])       # x / 0.5 - 10, clipped
     assert feed.batches == 2 and feed.samples == 8 and feed.prepare_ms >= 0
 
 
-def test_data_feed_from_npz(tmp_path):
+def test_data_feed_batches_by_name_not_position():
+    feed = DataFeed({"b": np.ones((3, 2)), "a": np.zeros((3, 4))})
+    batch = feed.next_batch([InputSpec("a", (2, 4), "float32"), InputSpec("b", (2, 2), "float32")])
+    assert batch["a"].shape == (2, 4) and not batch["a"].any() and batch["b"].all()
+
+
+def test_load_feed_from_npz_by_name(tmp_path):
+    from core.benchmark.measure import load_feed
+
+    interface = ModelInterface(inputs=(TensorSpec(shape=(None, 2), name="x"),), outputs=())
     path = tmp_path / "d.npz"
     np.savez(path, x=np.ones((3, 2), np.float32), y=np.zeros(3))
-    feed = DataFeed.from_npz(str(path))
-    assert len(feed.arrays) == 1 and feed.size == 3 and feed.load_ms >= 0
+    feed = load_feed(str(path), interface)
+    assert list(feed.arrays) == ["x"] and feed.size == 3 and feed.load_ms >= 0 and feed.source == str(path)
 
 
 def test_peak_memory_sees_an_allocation():
@@ -386,7 +409,8 @@ def test_litert_runner_delegation_and_batch_resize(tiny):
     runner.prepare(batch_size=8, threads=2)
     assert runner.input_specs()[0].shape == (8, 8, 8, 3)
     out = runner.run_once(runner.make_inputs(np.random.default_rng(0)))
-    assert out[0].shape == (8, 3)
+    [value] = out.values()
+    assert value.shape == (8, 3)
     info = runner.delegation
     assert info.total_ops == 5 and info.delegated_ops == 5 and info.partitions == 1 and info.fully_delegated
     assert runner.variant == "fp32"
@@ -413,7 +437,8 @@ def test_keras_runner_modes(tiny, mode):
     runner = KerasRunner(tiny["model"], mode)
     runner.prepare(4, threads=2)
     out = runner.run_once(runner.make_inputs(np.random.default_rng(0)))
-    assert np.asarray(out).shape == (4, 3)
+    [value] = out.values()
+    assert np.asarray(value).shape == (4, 3)
     assert runner.uses_threads is False
 
 

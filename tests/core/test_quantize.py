@@ -28,7 +28,8 @@ from core.optimize.recipes import (
     recipe_for_mode,
 )
 from core.optimize.results import OptimizeResult
-from core.optimize.runtime import io_details, run_tflite
+from core.optimize.convert import NAMED_EXPORT
+from core.optimize.runtime import SignatureModel, run_tflite
 from tests.core.optimize_models import classifier
 
 ALL = list(MODES) + ["weight_only"]
@@ -90,13 +91,13 @@ def test_every_mode_gives_a_working_variant(tiny_result):
     assert not result.failures and not result.synthetic_data
     fp32 = result.variant("fp32")
     assert fp32.size_ratio == 1.0 and fp32.size_bytes == result.baseline_size_bytes
-    assert fp32.converter_path == "from_keras_model"
+    assert fp32.converter_path == NAMED_EXPORT
     assert fp32.evaluation.fidelity.max_abs_diff < 1e-5
     for v in result.variants:
         assert v.tflite_bytes[4:8] == b"TFL3" and v.size_bytes == len(v.tflite_bytes)
         assert v.evaluation.accuracy is not None and v.evaluation.fidelity is not None
         assert v.evaluation.fidelity.top1_agreement >= 0.9, v.name
-    assert result.variant("weight_only").converter_path == "from_keras_model+ai-edge-quantizer"
+    assert result.variant("weight_only").converter_path == f"{NAMED_EXPORT}+ai-edge-quantizer"
     orig = result.original_evaluation.accuracy.accuracy
     assert abs(result.variant("int8").evaluation.accuracy.accuracy - orig) <= 0.05
 
@@ -104,8 +105,9 @@ def test_every_mode_gives_a_working_variant(tiny_result):
 def test_int8_io_variant_has_int8_tensors_and_is_evaluated_in_float(tiny_result):
     result, _ = tiny_result
     v = result.variant("int8-int8io")
-    inputs, outputs = io_details(v.tflite_bytes)
-    assert inputs[0].dtype == "int8" and outputs[0].dtype == "int8" and inputs[0].scale > 0
+    model = SignatureModel(v.tflite_bytes)
+    (inp,), (out,) = model.inputs.values(), model.outputs.values()
+    assert inp.dtype == "int8" and out.dtype == "int8" and inp.scale > 0
     assert v.io_dtype == "int8"
     # Same quantized graph as float-I/O int8: the same decisions once dequantized.
     assert v.evaluation.fidelity.top1_agreement >= 0.95
@@ -113,8 +115,9 @@ def test_int8_io_variant_has_int8_tensors_and_is_evaluated_in_float(tiny_result)
 
 def test_float_io_int8_keeps_float_tensors(tiny_result):
     result, _ = tiny_result
-    inputs, outputs = io_details(result.variant("int8").tflite_bytes)
-    assert inputs[0].dtype == "float32" and outputs[0].dtype == "float32"
+    model = SignatureModel(result.variant("int8").tflite_bytes)
+    (inp,), (out,) = model.inputs.values(), model.outputs.values()
+    assert inp.dtype == "float32" and out.dtype == "float32"
 
 
 def test_variants_stream_as_partials_with_progress(tiny_result):
@@ -165,7 +168,10 @@ def test_labels_that_do_not_fit_the_outputs(tiny, tmp_path):
 # -- conversion paths ------------------------------------------------------------
 
 
-def test_falls_back_to_export_when_from_keras_model_fails(tiny, monkeypatch):
+def test_keras_converts_through_the_named_export_without_from_keras_model(tiny, monkeypatch):
+    # Was: "falls back to export when from_keras_model fails". By design a Keras model now always
+    # converts through the named-signature export (no from_keras_model, so no fallback): a broken
+    # from_keras_model changes nothing, and the export converts faithfully.
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
@@ -177,8 +183,8 @@ def test_falls_back_to_export_when_from_keras_model_fails(tiny, monkeypatch):
     model, data = tiny
     result = run(model, ["fp32", "dynamic"], DataSpec(path=str(data), calibration_samples=16))
     for v in result.variants:
-        assert v.converter_path == "export+from_saved_model"
-        assert any("from_keras_model failed" in w for w in v.warnings)
+        assert v.converter_path == NAMED_EXPORT
+        assert not any("from_keras_model failed" in w for w in v.warnings)
         assert v.evaluation.fidelity.max_abs_diff < 1e-3
 
 
@@ -227,8 +233,10 @@ def test_concrete_function_converts():
     module = Double()
     data, path = convert_concrete_function(module.double.get_concrete_function(), module)
     assert path == "from_concrete_functions"
-    out = run_tflite(data, np.ones((2, 3), np.float32))
-    assert out.tolist() == [[2.0] * 3] * 2
+    (input_name,) = SignatureModel(data).inputs
+    out = run_tflite(data, {input_name: np.ones((2, 3), np.float32)})
+    (y,) = out.values()
+    assert y.tolist() == [[2.0] * 3] * 2
 
 
 # -- a .tflite input (no original graph): ai-edge-quantizer ------------------------------

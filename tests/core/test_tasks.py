@@ -523,6 +523,8 @@ def test_evaluate_model_refuses_bad_arguments():
         evaluate_model(out, tasks={"x": "ranking"}, primary="x")
     with pytest.raises(ValueError, match="'z'"):
         evaluate_model(out, labels={"z": np.zeros(2)}, tasks={"x": BINARY}, primary="x")
+    with pytest.raises(ValueError, match=r"output 'x' \(binary\): .*0 or 1"):
+        evaluate_model(out, labels={"x": np.array([0, 2])}, tasks={"x": BINARY}, primary="x")
 
 
 def test_nonfinite_samples_counted_by_hand():
