@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "convert.json"))
     args = parser.parse_args(argv)
 
-    from core.optimize.convert import ConverterFactory, quiet_native
+    from core.models.signatures import keras_interface
+    from core.optimize.convert import SERVING, ConverterFactory, quiet_native
     from core.optimize.env import environment
     from core.optimize.quantize import configure_converter, representative_dataset
     from core.optimize.runtime import run_tflite
@@ -58,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     reference = model.predict(probe, verbose=0) if probe is not None else None
     print(f"MobileNetV2 (weights=None) built in {build_seconds:.1f} s, {model.count_params():,} parameters",
           flush=True)
+    # Inputs and outputs are addressed by name (the converter's named-signature export keeps Keras's names).
+    interface = keras_interface(model)
+    (input_name,), (output_name,) = interface.input_names, interface.output_names
 
     rows = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         factory = ConverterFactory(keras_model=model, path="MobileNetV2")
-        representative = representative_dataset(calibration) if mode in ("int8", "int16x8") else None
+        representative = representative_dataset({input_name: calibration}) if mode in ("int8", "int16x8") else None
         t0 = time.perf_counter()
         try:
             data, path, _ = factory.convert(
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if probe is not None:
             try:
                 with quiet_native():
-                    out = run_tflite(data, probe, batch_size=1)
+                    out = run_tflite(data, {input_name: probe}, signature=SERVING, batch_size=1)[output_name]
             except RuntimeError as exc:
                 row["run_error"] = str(exc).strip().splitlines()[0][:200]
             else:

@@ -12,6 +12,7 @@ XNNPACK on the CPU, and uses the GPU for Keras/TensorFlow runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import re
@@ -93,6 +94,9 @@ class DeviceReport:
     tf_built_with_cuda: bool | None = None
     nvml_status: str = ""              # "ok", "not installed", or the error NVML gave
     notes: tuple[str, ...] = field(default=())
+    # The OS sandbox of the engine child that ran the job (`core.engine.sandbox.SandboxStatus`);
+    # None when the job ran outside one (Engine(isolated=False)).
+    sandbox: Any = None
 
     @property
     def cpu_only(self) -> bool:
@@ -249,8 +253,11 @@ def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None 
     progress(0.7, "asking the NVIDIA driver", "devices")
     nvml_gpus, nvml_status = nvml_gpu_info(nvml)
     progress(1.0, "done", "devices")
-    return build_report(cpu, tf_gpus, nvml_gpus, tf_version=str(getattr(tf, "__version__", "")),
-                        tf_built_with_cuda=built_with_cuda, nvml_status=nvml_status)
+    from core.engine.sandbox import applied_status
+
+    report = build_report(cpu, tf_gpus, nvml_gpus, tf_version=str(getattr(tf, "__version__", "")),
+                          tf_built_with_cuda=built_with_cuda, nvml_status=nvml_status)
+    return dataclasses.replace(report, sandbox=applied_status())
 
 
 _CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit")

@@ -21,9 +21,13 @@ import re
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # C0 controls, DEL, C1 controls; Unicode line/paragraph separators; bidi embeddings,
-# overrides and isolates; zero-width and BOM characters that hide text.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]")
-_UNSAFE_KEEP_NEWLINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]")
+# overrides and isolates; zero-width and BOM characters that hide text; lone surrogates
+# (JSON can spell them, file names that aren't UTF-8 decode to them, and a strict
+# UTF-8 stdout can't print them).
+_CLASS = ("\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff"
+          "\ud800-\udfff")
+_UNSAFE = re.compile(f"[\x00-\x0a{_CLASS}]")
+_UNSAFE_KEEP_NEWLINES = re.compile(f"[\x00-\x09{_CLASS}]")
 
 
 def _visible(match: re.Match) -> str:

@@ -84,9 +84,13 @@ def install_stderr_filter() -> None:
     """Route this process's stderr (fd 2) through a thread that drops TensorFlow's info chatter.
 
     Used in the engine's child, where TensorFlow logs at odd moments (device
-    start-up, first conversion). Everything that is not known noise is passed on
-    unchanged, so errors still reach the user.
+    start-up, first conversion). Everything that is not known noise is passed on,
+    so errors still reach the user, with control characters and escape codes shown
+    as visible escapes (`core.text.escape_text`): what TensorFlow, Keras or a
+    model's own print ops write can quote names from the model file.
     """
+    from core.text import escape_text
+
     read_fd, write_fd = os.pipe()
     original = os.dup(2)
     sys.stderr.flush()
@@ -101,8 +105,8 @@ def install_stderr_filter() -> None:
                 *lines, pending = pending.split(b"\n")
                 kept = filter_noise("".join(line.decode(errors="replace") + "\n" for line in lines))
                 if kept:
-                    sink.write(kept.encode())
+                    sink.write(escape_text(kept).encode())
             if pending:
-                sink.write(filter_noise(pending.decode(errors="replace")).encode())
+                sink.write(escape_text(filter_noise(pending.decode(errors="replace"))).encode())
 
     threading.Thread(target=pump, name="stderr-filter", daemon=True).start()

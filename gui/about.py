@@ -38,6 +38,13 @@ def component_versions() -> list[tuple[str, str]]:
     return rows
 
 
+def sandbox_line() -> str:
+    """What the engine's OS sandbox covers on this machine, and what is missing (never silent)."""
+    from core.engine.sandbox import sandbox_status
+
+    return f"Model engine sandbox: {sandbox_status().summary}"
+
+
 def about_html() -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td style='padding-left:16px'>{html.escape(version)}</td></tr>"
@@ -48,9 +55,10 @@ def about_html() -> str:
         "<p>Makes TensorFlow and Keras models fast: inspect, quantize, prune, benchmark and export "
         ".tflite. Models run in a separate, supervised engine process.</p>"
         f"<table>{rows}</table>"
+        f"<p>{html.escape(sandbox_line())}</p>"
     )
 
 
 def about_text() -> str:
     """The same facts as plain text (for copying into a bug report)."""
-    return "\n".join(f"{name} {version}" for name, version in component_versions())
+    return "\n".join([f"{name} {version}" for name, version in component_versions()] + [sandbox_line()])

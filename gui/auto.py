@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.errors import ErrorKind, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
-from gui.comparison import FORMAT_TEXT, Row, accuracy_of, fidelity_of, mark_best, metric_for
+from gui.comparison import FORMAT_TEXT, Metric, Row, accuracy_of, mark_best, metric_for, output_count, set_fidelity
 from gui.recipe import RunSettings
 from gui.workers import JobRunner
 
@@ -48,6 +48,8 @@ def _ns(value: Any) -> Any:
     """A summary dict as attributes (missing ones read None), so `accuracy_of`/`fidelity_of` read it."""
     if isinstance(value, dict):
         return _Attrs(**{k: _ns(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_ns(v) for v in value]
     return value
 
 
@@ -73,8 +75,25 @@ def task_of_payloads(payloads: list[dict], original=None) -> str | None:
     return None
 
 
+def auto_metric(payloads: list[dict], result=None) -> Metric:
+    """The comparison columns' metric: the primary output's task; several outputs read the worst one's fidelity."""
+    task = task_of_payloads(payloads, result.original_evaluation if result is not None else None)
+    count, primary = 1, ""
+    if result is not None:
+        count, primary = output_count(result.source, [result.original_evaluation])
+    else:
+        for p in payloads:
+            evaluation = p.get("evaluation") or {}
+            if evaluation.get("outputs"):
+                count = len(evaluation["outputs"]) + len(evaluation.get("unscored") or ())
+                primary = evaluation.get("primary") or ""
+                break
+    return metric_for(task, count, primary)
+
+
 def candidate_rows(payloads: list[dict], *, recommended: str | None = None, result=None) -> list[Row]:
     """Rows for the comparison table: the original (when the result is in), then every candidate."""
+    metric = auto_metric(payloads, result)
     rows: list[Row] = []
     baseline = None
     if result is not None:
@@ -95,8 +114,9 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None, resu
                   size_bytes=p.get("size_bytes") or 0, size_ratio=p.get("size_ratio"),
                   p50_ms=p.get("latency_ms"), throughput=p.get("throughput"),
                   accuracy=accuracy_of(evaluation) if evaluation else None,
-                  fidelity=fidelity_of(evaluation) if evaluation else None,
                   config_label=p.get("latency_config", ""), warnings=tuple(warnings))
+        if evaluation:
+            set_fidelity(row, evaluation, metric)
         if result is not None and p.get("latency_config"):
             bench = next((c.bench for c in result.candidates if c.name == p["name"]), None)
             config = next((c for c in (bench.configs if bench is not None else ()) if c.label == p["latency_config"]
@@ -108,7 +128,6 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None, resu
         row.from_cache = bool(p.get("from_cache"))
         row.quality_label = p.get("quality_label", "")
         rows.append(row)
-    metric = metric_for(task_of_payloads(payloads, result.original_evaluation if result is not None else None))
     mark_best([r for r in rows if r.size_bytes], metric)
     return rows
 

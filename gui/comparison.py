@@ -39,12 +39,12 @@ class Metric:
 
     @property
     def accuracy_column(self) -> str:
-        """The accuracy column's title: the metric, and the primary output's name when there are several."""
-        return f"{self.accuracy_title} ({self.primary})" if self.several and self.primary else self.accuracy_title
+        """The accuracy column's title: the metric, and below it the primary output's name when there are several."""
+        return f"{self.accuracy_title}\n({self.primary})" if self.several and self.primary else self.accuracy_title
 
     @property
     def fidelity_column(self) -> str:
-        return "Fidelity (worst output)" if self.several else self.fidelity_title
+        return "Fidelity\n(worst output)" if self.several else self.fidelity_title
 
 
 @dataclass

@@ -198,6 +198,10 @@ class MainWindow(QMainWindow):
         self.auto_controller.auto_finished.connect(self._on_auto_finished)
         self.auto_controller.auto_failed.connect(self._on_auto_failed)
         self.auto_controller.auto_cancelled.connect(self._on_auto_cancelled)
+        # The recipe panel's "Model outputs" box follows the open model, then the engine's own names and tasks.
+        self.model_loaded.connect(self.recipe_panel.set_model_info)
+        self.run_finished.connect(lambda outcome: self.recipe_panel.set_source(outcome.optimize.source))
+        self.auto_finished.connect(lambda result: self.recipe_panel.set_source(result.source))
 
         self.job_status = JobStatus()
         self.statusBar().addPermanentWidget(self.job_status, 1)

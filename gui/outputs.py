@@ -53,12 +53,48 @@ class OutputRow:
     fidelity_value: float | None = None   # the figure outputs are ranked by (agreement, else cosine)
     worst: bool = False           # the variant's worst output: its headline fidelity
     note: str = ""                # why the output was not scored
+    figures: Any = None           # the output's FidelityMetrics (None: the original, or not scored)
+
+    def _figure(self, name: str) -> float | None:
+        value = getattr(self.figures, name, None)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+    @property
+    def agreement(self) -> float | None:
+        """The share of the task's decisions that agree with the original's (None: regression, embedding)."""
+        value = self._figure("agreement")
+        return value if value is not None else self._figure("top1_agreement")
+
+    @property
+    def agreement_text(self) -> str:
+        """"98.50 %" (with flipped decisions when the task counts them); "reference", "not scored" or "—"."""
+        if self.figures is None:
+            return self.fidelity
+        if self.agreement is None:
+            return "—"
+        flipped = getattr(self.figures, "flipped", None)
+        return f"{self.agreement * 100:.2f} %" + (f" ({flipped} flipped)" if flipped else "")
+
+    @property
+    def cosine_text(self) -> str:
+        value = self._figure("cosine_similarity")
+        return "" if self.figures is None else "—" if value is None else f"{value:.5f}"
+
+    @property
+    def max_diff_text(self) -> str:
+        value = self._figure("max_abs_diff")
+        return "" if self.figures is None else "—" if value is None else f"{value:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": self.output, "task": self.task, "reason": self.reason, "primary": self.primary,
                 "variant": self.variant, "original": self.is_original, "fidelity": self.fidelity,
-                "accuracy": self.accuracy, "fidelity_score": self.fidelity_value, "worst": self.worst,
-                "note": self.note}
+                "accuracy": self.accuracy, "fidelity_score": self.fidelity_value, "agreement": self.agreement,
+                "cosine": self._figure("cosine_similarity"), "max_abs_diff": self._figure("max_abs_diff"),
+                "worst": self.worst, "note": self.note}
 
 
 def _dash(text: str) -> str:
@@ -78,11 +114,20 @@ def evaluation_of(evaluation: Any, name: str) -> Any:
     return evaluation if isinstance(own, str) and own in ("", name) else None
 
 
+def unscored(evaluation: Any) -> list[tuple[str, str]]:
+    """(output, why it was not scored) pairs of a ModelEvaluation, or of its summary read as attributes."""
+    pairs = []
+    for item in getattr(evaluation, "unscored", None) or ():
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            pairs.append((str(item[0]), str(item[1])))
+        else:   # {"output": ..., "reason": ...} from a summary
+            get = item.get if isinstance(item, dict) else lambda key: getattr(item, key, None)
+            pairs.append((str(get("output") or ""), str(get("reason") or "")))
+    return pairs
+
+
 def unscored_reason(evaluation: Any, name: str) -> str | None:
-    for output, reason in getattr(evaluation, "unscored", ()) or ():
-        if output == name:
-            return reason
-    return None
+    return next((reason for output, reason in unscored(evaluation) if output == name), None)
 
 
 def score_of(fidelity: Any) -> float | None:
@@ -142,6 +187,7 @@ def output_rows(source: Any, models: list[tuple[str, Any]]) -> list[OutputRow]:
             note = ""
             value = None
             worst = False
+            figures = None
             if part is not None:
                 accuracy = _dash(accuracy_text(part))
                 if original:
@@ -149,6 +195,7 @@ def output_rows(source: Any, models: list[tuple[str, Any]]) -> list[OutputRow]:
                 else:
                     fidelity = _dash(fidelity_text(part))
                     value = score_of(part.fidelity)
+                    figures = part.fidelity
                     worst = several and getattr(evaluation, "fidelity_output", None) == task.output
             else:
                 accuracy = "—"
@@ -162,7 +209,8 @@ def output_rows(source: Any, models: list[tuple[str, Any]]) -> list[OutputRow]:
                     fidelity, note = NOT_SCORED, "no figures for this output"
             rows.append(OutputRow(output=task.output, task=task.task, reason=task.reason, primary=task.primary,
                                   variant=name, is_original=original, first=first, fidelity=fidelity,
-                                  accuracy=accuracy, fidelity_value=value, worst=worst, note=note))
+                                  accuracy=accuracy, fidelity_value=value, worst=worst, note=note,
+                                  figures=figures))
             first = False
     return rows
 
@@ -192,7 +240,7 @@ def outputs_tooltip(evaluation: Any) -> str:
     if len(parts) < 2:
         return ""
     lines = [f"{p.output}: {_dash(fidelity_text(p))}" for p in parts]
-    lines += [f"{name}: not scored ({reason})" for name, reason in getattr(evaluation, "unscored", ()) or ()]
+    lines += [f"{name}: not scored ({reason})" for name, reason in unscored(evaluation)]
     return "\n".join(lines)
 
 
@@ -211,4 +259,4 @@ def task_lines(source: Any, evaluations: Iterable[Any] = ()) -> list[tuple[str, 
 def unscored_lines(models: list[tuple[str, Any]]) -> list[tuple[str, str]]:
     """(variant, "output 'x' not scored: why") for every output a model could not score."""
     return [(name, f"output {output!r} not scored: {reason}") for name, evaluation in models
-            for output, reason in getattr(evaluation, "unscored", ()) or ()]
+            for output, reason in unscored(evaluation)]

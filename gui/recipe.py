@@ -2,9 +2,13 @@
 
 `RunSettings` is what the recipe panel shows and what QSettings remembers
 (`to_dict` / `from_dict`, unknown or broken values fall back to the defaults).
-It turns into the engine's inputs: `recipes()` for `optimize_model`,
-`data_spec()` (None: synthesized inputs) and `bench_config()` for
-`benchmark_variants`.
+It turns into the engine's inputs: `recipes()` and `session_options()` for
+`optimize_model`, `data_spec()` (None: synthesized inputs) and `bench_config()`
+for `benchmark_variants`.
+
+The model's own choices (`signature`, `primary_output`, per-output `tasks`)
+belong to one model, like the data: they travel with a run (and its report) but
+a saved recipe never restores them.
 
 Compression steps (magnitude/structured pruning, distillation) are offered only
 when `core.optimize.recipes` has them registered (`compression_kinds()`).
@@ -34,6 +38,7 @@ MODE_LABELS = {
     "int16x8": "16x8 (int16 activations, int8 weights)",
 }
 DEVICE_CPU = "/CPU:0"
+MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks")   # never read back from a saved recipe
 
 
 def compression_kinds() -> list[str]:
@@ -78,6 +83,10 @@ class RunSettings:
     auto_max_size_mb: float = 0.0             # 0: no size limit
     auto_pruning: bool = True                 # "auto" (when it can pay) or "never"
     use_cache: bool = True                    # read/write the result cache (core.cache), as the CLI does
+    # the open model's interface (not restored from a saved recipe: they name one model's outputs)
+    signature: str = ""                       # SavedModel/.tflite signature ("": serving_default or the only one)
+    primary_output: str = ""                  # drives accuracy headlines and auto budgets ("": the first output)
+    tasks: tuple[tuple[str, str], ...] = ()   # (output, task) overrides of the inferred tasks
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- persistence ------------------------------------------------------------
@@ -97,7 +106,7 @@ class RunSettings:
         if not isinstance(data, dict):
             return settings
         for f in dataclasses.fields(cls):
-            if f.name not in data or f.name == "extra":
+            if f.name not in data or f.name in MODEL_FIELDS:
                 continue
             value = data[f.name]
             default = getattr(settings, f.name)
@@ -178,6 +187,13 @@ class RunSettings:
             recipes += [with_compression(r, steps) for r in list(recipes)]
         return recipes
 
+    def session_options(self):
+        """How the engine reads and scores the model: signature, primary output, per-output task overrides."""
+        from core.optimize.session import SessionOptions
+
+        return SessionOptions(signature=self.signature or None, primary_output=self.primary_output or None,
+                              tasks=tuple((str(o), str(t)) for o, t in self.tasks))
+
     def data_spec(self):
         from core.data.loaders import DataSpec
 
@@ -219,8 +235,10 @@ class RunSettings:
         from core.auto.results import AutoSettings
 
         seconds = self.seconds if self.runs is None and self.seconds else 0.5
+        options = self.session_options()
         return AutoSettings(threads=self.threads, batch_sizes=self.batch_sizes, seconds_per_config=seconds,
-                            pruning="auto" if self.auto_pruning else "never", use_cache=self.use_cache)
+                            pruning="auto" if self.auto_pruning else "never", use_cache=self.use_cache,
+                            signature=options.signature, primary_output=options.primary_output, tasks=options.tasks)
 
     def describe_budget(self) -> str:
         parts = [f"accuracy drop ≤ {self.auto_max_drop:g} points" if self.auto_quality == "accuracy"

@@ -29,6 +29,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #bbb; padding: 4px 10px; text-align: right; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+table.outputs td, table.outputs th { text-align: left; }
 th { background: #eee; }
 td.best { font-weight: bold; }
 .banner { background: #fff4ce; border: 1px solid #d9b300; padding: 8px 12px; }
@@ -70,7 +71,8 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
     if outcome.optimize.data.synthetic_data:
         body.append("<p class='banner'><b>No data was given:</b> inputs were synthesized, accuracy is unknown and "
                     "int8 calibration on random inputs can mislead.</p>")
-    body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(str(t))}</th>" for t in titles) + "</tr></thead><tbody>")
+    titles = [" ".join(str(t).split("\n")) for t in titles]   # two-line headers of a model with several outputs
+    body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t in titles) + "</tr></thead><tbody>")
     for r in range(source.rowCount()):
         cells = []
         for c in range(source.columnCount()):
@@ -82,6 +84,7 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
     body.append("</tbody></table>")
     body.append("<p class='muted'>★ best value of the column. Latency: the first batch size and thread count "
                 "measured; speed-up: the original's p50 divided by the variant's.</p>")
+    body += outputs_html(data)
     body.append("<h2>Charts</h2><div class='charts'>")
     for key, plot in panel.charts.plots().items():
         png = base64.b64encode(chart_png(plot)).decode("ascii")
@@ -102,6 +105,36 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
     body.append("<h2>Figures</h2><p class='muted'>Every figure is in the JSON file written beside this page.</p>")
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
             f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+
+
+def outputs_html(data: dict) -> list[str]:
+    """The tasks (and why) and every output's figures, from the summary's "tasks" and "outputs"."""
+    tasks, rows = data.get("tasks") or [], data.get("outputs") or []
+    if not tasks:
+        return []
+    several = len(tasks) > 1
+    body = ["<h2>Per output</h2>" if several else "<h2>Task</h2>", "<ul>"]
+    for t in tasks:
+        primary = " <span class='muted'>(primary: drives the accuracy headline)</span>" if t["primary"] and several \
+            else ""
+        reason = f" ({html.escape(t['reason'])})" if t.get("reason") else ""
+        body.append(f"<li><b>{html.escape(t['output'])}</b>: {html.escape(t['task'])}{reason}{primary}</li>")
+    body.append("</ul>")
+    if not several:
+        return body
+    body.append("<table class='outputs'><thead><tr><th>Output</th><th>Task</th><th>Variant</th>"
+                "<th>Fidelity vs original</th><th>Accuracy</th></tr></thead><tbody>")
+    for r in rows:
+        fidelity = r["fidelity"] + (f": {r['note']}" if r.get("note") else "") + (" ◀ worst" if r["worst"] else "")
+        first = r["variant"] == "original"
+        body.append(f"<tr><td>{html.escape(r['output']) if first else ''}</td>"
+                    f"<td>{html.escape(r['task']) if first else ''}</td><td>{html.escape(r['variant'])}</td>"
+                    f"<td{' class=best' if r['worst'] else ''}>{html.escape(fidelity)}</td>"
+                    f"<td>{html.escape(r['accuracy'])}</td></tr>")
+    body.append("</tbody></table>")
+    body.append("<p class='muted'>A variant's fidelity in the table above is its worst output's (◀ worst); "
+                "its accuracy is the primary output's.</p>")
+    return body
 
 
 def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 `RunController` chains two engine jobs through the window's `JobRunner` (one job
 at a time, so Cancel and the status bar work as for every other job):
 
-1. `core.optimize.pipeline.optimize_model(model, recipes, data)`: the variants
+1. `core.optimize.pipeline.optimize_model(model, recipes, data, options=SessionOptions)`: the variants
    stream in as ``partial("variant", Variant)``;
 2. `core.benchmark.benchmark_variants({name: tflite bytes}, config, keras_model=model)`:
    latency samples stream in as ``partial("latency_samples", {...})``.
@@ -126,6 +126,7 @@ class RunController(QObject):
 
             extra["cache"] = ResultCache()   # as the CLI: a variant built before is not built again
         started = self.runner.submit(optimize_model, model_path, recipes, data, subject=model_path,
+                                     options=settings.session_options(),
                                      on_finished=self._on_optimized, on_failed=self._on_failed, **extra)
         if not started:
             self.active = False

@@ -70,7 +70,16 @@ def initializer_writes_file_as_saver(folder: Path, target: Path) -> Path:
     def rewire(meta_graph):
         nodes = {n.name: n for n in meta_graph.graph_def.node}
         init_fns = {f.signature.name for f in meta_graph.graph_def.library.function
-                    if "_initialize" in f.signature.name or "__inference__initializer" in f.signature.name}
+                    if "__inference__initializer" in f.signature.name}
+        for fn in meta_graph.graph_def.library.function:
+            if fn.signature.name in init_fns:
+                # tf.function doesn't keep a SaveV2 nothing depends on; a crafted file does
+                save = next(n.name for n in fn.node_def if n.op == "SaveV2")
+                for node in fn.node_def:
+                    if node.op == "Identity":
+                        node.input.append("^" + save)
+                fn.control_ret["save"] = save
+                fn.signature.control_output.append("save")
         callers = [n for n in nodes.values()
                    if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name in init_fns]
         assert callers, "no graph node calls the initializer"

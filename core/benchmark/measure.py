@@ -200,14 +200,14 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
 
 
 def signature_notes(interface: ModelInterface | None) -> list[str]:
-    """"signature 'x' measured; not measured: ..." for a model with signatures (SavedModel, .tflite)."""
+    """"signature 'x' measured; not measured: ..." when the model has other signatures (SavedModel, .tflite)."""
     if interface is None or not interface.signature:
         return []
     others = [s for s in interface.signatures if s != interface.signature]
-    text = f"signature {interface.signature!r} measured"
-    if others:
-        text += f"; not measured: {', '.join(map(repr, others))} (choose one with --signature NAME)"
-    return [text]
+    if not others:
+        return []
+    return [f"signature {interface.signature!r} measured; not measured: {', '.join(map(repr, others))} "
+            "(choose one with --signature NAME)"]
 
 
 def nothing_measured(result: BenchmarkResult) -> JobError | None:

@@ -28,14 +28,34 @@ LOG_DIR_ENV = "LITESMITH_LOG_DIR"
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    from core.engine.supervisor import DEFAULT_LOAD_TIMEOUT_SECONDS
+
     parser.add_argument(
         "--memory-limit-mb", type=int, default=None,
         help="memory cap for the model engine's child process (default: 75%% of RAM)",
     )
+    parser.add_argument(
+        "--load-timeout", type=_positive_seconds, default=DEFAULT_LOAD_TIMEOUT_SECONDS, metavar="SECONDS",
+        help="stop a model that takes longer than this to load and inspect (default: %(default)g s)",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def make_engine(args: argparse.Namespace) -> Engine:
-    return Engine(memory_limit_mb=getattr(args, "memory_limit_mb", None))
+    """The engine for one command; its sandboxed child may read every file the command line names."""
+    named = [v for value in vars(args).values()
+             for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str)]
+    kwargs = {"load_timeout_s": args.load_timeout} if getattr(args, "load_timeout", None) else {}
+    return Engine(memory_limit_mb=getattr(args, "memory_limit_mb", None), inputs=named, **kwargs)
 
 
 class ProgressPrinter:

@@ -1,4 +1,5 @@
-"""`litesmith devices [--json]`: the CPU's inference features and the GPUs TensorFlow and NVML see."""
+"""`litesmith devices [--json]`: the CPU's inference features, the GPUs TensorFlow and NVML see,
+and the OS sandbox the model engine runs in (what it could not apply here, and why)."""
 
 from __future__ import annotations
 
@@ -25,14 +26,26 @@ def handle(args: argparse.Namespace) -> int:
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code
+        report = _with_sandbox(report, engine)
     if args.json:
         data = to_jsonable(report)
         data["state"] = report.state
         data["cpu_only"] = report.cpu_only
+        data["sandbox"] = report.sandbox.to_dict()
         print_json(data)
     else:
         print(format_report(report))
     return ExitCode.OK
+
+
+def _with_sandbox(report, engine):
+    """The sandbox of the child that ran the job; else what the engine's child would get here."""
+    import dataclasses
+
+    from core.engine.sandbox import sandbox_status
+
+    status = report.sandbox or engine.sandbox or sandbox_status()
+    return dataclasses.replace(report, sandbox=status)
 
 
 def _memory(mb: float | None) -> str:
@@ -62,4 +75,16 @@ def format_report(report) -> str:
                      + (f", CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else ""))
     for note in report.notes:
         lines.append(f"note     {note}")
+    sandbox = getattr(report, "sandbox", None)
+    if sandbox is not None:
+        lines.append(f"sandbox  {sandbox.level}: the model engine "
+                     + ("can't write outside its scratch folder, read outside the model, the code and the "
+                        "system, or reach the network" if sandbox.level == "full" else "is only partly confined"
+                        if sandbox.level == "partial" else "runs without an OS sandbox"))
+        if sandbox.filesystem:
+            lines.append(f"         files: Landlock ABI {sandbox.landlock_abi}")
+        if sandbox.network:
+            lines.append("         network: " + ", ".join(sandbox.network))
+        for missing in sandbox.missing:
+            lines.append(f"         missing: {missing}")
     return os.linesep.join(lines)

@@ -207,7 +207,8 @@ def handle(args: argparse.Namespace) -> int:
                 print_json({"model": args.model, "error": {"kind": failed.error.kind, "message": failed.error.message}})
             return failed.error.exit_code
         for failure in result.failures:
-            print(f"error: {args.model}: {failure.name}: {failure.message}", file=sys.stderr)
+            if args.json:   # otherwise the progress stream already printed it
+                print(f"error: {args.model}: {failure.name}: {failure.message}", file=sys.stderr)
             codes.append(ExitCode.CONVERSION)
         if not args.no_export:
             for variant in result.variants:

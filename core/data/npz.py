@@ -52,6 +52,9 @@ def match_inputs(path: str | Path, names: list[str], interface: ModelInterface
                          f"input{'s' if count > 1 else ''}")
         if "x" in names:
             raise refuse("both 'x' and x_0.. arrays: which feeds the model is ambiguous")
+        if count > 1 and not interface.ordered_inputs:
+            raise refuse("this model's inputs have no order of their own (a SavedModel or .tflite signature "
+                         "lists them by name), so x_0.. would be a guess; name the arrays after the inputs")
         mapping = dict(zip(inputs, positional))
         return mapping, None, ("inputs from x_0..x_{} in the model's input order: ".format(count - 1)
                                + ", ".join(f"{a} -> {i!r}" for i, a in mapping.items()))

@@ -53,6 +53,7 @@ def prepare_scratch(scratch: str, cache_dir: str | None) -> None:
         os.environ[name] = tmp
     os.environ["KERAS_HOME"] = os.path.join(scratch, "keras")
     os.environ["CUDA_CACHE_PATH"] = os.path.join(scratch, "cuda")
+    os.environ["JOBLIB_MULTIPROCESSING"] = "0"  # no semaphores in /dev/shm (outside the sandbox): serial
     if cache_dir:
         from core.cache import CACHE_ENV
 

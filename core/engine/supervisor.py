@@ -164,6 +164,88 @@ def job_needs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> JobNeeds:
     return JobNeeds(frozenset(inputs), frozenset({root} if root else ()), frozenset(caches))
 
 
+_SAFE_BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray", "slice", "range", "list", "dict", "tuple",
+                            "bytes", "str", "int", "float", "bool", "object"})
+_SAFE_GLOBALS = frozenset({
+    ("copyreg", "_reconstructor"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
+    ("collections", "deque"), ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("pathlib", "Path"), ("pathlib", "PosixPath"),
+    ("pathlib", "PurePosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PureWindowsPath"),
+})
+_NUMPY_FUNCTIONS = frozenset({"_reconstruct", "scalar", "_frombuffer"})
+
+
+def _resolve(module_name: str, qualname: str, may_import: bool) -> Any:
+    import importlib
+    import sys
+
+    module = sys.modules.get(module_name)
+    if module is None and may_import:
+        module = importlib.import_module(module_name)
+    target: Any = module
+    for part in qualname.split("."):
+        if target is None or part.startswith("__"):
+            return None
+        target = getattr(target, part, None)
+    return target
+
+
+def allowed_global(module: str, name: str, code_tops: frozenset[str] = frozenset({"core"})) -> Any:
+    """What a pickle from the child may name: plain data types, never a function that acts.
+
+    The child is sandboxed, but what it sends is unpickled here, outside the sandbox:
+    a child taken over by a model must not be able to name `os.system` or a class that
+    writes files. Allowed: safe builtins and standard-library value types, numpy arrays,
+    dtypes and scalars, and, from Litesmith's own code (and the job modules'), classes
+    that hold data (dataclasses, enums, exceptions, named tuples). Nothing is imported
+    for a pickle except Litesmith's and the jobs' own modules and numpy.
+    """
+    import builtins
+    import enum
+
+    if module == "builtins":
+        obj = getattr(builtins, name, None)
+        if name in _SAFE_BUILTINS or (isinstance(obj, type) and issubclass(obj, BaseException)):
+            return obj
+        return None
+    if (module, name) in _SAFE_GLOBALS:
+        return _resolve(module, name, True)
+    top = module.partition(".")[0]
+    if top == "numpy":
+        obj = _resolve(module, name, True)
+        if name in _NUMPY_FUNCTIONS and callable(obj):
+            return obj
+        import numpy
+
+        if isinstance(obj, type) and (issubclass(obj, numpy.dtype) or issubclass(obj, numpy.generic)
+                                      or obj is numpy.ndarray):
+            return obj
+        return None
+    obj = _resolve(module, name, top in code_tops)
+    if isinstance(obj, type) and (dataclasses.is_dataclass(obj) or issubclass(obj, (enum.Enum, BaseException))
+                                  or (issubclass(obj, tuple) and hasattr(obj, "_fields"))):
+        return obj
+    return None
+
+
+def loads_from_child(data: bytes, code_tops: frozenset[str] = frozenset({"core"})) -> Any:
+    """Unpickle a message from the child with `allowed_global` as the only way to name a global."""
+    import io
+    import pickle
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            try:
+                obj = allowed_global(module, name, code_tops)
+            except Exception:  # noqa: BLE001 - a module that fails to import is refused as well
+                obj = None
+            if obj is None:
+                raise pickle.UnpicklingError(f"the model engine sent a {module}.{name}, which is not plain data")
+            return obj
+
+    return _Unpickler(io.BytesIO(data)).load()
+
+
 def with_subject(event: Event, subject: str | None) -> Event:
     """An error that names no file is about the job's subject: say so."""
     if isinstance(event, ErrorEvent) and event.error.path is None and subject:
@@ -262,7 +344,15 @@ class _ChildJobHandle(JobHandle):
         assert process is not None
         try:
             if engine._conn.poll(POLL_SECONDS):
-                message = engine._conn.recv()
+                try:
+                    message = loads_from_child(engine._conn.recv_bytes(), engine._code_tops)
+                except (EOFError, OSError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a message that is not plain data ends the child
+                    engine._kill_child()
+                    return ErrorEvent(JobError(ErrorKind.CRASHED, f"the model engine sent a malformed message ({exc}); "
+                                               "it was stopped (the next job starts a fresh engine)",
+                                               path=self.subject))
                 if message[0] == "event" and message[1] == self._job_id:
                     self._track_load(message[2])
                     return with_subject(message[2], self.subject)
@@ -389,9 +479,11 @@ class _EngineChild:
             from core.errors import Cancelled
 
             raise Cancelled()
+        ref = job_ref(fn)
         engine._ensure_child(job_needs(fn, args, kwargs))
+        engine._code_tops = engine._code_tops | {ref.partition(".")[0].partition(":")[0]}
         job_id = next(engine._ids)
-        engine._send(("job", job_id, job_ref(fn), args, kwargs))
+        engine._send(("job", job_id, ref, args, kwargs))
         step = _ChildJobHandle(engine, job_id, owner.subject, owns_slot=False)
         owner._step = step
         try:
@@ -476,6 +568,7 @@ class Engine:
         self._scratch: Path | None = None
         self._granted = JobNeeds()
         self._sandbox = None
+        self._code_tops: frozenset[str] = frozenset({"core"})  # packages whose classes a result may use
         self._closed = False
 
     # -- public API -------------------------------------------------------
@@ -493,9 +586,11 @@ class Engine:
                 return _InlineJobHandle(self, fn, args, kwargs, subject)
             if runs_in_parent_side(fn):
                 return _ParentJobHandle(self, fn, args, kwargs, subject)
+            ref = job_ref(fn)
             self._ensure_child(job_needs(fn, args, kwargs))
+            self._code_tops = self._code_tops | {ref.partition(".")[0].partition(":")[0]}
             job_id = next(self._ids)
-            self._send(("job", job_id, job_ref(fn), args, kwargs))
+            self._send(("job", job_id, ref, args, kwargs))
             return _ChildJobHandle(self, job_id, subject)
         except BaseException:
             self._busy.release()

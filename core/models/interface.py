@@ -70,6 +70,7 @@ class ModelInterface:
     outputs: tuple[TensorSpec, ...]
     signature: str | None = None             # the signature used (SavedModel, .tflite); None for Keras
     signatures: tuple[str, ...] = ()         # every signature the file has
+    ordered_inputs: bool = True              # False: a signature's keyword inputs, listed by name (x_0.. can't apply)
     ordered_outputs: bool = True             # False: the outputs have no order of their own (a signature's
                                              # dict outputs, listed by name), so "the first output" means nothing
 

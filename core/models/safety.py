@@ -84,7 +84,10 @@ def _bad(path: str | Path, message: str, details: str = "") -> BadInputError:
 
 def _reason(exc: BaseException) -> str:
     """`Type: first line` of an exception, escaped, for a one-line message."""
-    return f"{type(exc).__name__}: {first_line(exc, 200)}"
+    name = type(exc).__name__
+    if name == "error":                       # zlib.error, struct.error, ...
+        name = f"{type(exc).__module__.lstrip('_')}.error"
+    return f"{name}: {first_line(exc, 200)}"
 
 
 @contextlib.contextmanager
@@ -445,7 +448,7 @@ def read_tflite(path: str | Path) -> bytes:
 #   SavedModel's own assets: a function argument bound to an asset of the object
 #   graph, or (TF1) the tensor an AssetFileDef names, which the loader feeds with
 #   the file's path inside assets/. A constant path or a serving input is refused.
-# * PrintV2 only to stderr, stdout or the log (not to "file://..."), and
+# * PrintV2 only to stderr or the log (not to stdout, which nothing escapes, nor "file://..."), and
 #   DecodeProtoV2 / EncodeProto only with the built-in descriptor pool or inline
 #   bytes (not a descriptor file).
 #
@@ -467,6 +470,7 @@ COMPUTE_OP_LIBRARIES = frozenset({
     "gen_lookup_ops",                                       # in-memory tables (text-file init: see below)
     "gen_control_flow_ops", "gen_functional_ops",           # calls, If, While, Case (callees checked too)
     "gen_logging_ops",                                      # Assert, Print, summaries as strings (PrintV2: see below)
+    "gen_decode_proto_ops", "gen_encode_proto_ops",         # protobuf <-> tensors (descriptor files: see below)
 })
 # Compute ops from libraries that also hold host-touching ops (data_flow_ops has RecordInput,
 # which reads files, next to TensorArrays and queues).
@@ -483,7 +487,9 @@ CHECKPOINT_WRITE_OPS = frozenset({"SaveV2", "Save", "SaveSlices", "MergeV2Checkp
 CHECKPOINT_READ_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
 CHECKPOINT_NAME_OPS = frozenset({"ShardedFilename", "ShardedFilespec"})
 TEXT_FILE_TABLE_OPS = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
-PRINT_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
+# stderr and the log go through the engine child's stderr filter, which escapes what a model prints;
+# stdout does not.
+PRINT_STREAMS = frozenset({"stderr", "log(info)", "log(warning)", "log(error)"})
 PROTO_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
 
 # Why an op outside the list is refused, by the library TensorFlow registers it in.

@@ -130,7 +130,7 @@ def saved_model_interface(signature_fn: Any, key: str, keys: list[str] | tuple[s
     out_specs = tuple(TensorSpec(shape=_dims(spec.shape), dtype=dtype_name(spec.dtype), name=name, role=OUTPUT)
                       for name, spec in sorted(outputs.items()))
     return ModelInterface(inputs=in_specs, outputs=out_specs, signature=key, signatures=tuple(sorted(keys)),
-                          ordered_outputs=len(out_specs) < 2)
+                          ordered_inputs=len(in_specs) < 2, ordered_outputs=len(out_specs) < 2)
 
 
 # ---------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def tflite_interface(interpreter: Any, requested: str | None = None, *, path: st
     in_specs = tuple(_tflite_spec(n, ins[n], INPUT) for n in listed.get("inputs", ins))
     out_specs = tuple(_tflite_spec(n, outs[n], OUTPUT) for n in listed.get("outputs", outs))
     return ModelInterface(inputs=in_specs, outputs=out_specs, signature=key, signatures=tuple(keys),
-                          ordered_outputs=len(out_specs) < 2)
+                          ordered_inputs=len(in_specs) < 2, ordered_outputs=len(out_specs) < 2)
 
 
 

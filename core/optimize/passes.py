@@ -162,6 +162,7 @@ class QuantizePass(Pass):
             state.tflite_bytes = attempt(False)
         except ConversionError as strict_error:
             ctx.cancel.raise_if_cancelled()
+            _explain_integer_input(strict_error, ctx, config.mode)
             if config.mode not in CALIBRATED_MODES or config.io_dtype == "int8":
                 raise
             # Some ops have no integer kernel: let them stay float, and say so.
@@ -204,6 +205,21 @@ class QuantizePass(Pass):
                                        for r in rows)
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         state.warnings.extend(warnings)
+
+
+def _explain_integer_input(error: ConversionError, ctx: PipelineContext, mode: str) -> None:
+    """Name the integer input when the converter's calibrator stumbled on it (a converter limitation)."""
+    import re
+
+    match = re.search(r"Failed for tensor (?:\w+?_)?([^:\s]+):0", error.message)
+    if match is None:
+        return
+    for spec in ctx.source.interface.inputs:
+        if spec.is_integer and match.group(1).endswith(spec.name):
+            error.message = (f"{mode} cannot calibrate the integer input {spec.name!r} (ids): TensorFlow's "
+                             f"converter records no range for integer inputs in {mode}; int8 and dynamic keep "
+                             f"integer inputs as they are ({error.message[:200]})")
+            return
 
 
 def _signature(ctx: PipelineContext) -> str:

@@ -165,5 +165,6 @@ def open_source(path: str, *, signature: str | None = None) -> OpenedSource:
     model = SignatureModel(loaded.tflite_bytes, signature, path=str(path))
     interface = ModelInterface(inputs=model.feed_specs(), outputs=model.interface.outputs,
                                signature=model.interface.signature, signatures=model.interface.signatures,
+                               ordered_inputs=model.interface.ordered_inputs,
                                ordered_outputs=model.interface.ordered_outputs)
     return OpenedSource(path=str(path), format=loaded.format, tflite_bytes=loaded.tflite_bytes, interface=interface)

@@ -1,9 +1,11 @@
-"""The recipe panel: data, quantization modes, compression, benchmark settings, device, and Run.
+"""The recipe panel: data, the model's outputs, quantization modes, compression, benchmark settings, device, and Run.
 
 `settings()` reads the controls into a `gui.recipe.RunSettings` (ValueError for
 a field that does not parse, with the field named); `set_settings` puts saved
 ones back. Compression controls exist only when the optimizer has those step
-kinds registered. The data zone takes dropped files and folders.
+kinds registered. The data zone takes dropped files and folders. The "Model
+outputs" box (`gui.panels.outputs_box`) chooses the signature, the primary output
+and per-output tasks of the open model (`set_model_info`, `set_source`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from gui.panels.outputs_box import OutputsBox
 from gui.recipe import (
     DATA_FILTER, DEVICE_CPU, DISTILL, MAGNITUDE_PRUNE, MODE_LABELS, QUANT_MODES, STRUCTURED_PRUNE, RunSettings,
     compression_kinds, is_data_path, parse_int_list,
@@ -133,6 +136,10 @@ class RecipePanel(QWidget):
         data_layout.addLayout(buttons)
         data_layout.addWidget(self.label_row)
         data_layout.addWidget(self.data_warning)
+
+        # -- the open model's outputs: signature, primary output, tasks
+        self.outputs_box = OutputsBox()
+        self.outputs_box.changed.connect(self.changed)
 
         # -- quantization
         self.quant_box = QGroupBox("Quantization")
@@ -378,7 +385,8 @@ class RecipePanel(QWidget):
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(8, 8, 8, 8)
-        for box in (self.data_box, self.quant_box, self.compression_box, self.bench_box, self.auto_box):
+        for box in (self.data_box, self.outputs_box, self.quant_box, self.compression_box, self.bench_box,
+                    self.auto_box):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
             content_layout.addWidget(box)
         content_layout.addStretch(1)
@@ -466,6 +474,15 @@ class RecipePanel(QWidget):
         self.compression_enabled = keras
         self.compression_box.setEnabled(keras)
         self.compression_box.setToolTip("" if keras else "Pruning and distillation need a Keras model (.keras or .h5)")
+
+    def set_model_info(self, info) -> None:
+        """A model was opened (its ModelInfo): offer its outputs and signatures, choices back to the defaults."""
+        self.outputs_box.set_model(info)
+
+    def set_source(self, source) -> None:
+        """After a run or an auto search (its SourceInfo): the engine's output names and the inferred tasks."""
+        if source is not None:
+            self.outputs_box.set_source(source)
 
     # -- devices --------------------------------------------------------------------------
 
@@ -560,6 +577,9 @@ class RecipePanel(QWidget):
             auto_max_drop=self._auto_values["accuracy"],
             auto_max_size_mb=self.auto_max_size.value(),
             auto_pruning=self.auto_pruning.isChecked(),
+            signature=self.outputs_box.signature_choice(),
+            primary_output=self.outputs_box.primary_output(),
+            tasks=self.outputs_box.task_overrides(),
         )
 
     def set_settings(self, settings: RunSettings, *, include_data: bool = False) -> None:
@@ -599,6 +619,7 @@ class RecipePanel(QWidget):
         self.label_column.setEditText(settings.label_column)
         if include_data:
             self.set_data_path(settings.data_path)
+            self.outputs_box.apply(settings.signature, settings.primary_output, settings.tasks)
         elif self.data_path is None:
             self.set_data_path(None)
         self._update_enabled()

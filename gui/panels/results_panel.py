@@ -16,10 +16,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from gui.comparison import Row, build_rows, explanation_lines, metric_for, task_of
+from gui.comparison import Metric, Row, build_rows, explanation_lines, metric_for, outcome_metric
 from gui.formatting import human_size
 from gui.panels.model_panel import fit_columns, make_table
 from gui.table_models import Column, RecordTableModel, sortable
+from gui.widgets.per_output import PerOutputPage
 from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
 
@@ -28,6 +29,7 @@ SPEEDUP_COLUMN = 6
 NAME_MAX_PX = 190   # the Variant column: longer names are elided (full name in the tooltip)
 AUTO_REDRAW_MS = 300  # candidates arrive in bursts from the cache: redraw at most this often
 STEP_MS = 20   # between the steps that fill in the results: a paint and other events fit in between
+OUTPUT_NAME_MAX = 16   # the worst output's name in a fidelity cell: longer ones are cut (whole in the tooltip)
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -61,7 +63,11 @@ def variant_text(row: Row) -> str:
     return row.name + (RECOMMENDED_MARK if row.recommended else "") + (CACHE_MARK if row.from_cache else "")
 
 
-def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percent: bool) -> list[Column]:
+def comparison_columns(metric: Metric) -> list[Column]:
+    """The comparison table's columns; with several outputs, accuracy is the primary output's and fidelity the
+    worst output's (named in the cell, every output in the tooltip)."""
+    accuracy_percent = metric.accuracy_title == "Accuracy"
+
     def bold(key):
         return lambda r: key in r.best
 
@@ -75,7 +81,20 @@ def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percen
             return "reference"
         if r.fidelity is None:
             return "—"
-        return f"{r.fidelity * 100:.2f} %" if fidelity_title == "Agreement" else f"{r.fidelity:.5f}"
+        if not r.fidelity_cosine:
+            text = f"{r.fidelity * 100:.2f} %"
+        else:
+            text = f"cos {r.fidelity:.5f}" if metric.several else f"{r.fidelity:.5f}"
+        name = r.fidelity_output
+        if len(name) > OUTPUT_NAME_MAX:   # whole in the tooltip
+            name = name[:OUTPUT_NAME_MAX - 1] + "…"
+        return text + (f" · {name}" if name else "")
+
+    def fid_tooltip(r: Row) -> str:
+        if r.fidelity_detail:
+            return ("fidelity of each output against the original's; the worst one is shown (agreement of "
+                    "decisions, or cosine for outputs that make none):\n" + r.fidelity_detail)
+        return "agreement with the original model's outputs on the evaluation data"
 
     def num_key(attr):
         return lambda r: (getattr(r, attr) if getattr(r, attr) is not None else math.inf)
@@ -100,11 +119,10 @@ def comparison_columns(accuracy_title: str, fidelity_title: str, accuracy_percen
         Column("Samples/s", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f")),
                sort_key=lambda r: -(r.throughput or 0), numeric=True, bold=bold("throughput"),
                tooltip=lambda r: "samples per second"),
-        Column(accuracy_title, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
+        Column(metric.accuracy_column, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
                numeric=True, bold=bold("accuracy")),
-        Column(fidelity_title, lambda r: text_of(r, "fidelity", fid_text(r)), sort_key=num_key("fidelity"),
-               numeric=True, bold=bold("fidelity"),
-               tooltip=lambda r: "agreement with the original model's outputs on the evaluation data"),
+        Column(metric.fidelity_column, lambda r: text_of(r, "fidelity", fid_text(r)), sort_key=num_key("fidelity"),
+               numeric=True, bold=bold("fidelity"), tooltip=fid_tooltip),
     ]
 
 
@@ -284,7 +302,7 @@ class ResultsPanel(QWidget):
         self.banner.setPalette(palette)
         self.banner.setVisible(False)
 
-        self.table_model = RecordTableModel(comparison_columns("Accuracy", "Agreement", True), parent=self)
+        self.table_model = RecordTableModel(comparison_columns(metric_for(None)), parent=self)
         self.table = make_table()
         self.table.setObjectName("comparisonTable")
         self.table.setModel(sortable(self.table_model, self))
@@ -323,6 +341,8 @@ class ResultsPanel(QWidget):
         self.tabs.setObjectName("resultTabs")
         self.tabs.addTab(self.charts, "Charts")
         self.tabs.addTab(self.explanations, "What it means")
+        self.outputs_page = PerOutputPage()
+        self.outputs_tab_index = self.tabs.addTab(self.outputs_page, "Per output")
         self.config_model = RecordTableModel(config_columns(), parent=self)
         self.config_table = make_table()
         self.config_table.setObjectName("configTable")
@@ -374,6 +394,8 @@ class ResultsPanel(QWidget):
         self.rows = []
         self.profile_page.clear()
         self.tabs.setTabVisible(self.profile_tab_index, False)
+        self.outputs_page.clear()
+        self.tabs.setTabVisible(self.outputs_tab_index, False)
         self.table_model.set_records([])
         self.charts.clear()
         self.explanations.clear()
@@ -398,12 +420,9 @@ class ResultsPanel(QWidget):
         for widget in (self.table, self.tabs, self.export_variant_button, self.export_report_button):
             widget.setVisible(True)
         self.tabs.setTabVisible(self.layer_tab_index, True)
-        task = task_of(outcome)
-        metric = metric_for(task)
+        metric = outcome_metric(outcome)
         self.rows = build_rows(outcome)
-        accuracy_percent = metric.accuracy_title == "Accuracy"
-        self.table_model = RecordTableModel(
-            comparison_columns(metric.accuracy_title, metric.fidelity_title, accuracy_percent), self.rows, self)
+        self.table_model = RecordTableModel(comparison_columns(metric), self.rows, self)
         self.table.model().setSourceModel(self.table_model)
         # Sized once: a ResizeToContents header measures every cell again at each layout pass.
         self._size_columns()
@@ -417,7 +436,7 @@ class ResultsPanel(QWidget):
         # The rest in steps of their own, so the event loop breathes in between (charts take the longest).
         self.charts.front = []
         self._pending = [*self.charts.steps(self.rows, metric),
-                         lambda: self.explanations.setHtml(self._explanations_html()),
+                         lambda: self.explanations.setHtml(self._explanations_html()), self._fill_outputs,
                          self._fill_configs, self._fill_layer_errors, self._fill_profile]
         QTimer.singleShot(STEP_MS, self._next_step)
 
@@ -433,6 +452,13 @@ class ResultsPanel(QWidget):
             self.table.setColumnWidth(0, NAME_MAX_PX)   # long names elide; the tooltip has them whole
         header.setStretchLastSection(True)
         self._fit_table_height()
+
+    def _fill_outputs(self) -> None:
+        from gui.outputs import run_models
+
+        result = self.outcome.optimize
+        outputs = self.outputs_page.set_models(result.source, run_models(result))
+        self.tabs.setTabVisible(self.outputs_tab_index, outputs > 0)
 
     def _fill_profile(self) -> None:
         bench = self.outcome.benchmark if self.outcome is not None else None
@@ -461,7 +487,7 @@ class ResultsPanel(QWidget):
             self.auto_timer.start()
 
     def _redraw_auto(self) -> None:
-        from gui.auto import candidate_rows, task_of_payloads
+        from gui.auto import auto_metric, candidate_rows
 
         if self.mode != "auto":
             return
@@ -469,10 +495,8 @@ class ResultsPanel(QWidget):
         recommended = result.recommended if result is not None else None
         payloads = self.auto_payloads
         self.rows = candidate_rows(payloads, recommended=recommended, result=result)
-        task = task_of_payloads(payloads, result.original_evaluation if result is not None else None)
-        metric = metric_for(task)
-        self.table_model = RecordTableModel(comparison_columns(metric.accuracy_title, metric.fidelity_title,
-                                                               metric.accuracy_title == "Accuracy"), self.rows, self)
+        metric = auto_metric(payloads, result)
+        self.table_model = RecordTableModel(comparison_columns(metric), self.rows, self)
         self.table.model().setSourceModel(self.table_model)
         self._size_columns()
         self.charts.set_rows([r for r in self.rows if r.size_bytes], metric)
@@ -517,6 +541,10 @@ class ResultsPanel(QWidget):
         self.banner.setVisible(synthetic)
         items = [f"<p><b>{html.escape(h)}:</b> {html.escape(t)}</p>" for h, t in auto_explanation_lines(result)]
         self.explanations.setHtml("\n".join(items))
+        from gui.outputs import auto_models
+
+        outputs = self.outputs_page.set_models(result.source, auto_models(result))
+        self.tabs.setTabVisible(self.outputs_tab_index, outputs > 0)
         self.config_model = RecordTableModel(config_columns(), [c for cand in result.candidates if cand.bench
                                                                 for c in cand.bench.configs], self)
         self.config_table.model().setSourceModel(self.config_model)
@@ -591,6 +619,10 @@ class ResultsPanel(QWidget):
         smallest = min(rows[1:], key=lambda r: r.size_bytes)
         parts.append(f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
                      f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)")
+        metric = outcome_metric(outcome)
+        if metric.several:
+            parts.append(f"{metric.outputs} outputs: fidelity is each variant's worst output, accuracy is "
+                         f"{metric.primary or 'the primary output'}'s (Per output has them all)")
         failed = [f.name for f in outcome.optimize.failures]
         if failed:
             parts.append(f"failed: {', '.join(failed)} (see What it means)")

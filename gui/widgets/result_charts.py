@@ -130,7 +130,10 @@ class ResultCharts(QWidget):
         # Quality against latency, with the Pareto front; names in the legend (labels would overlap).
         item = self.tradeoff_plot.getPlotItem()
         use_accuracy = any(r.accuracy is not None for r in rows)
-        title = metric.accuracy_title if use_accuracy else f"fidelity ({metric.fidelity_title.lower()})"
+        if use_accuracy:
+            title = metric.accuracy_column
+        else:
+            title = "fidelity (worst output)" if metric.several else f"fidelity ({metric.fidelity_title.lower()})"
         item.setLabel("left", title)
         higher = metric.accuracy_higher_better if use_accuracy else True
         points = []

@@ -119,3 +119,32 @@ def sandbox_of_child(*, progress, cancel):
 
 def read_hidden(hidden_path: str, *, progress, cancel) -> str:
     return read_file(_unhide(hidden_path), progress=progress, cancel=cancel)
+
+
+def build_endless_saved_model(folder: str) -> None:
+    """A SavedModel whose resource initializer loops forever (`tf.saved_model.load` never returns)."""
+    import tensorflow as tf
+
+    class Forever(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self):
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[], shared_name="forever")
+
+        def _initialize(self):
+            # The clock is never negative, so i never changes and the loop never ends
+            # (a condition TensorFlow's graph optimizer can't fold away).
+            count = tf.while_loop(lambda i: tf.greater_equal(i, 0),
+                                  lambda i: i + tf.cast(tf.timestamp() < 0, tf.int32), [tf.constant(0)])
+            count = count[0] if isinstance(count, (list, tuple)) else count
+            return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=tf.cast(count, tf.float32))
+
+    class Model(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.forever = Forever()
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def serve(self, x):
+            return {"y": x + tf.raw_ops.ReadVariableOp(resource=self.forever.resource_handle, dtype=tf.float32)}
+
+    model = Model()
+    tf.saved_model.save(model, folder, signatures={"serving_default": model.serve})

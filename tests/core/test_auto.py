@@ -245,11 +245,12 @@ def test_second_run_comes_from_the_cache_without_converting_or_measuring(first_r
         raise AssertionError("the second run must not open, convert or measure anything")
 
     import core.benchmark.measure as measure
-    import core.optimize.pipeline as pipeline
+    import core.optimize.session as session
     import core.optimize.source as source
 
     monkeypatch.setattr(source, "open_source", refuse)
-    monkeypatch.setattr(pipeline, "build_variant", refuse)
+    monkeypatch.setattr(session, "open_source", refuse)     # where OptimizeSession.open looks it up
+    monkeypatch.setattr(session.OptimizeSession, "build_state", refuse)
     monkeypatch.setattr(measure, "run_benchmark", refuse)
     recorder = Recorder()
     again = auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(max_accuracy_drop=0.01),
@@ -296,10 +297,12 @@ def test_cache_keys_differ_when_the_data_file_changes(tmp_path, samples_dir):
     parts_b = _data_parts(DataSpec(path=str(b)), check)
     assert parts_a["path"] != parts_b["path"]
     from core.optimize.pipeline import variant_cache_key
+    from core.optimize.session import SessionOptions
 
     recipe = recipe_for_mode("int8")
-    assert variant_cache_key("m", recipe, parts_a, 0.5) != variant_cache_key("m", recipe, parts_b, 0.5)
-    assert variant_cache_key("m", recipe, parts_a, 0.5) != variant_cache_key("m", recipe, parts_a, 0.4)
+    at_05, at_04 = SessionOptions(threshold=0.5), SessionOptions(threshold=0.4)
+    assert variant_cache_key("m", recipe, parts_a, at_05) != variant_cache_key("m", recipe, parts_b, at_05)
+    assert variant_cache_key("m", recipe, parts_a, at_05) != variant_cache_key("m", recipe, parts_a, at_04)
     # The path itself does not matter, only the content.
     c = tmp_path / "c.npz"
     c.write_bytes(a.read_bytes())

@@ -66,8 +66,9 @@ def tiny(tmp_path_factory):
 
 def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, monkeypatch):
     from core.engine.context import CancelToken, null_reporter
-    from core.optimize import pipeline
+    from core.optimize import session as session_module
     from core.optimize.pipeline import CACHE_NOTE, optimize_model
+    from core.optimize.session import OptimizeSession
 
     model, data = tiny
     cache = ResultCache(tmp_path)
@@ -77,20 +78,20 @@ def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, mon
     assert not any(CACHE_NOTE in v.warnings for v in first.variants)
 
     built: list[str] = []
-    real_build = pipeline.build_variant
+    real_build = OptimizeSession.build_state
 
-    def counting(recipe, ctx, *, progress):
+    def counting(self, recipe, progress):
         built.append(recipe.name)
-        return real_build(recipe, ctx, progress=progress)
+        return real_build(self, recipe, progress)
 
-    monkeypatch.setattr(pipeline, "build_variant", counting)
+    monkeypatch.setattr(OptimizeSession, "build_state", counting)
     # Everything cached: the model is not even opened.
-    real_open = pipeline.open_source
+    real_open = session_module.open_source
 
-    def refuse(path):
+    def refuse(path, **kwargs):
         raise AssertionError("the model was opened")
 
-    monkeypatch.setattr(pipeline, "open_source", refuse)
+    monkeypatch.setattr(session_module, "open_source", refuse)
     again = optimize_model(str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(),
                            cache=cache)
     assert [v.name for v in again.variants] == ["fp32", "int8"]
@@ -98,7 +99,7 @@ def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, mon
     assert again.variant("int8").tflite_bytes == first.variant("int8").tflite_bytes
     assert again.original_evaluation == first.original_evaluation and not built
     # One new recipe: only that one is built (plus the fp32 baseline every run makes).
-    monkeypatch.setattr(pipeline, "open_source", real_open)
+    monkeypatch.setattr(session_module, "open_source", real_open)
     mixed = optimize_model(str(model), ["int8", "float16"], spec, progress=null_reporter(), cancel=CancelToken(),
                            cache=cache)
     assert CACHE_NOTE in mixed.variant("int8").warnings and CACHE_NOTE not in mixed.variant("float16").warnings

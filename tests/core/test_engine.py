@@ -124,3 +124,33 @@ def test_scaled_reporter_maps_fractions_and_keeps_stage():
     assert [(e.fraction, e.stage, e.message) for e in seen] == [
         (0.75, "convert", "half"), (1.0, "verify", "done"), (None, "convert", "unknown")
     ]
+
+
+def test_parent_unpickles_only_plain_data_from_the_child():
+    """A child taken over by a model can't make the parent run code through the pipe."""
+    import os
+    import pickle
+    import subprocess
+
+    import numpy as np
+
+    from core.engine.supervisor import loads_from_child
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    class EvilPopen:
+        def __reduce__(self):
+            return (subprocess.Popen, (["true"],))
+
+    class EvilMemmap:
+        def __reduce__(self):
+            return (np.memmap, ("/tmp/litesmith-evil", "uint8", "w+", 0, (1,)))
+
+    for evil in (Evil(), EvilPopen(), EvilMemmap()):
+        with pytest.raises(pickle.UnpicklingError, match="not plain data"):
+            loads_from_child(pickle.dumps(("event", 1, evil)))
+    value = ("event", 1, ResultEvent(engine_jobs.Echo(value={"a": np.arange(3), "b": np.float32(2)}, pid=1)))
+    back = loads_from_child(pickle.dumps(value, protocol=5), frozenset({"core", "tests"}))
+    assert back[2].value.value["a"].tolist() == [0, 1, 2] and back[2].value.value["b"] == 2

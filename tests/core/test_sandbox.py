@@ -181,3 +181,25 @@ def test_real_jobs_run_sandboxed_and_the_parent_writes_the_export(tmp_path, samp
     assert out.read_bytes() == variant.tflite_bytes and exported.verified
     assert report_path_for(out).is_file()
     assert sorted(p.name for p in (tmp_path / "inputs").iterdir()) == inputs_before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["inspect"], ["optimize", "-q", "fp32", "--no-export"]])
+def test_saved_model_whose_initializer_never_ends_exits_3(tmp_path, command):
+    """The hang the hostile corpus found: the CLI stops the engine and says so, exit 3."""
+    import subprocess
+
+    folder = tmp_path / "endless"
+    built = subprocess.run([sys.executable, "-c", "import sys; from tests.core.sandbox_jobs import "
+                            "build_endless_saved_model as b; b(sys.argv[1])", str(folder)],
+                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = subprocess.run([sys.executable, "-m", "core", *command, "--load-timeout", "6", str(folder)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    assert done.returncode == 3, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {folder}: did not finish loading in 6 s; the model engine was stopped "
+                      "(a model that never finishes loading is refused; raise the limit with --load-timeout)"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -8,7 +8,13 @@ from core.data import DataSpec
 from core.engine import CancelToken, null_reporter
 from core.optimize.recipes import SelectiveConfig, recipe_for_mode
 from core.optimize.selective import better, meets, resolve_metric
+from core.optimize.session import SessionOptions
 from tests.core.optimize_models import sensitive_model
+
+# The sensitive model's head is 2 unlabelled logits: the task inference now scores unbounded rows
+# as an embedding unless told otherwise, so say what the head is (as `--task head=multiclass`
+# does), and its fidelity is judged by top-1 agreement as before.
+LOGITS = SessionOptions(tasks=(("head", "multiclass"),))
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +27,7 @@ def sensitive_result(tmp_path_factory):
         recipe_for_mode("int8", selective=SelectiveConfig(auto=True)),
     ]
     result = optimize_model(str(model), recipes, DataSpec(path=str(data), calibration_samples=64),
-                            progress=null_reporter(), cancel=CancelToken())
+                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS)
     return model, data, result
 
 
@@ -56,7 +62,7 @@ def test_manual_float_layers(sensitive_result):
     layer = result.variant("int8").layer_errors[0].tensor_name
     recipe = recipe_for_mode("int8", selective=SelectiveConfig(float_layers=(layer,)), name="manual")
     manual = optimize_model(str(model), [recipe], DataSpec(path=str(data), calibration_samples=64),
-                            progress=null_reporter(), cancel=CancelToken()).variant("manual")
+                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS).variant("manual")
     assert manual.float_layers == (layer,)
     assert manual.evaluation.fidelity.top1_agreement >= 0.98
 
@@ -67,7 +73,7 @@ def test_unknown_float_layer_fails_that_variant(sensitive_result):
     model, data, _ = sensitive_result
     recipe = recipe_for_mode("int8", selective=SelectiveConfig(float_layers=("no_such_layer",)))
     result = optimize_model(str(model), ["fp32", recipe], DataSpec(path=str(data), calibration_samples=16),
-                            progress=null_reporter(), cancel=CancelToken())
+                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS)
     assert [v.name for v in result.variants] == ["fp32"]
     assert "no quantized layer named no_such_layer" in result.failures[0].message
 

@@ -56,3 +56,22 @@ def build_tiny_keras(path: str, *, progress, cancel):
 def slow_inspect(path: str, *, progress, cancel):
     """Stands in for `inspect_model`: never finishes on its own within a test."""
     return slow_loop(120.0, progress=progress, cancel=cancel)
+
+
+# Stand-ins for the engine's optimize and auto jobs: they keep the options the window sent, then fail
+# the way the core does when no variant survives (a ConversionError), so the window shows its error dialog.
+SEEN_OPTIONS: list = []
+
+
+def refusing_optimize(model_path, recipes, data=None, *, progress, cancel, options=None, cache=None, **kwargs):
+    from core.errors import ConversionError
+
+    SEEN_OPTIONS.append(options)
+    raise ConversionError("no requested variant survived: every one outputs NaN", path=model_path)
+
+
+def refusing_auto(model_path, budget=None, data=None, settings=None, *, progress, cancel):
+    from core.errors import ConversionError
+
+    SEEN_OPTIONS.append(settings)
+    raise ConversionError("no candidate survived: every one outputs NaN", path=model_path)
