@@ -79,9 +79,9 @@ class ZooCase:
 # ---------------------------------------------------------------- metric oracles (scikit-learn)
 
 def _binary_metrics(y, p):
-    d = (p >= 0.5).astype(int)
+    d = (p > 0.5).astype(int)
     return {
-        "accuracy": (accuracy_score(y, d), "accuracy_score(y, p >= 0.5)"),
+        "accuracy": (accuracy_score(y, d), "accuracy_score(y, p > 0.5)"),
         "roc_auc": (roc_auc_score(y, p), "roc_auc_score(y, p)"),
         "pr_auc": (average_precision_score(y, p), "average_precision_score(y, p)"),
     }
@@ -141,10 +141,10 @@ def _regression_baseline(y):
 
 
 def _multilabel_metrics(y, p):
-    d = (p >= 0.5).astype(int)
+    d = (p > 0.5).astype(int)
     return {
-        "f1_micro": (f1_score(y, d, average="micro"), "f1_score(y, p >= 0.5, average='micro')"),
-        "f1_macro": (f1_score(y, d, average="macro"), "f1_score(y, p >= 0.5, average='macro')"),
+        "f1_micro": (f1_score(y, d, average="micro"), "f1_score(y, p > 0.5, average='micro')"),
+        "f1_macro": (f1_score(y, d, average="macro"), "f1_score(y, p > 0.5, average='macro')"),
         "mean_average_precision": (average_precision_score(y, p, average="macro"),
                                    "average_precision_score(y, p, average='macro')"),
         "roc_auc_macro": (roc_auc_score(y, p, average="macro"), "roc_auc_score(y, p, average='macro')"),

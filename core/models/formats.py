@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.errors import BadInputError
 from core.models.info import ModelFormat
+from core.text import escape_line
 
 KERAS_EXTENSIONS = (".keras",)
 H5_EXTENSIONS = (".h5", ".hdf5")
@@ -28,7 +29,8 @@ HDF5_USERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)  # where an HDF5 super
 
 
 def _bad(path: str | Path, message: str) -> BadInputError:
-    return BadInputError(message, path=str(path))
+    # a message can quote the file's own name or folder entries: one line, escape codes visible
+    return BadInputError(escape_line(message), path=str(path))
 
 
 def describe_content(head: bytes) -> str:
@@ -129,7 +131,10 @@ def detect_format(path: str | Path) -> str:
         if (path / "saved_model.pbtxt").exists():
             raise _bad(path, "text SavedModels (saved_model.pbtxt) are not supported; save it again with "
                              "tf.saved_model.save or model.export()")
-        keras_like = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".keras", ".h5", ".tflite"))[:3]
+        try:
+            keras_like = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".keras", ".h5", ".tflite"))[:3]
+        except OSError as exc:
+            raise _bad(path, f"cannot read this folder: {exc.strerror or exc}") from None
         hint = f" (it contains {', '.join(keras_like)}: open that file instead)" if keras_like else ""
         raise _bad(path, f"this folder is not a SavedModel: it has no saved_model.pb{hint}")
     if not stat.S_ISREG(st.st_mode):

@@ -221,7 +221,7 @@ class OptimizeSession:
         return run_tflite(tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel)
 
     def _single_class_warnings(self) -> list[str]:
-        warnings = []
+        warnings = self._label_range_warnings()
         for task in self.tasks:
             ref = self.reference[task.output]
             if task.task == "multiclass" and ref.ndim == 2 and ref.shape[0] > 1:
@@ -231,6 +231,20 @@ class OptimizeSession:
                                     "agreement cannot tell variants apart")
         for warning in warnings:
             self.progress.log(warning, level="warning")
+        return warnings
+
+    def _label_range_warnings(self) -> list[str]:
+        """Class-id labels that use few of an output's columns: the labels may belong to another output."""
+        warnings = []
+        labels = self.prepared.eval_y or {}
+        for task in self.tasks:
+            y, ref = labels.get(task.output), self.reference[task.output]
+            if y is None or task.task not in ("multiclass", "sequence", "segmentation") or ref.ndim < 2:
+                continue
+            classes, used = int(ref.shape[-1]), len(np.unique(np.asarray(y)))
+            if used * 2 <= classes and np.asarray(y).ndim < ref.ndim:
+                warnings.append(f"the labels of output {task.output!r} use {used} of its {classes} columns: check "
+                                "that they label this output (or set its task with --task)")
         return warnings
 
     def build_state(self, recipe: Recipe, progress) -> tuple[WorkState, float]:
@@ -280,6 +294,9 @@ class OptimizeSession:
             reasons = "; ".join(f"{name}: {why}" for name, why in evaluation.unscored)
             raise ConversionError(f"no output of the variant could be matched to the original by name ({reasons})")
         state.warnings.extend(variant_warnings(recipe, evaluation))
+        if recipe.mode != FP32 and state.float_bytes is not None and state.tflite_bytes == state.float_bytes:
+            state.warnings.append(f"{recipe.mode} left the model byte-identical to fp32: the converter quantized "
+                                  "nothing (it skips weight tensors smaller than 1,024 elements; general advice)")
         size = len(state.tflite_bytes)
         return Variant(name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=size,
                        converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),

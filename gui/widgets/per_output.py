@@ -104,10 +104,10 @@ class PerOutputPage(QWidget):
         self.rows = output_rows(source, models)
         self.model.set_records(self.rows)
         header = self.table.horizontalHeader()
-        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.resizeColumnsToContents()   # once: a ResizeToContents header measures at every layout pass
-        header.setStretchLastSection(True)
+        # Notes take the width that is left (elided, whole in the tooltip): the figures never scroll away.
+        header.setSectionResizeMode(len(OUTPUT_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         return len(output_tasks(source, [e for _, e in models]))
 
     def cell(self, row: int, column: int) -> str:

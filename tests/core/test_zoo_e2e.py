@@ -268,43 +268,6 @@ def auto_runs(cases, work):
     return get
 
 
-# ---------------------------------------------------------------------------------------------- inspect
-
-def test_inspect_every_model_in_the_engine_child(cases, optimized):
-    """One real `litesmith inspect --json` over the seven source models and their fp32 .tflite exports."""
-    sources = [cases[k].model for k in KINDS]
-    exports = [optimized(k).exported["fp32"] for k in KINDS]
-    done = litesmith_process("inspect", *sources, *exports, "--json")
-    assert done.returncode == 0, done.stderr[-3000:]
-    entries = json.loads(done.stdout)
-    assert [e["path"] for e in entries] == [str(p) for p in sources + exports]
-    for kind, entry in zip(KINDS + KINDS, entries):
-        facts = cases[kind].facts
-        assert "error" not in entry, (kind, entry)
-        info = entry["info"]
-        inputs, outputs = info["inputs"], info["outputs"]
-        if info["format"] == "tflite":
-            # Today inspect lists a .tflite's tensors (names like serving_default_amount:0), not its signature.
-            assert len(inputs) == len(facts["inputs"]) and len(outputs) == len(facts["outputs"]), (kind, info)
-            assert sorted(t["dtype"] for t in inputs) == sorted(facts["input_dtypes"].values()), (kind, inputs)
-            if "signatures" in info:
-                assert "serving_default" in json.dumps(info["signatures"]), (kind, info["signatures"])
-            continue
-        assert info["format"] == facts["format"], kind
-        assert [t["name"] for t in inputs] == list(facts["inputs"]), (kind, inputs)
-        for t in inputs:
-            assert t["dtype"] == facts["input_dtypes"][t["name"]], (kind, t)
-            assert tuple(t["shape"][1:]) == tuple(facts["input_shapes"][t["name"]]), (kind, t)
-        names = [t["name"] for t in outputs]
-        if facts["format"] == "keras":
-            assert names == list(facts["outputs"]), (kind, names)      # the model's own order
-        else:
-            assert sorted(names) == sorted(facts["outputs"]), (kind, names)   # serving_default's, not embed's
-        for t in outputs:
-            assert t["dtype"] == facts["output_dtypes"][t["name"]], (kind, t)
-            assert tuple(t["shape"][1:]) == facts["reference"][t["name"]].shape[1:], (kind, t)
-
-
 # ---------------------------------------------------------------------------------------------- optimize, every mode
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -439,7 +402,7 @@ def test_every_exported_variant_recomputed_with_the_signature_runner(cases, opti
         from ai_edge_litert.interpreter import Interpreter
 
         signatures = Interpreter(model_content=tflite).get_signature_list()
-        assert set(signatures) == {zoo.SIGNATURE}, (mode, signatures)
+        assert zoo.SIGNATURE in signatures, (mode, signatures)
         assert sorted(signatures[zoo.SIGNATURE]["inputs"]) == sorted(facts["inputs"]), (mode, signatures)
         assert sorted(signatures[zoo.SIGNATURE]["outputs"]) == sorted(facts["outputs"]), (mode, signatures)
         got = zoo.run_signature(tflite, inputs)
@@ -474,6 +437,44 @@ def test_multi_input_positional_arrays_feed_the_inputs_in_model_order(cases, wor
         assert_close(accuracy[field], case.facts["oracle"]["fraud"][metric], f"positional original {field}")
     fidelity = summary["variants"][0]["evaluation"]["fidelity"]
     assert fidelity["agreement"] == 1.0 and fidelity["max_abs_diff"] < 1e-4, fidelity
+
+
+# ---------------------------------------------------------------------------------------------- inspect
+
+def test_inspect_every_model_in_the_engine_child(cases, optimized):
+    """One real `litesmith inspect --json` over the seven source models and their fp32 .tflite exports
+    (after the optimize tests in this file, which made the exports)."""
+    sources = [cases[k].model for k in KINDS]
+    exports = [optimized(k).exported["fp32"] for k in KINDS]
+    done = litesmith_process("inspect", *sources, *exports, "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    entries = json.loads(done.stdout)
+    assert [e["path"] for e in entries] == [str(p) for p in sources + exports]
+    for kind, entry in zip(KINDS + KINDS, entries):
+        facts = cases[kind].facts
+        assert "error" not in entry, (kind, entry)
+        info = entry["info"]
+        inputs, outputs = info["inputs"], info["outputs"]
+        if info["format"] == "tflite":
+            # Today inspect lists a .tflite's tensors (names like serving_default_amount:0), not its signature.
+            assert len(inputs) == len(facts["inputs"]) and len(outputs) == len(facts["outputs"]), (kind, info)
+            assert sorted(t["dtype"] for t in inputs) == sorted(facts["input_dtypes"].values()), (kind, inputs)
+            if "signatures" in info:
+                assert "serving_default" in json.dumps(info["signatures"]), (kind, info["signatures"])
+            continue
+        assert info["format"] == facts["format"], kind
+        assert [t["name"] for t in inputs] == list(facts["inputs"]), (kind, inputs)
+        for t in inputs:
+            assert t["dtype"] == facts["input_dtypes"][t["name"]], (kind, t)
+            assert tuple(t["shape"][1:]) == tuple(facts["input_shapes"][t["name"]]), (kind, t)
+        names = [t["name"] for t in outputs]
+        if facts["format"] == "keras":
+            assert names == list(facts["outputs"]), (kind, names)      # the model's own order
+        else:
+            assert sorted(names) == sorted(facts["outputs"]), (kind, names)   # serving_default's, not embed's
+        for t in outputs:
+            assert t["dtype"] == facts["output_dtypes"][t["name"]], (kind, t)
+            assert tuple(t["shape"][1:]) == facts["reference"][t["name"]].shape[1:], (kind, t)
 
 
 # ---------------------------------------------------------------------------------------------- multi-output options
@@ -573,7 +574,7 @@ def test_auto_exports_a_tflite_with_the_models_own_names(cases, auto_runs, kind)
     from ai_edge_litert.interpreter import Interpreter
 
     signatures = Interpreter(model_content=exported.read_bytes()).get_signature_list()
-    assert set(signatures) == {zoo.SIGNATURE}, signatures
+    assert zoo.SIGNATURE in signatures, signatures
     assert sorted(signatures[zoo.SIGNATURE]["outputs"]) == sorted(facts["outputs"])
     assert sorted(signatures[zoo.SIGNATURE]["inputs"]) == sorted(facts["inputs"])
     got = zoo.run_signature(exported.read_bytes(), case.eval_inputs())

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from core.errors import ErrorKind
@@ -111,6 +112,84 @@ def test_primary_output_reaches_the_jobs_and_a_core_failure_shows_the_error(qtbo
     assert window.error_dialog is not None and "no candidate survived" in window.error_dialog.text()
     window.error_dialog.accept()
     assert window.run_action.isEnabled() and not window.runner.busy
+
+
+def fake_heads_outcome():
+    """Three outputs, no benchmark: int8 could not score `mask` (its shape changed), dynamic was not evaluated."""
+    from core.data.loaders import DataDescription
+    from core.evaluation import AccuracyMetrics, Evaluation, FidelityMetrics, ModelEvaluation
+    from core.optimize.recipes import recipe_for_mode
+    from core.optimize.results import OptimizeResult, OutputTask, SourceInfo, Variant
+    from gui.workflow import RunOutcome
+
+    def head(name, task, acc, agreement=None, cosine=None):
+        accuracy = AccuracyMetrics(task, 50, accuracy=acc) if task != "regression" else \
+            AccuracyMetrics(task, 50, mae=acc, rmse=acc * 1.5, max_error=acc * 4)
+        fidelity = None if cosine is None else FidelityMetrics(task, 50, 0.02, 0.001, cosine, "sample",
+                                                               agreement=agreement)
+        return Evaluation(task, accuracy, fidelity, output=name)
+
+    tasks = (OutputTask("species", "multiclass", "softmax over 3 classes"),
+             OutputTask("weight", "regression", "linear activation, 1 value"),
+             OutputTask("mask", "segmentation", "(N, H, W, K) scores with (N, H, W) labels"))
+    original = ModelEvaluation((head("species", "multiclass", 0.9), head("weight", "regression", 0.2),
+                                head("mask", "segmentation", 0.8)), primary="species")
+    fp32 = ModelEvaluation((head("species", "multiclass", 0.9, 1.0, 1.0), head("weight", "regression", 0.2, None, 0.99),
+                            head("mask", "segmentation", 0.8, 1.0, 1.0)), primary="species")
+    int8 = ModelEvaluation((head("species", "multiclass", 0.88, 0.97, 0.998),
+                            head("weight", "regression", 0.25, None, 0.999)), primary="species",
+                           unscored=(("mask", "shape (50, 4, 4) differs from the original's (50, 8, 8)"),))
+
+    def variant(name, evaluation):
+        return Variant(name=name, recipe=recipe_for_mode(name), tflite_bytes=b"x", size_bytes=1000,
+                       converter_path="from_keras_model", evaluation=evaluation, size_ratio=1.0)
+
+    result = OptimizeResult(
+        source=SourceInfo("/m/heads.keras", "keras", "ab" * 32, 5000, (), tasks=tasks, primary_output="species"),
+        data=DataDescription(False, "/m/d.npz", "/m/d.npz", 50, 50, True, True),
+        original_evaluation=original, baseline_size_bytes=1000,
+        variants=(variant("fp32", fp32), variant("dynamic", None), variant("int8", int8)))
+    return RunOutcome("/m/heads.keras", RunSettings(primary_output="species").to_dict(), result, None)
+
+
+def test_unscored_outputs_say_why_in_the_table_and_the_report(qtbot, tmp_path):
+    from PySide6.QtGui import QAction
+
+    from gui.panels.results_panel import ResultsPanel
+    from gui.report import write_report
+
+    panel = ResultsPanel(QAction("Export Variant…"), QAction("Export Report…"))
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    panel.set_outcome(fake_heads_outcome())
+    qtbot.waitUntil(lambda: panel.complete)
+    assert panel.column_titles()[8:] == ["Accuracy\n(species)", "Fidelity\n(worst output)"]
+    # fp32: the regression output's cosine (0.99) is its worst; int8: the classifier's agreement (97 %).
+    assert [panel.cell(r, 9).removesuffix(" ★") for r in range(4)] == [
+        "reference", "cos 0.99000 · weight", "—", "97.00 % · species"]
+    assert "\nweight: cos 0.99000 max|d| 0.02\n" in panel.table.model().data(
+        panel.table.model().index(1, 9), Qt.ItemDataRole.ToolTipRole)
+    page = panel.outputs_page
+    assert page.model.rowCount() == 3 * 4
+    mask = [[page.cell(r, c) for c in (0, 2, 3, 7)] for r in range(8, 12)]
+    assert mask == [["mask", "original", "reference", "inferred: (N, H, W, K) scores with (N, H, W) labels"],
+                    ["", "fp32", "100.00 %", ""],
+                    ["", "dynamic", "—", "not evaluated"],
+                    ["", "int8", "not scored", "not scored: shape (50, 4, 4) differs from the original's (50, 8, 8)"]]
+    assert page.cell(4, 0) == "weight" and page.cell(5, 7) == "◀ worst: fp32's headline fidelity"
+    text = panel.explanations.toPlainText()
+    assert "output 'mask' not scored: shape (50, 4, 4)" in text
+    assert "output 'species': multiclass (softmax over 3 classes; the primary output" in text
+
+    html_path, json_path = write_report(panel.outcome, panel, str(tmp_path / "r.html"), str(tmp_path / "r.json"))
+    page_html = Path(html_path).read_text(encoding="utf-8")
+    assert "not scored: shape (50, 4, 4)" in page_html and "<b>mask</b>: segmentation" in page_html
+    data = json.loads(Path(json_path).read_text())
+    assert data["primary_output"] == "species"
+    unscored = [r for r in data["outputs"] if r["fidelity"] == "not scored"]
+    assert [(r["output"], r["variant"]) for r in unscored] == [("mask", "int8")]
+    assert [r["fidelity_output"] for r in data["rows"]] == [None, "weight", None, "species"]
 
 
 # -- the zoo's multi-output model, for real ---------------------------------------------------
