@@ -17,9 +17,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # of the moment they start: point every settings and cache folder at a temporary home
 # for the whole session, so no test ever writes to the user's real folders.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="litesmith-tests-"))
-for _name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+for _name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
     os.environ[_name] = str(_SESSION_HOME / _name.lower())
 os.environ["LITESMITH_CACHE_DIR"] = str(_SESSION_HOME / "result-cache")
+os.environ["LITESMITH_LOG_DIR"] = str(_SESSION_HOME / "log")   # internal-error details files
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -12,6 +12,8 @@ still printed; nothing is exported).
 
 from __future__ import annotations
 
+from core.text import escape_line
+
 import argparse
 import math
 import signal
@@ -303,4 +305,4 @@ def format_auto(result, exports: list[dict] | None = None) -> str:
         lines.append("nothing exported: the search was cancelled")
     elif result.recommended is None:
         lines.append("nothing exported: no candidate meets the budget (loosen it, or give more calibration data)")
-    return "\n".join(lines)
+    return "\n".join(escape_line(line) for line in lines)   # names come from the model file

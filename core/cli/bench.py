@@ -19,6 +19,8 @@ The measuring happens in the engine's child process.
 
 from __future__ import annotations
 
+from core.text import escape_line
+
 import argparse
 import os
 import sys
@@ -177,4 +179,4 @@ def format_result(result) -> str:
             lines.append(f"  {layer.name:<32} {layer.type:<24} {fmt_ms(layer.mean_ms):>9}  {layer.share:>5.1%}")
     for note in result.notes:
         lines.append(f"note: {note}")
-    return os.linesep.join(lines)
+    return os.linesep.join(escape_line(line) for line in lines)   # names come from the model file

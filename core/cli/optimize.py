@@ -10,6 +10,8 @@ variant), 130 cancelled.
 
 from __future__ import annotations
 
+from core.text import escape_line
+
 import argparse
 import math
 import os
@@ -322,4 +324,4 @@ def format_result(result, exports: list[dict] | None = None) -> str:
     for e in exports or []:
         if "tflite" in e:
             lines.append(f"wrote {e['tflite']}  (report {e['report']})")
-    return "\n".join(lines)
+    return "\n".join(escape_line(line) for line in lines)   # names come from the model file

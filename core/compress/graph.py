@@ -3,12 +3,18 @@
 Every tensor's last axis is described as a list of segments, each a slice of
 one *channel group* (a `Concatenate` joins segments; `Flatten` repeats them
 once per spatial position). A group is born at a layer that makes new channels
-(Dense units, Conv filters). Layers that pass channels through (BatchNorm,
-activations, pooling, DepthwiseConv2D with depth_multiplier 1) keep the group;
+(Dense units, Conv1D/2D/3D filters, SeparableConv pointwise filters). Layers
+that pass channels through (BatchNorm, activations, pooling, DepthwiseConv2D
+with depth_multiplier 1) keep the group; a SeparableConv consumes its input
+channels through its depthwise kernel and its pointwise kernel's input axis
+(sliced together, depth_multiplier 1 only);
 element-wise merges (Add, Multiply, ...) tie their inputs' groups together with
 union-find, so a residual block is pruned consistently. Anything the analysis
 cannot slice (Reshape, Lambda, custom layers, nested models, shared layers, the
 model's inputs and outputs) blocks the groups it touches, with a reason.
+Recurrent layers (LSTM, GRU, SimpleRNN, Bidirectional, ConvLSTM, any RNN) and
+TimeDistributed are left whole: they block the groups feeding them, and a note
+per layer (`ChannelGraph.notes`) says why.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ PASS_THROUGH = {
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "ZeroPadding1D", "ZeroPadding2D",
     "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
 }
+SEPARABLE = {"SeparableConv1D", "SeparableConv2D"}
+RECURRENT_BASES = {"RNN", "Bidirectional", "TimeDistributed"}  # LSTM, GRU, SimpleRNN, ConvLSTM subclass RNN
 MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 CHANNEL_ACTIVATIONS = {"softmax", "log_softmax"}  # mix channels: cannot drop one
 
@@ -69,6 +77,7 @@ class ChannelGraph:
         self.groups: dict[int, Group] = {}
         self.parent: dict[int, int] = {}
         self.nodes: list[NodeInfo] = []
+        self.notes: list[str] = []                       # layers left whole, and why
 
     # union-find ---------------------------------------------------------------
     def new_group(self, size: int, producer: str | None = None, blocked: str | None = None) -> int:
@@ -146,6 +155,40 @@ def _activation_name(layer) -> str:
     return getattr(act, "__name__", str(act) if act is not None else "").lower()
 
 
+def is_recurrent(layer) -> bool:
+    """LSTM, GRU, SimpleRNN, ConvLSTM (anything built on keras RNN), Bidirectional and TimeDistributed."""
+    return any(c.__name__ in RECURRENT_BASES for c in type(layer).__mro__)
+
+
+_GATES = {"LSTM": "four gates", "ConvLSTM1D": "four gates", "ConvLSTM2D": "four gates",
+          "ConvLSTM3D": "four gates", "GRU": "three gates"}
+_WRAPPERS = ("Bidirectional", "TimeDistributed")
+
+
+def whole_layer_note(layer) -> str:
+    """The note for a recurrent or TimeDistributed layer that structured pruning leaves whole."""
+    cls = type(layer).__name__
+    inner = layer
+    while type(inner).__name__ in _WRAPPERS:
+        wrapped = getattr(inner, "layer", None) or getattr(inner, "forward_layer", None)  # Bidirectional
+        if wrapped is None:
+            break
+        inner = wrapped
+    inner_cls = type(inner).__name__
+    if inner is not layer and not is_recurrent(inner):
+        why = f"the {inner_cls} it wraps runs at every step and is not sliced"
+    elif inner_cls in _GATES:
+        why = f"pruning its units would change the recurrent kernel's {_GATES[inner_cls]}"
+    else:
+        why = "pruning its units would change its recurrent kernel"
+    if cls == "TimeDistributed":
+        return f"left whole: TimeDistributed layer {layer.name!r} over {inner_cls} ({why}; not supported)"
+    if cls == "Bidirectional":
+        return (f"left whole: recurrent layer {layer.name!r} (Bidirectional {inner_cls}: {why}, "
+                "in both directions; not supported)")
+    return f"left whole: recurrent layer {layer.name!r} ({why}; not supported)"
+
+
 def _shape(t) -> tuple:
     return tuple(t.shape)
 
@@ -182,7 +225,13 @@ def analyse(model) -> ChannelGraph:
         channels_last = getattr(layer, "data_format", "channels_last") in (None, "channels_last")
         rank = len(_shape(node.input_tensors[0])) if node.input_tensors else 0
 
-        if node_count.get(id(layer), 0) > 1:
+        if is_recurrent(layer):
+            kind = "TimeDistributed layer" if cls == "TimeDistributed" else "recurrent layer"
+            barrier = f"{layer.name} ({cls}), a {kind} left whole"
+            note = whole_layer_note(layer)
+            if note not in cg.notes:
+                cg.notes.append(note)
+        elif node_count.get(id(layer), 0) > 1:
             barrier = f"{layer.name} ({cls}) is shared by several calls"
         elif cls in PRODUCERS:
             if not channels_last or getattr(layer, "groups", 1) != 1:
@@ -197,6 +246,24 @@ def analyse(model) -> ChannelGraph:
                     outs = [Desc(((cg.new_group(size, producer=layer.name), size),))]
                     if CHANNEL_ACTIVATIONS & {_activation_name(layer)}:
                         cg.block(outs[0], f"{layer.name} applies {_activation_name(layer)} across its units")
+        elif cls in SEPARABLE:
+            multiplier = int(getattr(layer, "depth_multiplier", 1) or 1)
+            if not channels_last:
+                barrier = f"{layer.name} ({cls}) is channels_first"
+            elif len(ins) != 1:
+                barrier = f"{layer.name} ({cls}) has several inputs"
+            elif ins[0].repeat > 1:
+                barrier = f"{layer.name} ({cls}) follows a Flatten"
+            else:
+                # its pointwise filters are new channels; its input channels are sliced in the
+                # depthwise kernel and the pointwise kernel's input axis together
+                size = int(_shape(node.outputs[0])[-1])
+                outs = [Desc(((cg.new_group(size, producer=layer.name), size),))]
+                if CHANNEL_ACTIVATIONS & {_activation_name(layer)}:
+                    cg.block(outs[0], f"{layer.name} applies {_activation_name(layer)} across its units")
+                if multiplier != 1:
+                    cg.block(ins[0], f"feeds {layer.name} ({cls}) with depth_multiplier {multiplier}, "
+                                     "whose input channels are not sliced")
         elif cls in DEPTHWISE:
             if not channels_last or getattr(layer, "depth_multiplier", 1) != 1:
                 barrier = f"{layer.name} ({cls}) has depth_multiplier > 1 or is channels_first"

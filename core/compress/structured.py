@@ -2,13 +2,16 @@
 
 1. `graph.analyse` finds the channel groups (layers whose output channels must
    match, tied by Add/Multiply/... in residual blocks) and the groups that
-   cannot be pruned, with the reason.
+   cannot be pruned, with the reason. Recurrent layers and TimeDistributed are
+   left whole, with a note (and so is the layer feeding them).
 2. Each prunable group ranks its channels by L1 norm of the producing kernels'
    filters (each producer normalised by its mean, then summed) and keeps the
    strongest `1 - sparsity` of them.
 3. The model is rebuilt from its layers' configs with fewer `units`/`filters`;
    kernels, biases and the matching slices of BatchNorm/DepthwiseConv/the next
-   layer's input channels are copied over.
+   layer's input channels are copied over (a SeparableConv's pointwise filters
+   are its output channels; its input channels are sliced in the depthwise and
+   the pointwise kernel together).
 4. Fine-tuning (labels, or else the original model's outputs) recovers accuracy.
 """
 
@@ -23,7 +26,7 @@ from core.compress import measure as m
 from core.compress import training as t
 from core.compress.configs import StructuredPruneConfig
 from core.compress.flops import count_flops
-from core.compress.graph import DEPTHWISE, PER_CHANNEL, PRODUCERS, ChannelGraph, analyse
+from core.compress.graph import DEPTHWISE, PER_CHANNEL, PRODUCERS, SEPARABLE, ChannelGraph, analyse
 from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError
 
@@ -69,6 +72,7 @@ class StructuredPruneResult:
 
         d = {k: v for k, v in self.__dict__.items() if k not in ("model", "groups")}
         d["groups"] = [asdict(g) for g in self.groups]
+        d["skipped"] = [f"{', '.join(g.producers)}: {g.reason}" for g in self.groups_skipped]
         return d
 
 
@@ -79,7 +83,8 @@ def _layer(model, name):
 
 
 def _filter_l1(layer) -> np.ndarray:
-    kernel = np.asarray(layer.kernel.numpy())
+    weights = layer.pointwise_kernel if type(layer).__name__ in SEPARABLE else layer.kernel
+    kernel = np.asarray(weights.numpy())
     return np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
 
 
@@ -140,7 +145,7 @@ def _new_layer(layer, cg: ChannelGraph, keep: dict[int, np.ndarray]):
         copy.set_weights(layer.get_weights())
         return copy
     config = layer.get_config()
-    if cls in PRODUCERS:
+    if cls in PRODUCERS or cls in SEPARABLE:
         g = cg.group_of_producer(layer.name)
         if g is not None and g.gid in keep:
             key = "units" if cls == "Dense" else "filters"
@@ -165,6 +170,17 @@ def _slice_weights(info, new_layer, cg: ChannelGraph, keep: dict[int, np.ndarray
             kernel = np.take(kernel, out_idx, axis=-1)
         rest = [np.take(w, out_idx, axis=-1) if out_idx is not None else w for w in weights[1:]]
         return [kernel] + rest
+    if cls in SEPARABLE:  # depthwise (..., in, 1), pointwise (..., in, out), bias (out,)
+        g = cg.group_of_producer(layer.name)
+        out_idx = keep.get(g.gid) if g is not None else None
+        depthwise, pointwise = weights[0], weights[1]
+        if in_idx is not None:  # only with depth_multiplier 1 (graph.analyse blocks the input otherwise)
+            depthwise = np.take(depthwise, in_idx, axis=-2)
+            pointwise = np.take(pointwise, in_idx, axis=-2)
+        if out_idx is not None:
+            pointwise = np.take(pointwise, out_idx, axis=-1)
+        rest = [np.take(w, out_idx, axis=-1) if out_idx is not None else w for w in weights[2:]]
+        return [depthwise, pointwise] + rest
     if in_idx is None:
         return weights
     if cls in DEPTHWISE:
@@ -276,7 +292,7 @@ def structured_prune(
 
     keep, reports = plan(model, cg, fraction_of, min_channels=config.min_channels,
                          channel_multiple=config.channel_multiple)
-    notes: list[str] = []
+    notes: list[str] = list(cg.notes)
     if not keep:
         notes.append("no group could be pruned: the model is rebuilt unchanged")
     progress(0.05, f"rebuilding: {len(keep)} group(s) pruned, {len(reports) - len(keep)} left alone", stage=STAGE)
@@ -284,7 +300,9 @@ def structured_prune(
     cancel.raise_if_cancelled()
 
     check = np.asarray(pruned.predict(x[:2], verbose=0))
-    if check.shape[1:] != tuple(model.outputs[0].shape[1:]):
+    expected = tuple(model.outputs[0].shape[1:])
+    if len(check.shape) - 1 != len(expected) or any(
+            e is not None and int(e) != c for e, c in zip(expected, check.shape[1:])):
         raise BadInputError(f"the rebuilt model's output shape {check.shape[1:]} differs from the original's")
 
     history = t.fine_tune(

@@ -35,6 +35,12 @@ from core.errors import ConversionError
 KERAS = "from_keras_model"
 EXPORT_SAVED_MODEL = "export+from_saved_model"
 NAMED_EXPORT = "named-signature export+from_saved_model"
+NAMED_EXPORT_BATCH1 = "batch-1 named-signature export+from_saved_model"
+SAVED_MODEL_BATCH1 = "batch-1 signature+from_saved_model"
+BATCH1_PATHS = (NAMED_EXPORT_BATCH1, SAVED_MODEL_BATCH1)
+BATCH1_NOTE = ("converted through a batch-1 signature (recurrent layers keep tensor-list ops at a free batch size, "
+               "which TFLite's builtin ops cannot run): the model takes one sample per call, its other free "
+               "dimensions (sequence length) stay free, and larger batches run as repeated calls")
 SAVED_MODEL = "from_saved_model"
 CONCRETE = "from_concrete_functions"
 TFLITE_INPUT = "tflite_input"
@@ -101,6 +107,29 @@ def unsupported_ops(message: str) -> tuple[list[str], list[str]]:
     return ops, sorted(set(flex))
 
 
+def _strip_location(line: str) -> str:
+    """`<unknown>:0: error: loc(callsite(fused[...] at ...)): REASON` -> `REASON`."""
+    text = re.sub(r"^\s*<unknown>:\d+:\s*", "", line.strip())
+    text = re.sub(r"^error:\s*", "", text)
+    if text.startswith("loc("):
+        end = text.rfind("]")
+        cut = text.find(": ", end if end >= 0 else 0)
+        text = text[cut + 2:] if cut >= 0 else text
+    return re.sub(r"^error:\s*", "", text.strip())
+
+
+def converter_reasons(text: str, limit: int = 4) -> list[str]:
+    """The converter's own error reasons, without MLIR locations, each once, in order."""
+    reasons: list[str] = []
+    for line in text.splitlines():
+        if "error:" not in line:
+            continue
+        reason = _strip_location(line).replace("\\n", " ").strip()
+        if reason and reason not in reasons:
+            reasons.append(reason[:400])
+    return reasons[:limit]
+
+
 def conversion_error(exc: BaseException, *, what: str, path: str | None, tried: str, log: str = "") -> ConversionError:
     text = str(exc)
     ops, flex = unsupported_ops(text)
@@ -110,8 +139,9 @@ def conversion_error(exc: BaseException, *, what: str, path: str | None, tried: 
             message += (f" ({', '.join(flex)} could run with SELECT_TF_OPS/Flex, which is off by default: "
                         "Flex ops can carry file-system ops into the model)")
     else:
+        reasons = converter_reasons(text)
         first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-        message = f"{what}: {first[:300]}"
+        message = f"{what}: {'; '.join(reasons) if reasons else first[:300]}"
     details = f"converter path(s) tried: {tried}\n\n{text}"
     if log.strip():
         details += "\n\nconverter output:\n" + log[-8000:]
@@ -137,33 +167,53 @@ class ConverterFactory:
         self.path = path                # the model file, for error messages
         self.resolved: str | None = None
         self.fallback_reason = ""
-        self._export_dir: str | None = None
+        self._export_dirs: dict[int | None, str] = {}
+        self.saved_model_factory = None       # (batch) -> SavedModel folder; set for SavedModel sources
 
     def close(self) -> None:
-        if self._export_dir is not None:
-            shutil.rmtree(self._export_dir, ignore_errors=True)
-            self._export_dir = None
+        for folder in self._export_dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        self._export_dirs.clear()
 
-    def _export(self) -> str:
-        if self._export_dir is None:
+    def _export(self, batch_size: int | None = None) -> str:
+        """The Keras model as a named-signature SavedModel (batch axis free, or `batch_size`); made once."""
+        if batch_size not in self._export_dirs:
             folder = tempfile.mkdtemp(prefix="litesmith-export-")
             try:
-                export_named_signature(self.keras_model, os.path.join(folder, "saved_model"))
+                export_named_signature(self.keras_model, os.path.join(folder, "saved_model"), batch_size=batch_size)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-            self._export_dir = folder
-        return os.path.join(self._export_dir, "saved_model")
+            self._export_dirs[batch_size] = folder
+        return os.path.join(self._export_dirs[batch_size], "saved_model")
 
     def _make(self, tf, path: str):
         if path == NAMED_EXPORT:
             return tf.lite.TFLiteConverter.from_saved_model(self._export(), signature_keys=[SERVING])
+        if path == NAMED_EXPORT_BATCH1:
+            return tf.lite.TFLiteConverter.from_saved_model(self._export(1), signature_keys=[SERVING])
         if path == SAVED_MODEL:
             keys = [self.signature_key] if self.signature_key else None
             return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_dir, signature_keys=keys)
+        if path == SAVED_MODEL_BATCH1:
+            return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_factory(1),
+                                                            signature_keys=[self.signature_key])
         if path == CONCRETE:
             return tf.lite.TFLiteConverter.from_concrete_functions(self.concrete_functions, self.trackable)
         raise ValueError(path)
+
+    def saved_model_folder(self) -> tuple[str, str] | None:
+        """(SavedModel folder, signature key) the resolved path converts, or None (concrete functions)."""
+        path = self.resolved
+        if path == NAMED_EXPORT:
+            return self._export(), SERVING
+        if path == NAMED_EXPORT_BATCH1:
+            return self._export(1), SERVING
+        if path == SAVED_MODEL and self.signature_key:
+            return self.saved_model_dir, self.signature_key
+        if path == SAVED_MODEL_BATCH1:
+            return self.saved_model_factory(1), self.signature_key
+        return None
 
     def make_converter(self):
         """A fresh converter on the path that worked last (call `convert` once first)."""
@@ -179,9 +229,9 @@ class ConverterFactory:
         if self.resolved is not None:
             return [self.resolved]
         if self.keras_model is not None:
-            return [NAMED_EXPORT]
+            return [NAMED_EXPORT, NAMED_EXPORT_BATCH1]
         if self.saved_model_dir is not None:
-            return [SAVED_MODEL]
+            return [SAVED_MODEL] + ([SAVED_MODEL_BATCH1] if self.saved_model_factory is not None else [])
         if self.concrete_functions is not None:
             return [CONCRETE]
         raise ConversionError("nothing to convert from (no Keras model, SavedModel or concrete function)")
@@ -221,7 +271,7 @@ class ConverterFactory:
             errors.append((path, failure, captured.text))
         tried = ", ".join(p for p, _, _ in errors)
         # Report the most informative error: one that names ops, else the last.
-        best = next((e for e in errors if unsupported_ops(str(e[1]))[0]), errors[-1])
+        best = next((e for e in errors if unsupported_ops(str(e[1]))[0]), errors[0])
         raise conversion_error(best[1], what=what, path=self.path, tried=tried, log=best[2])
 
 

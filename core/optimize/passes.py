@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from core.errors import ConversionError
-from core.optimize.convert import TFLITE_INPUT, ConverterFactory
+from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
 from core.optimize.quantize import configure_converter, positional_dataset, quantize_tflite, representative_dataset
 from core.optimize.recipes import CALIBRATED_MODES, FP32, INT8, WEIGHT_ONLY, ConvertConfig, QuantizeConfig
 from core.optimize.results import LayerError
@@ -106,6 +106,8 @@ class ConvertPass(Pass):
         state.tflite_bytes = state.float_bytes = data
         state.converter_path = path
         state.convert_config = config
+        if path in BATCH1_PATHS:
+            state.warnings.append(BATCH1_NOTE)
         if config.allow_select_tf_ops:
             state.warnings.append("SELECT_TF_OPS (Flex) allowed: the model may need the Flex delegate to run")
 
@@ -114,8 +116,10 @@ def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterF
     """A converter factory for the state's model: the Keras model, or the source's chosen SavedModel signature."""
     if state.keras_model is not None:
         return ConverterFactory(keras_model=state.keras_model, prefer=config.converter, path=source.path)
-    return ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
-                            prefer=config.converter, path=source.path)
+    factory = ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
+                               prefer=config.converter, path=source.path)
+    factory.saved_model_factory = lambda batch: source.conversion_dir(batch_size=batch)
+    return factory
 
 
 class QuantizePass(Pass):
@@ -151,7 +155,18 @@ class QuantizePass(Pass):
             return
         ctx.progress(None, f"quantizing ({config.mode})")
 
+        isolated = (state.converter_path in BATCH1_PATHS and config.mode in CALIBRATED_MODES
+                    and state.factory.saved_model_folder() is not None)
+
         def attempt(fallback: bool) -> bytes:
+            if isolated:
+                # The calibrator runs the recurrent loop natively and was seen to crash: contain it.
+                from core.optimize.isolated import convert_isolated
+
+                folder, key = state.factory.saved_model_folder()
+                return convert_isolated(folder, key, config.mode, calibration=ctx.calibration_x,
+                                        io_dtype=config.io_dtype, allow_float_fallback=fallback, cancel=ctx.cancel,
+                                        what=f"{config.mode} quantization failed")
             data, _path, _log = state.factory.convert(
                 lambda c: configure_converter(tf, c, config.mode, representative=representative,
                                               io_dtype=config.io_dtype, allow_float_fallback=fallback),

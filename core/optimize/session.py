@@ -174,7 +174,12 @@ class OptimizeSession:
 
         n = self.prepared.eval_samples
         progress(None, f"running the original model on {n} samples", stage="reference")
-        self.reference = self.source.predict(self.prepared.eval_x, cancel=cancel)
+        try:
+            self.reference = self.source.predict(self.prepared.eval_x, cancel=cancel)
+        except (RuntimeError, ValueError) as exc:   # LiteRT or TensorFlow refusing the model itself
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BadInputError(f"the model could not be run: {first[:300]}", path=self.model_path,
+                                details=str(exc)) from None
         bad = nonfinite_message(self.reference, "the original model")
         if bad:
             raise BadInputError(f"{bad}: there is nothing to compare variants with", path=self.model_path)

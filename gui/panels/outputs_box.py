@@ -7,7 +7,10 @@ the signatures, and the task inferred for each output with its reason, shown as
 primary, `serving_default` (or the only signature) is read, tasks are inferred.
 
 Shown once a model is open; the signature row only for a model with several
-signatures, the primary-output row only for a model with several outputs.
+signatures, the primary-output row only for a model with several outputs. A
+signature's outputs (SavedModel, .tflite) have no order: there the primary output
+starts as "none chosen" (labels named `y` need a choice). A .tflite's inspect
+result names tensors, not its signature's outputs: its choices open after a run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from core.evaluation.common import TASKS
 AUTO_TASK = "auto (inferred)"
 DEFAULT_SIGNATURE = "serving_default"
 MAX_VISIBLE_ROWS = 6
+NONE_CHOSEN = "none chosen"
+UNORDERED_TIP = ("This model's signature lists its outputs by name, with no order of their own: choose the output "
+                 "that labels named y belong to (the accuracy column and the Auto budget follow it)")
+TASKS_HINT = "Tasks are inferred from each output's shape, activation and labels; choose one to override."
+PROVISIONAL_HINT = ("The .tflite's signature names its outputs: the choices open after the first run "
+                    "(labels named y_<output> need no choice).")
 TASK_TIPS = {
     "binary": "one sigmoid unit: PR-AUC, ROC-AUC, precision/recall, flipped decisions",
     "multiclass": "a softmax over classes: top-1 accuracy and agreement",
@@ -61,6 +70,8 @@ class OutputsBox(QGroupBox):
         self.signatures: tuple[str, ...] = ()
         self.default_signature: str | None = None
         self.task_combos: dict[str, QComboBox] = {}
+        self.ordered = True
+        self.provisional = False
 
         self.signature = QComboBox()
         self.signature.setObjectName("signature")
@@ -84,7 +95,8 @@ class OutputsBox(QGroupBox):
         header = self.task_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
-        hint = QLabel("Tasks are inferred from each output's shape, activation and labels; choose one to override.")
+        self.hint = hint = QLabel(TASKS_HINT)
+        hint.setObjectName("outputsHint")
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
@@ -99,9 +111,19 @@ class OutputsBox(QGroupBox):
     # -- filling in ------------------------------------------------------------------------
 
     def set_model(self, info: Any) -> None:
-        """A model was opened (a ModelInfo): its outputs and signatures, choices back to the defaults."""
+        """A model was opened (a ModelInfo): its outputs and signatures, choices back to the defaults.
+
+        Without the engine's interface in the inspect result, a .tflite's output names
+        are its tensor names, not its signature's: the choices wait for the first run.
+        """
         names, signatures, signature = interface_names(info)
-        self.set_outputs(names, signatures, signature, keep=False)
+        interface = getattr(info, "interface", None)
+        fmt = str(getattr(info, "format", ""))
+        ordered = getattr(interface, "ordered_outputs", None)
+        if ordered is None:   # a signature (SavedModel, .tflite) lists its outputs by name, with no order
+            ordered = fmt not in ("saved_model", "tflite") or len(names) < 2
+        self.set_outputs(names, signatures, signature, keep=False, ordered=ordered,
+                         provisional=fmt == "tflite" and interface is None)
 
     def set_source(self, source: Any) -> None:
         """After a run or an auto search (a SourceInfo): the engine's names, and each inferred task with its reason."""
@@ -112,7 +134,7 @@ class OutputsBox(QGroupBox):
             signatures = tuple(getattr(interface, "signatures", ()) or ()) or self.signatures
             # The default stays the default: the signature a run used may be the user's choice.
             self.set_outputs(names, signatures, self.default_signature or getattr(interface, "signature", None),
-                             keep=True)
+                             keep=True, ordered=getattr(interface, "ordered_outputs", self.ordered))
         for t in tasks:
             combo = self.task_combos.get(t.output)
             if combo is None:
@@ -125,8 +147,13 @@ class OutputsBox(QGroupBox):
         self._fit_task_column()
 
     def set_outputs(self, names: Sequence[str], signatures: Sequence[str] = (), signature: str | None = None,
-                    *, keep: bool = True) -> None:
-        """The outputs (model order) and signatures; `keep`: the user's choices stay where the names still exist."""
+                    *, keep: bool = True, ordered: bool = True, provisional: bool = False) -> None:
+        """The outputs (model order) and signatures; `keep`: the user's choices stay where the names still exist.
+
+        `ordered`: the outputs have an order, so the first one is the default primary
+        output; else the default is "none chosen" (labels named `y` then need a choice).
+        `provisional`: the names may not be the engine's (choices disabled until a run).
+        """
         chosen_primary = self.primary_output() if keep else ""
         chosen_tasks = dict(self.task_overrides()) if keep else {}
         chosen_signature = self.signature_choice() if keep else ""
@@ -134,17 +161,30 @@ class OutputsBox(QGroupBox):
         self.default_signature = signature if signature in self.signatures else (
             DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in self.signatures else (self.signatures[0] if self.signatures
                                                                              else None))
-        for combo, items in ((self.signature, self.signatures), (self.primary, self.names)):
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(list(items))
-            combo.blockSignals(False)
+        self.ordered, self.provisional = ordered, provisional
+        self.signature.blockSignals(True)
+        self.signature.clear()
+        self.signature.addItems(list(self.signatures))
         self.signature.setCurrentIndex(max(0, self.signature.findText(chosen_signature or self.default_signature
                                                                       or "")))
-        if self.names:
-            self.primary.setItemText(0, f"{self.names[0]} (first)")
-        self.primary.setCurrentIndex(max(0, self.primary.findText(chosen_primary)) if chosen_primary else 0)
+        self.signature.blockSignals(False)
+        self.primary.blockSignals(True)
+        self.primary.clear()
+        if ordered and self.names:   # data "": the engine's default, the first output
+            self.primary.addItem(f"{self.names[0]} (first)", "")
+            rest = self.names[1:]
+        else:
+            self.primary.addItem(NONE_CHOSEN, "")
+            self.primary.setItemData(0, UNORDERED_TIP, Qt.ItemDataRole.ToolTipRole)
+            rest = self.names
+        for name in rest:
+            self.primary.addItem(name, name)
+        self.primary.setCurrentIndex(max(0, self.primary.findData(chosen_primary)))
+        self.primary.blockSignals(False)
         self._fill_tasks(chosen_tasks)
+        self.primary.setEnabled(not provisional)
+        self.task_table.setEnabled(not provisional)
+        self.hint.setText(PROVISIONAL_HINT if provisional else TASKS_HINT)
         self.form.setRowVisible(0, len(self.signatures) > 1)
         self.form.setRowVisible(1, len(self.names) > 1)
         self.setVisible(bool(self.names))
@@ -184,9 +224,8 @@ class OutputsBox(QGroupBox):
     # -- reading and restoring --------------------------------------------------------------
 
     def primary_output(self) -> str:
-        """The chosen primary output; "" for the default (the first output)."""
-        index = self.primary.currentIndex()
-        return self.names[index] if 0 < index < len(self.names) else ""
+        """The chosen primary output; "" for the default (the first output, or none for unordered outputs)."""
+        return "" if self.provisional else (self.primary.currentData() or "")
 
     def signature_choice(self) -> str:
         """The chosen signature; "" for the default (serving_default, or the only one)."""
@@ -194,13 +233,15 @@ class OutputsBox(QGroupBox):
         return text if text and text != self.default_signature and len(self.signatures) > 1 else ""
 
     def task_overrides(self) -> tuple[tuple[str, str], ...]:
+        if self.provisional:
+            return ()
         return tuple((name, combo.currentData()) for name, combo in self.task_combos.items() if combo.currentData())
 
     def apply(self, signature: str, primary_output: str, tasks: Sequence[tuple[str, str]]) -> None:
         """Choices from RunSettings ("" and missing: the defaults); names this model does not have are ignored."""
         wanted = signature if signature in self.signatures else (self.default_signature or "")
         self.signature.setCurrentIndex(max(0, self.signature.findText(wanted)))
-        self.primary.setCurrentIndex(self.names.index(primary_output) if primary_output in self.names else 0)
+        self.primary.setCurrentIndex(max(0, self.primary.findData(primary_output)) if primary_output else 0)
         overrides = dict(tasks)
         for name, combo in self.task_combos.items():
             combo.setCurrentIndex(max(0, combo.findData(overrides.get(name, ""))))

@@ -70,6 +70,32 @@ def test_outputs_box_offers_the_outputs_and_makes_the_options(qtbot):
     panel.set_settings(RunSettings(primary_output="aa_color", tasks=(("nope", "binary"),)), include_data=True)
     assert box.primary_output() == "aa_color" and box.task_overrides() == ()
 
+    # A SavedModel's signature lists its outputs by name: no "first" output, the user names one for `y` labels.
+    panel.set_model_info(SimpleNamespace(format="saved_model", outputs=(TensorInfo("b", (None, 1), "float32"),
+                                                                        TensorInfo("a", (None, 2), "float32"))))
+    assert [box.primary.itemText(i) for i in range(3)] == ["none chosen", "b", "a"] and box.primary_output() == ""
+    box.primary.setCurrentIndex(1)
+    assert panel.settings().primary_output == "b"
+    # A .tflite's inspect result names tensors, not its signature's outputs: the choices wait for a run.
+    panel.set_model_info(SimpleNamespace(format="tflite", outputs=(TensorInfo("Identity:0", (1, 2), "float32"),
+                                                                   TensorInfo("Identity_1:0", (1, 1), "float32"))))
+    assert not box.primary.isEnabled() and not box.task_table.isEnabled() and "first run" in box.hint.text()
+    assert panel.settings().primary_output == "" and panel.settings().tasks == ()
+    from core.models.interface import ModelInterface, TensorSpec
+    from core.optimize.results import OutputTask, SourceInfo
+
+    interface = ModelInterface((TensorSpec((None, 4), name="x"),),
+                               (TensorSpec((None, 2), name="score", role="output"),
+                                TensorSpec((None, 1), name="size", role="output")),
+                               signature="serving_default", signatures=("serving_default",), ordered_outputs=False)
+    panel.set_source(SourceInfo("/m/x.tflite", "tflite", "ab" * 32, 10, (), interface=interface,
+                                tasks=(OutputTask("score", "multiclass", "softmax"),
+                                       OutputTask("size", "regression", "1 value")), primary_output="score"))
+    assert box.primary.isEnabled() and box.names == ("score", "size") and "first run" not in box.hint.text()
+    assert [box.task_combos[n].itemText(0) for n in ("score", "size")] == ["auto: multiclass", "auto: regression"]
+    box.primary.setCurrentIndex(2)
+    assert panel.settings().primary_output == "size"
+
     # A model with several signatures (the inspect result may list them): serving_default by default.
     info = SimpleNamespace(outputs=(TensorInfo("embedding", (None, 4), "float32"),),
                            signatures=("embed", "serving_default"), signature="serving_default")
@@ -361,3 +387,25 @@ def test_per_output_screenshot(multi_run, request, tmp_path):
     finally:
         window.results_panel.tabs.setCurrentWidget(window.results_panel.charts)
         window.resize(size)
+
+
+def test_auto_search_judges_every_output_against_the_primary_choice(qtbot, multi_run):
+    window, _ = multi_run
+    box = window.recipe_panel.outputs_box
+    assert box.primary_output() == "aa_color"   # the choice stays for the next job
+    settings = window.recipe_panel.settings()
+    settings.runs, settings.seconds, settings.auto_pruning = None, 0.1, False
+    window.recipe_panel.set_settings(settings, include_data=True)
+    with qtbot.waitSignal(window.auto_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.auto_action.trigger()
+    result = blocker.args[0]
+    assert result.settings.primary_output == "aa_color" and result.source.primary_output == "aa_color"
+    panel = window.results_panel
+    assert panel.column_titles()[8:] == ["Accuracy\n(aa_color)", "Fidelity\n(worst output)"]
+    judged = [c for c in result.candidates if c.evaluation is not None]
+    assert judged
+    for candidate in judged:
+        row = next(r for r in panel.rows if r.name == candidate.name)
+        assert row.fidelity_output == candidate.evaluation.fidelity_output
+    assert panel.tabs.isTabVisible(panel.outputs_tab_index)
+    assert panel.outputs_page.model.rowCount() == len(OUTPUTS) * (len(judged) + 1)
