@@ -27,6 +27,7 @@ class ErrorKind:
     """String constants for `JobError.kind` (strings survive pickling and JSON)."""
 
     BAD_INPUT = "bad_input"
+    USAGE = "usage"
     CONVERSION = "conversion"
     CANCELLED = "cancelled"
     CRASHED = "crashed"
@@ -36,6 +37,7 @@ class ErrorKind:
 
 EXIT_CODE_FOR_KIND = {
     ErrorKind.BAD_INPUT: ExitCode.BAD_INPUT,
+    ErrorKind.USAGE: ExitCode.USAGE,
     # A model that kills the runtime or eats all memory is a bad model, as far as
     # the user is concerned: same exit code as any other unusable input.
     ErrorKind.CRASHED: ExitCode.BAD_INPUT,
@@ -69,6 +71,12 @@ class BadInputError(LitesmithError):
     """The model or data file cannot be used (missing, corrupt, unsafe, wrong shape)."""
 
     kind = ErrorKind.BAD_INPUT
+
+
+class UsageError(LitesmithError):
+    """The command needs something the user must say (e.g. the size of a free dimension): exit 2."""
+
+    kind = ErrorKind.USAGE
 
 
 class ConversionError(LitesmithError):

@@ -58,13 +58,15 @@ class AutoSettings:
     signature: str | None = None            # SavedModel/.tflite signature (None: serving_default)
     primary_output: str | None = None       # the output the budget is checked on (None: the first)
     tasks: tuple[tuple[str, str], ...] = ()  # (output, task) overrides
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # without data: sizes of free dimensions
 
     def session_options(self):
         """The scoring options every candidate is built and judged with (`core.optimize.session`)."""
         from core.optimize.session import SessionOptions
 
         return SessionOptions(threshold=self.threshold, signature=self.signature,
-                              primary_output=self.primary_output, tasks=tuple(tuple(t) for t in self.tasks))
+                              primary_output=self.primary_output, tasks=tuple(tuple(t) for t in self.tasks),
+                              input_shapes=tuple((n, tuple(shape)) for n, shape in self.input_shapes))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threads", tuple(int(t) for t in self.threads))

@@ -33,7 +33,7 @@ from core.benchmark.runners import (
 )
 from core.benchmark.sweep import DataFeed, sweep
 from core.engine.context import CancelToken, Reporter
-from core.errors import BadInputError, Cancelled, ErrorKind, JobError
+from core.errors import BadInputError, Cancelled, ErrorKind, JobError, UsageError
 from core.models.interface import ModelInterface
 
 ModelSource = bytes | str | os.PathLike
@@ -137,7 +137,8 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(["batch"] + [str(d) for d in shape]) + ")"
 
 
-def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
+def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None,
+                input_shapes: dict[str, tuple[int, ...]] | None = None) -> InputPlan:
     """Set every runner's per-sample input shapes, free dimensions resolved; say which shape is measured.
 
     With data, a free dimension takes the data's size; without, the documented
@@ -163,9 +164,9 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
                                                                 feed.source or "").shape[1:]
                                           for spec in interface.inputs})
             else:
-                runner.set_sample_shapes({})
+                runner.set_sample_shapes(input_shapes or {})
             shapes = runner.sample_shapes()
-        except (Cancelled, MemoryError):
+        except (Cancelled, MemoryError, UsageError):
             raise
         except Exception as exc:  # noqa: BLE001 - reported per configuration by measure_config
             runner.plan_error = exc
@@ -175,7 +176,7 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
         for spec in interface.inputs:
             shape = shapes[spec.name]
             free = spec.free_dims
-            source = "model" if not free else ("data" if feed is not None else "synthetic")
+            source = "model" if not free else ("data" if feed is not None else "--input-shape")
             measured.append(MeasuredInput(spec.name, shape, spec.dtype, free, source))
             if spec.name in seen:
                 if seen[spec.name] != shape:
@@ -192,8 +193,7 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None) -> InputPlan:
                                   f"{axes} take{'s' if len(free) == 1 else ''} the data's size")
             else:
                 plan.notes.append(f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} {axes} "
-                                  "had no size and no data was given, so the documented synthetic size is used; "
-                                  "give --data to measure at your data's size")
+                                  f"take{'s' if len(free) == 1 else ''} the sizes given with --input-shape")
         if not plan.inputs:
             plan.inputs = tuple(measured)
     return plan
@@ -307,14 +307,15 @@ def benchmark_model(
     data: DataSource = None,
     label: str | None = None,
     signature: str | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> BenchmarkResult:
     """Benchmark one model file (or .tflite bytes) over `config`'s batch sizes and threads.
 
     `data`: a data file (`load_feed`: .npz arrays named after the model's inputs,
     or ``x_0, x_1, ...`` in input order, or ``x``) or arrays; batches then come
     from it, free dimensions run at the data's size, and the time spent on data
-    is reported. Without data, free dimensions run at the documented synthetic
-    size. `signature` chooses a SavedModel's or .tflite's signature (default
+    is reported. Without data, free dimensions run at `input_shapes` ({input
+    name: per-sample shape}, --input-shape); UsageError when one has no size. `signature` chooses a SavedModel's or .tflite's signature (default
     ``serving_default``, or the only one); the others are listed in a note.
     """
     model_label = label or ("<tflite bytes>" if isinstance(model, (bytes, bytearray)) else os.fspath(model))
@@ -362,7 +363,7 @@ def benchmark_model(
             raise BadInputError(str(exc), path=model_label) from exc
     notes += signature_notes(interface)
     feed = load_feed(data, runners[0].feed_interface())
-    plan = plan_inputs(runners, feed)
+    plan = plan_inputs(runners, feed, input_shapes)
     problem = getattr(runners[0], "plan_error", None)
     if problem is not None:
         if isinstance(problem, BadInputError):

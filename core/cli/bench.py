@@ -90,6 +90,9 @@ def add_parser(subparsers) -> None:
                         help="measure over a dataset and report data time versus model time: an .npz with arrays "
                              "named after the model's inputs, or x_0, x_1, ... in input order, or x (also .npy, "
                              ".csv); free dimensions run at the data's size")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="INPUT=D1,D2,...",
+                        help="without --data: the sizes after the batch axis for an input with free dimensions "
+                             "(e.g. frames=45,6); repeat per input")
     parser.add_argument("--signature", metavar="NAME", default=None,
                         help="SavedModel or .tflite: the signature to measure (default serving_default, or the "
                              "only one); the others are listed in a note")
@@ -116,6 +119,9 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
+        from core.cli.scoring import parse_input_shapes
+
+        shapes = parse_input_shapes(args.input_shape or [])
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -125,7 +131,8 @@ def handle(args: argparse.Namespace) -> int:
     with make_engine(args) as engine:
         try:
             result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
-                             data=args.data, signature=args.signature, show_progress=not args.json)
+                             data=args.data, signature=args.signature, show_progress=not args.json,
+                             input_shapes=dict(shapes))
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code

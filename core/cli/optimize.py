@@ -280,6 +280,10 @@ def format_result(result, exports: list[dict] | None = None) -> str:
                      f"{'' if d.labelled else ' (no labels: fidelity only)'}")
         lines.extend(f"  {note}" for note in d.notes if "ignored" in note or "->" in note)
     interface = result.source.interface
+    free = {spec.name for spec in (interface.inputs if interface is not None else ()) if spec.free_dims}
+    shapes = [f"{name!r} (batch, {', '.join(map(str, shape))})" for name, shape in d.input_shapes if name in free]
+    if shapes:
+        lines.append("inputs with free dimensions evaluated at: " + ", ".join(shapes))
     if interface is not None and interface.signature:
         others = [s for s in interface.signatures if s != interface.signature]
         lines.append(f"signature: {interface.signature}" + (f" (also: {', '.join(others)}; choose with --signature)"

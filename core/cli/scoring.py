@@ -16,6 +16,9 @@ TASK_NAMES = ("binary", "multiclass", "multilabel", "class_id", "regression", "s
 def add_scoring_arguments(parser: argparse.ArgumentParser, *, tasks: bool = True) -> None:
     parser.add_argument("--signature", metavar="NAME",
                         help="SavedModel or .tflite signature to use (default: serving_default, or the only one)")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="INPUT=D1,D2,...",
+                        help="without --data: the sizes after the batch axis to use for an input with free "
+                             "dimensions (e.g. frames=45,6); repeat per input")
     if not tasks:
         return
     parser.add_argument("--task", action="append", default=[], metavar="OUTPUT=TASK",
@@ -43,10 +46,27 @@ def parse_tasks(values: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(parsed)
 
 
+def parse_input_shapes(values: list[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """`["frames=45,6"]` -> (("frames", (45, 6)),); ValueError naming a bad value."""
+    parsed = []
+    for value in values:
+        name, sep, sizes = value.partition("=")
+        try:
+            shape = tuple(int(s) for s in sizes.split(",") if s.strip())
+        except ValueError:
+            shape = ()
+        if not sep or not name.strip() or not shape or min(shape) < 1:
+            raise ValueError(f"--input-shape {value}: expected INPUT=D1,D2,... with whole sizes >= 1 "
+                             "(the sizes after the batch axis)")
+        parsed.append((name.strip(), shape))
+    return tuple(parsed)
+
+
 def session_options(args: argparse.Namespace):
     """The engine's `SessionOptions` from parsed arguments (ValueError for a bad --task)."""
     from core.optimize.session import SessionOptions
 
     return SessionOptions(threshold=getattr(args, "threshold", 0.5), signature=getattr(args, "signature", None),
                           primary_output=getattr(args, "primary_output", None),
-                          tasks=parse_tasks(getattr(args, "task", []) or []))
+                          tasks=parse_tasks(getattr(args, "task", []) or []),
+                          input_shapes=parse_input_shapes(getattr(args, "input_shape", []) or []))

@@ -108,6 +108,7 @@ class DataDescription:
     labelled: bool
     stratified: bool
     notes: tuple[str, ...] = ()
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # per-sample shape each input was evaluated at
 
 
 # ---------------------------------------------------------------------------

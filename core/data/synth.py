@@ -6,12 +6,11 @@ and a loud warning. Float inputs are standard-normal; integer inputs are small
 non-negative integers (token ids, class ids: 0..9, valid for any Embedding);
 booleans are fair coin flips.
 
-Free (None) dimensions other than the batch are never invented as 1. A rank-4
-input (batch, height, width, channels) gets ``IMAGE_SIZE`` (64) for a free height
-or width and ``IMAGE_CHANNELS`` (3) for free channels; any other free axis is a
-sequence axis and gets ``SEQUENCE_LENGTH`` (32). Every input uses the same
-lengths, so inputs that must agree (token ids and their mask) do. Each free axis
-used is named in a note.
+Free (None) dimensions other than the batch are never invented: their sizes
+come from the user (``--input-shape NAME=D1,D2,...``, the sizes after the batch
+axis); without them synthesis raises `UsageError` asking for them (the data's
+own shape is used whenever the user gives data). Each given shape is named in a
+note.
 """
 
 from __future__ import annotations
@@ -23,34 +22,46 @@ from core.models.interface import ModelInterface, TensorSpec
 SYNTHETIC_WARNING = ("NO DATA GIVEN: calibration and evaluation used RANDOM inputs; quantization ranges and "
                      "fidelity figures may not reflect real data (give --data for trustworthy results)")
 
-SEQUENCE_LENGTH = 32
-IMAGE_SIZE = 64
-IMAGE_CHANNELS = 3
 INTEGER_HIGH = 10            # integer inputs: 0 .. INTEGER_HIGH - 1
 
 
-def synthetic_shape(spec: TensorSpec, n: int) -> tuple[tuple[int, ...], list[str]]:
-    """The shape (n, ...) to synthesize for `spec`, free axes at the documented lengths; (shape, notes)."""
+def input_shape_flag(spec: TensorSpec) -> str:
+    """`--input-shape frames=LEN,6`: the flag a user gives for `spec`'s free dimensions."""
+    sizes = ",".join(("N" if len(spec.shape) < 3 else "LEN" if i == 1 and len(spec.shape) == 3 else
+                      "H" if i == 1 else "W" if i == 2 else "D") if d is None else str(d)
+                     for i, d in enumerate(spec.shape[1:], start=1))
+    return f"--input-shape {spec.name or 'INPUT'}={sizes}"
+
+
+def synthetic_shape(spec: TensorSpec, n: int, given: tuple[int, ...] | None = None
+                    ) -> tuple[tuple[int, ...], list[str]]:
+    """The shape (n, ...) to synthesize for `spec`; (shape, notes).
+
+    `given` is the user's per-sample shape (no batch axis); it must match the
+    spec's rank and fixed sizes. A free axis without `given` raises UsageError
+    naming the flag to give.
+    """
+    from core.errors import UsageError
+
     name = f"input {spec.name!r}" if spec.name else "the input"
-    image = len(spec.shape) == 4
-    dims: list[int] = []
-    notes: list[str] = []
-    for axis, d in enumerate(spec.shape[1:], start=1):
-        if d is None:
-            if image and axis in (1, 2):
-                d, what = IMAGE_SIZE, f"{'height' if axis == 1 else 'width'} {IMAGE_SIZE}"
-            elif image and axis == 3:
-                d, what = IMAGE_CHANNELS, f"{IMAGE_CHANNELS} channels"
-            else:
-                d, what = SEQUENCE_LENGTH, f"length {SEQUENCE_LENGTH}"
-            notes.append(f"{name} has a free axis {axis}: synthesized at {what}; "
-                         "give --data to measure at your length")
-        dims.append(int(d))
-    return (int(n),) + tuple(dims), notes
+    dims = tuple(spec.shape[1:])
+    if given is not None:
+        given = tuple(int(d) for d in given)
+        if len(given) != len(dims) or any(d is not None and d != g for d, g in zip(dims, given)) or \
+                any(g < 1 for g in given):
+            raise UsageError(f"--input-shape for {name}: {given} does not fit its shape {spec.describe()} "
+                             "(give the sizes after the batch axis)")
+        notes = [f"{name} synthesized at {given} (--input-shape)"] if None in dims else []
+        return (int(n),) + given, notes
+    if None in dims:
+        raise UsageError(f"{name} has free dimensions {spec.describe()} and no data was given: give --data, or "
+                         f"the sizes to measure at with {input_shape_flag(spec)}")
+    return (int(n),) + tuple(int(d) for d in dims), []
 
 
-def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    shape, notes = synthetic_shape(spec, n)
+def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator,
+                given: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
+    shape, notes = synthetic_shape(spec, n, given)
     dtype = np.dtype(spec.dtype)
     if dtype == np.bool_:
         x = rng.integers(0, 2, size=shape).astype(bool)
@@ -61,13 +72,18 @@ def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator) -> tuple[np.
     return x, notes
 
 
-def synthesize_inputs(spec: TensorSpec, n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def synthesize_inputs(spec: TensorSpec, n: int, seed: int = 0,
+                      given: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
     """`n` random samples (n, ...) in `spec`'s dtype for one input; returns (array, notes)."""
-    return _synthesize(spec, n, np.random.default_rng(seed))
+    return _synthesize(spec, n, np.random.default_rng(seed), given)
 
 
-def synthesize_dataset(interface: ModelInterface, n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], list[str]]:
+def synthesize_dataset(interface: ModelInterface, n: int, seed: int = 0,
+                       shapes: dict[str, tuple[int, ...]] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """`n` random samples for every input: ({input name: (n, ...)} in input order, notes).
+
+    `shapes`: per-sample shapes by input name for inputs with free dimensions
+    (--input-shape); UsageError when a free dimension has none.
 
     Each input has its own random stream (seeded by (seed, input position)), so two inputs
     of the same shape do not get the same values.
@@ -75,10 +91,11 @@ def synthesize_dataset(interface: ModelInterface, n: int, seed: int = 0) -> tupl
     x: dict[str, np.ndarray] = {}
     notes: list[str] = []
     for position, spec in enumerate(interface.inputs):
-        x[spec.name], spec_notes = _synthesize(spec, n, np.random.default_rng([seed, position]))
+        x[spec.name], spec_notes = _synthesize(spec, n, np.random.default_rng([seed, position]),
+                                               (shapes or {}).get(spec.name))
         notes += spec_notes
     return x, notes
 
 
-__all__ = ["IMAGE_CHANNELS", "IMAGE_SIZE", "INTEGER_HIGH", "SEQUENCE_LENGTH", "SYNTHETIC_WARNING",
-           "synthesize_dataset", "synthesize_inputs", "synthetic_shape"]
+__all__ = ["INTEGER_HIGH", "SYNTHETIC_WARNING", "input_shape_flag", "synthesize_dataset", "synthesize_inputs",
+           "synthetic_shape"]

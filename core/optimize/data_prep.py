@@ -37,21 +37,30 @@ class PreparedData:
         return _count(self.eval_x)
 
 
+def _shapes(arrays: dict[str, np.ndarray]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((name, tuple(int(d) for d in np.asarray(a).shape[1:])) for name, a in arrays.items())
+
+
 def _count(arrays: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(arrays.values()))).shape[0]) if arrays else 0
 
 
 def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_output: str | None = None,
-                 progress=None) -> PreparedData:
-    """Load (or synthesize) calibration and evaluation data for `interface`; BadInputError naming the file."""
+                 progress=None, input_shapes: dict[str, tuple[int, ...]] | None = None) -> PreparedData:
+    """Load (or synthesize) calibration and evaluation data for `interface`; BadInputError naming the file.
+
+    Without data, inputs are synthesized; `input_shapes` gives the sizes of free
+    dimensions (UsageError when one is missing).
+    """
     warnings: list[str] = []
     data = data or DataSpec()
     if data.calibration_samples is not None and data.calibration_samples <= 0:
         raise BadInputError(f"the number of calibration samples must be positive, got {data.calibration_samples}")
     if data.path is None:
         n_calib = min(data.calibration_samples or SYNTHETIC_CALIBRATION_SAMPLES, SYNTHETIC_CALIBRATION_SAMPLES)
-        calib_x, notes = synthesize_dataset(interface, n_calib, seed=data.seed)
-        eval_x, _ = synthesize_dataset(interface, data.eval_samples or SYNTHETIC_EVAL_SAMPLES, seed=data.seed + 1)
+        calib_x, notes = synthesize_dataset(interface, n_calib, seed=data.seed, shapes=input_shapes)
+        eval_x, _ = synthesize_dataset(interface, data.eval_samples or SYNTHETIC_EVAL_SAMPLES, seed=data.seed + 1,
+                                       shapes=input_shapes)
         warnings.append(SYNTHETIC_WARNING)
         if progress is not None:
             progress.log(SYNTHETIC_WARNING, level="warning")
@@ -60,7 +69,8 @@ def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_ou
         description = DataDescription(
             synthetic_data=True, calibration_source=None, eval_source=None,
             calibration_samples=_count(calib_x), eval_samples=_count(eval_x), labelled=False,
-            stratified=False, notes=tuple(["synthetic: " + SYNTHETIC_WARNING] + list(notes)))
+            stratified=False, notes=tuple(["synthetic: " + SYNTHETIC_WARNING] + list(notes)),
+            input_shapes=_shapes(eval_x))
         return PreparedData(calib_x, eval_x, None, calib_x, None, description, warnings)
 
     full = check_inputs(load_data(data.path, interface=interface, label_column=data.label_column,
@@ -81,7 +91,8 @@ def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_ou
     description = DataDescription(
         synthetic_data=False, calibration_source=str(data.path),
         eval_source=str(data.eval_path or data.path), calibration_samples=len(calib),
-        eval_samples=len(evaluation), labelled=evaluation.y is not None, stratified=stratified, notes=tuple(notes))
+        eval_samples=len(evaluation), labelled=evaluation.y is not None, stratified=stratified, notes=tuple(notes),
+        input_shapes=_shapes(evaluation.x))
     return PreparedData(calib.x, evaluation.x, evaluation.y, full.x, full.y, description, warnings)
 
 

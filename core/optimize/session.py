@@ -55,10 +55,12 @@ class SessionOptions:
     signature: str | None = None
     primary_output: str | None = None
     tasks: tuple[tuple[str, str], ...] = ()
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # (input, per-sample shape) for free dims
 
     def cache_parts(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "signature": self.signature, "primary_output": self.primary_output,
-                "tasks": [list(t) for t in self.tasks]}
+                "tasks": [list(t) for t in self.tasks],
+                "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes]}
 
 
 def as_options(options: SessionOptions | dict | None, threshold: float | None = None) -> SessionOptions:
@@ -67,13 +69,15 @@ def as_options(options: SessionOptions | dict | None, threshold: float | None = 
     elif isinstance(options, dict):
         values = dict(options)
         values["tasks"] = tuple(tuple(t) for t in values.get("tasks", ()))
+        values["input_shapes"] = tuple((n, tuple(shape)) for n, shape in values.get("input_shapes", ()))
         try:
             options = SessionOptions(**values)
         except TypeError as exc:
             raise BadInputError(f"bad settings: {exc}") from None
     if threshold is not None and threshold != options.threshold:
-        options = SessionOptions(threshold=threshold, signature=options.signature,
-                                 primary_output=options.primary_output, tasks=options.tasks)
+        from dataclasses import replace
+
+        options = replace(options, threshold=threshold)
     return options
 
 
@@ -163,8 +167,12 @@ class OptimizeSession:
         self.primary = choose_primary(interface, self.options.primary_output, self.model_path)
 
         progress(None, "loading data", stage="data")
+        unknown = [name for name, _ in self.options.input_shapes if name not in interface.input_names]
+        if unknown:
+            raise BadInputError(f"--input-shape names no input {', '.join(map(repr, unknown))} "
+                                f"(inputs: {', '.join(interface.input_names)})", path=self.model_path)
         self.prepared = prepare_data(interface, self.data, primary_output=self.options.primary_output,
-                                     progress=progress)
+                                     progress=progress, input_shapes=dict(self.options.input_shapes))
         self.warnings.extend(self.prepared.warnings)
         if not self.prepared.description.synthetic_data:
             for warning in range_warnings(self.prepared.calibration_x, self.prepared.eval_x):

@@ -72,10 +72,13 @@ class OutputsBox(QGroupBox):
         self.task_combos: dict[str, QComboBox] = {}
         self.ordered = True
         self.provisional = False
+        self.names_signature: str | None = None   # the signature whose outputs `names` are
+        self._unsure = False                       # the names may not be the engine's (a .tflite before a run)
 
         self.signature = QComboBox()
         self.signature.setObjectName("signature")
         self.signature.setToolTip("The SavedModel or .tflite signature to optimize and score")
+        self.signature.currentIndexChanged.connect(self._signature_changed)
         self.signature.currentIndexChanged.connect(self.changed)
         self.primary = QComboBox()
         self.primary.setObjectName("primaryOutput")
@@ -134,7 +137,8 @@ class OutputsBox(QGroupBox):
             signatures = tuple(getattr(interface, "signatures", ()) or ()) or self.signatures
             # The default stays the default: the signature a run used may be the user's choice.
             self.set_outputs(names, signatures, self.default_signature or getattr(interface, "signature", None),
-                             keep=True, ordered=getattr(interface, "ordered_outputs", self.ordered))
+                             keep=True, ordered=getattr(interface, "ordered_outputs", self.ordered),
+                             names_signature=getattr(interface, "signature", None))
         for t in tasks:
             combo = self.task_combos.get(t.output)
             if combo is None:
@@ -147,12 +151,14 @@ class OutputsBox(QGroupBox):
         self._fit_task_column()
 
     def set_outputs(self, names: Sequence[str], signatures: Sequence[str] = (), signature: str | None = None,
-                    *, keep: bool = True, ordered: bool = True, provisional: bool = False) -> None:
+                    *, keep: bool = True, ordered: bool = True, provisional: bool = False,
+                    names_signature: str | None = None) -> None:
         """The outputs (model order) and signatures; `keep`: the user's choices stay where the names still exist.
 
         `ordered`: the outputs have an order, so the first one is the default primary
         output; else the default is "none chosen" (labels named `y` then need a choice).
         `provisional`: the names may not be the engine's (choices disabled until a run).
+        `names_signature`: the signature these outputs belong to (None: the default one).
         """
         chosen_primary = self.primary_output() if keep else ""
         chosen_tasks = dict(self.task_overrides()) if keep else {}
@@ -161,7 +167,8 @@ class OutputsBox(QGroupBox):
         self.default_signature = signature if signature in self.signatures else (
             DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in self.signatures else (self.signatures[0] if self.signatures
                                                                              else None))
-        self.ordered, self.provisional = ordered, provisional
+        self.ordered, self._unsure = ordered, provisional
+        self.names_signature = names_signature or self.default_signature
         self.signature.blockSignals(True)
         self.signature.clear()
         self.signature.addItems(list(self.signatures))
@@ -182,9 +189,7 @@ class OutputsBox(QGroupBox):
         self.primary.setCurrentIndex(max(0, self.primary.findData(chosen_primary)))
         self.primary.blockSignals(False)
         self._fill_tasks(chosen_tasks)
-        self.primary.setEnabled(not provisional)
-        self.task_table.setEnabled(not provisional)
-        self.hint.setText(PROVISIONAL_HINT if provisional else TASKS_HINT)
+        self._signature_changed()
         self.form.setRowVisible(0, len(self.signatures) > 1)
         self.form.setRowVisible(1, len(self.names) > 1)
         self.setVisible(bool(self.names))
@@ -215,6 +220,17 @@ class OutputsBox(QGroupBox):
                                          else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.setFixedHeight(table.horizontalHeader().sizeHint().height()
                              + rows * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth() + 2)
+
+    def _signature_changed(self, *_args) -> None:
+        """Another signature has other outputs: the choices wait for a run to name them."""
+        other = bool(self.signature.currentText()) and self.signature.currentText() != self.names_signature
+        self.provisional = self._unsure or other
+        self.primary.setEnabled(not self.provisional)
+        self.task_table.setEnabled(not self.provisional)
+        if other:
+            self.hint.setText(f"The outputs of signature {self.signature.currentText()!r} appear after a run with it.")
+        else:
+            self.hint.setText(PROVISIONAL_HINT if self._unsure else TASKS_HINT)
 
     def _fit_task_column(self) -> None:
         """The combos' column as wide as the widest combo (a header does not measure cell widgets)."""

@@ -258,3 +258,23 @@ def test_free_length_sequential_with_lstm_prunes_the_conv_before_its_feeder():
     np.testing.assert_allclose(new.predict(x, verbose=0), oracle.predict(x, verbose=0), atol=1e-5)
     longer = np.concatenate([x, x], axis=1)  # the length stays free
     np.testing.assert_allclose(new.predict(longer, verbose=0), oracle.predict(longer, verbose=0), atol=1e-5)
+
+
+def test_conv1d_into_separable_conv1d_is_pruned_exactly():
+    keras.utils.set_random_seed(7)
+    model = randomize(keras.Sequential([
+        keras.Input((12, 3)),
+        keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
+        keras.layers.SeparableConv1D(8, 3, activation="relu", name="sep"),
+        keras.layers.GlobalMaxPooling1D(name="gmp"),
+        keras.layers.Dense(2, name="out"),
+    ]))
+    x, _ = cm.data(model, 8)
+    oracle, _ = zeroed_oracle(model, 0.5)
+    result = prune(model, x)
+    sep = result.model.get_layer("sep")
+    assert sep.depthwise_kernel.shape == (3, 4, 1) and sep.pointwise_kernel.shape == (1, 4, 4)
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), oracle.predict(x, verbose=0), atol=1e-5)
+    # by hand: conv 3*3*8+8=80, sep 3*8 + 8*8 + 8=96, out 8*2+2=18 -> 194
+    #          conv 3*3*4+4=40, sep 3*4 + 4*4 + 4=32, out 4*2+2=10 -> 82
+    assert (result.params_before, result.params_after) == (194, 82)

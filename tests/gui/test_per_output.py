@@ -105,6 +105,10 @@ def test_outputs_box_offers_the_outputs_and_makes_the_options(qtbot):
     box.signature.setCurrentIndex(0)
     assert panel.settings().session_options().signature == "embed"
     assert panel.settings().auto_settings().signature == "embed"
+    # Another signature has other outputs: the output choices wait for a run with it.
+    assert not box.primary.isEnabled() and "'embed'" in box.hint.text() and panel.settings().tasks == ()
+    box.signature.setCurrentIndex(1)
+    assert box.task_table.isEnabled() and box.signature_choice() == ""
 
 
 def test_primary_output_reaches_the_jobs_and_a_core_failure_shows_the_error(qtbot, inline_window, tmp_path):
