@@ -327,13 +327,17 @@ def test_free_length_runs_at_45_as_keras_does(free_length):
     np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_free_length_without_data_says_the_synthetic_length(free_length, inline_engine, capsys):
-    from core.data.synth import SEQUENCE_LENGTH
+def test_free_length_without_data_needs_an_input_shape(free_length, inline_engine, capsys):
+    assert bench(free_length["folder"] / "free.tflite", "--runs", "2", "--json") == 2
+    assert "--input-shape" in capsys.readouterr().err
 
-    assert bench(free_length["folder"] / "free.tflite", "--runs", "2", "--json") == 0
+
+def test_free_length_runs_at_the_given_input_shape(free_length, inline_engine, capsys):
+    name = LiteRTRunner(free_length["folder"] / "free.tflite").feed_interface().inputs[0].name
+    assert bench(free_length["folder"] / "free.tflite", "--runs", "2", "--json", "--input-shape", f"{name}=13,2") == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["inputs"][0]["shape"] == [SEQUENCE_LENGTH, 2] and out["inputs"][0]["source"] == "synthetic"
-    assert any(f"(batch, {SEQUENCE_LENGTH}, 2)" in n and "--data" in n for n in out["notes"])
+    assert out["inputs"][0]["shape"] == [13, 2] and out["inputs"][0]["source"] == "--input-shape"
+    assert any("(batch, 13, 2)" in n and "--input-shape" in n for n in out["notes"])
 
 
 # --------------------------------------------------------------------------- nothing measured

@@ -167,9 +167,9 @@ def test_choose_samples_without_labels_is_random_subset(tmp_path):
 
 
 def test_synthesize_inputs_follows_spec():
-    x, notes = synthesize_inputs(InputSpec(shape=(None, 3, None), dtype="float32", name="seq"), 4)
-    assert x.shape == (4, 3, 32) and x.dtype == np.float32
-    assert notes == ["input 'seq' has a free axis 2: synthesized at length 32; give --data to measure at your length"]
+    x, notes = synthesize_inputs(InputSpec(shape=(None, 3, None), dtype="float32", name="seq"), 4, given=(3, 9))
+    assert x.shape == (4, 3, 9) and x.dtype == np.float32
+    assert notes == ["input 'seq' synthesized at (3, 9) (--input-shape)"]
     ids, notes = synthesize_inputs(InputSpec(shape=(None, 5), dtype="int32"), 2)
     assert ids.dtype == np.int32 and ids.min() >= 0 and not notes
 

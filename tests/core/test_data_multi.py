@@ -262,20 +262,28 @@ def test_stratified_indices_takes_named_labels():
 # --------------------------------------------------------------------------- synthesis
 
 
-def test_synthesize_dataset_free_axes_at_documented_lengths():
+def test_synthesize_dataset_free_axes_take_the_given_shapes():
     model = ModelInterface(inputs=(TensorSpec((None, None), "int32", "seq"),
                                    TensorSpec((None, None, None, 3), "float32", "image"),
                                    TensorSpec((None, 4), "float32", "a"), TensorSpec((None, 4), "float32", "b")),
                            outputs=OUTPUTS)
-    x, notes = synthesize_dataset(model, 5, seed=1)
+    shapes = {"seq": (7,), "image": (10, 12, 3)}
+    x, notes = synthesize_dataset(model, 5, seed=1, shapes=shapes)
     assert list(x) == ["seq", "image", "a", "b"]
-    assert x["seq"].shape == (5, 32) and x["seq"].dtype == np.int32 and 0 <= x["seq"].min() <= x["seq"].max() < 10
-    assert x["image"].shape == (5, 64, 64, 3) and x["image"].dtype == np.float32
+    assert x["seq"].shape == (5, 7) and x["seq"].dtype == np.int32 and 0 <= x["seq"].min() <= x["seq"].max() < 10
+    assert x["image"].shape == (5, 10, 12, 3) and x["image"].dtype == np.float32
     assert not np.array_equal(x["a"], x["b"])                           # each input its own stream
-    assert notes == [
-        "input 'seq' has a free axis 1: synthesized at length 32; give --data to measure at your length",
-        "input 'image' has a free axis 1: synthesized at height 64; give --data to measure at your length",
-        "input 'image' has a free axis 2: synthesized at width 64; give --data to measure at your length",
-    ]
-    again, _ = synthesize_dataset(model, 5, seed=1)
+    assert notes == ["input 'seq' synthesized at (7,) (--input-shape)",
+                     "input 'image' synthesized at (10, 12, 3) (--input-shape)"]
+    again, _ = synthesize_dataset(model, 5, seed=1, shapes=shapes)
     assert all(np.array_equal(x[k], again[k]) for k in x)
+
+
+def test_synthesize_dataset_refuses_to_invent_a_free_size():
+    from core.errors import UsageError
+
+    model = ModelInterface(inputs=(TensorSpec((None, None, 6), "float32", "frames"),), outputs=OUTPUTS)
+    with pytest.raises(UsageError, match=r"free dimensions.*--input-shape frames=LEN,6"):
+        synthesize_dataset(model, 5)
+    with pytest.raises(UsageError, match="does not fit"):
+        synthesize_dataset(model, 5, shapes={"frames": (45, 5)})
