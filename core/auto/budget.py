@@ -5,17 +5,22 @@ Budgets (any combination; each given limit must hold):
 * ``max_accuracy_drop`` -- how much worse than the original model a variant may
   be on the labelled evaluation data, in the task's own units (needs labels):
 
-  - multiclass: top-1 accuracy, as a fraction (0.01 = one accuracy point);
+  - multiclass, class id, sequence: (top-1 / per-position) accuracy, as a
+    fraction (0.01 = one accuracy point);
   - binary: PR-AUC (average precision), as a fraction -- plain accuracy is
     meaningless on rare positives (the fraud sample has 0.5%);
-  - regression: the increase in mean absolute error, in the target's units.
+  - multilabel: mean average precision; segmentation: mean IoU;
+  - regression: the increase in mean absolute error, in the target's units;
+  - embedding: no accuracy figure (use an agreement budget).
+
+  Budgets are checked on the primary output (``--primary-output``).
 
 * ``min_agreement`` -- how close a variant's outputs stay to the original's
   (needs no labels), as a fraction:
 
-  - multiclass: top-1 agreement (same arg-max);
-  - binary: 1 - the fraction of decisions that flipped side of the threshold;
-  - regression: cosine similarity of the outputs.
+  - tasks with decisions: the fraction of decisions that agree (top-1,
+    flipped binary or label decisions, per position, class ids);
+  - regression, embedding: cosine similarity of the outputs.
 
 * ``max_size_bytes`` -- the .tflite file size.
 
@@ -95,15 +100,23 @@ def accuracy_figure(evaluation: Evaluation | None) -> tuple[str, float] | None:
         return None
     if acc.task == "binary":
         return "PR-AUC", _num(acc.pr_auc)
-    if acc.task == "multiclass":
+    if acc.task == "multilabel":
+        return "mAP", _num(acc.mean_average_precision)
+    if acc.task == "segmentation":
+        return "mIoU", _num(acc.mean_iou)
+    if acc.task in ("multiclass", "class_id", "sequence"):
         return "accuracy", _num(acc.accuracy)
-    return "MAE", -_num(acc.mae)      # negated: higher is better
+    if acc.task == "regression":
+        return "MAE", -_num(acc.mae)      # negated: higher is better
+    return None
 
 
 def agreement_figure(evaluation: Evaluation | None) -> float | None:
     fid = evaluation.fidelity if evaluation is not None else None
     if fid is None:
         return None
+    if getattr(fid, "agreement", None) is not None:
+        return float(fid.agreement)
     if fid.top1_agreement is not None:
         return float(fid.top1_agreement)
     if fid.flipped_fraction is not None:
@@ -117,7 +130,8 @@ def _num(value) -> float:
 
 def _agreement_name(evaluation: Evaluation | None) -> str:
     fid = evaluation.fidelity if evaluation is not None else None
-    if fid is not None and fid.top1_agreement is None and fid.flipped_fraction is None:
+    if fid is not None and getattr(fid, "agreement", None) is None and fid.top1_agreement is None \
+            and fid.flipped_fraction is None:
         return "cosine"
     return "agreement"
 

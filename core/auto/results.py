@@ -58,6 +58,7 @@ class AutoSettings:
     signature: str | None = None            # SavedModel/.tflite signature (None: serving_default)
     primary_output: str | None = None       # the output the budget is checked on (None: the first)
     tasks: tuple[tuple[str, str], ...] = ()  # (output, task) overrides
+    custom_objects: tuple[str, ...] = ()    # the user's code files for custom layers (--custom-objects)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # without data: sizes of free dimensions
 
     def session_options(self):
@@ -66,13 +67,15 @@ class AutoSettings:
 
         return SessionOptions(threshold=self.threshold, signature=self.signature,
                               primary_output=self.primary_output, tasks=tuple(tuple(t) for t in self.tasks),
-                              input_shapes=tuple((n, tuple(shape)) for n, shape in self.input_shapes))
+                              input_shapes=tuple((n, tuple(shape)) for n, shape in self.input_shapes),
+                              custom_objects=tuple(str(p) for p in self.custom_objects))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threads", tuple(int(t) for t in self.threads))
         object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
         object.__setattr__(self, "modes", tuple(self.modes))
         object.__setattr__(self, "prune_levels", tuple(float(s) for s in self.prune_levels))
+        object.__setattr__(self, "custom_objects", tuple(str(p) for p in self.custom_objects))
         if not self.threads or min(self.threads) < 1:
             raise ValueError("thread counts must be >= 1")
         if not self.batch_sizes or min(self.batch_sizes) < 1:

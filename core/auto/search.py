@@ -199,7 +199,11 @@ class _Search:
                                    scoring=self.options.cache_parts())
         cached = self._get(self.setup_key)
         if isinstance(cached, SetupInfo):
-            self.setup_info = replace(cached, source=replace(cached.source, path=str(self.model_path)))
+            from core.optimize.pipeline import _custom_objects_now
+
+            self.setup_info = replace(cached, source=replace(cached.source, path=str(self.model_path),
+                                                             custom_objects=_custom_objects_now(cached.source,
+                                                                                                self.options)))
             self.setup_from_cache = True
         else:
             live = self.live.ensure()

@@ -308,8 +308,11 @@ def benchmark_model(
     label: str | None = None,
     signature: str | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    custom_objects: tuple[str, ...] = (),
 ) -> BenchmarkResult:
     """Benchmark one model file (or .tflite bytes) over `config`'s batch sizes and threads.
+
+    `custom_objects`: the user's code files for a Keras model's custom layers (--custom-objects).
 
     `data`: a data file (`load_feed`: .npz arrays named after the model's inputs,
     or ``x_0, x_1, ...`` in input order, or ``x``) or arrays; batches then come
@@ -332,7 +335,8 @@ def benchmark_model(
         from core.models.info import ModelFormat
         from core.models.loading import load_source
 
-        loaded = load_source(model)       # safety checks; Keras with safe_mode on; BadInputError on bad files
+        # safety checks; Keras with safe_mode on (and the user's --custom-objects); BadInputError on bad files
+        loaded = load_source(model, custom_objects=custom_objects)
         tflite_bytes = loaded.tflite_bytes if loaded.format == ModelFormat.TFLITE else None
         keras_model, saved_model_dir = loaded.keras_model, loaded.saved_model_dir
     cancel.raise_if_cancelled()
@@ -483,6 +487,7 @@ def benchmark_variants(
     data: DataSource = None,
     label: str = "variants",
     signature: str | None = None,
+    custom_objects: tuple[str, ...] = (),
 ) -> BenchmarkResult:
     """Several `.tflite` variants (name -> bytes or path), plus optionally the original as the baseline, in one run.
 
@@ -491,6 +496,7 @@ def benchmark_variants(
     ``serving_default`` or the only one), or, in-process only, a keras.Model
     already built. The explanations then compare each quantized variant with "fp32".
     `data` is matched to the first runner's (the original's) inputs by name.
+    `custom_objects`: the user's code files for the original's custom layers (--custom-objects).
     """
     runners: list[Runner] = []
     loaded = None
@@ -500,7 +506,8 @@ def benchmark_variants(
         if isinstance(keras_model, (str, os.PathLike)):
             from core.models.loading import load_source
 
-            source = load_source(keras_model)    # safety checks first; Keras with safe_mode on
+            # safety checks first; Keras with safe_mode on (and the user's --custom-objects files)
+            source = load_source(keras_model, custom_objects=custom_objects)
             if source.keras_model is not None:
                 loaded = source.keras_model
             elif source.saved_model_dir is not None:

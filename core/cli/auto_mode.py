@@ -89,11 +89,13 @@ def handle_auto(args: argparse.Namespace) -> int:
     try:
         budget = AutoBudget(max_accuracy_drop=args.max_accuracy_drop, min_agreement=args.min_agreement,
                             max_size_bytes=int(args.max_size * 2**20) if args.max_size is not None else None)
+        from core.cli import custom_objects
         from core.cli.scoring import parse_input_shapes, parse_tasks
 
         settings_kwargs = {"threshold": args.threshold, "use_cache": not args.no_cache,
                            "signature": args.signature, "primary_output": args.primary_output,
                            "tasks": parse_tasks(args.task or []),
+                           "custom_objects": custom_objects.paths(args),
                            "input_shapes": parse_input_shapes(args.input_shape or [])}
         if args.quantize is not None:
             modes = parse_modes(args.quantize)

@@ -25,6 +25,7 @@ import argparse
 import os
 import sys
 
+from core.cli import custom_objects
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job
 from core.errors import ExitCode, JobFailed
 
@@ -99,6 +100,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--profile", action="store_true", help="Keras models: time every layer")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     parser.add_argument("--samples", action="store_true", help="with --json: include every raw latency sample")
+    custom_objects.add_argument(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
 
@@ -128,11 +130,15 @@ def handle(args: argparse.Namespace) -> int:
     if not os.path.exists(args.model):
         print(f"error: {args.model}: no such file or folder", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    bad = custom_objects.check(args)
+    if bad is not None:
+        return bad
+    code_files = custom_objects.paths(args)
     with make_engine(args) as engine:
         try:
             result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
                              data=args.data, signature=args.signature, show_progress=not args.json,
-                             input_shapes=dict(shapes))
+                             input_shapes=dict(shapes), **({"custom_objects": code_files} if code_files else {}))
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from core.cli import custom_objects
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.errors import ExitCode, JobFailed
 from core.text import escape_line
@@ -17,6 +18,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one entry per model")
     parser.add_argument("--layers", action="store_true", help="print the full layer table")
+    custom_objects.add_argument(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
 
@@ -24,13 +26,19 @@ def add_parser(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from core.models.inspection import inspect_model
 
+    bad = custom_objects.check(args)
+    if bad is not None:
+        return bad
+    code_files = custom_objects.paths(args)
+    extra = {"custom_objects": code_files} if code_files else {}
     codes: list[int] = []
     entries: list[dict] = []
     with make_engine(args) as engine:
         # One job per file: a file that crashes the runtime only costs its own child.
         for path in args.models:
             try:
-                result: InspectResult = run_job(engine, inspect_model, path, subject=path, show_progress=not args.json)
+                result: InspectResult = run_job(engine, inspect_model, path, subject=path, show_progress=not args.json,
+                                                **extra)
             except JobFailed as failed:
                 codes.append(failed.error.exit_code)
                 print_error(failed.error)

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from core.units import human_count, human_size
+from core.cli import custom_objects
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.cli.figures import fmt as _fmt
 from core.cli.figures import headline_accuracy, headline_fidelity, per_output_table, task_lines
@@ -80,6 +81,7 @@ def add_parser(subparsers) -> None:
     from core.cli.auto_mode import add_arguments as add_auto_arguments
 
     add_auto_arguments(parser)
+    custom_objects.add_argument(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
 
@@ -140,6 +142,9 @@ def handle(args: argparse.Namespace) -> int:
     from core.optimize.export import export_variant, write_json_atomic
     from core.optimize.pipeline import optimize_model
 
+    bad = custom_objects.check(args)
+    if bad is not None:
+        return bad
     if getattr(args, "auto", False):
         from core.cli.auto_mode import handle_auto
 
@@ -288,6 +293,8 @@ def format_result(result, exports: list[dict] | None = None) -> str:
         others = [s for s in interface.signatures if s != interface.signature]
         lines.append(f"signature: {interface.signature}" + (f" (also: {', '.join(others)}; choose with --signature)"
                                                              if others else ""))
+    lines.extend(f"custom code: {path}  (sha256 {digest[:16]}…)"
+                 for path, digest in getattr(result.source, "custom_objects", ()))
     lines.extend(task_lines(result.source))
     several = interface is not None and len(interface.outputs) > 1
     rows = [("variant", "size", "ratio", "worst-output fidelity" if several else "fidelity vs original",

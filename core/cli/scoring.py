@@ -64,9 +64,11 @@ def parse_input_shapes(values: list[str]) -> tuple[tuple[str, tuple[int, ...]], 
 
 def session_options(args: argparse.Namespace):
     """The engine's `SessionOptions` from parsed arguments (ValueError for a bad --task)."""
+    from core.cli import custom_objects
     from core.optimize.session import SessionOptions
 
     return SessionOptions(threshold=getattr(args, "threshold", 0.5), signature=getattr(args, "signature", None),
                           primary_output=getattr(args, "primary_output", None),
                           tasks=parse_tasks(getattr(args, "task", []) or []),
-                          input_shapes=parse_input_shapes(getattr(args, "input_shape", []) or []))
+                          input_shapes=parse_input_shapes(getattr(args, "input_shape", []) or []),
+                          custom_objects=custom_objects.paths(args))

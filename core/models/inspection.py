@@ -35,7 +35,8 @@ from core.models.tfimport import wait_for_tensorflow_preload
 from core.text import first_line
 
 
-def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken) -> InspectResult:
+def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken,
+                  custom_objects: tuple[str, ...] = ()) -> InspectResult:
     """Check, load and describe the model at `path` (a file or a SavedModel folder).
 
     Everything here reads an untrusted file: whatever it raises (a corrupt
@@ -48,12 +49,12 @@ def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken) -> Insp
     progress(0.0, "checking the file", stage="checking")
     wait_for_tensorflow_preload()  # imports racing the engine's TF preload can fail; see core.models.tfimport
     with safety.reading_model(path):
-        info = _inspect(path, progress, cancel)
+        info = _inspect(path, progress, cancel, custom_objects=tuple(custom_objects or ()))
     progress(1.0, "done", stage="inspecting")
     return InspectResult(info=info, seconds=time.monotonic() - started)
 
 
-def _inspect(path: str, progress: Reporter, cancel: CancelToken) -> ModelInfo:
+def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects: tuple[str, ...] = ()) -> ModelInfo:
     fmt = detect_format(path)
     cancel.raise_if_cancelled()
     proto = None
@@ -74,7 +75,7 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken) -> ModelInfo:
     if fmt in (ModelFormat.KERAS, ModelFormat.H5):
         from core.models.loading import load_checked_keras
 
-        model = load_checked_keras(path)
+        model = load_checked_keras(path, custom_objects=custom_objects)   # the user's --custom-objects files
         cancel.raise_if_cancelled()
         progress(0.7, "reading layers", stage="inspecting")
         with safety.reading_model(path, "Keras could not describe the model"):

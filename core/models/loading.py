@@ -36,8 +36,12 @@ class LoadedModel:
     tflite_bytes: bytes | None = None    # the flatbuffer, for .tflite
 
 
-def keras_load_error(path: str | Path, exc: BaseException) -> BadInputError:
-    """Turn what Keras raises on a bad file into a BadInputError with a useful message."""
+def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple[str, ...] = ()) -> BadInputError:
+    """Turn what Keras raises on a bad file into a BadInputError with a useful message.
+
+    An unknown class gets the way forward: the user's own code, named with --custom-objects
+    (`custom_objects`: the files already given, if any).
+    """
     text = str(exc)
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if "Lambda" in text and ("arbitrary code" in text or "safe_mode" in text):
@@ -46,22 +50,26 @@ def keras_load_error(path: str | Path, exc: BaseException) -> BadInputError:
     missing = re.search(r"Could not locate (class|function) '([^']+)'", text) or re.search(
         r"Unknown (layer|object|class)[^']*'([^']+)'", text)
     if missing:
+        from core.models.custom_objects import unknown_class_advice
+
         kind = "function" if missing.group(1) == "function" else "layer or class"
+        name = first_line(missing.group(2), 120)
         return BadInputError(
-            f"the model uses a custom {kind} '{first_line(missing.group(2), 120)}' that is not part of Keras; Litesmith never "
-            "imports code named by a model file, so it cannot load this model",
+            f"the model uses a custom {kind} '{name}' that is not part of Keras; Litesmith never "
+            "imports code named by a model file, so it cannot load this model; "
+            f"{unknown_class_advice(name, custom_objects)}",
             path=str(path), details=details)
     return BadInputError(f"Keras could not load the model: {type(exc).__name__}: {first_line(exc, 300)}",
                          path=str(path), details=details)
 
 
-def load_keras_model(path: str | Path):
+def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()):
     """Check and load a `.keras` or `.h5` model; returns a `keras.Model`."""
     with safety.reading_model(path):
         fmt = safety.check_model(path)
         if fmt not in (ModelFormat.KERAS, ModelFormat.H5):
             raise BadInputError(f"expected a Keras model (.keras or .h5), got a {fmt} model", path=str(path))
-        return load_checked_keras(path)
+        return load_checked_keras(path, custom_objects=custom_objects)
 
 
 @contextlib.contextmanager
@@ -103,33 +111,46 @@ def _keras_load_patches():
             shutil.rmtree(root, ignore_errors=True)
 
 
-def load_checked_keras(path: str | Path):
-    """Load a `.keras`/`.h5` file whose safety checks already ran (`safe_mode=True`, `compile=False`)."""
+def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()):
+    """Load a `.keras`/`.h5` file whose safety checks already ran (`safe_mode=True`, `compile=False`).
+
+    `custom_objects`: the user's own code files (``--custom-objects``), imported here, after the
+    checks, and offered to Keras (`core.models.custom_objects`); safe_mode stays on.
+    """
     from core.models.tfimport import keras as import_keras
 
     keras = import_keras()
+    custom_objects = tuple(str(p) for p in custom_objects or ())
+    objects: dict[str, Any] = {}
+    if custom_objects:
+        from core.models.custom_objects import import_custom_objects
+
+        objects = import_custom_objects(custom_objects)   # BadInputError naming a file that fails
     try:
-        with _keras_load_patches():
-            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+        with _keras_load_patches(), keras.saving.custom_object_scope(objects):
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False,
+                                            custom_objects=objects or None)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input
-        raise keras_load_error(path, exc) from None
+        raise keras_load_error(path, exc, custom_objects) from None
     if not isinstance(model, keras.Model):
         raise BadInputError(f"the file holds a {type(model).__name__}, not a Keras model", path=str(path))
     return model
 
 
-def load_source(path: str | Path) -> LoadedModel:
+def load_source(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> LoadedModel:
     """Check a model of any format and return what the converter needs.
 
-    Keras files are loaded; a SavedModel folder is only checked (the converter
-    reads it); a .tflite file is read into memory and its header checked.
+    Keras files are loaded (with the user's `custom_objects` files, if named); a
+    SavedModel folder is only checked (the converter reads it); a .tflite file is
+    read into memory and its header checked.
     """
     with safety.reading_model(path):
         fmt = safety.check_model(path)
         if fmt in (ModelFormat.KERAS, ModelFormat.H5):
-            return LoadedModel(path=str(path), format=fmt, keras_model=load_checked_keras(path))
+            return LoadedModel(path=str(path), format=fmt,
+                               keras_model=load_checked_keras(path, custom_objects=custom_objects))
         if fmt == ModelFormat.SAVED_MODEL:
             return LoadedModel(path=str(path), format=fmt, saved_model_dir=str(path))
         return LoadedModel(path=str(path), format=fmt, tflite_bytes=safety.read_tflite(path))

@@ -128,10 +128,20 @@ class _PipelineCache:
         if not variants:
             return None   # all failed: rebuild, so the error is raised the usual way
         return OptimizeResult(
-            source=replace(setup.source, path=str(model_path)), data=setup.data,
+            source=replace(setup.source, path=str(model_path),
+                           custom_objects=_custom_objects_now(setup.source, self.options)), data=setup.data,
             original_evaluation=setup.original_evaluation, baseline_size_bytes=setup.baseline_size_bytes,
             variants=variants, failures=failures, warnings=setup.warnings,
             seconds=time.perf_counter() - started, environment=environment())
+
+
+def _custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tuple[str, str], ...]:
+    """A cached source's custom-code files under the paths given now (the key holds their SHA-256s)."""
+    if not source.custom_objects:
+        return ()
+    from core.models.custom_objects import describe_custom_objects
+
+    return describe_custom_objects(options.custom_objects)
 
 
 def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,

@@ -41,6 +41,7 @@ class SourceInfo:
     interface: ModelInterface | None = None      # named inputs and outputs (and the signature used)
     tasks: tuple["OutputTask", ...] = ()         # the task each output is scored as, and why
     primary_output: str = ""                     # the output that drives accuracy headlines and auto budgets
+    custom_objects: tuple[tuple[str, str], ...] = ()   # (path, sha256) of the user's code for custom layers
 
     def task_of(self, output: str) -> str | None:
         return next((t.task for t in self.tasks if t.output == output), None)

@@ -56,11 +56,21 @@ class SessionOptions:
     primary_output: str | None = None
     tasks: tuple[tuple[str, str], ...] = ()
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # (input, per-sample shape) for free dims
+    custom_objects: tuple[str, ...] = ()   # the user's code files for custom layers (--custom-objects)
 
     def cache_parts(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "signature": self.signature, "primary_output": self.primary_output,
                 "tasks": [list(t) for t in self.tasks],
-                "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes]}
+                "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes],
+                **self._custom_objects_part()}
+
+    def _custom_objects_part(self) -> dict[str, Any]:
+        """The custom-objects files by content (SHA-256), only when there are any (other keys stay as they were)."""
+        if not self.custom_objects:
+            return {}
+        from core.models.custom_objects import cache_part
+
+        return {"custom_objects": cache_part(self.custom_objects)}
 
 
 def as_options(options: SessionOptions | dict | None, threshold: float | None = None) -> SessionOptions:
@@ -70,6 +80,7 @@ def as_options(options: SessionOptions | dict | None, threshold: float | None = 
         values = dict(options)
         values["tasks"] = tuple(tuple(t) for t in values.get("tasks", ()))
         values["input_shapes"] = tuple((n, tuple(shape)) for n, shape in values.get("input_shapes", ()))
+        values["custom_objects"] = tuple(str(p) for p in values.get("custom_objects", ()))
         try:
             options = SessionOptions(**values)
         except TypeError as exc:
@@ -161,7 +172,8 @@ class OptimizeSession:
     def open(self) -> "OptimizeSession":
         progress, cancel = self.progress, self.cancel
         progress(None, "loading the model", stage="load")
-        self.source = open_source(self.model_path, signature=self.options.signature)
+        self.source = open_source(self.model_path, signature=self.options.signature,
+                                  custom_objects=self.options.custom_objects)
         cancel.raise_if_cancelled()
         interface = self.source.interface
         self.primary = choose_primary(interface, self.options.primary_output, self.model_path)
@@ -207,7 +219,8 @@ class OptimizeSession:
             path=str(self.model_path), format=self.source.format,
             sha256=sha256_path(self.model_path, check=cancel.raise_if_cancelled),
             size_bytes=size_on_disk(self.model_path), inputs=tuple(interface.inputs), loader=self.source.loader,
-            interface=interface, tasks=self.tasks, primary_output=self.primary)
+            interface=interface, tasks=self.tasks, primary_output=self.primary,
+            custom_objects=self._custom_objects_used())
         calib_ref: dict[str, dict[str, np.ndarray]] = {}
 
         def calibration_reference() -> dict[str, np.ndarray]:
@@ -220,6 +233,14 @@ class OptimizeSession:
             tasks=self.task_map, progress=progress, cancel=cancel, run_tflite=self.run_variant,
             train_x=self.prepared.train_x, train_y=self.prepared.train_y, primary_output=self.primary)
         return self
+
+    def _custom_objects_used(self) -> tuple[tuple[str, str], ...]:
+        """(path, SHA-256) of the user's code files the Keras model was loaded with (none for other formats)."""
+        if not self.options.custom_objects or self.source.keras_model is None:
+            return ()
+        from core.models.custom_objects import describe_custom_objects
+
+        return describe_custom_objects(self.options.custom_objects)
 
     @property
     def task_map(self) -> dict[str, str]:

@@ -148,18 +148,19 @@ def wait_for_tensorflow_preload(timeout: float = 300.0) -> None:
             thread.join(timeout)
 
 
-def open_source(path: str, *, signature: str | None = None) -> OpenedSource:
+def open_source(path: str, *, signature: str | None = None, custom_objects: tuple[str, ...] = ()) -> OpenedSource:
     """Open a .keras/.h5/SavedModel/.tflite (safety checks first); raises BadInputError.
 
     `signature` chooses a SavedModel's or .tflite's signature (default
     `serving_default`, or the only one); a Keras model has none, so naming one
-    is an error.
+    is an error. `custom_objects`: the user's code files for custom layers
+    (``--custom-objects``), for a Keras model (`core.models.custom_objects`).
     """
     from core.models.loading import load_source
     from core.models.signatures import choose_signature, keras_interface, saved_model_interface
 
     wait_for_tensorflow_preload()
-    loaded = load_source(path)
+    loaded = load_source(path, custom_objects=custom_objects)
     if loaded.keras_model is not None:
         if signature is not None:
             raise BadInputError(f"a Keras model has no signatures (--signature {signature} applies to SavedModels "

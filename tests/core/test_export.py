@@ -9,6 +9,8 @@ import os
 import numpy as np
 import pytest
 
+from core.optimize.convert import NAMED_EXPORT
+
 from core.data import DataSpec
 from core.engine import CancelToken, null_reporter
 from core.engine.context import Reporter
@@ -50,7 +52,7 @@ def test_export_writes_model_and_report(optimized, tmp_path):
     assert report["recipe"]["name"] == "int8" and report["mode"] == "int8"
     assert report["output"]["size_bytes"] == variant.size_bytes and report["output"]["verified"]
     assert report["size_ratio"] == pytest.approx(variant.size_ratio)
-    assert report["converter_path"] == "from_keras_model"
+    assert report["converter_path"] == NAMED_EXPORT
     assert report["evaluation"]["fidelity"]["top1_agreement"] > 0.9
     assert report["synthetic_data"] is False
     env = report["environment"]
@@ -123,8 +125,8 @@ def test_export_raw_bytes_with_metadata(optimized, tmp_path):
     assert exported.size_bytes == len(data)
     from core.optimize.runtime import run_tflite
 
-    out = run_tflite((tmp_path / "raw.tflite").read_bytes(), np.zeros((1, 8), np.float32))
-    assert out.shape == (1, 3)
+    out = run_tflite((tmp_path / "raw.tflite").read_bytes(), {"features": np.zeros((1, 8), np.float32)})
+    assert [value.shape for value in out.values()] == [(1, 3)]
 
 
 def test_export_to_a_missing_folder(optimized, tmp_path):
