@@ -45,6 +45,7 @@ from gui.widgets.live_plot import LivePlot
 from gui.workers import JobRunner
 from gui.workflow import RunController, RunOutcome
 from gui.auto import AutoController
+from gui.custom_code import CustomCode
 
 log = logging.getLogger("litesmith.gui")
 
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(engine, self)
         self._create_actions()
         self._create_menus()
+        self.custom_code = CustomCode(self)   # File > Load Custom Layer Code…, remembered per model, given to jobs
 
         self.empty_state = EmptyState(self.open_action, self.open_folder_action)
         self.model_panel = ModelPanel()
@@ -973,6 +975,7 @@ class MainWindow(QMainWindow):
             details += ["", error.details.strip()]
         box.setDetailedText("\n".join(details))
         box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        self.custom_code.offer_in(box, error)   # an unknown class: "Load Custom Layer Code…"
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result, b=box: self._forget_error_dialog(b))
         self.error_dialog = box

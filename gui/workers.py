@@ -152,6 +152,9 @@ class JobRunner(QObject):
         self._warm_up_thread: threading.Thread | None = None
         self._stuck: list[tuple[QThread, JobWorker]] = []  # threads that would not stop at shutdown
         self._closed = False
+        # Each hook may add arguments to a job before it starts: hook(fn, args, kwargs, subject) -> (args, kwargs)
+        # (e.g. `gui.custom_code`: the user's custom layer code for the job's model).
+        self.job_hooks: list[Callable[[Callable[..., Any], tuple, dict, str | None], tuple[tuple, dict]]] = []
 
     @property
     def busy(self) -> bool:
@@ -167,6 +170,8 @@ class JobRunner(QObject):
         """Start `fn(*args, **kwargs)` in the engine; False when a job already runs (or after shutdown)."""
         if self._thread is not None or self._closed:
             return False
+        for hook in self.job_hooks:
+            args, kwargs = hook(fn, tuple(args), dict(kwargs), subject)
         thread = QThread()
         thread.setObjectName("litesmith-job")
         worker = JobWorker(self.engine, fn, args, kwargs, subject)

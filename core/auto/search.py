@@ -63,7 +63,7 @@ from core.optimize.recipes import INT8, Recipe, RecipeError, SelectiveConfig, re
 from core.optimize.results import SourceInfo, Variant, VariantFailure
 
 CANDIDATE_KIND = "auto_candidate"
-SETUP_VERSION = 2
+SETUP_VERSION = 3     # 3: flops is None unless complete (core.models.flops)
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,21 @@ class _Live:
         return self.session
 
     def flops(self) -> int | None:
-        source = self.ensure().source
+        """FLOPs per sample at the shapes the data was evaluated at; None unless every layer was counted.
+
+        A partial or per-time-step figure is never returned, so no reason or decision quotes it.
+        """
+        session = self.ensure()
+        source = session.source
         if source.keras_model is None:
             return None
         try:
-            from core.compress.flops import count_flops
+            from core.models.flops import count_keras_macs
 
-            return int(count_flops(source.keras_model))
+            description = getattr(getattr(session, "prepared", None), "description", None)
+            shapes = dict(getattr(description, "input_shapes", ()) or ())
+            count = count_keras_macs(source.keras_model, shapes or None)
+            return count.flops if count.complete else None
         except Exception:  # noqa: BLE001 - FLOPs are informative only
             return None
 
@@ -199,11 +207,11 @@ class _Search:
                                    scoring=self.options.cache_parts())
         cached = self._get(self.setup_key)
         if isinstance(cached, SetupInfo):
-            from core.optimize.pipeline import _custom_objects_now
+            from core.optimize.pipeline import custom_objects_now
 
             self.setup_info = replace(cached, source=replace(cached.source, path=str(self.model_path),
-                                                             custom_objects=_custom_objects_now(cached.source,
-                                                                                                self.options)))
+                                                             custom_objects=custom_objects_now(cached.source,
+                                                                                               self.options)))
             self.setup_from_cache = True
         else:
             live = self.live.ensure()

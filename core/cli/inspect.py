@@ -59,6 +59,16 @@ def _shape(shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
+def _flops_label(info: ModelInfo) -> str:
+    """" (per time step, partial)": how to read the FLOPs figure (the notes list what was not counted)."""
+    if info.flops is None:
+        return ""
+    parts = [f"per {escape_line(info.flops_per)}"] if info.flops_per else []
+    if info.flops_partial:
+        parts.append(f"partial: {len(info.flops_uncounted)} not counted")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def format_info(info: ModelInfo, full_layers: bool = False) -> str:
     """The inspect table. Names, types and notes come from the model file: each is escaped
     (`escape_line`), so a name can't add lines, move the cursor or recolour the terminal."""
@@ -66,7 +76,8 @@ def format_info(info: ModelInfo, full_layers: bool = False) -> str:
     lines = [
         f"{e(info.path)}",
         f"  format   {e(info.format)}    size {human_size(info.file_size)}    sha256 {e(info.sha256[:16])}…",
-        f"  params   {human_count(info.params)}    FLOPs/sample {human_count(info.flops)}",
+        f"  params   {human_count(info.params)}{' (partial)' if info.params_partial else ''}    "
+        f"FLOPs/sample {human_count(info.flops)}{_flops_label(info)}",
     ]
     for label, tensors in (("input ", info.inputs), ("output", info.outputs)):
         for t in tensors:
@@ -76,8 +87,10 @@ def format_info(info: ModelInfo, full_layers: bool = False) -> str:
         shown = info.layers if full_layers else info.layers[:12]
         lines.append(f"  layers ({len(info.layers)}):")
         for layer in shown:
+            macs = "not counted" if not layer.counted else f"{layer.macs:,}"
+            per = f" per {e(info.flops_per)}" if layer.counted and layer.macs_free and info.flops_per else ""
             lines.append(f"    {e(layer.name):<28} {e(layer.type):<22} {e(layer.output_shape):<20} "
-                         f"params {layer.params:>9,}  MACs {layer.macs:>12,}")
+                         f"params {layer.params:>9,}  MACs {macs:>12}{per}")
         if len(shown) < len(info.layers):
             lines.append(f"    … {len(info.layers) - len(shown)} more (--layers shows all)")
     if info.op_histogram:

@@ -1,49 +1,23 @@
-"""Multiply-accumulate counts of the layers that dominate inference time.
+"""FLOPs of a Keras model for compression reports: the shared counter's figure.
 
-FLOPs are reported as 2 x MACs of Dense, Conv and DepthwiseConv layers (batch 1);
-element-wise layers (BatchNorm, activations, Add) are not counted, since the
-converter folds BatchNorm into the convolution and the rest is cheap.
+`core.models.flops.count_keras_macs` is the one MAC counter (inspect uses it too);
+its docstring gives every rule. FLOPs = 2 x MACs, for one sample. A layer with
+no rule counts 0 here; callers that must know whether the figure is complete
+(auto mode's decisions) call `count_keras_macs` and read `MacCount.complete`.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from core.models.flops import MacCount, count_keras_macs
 
-from core.compress.graph import functional_view, ordered_nodes
-
-
-def _prod(values) -> int:
-    return int(np.prod([int(v) for v in values], dtype=np.int64)) if len(values) else 1
+__all__ = ["MacCount", "count_flops", "count_macs", "count_keras_macs"]
 
 
 def count_macs(model) -> int:
-    total = 0
-    graph = functional_view(model)
-    for node in ordered_nodes(graph):
-        layer = node.operation
-        if layer is None or node.is_input or not node.input_tensors:
-            continue
-        cls = type(layer).__name__
-        in_shape = tuple(node.input_tensors[0].shape)
-        out_shape = tuple(node.outputs[0].shape)
-        if any(d is None for d in in_shape[1:]) or any(d is None for d in out_shape[1:]):
-            continue
-        if cls == "Dense":
-            total += _prod(out_shape[1:-1]) * int(in_shape[-1]) * int(out_shape[-1])
-        elif cls in ("Conv1D", "Conv2D", "Conv3D"):
-            groups = int(getattr(layer, "groups", 1) or 1)
-            total += _prod(out_shape[1:-1]) * _prod(layer.kernel_size) * (int(in_shape[-1]) // groups) * int(out_shape[-1])
-        elif cls in ("DepthwiseConv1D", "DepthwiseConv2D"):
-            total += _prod(out_shape[1:-1]) * _prod(layer.kernel_size) * int(out_shape[-1])
-        elif cls in ("SeparableConv1D", "SeparableConv2D"):
-            m = int(getattr(layer, "depth_multiplier", 1))
-            spatial = _prod(out_shape[1:-1])
-            total += spatial * _prod(layer.kernel_size) * int(in_shape[-1]) * m
-            total += spatial * int(in_shape[-1]) * m * int(out_shape[-1])
-        elif hasattr(layer, "layers") and hasattr(layer, "_nodes_by_depth"):
-            total += count_macs(layer)
-    return total
+    """Multiply-accumulates for one sample (free dimensions counted per position)."""
+    return count_keras_macs(model).total
 
 
 def count_flops(model) -> int:
+    """2 x `count_macs(model)`."""
     return 2 * count_macs(model)

@@ -27,7 +27,9 @@ class LayerInfo:
     type: str
     output_shape: str
     params: int
-    macs: int                              # multiply-accumulates for one sample
+    macs: int                              # multiply-accumulates for one sample (core.models.flops)
+    counted: bool = True                   # False: no MAC rule for this layer class (macs is 0, not measured)
+    macs_free: bool = False                # counted per position of a free dimension (per time step, ...)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class ModelInfo:
     op_histogram: tuple[tuple[str, int], ...] = ()    # tflite: (op name, count), most frequent first
     tensor_types: tuple[tuple[str, int], ...] = ()    # tflite: (dtype, tensor count)
     notes: tuple[str, ...] = ()            # things the user should know (dynamic batch, converter hints)
+    flops_partial: bool = False            # some layers/ops have no MAC rule: `flops` leaves them out
+    flops_uncounted: tuple[tuple[str, str], ...] = ()  # (layer or op, class or op name) left out of `flops`
+    flops_per: str = ""                    # "": per sample; else per this unit of a free dimension ("time step")
+    params_partial: bool = False           # tflite: some subgraphs' weights could not be read
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,18 +3,18 @@
 Runs in the engine's child process. Every format goes through its safety
 checks (`core.models.safety`) before a framework opens it.
 
-MACs (multiply-accumulates) are counted for one sample:
+MACs (multiply-accumulates) are counted for one sample by `core.models.flops`, the
+one counter inspect and compression share: its module docstring gives every rule
+(Dense, convolutions, recurrent layers per time step, attention, normalization,
+pooling; layers with no arithmetic worth counting are 0 by rule). FLOPs = 2 x MACs.
+A layer (or .tflite op) with no rule is listed and the total is marked partial
+(`ModelInfo.flops_partial`, `flops_uncounted`); free dimensions are counted per
+position and say so (`ModelInfo.flops_per`, e.g. "time step").
 
-* Dense: ``prod(output dims between batch and units) * in_features * units``
-* ConvND: ``prod(output spatial dims) * prod(kernel shape)`` (kernel = k... x in/groups x filters)
-* DepthwiseConvND: ``prod(output spatial dims) * k... * in * depth_multiplier``
-* SeparableConvND: depthwise part + ``prod(output spatial dims) * in * depth_multiplier * filters``
-* ConvNDTranspose: ``prod(input spatial dims) * k... * filters * in``
-* every other layer: 0
-
-FLOPs = 2 x MACs. For `.tflite` the same rules apply to FULLY_CONNECTED,
-CONV_2D, CONV_3D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV ops, from the tensor
-shapes the interpreter allocates. SavedModels get no FLOPs estimate (None).
+`.tflite` models are read subgraph by subgraph (`core.models.tflite_graph`): the
+parameters are the constant weight tensors of EVERY subgraph (an LSTM's or GRU's
+weights live in a WHILE body), and MACs come from the ops of every subgraph a
+WHILE loop reaches. SavedModels get no FLOPs estimate (None).
 """
 
 from __future__ import annotations
@@ -105,15 +105,6 @@ def _dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
     return tuple(out)
 
 
-def _prod(values: Iterable[int | None]) -> int | None:
-    total = 1
-    for v in values:
-        if v is None:
-            return None
-        total *= int(v)
-    return total
-
-
 def _shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
     notes = []
     if inputs and all(t.shape and t.shape[0] is None for t in inputs):
@@ -121,7 +112,7 @@ def _shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
     for t in inputs:
         if any(d is None for d in t.shape[1:]):
             notes.append(f"input {t.name!r} has dynamic dimensions beyond the batch {t.shape}; "
-                         "MACs of layers that depend on them are not counted")
+                         "MACs of layers that depend on them are counted per position of those dimensions")
     return notes
 
 
@@ -166,46 +157,6 @@ def _io_shape(layer, attr: str) -> tuple[int | None, ...] | None:
     return None if shape is None else _dims(shape)
 
 
-def _spatial(shape: tuple[int | None, ...], channels_first: bool) -> tuple[int | None, ...]:
-    return shape[2:] if channels_first else shape[1:-1]
-
-
-def _kernel_size(weight) -> int:
-    return math.prod(int(d) for d in weight.shape)
-
-
-def layer_macs(layer, input_shape, output_shape) -> int | None:
-    """Multiply-accumulates of one Keras layer for one sample; None when a needed dimension is unknown."""
-    from core.models.tfimport import keras
-
-    layers = keras().layers
-    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
-
-    def spatial_of(shape):
-        return None if shape is None else _prod(_spatial(shape, channels_first))
-
-    if isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
-        spatial = spatial_of(output_shape)
-        if spatial is None:
-            return None
-        return spatial * (_kernel_size(layer.depthwise_kernel) + _kernel_size(layer.pointwise_kernel))
-    if isinstance(layer, (layers.DepthwiseConv1D, layers.DepthwiseConv2D)):
-        spatial = spatial_of(output_shape)
-        return None if spatial is None else spatial * _kernel_size(layer.kernel)
-    if isinstance(layer, (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)):
-        spatial = spatial_of(input_shape)
-        return None if spatial is None else spatial * _kernel_size(layer.kernel)
-    if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
-        spatial = spatial_of(output_shape)
-        return None if spatial is None else spatial * _kernel_size(layer.kernel)
-    if isinstance(layer, layers.Dense):
-        if output_shape is None:
-            return None
-        rows = _prod(output_shape[1:-1])
-        return None if rows is None else rows * _kernel_size(layer.kernel)
-    return 0
-
-
 def _count_params(layer) -> int:
     try:
         return int(layer.count_params())
@@ -213,7 +164,18 @@ def _count_params(layer) -> int:
         return 0
 
 
-def _inspect_keras(model) -> dict[str, Any]:
+def _flops_fields(count) -> dict[str, Any]:
+    """The ModelInfo fields of a `core.models.flops.MacCount`, and its notes."""
+    notes = list(count.notes)
+    if count.partial:
+        notes.append(f"FLOPs are partial: {count.uncounted_text()}")
+    return dict(flops=count.flops, flops_partial=count.partial, flops_uncounted=count.uncounted,
+                flops_per=count.per), notes
+
+
+def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
+    from core.models.flops import count_keras_macs
+
     notes: list[str] = []
     try:
         inputs = _tensor_infos(model.inputs)
@@ -223,27 +185,24 @@ def _inspect_keras(model) -> dict[str, Any]:
         notes.append("the model has no recorded inputs/outputs (subclassed and never built)")
     notes += _shape_notes(inputs)
 
+    count = count_keras_macs(model, input_shapes)
+    by_name = {row.name: row for row in count.layers}
     rows: list[LayerInfo] = []
-    total_macs = 0
-    unknown: list[str] = []
     for name, layer in _iter_layers(model):
         out_shape = _io_shape(layer, "output")
-        in_shape = _io_shape(layer, "input")
-        macs = layer_macs(layer, in_shape, out_shape)
-        if macs is None:
-            unknown.append(name)
-            macs = 0
-        total_macs += macs
         if out_shape is not None:
             shown = "(" + ", ".join("None" if d is None else str(d) for d in out_shape) + ("," if len(out_shape) == 1 else "") + ")"
         else:
             shown = "?"
+        mac_row = by_name.get(name)
         rows.append(LayerInfo(name=name, type=type(layer).__name__, output_shape=shown,
-                              params=_count_params(layer), macs=int(macs)))
-    if unknown:
-        notes.append(f"MACs unknown (dynamic or unknown shapes) for: {', '.join(unknown[:10])}")
-    return dict(inputs=inputs, outputs=outputs, params=_count_params(model), flops=2 * total_macs,
-                layers=tuple(rows), notes=tuple(notes))
+                              params=_count_params(layer), macs=int(mac_row.macs) if mac_row else 0,
+                              counted=mac_row.counted if mac_row else True,
+                              macs_free=mac_row.free if mac_row else False))
+    fields, flops_notes = _flops_fields(count)
+    notes += flops_notes
+    return dict(inputs=inputs, outputs=outputs, params=_count_params(model), layers=tuple(rows),
+                notes=tuple(notes), **fields)
 
 
 # -- SavedModel -------------------------------------------------------------------
@@ -339,9 +298,6 @@ def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelTok
 
 # -- TFLite ----------------------------------------------------------------------
 
-WEIGHT_DTYPES = {"float32", "float16", "int8", "int16", "uint8", "int4", "bfloat16"}
-
-
 def _dtype_name(dtype) -> str:
     import numpy as np
 
@@ -360,29 +316,6 @@ def _tflite_tensor(detail) -> TensorInfo:
     return TensorInfo(name=str(detail["name"]), shape=_dims(shape), dtype=_dtype_name(detail["dtype"]), quantization=quant)
 
 
-def tflite_op_macs(op: dict, shapes: dict[int, tuple[int, ...]]) -> int:
-    """MACs of one tflite op over the allocated shapes (the whole batch)."""
-    name = op["op_name"]
-    ins = [int(i) for i in op["inputs"]]
-    outs = [int(i) for i in op["outputs"]]
-
-    def shape(i: int) -> tuple[int, ...]:
-        return shapes.get(i, ()) if i >= 0 else ()
-
-    if name == "FULLY_CONNECTED" and len(ins) >= 2 and outs:
-        weights, out = shape(ins[1]), shape(outs[0])
-        return math.prod(out[:-1]) * math.prod(weights) if out and weights else 0
-    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D") and len(ins) >= 2 and outs:
-        weights, out = shape(ins[1]), shape(outs[0])
-        if name == "DEPTHWISE_CONV_2D":
-            return math.prod(out[:-1]) * math.prod(weights[1:-1]) * out[-1] if out and weights else 0
-        return math.prod(out[:-1]) * math.prod(weights) if out and weights else 0
-    if name == "TRANSPOSE_CONV" and len(ins) >= 3:
-        weights, inp = shape(ins[1]), shape(ins[2])
-        return math.prod(inp[:-1]) * math.prod(weights) if inp and weights else 0
-    return 0
-
-
 def open_interpreter(path: str, data: bytes):
     """An allocated LiteRT interpreter without default delegates; BadInputError if the runtime refuses the model."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -399,50 +332,50 @@ def open_interpreter(path: str, data: bytes):
     return interpreter
 
 
+def _tflite_graph(interpreter, data: bytes, notes: list[str]):
+    """Every subgraph from the flatbuffer; the interpreter's first subgraph when the file can't be read so."""
+    from core.models.tflite_graph import graph_from_interpreter, read_tflite_graph
+
+    try:
+        return read_tflite_graph(data)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - no schema module, or a file the reader can't follow: fall back
+        notes.append(f"the model's subgraphs could not be read ({first_line(exc, 120)}); "
+                     "showing the first subgraph only")
+        return graph_from_interpreter(interpreter)
+
+
 def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
+    from core.models.flops import count_tflite_macs
+    from core.models.tflite_graph import count_tflite_params
+
     interpreter = open_interpreter(path, data)
     notes: list[str] = []
     inputs = tuple(_tflite_tensor(d) for d in interpreter.get_input_details())
     outputs = tuple(_tflite_tensor(d) for d in interpreter.get_output_details())
     notes += _shape_notes(inputs)
 
-    tensors = {int(t["index"]): t for t in interpreter.get_tensor_details()}
-    shapes = {i: tuple(int(d) for d in t["shape"]) for i, t in tensors.items()}
-    type_mix = Counter(_dtype_name(t["dtype"]) for t in tensors.values())
-
-    ops: list[dict] = []
-    if hasattr(interpreter, "_get_ops_details"):
-        ops = [op for op in interpreter._get_ops_details() if op.get("op_name") != "DELEGATE"]
+    graph = _tflite_graph(interpreter, data, notes)
+    histogram = Counter(op.name for sg in graph.subgraphs for op in sg.ops)
+    type_mix = Counter(t.dtype for sg in graph.subgraphs for t in sg.tensors if t.dtype)
+    params = count_tflite_params(graph)
+    count = count_tflite_macs(graph)
+    subgraphs = len(graph.subgraphs) + len(graph.unread)
+    if graph.unread:
+        notes.append(f"parameters are partial: the weights of {len(graph.unread)} of {subgraphs} subgraphs "
+                     f"({', '.join(graph.unread[:5])}) could not be read")
     else:
-        notes.append("this LiteRT version does not list ops; no op histogram")
-    histogram = Counter(op["op_name"] for op in ops)
-
-    produced = {int(i) for op in ops for i in op["outputs"]}
-    graph_inputs = {int(d["index"]) for d in interpreter.get_input_details()}
-    constants = {int(i) for op in ops for i in op["inputs"] if int(i) >= 0} - produced - graph_inputs
-    params = 0
-    for i in constants:
-        t = tensors.get(i)
-        if t is None:
-            continue
-        qp = t.get("quantization_parameters") or {}
-        quantized = len(qp.get("scales", ())) > 0
-        if _dtype_name(t["dtype"]) in WEIGHT_DTYPES or quantized:
-            params += math.prod(shapes[i]) if shapes[i] else 1
-
-    in_details = interpreter.get_input_details()
-    first = tuple(int(d) for d in in_details[0]["shape"]) if in_details else ()
-    batch_size = first[0] if len(first) >= 2 and first[0] > 0 else 1
-    total = sum(tflite_op_macs(op, shapes) for op in ops)
-    macs = total // batch_size
-    notes.append("parameters counted from constant weight tensors; FLOPs estimated from FULLY_CONNECTED and "
-                 "convolution ops only")
+        notes.append("parameters counted from the constant weight tensors of "
+                     + ("the model's subgraph" if subgraphs == 1 else f"all {subgraphs} subgraphs"))
+    fields, flops_notes = _flops_fields(count)
+    notes += flops_notes
     quantized_io = [t.name for t in inputs + outputs if t.quantization]
     if quantized_io:
         notes.append(f"quantized inputs/outputs: {', '.join(quantized_io)} (see scale and zero point)")
     return dict(
-        inputs=inputs, outputs=outputs, params=params, flops=2 * macs,
+        inputs=inputs, outputs=outputs, params=params, params_partial=bool(graph.unread),
         op_histogram=tuple(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
         tensor_types=tuple(sorted(type_mix.items(), key=lambda kv: (-kv[1], kv[0]))),
-        notes=tuple(notes),
+        notes=tuple(notes), **fields,
     )

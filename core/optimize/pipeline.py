@@ -129,13 +129,13 @@ class _PipelineCache:
             return None   # all failed: rebuild, so the error is raised the usual way
         return OptimizeResult(
             source=replace(setup.source, path=str(model_path),
-                           custom_objects=_custom_objects_now(setup.source, self.options)), data=setup.data,
+                           custom_objects=custom_objects_now(setup.source, self.options)), data=setup.data,
             original_evaluation=setup.original_evaluation, baseline_size_bytes=setup.baseline_size_bytes,
             variants=variants, failures=failures, warnings=setup.warnings,
             seconds=time.perf_counter() - started, environment=environment())
 
 
-def _custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tuple[str, str], ...]:
+def custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tuple[str, str], ...]:
     """A cached source's custom-code files under the paths given now (the key holds their SHA-256s)."""
     if not source.custom_objects:
         return ()
