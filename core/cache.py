@@ -89,8 +89,12 @@ class ResultCache:
         else:
             path = self._path(key)
         try:
+            from core.engine.supervisor import loads_from_child
+
+            # Entries are written by the sandboxed engine child: read them as plain data only, so a
+            # compromised child cannot make whoever reads the cache run code (the parent does, on export).
             with path.open("rb") as handle:
-                value = pickle.load(handle)
+                value = loads_from_child(handle.read())
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a corrupt or outdated entry is a miss, not an error

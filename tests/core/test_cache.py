@@ -67,3 +67,27 @@ def test_clear_empties_the_cache(tmp_path):
     assert store.stats().entries == 2
     assert store.clear() == 2
     assert store.stats().entries == 0 and store.get("a") is None
+
+
+class _RunsCode:
+    """A pickle that would call a function when loaded (what a compromised engine child could write)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_an_entry_that_would_run_code_is_a_miss_and_runs_nothing(tmp_path):
+    import pickle
+
+    cache = ResultCache(tmp_path / "cache")
+    marker = tmp_path / "ran"
+    key = cache_key("variant", model="x")
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    (cache.folder / f"{key}.pkl").write_bytes(pickle.dumps(_RunsCode(str(marker))))
+    assert cache.get(key) is None
+    assert not marker.exists()
