@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.recipe_panel = RecipePanel(self.run_action, self.auto_action)
         self.recipe_panel.set_last_dir(self._last_dir())
         self.recipe_panel.set_settings(self._saved_recipe())
+        self.recipe_panel.data_chosen.connect(self._warm_for_inputs)
         self.recipe_dock = QDockWidget("Recipe", self)
         self.recipe_dock.setObjectName("recipeDock")
         self.recipe_dock.setWidget(self.recipe_panel)
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
         self.resize(*DEFAULT_SIZE)
         if remember_geometry:
             self._restore_geometry()
+        self._warm_up_enabled = warm_up
         if warm_up:
             self.runner.warm_up()
 
@@ -418,6 +420,13 @@ class MainWindow(QMainWindow):
             self._pages_warmed = True
             QTimer.singleShot(250, self._warm_pages)
         self.model_loaded.emit(info)
+        self._warm_for_inputs()
+
+    def _warm_for_inputs(self) -> None:
+        """Have a child ready that may read the model and the chosen data (the sandbox grants reads at start)."""
+        if self.model_info is None or self._job_controls_busy() or not self._warm_up_enabled:
+            return
+        self.runner.warm_up(tuple(p for p in (self.model_info.path, self.recipe_panel.data_path) if p))
 
     def _on_load_failed(self, path: str, error: JobError) -> None:
         name = os.path.basename(os.path.normpath(path))

@@ -194,14 +194,18 @@ class JobRunner(QObject):
         if self._worker is not None:
             self._worker.cancel()
 
-    def warm_up(self) -> None:
-        """Start the engine's child (it imports TensorFlow) in a background thread."""
-        if self._warm_up_thread is not None or self._closed:
+    def warm_up(self, inputs: tuple[str, ...] = ()) -> None:
+        """Start the engine's child (it imports TensorFlow) in a background thread, allowed to read `inputs`.
+
+        The sandbox grants read access when a child starts, so warming up with the
+        model and data the next job names saves that job a restart.
+        """
+        if self._closed or (self._warm_up_thread is not None and self._warm_up_thread.is_alive()):
             return
 
         def work() -> None:
             try:
-                self.engine.warm_up()
+                self.engine.warm_up(inputs)
             except Exception:  # noqa: BLE001 - the first job reports the real problem
                 log.exception("engine warm-up failed")
 

@@ -96,7 +96,7 @@ POSITION_UNIT = "position"
 
 @dataclass(frozen=True)
 class LayerMacs:
-    """One layer's (or, for .tflite, one op kind's) multiply-accumulates for one sample."""
+    """One Keras layer's multiply-accumulates for one sample."""
 
     name: str                  # "outer/inner" inside nested models
     type: str                  # the class name (a .tflite op name)
@@ -125,13 +125,6 @@ class MacCount:
     def complete(self) -> bool:
         """Every layer counted, for a whole sample: the only figure a decision may use."""
         return not self.partial and not self.per
-
-    def label(self) -> str:
-        """How to read the figure: "" (per sample), "per time step", "partial", "per time step, partial"."""
-        parts = [f"per {self.per}"] if self.per else []
-        if self.partial:
-            parts.append("partial")
-        return ", ".join(parts)
 
     def uncounted_text(self, limit: int = 8) -> str:
         """"N layers not counted: a (Foo), b (Bar)"; "" when none."""
@@ -203,9 +196,9 @@ def _is_keras_class(obj) -> bool:
 
 
 def _is_model(layer) -> bool:
-    return hasattr(layer, "_nodes_by_depth") or type(layer).__name__ == "Sequential" or \
-        (hasattr(layer, "layers") and hasattr(layer, "inputs") and any(
-            c.__name__ == "Model" for c in type(layer).__mro__))
+    """A Keras Model (functional, Sequential or subclassed): counted layer by layer, never as one layer."""
+    return any(c.__name__ in ("Model", "Functional", "Sequential") and c.__module__.split(".")[0] == "keras"
+               for c in type(layer).__mro__)
 
 
 # -- per-layer rules -----------------------------------------------------------------
@@ -550,6 +543,15 @@ def _unit(model, specs) -> str:
     return POSITION_UNIT
 
 
+def _not_counted(model, exc: Exception) -> MacCount:
+    """The whole model uncounted: its graph could not be walked (never guessed at, never fatal to inspect)."""
+    name, kind = str(getattr(model, "name", "model")), type(model).__name__
+    return MacCount(total=0, layers=(LayerMacs(name=name, type=kind, macs=0, counted=False,
+                                               rule=f"{type(exc).__name__}: {exc}"[:200]),),
+                    uncounted=((name, kind),), partial=True,
+                    notes=(f"MACs could not be counted: {type(exc).__name__}: {exc}"[:200],))
+
+
 def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> MacCount:
     """MACs of a built Keras model for one sample (see the module docstring for every rule).
 
@@ -564,11 +566,14 @@ def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | N
         counter.model(model, specs, "", getattr(model, "name", "model"))
     except Exception as exc:  # noqa: BLE001 - a shape Keras could not propagate: count at the model's own shapes
         if specs is None:
-            raise
+            return _not_counted(model, exc)
         notes.append(f"the given input shapes could not be propagated ({type(exc).__name__}: {exc}"[:200] +
                      "); counted at the model's own shapes")
         specs, counter = None, _KerasCounter()
-        counter.model(model, None, "", getattr(model, "name", "model"))
+        try:
+            counter.model(model, None, "", getattr(model, "name", "model"))
+        except Exception as again:  # noqa: BLE001 - see _not_counted
+            return _not_counted(model, again)
     rows = tuple(LayerMacs(name=name, type=r.type, macs=r.macs, counted=r.counted, free=r.free, rule=r.rule)
                  for name, r in counter.rows.items())
     uncounted = tuple((r.name, r.type) for r in rows if not r.counted)
@@ -577,7 +582,7 @@ def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | N
         notes.append("the sequence length is free: MACs are counted per time step")
     elif per:
         notes.append("the model has free dimensions: each layer is counted per position of its own free axes "
-                     "(per output position for a convolution); give concrete input shapes for a per-sample count")
+                     "(per output position for a convolution), so a sample's count grows with its size")
     return MacCount(total=sum(r.macs for r in rows if r.counted), layers=rows, uncounted=uncounted,
                     partial=bool(uncounted), per=per, notes=tuple(notes))
 
@@ -752,12 +757,12 @@ def count_tflite_macs(graph: TfliteGraph) -> MacCount:
     per = ""
     if free_inputs or loops_per_iteration:
         sequence = all(len(t.signature) == 3 and t.signature[1] < 0 and t.signature[2] > 0 for t in free_inputs)
-        per = SEQUENCE_UNIT if sequence else POSITION_UNIT
+        per = SEQUENCE_UNIT if sequence else (POSITION_UNIT if free_inputs else "loop iteration")
         if loops_per_iteration:
             notes.append("the loop bound is computed at run time (a free sequence length): each loop body counts "
-                         "once, per " + ("time step" if sequence else "iteration"))
-        if free_inputs:
-            notes.append("free input dimensions are counted at size 1 (per " + per + ")")
+                         "once, so FLOPs are per " + ("time step" if sequence else "loop iteration"))
+        if free_inputs and not loops_per_iteration:
+            notes.append(f"free input dimensions are counted at size 1: FLOPs are per {per}")
     if graph.unread:
         notes.append(f"{len(graph.unread)} subgraph(s) could not be read: their ops are not counted")
     return MacCount(total=total // batch, uncounted=tuple(uncounted),

@@ -111,8 +111,7 @@ def _shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
         notes.append("the batch dimension is dynamic (None); per-sample figures assume one sample")
     for t in inputs:
         if any(d is None for d in t.shape[1:]):
-            notes.append(f"input {t.name!r} has dynamic dimensions beyond the batch {t.shape}; "
-                         "MACs of layers that depend on them are counted per position of those dimensions")
+            notes.append(f"input {t.name!r} has dynamic dimensions beyond the batch {t.shape}")
     return notes
 
 

@@ -106,11 +106,11 @@ def read_tflite_graph(data: bytes) -> TfliteGraph:
         buf = model.Buffers(index)
         return buf.DataLength() > 0 or int(buf.Offset()) > 1
 
-    def int_value(tensor, dtype: str, buffer_index: int) -> int | None:
+    def int_value(dtype: str, buffer_index: int) -> int | None:
         if dtype not in ("int32", "int64") or not buffer_has_data(buffer_index):
             return None
         buf = model.Buffers(buffer_index)
-        if buf.DataLength() == 0:
+        if not 0 < buf.DataLength() <= 8:      # a scalar or one-element vector; never copies a weight
             return None
         raw = buf.DataAsNumpy().tobytes()
         values = np.frombuffer(raw, dtype="<i4" if dtype == "int32" else "<i8")
@@ -131,7 +131,7 @@ def read_tflite_graph(data: bytes) -> TfliteGraph:
             tensors.append(TfliteTensor(
                 name=_text(t.Name()), shape=shape, signature=signature, dtype=dtype, constant=constant,
                 quantized=quantized, variable=bool(t.IsVariable()),
-                int_value=int_value(t, dtype, int(t.Buffer())) if constant else None))
+                int_value=int_value(dtype, int(t.Buffer())) if constant else None))
         ops = []
         for oi in range(sg.OperatorsLength()):
             op = sg.Operators(oi)

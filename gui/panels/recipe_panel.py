@@ -89,6 +89,7 @@ class RecipePanel(QWidget):
     """Signal ``changed()`` whenever a control changes (the window saves the recipe on Run)."""
 
     changed = Signal()
+    data_chosen = Signal()     # the data file or folder changed (the window warms the engine up for it)
 
     def __init__(self, run_action: QAction, auto_action: QAction | None = None,
                  parent: QWidget | None = None) -> None:
@@ -448,6 +449,7 @@ class RecipePanel(QWidget):
         self.data_warning.setVisible(self.data_path is None)
         self.clear_data_button.setEnabled(self.data_path is not None)
         self.changed.emit()
+        self.data_chosen.emit()
 
     def _offer_columns(self, path: str) -> None:
         """Offer the CSV's header names as label columns; pick an obvious one ("label", "class", ...)."""

@@ -97,6 +97,21 @@ def test_unknown_layer_class_is_listed_and_total_partial(keras):
     assert "2 layers not counted: dbl (Doubler), mine (MyDense)" in count.uncounted_text()
 
 
+def test_subclassed_model_without_a_graph_is_listed(keras):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Net()
+    model(keras.ops.zeros((1, 4)))
+    count = count_keras_macs(model)
+    assert count.uncounted == (("net", "Net"),) and count.partial and count.total == 0
+
+
 def gru_free_length(keras):
     inputs = keras.Input((None, 3), name="x")
     x = keras.layers.GRU(5, return_sequences=True, name="gru")(inputs)
