@@ -79,6 +79,9 @@ def format_info(info: ModelInfo, full_layers: bool = False) -> str:
         f"  params   {human_count(info.params)}{' (partial)' if info.params_partial else ''}    "
         f"FLOPs/sample {human_count(info.flops)}{_flops_label(info)}",
     ]
+    if info.signature:
+        others = [k for k in info.signatures if k != info.signature]
+        lines.append(f"  signature {e(info.signature)}" + (f"  (also: {e(', '.join(others))})" if others else ""))
     for label, tensors in (("input ", info.inputs), ("output", info.outputs)):
         for t in tensors:
             quant = f"  scale={t.quantization[0]:.3g} zero_point={t.quantization[1]}" if t.quantization else ""

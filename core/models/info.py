@@ -50,6 +50,8 @@ class ModelInfo:
     flops_uncounted: tuple[tuple[str, str], ...] = ()  # (layer or op, class or op name) left out of `flops`
     flops_per: str = ""                    # "": per sample; else per this unit of a free dimension ("time step")
     params_partial: bool = False           # tflite: some subgraphs' weights could not be read
+    signature: str = ""                    # SavedModel/.tflite: the signature whose inputs/outputs are shown
+    signatures: tuple[str, ...] = ()       # every signature the file has
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

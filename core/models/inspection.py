@@ -179,6 +179,11 @@ def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
     try:
         inputs = _tensor_infos(model.inputs)
         outputs = _tensor_infos(model.outputs)
+        from core.models.signatures import keras_output_names
+
+        # Outputs are named after their layers (what data labels and every later step match on).
+        outputs = tuple(TensorInfo(name=name, shape=t.shape, dtype=t.dtype)
+                        for name, t in zip(keras_output_names(model), outputs))
     except Exception:  # noqa: BLE001 - a subclassed model that was never called
         inputs, outputs = (), ()
         notes.append("the model has no recorded inputs/outputs (subclassed and never built)")
@@ -292,7 +297,9 @@ def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelTok
     notes += _shape_notes(inputs)
     notes.append("parameters counted from the variables the SavedModel tracks")
     notes.append("FLOPs are not estimated for SavedModels; convert to .tflite or open the Keras model to see them")
-    return dict(inputs=inputs, outputs=outputs, params=params, flops=None, notes=tuple(notes))
+    keys = sorted({k for mg in proto.meta_graphs for k in mg.signature_def if not k.startswith("__")})
+    return dict(inputs=inputs, outputs=outputs, params=params, flops=None, notes=tuple(notes),
+                signature=sig_name, signatures=tuple(keys))
 
 
 # -- TFLite ----------------------------------------------------------------------
@@ -351,8 +358,7 @@ def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
 
     interpreter = open_interpreter(path, data)
     notes: list[str] = []
-    inputs = tuple(_tflite_tensor(d) for d in interpreter.get_input_details())
-    outputs = tuple(_tflite_tensor(d) for d in interpreter.get_output_details())
+    inputs, outputs, signature, signatures = _tflite_io(interpreter, notes)
     notes += _shape_notes(inputs)
 
     graph = _tflite_graph(interpreter, data, notes)
@@ -376,5 +382,32 @@ def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
         inputs=inputs, outputs=outputs, params=params, params_partial=bool(graph.unread),
         op_histogram=tuple(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
         tensor_types=tuple(sorted(type_mix.items(), key=lambda kv: (-kv[1], kv[0]))),
-        notes=tuple(notes), **fields,
+        notes=tuple(notes), signature=signature, signatures=signatures, **fields,
     )
+
+
+def _tflite_io(interpreter, notes: list[str]) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str,
+                                                       tuple[str, ...]]:
+    """Inputs and outputs by their signature names (serving_default, or the only signature).
+
+    A .tflite without signatures (old converters) shows tensor names, and says so:
+    its outputs cannot be matched to anything by name.
+    """
+    keys = sorted(interpreter.get_signature_list())
+    key = "serving_default" if "serving_default" in keys else keys[0] if len(keys) == 1 else ""
+    if not key:
+        if keys:
+            notes.append(f"several signatures and none is 'serving_default' ({', '.join(keys)}): "
+                         "showing tensor names; choose one with --signature when optimizing")
+        else:
+            notes.append("no signature: tensor names are shown; outputs cannot be matched by name")
+        return (tuple(_tflite_tensor(d) for d in interpreter.get_input_details()),
+                tuple(_tflite_tensor(d) for d in interpreter.get_output_details()), "", tuple(keys))
+    runner = interpreter.get_signature_runner(key)
+    listed = interpreter.get_signature_list()[key]
+    ins, outs = runner.get_input_details(), runner.get_output_details()
+    inputs = tuple(_tflite_tensor({**ins[n], "name": n}) for n in listed.get("inputs", ins))
+    outputs = tuple(_tflite_tensor({**outs[n], "name": n}) for n in listed.get("outputs", outs))
+    if len(keys) > 1:
+        notes.append(f"signature {key!r} shown; the file also has {', '.join(k for k in keys if k != key)}")
+    return inputs, outputs, key, tuple(keys)
