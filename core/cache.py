@@ -15,6 +15,10 @@ Inside the engine's sandboxed child (``LITESMITH_CACHE_OUTBOX`` set by
 in the child's scratch folder, and the parent moves the entries into the cache
 after each job (`import_outbox`), checking their names, so the child never
 writes outside its scratch folder.
+
+A cache that cannot be written (disk full, quota, permission, a read-only folder)
+is a cache that misses: `put` returns False and never raises for it, a half-written
+entry is removed, and the job goes on uncached.
 """
 
 from __future__ import annotations
@@ -110,23 +114,29 @@ class ResultCache:
             pass  # read-only in the sandbox
         return value
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any) -> bool:
+        """Store `value`; False (never an error) when the cache cannot be written: it is then not cached."""
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        outbox = outbox_folder(self.folder)
-        if outbox is not None:
-            if len(data) <= self.max_bytes:
+        try:
+            outbox = outbox_folder(self.folder)
+            if outbox is not None:
+                if len(data) > self.max_bytes:
+                    return False
                 outbox.mkdir(parents=True, exist_ok=True)
                 _write_entry(outbox, key, data)
-            return
-        self.put_bytes(key, data)
+                return True
+            return self.put_bytes(key, data)
+        except OSError:
+            return False  # disk full, quota, permission, read-only: a miss next time, never a failed job
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Store an already pickled entry (atomically), then evict down to `max_bytes`."""
+    def put_bytes(self, key: str, data: bytes) -> bool:
+        """Store an already pickled entry (atomically), then evict down to `max_bytes` (raises OSError)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if len(data) > self.max_bytes:
-            return
+            return False
         _write_entry(self.folder, key, data)
         self._evict()
+        return True
 
     def import_outbox(self, outbox_root: str | Path) -> int:
         """Move the entries a sandboxed child left for this cache into it; returns how many."""
@@ -190,5 +200,8 @@ def _write_entry(folder: Path, key: str, data: bytes) -> None:
             handle.write(data)
         os.replace(tmp, folder / f"{key}.pkl")
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            Path(tmp).unlink(missing_ok=True)
+        except OSError:
+            pass
         raise

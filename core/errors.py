@@ -18,9 +18,16 @@ class ExitCode(IntEnum):
     OK = 0
     USAGE = 2            # wrong command line (argparse's own code)
     BAD_INPUT = 3        # a model or data file that can't be read, is unsafe, or crashes the runtime
-    CONVERSION = 4       # the model loaded but could not be converted, quantized or exported
+    CONVERSION = 4       # the model loaded but could not be converted, quantized or exported (or written)
     INTERNAL = 70        # a bug in Litesmith (EX_SOFTWARE in sysexits.h); the details go to a file
+    HANGUP = 129         # cancelled by SIGHUP (128 + 1): the terminal closed
     CANCELLED = 130      # Ctrl+C (128 + SIGINT)
+    TERMINATED = 143     # cancelled by SIGTERM (128 + 15): kill, timeout, systemd, a logout
+
+
+def stop_exit_code(signum: int | None) -> int:
+    """The exit code of a run a signal stopped: 128 + the signal's number, as shells report it."""
+    return int(ExitCode.CANCELLED) if signum is None else 128 + int(signum)
 
 
 class ErrorKind:
@@ -32,6 +39,7 @@ class ErrorKind:
     CANCELLED = "cancelled"
     CRASHED = "crashed"
     OUT_OF_MEMORY = "out_of_memory"
+    OUTPUT = "output"    # an output file could not be written (disk full, permission, read-only, quota)
     INTERNAL = "internal"
 
 
@@ -43,6 +51,7 @@ EXIT_CODE_FOR_KIND = {
     ErrorKind.CRASHED: ExitCode.BAD_INPUT,
     ErrorKind.OUT_OF_MEMORY: ExitCode.BAD_INPUT,
     ErrorKind.CONVERSION: ExitCode.CONVERSION,
+    ErrorKind.OUTPUT: ExitCode.CONVERSION,
     ErrorKind.CANCELLED: ExitCode.CANCELLED,
     ErrorKind.INTERNAL: ExitCode.INTERNAL,
 }
@@ -83,6 +92,21 @@ class ConversionError(LitesmithError):
     """The model loaded but could not be converted or quantized."""
 
     kind = ErrorKind.CONVERSION
+
+
+class OutputError(LitesmithError):
+    """An output could not be written (disk full, permission, read-only file system, quota): exit 4."""
+
+    kind = ErrorKind.OUTPUT
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: str, what: str = "cannot write this file") -> "OutputError":
+        """`path: cannot write this file: No space left on device (ENOSPC)`: the file and the reason."""
+        import errno as errno_mod
+
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        code = errno_mod.errorcode.get(exc.errno or -1)
+        return cls(f"{what}: {reason}{f' ({code})' if code else ''}; no partial file was left", path=path)
 
 
 class Cancelled(LitesmithError):

@@ -341,6 +341,14 @@ def _compression_text(report: dict) -> str:
         return ", ".join(f"{k}: {v}" for k, v in report.items() if not isinstance(v, (list, dict)))
 
 
+def free_input_sizes(result) -> str:
+    """"frames (20, 6)": the per-sample shape each input with free dimensions was evaluated at; "" for none."""
+    interface = getattr(result.source, "interface", None)
+    free = {spec.name for spec in getattr(interface, "inputs", ()) or () if spec.free_dims}
+    shapes = [(name, shape) for name, shape in getattr(result.data, "input_shapes", ()) or () if name in free]
+    return ", ".join(f"{name} ({', '.join(str(d) for d in shape)})" for name, shape in shapes)
+
+
 def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
     """(heading, sentence) pairs for the "what it means" text: data, recommendation, warnings, explanations."""
     result = outcome.optimize
@@ -350,13 +358,16 @@ def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
     models = run_models(result)
     lines += task_lines(result.source, [e for _, e in models])
     data = result.data
+    sizes = free_input_sizes(result)
     if data.synthetic_data:
-        lines.append(("Data", "No data was given: inputs were synthesized. Accuracy is unknown, and int8 "
+        lines.append(("Data", "No data was given: inputs were synthesized"
+                              f"{f' at the Input sizes {sizes}' if sizes else ''}. Accuracy is unknown, and int8 "
                               "calibration on random inputs can mislead; choose a data file for trustworthy results."))
     else:
         lines.append(("Data", f"calibrated on {data.calibration_samples} samples from {data.calibration_source}"
                               f"{' (class-stratified)' if data.stratified else ''}; evaluated on {data.eval_samples} "
-                              f"samples{'' if data.labelled else ' (no labels: fidelity only)'}."))
+                              f"samples{'' if data.labelled else ' (no labels: fidelity only)'}"
+                              f"{f' at the data sizes {sizes}' if sizes else ''}."))
     bench = outcome.benchmark
     if bench is not None:
         lines.append(("Recommendation", bench.recommendation.reason + "."))

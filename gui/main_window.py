@@ -46,6 +46,8 @@ from gui.workers import JobRunner
 from gui.workflow import RunController, RunOutcome
 from gui.auto import AutoController
 from gui.custom_code import CustomCode
+from gui.flag_hints import app_hint
+from gui.input_check import sizes_ready
 
 log = logging.getLogger("litesmith.gui")
 
@@ -58,6 +60,7 @@ DOCK_WIDTH = 326
 ERROR_TITLES = {
     ErrorKind.BAD_INPUT: "Cannot open this model",
     ErrorKind.CONVERSION: "Conversion failed",
+    ErrorKind.USAGE: "More information needed",
     ErrorKind.CRASHED: "The model engine crashed",
     ErrorKind.OUT_OF_MEMORY: "Out of memory",
     ErrorKind.INTERNAL: "Unexpected error",
@@ -543,6 +546,8 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.show_error(JobError(ErrorKind.BAD_INPUT, f"the recipe cannot run: {exc}"))
             return False
+        if not sizes_ready(self, settings):   # free dimensions: data or the Input sizes, asked before the job
+            return False
         if self.runner.busy:
             if self._background_job and self._pending is None:
                 self._pending = self.start_run
@@ -642,6 +647,8 @@ class MainWindow(QMainWindow):
             settings.auto_settings()
         except Exception as exc:  # noqa: BLE001 - ValueError or the engine's BadInputError: a field to fix
             self.show_error(JobError(ErrorKind.BAD_INPUT, f"the auto budget cannot run: {exc}"))
+            return False
+        if not sizes_ready(self, settings):
             return False
         if self.runner.busy:
             if self._background_job and self._pending is None:
@@ -985,6 +992,8 @@ class MainWindow(QMainWindow):
         box.setDetailedText("\n".join(details))
         box.setStandardButtons(QMessageBox.StandardButton.Ok)
         self.custom_code.offer_in(box, error)   # an unknown class: "Load Custom Layer Code…"
+        if hint := app_hint(error.message):      # a CLI flag in the core's message: where the app sets it
+            box.setInformativeText("\n\n".join(t for t in (box.informativeText(), hint) if t))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result, b=box: self._forget_error_dialog(b))
         self.error_dialog = box

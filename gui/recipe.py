@@ -6,9 +6,9 @@ It turns into the engine's inputs: `recipes()` and `session_options()` for
 `optimize_model`, `data_spec()` (None: synthesized inputs) and `bench_config()`
 for `benchmark_variants`.
 
-The model's own choices (`signature`, `primary_output`, per-output `tasks`)
-belong to one model, like the data: they travel with a run (and its report) but
-a saved recipe never restores them.
+The model's own choices (`signature`, `primary_output`, per-output `tasks`, the
+`input_shapes` of free dimensions) belong to one model, like the data: they travel
+with a run (and its report) but a saved recipe never restores them.
 
 Compression steps (magnitude/structured pruning, distillation) are offered only
 when `core.optimize.recipes` has them registered (`compression_kinds()`).
@@ -38,7 +38,7 @@ MODE_LABELS = {
     "int16x8": "16x8 (int16 activations, int8 weights)",
 }
 DEVICE_CPU = "/CPU:0"
-MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks")   # never read back from a saved recipe
+MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks", "input_shapes")   # never read back from a saved recipe
 
 
 def compression_kinds() -> list[str]:
@@ -87,6 +87,8 @@ class RunSettings:
     signature: str = ""                       # SavedModel/.tflite signature ("": serving_default or the only one)
     primary_output: str = ""                  # drives accuracy headlines and auto budgets ("": the first output)
     tasks: tuple[tuple[str, str], ...] = ()   # (output, task) overrides of the inferred tasks
+    # (input, per-sample shape) for inputs with free dimensions: used without data (the data's sizes win)
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- persistence ------------------------------------------------------------
@@ -188,11 +190,17 @@ class RunSettings:
         return recipes
 
     def session_options(self):
-        """How the engine reads and scores the model: signature, primary output, per-output task overrides."""
+        """How the engine reads and scores the model: signature, primary output, per-output task overrides,
+        and the sizes of free dimensions (used when there is no data)."""
         from core.optimize.session import SessionOptions
 
         return SessionOptions(signature=self.signature or None, primary_output=self.primary_output or None,
-                              tasks=tuple((str(o), str(t)) for o, t in self.tasks))
+                              tasks=tuple((str(o), str(t)) for o, t in self.tasks),
+                              input_shapes=self.shapes_given())
+
+    def shapes_given(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """`input_shapes` as the engine takes them: (input name, per-sample shape of ints)."""
+        return tuple((str(name), tuple(int(d) for d in shape)) for name, shape in self.input_shapes)
 
     def data_spec(self):
         from core.data.loaders import DataSpec
@@ -238,7 +246,8 @@ class RunSettings:
         options = self.session_options()
         return AutoSettings(threads=self.threads, batch_sizes=self.batch_sizes, seconds_per_config=seconds,
                             pruning="auto" if self.auto_pruning else "never", use_cache=self.use_cache,
-                            signature=options.signature, primary_output=options.primary_output, tasks=options.tasks)
+                            signature=options.signature, primary_output=options.primary_output, tasks=options.tasks,
+                            input_shapes=options.input_shapes)
 
     def describe_budget(self) -> str:
         parts = [f"accuracy drop ≤ {self.auto_max_drop:g} points" if self.auto_quality == "accuracy"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-from core.optimize.export import clean_json, write_atomic
+from core.jsonout import dumps, jsonable
+from core.optimize.export import write_atomic
 from gui.comparison import explanation_lines, summary
 from gui.widgets.plotting import widget_png
 from gui.workflow import RunOutcome
@@ -140,8 +140,8 @@ def outputs_html(data: dict) -> list[str]:
 def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str) -> tuple[str, str]:
     """Write both files atomically; returns their paths."""
     panel.flush()
-    data = clean_json(summary(outcome))
-    text = json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"
+    data = jsonable(summary(outcome))   # strict JSON: NaN/Infinity -> null with the reason beside it
+    text = dumps(data) + "\n"
     page = render_html(outcome, panel, data)
     html_file, json_file = Path(html_path), Path(json_path)
     write_atomic(json_file, text.encode("utf-8"))

@@ -5,8 +5,9 @@ at a time, so Cancel and the status bar work as for every other job):
 
 1. `core.optimize.pipeline.optimize_model(model, recipes, data, options=SessionOptions)`: the variants
    stream in as ``partial("variant", Variant)``;
-2. `core.benchmark.benchmark_variants({name: tflite bytes}, config, keras_model=model)`:
-   latency samples stream in as ``partial("latency_samples", {...})``.
+2. `core.benchmark.benchmark_variants({name: tflite bytes}, config, keras_model=model)` (through
+   `gui.bench_job`, which measures free dimensions at the sizes the variants were evaluated at: the
+   data's, or the recipe's Input sizes): latency samples stream in as ``partial("latency_samples", {...})``.
 
 Signals (GUI thread):
 
@@ -62,10 +63,27 @@ class RunOutcome:
 
 
 def default_jobs() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    from core.benchmark.measure import benchmark_variants
     from core.optimize.pipeline import optimize_model
+    from gui.bench_job import benchmark_variants
 
     return optimize_model, benchmark_variants
+
+
+def measured_shapes(result, settings: RunSettings | None) -> dict[str, tuple[int, ...]]:
+    """{input: per-sample shape} the benchmark runs at: the shapes the variants were evaluated at (the data's,
+    or the Input sizes given), else the Input sizes in the settings."""
+    description = getattr(result, "data", None)
+    shapes = tuple(getattr(description, "input_shapes", ()) or ()) or (settings.shapes_given() if settings else ())
+    return {str(name): tuple(int(d) for d in shape) for name, shape in shapes}
+
+
+def _takes(fn: Callable[..., Any], keyword: str) -> bool:
+    import inspect
+
+    try:
+        return keyword in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def benchmark_inputs(model_path: str, result) -> tuple[dict[str, Any], str | None]:
@@ -167,6 +185,9 @@ class RunController(QObject):
         bench_data = self.settings.bench_data()
         if bench_data is not None:
             extra["data"] = bench_data   # batches from the data file: data-loading vs model time
+        shapes = measured_shapes(result, self.settings)
+        if shapes and _takes(benchmark_variants, "input_shapes"):
+            extra["input_shapes"] = shapes   # free dimensions: measured at the sizes evaluated
         started = self.runner.submit(benchmark_variants, variants, config, subject=self.model_path,
                                      keras_model=keras_model, label=name, **extra,
                                      on_finished=lambda bench: self._finish(benchmark=bench),

@@ -308,6 +308,11 @@ class _Search:
         self.variants[recipe.name] = variant
         return self._record(self._measure(variant, base, done, span))
 
+    def _measured_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample input shapes to measure at: the evaluation data's (or the given --input-shape) sizes."""
+        shapes = dict(self.setup_info.data.input_shapes) if self.setup_info.data.input_shapes else {}
+        return {**shapes, **dict(self.options.input_shapes)} if not shapes else shapes
+
     def _bench_config(self, threads: tuple[int, ...], batches: tuple[int, ...]) -> BenchConfig:
         return BenchConfig(threads=threads, batch_sizes=batches, seconds=self.settings.seconds_per_config,
                            warmup=self.settings.warmup)
@@ -330,7 +335,8 @@ class _Search:
                                        (done + 0.6 + 0.4 * (i + 1) / len(plan)) * span, variant.name)
             try:
                 result = measure_tflite(variant.tflite_bytes, config, sub, self.cancel, variant=variant.name,
-                                        cache=self.cache)
+                                        cache=self.cache, signature=variant.signature,
+                                        input_shapes=self._measured_shapes())
             except (RuntimeError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 return AutoCandidate(status=FAILED, reason=f"cannot be benchmarked: {first[:200]}",

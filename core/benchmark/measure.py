@@ -238,12 +238,16 @@ def run_benchmark(
     keras_model=None,
     notes: Sequence[str] = (),
     plan: InputPlan | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> BenchmarkResult:
-    """Measure `runners` over the config's sweep and explain the outcome (the shared core of the jobs)."""
+    """Measure `runners` over the config's sweep and explain the outcome (the shared core of the jobs).
+
+    `input_shapes`: per-sample shapes of inputs with free dimensions, used without `data`.
+    """
     started = time.perf_counter()
     notes = list(notes)
     if plan is None:
-        plan = plan_inputs(runners, data)
+        plan = plan_inputs(runners, data, dict(input_shapes or {}))
     interface = None
     for runner in runners:
         if getattr(runner, "plan_error", None) is None:
@@ -419,13 +423,15 @@ def machine_fingerprint() -> dict[str, str]:
 
 
 def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None,
-                    signature: str | None = None) -> str:
+                    signature: str | None = None, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> str:
     import hashlib
     from dataclasses import asdict
 
     from core.cache import cache_key
 
     extra = {"signature": signature} if signature is not None else {}
+    if input_shapes:
+        extra["input_shapes"] = sorted([name, list(shape)] for name, shape in input_shapes.items())
     return cache_key("measure", tflite=hashlib.sha256(tflite_bytes).hexdigest(), config=asdict(config),
                      variant=variant, machine=machine_fingerprint(), **extra)
 
@@ -440,8 +446,12 @@ def measure_tflite(
     data: DataSource = None,
     cache=None,
     signature: str | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> BenchmarkResult:
     """Benchmark one `.tflite` variant (for the quantization pipeline, once per variant).
+
+    `input_shapes`: per-sample shapes for inputs with free dimensions (without
+    `data`); UsageError when one is missing.
 
     `variant` names it ("fp32", "dynamic", "float16", "int8", "int16x8"); when
     None it is read from the model's tensor types.
@@ -458,7 +468,8 @@ def measure_tflite(
 
     progress = progress or null_reporter()
     cancel = cancel or CancelToken()
-    key = measurement_key(tflite_bytes, config, variant, signature) if cache is not None and data is None else None
+    key = (measurement_key(tflite_bytes, config, variant, signature, input_shapes)
+           if cache is not None and data is None else None)
     if key is not None:
         cached = cache.get(key)
         if isinstance(cached, BenchmarkResult):
@@ -468,7 +479,7 @@ def measure_tflite(
     label = f"{runner.variant} .tflite"
     feed = load_feed(data, runner.feed_interface()) if data is not None else None
     result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label, data=feed,
-                           notes=signature_notes(runner.interface))
+                           notes=signature_notes(runner.interface), input_shapes=input_shapes)
     if key is not None and any(c.ok for c in result.configs):
         try:
             cache.put(key, result)

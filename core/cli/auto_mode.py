@@ -20,8 +20,8 @@ import signal
 import sys
 from pathlib import Path
 
-from core.cli.common import ProgressPrinter, make_engine, print_error, print_json
-from core.errors import BadInputError, ExitCode, JobFailed
+from core.cli.common import STOP, ProgressPrinter, make_engine, print_error, print_json
+from core.errors import BadInputError, ExitCode, JobFailed, LitesmithError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +121,9 @@ def handle_auto(args: argparse.Namespace) -> int:
     spec = data_spec(args)
 
     from core.auto import auto_optimize
+    from core.jsonout import stamp
     from core.optimize.export import export_variant, write_json_atomic
+    from core.schemas import AUTO
 
     exports: list[dict] = []
     code = ExitCode.OK
@@ -132,8 +134,8 @@ def handle_auto(args: argparse.Namespace) -> int:
         except JobFailed as failed:
             print_error(failed.error)
             if args.json:
-                print_json({"model": args.model, "error": {"kind": failed.error.kind,
-                                                             "message": failed.error.message}})
+                print_json(stamp(AUTO, {"model": args.model, "error": {"kind": failed.error.kind,
+                                                                        "message": failed.error.message}}))
             return failed.error.exit_code
         if result.cancelled:
             code = ExitCode.CANCELLED
@@ -155,14 +157,14 @@ def handle_auto(args: argparse.Namespace) -> int:
                 print_error(failed.error)
                 exports.append({"variant": variant.name, "error": failed.error.message})
                 code = failed.error.exit_code
-    summary = result.summary()
+    summary = stamp(AUTO, result.summary())
     summary["exports"] = exports
     if args.report:
         try:
             write_json_atomic(args.report, summary)
-        except Exception as exc:  # noqa: BLE001
-            print(f"error: {args.report}: cannot write the report: {exc}", file=sys.stderr)
-            code = code or ExitCode.BAD_INPUT
+        except LitesmithError as exc:  # a missing folder (3), a full disk or no permission (4): one line
+            print_error(exc.to_job_error())
+            code = code or exc.to_job_error().exit_code
     if args.json:
         print_json(summary)
     else:
@@ -195,7 +197,8 @@ def _run_cancellable(engine, fn, *args, subject: str | None, show_progress: bool
     except ValueError:  # not the main thread
         previous = None
     try:
-        return handle.result(on_event=forward)
+        with STOP.cancelling(handle):   # SIGTERM, SIGHUP: cancel it, like the first Ctrl+C
+            return handle.result(on_event=forward)
     except KeyboardInterrupt:
         from core.errors import ErrorKind, JobError
 

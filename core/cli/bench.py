@@ -143,7 +143,10 @@ def handle(args: argparse.Namespace) -> int:
             print_error(failed.error)
             return failed.error.exit_code
     if args.json:
-        print_json(result)
+        from core.jsonout import stamp
+        from core.schemas import BENCH
+
+        print_json(stamp(BENCH, result))
     else:
         print(format_result(result))
     failure = nothing_measured(result)

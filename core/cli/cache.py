@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import print_json
+from core.cli.common import print_json, to_jsonable
+from core.jsonout import stamp
+from core.schemas import CACHE
 from core.errors import ExitCode
 
 
@@ -41,14 +43,15 @@ def handle(args: argparse.Namespace) -> int:
             print(f"error: {cache.folder}: cannot clear the cache: {exc}")
             return ExitCode.BAD_INPUT
         if args.json:
-            print_json({"folder": str(cache.folder), "removed": removed, "freed_bytes": before.total_bytes})
+            print_json(stamp(CACHE, {"action": "clear", "folder": str(cache.folder), "removed": removed,
+                                     "freed_bytes": before.total_bytes}))
         else:
             print(f"cleared {removed} entr{'y' if removed == 1 else 'ies'} ({_size(before.total_bytes)}) "
                   f"from {cache.folder}")
         return ExitCode.OK
     stats = cache.stats()
     if args.json:
-        print_json(stats)
+        print_json(stamp(CACHE, {"action": "info", **to_jsonable(stats)}))
     else:
         print(f"folder:  {stats.folder}")
         print(f"entries: {stats.entries}")

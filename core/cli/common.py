@@ -4,6 +4,14 @@ Everything printed here may quote a model file (tensor and layer names, the
 messages of exceptions raised on it): it goes through `core.text.escape_line`,
 so escape codes and newlines from a file show as visible escapes and every
 error or log event stays one line.
+
+Stopping (`STOP`, installed by `core.cli.main.run_handler`): SIGINT (Ctrl+C), SIGTERM
+and SIGHUP all mean cancel. During a job the signal handler only asks the job to
+cancel (`JobHandle.request_cancel`); the engine kills a child that has not stopped
+within its grace period, and the command ends as a cancelled one: one line on
+stderr, no traceback, exit 128 + the signal's number (130, 143, 129). Outside a job
+the first signal raises `Stopped` (a KeyboardInterrupt) so the command unwinds.
+A signal that was ignored when the command started (``nohup``) stays ignored.
 """
 
 from __future__ import annotations
@@ -12,15 +20,18 @@ import argparse
 import dataclasses
 import datetime
 import json
+import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from core.engine import Engine, ErrorEvent, Event, LogEvent, ProgressEvent
-from core.errors import ErrorKind, ExitCode, JobError, JobFailed
+from core.errors import ErrorKind, ExitCode, JobError, JobFailed, stop_exit_code
 from core.text import escape_line, escape_text
 
 DEBUG_ENV = "LITESMITH_DEBUG"
@@ -58,6 +69,105 @@ def make_engine(args: argparse.Namespace) -> Engine:
     return Engine(memory_limit_mb=getattr(args, "memory_limit_mb", None), inputs=named, **kwargs)
 
 
+class Stopped(KeyboardInterrupt):
+    """The command was told to stop by a signal (SIGINT, SIGTERM, SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def cancel_message(signum: int | None) -> str:
+    if signum is None or signum == signal.SIGINT:
+        return "cancelled by the user"
+    return f"stopped by {signal_name(signum)} (cancelled)"
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP cancel the command: the same path as Ctrl+C.
+
+    `installed()` sets the handlers (main thread only) and puts the old ones back;
+    `cancelling(handle)` makes the handler cancel that job instead of raising.
+    `signum` is the first stop signal received (None: none).
+    """
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._handles: list[Any] = []
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def exit_code(self) -> int:
+        return stop_exit_code(self.signum)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        first = self.signum is None
+        if first:
+            self.signum = signum
+        if self._handles:
+            self._handles[-1].request_cancel()  # sets a flag: safe whatever the main thread was doing
+        elif first:
+            raise Stopped(signum)
+        # a second signal while the first is being handled: the cancel is already under way
+
+    @contextlib.contextmanager
+    def installed(self):
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                signum = getattr(signal, name, None)
+                if signum is None:
+                    continue
+                try:
+                    if signal.getsignal(signum) == signal.SIG_IGN:
+                        continue  # nohup, or a background job: the user asked for it to be ignored
+                    previous[signum] = signal.signal(signum, self._on_signal)
+                except (ValueError, OSError):
+                    continue
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                try:
+                    signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+                except (ValueError, OSError):
+                    pass
+
+    @contextlib.contextmanager
+    def cancelling(self, handle):
+        self._handles.append(handle)
+        try:
+            yield handle
+        finally:
+            self._handles.remove(handle)
+
+    def reset(self) -> None:
+        self.signum = None
+        self._handles.clear()
+
+
+STOP = StopSignals()
+
+
+def say(line: str) -> None:
+    """Print one line on stderr; a closed terminal or pipe (after SIGHUP) is not an error."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 class ProgressPrinter:
     """Shows a job's progress on stderr, on one rewritten line when stderr is a terminal."""
 
@@ -68,25 +178,41 @@ class ProgressPrinter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, LogEvent) and event.level in ("warning", "error"):
             self.clear()
-            print(f"{escape_line(event.level)}: {escape_line(event.message)}", file=sys.stderr)
+            say(f"{escape_line(event.level)}: {escape_line(event.message)}")
         if not self.enabled or not isinstance(event, ProgressEvent):
             return
         percent = "" if event.fraction is None else f"{event.fraction * 100:3.0f}% "
         text = escape_line(f"{percent}{event.stage}: {event.message}".strip(), 100)
-        sys.stderr.write("\r" + text.ljust(self._width))
-        sys.stderr.flush()
+        self._write("\r" + text.ljust(self._width))
         self._width = len(text)
 
     def clear(self) -> None:
         if self.enabled and self._width:
-            sys.stderr.write("\r" + " " * self._width + "\r")
-            sys.stderr.flush()
+            self._write("\r" + " " * self._width + "\r")
             self._width = 0
+
+    def _write(self, text: str) -> None:
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.enabled = False  # the terminal is gone (SIGHUP): stop drawing, carry on
+
+
+def cancelled_error(subject: str | None) -> JobFailed:
+    return JobFailed(JobError(ErrorKind.CANCELLED, cancel_message(STOP.signum), path=subject))
 
 
 def run_job(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | None = None,
             on_event: Callable[[Event], None] | None = None, show_progress: bool = True, **kwargs: Any) -> Any:
-    """Run a job in the engine; Ctrl+C cancels it cleanly. Raises JobFailed."""
+    """Run a job in the engine; Ctrl+C, SIGTERM and SIGHUP cancel it cleanly. Raises JobFailed.
+
+    A stop signal asks the job to cancel (the engine kills its child after the grace
+    period); once one has arrived no new job starts, and a job that finished anyway
+    counts as cancelled, so the command writes nothing more.
+    """
+    if STOP.requested:
+        raise cancelled_error(subject)
     printer = ProgressPrinter(enabled=show_progress)
     handle = engine.submit(fn, *args, subject=subject, **kwargs)
 
@@ -96,14 +222,25 @@ def run_job(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | N
             on_event(event)
 
     try:
-        return handle.result(on_event=forward)
-    except KeyboardInterrupt:
+        with STOP.cancelling(handle):
+            if STOP.requested:  # arrived while the job was being submitted
+                handle.request_cancel()
+            try:
+                value = handle.result(on_event=forward)
+            except JobFailed as failed:
+                if failed.error.kind == ErrorKind.CANCELLED and STOP.requested:
+                    raise cancelled_error(subject) from None
+                raise
+        if STOP.requested:
+            raise cancelled_error(subject)
+        return value
+    except KeyboardInterrupt:  # raised by a handler of the caller's own (auto mode's second Ctrl+C)
         handle.cancel()
         try:
             handle.result()
         except JobFailed:
             pass
-        raise JobFailed(JobError(ErrorKind.CANCELLED, "cancelled by the user", path=subject)) from None
+        raise cancelled_error(subject) from None
     finally:
         printer.clear()
 
@@ -152,9 +289,9 @@ def print_error(error: JobError) -> None:
         report = write_error_details(error)
         where = f"details in {escape_line(report)}" if report else "its details could not be written"
         line += f" (an internal error in Litesmith, please report it; {where})"
-    print(line, file=sys.stderr)
+    say(line)
     if error.details and os.environ.get(DEBUG_ENV):
-        print(escape_text(error.details), file=sys.stderr)
+        say(escape_text(error.details))
 
 
 def internal_error(exc: BaseException, subject: str | None = None) -> JobError:
@@ -165,31 +302,28 @@ def internal_error(exc: BaseException, subject: str | None = None) -> JobError:
 
 
 def to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value
+    """Plain JSON data; NaN/Infinity become None with `<key>_reason` beside them (`core.jsonout`)."""
+    from core.jsonout import jsonable
+
+    return jsonable(value)
 
 
 def print_json(value: Any) -> None:
-    json.dump(to_jsonable(value), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    """A document on stdout as strict JSON (`core.jsonout.dumps`: no NaN, no Infinity)."""
+    from core.jsonout import dumps
+
+    sys.stdout.write(dumps(value) + "\n")
 
 
 def worst_exit_code(codes: list[int]) -> int:
     """The exit code of a command over several inputs: the worst one wins."""
-    ranked = [ExitCode.OK, ExitCode.CONVERSION, ExitCode.BAD_INPUT, ExitCode.INTERNAL, ExitCode.CANCELLED]
+    ranked = [ExitCode.OK, ExitCode.CONVERSION, ExitCode.BAD_INPUT, ExitCode.INTERNAL, ExitCode.CANCELLED,
+              ExitCode.HANGUP, ExitCode.TERMINATED]
     return max(codes, key=lambda c: ranked.index(c) if c in ranked else len(ranked), default=0)
 
 
 __all__ = [
-    "ErrorEvent", "ProgressPrinter", "add_engine_options", "internal_error", "log_dir", "make_engine",
-    "print_error", "print_json", "run_job", "to_jsonable", "worst_exit_code", "write_error_details",
+    "STOP", "ErrorEvent", "ProgressPrinter", "StopSignals", "Stopped", "add_engine_options", "cancel_message",
+    "internal_error", "log_dir", "make_engine", "print_error", "print_json", "run_job", "say", "to_jsonable",
+    "worst_exit_code", "write_error_details",
 ]

@@ -32,7 +32,10 @@ def handle(args: argparse.Namespace) -> int:
         data["state"] = report.state
         data["cpu_only"] = report.cpu_only
         data["sandbox"] = report.sandbox.to_dict()
-        print_json(data)
+        from core.jsonout import stamp
+        from core.schemas import DEVICES
+
+        print_json(stamp(DEVICES, data))
     else:
         print(format_report(report))
     return ExitCode.OK

@@ -49,7 +49,10 @@ def handle(args: argparse.Namespace) -> int:
             if not args.json:
                 print(format_info(result.info, full_layers=args.layers))
     if args.json:
-        print_json(entries)
+        from core.jsonout import stamp
+        from core.schemas import INSPECT
+
+        print_json([stamp(INSPECT, entry) for entry in entries])
     return worst_exit_code(codes)
 
 

@@ -66,27 +66,54 @@ def main(argv: list[str] | None = None, gui_launcher: GuiLauncher | None = None)
 def run_handler(args: argparse.Namespace) -> int:
     """Run a command; whatever escapes it still ends in one line and a documented exit code.
 
-    A Litesmith error names its file and keeps its own code (bad input 3, conversion 4,
-    cancelled 130); anything else is a bug: exit code 70 (internal), one line, and the
-    traceback written to a file whose path the line gives. Never a bare traceback.
-    """
-    from core.cli.common import internal_error, print_error
+    A Litesmith error names its file and keeps its own code (bad input 3, conversion or
+    output 4, cancelled 130); anything else is a bug: exit code 70 (internal), one line,
+    and the traceback written to a file whose path the line gives. Never a bare traceback.
 
+    SIGINT, SIGTERM and SIGHUP cancel the command (`core.cli.common.STOP`): it then
+    exits 128 + the signal's number (130, 143, 129), whatever it was doing.
+    """
+    from core.cli.common import STOP, cancel_message, internal_error, print_error, say
+
+    STOP.reset()
+    with STOP.installed():
+        try:
+            code = int(args.handler(args))
+        except JobFailed as failed:
+            print_error(failed.error)
+            code = failed.error.exit_code
+        except LitesmithError as exc:
+            error = exc.to_job_error()
+            print_error(error)
+            code = error.exit_code
+        except KeyboardInterrupt as exc:
+            say(f"error: {cancel_message(getattr(exc, 'signum', STOP.signum))}")
+            code = STOP.exit_code() if STOP.requested else ExitCode.CANCELLED
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: report, don't crash
+            print_error(internal_error(exc))
+            code = ExitCode.INTERNAL
+        _flush_stdout()
+        if STOP.requested:
+            return STOP.exit_code()  # a stopped run says so, whatever it had finished
+        return code
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now; when it is gone (a closed pipe or terminal), send the rest to nowhere.
+
+    Otherwise Python's own flush at exit prints an "Exception ignored" message and exits 120.
+    """
     try:
-        return int(args.handler(args))
-    except JobFailed as failed:
-        print_error(failed.error)
-        return failed.error.exit_code
-    except LitesmithError as exc:
-        error = exc.to_job_error()
-        print_error(error)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("error: cancelled by the user", file=sys.stderr)
-        return ExitCode.CANCELLED
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: report, don't crash
-        print_error(internal_error(exc))
-        return ExitCode.INTERNAL
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from core.cli.common import add_engine_options, make_engine, print_error, print_
 from core.cli.figures import fmt as _fmt
 from core.cli.figures import headline_accuracy, headline_fidelity, per_output_table, task_lines
 from core.cli.scoring import add_scoring_arguments, session_options
-from core.errors import BadInputError, ExitCode, JobFailed
+from core.errors import BadInputError, ExitCode, JobFailed, LitesmithError
+from core.jsonout import stamp
+from core.schemas import OPTIMIZE
 from core.optimize.compress_steps import compression_steps, with_compression
 from core.optimize.recipes import ALL_MODES, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
 
@@ -211,7 +213,8 @@ def handle(args: argparse.Namespace) -> int:
         except JobFailed as failed:
             print_error(failed.error)
             if args.json:
-                print_json({"model": args.model, "error": {"kind": failed.error.kind, "message": failed.error.message}})
+                print_json(stamp(OPTIMIZE, {"model": args.model,
+                                            "error": {"kind": failed.error.kind, "message": failed.error.message}}))
             return failed.error.exit_code
         for failure in result.failures:
             if args.json:   # otherwise the progress stream already printed it
@@ -234,14 +237,14 @@ def handle(args: argparse.Namespace) -> int:
                     continue
                 exports.append({"variant": variant.name, "tflite": exported.tflite_path,
                                 "report": exported.report_path, "sha256": exported.sha256})
-    summary = result.summary()
+    summary = stamp(OPTIMIZE, result.summary())
     summary["exports"] = exports
     if args.report:
         try:
             write_json_atomic(args.report, summary)
-        except Exception as exc:  # noqa: BLE001
-            print(f"error: {args.report}: cannot write the report: {exc}", file=sys.stderr)
-            codes.append(ExitCode.BAD_INPUT)
+        except LitesmithError as exc:  # a missing folder (3), a full disk or no permission (4): one line
+            print_error(exc.to_job_error())
+            codes.append(exc.to_job_error().exit_code)
     if args.json:
         print_json(summary)
     else:

@@ -7,6 +7,11 @@ folder, reads only the Python installation, the code, the system and the inputs
 the parent named, no network. TensorFlow is then imported once, in the
 background, and stays imported between jobs so the second job starts fast.
 
+It dies with its parent (`core.engine.lifeline`): PR_SET_PDEATHSIG on Linux, set
+first thing; a thread waiting on the parent's sentinel and watching the parent pid
+everywhere; and the pipe to the parent closing, or a message that cannot be sent,
+ends it at once (`os._exit`: no traceback, nothing more written).
+
 Protocol (tuples over a multiprocessing Connection):
     parent -> child: ("job", job_id, "module:function", args, kwargs)
                      ("cancel", job_id)
@@ -42,6 +47,7 @@ class ChildSettings:
     inputs: tuple[str, ...] = ()  # model and data paths the child may read
     code_roots: tuple[str, ...] = ()  # folders the job modules are imported from
     cache_dir: str | None = None  # the parent's result cache (read-only here; new entries go to an outbox)
+    parent_pid: int | None = None  # the engine's process: this child ends when it does
 
 
 def prepare_scratch(scratch: str, cache_dir: str | None) -> None:
@@ -100,9 +106,17 @@ def run_job(fn: Callable[..., Any], args: tuple, kwargs: dict, reporter: Reporte
 
 
 def child_main(conn, settings: ChildSettings) -> None:
-    # Ctrl+C in a terminal reaches the whole process group: the parent turns it into a
-    # cooperative cancel (so partial results survive); the child must not die of it.
+    from core.engine.lifeline import ENGINE_PID_ENV, die_with_parent, orphaned_exit, watch_parent
+
+    # First of all: this process does not outlive the engine's (SIGKILL with the parent on Linux).
+    if settings.parent_pid is not None:
+        die_with_parent(settings.parent_pid)
+    os.environ[ENGINE_PID_ENV] = str(os.getpid())  # the processes this child starts die with it
+    # Ctrl+C, or a hang-up of the terminal, reaches the whole process group: the parent turns
+    # it into a cooperative cancel (so partial results survive); the child must not die of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # A segfault in a native runtime writes the Python stack here; the parent
     # attaches it to the "crashed" error as details.
     crash_log = open(settings.crash_log_path, "w")  # noqa: SIM115 - must stay open for faulthandler
@@ -110,6 +124,8 @@ def child_main(conn, settings: ChildSettings) -> None:
     if settings.scratch is not None:
         # First, while this process has one thread and has read no model byte.
         conn.send(("sandbox", enter_sandbox(settings)))
+    if settings.parent_pid is not None:
+        watch_parent(settings.parent_pid)  # a thread: only once the sandbox is in place
     quiet_environment()
     install_stderr_filter()
 
@@ -118,9 +134,15 @@ def child_main(conn, settings: ChildSettings) -> None:
     tokens_lock = threading.Lock()
     send_lock = threading.Lock()
 
+    from multiprocessing.reduction import ForkingPickler
+
     def send(message: tuple) -> None:
+        data = bytes(ForkingPickler.dumps(message))  # a value that does not pickle raises here, as before
         with send_lock:
-            conn.send(message)
+            try:
+                conn.send_bytes(data)
+            except (OSError, EOFError):
+                orphaned_exit()  # the parent is gone: nobody to tell, nothing more to do
 
     def token_for(job_id: int) -> CancelToken:
         with tokens_lock:
@@ -131,8 +153,9 @@ def child_main(conn, settings: ChildSettings) -> None:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                jobs.put(None)
-                return
+                # The parent closes the pipe only once it has stopped this child, or by dying:
+                # either way, stop now (a running job must not go on, nor write anything).
+                orphaned_exit()
             if message[0] == "job":
                 jobs.put(message)
             elif message[0] == "cancel":

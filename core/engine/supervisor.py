@@ -26,6 +26,14 @@ this process and sends its untrusted steps to the child through `child.run(...)`
 A job that reports a loading stage ("checking", "load", "loading", "inspecting",
 "setup") must leave it within `load_timeout_s` seconds, or the child is killed
 and the job fails with "did not finish loading in N s" (exit 3).
+
+Stopping: `JobHandle.cancel()` asks the job to stop (its cancel token); a child job
+that has not stopped `cancel_grace_seconds` later is killed. `request_cancel()` does
+the same from a signal handler (it only sets a flag; the thread reading the events
+sends the cancel within `POLL_SECONDS`). The child dies with this process however it
+ends (`core.engine.lifeline`): children are started from a thread that lives as long
+as the process (`_SPAWNER`), so Linux's parent-death signal fires on the death of the
+process, not of the GUI worker thread that happened to submit the job.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from typing import Any, Callable, Iterator
 import psutil
 
 from core.engine.child import ChildSettings, child_main, run_job
+from core.engine.lifeline import SCRATCH_PREFIX, claim_scratch, release_scratch, stale_scratch_folders
 from core.engine.context import CancelToken, InlineChild, Reporter, runs_in_parent_side
 from core.engine.events import ErrorEvent, Event, ProgressEvent, ResultEvent, TERMINAL_EVENTS
 from core.errors import ErrorKind, JobError, JobFailed
@@ -66,6 +75,75 @@ def default_memory_limit_mb() -> int:
     if configured:
         return int(configured)
     return int(psutil.virtual_memory().total * 0.75 / 2**20)
+
+
+class _Spawner:
+    """Starts child processes from a thread that lives as long as this process.
+
+    Linux sends a child its parent-death signal when the *thread* that forked it ends.
+    The GUI submits jobs from worker threads that end after each job, so a child
+    started there would be killed with that thread. Processes are therefore started
+    from the main thread, or else handed to one daemon thread that never ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self, process) -> None:
+        current = threading.current_thread()
+        if current is threading.main_thread() or current is self._thread:
+            process.start()
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="litesmith-spawner", daemon=True)
+                self._thread.start()
+        done = threading.Event()
+        failure: list[BaseException] = []
+        self._requests.put((process, done, failure))
+        done.wait()
+        if failure:
+            raise failure[0]
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def _serve(self) -> None:
+        while True:
+            process, done, failure = self._requests.get()
+            try:
+                process.start()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+
+_SPAWNER = _Spawner()
+_SWEEP_LOCK = threading.Lock()
+_swept = False
+
+
+def sweep_stale_scratch() -> int:
+    """Remove engine scratch folders left by processes that died without clean-up (once per process)."""
+    global _swept
+    with _SWEEP_LOCK:
+        if _swept:
+            return 0
+        _swept = True
+    removed = 0
+    for folder in stale_scratch_folders(tempfile.gettempdir()):
+        _remove_tree(folder)
+        removed += 1
+    return removed
+
+
+# A child that died of one of these was stopped from outside (a terminal hang-up, `kill`,
+# systemd or `timeout` signalling the whole group): a cancel, not a crash of the model.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name))
 
 
 def job_ref(fn: Callable[..., Any]) -> str:
@@ -259,6 +337,7 @@ class JobHandle:
     def __init__(self, subject: str | None) -> None:
         self.subject = subject
         self._cancel_requested_at: float | None = None
+        self._cancel_pending = False
         self._done = False
 
     @property
@@ -267,17 +346,27 @@ class JobHandle:
 
     @property
     def cancel_requested(self) -> bool:
-        return self._cancel_requested_at is not None
+        return self._cancel_requested_at is not None or self._cancel_pending
 
     def cancel(self) -> None:
         if self._cancel_requested_at is None:
             self._cancel_requested_at = time.monotonic()
             self._send_cancel()
 
+    def request_cancel(self) -> None:
+        """`cancel()` for a signal handler: sets a flag only (no lock, no I/O); the thread
+        reading the events sends the cancel within `POLL_SECONDS`."""
+        self._cancel_pending = True
+
+    def _apply_pending_cancel(self) -> None:
+        if self._cancel_pending and self._cancel_requested_at is None:
+            self.cancel()
+
     def events(self) -> Iterator[Event]:
         """The job's events, ending with its ResultEvent or ErrorEvent. Iterate once."""
         try:
             while True:
+                self._apply_pending_cancel()
                 event = self._next_event()
                 if event is None:
                     continue
@@ -412,6 +501,9 @@ class _ChildJobHandle(JobHandle):
         engine._forget_child()
         if self._cancel_requested_at is not None:
             return ErrorEvent(JobError(ErrorKind.CANCELLED, "cancelled by the user", path=self.subject))
+        if exitcode is not None and -exitcode in STOP_SIGNALS:
+            return ErrorEvent(JobError(ErrorKind.CANCELLED, f"the model engine was stopped by {describe_signal(exitcode)} "
+                                       "from outside Litesmith", path=self.subject, details=details))
         if exitcode == -signal.SIGKILL:
             return ErrorEvent(
                 JobError(
@@ -461,7 +553,10 @@ class _InlineJobHandle(JobHandle):
         self._token.cancel()
 
     def _next_event(self) -> Event | None:
-        return with_subject(self._queue.get(), self.subject)
+        try:
+            return with_subject(self._queue.get(timeout=POLL_SECONDS), self.subject)
+        except queue.Empty:
+            return None
 
     def _finished(self) -> None:
         self._engine._job_finished()
@@ -566,6 +661,7 @@ class Engine:
         self._conn = None
         self._crash_log: Path | None = None
         self._scratch: Path | None = None
+        self._scratch_lock: int | None = None
         self._granted = JobNeeds()
         self._sandbox = None
         self._code_tops: frozenset[str] = frozenset({"core"})  # packages whose classes a result may use
@@ -649,9 +745,11 @@ class Engine:
         from core.cache import default_cache_dir
         from core.engine.sandbox import code_root
 
+        sweep_stale_scratch()
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        self._scratch = Path(tempfile.mkdtemp(prefix="litesmith-engine-"))
+        self._scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+        self._scratch_lock = claim_scratch(self._scratch)  # held while this process lives (see lifeline)
         crash_log = self._scratch / "crash.log"
         crash_log.touch()
         self._crash_log = crash_log
@@ -662,22 +760,26 @@ class Engine:
         settings = ChildSettings(crash_log_path=str(crash_log), preload_tensorflow=self.preload_tensorflow,
                                  scratch=str(self._scratch), inputs=tuple(sorted(needs.inputs)),
                                  code_roots=tuple(sorted(needs.code_roots)),
-                                 cache_dir=cache_dir if os.path.isdir(cache_dir) else None)
+                                 cache_dir=cache_dir if os.path.isdir(cache_dir) else None,
+                                 parent_pid=os.getpid())
         process = ctx.Process(target=child_main, args=(child_conn, settings), name="litesmith-engine", daemon=True)
-        process.start()
-        child_conn.close()
+        try:
+            _SPAWNER.start(process)
+        finally:
+            child_conn.close()
         self._process, self._conn = process, parent_conn
 
     def _stop_child(self) -> None:
         process = self._process
-        if process is not None:
-            try:
+        try:
+            if process is not None and process.is_alive():
                 self._send(("stop",))
                 process.join(timeout=2)
-            except (OSError, ValueError):
-                pass
+        except (OSError, ValueError, AssertionError):
+            pass
+        finally:  # whatever interrupted the wait (a signal), the child does not outlive it
             self._kill_child()
-        self._forget_child()
+            self._forget_child()
 
     def _send(self, message: tuple) -> None:
         with self._send_lock:
@@ -701,9 +803,12 @@ class Engine:
 
     def _kill_child(self) -> None:
         process = self._process
-        if process is not None and process.is_alive():
-            process.kill()
-            process.join(timeout=5)
+        try:
+            if process is not None and process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+        except (OSError, ValueError, AssertionError):
+            pass
 
     def _read_crash_log(self) -> str:
         try:
@@ -735,6 +840,8 @@ class Engine:
         self._import_cache_outbox()
         if self._scratch is not None:
             _remove_tree(self._scratch)
+        release_scratch(self._scratch_lock)
+        self._scratch_lock = None
         self._process, self._conn, self._crash_log, self._scratch = None, None, None, None
         self._granted = JobNeeds()
 

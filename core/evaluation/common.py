@@ -24,7 +24,7 @@ TASKS = (MULTICLASS, BINARY, REGRESSION, MULTILABEL, CLASS_ID, SEQUENCE, SEGMENT
 
 __all__ = [
     "MULTICLASS", "BINARY", "REGRESSION", "MULTILABEL", "CLASS_ID", "SEQUENCE", "SEGMENTATION", "EMBEDDING",
-    "TASKS", "AccuracyMetrics", "FidelityMetrics", "Evaluation", "json_safe",
+    "TASKS", "AccuracyMetrics", "FidelityMetrics", "Evaluation", "json_safe", "undefined_reason",
 ]
 
 
@@ -33,8 +33,8 @@ __all__ = [
 
 
 def json_safe(value: Any) -> Any:
-    """`value` with NaN (also inside tuples and lists) as None and tuples as lists: valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
+    """`value` with NaN and infinities (also inside tuples and lists) as None and tuples as lists: valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (tuple, list)):
         return [json_safe(v) for v in value]
@@ -43,9 +43,56 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, (tuple, list)) and any(_has_non_finite(v) for v in value)
+
+
+def undefined_reason(metrics: Any, name: str) -> str:
+    """Why figure `name` of `metrics` is NaN (or, for a per-label tuple, holds NaN), in words.
+
+    The rules are the ones in ``core.evaluation.metrics``' docstring (and the binary and
+    multilabel modules'): each reason is read from the counts beside the figure, so it
+    names the case that happened, not every case that could.
+    """
+    positives = getattr(metrics, "positives", None)
+    samples = getattr(metrics, "samples", None)
+    score = "undefined: a score is NaN or infinite"
+    if name == "roc_auc":
+        return "undefined: the labels hold one class" if positives in (0, samples) else score
+    if name == "pr_auc":
+        return "undefined: the labels hold no positive" if positives == 0 else score
+    if name == "precision" and getattr(metrics, "predicted_positives", None) == 0:
+        return "undefined (0/0): nothing is predicted positive"
+    if name == "recall" and positives == 0:
+        return "undefined (0/0): the labels hold no positive"
+    if name == "micro_f1":
+        return "undefined (0/0): no positive label and no positive decision"
+    if name == "macro_f1":
+        return "undefined (0/0): every label has neither a positive nor a positive decision"
+    if name == "mean_average_precision":
+        labels = len(getattr(metrics, "label_precision", None) or ())
+        if labels and getattr(metrics, "labels_without_positive", None) == labels:
+            return "undefined: no label has a positive"
+        return score
+    if name == "label_precision":
+        return "null where 0/0: nothing is predicted positive for that label"
+    if name == "label_recall":
+        return "null where 0/0: that label has no positive"
+    if isinstance(metrics, FidelityMetrics) or name in ("mae", "rmse", "max_error"):
+        return "not a finite number: the outputs compared hold NaN or infinite values"
+    return "not a finite number"
+
+
 class _ToDict:
     def to_dict(self) -> dict[str, Any]:
-        """The figures that apply, as a JSON-safe dict (fields left at None are omitted, NaN -> None)."""
+        """The figures that apply, as a JSON-safe dict (fields left at None are omitted, NaN -> None).
+
+        A figure that is undefined (NaN) is written as None with ``"<name>_reason"``
+        beside it (`undefined_reason`): ``"roc_auc": None, "roc_auc_reason":
+        "undefined: the labels hold one class"``.
+        """
         out: dict[str, Any] = {}
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
@@ -54,6 +101,8 @@ class _ToDict:
             if isinstance(value, _ToDict):
                 value = value.to_dict()
             out[f.name] = json_safe(value)
+            if _has_non_finite(value):
+                out[f.name + "_reason"] = undefined_reason(self, f.name)
         return out
 
 

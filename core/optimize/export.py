@@ -3,6 +3,11 @@
 * never over the input model (nor over any path the caller names as protected);
 * temp file in the destination folder, fsync, then `os.replace`, so a failed or
   cancelled export leaves no partial file (and an existing file is replaced whole);
+* the model and its report go together: both are written to temp files first, and
+  only when both are complete are they moved into place, so a full disk (or any
+  write failure) leaves neither, never one without the other;
+* a write failure (disk full, permission, read-only file system, quota) is an
+  `OutputError`: one line naming the file and the reason, exit code 4;
 * the written file is read back, loaded and run once before the export is done;
 * the files are written by the engine's parent process (`export_variant` is a
   `@runs_in_parent` job), from bytes the child returned: the sandboxed child only
@@ -26,7 +31,7 @@ from typing import Any
 
 from core.data.loaders import DataDescription
 from core.engine.context import InlineChild, runs_in_parent
-from core.errors import BadInputError, Cancelled, ConversionError, ErrorKind, JobFailed
+from core.errors import BadInputError, Cancelled, ConversionError, ErrorKind, JobFailed, OutputError
 from core.optimize.env import environment
 from core.optimize.results import ExportResult, SourceInfo, Variant
 
@@ -71,25 +76,44 @@ def _umask() -> int:
     return 0o022
 
 
-def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
-    """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
+def write_temp(path: Path, data: bytes, *, verify=None) -> str:
+    """Write `data` to a complete, fsynced temp file next to `path`; returns its name (the caller moves it).
+
+    Raises OSError (disk full, permission, ...) or what `verify(tmp)` raises, leaving no file.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # a full disk or quota may only say so here, or at close
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an export gets the usual permissions
         if verify is not None:
             verify(tmp)
+        return tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str | Path | None) -> None:
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # gone already, or nothing more can be done: the caller reports the first failure
+
+
+def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
+    """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
+    tmp = write_temp(path, data, verify=verify)
+    try:
         if cancel is not None:
             cancel.raise_if_cancelled()
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _remove(tmp)
         raise
 
 
@@ -158,7 +182,8 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel,
         progress(0.5, "loading the written file back and running it once", "export")
         written = Path(tmp).read_bytes()
         if written != data_bytes:
-            raise ConversionError("the written file differs from the model in memory (disk full?)", path=str(out))
+            raise OutputError("cannot write this file: what was read back differs from the model in memory "
+                              "(a failing disk?); no partial file was left", path=str(out))
         try:
             if isinstance(variant, Variant):   # real samples when the run had them; zeros otherwise
                 runner.run(smoke_run_job, written, variant.sample_inputs, signature=variant.signature)
@@ -183,48 +208,53 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel,
                               baseline_size_bytes=baseline_size_bytes, original_evaluation=original_evaluation,
                               extra=metadata)
         report["output"]["verified"] = True
-    existed_before = out.exists()
-    write_atomic(out, data_bytes, cancel=cancel, verify=verify)
-    if write_report:
+    # Both files complete in temp files first, then moved into place together: a full disk,
+    # a failure or a cancel at any point leaves neither (never a model without its report).
+    model_tmp = report_tmp = None
+    current = out
+    try:
         try:
+            model_tmp = write_temp(out, data_bytes, verify=verify)
+            if write_report:
+                cancel.raise_if_cancelled()
+                current = report_file
+                progress(0.9, f"writing {report_file.name}", "export")
+                text = json_text(report) + "\n"
+                report_tmp = write_temp(report_file, text.encode("utf-8"))
             cancel.raise_if_cancelled()
-            progress(0.9, f"writing {report_file.name}", "export")
-            text = json.dumps(clean_json(report), indent=2, default=_json_default, allow_nan=False) + "\n"
-            write_atomic(report_file, text.encode("utf-8"), cancel=cancel)
-        except BaseException:
-            # A cancelled or failed report: take the model back out too, so no half export remains.
-            if not existed_before:
-                try:
-                    out.unlink()
-                except FileNotFoundError:
-                    pass
-            raise
+            current = out
+            os.replace(model_tmp, out)
+            model_tmp = None
+        except OSError as exc:
+            raise OutputError.from_os_error(exc, str(current)) from None
+        if report_tmp is not None:
+            try:
+                os.replace(report_tmp, report_file)
+                report_tmp = None
+            except OSError as exc:
+                # Practically never (a rename in one folder), but never a model without its report.
+                _remove(out)
+                raise OutputError.from_os_error(exc, str(report_file)) from None
+    finally:
+        _remove(model_tmp)
+        _remove(report_tmp)
     progress(1.0, "exported", "export")
     return ExportResult(tflite_path=str(out), report_path=str(report_file) if write_report else None,
                         size_bytes=len(data_bytes), sha256=sha, verified=True, report=report)
 
 
 def clean_json(value: Any) -> Any:
-    """NaN and infinities become None (strict JSON); tuples become lists."""
-    import math
+    """NaN and infinities become None with `<key>_reason` beside them (strict JSON); tuples become lists."""
+    from core.jsonout import jsonable
 
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if hasattr(value, "tolist"):
-        return clean_json(value.tolist())
-    return value
+    return jsonable(value)
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return str(value)
+def json_text(value: Any) -> str:
+    """A document as strict JSON text: Litesmith's one encoder (`core.jsonout.dumps`)."""
+    from core.jsonout import dumps
+
+    return dumps(value)
 
 
 def write_json_atomic(path: str | Path, payload: Any) -> None:
@@ -232,5 +262,8 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
     p = Path(path)
     if not p.parent.is_dir():
         raise BadInputError("the report folder does not exist", path=str(p.parent))
-    text = json.dumps(clean_json(payload), indent=2, default=_json_default, allow_nan=False) + "\n"
-    write_atomic(p, text.encode("utf-8"))
+    text = json_text(payload) + "\n"
+    try:
+        write_atomic(p, text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputError.from_os_error(exc, str(p)) from None

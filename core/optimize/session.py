@@ -328,9 +328,9 @@ class OptimizeSession:
             reasons = "; ".join(f"{name}: {why}" for name, why in evaluation.unscored)
             raise ConversionError(f"no output of the variant could be matched to the original by name ({reasons})")
         state.warnings.extend(variant_warnings(recipe, evaluation))
-        if recipe.mode != FP32 and state.float_bytes is not None and state.tflite_bytes == state.float_bytes:
-            state.warnings.append(f"{recipe.mode} left the model byte-identical to fp32: the converter quantized "
-                                  "nothing (it skips weight tensors smaller than 1,024 elements; general advice)")
+        unchanged = quantized_nothing(recipe.mode, state.tflite_bytes)
+        if unchanged:
+            state.warnings.append(unchanged)
         size = len(state.tflite_bytes)
         return Variant(name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=size,
                        converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
@@ -350,6 +350,23 @@ class OptimizeSession:
         source = getattr(self, "source", None)
         if source is not None:
             source.close()
+
+
+_STORED_TYPE = {"dynamic": "int8", "weight_only": "int8", "float16": "float16"}
+
+
+def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
+    """A note when a weight-quantizing mode left no tensor in its storage type (measured from the file)."""
+    wanted = _STORED_TYPE.get(mode)
+    if wanted is None:
+        return None
+    from core.optimize.runtime import make_interpreter
+
+    types = {np.dtype(d["dtype"]).name for d in make_interpreter(tflite_bytes).get_tensor_details()}
+    if wanted in types:
+        return None
+    return (f"{mode} quantized no weight: the model holds no {wanted} tensor, so it is the fp32 model again "
+            "(the converter skips weight tensors smaller than 1,024 elements; general advice)")
 
 
 def variant_warnings(recipe: Recipe, evaluation) -> list[str]:

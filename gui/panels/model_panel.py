@@ -3,6 +3,11 @@
 A summary (path, format, size, SHA-256, parameters, FLOPs, notes), a table of
 inputs and outputs, and tabs for the layer table (Keras) or the operator
 histogram and tensor type mix (.tflite).
+
+FLOPs say how to read them: per time step (or position) when a free dimension
+scales them, and "partial" with the layers or ops left out when some have no
+rule. A SavedModel or .tflite shows the signature whose inputs and outputs are
+listed, and its other signatures.
 """
 
 from __future__ import annotations
@@ -35,13 +40,71 @@ IO_COLUMNS = [
     Column("Quantization", lambda r: quantization_text(r[1].quantization)),
 ]
 
+def macs_text(layer) -> str:
+    """A layer's MACs: "not counted" (no rule for its class), "360 / step" (per step of a free dimension)."""
+    if not getattr(layer, "counted", True):
+        return "not counted"
+    return thousands(layer.macs) + (" / step" if getattr(layer, "macs_free", False) else "")
+
+
+def _macs_tip(layer) -> str:
+    if not getattr(layer, "counted", True):
+        return f"No MAC rule for {layer.type}: left out of the model's FLOPs (which are marked partial)"
+    if getattr(layer, "macs_free", False):
+        return "Per step of the free dimension (per time step or position): multiply by the length"
+    return ""
+
+
 LAYER_COLUMNS = [
     Column("Name", lambda l: l.name, tooltip=lambda l: l.name),
     Column("Type", lambda l: l.type),
     Column("Output shape", lambda l: l.output_shape),
     Column("Params", lambda l: thousands(l.params), sort_key=lambda l: l.params, numeric=True),
-    Column("MACs", lambda l: thousands(l.macs), sort_key=lambda l: l.macs, numeric=True),
+    Column("MACs", macs_text, sort_key=lambda l: l.macs, numeric=True, tooltip=_macs_tip),
 ]
+
+
+def flops_text(info: ModelInfo) -> str:
+    """"1.02k per time step  (1,024)", and a second line "partial: 1 layer not counted (Doubler)"."""
+    if info.flops is None:
+        return "unknown"
+    n = info.flops
+    per = f" per {info.flops_per}" if info.flops_per else ""
+    text = f"{human_count(n)}{per}  ({n:,})" if n >= 1000 else f"{n}{per}"
+    if info.flops_partial:
+        unit = "op" if info.format == ModelFormat.TFLITE else "layer"
+        left_out = len(info.flops_uncounted)
+        kinds = list(dict.fromkeys(kind for _, kind in info.flops_uncounted))
+        if left_out:
+            text += (f"\npartial: {left_out} {unit}{'s' if left_out != 1 else ''} not counted "
+                     f"({', '.join(kinds[:4])}{', …' if len(kinds) > 4 else ''})")
+        else:
+            text += "\npartial: some layers are not counted"
+    return text
+
+
+def flops_tooltip(info: ModelInfo) -> str:
+    lines = ["2 × multiply-accumulates for one sample"]
+    if info.flops_per:
+        lines.append(f"A free dimension scales them: counted per {info.flops_per} (multiply by the length)")
+    if info.flops_uncounted:
+        lines.append("Not counted (no MAC rule):")
+        lines += [f"  {name} ({kind})" for name, kind in info.flops_uncounted[:20]]
+        if len(info.flops_uncounted) > 20:
+            lines.append(f"  … {len(info.flops_uncounted) - 20} more")
+    return "\n".join(lines)
+
+
+def signature_text(info: ModelInfo) -> str:
+    """"serving_default (also: embed, score)" for a SavedModel/.tflite; "" without signatures."""
+    signature = getattr(info, "signature", "") or ""
+    signatures = tuple(getattr(info, "signatures", ()) or ())
+    if not signature and not signatures:
+        return ""
+    others = [s for s in signatures if s != signature]
+    if not signature:
+        return f"none shown (the file has {', '.join(signatures)})"
+    return signature + (f"  (also: {', '.join(others)})" if others else "")
 
 
 def _share_columns(title: str, unit: str, total: int) -> list[Column]:
@@ -102,12 +165,14 @@ class ModelPanel(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.fields: dict[str, QLabel] = {}
+        self.summary_form = form
         for key, label in (("path", "Path"), ("size", "Size"), ("sha256", "SHA-256"),
-                           ("params", "Parameters"), ("flops", "FLOPs / sample")):
+                           ("params", "Parameters"), ("flops", "FLOPs / sample"), ("signature", "Signature")):
             value = QLabel()
             value.setObjectName(f"summary_{key}")
+            value.setTextFormat(Qt.TextFormat.PlainText)   # names come from the model file
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            if key == "path":
+            if key in ("path", "signature", "flops"):
                 value.setWordWrap(True)
                 value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             form.addRow(label, value)
@@ -185,8 +250,15 @@ class ModelPanel(QWidget):
         self.fields["size"].setText(f"{human_size(info.file_size)}  ({info.file_size:,} bytes)")
         self.fields["sha256"].setText(short_hash(info.sha256))
         self.fields["sha256"].setToolTip(info.sha256)
-        self.fields["params"].setText(self._count(info.params))
-        self.fields["flops"].setText(self._count(info.flops))
+        self.fields["params"].setText(self._count(info.params) + (
+            "\npartial: some subgraphs' weights could not be read" if info.params_partial else ""))
+        self.fields["flops"].setText(flops_text(info))
+        self.fields["flops"].setToolTip(flops_tooltip(info) if info.flops is not None else "")
+        signature = signature_text(info)
+        self.fields["signature"].setText(signature)
+        self.fields["signature"].setToolTip("The signature whose inputs and outputs are shown (Recipe → Model "
+                                            "outputs → Signature chooses the one to optimize)" if signature else "")
+        self.summary_form.setRowVisible(self.fields["signature"], bool(signature))
         self.notes_label.setText("\n".join(f"• {note}" for note in info.notes))
         self.notes_box.setVisible(bool(info.notes))
 

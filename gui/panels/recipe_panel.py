@@ -3,9 +3,11 @@
 `settings()` reads the controls into a `gui.recipe.RunSettings` (ValueError for
 a field that does not parse, with the field named); `set_settings` puts saved
 ones back. Compression controls exist only when the optimizer has those step
-kinds registered. The data zone takes dropped files and folders. The "Model
-outputs" box (`gui.panels.outputs_box`) chooses the signature, the primary output
-and per-output tasks of the open model (`set_model_info`, `set_source`).
+kinds registered. The data zone takes dropped files and folders. The "Input sizes"
+box (`gui.panels.input_sizes`) takes the sizes of the open model's free dimensions
+(used without data); the "Model outputs" box (`gui.panels.outputs_box`) chooses the
+signature, the primary output and per-output tasks of the open model
+(`set_model_info`, `set_source`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from gui.panels.input_sizes import InputSizesBox
 from gui.panels.outputs_box import OutputsBox
 from gui.recipe import (
     DATA_FILTER, DEVICE_CPU, DISTILL, MAGNITUDE_PRUNE, MODE_LABELS, QUANT_MODES, STRUCTURED_PRUNE, RunSettings,
@@ -28,6 +31,8 @@ from gui.recipe import (
 
 NO_DATA_TEXT = ("No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
                 "measured, and int8 calibration on random inputs misleads: choose real samples for int8.")
+NO_DATA_FREE_TEXT = ("No data: inputs will be synthesized at the Input sizes below. Accuracy cannot be "
+                     "measured, and int8 calibration on random inputs misleads: choose real samples for int8.")
 
 
 def _hint(text: str) -> QLabel:
@@ -137,6 +142,10 @@ class RecipePanel(QWidget):
         data_layout.addLayout(buttons)
         data_layout.addWidget(self.label_row)
         data_layout.addWidget(self.data_warning)
+
+        # -- the sizes of the open model's free dimensions (used without data)
+        self.input_sizes = InputSizesBox()
+        self.input_sizes.changed.connect(self.changed)
 
         # -- the open model's outputs: signature, primary output, tasks
         self.outputs_box = OutputsBox()
@@ -386,8 +395,8 @@ class RecipePanel(QWidget):
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(8, 8, 8, 8)
-        for box in (self.data_box, self.outputs_box, self.quant_box, self.compression_box, self.bench_box,
-                    self.auto_box):
+        for box in (self.data_box, self.input_sizes, self.outputs_box, self.quant_box, self.compression_box,
+                    self.bench_box, self.auto_box):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
             content_layout.addWidget(box)
         content_layout.addStretch(1)
@@ -478,7 +487,10 @@ class RecipePanel(QWidget):
         self.compression_box.setToolTip("" if keras else "Pruning and distillation need a Keras model (.keras or .h5)")
 
     def set_model_info(self, info) -> None:
-        """A model was opened (its ModelInfo): offer its outputs and signatures, choices back to the defaults."""
+        """A model was opened (its ModelInfo): its free input sizes, outputs and signatures, choices back to the
+        defaults."""
+        self.input_sizes.set_model(info)
+        self.data_warning.setText(NO_DATA_FREE_TEXT if self.input_sizes.fields else NO_DATA_TEXT)
         self.outputs_box.set_model(info)
 
     def set_source(self, source) -> None:
@@ -553,6 +565,10 @@ class RecipePanel(QWidget):
             batches = parse_int_list(self.batch_sizes.text())
         except ValueError as exc:
             raise ValueError(f"Batch sizes: {exc}") from None
+        try:
+            input_shapes = self.input_sizes.shapes()
+        except ValueError as exc:
+            raise ValueError(f"Input sizes: {exc}") from None
         target = self.fidelity_target.value()
         return RunSettings(
             data_path=self.data_path,
@@ -582,6 +598,7 @@ class RecipePanel(QWidget):
             signature=self.outputs_box.signature_choice(),
             primary_output=self.outputs_box.primary_output(),
             tasks=self.outputs_box.task_overrides(),
+            input_shapes=input_shapes,
         )
 
     def set_settings(self, settings: RunSettings, *, include_data: bool = False) -> None:
@@ -622,6 +639,7 @@ class RecipePanel(QWidget):
         if include_data:
             self.set_data_path(settings.data_path)
             self.outputs_box.apply(settings.signature, settings.primary_output, settings.tasks)
+            self.input_sizes.apply(settings.input_shapes)
         elif self.data_path is None:
             self.set_data_path(None)
         self._update_enabled()
