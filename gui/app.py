@@ -8,6 +8,14 @@ With `screenshot`, the window is rendered to that PNG once `model` has loaded (o
 failed to), or right away without a model, and the app exits with 0. With `run`
 as well, the recipe (the last used one, else the defaults) runs on the model
 first, and the screenshot shows its results (or the error).
+
+Stopping: closing the window, File > Quit (Ctrl+Q) and the end of the desktop
+session cancel the running job and wait while the engine gives it its grace period
+(then kills its child); SIGINT (Ctrl+C in the terminal), SIGTERM (`kill`, systemd,
+a logout) and SIGHUP (the terminal closed) do the same through `StopOnSignal`, and
+the app then exits 128 + the signal's number (130, 143, 129). An unexpected
+exception stops the running job too (`gui.crash`). However the app ends, the
+engine's child goes with it (`core.engine.lifeline`).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from core.engine import Engine
@@ -31,6 +39,67 @@ log = logging.getLogger("litesmith.gui")
 
 SCREENSHOT_TIMEOUT_MS = 5 * 60 * 1000
 SCREENSHOT_SETTLE_MS = 300
+SIGNAL_TICK_MS = 200  # how often Python gets to run its signal handlers while Qt's event loop runs
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class StopOnSignal:
+    """SIGINT, SIGTERM and SIGHUP quit the app the way File > Quit does, then exit 128 + N.
+
+    The handler only records the signal and schedules the quit: it runs between two
+    Python bytecodes of whatever the GUI thread was doing. Quitting closes the window
+    (its `shutdown` cancels the job and waits for it, the engine killing the child
+    after its grace period) and leaves every event loop, modal dialogs' included.
+    A signal ignored when the app started (``nohup``) stays ignored.
+    """
+
+    def __init__(self, app: QApplication, window: MainWindow) -> None:
+        self.app, self.window = app, window
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+        self._ticker = QTimer()
+        self._ticker.timeout.connect(lambda: None)  # gives Python a chance to run its handlers
+
+    def install(self) -> "StopOnSignal":
+        for name in STOP_SIGNAL_NAMES:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                if signal.getsignal(signum) == signal.SIG_IGN:
+                    continue
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):  # not the main thread
+                continue
+        self._ticker.start(SIGNAL_TICK_MS)
+        return self
+
+    def restore(self) -> None:
+        self._ticker.stop()
+        for signum, handler in self._previous.items():
+            try:
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            except (ValueError, OSError):
+                pass
+        self._previous.clear()
+
+    @property
+    def exit_code(self) -> int | None:
+        from core.errors import stop_exit_code
+
+        return None if self.signum is None else stop_exit_code(self.signum)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        if self.signum is not None:
+            return  # already quitting
+        self.signum = signum
+        log.warning("received %s: cancelling the running job and quitting", signal.Signals(signum).name)
+        QTimer.singleShot(0, self.quit)
+
+    def quit(self) -> None:
+        self.window.close()  # shutdown(): cancels the job, waits for it, closes the engine
+        self.window.shutdown()  # in case a close was refused
+        self.app.exit(self.exit_code or 0)
 
 
 def make_application() -> QApplication:
@@ -92,19 +161,16 @@ def launch(model: str | None = None, screenshot: str | None = None, run: bool = 
     """Open the main window (optionally on `model`); returns the process exit code."""
     app = make_application()
     log_file = setup_logging()
-    install_crash_handler(log_file)
+    reporter = install_crash_handler(log_file)
     if run and screenshot is None:
         log.warning("--run only applies with --screenshot")
 
     engine = Engine()
     window = MainWindow(engine, open_settings(), remember_geometry=screenshot is None)
     app.aboutToQuit.connect(window.shutdown)
-
-    # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
-    ticker = QTimer()
-    ticker.start(250)
-    ticker.timeout.connect(lambda: None)
+    reporter.stop_hooks.append(window.runner.cancel)  # an unexpected exception stops the running job
+    connect_session_end(app, window)
+    stopper = StopOnSignal(app, window).install()
 
     taker = ScreenshotTaker(window, screenshot, wait_for_load=model is not None, run=run) if screenshot else None
     window.show()
@@ -114,8 +180,32 @@ def launch(model: str | None = None, screenshot: str | None = None, run: bool = 
     try:
         code = app.exec()
     finally:
+        stopper.restore()
+        if window.runner.cancel in reporter.stop_hooks:
+            reporter.stop_hooks.remove(window.runner.cancel)
         window.shutdown()
         engine.close()
+    if stopper.exit_code is not None:
+        return stopper.exit_code
     if taker is not None:
         return 0 if taker.saved else 1
     return int(code)
+
+
+def connect_session_end(app: QApplication, window: MainWindow) -> None:
+    """Logging out: when the session manager asks the app to save its work, cancel the running job.
+
+    Direct connection (Qt's advice): the session manager waits for the answer. The job
+    gets its grace period; the window and its state are saved by `shutdown` when the
+    app then quits (if the logout goes on).
+    """
+    request = getattr(app, "commitDataRequest", None)
+    if request is None:  # Qt built without session management
+        return
+
+    def on_commit_data(_manager) -> None:
+        if window.runner.busy:
+            log.warning("the desktop session is ending: cancelling the running job")
+            window.runner.stop_job()
+
+    request.connect(on_commit_data, Qt.ConnectionType.DirectConnection)

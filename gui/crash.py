@@ -4,6 +4,13 @@
 Python stacks), sets `sys.excepthook` and `threading.excepthook` so an exception
 in a slot or a thread is written to the log and reported in an error dialog, and
 the app keeps running.
+
+An unexpected exception also stops the running job (`CrashReporter.stop_hooks`: the
+window's runner cancels it, and the engine kills the child after its grace period):
+after a bug, nothing says the job's state is sound, and a multi-gigabyte TensorFlow
+child must not go on alone. The next job starts a fresh child. When the app itself
+goes down (an exception outside the event loop, a native crash), `gui.app.launch`
+closes the engine, and the child's parent-death signal covers the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -64,6 +72,8 @@ class CrashReporter(QObject):
         self.log_file = log_file
         self.dialog: QMessageBox | None = None
         self.count = 0
+        # Each stops what is running (True when it did); called from any thread, so each must be thread-safe.
+        self.stop_hooks: list[Callable[[], bool]] = []
         self._report.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
     def excepthook(self, exc_type, exc, tb) -> None:
@@ -82,7 +92,19 @@ class CrashReporter(QObject):
         where = f" in thread {thread.name}" if thread is not None else ""
         log.error("unexpected error%s:\n%s", where, details)
         summary = f"{exc_type.__name__}: {exc}".strip().rstrip(":")
+        if self.stop_running_jobs():
+            summary += " (the running job was stopped)"
         self._report.emit(summary, details)
+
+    def stop_running_jobs(self) -> bool:
+        """Run every stop hook; True when one of them stopped something."""
+        stopped = False
+        for hook in list(self.stop_hooks):
+            try:
+                stopped = bool(hook()) or stopped
+            except Exception:  # noqa: BLE001 - the crash handler must not crash
+                log.exception("could not stop the running job after an unexpected error")
+        return stopped
 
     @Slot(str, str)
     def _show(self, summary: str, details: str) -> None:
@@ -115,11 +137,13 @@ class CrashReporter(QObject):
 _reporter: CrashReporter | None = None
 
 
-def install_crash_handler(log_file: Path | None = None) -> CrashReporter:
-    """Enable faulthandler and route uncaught exceptions to the log and a dialog."""
+def install_crash_handler(log_file: Path | None = None,
+                          stop_hooks: list[Callable[[], bool]] | tuple = ()) -> CrashReporter:
+    """Enable faulthandler and route uncaught exceptions to the log and a dialog (and `stop_hooks`)."""
     global _reporter
     if _reporter is None:
         _reporter = CrashReporter(log_file)
+    _reporter.stop_hooks.extend(h for h in stop_hooks if h not in _reporter.stop_hooks)
     stream = sys.stderr if sys.stderr is not None else None
     try:
         if stream is not None and stream.fileno() >= 0:

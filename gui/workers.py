@@ -7,12 +7,19 @@ warms the engine up in the background.
 
 Only worker threads call `Engine.submit` (it blocks while another job runs) or
 `Engine.warm_up`; the GUI thread only connects signals and calls `cancel()`.
+(The engine starts its child from a thread that outlives these worker threads, so
+the child's "die with the parent" signal is tied to the app's life, not theirs.)
+
+Quitting (`shutdown`): the running job is cancelled first, and the thread waited for
+while the engine gives the job its grace period and then kills the child; only then
+is the warm-up thread waited for and the engine closed by the window.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
@@ -190,9 +197,23 @@ class JobRunner(QObject):
         thread.start()
         return True
 
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+    def cancel(self) -> bool:
+        """Cancel the running job (the engine kills its child after the grace period); False when none runs."""
+        worker = self._worker
+        if worker is None:
+            return False
+        worker.cancel()
+        return True
+
+    def stop_job(self, timeout_s: float | None = None) -> bool:
+        """Cancel the running job and wait for it to end (the GUI stays usable); True when none is left running."""
+        thread, worker = self._thread, self._worker
+        if thread is None or worker is None:
+            return True
+        worker.cancel()
+        if timeout_s is None:
+            timeout_s = self.engine.cancel_grace_seconds + 10.0
+        return bool(thread.wait(int(timeout_s * 1000)))
 
     def warm_up(self, inputs: tuple[str, ...] = ()) -> None:
         """Start the engine's child (it imports TensorFlow) in a background thread, allowed to read `inputs`.
@@ -220,12 +241,11 @@ class JobRunner(QObject):
         self._closed = True
         if timeout_s is None:
             timeout_s = self.engine.cancel_grace_seconds + 10.0
+        deadline = time.monotonic() + timeout_s
         stopped = True
-        if self._warm_up_thread is not None:
-            self._warm_up_thread.join(timeout=timeout_s)
-            stopped = not self._warm_up_thread.is_alive()
         thread, worker = self._thread, self._worker
         if thread is not None and worker is not None:
+            # First the job: a warm-up may be waiting for it to end (the engine runs one thing at a time).
             worker.cancel()
             if thread.wait(int(timeout_s * 1000)):
                 self._release()
@@ -234,6 +254,9 @@ class JobRunner(QObject):
                 self._stuck.append((thread, worker))  # keep them alive: never destroy a running QThread
                 self._thread, self._worker = None, None
                 stopped = False
+        if self._warm_up_thread is not None:
+            self._warm_up_thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            stopped = stopped and not self._warm_up_thread.is_alive()
         return stopped
 
     @Slot()

@@ -5,9 +5,9 @@ at a time, so Cancel and the status bar work as for every other job):
 
 1. `core.optimize.pipeline.optimize_model(model, recipes, data, options=SessionOptions)`: the variants
    stream in as ``partial("variant", Variant)``;
-2. `core.benchmark.benchmark_variants({name: tflite bytes}, config, keras_model=model)` (through
-   `gui.bench_job`, which measures free dimensions at the sizes the variants were evaluated at: the
-   data's, or the recipe's Input sizes): latency samples stream in as ``partial("latency_samples", {...})``.
+2. `core.benchmark.measure.benchmark_variants({name: tflite bytes}, config, keras_model=model, input_shapes=...)`
+   (free dimensions measured at the sizes the variants were evaluated at: the data's, or the recipe's Input
+   sizes): latency samples stream in as ``partial("latency_samples", {...})``.
 
 Signals (GUI thread):
 
@@ -64,7 +64,7 @@ class RunOutcome:
 
 def default_jobs() -> tuple[Callable[..., Any], Callable[..., Any]]:
     from core.optimize.pipeline import optimize_model
-    from gui.bench_job import benchmark_variants
+    from core.benchmark.measure import benchmark_variants
 
     return optimize_model, benchmark_variants
 

@@ -499,6 +499,7 @@ def benchmark_variants(
     label: str = "variants",
     signature: str | None = None,
     custom_objects: tuple[str, ...] = (),
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> BenchmarkResult:
     """Several `.tflite` variants (name -> bytes or path), plus optionally the original as the baseline, in one run.
 
@@ -549,4 +550,4 @@ def benchmark_variants(
             feed = load_feed(data, interface)
             break
     return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=label,
-                         data=feed, keras_model=loaded, notes=notes)
+                         data=feed, keras_model=loaded, notes=notes, input_shapes=input_shapes)

@@ -28,6 +28,7 @@ import importlib
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -171,7 +172,7 @@ def child_main(conn, settings: ChildSettings) -> None:
     while True:
         message = jobs.get()
         if message is None:
-            break
+            _exit_now(0)
         _, job_id, ref, args, kwargs = message
         send(("started", job_id))
         token = token_for(job_id)
@@ -188,6 +189,17 @@ def child_main(conn, settings: ChildSettings) -> None:
             send(("event", job_id, ErrorEvent(JobError(ErrorKind.INTERNAL, f"result could not be sent: {exc}"))))
         with tokens_lock:
             tokens.pop(job_id, None)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without Python's (and TensorFlow's) slow and sometimes crashing teardown: nothing here needs it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _preload_tensorflow() -> None:

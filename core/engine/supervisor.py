@@ -63,6 +63,7 @@ from core.errors import ErrorKind, JobError, JobFailed
 
 POLL_SECONDS = 0.05
 DEFAULT_CANCEL_GRACE_SECONDS = 1.0
+STOP_WAIT_SECONDS = 1.0  # how long `close()` lets an idle child exit by itself before killing it
 DEFAULT_LOAD_TIMEOUT_SECONDS = 120.0
 MEMORY_LIMIT_ENV = "LITESMITH_MEMORY_LIMIT_MB"
 # Progress stages of reading an untrusted file: the load time limit covers them.
@@ -414,6 +415,7 @@ class _ChildJobHandle(JobHandle):
         self._owns_slot = owns_slot  # False: a step of a parent-side job, which holds the slot
         self._load_started_at: float | None = None
         self._load_done = False
+        self._limits_checked_at = time.monotonic()
 
     def _send_cancel(self) -> None:
         self._engine._send(("cancel", self._job_id))
@@ -444,6 +446,12 @@ class _ChildJobHandle(JobHandle):
                                                path=self.subject))
                 if message[0] == "event" and message[1] == self._job_id:
                     self._track_load(message[2])
+                    if not isinstance(message[2], TERMINAL_EVENTS) and process.is_alive():
+                        # A job that reports all the time must still meet the cancel grace
+                        # period, the load time limit and the memory cap.
+                        stopped = self._check_limits_if_due(process)
+                        if stopped is not None:
+                            return stopped
                     return with_subject(message[2], self.subject)
                 if message[0] == "sandbox":
                     engine._sandbox = message[1]
@@ -466,7 +474,13 @@ class _ChildJobHandle(JobHandle):
         else:
             self._load_done = True
 
+    def _check_limits_if_due(self, process) -> Event | None:
+        if time.monotonic() - self._limits_checked_at < POLL_SECONDS:
+            return None
+        return self._check_limits(process)
+
     def _check_limits(self, process) -> Event | None:
+        self._limits_checked_at = time.monotonic()
         engine = self._engine
         if self._cancel_requested_at is not None and (
             time.monotonic() - self._cancel_requested_at > engine.cancel_grace_seconds
@@ -657,6 +671,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._busy = threading.Lock()
         self._send_lock = threading.Lock()
+        self._child_lock = threading.RLock()  # starting a child vs. closing the engine
         self._process = None
         self._conn = None
         self._crash_log: Path | None = None
@@ -699,8 +714,10 @@ class Engine:
 
     def warm_up(self, inputs: tuple[str, ...] | list[str] = ()) -> None:
         """Start the child now (it imports TensorFlow in the background), allowed to read `inputs`."""
-        if self.isolated:
+        if self.isolated and not self._closed:
             with self._busy:
+                if self._closed:
+                    return  # the app quit while this waited for a job to end
                 self._ensure_child(JobNeeds(inputs=frozenset(filter(None, (_as_input(os.fspath(p)) for p in inputs)))))
 
     @property
@@ -718,8 +735,10 @@ class Engine:
         return self._scratch
 
     def close(self) -> None:
-        self._closed = True
-        self._stop_child()
+        """Stop the child (a job still running in it is killed) and refuse new jobs. Idempotent."""
+        with self._child_lock:
+            self._closed = True
+            self._stop_child()
 
     def __enter__(self) -> "Engine":
         return self
@@ -735,6 +754,12 @@ class Engine:
                 and all(any(_is_beneath(r, g) for g in granted.code_roots) for r in needs.code_roots))
 
     def _ensure_child(self, needs: JobNeeds = JobNeeds()) -> None:
+        with self._child_lock:
+            if self._closed:  # e.g. a warm-up that was waiting while the app quit
+                raise RuntimeError("engine is closed")
+            self._start_child_if_needed(needs)
+
+    def _start_child_if_needed(self, needs: JobNeeds) -> None:
         needs = needs | JobNeeds(inputs=self._base_inputs)
         if self._process is not None and self._process.is_alive():
             if self._covers(needs):
@@ -774,7 +799,7 @@ class Engine:
         try:
             if process is not None and process.is_alive():
                 self._send(("stop",))
-                process.join(timeout=2)
+                process.join(timeout=STOP_WAIT_SECONDS)
         except (OSError, ValueError, AssertionError):
             pass
         finally:  # whatever interrupted the wait (a signal), the child does not outlive it
