@@ -136,8 +136,8 @@ def test_an_internal_job_error_is_exit_70_with_its_details_in_a_file(tmp_path, m
 def test_documented_exit_codes_only():
     from core.errors import EXIT_CODE_FOR_KIND, ExitCode
 
-    assert {int(c) for c in ExitCode} == {0, 2, 3, 4, 70, 130}
+    assert {int(c) for c in ExitCode} == {0, 2, 3, 4, 70, 129, 130, 143}
     assert set(EXIT_CODE_FOR_KIND.values()) <= set(ExitCode) and 1 not in {int(c) for c in EXIT_CODE_FOR_KIND.values()}
     readme = (REPO / "README.md").read_text()
-    for code in (0, 2, 3, 4, 70, 130):
+    for code in (0, 2, 3, 4, 70, 129, 130, 143):
         assert f"| {code} |" in readme

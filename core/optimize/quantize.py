@@ -180,10 +180,30 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, 
     except Exception as exc:  # noqa: BLE001 - any quantizer failure is a conversion failure
         if cancel is not None:
             cancel.raise_if_cancelled()
-        raise ConversionError(f"ai-edge-quantizer could not apply {mode}: {type(exc).__name__}: {exc}") from None
+        reason = f"{type(exc).__name__}: {exc}"
+        if q_need_calibration(mode) and _has_loop(tflite_bytes):
+            raise ConversionError(f"{mode} is not available for this model: ai-edge-quantizer cannot calibrate its "
+                                  f"recurrent loop (a WHILE op) ({reason[:200]}); dynamic range and float16 need "
+                                  "no calibration", details=reason) from None
+        raise ConversionError(f"ai-edge-quantizer could not apply {mode}: {reason}") from None
     if result.quantized_model is None:
         raise ConversionError(f"ai-edge-quantizer produced no model for {mode}")
     return bytes(result.quantized_model), warnings
+
+
+def q_need_calibration(mode: str) -> bool:
+    return mode in (INT8, INT16X8)
+
+
+def _has_loop(tflite_bytes: bytes) -> bool:
+    """True when the .tflite has a WHILE op (a converted recurrent layer); False when it can't be read."""
+    from core.models.tflite_graph import read_tflite_graph
+
+    try:
+        graph = read_tflite_graph(tflite_bytes)
+    except Exception:  # noqa: BLE001 - only sharpens an error message
+        return False
+    return any(op.name == "WHILE" for sg in graph.subgraphs for op in sg.ops)
 
 
 def aeq_tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16,

@@ -360,10 +360,13 @@ def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
     wanted = _STORED_TYPE.get(mode)
     if wanted is None:
         return None
-    from core.optimize.runtime import make_interpreter
+    from core.models.tflite_graph import read_tflite_graph
 
-    types = {np.dtype(d["dtype"]).name for d in make_interpreter(tflite_bytes).get_tensor_details()}
-    if wanted in types:
+    try:
+        graph = read_tflite_graph(tflite_bytes)          # every subgraph: a recurrent loop's weights too
+    except Exception:  # noqa: BLE001 - a note is informative only: no reading, no claim
+        return None
+    if graph.unread or any(t.dtype == wanted and t.constant for sg in graph.subgraphs for t in sg.tensors):
         return None
     return (f"{mode} quantized no weight: the model holds no {wanted} tensor, so it is the fp32 model again "
             "(the converter skips weight tensors smaller than 1,024 elements; general advice)")
