@@ -202,10 +202,13 @@ def connect_session_end(app: QApplication, window: MainWindow) -> None:
     request = getattr(app, "commitDataRequest", None)
     if request is None:  # Qt built without session management
         return
+    request.connect(lambda _manager: stop_job_for_session_end(window), Qt.ConnectionType.DirectConnection)
 
-    def on_commit_data(_manager) -> None:
-        if window.runner.busy:
-            log.warning("the desktop session is ending: cancelling the running job")
-            window.runner.stop_job()
 
-    request.connect(on_commit_data, Qt.ConnectionType.DirectConnection)
+def stop_job_for_session_end(window: MainWindow) -> bool:
+    """Cancel the running job and wait for it (grace period, then the child is killed); True if one ran."""
+    if not window.runner.busy:
+        return False
+    log.warning("the desktop session is ending: cancelling the running job")
+    window.runner.stop_job()
+    return True

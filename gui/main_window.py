@@ -60,6 +60,7 @@ DOCK_WIDTH = 326
 ERROR_TITLES = {
     ErrorKind.BAD_INPUT: "Cannot open this model",
     ErrorKind.CONVERSION: "Conversion failed",
+    ErrorKind.OUTPUT: "Cannot write the file",
     ErrorKind.USAGE: "More information needed",
     ErrorKind.CRASHED: "The model engine crashed",
     ErrorKind.OUT_OF_MEMORY: "Out of memory",
@@ -68,6 +69,7 @@ ERROR_TITLES = {
 ERROR_HINTS = {
     ErrorKind.BAD_INPUT: "Litesmith opens .keras, .h5 and .tflite files and SavedModel folders. "
                          "Check that the file is complete and really is one of these.",
+    ErrorKind.OUTPUT: "Nothing partial was written: free some space, or choose a folder you can write to.",
     ErrorKind.CRASHED: "Only the engine process stopped; the next job starts a fresh one.",
     ErrorKind.OUT_OF_MEMORY: "The engine process was stopped; the next job starts a fresh one.",
     ErrorKind.INTERNAL: "This looks like a bug in Litesmith; the details help to report it.",

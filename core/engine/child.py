@@ -124,7 +124,11 @@ def child_main(conn, settings: ChildSettings) -> None:
     faulthandler.enable(file=crash_log)
     if settings.scratch is not None:
         # First, while this process has one thread and has read no model byte.
-        conn.send(("sandbox", enter_sandbox(settings)))
+        status = enter_sandbox(settings)
+        try:
+            conn.send(("sandbox", status))
+        except (OSError, EOFError):
+            orphaned_exit()
     if settings.parent_pid is not None:
         watch_parent(settings.parent_pid)  # a thread: only once the sandbox is in place
     quiet_environment()

@@ -31,7 +31,10 @@ POLL_SECONDS = 0.1
 
 def _work(folder: str) -> int:
     """The worker's side: read job.json + calibration.npz from `folder`, write model.tflite or error.txt."""
+    from core.engine.lifeline import die_with_parent
     from core.tf_runtime import install_stderr_filter, quiet_environment
+
+    die_with_parent()  # started by the engine's child: it goes when that child goes, however it ends
 
     quiet_environment()
     install_stderr_filter()

@@ -5,18 +5,14 @@ schema of that id and version is the file ``<name>.v<version>.schema.json`` besi
 this module (package data). The ``inspect --json`` document is a list: each entry
 carries the id and version.
 
-=============================  ================================  ==========================================
-id                             file                              what writes it
-=============================  ================================  ==========================================
-``litesmith.inspect``          ``inspect.v1.schema.json``        ``litesmith inspect --json``
-``litesmith.optimize``         ``optimize.v1.schema.json``       ``litesmith optimize --json`` / ``--report``
-``litesmith.optimize-auto``    ``optimize-auto.v1.schema.json``  ``litesmith optimize --auto --json`` / ``--report``
-``litesmith.bench``            ``bench.v1.schema.json``          ``litesmith bench --json``
-``litesmith.devices``          ``devices.v1.schema.json``        ``litesmith devices --json``
-``litesmith.cache``            ``cache.v1.schema.json``          ``litesmith cache info|clear --json``
-``litesmith.export-report``    ``export-report.v1.schema.json``  the variant report ``NAME.report.json``
-``litesmith.comparison-report``  ``comparison-report.v1.schema.json``  the desktop app's exported JSON report
-=============================  ================================  ==========================================
+* ``litesmith.inspect``: ``litesmith inspect --json``
+* ``litesmith.optimize``: ``litesmith optimize --json`` (and its ``--report PATH``)
+* ``litesmith.optimize-auto``: ``litesmith optimize --auto --json`` (and its ``--report PATH``)
+* ``litesmith.bench``: ``litesmith bench --json``
+* ``litesmith.devices``: ``litesmith devices --json``
+* ``litesmith.cache``: ``litesmith cache info|clear --json``
+* ``litesmith.export-report``: the variant report ``NAME.report.json`` (``core.optimize.export``)
+* ``litesmith.comparison-report``: the desktop app's exported JSON report (``gui.comparison.summary``)
 
 ``common.v1.schema.json`` holds the definitions the others share (the evaluation,
 the source model, the data, a recipe, latency figures); they refer to it by its

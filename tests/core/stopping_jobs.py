@@ -1,7 +1,8 @@
 """Jobs and a small driver process for tests/core/test_stopping.py.
 
 As a program (``python -m tests.core.stopping_jobs MODE``) it is the "parent" the
-tests kill: it starts an engine, runs a long job in its child, prints
+tests kill: it starts an engine, runs a long, silent job in its child (a converter deep in native
+code sends nothing that could fail on a closed pipe), prints
 ``child <pid>`` once the job runs, and waits to be killed. MODE:
 
 * ``main``: the job is submitted from the main thread;
@@ -45,6 +46,13 @@ def busy(seconds: float, *, progress, cancel):
     return "finished"
 
 
+def silent(seconds: float, *, progress, cancel):
+    """Says it started, then nothing: like a converter deep in native code (no progress, no cancel check)."""
+    progress(None, "started", stage="silent")
+    time.sleep(seconds)
+    return "finished"
+
+
 def tick(seconds: float, *, progress, cancel):
     """Checks its cancel token: stops within one tick."""
     end = time.monotonic() + seconds
@@ -66,7 +74,7 @@ def watched_sleeper(parent_pid: int) -> None:
 
 def main(mode: str) -> int:
     from core.engine import Engine
-    from tests.core.stopping_jobs import busy as job  # by its module's name, not __main__
+    from tests.core.stopping_jobs import silent as job  # by its module's name, not __main__
 
     engine = Engine(preload_tensorflow=False, memory_limit_mb=2048)
     running: list = []  # the handle and its event stream, kept referenced (dropping them cancels the job)

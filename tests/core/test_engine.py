@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -154,3 +155,88 @@ def test_parent_unpickles_only_plain_data_from_the_child():
     value = ("event", 1, ResultEvent(engine_jobs.Echo(value={"a": np.arange(3), "b": np.float32(2)}, pid=1)))
     back = loads_from_child(pickle.dumps(value, protocol=5), frozenset({"core", "tests"}))
     assert back[2].value.value["a"].tolist() == [0, 1, 2] and back[2].value.value["b"] == 2
+
+
+# -- stopping (issue 16; the real-signal, real-CLI cases are in test_stopping.py) ----------
+
+
+def last_error(events):
+    """Read a job's events to the end; its terminal event must be an error: return it."""
+    from core.engine import ErrorEvent
+
+    last = None
+    for last in events:
+        pass
+    assert isinstance(last, ErrorEvent), last
+    return last.error
+
+
+def test_request_cancel_from_a_signal_handler_is_applied_by_the_reader(engine):
+    """`request_cancel` only sets a flag (safe in a signal handler); the event loop sends the cancel."""
+    from tests.core import stopping_jobs
+
+    handle = engine.submit(stopping_jobs.tick, 60.0)
+    events = handle.events()
+    next(events)
+    started = time.monotonic()
+    handle.request_cancel()
+    assert handle.cancel_requested
+    error = last_error(events)
+    assert error.kind == ErrorKind.CANCELLED
+    assert time.monotonic() - started < 1.0  # cooperative: well before the grace period
+    assert engine.run(engine_jobs.echo, 7).value == 7
+
+
+def test_a_job_that_reports_all_the_time_is_still_killed_after_the_grace_period(engine):
+    """The grace period, load limit and memory cap are checked between events too, not only in silence."""
+    from tests.core import stopping_jobs
+
+    handle = engine.submit(stopping_jobs.busy, 60.0)  # ignores cancel, reports every 50 ms
+    events = handle.events()
+    next(events)
+    pid = engine.child_pid
+    started = time.monotonic()
+    handle.cancel()
+    error = last_error(events)
+    took = time.monotonic() - started
+    assert error.kind == ErrorKind.CANCELLED
+    assert engine.cancel_grace_seconds <= took < engine.cancel_grace_seconds + 1.0
+    assert engine.child_pid != pid
+
+
+def test_a_child_stopped_by_sigterm_from_outside_is_a_cancel_not_a_crash(engine):
+    """`timeout` and systemd signal the whole group: the child's SIGTERM is not the model's fault."""
+    from tests.core import stopping_jobs
+
+    handle = engine.submit(stopping_jobs.busy, 60.0)
+    events = handle.events()
+    next(events)
+    os.kill(engine.child_pid, signal.SIGTERM)
+    error = last_error(events)
+    assert error.kind == ErrorKind.CANCELLED
+    assert "SIGTERM" in error.message and "from outside" in error.message
+
+
+def test_the_child_ignores_a_hangup_of_the_terminal(engine):
+    """A closed terminal sends SIGHUP to the whole group: the parent decides (a cancel), the child waits."""
+    pid = engine.run(engine_jobs.echo, 8).pid
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert engine.run(engine_jobs.echo, 9).pid == pid
+
+
+def test_close_during_a_job_kills_the_child_promptly():
+    from tests.core import stopping_jobs
+
+    eng = Engine(preload_tensorflow=False, memory_limit_mb=2048)
+    handle = eng.submit(stopping_jobs.busy, 60.0)
+    events = handle.events()
+    next(events)
+    process = eng._process
+    started = time.monotonic()
+    eng.close()
+    assert time.monotonic() - started < 2.5
+    assert not process.is_alive()
+    eng.warm_up()  # a warm-up that comes too late starts nothing
+    assert eng.child_pid is None
+    del events

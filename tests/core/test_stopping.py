@@ -7,7 +7,8 @@
   and through the portable liveness check alone (what macOS and Windows rely on);
 * disk full: a real 200 KiB tmpfs as --out where this machine lets the test mount one
   (root on Linux), else skipped; plus ENOSPC injected at the write call in-process
-  (export_variant, the report, the result cache), which runs everywhere.
+  (export_variant's model and report, the result cache), which runs everywhere; and a
+  real read-only tmpfs (EROFS), or a read-only folder (EACCES) when not root.
 
 The measured times are printed (``pytest -s`` or ``-rP`` shows them).
 """
@@ -65,13 +66,10 @@ def kill_all(pids: list[int]) -> None:
             pass
 
 
-def test_environment(tmp_path: Path) -> dict[str, str]:
+def child_environment(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
     env.pop("LITESMITH_DEBUG", None)
     return env
-
-
-test_environment.__test__ = False  # a helper, not a test
 
 
 # -- the child and its parent --------------------------------------------------------
@@ -89,7 +87,7 @@ def test_the_sandboxed_child_keeps_its_parent_death_signal():
 
 def _start_driver(mode: str, tmp_path: Path) -> tuple[subprocess.Popen, int, str]:
     driver = subprocess.Popen([sys.executable, "-m", "tests.core.stopping_jobs", mode], cwd=REPO,
-                              env=test_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=child_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = driver.stdout.readline()
     if not line.startswith("child "):
         driver.kill()
@@ -156,7 +154,7 @@ def test_the_liveness_check_alone_ends_an_orphan(tmp_path):
         "    time.sleep(1.5)\n"
         "    print('child', p.pid, flush=True)\n"
         "    time.sleep(600)\n")
-    driver = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=test_environment(tmp_path),
+    driver = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=child_environment(tmp_path),
                               stdout=subprocess.PIPE, text=True)
     child = int(driver.stdout.readline().split()[1])
     try:
@@ -277,7 +275,7 @@ def optimize_args(model: Path, out: Path) -> list[str]:
 def test_a_stop_signal_during_conversion_cancels(cnn, tmp_path, signame, expected):
     out = tmp_path / "out"
     out.mkdir()
-    run = CliRun(optimize_args(cnn, out), test_environment(tmp_path))
+    run = CliRun(optimize_args(cnn, out), child_environment(tmp_path))
     try:
         run.wait_for("baseline", 180)  # "fp32 baseline conversion" is running
         time.sleep(0.3)
@@ -309,7 +307,7 @@ def test_a_stop_signal_during_conversion_cancels(cnn, tmp_path, signame, expecte
 def test_sigkill_of_the_cli_takes_its_child_within_two_seconds(cnn, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    run = CliRun(optimize_args(cnn, out), test_environment(tmp_path))
+    run = CliRun(optimize_args(cnn, out), child_environment(tmp_path))
     try:
         run.wait_for("baseline", 180)
         time.sleep(0.3)
@@ -331,14 +329,12 @@ def test_sigkill_of_the_cli_takes_its_child_within_two_seconds(cnn, tmp_path):
 # -- a full disk ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A real 200 KiB tmpfs, where this machine allows mounting one (root on Linux); else skip."""
-    folder = tmp_path / "tiny"
+def _mounted_tmpfs(folder: Path, options: str):
+    """Mount a tmpfs on `folder` where this machine allows it (root on Linux); else skip the test."""
     folder.mkdir()
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root on Linux; ENOSPC is injected in-process below instead")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -348,11 +344,22 @@ def tiny_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 200 KiB tmpfs."""
+    yield from _mounted_tmpfs(tmp_path / "tiny", "size=200k")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path):
+    yield from _mounted_tmpfs(tmp_path / "ro", "ro,size=100k")
+
+
 @linux_only
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_exit_4_and_no_partial_file(cnn, tmp_path, tiny_tmpfs):
     """int8 (~56 KiB) fits in 200 KiB with its report; fp32 (~190 KiB) then does not."""
-    env = test_environment(tmp_path)
+    env = child_environment(tmp_path)
     args = ["optimize", str(cnn), "-q", "int8,fp32", "--out", f"{tiny_tmpfs}{os.sep}", "--no-cache"]
     done = subprocess.run([sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -450,6 +457,16 @@ def test_a_read_only_folder_is_one_line_naming_the_file(small_variant, tmp_path)
         folder.chmod(0o755)
 
 
+@linux_only
+def test_a_read_only_file_system_is_one_line_naming_the_file(small_variant, read_only_tmpfs):
+    with pytest.raises(OutputError) as info:
+        _export(small_variant, read_only_tmpfs / "m.tflite")
+    assert info.value.to_job_error().one_line() == (
+        f"{read_only_tmpfs / 'm.tflite'}: cannot write this file: Read-only file system (EROFS); "
+        "no partial file was left")
+    assert info.value.to_job_error().exit_code == 4
+
+
 def test_the_cache_degrades_to_not_cached(tmp_path, monkeypatch):
     from core import cache as cache_module
     from core.cache import ResultCache
@@ -476,7 +493,7 @@ def test_the_cache_degrades_to_not_cached(tmp_path, monkeypatch):
 
 
 def test_a_stop_signal_during_a_job_cancels_it_without_raising():
-    from core.cli.common import STOP, StopSignals, run_job
+    from core.cli.common import STOP, run_job
 
     STOP.reset()
     with Engine(preload_tensorflow=False, memory_limit_mb=2048) as engine:

@@ -1,8 +1,8 @@
 """The desktop app as tests/gui/test_quit.py kills it: the real `gui.app.launch`, lighter engine.
 
 ``python -m tests.gui.quit_driver`` opens the app offscreen (an engine without the
-TensorFlow preload, no device detection), starts a job that ignores cancel (like a
-converter deep in native code), prints ``child <pid>`` once it runs, and leaves the
+TensorFlow preload, no device detection), starts a job that ignores cancel and is
+silent (like a converter deep in native code), prints ``child <pid>`` once it runs, and leaves the
 rest to `launch()`: the test signals this process and reads its exit code.
 """
 
@@ -20,7 +20,7 @@ def main() -> int:
     import gui.app as app_module
     from core.engine import Engine
     from gui.main_window import MainWindow
-    from tests.core.stopping_jobs import busy
+    from tests.core.stopping_jobs import silent
 
     app = app_module.make_application()
     windows: list[MainWindow] = []
@@ -46,7 +46,7 @@ def main() -> int:
                 print(f"child {windows[0].engine.child_pid}", flush=True)
 
         runner.progress.connect(running)
-        runner.submit(busy, 600.0, subject="model.keras")
+        runner.submit(silent, 600.0, subject="model.keras")
 
     QTimer.singleShot(0, start_job)
     del app

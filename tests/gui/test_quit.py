@@ -73,6 +73,20 @@ def test_quitting_during_a_job_cancels_it_and_stops_the_child(qtbot, window, how
     assert not window.isVisible()
 
 
+def test_the_end_of_the_desktop_session_cancels_the_job_and_waits(qtbot, window):
+    from gui.app import stop_job_for_session_end
+
+    child = start_job(qtbot, window, stopping_jobs.busy)
+    started = time.monotonic()
+    assert stop_job_for_session_end(window)
+    took = time.monotonic() - started
+    print(f"\nsession end during a job -> job stopped, child gone in {took:.2f} s")
+    assert gone(child) and took < GRACE_S + 2.0
+    qtbot.waitUntil(lambda: not window.runner.busy)
+    assert not stop_job_for_session_end(window)  # nothing left to stop; the window stays usable
+    assert start_job(qtbot, window, stopping_jobs.tick) != child
+
+
 def test_an_unexpected_exception_stops_the_running_job(qtbot, window):
     child = start_job(qtbot, window, stopping_jobs.busy)  # ignores cancel: killed after the grace period
     reporter = CrashReporter()
