@@ -49,6 +49,7 @@ def bundle_test(fn):
 
 def _frozen_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # no help from this venv
+    env.pop("LITESMITH_VALIDATE_JSON", None)   # the bundle has no jsonschema: the tests validate its output
     env.update(QT_QPA_PLATFORM="offscreen", TF_CPP_MIN_LOG_LEVEL="2", **extra)
     return env
 
@@ -126,6 +127,9 @@ def test_bundle_inspects_in_the_engine_child(bundle, models, kind):
     assert process.returncode == 0, err
     entries = json.loads(out)
     assert len(entries) == 1 and "error" not in entries[0], entries
+    from core.schemas import INSPECT, validate
+
+    assert validate(entries) == INSPECT
     assert str(model) in json.dumps(entries[0])
 
     # The engine's child is the frozen app started as `litesmith --multiprocessing-fork ...`.

@@ -1,0 +1,297 @@
+"""The LiteRT runner: a `.tflite` model in `ai_edge_litert`'s Interpreter, run through
+one signature (`LiteRTRunner`), and what is read from a prepared interpreter: which ops
+the XNNPACK delegate took (`delegation_info`) and how the model was quantized
+(`classify_tflite`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from core.benchmark.results import DelegationInfo
+from core.benchmark.runner_base import BatchSizeUnsupported, InputSpec, _NamedInputs
+from core.errors import BadInputError
+from core.models.interface import INPUT, OUTPUT, ModelInterface, TensorSpec
+
+
+# --------------------------------------------------------------------------- LiteRT
+
+COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV", "CONV_3D"}
+
+
+@dataclass(frozen=True)
+class _Op:
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+def _graph_ops(interpreter) -> list[_Op]:
+    native = interpreter._interpreter
+    return [
+        _Op(i, native.NodeName(i), tuple(int(t) for t in native.NodeInputs(i)),
+            tuple(int(t) for t in native.NodeOutputs(i)))
+        for i in range(native.NumNodes())
+    ]
+
+
+def delegation_info(interpreter, xnnpack: bool = True) -> DelegationInfo:
+    """Which ops the XNNPACK delegate took, read from a prepared interpreter.
+
+    After delegation the interpreter keeps every original node and appends one
+    node named "DELEGATE" per partition; a DELEGATE node's inputs and outputs
+    are the tensors at that partition's boundary. The ops a partition replaced
+    are found by walking back from its outputs through the original nodes'
+    producers until the boundary inputs are reached. (The Python API does not
+    expose the execution plan, so this is how we tell delegated from kept ops.)
+    """
+    ops = _graph_ops(interpreter)
+    original = [op for op in ops if op.name != "DELEGATE"]
+    delegates = [op for op in ops if op.name == "DELEGATE"]
+    producer = {t: op.index for op in original for t in op.outputs if t >= 0}
+    by_index = {op.index: op for op in original}
+    delegated: set[int] = set()
+    for node in delegates:
+        boundary = set(node.inputs)
+        stack = [t for t in node.outputs if t >= 0]
+        while stack:
+            tensor = stack.pop()
+            index = producer.get(tensor)
+            if index is None or index in delegated:
+                continue
+            delegated.add(index)
+            stack.extend(t for t in by_index[index].inputs if t >= 0 and t not in boundary)
+    kept = Counter(op.name for op in original if op.index not in delegated)
+    return DelegationInfo(
+        total_ops=len(original),
+        delegated_ops=len(delegated),
+        partitions=len(delegates),
+        kept_ops=tuple(sorted(kept.items(), key=lambda item: (-item[1], item[0]))),
+        xnnpack=xnnpack,
+    )
+
+
+def classify_tflite(interpreter) -> str:
+    """Guess how a .tflite was quantized from its tensor types.
+
+    "int16x8" (int16 activations), "int8" (integer compute ops), "dynamic"
+    (int8 weights, float activations), "float16" (float16 weights dequantized
+    at run time) or "fp32".
+    """
+    native = interpreter._interpreter
+
+    def dtype(t: int):
+        try:
+            return np.dtype(native.TensorType(t, 0))
+        except Exception:  # noqa: BLE001 - unnamed temporaries
+            return None
+
+    ops = [op for op in _graph_ops(interpreter) if op.name != "DELEGATE"]
+    compute_out = []
+    compute_in = []
+    dequant_in = []
+    for op in ops:
+        if op.name in COMPUTE_OPS:
+            compute_out += [dtype(t) for t in op.outputs if t >= 0]
+            compute_in += [dtype(t) for t in op.inputs if t >= 0]
+        elif op.name == "DEQUANTIZE":
+            dequant_in += [dtype(t) for t in op.inputs if t >= 0]
+    if np.dtype(np.int16) in compute_out:
+        return "int16x8"
+    if any(d is not None and d.kind in "iu" for d in compute_out):
+        return "int8"
+    if np.dtype(np.int8) in compute_in:
+        return "dynamic"
+    if np.dtype(np.float16) in dequant_in:
+        return "float16"
+    return "fp32"
+
+
+class LiteRTRunner(_NamedInputs):
+    """A .tflite model in `ai_edge_litert`'s Interpreter, run through one signature.
+
+    `threads` is the interpreter's `num_threads`; `xnnpack=False` builds the
+    interpreter with BUILTIN_WITHOUT_DEFAULT_DELEGATES (LiteRT's own kernels
+    only). `signature` chooses the signature (default ``serving_default`` or the
+    only one). The batch size and free dimensions are set by resizing the
+    signature's input tensors once per configuration; each call then sets the
+    inputs by tensor index, invokes and reads the outputs (as an application
+    does), without the signature runner's per-call resize and allocation.
+    """
+
+    name = "litert"
+    uses_threads = True
+
+    def __init__(self, model: bytes | str | os.PathLike, *, xnnpack: bool = True, variant: str | None = None,
+                 signature: str | None = None, path: str | None = None) -> None:
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            self._content: bytes | None = bytes(model)
+            self._path: str | None = None
+        else:
+            self._content, self._path = None, os.fspath(model)
+        self.path = path if path is not None else self._path
+        self.xnnpack = xnnpack
+        self.signature = signature
+        self._variant = variant
+        self._interpreter = None
+        self._interface: ModelInterface | None = None
+        self._feed: ModelInterface | None = None
+        self._quant: dict[str, tuple[float, int]] = {}
+        self._subgraph = 0
+        self._in_index: dict[str, int] = {}
+        self._out_index: dict[str, int] = {}
+        self._specs: list[InputSpec] = []
+        self.notes: list[str] = []
+        self.delegation: DelegationInfo | None = None
+        self._set_tensor = self._invoke = self._get_tensor = None
+        if not xnnpack:
+            self.name = "litert-no-xnnpack"
+
+    @property
+    def variant(self) -> str:
+        if self._variant is None:
+            if self._interpreter is None:
+                self._build(1)
+            self._variant = classify_tflite(self._interpreter)
+        return self._variant
+
+    @property
+    def interface(self) -> ModelInterface:
+        if self._interface is None:
+            self._build(1)
+        return self._interface
+
+    def feed_interface(self) -> ModelInterface:
+        """The inputs as data feeds them: a quantized input takes float data; the batch axis is free."""
+        if self._feed is None:
+            self._build(1)
+        return self._feed
+
+    def _build(self, threads: int):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        resolver = OpResolverType.AUTO if self.xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        kwargs = {"model_content": self._content} if self._content is not None else {"model_path": self._path}
+        interpreter = Interpreter(num_threads=int(threads), experimental_op_resolver_type=resolver, **kwargs)
+        self._interpreter = interpreter
+        self._read_signature(interpreter)
+        return interpreter
+
+    def _read_signature(self, interpreter) -> None:
+        """Names -> tensor indices (and the subgraph) for the chosen signature."""
+        from core.models.signatures import tflite_interface, tflite_signature_keys
+
+        keys = tflite_signature_keys(interpreter)
+        if keys:
+            interface = tflite_interface(interpreter, self.signature, path=self.path)
+            runner = interpreter.get_signature_runner(interface.signature)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            self._subgraph = int(interpreter._interpreter.GetSubgraphIndexFromSignature(interface.signature))
+        else:
+            if self.signature is not None:
+                raise BadInputError(f"the .tflite model has no signatures, so it has no signature "
+                                    f"{self.signature!r}", path=self.path)
+            ins = {d["name"]: d for d in interpreter.get_input_details()}
+            outs = {d["name"]: d for d in interpreter.get_output_details()}
+            if len(ins) != len(interpreter.get_input_details()) or len(outs) != len(interpreter.get_output_details()):
+                raise BadInputError("the .tflite model has no signature and several inputs or outputs share a "
+                                    "name, so they cannot be told apart", path=self.path)
+            interface = ModelInterface(
+                inputs=tuple(_tflite_spec(n, d, INPUT) for n, d in ins.items()),
+                outputs=tuple(_tflite_spec(n, d, OUTPUT) for n, d in outs.items()))
+            self._subgraph = 0
+            note = "the .tflite has no signature: its inputs and outputs are addressed by their tensor names"
+            if note not in self.notes:
+                self.notes.append(note)
+        self._interface = interface
+        self._in_details = {n: ins[n] for n in interface.input_names}
+        self._in_index = {n: int(ins[n]["index"]) for n in interface.input_names}
+        self._out_index = {n: int(outs[n]["index"]) for n in interface.output_names}
+        self._quant = {}
+        feed = []
+        for spec in interface.inputs:
+            scale, zero_point = ins[spec.name].get("quantization", (0.0, 0)) or (0.0, 0)
+            dtype = spec.dtype
+            if scale and np.dtype(spec.dtype).kind in "iu":
+                self._quant[spec.name] = (float(scale), int(zero_point))
+                dtype = "float32"
+            feed.append(TensorSpec(shape=(None,) + tuple(spec.shape[1:]), dtype=dtype, name=spec.name))
+        self._feed = ModelInterface(inputs=tuple(feed), outputs=interface.outputs, signature=interface.signature,
+                                    signatures=interface.signatures)
+
+    def prepare(self, batch_size: int, threads: int | None) -> None:
+        self.close()
+        interpreter = self._build(threads or 1)
+        native = interpreter._interpreter
+        subgraph = self._subgraph
+        shapes = self.sample_shapes()
+        for name, detail in self._in_details.items():
+            current = [int(d) for d in detail["shape"]]
+            if not current:
+                if batch_size != 1:
+                    raise BatchSizeUnsupported("the model takes a scalar input: batch size 1 only")
+                continue
+            wanted = [int(batch_size)] + list(shapes[name])
+            if current != wanted:
+                try:
+                    native.ResizeInputTensor(self._in_index[name], np.array(wanted, dtype=np.int32), False, subgraph)
+                except Exception as exc:  # noqa: BLE001
+                    raise BatchSizeUnsupported(f"cannot resize input {name!r} to {tuple(wanted)}: {exc}") from exc
+        try:
+            native.AllocateTensors(subgraph)
+        except Exception as exc:  # noqa: BLE001
+            if batch_size != 1:
+                raise BatchSizeUnsupported(
+                    f"the model does not run at batch {batch_size} (it was probably converted with a fixed batch): "
+                    f"{exc}") from exc
+            raise
+        self._specs = []
+        for name in self._in_details:
+            detail = interpreter._get_tensor_details(self._in_index[name], subgraph)
+            self._specs.append(InputSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name,
+                                         self._quant.get(name)))
+        self._inputs_by_index = [(name, index) for name, index in self._in_index.items()]
+        self._outputs_by_index = [(name, index) for name, index in self._out_index.items()]
+        self._set_tensor, self._invoke, self._get_tensor = native.SetTensor, native.Invoke, native.GetTensor
+        if subgraph == 0:
+            self.delegation = delegation_info(interpreter, self.xnnpack)
+        else:
+            self.delegation = None
+            note = (f"signature {self._interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
+                    "is not read for it")
+            if note not in self.notes:
+                self.notes.append(note)
+
+    @property
+    def interpreter(self):
+        return self._interpreter
+
+    def input_specs(self) -> list[InputSpec]:
+        return list(self._specs)
+
+    def run_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # Kept lean: on a model that takes microseconds, every Python step here shows.
+        set_tensor, subgraph = self._set_tensor, self._subgraph
+        for name, index in self._inputs_by_index:
+            set_tensor(index, inputs[name], subgraph)
+        self._invoke(subgraph)
+        get_tensor = self._get_tensor
+        return {name: get_tensor(index, subgraph) for name, index in self._outputs_by_index}
+
+    def close(self) -> None:
+        self._interpreter = None
+        self._set_tensor = self._invoke = self._get_tensor = None
+        self._specs = []
+
+
+def _tflite_spec(name: str, detail: dict, role: str) -> TensorSpec:
+    signature = detail.get("shape_signature")
+    shape = signature if signature is not None and len(signature) else detail.get("shape", ())
+    dims = tuple(None if int(d) < 0 else int(d) for d in shape)
+    return TensorSpec(shape=dims, dtype=np.dtype(detail["dtype"]).name, name=name, role=role)

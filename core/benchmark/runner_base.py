@@ -1,0 +1,137 @@
+"""What every runner shares (`core.benchmark.runners` describes the interface): the
+`Runner` protocol, `InputSpec`, `BatchSizeUnsupported`, TensorFlow fully imported
+(`tensorflow`), per-sample shapes by input name and random named inputs (`_NamedInputs`).
+
+Random inputs: floats in [0, 1); integer inputs (ids) 0..9, or 0..input_dim-1
+when a Keras Embedding reads the input directly; booleans 0/1; a quantized
+.tflite input gets float data quantized with its scale and zero point (as
+`core.optimize.runtime.quantize_input` does). Free dimensions without a shape
+given take the documented synthetic lengths (`core.data.synth.synthetic_shape`),
+never 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from core.models.interface import ModelInterface, TensorSpec
+
+
+def tensorflow():
+    """TensorFlow, fully imported.
+
+    `import_tensorflow()` keeps start-up chatter quiet, but when the engine's
+    preload thread is still importing TensorFlow it returns the half-initialized
+    module from sys.modules; the `import` statement waits for the import to finish.
+    """
+    from core.tf_runtime import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    return tf
+
+
+class BatchSizeUnsupported(ValueError):
+    """The model cannot run at this batch size (e.g. a .tflite converted with a fixed batch of 1)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input as prepared: its name, the batch's shape (batch first), dtype and value range."""
+
+    name: str
+    shape: tuple[int, ...]            # as prepared, batch first
+    dtype: str                        # numpy dtype name
+    quantization: tuple[float, int] | None = None   # (scale, zero_point) of a quantized .tflite input
+    int_high: int | None = None       # integer inputs: random values 0 .. int_high - 1 (default INTEGER_HIGH)
+
+
+class Runner(Protocol):
+    name: str                 # "litert", "keras-predict", ...
+    variant: str              # "fp32", "dynamic", "int8", "keras", ...
+    uses_threads: bool        # False: the thread count is not the runner's to choose
+
+    @property
+    def interface(self) -> ModelInterface: ...          # the model's named inputs and outputs
+    def feed_interface(self) -> ModelInterface: ...     # inputs as data feeds them (quantized inputs take floats)
+    def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None: ...
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]: ...
+    def prepare(self, batch_size: int, threads: int | None) -> None: ...
+    def input_specs(self) -> list[InputSpec]: ...
+    def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]: ...
+    def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any: ...
+    def close(self) -> None: ...
+
+
+def quantize(values: np.ndarray, dtype: Any, quantization: tuple[float, int]) -> np.ndarray:
+    """Float data for a quantized input, as `core.optimize.runtime.quantize_input` quantizes it."""
+    from core.optimize.runtime import TensorDetail, quantize_input
+
+    scale, zero_point = quantization
+    detail = TensorDetail(name="", shape=(), dtype=np.dtype(dtype).name, scale=float(scale),
+                          zero_point=int(zero_point))
+    return quantize_input(np.asarray(values), detail)
+
+
+def random_inputs(specs: list[InputSpec] | tuple[InputSpec, ...], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """{input name: array} of the right shape and type (see the module docstring for the value ranges)."""
+    from core.data.synth import INTEGER_HIGH
+
+    arrays: dict[str, np.ndarray] = {}
+    for spec in specs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            value = rng.random(spec.shape, dtype=np.float32).astype(dtype)
+        elif dtype.kind in "iu" and spec.quantization and spec.quantization[0] > 0:
+            value = quantize(rng.random(spec.shape, dtype=np.float32), dtype, spec.quantization)
+        elif dtype.kind == "b":
+            value = rng.integers(0, 2, size=spec.shape).astype(dtype)
+        elif dtype.kind in "iu":
+            high = max(1, int(spec.int_high or INTEGER_HIGH))
+            value = rng.integers(0, high, size=spec.shape).astype(dtype)
+        else:
+            value = np.zeros(spec.shape, dtype=dtype)
+        arrays[spec.name] = np.ascontiguousarray(value)
+    return arrays
+
+
+def resolve_sample_shape(spec: TensorSpec, given: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], list[str]]:
+    """The per-sample shape (no batch axis) an input runs at, and notes.
+
+    `given` (the data's shape) wins when it fits the spec's rank and fixed sizes;
+    otherwise free axes take the documented synthetic lengths (never 1).
+    """
+    from core.data.synth import synthetic_shape
+
+    dims = tuple(spec.shape[1:])
+    if given is not None:
+        given = tuple(int(d) for d in given)
+        if len(given) == len(dims) and all(d is None or d == g for d, g in zip(dims, given)):
+            return given, []
+    shape, notes = synthetic_shape(spec, 1)
+    return tuple(shape[1:]), notes
+
+
+class _NamedInputs:
+    """What every runner shares: per-sample shapes by input name, random named inputs."""
+
+    _shapes: dict[str, tuple[int, ...]] | None = None
+
+    def feed_interface(self) -> ModelInterface:
+        return self.interface
+
+    def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self._shapes = {str(k): tuple(int(d) for d in v) for k, v in shapes.items()}
+
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{input name: per-sample shape} the runner runs at (free axes resolved)."""
+        given = self._shapes or {}
+        return {spec.name: resolve_sample_shape(spec, given.get(spec.name))[0]
+                for spec in self.feed_interface().inputs}
+
+    def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return random_inputs(self.input_specs(), rng)
