@@ -17,9 +17,7 @@ A signal that was ignored when the command started (``nohup``) stays ignored.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
-import json
 import contextlib
 import os
 import signal
