@@ -388,6 +388,8 @@ def python_paths() -> list[str]:
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         paths.add(frozen)
+    if getattr(sys, "frozen", False):
+        paths.add(sys.executable)       # a PyInstaller bundle's modules live in its executable's archive
     paths.update(entry for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages"))
     paths.update(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p))
     return sorted(p for p in paths if p and os.path.exists(p))
