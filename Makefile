@@ -38,7 +38,7 @@ run: $(STAMP)
 	  echo "  sudo make system-deps    (Debian/Ubuntu: $(QT_SYSTEM_LIBS))"; exit $$status; }
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --durations=15
 
 test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow"

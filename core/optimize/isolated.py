@@ -106,11 +106,13 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
             raise conversion_error(RuntimeError(text), what=what, path=None, tried="isolated converter", log=stderr)
         code = process.returncode
         name = signal.Signals(-code).name if code is not None and code < 0 else f"exit code {code}"
-        raise ConversionError(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
-                              "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
-                              "need no calibration",
-                              details=f"isolated converter process: {name} after "
-                                      f"{time.perf_counter() - started:.1f} s\n\n{stderr}")
+        error = ConversionError(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
+                                "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
+                                "need no calibration",
+                                details=f"isolated converter process: {name} after "
+                                        f"{time.perf_counter() - started:.1f} s\n\n{stderr}")
+        error.crashed = True
+        raise error
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

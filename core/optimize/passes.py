@@ -178,8 +178,8 @@ class QuantizePass(Pass):
         except ConversionError as strict_error:
             ctx.cancel.raise_if_cancelled()
             _explain_integer_input(strict_error, ctx, config.mode)
-            if config.mode not in CALIBRATED_MODES or config.io_dtype == "int8":
-                raise
+            if config.mode not in CALIBRATED_MODES or config.io_dtype == "int8" or getattr(strict_error, "crashed", False):
+                raise   # a calibrator that crashed crashes again with float fallback: don't pay for it twice
             # Some ops have no integer kernel: let them stay float, and say so.
             try:
                 state.tflite_bytes = attempt(True)
