@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-TASK_NAMES = ("binary", "multiclass", "multilabel", "class_id", "regression", "sequence", "segmentation",
-              "embedding")
+from core.evaluation.common import TASKS as TASK_NAMES  # one list of tasks: the evaluation's
 
 
 def add_scoring_arguments(parser: argparse.ArgumentParser, *, tasks: bool = True) -> None:

@@ -36,8 +36,7 @@ KERAS = "from_keras_model"
 EXPORT_SAVED_MODEL = "export+from_saved_model"
 NAMED_EXPORT = "named-signature export+from_saved_model"
 NAMED_EXPORT_BATCH1 = "batch-1 named-signature export+from_saved_model"
-SAVED_MODEL_BATCH1 = "batch-1 signature+from_saved_model"
-BATCH1_PATHS = (NAMED_EXPORT_BATCH1, SAVED_MODEL_BATCH1)
+BATCH1_PATHS = (NAMED_EXPORT_BATCH1,)
 BATCH1_NOTE = ("converted through a batch-1 signature (recurrent layers keep tensor-list ops at a free batch size, "
                "which TFLite's builtin ops cannot run): the model takes one sample per call, its other free "
                "dimensions (sequence length) stay free, and larger batches run as repeated calls")
@@ -168,7 +167,6 @@ class ConverterFactory:
         self.resolved: str | None = None
         self.fallback_reason = ""
         self._export_dirs: dict[int | None, str] = {}
-        self.saved_model_factory = None       # (batch) -> SavedModel folder; set for SavedModel sources
 
     def close(self) -> None:
         for folder in self._export_dirs.values():
@@ -195,9 +193,6 @@ class ConverterFactory:
         if path == SAVED_MODEL:
             keys = [self.signature_key] if self.signature_key else None
             return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_dir, signature_keys=keys)
-        if path == SAVED_MODEL_BATCH1:
-            return tf.lite.TFLiteConverter.from_saved_model(self.saved_model_factory(1),
-                                                            signature_keys=[self.signature_key])
         if path == CONCRETE:
             return tf.lite.TFLiteConverter.from_concrete_functions(self.concrete_functions, self.trackable)
         raise ValueError(path)
@@ -211,8 +206,6 @@ class ConverterFactory:
             return self._export(1), SERVING
         if path == SAVED_MODEL and self.signature_key:
             return self.saved_model_dir, self.signature_key
-        if path == SAVED_MODEL_BATCH1:
-            return self.saved_model_factory(1), self.signature_key
         return None
 
     def make_converter(self):
@@ -231,7 +224,7 @@ class ConverterFactory:
         if self.keras_model is not None:
             return [NAMED_EXPORT, NAMED_EXPORT_BATCH1]
         if self.saved_model_dir is not None:
-            return [SAVED_MODEL] + ([SAVED_MODEL_BATCH1] if self.saved_model_factory is not None else [])
+            return [SAVED_MODEL]
         if self.concrete_functions is not None:
             return [CONCRETE]
         raise ConversionError("nothing to convert from (no Keras model, SavedModel or concrete function)")

@@ -97,8 +97,16 @@ class ConvertPass(Pass):
         cached = None if state.modified else ctx.fp32_cache.get(key)
         if cached is None:
             ctx.progress(None, "converting to .tflite (fp32)")
-            cached = factory.convert(lambda c: None, allow_select_tf_ops=config.allow_select_tf_ops,
-                                     what="conversion to .tflite failed")
+            try:
+                cached = factory.convert(lambda c: None, allow_select_tf_ops=config.allow_select_tf_ops,
+                                         what="conversion to .tflite failed")
+            except ConversionError as error:
+                if state.keras_model is None and "TensorList" in error.message:
+                    # A SavedModel's signature is traced at its own batch size; only its author can re-trace it.
+                    error.message += (" (a recurrent layer at a free batch size: re-export the SavedModel with a "
+                                      "batch-1 signature, or give the Keras model, which Litesmith converts through "
+                                      "a batch-1 signature itself)")
+                raise
             if not state.modified:
                 ctx.fp32_cache[key] = cached
         data, path, _log = cached
@@ -116,10 +124,8 @@ def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterF
     """A converter factory for the state's model: the Keras model, or the source's chosen SavedModel signature."""
     if state.keras_model is not None:
         return ConverterFactory(keras_model=state.keras_model, prefer=config.converter, path=source.path)
-    factory = ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
-                               prefer=config.converter, path=source.path)
-    factory.saved_model_factory = lambda batch: source.conversion_dir(batch_size=batch)
-    return factory
+    return ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
+                            prefer=config.converter, path=source.path)
 
 
 class QuantizePass(Pass):

@@ -33,7 +33,7 @@ class OpenedSource:
     loader: str = "core.models.loading.load_source"
     signature_fn: Any = None              # the SavedModel's chosen signature (a ConcreteFunction)
     _loaded: Any = None                   # keeps the loaded SavedModel (and its variables) alive
-    _conversion_dirs: dict = field(default_factory=dict)
+    _conversion_dir: str | None = None
     _temp: list[str] = field(default_factory=list)
 
     @property
@@ -48,19 +48,17 @@ class OpenedSource:
     def input_specs(self):
         return self.interface.inputs
 
-    def conversion_dir(self, batch_size: int | None = None) -> str:
+    def conversion_dir(self) -> str:
         """A SavedModel holding only the chosen signature, re-saved from the loaded model.
 
         Why: `tf.saved_model.load` restores every variable from the object graph,
         while the converter reading a `tf.Module` SavedModel directly can leave
         Keras variables unread and convert to NaN. Re-saving the loaded object
         makes the converter freeze the values the SavedModel really serves.
-        `batch_size` fixes the batch axis (a batch-1 signature for recurrent
-        models); other free dimensions stay free.
         """
         if self.saved_model_dir is None:
             raise ValueError("not a SavedModel source")
-        if batch_size not in self._conversion_dirs:
+        if self._conversion_dir is None:
             from core.optimize.convert import quiet_native
             from core.tf_runtime import import_tensorflow
 
@@ -68,27 +66,16 @@ class OpenedSource:
             folder = tempfile.mkdtemp(prefix="litesmith-signature-")
             self._temp.append(folder)
             target = os.path.join(folder, "saved_model")
-            fn = self.signature_fn
-            if batch_size is not None:
-                specs = {name: tf.TensorSpec((batch_size,) + tuple(spec.shape[1:]), spec.dtype, name=name)
-                         for name, spec in fn.structured_input_signature[1].items()}
-                original = fn
-
-                @tf.function(input_signature=[specs])
-                def fixed(inputs):
-                    return original(**inputs)
-
-                fn = _kwargs_signature(tf, fixed, specs)
             with quiet_native():
-                tf.saved_model.save(self._loaded, target, signatures={self.signature: fn})
-            self._conversion_dirs[batch_size] = target
-        return self._conversion_dirs[batch_size]
+                tf.saved_model.save(self._loaded, target, signatures={self.signature: self.signature_fn})
+            self._conversion_dir = target
+        return self._conversion_dir
 
     def close(self) -> None:
         for folder in self._temp:
             shutil.rmtree(folder, ignore_errors=True)
         self._temp.clear()
-        self._conversion_dirs.clear()
+        self._conversion_dir = None
 
     def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 64, cancel=None) -> dict[str, np.ndarray]:
         """The original model's outputs by name on named `inputs` (samples on axis 0)."""
@@ -123,16 +110,6 @@ class OpenedSource:
         tf = import_tensorflow()
         result = self.signature_fn(**{name: tf.constant(value) for name, value in chunk.items()})
         return {name: result[name] for name in self.interface.output_names}
-
-
-def _kwargs_signature(tf, fn, specs: dict):
-    """A concrete function taking `specs` as keyword arguments (a signature's calling convention)."""
-    names = sorted(specs)
-    code = (f"def call({', '.join(names)}):\n"
-            f"    return fn({{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
-    namespace: dict = {"fn": fn}
-    exec(code, namespace)  # noqa: S102 - builds a keyword-argument wrapper over known input names
-    return tf.function(namespace["call"], input_signature=[specs[n] for n in names]).get_concrete_function()
 
 
 def wait_for_tensorflow_preload(timeout: float = 300.0) -> None:
