@@ -12,12 +12,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 QT_SYSTEM_LIBS := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
                   libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-randr0 libegl1 libgl1 libfontconfig1
 
-.PHONY: system-deps run test test-fast bench samples screenshots package lock clean help
+.PHONY: system-deps run test test-fast lint bench samples screenshots package lock clean help
 
 help:
 	@echo "make run        set up and open the app on $(SAMPLE)"
 	@echo "make test       set up and run the whole test suite"
 	@echo "make test-fast  the suite without tests marked slow"
+	@echo "make lint       ruff (whole tree) and mypy (core/), configured in pyproject.toml"
 	@echo "make bench      run the speed/size benchmarks in bench/"
 	@echo "make samples    rebuild resources/samples"
 	@echo "make package    build the desktop bundle (PyInstaller)"
@@ -40,6 +41,10 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --durations=15
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
+
 test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow"
 
@@ -59,4 +64,4 @@ lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^litesmith' > constraints.txt
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

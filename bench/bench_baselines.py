@@ -51,9 +51,10 @@ def convert(tf, model, mode: str, calibration: np.ndarray) -> bytes:
 
 
 def load_models(names: list[str]):
-    from core.benchmark.runners import load_keras, tensorflow
+    from core.benchmark.runners import load_keras
+    from core.tf_runtime import import_tensorflow
 
-    tensorflow()
+    import_tensorflow()
     import keras
 
     models = {}
@@ -80,12 +81,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from core.benchmark import BenchConfig, benchmark_variants
-    from core.benchmark.runners import tensorflow
+    from core.tf_runtime import import_tensorflow
     from core.benchmark.stats import fmt_ms
     from core.cli.common import to_jsonable
     from core.engine import CancelToken, null_reporter
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     config = BenchConfig(threads=(1, 2), batch_sizes=(args.batch,), seconds=args.seconds, warmup=3,
                          keras_modes=("predict", "tf_function"))
     report = {"config": to_jsonable(config), "cpu_count": os.cpu_count(), "models": {}}

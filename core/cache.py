@@ -19,6 +19,11 @@ writes outside its scratch folder.
 A cache that cannot be written (disk full, quota, permission, a read-only folder)
 is a cache that misses: `put` returns False and never raises for it, a half-written
 entry is removed, and the job goes on uncached.
+
+Entries whose key starts with `PARENT_ONLY_PREFIX` (the whole-result index of
+`core.cache_index`, looked up before any child starts) are written by the parent
+only: `import_outbox` refuses them from a child. Every entry, whoever wrote it, is
+still read as untrusted plain data (`loads_from_child`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ DEFAULT_MAX_BYTES = 2 * 2**30
 CACHE_ENV = "LITESMITH_CACHE_DIR"
 OUTBOX_ENV = "LITESMITH_CACHE_OUTBOX"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")  # what import_outbox accepts as an entry name
+PARENT_ONLY_PREFIX = "index-"   # keys only the engine's parent writes (core.cache_index)
 _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
 
@@ -146,7 +152,8 @@ class ResultCache:
             return 0
         for entry in outbox.iterdir():
             key = entry.name[:-len(".pkl")] if entry.name.endswith(".pkl") else ""
-            if not _KEY.match(key) or entry.is_symlink() or not entry.is_file():
+            if not _KEY.match(key) or key.startswith(PARENT_ONLY_PREFIX) or entry.is_symlink() \
+                    or not entry.is_file():
                 continue
             try:
                 if entry.stat().st_size > self.max_bytes:

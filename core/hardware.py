@@ -4,9 +4,11 @@ Pure functions that take what they read as arguments (cpuinfo text, a TensorFlow
 module, an NVML module), so tests fake them and never need a GPU. `detect_devices`
 is the engine job (it imports TensorFlow, so it runs in the engine's child).
 
-`.tflite` models run on the CPU here: LiteRT's GPU delegate targets mobile GPUs
-(OpenCL/OpenGL/Metal), so on a desktop Litesmith measures `.tflite` with
-XNNPACK on the CPU, and uses the GPU for Keras/TensorFlow runs.
+`.tflite` models run on the CPU by default (XNNPACK). LiteRT's GPU accelerator
+(`CompiledModel`, WebGPU over Vulkan) is measured against them by the CPU-versus-GPU
+sweep (`core.benchmark.gpu_sweep`); Keras runs use the GPU through TensorFlow or, in
+their own process, JAX. Without TensorFlow, detection still reports the driver's view
+(NVML, else `nvidia-smi`: `core.gpu_probe`) and JAX's.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ INFERENCE_FEATURES = (
 
 GPU_EXTRA = "litesmith[gpu]"
 TFLITE_ON_CPU_NOTE = (
-    ".tflite models run on the CPU on desktop (LiteRT with XNNPACK); its GPU delegate targets phones. "
+    ".tflite models run on the CPU by default (LiteRT with XNNPACK); LiteRT's GPU accelerator (WebGPU over "
+    "Vulkan) is measured against it by `litesmith bench MODEL --devices cpu,gpu`. "
     "A GPU speeds up the Keras/TensorFlow runs."
 )
 
@@ -83,6 +86,7 @@ class GpuInfo:
     memory_used_mb: float | None = None
     driver_version: str = ""
     cuda_driver_version: str = ""
+    utilization_percent: float | None = None    # NVML / nvidia-smi: GPU busy share over the last sample period
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,10 @@ class DeviceReport:
     nvml_gpus: tuple[GpuInfo, ...] = ()
     tf_version: str = ""
     tf_built_with_cuda: bool | None = None
-    nvml_status: str = ""              # "ok", "not installed", or the error NVML gave
+    nvml_status: str = ""              # "ok", "ok (nvidia-smi)", "not installed ...", or the error NVML gave
     notes: tuple[str, ...] = field(default=())
+    # TensorFlow's and JAX's views of the GPU (`core.gpu_probe.FrameworkView`): whether each sees it, and why not
+    frameworks: tuple[Any, ...] = ()
     # The OS sandbox of the engine child that ran the job (`core.engine.sandbox.SandboxStatus`);
     # None when the job ran outside one (Engine(isolated=False)).
     sandbox: Any = None
@@ -104,7 +110,10 @@ class DeviceReport:
 
     @property
     def state(self) -> str:
-        return "CPU only" if self.cpu_only else f"{len(self.tf_gpus)} GPU(s) for TensorFlow"
+        if not self.cpu_only:
+            return f"{len(self.tf_gpus)} GPU(s) for TensorFlow"
+        others = [f.name for f in self.frameworks if f.sees_gpu]
+        return f"GPU for {', '.join(others)} (TensorFlow: CPU only)" if others else "CPU only"
 
 
 # --------------------------------------------------------------------------- CPU
@@ -197,11 +206,15 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
                 capability = tuple(int(c) for c in nvml.nvmlDeviceGetCudaComputeCapability(handle))
             except Exception:  # noqa: BLE001
                 capability = None
+            try:
+                utilization = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except Exception:  # noqa: BLE001 - not supported on every GPU (and not in older fakes)
+                utilization = None
             gpus.append(GpuInfo(
                 index=index, name=_text(nvml.nvmlDeviceGetName(handle)), source="nvml",
                 compute_capability=capability,
                 memory_total_mb=memory.total / 2**20, memory_used_mb=memory.used / 2**20,
-                driver_version=driver, cuda_driver_version=cuda_text,
+                driver_version=driver, cuda_driver_version=cuda_text, utilization_percent=utilization,
             ))
         return gpus, "ok"
     except Exception as exc:  # noqa: BLE001
@@ -214,10 +227,15 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
 
 
 def build_report(cpu: CpuInfo, tf_gpus: list[GpuInfo], nvml_gpus: list[GpuInfo], *, tf_version: str = "",
-                 tf_built_with_cuda: bool | None = None, nvml_status: str = "") -> DeviceReport:
+                 tf_built_with_cuda: bool | None = None, nvml_status: str = "", frameworks: tuple = ()) -> DeviceReport:
     notes = []
+    for view in frameworks:
+        if not view.sees_gpu and nvml_gpus:   # the driver sees a GPU: say why this framework does not
+            notes.append(f"{view.name} sees no GPU: {view.reason}")
     if not tf_gpus:
-        if nvml_gpus:
+        if nvml_gpus and any(f.name == "TensorFlow" and not f.installed for f in frameworks):
+            pass                         # said above: TensorFlow is not installed
+        elif nvml_gpus:
             why = ("this TensorFlow is a CPU-only build" if tf_built_with_cuda is False
                    else "TensorFlow cannot load its CUDA libraries")
             notes.append(f"CPU only for TensorFlow: the driver sees {len(nvml_gpus)} NVIDIA GPU(s) but {why}; "
@@ -229,34 +247,58 @@ def build_report(cpu: CpuInfo, tf_gpus: list[GpuInfo], nvml_gpus: list[GpuInfo],
         notes.append("This CPU has no int8 dot-product instructions (VNNI/AMX): int8 models may not run "
                      "faster than float32 ones here; measure.")
     return DeviceReport(cpu=cpu, tf_gpus=tuple(tf_gpus), nvml_gpus=tuple(nvml_gpus), tf_version=tf_version,
-                        tf_built_with_cuda=tf_built_with_cuda, nvml_status=nvml_status, notes=tuple(notes))
+                        tf_built_with_cuda=tf_built_with_cuda, nvml_status=nvml_status, notes=tuple(notes),
+                        frameworks=tuple(frameworks))
 
 
 def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None = None,
-                   cpuinfo_text: str | None = None) -> DeviceReport:
-    """The engine job behind `litesmith devices` (imports TensorFlow: run it in the child)."""
+                   cpuinfo_text: str | None = None, smi: Any = None, jax: Any = None) -> DeviceReport:
+    """The engine job behind `litesmith devices` (imports TensorFlow if installed: run it in the child).
+
+    The driver's view: NVML (nvidia-ml-py), else `nvidia-smi` (`smi`: a function returning
+    (gpus, status), for tests). JAX is asked in its own process (`jax`: a ready
+    `core.gpu_probe.FrameworkView`, for tests). Without TensorFlow the rest is still reported.
+    """
     progress(0.1, "reading the CPU", "devices")
     cpu = cpu_info(cpuinfo_text)
     cancel.raise_if_cancelled()
     progress(0.3, "asking TensorFlow", "devices")
-    if tf is None:
-        from core.benchmark.runners import tensorflow
+    from core import gpu_probe
 
-        tf = tensorflow()
-    with _quiet_stderr(_CUDA_PROBE_NOISE):
-        tf_gpus = tf_gpu_info(tf)
-    try:
-        built_with_cuda = bool(tf.test.is_built_with_cuda())
-    except Exception:  # noqa: BLE001
-        built_with_cuda = None
+    import_error = ""
+    if tf is None:
+        try:
+            from core.tf_runtime import import_tensorflow
+
+            tf = import_tensorflow()
+        except ImportError as exc:   # a GPU machine with JAX but no TensorFlow: still report the rest
+            import_error = str(exc)
+    cuinit: list[str] = []
+    tf_gpus, built_with_cuda = [], None
+    if tf is not None:
+        with _quiet_stderr(_CUDA_PROBE_NOISE, dropped=cuinit):
+            tf_gpus = tf_gpu_info(tf)
+        try:
+            built_with_cuda = bool(tf.test.is_built_with_cuda())
+        except Exception:  # noqa: BLE001
+            built_with_cuda = None
     cancel.raise_if_cancelled()
-    progress(0.7, "asking the NVIDIA driver", "devices")
+    progress(0.5, "asking the NVIDIA driver", "devices")
     nvml_gpus, nvml_status = nvml_gpu_info(nvml)
+    if nvml is None and nvml_status == "not installed":
+        nvml_gpus, nvml_status = (smi() if smi is not None else gpu_probe.nvidia_smi_gpu_info())
+    cancel.raise_if_cancelled()
+    progress(0.7, "asking JAX (in its own process)", "devices")
+    tf_version = str(getattr(tf, "__version__", "")) if tf is not None else ""
+    frameworks = (gpu_probe.tensorflow_view(installed=tf is not None, version=tf_version, gpus=tf_gpus,
+                                            built_with_cuda=built_with_cuda, cuinit_lines=cuinit,
+                                            driver_gpus=len(nvml_gpus), import_error=import_error),
+                  jax if jax is not None else gpu_probe.probe_jax_view(cancel=cancel))
     progress(1.0, "done", "devices")
     from core.engine.sandbox import applied_status
 
-    report = build_report(cpu, tf_gpus, nvml_gpus, tf_version=str(getattr(tf, "__version__", "")),
-                          tf_built_with_cuda=built_with_cuda, nvml_status=nvml_status)
+    report = build_report(cpu, tf_gpus, nvml_gpus, tf_version=tf_version,
+                          tf_built_with_cuda=built_with_cuda, nvml_status=nvml_status, frameworks=frameworks)
     return dataclasses.replace(report, sandbox=applied_status())
 
 
@@ -264,8 +306,10 @@ _CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call t
 
 
 @contextlib.contextmanager
-def _quiet_stderr(noise: "re.Pattern[str]"):
-    """Drop TensorFlow's expected "no CUDA device" line from stderr while probing GPUs, keep the rest."""
+def _quiet_stderr(noise: "re.Pattern[str]", dropped: list[str] | None = None):
+    """Drop TensorFlow's expected "no CUDA device" line from stderr while probing GPUs, keep the rest.
+
+    `dropped` collects the lines dropped (they say why CUDA did not start)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -281,8 +325,10 @@ def _quiet_stderr(noise: "re.Pattern[str]"):
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = "".join(line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
-                           if not noise.match(line))
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not noise.match(line))
+            if dropped is not None:
+                dropped.extend(line.strip() for line in lines if noise.match(line))
             if kept.strip():
                 sys.stderr.write(kept)
                 sys.stderr.flush()
@@ -300,9 +346,9 @@ def configure_gpu(index: int = 0, memory_limit_mb: int | None = None, *, tf: Any
     device of `memory_limit_mb` MiB.
     """
     if tf is None:
-        from core.benchmark.runners import tensorflow
+        from core.tf_runtime import import_tensorflow
 
-        tf = tensorflow()
+        tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         raise ValueError("no GPU visible to TensorFlow (CPU only; see `litesmith devices`)")

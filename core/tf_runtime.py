@@ -24,6 +24,11 @@ _NOISE = re.compile(
 _lock = threading.Lock()
 _imported = threading.Event()  # set once TensorFlow finished importing (not merely started)
 
+# The engine's child imports TensorFlow in a background thread of this name (core.engine.child)
+# so the first job does not pay for it; everyone else waits for that thread before importing.
+PRELOAD_THREAD_NAME = "tf-preload"
+PRELOAD_WAIT_SECONDS = 300.0
+
 
 def quiet_environment() -> None:
     """Environment settings that keep TensorFlow and Keras quiet and on the right backend."""
@@ -35,14 +40,31 @@ def filter_noise(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not _NOISE.match(line))
 
 
-def import_tensorflow() -> ModuleType:
-    """`import tensorflow` with its start-up chatter removed from stderr.
+def wait_for_tensorflow_preload(timeout: float = PRELOAD_WAIT_SECONDS) -> None:
+    """Block until the engine child's background TensorFlow import (if any) has finished.
 
-    Thread-safe: while another thread (the engine's preload) is importing,
-    callers wait for the import to finish instead of getting a half-built module.
+    Why: importing Keras, h5py or TensorFlow while that thread is half-way through
+    `import tensorflow` can see a partly initialised module (AttributeError deep in
+    tf.data) or trip importlib's deadlock detection. Returns at once when called
+    from the preload thread itself or when no preload runs; `timeout` in seconds.
+    """
+    if _imported.is_set():
+        return
+    for thread in threading.enumerate():
+        if thread.name == PRELOAD_THREAD_NAME and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+def import_tensorflow() -> ModuleType:
+    """`import tensorflow`, fully initialised, with its start-up chatter removed from stderr.
+
+    The one way Litesmith imports TensorFlow. Thread-safe: while another thread
+    (the engine's preload) is importing, callers wait for the import to finish
+    instead of getting a half-built module. Import errors propagate unchanged.
     """
     if _imported.is_set():
         return sys.modules["tensorflow"]
+    wait_for_tensorflow_preload()
     quiet_environment()
     with _lock:
         if "tensorflow" in sys.modules and not _imported.is_set():
@@ -74,6 +96,7 @@ def import_tensorflow() -> ModuleType:
 
 
 def import_keras() -> ModuleType:
+    """`import keras` (TensorFlow backend) once TensorFlow is fully imported (`import_tensorflow`)."""
     import_tensorflow()
     import keras
 

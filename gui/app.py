@@ -97,8 +97,8 @@ class StopOnSignal:
         QTimer.singleShot(0, self.quit)
 
     def quit(self) -> None:
-        self.window.close()  # shutdown(): cancels the job, waits for it, closes the engine
-        self.window.shutdown()  # in case a close was refused
+        self.window.shutdown()  # cancels the job, waits for it, closes the engine: a signal never asks
+        self.window.close()
         self.app.exit(self.exit_code or 0)
 
 

@@ -39,9 +39,9 @@ CACHE_MARK = " ⟲"
 
 
 def default_auto_job() -> Callable[..., Any]:
-    from core.auto.search import auto_optimize
+    from core.cache_index import auto_cached
 
-    return auto_optimize
+    return auto_cached   # auto_optimize, with a completed search served from the cache before the child starts
 
 
 def _ns(value: Any) -> Any:
@@ -136,7 +136,12 @@ def auto_explanation_lines(result, settings: RunSettings | None = None) -> list[
     """(heading, sentence) pairs for "What it means" after an auto search."""
     lines: list[tuple[str, str]] = []
     lines.append(("Budget", result.budget.effective().describe()))
-    if result.recommended:
+    rec = getattr(result, "recommendation", None)   # the core's one Recommendation (None: an older result)
+    if rec is not None and rec.label is not None:
+        lines.append(("Recommended", f"{rec.headline()}; chosen by: {rec.criterion}"))
+        if rec.why_not_fastest:
+            lines.append(("Not the fastest p50", rec.why_not_fastest))
+    elif result.recommended:
         lines.append(("Recommended", f"{result.recommended}"))
     for reason in result.reasons:
         lines.append(("Why", reason))

@@ -242,8 +242,21 @@ def build_rows(outcome: RunOutcome) -> list[Row]:
     for row in rows:
         if base and row.p50_ms:
             row.speedup = base / row.p50_ms
+    # The ✔ (table) and the star (charts) mark the core's one recommendation; nothing here re-ranks.
+    chosen = recommended_name(outcome)
+    for row in rows:
+        row.recommended = row.name == chosen
     mark_best(rows, metric)
     return rows
+
+
+def recommended_name(outcome: RunOutcome) -> str | None:
+    """The row name of the run's recommended variant: the benchmark's `Recommendation.variant` (core)."""
+    if outcome.benchmark is None:
+        return None
+    from core.benchmark.recommend import recommended_variant
+
+    return recommended_variant(outcome.benchmark)
 
 
 def mark_best(rows: list[Row], metric: Metric) -> None:
@@ -310,6 +323,7 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
             "size_ratio_vs_fp32": r.size_ratio, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
             "throughput_per_s": r.throughput, "speedup": r.speedup, "accuracy": r.accuracy,
             "fidelity": r.fidelity, "fidelity_output": r.fidelity_output or None, "config": r.config_label, "best": sorted(r.best),
+            "recommended": r.recommended,
             "warnings": list(r.warnings), "float_layers": list(r.float_layers),
         } for r in rows],
         "optimize": result.summary(),
@@ -323,12 +337,19 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
             "configs": [to_jsonable(c) for c in bench.configs],
             "recommendation": to_jsonable(bench.recommendation),
             "explanations": list(bench.explanations),
+            "explained": [to_jsonable(e) for e in getattr(bench, "explained", ())],
+            "variant_facts": [to_jsonable(f) for f in getattr(bench, "variant_facts", ())],
             "delegation": [{"variant": name, **to_jsonable(info)} for name, info in bench.delegation],
             "layer_profile": to_jsonable(bench.layer_profile),
             "data_profile": to_jsonable(bench.data_profile),
             "notes": list(bench.notes),
             "seconds": round(bench.seconds, 3),
         }
+    serving = getattr(outcome, "serving", None)  # core.serving.ServingStudy, when the Serving tab ran one
+    if serving is not None:
+        from core.serving.report import study_document
+
+        out["serving"] = study_document(serving)
     return out
 
 
@@ -370,7 +391,11 @@ def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
                               f"{f' at the data sizes {sizes}' if sizes else ''}."))
     bench = outcome.benchmark
     if bench is not None:
-        lines.append(("Recommendation", bench.recommendation.reason + "."))
+        rec = bench.recommendation
+        lines.append(("Recommendation", f"{rec.headline()}." if rec.label is None else
+                      f"{rec.headline()}. {rec.reason}." + (f" Chosen by: {rec.criterion}." if rec.criterion else "")))
+        if rec.why_not_fastest:
+            lines.append(("Not the fastest p50", rec.why_not_fastest + "."))
     if outcome.benchmark_error is not None:
         lines.append(("Benchmark", f"not measured: {outcome.benchmark_error.one_line()}"))
     for warning in result.warnings:

@@ -30,6 +30,8 @@ def _gpu_text(gpu) -> str:
         parts.append(f"driver {gpu.driver_version}")
     if gpu.cuda_driver_version:
         parts.append(f"CUDA {gpu.cuda_driver_version}")
+    if getattr(gpu, "utilization_percent", None) is not None:
+        parts.append(f"{gpu.utilization_percent:.0f}% busy")
     return ", ".join(parts)
 
 
@@ -64,6 +66,9 @@ def report_html(report, state: str = "done") -> str:
             rows.append(_row(f"GPU {gpu.index} (driver, NVML)", _gpu_text(gpu)))
     else:
         rows.append(_row("GPUs (driver, NVML)", f"none ({report.nvml_status or 'not checked'})"))
+    for view in getattr(report, "frameworks", ()):   # TensorFlow's and JAX's views, with why not
+        rows.append(_row(f"{view.name} sees", ", ".join(view.devices) if view.sees_gpu else
+                         (f"no GPU: {view.reason}" if view.installed else "not installed")))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     return f"<table cellspacing='3'>{''.join(rows)}</table>" + (f"<p><b>Notes</b></p><ul>{notes}</ul>" if notes else "")
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QWidget,
 )
 
+from core.data.companions import Companions, find_companions
 from core.engine import Engine
 from core.errors import ErrorKind, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self.model_info = None
         self.error_dialog: QMessageBox | None = None
+        self.close_dialog: QMessageBox | None = None   # "A job is running. Stop it and quit?" while open
+        self._close_confirmed = False
         self.about_dialog: QMessageBox | None = None
         self.recent = RecentFiles(self.settings)
         self._device_job = default_device_job if device_job == "default" else device_job
@@ -165,6 +168,7 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel()
         self.live_plot = LivePlot()
         self.results_panel = ResultsPanel(self.export_variant_action, self.export_report_action)
+        self.results_panel.crossover_page.measure_requested.connect(self.measure_crossover)
         self.workspace = QTabWidget()
         self.workspace.setObjectName("workspace")
         self.workspace.setDocumentMode(True)
@@ -220,6 +224,9 @@ class MainWindow(QMainWindow):
         self.runner.progress.connect(self._on_progress)
         self.runner.log.connect(self._on_job_log)
         self.job_status.cancel_requested.connect(self.runner.cancel)
+        from gui.serving.tab import install as install_serving   # the Serving tab and "Test under load…"
+
+        self.serving = install_serving(self)
 
         self.resize(*DEFAULT_SIZE)
         if remember_geometry:
@@ -390,19 +397,24 @@ class MainWindow(QMainWindow):
         name = os.path.basename(os.path.normpath(path))
         started = self.runner.submit(
             job, path, subject=path,
-            on_finished=lambda result: self._on_model_loaded(path, result),
+            # The job's worker thread (not the GUI thread, not the sandboxed child) lists the folder
+            # for data named after the model: NAME_eval.*, NAME.npz, NAME_calib.*.
+            then=lambda result: (result, find_companions(path)),
+            on_finished=lambda pair: self._on_model_loaded(path, *pair),
             on_failed=lambda error: self._on_load_failed(path, error),
         )
         if started:
             self.job_status.job_started(f"Opening {name}…")
         return started
 
-    def _on_model_loaded(self, path: str, result: Any) -> None:
+    def _on_model_loaded(self, path: str, result: Any, companions: Companions | None = None) -> None:
         info = getattr(result, "info", result)
         new_model = self.model_info is None or self.model_info.path != info.path
         self.model_info = info
         self.model_panel.set_info(info)
         self.recipe_panel.set_source_format(info.format)
+        if companions is not None and companions.best is not None:
+            self.recipe_panel.offer_data(companions.best)
         self.stack.setCurrentWidget(self.workspace)
         self.workspace.setCurrentWidget(self.model_panel)
         if not self.recipe_dock.isVisible():
@@ -520,6 +532,26 @@ class MainWindow(QMainWindow):
         pending, self._pending = self._pending, None
         if pending is not None:
             QTimer.singleShot(0, pending)
+
+    # -- CPU versus GPU (the results' "CPU vs GPU" tab) ------------------------------------
+
+    def measure_crossover(self) -> bool:
+        """Run `core.benchmark.gpu_sweep.crossover_sweep` on the open model; the page shows the outcome."""
+        from core.benchmark.gpu_sweep import crossover_sweep, default_threads
+        from core.benchmark.results import BenchConfig
+
+        page = self.results_panel.crossover_page
+        if self.model_info is None or self.runner.busy:
+            page.set_failed("open a model and wait for the running job to end")
+            return False
+        config = BenchConfig(batch_sizes=(1, 8, 64, 256), threads=default_threads(), runs=20, warmup=2)
+        started = self.runner.submit(crossover_sweep, self.model_info.path, config, subject=self.model_info.path,
+                                     devices=("cpu", "gpu"), on_finished=page.set_result,
+                                     on_failed=lambda error: page.set_failed(error.one_line()))
+        if started:
+            page.set_running()
+            self.job_status.job_started("Measuring CPU vs GPU…")
+        return started
 
     # -- running a recipe ---------------------------------------------------------------
 
@@ -1106,5 +1138,36 @@ class MainWindow(QMainWindow):
             self.engine.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.runner.busy and not self._background_job and not self._shut_down and not self._close_confirmed:
+            event.ignore()          # a user's job runs: ask first (the answer closes, or keeps it running)
+            self._ask_before_closing()
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    def _ask_before_closing(self) -> None:
+        """Closing during a run: a window-modal question that does not block the event loop.
+
+        "Stop and Quit" cancels the job cleanly (`shutdown`: cancel, wait, the engine kills a child
+        that does not stop within its grace period) and closes; "Keep Running" (the default) keeps both.
+        A stop signal or the end of the desktop session never asks (gui.app shuts down first).
+        """
+        if self.close_dialog is not None:
+            self.close_dialog.raise_()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE, "A job is running. Stop it and quit?", parent=self)
+        box.setInformativeText(f"{self.job_status.label.text()}\nStopping cancels it cleanly: nothing half-written "
+                               "is kept.")
+        box.stop_button = box.addButton("Stop and Quit", QMessageBox.ButtonRole.AcceptRole)
+        box.keep_button = box.addButton("Keep Running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(box.keep_button)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._closing_answered(box.clickedButton() is box.stop_button))
+        self.close_dialog = box
+        box.open()
+
+    def _closing_answered(self, stop: bool) -> None:
+        self.close_dialog = None
+        if stop:
+            self._close_confirmed = True
+            self.close()

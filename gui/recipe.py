@@ -38,12 +38,17 @@ MODE_LABELS = {
     "int16x8": "16x8 (int16 activations, int8 weights)",
 }
 DEVICE_CPU = "/CPU:0"
-MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks", "input_shapes")   # never read back from a saved recipe
+MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks", "input_shapes", "auto_task")   # never read back from a saved recipe
 
 
 def compression_kinds() -> list[str]:
     """The compression step kinds the optimizer knows right now (registered in STEP_CONFIGS)."""
     return [kind for kind in COMPRESSION_KINDS if kind in STEP_CONFIGS]
+
+
+def budget_in_target_units(task: str) -> bool:
+    """True when the auto accuracy budget of `task` is in the target's own units (regression's MAE), not points."""
+    return task == "regression"
 
 
 def is_data_path(path: str) -> bool:
@@ -79,7 +84,8 @@ class RunSettings:
     # auto mode (budget)
     auto_quality: str = "agreement"          # "agreement" (min agreement %) or "accuracy" (max drop, points)
     auto_min_agreement: float = 99.0          # percent
-    auto_max_drop: float = 1.0                # accuracy points (PR-AUC points for binary, MAE for regression)
+    auto_max_drop: float = 1.0                # accuracy points (PR-AUC points for binary); regression: MAE
+                                              # increase in the target's own units (see auto_task)
     auto_max_size_mb: float = 0.0             # 0: no size limit
     auto_pruning: bool = True                 # "auto" (when it can pay) or "never"
     use_cache: bool = True                    # read/write the result cache (core.cache), as the CLI does
@@ -87,6 +93,7 @@ class RunSettings:
     signature: str = ""                       # SavedModel/.tflite signature ("": serving_default or the only one)
     primary_output: str = ""                  # drives accuracy headlines and auto budgets ("": the first output)
     tasks: tuple[tuple[str, str], ...] = ()   # (output, task) overrides of the inferred tasks
+    auto_task: str = ""                       # the primary output's task, where known: sets the budget's unit
     # (input, per-sample shape) for inputs with free dimensions: used without data (the data's sizes win)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -236,7 +243,10 @@ class RunSettings:
 
         size = int(self.auto_max_size_mb * 2**20) if self.auto_max_size_mb > 0 else None
         if self.auto_quality == "accuracy":
-            return AutoBudget(max_accuracy_drop=self.auto_max_drop / 100.0, max_size_bytes=size)
+            # Points of a fraction (accuracy, PR-AUC, mAP, IoU) are /100; a regression's MAE increase is in
+            # the target's own units, as typed (core.auto.budget).
+            drop = self.auto_max_drop if budget_in_target_units(self.auto_task) else self.auto_max_drop / 100.0
+            return AutoBudget(max_accuracy_drop=drop, max_size_bytes=size)
         return AutoBudget(min_agreement=self.auto_min_agreement / 100.0, max_size_bytes=size)
 
     def auto_settings(self):

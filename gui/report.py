@@ -82,7 +82,7 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
             cells.append(f"<td{' class=best' if best else ''}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</tbody></table>")
-    body.append("<p class='muted'>★ best value of the column. Latency: the first batch size and thread count "
+    body.append("<p class='muted'>✔ the recommended variant (see What it means). ★ best value of the column. Latency: the first batch size and thread count "
                 "measured; speed-up: the original's p50 divided by the variant's.</p>")
     body += outputs_html(data)
     body.append("<h2>Charts</h2><div class='charts'>")
@@ -102,6 +102,11 @@ def render_html(outcome: RunOutcome, panel, data: dict) -> str:
             body.append(f"<tr><td>{html.escape(e.tensor_name)}</td><td>{html.escape(e.op_name)}</td>"
                         f"<td>{figure:.3g}</td><td>{e.max_abs_error:.3g}</td></tr>")
         body.append("</tbody></table>")
+    serving = getattr(outcome, "serving", None)  # core.serving.ServingStudy, when the Serving tab ran one
+    if serving is not None:
+        from core.serving.report import serving_html
+
+        body.append(serving_html(serving))
     body.append("<h2>Figures</h2><p class='muted'>Every figure is in the JSON file written beside this page.</p>")
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
             f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")

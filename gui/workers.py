@@ -59,10 +59,11 @@ class JobWorker(QObject):
     done = Signal()
 
     def __init__(self, engine: Engine, fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
-                 subject: str | None = None) -> None:
+                 subject: str | None = None, then: Callable[[Any], Any] | None = None) -> None:
         super().__init__()
         self._engine = engine
         self._fn = fn
+        self._then = then   # runs in this worker's thread on the job's result (e.g. listing a folder)
         self._args = tuple(args)
         self._kwargs = dict(kwargs or {})
         self.subject = subject
@@ -112,8 +113,9 @@ class JobWorker(QObject):
             elif isinstance(event, PartialEvent):
                 self.partial.emit(event.kind, event.payload)
             elif isinstance(event, ResultEvent):
-                self.outcome = ("finished", event.value)
-                self.finished.emit(event.value)
+                value = self._then(event.value) if self._then is not None else event.value
+                self.outcome = ("finished", value)
+                self.finished.emit(value)
                 return
             elif isinstance(event, ErrorEvent):
                 self._fail(event.error)
@@ -173,15 +175,19 @@ class JobRunner(QObject):
 
     def submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None,
                on_finished: ResultCallback | None = None, on_failed: ErrorCallback | None = None,
-               **kwargs: Any) -> bool:
-        """Start `fn(*args, **kwargs)` in the engine; False when a job already runs (or after shutdown)."""
+               then: Callable[[Any], Any] | None = None, **kwargs: Any) -> bool:
+        """Start `fn(*args, **kwargs)` in the engine; False when a job already runs (or after shutdown).
+
+        `then(result)`, if given, runs in the job's worker thread (never the GUI thread) and its
+        return value is what `on_finished` gets: file-system look-ups the sandboxed child may not do.
+        """
         if self._thread is not None or self._closed:
             return False
         for hook in self.job_hooks:
             args, kwargs = hook(fn, tuple(args), dict(kwargs), subject)
         thread = QThread()
         thread.setObjectName("litesmith-job")
-        worker = JobWorker(self.engine, fn, args, kwargs, subject)
+        worker = JobWorker(self.engine, fn, args, kwargs, subject, then=then)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.progress.connect(self.progress)

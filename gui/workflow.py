@@ -63,10 +63,11 @@ class RunOutcome:
 
 
 def default_jobs() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    from core.optimize.pipeline import optimize_model
-    from core.benchmark.measure import benchmark_variants
+    """optimize_model and benchmark_variants, looked up in the result cache first (core.cache_index): in this
+    process, before the engine's child starts, so a fully cached Run needs no TensorFlow."""
+    from core.cache_index import benchmark_variants_cached, optimize_cached
 
-    return optimize_model, benchmark_variants
+    return optimize_cached, benchmark_variants_cached
 
 
 def measured_shapes(result, settings: RunSettings | None) -> dict[str, tuple[int, ...]]:
@@ -185,6 +186,10 @@ class RunController(QObject):
         bench_data = self.settings.bench_data()
         if bench_data is not None:
             extra["data"] = bench_data   # batches from the data file: data-loading vs model time
+        if self._jobs is None and self.settings.use_cache:
+            from core.cache import ResultCache
+
+            extra["cache"] = ResultCache()   # the same models, settings and machine: measured before
         shapes = measured_shapes(result, self.settings)
         if shapes and _takes(benchmark_variants, "input_shapes"):
             extra["input_shapes"] = shapes   # free dimensions: measured at the sizes evaluated

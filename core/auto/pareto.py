@@ -85,4 +85,50 @@ def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, l
     return choice, reasons
 
 
-__all__ = ["TIE_TOLERANCE", "choose", "dominates", "pareto_front"]
+CRITERION = (f"fastest p50 among the candidates within the budget (latencies within {TIE_TOLERANCE:.0%} tie: "
+             "the smaller file wins, then the higher quality)")
+
+
+def _p99_of(c: AutoCandidate) -> float | None:
+    bench = c.bench
+    for r in (bench.configs if bench is not None else ()):
+        if r.label == c.latency_config and r.ok:
+            return r.stats.p99
+    return None
+
+
+def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandidate | None,
+                        reasons: Sequence[str]):
+    """The one `Recommendation` of an auto search (the object every view reads), from `choose`'s choice.
+
+    Its configuration is the choice's latency configuration (batch, threads); "fastest" is the measured
+    candidate with the lowest p50. When that is not the choice (a tie within TIE_TOLERANCE),
+    `why_not_fastest` names what won the tie: "size" or "quality" (or "order": the earlier candidate).
+    """
+    from core.benchmark.results import Recommendation
+
+    reason = reasons[0] if reasons else ""
+    if choice is None:
+        return Recommendation(None, None, None, None, None, None, False, reason, criterion=CRITERION)
+    measured = [c for c in candidates if c.measured and c.meets_budget]
+    fastest = min(measured, key=lambda c: c.latency_ms) if measured else choice
+    why, kind = "", ""
+    if fastest is not choice:
+        head = (f"{fastest.name} has the lowest p50 ({fmt_ms(fastest.latency_ms)}), within {TIE_TOLERANCE:.0%} of "
+                f"{choice.name}'s ({fmt_ms(choice.latency_ms)}): a tie at this precision, which {choice.name} wins")
+        if (choice.size_bytes or 0) < (fastest.size_bytes or 0):
+            why, kind = (f"{head} by being smaller ({_human(choice.size_bytes)} vs {_human(fastest.size_bytes)})",
+                         "size")
+        elif _quality(choice) > _quality(fastest):
+            why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})",
+                         "quality")
+        else:
+            why, kind = f"{head} by coming first (equal size and quality)", "order"
+    return Recommendation(
+        choice.latency_config or choice.name, choice.batch_size, choice.threads, choice.throughput, _p99_of(choice),
+        None, True, reason, variant=choice.name, criterion=CRITERION, p50_ms=choice.latency_ms,
+        fastest_label=fastest.latency_config or fastest.name, fastest_variant=fastest.name,
+        fastest_p50_ms=fastest.latency_ms, why_not_fastest=why, why_not_fastest_kind=kind)
+
+
+__all__ = ["TIE_TOLERANCE", "auto_recommendation", "choose", "dominates", "pareto_front"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.benchmark.results import BenchmarkResult
+from core.benchmark.results import BenchmarkResult, Recommendation
 from core.data.loaders import DataDescription
 from core.evaluation import Evaluation
 from core.optimize.recipes import Recipe
@@ -163,6 +163,7 @@ class AutoResult:
     seconds: float = 0.0
     setup_from_cache: bool = False            # the original model's reference came from the cache
     environment: dict[str, str] = field(default_factory=dict)
+    recommendation: Recommendation | None = None   # THE recommendation every view reads (None: older results)
 
     def candidate(self, name: str) -> AutoCandidate:
         for c in self.candidates:
@@ -190,4 +191,5 @@ class AutoResult:
             "cancelled": self.cancelled, "warnings": list(self.warnings), "seconds": round(self.seconds, 3),
             "setup_from_cache": self.setup_from_cache, "all_from_cache": self.all_from_cache,
             "environment": dict(self.environment),
+            "recommendation": asdict(self.recommendation) if self.recommendation is not None else None,
         }

@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.auto.budget import AutoBudget, check_budget
-from core.auto.pareto import TIE_TOLERANCE, choose, pareto_front
+from core.auto.pareto import TIE_TOLERANCE, auto_recommendation, choose, pareto_front
 from core.auto.results import (
     FAILED, MEASURED, MISSES_BUDGET, PENDING, SKIPPED, AutoCandidate, AutoResult, AutoSettings,
 )
@@ -160,6 +160,8 @@ def _combine(results: list[BenchmarkResult], budget_ms: float) -> BenchmarkResul
     notes = tuple(dict.fromkeys(n for r in results for n in r.notes))
     return replace(first, configs=configs, recommendation=recommend(configs, budget_ms),
                    explanations=tuple(dict.fromkeys(e for r in results for e in r.explanations)), notes=notes,
+                   explained=tuple({e.text: e for r in results for e in r.explained}.values()),
+                   variant_facts=tuple({f.variant: f for r in results for f in r.variant_facts}.values()),
                    seconds=sum(r.seconds for r in results))
 
 
@@ -314,8 +316,10 @@ class _Search:
         return {**shapes, **dict(self.options.input_shapes)} if not shapes else shapes
 
     def _bench_config(self, threads: tuple[int, ...], batches: tuple[int, ...]) -> BenchConfig:
+        # facts=False: auto mode ranks by the sweep's figures and shows no per-variant explanations, so the
+        # XNNPACK on/off ablation would only cost time here.
         return BenchConfig(threads=threads, batch_sizes=batches, seconds=self.settings.seconds_per_config,
-                           warmup=self.settings.warmup)
+                           warmup=self.settings.warmup, facts=False)
 
     def _measure(self, variant: Variant, base: dict, done: int, span: float) -> AutoCandidate:
         from core.benchmark.measure import measure_tflite, served_from_cache
@@ -493,7 +497,8 @@ def auto_optimize(model_path: str, budget: AutoBudget | dict | None = None, data
         recommended=choice.name if choice else None,
         recommended_variant=search.variants.get(choice.name) if choice else None, reasons=tuple(reasons),
         cancelled=cancelled, warnings=tuple(warnings), seconds=time.perf_counter() - started,
-        setup_from_cache=search.setup_from_cache, environment=environment())
+        setup_from_cache=search.setup_from_cache, environment=environment(),
+        recommendation=auto_recommendation(search.candidates, choice, reasons))
 
 
 def candidate_variant(result: AutoResult, name: str, data: DataSpec | None = None) -> Variant | None:

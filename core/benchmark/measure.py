@@ -26,13 +26,14 @@ import time
 from typing import Mapping, Sequence
 
 from core.benchmark.explain import explain
+from core.benchmark.facts import ABLATION_SECONDS, measure_facts
 from core.benchmark.inputs import DataSource, InputPlan, load_feed, plan_inputs  # noqa: F401 - re-exported
 from core.benchmark.measure_cache import (  # noqa: F401 - re-exported
     CACHE_NOTE, machine_fingerprint, measurement_key, served_from_cache,
 )
 from core.benchmark.profile import profile_keras_layers
 from core.benchmark.recommend import recommend
-from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo
+from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo, Explanation
 from core.benchmark.runners import (
     BatchSizeUnsupported, KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite,
 )
@@ -42,16 +43,6 @@ from core.errors import BadInputError, Cancelled, ErrorKind, JobError
 from core.models.interface import ModelInterface
 
 ModelSource = bytes | str | os.PathLike
-
-
-def _cpu_int8_dot() -> bool | None:
-    try:
-        from core.hardware import cpu_info
-
-        info = cpu_info()
-        return info.int8_dot_product if info.flags_read else None
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[str]]:
@@ -155,23 +146,30 @@ def run_benchmark(
             delegation.setdefault(runner.variant, info)
         notes += [n for n in getattr(runner, "notes", ()) if n not in notes]
     if any(r.runner.startswith("litert") for r in configs) and not profile:
-        notes.append("per-op times are not exposed by ai_edge_litert's Python API; see which ops XNNPACK took")
-    recommendation = recommend(configs, config.budget_ms)
-    explanations = explain(configs, delegation, cpu_int8_dot=_cpu_int8_dot())
+        notes.append("per-op times are not exposed by ai_edge_litert's Python API; which ops XNNPACK took and "
+                     "each variant timed with XNNPACK on and off stand in for them")
+    recommendation = recommend(configs, config.budget_ms, batch=config.batch_sizes[0], threads=config.threads[0])
+    facts = ()
+    if config.facts and any(r.ok and r.runner.startswith("litert") for r in configs):
+        progress(0.98, "measuring XNNPACK on/off", "benchmark")
+        facts = measure_facts(runners, cancel=cancel, calls=config.runs,
+                              seconds=min(ABLATION_SECONDS, (config.time_budget_s or ABLATION_SECONDS) / 2))
+    explanations = explain(configs, delegation, facts=facts)
     data_profile = None
     if data is not None:
         data_profile = DataProfile(samples=data.samples, batches=data.batches, load_ms=data.load_ms,
                                    prepare_ms=data.prepare_ms, model_ms=data.model_ms)
         if data.batches:
-            explanations.append(
+            explanations.append(Explanation(
                 f"data: {data_profile.data_share:.0%} of the time went to loading and preparing batches "
                 f"({data.load_ms + data.prepare_ms:.1f} ms), {1 - data_profile.data_share:.0%} to the model "
-                f"({data.model_ms:.1f} ms) over {data.batches} batches"
-            )
+                f"({data.model_ms:.1f} ms) over {data.batches} batches", "data_profile.data_share",
+                (("data_profile.data_share", data_profile.data_share),)))
     progress(1.0, "done", "benchmark")
     return BenchmarkResult(
         model=model_label, config=config, configs=tuple(configs), recommendation=recommendation,
-        explanations=tuple(explanations), delegation=tuple(delegation.items()), layer_profile=tuple(profile),
+        explanations=tuple(e.text for e in explanations), explained=tuple(explanations), variant_facts=facts,
+        delegation=tuple(delegation.items()), layer_profile=tuple(profile),
         data_profile=data_profile, notes=tuple(notes), seconds=time.perf_counter() - started,
         inputs=plan.inputs, signature=interface.signature if interface is not None else None,
         signatures=tuple(interface.signatures) if interface is not None else (),

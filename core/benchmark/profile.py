@@ -9,7 +9,8 @@ What the runtimes offer (checked in ai_edge_litert 2.3 and TensorFlow 2.21):
   C++ benchmark tool, and the `experimental_force_delegate_node_profiling` flag
   has nothing on the Python side to read the profile. `CompiledModel` has no
   profiler either. So for `.tflite` we report which ops XNNPACK took
-  (`runners.delegation_info`) rather than per-op times.
+  (`runners.delegation_info`) rather than per-op times, and each variant timed with
+  XNNPACK on and off, op counts and delegate partitions (`core.benchmark.facts`).
 * For a Keras model we time each layer: during eager calls of the model every
   layer's `call` is wrapped with a timer (per instance, restored afterwards).
   On the CPU TensorFlow's eager ops finish before they return, so these times
@@ -51,9 +52,9 @@ def profile_keras_layers(model, *, batch_size: int = 1, runs: int = 10, cancel: 
     `sample_shapes`: {input name: per-sample shape} for inputs with free dimensions
     (the benchmark's; default the documented synthetic sizes).
     """
-    from core.benchmark.runners import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     runner = KerasRunner(model, "eager", "/CPU:0")
     if sample_shapes:
         runner.set_sample_shapes(sample_shapes)

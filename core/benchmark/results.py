@@ -43,6 +43,7 @@ class BenchConfig:
     gpu_memory_limit_mb: int | None = None    # cap the chosen GPU (a fresh engine only)
     keep_samples: bool = False                # put the raw samples in every ConfigResult
     profile_layers: bool = False              # Keras models: per-layer time
+    facts: bool = True                        # .tflite variants: op counts, delegate partitions, XNNPACK on/off
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,14 +118,107 @@ class ConfigResult:
 
 @dataclass(frozen=True)
 class Recommendation:
+    """THE recommendation of a run, computed once in core (`core.benchmark.recommend`, or
+    `core.auto.pareto.auto_recommendation` in auto mode). Every view reads this object: the GUI
+    header, the comparison table's ✔, the charts' star, the CLI summaries and the JSON documents.
+
+    Figures are measured: milliseconds per call (one call = one batch), samples per second.
+    `why_not_fastest` is one line when the configuration with the lowest p50 (`fastest_label`) is not
+    the recommended one, naming the criterion that decided (`why_not_fastest_kind`: "p99_budget",
+    "throughput", "configuration" (as fast with less machine), "size" or "quality"); "" otherwise.
+    """
+
     label: str | None                    # the chosen configuration; None when nothing was measured
     batch_size: int | None
     threads: int | None
     throughput: float | None
     p99_ms: float | None
-    budget_ms: float
+    budget_ms: float | None              # the p99 budget (ms); None where none applies (auto mode)
     within_budget: bool
     reason: str
+    variant: str | None = None           # the variant to ship ("int8", ...; "original" for the Keras baseline)
+    criterion: str = ""                  # how it was chosen, in words
+    p50_ms: float | None = None
+    fastest_label: str | None = None     # the configuration with the lowest p50 among those compared
+    fastest_variant: str | None = None
+    fastest_p50_ms: float | None = None
+    why_not_fastest: str = ""
+    why_not_fastest_kind: str = ""
+
+    @property
+    def configuration(self) -> str:
+        """"batch 8, 2 threads" ("TF threads" for a Keras run); "" when nothing was recommended."""
+        if self.label is None:
+            return ""
+        threads = "TensorFlow's threads" if self.threads is None else (
+            f"{self.threads} thread" + ("s" if self.threads != 1 else ""))
+        return f"batch {self.batch_size}, {threads}" if self.batch_size is not None else threads
+
+    def headline(self) -> str:
+        """"Recommended: int8 (batch 8, 1 thread)": the one text every view shows first."""
+        if self.label is None:
+            return "Nothing to recommend: " + self.reason
+        name = self.variant or self.label
+        text = f"Recommended: {name} ({self.configuration})"
+        return text + ("" if self.within_budget else " (misses the latency budget)")
+
+    @property
+    def fastest_is_recommended(self) -> bool:
+        """True when the lowest-p50 configuration is the recommended one (False when it is unknown)."""
+        return self.fastest_label is not None and self.fastest_label == self.label
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One sentence for the user, built from measured fields only.
+
+    `source_field` names where its figures come from (e.g. "variant_facts[int8].partitions",
+    "configs[int8 b1 t1].stats.p50"); `cited` holds (field, value) pairs of the figures it quotes,
+    so a test (or a curious user) can check each against the measurement. `general_advice` marks a
+    sentence that is not measured (its text then starts with "General advice:").
+    """
+
+    text: str
+    source_field: str
+    cited: tuple[tuple[str, Any], ...] = ()
+    variant: str | None = None
+    general_advice: bool = False
+
+
+@dataclass(frozen=True)
+class VariantFacts:
+    """What was measured about one .tflite variant to explain its speed (`core.benchmark.facts`).
+
+    Op counts come from the flatbuffer (`core.models.tflite_graph`); delegation from the prepared
+    interpreter's graph (None = unknown, never 0, with `delegation_error` saying why); the XNNPACK
+    ablation times invoke() with XNNPACK on and off in interleaved rounds (ms per call, median).
+    Per-op times are not reachable from ai_edge_litert's Python API (see `core.benchmark.profile`).
+    """
+
+    variant: str
+    total_ops: int | None                         # ops in the main subgraph (flatbuffer)
+    op_counts: tuple[tuple[str, int], ...] = ()   # (op name, count), most frequent first
+    quantize_ops: int | None = None               # QUANTIZE ops in the graph
+    dequantize_ops: int | None = None             # DEQUANTIZE ops in the graph
+    added_quantize_ops: int | None = None         # QUANTIZE ops beyond the fp32 variant's (None: no fp32)
+    added_dequantize_ops: int | None = None
+    delegated_ops: int | None = None              # ops XNNPACK took; None = unknown
+    partitions: int | None = None                 # XNNPACK delegate partitions; None = unknown
+    kept_ops: tuple[tuple[str, int], ...] = ()    # ops left on LiteRT's built-in kernels
+    delegation_error: str = ""                    # why delegation is unknown
+    xnnpack_on_p50_ms: float | None = None        # ablation: invoke() with XNNPACK
+    xnnpack_off_p50_ms: float | None = None       # ... and with LiteRT's built-in kernels only
+    ablation_batch: int | None = None
+    ablation_threads: int | None = None
+    ablation_calls: int = 0                       # timed calls per side
+    ablation_error: str = ""
+
+    @property
+    def kept_count(self) -> int | None:
+        """Ops left on LiteRT's built-in kernels (None when delegation is unknown)."""
+        if self.delegated_ops is None:
+            return None
+        return sum(count for _, count in self.kept_ops)
 
 
 @dataclass(frozen=True)
@@ -172,7 +266,7 @@ class BenchmarkResult:
     config: BenchConfig
     configs: tuple[ConfigResult, ...]
     recommendation: Recommendation
-    explanations: tuple[str, ...] = ()
+    explanations: tuple[str, ...] = ()      # the texts of `explained` (kept for readers of plain sentences)
     delegation: tuple[tuple[str, DelegationInfo], ...] = ()   # (variant, info) for .tflite variants
     layer_profile: tuple[LayerTime, ...] = ()
     data_profile: DataProfile | None = None
@@ -181,6 +275,8 @@ class BenchmarkResult:
     inputs: tuple[MeasuredInput, ...] = ()   # the shape each input was measured at
     signature: str | None = None             # the signature measured (SavedModel, .tflite)
     signatures: tuple[str, ...] = ()         # every signature the model has
+    explained: tuple[Explanation, ...] = ()  # `explanations` with where each figure came from
+    variant_facts: tuple[VariantFacts, ...] = ()   # per .tflite variant: ops, delegation, XNNPACK on/off
 
     @property
     def measured(self) -> bool:

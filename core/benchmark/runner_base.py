@@ -1,6 +1,6 @@
 """What every runner shares (`core.benchmark.runners` describes the interface): the
-`Runner` protocol, `InputSpec`, `BatchSizeUnsupported`, TensorFlow fully imported
-(`tensorflow`), per-sample shapes by input name and random named inputs (`_NamedInputs`).
+`Runner` protocol, `InputSpec`, `BatchSizeUnsupported`, per-sample shapes by
+input name and random named inputs (`_NamedInputs`).
 
 Random inputs: floats in [0, 1); integer inputs (ids) 0..9, or 0..input_dim-1
 when a Keras Embedding reads the input directly; booleans 0/1; a quantized
@@ -13,26 +13,18 @@ never 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from time import perf_counter
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
 from core.models.interface import ModelInterface, TensorSpec
+from core.tf_runtime import import_tensorflow
 
 
-def tensorflow():
-    """TensorFlow, fully imported.
-
-    `import_tensorflow()` keeps start-up chatter quiet, but when the engine's
-    preload thread is still importing TensorFlow it returns the half-initialized
-    module from sys.modules; the `import` statement waits for the import to finish.
-    """
-    from core.tf_runtime import import_tensorflow
-
-    import_tensorflow()
-    import tensorflow as tf
-
-    return tf
+# The old name of `core.tf_runtime.import_tensorflow` (the one TensorFlow import), kept for callers
+# written before the merge; new code imports core.tf_runtime.
+tensorflow = import_tensorflow
 
 
 class BatchSizeUnsupported(ValueError):
@@ -65,6 +57,38 @@ class Runner(Protocol):
     def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]: ...
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any: ...
     def close(self) -> None: ...
+    # Optional: time_calls(count, inputs, cancel) -> milliseconds per measured call (`_NamedInputs`,
+    # `LiteRTRunner`); the sweep times a runner without it with `time_run_once`.
+
+
+Inputs = Mapping[str, np.ndarray]
+# What a timing loop is fed: the same inputs for every call, or a function giving the next batch.
+InputSource = Inputs | Callable[[], Inputs]
+
+
+def time_run_once(runner: Any, count: int, inputs: InputSource, cancel: Any = None) -> list[float]:
+    """Time `count` calls of `runner.run_once`; milliseconds per call, in call order.
+
+    The loop for runners whose call is a whole Python function (Keras, SavedModel,
+    test fakes): the timed region is ``run_once(inputs)`` (setting inputs, running,
+    reading outputs, as those runners define a call). Getting the next batch from a
+    callable `inputs` and the cancel check (``cancel.raise_if_cancelled()``, before
+    every call: such calls are slow, so the check is free and stopping is prompt)
+    happen outside the timed region. `core.benchmark.litert_runner` has the lean loop.
+    """
+    run, clock = runner.run_once, perf_counter
+    feed = inputs if callable(inputs) else None
+    check = cancel.raise_if_cancelled if cancel is not None else None
+    seconds: list[float] = []
+    append = seconds.append
+    for _ in range(count):
+        if check is not None:
+            check()
+        batch = feed() if feed is not None else inputs
+        start = clock()
+        run(batch)
+        append(clock() - start)
+    return [s * 1000.0 for s in seconds]
 
 
 def quantize(values: np.ndarray, dtype: Any, quantization: tuple[float, int]) -> np.ndarray:
@@ -135,3 +159,7 @@ class _NamedInputs:
 
     def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return random_inputs(self.input_specs(), rng)
+
+    def time_calls(self, count: int, inputs: InputSource, cancel: Any = None) -> list[float]:
+        """Milliseconds per call for `count` calls (`time_run_once`; LiteRT overrides it with a leaner loop)."""
+        return time_run_once(self, count, inputs, cancel)

@@ -23,15 +23,21 @@ then called many times with the same inputs::
     runner.run_once(inputs)          # one call = one batch; {output name: numpy array}
     runner.close()
 
-What one call includes, for every runner: setting the inputs, running the model
-and copying the outputs back into numpy arrays, i.e. what an application does.
+What one call includes: `run_once` sets the inputs, runs the model and copies the
+outputs back into numpy arrays, for every runner. The measured samples come from
+`runner.time_calls(count, inputs)`: for Keras and SavedModel runners that times
+`run_once` whole (`time_run_once`); for LiteRT it times ``interpreter.invoke()`` alone,
+the inputs set outside the timed region, so that a model of a few microseconds is
+measured as a minimal ``invoke()`` loop measures it (bench/bench_agreement.py).
 
 Random inputs: see `core.benchmark.runner_base`.
 
 Where the code lives: the shared interface and input helpers in
 `core.benchmark.runner_base`, the LiteRT runner in `core.benchmark.litert_runner`, the
 Keras and SavedModel runners in `core.benchmark.tf_runners`; their public names are
-importable from here too.
+importable from here too. Beside them, for the CPU-versus-GPU sweep (`core.benchmark.gpu_sweep`):
+LiteRT's `CompiledModel` on its GPU accelerator in `core.benchmark.litert_gpu` and Keras 3 on
+JAX, in its own process, in `core.benchmark.keras_jax_child`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,11 @@ def percentile(samples: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) of `samples`, linear interpolation; NaN when empty."""
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"percentile must be within 0..100, got {q}")
-    values = np.sort(np.asarray(samples, dtype=np.float64))
+    return _sorted_percentile(np.sort(np.asarray(samples, dtype=np.float64)), q)
+
+
+def _sorted_percentile(values: np.ndarray, q: float) -> float:
+    """`percentile` of samples already sorted (a sweep can hold a million; sort them once)."""
     n = values.size
     if n == 0:
         return math.nan
@@ -62,21 +66,21 @@ class LatencyStats:
 
 
 def compute_stats(samples_ms: Sequence[float], *, batch_size: int = 1, cold_ms: float = math.nan) -> LatencyStats:
-    values = np.asarray(samples_ms, dtype=np.float64)
+    values = np.sort(np.asarray(samples_ms, dtype=np.float64))
     if values.size == 0:
         nan = math.nan
         return LatencyStats(0, nan, nan, nan, nan, nan, nan, nan, nan, float(cold_ms), batch_size, nan)
     mean = float(values.mean())
     return LatencyStats(
         n=int(values.size),
-        p50=percentile(values, 50.0),
-        p90=percentile(values, 90.0),
-        p99=percentile(values, 99.0),
-        p999=percentile(values, 99.9),
+        p50=_sorted_percentile(values, 50.0),
+        p90=_sorted_percentile(values, 90.0),
+        p99=_sorted_percentile(values, 99.0),
+        p999=_sorted_percentile(values, 99.9),
         mean=mean,
         std=float(values.std()),
-        min=float(values.min()),
-        max=float(values.max()),
+        min=float(values[0]),
+        max=float(values[-1]),
         cold_ms=float(cold_ms),
         batch_size=int(batch_size),
         throughput=(batch_size * 1000.0 / mean) if mean > 0 else math.inf,

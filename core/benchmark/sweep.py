@@ -1,7 +1,13 @@
 """The measurement loop: one configuration, then a sweep over batch sizes and threads.
 
-Streaming: every latency sample is sent to the caller as it is taken, batched
-into `progress.partial("latency_samples", payload)` events at most ~30 times a
+Timing: the measured calls run in blocks of about `BLOCK_S` seconds through the
+runner's own loop (`runner.time_calls`; for LiteRT nothing but ``invoke()`` sits
+between the two clock reads of a sample, `core.benchmark.litert_runner`). The
+cancel check, streaming and progress happen between blocks, from the samples
+already taken, never inside a timed call.
+
+Streaming: every latency sample is sent to the caller, batched into
+`progress.partial("latency_samples", payload)` events at most ~30 times a
 second (`STREAM_INTERVAL_S`). The payload is a dict::
 
     {"config": label, "runner": ..., "variant": ..., "batch_size": b, "threads": t,
@@ -23,12 +29,14 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import psutil
 
 from core.benchmark.results import BenchConfig, ConfigResult
+from core.benchmark.runner_base import time_run_once
 from core.benchmark.runners import BatchSizeUnsupported, InputSpec, Runner
 from core.benchmark.stats import compute_stats
 from core.engine.context import CancelToken, Reporter
@@ -36,6 +44,8 @@ from core.errors import BadInputError, Cancelled
 
 SAMPLES_KIND = "latency_samples"
 STREAM_INTERVAL_S = 1.0 / 30.0
+BLOCK_S = STREAM_INTERVAL_S     # measured calls per block: about this many seconds' worth
+MAX_BLOCK = 100_000
 PROGRESS_INTERVAL_S = 0.1
 MAX_RUNS = 1_000_000
 
@@ -193,7 +203,9 @@ def measure_config(
     A configuration that cannot be prepared or fails its first call (a batch size
     the model cannot take, a variant LiteRT cannot allocate) gives a ConfigResult
     with `error` set, and a warning log; failures after that propagate.
-    Cancellation is checked before every call.
+    Cancellation is checked before the cold call and every warm-up call, then
+    between blocks of measured calls (about every `BLOCK_S` seconds, see the module
+    docstring); runners timed by `time_run_once` also check it before every call.
     """
     threads = threads if runner.uses_threads else None
     label = label or config_label(runner.variant, runner.name, batch_size, threads)
@@ -244,38 +256,45 @@ def measure_config(
         if data is not None:   # every batch prepared counts, so count every call too
             data.model_ms += cold_ms + warm_ms
 
+        time_calls = getattr(runner, "time_calls", None)
+        if time_calls is None:           # a runner without its own loop (e.g. a test's fake)
+            time_calls = partial(time_run_once, runner)
+        source = next_inputs if data is not None else fixed_inputs
         samples: list[float] = []
-        pending: list[float] = []
         sent = 0
         budget_s = config.time_budget_s
         runs = config.runs
+        # seconds per call, first from the warm-up (or the cold call), then from each block
+        per_call_s = max((warm_ms / config.warmup if config.warmup else cold_ms) / 1000, 1e-7)
         began = time.perf_counter()
         last_progress = 0.0
         while True:
             cancel.raise_if_cancelled()
             now = time.perf_counter()
+            taken = len(samples)
             if runs is not None:
-                if len(samples) >= runs:
-                    break
-            elif (len(samples) >= config.min_runs and now - began >= budget_s) or len(samples) >= MAX_RUNS:
+                left = runs - taken
+            elif (taken >= config.min_runs and now - began >= budget_s) or taken >= MAX_RUNS:
+                left = 0
+            else:                         # a time budget overruns by at most one block
+                left = MAX_RUNS - taken
+            if left <= 0:
                 break
-            inputs = next_inputs()
-            start = time.perf_counter()
-            runner.run_once(inputs)
-            elapsed = (time.perf_counter() - start) * 1000
-            samples.append(elapsed)
-            pending.append(elapsed)
+            count = max(1, min(left, MAX_BLOCK, int(BLOCK_S / per_call_s)))
+            timed = time_calls(count, source, cancel)
+            done = time.perf_counter()
+            per_call_s = max((done - now) / count, 1e-7)
+            samples.extend(timed)
             if data is not None:
-                data.model_ms += elapsed
+                data.model_ms += sum(timed)
             if progress.partial_due(SAMPLES_KIND, STREAM_INTERVAL_S):
-                progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": pending, "final": False})
-                sent += len(pending)
-                pending = []
-            if on_fraction is not None and now - last_progress >= PROGRESS_INTERVAL_S:
-                last_progress = now
-                done = len(samples) / runs if runs is not None else (now - began) / budget_s
-                on_fraction(min(1.0, done))
-        progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": pending, "final": True})
+                progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": samples[sent:], "final": False})
+                sent = len(samples)
+            if on_fraction is not None and done - last_progress >= PROGRESS_INTERVAL_S:
+                last_progress = done
+                fraction = len(samples) / runs if runs is not None else (done - began) / budget_s
+                on_fraction(min(1.0, fraction))
+        progress.partial(SAMPLES_KIND, {**meta, "start": sent, "samples_ms": samples[sent:], "final": True})
 
     stats = compute_stats(samples, batch_size=batch_size, cold_ms=cold_ms)
     return ConfigResult(

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from core.benchmark.results import KERAS_MODES
-from core.benchmark.runner_base import InputSpec, _NamedInputs, tensorflow
+from core.benchmark.runner_base import InputSpec, _NamedInputs
+from core.tf_runtime import import_tensorflow
 from core.errors import BadInputError
 from core.models.interface import ModelInterface
 
@@ -77,7 +78,7 @@ class KerasRunner(_NamedInputs):
         return self._interface
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
-        tf = self._tf = tensorflow()
+        tf = self._tf = import_tensorflow()
         check_device(self.device, tf)
         self._batch = int(batch_size)
         self._names = self.interface.input_names
@@ -151,7 +152,7 @@ class SavedModelRunner(_NamedInputs):
         if self._interface is None:
             from core.models.signatures import choose_signature, saved_model_interface
 
-            tf = tensorflow()
+            tf = import_tensorflow()
             try:
                 loaded = tf.saved_model.load(self.folder)
             except Exception as exc:  # noqa: BLE001 - an untrusted folder that fails to load is bad input
@@ -170,7 +171,7 @@ class SavedModelRunner(_NamedInputs):
         return self.load()
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
-        tf = self._tf = tensorflow()
+        tf = self._tf = import_tensorflow()
         check_device(self.device, tf)
         self.load()
         self._batch = int(batch_size)
@@ -196,9 +197,7 @@ def check_device(device: str, tf=None) -> None:
     if not name.startswith("GPU"):
         return
     if tf is None:
-        from core.benchmark.runners import tensorflow
-
-        tf = tensorflow()
+        tf = import_tensorflow()
     visible = [d.name.upper().split("DEVICE:")[-1] for d in tf.config.list_logical_devices("GPU")]
     index = name.split(":")[-1] if ":" in name else "0"
     if f"GPU:{index}" not in visible:
@@ -207,14 +206,7 @@ def check_device(device: str, tf=None) -> None:
 
 
 def load_keras(path: str | os.PathLike):
-    """Load a Keras model with safe_mode on (through core.models when it exists)."""
-    try:
-        from core.models.loading import load_keras_model
-    except ImportError:
-        load_keras_model = None
-    if load_keras_model is not None:
-        return load_keras_model(os.fspath(path))
-    from core.tf_runtime import import_keras
+    """Load a Keras model through `core.models.loading` (safety checks first, safe_mode on); BadInputError."""
+    from core.models.loading import load_keras_model
 
-    keras = import_keras()
-    return keras.saving.load_model(os.fspath(path), safe_mode=True, compile=False)
+    return load_keras_model(os.fspath(path))

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auto.add_argument("--seconds", type=float, default=None, metavar="S",
                       help="measuring time per configuration (default 0.5)")
     auto.add_argument("--no-prune", action="store_true", help="never try structured pruning")
+    from core.cli.auto_serving import add_arguments as add_serving_arguments
+
+    add_serving_arguments(auto)   # --rate, --p99-ms: choose the variant and batching policy under load
     parser.add_argument("--no-cache", action="store_true",
                         help="neither read nor write the result cache of variants and measurements "
                              "(`litesmith cache info|clear`)")
@@ -78,6 +81,11 @@ def handle_auto(args: argparse.Namespace) -> int:
         return _usage(f"{', '.join(conflicts)} cannot be combined with --auto (auto mode chooses the recipes)")
     if args.out is None and not args.no_export:
         return _usage("--auto needs --out PATH for the recommended variant (or --no-export)")
+    from core.cli.auto_serving import check_arguments as check_serving_arguments
+
+    serving_usage = check_serving_arguments(args)
+    if serving_usage:
+        return _usage(serving_usage)
     if args.label_column and not args.data:
         return _usage("--label-column needs --data")
     if args.eval_data and not args.data:
@@ -120,16 +128,20 @@ def handle_auto(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     spec = data_spec(args)
 
-    from core.auto import auto_optimize
+    from core.cache_index import auto_cached
     from core.jsonout import stamp
     from core.optimize.export import export_variant, write_json_atomic
     from core.schemas import AUTO
 
     exports: list[dict] = []
     code = ExitCode.OK
+    # A completed search is looked up in this process first (auto_cached): a cached rerun starts no TensorFlow.
     with make_engine(args) as engine:
+        engine.preload_tensorflow = False   # a child may only run an export's .tflite once: no TF for that
+        if out_path is not None:   # the export's child starts while this process looks the cache up
+            engine.warm_up()
         try:
-            result = _run_cancellable(engine, auto_optimize, args.model, budget, spec, settings,
+            result = _run_cancellable(engine, auto_cached, args.model, budget, spec, settings,
                                       subject=args.model, show_progress=not args.json)
         except JobFailed as failed:
             print_error(failed.error)
@@ -137,12 +149,23 @@ def handle_auto(args: argparse.Namespace) -> int:
                 print_json(stamp(AUTO, {"model": args.model, "error": {"kind": failed.error.kind,
                                                                         "message": failed.error.message}}))
             return failed.error.exit_code
+        serving = None   # with --rate: the variant and batching policy chosen under load (core.cli.auto_serving)
+        if not result.cancelled and result.recommended_variant is not None and args.rate is not None:
+            from core.cli.auto_serving import choose_under_load
+
+            try:
+                serving = choose_under_load(engine, args, result, spec)
+            except JobFailed as failed:
+                print_error(failed.error)
+                return failed.error.exit_code
         if result.cancelled:
             code = ExitCode.CANCELLED
         elif result.recommended_variant is None:
             code = ExitCode.CONVERSION
         elif out_path is not None:
             variant = result.recommended_variant
+            if serving is not None and serving.chosen is not None:
+                variant = serving.chosen
             target = out_path
             if Path(args.out).is_dir() or args.out.endswith(("/", "\\")):
                 target = output_paths(args.model, [variant.name], args.out)[variant.name]
@@ -159,6 +182,11 @@ def handle_auto(args: argparse.Namespace) -> int:
                 code = failed.error.exit_code
     summary = stamp(AUTO, result.summary())
     summary["exports"] = exports
+    if serving is not None:
+        from core.serving.report import study_document
+
+        summary["serving"] = study_document(serving.study)
+        summary["serving_choice"] = serving.chosen.name if serving.chosen is not None else None
     if args.report:
         try:
             write_json_atomic(args.report, summary)
@@ -169,6 +197,10 @@ def handle_auto(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(format_auto(result, exports))
+        if serving is not None:
+            from core.cli.auto_serving import describe
+
+            print(describe(serving, args.rate))
     return int(code)
 
 
@@ -210,8 +242,11 @@ def _run_cancellable(engine, fn, *args, subject: str | None, show_progress: bool
 
 
 def _report_extra(result) -> dict:
+    from dataclasses import asdict
+
+    rec = getattr(result, "recommendation", None)
     return {"budget": result.budget.effective().describe(), "recommended": result.recommended,
-            "reasons": list(result.reasons), "pareto": list(result.pareto),
+            "recommendation": asdict(rec) if rec is not None else None, "reasons": list(result.reasons), "pareto": list(result.pareto),
             "candidates": [{k: v for k, v in c.summary().items() if k not in ("recipe", "evaluation")}
                            for c in result.candidates]}
 
@@ -294,7 +329,12 @@ def format_auto(result, exports: list[dict] | None = None) -> str:
         lines.append(("  ".join(col.ljust(w) for col, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip())
     lines.append("Pareto front (latency, size, " + ("accuracy" if result.budget.needs_labels else "agreement") +
                  "): " + (", ".join(result.pareto) if result.pareto else "empty"))
-    if result.recommended:
+    rec = getattr(result, "recommendation", None)
+    if rec is not None and rec.label is not None:
+        lines.append(rec.headline())   # the same Recommendation object (and text) the GUI header shows
+        if rec.why_not_fastest:
+            lines.append("  not the fastest p50: " + rec.why_not_fastest)
+    elif result.recommended:
         lines.append(f"recommended: {result.recommended}")
     for reason in result.reasons:
         lines.append(f"  - {reason}")

@@ -3,6 +3,12 @@
     litesmith bench model.tflite --threads 1,2 --batch 1,8,32 --seconds 2 --budget-ms 10
     litesmith bench model.keras --keras-modes predict,tf_function --json --samples
     litesmith bench saved_model/ --signature embed --data batches.npz
+    litesmith bench model.tflite --devices cpu,gpu --batch 1,8,64,512 --keras-model model.keras
+
+With --devices the CPU run is followed by the GPU runners (LiteRT's GPU accelerator, Keras on
+the GPU through TensorFlow or JAX) and a table of per-sample latency, throughput and copy time
+per device and batch size, with the batch size from which each GPU runner beats the CPU
+(`core.benchmark.gpu_sweep`); a GPU runner that cannot start here says why in its row.
 
 Inputs are fed by name. `--data` is matched to the model's inputs by
 `core.data.loaders.load_data` (arrays named after the inputs, else x_0, x_1, ...
@@ -71,8 +77,9 @@ def add_parser(subparsers) -> None:
                     "p99 fits the latency budget.",
     )
     parser.add_argument("model", metavar="MODEL", help=".tflite, .keras, .h5 or SavedModel folder")
-    parser.add_argument("--threads", type=int_list, default=(1,), metavar="N[,N...]",
-                        help="LiteRT thread counts to try (default 1; Keras uses TensorFlow's own threads)")
+    parser.add_argument("--threads", type=int_list, default=None, metavar="N[,N...]",
+                        help="LiteRT thread counts to try (default 1; with --devices: 1 and every physical core; "
+                             "Keras uses TensorFlow's own threads)")
     parser.add_argument("--batch", type=int_list, default=(1,), metavar="B[,B...]", help="batch sizes (default 1)")
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument("--runs", type=positive_int, help="measured calls per configuration")
@@ -98,6 +105,12 @@ def add_parser(subparsers) -> None:
                         help="SavedModel or .tflite: the signature to measure (default serving_default, or the "
                              "only one); the others are listed in a note")
     parser.add_argument("--profile", action="store_true", help="Keras models: time every layer")
+    parser.add_argument("--devices", type=_devices, default=None, metavar="cpu[,gpu]",
+                        help="CPU versus GPU over the --batch sizes: the CPU .tflite at its best thread count, "
+                             "LiteRT's GPU accelerator, Keras on the GPU (TensorFlow or JAX); prints the batch size "
+                             "from which each GPU runner beats the CPU. A .keras MODEL is converted to fp32 .tflite")
+    parser.add_argument("--keras-model", metavar="FILE", default=None,
+                        help="with --devices and a .tflite MODEL: the same model as .keras, for Keras on the GPU")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     parser.add_argument("--samples", action="store_true", help="with --json: include every raw latency sample")
     custom_objects.add_argument(parser)
@@ -105,11 +118,25 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=handle)
 
 
+def _devices(text: str) -> tuple[str, ...]:
+    from core.benchmark.gpu_sweep import parse_devices
+
+    try:
+        return parse_devices(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def config_from_args(args: argparse.Namespace):
     from core.benchmark.results import BenchConfig
 
+    threads = args.threads
+    if threads is None:
+        from core.benchmark.gpu_sweep import default_threads
+
+        threads = default_threads() if getattr(args, "devices", None) else (1,)
     return BenchConfig(
-        threads=args.threads, batch_sizes=args.batch, runs=args.runs, seconds=args.seconds,
+        threads=threads, batch_sizes=args.batch, runs=args.runs, seconds=args.seconds,
         warmup=max(0, args.warmup), budget_ms=args.budget_ms, xnnpack=not args.no_xnnpack,
         keras_modes=args.keras_modes, device=args.device, gpu_memory_limit_mb=args.gpu_memory_mb,
         keep_samples=bool(args.samples), profile_layers=bool(args.profile),
@@ -134,6 +161,8 @@ def handle(args: argparse.Namespace) -> int:
     if bad is not None:
         return bad
     code_files = custom_objects.paths(args)
+    if getattr(args, "devices", None):
+        return _handle_devices(args, config)
     with make_engine(args) as engine:
         try:
             result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
@@ -181,11 +210,16 @@ def format_result(result) -> str:
         )
     rec = result.recommendation
     lines.append("")
-    lines.append(("recommended: " if rec.within_budget else "no configuration fits: ") + rec.reason)
+    lines.append(rec.headline())   # the same Recommendation object (and text) the GUI header shows
+    if rec.label is not None:
+        lines.append(("  recommended: " if rec.within_budget else "  no configuration fits: ") + rec.reason)
+    if rec.why_not_fastest:
+        lines.append("  not the fastest p50: " + rec.why_not_fastest)
     if result.explanations:
         lines.append("")
         lines.append("why:")
         lines.extend(f"  - {text}" for text in result.explanations)
+    lines.extend(_facts_lines(result))
     if result.layer_profile:
         from core.benchmark.profile import top_layers
 
@@ -196,3 +230,61 @@ def format_result(result) -> str:
     for note in result.notes:
         lines.append(f"note: {note}")
     return os.linesep.join(escape_line(line) for line in lines)   # names come from the model file
+
+
+def _facts_lines(result) -> list[str]:
+    """One row per .tflite variant: op counts, XNNPACK partitions, XNNPACK on/off (what the explanations quote)."""
+    from core.benchmark.stats import fmt_ms
+
+    facts = getattr(result, "variant_facts", ())
+    if not facts:
+        return []
+    lines = ["", "measured per variant (ops counted in the .tflite; XNNPACK on/off at batch 1, 1 thread):"]
+    for f in facts:
+        delegated = ("unknown" if f.delegated_ops is None
+                     else f"{f.delegated_ops} ops in {f.partitions} partition(s), {f.kept_count} kept")
+        ablation = ("not measured" if f.xnnpack_on_p50_ms is None or f.xnnpack_off_p50_ms is None
+                    else f"{fmt_ms(f.xnnpack_on_p50_ms)} on / {fmt_ms(f.xnnpack_off_p50_ms)} off")
+        ops = "?" if f.total_ops is None else str(f.total_ops)
+        quant = "?" if f.quantize_ops is None else f"{f.quantize_ops}/{f.dequantize_ops}"
+        lines.append(f"  {f.variant:<12} ops {ops:>5}  quantize/dequantize {quant:>7}  XNNPACK: {delegated};  "
+                     f"p50 {ablation}")
+    return lines
+
+
+def _handle_devices(args: argparse.Namespace, config) -> int:
+    """`bench MODEL --devices cpu,gpu`: the CPU run as usual, then the GPU runners and the crossover.
+
+    Exit codes as without --devices; a GPU that cannot run is a state in the table ("No GPU"), not an error.
+    """
+    from core.benchmark.crossover import format_crossover
+    from core.benchmark.gpu_sweep import crossover_json, crossover_sweep
+    from core.benchmark.measure import nothing_measured
+
+    if args.keras_model is not None and not os.path.exists(args.keras_model):
+        print(f"error: {args.keras_model}: no such file", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    with make_engine(args) as engine:
+        try:
+            result = run_job(engine, crossover_sweep, args.model, config, subject=args.model, devices=args.devices,
+                             keras_model=args.keras_model, show_progress=not args.json)
+        except JobFailed as failed:
+            print_error(failed.error)
+            return failed.error.exit_code
+    if args.json:
+        from core.cli.common import to_jsonable
+        from core.jsonout import stamp
+        from core.schemas import BENCH
+
+        data = to_jsonable(result.bench)
+        data["crossover"] = crossover_json(result.crossover)
+        print_json(stamp(BENCH, data))
+    else:
+        print(format_result(result.bench))
+        print()
+        print(os.linesep.join(escape_line(line) for line in format_crossover(result.crossover).splitlines()))
+    failure = nothing_measured(result.bench)
+    if failure is not None:
+        print_error(failure)
+        return ExitCode.BAD_INPUT if failure.exit_code == ExitCode.BAD_INPUT else ExitCode.CONVERSION
+    return ExitCode.OK

@@ -3,6 +3,9 @@
 The folder is the user's cache folder (platformdirs), or LITESMITH_CACHE_DIR
 when set. Entries are keyed by the source model's SHA-256, the recipe, the
 data files' SHA-256, the settings and the library versions (see core/cache.py).
+Besides the variants and measurements it holds index entries (``index-*``,
+`core.cache_index`): whole results looked up before the engine's child starts, so
+a fully cached `optimize` or `optimize --auto` imports no TensorFlow.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Callable
 from core import __version__
 from core.errors import ExitCode, JobFailed, LitesmithError
 
-COMMAND_MODULES = ("inspect", "optimize", "bench", "devices", "cache")
+COMMAND_MODULES = ("inspect", "optimize", "bench", "devices", "cache", "loadtest")
 
 GuiLauncher = Callable[..., int]
 

@@ -142,7 +142,7 @@ def data_spec(args: argparse.Namespace):
 def handle(args: argparse.Namespace) -> int:
     from core.cache import ResultCache
     from core.optimize.export import export_variant, write_json_atomic
-    from core.optimize.pipeline import optimize_model
+    from core.cache_index import optimize_cached
 
     bad = custom_objects.check(args)
     if bad is not None:
@@ -154,7 +154,8 @@ def handle(args: argparse.Namespace) -> int:
     auto_only = [flag for flag, value in (("--max-accuracy-drop", args.max_accuracy_drop),
                                           ("--min-agreement", args.min_agreement), ("--max-size", args.max_size),
                                           ("--threads", args.threads), ("--batch-sizes", args.batch_sizes),
-                                          ("--seconds", args.seconds)) if value is not None]
+                                          ("--seconds", args.seconds), ("--rate", args.rate),
+                                          ("--p99-ms", args.p99_ms)) if value is not None]
     auto_only += ["--no-prune"] if args.no_prune else []
     if auto_only:
         return _usage(f"{', '.join(auto_only)} go(es) with --auto")
@@ -205,9 +206,13 @@ def handle(args: argparse.Namespace) -> int:
     spec = data_spec(args)
     exports: list[dict] = []
     codes: list[int] = [ExitCode.OK]
+    # The cache is looked up in this process first (optimize_cached): a cached rerun starts no TensorFlow.
     with make_engine(args) as engine:
+        engine.preload_tensorflow = False   # a child may only run an export's .tflite once: no TF for that
+        if paths:   # the export's child starts while this process looks the cache up
+            engine.warm_up()
         try:
-            result = run_job(engine, optimize_model, args.model, recipes, spec, subject=args.model,
+            result = run_job(engine, optimize_cached, args.model, recipes, spec, subject=args.model,
                              show_progress=not args.json, options=options,
                              cache=None if args.no_cache else ResultCache())
         except JobFailed as failed:

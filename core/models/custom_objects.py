@@ -123,7 +123,7 @@ def _registry_restored():
 
         objects, names = registration.GLOBAL_CUSTOM_OBJECTS, registration.GLOBAL_CUSTOM_NAMES
     except (ImportError, AttributeError):  # a Keras laid out otherwise: the public view of the registry
-        from core.models.tfimport import keras as import_keras
+        from core.tf_runtime import import_keras
 
         objects, names = import_keras().saving.get_custom_objects(), {}
     saved_objects, saved_names = dict(objects), dict(names)
@@ -139,7 +139,7 @@ def _registry_restored():
 
 
 def _import_one(path: str | os.PathLike) -> dict[str, Any]:
-    from core.models.tfimport import keras as import_keras
+    from core.tf_runtime import import_keras
 
     text = os.fspath(path)
     real, data, digest = _read(text)

@@ -31,7 +31,7 @@ from core.models import safety
 from core.models.formats import detect_format
 from core.models.hashing import sha256_path, size_on_disk
 from core.models.info import InspectResult, LayerInfo, ModelFormat, ModelInfo, TensorInfo
-from core.models.tfimport import wait_for_tensorflow_preload
+from core.tf_runtime import wait_for_tensorflow_preload
 from core.text import first_line
 
 
@@ -47,7 +47,7 @@ def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken,
     started = time.monotonic()
     path = str(path)
     progress(0.0, "checking the file", stage="checking")
-    wait_for_tensorflow_preload()  # imports racing the engine's TF preload can fail; see core.models.tfimport
+    wait_for_tensorflow_preload()  # imports racing the engine's TF preload can fail; see core.tf_runtime
     with safety.reading_model(path):
         info = _inspect(path, progress, cancel, custom_objects=tuple(custom_objects or ()))
     progress(1.0, "done", stage="inspecting")
@@ -272,9 +272,9 @@ def _saved_model_params(proto) -> int:
 
 
 def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelToken) -> dict[str, Any]:
-    from core.models.tfimport import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     signature, sig_name, notes = _pick_signature(proto)
     if signature is None:
         raise BadInputError("the SavedModel has no serving signature, so it cannot be converted; "

@@ -72,8 +72,11 @@ def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()):
         return load_checked_keras(path, custom_objects=custom_objects)
 
 
+_PATCHED = ("is_memory_sufficient", "get_temp_dir")   # what _keras_load_patches replaces in saving_lib
+
+
 @contextlib.contextmanager
-def _keras_load_patches():
+def _keras_load_patches(saving_lib: Any):
     """Keep a Keras load from writing anywhere we don't clean up.
 
     * Keras 3 reads a .keras file's weights into memory when it thinks memory
@@ -89,10 +92,6 @@ def _keras_load_patches():
       fails half-way leaves them in /tmp. Those folders are made inside one
       private folder per load, removed whatever happens.
     """
-    try:
-        from keras.src.saving import saving_lib
-    except ImportError:  # a Keras without that module: nothing to adjust
-        saving_lib = None
     root = tempfile.mkdtemp(prefix="litesmith-load-")
 
     def private_temp_dir() -> str:
@@ -100,7 +99,7 @@ def _keras_load_patches():
 
     patches = {"is_memory_sufficient": lambda model: True, "get_temp_dir": private_temp_dir}
     with _patch_lock:
-        originals = {name: getattr(saving_lib, name) for name in patches if hasattr(saving_lib, name)}
+        originals = {name: getattr(saving_lib, name) for name in patches}
         for name in originals:
             setattr(saving_lib, name, patches[name])
         try:
@@ -117,9 +116,17 @@ def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()
     `custom_objects`: the user's own code files (``--custom-objects``), imported here, after the
     checks, and offered to Keras (`core.models.custom_objects`); safe_mode stays on.
     """
-    from core.models.tfimport import keras as import_keras
+    from core.tf_runtime import import_keras
 
     keras = import_keras()
+    # Private Keras API, imported before the load's `try`: a Keras without it must fail loudly
+    # (ImportError: an internal error), never load without the patches below (no silent fallback).
+    from keras.src.saving import saving_lib
+
+    missing = [name for name in _PATCHED if not hasattr(saving_lib, name)]
+    if missing:  # Keras changed: loading without these patches could write beside the input
+        raise ImportError(f"keras.src.saving.saving_lib has no {', '.join(missing)} (Keras changed; "
+                          "core.models.loading must be updated before it loads models)")
     custom_objects = tuple(str(p) for p in custom_objects or ())
     objects: dict[str, Any] = {}
     if custom_objects:
@@ -127,7 +134,7 @@ def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()
 
         objects = import_custom_objects(custom_objects)   # BadInputError naming a file that fails
     try:
-        with _keras_load_patches(), keras.saving.custom_object_scope(objects):
+        with _keras_load_patches(saving_lib), keras.saving.custom_object_scope(objects):
             model = keras.models.load_model(str(path), safe_mode=True, compile=False,
                                             custom_objects=objects or None)
     except MemoryError:

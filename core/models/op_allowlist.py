@@ -78,9 +78,9 @@ _LIBRARY_REASONS = {
 @functools.lru_cache(maxsize=1)
 def op_libraries() -> dict[str, str]:
     """Every op TensorFlow registers for Python, with the library (`gen_*_ops`) that defines it."""
-    from core.models.tfimport import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     libraries = {}
     for name in dir(tf.raw_ops):
         if name.startswith("_"):

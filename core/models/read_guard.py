@@ -34,11 +34,14 @@ def reading_model(path: str | Path, what: str = "the model could not be read") -
     becomes a `BadInputError` naming it, with the traceback kept in `details`.
 
     `MemoryError` passes (the engine reports it as out of memory), and so do
-    `LitesmithError`s (they already say what is wrong) and `KeyboardInterrupt`.
+    `LitesmithError`s (they already say what is wrong), `KeyboardInterrupt` and
+    `ImportError`: a module Litesmith needs failing to import is a broken
+    installation, never the file's fault, and must fail loudly as an internal error
+    (Keras's own imports while deserializing a file are caught in `core.models.loading`).
     """
     try:
         yield
-    except (LitesmithError, MemoryError):
+    except (LitesmithError, MemoryError, ImportError):
         raise
     except RecursionError as exc:
         raise _bad(path, f"{what}: it is nested too deeply to read ({_reason(exc)})",

@@ -71,7 +71,7 @@ from core.models.op_policy import (  # noqa: F401 - re-exported
     _op_refusal, saved_model_assets, saved_model_op_problems,
 )
 from core.models.read_guard import _bad, _reason, reading_model
-from core.models.tfimport import wait_for_tensorflow_preload
+from core.tf_runtime import wait_for_tensorflow_preload
 from core.models.zip_members import _check_member_decompresses, _unsafe_member_name
 from core.text import first_line
 
@@ -347,9 +347,9 @@ def check_saved_model(folder: str | Path):
 
 
 def _check_saved_model(folder: Path):
-    from core.models.tfimport import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tensorflow()
+    import_tensorflow()
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from core.errors import ConversionError
 from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
-from core.optimize.quantize import configure_converter, positional_dataset, quantize_tflite, representative_dataset
+from core.optimize.aeq_adapter import DERIVABLE, quantize_tflite
+from core.optimize.quantize import configure_converter, positional_dataset, representative_dataset
 from core.optimize.recipes import CALIBRATED_MODES, FP32, INT8, WEIGHT_ONLY, ConvertConfig, QuantizeConfig
 from core.optimize.results import LayerError
 
@@ -42,6 +43,9 @@ class WorkState:
     compression: tuple[dict, ...] = ()    # reports of pruning/distillation steps
 
 
+MAX_CALIBRATIONS = 2
+
+
 @dataclass
 class PipelineContext:
     """What all variants share: the source, the data, the cached fp32 conversion."""
@@ -59,11 +63,34 @@ class PipelineContext:
     train_y: dict[str, np.ndarray] | None = None   # its labels by output name
     primary_output: str = ""
     model_cache: dict[tuple, Any] = field(default_factory=dict)   # memoised model-changing steps
+    calibrations: dict[str, Any] = field(default_factory=dict)    # fp32 bytes' SHA-1 -> Calibration (or None)
+
+    def calibration_of(self, float_bytes: bytes, signature: str):
+        """The calibration of this fp32 .tflite on `calibration_x`, made once; None (logged) when it fails."""
+        import hashlib
+
+        from core.optimize.calibration import calibrate
+
+        key = hashlib.sha1(float_bytes).hexdigest()
+        if key not in self.calibrations:
+            while len(self.calibrations) >= MAX_CALIBRATIONS:   # pruned models: keep memory bounded
+                self.calibrations.pop(next(iter(self.calibrations)))
+            self.progress(None, "calibrating (once for every integer variant of this model)")
+            try:
+                self.calibrations[key] = calibrate(float_bytes, self.calibration_x, signature=signature,
+                                                   cancel=self.cancel)
+            except ConversionError as why:
+                self.cancel.raise_if_cancelled()
+                self.progress.log(f"calibrating the fp32 model failed; the converter calibrates instead "
+                                  f"({why.message})")
+                self.calibrations[key] = None
+        return self.calibrations[key]
 
     def close(self) -> None:
         for factory in self.factories.values():
             factory.close()
         self.factories.clear()
+        self.calibrations.clear()
 
 
 class Pass:
@@ -129,6 +156,16 @@ def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterF
 
 
 class QuantizePass(Pass):
+    """Quantize the fp32 conversion: derived from it where that equals the converter's output, else converted.
+
+    Dynamic range, float16 and weight-only come from the fp32 .tflite through
+    ai-edge-quantizer (`core.optimize.aeq_adapter`); int8 (plain, int8 I/O,
+    selective, per-layer errors) and 16x8 come from ONE calibration of it per
+    data set (`core.optimize.calibration`, kept in `ctx.calibrations`). When a
+    derivation fails or differs from the converter's, the variant is converted
+    by the TFLite converter as before, and the reason is logged.
+    """
+
     kind = "quantize"
     config_class = QuantizeConfig
 
@@ -140,29 +177,108 @@ class QuantizePass(Pass):
         if state.factory is None or config.mode == WEIGHT_ONLY:
             self._with_aeq(state, config, ctx)
             return
+        if config.mode in DERIVABLE and self._derived(state, config, ctx):
+            return
+        isolated = (state.converter_path in BATCH1_PATHS and config.mode in CALIBRATED_MODES
+                    and state.factory.saved_model_folder() is not None)
+        if config.mode in CALIBRATED_MODES and not isolated and self._from_calibration(state, config, ctx):
+            return
+        self._with_converter(state, config, ctx, isolated)
+
+    def _derived(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> bool:
+        """Dynamic/float16 by AEQ from the fp32 .tflite; False (logged) when it fails or differs."""
+        from core.optimize.aeq_adapter import derive_weight_variant
+
+        ctx.progress(None, f"quantizing ({config.mode}) from the fp32 conversion")
+        try:
+            state.tflite_bytes = derive_weight_variant(state.float_bytes, config.mode)
+        except ConversionError as why:
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
+            return False
+        state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
+        return True
+
+    def _from_calibration(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> bool:
+        """int8/16x8 from the shared calibration of the fp32 .tflite; False (logged) to use the converter."""
+        from core.optimize.calibration import float_ops, int8_model, int16x8_model
+
+        ctx.progress(None, f"quantizing ({config.mode}) from the shared calibration of the fp32 model")
+        calibration = ctx.calibration_of(state.float_bytes, _signature(ctx))
+        if calibration is None:
+            return False
+        try:
+            if config.selective is not None:
+                return self._selective(state, config, ctx, calibration)
+            if config.mode == INT8:
+                data = int8_model(calibration, io_dtype=config.io_dtype)
+                left = float_ops(data)
+                if left and config.io_dtype == "int8":
+                    return False   # the converter refuses this: let it say so in its own words
+                warning = (f"not every op has an integer kernel; some stay float32 ({', '.join(left)})"
+                           if left else None)
+            else:
+                try:
+                    data, warning = int16x8_model(calibration), None
+                except ConversionError as strict:
+                    data = int16x8_model(calibration, allow_float=True)
+                    warning = f"not every op has an integer kernel; some stay float32 ({strict.message})"
+        except ConversionError as why:
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
+            return False
+        state.tflite_bytes = data
+        if warning:
+            state.warnings.append(warning)
+        if config.mode == INT8 and config.io_dtype == "int8":
+            state.io_dtype = "int8"
+        if config.layer_errors and config.mode == INT8:
+            from core.optimize.selective import layer_errors_from_calibration
+
+            ctx.progress(None, "measuring per-layer quantization error")
+            _requantize, errors = layer_errors_from_calibration(
+                calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+            state.layer_errors = tuple(errors)
+        return True
+
+    def _selective(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, calibration) -> bool:
+        from core.optimize.selective import layer_errors_from_calibration
+
+        ctx.progress(None, "measuring per-layer quantization error")
+        requantize, errors = layer_errors_from_calibration(
+            calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+        self._apply_selective(state, config, ctx, requantize, errors)
+        return True
+
+    @staticmethod
+    def _apply_selective(state: WorkState, config: QuantizeConfig, ctx: PipelineContext, requantize, errors) -> None:
+        from core.optimize.selective import selective_quantize
+
+        outcome = selective_quantize(
+            requantize, errors, config.selective, calibration_x=ctx.calibration_x,
+            calibration_reference=ctx.calibration_reference(), tasks=ctx.tasks, primary=ctx.primary_output,
+            run=ctx.run_tflite, cancel=ctx.cancel, progress=ctx.progress)
+        state.tflite_bytes = outcome.tflite_bytes
+        state.layer_errors = outcome.layer_errors
+        state.float_layers = outcome.float_layers
+        state.warnings.extend(outcome.notes)
+
+    def _with_converter(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext,
+                        isolated: bool) -> None:
         tf = _tf()
         allow_select = state.convert_config.allow_select_tf_ops if state.convert_config else False
         needs_data = config.mode in CALIBRATED_MODES
         representative = representative_dataset(ctx.calibration_x, ctx.cancel) if needs_data else None
         if config.selective is not None:
-            from core.optimize.selective import selective_quantize
+            from core.optimize.selective import debug_layers
 
             ctx.progress(None, "measuring per-layer quantization error")
-            outcome = selective_quantize(
-                state.factory.make_converter, representative, config.selective,
-                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel),
-                calibration_x=ctx.calibration_x, calibration_reference=ctx.calibration_reference(),
-                tasks=ctx.tasks, primary=ctx.primary_output, run=ctx.run_tflite, cancel=ctx.cancel,
-                progress=ctx.progress)
-            state.tflite_bytes = outcome.tflite_bytes
-            state.layer_errors = outcome.layer_errors
-            state.float_layers = outcome.float_layers
-            state.warnings.extend(outcome.notes)
+            requantize, errors = debug_layers(
+                state.factory.make_converter, representative,
+                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+            self._apply_selective(state, config, ctx, requantize, errors)
             return
         ctx.progress(None, f"quantizing ({config.mode})")
-
-        isolated = (state.converter_path in BATCH1_PATHS and config.mode in CALIBRATED_MODES
-                    and state.factory.saved_model_folder() is not None)
 
         def attempt(fallback: bool) -> bytes:
             if isolated:
@@ -199,8 +315,7 @@ class QuantizePass(Pass):
             from core.optimize.selective import debug_layers
 
             ctx.progress(None, "measuring per-layer quantization error")
-
-            _debugger, errors = debug_layers(
+            _requantize, errors = debug_layers(
                 state.factory.make_converter, representative,
                 debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
             state.layer_errors = tuple(errors)
@@ -217,10 +332,10 @@ class QuantizePass(Pass):
                                          signature=ctx.source.signature)
         state.tflite_bytes = data
         if config.layer_errors:
-            from core.optimize.quantize import aeq_tensor_errors
+            from core.optimize.aeq_adapter import tensor_errors
 
             nan = float("nan")
-            rows = aeq_tensor_errors(float_bytes, data, ctx.calibration_x, signature=ctx.source.signature)
+            rows = tensor_errors(float_bytes, data, ctx.calibration_x, signature=ctx.source.signature)
             state.layer_errors = tuple(LayerError(tensor_name=r["tensor_name"], op_name=r["kind"], rmse_over_scale=nan,
                                                   mean_abs_error=nan, max_abs_error=nan, scale=nan, mse=r["mse"])
                                        for r in rows)

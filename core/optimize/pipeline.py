@@ -16,6 +16,7 @@ baseline every size ratio is relative to).
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -163,26 +164,11 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
     started = time.perf_counter()
     parsed = _recipes(recipes)
     options = as_options(options, threshold)
-    if isinstance(data, dict):
-        try:
-            data = DataSpec(**data)
-        except TypeError as exc:
-            raise BadInputError(f"bad data settings: {exc}") from None
-    data = data or DataSpec()
+    data = _data_spec(data)
     store = None
     if cache is not None:
-        import os
-
-        if not os.path.exists(model_path):
-            raise BadInputError("no such file or folder", path=model_path)
-        progress(0.0, "hashing the model and data", stage="load")
-        store = _PipelineCache(cache, model_path, data, options, cancel)
-        hit = store.full_hit(model_path, parsed, started)
+        store, hit = _cache_lookup(cache, model_path, parsed, data, options, progress, cancel, started)
         if hit is not None:
-            progress.log(f"all {len(parsed)} variant(s) came from the result cache ({cache.folder})")
-            for variant in hit.variants:
-                progress.partial("variant", variant)
-            progress(1.0, "done (from the cache)", stage="done")
             return hit
     session = OptimizeSession(model_path, data, options, progress, cancel)
     variants: list[Variant] = []
@@ -225,6 +211,7 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                 store.put(store.variant_key(recipe), variant, progress)
             progress.partial("variant", variant)
             progress(0.2 + (i + 1) * span, f"{recipe.name}: done", recipe.name)
+            gc.collect()   # the converter's graphs and LiteRT interpreters of this variant, before the next
     finally:
         session.close()
     info, description, original = session.info, session.description, session.original
@@ -245,6 +232,49 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
         seconds=time.perf_counter() - started, environment=environment())
 
 
+def _data_spec(data: DataSpec | dict | None) -> DataSpec:
+    if isinstance(data, dict):
+        try:
+            data = DataSpec(**data)
+        except TypeError as exc:
+            raise BadInputError(f"bad data settings: {exc}") from None
+    return data or DataSpec()
+
+
+def _cache_lookup(cache, model_path: str, parsed: list[Recipe], data: DataSpec, options: SessionOptions, progress,
+                  cancel, started: float) -> tuple[_PipelineCache, OptimizeResult | None]:
+    """Hash the inputs and look the whole result up; the hit is streamed (variants) and reported done."""
+    import os
+
+    if not os.path.exists(model_path):
+        raise BadInputError("no such file or folder", path=model_path)
+    progress(0.0, "hashing the model and data", stage="load")
+    store = _PipelineCache(cache, model_path, data, options, cancel)
+    hit = store.full_hit(model_path, parsed, started)
+    if hit is not None:
+        progress.log(f"all {len(parsed)} variant(s) came from the result cache ({cache.folder})")
+        for variant in hit.variants:
+            progress.partial("variant", variant)
+        progress(1.0, "done (from the cache)", stage="done")
+    return store, hit
+
+
+def cached_result(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
+                  *, progress, cancel, cache, threshold: float | None = None,
+                  options: SessionOptions | dict | None = None) -> OptimizeResult | None:
+    """`optimize_model`'s result when `cache` holds all of it (the setup and every recipe), else None.
+
+    Only hashes the model and data files (SHA-256) and reads cache entries: no model
+    is opened and TensorFlow is not imported, so the engine's parent may call it
+    before starting the child (`core.cache_index.optimize_cached`). Raises
+    BadInputError as `optimize_model` does (bad recipes or settings, a missing file).
+    """
+    started = time.perf_counter()
+    _, hit = _cache_lookup(cache, model_path, _recipes(recipes), _data_spec(data), as_options(options, threshold),
+                           progress, cancel, started)
+    return hit
+
+
 def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = None, *, progress, cancel,
                    io_dtype: str = "float", **kwargs: Any) -> OptimizeResult:
     """Convenience job: one standard recipe per mode name."""
@@ -255,5 +285,5 @@ def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = No
     return optimize_model(model_path, recipes, data, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["CACHE_NOTE", "PreparedData", "data_cache_parts", "fidelity_warning", "optimize_model", "optimize_modes",
-           "prepare_data", "range_warnings", "variant_cache_key"]
+__all__ = ["CACHE_NOTE", "PreparedData", "cached_result", "data_cache_parts", "fidelity_warning", "optimize_model",
+           "optimize_modes", "prepare_data", "range_warnings", "variant_cache_key"]

@@ -1,7 +1,9 @@
 """Selective int8 quantization: per-layer error, and keeping the most sensitive layers in float.
 
-`tf.lite.experimental.QuantizationDebugger` calibrates the model once and runs
-an instrumented int8 model (NumericVerify ops) over the calibration data; the
+`tf.lite.experimental.QuantizationDebugger` runs an instrumented int8 model
+(NumericVerify ops) written from the pipeline's one calibration of the fp32
+model (`core.optimize.calibration`; through the converter only when that
+calibration is unavailable) over the calibration data; the
 per-layer error it measures is normalised by the quantization scale
 (``rmse/scale``: about 0.29 is the ideal rounding error, much larger means the
 layer's range is badly served by 8 bits).
@@ -11,7 +13,8 @@ alone is quantized) and keeps the most sensitive in float, one more at a time,
 until the fidelity target against the original model, on the calibration data,
 is met.
 Each candidate is re-quantized from the same calibrated model
-(`mlir_quantize` with ``denylisted_nodes``), so calibration runs once.
+(`mlir_quantize` with ``denylisted_nodes``), so calibration runs once for
+plain int8, int8 I/O, selective and 16x8 alike.
 """
 
 from __future__ import annotations
@@ -112,12 +115,15 @@ def _parse_layer_stats(debugger) -> list[LayerError]:
 
 
 def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dataset=None,
-                 progress=None) -> tuple[Any, list[LayerError]]:
-    """Calibrate once and measure per-layer int8 error; returns (debugger, errors worst first).
+                 progress=None) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
+    """Calibrate through the converter and measure per-layer int8 error; returns (requantize, errors worst first).
 
-    `representative` feeds the converter's calibration (samples keyed by name);
-    `debug_dataset` feeds the debugger's own interpreter, which takes tensors by
-    position (`core.optimize.quantize.positional_dataset`); default: `representative`.
+    The converter path, for when the fp32 model cannot be calibrated directly
+    (`layer_errors_from_calibration` is the usual one). `representative` feeds
+    the converter's calibration (samples keyed by name); `debug_dataset` feeds
+    the debugger's own interpreter, which takes tensors by position
+    (`core.optimize.quantize.positional_dataset`); default: `representative`.
+    `requantize(float_layers)` writes the int8 model with those layers in float.
     """
     from core.optimize.convert import quiet_native
     from core.tf_runtime import import_tensorflow
@@ -138,26 +144,53 @@ def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dat
     if failure is not None:
         raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
                               details=captured.text) from None
-    return debugger, _parse_layer_stats(debugger)
+    errors = _parse_layer_stats(debugger)
+    calibrated = debugger.calibrated_model
+    per_channel_off = debugger.converter._experimental_disable_per_channel  # private: the converter's setting
+    del debugger   # its interpreters hold the model twice
+
+    def requantize(float_layers: list[str]) -> bytes:
+        from tensorflow.lite.python import convert as tfl_convert
+
+        with quiet_native():
+            return bytes(tfl_convert.mlir_quantize(calibrated, disable_per_channel=per_channel_off,
+                                                   fully_quantize=False, enable_numeric_verify=False,
+                                                   denylisted_nodes=list(float_layers) or None))
+
+    return requantize, errors
 
 
-def requantize(debugger, float_layers: list[str]) -> bytes:
-    """An int8 model (float I/O) from the debugger's calibrated model, `float_layers` kept in float."""
-    from tensorflow.lite.python import convert as tfl_convert
+def layer_errors_from_calibration(calibration, debug_dataset) -> tuple[Callable[[list[str]], bytes],
+                                                                        list[LayerError]]:
+    """Per-layer int8 error from an existing `core.optimize.calibration.Calibration` (no new calibration).
 
+    The debugger runs the NumericVerify-instrumented model written from the
+    same calibrated model the int8 variants come from; `debug_dataset` yields
+    samples as lists in input-tensor order. Returns (requantize, errors worst first).
+    """
+    from core.optimize.calibration import int8_model
     from core.optimize.convert import quiet_native
+    from core.tf_runtime import import_tensorflow
 
-    with quiet_native():
-        return bytes(tfl_convert.mlir_quantize(
-            debugger.calibrated_model,
-            disable_per_channel=debugger.converter._experimental_disable_per_channel,  # noqa: SLF001
-            fully_quantize=False,
-            enable_numeric_verify=False,
-            denylisted_nodes=list(float_layers) or None,
-        ))
+    tf = import_tensorflow()
+    debug_model = int8_model(calibration, numeric_verify=True)
+    with quiet_native() as captured:
+        try:
+            debugger = tf.lite.experimental.QuantizationDebugger(quant_debug_model_content=debug_model,
+                                                                 debug_dataset=debug_dataset)
+            debugger.run()
+            failure = None
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+    if failure is not None:
+        raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
+                              details=captured.text) from None
+    errors = _parse_layer_stats(debugger)
+    del debugger
+    return (lambda float_layers: int8_model(calibration, float_layers=list(float_layers))), errors
 
 
-def _sensitivity_order(debugger, errors: list[LayerError], chosen: list[str], metric: str, score,
+def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str, score,
                        cancel) -> tuple[list[str], dict[str, float]]:
     """Layers ordered most sensitive first: each is quantized alone, in an otherwise float model.
 
@@ -180,13 +213,13 @@ def _sensitivity_order(debugger, errors: list[LayerError], chosen: list[str], me
     return ordered + rest, alone
 
 
-def _auto(debugger, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
+def _auto(requantize, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
           calibration_reference, tasks, primary, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
     """Keep the most sensitive layers in float, one more at a time, until the fidelity target is met."""
     metric, target = resolve_metric(config, tasks[primary])
 
     def score(layers: list[str]) -> tuple[float, bytes]:
-        model = requantize(debugger, layers)
+        model = requantize(layers)
         return metric_value(run(model, calibration_x), calibration_reference, metric, tasks), model
 
     value, model = score(chosen)
@@ -195,7 +228,7 @@ def _auto(debugger, errors: list[LayerError], chosen: list[str], config: Selecti
     if not meets(value, target, metric):
         if progress is not None:
             progress(None, "measuring each layer's sensitivity")
-        order, _alone = _sensitivity_order(debugger, errors, chosen, metric, score, cancel)
+        order, _alone = _sensitivity_order(errors, chosen, metric, score, cancel)
         current = list(chosen)
         for name in order[: config.max_float_layers]:
             if cancel is not None:
@@ -219,19 +252,19 @@ def _auto(debugger, errors: list[LayerError], chosen: list[str], config: Selecti
     return model, chosen, note
 
 
-def selective_quantize(make_converter: Callable[[], Any], representative, config: SelectiveConfig, *,
-                       debug_dataset=None,
+def selective_quantize(requantize: Callable[[list[str]], bytes], errors: list[LayerError],
+                       config: SelectiveConfig, *,
                        calibration_x: dict[str, np.ndarray], calibration_reference: dict[str, np.ndarray],
                        tasks: dict[str, str], primary: str,
                        run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]], cancel=None,
                        progress=None) -> SelectiveOutcome:
-    """Run the debugger, then keep layers in float (given ones, or automatically) and re-quantize.
+    """Keep layers in float (given ones, or automatically) and re-quantize, from one calibration.
 
-    Inputs, references and outputs are keyed by name; the fidelity target is
-    checked on the worst output (`metric_value`), the metric chosen by the
-    primary output's task.
+    `requantize` and `errors` come from `layer_errors_from_calibration` or
+    `debug_layers`. Inputs, references and outputs are keyed by name; the
+    fidelity target is checked on the worst output (`metric_value`), the metric
+    chosen by the primary output's task.
     """
-    debugger, errors = debug_layers(make_converter, representative, debug_dataset=debug_dataset)
     known = {e.tensor_name for e in errors}
     notes: list[str] = []
     unknown = [name for name in config.float_layers if name not in known]
@@ -241,12 +274,11 @@ def selective_quantize(make_converter: Callable[[], Any], representative, config
     chosen = list(config.float_layers)
     trail: list[tuple[int, float]] = []
     if not config.auto:
-        model = requantize(debugger, chosen)
+        model = requantize(chosen)
     else:
-        model, chosen, note = _auto(debugger, errors, chosen, config, calibration_x=calibration_x,
-                                      calibration_reference=calibration_reference, tasks=tasks, primary=primary,
-                                      run=run,
-                                      cancel=cancel, progress=progress, trail=trail)
+        model, chosen, note = _auto(requantize, errors, chosen, config, calibration_x=calibration_x,
+                                    calibration_reference=calibration_reference, tasks=tasks, primary=primary,
+                                    run=run, cancel=cancel, progress=progress, trail=trail)
         notes.append(note)
     marked = tuple(replace(e, kept_float=e.tensor_name in chosen) for e in errors)
     return SelectiveOutcome(tflite_bytes=model, layer_errors=marked, float_layers=tuple(chosen), notes=notes,

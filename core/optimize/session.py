@@ -39,6 +39,9 @@ from core.optimize.source import OpenedSource, open_source
 
 
 SMOKE_SAMPLES = 4   # real evaluation samples kept with a variant for the pre-export smoke run
+# Samples per LiteRT call when judging a variant: LiteRT's activation arena grows with the batch, the work per
+# image does not; bench/bench_convert.py measures the resulting peak memory.
+EVAL_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,9 @@ class OptimizeSession:
         return self.source.signature or SERVING
 
     def run_variant(self, tflite_bytes: bytes, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return run_tflite(tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel)
+        """A variant's outputs by name, run EVAL_BATCH samples at a time (LiteRT's arena grows with the batch)."""
+        return run_tflite(tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel,
+                          batch_size=EVAL_BATCH)
 
     def _single_class_warnings(self) -> list[str]:
         warnings = self._label_range_warnings()

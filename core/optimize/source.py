@@ -34,6 +34,7 @@ class OpenedSource:
     signature_fn: Any = None              # the SavedModel's chosen signature (a ConcreteFunction)
     _loaded: Any = None                   # keeps the loaded SavedModel (and its variables) alive
     _conversion_dir: str | None = None
+    _keras_fn: Any = None                 # the Keras model's graph call (see `_keras_call`)
     _temp: list[str] = field(default_factory=list)
 
     @property
@@ -77,7 +78,7 @@ class OpenedSource:
         self._temp.clear()
         self._conversion_dir = None
 
-    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 64, cancel=None) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 32, cancel=None) -> dict[str, np.ndarray]:
         """The original model's outputs by name on named `inputs` (samples on axis 0)."""
         if self.tflite_bytes is not None and not self.has_graph:
             from core.optimize.runtime import run_tflite
@@ -98,31 +99,45 @@ class OpenedSource:
                 collected[name].append(np.asarray(value))
         return {name: np.concatenate(parts) for name, parts in collected.items()}
 
+    def _keras_call(self):
+        """The Keras model as a graph (`tf.function`), made once; the eager call when it cannot be traced.
+
+        Why: an eager call of a functional model keeps every layer's output of
+        the batch alive until the end (MobileNetV2, 64 images: 5.5 GiB); the
+        graph frees each tensor once consumed (0.5 GiB at 32) and runs ~2x faster.
+        """
+        if self._keras_fn is None:
+            from core.tf_runtime import import_tensorflow
+
+            tf, model = import_tensorflow(), self.keras_model
+            graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+            def call(x):
+                if self._keras_fn is not eager:
+                    try:
+                        return graph(x)
+                    except (TypeError, ValueError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError):
+                        self._keras_fn = eager   # a layer that only runs eagerly
+                return eager(x)
+
+            def eager(x):
+                return model(x, training=False)
+
+            self._keras_fn = call
+        return self._keras_fn
+
     def _call(self, chunk: dict[str, np.ndarray]) -> dict[str, Any]:
         from core.models.signatures import named_outputs
 
         if self.keras_model is not None:
             feed = [chunk[name] for name in self.interface.input_names]
-            out = self.keras_model(feed[0] if len(feed) == 1 else feed, training=False)
+            out = self._keras_call()(feed[0] if len(feed) == 1 else feed)
             return named_outputs(out, self.interface.output_names)
         from core.tf_runtime import import_tensorflow
 
         tf = import_tensorflow()
         result = self.signature_fn(**{name: tf.constant(value) for name, value in chunk.items()})
         return {name: result[name] for name in self.interface.output_names}
-
-
-def wait_for_tensorflow_preload(timeout: float = 300.0) -> None:
-    """Let the engine child's background TensorFlow import finish before importing Keras.
-
-    Importing Keras while another thread is half-way through `import tensorflow`
-    can see a partly initialised module (AttributeError deep in tf.data).
-    """
-    import threading
-
-    for thread in threading.enumerate():
-        if thread.name == "tf-preload" and thread is not threading.current_thread():
-            thread.join(timeout)
 
 
 def open_source(path: str, *, signature: str | None = None, custom_objects: tuple[str, ...] = ()) -> OpenedSource:
@@ -135,6 +150,7 @@ def open_source(path: str, *, signature: str | None = None, custom_objects: tupl
     """
     from core.models.loading import load_source
     from core.models.signatures import choose_signature, keras_interface, saved_model_interface
+    from core.tf_runtime import wait_for_tensorflow_preload
 
     wait_for_tensorflow_preload()
     loaded = load_source(path, custom_objects=custom_objects)

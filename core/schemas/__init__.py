@@ -11,6 +11,7 @@ carries the id and version.
 * ``litesmith.bench``: ``litesmith bench --json``
 * ``litesmith.devices``: ``litesmith devices --json``
 * ``litesmith.cache``: ``litesmith cache info|clear --json``
+* ``litesmith.loadtest``: ``litesmith loadtest --json`` (the serving study, `core.serving.report`)
 * ``litesmith.export-report``: the variant report ``NAME.report.json`` (``core.optimize.export``)
 * ``litesmith.comparison-report``: the desktop app's exported JSON report (``gui.comparison.summary``)
 
@@ -38,15 +39,17 @@ DEVICES = "litesmith.devices"
 CACHE = "litesmith.cache"
 EXPORT_REPORT = "litesmith.export-report"
 COMPARISON_REPORT = "litesmith.comparison-report"
+LOADTEST = "litesmith.loadtest"
 COMMON_ID = "urn:litesmith:schema:common:v1"
 
 # The version each document is written at today.
 VERSIONS: dict[str, int] = {
     INSPECT: 1, OPTIMIZE: 1, AUTO: 1, BENCH: 1, DEVICES: 1, CACHE: 1, EXPORT_REPORT: 1, COMPARISON_REPORT: 1,
+    LOADTEST: 1,
 }
 
 __all__ = ["AUTO", "BENCH", "CACHE", "COMMON_ID", "COMPARISON_REPORT", "DEVICES", "EXPORT_REPORT", "INSPECT",
-           "OPTIMIZE", "VERSIONS", "SchemaViolation", "document_schema", "load", "schema_file", "validate",
+           "LOADTEST", "OPTIMIZE", "VERSIONS", "SchemaViolation", "document_schema", "load", "schema_file", "validate",
            "validator"]
 
 

@@ -74,6 +74,7 @@ class OutputsBox(QGroupBox):
         self.provisional = False
         self.names_signature: str | None = None   # the signature whose outputs `names` are
         self._unsure = False                       # the names may not be the engine's (a .tflite before a run)
+        self.inferred_tasks: dict[str, str] = {}   # output -> the task the last run inferred (set_source)
 
         self.signature = QComboBox()
         self.signature.setObjectName("signature")
@@ -144,6 +145,8 @@ class OutputsBox(QGroupBox):
             if combo is None:
                 continue
             inferred = t.reason != "set with --task"
+            if inferred:
+                self.inferred_tasks[t.output] = t.task
             combo.setItemText(0, f"auto: {t.task}" if inferred else AUTO_TASK)
             combo.setItemData(0, f"inferred: {t.task} ({t.reason})" if inferred else "", Qt.ItemDataRole.ToolTipRole)
             if inferred and combo.currentIndex() == 0:
@@ -160,6 +163,8 @@ class OutputsBox(QGroupBox):
         `provisional`: the names may not be the engine's (choices disabled until a run).
         `names_signature`: the signature these outputs belong to (None: the default one).
         """
+        if not keep:
+            self.inferred_tasks = {}
         chosen_primary = self.primary_output() if keep else ""
         chosen_tasks = dict(self.task_overrides()) if keep else {}
         chosen_signature = self.signature_choice() if keep else ""
@@ -242,6 +247,13 @@ class OutputsBox(QGroupBox):
     def primary_output(self) -> str:
         """The chosen primary output; "" for the default (the first output, or none for unordered outputs)."""
         return "" if self.provisional else (self.primary.currentData() or "")
+
+    def primary_task(self) -> str:
+        """The primary output's task: the user's choice, else what the last run inferred; "" when not known yet."""
+        name = self.primary_output() or (self.names[0] if self.names else "")
+        combo = self.task_combos.get(name)
+        chosen = combo.currentData() if combo is not None and not self.provisional else ""
+        return chosen or self.inferred_tasks.get(name, "")
 
     def signature_choice(self) -> str:
         """The chosen signature; "" for the default (serving_default, or the only one)."""

@@ -26,7 +26,7 @@ from gui.panels.input_sizes import InputSizesBox
 from gui.panels.outputs_box import OutputsBox
 from gui.recipe import (
     DATA_FILTER, DEVICE_CPU, DISTILL, MAGNITUDE_PRUNE, MODE_LABELS, QUANT_MODES, STRUCTURED_PRUNE, RunSettings,
-    compression_kinds, is_data_path, parse_int_list,
+    budget_in_target_units, compression_kinds, is_data_path, parse_int_list,
 )
 
 NO_DATA_TEXT = ("No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
@@ -101,6 +101,7 @@ class RecipePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("recipePanel")
         self.data_path: str | None = None
+        self._offered_data: str | None = None   # the data path chosen for the user from beside the model
         self.compression_enabled = True
         self._last_dir = os.path.expanduser("~")
 
@@ -341,7 +342,8 @@ class RecipePanel(QWidget):
         self.auto_quality.addItem("Agreement ≥", "agreement")
         self.auto_quality.addItem("Accuracy drop ≤", "accuracy")
         self.auto_quality.setToolTip("Agreement with the original's outputs (no labels needed), or the drop in "
-                                     "accuracy on labelled data (PR-AUC for binary tasks), in points")
+                                     "accuracy on labelled data (PR-AUC for binary tasks), in points; for a regression, the increase "
+                                     "in mean absolute error, in the target's own units")
         self.auto_value = QDoubleSpinBox()
         self.auto_value.setObjectName("autoValue")
         self.auto_value.setDecimals(2)
@@ -358,6 +360,7 @@ class RecipePanel(QWidget):
                                      "matter; it fine-tunes, so it takes longer")
         self._auto_values = {"agreement": 99.0, "accuracy": 1.0}
         self.auto_quality.currentIndexChanged.connect(self._auto_quality_changed)
+        self.outputs_box.changed.connect(self._auto_quality_changed)   # the primary task sets the budget's unit
         self.auto_value.valueChanged.connect(self._remember_auto_value)
         for w in (self.auto_value, self.auto_max_size):
             w.valueChanged.connect(self.changed)
@@ -439,7 +442,20 @@ class RecipePanel(QWidget):
             self._last_dir = os.path.dirname(os.path.normpath(path))
             self.set_data_path(path)
 
+    def offer_data(self, path: str) -> bool:
+        """Select `path`, found beside the opened model (`core.data.companions`), unless the user chose data.
+
+        Data the user chose stays; an earlier offer (for another model) is replaced. True when selected.
+        """
+        if self.data_path is not None and self.data_path != self._offered_data:
+            return False
+        self.set_data_path(path)
+        self._offered_data = self.data_path
+        self.data_zone.detail.setText(f"found beside the model · {os.path.dirname(self.data_path)}")
+        return True
+
     def set_data_path(self, path: str | None) -> None:
+        self._offered_data = None
         self.data_path = os.path.abspath(path) if path else None
         if self.data_path is None:
             self.data_zone.name.setText("No data chosen")
@@ -497,6 +513,7 @@ class RecipePanel(QWidget):
         """After a run or an auto search (its SourceInfo): the engine's output names and the inferred tasks."""
         if source is not None:
             self.outputs_box.set_source(source)
+            self._auto_quality_changed()     # an inferred regression task: the budget in the target's units
 
     # -- devices --------------------------------------------------------------------------
 
@@ -541,7 +558,14 @@ class RecipePanel(QWidget):
     def _auto_quality_changed(self, *_args) -> None:
         kind = self.auto_quality.currentData()
         self.auto_value.blockSignals(True)
-        if kind == "accuracy":
+        target_units = budget_in_target_units(self.outputs_box.primary_task())
+        accuracy = self.auto_quality.findData("accuracy")
+        self.auto_quality.setItemText(accuracy, "MAE increase ≤" if target_units else "Accuracy drop ≤")
+        if kind == "accuracy" and target_units:   # regression: the target's own units, as typed
+            self.auto_value.setRange(0.0, 1e9)
+            self.auto_value.setSingleStep(0.1)
+            self.auto_value.setSuffix(" (target units)")
+        elif kind == "accuracy":
             self.auto_value.setRange(0.0, 100.0)
             self.auto_value.setSingleStep(0.5)
             self.auto_value.setSuffix(" pts")
@@ -598,6 +622,7 @@ class RecipePanel(QWidget):
             signature=self.outputs_box.signature_choice(),
             primary_output=self.outputs_box.primary_output(),
             tasks=self.outputs_box.task_overrides(),
+            auto_task=self.outputs_box.primary_task(),
             input_shapes=input_shapes,
         )
 

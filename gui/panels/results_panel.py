@@ -21,6 +21,7 @@ from gui.formatting import human_size
 from gui.panels.model_panel import fit_columns, make_table
 from gui.table_models import Column, RecordTableModel, sortable
 from gui.widgets.per_output import PerOutputPage
+from gui.widgets.crossover_chart import CrossoverPage
 from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
 
@@ -118,7 +119,8 @@ def comparison_columns(metric: Metric) -> list[Column]:
                tooltip=lambda r: "original p50 / this p50"),
         Column("Samples/s", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f")),
                sort_key=lambda r: -(r.throughput or 0), numeric=True, bold=bold("throughput"),
-               tooltip=lambda r: "samples per second"),
+               tooltip=lambda r: f"samples per second ({r.config_label}); the recommendation may use another "
+                                 "batch size: see the header"),
         Column(metric.accuracy_column, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
                numeric=True, bold=bold("accuracy")),
         Column(metric.fidelity_column, lambda r: text_of(r, "fidelity", fid_text(r)), sort_key=num_key("fidelity"),
@@ -290,6 +292,7 @@ class ResultsPanel(QWidget):
         header.addStretch(1)
         header.addWidget(self.export_variant_button)
         header.addWidget(self.export_report_button)
+        self.header_layout = header   # other faces add their buttons here (gui.serving: "Test under load…")
 
         self.banner = QLabel()
         self.banner.setObjectName("syntheticBanner")
@@ -353,6 +356,8 @@ class ResultsPanel(QWidget):
         self.layer_tab_index = self.tabs.addTab(layer_page, "Per-layer error")
         self.profile_page = ProfilePage()
         self.profile_tab_index = self.tabs.addTab(self.profile_page, "Profile")
+        self.crossover_page = CrossoverPage()   # the window runs the sweep when its button asks
+        self.crossover_tab_index = self.tabs.addTab(self.crossover_page, "CPU vs GPU")
         self.mode = "run"            # "run" (a RunOutcome) or "auto" (an AutoResult)
         self.auto_result = None
         self.auto_payloads: list[dict] = []
@@ -398,6 +403,7 @@ class ResultsPanel(QWidget):
         self.tabs.setTabVisible(self.outputs_tab_index, False)
         self.table_model.set_records([])
         self.charts.clear()
+        self.crossover_page.clear()
         self.explanations.clear()
         self.config_model.set_records([])
         self.layer_combo.clear()
@@ -492,7 +498,8 @@ class ResultsPanel(QWidget):
         if self.mode != "auto":
             return
         result = self.auto_result
-        recommended = result.recommended if result is not None else None
+        rec = getattr(result, "recommendation", None) if result is not None else None
+        recommended = (rec.variant if rec is not None else result.recommended) if result is not None else None
         payloads = self.auto_payloads
         self.rows = candidate_rows(payloads, recommended=recommended, result=result)
         metric = auto_metric(payloads, result)
@@ -522,7 +529,13 @@ class ResultsPanel(QWidget):
         self._redraw_auto()
         measured = sum(1 for c in result.candidates if c.status == "measured")
         parts = []
-        if result.recommended:
+        rec = getattr(result, "recommendation", None)   # the core's one Recommendation (None: an older result)
+        if rec is not None and rec.label is not None:
+            chosen = result.candidate(rec.variant)
+            parts.append(f"{rec.headline()} ✔ ({chosen.quality_label})")
+            if rec.why_not_fastest:
+                parts.append("not the fastest p50: " + rec.why_not_fastest)
+        elif result.recommended:
             chosen = result.candidate(result.recommended)
             parts.append(f"Recommended: {result.recommended} ✔ ({chosen.latency_config}, {chosen.quality_label})")
         else:
@@ -610,12 +623,20 @@ class ResultsPanel(QWidget):
             return ""
         bench = outcome.benchmark
         parts = []
-        if bench is not None and bench.recommendation.label:
-            parts.append(f"Recommended: {bench.recommendation.label}"
-                         + ("" if bench.recommendation.within_budget else " (misses the latency budget)"))
-        fastest = min((r for r in rows[1:] if r.p50_ms), key=lambda r: r.p50_ms, default=None)
-        if fastest is not None and fastest.speedup:
-            parts.append(f"fastest: {fastest.name}, {fastest.speedup:.1f}× the original's speed")
+        # The core's one Recommendation: the same object the table's ✔, the charts' star and the CLI read.
+        from gui.auto import RECOMMENDED_MARK
+
+        rec = bench.recommendation if bench is not None else None
+        if rec is not None and rec.label:
+            parts.append(rec.headline() + RECOMMENDED_MARK)
+            fastest = next((r for r in rows if r.name == rec.fastest_variant), None)
+            speed = (f", {fastest.speedup:.1f}× the original's speed"
+                     if fastest is not None and fastest.speedup and not fastest.is_original else "")
+            if rec.fastest_is_recommended:
+                parts.append(f"also the fastest p50{speed}")
+            elif rec.fastest_variant:
+                parts.append(f"fastest p50: {rec.fastest_variant}{speed}; not recommended because "
+                             + rec.why_not_fastest)
         smallest = min(rows[1:], key=lambda r: r.size_bytes)
         parts.append(f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
                      f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)")

@@ -51,6 +51,7 @@ class ResultCharts(QWidget):
         layout.addWidget(self.size_plot, 1)
         layout.addWidget(self.tradeoff_plot, 1)
         self.front: list[str] = []
+        self.starred: str | None = None   # the recommended variant the quality-vs-latency chart stars
 
     def plots(self) -> dict[str, pg.PlotWidget]:
         return {"latency": self.latency_plot, "size": self.size_plot, "tradeoff": self.tradeoff_plot}
@@ -59,6 +60,7 @@ class ResultCharts(QWidget):
         for plot in self.plots().values():
             plot.getPlotItem().clear()   # also empties the legend
         self.front = []
+        self.starred = None
 
     def set_rows(self, rows: list[Row], metric: Metric) -> None:
         """All three charts at once."""
@@ -76,7 +78,8 @@ class ResultCharts(QWidget):
         n = len(rows)
         # Horizontal bars, the original on top: names read on the left axis at any width.
         ys = np.array([float(n - 1 - i) for i in range(n)])
-        ticks = [[(float(n - 1 - i), r.name) for i, r in enumerate(rows)]]
+        ticks = [[(float(n - 1 - i), r.name + (" ✔" if getattr(r, "recommended", False) else ""))
+                  for i, r in enumerate(rows)]]
         text_colour = self.palette().text().color()
 
         if not latency:
@@ -161,9 +164,17 @@ class ResultCharts(QWidget):
             scatter = pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol=symbol, size=15 if on_front else 11,
                                          brush=_brush(colour, 255 if on_front else 110),
                                          pen=pg.mkPen(text_colour if on_front else colour, width=2 if on_front else 1),
-                                         name=r.name + (" ★" if on_front else "")
-                                         + (" ✔ recommended" if getattr(r, "recommended", False) else ""))
+                                         name=r.name + (" ✔ recommended" if getattr(r, "recommended", False) else ""))
             item.addItem(scatter)
+        # The star marks the core's one recommendation (Row.recommended, from its Recommendation object), the
+        # variant the header and the table's ✔ name; the Pareto front is the dashed line and the ringed points.
+        chosen = next((r for r in rows if getattr(r, "recommended", False) and r.name in by_name), None)
+        self.starred = chosen.name if chosen is not None else None
+        if chosen is not None:
+            lat, q = by_name[chosen.name]
+            highlight = pg.mkColor(self.palette().highlight().color())
+            item.addItem(pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol="star", size=30,
+                                            brush=pg.mkBrush(None), pen=pg.mkPen(highlight, width=2.5)))
         if points:
             xs = np.log10([p[1] for p in points])
             qs = np.array([p[2] for p in points])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -14,9 +15,9 @@ from core.engine import Engine
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
-    from core.benchmark.runners import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     import keras
 
     model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
@@ -121,7 +122,11 @@ def test_devices_text_and_json(inline_engine, capsys):
     assert "CPU" in out and "state" in out and ".tflite models run on the CPU" in out
     assert main(["devices", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["cpu"]["logical_cores"] >= 1 and data["cpu_only"] == (data["tf_gpus"] == [])
+    from core.tf_runtime import import_tensorflow   # the inline engine imported it: what TF itself sees
+
+    gpus = import_tensorflow().config.list_physical_devices("GPU")
+    assert data["cpu"]["logical_cores"] == os.cpu_count() and data["cpu_only"] is (not gpus)
+    assert len(data["tf_gpus"]) == len(gpus)
     assert "state" in data and "nvml_status" in data
 
 

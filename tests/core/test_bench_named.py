@@ -27,9 +27,9 @@ N = 6
 
 
 def tf_and_keras():
-    from core.benchmark.runners import tensorflow
+    from core.tf_runtime import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     import keras
 
     return tf, keras

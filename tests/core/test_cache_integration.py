@@ -43,10 +43,19 @@ def test_measurement_is_cached_by_model_and_config(tflite_bytes, tmp_path, monke
             measure_tflite(tflite_bytes, kwargs["config"], variant=kwargs["variant"], cache=cache)
 
 
-def test_without_a_cache_nothing_is_stored(tflite_bytes, tmp_path):
+def test_without_a_cache_nothing_is_stored(tflite_bytes, tmp_path, monkeypatch):
+    """No cache given: nothing in the folder a default cache would use, and no cache written anywhere."""
+    import core.cache as cache_module
+
+    monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))   # where ResultCache() would write
+    writes = []
+    monkeypatch.setattr(cache_module.ResultCache, "put", lambda self, *a, **k: writes.append(self.folder))
     result = measure_tflite(tflite_bytes, BenchConfig(runs=3, warmup=0))
-    assert not served_from_cache(result)
-    assert not list(tmp_path.iterdir())
+    assert not served_from_cache(result) and result.configs
+    assert writes == [] and not (tmp_path / "cache").exists()
+    # The check can fail: the same call with a default cache writes exactly there.
+    measure_tflite(tflite_bytes, BenchConfig(runs=3, warmup=0), cache=ResultCache())
+    assert writes == [tmp_path / "cache"]
 
 
 def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):

@@ -177,9 +177,19 @@ def test_detect_devices_with_fakes():
 
 
 def test_detect_devices_real_tensorflow_here():
+    """Against what TensorFlow and the OS say themselves (not the report's own fields)."""
+    import os
+
+    from core.tf_runtime import import_tensorflow
+
     report = detect_devices(progress=null_reporter(), cancel=CancelToken())
-    assert report.cpu.logical_cores >= 1
-    assert report.cpu_only == (len(report.tf_gpus) == 0)
+    tf = import_tensorflow()
+    physical = tf.config.list_physical_devices("GPU")
+    assert report.cpu.logical_cores == os.cpu_count()
+    assert [g.device for g in report.tf_gpus] == [f"/GPU:{i}" for i in range(len(physical))]
+    assert report.cpu_only is (not physical)
+    assert report.state == ("CPU only" if not physical else f"{len(physical)} GPU(s) for TensorFlow")
+    assert report.tf_version == tf.__version__
 
 
 # --------------------------------------------------------------------------- choosing a GPU
@@ -242,11 +252,11 @@ def test_benchmark_applies_gpu_choice_and_cap_before_loading(monkeypatch):
 
 
 def test_benchmark_refuses_a_gpu_tensorflow_cannot_see(monkeypatch):
-    import core.benchmark.runners as runners
+    import core.benchmark.tf_runners as tf_runners
     from core.benchmark.measure import _prepare_device
     from core.benchmark.results import BenchConfig
     from core.errors import BadInputError
 
-    monkeypatch.setattr(runners, "tensorflow", lambda: fake_tf(0))
+    monkeypatch.setattr(tf_runners, "import_tensorflow", lambda: fake_tf(0))
     with pytest.raises(BadInputError, match="no /GPU:0"):
         _prepare_device(BenchConfig(device="/GPU:0"), null_reporter())

@@ -192,7 +192,7 @@ def test_info_is_json_friendly(models):
 
 @pytest.fixture(scope="module")
 def engine():
-    # TF preloads in the child while the first job starts (the race core.models.tfimport guards against)
+    # TF preloads in the child while the first job starts (the race core.tf_runtime.wait_for_tensorflow_preload guards against)
     with Engine(memory_limit_mb=4096) as eng:
         yield eng
 

@@ -18,16 +18,9 @@ file. The commands run in-process through ``core.cli.main.main`` with the engine
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -45,18 +38,13 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-import core.cli.auto_mode as auto_cli
-import core.cli.bench as bench_cli
-import core.cli.inspect as inspect_cli
-import core.cli.optimize as optimize_cli
-from core.cli.main import main
-from core.engine import Engine
 from tests import zoo
+from tests.zoo_cli import (
+    MODES, AutoRuns, OptimizedRuns, Run, agreement, assert_close, by_output, litesmith, litesmith_process,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 KINDS = tuple(zoo.BUILDERS)
 KERAS_KINDS = tuple(k for k in KINDS if k != "savedmodel_two_signatures")
-MODES = ("fp32", "dynamic", "float16", "int8", "int16x8")
 
 # Modes LiteRT itself cannot build for a kind: (kind, mode) -> text the failure's reason must contain.
 # multi_input/int16x8: the converter's 16x8 calibration records no min/max for the int32 id input that feeds
@@ -85,44 +73,6 @@ MIN_AGREEMENT = {"dynamic": 0.99, "float16": 0.99, "int8": 0.95, "int16x8": 0.95
 MIN_COSINE = 0.99
 
 
-# ---------------------------------------------------------------------------------------------- running the CLI
-
-@dataclass(frozen=True)
-class Run:
-    argv: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def __str__(self) -> str:  # in assertion messages
-        return f"litesmith {' '.join(self.argv)} -> exit {self.code}\nstderr:\n{self.err[-3000:]}"
-
-
-def _inline_engine(args) -> Engine:
-    return Engine(isolated=False)
-
-
-def litesmith(*argv: Any) -> Run:
-    """Run a litesmith command in this process, the engine's jobs in a thread; capture stdout and stderr."""
-    argv = tuple(str(a) for a in argv)
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        for module in (optimize_cli, auto_cli, bench_cli, inspect_cli):
-            mp.setattr(module, "make_engine", _inline_engine)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    return Run(argv, int(code), out.getvalue(), err.getvalue())
-
-
-def litesmith_process(*argv: Any, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "gui.entry", *map(str, argv)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 # ---------------------------------------------------------------------------------------------- data and oracles
 
 def eval_file(case: zoo.ZooCase, folder: Path) -> Path:
@@ -139,7 +89,8 @@ def eval_file(case: zoo.ZooCase, folder: Path) -> Path:
     arrays = {k: v for k, v in data.items() if k != "y" and not k.startswith("y_")}
     arrays.update({f"y_{output}": data[key] for output, key in labels.items()})
     path = folder / f"{case.kind}_eval_per_output.npz"
-    np.savez(path, **arrays)
+    if not path.exists():   # written once: optimize and auto then read the same bytes (one cache key)
+        np.savez(path, **arrays)
     return path
 
 
@@ -180,28 +131,6 @@ def sklearn_figures(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]
     return figures
 
 
-def agreement(task: str, got: np.ndarray, ref: np.ndarray) -> float:
-    """Fraction of the task's decisions two outputs share (cosine for regression and embedding)."""
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    if task in ("binary", "multilabel"):
-        return float(np.mean((got > 0.5) == (ref > 0.5)))
-    if task in ("multiclass", "sequence", "segmentation"):
-        return float(np.mean(got.argmax(-1) == ref.argmax(-1)))
-    if task == "class_id":
-        return float(np.mean(got == ref))
-    a, b = got.reshape(-1), ref.reshape(-1)
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def by_output(evaluation: dict) -> dict[str, dict]:
-    return {o["output"]: o for o in evaluation["outputs"]}
-
-
-def assert_close(got: Any, want: float, what: str, tol: float = 1e-6) -> None:
-    assert got is not None, f"{what}: Litesmith reported nothing, the oracle says {want!r}"
-    assert math.isclose(got, want, rel_tol=0, abs_tol=tol), f"{what}: Litesmith {got!r}, oracle {want!r}"
-
-
 def finite_numbers(d: dict) -> dict[str, float]:
     return {k: v for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -218,54 +147,16 @@ def cases(work) -> dict[str, zoo.ZooCase]:
     return zoo.build_zoo(work / "zoo")
 
 
-@dataclass(frozen=True)
-class Optimized:
-    run: Run
-    summary: dict
-    eval_path: Path
-    exported: dict[str, Path]     # variant name -> exported .tflite
-
-
 @pytest.fixture(scope="module")
-def optimized(cases, work):
+def optimized(cases, work) -> OptimizedRuns:
     """kind -> one `optimize -q fp32,dynamic,float16,int8,int16x8` run that exports every variant."""
-    done: dict[str, Optimized] = {}
-
-    def get(kind: str) -> Optimized:
-        if kind not in done:
-            case = cases[kind]
-            out = work / f"optimize_{kind}"
-            out.mkdir()
-            evaluation = eval_file(case, work)
-            run = litesmith("optimize", case.model, "-q", ",".join(MODES), "--data", case.calib,
-                            "--eval-data", evaluation, "--out", f"{out}{os.sep}", "--json", "--no-cache")
-            assert run.code in (0, 4), run
-            summary = run.json()
-            exported = {e["variant"]: Path(e["tflite"]) for e in summary["exports"] if "tflite" in e}
-            done[kind] = Optimized(run, summary, evaluation, exported)
-        return done[kind]
-
-    return get
+    return OptimizedRuns(work, cases.__getitem__, eval_of=lambda case: eval_file(case, work), cache=work / "cache")
 
 
 @pytest.fixture(scope="module")
-def auto_runs(cases, work):
+def auto_runs(cases, work) -> AutoRuns:
     """kind -> (the `optimize --auto` run, its exported .tflite or None)."""
-    done: dict[str, tuple[Run, Path | None]] = {}
-
-    def get(kind: str) -> tuple[Run, Path | None]:
-        if kind not in done:
-            case = cases[kind]
-            out = work / f"auto_{kind}"
-            out.mkdir()
-            run = litesmith("optimize", case.model, "--auto", "--data", case.calib, "--eval-data",
-                            eval_file(case, work), "--out", f"{out}{os.sep}", "--seconds", "0.1", "--no-prune",
-                            "--no-cache", "--json")
-            files = sorted(out.glob("*.tflite"))
-            done[kind] = (run, files[0] if len(files) == 1 else None)
-        return done[kind]
-
-    return get
+    return AutoRuns(work, cases.__getitem__, eval_of=lambda case: eval_file(case, work), cache=work / "cache")
 
 
 # ---------------------------------------------------------------------------------------------- optimize, every mode

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +41,11 @@ import pytest
 
 from core.cli.main import build_parser
 from tests import zoo, zoo_recurrent
-from tests.core.test_zoo_e2e import Run, agreement, assert_close, by_output, litesmith, litesmith_process
+from tests.zoo_cli import MODES, AutoRuns, OptimizedRuns, Run, agreement, assert_close, by_output, litesmith
+from tests.zoo_cli import litesmith_process
 
 KINDS = tuple(zoo_recurrent.BUILDERS)
 RECURRENT = ("lstm_classifier", "gru_free_length", "bilstm", "time_distributed", "custom_layer")
-MODES = ("fp32", "dynamic", "float16", "int8", "int16x8")
 SHARED_CASE = Path(__file__).resolve().parents[3] / "shared" / "cases" / "06_gru_dynamic_seq"
 
 # Modes LiteRT cannot build for a kind: (kind, mode) -> text the variant failure's message must contain.
@@ -170,52 +169,16 @@ def get_case(cases, kind: str) -> zoo.ZooCase:
     return cases[kind]
 
 
-@dataclass(frozen=True)
-class Optimized:
-    run: Run
-    summary: dict
-    exported: dict[str, Path]     # variant name -> exported .tflite
-
-
 @pytest.fixture(scope="module")
-def optimized(cases, work):
+def optimized(cases, work) -> OptimizedRuns:
     """kind -> one `optimize -q fp32,dynamic,float16,int8,int16x8 --out DIR/` run that exports every variant."""
-    done: dict[str, Optimized] = {}
-
-    def get(kind: str) -> Optimized:
-        if kind not in done:
-            case = get_case(cases, kind)
-            out = work / f"optimize_{kind}"
-            out.mkdir()
-            run = litesmith("optimize", case.model, "-q", ",".join(MODES), "--data", case.calib, "--eval-data",
-                            case.eval, "--out", f"{out}{os.sep}", "--json", "--no-cache", *extra_args(case))
-            assert run.code in (0, 4), run
-            summary = run.json()
-            exported = {e["variant"]: Path(e["tflite"]) for e in summary["exports"] if "tflite" in e}
-            done[kind] = Optimized(run, summary, exported)
-        return done[kind]
-
-    return get
+    return OptimizedRuns(work, lambda kind: get_case(cases, kind), extra_of=extra_args, cache=work / "cache")
 
 
 @pytest.fixture(scope="module")
-def auto_runs(cases, work):
+def auto_runs(cases, work) -> AutoRuns:
     """kind -> (the `optimize --auto` run, its exported .tflite or None)."""
-    done: dict[str, tuple[Run, Path | None]] = {}
-
-    def get(kind: str) -> tuple[Run, Path | None]:
-        if kind not in done:
-            case = get_case(cases, kind)
-            out = work / f"auto_{kind}"
-            out.mkdir()
-            run = litesmith("optimize", case.model, "--auto", "--data", case.calib, "--eval-data", case.eval,
-                            "--out", f"{out}{os.sep}", "--seconds", "0.1", "--no-prune", "--no-cache", "--json",
-                            *extra_args(case))
-            files = sorted(out.glob("*.tflite"))
-            done[kind] = (run, files[0] if len(files) == 1 else None)
-        return done[kind]
-
-    return get
+    return AutoRuns(work, lambda kind: get_case(cases, kind), extra_of=extra_args, cache=work / "cache")
 
 
 # ---------------------------------------------------------------------------------------------- inspect: FLOPs

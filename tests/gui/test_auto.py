@@ -289,3 +289,31 @@ def test_new_settings_round_trip_and_make_the_engine_inputs():
     broken = RunSettings.from_dict({"auto_quality": "nonsense", "auto_min_agreement": 400, "gpu_memory_mb": "x"})
     assert broken.auto_quality == "agreement" and broken.auto_min_agreement == 100.0 and broken.gpu_memory_mb == 0
     assert RunSettings(profile=True, data_path="data.csv").bench_data() is None   # .npz only
+
+
+def test_the_accuracy_budget_unit_follows_the_task(qtbot):
+    """Points (/100) for accuracy-like tasks; a regression's MAE increase in the target's own units, as typed."""
+    from types import SimpleNamespace
+
+    from gui.panels.recipe_panel import RecipePanel
+    from gui.recipe import RunSettings
+    from PySide6.QtGui import QAction
+
+    assert RunSettings(auto_quality="accuracy", auto_max_drop=1.0).auto_budget().max_accuracy_drop == 0.01
+    regression = RunSettings(auto_quality="accuracy", auto_max_drop=1.0, auto_task="regression")
+    assert regression.auto_budget().max_accuracy_drop == 1.0
+    assert RunSettings.from_dict(regression.to_dict()).auto_task == ""      # one model's task is not restored
+
+    panel = RecipePanel(QAction("Run"))
+    qtbot.addWidget(panel)
+    panel.set_settings(RunSettings(auto_quality="accuracy", auto_max_drop=2.5))
+    panel.outputs_box.set_outputs(["price"])
+    assert panel.auto_value.suffix() == " pts" and panel.auto_quality.currentText() == "Accuracy drop ≤"
+    panel.set_source(SimpleNamespace(interface=None, tasks=(SimpleNamespace(output="price", task="regression",
+                                                                             reason="one linear output"),)))
+    assert panel.auto_quality.currentText() == "MAE increase ≤" and "target units" in panel.auto_value.suffix()
+    settings = panel.settings()
+    assert settings.auto_task == "regression" and settings.auto_budget().max_accuracy_drop == 2.5
+    panel.outputs_box.task_combos["price"].setCurrentIndex(panel.outputs_box.task_combos["price"].findData("binary"))
+    assert panel.auto_value.suffix() == " pts"                             # the user's task choice wins
+    assert panel.settings().auto_budget().max_accuracy_drop == 0.025

@@ -60,17 +60,41 @@ def test_quitting_during_a_job_cancels_it_and_stops_the_child(qtbot, window, how
     child = start_job(qtbot, window, fn)
     failed = []
     window.runner.failed.connect(failed.append)
-    started = time.monotonic()
     if how == "close":
         window.close()
     else:
         window.quit_action.trigger()
+    # It asks first: the window and the job carry on until the answer.
+    box = window.close_dialog
+    assert box is not None and box.isVisible() and "A job is running" in box.text()
+    assert window.isVisible() and window.runner.busy and not gone(child)
+    started = time.monotonic()
+    box.stop_button.click()
     took = time.monotonic() - started
     print(f"\nGUI {how} during a {job} job -> window closed and child gone in {took:.2f} s")
     assert gone(child)  # close() returns once the job has ended and the engine is closed
     assert not window.runner.busy and window.engine.child_pid is None
     assert took < GRACE_S + 2.0
     assert not window.isVisible()
+
+
+def test_keep_running_keeps_the_window_and_the_job(qtbot, window):
+    child = start_job(qtbot, window, stopping_jobs.tick)
+    window.close()
+    box = window.close_dialog
+    assert box.defaultButton() is box.keep_button
+    box.keep_button.click()
+    assert window.close_dialog is None and window.isVisible()
+    assert window.runner.busy and not gone(child)
+    window.close()                                  # asks again
+    assert window.close_dialog is not None and window.isVisible()
+    window.close_dialog.stop_button.click()
+    assert gone(child) and not window.isVisible()
+
+
+def test_closing_with_no_job_running_asks_nothing(qtbot, window):
+    window.close()
+    assert window.close_dialog is None and not window.isVisible()
 
 
 def test_the_end_of_the_desktop_session_cancels_the_job_and_waits(qtbot, window):

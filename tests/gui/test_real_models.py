@@ -159,6 +159,8 @@ def test_cancel_button_then_closing_the_window_stops_job_and_engine(qtbot, setti
     pid = engine.child_pid
     assert pid is not None
     window.close()
-    assert not window.runner.busy
+    assert window.isVisible() and window.runner.busy      # it asks first
+    window.close_dialog.stop_button.click()
+    assert not window.runner.busy and not window.isVisible()
     assert engine.child_pid is None
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

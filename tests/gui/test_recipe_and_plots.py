@@ -248,7 +248,7 @@ def test_results_panel_and_report_without_an_engine(qtbot, tmp_path):
     panel.show()
     panel.set_outcome(fake_outcome())
     qtbot.waitUntil(lambda: panel.complete)
-    assert panel.cell(3, 0) == "int8" and panel.cell(3, 6).endswith("★")
+    assert panel.cell(3, 0) == "int8 ✔" and panel.cell(3, 6).endswith("★")   # ✔: the recommended variant
     assert panel.column_titles()[8:] == ["Accuracy", "Agreement"]
     assert panel.layer_model.rowCount() == 1 and panel.layer_combo.currentText() == "int8"
     assert "the fastest" in panel.explanations.toPlainText()

@@ -284,3 +284,35 @@ def test_app_renders_a_screenshot_and_exits_0(tmp_path):
     assert done.returncode == 0, done.stderr
     assert png.stat().st_size > 5_000
     assert "Traceback" not in done.stderr
+
+
+def _inspect_stand_in(path, *, progress, cancel):
+    """Stands in for `inspect_model` (in-process engine): the digits info under `path`."""
+    import dataclasses
+
+    return InspectResult(dataclasses.replace(KERAS_INFO, path=path), seconds=0.1)
+
+
+def test_opening_a_model_selects_the_data_beside_it(qtbot, settings, tmp_path):
+    """`NAME_eval.*` beside the model is selected (the folder is listed by the job's worker thread);
+    data the user chose is kept when the next model has companions too."""
+    from core.engine import Engine
+    from gui.main_window import MainWindow
+    from tests.gui.helpers import load
+
+    for name in ("digits.keras", "digits_calib.npz", "digits_eval.npz", "fraud.keras", "fraud_eval.npz", "mine.npz"):
+        (tmp_path / name).write_bytes(b"x")
+    window = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None,
+                        inspect_job=_inspect_stand_in)
+    qtbot.addWidget(window)
+    panel = window.recipe_panel
+    load(qtbot, window, tmp_path / "digits.keras")
+    assert panel.data_path == str(tmp_path / "digits_eval.npz")
+    assert panel.data_zone.name.text() == "digits_eval.npz" and "beside the model" in panel.data_zone.detail.text()
+    assert not panel.data_warning.isVisibleTo(panel)
+    load(qtbot, window, tmp_path / "fraud.keras")           # an offer follows the model
+    assert panel.data_path == str(tmp_path / "fraud_eval.npz")
+    panel.set_data_path(str(tmp_path / "mine.npz"))          # the user's choice is kept
+    load(qtbot, window, tmp_path / "digits.keras")
+    assert panel.data_path == str(tmp_path / "mine.npz")
+    window.close()

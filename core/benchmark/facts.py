@@ -1,0 +1,203 @@
+"""Measured facts that explain a .tflite variant's speed (run in the engine's child, on the .tflite).
+
+For each variant (`VariantFacts`):
+
+* op counts from the flatbuffer (`core.models.tflite_graph.read_tflite_graph`, main
+  subgraph): how many ops, how many QUANTIZE and DEQUANTIZE, and how many of those
+  the variant adds over the fp32 variant of the same run;
+* which ops the XNNPACK delegate took and in how many partitions, read from the
+  prepared interpreter's graph (`read_delegation`: the one adapter over the
+  interpreter's private node API; it answers "unknown" (None) on any failure,
+  never 0 and never a failed job);
+* the XNNPACK ablation: invoke() timed with XNNPACK on (OpResolverType.AUTO) and off
+  (BUILTIN_WITHOUT_DEFAULT_DELEGATES) in interleaved rounds (A B A B ...), median
+  ms per call of each side, at batch 1 and one thread.
+
+Per-op times: ai_edge_litert 2.3's Python API exposes none (no profiler on
+`Interpreter` or `CompiledModel`; `profiling_info_pb2` is only filled by the C++
+benchmark tool; `experimental_force_delegate_node_profiling` has no Python reader),
+so the ablation is the measured stand-in.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from core.benchmark.results import DelegationInfo, VariantFacts
+from core.engine.context import CancelToken
+from core.errors import Cancelled
+
+ABLATION_SECONDS = 0.4      # timed seconds per side at most; small models get up to ABLATION_MAX_CALLS
+ABLATION_MAX_CALLS = 400
+ABLATION_MIN_CALLS = 3
+ROUNDS = 8                  # interleaved rounds: drift (frequency, other processes) hits both sides alike
+
+
+def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter | None, str]:
+    """(op name -> count in the main subgraph, "") from the flatbuffer; (None, why) when it cannot be read."""
+    try:
+        from core.models.tflite_graph import read_tflite_graph
+
+        graph = read_tflite_graph(bytes(tflite_bytes))
+        if not graph.subgraphs:
+            return None, "the model has no subgraph"
+        return Counter(op.name for op in graph.subgraphs[0].ops), ""
+    except Exception as exc:  # noqa: BLE001 - an unreadable flatbuffer leaves the counts unknown
+        return None, f"could not read the flatbuffer: {type(exc).__name__}: {exc}"
+
+
+def read_delegation(interpreter) -> tuple[DelegationInfo | None, str]:
+    """Which ops XNNPACK took, from a prepared interpreter with XNNPACK on: (info, "") or (None, why).
+
+    The only place this module touches the interpreter's private node list
+    (through `core.benchmark.litert_runner.delegation_info`); ai_edge_litert has no
+    public API for it, so any failure means "unknown", never 0 delegated ops.
+    """
+    try:
+        from core.benchmark.litert_runner import delegation_info
+
+        info = delegation_info(interpreter, True)
+        if info.total_ops <= 0:
+            return None, "the interpreter listed no ops"
+        return info, ""
+    except Exception as exc:  # noqa: BLE001 - a private API that moved: unknown, not a failed job
+        return None, f"not readable from this ai_edge_litert ({type(exc).__name__}: {exc})"
+
+
+def _source_of(runner) -> bytes | None:
+    """The .tflite bytes a LiteRTRunner was given (its content, or its file read once)."""
+    content = getattr(runner, "_content", None)
+    if content is not None:
+        return bytes(content)
+    path = getattr(runner, "_path", None)
+    if path:
+        with open(path, "rb") as handle:
+            return handle.read()
+    return None
+
+
+def _xnnpack_interpreter(source: bytes):
+    """A plain interpreter with XNNPACK (the default delegate), tensors allocated at the model's own shapes."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=source, num_threads=1,
+                              experimental_op_resolver_type=OpResolverType.AUTO)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _prepared(source: bytes, xnnpack: bool, like, batch: int, threads: int):
+    from core.benchmark.litert_runner import LiteRTRunner
+
+    runner = LiteRTRunner(source, xnnpack=xnnpack, variant=getattr(like, "_variant", None),
+                          signature=getattr(like, "signature", None))
+    try:
+        runner.set_sample_shapes(like.sample_shapes())
+    except Exception:  # noqa: BLE001 - no planned shapes: the runner's own defaults
+        pass
+    runner.prepare(batch, threads)
+    return runner
+
+
+def xnnpack_ablation(source: bytes, like, *, batch: int = 1, threads: int = 1, seconds: float = ABLATION_SECONDS,
+                     calls: int | None = None, cancel: CancelToken | None = None) -> tuple[float, float, int]:
+    """(p50 ms with XNNPACK, p50 ms without, timed calls per side): invoke() of the same inputs timed in
+    interleaved rounds. `like` is the runner measured in the sweep (its signature and input sizes are used).
+    `calls` fixes the calls per side (at least ABLATION_MIN_CALLS); else as many as fit in `seconds` per side
+    (at most ABLATION_MAX_CALLS). Raises whatever building or running the model raises (the caller records
+    it as unknown)."""
+    on = _prepared(source, True, like, batch, threads)
+    off = _prepared(source, False, like, batch, threads)
+    try:
+        inputs = on.make_inputs(np.random.default_rng(0))
+        for runner in (on, off):            # warm: first-call allocation and packing are not part of it
+            runner.run_once(inputs)
+            runner.run_once(inputs)
+        # Size the rounds from one timed call of the slower side, so a slow model stays within `seconds`.
+        start = time.perf_counter()
+        off.run_once(inputs)
+        probe = max(time.perf_counter() - start, 1e-7)
+        if calls is None:
+            calls = int(min(ABLATION_MAX_CALLS, max(ABLATION_MIN_CALLS, seconds / probe)))
+        calls = max(ABLATION_MIN_CALLS, int(calls))
+        per_round = max(1, calls // ROUNDS)
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        perf = time.perf_counter
+        for _ in range(max(1, calls // per_round)):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            for flag, runner in ((True, on), (False, off)):
+                run, out = runner.run_once, samples[flag]
+                for _ in range(per_round):
+                    start = perf()
+                    run(inputs)
+                    out.append((perf() - start) * 1000)
+        return statistics.median(samples[True]), statistics.median(samples[False]), len(samples[True])
+    finally:
+        on.close()
+        off.close()
+
+
+def measure_facts(runners: Sequence, *, cancel: CancelToken | None = None, ablation: bool = True,
+                  seconds: float = ABLATION_SECONDS, calls: int | None = None) -> tuple[VariantFacts, ...]:
+    """VariantFacts for each LiteRT runner (one per variant; the Keras/SavedModel ones are skipped).
+
+    Quantize/dequantize ops "added" are relative to the runner whose variant is "fp32" (None without one).
+    Nothing here fails the job: what cannot be measured stays None with the reason beside it.
+    """
+    from core.benchmark.litert_runner import LiteRTRunner
+
+    seen: dict[str, tuple] = {}
+    for runner in runners:
+        if not isinstance(runner, LiteRTRunner) or getattr(runner, "plan_error", None) is not None:
+            continue
+        try:
+            variant = runner.variant
+            source = _source_of(runner)
+        except Exception:  # noqa: BLE001 - a variant that could not load was reported by the sweep
+            continue
+        if source is not None and variant not in seen:
+            seen[variant] = (runner, source)
+    counts = {name: graph_op_counts(source) for name, (_, source) in seen.items()}
+    base = counts.get("fp32", (None, ""))[0]
+    facts = []
+    for name, (runner, source) in seen.items():
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        ops, _why = counts[name]
+        quant = ops.get("QUANTIZE", 0) if ops is not None else None
+        dequant = ops.get("DEQUANTIZE", 0) if ops is not None else None
+        added_q = added_d = None
+        if ops is not None and base is not None:
+            added_q = quant - base.get("QUANTIZE", 0)
+            added_d = dequant - base.get("DEQUANTIZE", 0)
+        info, delegation_error = None, ""
+        on_ms = off_ms = None
+        timed, ablation_error = 0, ""
+        try:
+            info, delegation_error = read_delegation(_xnnpack_interpreter(source))
+        except Exception as exc:  # noqa: BLE001 - a model that does not build here: unknown, not a failed job
+            delegation_error = f"the model did not build with XNNPACK ({type(exc).__name__}: {exc})"
+        if ablation:
+            try:
+                on_ms, off_ms, timed = xnnpack_ablation(source, runner, seconds=seconds, calls=calls,
+                                                        cancel=cancel)
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a side that cannot run leaves the ablation unknown
+                ablation_error = f"{type(exc).__name__}: {exc}"
+        facts.append(VariantFacts(
+            variant=name, total_ops=sum(ops.values()) if ops is not None else None,
+            op_counts=tuple(sorted(ops.items(), key=lambda item: (-item[1], item[0]))) if ops is not None else (),
+            quantize_ops=quant, dequantize_ops=dequant, added_quantize_ops=added_q, added_dequantize_ops=added_d,
+            delegated_ops=info.delegated_ops if info is not None else None,
+            partitions=info.partitions if info is not None else None,
+            kept_ops=info.kept_ops if info is not None else (), delegation_error=delegation_error,
+            xnnpack_on_p50_ms=on_ms, xnnpack_off_p50_ms=off_ms, ablation_batch=1 if ablation else None,
+            ablation_threads=1 if ablation else None, ablation_calls=timed, ablation_error=ablation_error))
+    return tuple(facts)

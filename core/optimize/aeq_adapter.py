@@ -1,0 +1,242 @@
+"""Every call into ai-edge-quantizer (AEQ) goes through this module.
+
+Two uses:
+
+* `quantize_tflite`: a .tflite input (no original graph) quantized in any
+  mode AEQ offers: dynamic range, weight-only, static int8 and 16x8.
+* `derive_weight_variant`: dynamic range, float16 and weight-only derived from
+  the fp32 .tflite the pipeline already converted, instead of running the
+  TensorFlow converter again (~4 s per mode on MobileNetV2; AEQ takes ~0.1 s).
+  The result is kept only when `not_like_converter` finds nothing the
+  converter would have quantized that AEQ left in float32; otherwise the
+  caller falls back to the converter (tests/core/test_convert_once.py checks
+  size, op set and outputs against the converter's own output).
+
+Any AEQ failure is a `ConversionError` (one variant fails, with the reason),
+never an uncaught exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConversionError
+from core.optimize.recipes import DYNAMIC, FLOAT16, INT8, INT16X8, WEIGHT_ONLY
+
+# The converter's dynamic-range quantizer skips weights under 1,024 elements; AEQ's "legacy" recipe does the same.
+MIN_WEIGHT_ELEMENTS = 1024
+DERIVABLE = (DYNAMIC, FLOAT16, WEIGHT_ONLY)
+
+
+def available() -> bool:
+    try:
+        import ai_edge_quantizer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _recipe(mode: str, *, derived: bool = False):
+    from ai_edge_quantizer import recipe
+
+    if mode == DYNAMIC:
+        # derived: the legacy recipe matches the converter (weights of >= 1,024 elements, symmetric, per channel)
+        return recipe.dynamic_legacy_wi8_afp32() if derived else recipe.dynamic_wi8_afp32()
+    if mode == WEIGHT_ONLY:
+        return recipe.weight_only_wi8_afp32()
+    if mode == FLOAT16 and derived:
+        # float16 of a .tflite input stays unoffered: the converter's float16 also stores biases and other
+        # constants in float16, AEQ only the weights of the ops below (checked for derivation by not_like_converter)
+        from ai_edge_quantizer import qtyping, recipe_manager
+        from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+        manager = recipe_manager.RecipeManager()
+        manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                       num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+        return manager.get_quantization_recipe()
+    if mode == INT8:
+        return recipe.static_wi8_ai8()
+    if mode == INT16X8:
+        return recipe.static_wi8_ai16()
+    raise ConversionError(
+        f"{mode} is not available for a .tflite input (ai-edge-quantizer offers dynamic, weight_only, int8 and "
+        "int16x8); start from the Keras model or SavedModel for it")
+
+
+def _samples(inputs: dict[str, np.ndarray]) -> int:
+    return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
+
+
+def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None, cancel=None):
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
+    n = _samples(inputs) if limit is None else min(limit, _samples(inputs))
+    for i in range(n):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        yield {name: inputs[name][i:i + 1] for name in names}
+
+
+def _run(tflite_bytes: bytes, recipe, calibration=None):
+    """(Quantizer, result) of one AEQ run; `calibration`: {signature: [sample dicts]} or None."""
+    from ai_edge_quantizer import quantizer as aeq_quantizer
+
+    from core.optimize.convert import quiet_native
+
+    with quiet_native():
+        q = aeq_quantizer.Quantizer(bytearray(tflite_bytes))
+        q.load_quantization_recipe(recipe)
+        stats = None
+        if q.need_calibration:
+            if calibration is None:
+                raise ConversionError("this quantization needs calibration data")
+            stats = q.calibrate(calibration, num_threads=1)
+        result = q.quantize(stats, enable_progress_report=False)
+    if result.quantized_model is None:
+        raise ConversionError("ai-edge-quantizer produced no model")
+    return bytes(result.quantized_model)
+
+
+def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
+    """Dynamic range, float16 or weight-only of an fp32 .tflite, by AEQ; ConversionError on any failure.
+
+    Raises ConversionError too when the result is not like the converter's
+    (`not_like_converter`): the caller then uses the converter.
+    """
+    if mode not in DERIVABLE:
+        raise ConversionError(f"{mode} is not derived from the fp32 model")
+    if not available():
+        raise ConversionError("ai-edge-quantizer is not installed")
+    try:
+        data = _run(float_bytes, _recipe(mode, derived=True))
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any AEQ failure fails the derivation, never the job
+        raise ConversionError(f"ai-edge-quantizer could not derive {mode}: {type(exc).__name__}: {exc}"[:400]) from None
+    reason = not_like_converter(data, mode)
+    if reason:
+        raise ConversionError(f"ai-edge-quantizer's {mode} differs from the converter's: {reason}")
+    return data
+
+
+def not_like_converter(tflite_bytes: bytes, mode: str) -> str | None:
+    """Why an AEQ-derived variant may differ from the converter's, or None (measured from the file).
+
+    The converter stores every float weight in float16 (float16 mode), or every
+    weight of >= 1,024 elements in int8 (dynamic, weight-only). AEQ only handles
+    the weights of FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV
+    and EMBEDDING_LOOKUP; a float32 constant of rank >= 2 left in the file (a
+    recurrent loop's weights, a MUL's constant operand) means the converter would
+    have quantized something AEQ did not. Biases (rank 1) stay float32 in AEQ's
+    float16 and in the converter's dynamic mode: a few bytes, not a different model.
+    """
+    from core.models.tflite_graph import read_tflite_graph
+
+    try:
+        graph = read_tflite_graph(tflite_bytes)
+    except Exception as exc:  # noqa: BLE001 - unreadable: no claim of equivalence
+        return f"the result cannot be read ({type(exc).__name__})"
+    if graph.unread:
+        return "a subgraph could not be read"
+    minimum = 1 if mode == FLOAT16 else MIN_WEIGHT_ELEMENTS
+    for sg in graph.subgraphs:
+        for t in sg.tensors:
+            if t.constant and t.dtype == "float32" and len(t.shape) >= 2 and int(np.prod(t.shape)) >= minimum:
+                return f"the weight {t.name!r} {list(t.shape)} stays float32"
+    return None
+
+
+def signature_inputs(tflite_bytes: bytes, signature: str | None = None) -> tuple[str, list[str]]:
+    """(signature key, its input names): `signature`, else serving_default, else the only one."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from core.models.signatures import choose_signature
+
+    interpreter = Interpreter(model_content=bytes(tflite_bytes))
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        raise ConversionError("the .tflite model has no signature; ai-edge-quantizer needs one "
+                              "(convert it again with a recent TensorFlow)")
+    try:
+        key = choose_signature(list(signatures), signature, path=None)
+    except Exception as exc:  # noqa: BLE001 - BadInputError: no such signature; a conversion failure here
+        raise ConversionError(str(exc)) from None
+    return key, list(signatures[key]["inputs"])
+
+
+def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, np.ndarray] | None = None,
+                    cancel=None, signature: str | None = None) -> tuple[bytes, list[str]]:
+    """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings).
+
+    `calibration_x`: calibration samples keyed by the signature's input names.
+    """
+    if not available():
+        raise ConversionError("quantizing a .tflite input needs the ai-edge-quantizer package "
+                              "(pip install ai-edge-quantizer)")
+    recipe = _recipe(mode)
+    calibration = None
+    if mode in (INT8, INT16X8):
+        if calibration_x is None:
+            raise ConversionError(f"{mode} quantization needs calibration data")
+        key, names = signature_inputs(tflite_bytes, signature)
+        calibration = {key: list(_per_sample(calibration_x, names, cancel=cancel))}
+    try:
+        data = _run(tflite_bytes, recipe, calibration)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any quantizer failure is a conversion failure
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        reason = f"{type(exc).__name__}: {exc}"
+        if mode in (INT8, INT16X8) and _has_loop(tflite_bytes):
+            raise ConversionError(f"{mode} is not available for this model: ai-edge-quantizer cannot calibrate its "
+                                  f"recurrent loop (a WHILE op) ({reason[:200]}); dynamic range and float16 need "
+                                  "no calibration", details=reason) from None
+        raise ConversionError(f"ai-edge-quantizer could not apply {mode}: {reason}") from None
+    return data, []
+
+
+def _has_loop(tflite_bytes: bytes) -> bool:
+    """True when the .tflite has a WHILE op (a converted recurrent layer); False when it can't be read."""
+    from core.models.tflite_graph import read_tflite_graph
+
+    try:
+        graph = read_tflite_graph(tflite_bytes)
+    except Exception:  # noqa: BLE001 - only sharpens an error message
+        return False
+    return any(op.name == "WHILE" for sg in graph.subgraphs for op in sg.ops)
+
+
+def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16,
+                  signature: str | None = None) -> list[dict[str, Any]]:
+    """Per-tensor error of a quantized .tflite against its float original (AEQ's validation), worst first."""
+    from ai_edge_quantizer import quantizer as aeq_quantizer
+
+    from core.optimize.convert import quiet_native
+
+    key, names = signature_inputs(float_bytes, signature)
+    try:
+        with quiet_native():
+            q = aeq_quantizer.Quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
+            data = {key: list(_per_sample(x, names, limit))}
+            comparison = q.validate(test_data=data, num_threads=1)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed measurement fails the variant with its reason
+        raise ConversionError(f"ai-edge-quantizer could not measure per-tensor errors: {type(exc).__name__}: "
+                              f"{exc}"[:400]) from None
+    rows = []
+    for result in comparison._comparison_results.values():  # private attribute: the per-signature results
+        for kind, tensors in (("intermediate", result.intermediate_tensors), ("output", result.output_tensors)):
+            for name, value in tensors.items():
+                metrics = value if isinstance(value, dict) else {"mse": value}
+                mse = metrics.get("mse", next(iter(metrics.values()), float("nan")))
+                rows.append({"tensor_name": name, "kind": kind, "mse": float(np.asarray(mse).mean())})
+    return sorted(rows, key=lambda r: -r["mse"] if np.isfinite(r["mse"]) else float("inf"))
+
+
+__all__ = ["DERIVABLE", "available", "derive_weight_variant", "not_like_converter", "quantize_tflite",
+           "signature_inputs", "tensor_errors"]

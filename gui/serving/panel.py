@@ -1,0 +1,339 @@
+"""The Serving tab: what to load-test, the live p50/p99 chart, the per-variant table and the recommendation.
+
+The panel shows and asks; it never computes a figure. Every number comes from
+the engine (`core.serving`): streamed `LoadPoint`s feed the chart
+(`gui.serving.plot.ServingPlot`), the finished `ServingStudy` fills the table, the
+one-line recommendation, the cache effect (keyed trace only) and the notes.
+
+Signals: ``start_requested()`` (Start pressed; read `inputs()`), ``cancel_requested()``
+(the same button while a study runs).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+    QSizePolicy, QVBoxLayout, QWidget,
+)
+
+from gui.panels.model_panel import make_table
+from gui.serving.plot import ServingPlot
+from gui.serving.settings import ServingInputs
+from gui.table_models import Column, RecordTableModel
+
+PLACEHOLDER = ("Will it keep up? Open a .tflite model, or Run a recipe (or an Auto search) and press "
+               "“Test under load…”: every variant is measured, its queue simulated over request rates and "
+               "batching policies, and the best policy confirmed with a real load test.")
+CAPTION = "solid p99 · dashed p50 · ○ simulated · ■ real load test · ★ knee · × generator fell behind"
+
+
+def rps_text(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:,.0f} req/s" if value >= 10 else f"{value:,.2g} req/s"
+
+
+def error_text(value: float | None) -> str:
+    """The simulation's relative p99 error against the real run (0.07 -> "7 %")."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{abs(value) * 100:.1f} %"
+
+
+def _policy_text(v) -> str:
+    return v.recommended.label() if v.recommended is not None else "—"
+
+
+def _rps_key(attr: str):
+    return lambda v: -(getattr(v, attr) or 0.0)
+
+
+SERVING_COLUMNS = [
+    Column("Variant", lambda v: v.variant, tooltip=lambda v: v.model_path),
+    Column("No batching", lambda v: rps_text(v.sustainable_rps_unbatched), sort_key=_rps_key("sustainable_rps_unbatched"),
+           numeric=True, tooltip=lambda v: "highest rate that holds the p99 budget, one request per call"),
+    Column("Recommended policy", _policy_text, tooltip=lambda v: v.batch_note or _policy_text(v)),
+    Column("With policy", lambda v: rps_text(v.sustainable_rps), sort_key=_rps_key("sustainable_rps"), numeric=True,
+           tooltip=lambda v: "highest rate that holds the p99 budget with the recommended policy"),
+    Column("Knee", lambda v: rps_text(v.knee_rps), sort_key=_rps_key("knee_rps"), numeric=True,
+           tooltip=lambda v: "where p99 starts to climb steeply (the queue nears saturation)"),
+    Column("Sim. error", lambda v: error_text(v.simulation_error), numeric=True,
+           sort_key=lambda v: abs(v.simulation_error) if v.simulation_error is not None else math.inf,
+           tooltip=lambda v: "simulated p99 against the real load test of the same policy and rate"
+           + (f"; without batching: {error_text(v.simulation_error_unbatched)}"
+              if v.simulation_error_unbatched is not None else "")),
+    Column("Note", lambda v: v.reason or v.batch_note or "", tooltip=lambda v: v.reason or v.batch_note or ""),
+]
+
+
+def recommendation_text(study) -> str:
+    """One line: the recommended variant and policy and the rate it sustains at the budget."""
+    budget = f"p99 ≤ {study.p99_budget_ms:g} ms"
+    if not study.recommended_variant:
+        return f"No variant holds {budget} at the rates tried: see the notes below."
+    chosen = next((v for v in study.variants if v.variant == study.recommended_variant), None)
+    policy = study.recommended_policy.label() if study.recommended_policy is not None else "no batching"
+    text = f"Recommended: {study.recommended_variant} with {policy}"
+    if chosen is not None and chosen.sustainable_rps:
+        text += f": sustains {rps_text(chosen.sustainable_rps)} at {budget}"
+    if study.headroom is not None and study.target_rps:
+        text += f" ({study.headroom * 100:+.0f} % headroom at {rps_text(study.target_rps)})"
+    return text
+
+
+def cache_lines(study) -> list[str]:
+    """The cache effect of each variant that has one (a keyed trace), in words: the engine's note when it wrote
+    one, else its figures."""
+    lines = []
+    for v in study.variants:
+        for c in (v.caches or ((v.cache,) if v.cache is not None else ())):
+            name = f"<b>{html.escape(v.variant)}</b>, LRU of {c.capacity:,}"
+            if c.too_few_repeats:
+                lines.append(f"{name}: the trace has too few repeats for a cache to matter (hit rate "
+                             f"{c.hit_rate:.0%}). {html.escape(c.note)}".rstrip())
+            elif c.note:
+                lines.append(f"{name}: {html.escape(c.note)}")
+            else:
+                lines.append(f"{name}: hit rate {c.hit_rate:.0%}, p99 {c.p99_ms_without:.3g} → {c.p99_ms_with:.3g} ms, "
+                             f"the model serves {c.model_load_fraction:.0%} of the requests")
+    return lines
+
+
+class ServingPanel(QWidget):
+    start_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("servingPanel")
+        self.study = None
+        self.running = False
+
+        self.title = QLabel("Serving: will it keep up?")
+        self.title.setObjectName("servingTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.source_label = QLabel("Nothing to test yet")
+        self.source_label.setObjectName("servingSource")
+        self.source_label.setWordWrap(True)
+
+        defaults = ServingInputs()
+        self.budget = QDoubleSpinBox()
+        self.budget.setObjectName("servingBudget")
+        self.budget.setRange(0.01, 100_000.0)
+        self.budget.setDecimals(2)
+        self.budget.setSuffix(" ms")
+        self.budget.setValue(defaults.p99_ms)
+        self.budget.setToolTip("Every request must answer within this at the 99th percentile")
+        self.rates = self._edit("servingRates", defaults.rates, "Offered rates in requests per second, e.g. "
+                                "“500, 1000, 2000”, or “sweep” to let the study find the knee")
+        self.seconds = QDoubleSpinBox()
+        self.seconds.setObjectName("servingSeconds")
+        self.seconds.setRange(0.1, 600.0)
+        self.seconds.setDecimals(1)
+        self.seconds.setSuffix(" s")
+        self.seconds.setValue(defaults.seconds)
+        self.seconds.setToolTip("Length of each real load test that confirms a simulated point")
+        self.max_batch = self._edit("servingMaxBatch", defaults.max_batch, "Largest batch sizes to try")
+        self.max_wait = self._edit("servingMaxWait", defaults.max_wait_ms,
+                                   "How long a batch may wait for more requests (ms) after its first")
+        self.workers = self._edit("servingWorkers", defaults.workers, "Interpreter workers running batches")
+        self.trace = self._edit("servingTrace", "", "Optional CSV of request timestamps (and keys: the cache)")
+        self.trace.setPlaceholderText("none: Poisson arrivals")
+        self.browse_button = QPushButton("Trace…")
+        self.browse_button.setObjectName("servingBrowseTrace")
+        self.browse_button.clicked.connect(self._browse_trace)
+        self.cache_sizes = self._edit("servingCacheSizes", defaults.cache_sizes,
+                                      "LRU cache sizes (predictions) simulated over a keyed trace")
+        self.start_button = QPushButton("Start load test")
+        self.start_button.setObjectName("servingStart")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self._on_button)
+
+        form = QGridLayout()
+        form.setHorizontalSpacing(8)
+        for column, (label, widget) in enumerate((("p99 budget", self.budget), ("Rates (req/s)", self.rates),
+                                                  ("Real test", self.seconds))):
+            form.addWidget(QLabel(label), 0, 2 * column)
+            form.addWidget(widget, 0, 2 * column + 1)
+        for column, (label, widget) in enumerate((("Max batch", self.max_batch), ("Max wait (ms)", self.max_wait),
+                                                  ("Workers", self.workers))):
+            form.addWidget(QLabel(label), 1, 2 * column)
+            form.addWidget(widget, 1, 2 * column + 1)
+        trace_row = QHBoxLayout()
+        trace_row.addWidget(self.trace, 1)
+        trace_row.addWidget(self.browse_button)
+        form.addWidget(QLabel("Trace CSV"), 2, 0)
+        form.addLayout(trace_row, 2, 1, 1, 3)
+        form.addWidget(QLabel("Cache sizes"), 2, 4)
+        form.addWidget(self.cache_sizes, 2, 5)
+        for column in (1, 3, 5):
+            form.setColumnStretch(column, 1)
+        top = QHBoxLayout()
+        top.addLayout(form, 1)
+        top.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignBottom)
+
+        self.recommendation = QLabel()
+        self.recommendation.setObjectName("servingRecommendation")
+        self.recommendation.setWordWrap(True)
+        self.recommendation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = self.recommendation.font()
+        bold.setBold(True)
+        self.recommendation.setFont(bold)
+        self.chart = ServingPlot()
+        self.caption = QLabel(CAPTION)
+        self.caption.setObjectName("servingCaption")
+        self.caption.setWordWrap(True)
+        self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.view = QComboBox()
+        self.view.setObjectName("servingView")
+        self.view.addItem("with the recommended policy", "best")
+        self.view.addItem("without batching", "unbatched")
+        self.view.setToolTip("Which policy's curve each variant shows (while the study runs: the best so far)")
+        self.view.currentIndexChanged.connect(lambda _i: self.chart.set_view(self.view.currentData()))
+        self.view_row = QWidget()
+        view_row = QHBoxLayout(self.view_row)
+        view_row.setContentsMargins(0, 0, 0, 0)
+        view_row.addWidget(self.caption, 1)
+        view_row.addWidget(QLabel("Curves:"))
+        view_row.addWidget(self.view)
+        self.table_model = RecordTableModel(SERVING_COLUMNS, parent=self)
+        self.table = make_table()
+        self.table.setObjectName("servingTable")
+        self.table.setModel(self.table_model)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.details = QLabel()
+        self.details.setObjectName("servingDetails")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.placeholder = QLabel(PLACEHOLDER)
+        self.placeholder.setObjectName("servingPlaceholder")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.source_label)
+        layout.addLayout(top)
+        layout.addWidget(self.recommendation)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.view_row)
+        layout.addWidget(self.table)
+        layout.addWidget(self.details)
+        layout.addWidget(self.placeholder, 1)
+        self.clear()
+
+    @staticmethod
+    def _edit(name: str, text: str, tooltip: str) -> QLineEdit:
+        edit = QLineEdit(text)
+        edit.setObjectName(name)
+        edit.setToolTip(tooltip)
+        return edit
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def inputs(self) -> ServingInputs:
+        return ServingInputs(p99_ms=self.budget.value(), rates=self.rates.text(), max_batch=self.max_batch.text(),
+                             max_wait_ms=self.max_wait.text(), workers=self.workers.text(), trace=self.trace.text(),
+                             seconds=self.seconds.value(), cache_sizes=self.cache_sizes.text())
+
+    def set_source(self, text: str, ready: bool) -> None:
+        """What Start would test (one line), and whether there is anything to test."""
+        self.source_label.setText(text)
+        if not self.running:
+            self.start_button.setEnabled(ready)
+
+    def _browse_trace(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Request trace", self.trace.text(), "CSV (*.csv);;All files (*)")
+        if path:
+            self.trace.setText(path)
+
+    def _on_button(self) -> None:
+        if self.running:
+            self.start_button.setEnabled(False)
+            self.start_button.setText("Cancelling…")
+            self.cancel_requested.emit()
+        else:
+            self.start_requested.emit()
+
+    # -- states -------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """The "no result" state: the form and the explanation, no chart or table."""
+        self.study = None
+        self.chart.reset()
+        self.placeholder.setText(PLACEHOLDER)
+        self.table_model.set_records([])
+        self.recommendation.setText("")
+        self.details.setText("")
+        for widget in (self.chart, self.view_row, self.table, self.details, self.recommendation):
+            widget.setVisible(False)
+        self.placeholder.setVisible(True)
+
+    def begin(self, names: list[str], budget_ms: float) -> None:
+        """A study starts: an empty chart that fills as points arrive."""
+        self.clear()
+        self.placeholder.setVisible(False)
+        for widget in (self.chart, self.view_row, self.recommendation):
+            widget.setVisible(True)
+        self.chart.set_budget(budget_ms)
+        self.recommendation.setText(f"Measuring {', '.join(names)}: the simulated points appear as the sweep "
+                                    "runs, the real load tests at the end…")
+        self.set_running(True)
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.start_button.setText("Cancel" if running else "Start load test")
+        self.start_button.setToolTip("Stop the load test (Esc)" if running else "Measure, simulate and load-test")
+        self.start_button.setEnabled(True)
+        for widget in (self.budget, self.rates, self.seconds, self.max_batch, self.max_wait, self.workers,
+                       self.trace, self.browse_button, self.cache_sizes):
+            widget.setEnabled(not running)
+
+    def add_point(self, point) -> None:
+        self.chart.add_point(point)
+
+    def set_study(self, study) -> None:
+        """The finished study: table, recommendation, knees, cache effect and notes."""
+        self.set_running(False)
+        self.study = study
+        self.placeholder.setVisible(False)
+        for widget in (self.chart, self.view_row, self.table, self.details, self.recommendation):
+            widget.setVisible(True)
+        self.chart.set_study(study)
+        self.table_model.set_records(list(study.variants))
+        # Figures sized to their contents; the note takes what is left (elided, whole in its tooltip), so no
+        # horizontal scroll bar hides a row.
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(header.count() - 1, QHeaderView.ResizeMode.Stretch)
+        rows = max(1, len(study.variants))
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
+                                  + rows * self.table.verticalHeader().defaultSectionSize() + 4)
+        self.recommendation.setText(recommendation_text(study))
+        parts = cache_lines(study) + [html.escape(n) for n in study.notes]
+        self.details.setText("<br>".join(parts))
+        self.details.setVisible(bool(parts))
+
+    def end(self, text: str) -> None:
+        """A study that did not finish (cancelled, failed): say so; the points so far stay on the chart."""
+        self.set_running(False)
+        self.recommendation.setText(text)
+        if not self.chart.points:
+            self.clear()
+            self.placeholder.setText(f"{text}\n\n{PLACEHOLDER}")
+
+
+__all__ = ["ServingPanel", "recommendation_text", "cache_lines", "SERVING_COLUMNS"]
