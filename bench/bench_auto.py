@@ -93,8 +93,9 @@ import json, resource, subprocess, sys, time
 t = time.perf_counter()
 with open(sys.argv[1], "wb") as out:
     rc = subprocess.call(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
-print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t,
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}))
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t, "cpu_seconds": u.ru_utime + u.ru_stime,
+                  "peak_rss_gib": u.ru_maxrss / 2**20}))
 """
 
 
@@ -122,7 +123,8 @@ def cli_auto(model: Path, repo: Path) -> dict:
         result["candidates"] = []
     result["pass"] = result.get("rc") == 0 and result.get("seconds", 1e9) <= CLI_TARGET_S
     print(f"\n=== auto mode CLI on MobileNetV2 (no cache, random data; {repo}):\n"
-          f"  {result.get('seconds', float('nan')):.1f} s wall, peak child RSS "
+          f"  {result.get('seconds', float('nan')):.1f} s wall ({result.get('cpu_seconds', float('nan')):.1f} s CPU), "
+          f"peak child RSS "
           f"{result.get('peak_rss_gib', float('nan')):.2f} GiB, exit {result.get('rc')} -> "
           f"{'PASS' if result['pass'] else 'FAIL'} (<= {CLI_TARGET_S:.0f} s)   [{uptime}]", flush=True)
     for c in result["candidates"]:

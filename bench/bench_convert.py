@@ -46,8 +46,9 @@ _WRAPPER = """
 import json, resource, subprocess, sys, time
 t = time.perf_counter()
 rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t,
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}))
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "seconds": time.perf_counter() - t, "cpu_seconds": u.ru_utime + u.ru_stime,
+                  "peak_rss_gib": u.ru_maxrss / 2**20}))
 """
 
 
@@ -85,7 +86,7 @@ def plain_worker(model_path: str) -> None:
     images = np.random.default_rng(0).uniform(-1, 1, (CALIBRATION,) + shape[1:]).astype(np.float32)
     seconds = {}
     for mode in MODES:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         if mode != "fp32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -96,6 +97,7 @@ def plain_worker(model_path: str) -> None:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         data = converter.convert()
         seconds[mode] = time.perf_counter() - started
+        seconds[mode + "_cpu"] = time.process_time() - cpu
         seconds[mode + "_bytes"] = len(data)
     print("PLAIN " + json.dumps(seconds), flush=True)
 
@@ -117,6 +119,7 @@ def plain(model: Path) -> dict:
         return {"error": out.stderr[-400:]}
     seconds = json.loads(line[len("PLAIN "):])
     seconds["sum"] = sum(seconds[m] for m in MODES)
+    seconds["cpu_sum"] = sum(seconds[m + "_cpu"] for m in MODES)
     return seconds
 
 
@@ -152,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             p, ls = row.get("plain", {}), row["litesmith"]
             if "sum" in p:
                 print(f"{name}: plain converter " + ", ".join(f"{m} {p[m]:.1f} s" for m in MODES)
-                      + f" = {p['sum']:.1f} s", flush=True)
-            print(f"{name}: litesmith optimize -q {','.join(MODES)}: {ls.get('seconds', float('nan')):.1f} s, "
+                      + f" = {p['sum']:.1f} s ({p['cpu_sum']:.1f} s CPU)", flush=True)
+            print(f"{name}: litesmith optimize -q {','.join(MODES)}: {ls.get('seconds', float('nan')):.1f} s "
+                  f"({ls.get('cpu_seconds', float('nan')):.1f} s CPU), "
                   f"peak child RSS {ls.get('peak_rss_gib', float('nan')):.2f} GiB, exit {ls.get('rc')}"
                   + (f" ({ls['error']})" if "error" in ls else ""), flush=True)
     print()
@@ -166,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         rss = ls.get("peak_rss_gib")
         target = TARGETS_GIB.get(row["model"])
         row["ratio"] = ratio
+        row["cpu_ratio"] = (ls["cpu_seconds"] / p["cpu_sum"] if "cpu_sum" in p and "cpu_seconds" in ls else None)
         row["ratio_pass"] = None if ratio is None else ratio <= RATIO_TARGET
         row["rss_pass"] = None if rss is None or target is None else rss < target
         ok = ok and ls.get("rc") == 0 and row["rss_pass"] is not False
@@ -173,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['model']:<12}{p.get('sum', float('nan')):>12.1f}{ls.get('seconds', float('nan')):>13.1f}"
               f"{ratio_text:>8}{'<=' + str(RATIO_TARGET):>8}{rss if rss is not None else float('nan'):>14.2f}"
               f"{'<' + str(target):>8}")
+    for row in rows:
+        if row.get("cpu_ratio") is not None:
+            print(f"{row['model']}: CPU seconds, litesmith (whole process tree) / plain (convert() calls only): "
+                  f"{row['cpu_ratio']:.2f}")
     print(f"after: {_uptime()}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

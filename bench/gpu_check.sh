@@ -75,7 +75,7 @@ step "LiteRT CompiledModel: GPU accelerator, then CPU for comparison"
     b=$([ $m = digits ] && echo 1,8,64,512 || echo 1,8,64,256)
     cap 30 "$PY" -m core.benchmark.litert_gpu "$MODELS/$m.tflite" --accelerator gpu --batch $b --runs 20
     echo "exit $?"
-    cap 20 "$PY" -m core.benchmark.litert_gpu "$MODELS/$m.tflite" --accelerator cpu --threads "$(nproc)" --batch $b --runs 5
+    cap 40 "$PY" -m core.benchmark.litert_gpu "$MODELS/$m.tflite" --accelerator cpu --threads "$(nproc)" --batch $b --runs 3
     echo "exit $?"
   done
 } > "$OUT/litert_gpu.txt" 2> "$WORK/litert.err"

@@ -9,6 +9,10 @@ at a time, so Cancel and the status bar work as for every other job):
    (free dimensions measured at the sizes the variants were evaluated at: the data's, or the recipe's Input
    sizes): latency samples stream in as ``partial("latency_samples", {...})``.
 
+Both go through `core.cache_index` (``optimize_cached``, ``benchmark_variants_cached``): with the result
+cache on, a Run whose variants and measurements are all cached is answered in the engine's parent (hashing
+in the job's worker thread), and nothing reaches the engine's child; no samples stream then.
+
 Signals (GUI thread):
 
 - ``stage_changed(stage: str)`` — "optimize", "benchmark"

@@ -192,9 +192,12 @@ def _run_child(job: dict[str, Any], *, cancel: Any = None, timeout_s: float = CH
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, KERAS_BACKEND="jax",
                    PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        process = subprocess.Popen([python or sys.executable, "-m", "core.benchmark.keras_jax_child", folder],
-                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
+        # stderr to a file, not a pipe: XLA can log more than a pipe holds, and nobody reads it until the end
+        log_path = os.path.join(folder, "stderr.txt")
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen([python or sys.executable, "-m", "core.benchmark.keras_jax_child", folder],
+                                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=log_file)
         deadline = time.monotonic() + timeout_s
         try:
             while process.poll() is None:
@@ -209,10 +212,13 @@ def _run_child(job: dict[str, Any], *, cancel: Any = None, timeout_s: float = CH
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        stderr = process.stderr.read().decode(errors="replace")[-4000:] if process.stderr else ""
+        with open(log_path, "rb") as handle:
+            stderr = handle.read().decode(errors="replace")[-4000:]
         path = os.path.join(folder, "result.json")
         if not os.path.exists(path):
             code = process.returncode
+            if time.monotonic() > deadline:
+                return None, f"the JAX process did not finish within {timeout_s:.0f} s and was stopped"
             return None, f"the JAX process ended without a result (exit code {code}): " + \
                 (stderr.strip().splitlines() or [""])[-1][:300]
         with open(path, encoding="utf-8") as handle:

@@ -138,11 +138,15 @@ def float_ops(tflite_bytes: bytes) -> list[str]:
     """Op types of a quantized model that still compute in float32 (read from the file, every subgraph).
 
     An op counts when one of its outputs is a float32 activation, except the
-    DEQUANTIZE ops that turn results back into float. Empty when every op is integer.
+    DEQUANTIZE ops that turn results back into float. Empty when every op is integer, or when the file
+    cannot be read (no claim then).
     """
     from core.models.tflite_graph import read_tflite_graph
 
-    graph = read_tflite_graph(tflite_bytes)
+    try:
+        graph = read_tflite_graph(tflite_bytes)
+    except Exception:  # noqa: BLE001 - only decides a warning
+        return []
     found: set[str] = set()
     for sg in graph.subgraphs:
         for op in sg.ops:

@@ -207,9 +207,9 @@ class QuantizePass(Pass):
         calibration = ctx.calibration_of(state.float_bytes, _signature(ctx))
         if calibration is None:
             return False
+        if config.selective is not None:
+            return self._selective(state, config, ctx, calibration)
         try:
-            if config.selective is not None:
-                return self._selective(state, config, ctx, calibration)
             if config.mode == INT8:
                 data = int8_model(calibration, io_dtype=config.io_dtype)
                 left = float_ops(data)
@@ -245,8 +245,14 @@ class QuantizePass(Pass):
         from core.optimize.selective import layer_errors_from_calibration
 
         ctx.progress(None, "measuring per-layer quantization error")
-        requantize, errors = layer_errors_from_calibration(
-            calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+        try:
+            requantize, errors = layer_errors_from_calibration(
+                calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+        except ConversionError as why:
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress.log(f"{config.mode}: the converter's debugger measures instead ({why.message})")
+            return False
+        # The user's own choices (an unknown float layer, ...) fail the variant here, not in a second attempt.
         self._apply_selective(state, config, ctx, requantize, errors)
         return True
 

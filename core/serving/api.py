@@ -119,6 +119,8 @@ class VariantServing:
     confirmed_unbatched: LoadPoint | None = None
     simulation_error_unbatched: float | None = None
     caches: tuple[CacheEffect, ...] = ()
+    refine_run: LoadPoint | None = None   # the real run under load whose overheads refined the simulation
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

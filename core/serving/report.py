@@ -96,6 +96,7 @@ def format_study(study: ServingStudy) -> str:
             lines.append(f"  {v.batch_note}")
         if v.reason:
             lines.append(f"  {v.reason}")
+        lines += [f"  {n}" for n in v.notes]
         for label, point, error in (("real, no batching", v.confirmed_unbatched, v.simulation_error_unbatched),
                                     ("real, recommended", v.confirmed, v.simulation_error)):
             if point is None or (label.endswith("recommended") and point is v.confirmed_unbatched):

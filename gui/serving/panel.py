@@ -17,8 +17,8 @@ import math
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-    QSizePolicy, QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from gui.panels.model_panel import make_table
@@ -29,6 +29,7 @@ from gui.table_models import Column, RecordTableModel
 PLACEHOLDER = ("Will it keep up? Open a .tflite model, or Run a recipe (or an Auto search) and press "
                "“Test under load…”: every variant is measured, its queue simulated over request rates and "
                "batching policies, and the best policy confirmed with a real load test.")
+DETAIL_LINES = 5   # the notes' area shows this many lines, then scrolls
 CAPTION = "solid p99 · dashed p50 · ○ simulated · ■ real load test · ★ knee · × generator fell behind"
 
 
@@ -216,6 +217,16 @@ class ServingPanel(QWidget):
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # Notes and the cache effect scroll within a few lines: with several variants and cache sizes they
+        # would otherwise squeeze the chart.
+        self.details_area = QScrollArea()
+        self.details_area.setObjectName("servingDetailsArea")
+        self.details_area.setWidget(self.details)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details_area.setMaximumHeight(self.details.fontMetrics().lineSpacing() * DETAIL_LINES + 6)
         self.placeholder = QLabel(PLACEHOLDER)
         self.placeholder.setObjectName("servingPlaceholder")
         self.placeholder.setWordWrap(True)
@@ -231,7 +242,7 @@ class ServingPanel(QWidget):
         layout.addWidget(self.chart, 1)
         layout.addWidget(self.view_row)
         layout.addWidget(self.table)
-        layout.addWidget(self.details)
+        layout.addWidget(self.details_area)
         layout.addWidget(self.placeholder, 1)
         self.clear()
 
@@ -278,7 +289,7 @@ class ServingPanel(QWidget):
         self.table_model.set_records([])
         self.recommendation.setText("")
         self.details.setText("")
-        for widget in (self.chart, self.view_row, self.table, self.details, self.recommendation):
+        for widget in (self.chart, self.view_row, self.table, self.details_area, self.recommendation):
             widget.setVisible(False)
         self.placeholder.setVisible(True)
 
@@ -310,7 +321,7 @@ class ServingPanel(QWidget):
         self.set_running(False)
         self.study = study
         self.placeholder.setVisible(False)
-        for widget in (self.chart, self.view_row, self.table, self.details, self.recommendation):
+        for widget in (self.chart, self.view_row, self.table, self.details_area, self.recommendation):
             widget.setVisible(True)
         self.chart.set_study(study)
         self.table_model.set_records(list(study.variants))
@@ -325,7 +336,7 @@ class ServingPanel(QWidget):
         self.recommendation.setText(recommendation_text(study))
         parts = cache_lines(study) + [html.escape(n) for n in study.notes]
         self.details.setText("<br>".join(parts))
-        self.details.setVisible(bool(parts))
+        self.details_area.setVisible(bool(parts))
 
     def end(self, text: str) -> None:
         """A study that did not finish (cancelled, failed): say so; the points so far stay on the chart."""

@@ -7,8 +7,9 @@ the study is converging on); once the `ServingStudy` is in, its recommended poli
 points of `VariantServing.curve`; or, in the "unbatched" view, no batching. p99 is a
 solid line, p50 dashed, simulated points are small hollow circles, real load-test
 points large filled squares; the p99 budget is a horizontal line and each variant's knee
-(`VariantServing.knee_rps`) a dotted vertical line with a star where it meets the p99 curve. Points whose generator fell
-behind are not the model's latency: they are drawn apart, as grey crosses.
+(`VariantServing.knee_rps`) a dotted vertical line, with a star where it meets the p99
+curve. Points whose generator fell behind are not the model's latency: they are drawn
+apart, as grey crosses.
 
 Both axes are logarithmic (swept rates are geometric; a saturated queue's p99 is
 orders of magnitude above the budget); the view stops at `VIEW_CAP` x the budget so
@@ -88,7 +89,7 @@ class VariantCurves:
         self.knee_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=1,
                                                                                style=Qt.PenStyle.DotLine))
         self.knee_line.setVisible(False)
-        plot.addItem(self.knee_line, ignoreBounds=True)
+        plot.addItem(self.knee_line)   # its rate counts for the x range: the line stays in view
 
     def items(self) -> list:
         return [self.p99, self.p50, self.real99, self.real50, self.knee, self.knee_line]

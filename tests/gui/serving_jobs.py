@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from core.serving.api import BatchPolicy, LatencyParts, LoadPoint, Percentiles
 
-NAN = float("nan")
 SEEN: dict = {}
 
 
@@ -59,4 +57,4 @@ def fraud_tflite(keras_path: str, *, progress, cancel) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-__all__ = ["point", "pct", "streaming_until_cancelled", "refusing_study", "fraud_tflite", "NAN", "math"]
+__all__ = ["point", "pct", "streaming_until_cancelled", "refusing_study", "fraud_tflite"]

@@ -104,8 +104,10 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
     knee_x, knee_y = panel.chart.curves["int8"].knee.getOriginalDataset()
     assert knee_x.tolist() == [250.0]
     assert knee_y[0] == pytest.approx(2.0 * (250 / 200) ** 2)
+    assert panel.chart.curves["int8"].knee_line.value() == pytest.approx(math.log10(250.0))   # log rate axis
     empty = panel.chart.curves["fp32"].knee.getOriginalDataset()[0]
-    assert (empty is None or empty.size == 0) and "fp32" not in panel.chart.knees   # no knee: no star
+    assert (empty is None or empty.size == 0) and "fp32" not in panel.chart.knees   # no knee: no star, no line
+    assert not panel.chart.curves["fp32"].knee_line.isVisible()
     x, y = panel.chart.curve_data("int8")
     assert x.tolist() == [100.0, 200.0, 400.0] and y.tolist() == [1.0, 2.0, 8.0]
     panel.view.setCurrentIndex(panel.view.findData("unbatched"))       # the other curve: no batching, no knee
@@ -125,6 +127,14 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
     details = panel.details.text()
     assert "hit rate 37%" in details and "too few repeats" in details and "a closing note" in details
     assert panel.start_button.text() == "Start load test" and not panel.placeholder.isVisible()
+
+
+def test_a_knee_beyond_the_curve_is_a_line_without_a_star(panel):
+    curve = [point("fp32", 100.0, 0.5, 1.0), point("fp32", 200.0, 0.6, 2.0)]
+    panel.set_study(study([variant("fp32", curve, knee_rps=1000.0, sustainable_rps_unbatched=150.0)]))
+    curves = panel.chart.curves["fp32"]
+    assert panel.chart.knees["fp32"] == (1000.0, None) and curves.knee.getOriginalDataset()[0] is None
+    assert curves.knee_line.isVisible() and curves.knee_line.value() == pytest.approx(3.0)
 
 
 def test_no_variant_holds_the_budget_says_so(panel):
@@ -201,6 +211,8 @@ def test_real_study_on_the_fraud_sample(qtbot, real_window, samples_dir, tmp_pat
     model = window.engine.run(serving_jobs.fraud_tflite, str(samples_dir / "fraud.keras"))
     tab = window.serving
     _fake_models(monkeypatch, tab, [("fp32", model)])
+    # The sample's own evaluation data (not whatever an earlier test left in the recipe panel): real samples.
+    monkeypatch.setattr(window.recipe_panel, "data_path", str(samples_dir / "fraud_eval.npz"))
     panel = tab.panel
     panel.rates.setText("sweep")
     panel.max_batch.setText("1, 8")
@@ -214,9 +226,13 @@ def test_real_study_on_the_fraud_sample(qtbot, real_window, samples_dir, tmp_pat
     assert [v.variant for v in result.variants] == ["fp32"]
     panel.chart.flush()
     x, y = panel.chart.curve_data("fp32")
-    shown = [p for p in result.variants[0].curve if p.simulated and p.generator_kept_up
+    # The chart shows the recommended policy's curve (no batching when none holds the budget).
+    studied = result.variants[0]
+    policy = studied.recommended or BatchPolicy(1, 0.0, 1)
+    shown = [p for p in studied.curve if p.policy == policy and p.generator_kept_up
              and np.isfinite(p.latency.total.p99)]
-    assert sorted(x.tolist()) == sorted(p.offered_rps for p in shown)
+    assert shown and x.tolist() == sorted(p.offered_rps for p in shown)
+    assert y.tolist() == [p.latency.total.p99 for p in sorted(shown, key=lambda p: p.offered_rps)]
     if result.recommended_variant:
         assert result.recommended_variant in panel.recommendation.text()
 
