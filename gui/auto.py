@@ -9,7 +9,7 @@ ends with ``auto_finished`` too and the rows measured so far stay.
 Signals (GUI thread): ``candidate(payload: dict)``, ``auto_finished(result: AutoResult)``,
 ``auto_failed(error: JobError)``, ``auto_cancelled()`` (cancelled before the first candidate).
 
-`candidate_rows` turns the payloads (or a finished result) into `gui.comparison.Row`
+`candidate_rows` turns the payloads (or a finished result) into `core.report.comparison.Row`
 objects, so the comparison table and the charts show them like a Run's variants.
 """
 
@@ -25,7 +25,10 @@ from PySide6.QtCore import QObject, Signal
 
 from core.errors import ErrorKind, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
-from gui.comparison import FORMAT_TEXT, Metric, Row, accuracy_of, mark_best, metric_for, output_count, set_fidelity
+from core.report.cells import CACHE_MARK, RECOMMENDED_MARK  # noqa: F401 - re-exported (tests read them here)
+from core.report.comparison import (
+    FORMAT_TEXT, Metric, Row, accuracy_of, mark_best, metric_for, output_count, set_fidelity,
+)
 from gui.recipe import RunSettings
 from gui.workers import JobRunner
 
@@ -34,8 +37,6 @@ log = logging.getLogger("litesmith.gui.auto")
 CANDIDATE_KIND = "auto_candidate"
 STATUS_TEXT = {"measured": ".tflite", "misses_budget": "misses budget", "skipped": "skipped", "failed": "failed",
                "pending": "not reached"}
-RECOMMENDED_MARK = " ✔"
-CACHE_MARK = " ⟲"
 
 
 def default_auto_job() -> Callable[..., Any]:

@@ -47,6 +47,7 @@ from gui.workers import JobRunner
 from gui.workflow import RunController, RunOutcome
 from gui.auto import AutoController
 from gui.custom_code import CustomCode
+from gui.recipe_files import RecipeFiles
 from gui.flag_hints import app_hint
 from gui.input_check import sizes_ready
 
@@ -227,6 +228,7 @@ class MainWindow(QMainWindow):
         from gui.serving.tab import install as install_serving   # the Serving tab and "Test under load…"
 
         self.serving = install_serving(self)
+        self.recipe_files = RecipeFiles(self)   # File > Open Recipe… / Save Recipe… (the CLI's --recipe files)
 
         self.resize(*DEFAULT_SIZE)
         if remember_geometry:
@@ -774,7 +776,7 @@ class MainWindow(QMainWindow):
         """Tools > Clear Cache…: what the cache holds, and a confirmation. Non-blocking."""
         from core.cache import ResultCache
 
-        from gui.formatting import human_size
+        from core.units import human_size
 
         stats = ResultCache().stats()
         box = QMessageBox(self)
@@ -803,7 +805,7 @@ class MainWindow(QMainWindow):
         """Delete every cache entry; says how many and how much space was freed."""
         from core.cache import ResultCache
 
-        from gui.formatting import human_size
+        from core.units import human_size
 
         cache = ResultCache()
         before = cache.stats()
@@ -942,7 +944,7 @@ class MainWindow(QMainWindow):
         return started
 
     def _variant_benchmark(self, name: str) -> list[dict]:
-        from core.cli.common import to_jsonable
+        from core.jsonout import jsonable as to_jsonable
 
         bench = self.outcome.benchmark if self.outcome is not None else None
         if bench is None:

@@ -97,14 +97,9 @@ def benchmark_inputs(model_path: str, result) -> tuple[dict[str, Any], str | Non
     A Keras/SavedModel source is measured in TensorFlow as the "before"; a .tflite
     source is itself the baseline, measured in LiteRT under the name "original".
     """
-    variants: dict[str, Any] = {}
-    keras_model = None
-    if result.source.format in KERAS_FORMATS:
-        keras_model = model_path
-    else:
-        variants[ORIGINAL] = model_path
-    for variant in result.variants:
-        variants[variant.name] = variant.tflite_bytes
+    from core.report.comparison import benchmark_plan   # the CLI's --report-html measures the same
+
+    variants, keras_model, _ = benchmark_plan(model_path, result)
     return variants, keras_model
 
 

@@ -15,10 +15,13 @@ Rules:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from core.auto.results import AutoCandidate
 from core.benchmark.stats import fmt_ms
+from core.units import human_size
+
+T = TypeVar("T")
 
 TIE_TOLERANCE = 0.02
 
@@ -28,26 +31,35 @@ def _quality(c: AutoCandidate) -> float:
     return -math.inf if q is None or not math.isfinite(q) else q
 
 
+def _objectives(c: AutoCandidate) -> tuple[float, float, float]:
+    """What a candidate is judged on, each to be minimised: p50 ms, bytes, minus quality (NaN: the worst)."""
+    return (c.latency_ms, float(c.size_bytes if c.size_bytes is not None else math.inf), -_quality(c))
+
+
+def dominates_on(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when objectives `a` are no worse than `b` everywhere and strictly better somewhere (all minimised)."""
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def non_dominated(items: Sequence[T], objectives: Callable[[T], Sequence[float]]) -> list[T]:
+    """The items no other item dominates (Litesmith's one Pareto rule), in their given order.
+
+    `objectives(item)` gives the figures to minimise (negate one where higher is better). Items with
+    equal figures do not dominate each other, so both stay.
+    """
+    figures = [tuple(objectives(item)) for item in items]
+    return [item for i, item in enumerate(items)
+            if not any(dominates_on(other, figures[i]) for j, other in enumerate(figures) if j != i)]
+
+
 def dominates(a: AutoCandidate, b: AutoCandidate) -> bool:
-    no_worse = (a.latency_ms <= b.latency_ms and a.size_bytes <= b.size_bytes and _quality(a) >= _quality(b))
-    better = (a.latency_ms < b.latency_ms or a.size_bytes < b.size_bytes or _quality(a) > _quality(b))
-    return no_worse and better
+    return dominates_on(_objectives(a), _objectives(b))
 
 
 def pareto_front(candidates: Sequence[AutoCandidate]) -> list[AutoCandidate]:
     """The measured candidates no other measured candidate dominates, fastest first."""
     measured = [c for c in candidates if c.measured and c.size_bytes is not None]
-    front = [c for c in measured if not any(dominates(o, c) for o in measured if o is not c)]
-    return sorted(front, key=lambda c: (c.latency_ms, c.size_bytes))
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+    return sorted(non_dominated(measured, _objectives), key=lambda c: (c.latency_ms, c.size_bytes))
 
 
 def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, list[str]]:
@@ -66,7 +78,7 @@ def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, l
     reasons = [
         f"{choice.name} is the fastest of the {len(measured)} candidate(s) within the budget: p50 "
         f"{fmt_ms(choice.latency_ms)} per call at batch {choice.batch_size} with {choice.threads} thread(s) "
-        f"({choice.quality_label}, {_human(choice.size_bytes)})"]
+        f"({choice.quality_label}, {human_size(choice.size_bytes)})"]
     if len(tied) > 1:
         others = [c.name for c in tied if c is not choice]
         reasons.append(f"{', '.join(others)} measured within {TIE_TOLERANCE:.0%} of it (a tie at this precision); "
@@ -117,7 +129,7 @@ def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandida
         head = (f"{fastest.name} has the lowest p50 ({fmt_ms(fastest.latency_ms)}), within {TIE_TOLERANCE:.0%} of "
                 f"{choice.name}'s ({fmt_ms(choice.latency_ms)}): a tie at this precision, which {choice.name} wins")
         if (choice.size_bytes or 0) < (fastest.size_bytes or 0):
-            why, kind = (f"{head} by being smaller ({_human(choice.size_bytes)} vs {_human(fastest.size_bytes)})",
+            why, kind = (f"{head} by being smaller ({human_size(choice.size_bytes)} vs {human_size(fastest.size_bytes)})",
                          "size")
         elif _quality(choice) > _quality(fastest):
             why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})",
@@ -131,4 +143,5 @@ def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandida
         fastest_p50_ms=fastest.latency_ms, why_not_fastest=why, why_not_fastest_kind=kind)
 
 
-__all__ = ["TIE_TOLERANCE", "auto_recommendation", "choose", "dominates", "pareto_front"]
+__all__ = ["TIE_TOLERANCE", "auto_recommendation", "choose", "dominates", "dominates_on", "non_dominated",
+           "pareto_front"]

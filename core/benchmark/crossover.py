@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from core.units import fmt_ms
+
 NAN = float("nan")
 
 DEVICE_KINDS = ("cpu", "gpu")
@@ -189,7 +191,7 @@ def build_result(model: str, batch_sizes: Sequence[int], curves: Sequence[Device
 
 
 def _ms(value: float) -> str:
-    return "—" if not _finite(value) else (f"{value:.3f}" if value < 10 else f"{value:.1f}")
+    return fmt_ms(value, digits=3, micro=False, unit=False)
 
 
 def format_crossover(result: CrossoverResult) -> str:

@@ -6,8 +6,8 @@ For each variant (`VariantFacts`):
   subgraph): how many ops, how many QUANTIZE and DEQUANTIZE, and how many of those
   the variant adds over the fp32 variant of the same run;
 * which ops the XNNPACK delegate took and in how many partitions, read from the
-  prepared interpreter's graph (`read_delegation`: the one adapter over the
-  interpreter's private node API; it answers "unknown" (None) on any failure,
+  prepared interpreter's graph (`read_delegation`, over `core.adapters.litert`, the one
+  adapter over the interpreter's private node API; it answers "unknown" (None) on any failure,
   never 0 and never a failed job);
 * the XNNPACK ablation: invoke() timed with XNNPACK on (OpResolverType.AUTO) and off
   (BUILTIN_WITHOUT_DEFAULT_DELEGATES) in interleaved rounds (A B A B ...), median
@@ -54,19 +54,12 @@ def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter | None, str]:
 def read_delegation(interpreter) -> tuple[DelegationInfo | None, str]:
     """Which ops XNNPACK took, from a prepared interpreter with XNNPACK on: (info, "") or (None, why).
 
-    The only place this module touches the interpreter's private node list
-    (through `core.benchmark.litert_runner.delegation_info`); ai_edge_litert has no
-    public API for it, so any failure means "unknown", never 0 delegated ops.
+    ai_edge_litert has no public API for it: the reading is `core.adapters.litert.read_delegation`
+    (the one place the private node list is touched); any failure means "unknown", never 0.
     """
-    try:
-        from core.benchmark.litert_runner import delegation_info
+    from core.adapters.litert import read_delegation as read
 
-        info = delegation_info(interpreter, True)
-        if info.total_ops <= 0:
-            return None, "the interpreter listed no ops"
-        return info, ""
-    except Exception as exc:  # noqa: BLE001 - a private API that moved: unknown, not a failed job
-        return None, f"not readable from this ai_edge_litert ({type(exc).__name__}: {exc})"
+    return read(interpreter, True)
 
 
 def _source_of(runner) -> bytes | None:

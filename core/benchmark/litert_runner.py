@@ -7,14 +7,13 @@ the XNNPACK delegate took (`delegation_info`) and how the model was quantized
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import dataclass
-from functools import partial
 from time import perf_counter
 from typing import Any, Mapping
 
 import numpy as np
 
+from core.adapters import UpstreamChanged, litert
+from core.adapters.litert import delegation_info  # noqa: F401 - re-exported (core.benchmark.runners)
 from core.benchmark.results import DelegationInfo
 from core.benchmark.runner_base import BatchSizeUnsupported, InputSource, InputSpec, _NamedInputs
 from core.errors import BadInputError
@@ -26,75 +25,23 @@ from core.models.interface import INPUT, OUTPUT, ModelInterface, TensorSpec
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV", "CONV_3D"}
 
 
-@dataclass(frozen=True)
-class _Op:
-    index: int
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-
-
-def _graph_ops(interpreter) -> list[_Op]:
-    native = interpreter._interpreter
-    return [
-        _Op(i, native.NodeName(i), tuple(int(t) for t in native.NodeInputs(i)),
-            tuple(int(t) for t in native.NodeOutputs(i)))
-        for i in range(native.NumNodes())
-    ]
-
-
-def delegation_info(interpreter, xnnpack: bool = True) -> DelegationInfo:
-    """Which ops the XNNPACK delegate took, read from a prepared interpreter.
-
-    After delegation the interpreter keeps every original node and appends one
-    node named "DELEGATE" per partition; a DELEGATE node's inputs and outputs
-    are the tensors at that partition's boundary. The ops a partition replaced
-    are found by walking back from its outputs through the original nodes'
-    producers until the boundary inputs are reached. (The Python API does not
-    expose the execution plan, so this is how we tell delegated from kept ops.)
-    """
-    ops = _graph_ops(interpreter)
-    original = [op for op in ops if op.name != "DELEGATE"]
-    delegates = [op for op in ops if op.name == "DELEGATE"]
-    producer = {t: op.index for op in original for t in op.outputs if t >= 0}
-    by_index = {op.index: op for op in original}
-    delegated: set[int] = set()
-    for node in delegates:
-        boundary = set(node.inputs)
-        stack = [t for t in node.outputs if t >= 0]
-        while stack:
-            tensor = stack.pop()
-            index = producer.get(tensor)
-            if index is None or index in delegated:
-                continue
-            delegated.add(index)
-            stack.extend(t for t in by_index[index].inputs if t >= 0 and t not in boundary)
-    kept = Counter(op.name for op in original if op.index not in delegated)
-    return DelegationInfo(
-        total_ops=len(original),
-        delegated_ops=len(delegated),
-        partitions=len(delegates),
-        kept_ops=tuple(sorted(kept.items(), key=lambda item: (-item[1], item[0]))),
-        xnnpack=xnnpack,
-    )
-
-
 def classify_tflite(interpreter) -> str:
     """Guess how a .tflite was quantized from its tensor types.
 
     "int16x8" (int16 activations), "int8" (integer compute ops), "dynamic"
     (int8 weights, float activations), "float16" (float16 weights dequantized
-    at run time) or "fp32".
+    at run time), "fp32", or "unknown" when this ai_edge_litert's node list
+    cannot be read (`core.adapters.litert.nodes`).
     """
-    native = interpreter._interpreter
+    dtypes = litert.tensor_dtypes(interpreter)
 
     def dtype(t: int):
-        try:
-            return np.dtype(native.TensorType(t, 0))
-        except Exception:  # noqa: BLE001 - unnamed temporaries
-            return None
+        return dtypes.get(t)                # None: a tensor the interpreter gives no details for
 
-    ops = [op for op in _graph_ops(interpreter) if op.name != "DELEGATE"]
+    try:
+        ops = [op for op in litert.nodes(interpreter) if op.name != "DELEGATE"]
+    except UpstreamChanged:
+        return "unknown"
     compute_out = []
     compute_in = []
     dequant_in = []
@@ -198,7 +145,7 @@ class LiteRTRunner(_NamedInputs):
             interface = tflite_interface(interpreter, self.signature, path=self.path)
             runner = interpreter.get_signature_runner(interface.signature)
             ins, outs = runner.get_input_details(), runner.get_output_details()
-            self._subgraph = int(interpreter._interpreter.GetSubgraphIndexFromSignature(interface.signature))
+            self._subgraph = litert.signature_subgraph(interpreter, interface.signature)
         else:
             if self.signature is not None:
                 raise BadInputError(f"the .tflite model has no signatures, so it has no signature "
@@ -234,8 +181,8 @@ class LiteRTRunner(_NamedInputs):
     def prepare(self, batch_size: int, threads: int | None) -> None:
         self.close()
         interpreter = self._build(threads or 1)
-        native = interpreter._interpreter
         subgraph = self._subgraph
+        native = litert.native(interpreter, subgraph)
         shapes = self.sample_shapes()
         for name, detail in self._in_details.items():
             current = [int(d) for d in detail["shape"]]
@@ -259,7 +206,7 @@ class LiteRTRunner(_NamedInputs):
             raise
         self._specs = []
         for name in self._in_details:
-            detail = interpreter._get_tensor_details(self._in_index[name], subgraph)
+            detail = litert.tensor_details(interpreter, self._in_index[name], subgraph)
             self._specs.append(InputSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name,
                                          self._quant.get(name)))
         self._inputs_by_index = [(name, index) for name, index in self._in_index.items()]
@@ -267,7 +214,11 @@ class LiteRTRunner(_NamedInputs):
         # No bound method of the native interpreter is kept: `Interpreter.invoke()` (timed in
         # `time_calls`) refuses to run while anything else holds a reference to it.
         if subgraph == 0:
-            self.delegation = delegation_info(interpreter, self.xnnpack)
+            # Private node API (core.adapters.litert): unreadable means "unknown", never a failed run.
+            self.delegation, why = litert.read_delegation(interpreter, self.xnnpack)
+            note = f"which ops XNNPACK took is unknown: {why}"
+            if self.delegation is None and note not in self.notes:
+                self.notes.append(note)
         else:
             self.delegation = None
             note = (f"signature {self._interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
@@ -284,7 +235,8 @@ class LiteRTRunner(_NamedInputs):
 
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Set `inputs` ({input name: array}), invoke, and return copies of the outputs by name."""
-        native, subgraph = self._interpreter._interpreter, self._subgraph
+        subgraph = self._subgraph
+        native = litert.native(self._interpreter, subgraph)
         for name, index in self._inputs_by_index:
             native.SetTensor(index, inputs[name], subgraph)
         native.Invoke(subgraph)
@@ -292,7 +244,8 @@ class LiteRTRunner(_NamedInputs):
 
     def set_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         """Copy `inputs` ({input name: array}) into the prepared interpreter's input tensors."""
-        native, subgraph = self._interpreter._interpreter, self._subgraph
+        subgraph = self._subgraph
+        native = litert.native(self._interpreter, subgraph)
         for name, index in self._inputs_by_index:
             native.SetTensor(index, inputs[name], subgraph)
 
@@ -315,11 +268,10 @@ class LiteRTRunner(_NamedInputs):
         interpreter = self._interpreter
         # invoke() raises while any other code holds a reference to the native interpreter;
         # then (and for another subgraph) the native Invoke is timed, without that ~0.2 us check.
-        safe = getattr(interpreter, "_safe_to_run", None)
-        if self._subgraph == 0 and (safe is None or safe()):
+        if self._subgraph == 0 and litert.public_invoke_allowed(interpreter):
             invoke = interpreter.invoke
         else:
-            invoke = partial(interpreter._interpreter.Invoke, self._subgraph)
+            invoke = litert.invoke_subgraph(interpreter, self._subgraph)
         clock = perf_counter          # the module's name, read per block so a test can replace it
         seconds: list[float] = []
         append = seconds.append

@@ -3,7 +3,7 @@
 What the runtimes offer (checked in ai_edge_litert 2.3 and TensorFlow 2.21):
 
 * ai_edge_litert's Python `Interpreter` has no op profiler: it exposes the
-  graph (`_get_ops_details()`: node names, inputs, outputs, DELEGATE nodes after
+  graph (private op details, read in `core.adapters.litert`: node names, inputs, outputs, DELEGATE nodes after
   delegation) but no per-op timings. The profiling protobufs shipped in the
   wheel (`profiling_info_pb2`, `model_runtime_info_pb2`) are filled only by the
   C++ benchmark tool, and the `experimental_force_delegate_node_profiling` flag

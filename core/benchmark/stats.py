@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from core.units import fmt_ms  # noqa: F401 - re-exported: the one latency formatter lives in core.units
+
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
@@ -85,14 +87,3 @@ def compute_stats(samples_ms: Sequence[float], *, batch_size: int = 1, cold_ms: 
         batch_size=int(batch_size),
         throughput=(batch_size * 1000.0 / mean) if mean > 0 else math.inf,
     )
-
-
-def fmt_ms(value: float) -> str:
-    """A latency for people: microseconds below 0.1 ms, then ms with sensible digits."""
-    if value != value:  # NaN
-        return "—"
-    if value < 0.1:
-        return f"{value * 1000:.1f} µs"
-    if value < 10:
-        return f"{value:.2f} ms"
-    return f"{value:.1f} ms"

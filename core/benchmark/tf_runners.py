@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from core.adapters import keras_internals
 from core.benchmark.results import KERAS_MODES
 from core.benchmark.runner_base import InputSpec, _NamedInputs
 from core.tf_runtime import import_tensorflow
@@ -27,7 +28,7 @@ def embedding_limits(model) -> dict[str, int]:
         for layer in getattr(model, "layers", []):
             if type(layer).__name__ != "Embedding" or not getattr(layer, "input_dim", None):
                 continue
-            for node in getattr(layer, "_inbound_nodes", []) or []:
+            for node in keras_internals.inbound_nodes(layer):     # private: any failure means {} (below)
                 for tensor in getattr(node, "input_tensors", []) or []:
                     name = inputs.get(id(tensor))
                     if name:

@@ -256,13 +256,13 @@ def _report_extra(result) -> dict:
 
 
 def _ms(value) -> str:
-    from core.benchmark.stats import fmt_ms
+    from core.units import fmt_ms
 
-    return "-" if value is None else fmt_ms(value)
+    return fmt_ms(value, missing="-")
 
 
 def _size(n) -> str:
-    from core.cli.optimize import human_size
+    from core.units import human_size
 
     return "-" if n is None else human_size(n)
 

@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
 
 
 def _size(n: int) -> str:
-    from core.cli.optimize import human_size
+    from core.units import human_size
 
     return human_size(n)
 

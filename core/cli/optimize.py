@@ -3,6 +3,8 @@
 Several modes give several variants and a comparison table (size, size ratio to
 the fp32 conversion, fidelity against the original model, accuracy). Each
 variant is exported atomically with its sidecar ``NAME.report.json``.
+``--recipe FILE`` takes the variants from a recipe file instead of the flags, and
+``--save-recipe FILE`` writes the ones the command line describes (`core.cli.recipe_args`).
 
 Exit codes: 0 ok, 2 usage, 3 bad model or data, 4 conversion failure (any
 variant), 130 cancelled.
@@ -13,13 +15,14 @@ from __future__ import annotations
 from core.text import escape_line
 
 import argparse
-import math
 import os
 import sys
+import time
 from pathlib import Path
 
-from core.units import human_count, human_size
-from core.cli import custom_objects
+from core.units import human_size
+from core.cli import custom_objects, recipe_args, report_out
+from core.report.explain import compression_text
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
 from core.cli.figures import fmt as _fmt
 from core.cli.figures import headline_accuracy, headline_fidelity, per_output_table, task_lines
@@ -28,7 +31,8 @@ from core.errors import BadInputError, ExitCode, JobFailed, LitesmithError
 from core.jsonout import stamp
 from core.schemas import OPTIMIZE
 from core.optimize.compress_steps import compression_steps, with_compression
-from core.optimize.recipes import ALL_MODES, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
+from core.optimize.recipe_file import RecipeFileError
+from core.optimize.recipes import ALL_MODES, Recipe, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
 
 
 def add_parser(subparsers) -> None:
@@ -78,11 +82,13 @@ def add_parser(subparsers) -> None:
                           help="with --distill: the student is a copy with W times the filters/units (e.g. 0.5)")
     compress.add_argument("--epochs", type=int, metavar="N", help="fine-tuning / distillation epochs")
     parser.add_argument("--report", metavar="PATH", help="also write the whole comparison as JSON to PATH")
+    report_out.add_arguments(parser)
     parser.add_argument("--no-export", action="store_true", help="compare only; write no .tflite")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     from core.cli.auto_mode import add_arguments as add_auto_arguments
 
     add_auto_arguments(parser)
+    recipe_args.add_arguments(parser)
     custom_objects.add_argument(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
@@ -126,7 +132,7 @@ def _same(a: Path, b: str) -> bool:
 def planned_outputs(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
     """Where each variant will be exported (nothing with --no-export); ValueError for a bad or unsafe --out."""
     paths = {} if args.no_export else output_paths(args.model, names, args.out)
-    for path in [*paths.values(), *([Path(args.report)] if args.report else [])]:
+    for path in [*paths.values(), *([Path(args.report)] if args.report else []), *report_out.report_paths(args)]:
         if _same(path, args.model):
             raise ValueError(f"{path} is the input model; Litesmith never writes over its input")
     return paths
@@ -139,6 +145,36 @@ def data_spec(args: argparse.Namespace):
                     calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
 
 
+def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
+    """The variants -q/--int8-io/--selective/--prune/... describe; RecipeError (usage) for flags that do not fit,
+    BadInputError for a config value out of range (e.g. --prune 1.5)."""
+    modes = parse_modes(args.quantize or "dynamic")
+    if args.int8_io and "int8" not in modes:
+        raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
+    if args.layer_errors and not {"int8", "int16x8"} & set(modes):
+        raise RecipeError("--layer-errors applies to the int8 mode; add int8 to --quantize")
+    if args.selective and "int8" not in modes:
+        raise RecipeError("--selective applies to the int8 mode; add int8 to --quantize")
+    if args.selective and args.int8_io:
+        raise RecipeError("--selective keeps float inputs and outputs; drop --int8-io")
+    selective = SelectiveConfig(auto=True, target=args.fidelity_target) if args.selective else None
+    recipes = [recipe_for_mode(m, io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
+                               selective=selective if m == "int8" else None,
+                               layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
+                               allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
+    if args.structured and args.prune is None:
+        raise RecipeError("--structured goes with --prune SPARSITY")
+    if args.student_width is not None and not args.distill:
+        raise RecipeError("--student-width goes with --distill")
+    if args.epochs is not None and args.epochs < 0:
+        raise RecipeError("--epochs must not be negative")
+    if args.student_width is not None and not 0 < args.student_width <= 4:
+        raise RecipeError("--student-width must be in (0, 4]")
+    steps = compression_steps(prune=args.prune, structured=args.structured, distill=args.distill,
+                              student_width=args.student_width, epochs=args.epochs)
+    return [with_compression(r, steps) for r in recipes]
+
+
 def handle(args: argparse.Namespace) -> int:
     from core.cache import ResultCache
     from core.optimize.export import export_variant, write_json_atomic
@@ -147,6 +183,11 @@ def handle(args: argparse.Namespace) -> int:
     bad = custom_objects.check(args)
     if bad is not None:
         return bad
+    if refused := recipe_args.check_auto(args):
+        return _usage(refused)
+    report_problem = report_out.usage_problem(args)
+    if report_problem is not None:
+        return _usage(report_problem)
     if getattr(args, "auto", False):
         from core.cli.auto_mode import handle_auto
 
@@ -160,31 +201,10 @@ def handle(args: argparse.Namespace) -> int:
     if auto_only:
         return _usage(f"{', '.join(auto_only)} go(es) with --auto")
     try:
-        modes = parse_modes(args.quantize or "dynamic")
-        if args.int8_io and "int8" not in modes:
-            raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
-        if args.layer_errors and not {"int8", "int16x8"} & set(modes):
-            raise RecipeError("--layer-errors applies to the int8 mode; add int8 to --quantize")
-        if args.selective and "int8" not in modes:
-            raise RecipeError("--selective applies to the int8 mode; add int8 to --quantize")
-        if args.selective and args.int8_io:
-            raise RecipeError("--selective keeps float inputs and outputs; drop --int8-io")
-        selective = SelectiveConfig(auto=True, target=args.fidelity_target) if args.selective else None
-        recipes = [recipe_for_mode(m, io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
-                                   selective=selective if m == "int8" else None,
-                                   layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
-                                   allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
-        if args.structured and args.prune is None:
-            raise RecipeError("--structured goes with --prune SPARSITY")
-        if args.student_width is not None and not args.distill:
-            raise RecipeError("--student-width goes with --distill")
-        if args.epochs is not None and args.epochs < 0:
-            raise RecipeError("--epochs must not be negative")
-        if args.student_width is not None and not 0 < args.student_width <= 4:
-            raise RecipeError("--student-width must be in (0, 4]")
-        steps = compression_steps(prune=args.prune, structured=args.structured, distill=args.distill,
-                                  student_width=args.student_width, epochs=args.epochs)
-        recipes = [with_compression(r, steps) for r in recipes]
+        recipes = recipe_args.chosen_recipes(args, recipes_from_flags)
+    except RecipeFileError as exc:   # a bad --recipe file: exit 3, one line naming it
+        print_error(exc.to_job_error())
+        return ExitCode.BAD_INPUT
     except RecipeError as exc:
         return _usage(str(exc))
     except BadInputError as exc:  # a config value out of range (e.g. --prune 1.5)
@@ -201,9 +221,14 @@ def handle(args: argparse.Namespace) -> int:
     try:
         paths = planned_outputs(args, names)
         options = session_options(args)
+        recipe_args.save(args, recipes)
     except ValueError as exc:
         return _usage(str(exc))
+    except LitesmithError as exc:   # --save-recipe: a missing folder (3), a full disk or no permission (4)
+        print_error(exc.to_job_error())
+        return exc.to_job_error().exit_code
     spec = data_spec(args)
+    started = time.monotonic()
     exports: list[dict] = []
     codes: list[int] = [ExitCode.OK]
     # The cache is looked up in this process first (optimize_cached): a cached rerun starts no TensorFlow.
@@ -242,6 +267,12 @@ def handle(args: argparse.Namespace) -> int:
                     continue
                 exports.append({"variant": variant.name, "tflite": exported.tflite_path,
                                 "report": exported.report_path, "sha256": exported.sha256})
+        if report_out.asked(args):   # the comparison report (core.report): measured in the engine, written here
+            try:
+                codes += report_out.write(engine, args, result, started)
+            except JobFailed as failed:   # cancelled: nothing more is written
+                print_error(failed.error)
+                return failed.error.exit_code
     summary = stamp(OPTIMIZE, result.summary())
     summary["exports"] = exports
     if args.report:
@@ -259,23 +290,6 @@ def handle(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------
 # The comparison table
-
-
-def compression_text(report: dict) -> str:
-    """One line for a pruning or distillation step's report."""
-    step = report.get("step", "")
-    if step == "magnitude_prune":
-        return (f"magnitude pruning: {report.get('overall_sparsity', 0) * 100:.1f}% of "
-                f"{human_count(report.get('prunable_weights'))} weights zeroed")
-    before_after = (f"params {human_count(report.get('params_before', report.get('params_teacher')))} -> "
-                    f"{human_count(report.get('params_after', report.get('params_student')))}, FLOPs "
-                    f"{human_count(report.get('flops_before', report.get('flops_teacher')))} -> "
-                    f"{human_count(report.get('flops_after', report.get('flops_student')))}")
-    if step == "structured_prune":
-        return f"structured pruning: {before_after}"
-    if step == "distill":
-        return f"distilled into {report.get('student_kind', 'a student')}: {before_after}"
-    return step
 
 
 def format_result(result, exports: list[dict] | None = None) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from core.adapters import keras_internals
+
 PRODUCERS = {"Dense", "Conv1D", "Conv2D", "Conv3D"}
 DEPTHWISE = {"DepthwiseConv1D", "DepthwiseConv2D"}
 PER_CHANNEL = {"BatchNormalization", "LayerNormalization", "PReLU"}
@@ -134,20 +136,20 @@ class ChannelGraph:
 
 
 def functional_view(model):
-    """The graph object (nodes by depth, inputs, outputs) behind a Sequential or functional model."""
-    graph = model
-    if type(model).__name__ == "Sequential" or not hasattr(model, "_nodes_by_depth"):
-        graph = getattr(model, "_functional", None)
-    if graph is None or not hasattr(graph, "_nodes_by_depth"):
-        raise ValueError("the model has no layer graph (build it with an Input, or a subclassed model)")
-    return graph
+    """The graph object (nodes by depth, inputs, outputs) behind a Sequential or functional model.
+
+    Raises ValueError when the model has none (subclassed, or never built), and
+    `core.adapters.UpstreamChanged` when Keras's graph internals moved (`core.adapters.keras_internals`).
+    """
+    try:
+        return keras_internals.layer_graph(model)
+    except keras_internals.NoLayerGraph:
+        raise ValueError("the model has no layer graph (build it with an Input, or a subclassed model)") from None
 
 
 def ordered_nodes(graph) -> list:
-    nodes = []
-    for depth in sorted(graph._nodes_by_depth.keys(), reverse=True):
-        nodes.extend(graph._nodes_by_depth[depth])
-    return nodes
+    """The graph's nodes, inputs first; raises `core.adapters.UpstreamChanged` (see functional_view)."""
+    return keras_internals.ordered_nodes(graph)
 
 
 def _activation_name(layer) -> str:

@@ -28,7 +28,8 @@ from core.compress.configs import StructuredPruneConfig
 from core.compress.flops import count_flops
 from core.compress.graph import DEPTHWISE, PER_CHANNEL, PRODUCERS, SEPARABLE, ChannelGraph, analyse
 from core.engine.context import CancelToken, Reporter
-from core.errors import BadInputError
+from core.adapters import UpstreamChanged, keras_internals
+from core.errors import BadInputError, ConversionError
 
 STAGE = "structured-prune"
 
@@ -204,8 +205,7 @@ def rebuild(model, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weight
         return new_layers[id(layer)]
 
     def input_name(src):
-        op = getattr(getattr(src, "_keras_history", None), "operation", None)
-        return getattr(op, "name", None) or None
+        return keras_internals.producer_name(src)
 
     if type(model).__name__ == "Sequential":
         src = model.inputs[0]
@@ -226,7 +226,7 @@ def rebuild(model, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weight
             for old, new in zip(node.outputs, tree.flatten(out)):
                 tensors[id(old)] = new
         new_outputs = [tensors[id(o)] for o in model.outputs]
-        out_struct, in_struct = getattr(model, "_outputs_struct", None), getattr(model, "_inputs_struct", None)
+        in_struct, out_struct = keras_internals.io_structures(model)
         outputs = tree.pack_sequence_as(out_struct, new_outputs) if out_struct is not None else new_outputs
         inputs = tree.pack_sequence_as(in_struct, new_inputs) if in_struct is not None else new_inputs
         new_model = keras.Model(inputs, outputs, name=model.name)
@@ -251,6 +251,8 @@ def width_scaled_copy(model, width: float):
     t.single_output(model)
     try:
         cg = analyse(model)
+    except UpstreamChanged as exc:          # Keras internals moved: this step fails, saying so
+        raise ConversionError(f"structured pruning cannot read the model's layer graph: {exc}") from exc
     except ValueError as exc:
         raise BadInputError(str(exc)) from exc
     keep, _ = plan(model, cg, lambda g: 1.0 - float(width), by_importance=False)
@@ -279,6 +281,8 @@ def structured_prune(
     progress(0.0, "finding channel groups", stage=STAGE)
     try:
         cg = analyse(model)
+    except UpstreamChanged as exc:          # Keras internals moved: this step fails, saying so
+        raise ConversionError(f"structured pruning cannot read the model's layer graph: {exc}") from exc
     except ValueError as exc:
         raise BadInputError(str(exc)) from exc
     per_layer = dict(config.per_layer or {})

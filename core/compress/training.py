@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.adapters import keras_internals
 from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError
 from core.tf_runtime import import_keras
@@ -104,7 +105,7 @@ def single_output(model) -> None:
 
 def output_activation(model) -> str:
     """'softmax', 'sigmoid' or 'linear': the activation that produced the model's output."""
-    layer = model.outputs[0]._keras_history.operation
+    layer = keras_internals.output_layer(model)   # UpstreamChanged when Keras no longer says
     name = ""
     cls = type(layer).__name__
     if cls == "Softmax":

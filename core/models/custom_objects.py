@@ -118,14 +118,9 @@ def _keras_bases(keras) -> tuple[type, ...]:
 @contextlib.contextmanager
 def _registry_restored():
     """Keras's global registry as it was before, whatever the user's file registered; yields what it added."""
-    try:
-        from keras.src.saving import object_registration as registration
+    from core.adapters.keras_internals import custom_object_registry
 
-        objects, names = registration.GLOBAL_CUSTOM_OBJECTS, registration.GLOBAL_CUSTOM_NAMES
-    except (ImportError, AttributeError):  # a Keras laid out otherwise: the public view of the registry
-        from core.tf_runtime import import_keras
-
-        objects, names = import_keras().saving.get_custom_objects(), {}
+    objects, names = custom_object_registry()
     saved_objects, saved_names = dict(objects), dict(names)
     added: dict[str, Any] = {}
     try:

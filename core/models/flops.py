@@ -70,6 +70,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from core.adapters import UpstreamChanged, keras_internals
 from core.models.flops_keras_rules import (  # noqa: F401 - re-exported
     RNN_CLASSES, ZERO_BY_RULE, Shape, _is_model, _rule_for, _shape, _tensors, _zero,
 )
@@ -98,19 +99,16 @@ class _KerasCounter:
         return self.rows[name]
 
     def model(self, model, specs: list | None, prefix: str, name: str) -> None:
-        graph = model
-        if type(model).__name__ == "Sequential" or not hasattr(model, "_nodes_by_depth"):
-            graph = getattr(model, "_functional", None)        # a built Sequential's functional graph
-        if graph is None or not hasattr(graph, "_nodes_by_depth"):
+        try:
+            graph = keras_internals.layer_graph(model)     # UpstreamChanged propagates: see count_keras_macs
+        except keras_internals.NoLayerGraph:
             row = self.row(name, type(model).__name__)
             row.counted, row.rule = False, "no layer graph (a subclassed model)"
             return
         if specs is not None and [_shape(s) for s in specs] == [_shape(t) for t in graph.inputs]:
             specs = None                       # the call's shapes are the model's own: read the recorded graph
         if specs is None:
-            nodes = [node for depth in sorted(graph._nodes_by_depth, reverse=True)
-                     for node in graph._nodes_by_depth[depth]]
-            for node in nodes:
+            for node in keras_internals.ordered_nodes(graph):
                 if node.operation is None or node.is_input:
                     continue
                 self.visit(node.operation, node.arguments.args, node.arguments.kwargs, node.outputs, prefix)
@@ -120,7 +118,7 @@ class _KerasCounter:
                 self.visit(op, args, kwargs, out, prefix)
                 return out
 
-            graph._run_through_graph(specs, call_fn=call)
+            keras_internals.run_through_graph(graph, specs, call)
 
     def visit(self, layer, args, kwargs, outputs, prefix: str) -> None:
         name = f"{prefix}{layer.name}"
@@ -158,9 +156,7 @@ def _input_specs(model, input_shapes: Mapping[str, Sequence[int | None]] | None)
     inputs = list(getattr(model, "inputs", None) or [])
     names = {}
     for i, t in enumerate(inputs):
-        history = getattr(t, "_keras_history", None)
-        layer = getattr(history, "operation", None)
-        for key in (getattr(t, "name", None), getattr(layer, "name", None)):
+        for key in (getattr(t, "name", None), keras_internals.producer_name(t)):
             if key:
                 names.setdefault(str(key), i)
     unknown = sorted(set(input_shapes) - set(names))
@@ -193,13 +189,16 @@ def _unit(model, specs) -> str:
     return POSITION_UNIT
 
 
-def _not_counted(model, exc: Exception) -> MacCount:
-    """The whole model uncounted: its graph could not be walked (never guessed at, never fatal to inspect)."""
+def _not_counted(model, exc: Exception, unknown: bool = False) -> MacCount:
+    """The whole model uncounted: its graph could not be walked (never guessed at, never fatal to inspect).
+
+    `unknown`: an upstream internal moved (`core.adapters.UpstreamChanged`, whose message names it):
+    the count is unknown (`MacCount.unknown`), not a partial 0."""
     name, kind = str(getattr(model, "name", "model")), type(model).__name__
-    return MacCount(total=0, layers=(LayerMacs(name=name, type=kind, macs=0, counted=False,
-                                               rule=f"{type(exc).__name__}: {exc}"[:200]),),
-                    uncounted=((name, kind),), partial=True,
-                    notes=(f"MACs could not be counted: {type(exc).__name__}: {exc}"[:200],))
+    why = str(exc) if unknown else f"{type(exc).__name__}: {exc}"
+    return MacCount(total=0, layers=(LayerMacs(name=name, type=kind, macs=0, counted=False, rule=why[:300]),),
+                    uncounted=((name, kind),), partial=True, unknown=why if unknown else "",
+                    notes=(f"MACs could not be counted: {why}"[:300],))
 
 
 def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> MacCount:
@@ -214,6 +213,8 @@ def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | N
     counter = _KerasCounter()
     try:
         counter.model(model, specs, "", getattr(model, "name", "model"))
+    except UpstreamChanged as exc:              # Keras internals moved: unknown, with the reason
+        return _not_counted(model, exc, unknown=True)
     except Exception as exc:  # noqa: BLE001 - a shape Keras could not propagate: count at the model's own shapes
         if specs is None:
             return _not_counted(model, exc)
@@ -222,6 +223,8 @@ def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | N
         specs, counter = None, _KerasCounter()
         try:
             counter.model(model, None, "", getattr(model, "name", "model"))
+        except UpstreamChanged as again:
+            return _not_counted(model, again, unknown=True)
         except Exception as again:  # noqa: BLE001 - see _not_counted
             return _not_counted(model, again)
     rows = tuple(LayerMacs(name=name, type=r.type, macs=r.macs, counted=r.counted, free=r.free, rule=r.rule)

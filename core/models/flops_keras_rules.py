@@ -238,11 +238,11 @@ def _mha(layer, ins, outs, call):
         raise _Uncounted("the query/key/value shapes are not known")
     tq, free_q = _n(query[1:-1])
     tk, free_k = _n(key[1:-1])
-    heads, k_dim, v_dim = int(layer._num_heads), int(layer._key_dim), int(layer._value_dim)
+    heads, k_dim, v_dim = int(layer.num_heads), int(layer.key_dim), int(layer.value_dim)   # public properties
     kernels = [math.prod(int(d) for d in getattr(layer, attr).kernel.shape)
-               for attr in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")]
+               for attr in ("query_dense", "key_dense", "value_dense", "output_dense")]   # public properties
     projections = tq * kernels[0] + tk * (kernels[1] + kernels[2]) + tq * kernels[3]
-    axes = getattr(layer, "_attention_axes", None)
+    axes = layer.attention_axes
     if axes:                                   # attention over some axes only: the others act as batch
         tk, free_att = _n(key[a] for a in axes)
         free_k = free_k or free_att

@@ -128,9 +128,9 @@ def _tensor_infos(tensors) -> tuple[TensorInfo, ...]:
 
 def _tensor_name(tensor) -> str:
     """The name a user gave: the producing layer's name, not Keras's internal "keras_tensor_65"."""
-    history = getattr(tensor, "_keras_history", None)
-    layer = getattr(history, "operation", None) or (history[0] if history else None)
-    return str(getattr(layer, "name", None) or getattr(tensor, "name", ""))
+    from core.adapters.keras_internals import producer_name
+
+    return producer_name(tensor) or str(getattr(tensor, "name", ""))
 
 
 def _iter_layers(model, prefix: str = ""):
@@ -166,6 +166,8 @@ def _count_params(layer) -> int:
 def _flops_fields(count) -> dict[str, Any]:
     """The ModelInfo fields of a `core.models.flops.MacCount`, and its notes."""
     notes = list(count.notes)
+    if count.unknown:                      # an upstream internal moved: unknown, not a partial 0
+        return dict(flops=None), notes
     if count.partial:
         notes.append(f"FLOPs are partial: {count.uncounted_text()}")
     return dict(flops=count.flops, flops_partial=count.partial, flops_uncounted=count.uncounted,
@@ -339,17 +341,23 @@ def open_interpreter(path: str, data: bytes):
 
 
 def _tflite_graph(interpreter, data: bytes, notes: list[str]):
-    """Every subgraph from the flatbuffer; the interpreter's first subgraph when the file can't be read so."""
+    """Every subgraph from the flatbuffer; the interpreter's first subgraph when the file can't be read so;
+    (None, why) when neither can (LiteRT's private op details moved: `core.adapters.litert`)."""
+    from core.adapters import UpstreamChanged
     from core.models.tflite_graph import graph_from_interpreter, read_tflite_graph
 
     try:
-        return read_tflite_graph(data)
+        return read_tflite_graph(data), ""
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - no schema module, or a file the reader can't follow: fall back
-        notes.append(f"the model's subgraphs could not be read ({first_line(exc, 120)}); "
-                     "showing the first subgraph only")
-        return graph_from_interpreter(interpreter)
+        why = first_line(exc, 120)
+    try:
+        graph = graph_from_interpreter(interpreter)
+    except UpstreamChanged as exc:
+        return None, f"the flatbuffer could not be read ({why}) and {exc}"
+    notes.append(f"the model's subgraphs could not be read ({why}); showing the first subgraph only")
+    return graph, ""
 
 
 def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
@@ -361,7 +369,11 @@ def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
     inputs, outputs, signature, signatures = _tflite_io(interpreter, notes)
     notes += _shape_notes(inputs)
 
-    graph = _tflite_graph(interpreter, data, notes)
+    graph, unknown = _tflite_graph(interpreter, data, notes)
+    if graph is None:                      # unknown, said so: never 0 parameters and 0 FLOPs
+        notes.append(f"parameters and FLOPs: unknown ({unknown})")
+        return dict(inputs=inputs, outputs=outputs, params=None, flops=None, notes=tuple(notes),
+                    signature=signature, signatures=signatures)
     histogram = Counter(op.name for sg in graph.subgraphs for op in sg.ops)
     type_mix = Counter(t.dtype for sg in graph.subgraphs for t in sg.tensors if t.dtype)
     params = count_tflite_params(graph)

@@ -34,6 +34,7 @@ class MacCount:
     partial: bool = False                       # True when something was not counted
     per: str = ""                               # "": per sample; else the unit of free dimensions counted per
     notes: tuple[str, ...] = ()
+    unknown: str = ""                           # why nothing could be counted (an upstream internal moved)
 
     @property
     def flops(self) -> int:

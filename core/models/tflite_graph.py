@@ -170,12 +170,18 @@ def _options(schema, name: str, op) -> dict[str, Any]:
 
 
 def graph_from_interpreter(interpreter) -> TfliteGraph:
-    """The first subgraph as the interpreter lists it; the other subgraphs are named in `unread`."""
+    """The first subgraph as the interpreter lists it; the other subgraphs are named in `unread`.
+
+    The op list comes from LiteRT's private op details (`core.adapters.litert.ops_details`):
+    raises `core.adapters.UpstreamChanged` when this ai_edge_litert no longer has them, so a
+    caller reports the counts as unknown rather than as a graph with no ops (0 params, 0 FLOPs).
+    """
     import numpy as np
 
+    from core.adapters import litert
+
     details = {int(t["index"]): t for t in interpreter.get_tensor_details()}
-    ops_details = [op for op in interpreter._get_ops_details() if op.get("op_name") != "DELEGATE"] \
-        if hasattr(interpreter, "_get_ops_details") else []
+    ops_details = litert.ops_details(interpreter)
     produced = {int(i) for op in ops_details for i in op["outputs"]}
     inputs = tuple(int(d["index"]) for d in interpreter.get_input_details())
     outputs = tuple(int(d["index"]) for d in interpreter.get_output_details())

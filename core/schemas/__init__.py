@@ -11,9 +11,10 @@ carries the id and version.
 * ``litesmith.bench``: ``litesmith bench --json``
 * ``litesmith.devices``: ``litesmith devices --json``
 * ``litesmith.cache``: ``litesmith cache info|clear --json``
+* ``litesmith.recipe``: a recipe file (``optimize --recipe`` / ``--save-recipe``, File > Open/Save Recipe…)
 * ``litesmith.loadtest``: ``litesmith loadtest --json`` (the serving study, `core.serving.report`)
 * ``litesmith.export-report``: the variant report ``NAME.report.json`` (``core.optimize.export``)
-* ``litesmith.comparison-report``: the desktop app's exported JSON report (``gui.comparison.summary``)
+* ``litesmith.comparison-report``: the desktop app's exported JSON report (``core.report.document.summary``; also ``litesmith optimize --report-json``)
 
 ``common.v1.schema.json`` holds the definitions the others share (the evaluation,
 the source model, the data, a recipe, latency figures); they refer to it by its
@@ -40,17 +41,18 @@ CACHE = "litesmith.cache"
 EXPORT_REPORT = "litesmith.export-report"
 COMPARISON_REPORT = "litesmith.comparison-report"
 LOADTEST = "litesmith.loadtest"
+RECIPE = "litesmith.recipe"
 COMMON_ID = "urn:litesmith:schema:common:v1"
 
 # The version each document is written at today.
 VERSIONS: dict[str, int] = {
     INSPECT: 1, OPTIMIZE: 1, AUTO: 1, BENCH: 1, DEVICES: 1, CACHE: 1, EXPORT_REPORT: 1, COMPARISON_REPORT: 1,
-    LOADTEST: 1,
+    LOADTEST: 1, RECIPE: 1,
 }
 
 __all__ = ["AUTO", "BENCH", "CACHE", "COMMON_ID", "COMPARISON_REPORT", "DEVICES", "EXPORT_REPORT", "INSPECT",
-           "LOADTEST", "OPTIMIZE", "VERSIONS", "SchemaViolation", "document_schema", "load", "schema_file", "validate",
-           "validator"]
+           "LOADTEST", "OPTIMIZE", "RECIPE", "VERSIONS", "SchemaViolation", "document_schema", "load", "schema_file",
+           "validate", "validator"]
 
 
 class SchemaViolation(ValueError):

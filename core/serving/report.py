@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from core.serving.api import BatchPolicy, LoadPoint, ServingStudy
+from core.units import fmt_ms
 
 
 def _service_summary(samples: dict[int, tuple[float, ...]]) -> list[dict[str, Any]]:
@@ -44,7 +45,7 @@ def _rate(value: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.2f}"
+    return fmt_ms(value, digits=2, large_digits=2, micro=False, unit=False, missing="-")
 
 
 def _policy(policy: BatchPolicy | None) -> str:

@@ -268,9 +268,9 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
                                               trace, variant=name, p99_ms=p99_ms, seconds=seconds,
                                               progress=progress, cancel=cancel)
     elif base is not None:
-        # Nothing holds in the simulation: still measure for real, at the knee (or the lightest rate tried),
-        # so the report shows what a real run gets rather than only a verdict.
-        light = knee_rps or (base.grid[0].offered_rps if base.grid else None)
+        # Nothing holds in the simulation: still measure for real, at the lightest rate tried (2% of the
+        # baseline's capacity), so the report shows what a real run gets rather than only a verdict.
+        light = base.grid[0].offered_rps if base.grid else None
         if light:
             confirmed_base, error_base, _ = _confirm(pool, baseline, light, model, trace, variant=name, p99_ms=p99_ms,
                                                   seconds=seconds, progress=progress, cancel=cancel)

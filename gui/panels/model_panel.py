@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models.info import ModelFormat, ModelInfo
-from gui.formatting import human_count, human_size, quantization_text, shape_text, short_hash, thousands
+from core.units import human_count, human_size, quantization_text, shape_text, short_hash, thousands
 from gui.table_models import Column, RecordTableModel, sortable
 
 FORMAT_NAMES = {

@@ -16,8 +16,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from gui.comparison import Metric, Row, build_rows, explanation_lines, metric_for, outcome_metric
-from gui.formatting import human_size
+from core.report.comparison import Metric, Row, build_rows, metric_for, outcome_metric
+from core.report.cells import (
+    accuracy_text, fidelity_text, ms_cell as ms_text, num_text as _num, p50_text, p99_text, ratio_text, size_text,
+    speedup_text, throughput_text, variant_text,
+)
+from core.report.explain import explanation_lines
+from core.units import human_size
 from gui.panels.model_panel import fit_columns, make_table
 from gui.table_models import Column, RecordTableModel, sortable
 from gui.widgets.per_output import PerOutputPage
@@ -25,71 +30,18 @@ from gui.widgets.crossover_chart import CrossoverPage
 from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
 
-STAR = " ★"
 SPEEDUP_COLUMN = 6
 NAME_MAX_PX = 190   # the Variant column: longer names are elided (full name in the tooltip)
 AUTO_REDRAW_MS = 300  # candidates arrive in bursts from the cache: redraw at most this often
 STEP_MS = 20   # between the steps that fill in the results: a paint and other events fit in between
-OUTPUT_NAME_MAX = 16   # the worst output's name in a fidelity cell: longer ones are cut (whole in the tooltip)
-
-
-def _num(value: float | None, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return format(value, fmt)
-
-
-def ms_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 0.1:
-        return f"{value * 1000:.1f} µs"
-    if value < 10:
-        return f"{value:.3f} ms"
-    return f"{value:.1f} ms"
-
-
-def _marked(key: str, text: str):
-    return lambda r: text_of(r, key, text)
-
-
-def text_of(row: Row, key: str, text: str) -> str:
-    return text + STAR if key in row.best and text != "—" else text
-
-
-def variant_text(row: Row) -> str:
-    """The name, with ✔ for auto mode's recommendation and ⟲ for a candidate served from the cache."""
-    from gui.auto import CACHE_MARK, RECOMMENDED_MARK
-
-    return row.name + (RECOMMENDED_MARK if row.recommended else "") + (CACHE_MARK if row.from_cache else "")
 
 
 def comparison_columns(metric: Metric) -> list[Column]:
     """The comparison table's columns; with several outputs, accuracy is the primary output's and fidelity the
     worst output's (named in the cell, every output in the tooltip)."""
-    accuracy_percent = metric.accuracy_title == "Accuracy"
-
+    # The cells' text is core.report.cells' (the HTML report's too); sorting, bold and tooltips are the table's.
     def bold(key):
         return lambda r: key in r.best
-
-    def acc_text(r: Row) -> str:
-        if r.accuracy is None:
-            return "—"
-        return f"{r.accuracy * 100:.2f} %" if accuracy_percent else f"{r.accuracy:.4f}"
-
-    def fid_text(r: Row) -> str:
-        if r.is_original:
-            return "reference"
-        if r.fidelity is None:
-            return "—"
-        if not r.fidelity_cosine:
-            text = f"{r.fidelity * 100:.2f} %"
-        else:
-            text = f"cos {r.fidelity:.5f}" if metric.several else f"{r.fidelity:.5f}"
-        name = r.fidelity_output
-        if len(name) > OUTPUT_NAME_MAX:   # whole in the tooltip
-            name = name[:OUTPUT_NAME_MAX - 1] + "…"
-        return text + (f" · {name}" if name else "")
 
     def fid_tooltip(r: Row) -> str:
         if r.fidelity_detail:
@@ -104,26 +56,26 @@ def comparison_columns(metric: Metric) -> list[Column]:
         Column("Variant", variant_text, tooltip=lambda r: "\n".join([r.name, *r.warnings]) + (
             f"\n{r.config_label}" if r.config_label else "")),
         Column("Format", lambda r: r.format),
-        Column("Size", lambda r: text_of(r, "size", human_size(r.size_bytes) if r.size_bytes else "—"),
+        Column("Size", size_text,
                sort_key=lambda r: r.size_bytes,
                numeric=True, bold=bold("size"), tooltip=lambda r: f"{r.size_bytes:,} bytes"),
-        Column("vs fp32", lambda r: text_of(r, "size", _num(r.size_ratio, ".2f") + ("×" if r.size_ratio else "")),
+        Column("vs fp32", ratio_text,
                sort_key=num_key("size_ratio"), numeric=True, bold=bold("size"),
                tooltip=lambda r: "size / the fp32 .tflite conversion"),
-        Column("p50", lambda r: text_of(r, "p50", ms_text(r.p50_ms)), sort_key=num_key("p50_ms"), numeric=True,
+        Column("p50", p50_text, sort_key=num_key("p50_ms"), numeric=True,
                bold=bold("p50"), tooltip=lambda r: f"median latency per call ({r.config_label})"),
-        Column("p99", lambda r: text_of(r, "p99", ms_text(r.p99_ms)), sort_key=num_key("p99_ms"), numeric=True,
+        Column("p99", p99_text, sort_key=num_key("p99_ms"), numeric=True,
                bold=bold("p99")),
-        Column("Speed-up", lambda r: text_of(r, "speedup", _num(r.speedup, ".1f") + ("×" if r.speedup else "")),
+        Column("Speed-up", speedup_text,
                sort_key=lambda r: -(r.speedup or 0), numeric=True, bold=bold("speedup"),
                tooltip=lambda r: "original p50 / this p50"),
-        Column("Samples/s", lambda r: text_of(r, "throughput", _num(r.throughput, ",.0f")),
+        Column("Samples/s", throughput_text,
                sort_key=lambda r: -(r.throughput or 0), numeric=True, bold=bold("throughput"),
                tooltip=lambda r: f"samples per second ({r.config_label}); the recommendation may use another "
                                  "batch size: see the header"),
-        Column(metric.accuracy_column, lambda r: text_of(r, "accuracy", acc_text(r)), sort_key=num_key("accuracy"),
+        Column(metric.accuracy_column, lambda r: accuracy_text(r, metric), sort_key=num_key("accuracy"),
                numeric=True, bold=bold("accuracy")),
-        Column(metric.fidelity_column, lambda r: text_of(r, "fidelity", fid_text(r)), sort_key=num_key("fidelity"),
+        Column(metric.fidelity_column, lambda r: fidelity_text(r, metric), sort_key=num_key("fidelity"),
                numeric=True, bold=bold("fidelity"), tooltip=fid_tooltip),
     ]
 
@@ -460,7 +412,7 @@ class ResultsPanel(QWidget):
         self._fit_table_height()
 
     def _fill_outputs(self) -> None:
-        from gui.outputs import run_models
+        from core.report.outputs import run_models
 
         result = self.outcome.optimize
         outputs = self.outputs_page.set_models(result.source, run_models(result))
@@ -554,7 +506,7 @@ class ResultsPanel(QWidget):
         self.banner.setVisible(synthetic)
         items = [f"<p><b>{html.escape(h)}:</b> {html.escape(t)}</p>" for h, t in auto_explanation_lines(result)]
         self.explanations.setHtml("\n".join(items))
-        from gui.outputs import auto_models
+        from core.report.outputs import auto_models
 
         outputs = self.outputs_page.set_models(result.source, auto_models(result))
         self.tabs.setTabVisible(self.outputs_tab_index, outputs > 0)
@@ -624,7 +576,7 @@ class ResultsPanel(QWidget):
         bench = outcome.benchmark
         parts = []
         # The core's one Recommendation: the same object the table's ✔, the charts' star and the CLI read.
-        from gui.auto import RECOMMENDED_MARK
+        from core.report.cells import RECOMMENDED_MARK
 
         rec = bench.recommendation if bench is not None else None
         if rec is not None and rec.label:

@@ -1,6 +1,6 @@
 """The results' "Per output" tab: each output's task and why, then the original's and every variant's figures.
 
-Rows come from `gui.outputs.output_rows`, grouped by output (the output, its task
+Rows come from `core.report.outputs.output_rows`, grouped by output (the output, its task
 and why it was chosen are on the group's first row, the original's). Fidelity is
 split in numeric columns (agreement of decisions, cosine, largest difference);
 accuracy reads as the CLI prints it. A variant's worst output, the one its
@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
-from gui.outputs import NOT_SCORED, OutputRow, output_rows, output_tasks
+from core.report.outputs import NOT_SCORED, OutputRow, output_rows, output_tasks
 from gui.panels.model_panel import make_table
 from gui.table_models import Column, RecordTableModel
 

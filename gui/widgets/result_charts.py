@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from gui.comparison import Metric, Row, pareto_front
+from core.report.comparison import Metric, Row, pareto_front
 from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
 import pyqtgraph as pg
 

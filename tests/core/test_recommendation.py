@@ -152,12 +152,12 @@ def test_handmade_tflite_op_partition_and_quantize_counts(handmade):
 
 
 def test_unreadable_delegation_is_unknown_not_zero(handmade, monkeypatch):
-    import core.benchmark.litert_runner as litert_runner
+    import core.adapters.litert as litert_adapter
 
     def moved(*_args, **_kwargs):
         raise AttributeError("'Interpreter' has no attribute 'NodeName'")
 
-    monkeypatch.setattr(litert_runner, "delegation_info", moved)
+    monkeypatch.setattr(litert_adapter, "delegation_info", moved)
     [facts] = measure_facts([LiteRTRunner(handmade["int8"], variant="int8")], ablation=False)
     assert facts.delegated_ops is None and facts.partitions is None and facts.kept_count is None
     assert "not readable" in facts.delegation_error and "NodeName" in facts.delegation_error

@@ -13,7 +13,7 @@ from core.data.loaders import DataDescription
 from core.evaluation import AccuracyMetrics, Evaluation, FidelityMetrics
 from core.optimize.recipes import recipe_for_mode
 from core.optimize.results import LayerError, OptimizeResult, SourceInfo, Variant
-from gui.comparison import build_rows, pareto_front, summary
+from core.report import build_rows, pareto_front, summary
 from gui.recipe import RunSettings, compression_kinds, parse_int_list
 from gui.widgets.live_plot import MAX_POINTS, LivePlot, decimate
 from gui.workflow import RunOutcome, benchmark_inputs

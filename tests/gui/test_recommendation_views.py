@@ -95,7 +95,8 @@ def _legend_names(panel) -> list[str]:
 
 def test_run_recommendation_is_the_same_in_every_view(qtbot, panel):
     from core.cli.bench import format_result
-    from gui.comparison import explanation_lines, summary
+    from core.report.document import summary
+    from core.report.explain import explanation_lines
 
     outcome = crafted_outcome()
     rec = outcome.benchmark.recommendation

@@ -102,3 +102,17 @@ def test_worker_turns_an_exception_into_failed(qtbot):
     assert error.kind == ErrorKind.INTERNAL
     assert "engine is closed" in error.message
     assert "Traceback" in error.details
+
+
+def test_then_runs_in_the_worker_thread_and_its_value_is_the_result(qtbot, runner):
+    """`submit(then=...)`: file look-ups the sandboxed child may not do, kept off the GUI thread."""
+    import threading
+
+    got = []
+    with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
+        assert runner.submit(gui_jobs.echo, 7, on_finished=got.append,
+                             then=lambda result: (result.value, threading.current_thread().name))
+    qtbot.waitUntil(lambda: bool(got))
+    assert blocker.args[0] == got[0]
+    value, thread = got[0]
+    assert value == 7 and thread != threading.main_thread().name

@@ -1,25 +1,54 @@
-"""The before/after comparison of one run as plain rows (no Qt): the table, the charts and the report share it.
+"""The before/after comparison of one run as plain rows: the app's table and charts, the report and the CLI share it.
 
 One `Row` for the original model (measured in TensorFlow for a Keras source, in
 LiteRT for a .tflite source), then one per variant, in the order they were made.
 Latency figures come from the benchmark's primary configuration (the first batch
 size and thread count asked for); accuracy and fidelity from the optimizer's
-evaluation on the same data for every row.
+evaluation on the same data for every row. Speed-up is the original's p50 divided
+by the variant's; `Row.best` names the columns where a row holds the best value.
 
 A model with several outputs: the accuracy column is the primary output's, the
-fidelity column the worst output's (named in the cell); `gui.outputs` has every
+fidelity column the worst output's (named in the cell); `core.report.outputs` has every
 output's figures.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from gui.outputs import headline_output, outputs_tooltip, score_of
-from gui.workflow import ORIGINAL, RunOutcome
+from core.report.outputs import ORIGINAL, headline_output, outputs_tooltip, score_of
 
+
+class ComparisonRun(Protocol):
+    """What a report is made of: the app's `gui.workflow.RunOutcome` and the CLI's `RunRecord` both fit."""
+
+    model_path: str
+    settings: dict[str, Any]
+    optimize: Any                 # core.optimize.results.OptimizeResult
+    benchmark: Any                # core.benchmark.results.BenchmarkResult | None
+    benchmark_error: Any          # core.errors.JobError | None
+    seconds: float
+    finished_at: float            # time.time() when the run ended
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the CLI has it (the same fields as the app's RunOutcome); `serving`: a ServingStudy or None."""
+
+    model_path: str
+    settings: dict[str, Any]
+    optimize: Any
+    benchmark: Any = None
+    benchmark_error: Any = None
+    seconds: float = 0.0
+    finished_at: float = field(default_factory=time.time)
+    serving: Any = None
+
+
+KERAS_FORMATS = ("keras", "h5", "saved_model")   # measured in TensorFlow as the "before"
 FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel", "tflite": ".tflite"}
 
 
@@ -151,17 +180,17 @@ def fidelity_of(evaluation, metric: Metric | None = None) -> float | None:
     return fidelity_figure(evaluation, metric)[0]
 
 
-def task_of(outcome: RunOutcome) -> str | None:
+def task_of(run: ComparisonRun) -> str | None:
     """The primary output's task."""
-    evaluation = outcome.optimize.original_evaluation
+    evaluation = run.optimize.original_evaluation
     if evaluation is not None and evaluation.task is not None:
         return evaluation.task
-    source = outcome.optimize.source
+    source = run.optimize.source
     primary = getattr(source, "primary_output", "")
     for t in getattr(source, "tasks", ()) or ():
         if t.output == primary:
             return t.task
-    for v in outcome.optimize.variants:
+    for v in run.optimize.variants:
         if v.evaluation is not None:
             return v.evaluation.task
     return None
@@ -179,11 +208,11 @@ def output_count(source, evaluations=()) -> tuple[int, str]:
     return 1, ""
 
 
-def outcome_metric(outcome: RunOutcome) -> Metric:
-    result = outcome.optimize
+def outcome_metric(run: ComparisonRun) -> Metric:
+    result = run.optimize
     count, primary = output_count(result.source, [result.original_evaluation]
                                   + [v.evaluation for v in result.variants])
-    return metric_for(task_of(outcome), count, primary)
+    return metric_for(task_of(run), count, primary)
 
 
 def set_fidelity(row: Row, evaluation, metric: Metric) -> None:
@@ -215,11 +244,31 @@ def primary_configs(benchmark) -> dict[str, Any]:
     return chosen
 
 
-def build_rows(outcome: RunOutcome) -> list[Row]:
-    result = outcome.optimize
+def benchmark_plan(model_path: str, result: Any) -> tuple[dict[str, Any], str | None, dict[str, tuple[int, ...]]]:
+    """What a comparison measures, as (variants, keras_model, input_shapes).
+
+    `variants`: name -> .tflite bytes (or the source's path, named "original", for a .tflite source: it is
+    its own baseline); `keras_model`: the Keras/SavedModel source measured in TensorFlow as the "before",
+    else None; `input_shapes`: {input: per-sample shape} the variants were evaluated at (free dimensions).
+    """
+    variants: dict[str, Any] = {}
+    keras_model = None
+    if result.source.format in KERAS_FORMATS:
+        keras_model = model_path
+    else:
+        variants[ORIGINAL] = model_path
+    for variant in result.variants:
+        variants[variant.name] = variant.tflite_bytes
+    shapes = {str(name): tuple(int(d) for d in shape)
+              for name, shape in getattr(result.data, "input_shapes", ()) or ()}
+    return variants, keras_model, shapes
+
+
+def build_rows(run: ComparisonRun) -> list[Row]:
+    result = run.optimize
     baseline = result.baseline_size_bytes or None
-    configs = primary_configs(outcome.benchmark)
-    metric = outcome_metric(outcome)
+    configs = primary_configs(run.benchmark)
+    metric = outcome_metric(run)
     rows = [Row(name=ORIGINAL, is_original=True, format=FORMAT_TEXT.get(result.source.format, result.source.format),
                 size_bytes=result.source.size_bytes,
                 size_ratio=result.source.size_bytes / baseline if baseline else None,
@@ -243,20 +292,20 @@ def build_rows(outcome: RunOutcome) -> list[Row]:
         if base and row.p50_ms:
             row.speedup = base / row.p50_ms
     # The ✔ (table) and the star (charts) mark the core's one recommendation; nothing here re-ranks.
-    chosen = recommended_name(outcome)
+    chosen = recommended_name(run)
     for row in rows:
         row.recommended = row.name == chosen
     mark_best(rows, metric)
     return rows
 
 
-def recommended_name(outcome: RunOutcome) -> str | None:
+def recommended_name(run: ComparisonRun) -> str | None:
     """The row name of the run's recommended variant: the benchmark's `Recommendation.variant` (core)."""
-    if outcome.benchmark is None:
+    if run.benchmark is None:
         return None
     from core.benchmark.recommend import recommended_variant
 
-    return recommended_variant(outcome.benchmark)
+    return recommended_variant(run.benchmark)
 
 
 def mark_best(rows: list[Row], metric: Metric) -> None:
@@ -279,140 +328,16 @@ def mark_best(rows: list[Row], metric: Metric) -> None:
 
 
 def pareto_front(points: list[tuple[str, float, float]], higher_better: bool = True) -> list[str]:
-    """Names of the points no other point beats on both latency (lower) and quality; sorted by latency."""
-    front = []
-    for name, latency, quality in points:
-        dominated = False
-        for other, lat2, q2 in points:
-            if other == name:
-                continue
-            better_q = q2 >= quality if higher_better else q2 <= quality
-            strictly = lat2 < latency or (q2 > quality if higher_better else q2 < quality)
-            if lat2 <= latency and better_q and strictly:
-                dominated = True
-                break
-        if not dominated:
-            front.append((latency, name))
-    return [name for _, name in sorted(front)]
+    """Names of the (name, p50 ms, quality) points no other point beats on both latency (lower) and quality.
+
+    Sorted by latency, then name. The rule is `core.auto.pareto.non_dominated`, the auto search's.
+    """
+    from core.auto.pareto import non_dominated
+
+    front = non_dominated(points, lambda p: (p[1], -p[2] if higher_better else p[2]))
+    return [name for _, name in sorted((latency, name) for name, latency, _ in front)]
 
 
-def summary(outcome: RunOutcome) -> dict[str, Any]:
-    """The whole comparison, JSON-ready (the report's JSON file)."""
-    from core.cli.common import to_jsonable
-
-    from gui.outputs import output_rows, output_tasks, run_models
-
-    result = outcome.optimize
-    metric = outcome_metric(outcome)
-    rows = build_rows(outcome)
-    models = run_models(result)
-    bench = outcome.benchmark
-    out: dict[str, Any] = {
-        "schema": "litesmith.comparison-report",
-        "version": 1,
-        "model": outcome.model_path,
-        "settings": outcome.settings,
-        "task": task_of(outcome),
-        "columns": {"accuracy": metric.accuracy_title, "fidelity": metric.fidelity_title},
-        "primary_output": metric.primary or getattr(result.source, "primary_output", "") or None,
-        "tasks": [{"output": t.output, "task": t.task, "reason": t.reason, "primary": t.primary}
-                  for t in output_tasks(result.source, [e for _, e in models])],
-        "outputs": [r.to_dict() for r in output_rows(result.source, models)],
-        "rows": [{
-            "name": r.name, "original": r.is_original, "format": r.format, "size_bytes": r.size_bytes,
-            "size_ratio_vs_fp32": r.size_ratio, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
-            "throughput_per_s": r.throughput, "speedup": r.speedup, "accuracy": r.accuracy,
-            "fidelity": r.fidelity, "fidelity_output": r.fidelity_output or None, "config": r.config_label, "best": sorted(r.best),
-            "recommended": r.recommended,
-            "warnings": list(r.warnings), "float_layers": list(r.float_layers),
-        } for r in rows],
-        "optimize": result.summary(),
-        "benchmark": None,
-        "benchmark_error": outcome.benchmark_error.one_line() if outcome.benchmark_error else None,
-        "seconds": round(outcome.seconds, 3),
-    }
-    if bench is not None:
-        out["benchmark"] = {
-            "config": to_jsonable(bench.config),
-            "configs": [to_jsonable(c) for c in bench.configs],
-            "recommendation": to_jsonable(bench.recommendation),
-            "explanations": list(bench.explanations),
-            "explained": [to_jsonable(e) for e in getattr(bench, "explained", ())],
-            "variant_facts": [to_jsonable(f) for f in getattr(bench, "variant_facts", ())],
-            "delegation": [{"variant": name, **to_jsonable(info)} for name, info in bench.delegation],
-            "layer_profile": to_jsonable(bench.layer_profile),
-            "data_profile": to_jsonable(bench.data_profile),
-            "notes": list(bench.notes),
-            "seconds": round(bench.seconds, 3),
-        }
-    serving = getattr(outcome, "serving", None)  # core.serving.ServingStudy, when the Serving tab ran one
-    if serving is not None:
-        from core.serving.report import study_document
-
-        out["serving"] = study_document(serving)
-    return out
-
-
-def _compression_text(report: dict) -> str:
-    try:
-        from core.cli.optimize import compression_text
-
-        return compression_text(report)
-    except Exception:  # noqa: BLE001 - an unexpected report shape: show it raw rather than nothing
-        return ", ".join(f"{k}: {v}" for k, v in report.items() if not isinstance(v, (list, dict)))
-
-
-def free_input_sizes(result) -> str:
-    """"frames (20, 6)": the per-sample shape each input with free dimensions was evaluated at; "" for none."""
-    interface = getattr(result.source, "interface", None)
-    free = {spec.name for spec in getattr(interface, "inputs", ()) or () if spec.free_dims}
-    shapes = [(name, shape) for name, shape in getattr(result.data, "input_shapes", ()) or () if name in free]
-    return ", ".join(f"{name} ({', '.join(str(d) for d in shape)})" for name, shape in shapes)
-
-
-def explanation_lines(outcome: RunOutcome) -> list[tuple[str, str]]:
-    """(heading, sentence) pairs for the "what it means" text: data, recommendation, warnings, explanations."""
-    result = outcome.optimize
-    from gui.outputs import run_models, task_lines, unscored_lines
-
-    lines: list[tuple[str, str]] = []
-    models = run_models(result)
-    lines += task_lines(result.source, [e for _, e in models])
-    data = result.data
-    sizes = free_input_sizes(result)
-    if data.synthetic_data:
-        lines.append(("Data", "No data was given: inputs were synthesized"
-                              f"{f' at the Input sizes {sizes}' if sizes else ''}. Accuracy is unknown, and int8 "
-                              "calibration on random inputs can mislead; choose a data file for trustworthy results."))
-    else:
-        lines.append(("Data", f"calibrated on {data.calibration_samples} samples from {data.calibration_source}"
-                              f"{' (class-stratified)' if data.stratified else ''}; evaluated on {data.eval_samples} "
-                              f"samples{'' if data.labelled else ' (no labels: fidelity only)'}"
-                              f"{f' at the data sizes {sizes}' if sizes else ''}."))
-    bench = outcome.benchmark
-    if bench is not None:
-        rec = bench.recommendation
-        lines.append(("Recommendation", f"{rec.headline()}." if rec.label is None else
-                      f"{rec.headline()}. {rec.reason}." + (f" Chosen by: {rec.criterion}." if rec.criterion else "")))
-        if rec.why_not_fastest:
-            lines.append(("Not the fastest p50", rec.why_not_fastest + "."))
-    if outcome.benchmark_error is not None:
-        lines.append(("Benchmark", f"not measured: {outcome.benchmark_error.one_line()}"))
-    for warning in result.warnings:
-        lines.append(("Warning", warning))
-    for v in result.variants:
-        for warning in v.warnings:
-            lines.append((v.name, warning))
-        if v.float_layers:
-            lines.append((v.name, f"kept in float: {', '.join(v.float_layers)}"))
-        for report in getattr(v, "compression", ()) or ():
-            lines.append((v.name, _compression_text(report)))
-    lines += unscored_lines(models)
-    for failure in result.failures:
-        lines.append((failure.name, f"failed: {failure.message}"))
-    if bench is not None:
-        for text in bench.explanations:
-            lines.append(("Benchmark", text))
-        for note in bench.notes:
-            lines.append(("Note", note))
-    return lines
+__all__ = ["FORMAT_TEXT", "ComparisonRun", "Metric", "Row", "RunRecord", "accuracy_of", "benchmark_plan", "build_rows",
+           "fidelity_figure", "fidelity_of", "mark_best", "metric_for", "outcome_metric", "output_count",
+           "pareto_front", "primary_configs", "recommended_name", "set_fidelity", "task_of"]

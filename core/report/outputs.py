@@ -1,4 +1,4 @@
-"""Every output of a model, as plain rows (no Qt): the "Per output" tab, the report and its JSON share them.
+"""Every output of a model, as plain rows: the app's "Per output" tab, the report and its JSON share them.
 
 The engine scores each named output with its own task (`SourceInfo.tasks`:
 output, task and the reason it was chosen) and gives each variant one
@@ -56,9 +56,9 @@ class OutputRow:
     figures: Any = None           # the output's FidelityMetrics (None: the original, or not scored)
 
     def _figure(self, name: str) -> float | None:
-        value = getattr(self.figures, name, None)
+        raw: Any = getattr(self.figures, name, None)
         try:
-            value = float(value)
+            value = float(raw)
         except (TypeError, ValueError):
             return None
         return value if math.isfinite(value) else None
@@ -134,13 +134,13 @@ def score_of(fidelity: Any) -> float | None:
     """`core.evaluation.fidelity_score`: agreement when the task makes decisions, else cosine (None: unknown)."""
     if fidelity is None:
         return None
-    value = getattr(fidelity, "agreement", None)
-    if value is None:
-        value = getattr(fidelity, "top1_agreement", None)
-    if value is None:
-        value = getattr(fidelity, "cosine_similarity", None)
+    raw: Any = getattr(fidelity, "agreement", None)
+    if raw is None:
+        raw = getattr(fidelity, "top1_agreement", None)
+    if raw is None:
+        raw = getattr(fidelity, "cosine_similarity", None)
     try:
-        value = float(value)
+        value = float(raw)
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None

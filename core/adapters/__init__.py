@@ -1,0 +1,47 @@
+"""Adapters over the version-sensitive parts of upstream libraries (issue 13, item 2).
+
+Every use of a private or undocumented attribute of an upstream library lives in
+one module here, one module per library:
+
+* `core.adapters.litert`: ai_edge_litert's Interpreter internals (the native
+  wrapper, the node list, per-subgraph tensor details, delegate partitions);
+* `core.adapters.keras_internals`: Keras's functional-graph internals (nodes by
+  depth, a Sequential's functional graph, a tensor's producing layer).
+
+An adapter uses the public API where one exists. Where none does, it makes the
+private call and, when the attribute has gone or changed shape, raises
+`UpstreamChanged` naming the library, its version and what moved. Callers turn
+that into an explicit "unknown (reason)", never a 0 and never a failed job.
+(The converter's and ai-edge-quantizer's adapters are in `core/optimize/`.)
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+class UpstreamChanged(RuntimeError):
+    """A private API of an upstream library is missing or changed shape.
+
+    `library` is the distribution name ("ai-edge-litert", "keras"), `what` the
+    private name that moved; str(self) is one line for the user, e.g.
+    "LiteRT's op details API changed: Interpreter has no _get_ops_details (ai-edge-litert 2.3.0)".
+    """
+
+    def __init__(self, library: str, label: str, what: str, detail: str = "") -> None:
+        self.library = library
+        self.what = what
+        self.version = package_version(library)
+        extra = f": {detail}" if detail else ""
+        super().__init__(f"{label} changed: {what}{extra} ({library} {self.version})")
+
+
+def package_version(distribution: str) -> str:
+    """The installed version of `distribution`, or "version unknown"."""
+    try:
+        return metadata.version(distribution)
+    except Exception:  # noqa: BLE001 - a vendored or renamed distribution: the message still names it
+        return "version unknown"
+
+
+__all__ = ["UpstreamChanged", "package_version"]
