@@ -415,7 +415,7 @@ class MainWindow(QMainWindow):
         self.model_info = info
         self.model_panel.set_info(info)
         self.recipe_panel.set_source_format(info.format)
-        if companions is not None and companions.best is not None:
+        if companions is not None:   # data named after this model, or none (another model's offer goes)
             self.recipe_panel.offer_data(companions.best)
         self.stack.setCurrentWidget(self.workspace)
         self.workspace.setCurrentWidget(self.model_panel)

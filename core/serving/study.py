@@ -199,8 +199,14 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
 
     last_results: list[sw.PolicyResult] = []
 
-    def results_of(*_unused) -> list[sw.PolicyResult]:
-        return list(last_results)
+    def best_under(cap: float) -> sw.PolicyResult | None:
+        """Under a cap many policies reach it: the one with the lowest simulated p99 at the cap wins."""
+        reaching = [r for r in last_results if r.sustainable_rps is not None and r.sustainable_rps >= cap]
+        if not reaching:
+            return sw.best_policy([_capped(r, cap) for r in last_results])
+        p99 = {r.policy: sim_point(arrivals.at(cap), r.policy, model, variant=name,
+                                   offered_rps=cap).latency.total.p99 for r in reaching}
+        return _capped(min(reaching, key=lambda r: p99[r.policy]), cap)
 
     base, best = search(model, 0.3, 0.45)
     target = max(rates) if rates else None
@@ -229,7 +235,7 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
                    else f"p99 {refined.latency.total.p99:.2f} ms")
             variant_notes.append(f"a real run at {rate:,.0f}/s with {best.policy.label()} did not hold ({why}): "
                                  f"sustainable rates are capped at {cap:,.0f}/s")
-            base, best = _capped(base, cap), sw.best_policy([_capped(r, cap) for r in results_of(best, base)])
+            base, best = _capped(base, cap), best_under(cap)
             continue
         if rate > tested:
             tested, verified = rate, best.policy
@@ -237,16 +243,16 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
         model = service_model(capped, over, hand, batcher_ms, request_ms, wake)
         base, best = search(model, 0.5 + 0.05 * attempt, 0.55 + 0.05 * attempt)
         if cap is not None:
-            base, best = _capped(base, cap), sw.best_policy([_capped(r, cap) for r in results_of()])
+            base, best = _capped(base, cap), best_under(cap)
     if best is not None and tested > 0 and _confirm_rate(best.sustainable_rps, target) > 1.1 * tested:
         # Still climbing after the last try: claim no more than a little past the load a real run kept up with.
         cap = 1.1 * tested / CONFIRM_FRACTION if cap is None else min(cap, 1.1 * tested / CONFIRM_FRACTION)
         variant_notes.append(f"the simulation kept finding more than real runs had shown; sustainable rates are "
                              f"capped at {cap:,.0f}/s (real runs kept up with {tested:,.0f}/s)")
-        base, best = _capped(base, cap), sw.best_policy([_capped(r, cap) for r in results_of()])
+        base, best = _capped(base, cap), best_under(cap)
     if cap is not None and verified is not None:
         # Under a cap the simulation over-rates every policy alike; recommend the one a real run showed.
-        mine = next((r for r in results_of() if r.policy == verified), None)
+        mine = next((r for r in last_results if r.policy == verified), None)
         best = _capped(mine, cap) if mine is not None and mine.sustainable_rps is not None else best
     recommended = best.policy if best is not None else None
     sustained = best.sustainable_rps if best is not None else None

@@ -442,12 +442,17 @@ class RecipePanel(QWidget):
             self._last_dir = os.path.dirname(os.path.normpath(path))
             self.set_data_path(path)
 
-    def offer_data(self, path: str) -> bool:
+    def offer_data(self, path: str | None) -> bool:
         """Select `path`, found beside the opened model (`core.data.companions`), unless the user chose data.
 
-        Data the user chose stays; an earlier offer (for another model) is replaced. True when selected.
+        Data the user chose stays; an earlier offer (another model's data) is replaced, or cleared
+        when `path` is None (nothing beside this model). True when `path` was selected.
         """
         if self.data_path is not None and self.data_path != self._offered_data:
+            return False
+        if path is None:
+            if self._offered_data is not None:
+                self.set_data_path(None)
             return False
         self.set_data_path(path)
         self._offered_data = self.data_path

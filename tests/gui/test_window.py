@@ -300,7 +300,8 @@ def test_opening_a_model_selects_the_data_beside_it(qtbot, settings, tmp_path):
     from gui.main_window import MainWindow
     from tests.gui.helpers import load
 
-    for name in ("digits.keras", "digits_calib.npz", "digits_eval.npz", "fraud.keras", "fraud_eval.npz", "mine.npz"):
+    for name in ("digits.keras", "digits_calib.npz", "digits_eval.npz", "fraud.keras", "fraud_eval.npz", "mine.npz",
+                 "lonely.keras"):
         (tmp_path / name).write_bytes(b"x")
     window = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None,
                         inspect_job=_inspect_stand_in)
@@ -312,6 +313,9 @@ def test_opening_a_model_selects_the_data_beside_it(qtbot, settings, tmp_path):
     assert not panel.data_warning.isVisibleTo(panel)
     load(qtbot, window, tmp_path / "fraud.keras")           # an offer follows the model
     assert panel.data_path == str(tmp_path / "fraud_eval.npz")
+    load(qtbot, window, tmp_path / "lonely.keras")          # nothing beside it: the other model's data goes
+    assert panel.data_path is None
+    load(qtbot, window, tmp_path / "fraud.keras")
     panel.set_data_path(str(tmp_path / "mine.npz"))          # the user's choice is kept
     load(qtbot, window, tmp_path / "digits.keras")
     assert panel.data_path == str(tmp_path / "mine.npz")
