@@ -99,7 +99,7 @@ class ResultCache:
         else:
             path = self._path(key)
         try:
-            from core.engine.supervisor import loads_from_child
+            from core.engine.unpickle import loads_from_child
 
             # Entries are written by the sandboxed engine child: read them as plain data only, so a
             # compromised child cannot make whoever reads the cache run code (the parent does, on export).

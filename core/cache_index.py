@@ -25,7 +25,7 @@ never in the GUI thread.
 
 Nothing here parses a model or imports TensorFlow: file bytes are hashed and
 cache entries read with the restricted unpickler (`ResultCache.get` uses
-`core.engine.supervisor.loads_from_child`: an entry is untrusted plain data).
+`core.engine.unpickle.loads_from_child`: an entry is untrusted plain data).
 Index keys start with `core.cache.PARENT_ONLY_PREFIX`, which a child's outbox may
 not deliver. An entry that does not read back as what it should be is a miss.
 """

@@ -216,6 +216,10 @@ def keras_with_corrupt_member(good_keras: Path, target: Path, member: str = "con
     middle = start + max(info.compress_size // 3, 1)
     end = start + info.compress_size
     raw[middle:end - 2] = bytes([0xFF]) * len(raw[middle:end - 2])   # an invalid stream from a third on
+    if method == zipfile.ZIP_DEFLATED:
+        # 0xFF bytes can still decode (to garbage with a bad CRC), depending on where the block
+        # boundaries fall; a first block of the reserved type 3 (BFINAL=1, BTYPE=11) is always a zlib.error.
+        raw[start] = 0x07
     Path(target).write_bytes(bytes(raw))
     return Path(target)
 

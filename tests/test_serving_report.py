@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from core.engine.supervisor import loads_from_child
+from core.engine.unpickle import loads_from_child
 from core.serving.api import (BatchPolicy, CacheEffect, LatencyParts, LoadPoint, Percentiles, ServingStudy,
                               VariantServing)
 from core.serving.report import format_study, serving_html, study_document

@@ -47,19 +47,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.auto.budget import AutoBudget, check_budget
-from core.auto.pareto import TIE_TOLERANCE, auto_recommendation, choose, pareto_front
+from core.auto.live import LiveSession
+from core.auto.measuring import MeasuringMixin, usable_threads
+from core.auto.pareto import auto_recommendation, choose, pareto_front
+from core.auto.plan import PlanMixin
 from core.auto.results import (
-    FAILED, MEASURED, MISSES_BUDGET, PENDING, SKIPPED, AutoCandidate, AutoResult, AutoSettings,
+    FAILED, MISSES_BUDGET, PENDING, SKIPPED, AutoCandidate, AutoResult, AutoSettings,
 )
-from core.benchmark.recommend import recommend
-from core.benchmark.results import BenchConfig, BenchmarkResult
 from core.benchmark.stats import fmt_ms
 from core.cache import ResultCache, cache_key
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, Cancelled, ConversionError
 from core.evaluation import Evaluation
-from core.optimize.compress_steps import COMPRESS_STEPS, compression_steps, with_compression
-from core.optimize.recipes import INT8, Recipe, RecipeError, SelectiveConfig, recipe_for_mode
+from core.optimize.compress_steps import COMPRESS_STEPS
+from core.optimize.recipes import Recipe, recipe_for_mode
 from core.optimize.results import SourceInfo, Variant, VariantFailure
 
 CANDIDATE_KIND = "auto_candidate"
@@ -80,58 +81,6 @@ class SetupInfo:
     warnings: tuple[str, ...] = ()
 
 
-class _Live:
-    """The opened session (model, data, references): made only when something must be built."""
-
-    def __init__(self, model_path: str, data: DataSpec, options, progress, cancel) -> None:
-        self.model_path, self.data, self.options = model_path, data, options
-        self.progress, self.cancel = progress, cancel
-        self.session = None
-
-    @property
-    def ctx(self):
-        return None if self.session is None else self.session.ctx
-
-    def ensure(self):
-        if self.session is None:
-            from core.optimize.session import OptimizeSession
-
-            session = OptimizeSession(self.model_path, self.data, self.options, self.progress, self.cancel)
-            try:
-                session.open()
-            except BaseException:
-                session.close()
-                raise
-            self.session = session
-        return self.session
-
-    def flops(self) -> int | None:
-        """FLOPs per sample at the shapes the data was evaluated at; None unless every layer was counted.
-
-        A partial or per-time-step figure is never returned, so no reason or decision quotes it.
-        """
-        session = self.ensure()
-        source = session.source
-        if source.keras_model is None:
-            return None
-        try:
-            from core.models.flops import count_keras_macs
-
-            description = getattr(getattr(session, "prepared", None), "description", None)
-            shapes = dict(getattr(description, "input_shapes", ()) or ())
-            count = count_keras_macs(source.keras_model, shapes or None)
-            return count.flops if count.complete else None
-        except Exception:  # noqa: BLE001 - FLOPs are informative only
-            return None
-
-    def build(self, recipe: Recipe, progress, baseline_size: int | None) -> Variant:
-        return self.ensure().build(recipe, progress, baseline_size)
-
-    def close(self) -> None:
-        if self.session is not None:
-            self.session.close()
-
-
 def primary_evaluation(evaluation):
     """The primary output's evaluation (what auto budgets are checked on), or the evaluation itself."""
     if evaluation is None or not hasattr(evaluation, "primary"):
@@ -148,34 +97,17 @@ def _data_parts(data: DataSpec, check) -> dict[str, Any]:
     return data_cache_parts(data, check)
 
 
-def _usable_threads(threads: tuple[int, ...]) -> tuple[int, ...]:
-    cores = os.cpu_count() or 1
-    kept = tuple(sorted({t for t in threads if t <= cores}))
-    return kept or (1,)
-
-
-def _combine(results: list[BenchmarkResult], budget_ms: float) -> BenchmarkResult:
-    configs = tuple(c for r in results for c in r.configs)
-    first = results[0]
-    notes = tuple(dict.fromkeys(n for r in results for n in r.notes))
-    return replace(first, configs=configs, recommendation=recommend(configs, budget_ms),
-                   explanations=tuple(dict.fromkeys(e for r in results for e in r.explanations)), notes=notes,
-                   explained=tuple({e.text: e for r in results for e in r.explained}.values()),
-                   variant_facts=tuple({f.variant: f for r in results for f in r.variant_facts}.values()),
-                   seconds=sum(r.seconds for r in results))
-
-
-class _Search:
+class _Search(MeasuringMixin, PlanMixin):
     def __init__(self, model_path: str, budget: AutoBudget, data: DataSpec, settings: AutoSettings, progress,
                  cancel) -> None:
         self.model_path, self.budget, self.data, self.settings = model_path, budget, data, settings
         self.progress, self.cancel = progress, cancel
         self.cache = ResultCache(settings.cache_dir) if settings.use_cache else None
         self.options = settings.session_options()
-        self.live = _Live(model_path, data, self.options, progress, cancel)
+        self.live = LiveSession(model_path, data, self.options, progress, cancel)
         self.candidates: list[AutoCandidate] = []
         self.variants: dict[str, Variant] = {}
-        self.threads = _usable_threads(settings.threads)
+        self.threads = usable_threads(settings.threads)
         self.batches = tuple(sorted(set(settings.batch_sizes)))
         self.total = len(settings.modes) + int(settings.selective) + len(settings.prune_levels)
         self.baseline_size: int | None = None
@@ -198,7 +130,7 @@ class _Search:
     # ----------------------------------------------------------------- setup
 
     def setup(self) -> None:
-        from core.models.hashing import sha256_path, size_on_disk
+        from core.models.hashing import sha256_path
 
         if not os.path.exists(self.model_path):
             raise BadInputError("no such file or folder", path=self.model_path)
@@ -309,146 +241,6 @@ class _Search:
             return self._record(AutoCandidate(status=MISSES_BUDGET, reason=reason, **base))
         self.variants[recipe.name] = variant
         return self._record(self._measure(variant, base, done, span))
-
-    def _measured_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Per-sample input shapes to measure at: the evaluation data's (or the given --input-shape) sizes."""
-        shapes = dict(self.setup_info.data.input_shapes) if self.setup_info.data.input_shapes else {}
-        return {**shapes, **dict(self.options.input_shapes)} if not shapes else shapes
-
-    def _bench_config(self, threads: tuple[int, ...], batches: tuple[int, ...]) -> BenchConfig:
-        # facts=False: auto mode ranks by the sweep's figures and shows no per-variant explanations, so the
-        # XNNPACK on/off ablation would only cost time here.
-        return BenchConfig(threads=threads, batch_sizes=batches, seconds=self.settings.seconds_per_config,
-                           warmup=self.settings.warmup, facts=False)
-
-    def _measure(self, variant: Variant, base: dict, done: int, span: float) -> AutoCandidate:
-        from core.benchmark.measure import measure_tflite, served_from_cache
-
-        started = time.perf_counter()
-        b0 = self.batches[0]
-        plan = [self._bench_config((self.threads[0],), (b0,))]
-        if len(self.batches) > 1:
-            plan.append(self._bench_config((self.threads[0],), self.batches[1:]))
-        plan += [self._bench_config((t,), self.batches) for t in self.threads[1:]]
-        results: list[BenchmarkResult] = []
-        notes: list[str] = []
-        all_cached = True
-        best = self.best()
-        for i, config in enumerate(plan):
-            sub = self.progress.scaled((done + 0.6 + 0.4 * i / len(plan)) * span,
-                                       (done + 0.6 + 0.4 * (i + 1) / len(plan)) * span, variant.name)
-            try:
-                result = measure_tflite(variant.tflite_bytes, config, sub, self.cancel, variant=variant.name,
-                                        cache=self.cache, signature=variant.signature,
-                                        input_shapes=self._measured_shapes())
-            except (RuntimeError, ValueError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                return AutoCandidate(status=FAILED, reason=f"cannot be benchmarked: {first[:200]}",
-                                     measure_seconds=time.perf_counter() - started, **base)
-            all_cached = all_cached and served_from_cache(result)
-            results.append(result)
-            if i == 0 and self.settings.probe and best is not None and len(plan) > 1:
-                probe = [c for c in result.configs if c.ok]
-                if probe:
-                    p50 = probe[0].stats.p50
-                    speedup = max(self.threads) if self.threads[0] == 1 else max(self.threads) / self.threads[0]
-                    bound = p50 / speedup
-                    if bound > best.latency_ms * (1 + TIE_TOLERANCE):
-                        notes.append(
-                            f"sweep cut short: p50 {fmt_ms(p50)} at batch {b0} with {self.threads[0]} thread(s); even "
-                            f"perfect scaling to {max(self.threads)} threads ({fmt_ms(bound)}) cannot beat "
-                            f"{best.name} ({fmt_ms(best.latency_ms)})")
-                        break
-        bench = _combine(results, budget_ms=BenchConfig().budget_ms)
-        ok = [c for c in bench.configs if c.ok]
-        if not ok:
-            errors = "; ".join(sorted({c.error for c in bench.configs if c.error})) or "no samples"
-            return AutoCandidate(status=FAILED, reason=f"could not be measured: {errors}", bench=bench,
-                                 bench_from_cache=all_cached, measure_seconds=time.perf_counter() - started, **base)
-        at_b0 = [c for c in ok if c.batch_size == b0] or ok
-        fastest = min(at_b0, key=lambda c: (c.stats.p50, c.threads or 0))
-        top = max(ok, key=lambda c: c.stats.throughput)
-        return AutoCandidate(status=MEASURED, reason="; ".join(notes), latency_ms=fastest.stats.p50,
-                             latency_config=fastest.label, threads=fastest.threads, batch_size=fastest.batch_size,
-                             throughput=top.stats.throughput, throughput_config=top.label, bench=bench,
-                             bench_from_cache=all_cached, measure_seconds=time.perf_counter() - started, **base)
-
-    # ----------------------------------------------------------------- the plan
-
-    def search(self) -> None:
-        for mode in self.settings.modes:
-            self.cancel.raise_if_cancelled()
-            self.run(recipe_for_mode(mode))
-        if self.settings.selective:
-            self.cancel.raise_if_cancelled()
-            self._selective()
-        self._pruning()
-
-    def _selective(self) -> None:
-        selective = SelectiveConfig(auto=True, **self._selective_target())
-        recipe = recipe_for_mode(INT8, selective=selective)
-        int8 = next((c for c in self.candidates if c.name == INT8), None)
-        if int8 is None:
-            return self.skip(recipe, "int8 is not among the candidate modes")
-        if int8.status == FAILED:
-            return self.skip(recipe, f"int8 itself failed ({int8.reason})")
-        if int8.meets_budget:
-            return self.skip(recipe, "plain int8 already meets the budget (selective float layers only cost speed)")
-        if int8.status == MISSES_BUDGET and int8.meets_quality:
-            return self.skip(recipe, "plain int8 misses only the size limit; float layers would make it larger")
-        if not self.setup_info.has_graph:
-            return self.skip(recipe, "selective quantization needs a Keras or SavedModel source")
-        return self.run(recipe)
-
-    def _selective_target(self) -> dict[str, Any]:
-        agreement = self.budget.effective().min_agreement
-        if agreement is None:
-            return {}
-        if self.setup_info.task == "multiclass":
-            return {"metric": "top1_agreement", "target": agreement}
-        if self.setup_info.task == "binary":
-            return {"metric": "flipped_fraction", "target": 1.0 - agreement}
-        return {"metric": "cosine_similarity", "target": agreement}
-
-    def _pruning(self) -> None:
-        settings = self.settings
-        best = self.best()
-        base = best.recipe if best is not None else recipe_for_mode(INT8)
-        recipes: list[Recipe] = []
-        for level in settings.prune_levels:
-            steps = compression_steps(prune=level, structured=True, epochs=settings.prune_epochs)
-            try:
-                recipes.append(with_compression(base, steps))
-            except (RecipeError, BadInputError) as exc:
-                recipes.append(Recipe(name=f"structured{round(level * 100)}+{base.name}"))
-                self.progress.log(f"pruning recipe: {exc}", level="warning")
-        reason = self._pruning_ruled_out(best)
-        for recipe in recipes:
-            self.cancel.raise_if_cancelled()
-            if reason:
-                self.skip(recipe, reason)
-            else:
-                self.run(recipe)
-
-    def _pruning_ruled_out(self, best: AutoCandidate | None) -> str:
-        settings, info = self.settings, self.setup_info
-        if settings.pruning == "never":
-            return "pruning is turned off"
-        if not info.is_keras:
-            return f"structured pruning needs a Keras model (.keras or .h5); this source is a {info.source.format}"
-        if settings.pruning == "always":
-            return ""
-        meets_quality = [c for c in self.candidates if c.meets_quality]
-        if not meets_quality:
-            return "no candidate meets the accuracy/agreement budget, and pruning only loses accuracy"
-        if best is not None and best.latency_ms < settings.prune_floor_ms:
-            flops = f"{info.flops:,} FLOPs per sample; " if info.flops else ""
-            return (f"{flops}the fastest candidate ({best.name}) already runs in {fmt_ms(best.latency_ms)} per call, "
-                    f"below {fmt_ms(settings.prune_floor_ms)}, where per-call overhead rather than compute dominates; "
-                    "removing channels cannot buy a measurable gain and would cost fine-tuning "
-                    "(pruning=\"always\" tries anyway)")
-        return ""
-
     def close(self) -> None:
         self.live.close()
 

@@ -5,7 +5,8 @@ Public names: `Engine`, `JobHandle`, `CancelToken`, `Reporter` and the events.
 
 from core.engine.context import CancelToken, InlineChild, Reporter, null_reporter, runs_in_parent
 from core.engine.events import ErrorEvent, Event, LogEvent, PartialEvent, ProgressEvent, ResultEvent
-from core.engine.supervisor import Engine, JobHandle
+from core.engine.jobs import JobHandle
+from core.engine.supervisor import Engine
 
 __all__ = [
     "CancelToken", "Engine", "ErrorEvent", "Event", "InlineChild", "JobHandle", "LogEvent",

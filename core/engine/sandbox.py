@@ -26,120 +26,21 @@ child runs unsandboxed, and the status says so.
 A small ctypes wrapper over the syscalls rather than a PyPI package: the Landlock
 packages were alphas or months-old single-maintainer releases without network or
 scope rules at the time of writing, and pyseccomp needs libseccomp.so on the host.
+The syscalls live in `core.engine.landlock` and `core.engine.seccomp` (seccomp and the
+network namespace); this module holds the policy, applies it and reports the status.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno as errno_mod
 import functools
 import glob
 import os
 import platform
-import stat
-import struct
 import sys
 from dataclasses import dataclass, field, replace
 
-# -- Landlock (include/uapi/linux/landlock.h) -------------------------------------
-
-SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
-SYS_LANDLOCK_ADD_RULE = 445
-SYS_LANDLOCK_RESTRICT_SELF = 446
-LANDLOCK_CREATE_RULESET_VERSION = 1
-LANDLOCK_RULE_PATH_BENEATH = 1
-
-FS_EXECUTE = 1 << 0
-FS_WRITE_FILE = 1 << 1
-FS_READ_FILE = 1 << 2
-FS_READ_DIR = 1 << 3
-FS_REMOVE_DIR = 1 << 4
-FS_REMOVE_FILE = 1 << 5
-FS_MAKE_CHAR = 1 << 6
-FS_MAKE_DIR = 1 << 7
-FS_MAKE_REG = 1 << 8
-FS_MAKE_SOCK = 1 << 9
-FS_MAKE_FIFO = 1 << 10
-FS_MAKE_BLOCK = 1 << 11
-FS_MAKE_SYM = 1 << 12
-FS_REFER = 1 << 13  # ABI 2
-FS_TRUNCATE = 1 << 14  # ABI 3
-FS_IOCTL_DEV = 1 << 15  # ABI 5
-NET_BIND_TCP = 1 << 0  # ABI 4
-NET_CONNECT_TCP = 1 << 1
-SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0  # ABI 6
-SCOPE_SIGNAL = 1 << 1
-
-_FS_ABI1 = (1 << 13) - 1
-FILE_ONLY_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
-READ = FS_READ_FILE | FS_READ_DIR
-READ_EXEC = READ | FS_EXECUTE
-SCRATCH = (FS_WRITE_FILE | FS_READ_FILE | FS_READ_DIR | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR
-           | FS_MAKE_REG | FS_MAKE_SYM | FS_MAKE_FIFO | FS_MAKE_SOCK | FS_REFER | FS_TRUNCATE)
-
-
-def handled_fs(abi: int) -> int:
-    rights = _FS_ABI1
-    if abi >= 2:
-        rights |= FS_REFER
-    if abi >= 3:
-        rights |= FS_TRUNCATE
-    if abi >= 5:
-        rights |= FS_IOCTL_DEV
-    return rights
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-# -- seccomp and friends ---------------------------------------------------------
-
-PR_SET_NO_NEW_PRIVS = 38
-SECCOMP_SET_MODE_FILTER = 1
-SECCOMP_FILTER_FLAG_TSYNC = 1
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (clone()'s low byte is the exit signal)
-CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | CLONE_NEWUSER | 0x20000000 | CLONE_NEWNET
-AF_UNIX = 1
-
-
-@dataclass(frozen=True)
-class _Arch:
-    audit: int
-    seccomp: int
-    capset: int
-    socket: int
-    clone: int
-    unshare: int
-    setns: int
-    denied: tuple[int, ...]  # io_uring_setup/enter/register, clone3 (ENOSYS: libc falls back to clone), bpf, userfaultfd, keyctl, add_key, request_key
-    x32_bit: int = 0
-
-
-_ARCHES = {
-    "x86_64": _Arch(audit=0xC000003E, seccomp=317, capset=126, socket=41, clone=56, unshare=272, setns=308,
-                    denied=(425, 426, 427, 435, 321, 323, 250, 248, 249), x32_bit=0x40000000),
-    "aarch64": _Arch(audit=0xC00000B7, seccomp=277, capset=91, socket=198, clone=220, unshare=97, setns=268,
-                     denied=(425, 426, 427, 435, 280, 282, 219, 217, 218)),
-}
-_ARCHES["amd64"] = _ARCHES["x86_64"]
-_ARCHES["arm64"] = _ARCHES["aarch64"]
-CLONE3 = 435
-
-
-def _arch() -> _Arch | None:
-    return _ARCHES.get(platform.machine().lower())
-
+from core.engine.landlock import landlock_abi, landlock_restrict
+from core.engine.seccomp import current_arch, install_seccomp, isolate_network, no_new_privs
 
 # -- what was applied ---------------------------------------------------------------
 
@@ -190,156 +91,6 @@ _APPLIED: SandboxStatus | None = None
 def applied_status() -> SandboxStatus | None:
     """In a sandboxed child: what `apply_sandbox` applied to this process; None elsewhere."""
     return _APPLIED
-
-
-# -- syscalls ------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _syscall(number: int, *args) -> int:
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    result = libc.syscall(ctypes.c_long(number), *args)
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return result
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version; 0 when Landlock is absent or disabled."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    try:
-        return _syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
-                        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
-    except OSError:
-        return 0
-
-
-def _no_new_privs() -> None:
-    if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _write_proc(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _drop_capabilities(arch: _Arch) -> None:
-    """capset(2) to nothing: no capability left in the new user namespace."""
-    header = struct.pack("=Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    data = bytes(24)  # two {effective, permitted, inheritable}, all zero
-    _syscall(arch.capset, ctypes.c_char_p(header), ctypes.c_char_p(data))
-
-
-def isolate_network(arch: _Arch | None) -> None:
-    """A new user and network namespace (only a down loopback inside); capabilities dropped.
-
-    Must run while the process has a single thread (the kernel refuses otherwise).
-    """
-    uid, gid = os.getuid(), os.getgid()
-    if _libc().unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    # Keep the same ids inside, so files and os.getuid() look as before.
-    try:
-        _write_proc("/proc/self/setgroups", "deny")
-    except OSError:
-        pass
-    _write_proc("/proc/self/uid_map", f"{uid} {uid} 1")
-    _write_proc("/proc/self/gid_map", f"{gid} {gid} 1")
-    if arch is not None:
-        _drop_capabilities(arch)
-
-
-def _bpf(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-    return struct.pack("=HBBI", code, jt, jf, k)
-
-
-_LD_W_ABS, _JEQ_K, _JSET_K, _JGE_K, _RET_K = 0x20, 0x15, 0x45, 0x35, 0x06
-
-
-def seccomp_program(arch: _Arch) -> bytes:
-    """The filter: socket() only for AF_UNIX; no io_uring, no new namespaces, no bpf/userfaultfd/keys.
-
-    seccomp_data: int nr (offset 0), u32 arch (4), u64 ip (8), u64 args[6] (16...).
-    A syscall of another ABI (x32, or a 32-bit one) is refused outright.
-    """
-    deny_eacces = SECCOMP_RET_ERRNO | errno_mod.EACCES
-    deny_eperm = SECCOMP_RET_ERRNO | errno_mod.EPERM
-    deny_enosys = SECCOMP_RET_ERRNO | errno_mod.ENOSYS
-    prog: list[bytes] = []
-    allow, eacces, eperm, enosys = "allow", "eacces", "eperm", "enosys"
-    # (instruction, jump targets) pairs resolved below, so offsets stay right when edited.
-    code: list[tuple] = [
-        ("ld", 4),
-        ("jeq", arch.audit, None, eperm),
-        ("ld", 0),
-    ]
-    if arch.x32_bit:
-        code.append(("jge", arch.x32_bit, eperm, None))
-    code += [("jeq", arch.socket, "socket", None),
-             ("jeq", arch.clone, "clone", None),
-             ("jeq", arch.unshare, eperm, None),
-             ("jeq", arch.setns, eperm, None),
-             ("jeq", CLONE3, enosys, None)]
-    code += [("jeq", nr, eperm, None) for nr in arch.denied if nr != CLONE3]
-    code += [("ret", allow),
-             ("label", "socket"), ("ld", 16), ("jeq", AF_UNIX, allow, eacces),
-             ("label", "clone"), ("ld", 16), ("jset", CLONE_NEW_ANY, eperm, allow),
-             ("label", allow), ("ret", allow),
-             ("label", eacces), ("ret", eacces),
-             ("label", eperm), ("ret", eperm),
-             ("label", enosys), ("ret", enosys)]
-    values = {allow: SECCOMP_RET_ALLOW, eacces: deny_eacces, eperm: deny_eperm, enosys: deny_enosys}
-    labels: dict[str, int] = {}
-    index = 0
-    for item in code:
-        if item[0] == "label":
-            labels[item[1]] = index
-        else:
-            index += 1
-    index = 0
-    for item in code:
-        op = item[0]
-        if op == "label":
-            continue
-        if op == "ld":
-            prog.append(_bpf(_LD_W_ABS, item[1]))
-        elif op == "ret":
-            prog.append(_bpf(_RET_K, values[item[1]]))
-        else:
-            opcode = {"jeq": _JEQ_K, "jge": _JGE_K, "jset": _JSET_K}[op]
-
-            def offset(target):
-                if target is None:
-                    return 0
-                jump = labels[target] - index - 1
-                if not 0 <= jump <= 255:
-                    raise ValueError("seccomp jump out of range")
-                return jump
-
-            prog.append(_bpf(opcode, item[1], offset(item[2]), offset(item[3])))
-        index += 1
-    return b"".join(prog)
-
-
-def install_seccomp(arch: _Arch) -> None:
-    program = seccomp_program(arch)
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer))
-    _syscall(arch.seccomp, ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_TSYNC),
-             ctypes.c_char_p(fprog))
 
 
 # -- the policy --------------------------------------------------------------------
@@ -431,39 +182,6 @@ def default_policy(scratch: str, inputs: tuple[str, ...] = (), code_roots: tuple
     )
 
 
-def _landlock_restrict(policy: SandboxPolicy, abi: int) -> None:
-    handled = handled_fs(abi)
-    attr = _RulesetAttr(handled_access_fs=handled,
-                        handled_access_net=(NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
-                        scoped=(SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
-    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else (16 if abi >= 4 else 8)
-    ruleset = _syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    try:
-        rules = [(p, READ) for p in policy.read] + [(p, READ_EXEC) for p in policy.read_exec]
-        rules += [(p, FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) for p in policy.read_write]
-        rules += [(p, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for p in policy.devices]
-        rules.append((policy.scratch, SCRATCH))
-        for path, access in rules:
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue  # not on this machine
-            try:
-                allowed = access & handled
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    allowed &= FILE_ONLY_RIGHTS
-                if not allowed:
-                    continue
-                rule = _PathBeneathAttr(allowed_access=allowed, parent_fd=fd)
-                _syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
-                         ctypes.byref(rule), ctypes.c_uint32(0))
-            finally:
-                os.close(fd)
-        _syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
-    finally:
-        os.close(ruleset)
-
-
 def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
     """Confine this process for good; returns what was applied and what was not (never raises).
 
@@ -477,9 +195,9 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
         return status
     missing: list[str] = []
     network: list[str] = []
-    arch = _arch()
+    arch = current_arch()
     try:
-        _no_new_privs()
+        no_new_privs()
     except OSError as exc:
         missing.append(f"no_new_privs: {exc.strerror}")
     try:
@@ -502,7 +220,7 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
                        f"({platform.release()}; needs Linux 5.13+ with Landlock enabled)")
     else:
         try:
-            _landlock_restrict(policy, abi)
+            landlock_restrict(policy, abi)
             filesystem = True
             scoped = abi >= 6
             if abi >= 4:

@@ -14,7 +14,7 @@ position and say so (`ModelInfo.flops_per`, e.g. "time step").
 `.tflite` models are read subgraph by subgraph (`core.models.tflite_graph`): the
 parameters are the constant weight tensors of EVERY subgraph (an LSTM's or GRU's
 weights live in a WHILE body), and MACs come from the ops of every subgraph a
-WHILE loop reaches. SavedModels get no FLOPs estimate (None).
+WHILE loop reaches (`core.models.inspect_tflite`). SavedModels get no FLOPs estimate (None).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections import Counter
 from typing import Any, Iterable
 
 from core.engine.context import CancelToken, Reporter
@@ -84,15 +83,17 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
         details = _inspect_saved_model(path, proto, progress, cancel)
     else:
         progress(0.7, "reading tensors and ops", stage="inspecting")
+        from core.models.inspect_tflite import inspect_tflite
+
         with safety.reading_model(path, "the .tflite model is corrupt or not supported"):
-            details = _inspect_tflite(path, tflite_bytes)
+            details = inspect_tflite(path, tflite_bytes)
     cancel.raise_if_cancelled()
     return ModelInfo(path=path, format=fmt, file_size=file_size, sha256=digest, **details)
 
 
 # -- helpers -----------------------------------------------------------------------
 
-def _dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
+def dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
     if shape is None:
         return ()
     out = []
@@ -105,7 +106,7 @@ def _dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
     return tuple(out)
 
 
-def _shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
+def shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
     notes = []
     if inputs and all(t.shape and t.shape[0] is None for t in inputs):
         notes.append("the batch dimension is dynamic (None); per-sample figures assume one sample")
@@ -122,7 +123,7 @@ def _tensor_infos(tensors) -> tuple[TensorInfo, ...]:
     for t in tensors or ():
         dtype = getattr(t, "dtype", "")
         dtype = getattr(dtype, "name", dtype)
-        result.append(TensorInfo(name=_tensor_name(t), shape=_dims(t.shape), dtype=str(dtype)))
+        result.append(TensorInfo(name=_tensor_name(t), shape=dims(t.shape), dtype=str(dtype)))
     return tuple(result)
 
 
@@ -153,7 +154,7 @@ def _io_shape(layer, attr: str) -> tuple[int | None, ...] | None:
             return None
         value = value[0]
     shape = getattr(value, "shape", None)
-    return None if shape is None else _dims(shape)
+    return None if shape is None else dims(shape)
 
 
 def _count_params(layer) -> int:
@@ -163,7 +164,7 @@ def _count_params(layer) -> int:
         return 0
 
 
-def _flops_fields(count) -> dict[str, Any]:
+def flops_fields(count) -> tuple[dict[str, Any], list[str]]:
     """The ModelInfo fields of a `core.models.flops.MacCount`, and its notes."""
     notes = list(count.notes)
     if count.unknown:                      # an upstream internal moved: unknown, not a partial 0
@@ -189,7 +190,7 @@ def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - a subclassed model that was never called
         inputs, outputs = (), ()
         notes.append("the model has no recorded inputs/outputs (subclassed and never built)")
-    notes += _shape_notes(inputs)
+    notes += shape_notes(inputs)
 
     count = count_keras_macs(model, input_shapes)
     by_name = {row.name: row for row in count.layers}
@@ -205,7 +206,7 @@ def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
                               params=_count_params(layer), macs=int(mac_row.macs) if mac_row else 0,
                               counted=mac_row.counted if mac_row else True,
                               macs_free=mac_row.free if mac_row else False))
-    fields, flops_notes = _flops_fields(count)
+    fields, flops_notes = flops_fields(count)
     notes += flops_notes
     return dict(inputs=inputs, outputs=outputs, params=_count_params(model), layers=tuple(rows),
                 notes=tuple(notes), **fields)
@@ -234,7 +235,7 @@ def _signature_tensors(tf, tensor_map) -> tuple[TensorInfo, ...]:
     result = []
     for key in sorted(tensor_map):
         info = tensor_map[key]
-        shape = () if info.tensor_shape.unknown_rank else _dims(d.size for d in info.tensor_shape.dim)
+        shape = () if info.tensor_shape.unknown_rank else dims(d.size for d in info.tensor_shape.dim)
         try:
             dtype = tf.dtypes.as_dtype(info.dtype).name
         except (TypeError, ValueError):
@@ -296,130 +297,9 @@ def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelTok
     progress(0.7, "reading the serving signature", stage="inspecting")
     inputs = _signature_tensors(tf, signature.inputs)
     outputs = _signature_tensors(tf, signature.outputs)
-    notes += _shape_notes(inputs)
+    notes += shape_notes(inputs)
     notes.append("parameters counted from the variables the SavedModel tracks")
     notes.append("FLOPs are not estimated for SavedModels; convert to .tflite or open the Keras model to see them")
     keys = sorted({k for mg in proto.meta_graphs for k in mg.signature_def if not k.startswith("__")})
     return dict(inputs=inputs, outputs=outputs, params=params, flops=None, notes=tuple(notes),
                 signature=sig_name, signatures=tuple(keys))
-
-
-# -- TFLite ----------------------------------------------------------------------
-
-def _dtype_name(dtype) -> str:
-    import numpy as np
-
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
-def _tflite_tensor(detail) -> TensorInfo:
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    shape = detail.get("shape_signature")
-    if shape is None:
-        shape = detail.get("shape")
-    quant = (float(scale), int(zero_point)) if scale else None
-    return TensorInfo(name=str(detail["name"]), shape=_dims(shape), dtype=_dtype_name(detail["dtype"]), quantization=quant)
-
-
-def open_interpreter(path: str, data: bytes):
-    """An allocated LiteRT interpreter without default delegates; BadInputError if the runtime refuses the model."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    try:
-        interpreter = Interpreter(model_content=data,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        interpreter.allocate_tensors()
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ValueError, RuntimeError, and whatever a corrupt flatbuffer causes
-        raise BadInputError("the TensorFlow Lite runtime rejected the model (truncated, corrupt or not supported): "
-                            f"{first_line(exc, 300)}", path=path, details=traceback.format_exc()) from None
-    return interpreter
-
-
-def _tflite_graph(interpreter, data: bytes, notes: list[str]):
-    """Every subgraph from the flatbuffer; the interpreter's first subgraph when the file can't be read so;
-    (None, why) when neither can (LiteRT's private op details moved: `core.adapters.litert`)."""
-    from core.adapters import UpstreamChanged
-    from core.models.tflite_graph import graph_from_interpreter, read_tflite_graph
-
-    try:
-        return read_tflite_graph(data), ""
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - no schema module, or a file the reader can't follow: fall back
-        why = first_line(exc, 120)
-    try:
-        graph = graph_from_interpreter(interpreter)
-    except UpstreamChanged as exc:
-        return None, f"the flatbuffer could not be read ({why}) and {exc}"
-    notes.append(f"the model's subgraphs could not be read ({why}); showing the first subgraph only")
-    return graph, ""
-
-
-def _inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
-    from core.models.flops import count_tflite_macs
-    from core.models.tflite_graph import count_tflite_params
-
-    interpreter = open_interpreter(path, data)
-    notes: list[str] = []
-    inputs, outputs, signature, signatures = _tflite_io(interpreter, notes)
-    notes += _shape_notes(inputs)
-
-    graph, unknown = _tflite_graph(interpreter, data, notes)
-    if graph is None:                      # unknown, said so: never 0 parameters and 0 FLOPs
-        notes.append(f"parameters and FLOPs: unknown ({unknown})")
-        return dict(inputs=inputs, outputs=outputs, params=None, flops=None, notes=tuple(notes),
-                    signature=signature, signatures=signatures)
-    histogram = Counter(op.name for sg in graph.subgraphs for op in sg.ops)
-    type_mix = Counter(t.dtype for sg in graph.subgraphs for t in sg.tensors if t.dtype)
-    params = count_tflite_params(graph)
-    count = count_tflite_macs(graph)
-    subgraphs = len(graph.subgraphs) + len(graph.unread)
-    if graph.unread:
-        notes.append(f"parameters are partial: the weights of {len(graph.unread)} of {subgraphs} subgraphs "
-                     f"({', '.join(graph.unread[:5])}) could not be read")
-    else:
-        notes.append("parameters counted from the constant weight tensors of "
-                     + ("the model's subgraph" if subgraphs == 1 else f"all {subgraphs} subgraphs"))
-    fields, flops_notes = _flops_fields(count)
-    notes += flops_notes
-    quantized_io = [t.name for t in inputs + outputs if t.quantization]
-    if quantized_io:
-        notes.append(f"quantized inputs/outputs: {', '.join(quantized_io)} (see scale and zero point)")
-    return dict(
-        inputs=inputs, outputs=outputs, params=params, params_partial=bool(graph.unread),
-        op_histogram=tuple(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
-        tensor_types=tuple(sorted(type_mix.items(), key=lambda kv: (-kv[1], kv[0]))),
-        notes=tuple(notes), signature=signature, signatures=signatures, **fields,
-    )
-
-
-def _tflite_io(interpreter, notes: list[str]) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str,
-                                                       tuple[str, ...]]:
-    """Inputs and outputs by their signature names (serving_default, or the only signature).
-
-    A .tflite without signatures (old converters) shows tensor names, and says so:
-    its outputs cannot be matched to anything by name.
-    """
-    keys = sorted(interpreter.get_signature_list())
-    key = "serving_default" if "serving_default" in keys else keys[0] if len(keys) == 1 else ""
-    if not key:
-        if keys:
-            notes.append(f"several signatures and none is 'serving_default' ({', '.join(keys)}): "
-                         "showing tensor names; choose one with --signature when optimizing")
-        else:
-            notes.append("no signature: tensor names are shown; outputs cannot be matched by name")
-        return (tuple(_tflite_tensor(d) for d in interpreter.get_input_details()),
-                tuple(_tflite_tensor(d) for d in interpreter.get_output_details()), "", tuple(keys))
-    runner = interpreter.get_signature_runner(key)
-    listed = interpreter.get_signature_list()[key]
-    ins, outs = runner.get_input_details(), runner.get_output_details()
-    inputs = tuple(_tflite_tensor({**ins[n], "name": n}) for n in listed.get("inputs", ins))
-    outputs = tuple(_tflite_tensor({**outs[n], "name": n}) for n in listed.get("outputs", outs))
-    if len(keys) > 1:
-        notes.append(f"signature {key!r} shown; the file also has {', '.join(k for k in keys if k != key)}")
-    return inputs, outputs, key, tuple(keys)

@@ -34,19 +34,18 @@ This module holds the limits, the per-format checks that read them (so a limit c
 here, as tests do, changes the check) and the entry points. What they build on lives
 next to it: the format boundary (`core.models.read_guard`), Keras config JSON and
 Lambda layers (`core.models.config_checks`), one member of a `.keras` zip
-(`core.models.zip_members`) and the SavedModel op policy (`core.models.op_policy`, over
-`core.models.op_allowlist`). Their public names are importable from here too.
+(`core.models.zip_members`), the SavedModel folder and protocol buffer checks
+(`core.models.saved_model_checks`, which read the limits here at call time) and the
+SavedModel op policy (`core.models.op_policy`, over `core.models.op_allowlist`). The
+op policy's and config checks' public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import posixpath
 import shutil
-import stat
 import struct
 import tempfile
 import traceback
@@ -59,7 +58,7 @@ from core.models.config_checks import (  # noqa: F401 - re-exported
     LAMBDA_ADVICE, _refuse_lambdas, find_code_lambdas, json_nesting_depth,
 )
 from core.models.formats import (
-    SAVED_MODEL_FILE, TFLITE_IDENTIFIER, has_hdf5_signature, describe_content, detect_format, read_head,
+    TFLITE_IDENTIFIER, has_hdf5_signature, describe_content, detect_format, read_head,
 )
 from core.models.info import ModelFormat
 from core.models.op_allowlist import (  # noqa: F401 - re-exported
@@ -71,6 +70,7 @@ from core.models.op_policy import (  # noqa: F401 - re-exported
     _op_refusal, saved_model_assets, saved_model_op_problems,
 )
 from core.models.read_guard import _bad, _reason, reading_model
+from core.models.saved_model_checks import check_saved_model_proto
 from core.tf_runtime import wait_for_tensorflow_preload
 from core.models.zip_members import _check_member_decompresses, _unsafe_member_name
 from core.text import first_line
@@ -298,44 +298,7 @@ def read_tflite(path: str | Path) -> bytes:
         return data
 
 
-# -- SavedModel: the folder --------------------------------------------------------------
-
-def _inside(folder: Path, target: Path) -> bool:
-    try:
-        target.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
-def _check_saved_model_tree(folder: Path) -> None:
-    real_root = folder.resolve()
-    count = 0
-
-    def walk_error(exc: OSError) -> None:
-        raise _bad(folder, f"cannot read the SavedModel folder ({_reason(exc)})")
-
-    for root, dirs, files in os.walk(folder, followlinks=False, onerror=walk_error):
-        for name in dirs + files:
-            count += 1
-            if count > MAX_SAVED_MODEL_ENTRIES:
-                raise _bad(folder, f"refused: the SavedModel folder holds more than {MAX_SAVED_MODEL_ENTRIES:,} entries")
-            entry = Path(root) / name
-            shown = entry.relative_to(folder)
-            st = os.lstat(entry)
-            if stat.S_ISLNK(st.st_mode):
-                try:
-                    target = entry.resolve(strict=True)
-                except (OSError, RuntimeError) as exc:   # ELOOP, a dangling link ("Symlink loop" before 3.13)
-                    loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
-                    raise _bad(folder, f"refused: {shown} in the SavedModel folder is "
-                                       + ("a symbolic link loop" if loop else f"a broken symbolic link ({_reason(exc)})")) from None
-                if not _inside(real_root, target):
-                    raise _bad(folder, f"refused: {shown} is a symbolic link that leaves the "
-                                       f"SavedModel folder (to {target})")
-            elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                raise _bad(folder, f"refused: {shown} in the SavedModel folder is not a regular file")
-
+# -- SavedModel (the checks: `core.models.saved_model_checks`) ---------------------------
 
 def check_saved_model(folder: str | Path):
     """Parse and check `saved_model.pb`; return the SavedModel protocol buffer.
@@ -343,48 +306,7 @@ def check_saved_model(folder: str | Path):
     Imports TensorFlow's protobuf module (the child process may do that).
     """
     with reading_model(folder, "not a valid SavedModel"):
-        return _check_saved_model(Path(folder))
-
-
-def _check_saved_model(folder: Path):
-    from core.tf_runtime import import_tensorflow
-
-    import_tensorflow()
-    from google.protobuf.message import DecodeError
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    pb_path = folder / SAVED_MODEL_FILE
-    if pb_path.is_symlink() or not pb_path.is_file():
-        raise _bad(folder, "refused: saved_model.pb must be a regular file inside the folder")
-    size = pb_path.stat().st_size
-    if size == 0:
-        raise _bad(folder, "not a valid SavedModel: saved_model.pb is empty")
-    if size > MAX_SAVED_MODEL_PB_BYTES:
-        raise _bad(folder, "refused: saved_model.pb is larger than a protocol buffer can be")
-    _check_saved_model_tree(folder)
-
-    proto = saved_model_pb2.SavedModel()
-    try:
-        proto.ParseFromString(pb_path.read_bytes())
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise _bad(folder, f"not a valid SavedModel: saved_model.pb cannot be parsed ({first_line(exc, 200)}); "
-                           "it is truncated or corrupt") from None
-    if not proto.meta_graphs:
-        raise _bad(folder, "not a valid SavedModel: saved_model.pb holds no MetaGraph")
-
-    problems: list[OpProblem] = []
-    real_assets = (folder / "assets").resolve()
-    for meta_graph in proto.meta_graphs:
-        for asset in saved_model_assets(meta_graph):
-            name = asset.filename
-            parts = name.replace("\\", "/").split("/")
-            if (not name or posixpath.isabs(name) or ".." in parts or "\0" in name
-                    or not _inside(real_assets, (folder / "assets" / name).resolve())):
-                raise _bad(folder, f"refused: the SavedModel names an asset outside its assets/ folder ({name!r})")
-        problems += saved_model_op_problems(meta_graph)
-    if problems:
-        raise _op_refusal(folder, problems)
-    return proto
+        return check_saved_model_proto(Path(folder))
 
 
 # -- all formats -----------------------------------------------------------------

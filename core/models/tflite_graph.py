@@ -6,7 +6,7 @@ to it. This module reads the model with the flatbuffer schema that ships with
 `ai_edge_litert` (`ai_edge_litert.schema_py_generated`, over the `flatbuffers`
 package it depends on): no extra dependency.
 
-Read a model only after the interpreter has accepted it (`inspection.open_interpreter`
+Read a model only after the interpreter has accepted it (`inspect_tflite.open_interpreter`
 runs the flatbuffer verifier); a reader error is still caught by the caller. When the
 schema can't be imported or read, `graph_from_interpreter` describes the first
 subgraph from the interpreter instead and says which subgraphs it could not read.

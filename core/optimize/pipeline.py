@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
 from core.evaluation import Evaluation
@@ -31,7 +29,8 @@ from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
 from core.optimize.env import environment
 from core.optimize.recipes import FP32, Recipe, RecipeError, as_recipe, recipe_for_mode
 from core.optimize.results import OptimizeResult, SourceInfo, Variant, VariantFailure
-from core.optimize.session import OptimizeSession, SessionOptions, as_options, fidelity_warning
+from core.optimize.session import OptimizeSession, SessionOptions, as_options
+from core.optimize.variant_warnings import fidelity_warning
 from core.optimize import compress_passes  # noqa: F401 - registers the pruning and distillation passes
 
 

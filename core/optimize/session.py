@@ -28,7 +28,6 @@ from core.evaluation import evaluate_model, infer_task, nonfinite_samples
 from core.evaluation.tasks import check_task
 from core.models.hashing import sha256_path, size_on_disk
 from core.models.interface import ModelInterface
-from core.optimize.compress_steps import COMPRESS_STEPS
 from core.optimize.convert import SERVING
 from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
 from core.optimize.passes import PASSES, PipelineContext, WorkState
@@ -36,6 +35,7 @@ from core.optimize.recipes import FP32, Recipe, recipe_for_mode
 from core.optimize.results import OutputTask, SourceInfo, Variant
 from core.optimize.runtime import run_tflite
 from core.optimize.source import OpenedSource, open_source
+from core.optimize.variant_warnings import quantized_nothing, variant_warnings
 
 
 SMOKE_SAMPLES = 4   # real evaluation samples kept with a variant for the pre-export smoke run
@@ -357,62 +357,4 @@ class OptimizeSession:
             source.close()
 
 
-_STORED_TYPE = {"dynamic": "int8", "weight_only": "int8", "float16": "float16"}
-
-
-def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
-    """A note when a weight-quantizing mode left no tensor in its storage type (measured from the file)."""
-    wanted = _STORED_TYPE.get(mode)
-    if wanted is None:
-        return None
-    from core.models.tflite_graph import read_tflite_graph
-
-    try:
-        graph = read_tflite_graph(tflite_bytes)          # every subgraph: a recurrent loop's weights too
-    except Exception:  # noqa: BLE001 - a note is informative only: no reading, no claim
-        return None
-    if graph.unread or any(t.dtype == wanted and t.constant for sg in graph.subgraphs for t in sg.tensors):
-        return None
-    return (f"{mode} quantized no weight: the model holds no {wanted} tensor, so it is the fp32 model again "
-            "(the converter skips weight tensors smaller than 1,024 elements; general advice)")
-
-
-def variant_warnings(recipe: Recipe, evaluation) -> list[str]:
-    """Warnings a user must see about one variant: unscored outputs, clipping, low fidelity."""
-    warnings = [f"output {name!r} not scored: {why}" for name, why in evaluation.unscored]
-    for output in evaluation.outputs:
-        clipped = getattr(output.fidelity, "clipped", None) if output.fidelity is not None else None
-        if clipped:
-            warnings.append(f"output {output.output!r}: {clipped} value(s) stop at the variant's output range "
-                            "while the original goes beyond it (int8 clips outputs to the calibrated range: "
-                            "calibrate on data that covers the full range, or use int16x8 or dynamic)")
-    low = fidelity_warning(recipe, evaluation)
-    if low:
-        warnings.append(low)
-    return warnings
-
-
-def fidelity_warning(recipe: Recipe, evaluation) -> str | None:
-    """A hint when a quantized variant's worst output drifts from the original (measured, not assumed)."""
-    fid = evaluation.fidelity
-    quantize = recipe.step("quantize")
-    if any(s.kind in COMPRESS_STEPS for s in recipe.steps):
-        return None  # pruning or distillation changed the model on purpose: fidelity is judged by accuracy
-    if fid is None or quantize is None or quantize.config.mode not in ("int8", "int16x8"):
-        return None
-    agreement = getattr(fid, "agreement", None)
-    poor = (agreement is not None and agreement < 0.98) or fid.cosine_similarity < 0.99
-    if not poor:
-        return None
-    options = [] if quantize.config.selective is not None or quantize.config.mode != "int8" else [
-        "selective quantization (--selective)"]
-    options += [m for m in ("int16x8", "dynamic") if m != quantize.config.mode]
-    hint = "; try " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
-    figure = f"agreement {agreement:.3f}, " if agreement is not None else ""
-    where = getattr(evaluation, "fidelity_output", "") or ""
-    on = f" on output {where!r}" if where else ""
-    return f"low fidelity to the original{on} ({figure}cosine {fid.cosine_similarity:.4f}){hint}"
-
-
-__all__ = ["OptimizeSession", "SessionOptions", "as_options", "choose_primary", "choose_tasks", "fidelity_warning",
-           "nonfinite_message", "variant_warnings"]
+__all__ = ["OptimizeSession", "SessionOptions", "as_options", "choose_primary", "choose_tasks", "nonfinite_message"]

@@ -135,7 +135,7 @@ def test_parent_unpickles_only_plain_data_from_the_child():
 
     import numpy as np
 
-    from core.engine.supervisor import loads_from_child
+    from core.engine.unpickle import loads_from_child
 
     class Evil:
         def __reduce__(self):

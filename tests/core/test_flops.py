@@ -190,13 +190,13 @@ def test_inspect_text_says_partial_and_per_time_step(keras):
 
 
 def test_auto_quotes_flops_only_when_complete(keras):
-    """_Live.flops: counted at the data's shapes; None for a partial or per-time-step figure."""
+    """LiveSession.flops: counted at the data's shapes; None for a partial or per-time-step figure."""
     from types import SimpleNamespace
 
-    from core.auto.search import _Live
+    from core.auto.live import LiveSession
 
     def live(model, shapes=()):
-        obj = _Live("m.keras", None, None, None, None)
+        obj = LiveSession("m.keras", None, None, None, None)
         description = SimpleNamespace(input_shapes=shapes)
         obj.session = SimpleNamespace(source=SimpleNamespace(keras_model=model),
                                       prepared=SimpleNamespace(description=description))

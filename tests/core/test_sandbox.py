@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.engine import Engine
-from core.engine.sandbox import SandboxStatus, landlock_abi, sandbox_status, seccomp_program, _ARCHES
+from core.engine.landlock import landlock_abi
+from core.engine.sandbox import SandboxStatus, sandbox_status
+from core.engine.seccomp import ARCHES, seccomp_program
 from core.errors import ErrorKind, JobFailed
 from tests.core import sandbox_jobs
 
@@ -139,7 +141,7 @@ def test_status_says_what_is_missing():
 
 
 def test_seccomp_program_is_well_formed():
-    for arch in _ARCHES.values():
+    for arch in ARCHES.values():
         program = seccomp_program(arch)
         assert len(program) % 8 == 0 and 0 < len(program) // 8 < 256
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from core.errors import ErrorKind, JobError
 from core.models.info import InspectResult, LayerInfo, ModelFormat, ModelInfo, TensorInfo

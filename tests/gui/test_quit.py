@@ -40,6 +40,7 @@ def window(qtbot, settings):
     qtbot.addWidget(win)
     win.show()
     yield win
+    win.shutdown()   # a job a test left running is stopped (a close alone would ask first)
     win.close()
     engine.close()
 
