@@ -12,14 +12,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 QT_SYSTEM_LIBS := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
                   libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-randr0 libegl1 libgl1 libfontconfig1
 
-.PHONY: system-deps run test test-fast test-parallel lint bench samples screenshots package lock clean help
+.PHONY: system-deps run test test-serial test-fast lint bench samples screenshots package lock clean help
 
 help:
 	@echo "make run        set up and open the app on $(SAMPLE)"
 	@echo "make test       set up and run the whole test suite"
 	@echo "make test-fast  the suite without tests marked slow"
 	@echo "make lint       ruff (whole tree) and mypy (core/), configured in pyproject.toml"
-	@echo "make test-parallel  the suite with one worker per core (pytest-xdist, a test file per worker)"
+	@echo "make test-serial  the suite in one process (no pytest-xdist)"
 	@echo "make bench      run the speed/size benchmarks in bench/"
 	@echo "make samples    rebuild resources/samples"
 	@echo "make package    build the desktop bundle (PyInstaller)"
@@ -39,12 +39,14 @@ run: $(STAMP)
 	  echo "The window did not open (exit $$status). On a minimal Linux system Qt may miss X11 libraries:"; \
 	  echo "  sudo make system-deps    (Debian/Ubuntu: $(QT_SYSTEM_LIBS))"; exit $$status; }
 
+# One worker per core (pytest-xdist); a test file runs whole in one worker (--dist loadfile), so module
+# fixtures (the zoos, the real window) are built once. Many tests wait on engine children: 2 workers on
+# 2 cores took the suite from ~15 to ~10 minutes here.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --durations=15
-
-# Test files run whole in one worker (--dist loadfile): module fixtures (the zoos, the real window) are built once.
-test-parallel: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n auto --dist loadfile --durations=15
+
+test-serial: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

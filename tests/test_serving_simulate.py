@@ -80,3 +80,13 @@ def test_cache_effect_says_too_few_repeats():
     hot = cache_effect(arrivals, ["k"] * 200, 1, BatchPolicy(), service_model({1: [0.2]}))
     assert hot.hit_rate == pytest.approx(199 / 200) and hot.model_load_fraction == pytest.approx(1 / 200)
     assert not hot.too_few_repeats
+
+
+def test_overhead_and_handback_drawn_together():
+    # Calibration pairs (overhead, hand-back) = (0, 3) and (3, 0): a stall lands in one part or the other,
+    # never both. Requests 10 ms apart (service 1 ms) never queue, so each one's wait + hand-back is 3 ms.
+    arrivals = np.arange(200) * 0.010
+    model = service_model({1: [1.0] * 5}, overhead_ms=[0.0, 3.0], handback_ms=[3.0, 0.0])
+    run = simulate(arrivals, BatchPolicy(), model, seed=2)
+    assert np.allclose(run.wait_ms + run.handback_ms, 3.0)
+    assert {0.0, 3.0} <= set(np.round(run.handback_ms, 9).tolist())

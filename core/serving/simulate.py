@@ -6,7 +6,8 @@ request, whichever first (at once when that moment passed while every worker was
 batches form one after another; W workers. A batch of n requests occupies its worker for a
 service time drawn from the measured samples at batch n (quantile-interpolated between the
 measured sizes) plus a measured per-batch overhead (dispatch to a worker and the slowdown
-under load, from a calibration run), and each request adds a measured hand-back time.
+under load, from a calibration run), and each batch a measured hand-back time (the same
+draw as its overhead, so a stall of the machine is counted once).
 
 The event loop steps per batch, not per request (arrival counting is a bisection on the
 arrival times), and a sweep reuses one unit-rate Poisson stream scaled to each rate (common
@@ -33,7 +34,8 @@ class ServiceModel:
     """Service-time quantile tables per batch size (ms), and overhead samples (ms).
 
     `tables[n]` (n = 1..max_size) holds `QUANTILES` sorted service times for a batch of n;
-    `overhead_ms` is added per batch (it occupies the worker), `handback_ms` per request;
+    `overhead_ms` is added per batch (it occupies the worker), `handback_ms` per batch (the collector
+    receives a batch at once; drawn with the same index as the overhead when both have one length);
     `batcher_ms` + n x `request_ms` is the harness's own serial time for a batch of n (the
     generator, batcher and hand-back are Python threads sharing one interpreter lock): a batch
     closes no sooner than that after the one before; measured without a model. `wake_ms`: how
@@ -110,7 +112,14 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     n = len(arr)
     rng = np.random.default_rng(seed)
     qidx = rng.integers(0, QUANTILES, size=n).tolist()
-    over = rng.choice(model.overhead_ms, size=n).tolist()
+    # Overhead and hand-back drawn together when they come from the same batches (one calibration
+    # request each): a stall of the machine hits one batch once, in one part or the other. Drawn
+    # apart, each part's stalls land on other batches and the tails add up (issue 14: the unbatched
+    # simulation's p99 counted the calibration's stalls about twice as often as they happen).
+    joint = len(model.overhead_ms) == len(model.handback_ms)
+    pick = rng.integers(0, len(model.overhead_ms), size=n)
+    over = model.overhead_ms[pick].tolist()
+    hand_batch = model.handback_ms[pick] if joint else rng.choice(model.handback_ms, size=n)
     wake = rng.choice(model.wake_ms, size=n).tolist()
     tables = {k: v.tolist() for k, v in model.tables.items()}
     limit, wait, workers = policy.max_batch, policy.max_wait_ms, policy.workers
@@ -152,7 +161,7 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     arrivals = np.asarray(arr)
     wait_ms = per_req(np.asarray(closes) + np.asarray(overheads), size_arr) - arrivals
     compute_ms = per_req(np.asarray(services), size_arr)
-    hand = rng.choice(model.handback_ms, size=n)
+    hand = per_req(hand_batch[:len(sizes)], size_arr)  # the collector receives a batch at once
     done_last = float(np.max(arrivals + wait_ms + compute_ms + hand))
     served = served_rate(arrivals[0] / 1000.0, done_last / 1000.0, n)
     busy = float(np.sum(services) + np.sum(overheads))

@@ -144,7 +144,7 @@ def _confirm(workers: list[ModelWorker], policy: BatchPolicy, rate: float, model
 
 
 def overheads_from_run(rec: RunRecord, model: ServiceModel) -> tuple[np.ndarray, np.ndarray]:
-    """Per-batch overhead and per-request hand-back samples (ms) of a real run under load.
+    """Per-batch overhead and hand-back samples (ms, one of each per batch) of a real run under load.
 
     A batch is the requests that share a close time; its overhead is the hand-off to the worker
     (compute start - close) plus how much longer it ran than the isolated median at its size (the
@@ -156,7 +156,7 @@ def overheads_from_run(rec: RunRecord, model: ServiceModel) -> tuple[np.ndarray,
     sizes = np.bincount(np.unique(rec.closed[ok], return_inverse=True)[1])
     medians = {n: float(np.median(model.tables[min(n, model.max_size)])) for n in set(sizes.tolist())}
     slower = np.clip((done - start) * 1000.0 - np.array([medians[n] for n in sizes]), 0.0, None)
-    return (start - closed) * 1000.0 + slower, (rec.received[ok] - rec.done[ok]) * 1000.0
+    return (start - closed) * 1000.0 + slower, (rec.received[ok][first] - done) * 1000.0
 
 
 def _arrivals(rec: RunRecord) -> np.ndarray:
@@ -182,7 +182,13 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
     # the isolated samples' own stalls are capped at their 95th percentile so they are not counted twice.
     capped = {b: np.minimum(v, np.percentile(v, 95)) for b, v in times.samples_ms.items()}
     model = service_model(capped, overhead, handback, batcher_ms, request_ms, wake)
-    baseline = BatchPolicy(1, 0.0, min(workers))  # no batching: one request at a time, the fewest workers
+    # The calibration runs are unbatched at a light load: their overheads stay the model of every
+    # unbatched policy. A refining run's overheads (batches under a heavy load: GIL contention, a
+    # busier batcher) describe its own policy's regime, and applied to one request at a time at a
+    # few hundred per second they made the unbatched simulation 1.5-4x too pessimistic (issue 14).
+    light = model
+    baseline = BatchPolicy(1, 0.0, min(workers))
+    model_for = lambda p: light if p.max_batch == 1 else model  # noqa: E731 - one-line choice  # no batching: one request at a time, the fewest workers
     arrivals = sw.Arrivals(sw.SEARCH_REQUESTS, trace)
 
     def search(model: ServiceModel, start: float, end: float):
@@ -192,7 +198,8 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
         results = []
         for i, policy in enumerate(grid):
             progress(start + (end - start) * i / len(grid), f"{name}: simulating {policy.label()}", stage="simulate")
-            results.append(sw.sustainable(policy, model, p99_ms, arrivals, variant=name,
+            results.append(sw.sustainable(policy, light if policy.max_batch == 1 else model, p99_ms, arrivals,
+                                          variant=name,
                                           check=cancel.raise_if_cancelled))
         last_results[:] = results
         return next((r for r in results if r.policy == baseline), None), sw.best_policy(results)
@@ -204,7 +211,7 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
         reaching = [r for r in last_results if r.sustainable_rps is not None and r.sustainable_rps >= cap]
         if not reaching:
             return sw.best_policy([_capped(r, cap) for r in last_results])
-        p99 = {r.policy: sim_point(arrivals.at(cap), r.policy, model, variant=name,
+        p99 = {r.policy: sim_point(arrivals.at(cap), r.policy, model_for(r.policy), variant=name,
                                    offered_rps=cap).latency.total.p99 for r in reaching}
         return _capped(min(reaching, key=lambda r: p99[r.policy]), cap)
 
@@ -213,6 +220,20 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
     refined = None
     cap = None
     variant_notes: list[str] = []
+    base_cap = math.inf   # the unbatched rate a real run did not hold: later searches stay under it
+    if base is not None and base.sustainable_rps is not None:
+        # The unbatched overheads grow with the rate (the generator, batcher and collector threads share
+        # the interpreter and the cores with the worker): the light calibration cannot show them at
+        # thousands per second. Refine the unbatched model with one real run at its own load, as below.
+        rate = _confirm_rate(base.sustainable_rps, target)
+        progress(0.45, f"{name}: real run at {rate:,.0f}/s to refine the unbatched simulation", stage="refine")
+        run, _, rec = _confirm(pool, baseline, rate, light, trace, variant=name, p99_ms=p99_ms, seconds=seconds,
+                               progress=progress, cancel=cancel, seed=4)
+        if len(rec.batch_sizes) > 1:
+            light = service_model(capped, *overheads_from_run(rec, light), batcher_ms, request_ms, wake)
+            base = sw.sustainable(baseline, light, p99_ms, arrivals, variant=name, check=cancel.raise_if_cancelled)
+        if run.saturated or run.achieved_rps < 0.95 * run.offered_rps or not run.latency.total.p99 <= p99_ms:
+            base_cap = CONFIRM_FRACTION * rate
     tested = 0.0   # the highest rate a refining run kept up with, and its policy
     verified: BatchPolicy | None = None
     for attempt in range(REFINE_ATTEMPTS):
@@ -254,38 +275,40 @@ def study_variant(name: str, path: str, *, batcher_ms: float, request_ms: float,
         # Under a cap the simulation over-rates every policy alike; recommend the one a real run showed.
         mine = next((r for r in last_results if r.policy == verified), None)
         best = _capped(mine, cap) if mine is not None and mine.sustainable_rps is not None else best
+    base = _capped(base, base_cap)
     recommended = best.policy if best is not None else None
     sustained = best.sustainable_rps if best is not None else None
     reason = None if best is not None else \
         f"no policy tried holds p99 <= {p99_ms:g} ms at any rate (simulated)"
     emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
-    curve_rates = _curve_rates(rates, sustained, recommended or baseline, model)
+    curve_rates = _curve_rates(rates, sustained, recommended or baseline, model_for(recommended or baseline))
     curve_arrivals = sw.Arrivals(sw.CURVE_REQUESTS, trace, seed=1)
-    points = sw.curve(baseline, model, curve_rates, curve_arrivals, variant=name, emit=emit,
+    points = sw.curve(baseline, light, curve_rates, curve_arrivals, variant=name, emit=emit,
                       check=cancel.raise_if_cancelled)
     if recommended is not None and recommended != baseline:
-        points += sw.curve(recommended, model, curve_rates, curve_arrivals, variant=name, emit=emit,
+        points += sw.curve(recommended, model_for(recommended), curve_rates, curve_arrivals, variant=name, emit=emit,
                            check=cancel.raise_if_cancelled)
-    knee_rps = sw.knee(recommended or baseline, model, arrivals, variant=name, check=cancel.raise_if_cancelled)
+    knee_rps = sw.knee(recommended or baseline, model_for(recommended or baseline), arrivals, variant=name, check=cancel.raise_if_cancelled)
     progress(0.65, f"{name}: real load test without batching", stage="confirm")
     confirmed_base = error_base = None
     if base is not None and base.sustainable_rps is not None:
-        confirmed_base, error_base, _ = _confirm(pool, baseline, _confirm_rate(base.sustainable_rps, target), model,
+        confirmed_base, error_base, _ = _confirm(pool, baseline, _confirm_rate(base.sustainable_rps, target), light,
                                               trace, variant=name, p99_ms=p99_ms, seconds=seconds,
                                               progress=progress, cancel=cancel)
     elif base is not None:
         # Nothing holds in the simulation: still measure for real, at the lightest rate tried (2% of the
         # baseline's capacity), so the report shows what a real run gets rather than only a verdict.
-        light = base.grid[0].offered_rps if base.grid else None
-        if light:
-            confirmed_base, error_base, _ = _confirm(pool, baseline, light, model, trace, variant=name, p99_ms=p99_ms,
+        light_rate = base.grid[0].offered_rps if base.grid else None
+        if light_rate:
+            confirmed_base, error_base, _ = _confirm(pool, baseline, light_rate, light, trace, variant=name, p99_ms=p99_ms,
                                                   seconds=seconds, progress=progress, cancel=cancel)
     confirmed, error = confirmed_base, error_base
     if recommended is not None and recommended != baseline:
         progress(0.8, f"{name}: real load test at {recommended.label()}", stage="confirm")
-        confirmed, error, _ = _confirm(pool, recommended, _confirm_rate(sustained, target), model, trace, variant=name,
+        confirmed, error, _ = _confirm(pool, recommended, _confirm_rate(sustained, target), model_for(recommended),
+                                    trace, variant=name,
                                     p99_ms=p99_ms, seconds=seconds, progress=progress, cancel=cancel)
-    caches = _caches(trace, cache_sizes, recommended or baseline, model, target)
+    caches = _caches(trace, cache_sizes, recommended or baseline, model_for(recommended or baseline), target)
     return VariantServing(
         variant=name, model_path=path, service_ms_by_batch=dict(times.samples_ms), curve=tuple(points),
         knee_rps=knee_rps, sustainable_rps_unbatched=base.sustainable_rps if base is not None else None,
