@@ -33,8 +33,8 @@ Writes bench/results/agreement.json. Exit code 1 when a model's paired p50 ratio
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -46,6 +46,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+from core.hardware import drop_stderr_lines  # noqa: E402
 
 TOLERANCE = 0.05
 ROUND_S = 0.06          # measured calls per loop and round: about this many seconds' worth
@@ -180,23 +182,9 @@ def empty_call_floor(rounds: int = 10, runs: int = 20000) -> dict[str, float]:
     return {"timer_only_ms": statistics.median(timer), "empty_call_ms": statistics.median(call)}
 
 
-@contextlib.contextmanager
 def quiet_native_stderr():
     """Drop LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" lines (one per interpreter)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines():
-                if "XNNPACK delegate" not in line:
-                    print(line, file=sys.stderr)
+    return drop_stderr_lines(re.compile(r".*XNNPACK delegate"))
 
 
 def measure_model(path: str, rounds: int, threads: int) -> dict:

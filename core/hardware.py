@@ -276,7 +276,7 @@ def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None 
     cuinit: list[str] = []
     tf_gpus, built_with_cuda = [], None
     if tf is not None:
-        with _quiet_stderr(_CUDA_PROBE_NOISE, dropped=cuinit):
+        with drop_stderr_lines(CUDA_PROBE_NOISE, dropped=cuinit):
             tf_gpus = tf_gpu_info(tf)
         try:
             built_with_cuda = bool(tf.test.is_built_with_cuda())
@@ -302,11 +302,11 @@ def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None 
     return dataclasses.replace(report, sandbox=applied_status())
 
 
-_CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit")
+CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit")
 
 
 @contextlib.contextmanager
-def _quiet_stderr(noise: "re.Pattern[str]", dropped: list[str] | None = None):
+def drop_stderr_lines(noise: "re.Pattern[str]", dropped: list[str] | None = None):
     """Drop TensorFlow's expected "no CUDA device" line from stderr while probing GPUs, keep the rest.
 
     `dropped` collects the lines dropped (they say why CUDA did not start)."""

@@ -82,9 +82,9 @@ def _tensorflow_gpus() -> tuple[Any, list, str]:
         tf = import_tensorflow()
     except ImportError as exc:
         return None, [], f"TensorFlow is not installed ({exc})"
-    from core.hardware import _CUDA_PROBE_NOISE, _quiet_stderr
+    from core.hardware import CUDA_PROBE_NOISE, drop_stderr_lines
 
-    with _quiet_stderr(_CUDA_PROBE_NOISE):   # TensorFlow's expected "failed call to cuInit" on a CPU machine
+    with drop_stderr_lines(CUDA_PROBE_NOISE):   # TensorFlow's expected "failed call to cuInit" on a CPU machine
         gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return tf, gpus, ""

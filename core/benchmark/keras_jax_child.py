@@ -30,7 +30,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from core.benchmark.crossover import KERAS_JAX_GPU, BatchTiming, DeviceCurve
+from core.engine.module_process import run_module
 
 POLL_SECONDS = 0.05
 CHILD_TIMEOUT_S = 900.0
@@ -189,35 +189,13 @@ def _run_child(job: dict[str, Any], *, cancel: Any = None, timeout_s: float = CH
     try:
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as out:
             json.dump(job, out)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, KERAS_BACKEND="jax",
-                   PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        # stderr to a file, not a pipe: XLA can log more than a pipe holds, and nobody reads it until the end
-        log_path = os.path.join(folder, "stderr.txt")
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen([python or sys.executable, "-m", "core.benchmark.keras_jax_child", folder],
-                                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=log_file)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while process.poll() is None:
-                if cancel is not None and cancel.cancelled:
-                    process.kill()
-                    process.wait()
-                    cancel.raise_if_cancelled()
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(POLL_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        with open(log_path, "rb") as handle:
-            stderr = handle.read().decode(errors="replace")[-4000:]
+        run = run_module("core.benchmark.keras_jax_child", folder, cancel=cancel, timeout_s=timeout_s,
+                         env={"KERAS_BACKEND": "jax"}, python=python, poll_s=POLL_SECONDS, stderr_tail=4000)
+        stderr = run.stderr
         path = os.path.join(folder, "result.json")
         if not os.path.exists(path):
-            code = process.returncode
-            if time.monotonic() > deadline:
+            code = run.returncode
+            if run.timed_out:
                 return None, f"the JAX process did not finish within {timeout_s:.0f} s and was stopped"
             return None, f"the JAX process ended without a result (exit code {code}): " + \
                 (stderr.strip().splitlines() or [""])[-1][:300]

@@ -16,14 +16,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
 import numpy as np
 
+from core.engine.module_process import run_module
 from core.errors import ConversionError
 
 POLL_SECONDS = 0.1
@@ -77,25 +76,10 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as out:
             json.dump({"saved_model": saved_model, "signature": signature_key, "mode": mode, "io_dtype": io_dtype,
                        "allow_float_fallback": allow_float_fallback}, out)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "core.optimize.isolated", folder], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            while process.poll() is None:
-                if cancel is not None and cancel.cancelled:
-                    process.kill()
-                    process.wait()
-                    cancel.raise_if_cancelled()
-                time.sleep(POLL_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        stderr = process.stderr.read().decode(errors="replace")[-8000:] if process.stderr else ""
+        run = run_module("core.optimize.isolated", folder, cancel=cancel, poll_s=POLL_SECONDS)
+        stderr = run.stderr
         result = os.path.join(folder, "model.tflite")
-        if process.returncode == 0 and os.path.exists(result):
+        if run.returncode == 0 and os.path.exists(result):
             with open(result, "rb") as handle:
                 return handle.read()
         error_file = os.path.join(folder, "error.txt")
@@ -104,13 +88,13 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
 
             text = open(error_file, encoding="utf-8").read()
             raise conversion_error(RuntimeError(text), what=what, path=None, tried="isolated converter", log=stderr)
-        code = process.returncode
+        code = run.returncode
         name = signal.Signals(-code).name if code is not None and code < 0 else f"exit code {code}"
         error = ConversionError(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
                                 "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
                                 "need no calibration",
                                 details=f"isolated converter process: {name} after "
-                                        f"{time.perf_counter() - started:.1f} s\n\n{stderr}")
+                                        f"{run.seconds:.1f} s\n\n{stderr}")
         error.crashed = True
         raise error
     finally:

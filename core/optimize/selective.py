@@ -114,6 +114,23 @@ def _parse_layer_stats(debugger) -> list[LayerError]:
     return rows
 
 
+def _run_debugger(build: Callable[[], Any]) -> Any:
+    """`build()` a QuantizationDebugger and run it, with the native log captured.
+
+    Raises ConversionError (the converter's log as details) when either step fails."""
+    from core.optimize.convert import quiet_native
+
+    with quiet_native() as captured:
+        try:
+            debugger = build()
+            debugger.run()
+            return debugger
+        except Exception as exc:  # noqa: BLE001 - any converter failure fails this variant, with its log
+            failure = exc
+    raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
+                          details=captured.text) from None
+
+
 def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dataset=None,
                  progress=None) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
     """Calibrate through the converter and measure per-layer int8 error; returns (requantize, errors worst first).
@@ -129,21 +146,15 @@ def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dat
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
-    with quiet_native() as captured:
-        try:
-            converter = make_converter()
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
-                                                                 debug_dataset=debug_dataset or representative)
-            debugger.run()
-            failure = None
-        except Exception as exc:  # noqa: BLE001
-            failure = exc
-    if failure is not None:
-        raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
-                              details=captured.text) from None
+    def build() -> Any:
+        converter = make_converter()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                         debug_dataset=debug_dataset or representative)
+
+    debugger = _run_debugger(build)
     errors = _parse_layer_stats(debugger)
     calibrated = debugger.calibrated_model
     per_channel_off = debugger.converter._experimental_disable_per_channel  # private: the converter's setting
@@ -169,22 +180,12 @@ def layer_errors_from_calibration(calibration, debug_dataset) -> tuple[Callable[
     samples as lists in input-tensor order. Returns (requantize, errors worst first).
     """
     from core.optimize.calibration import int8_model
-    from core.optimize.convert import quiet_native
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
     debug_model = int8_model(calibration, numeric_verify=True)
-    with quiet_native() as captured:
-        try:
-            debugger = tf.lite.experimental.QuantizationDebugger(quant_debug_model_content=debug_model,
-                                                                 debug_dataset=debug_dataset)
-            debugger.run()
-            failure = None
-        except Exception as exc:  # noqa: BLE001
-            failure = exc
-    if failure is not None:
-        raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
-                              details=captured.text) from None
+    debugger = _run_debugger(lambda: tf.lite.experimental.QuantizationDebugger(
+        quant_debug_model_content=debug_model, debug_dataset=debug_dataset))
     errors = _parse_layer_stats(debugger)
     del debugger
     return (lambda float_layers: int8_model(calibration, float_layers=list(float_layers))), errors
