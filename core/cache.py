@@ -45,6 +45,10 @@ CACHE_ENV = "LITESMITH_CACHE_DIR"
 OUTBOX_ENV = "LITESMITH_CACHE_OUTBOX"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")  # what import_outbox accepts as an entry name
 PARENT_ONLY_PREFIX = "index-"   # keys only the engine's parent writes (core.cache_index)
+# Litesmith's own package version moves only at releases; this moves whenever a change alters what a cached
+# entry would hold (2: variants derived from the fp32 .tflite, one calibration per data set), so entries
+# made by older code are missed instead of served.
+PRODUCER_REVISION = 2
 _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
 
@@ -68,8 +72,9 @@ def library_versions() -> dict[str, str]:
 
 
 def cache_key(namespace: str, **parts: Any) -> str:
-    """A stable key from JSON-able parts plus the library versions."""
-    payload = json.dumps({"namespace": namespace, "parts": parts, "versions": library_versions()},
+    """A stable key from JSON-able parts plus the library versions and `PRODUCER_REVISION`."""
+    payload = json.dumps({"namespace": namespace, "parts": parts, "versions": library_versions(),
+                          "producer": PRODUCER_REVISION},
                          sort_keys=True, default=str)
     return f"{namespace}-{hashlib.sha256(payload.encode()).hexdigest()[:40]}"
 

@@ -30,6 +30,15 @@ def test_key_changes_with_library_versions(monkeypatch):
     assert cache_key("variant", model="x") != before
 
 
+def test_key_changes_with_the_producer_revision(monkeypatch):
+    # Entries made by older Litesmith code (same package version) are missed, not served.
+    import core.cache as cache
+
+    before = cache_key("variant", model="x")
+    monkeypatch.setattr(cache, "PRODUCER_REVISION", cache.PRODUCER_REVISION + 1)
+    assert cache_key("variant", model="x") != before
+
+
 def test_round_trip_and_miss(tmp_path):
     store = ResultCache(tmp_path)
     assert store.get("nope") is None
