@@ -5,8 +5,10 @@ fp32,int8 --data SAMPLE_calib.npz`, into a temporary folder; nothing downloaded)
 serving study (`core.serving.study_serving`, in the engine's child like the CLI) on the evaluation
 data's real samples and prints, per variant: the sustainable rate at p99 <= 5 ms with no batching
 (one interpreter, one request at a time) and with the recommended dynamic-batching policy (both
-simulated from measured service times), the real load test at each (80% of the simulated rate),
-and the simulation's p99 error against the real run (target: within 15% below saturation).
+simulated from measured service times, with the harness's costs measured in real calibration runs
+at about those rates), the real load test at each (80% of the simulated rate), how many requests
+its p99 rests on, and the simulation's p99 error against the real run on the same arrivals
+(target: within 15% below saturation).
 
 Usage:  .venv/bin/python bench/bench_serving.py [--p99-ms 5] [--seconds 3] [--samples fraud,digits]
 Writes bench/results/serving-SAMPLE.json. The machine's load sets the tail: the script prints `uptime`.
@@ -47,7 +49,8 @@ def make_variants(sample: str, folder: Path) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p99-ms", type=float, default=5.0)
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each real load test")
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="length of each real load test (stretched up to 4x to carry 3,000 requests)")
     parser.add_argument("--samples", default="fraud,digits")
     parser.add_argument("--digits-modes", default="fp32", help="which digits variants to study (fp32,int8)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "serving.json"))
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     documents = {}
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         for sample in [s.strip() for s in args.samples.split(",") if s.strip()]:
@@ -83,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                              v.confirmed_unbatched, v.simulation_error_unbatched, v.confirmed, v.simulation_error))
     print(f"summary at p99 <= {args.p99_ms:g} ms (sustainable rates simulated from measured service times; "
           f"'real' = load test at 80% of it)")
-    header = (f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'sim err':>8}   {'recommended':>12} "
-              f"{'policy':<32} {'real p99':>9} {'sim err':>8}")
+    header = (f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'n':>6} {'sim err':>8}   {'recommended':>12} "
+              f"{'policy':<32} {'real p99':>9} {'n':>6} {'sim err':>8}")
     print(header)
     print("-" * len(header))
 
@@ -101,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     def err(e):
         return "-" if e is None else f"{e:.0%}"
 
+    def count(point):
+        return "-" if point is None else f"{point.requests:,}"
+
     for name, unb, rec, policy, real_unb, err_unb, real_rec, err_rec in rows:
-        print(f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {err(err_unb):>8}   {rate(rec):>12} "
-              f"{(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {err(err_rec):>8}")
-    print("* the generator fell behind the offered rate in that real run; S saturated")
+        print(f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {count(real_unb):>6} {err(err_unb):>8}   "
+              f"{rate(rec):>12} {(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {count(real_rec):>6} "
+              f"{err(err_rec):>8}")
+    print("n: requests the real p99 rests on; * the generator fell behind the offered rate in that real run; "
+          "S saturated")
     print(f"total {time.perf_counter() - started:.0f} s")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     out = Path(args.out)

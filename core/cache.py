@@ -53,6 +53,7 @@ _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai
 
 
 def default_cache_dir() -> Path:
+    """`LITESMITH_CACHE_DIR` when set, else the user's cache folder (platformdirs) + "/results"."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured)
@@ -62,6 +63,7 @@ def default_cache_dir() -> Path:
 
 
 def library_versions() -> dict[str, str]:
+    """{package: installed version, or "absent"} of the packages whose upgrade invalidates entries."""
     versions = {}
     for name in _VERSIONED_PACKAGES:
         try:
@@ -81,6 +83,8 @@ def cache_key(namespace: str, **parts: Any) -> str:
 
 @dataclass(frozen=True)
 class CacheStats:
+    """The cache folder's entry count and total size in bytes, against its cap."""
+
     entries: int
     total_bytes: int
     max_bytes: int
@@ -98,6 +102,10 @@ class ResultCache:
         return self.folder / f"{key}.pkl"
 
     def get(self, key: str) -> Any | None:
+        """The value stored under `key` (read as untrusted plain data), or None on a miss.
+
+        A corrupt or unreadable entry is a miss (and removed where the folder is writable); never raises.
+        """
         outbox = outbox_folder(self.folder)
         if outbox is not None and (outbox / f"{key}.pkl").is_file():
             path = outbox / f"{key}.pkl"
@@ -170,7 +178,7 @@ class ResultCache:
                 continue
         return moved
 
-    def _entries(self) -> list[os.stat_result | Any]:
+    def _entries(self) -> list[tuple[Path, os.stat_result]]:
         if not self.folder.is_dir():
             return []
         return [(p, p.stat()) for p in self.folder.glob("*.pkl") if not p.name.startswith(".tmp-")]
@@ -184,6 +192,7 @@ class ResultCache:
             total -= stat.st_size
 
     def stats(self) -> CacheStats:
+        """How many entries the folder holds and their size (the sandbox's outbox not counted)."""
         entries = self._entries()
         return CacheStats(entries=len(entries), total_bytes=sum(s.st_size for _, s in entries),
                           max_bytes=self.max_bytes, folder=str(self.folder))

@@ -37,11 +37,19 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from core.cache import PARENT_ONLY_PREFIX, ResultCache, cache_key
-from core.engine.context import runs_in_parent
-from core.errors import BadInputError, JobFailed, LitesmithError
+from core.engine.context import CancelToken, Reporter, runs_in_parent
+from core.errors import BadInputError, JobError, JobFailed, LitesmithError
+
+if TYPE_CHECKING:   # the job modules import heavy code: imported inside the jobs
+    from core.auto.budget import AutoBudget
+    from core.auto.results import AutoResult, AutoSettings
+    from core.benchmark.results import BenchConfig, BenchmarkResult
+    from core.data.loaders import DataSpec
+    from core.optimize.recipes import Recipe
+    from core.optimize.results import OptimizeResult
 
 AUTO_INDEX = f"{PARENT_ONLY_PREFIX}auto"
 BENCH_INDEX = f"{PARENT_ONLY_PREFIX}bench"
@@ -49,6 +57,13 @@ INDEX_VERSION = 1
 # AutoSettings fields that do not change what a search finds (custom code counts by content, in the scoring part).
 _NOT_IN_KEY = ("cache_dir", "use_cache", "custom_objects")
 _VARIANT_KEY = re.compile(r"variant-[0-9a-f]{40}")   # what an index entry may name (never a path elsewhere)
+
+
+class _Child(Protocol):
+    """The engine's `child` handle of a ``@runs_in_parent`` job (`core.engine.context.runs_in_parent`)."""
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run the job `fn` in the sandboxed child; its value, or `JobFailed`."""
 
 
 class ChildJobFailed(LitesmithError):
@@ -60,11 +75,13 @@ class ChildJobFailed(LitesmithError):
         self.kind = error.kind
         self.error = error
 
-    def to_job_error(self):
+    def to_job_error(self) -> JobError:
+        """The child's own `JobError` (kind, message, path, details), unchanged."""
         return self.error
 
 
-def _in_child(child, fn, *args: Any, **kwargs: Any) -> Any:
+def _in_child(child: _Child, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`child.run(fn, ...)`; a failure in the child raises `ChildJobFailed` carrying its `JobError`."""
     try:
         return child.run(fn, *args, **kwargs)
     except JobFailed as failed:
@@ -75,8 +92,9 @@ def _in_child(child, fn, *args: Any, **kwargs: Any) -> Any:
 
 
 @runs_in_parent
-def optimize_cached(model_path: str, recipes: list, data: Any = None, *, progress, cancel, child, cache=None,
-                    threshold: float | None = None, options: Any = None):
+def optimize_cached(model_path: str, recipes: list[Any], data: Any = None, *, progress: Reporter,
+                    cancel: CancelToken, child: _Child, cache: ResultCache | None = None,
+                    threshold: float | None = None, options: Any = None) -> OptimizeResult:
     """`optimize_model(model_path, recipes, data, ...)`, answered here when `cache` holds the whole result.
 
     Same arguments, result (`OptimizeResult`) and errors as
@@ -107,7 +125,8 @@ class AutoIndexEntry:
     variant_key: str | None
 
 
-def _auto_inputs(budget, data, settings):
+def _auto_inputs(budget: Any, data: Any, settings: Any) -> tuple[AutoBudget, DataSpec, AutoSettings]:
+    """The three arguments as objects (dicts are their keyword arguments); BadInputError on a bad setting."""
     from core.auto.budget import AutoBudget
     from core.auto.results import AutoSettings
     from core.data.loaders import DataSpec
@@ -121,7 +140,7 @@ def _auto_inputs(budget, data, settings):
     return budget, data, settings
 
 
-def auto_index_key(model_sha256: str, data_parts: dict[str, Any], budget, settings) -> str:
+def auto_index_key(model_sha256: str, data_parts: dict[str, Any], budget: AutoBudget, settings: AutoSettings) -> str:
     """The pre-load key of a whole auto search: everything its result depends on, computable without the model.
 
     `model_sha256`: `core.models.hashing.sha256_path` of the model; `data_parts`:
@@ -137,7 +156,7 @@ def auto_index_key(model_sha256: str, data_parts: dict[str, Any], budget, settin
                      scoring=settings.session_options().cache_parts(), machine=machine_fingerprint())
 
 
-def _candidate_key(model_sha256: str, recipe, data_parts: dict[str, Any], settings) -> str:
+def _candidate_key(model_sha256: str, recipe: Recipe, data_parts: dict[str, Any], settings: AutoSettings) -> str:
     from core.optimize.pipeline import variant_cache_key
 
     return variant_cache_key(model_sha256, recipe, data_parts, settings.session_options())
@@ -150,8 +169,8 @@ def _complete(value: Any) -> bool:
     return is_dataclass(value) and all(hasattr(value, f.name) for f in fields(value))
 
 
-def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str, Any], model_path: str, settings,
-              started: float):
+def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str, Any], model_path: str,
+              settings: AutoSettings, started: float) -> AutoResult | None:
     """The indexed AutoResult as this run's (from the cache), or None when any part of it is missing."""
     from core.auto.results import FAILED, MEASURED, MISSES_BUDGET, AutoResult
     from core.optimize.env import environment
@@ -190,7 +209,7 @@ def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str
                    setup_from_cache=True, seconds=time.perf_counter() - started, environment=environment())
 
 
-def _stream_candidates(result, progress) -> None:
+def _stream_candidates(result: AutoResult, progress: Reporter) -> None:
     """The ``partial("auto_candidate", ...)`` events a search in the child sends, in its order."""
     from core.auto.pareto import choose
     from core.auto.search import CANDIDATE_KIND
@@ -204,8 +223,8 @@ def _stream_candidates(result, progress) -> None:
 
 
 @runs_in_parent
-def auto_cached(model_path: str, budget: Any = None, data: Any = None, settings: Any = None, *, progress, cancel,
-                child):
+def auto_cached(model_path: str, budget: Any = None, data: Any = None, settings: Any = None, *, progress: Reporter,
+                cancel: CancelToken, child: _Child) -> AutoResult:
     """`auto_optimize(model_path, budget, data, settings)`, answered here when a completed search is indexed.
 
     Same arguments, result (`AutoResult`) and errors as
@@ -249,7 +268,8 @@ def auto_cached(model_path: str, budget: Any = None, data: Any = None, settings:
 # ---------------------------------------------------------------------------------------------- measuring
 
 
-def _digest(source: Any, check) -> str:
+def _digest(source: Any, check: Callable[[], None] | None) -> str:
+    """SHA-256 (hex) of bytes, or of a file's or folder's contents (`check` is called between reads)."""
     from core.models.hashing import sha256_path
 
     if isinstance(source, (bytes, bytearray)):
@@ -257,9 +277,9 @@ def _digest(source: Any, check) -> str:
     return sha256_path(source, check=check)
 
 
-def bench_index_key(variants: Mapping[str, Any], config, *, keras_model: Any, label: str, signature: str | None,
+def bench_index_key(variants: Mapping[str, Any], config: BenchConfig, *, keras_model: Any, label: str, signature: str | None,
                     custom_objects: tuple[str, ...], input_shapes: Mapping[str, tuple[int, ...]] | None,
-                    check=None) -> str:
+                    check: Callable[[], None] | None = None) -> str:
     """The key of one `benchmark_variants` measurement: each model's SHA-256 (bytes, or a file's or folder's
     contents), the config, the names, the custom code's SHA-256, this machine and the library versions."""
     from core.benchmark.measure_cache import machine_fingerprint
@@ -274,10 +294,10 @@ def bench_index_key(variants: Mapping[str, Any], config, *, keras_model: Any, la
 
 
 @runs_in_parent
-def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *, progress, cancel, child,
-                              cache=None, keras_model: Any = None, data: Any = None, label: str = "variants",
+def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *, progress: Reporter,
+                              cancel: CancelToken, child: _Child, cache: ResultCache | None = None, keras_model: Any = None, data: Any = None, label: str = "variants",
                               signature: str | None = None, custom_objects: tuple[str, ...] = (),
-                              input_shapes: Mapping[str, tuple[int, ...]] | None = None):
+                              input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> BenchmarkResult:
     """`benchmark_variants(...)` (same arguments and `BenchmarkResult`), answered here when `cache` holds it.
 
     A cached result carries `core.benchmark.measure_cache.CACHE_NOTE` in its
@@ -293,7 +313,7 @@ def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *
                   input_shapes=input_shapes)
     cacheable = cache is not None and data is None and (keras_model is None
                                                         or isinstance(keras_model, (str, os.PathLike)))
-    if not cacheable:
+    if cache is None or not cacheable:
         return _in_child(child, benchmark_variants, variants, config, **kwargs)
     for source in [*variants.values(), *([keras_model] if keras_model is not None else [])]:
         if not isinstance(source, (bytes, bytearray)) and not os.path.exists(source):

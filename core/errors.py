@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from core.text import escape_line
 
@@ -73,6 +74,7 @@ class LitesmithError(Exception):
         self.details = details
 
     def to_job_error(self) -> "JobError":
+        """The JobError for this exception (same kind, message, path and details), to cross processes."""
         return JobError(kind=self.kind, message=self.message, path=self.path, details=self.details)
 
 
@@ -114,7 +116,7 @@ class Cancelled(LitesmithError):
 
     kind = ErrorKind.CANCELLED
 
-    def __init__(self, message: str = "cancelled by the user", **kwargs) -> None:
+    def __init__(self, message: str = "cancelled by the user", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
 
 
@@ -129,6 +131,8 @@ class JobError:
 
     @property
     def exit_code(self) -> int:
+        """The documented exit code of this error's kind: 2 usage, 3 bad input (crash, out of memory), 4 conversion or
+        output, 130 cancelled, 70 internal or unknown."""
         return int(EXIT_CODE_FOR_KIND.get(self.kind, ExitCode.INTERNAL))
 
     def one_line(self) -> str:

@@ -22,9 +22,11 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 import psutil
+
+from core.engine.context import CancelToken, Reporter
 
 # cpuinfo flag -> what we call it. Order is the order shown.
 INFERENCE_FEATURES = (
@@ -59,6 +61,8 @@ TFLITE_ON_CPU_NOTE = (
 
 @dataclass(frozen=True)
 class CpuInfo:
+    """This CPU: its model name, architecture, core counts (psutil; None when unknown) and inference features."""
+
     model: str
     architecture: str
     physical_cores: int | None
@@ -67,6 +71,7 @@ class CpuInfo:
     flags_read: bool                   # False when /proc/cpuinfo (or its equivalent) was not readable
 
     def has(self, name: str) -> bool:
+        """True when the feature (a friendly name of INFERENCE_FEATURES, e.g. "AVX2") is present."""
         return name in self.features
 
     @property
@@ -77,6 +82,8 @@ class CpuInfo:
 
 @dataclass(frozen=True)
 class GpuInfo:
+    """One GPU as TensorFlow or the NVIDIA driver (NVML, nvidia-smi) reports it; memory in MiB."""
+
     index: int
     name: str
     source: str                                 # "tensorflow" or "nvml"
@@ -91,6 +98,8 @@ class GpuInfo:
 
 @dataclass(frozen=True)
 class DeviceReport:
+    """What `litesmith devices` reports: the CPU, each framework's and the driver's GPUs, and notes."""
+
     cpu: CpuInfo
     tf_gpus: tuple[GpuInfo, ...] = ()
     nvml_gpus: tuple[GpuInfo, ...] = ()
@@ -106,10 +115,12 @@ class DeviceReport:
 
     @property
     def cpu_only(self) -> bool:
+        """True when TensorFlow sees no GPU (Keras runs use the CPU)."""
         return not self.tf_gpus
 
     @property
     def state(self) -> str:
+        """One line: "2 GPU(s) for TensorFlow", "GPU for JAX (TensorFlow: CPU only)" or "CPU only"."""
         if not self.cpu_only:
             return f"{len(self.tf_gpus)} GPU(s) for TensorFlow"
         others = [f.name for f in self.frameworks if f.sees_gpu]
@@ -134,6 +145,7 @@ def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
 
 
 def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
+    """This CPU, from `cpuinfo_text` (default: /proc/cpuinfo; unreadable means ``flags_read=False``)."""
     flags_read = True
     if cpuinfo_text is None:
         try:
@@ -171,9 +183,17 @@ def tf_gpu_info(tf: Any) -> list[GpuInfo]:
             name=str(details.get("device_name") or device.name),
             source="tensorflow",
             device=f"/GPU:{index}",
-            compute_capability=tuple(int(c) for c in capability) if capability else None,
+            compute_capability=_capability(capability),
         ))
     return gpus
+
+
+def _capability(value: Any) -> tuple[int, int] | None:
+    """(major, minor) of a compute capability pair as a framework gives it; None when absent or not a pair."""
+    if not value:
+        return None
+    parts = tuple(int(c) for c in value)
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def _text(value: Any) -> str:
@@ -184,9 +204,10 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
     """GPUs as the NVIDIA driver sees them (nvidia-ml-py's `pynvml`), and a status word."""
     if nvml is None:
         try:
-            import pynvml as nvml  # type: ignore[no-redef]
+            import pynvml
         except ImportError:
             return [], "not installed"
+        nvml = pynvml
     try:
         nvml.nvmlInit()
     except Exception as exc:  # noqa: BLE001 - e.g. NVMLError_LibraryNotFound: no driver
@@ -203,7 +224,7 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
             memory = nvml.nvmlDeviceGetMemoryInfo(handle)
             try:
-                capability = tuple(int(c) for c in nvml.nvmlDeviceGetCudaComputeCapability(handle))
+                capability = _capability(nvml.nvmlDeviceGetCudaComputeCapability(handle))
             except Exception:  # noqa: BLE001
                 capability = None
             try:
@@ -227,7 +248,12 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
 
 
 def build_report(cpu: CpuInfo, tf_gpus: list[GpuInfo], nvml_gpus: list[GpuInfo], *, tf_version: str = "",
-                 tf_built_with_cuda: bool | None = None, nvml_status: str = "", frameworks: tuple = ()) -> DeviceReport:
+                 tf_built_with_cuda: bool | None = None, nvml_status: str = "",
+                 frameworks: tuple[Any, ...] = ()) -> DeviceReport:
+    """The report and its notes (why each framework sees no GPU, int8 advice) from what was read.
+
+    `frameworks`: `core.gpu_probe.FrameworkView`s (name, installed, sees_gpu, reason).
+    """
     notes = []
     for view in frameworks:
         if not view.sees_gpu and nvml_gpus:   # the driver sees a GPU: say why this framework does not
@@ -251,7 +277,7 @@ def build_report(cpu: CpuInfo, tf_gpus: list[GpuInfo], nvml_gpus: list[GpuInfo],
                         frameworks=tuple(frameworks))
 
 
-def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None = None,
+def detect_devices(*, progress: Reporter, cancel: CancelToken, tf: Any = None, nvml: ModuleType | None = None,
                    cpuinfo_text: str | None = None, smi: Any = None, jax: Any = None) -> DeviceReport:
     """The engine job behind `litesmith devices` (imports TensorFlow if installed: run it in the child).
 
@@ -274,7 +300,8 @@ def detect_devices(*, progress, cancel, tf: Any = None, nvml: ModuleType | None 
         except ImportError as exc:   # a GPU machine with JAX but no TensorFlow: still report the rest
             import_error = str(exc)
     cuinit: list[str] = []
-    tf_gpus, built_with_cuda = [], None
+    tf_gpus: list[GpuInfo] = []
+    built_with_cuda: bool | None = None
     if tf is not None:
         with drop_stderr_lines(CUDA_PROBE_NOISE, dropped=cuinit):
             tf_gpus = tf_gpu_info(tf)
@@ -306,7 +333,7 @@ CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to
 
 
 @contextlib.contextmanager
-def drop_stderr_lines(noise: "re.Pattern[str]", dropped: list[str] | None = None):
+def drop_stderr_lines(noise: "re.Pattern[str]", dropped: list[str] | None = None) -> Iterator[None]:
     """Drop TensorFlow's expected "no CUDA device" line from stderr while probing GPUs, keep the rest.
 
     `dropped` collects the lines dropped (they say why CUDA did not start)."""
@@ -381,4 +408,5 @@ def gpu_device_string(device: str) -> tuple[str, int | None]:
 
 
 def environment_summary() -> dict[str, str]:
+    """{"python": version, "platform": platform.platform(), "pid": this process's id} as text."""
     return {"python": platform.python_version(), "platform": platform.platform(), "pid": str(os.getpid())}

@@ -34,7 +34,7 @@ import json
 import math
 import os
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 VALIDATE_ENV = "LITESMITH_VALIDATE_JSON"
 NOT_FINITE = "not a finite number"
@@ -111,7 +111,7 @@ def _reason(raw: Any) -> str | None:
     return None
 
 
-def _flat(values: list | tuple):
+def _flat(values: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
     for v in values:
         if isinstance(v, (list, tuple)):
             yield from _flat(v)
@@ -143,6 +143,7 @@ def add_document_hook(hook: Callable[[Any], None]) -> None:
 
 
 def remove_document_hook(hook: Callable[[Any], None]) -> None:
+    """Stop calling `hook` (added with `add_document_hook`); a hook not added is ignored."""
     try:
         _hooks.remove(hook)
     except ValueError:

@@ -37,6 +37,7 @@ def quiet_environment() -> None:
 
 
 def filter_noise(text: str) -> str:
+    """`text` without TensorFlow's known start-up chatter lines (absl I-lines, CPU feature notes, ...)."""
     return "".join(line for line in text.splitlines(keepends=True) if not _NOISE.match(line))
 
 

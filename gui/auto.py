@@ -23,14 +23,14 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from core.errors import ErrorKind, JobError
+from core.errors import JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from core.report.cells import CACHE_MARK, RECOMMENDED_MARK  # noqa: F401 - re-exported (tests read them here)
 from core.report.comparison import (
     FORMAT_TEXT, Metric, Row, accuracy_of, mark_best, metric_for, output_count, set_fidelity,
 )
 from gui.recipe import RunSettings
-from gui.workers import JobRunner
+from gui.workers import JobKindController, JobRunner
 
 log = logging.getLogger("litesmith.gui.auto")
 
@@ -40,6 +40,7 @@ STATUS_TEXT = {"measured": ".tflite", "misses_budget": "misses budget", "skipped
 
 
 def default_auto_job() -> Callable[..., Any]:
+    """The job an auto search submits: `core.cache_index.auto_cached` (imported late: the GUI thread stays light)."""
     from core.cache_index import auto_cached
 
     return auto_cached   # auto_optimize, with a completed search served from the cache before the child starts
@@ -67,6 +68,7 @@ def payload_of(candidate) -> dict[str, Any]:
 
 
 def task_of_payloads(payloads: list[dict], original=None) -> str | None:
+    """The primary output's task: the original's evaluation's, else the first candidate payload that names one."""
     if original is not None:
         return getattr(original, "task", None)
     for p in payloads:
@@ -171,7 +173,9 @@ def auto_explanation_lines(result, settings: RunSettings | None = None) -> list[
     return lines
 
 
-class AutoController(QObject):
+class AutoController(JobKindController):
+    """One auto search at a time through the window's `JobRunner` (signals: see the module's docstring)."""
+
     candidate = Signal(object)
     auto_finished = Signal(object)
     auto_failed = Signal(object)
@@ -179,15 +183,11 @@ class AutoController(QObject):
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None,
                  job: Callable[..., Any] | None = None) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self._job = job
-        self.active = False
+        super().__init__(runner, parent, job)
         self.model_path = ""
         self.settings: RunSettings | None = None
         self.payloads: list[dict] = []
         self.started_at = 0.0
-        runner.partial.connect(self._on_partial)
 
     def start(self, model_path: str, settings: RunSettings) -> bool:
         """Start a search; False when another job runs. ValueError/BadInputError for a bad budget."""
@@ -199,29 +199,23 @@ class AutoController(QObject):
         job = self._job or default_auto_job()
         self.model_path, self.settings, self.payloads = model_path, settings, []
         self.started_at = time.perf_counter()
-        self.active = True
-        started = self.runner.submit(job, model_path, budget, data, auto_settings, subject=model_path,
-                                     on_finished=self._on_finished, on_failed=self._on_failed)
-        if not started:
-            self.active = False
-        return started
+        return self._submit(job, model_path, budget, data, auto_settings, subject=model_path)
 
     def _on_partial(self, kind: str, payload: Any) -> None:
         if self.active and kind == CANDIDATE_KIND and isinstance(payload, dict):
             self.payloads.append(payload)
             self.candidate.emit(payload)
 
-    def _on_finished(self, result) -> None:
-        self.active = False
+    def _job_finished(self, result: Any) -> None:
         self.auto_finished.emit(result)
 
-    def _on_failed(self, error: JobError) -> None:
-        self.active = False
-        if error.kind == ErrorKind.CANCELLED:
-            self.auto_cancelled.emit()
-        else:
-            self.auto_failed.emit(error)
+    def _job_failed(self, error: JobError) -> None:
+        self.auto_failed.emit(error)
+
+    def _job_cancelled(self) -> None:
+        self.auto_cancelled.emit()
 
     @property
     def name(self) -> str:
+        """The searched model's file or folder name."""
         return os.path.basename(os.path.normpath(self.model_path))

@@ -39,4 +39,36 @@ def app_hint(text: str) -> str:
     return "In the app: " + "; ".join(f"{FLAG_CONTROLS[f]} ({f})" for f in flags) + "."
 
 
-__all__ = ["FLAG_CONTROLS", "app_hint", "flags_named"]
+# Flags only notes and warnings name (no error hint needed): where the app sets the same thing.
+_MORE_CONTROLS = {
+    "--selective": "Recipe → Quantization → Selective",
+    "--min-agreement": "Recipe → Auto → Agreement ≥",
+}
+_IN_WORDS = (   # (pattern, replacement) for the phrasings with a value, tried before the plain flags
+    (re.compile(r"(?<![\w-])--task\s+([^\s=,;()]+)=(\w+)"), r'Recipe → Model outputs → Scored as "\2" for \1'),
+    (re.compile(r"(?<![\w-])--input-shape\s+([^\s=,;()]+)=([^\s;()]+?)(?=[\s;()]|[.,]?$|[.,]\s)"),
+     r"Recipe → Input sizes (\1: \2)"),
+    (re.compile(r"\bgive --data\b"), "choose data in " + FLAG_CONTROLS["--data"]),
+)
+# A flag, and the CLI placeholder after it (OUTPUT, NAME, FILE.py): the control's name replaces both.
+_FLAG_AND_PLACEHOLDER = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?![\w-])(\s+[A-Z][A-Z0-9_]*(?:\.[a-z]+)?\b)?")
+
+
+def gui_words(text: str | None) -> str:
+    """`text` (a core note, warning or reason, written for both faces) with the CLI flags it names replaced by
+    where the app sets the same thing: "use --task probs=multiclass if these are logits" becomes "use Recipe →
+    Model outputs → Scored as "multiclass" for probs if these are logits". Unknown flags stay; None gives ""."""
+    if not text:
+        return ""
+    for pattern, replacement in _IN_WORDS:
+        text = pattern.sub(replacement, text)
+    controls = {**FLAG_CONTROLS, **_MORE_CONTROLS}
+
+    def control(match: re.Match) -> str:
+        flag = match.group(1)
+        return controls[flag] if flag in controls else match.group(0)
+
+    return _FLAG_AND_PLACEHOLDER.sub(control, text)
+
+
+__all__ = ["FLAG_CONTROLS", "app_hint", "flags_named", "gui_words"]

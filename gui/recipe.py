@@ -11,7 +11,7 @@ The model's own choices (`signature`, `primary_output`, per-output `tasks`, the
 with a run (and its report) but a saved recipe never restores them.
 
 Compression steps (magnitude/structured pruning, distillation) are offered only
-when `core.optimize.recipes` has them registered (`compression_kinds()`).
+when the step registry (`core.optimize.registry`) has them (`compression_kinds()`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.optimize.recipes import MODES, STEP_CONFIGS, Recipe, SelectiveConfig, Step, recipe_for_mode
+from core.optimize import registry
+from core.optimize.compress_steps import DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE
+from core.optimize.recipes import MODES, Recipe, SelectiveConfig, Step, recipe_for_mode
 
 DATA_SUFFIXES = (".npz", ".npy", ".csv")
 DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
 
 # Compression step kinds the panel can offer (when the optimizer has them registered).
-MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL = "magnitude_prune", "structured_prune", "distill"
 COMPRESSION_KINDS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)
 QUANT_MODES = tuple(m for m in MODES if m != "fp32")
 MODE_LABELS = {
@@ -42,8 +43,8 @@ MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks", "input_shapes",
 
 
 def compression_kinds() -> list[str]:
-    """The compression step kinds the optimizer knows right now (registered in STEP_CONFIGS)."""
-    return [kind for kind in COMPRESSION_KINDS if kind in STEP_CONFIGS]
+    """The compression step kinds the optimizer knows right now (registered in `core.optimize.registry`)."""
+    return [kind for kind in COMPRESSION_KINDS if registry.is_registered(kind)]
 
 
 def budget_in_target_units(task: str) -> bool:

@@ -3,13 +3,17 @@
 The page, the JSON document and the atomic writes are `core.report.html.write_report`'s
 (the same function `litesmith optimize --report-html` calls); the charts are rendered with
 pyqtgraph's ImageExporter (or the widget's grab()) and base64-embedded, so the HTML needs
-nothing beside it.
+nothing beside it. The Serving tab's study of the same Run (`gui.serving.tab.ServingTab.report_study`)
+goes in as the report's `serving` section, with its chart.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
+from core.report.comparison import RunRecord
 from core.report.html import write_report as write_core_report
 from gui.widgets.plotting import widget_png
 from gui.workflow import RunOutcome
@@ -38,10 +42,27 @@ def chart_png(plot) -> bytes:
     return widget_png(plot)
 
 
-def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str) -> tuple[str, str]:
-    """Write both files atomically, with the panel's charts; returns their paths. Raises core.errors.OutputError."""
+def with_serving(outcome: RunOutcome, study) -> RunRecord:
+    """`outcome` with a `core.serving.ServingStudy` attached: the report's `serving` section (JSON and HTML)."""
+    values = {f.name: getattr(outcome, f.name) for f in fields(RunRecord) if f.name != "serving"}
+    return RunRecord(**values, serving=study)
+
+
+def write_report(outcome: RunOutcome, panel, html_path: str, json_path: str, serving=None) -> tuple[str, str]:
+    """Write both files atomically, with the panel's charts; returns their paths. Raises core.errors.OutputError.
+
+    `serving`: the window's `gui.serving.tab.ServingTab` (or None); its study is included when it is
+    about `outcome` (`ServingTab.report_study`), its chart beside the results panel's.
+    """
     panel.flush()   # the charts are drawn in steps: finish them before rendering
     charts = [(key, chart_png(plot)) for key, plot in panel.charts.plots().items()]
-    html_file, json_file = write_core_report(outcome, html_path, json_path, charts=charts)
+    study = serving.report_study(outcome) if serving is not None else None
+    run = outcome if study is None else with_serving(outcome, study)
+    if study is not None:
+        chart = serving.panel.chart
+        chart.flush()
+        # As on screen: the exporter re-lays the legend out larger, and this one sits on the view's bottom edge.
+        charts.append(("serving", widget_png(chart.plot)))
+    html_file, json_file = write_core_report(run, html_path, json_path, charts=charts)
     assert html_file is not None and json_file is not None   # both paths were given
     return html_file, json_file

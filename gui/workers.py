@@ -3,7 +3,9 @@
 `JobWorker` submits one engine job and reads its events in a `QThread`, turning
 them into Qt signals. `JobRunner` is the per-window controller: it runs at most one
 job at a time (a second `submit` is refused), owns the thread, cleans it up, and
-warms the engine up in the background.
+warms the engine up in the background. `JobKindController` is the shape of a controller for one
+kind of job (auto search, serving study); `call_in_thread` runs a small plain read (no engine)
+in a thread of its own and hands its value to the GUI thread.
 
 Only worker threads call `Engine.submit` (it blocks while another job runs) or
 `Engine.warm_up`; the GUI thread only connects signals and calls `cancel()`.
@@ -74,6 +76,7 @@ class JobWorker(QObject):
 
     @property
     def cancel_requested(self) -> bool:
+        """True once `cancel()` was called."""
         return self._cancel_requested
 
     def cancel(self) -> None:
@@ -86,6 +89,7 @@ class JobWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        """Run the job (in the worker's thread) and emit its events; ``done`` always comes last."""
         try:
             self._run()
         except Exception as exc:  # noqa: BLE001 - the user must hear about every failure
@@ -167,10 +171,12 @@ class JobRunner(QObject):
 
     @property
     def busy(self) -> bool:
+        """True while a job's thread runs."""
         return self._thread is not None
 
     @property
     def worker(self) -> JobWorker | None:
+        """The running job's worker (None: none runs)."""
         return self._worker
 
     def submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None,
@@ -291,3 +297,112 @@ class JobRunner(QObject):
             thread.wait()  # `finished` is emitted just before the thread really ends
         self._thread, self._worker = None, None
         self._callbacks = (None, None)
+
+
+class JobKindController(QObject):
+    """The shape every one-kind-of-job controller shares (`gui.auto.AutoController`, the serving controller).
+
+    It submits its job through the window's `JobRunner`, is ``active`` from `_submit` until the
+    job ends, and turns the end into one of three hooks a subclass implements by emitting its own
+    signals: `_job_finished(result)`, `_job_failed(error)` (any `JobError` but a cancel) and
+    `_job_cancelled()`. `_on_partial(kind, payload)` gets every partial the runner forwards
+    (the subclass keeps the kinds it knows, while ``active``). `job` replaces the default job
+    function (tests); ``None`` means the subclass's default.
+    """
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None,
+                 job: Callable[..., Any] | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self._job = job
+        self.active = False
+        runner.partial.connect(self._on_partial)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None, **kwargs: Any) -> bool:
+        """`runner.submit` with this controller's end hooks; False (and not active) when a job already runs."""
+        self.active = True
+        started = self.runner.submit(fn, *args, subject=subject, on_finished=self._on_finished,
+                                     on_failed=self._on_failed, **kwargs)
+        if not started:
+            self.active = False
+        return started
+
+    def _on_partial(self, kind: str, payload: Any) -> None:
+        """A partial result of the running job (any kind, from any job the runner runs): ignored by default."""
+
+    def _on_finished(self, result: Any) -> None:
+        self.active = False
+        self._job_finished(result)
+
+    def _on_failed(self, error: JobError) -> None:
+        self.active = False
+        if error.kind == ErrorKind.CANCELLED:
+            self._job_cancelled()
+        else:
+            self._job_failed(error)
+
+    def _job_finished(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def _job_failed(self, error: JobError) -> None:
+        raise NotImplementedError
+
+    def _job_cancelled(self) -> None:
+        raise NotImplementedError
+
+
+class _Relay(QObject):
+    """Carries a worker thread's outcome into the GUI thread (it lives there, and is never deleted)."""
+
+    ready = Signal(object, object)   # (deliver: callable, outcome), emitted in any thread
+
+    @Slot(object, object)
+    def deliver(self, deliver: Callable[[Any], None], outcome: Any) -> None:
+        """In the GUI thread: hand `outcome` to `deliver`."""
+        deliver(outcome)
+
+
+_relay: _Relay | None = None
+
+
+def call_in_thread(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None],
+                   on_error: Callable[[BaseException], None] | None = None,
+                   owner: QObject | None = None) -> threading.Thread:
+    """Run the plain function ``fn(*args)`` in a thread of its own; its value goes to ``on_result`` in the GUI thread.
+
+    For small reads the GUI thread must not do itself (a CSV file's header) and that must not wait
+    behind an engine job (the engine runs one at a time). `fn` must not touch Qt objects, and must
+    never load or run a model (that is the engine's child's work). An exception from `fn` goes to
+    ``on_error`` (logged when there is none). Neither callback is called once ``owner`` is deleted.
+    Call it from the GUI thread; returns the started (daemon) thread.
+    """
+    import shiboken6
+
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+        # Queued: the relay lives in the GUI thread, so `deliver` always runs there.
+        _relay.ready.connect(_relay.deliver, Qt.ConnectionType.QueuedConnection)
+    relay = _relay
+
+    def deliver(outcome: tuple[bool, Any]) -> None:
+        if owner is not None and not shiboken6.isValid(owner):
+            return   # the widget that asked is gone
+        ok, value = outcome
+        if ok:
+            on_result(value)
+        elif on_error is not None:
+            on_error(value)
+        else:
+            log.error("%s failed in a worker thread", getattr(fn, "__name__", fn), exc_info=value)
+
+    def work() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to on_error in the GUI thread
+            outcome = (False, exc)
+        relay.ready.emit(deliver, outcome)
+
+    thread = threading.Thread(target=work, name="litesmith-call", daemon=True)
+    thread.start()
+    return thread

@@ -76,6 +76,8 @@ UPSTREAM_PRIVATE = frozenset({
     # Keras's functional-graph internals (core/adapters/keras_internals.py)
     "_keras_history", "_nodes_by_depth", "_functional", "_inbound_nodes", "_outbound_nodes",
     "_run_through_graph", "_inputs_struct", "_outputs_struct", "_operations",
+    # TensorFlow's converter and ai-edge-quantizer (core/adapters/tf_converter.py, ai_edge_quantizer.py)
+    "_calibrator", "_comparison_results", "_experimental_disable_per_channel",
     # Keras's MultiHeadAttention (public properties exist: num_heads, key_dim, query_dense, ...)
     "_num_heads", "_key_dim", "_value_dim", "_attention_axes", "_query_dense", "_key_dense", "_value_dense",
     "_output_dense",

@@ -8,6 +8,7 @@ import pytest
 from core.serving.api import BatchPolicy
 from core.serving.cache_sim import cache_effect, lru_hits
 from core.serving.generator import poisson_schedule
+from core.serving.overheads import Overheads, load_weights, measure_overheads
 from core.serving.simulate import service_model, simulate
 from core.serving.sweep import Arrivals, best_policy, sustainable
 
@@ -82,11 +83,108 @@ def test_cache_effect_says_too_few_repeats():
     assert not hot.too_few_repeats
 
 
-def test_overhead_and_handback_drawn_together():
-    # Calibration pairs (overhead, hand-back) = (0, 3) and (3, 0): a stall lands in one part or the other,
-    # never both. Requests 10 ms apart (service 1 ms) never queue, so each one's wait + hand-back is 3 ms.
+def _costs(rate, dispatch=(0.0,), handback=None, slowdown=None, wake=(), turn=()):
+    dispatch = np.asarray(dispatch, dtype=float)
+    return Overheads(rate, dispatch, np.zeros_like(dispatch) if slowdown is None else np.asarray(slowdown, float),
+                     np.zeros_like(dispatch) if handback is None else np.asarray(handback, float),
+                     np.asarray(wake, float), np.asarray(turn, float))
+
+
+def test_dispatch_and_handback_drawn_together():
+    # Real batches (dispatch, hand-back) = (0, 3) and (3, 0): a stall lands in one part or the other, never
+    # both. Requests 10 ms apart (service 1 ms) never queue, so each one's wait + hand-back is 3 ms.
     arrivals = np.arange(200) * 0.010
-    model = service_model({1: [1.0] * 5}, overhead_ms=[0.0, 3.0], handback_ms=[3.0, 0.0])
+    model = service_model({1: [1.0] * 5}, [_costs(100.0, dispatch=[0.0, 3.0], handback=[3.0, 0.0])])
     run = simulate(arrivals, BatchPolicy(), model, seed=2)
     assert np.allclose(run.wait_ms + run.handback_ms, 3.0)
     assert {0.0, 3.0} <= set(np.round(run.handback_ms, 9).tolist())
+
+
+def test_wake_and_turn_by_hand():
+    # Service 1 ms (isolated median), the real run's slowdown 0.25 ms: compute 1.25 ms. Two requests at
+    # 0 ms: the first closes after a 0.1 ms wake-up; the second was due before the worker was free (at
+    # 0.1 + 1.25 ms), so it closes a 0.5 ms turn-around after that: it waits 1.85 ms.
+    model = service_model({1: [0.5, 1.0, 1.5]}, [_costs(10.0, slowdown=[0.25], wake=[0.1], turn=[0.5])])
+    run = simulate(np.array([0.0, 0.0]), BatchPolicy(), model)
+    assert run.compute_ms.tolist() == pytest.approx([1.25, 1.25])
+    assert run.wait_ms.tolist() == pytest.approx([0.1, 1.85])
+
+
+@pytest.mark.parametrize("rate, heavy_share", [(50.0, 0.0), (150.0, 0.25), (250.0, 0.75), (400.0, 1.0)])
+def test_costs_mix_the_runs_around_the_rate(rate, heavy_share):
+    # Runs measured at 100/s (dispatch 0) and 300/s (dispatch 2 ms). At 150/s a batch takes the 300/s run's
+    # cost with probability (150 - 100) / (300 - 100) = 1/4; below 100/s never, above 300/s always.
+    # Evenly spaced requests with 0.1 ms service never queue (2.1 ms < 2.5 ms apart), so each request's
+    # wait is its own batch's dispatch.
+    assert load_weights([100.0, 300.0], rate).tolist() == pytest.approx([1 - heavy_share, heavy_share])
+    model = service_model({1: [0.1]}, [_costs(300.0, dispatch=[2.0]), _costs(100.0, dispatch=[0.0])])
+    arrivals = np.arange(8000) / rate
+    run = simulate(arrivals, BatchPolicy(), model, seed=5)
+    share = float(np.mean(run.wait_ms > 1.0))
+    assert share == pytest.approx(heavy_share, abs=0.02)   # binomial sd <= 0.005 at 8,000 draws
+
+
+def test_costs_measured_from_a_run_by_hand():
+    # One worker, no batching. Times in ms (the record holds seconds). Request 0 arrives at 0 with the
+    # batcher idle and closes at 0.1 (wake 0.1); it runs 0.2-1.2 (isolated median 0.8: slowdown 0.2) and
+    # is received at 1.5 (hand-back 0.3). Request 1 arrives at 0.5, before the worker is free at 1.2:
+    # it closes at 1.6 (turn-around 0.4), runs 1.7-2.5 and is received at 2.6. Request 2 arrives at 5,
+    # the batcher idle again: wake 0.05. Request 3 (the last batch) counts only for the per-batch parts.
+    ms = np.array
+    arrival, closed = ms([0.0, 0.5, 5.0, 9.0]), ms([0.1, 1.6, 5.05, 9.1])
+    start, done, received = ms([0.2, 1.7, 5.1, 9.2]), ms([1.2, 2.5, 6.0, 10.0]), ms([1.5, 2.6, 6.1, 10.1])
+    costs = measure_overheads(arrival / 1000, closed / 1000, start / 1000, done / 1000, received / 1000,
+                              BatchPolicy(), lambda n: 0.8)
+    assert costs.dispatch_ms == pytest.approx([0.1, 0.1, 0.05, 0.1])
+    assert costs.slowdown_ms == pytest.approx([0.2, 0.0, 0.1, 0.0])
+    assert costs.handback_ms == pytest.approx([0.3, 0.1, 0.1, 0.1])
+    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.4])
+    assert costs.rate_rps == pytest.approx(3 / 0.009) and costs.requests == 4
+
+
+def test_batched_costs_measured_with_two_workers():
+    # Two workers, batches of up to 2, max_wait 1 ms. Batch A = requests 0, 1 (arrive 0 and 0.2, full at
+    # 0.2, closes 0.3: wake 0.1); batch B = requests 2, 3 (arrive 0.4 and 0.5, full at 0.5; the second
+    # worker is free, the batcher closed A at 0.3: closes 0.55, wake 0.05); batch C = request 4 (arrives
+    # 0.6, due at 1.6 by max_wait; both workers busy until A ends at 2.0: closes 2.2, turn-around 0.2);
+    # batch D = request 5, the last.
+    ms = np.array
+    arrival = ms([0.0, 0.2, 0.4, 0.5, 0.6, 8.0])
+    closed = ms([0.3, 0.3, 0.55, 0.55, 2.2, 9.0])
+    start = ms([0.4, 0.4, 0.6, 0.6, 2.3, 9.1])
+    done = ms([2.0, 2.0, 2.5, 2.5, 3.0, 9.5])
+    received = done + 0.1
+    costs = measure_overheads(arrival / 1000, closed / 1000, start / 1000, done / 1000, received / 1000,
+                              BatchPolicy(2, 1.0, 2), lambda n: {1: 0.5, 2: 1.5}[n])
+    assert costs.dispatch_ms == pytest.approx([0.1, 0.05, 0.1, 0.1])
+    assert costs.slowdown_ms == pytest.approx([0.1, 0.4, 0.2, -0.1])
+    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.2])
+
+
+def test_calibration_runs_go_where_the_answer_lies():
+    # The search finds 10,000/s from the light run alone; a real run there saturates, serving 4,000/s:
+    # its costs are dropped and rates are capped at 80% of 4,000 = 3,200/s. The run at 3,200/s holds
+    # and its costs make the search find 3,000/s, within 15% of a measured rate: no further run.
+    from types import SimpleNamespace
+
+    from core.serving.calibrate import refine
+    from core.serving.sweep import PolicyResult
+
+    found = {1: 10000.0, 2: 3000.0}
+
+    def search(model):
+        return PolicyResult(BatchPolicy(), found[len(model.loads)], ())
+
+    class FakeRuns:
+        rates: list = []
+
+        def calibrate(self, policy, rate, model):
+            self.rates.append(rate)
+            point = SimpleNamespace(saturated=rate > 5000, offered_rps=rate, achieved_rps=rate)
+            return point, _costs(rate), 4000.0
+
+    runs = FakeRuns()
+    cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
+    assert runs.rates == pytest.approx([10000.0, 3200.0])
+    assert cal.ceiling == pytest.approx(3200.0) and cal.result.sustainable_rps == pytest.approx(3000.0)
+    assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 3200.0])

@@ -6,18 +6,24 @@ one module here, one module per library:
 * `core.adapters.litert`: ai_edge_litert's Interpreter internals (the native
   wrapper, the node list, per-subgraph tensor details, delegate partitions);
 * `core.adapters.keras_internals`: Keras's functional-graph internals (nodes by
-  depth, a Sequential's functional graph, a tensor's producing layer).
+  depth, a Sequential's functional graph, a tensor's producing layer);
+* `core.adapters.tf_converter`: TensorFlow's TFLite calibrator and quantizer
+  (calibrate a .tflite once, write int8/16x8 from it);
+* `core.adapters.ai_edge_quantizer`: every call into ai-edge-quantizer (a 0.x
+  API: recipes, the Quantizer, its validation results).
 
 An adapter uses the public API where one exists. Where none does, it makes the
 private call and, when the attribute has gone or changed shape, raises
 `UpstreamChanged` naming the library, its version and what moved. Callers turn
-that into an explicit "unknown (reason)", never a 0 and never a failed job.
-(The converter's and ai-edge-quantizer's adapters are in `core/optimize/`.)
+that into an explicit "unknown (reason)", never a 0 and never a failed job: at
+worst the one step (one variant) that needs it fails with that reason.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
+from typing import Any
 
 
 class UpstreamChanged(RuntimeError):
@@ -44,4 +50,23 @@ def package_version(distribution: str) -> str:
         return "version unknown"
 
 
-__all__ = ["UpstreamChanged", "package_version"]
+def resolve_symbol(spec: str, library: str, label: str) -> Any:
+    """The object `spec` names: "package.module:attribute" or "package.module:Class.attribute".
+
+    Raises `UpstreamChanged(library, label, ...)` naming the module, or the owner and the
+    attribute, that is gone.
+    """
+    module_name, _, path = spec.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UpstreamChanged(library, label, f"no module {module_name}", f"{type(exc).__name__}: {exc}"[:200]) from exc
+    parts = path.split(".") if path else []
+    for depth, attribute in enumerate(parts):
+        value = getattr(value, attribute, None)
+        if value is None:
+            raise UpstreamChanged(library, label, f"{'.'.join([module_name] + parts[:depth])} has no {attribute}")
+    return value
+
+
+__all__ = ["UpstreamChanged", "package_version", "resolve_symbol"]

@@ -42,6 +42,12 @@ DEFAULT_MIN_AGREEMENT = 0.99
 
 @dataclass(frozen=True)
 class AutoBudget:
+    """The limits a variant must meet (see the module docstring for each one's units); None = no limit.
+
+    Raises `BadInputError` on construction when a limit is out of range (a negative or non-finite
+    accuracy drop, an agreement outside 0..1, a size of 0 bytes or less).
+    """
+
     max_accuracy_drop: float | None = None
     min_agreement: float | None = None
     max_size_bytes: int | None = None
@@ -57,6 +63,7 @@ class AutoBudget:
 
     @property
     def needs_labels(self) -> bool:
+        """True when an accuracy budget is set: the evaluation data must carry labels."""
         return self.max_accuracy_drop is not None
 
     def effective(self) -> "AutoBudget":
@@ -66,6 +73,7 @@ class AutoBudget:
         return self
 
     def describe(self) -> str:
+        """The limits in words, e.g. "accuracy drop <= 0.01, size <= 2 MiB"; "no budget" when none is set."""
         parts = []
         if self.max_accuracy_drop is not None:
             parts.append(f"accuracy drop <= {self.max_accuracy_drop:g}")
@@ -90,6 +98,7 @@ class BudgetCheck:
 
     @property
     def meets(self) -> bool:
+        """True when both the quality and the size limits hold."""
         return self.meets_quality and self.meets_size
 
 
@@ -112,11 +121,17 @@ def accuracy_figure(evaluation: Evaluation | None) -> tuple[str, float] | None:
 
 
 def agreement_figure(evaluation: Evaluation | None) -> float | None:
+    """How close a variant's outputs stay to the original's, as a fraction (the `min_agreement` figure).
+
+    The task's decision agreement when it has one (`FidelityMetrics.agreement`, else top-1 agreement, else
+    1 - the flipped fraction), else the cosine similarity; None without a fidelity measurement.
+    """
     fid = evaluation.fidelity if evaluation is not None else None
     if fid is None:
         return None
-    if getattr(fid, "agreement", None) is not None:
-        return float(fid.agreement)
+    agreement = getattr(fid, "agreement", None)   # getattr: results cached before the field existed
+    if agreement is not None:
+        return float(agreement)
     if fid.top1_agreement is not None:
         return float(fid.top1_agreement)
     if fid.flipped_fraction is not None:
@@ -124,7 +139,7 @@ def agreement_figure(evaluation: Evaluation | None) -> float | None:
     return float(fid.cosine_similarity)
 
 
-def _num(value) -> float:
+def _num(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
@@ -140,7 +155,9 @@ def check_budget(evaluation: Evaluation | None, original: Evaluation | None, siz
                  budget: AutoBudget) -> BudgetCheck:
     """Does a variant with `evaluation` (fidelity against the original) and `size_bytes` fit `budget`?
 
-    NaN figures never meet a limit (a model whose outputs are NaN is not good enough).
+    NaN figures never meet a limit (a model whose outputs are NaN is not good enough). `size_bytes` is the
+    .tflite's size in bytes. Raises `BadInputError` when an accuracy budget is set and either evaluation has
+    no accuracy figure (no labels).
     """
     budget = budget.effective()
     misses: list[str] = []
@@ -160,9 +177,10 @@ def check_budget(evaluation: Evaluation | None, original: Evaluation | None, siz
             shown = "unknown" if agreement is None else f"{agreement * 100:.2f}%"
             misses.append(f"{_agreement_name(evaluation)} {shown} < {budget.min_agreement * 100:g}%")
     meets_quality = not misses
-    meets_size = budget.max_size_bytes is None or size_bytes <= budget.max_size_bytes
-    if not meets_size:
-        misses.append(f"size {size_bytes / 2**20:.3g} MiB > {budget.max_size_bytes / 2**20:.3g} MiB")
+    limit = budget.max_size_bytes
+    meets_size = limit is None or size_bytes <= limit
+    if limit is not None and not meets_size:
+        misses.append(f"size {size_bytes / 2**20:.3g} MiB > {limit / 2**20:.3g} MiB")
     if budget.max_accuracy_drop is not None and mine is not None:
         quality = mine[1]
         value = -mine[1] if mine[0] == "MAE" else mine[1]

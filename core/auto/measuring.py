@@ -22,12 +22,18 @@ from core.optimize.results import Variant
 
 
 def usable_threads(threads: tuple[int, ...]) -> tuple[int, ...]:
+    """The thread counts up to this machine's logical CPUs (os.cpu_count), sorted and unique; (1,) if none."""
     cores = os.cpu_count() or 1
     kept = tuple(sorted({t for t in threads if t <= cores}))
     return kept or (1,)
 
 
 def combine_results(results: list[BenchmarkResult], budget_ms: float) -> BenchmarkResult:
+    """One result from a candidate's sweep parts: every configuration, notes and explanations (deduplicated),
+    the summed seconds and a recommendation recomputed over all configurations under `budget_ms` (p99, ms).
+
+    `results` must not be empty (IndexError otherwise).
+    """
     configs = tuple(c for r in results for c in r.configs)
     first = results[0]
     notes = tuple(dict.fromkeys(n for r in results for n in r.notes))
@@ -52,6 +58,7 @@ class MeasuringMixin:
     cancel: Any
 
     def best(self) -> AutoCandidate | None:
+        """The best candidate so far (given by `_Search`)."""
         raise NotImplementedError
 
     def _measured_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -65,7 +72,10 @@ class MeasuringMixin:
         return BenchConfig(threads=threads, batch_sizes=batches, seconds=self.settings.seconds_per_config,
                            warmup=self.settings.warmup, facts=False)
 
-    def _measure(self, variant: Variant, base: dict, done: int, span: float) -> AutoCandidate:
+    def _measure(self, variant: Variant, base: dict[str, Any], done: int, span: float) -> AutoCandidate:
+        """Benchmark `variant` over the sweep plan (cut short when it cannot win); `base`: the candidate's
+        other fields. Latency: the lowest p50 (ms) at the smallest batch; throughput: the best over the sweep.
+        A runner that cannot run the variant makes a FAILED candidate."""
         from core.benchmark.measure import measure_tflite, served_from_cache
 
         started = time.perf_counter()

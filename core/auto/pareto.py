@@ -18,6 +18,7 @@ import math
 from typing import Callable, Sequence, TypeVar
 
 from core.auto.results import AutoCandidate
+from core.benchmark.results import Recommendation
 from core.benchmark.stats import fmt_ms
 from core.units import human_size
 
@@ -31,9 +32,18 @@ def _quality(c: AutoCandidate) -> float:
     return -math.inf if q is None or not math.isfinite(q) else q
 
 
+def _latency(c: AutoCandidate) -> float:
+    """p50 in ms; +inf when not measured (callers pass measured candidates, whose latency is set)."""
+    return math.inf if c.latency_ms is None else c.latency_ms
+
+
+def _size_text(c: AutoCandidate) -> str:
+    return "size unknown" if c.size_bytes is None else human_size(c.size_bytes)
+
+
 def _objectives(c: AutoCandidate) -> tuple[float, float, float]:
     """What a candidate is judged on, each to be minimised: p50 ms, bytes, minus quality (NaN: the worst)."""
-    return (c.latency_ms, float(c.size_bytes if c.size_bytes is not None else math.inf), -_quality(c))
+    return (_latency(c), float(c.size_bytes if c.size_bytes is not None else math.inf), -_quality(c))
 
 
 def dominates_on(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -53,6 +63,7 @@ def non_dominated(items: Sequence[T], objectives: Callable[[T], Sequence[float]]
 
 
 def dominates(a: AutoCandidate, b: AutoCandidate) -> bool:
+    """True when `a` is no slower (p50), no larger (bytes) and no worse in quality than `b`, and better in one."""
     return dominates_on(_objectives(a), _objectives(b))
 
 
@@ -63,7 +74,10 @@ def pareto_front(candidates: Sequence[AutoCandidate]) -> list[AutoCandidate]:
 
 
 def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, list[str]]:
-    """The recommended candidate and the reasons it won, in words."""
+    """The recommended candidate and the reasons it won, in words (the module docstring gives the rule).
+
+    Returns (None, [why]) when no measured candidate meets the budget.
+    """
     measured = [c for c in candidates if c.measured and c.meets_budget]
     if not measured:
         misses = [c for c in candidates if c.meets_budget is False]
@@ -72,23 +86,23 @@ def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, l
             reason += "; closest: " + "; ".join(f"{c.name}: {c.reason}" for c in misses[:3])
         return None, [reason]
     order = {id(c): i for i, c in enumerate(candidates)}
-    fastest = min(measured, key=lambda c: c.latency_ms)
-    tied = [c for c in measured if c.latency_ms <= fastest.latency_ms * (1 + TIE_TOLERANCE)]
+    fastest = min(measured, key=_latency)
+    tied = [c for c in measured if _latency(c) <= _latency(fastest) * (1 + TIE_TOLERANCE)]
     choice = min(tied, key=lambda c: (c.size_bytes, -_quality(c), order[id(c)]))
     reasons = [
         f"{choice.name} is the fastest of the {len(measured)} candidate(s) within the budget: p50 "
         f"{fmt_ms(choice.latency_ms)} per call at batch {choice.batch_size} with {choice.threads} thread(s) "
-        f"({choice.quality_label}, {human_size(choice.size_bytes)})"]
+        f"({choice.quality_label}, {_size_text(choice)})"]
     if len(tied) > 1:
         others = [c.name for c in tied if c is not choice]
         reasons.append(f"{', '.join(others)} measured within {TIE_TOLERANCE:.0%} of it (a tie at this precision); "
                        f"{choice.name} won the tie by being smaller or more faithful")
-    slower = sorted((c for c in measured if c not in tied), key=lambda c: c.latency_ms)
+    slower = sorted((c for c in measured if c not in tied), key=_latency)
     if slower:
         reasons.append("speed-up over the others within the budget: " + ", ".join(
-            f"{c.name} {c.latency_ms / choice.latency_ms:.2f}x" for c in slower))
+            f"{c.name} {_latency(c) / _latency(choice):.2f}x" for c in slower))
     baseline = next((c for c in candidates if c.name == "fp32" and c.size_bytes), None)
-    if baseline is not None and baseline is not choice:
+    if baseline is not None and baseline is not choice and baseline.size_bytes and choice.size_bytes:
         reasons.append(f"{baseline.size_bytes / choice.size_bytes:.2f}x smaller than the fp32 .tflite")
     faster_misses = [c for c in candidates if c.meets_budget is False]
     if faster_misses:
@@ -102,6 +116,7 @@ CRITERION = (f"fastest p50 among the candidates within the budget (latencies wit
 
 
 def _p99_of(c: AutoCandidate) -> float | None:
+    """The p99 in ms of the candidate's latency configuration, from its bench; None when not measured."""
     bench = c.bench
     for r in (bench.configs if bench is not None else ()):
         if r.label == c.latency_config and r.ok:
@@ -110,26 +125,24 @@ def _p99_of(c: AutoCandidate) -> float | None:
 
 
 def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandidate | None,
-                        reasons: Sequence[str]):
+                        reasons: Sequence[str]) -> Recommendation:
     """The one `Recommendation` of an auto search (the object every view reads), from `choose`'s choice.
 
     Its configuration is the choice's latency configuration (batch, threads); "fastest" is the measured
     candidate with the lowest p50. When that is not the choice (a tie within TIE_TOLERANCE),
     `why_not_fastest` names what won the tie: "size" or "quality" (or "order": the earlier candidate).
     """
-    from core.benchmark.results import Recommendation
-
     reason = reasons[0] if reasons else ""
     if choice is None:
         return Recommendation(None, None, None, None, None, None, False, reason, criterion=CRITERION)
     measured = [c for c in candidates if c.measured and c.meets_budget]
-    fastest = min(measured, key=lambda c: c.latency_ms) if measured else choice
+    fastest = min(measured, key=_latency) if measured else choice
     why, kind = "", ""
     if fastest is not choice:
         head = (f"{fastest.name} has the lowest p50 ({fmt_ms(fastest.latency_ms)}), within {TIE_TOLERANCE:.0%} of "
                 f"{choice.name}'s ({fmt_ms(choice.latency_ms)}): a tie at this precision, which {choice.name} wins")
         if (choice.size_bytes or 0) < (fastest.size_bytes or 0):
-            why, kind = (f"{head} by being smaller ({human_size(choice.size_bytes)} vs {human_size(fastest.size_bytes)})",
+            why, kind = (f"{head} by being smaller ({_size_text(choice)} vs {_size_text(fastest)})",
                          "size")
         elif _quality(choice) > _quality(fastest):
             why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})",

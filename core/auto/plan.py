@@ -28,15 +28,22 @@ class PlanMixin:
     cancel: Any
 
     def best(self) -> AutoCandidate | None:
+        """The best candidate so far (given by `_Search`)."""
         raise NotImplementedError
 
     def run(self, recipe: Recipe) -> AutoCandidate:
+        """Build and judge one candidate (given by `_Search`)."""
         raise NotImplementedError
 
     def skip(self, recipe: Recipe, reason: str) -> AutoCandidate:
+        """Record a candidate not tried, with its reason (given by `_Search`)."""
         raise NotImplementedError
 
     def search(self) -> None:
+        """Run every candidate in order: the single modes, then selective int8, then pruning (or their skips).
+
+        Raises `Cancelled` at the next check after a cancel.
+        """
         for mode in self.settings.modes:
             self.cancel.raise_if_cancelled()
             self.run(recipe_for_mode(mode))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.benchmark.results import BenchmarkResult, Recommendation
 from core.data.loaders import DataDescription
@@ -12,6 +12,9 @@ from core.optimize.recipes import Recipe
 from core.optimize.results import SourceInfo, Variant
 
 from core.auto.budget import AutoBudget
+
+if TYPE_CHECKING:
+    from core.optimize.session import SessionOptions
 
 # Candidate status values.
 MEASURED = "measured"          # built, within the budget, benchmarked
@@ -61,12 +64,12 @@ class AutoSettings:
     custom_objects: tuple[str, ...] = ()    # the user's code files for custom layers (--custom-objects)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # without data: sizes of free dimensions
 
-    def session_options(self):
+    def session_options(self) -> SessionOptions:
         """The scoring options every candidate is built and judged with (`core.optimize.session`)."""
         from core.optimize.session import SessionOptions
 
         return SessionOptions(threshold=self.threshold, signature=self.signature,
-                              primary_output=self.primary_output, tasks=tuple(tuple(t) for t in self.tasks),
+                              primary_output=self.primary_output, tasks=tuple((name, task) for name, task in self.tasks),
                               input_shapes=tuple((n, tuple(shape)) for n, shape in self.input_shapes),
                               custom_objects=tuple(str(p) for p in self.custom_objects))
 
@@ -121,9 +124,11 @@ class AutoCandidate:
 
     @property
     def measured(self) -> bool:
+        """True when the candidate was benchmarked within the budget (MEASURED with a latency)."""
         return self.status == MEASURED and self.latency_ms is not None
 
     def summary(self) -> dict[str, Any]:
+        """Plain data for JSON and the live stream: the recipe as a dict, no bench or model bytes."""
         return {
             "name": self.name, "recipe": self.recipe.to_dict(), "status": self.status, "reason": self.reason,
             "size_bytes": self.size_bytes, "size_ratio": self.size_ratio,
@@ -166,6 +171,7 @@ class AutoResult:
     recommendation: Recommendation | None = None   # THE recommendation every view reads (None: older results)
 
     def candidate(self, name: str) -> AutoCandidate:
+        """The candidate called `name`; raises KeyError when there is none."""
         for c in self.candidates:
             if c.name == name:
                 return c
@@ -173,11 +179,13 @@ class AutoResult:
 
     @property
     def all_from_cache(self) -> bool:
+        """True when the setup and every built candidate (and its measurement, if measured) came from the cache."""
         done = [c for c in self.candidates if c.status in (MEASURED, MISSES_BUDGET)]
         return bool(done) and self.setup_from_cache and all(
             c.from_cache and (c.bench_from_cache or c.status != MEASURED) for c in done)
 
     def summary(self) -> dict[str, Any]:
+        """Plain data for the `optimize --auto --json` document (no model bytes)."""
         from dataclasses import asdict
 
         return {

@@ -44,7 +44,7 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from core.auto.budget import AutoBudget, check_budget
 from core.auto.live import LiveSession
@@ -57,8 +57,9 @@ from core.auto.results import (
 from core.benchmark.stats import fmt_ms
 from core.cache import ResultCache, cache_key
 from core.data.loaders import DataDescription, DataSpec
+from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError, Cancelled, ConversionError
-from core.evaluation import Evaluation
+from core.evaluation import Evaluation, ModelEvaluation
 from core.optimize.compress_steps import COMPRESS_STEPS
 from core.optimize.recipes import Recipe, recipe_for_mode
 from core.optimize.results import SourceInfo, Variant, VariantFailure
@@ -81,9 +82,12 @@ class SetupInfo:
     warnings: tuple[str, ...] = ()
 
 
-def primary_evaluation(evaluation):
-    """The primary output's evaluation (what auto budgets are checked on), or the evaluation itself."""
-    if evaluation is None or not hasattr(evaluation, "primary"):
+def primary_evaluation(evaluation: Evaluation | ModelEvaluation | None) -> Evaluation | None:
+    """The primary output's evaluation (what auto budgets are checked on), or the evaluation itself.
+
+    None when `evaluation` is None or its primary output was not scored.
+    """
+    if not isinstance(evaluation, ModelEvaluation):   # a single output's evaluation, or None
         return evaluation
     try:
         return evaluation.output(evaluation.primary)
@@ -91,15 +95,18 @@ def primary_evaluation(evaluation):
         return None
 
 
-def _data_parts(data: DataSpec, check) -> dict[str, Any]:
+def _data_parts(data: DataSpec, check: Callable[[], None] | None) -> dict[str, Any]:
+    """The data's part of a cache key (files by SHA-256); `check` is called between reads (cancel)."""
     from core.optimize.pipeline import data_cache_parts
 
     return data_cache_parts(data, check)
 
 
 class _Search(MeasuringMixin, PlanMixin):
-    def __init__(self, model_path: str, budget: AutoBudget, data: DataSpec, settings: AutoSettings, progress,
-                 cancel) -> None:
+    """One auto search: its settings, the candidates so far, the cache and the (lazily) opened model."""
+
+    def __init__(self, model_path: str, budget: AutoBudget, data: DataSpec, settings: AutoSettings,
+                 progress: Reporter, cancel: CancelToken) -> None:
         self.model_path, self.budget, self.data, self.settings = model_path, budget, data, settings
         self.progress, self.cancel = progress, cancel
         self.cache = ResultCache(settings.cache_dir) if settings.use_cache else None
@@ -114,12 +121,12 @@ class _Search(MeasuringMixin, PlanMixin):
 
     # ----------------------------------------------------------------- cache helpers
 
-    def _get(self, key: str):
+    def _get(self, key: str) -> Any | None:
         if self.cache is None:
             return None
         return self.cache.get(key)
 
-    def _put(self, key: str, value) -> None:
+    def _put(self, key: str, value: Any) -> None:
         if self.cache is None:
             return
         try:
@@ -130,6 +137,10 @@ class _Search(MeasuringMixin, PlanMixin):
     # ----------------------------------------------------------------- setup
 
     def setup(self) -> None:
+        """Hash the model and data and get the original's reference (from the cache, else by opening it).
+
+        Raises `BadInputError` when the model is missing or an accuracy budget has no labelled data.
+        """
         from core.models.hashing import sha256_path
 
         if not os.path.exists(self.model_path):
@@ -169,6 +180,7 @@ class _Search(MeasuringMixin, PlanMixin):
         return variant_cache_key(self.model_sha, recipe, self.data_parts, self.options)
 
     def best(self) -> AutoCandidate | None:
+        """The candidate `choose` recommends among those so far; None when none meets the budget yet."""
         choice, _ = choose(self.candidates)
         return choice
 
@@ -184,18 +196,24 @@ class _Search(MeasuringMixin, PlanMixin):
         return candidate
 
     def skip(self, recipe: Recipe, reason: str) -> AutoCandidate:
+        """Record `recipe` as SKIPPED for `reason` (logged and streamed)."""
         self.progress.log(f"{recipe.name}: skipped: {reason}")
         return self._record(AutoCandidate(name=recipe.name, recipe=recipe, status=SKIPPED, reason=reason))
 
     def run(self, recipe: Recipe) -> AutoCandidate:
+        """Build (or read from the cache), evaluate, check against the budget and, within it, measure `recipe`.
+
+        A conversion failure becomes a FAILED candidate; `Cancelled` propagates.
+        """
         done = len(self.candidates)
         span = 1.0 / self.total
         sub = self.progress.scaled(done * span, (done + 0.6) * span, recipe.name)
         started = time.perf_counter()
         key = self._variant_key(recipe)
         cached = self._get(key)
+        outcome: Variant | VariantFailure
         from_cache = isinstance(cached, (Variant, VariantFailure))
-        if from_cache:
+        if isinstance(cached, (Variant, VariantFailure)):
             outcome = cached
             sub(1.0, f"{recipe.name}: from the cache")
         else:
@@ -231,23 +249,32 @@ class _Search(MeasuringMixin, PlanMixin):
         ratio = variant.size_bytes / self.baseline_size if self.baseline_size else None
         check = check_budget(primary_evaluation(variant.evaluation),
                              primary_evaluation(self.setup_info.original_evaluation), variant.size_bytes, self.budget)
-        base = dict(name=recipe.name, recipe=recipe, size_bytes=variant.size_bytes, size_ratio=ratio,
-                    evaluation=variant.evaluation, quality=check.quality, quality_label=check.quality_label,
-                    meets_budget=check.meets, meets_quality=check.meets_quality, from_cache=from_cache,
-                    tflite_sha256=hashlib.sha256(variant.tflite_bytes).hexdigest(), warnings=variant.warnings,
-                    build_seconds=build_seconds)
+        base: dict[str, Any] = dict(
+            name=recipe.name, recipe=recipe, size_bytes=variant.size_bytes, size_ratio=ratio,
+            evaluation=variant.evaluation, quality=check.quality, quality_label=check.quality_label,
+            meets_budget=check.meets, meets_quality=check.meets_quality, from_cache=from_cache,
+            tflite_sha256=hashlib.sha256(variant.tflite_bytes).hexdigest(), warnings=variant.warnings,
+            build_seconds=build_seconds)
         if not check.meets:
             reason = "misses the budget: " + "; ".join(check.misses) + " (not benchmarked)"
             return self._record(AutoCandidate(status=MISSES_BUDGET, reason=reason, **base))
         self.variants[recipe.name] = variant
         return self._record(self._measure(variant, base, done, span))
+
     def close(self) -> None:
+        """Close the opened model, if any."""
         self.live.close()
 
 
-def auto_optimize(model_path: str, budget: AutoBudget | dict | None = None, data: DataSpec | dict | None = None,
-                  settings: AutoSettings | dict | None = None, *, progress, cancel) -> AutoResult:
-    """Try the candidate recipes cheapest first and recommend the fastest that meets `budget`."""
+def auto_optimize(model_path: str, budget: AutoBudget | dict[str, Any] | None = None,
+                  data: DataSpec | dict[str, Any] | None = None, settings: AutoSettings | dict[str, Any] | None = None,
+                  *, progress: Reporter, cancel: CancelToken) -> AutoResult:
+    """Try the candidate recipes cheapest first and recommend the fastest that meets `budget`.
+
+    Dicts are keyword arguments of `AutoBudget`, `DataSpec`, `AutoSettings`. Raises `BadInputError` for bad
+    settings, a missing model or an accuracy budget without labels, `Cancelled` when cancelled before the
+    first candidate (later: a result with ``cancelled=True``). Figures are measured (`core.auto.measuring`).
+    """
     started = time.perf_counter()
     try:
         budget = budget if isinstance(budget, AutoBudget) else AutoBudget(**(budget or {}))

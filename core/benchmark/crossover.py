@@ -53,15 +53,17 @@ class BatchTiming:
 
     @property
     def ok(self) -> bool:
+        """True when measured: no error and a positive, non-NaN `call_ms`."""
         return not self.error and self.call_ms == self.call_ms and self.call_ms > 0
 
     @property
     def per_sample_ms(self) -> float:
+        """Milliseconds per sample (call_ms / batch_size); NaN when not measured."""
         return self.call_ms / self.batch_size if self.ok else NAN
 
     @property
     def throughput(self) -> float:
-        """Samples per second."""
+        """Samples per second (batch_size * 1000 / call_ms); NaN when not measured."""
         return self.batch_size * 1000.0 / self.call_ms if self.ok else NAN
 
 
@@ -80,6 +82,7 @@ class DeviceCurve:
 
     @property
     def title(self) -> str:
+        """The curve's name for people (`CURVE_TITLES`), else its name."""
         return CURVE_TITLES.get(self.name, self.name)
 
     def call_ms(self) -> dict[int, float]:
@@ -89,6 +92,8 @@ class DeviceCurve:
 
 @dataclass(frozen=True)
 class CrossoverPoint:
+    """One GPU curve against the CPU curve: where it starts to win (`crossover_batch`), and why in words."""
+
     device: str                 # the curve's name
     batch_size: int | None      # from this batch size on the device beats the CPU; None: it never does here
     speedup_at_largest: float   # CPU ms / device ms at the largest batch both measured (NaN if none)
@@ -97,6 +102,8 @@ class CrossoverPoint:
 
 @dataclass(frozen=True)
 class CrossoverResult:
+    """A CPU-versus-GPU sweep: every curve, one `CrossoverPoint` per GPU curve, and notes ("No GPU" states)."""
+
     model: str
     batch_sizes: tuple[int, ...]
     curves: tuple[DeviceCurve, ...]
@@ -105,6 +112,7 @@ class CrossoverResult:
 
     @property
     def gpu_available(self) -> bool:
+        """True when at least one GPU runner could run here."""
         return any(c.kind == "gpu" and c.available for c in self.curves)
 
 
@@ -180,6 +188,7 @@ def crossover_points(curves: Sequence[DeviceCurve]) -> tuple[CrossoverPoint, ...
 
 def build_result(model: str, batch_sizes: Sequence[int], curves: Sequence[DeviceCurve],
                  notes: Sequence[str] = ()) -> CrossoverResult:
+    """The `CrossoverResult` of measured curves: crossovers computed, and a "No GPU" note when no GPU ran."""
     curves = tuple(curves)
     extra = list(notes)
     if not any(c.kind == "gpu" and c.available for c in curves):

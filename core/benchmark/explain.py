@@ -14,9 +14,9 @@ Interpretations that were not measured are separate sentences starting with
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from core.benchmark.results import ConfigResult, DelegationInfo, Explanation, VariantFacts
+from core.benchmark.results import BenchmarkResult, ConfigResult, DelegationInfo, Explanation, VariantFacts
 from core.benchmark.stats import fmt_ms
 
 SLOWER = 1.05          # a ratio above this counts as slower (5% covers run-to-run noise)
@@ -102,7 +102,10 @@ def _why_slower(variant: str, facts: Mapping[str, VariantFacts],
     cited: list[tuple[str, object]] = []
     fields: list[str] = []
     # Ops outside XNNPACK: the facts' reading, else the sweep's own (`delegation`, when XNNPACK was on).
-    kept, parts, names, kept_cites = None, None, (), []
+    kept: int | None = None
+    parts: int | None = None
+    names: tuple[tuple[str, int], ...] = ()
+    kept_cites: list[tuple[str, object]] = []
     if f is not None and f.kept_count is not None:
         kept, parts, names = f.kept_count, f.partitions, f.kept_ops
         kept_cites = [(f"variant_facts[{variant}].kept_count", kept), (f"variant_facts[{variant}].partitions", parts)]
@@ -112,7 +115,8 @@ def _why_slower(variant: str, facts: Mapping[str, VariantFacts],
         kept_cites = [(f"delegation[{variant}].total_ops", info.total_ops),
                       (f"delegation[{variant}].delegated_ops", info.delegated_ops),
                       (f"delegation[{variant}].partitions", parts)]
-    base_kept, base_cites = None, []
+    base_kept: int | None = None
+    base_cites: list[tuple[str, object]] = []
     if base is not None and base.kept_count is not None:
         base_kept = base.kept_count
         base_cites = [("variant_facts[fp32].kept_count", base_kept)]
@@ -127,24 +131,26 @@ def _why_slower(variant: str, facts: Mapping[str, VariantFacts],
                        + (f", against {base_kept} for fp32" if base_kept is not None else ""))
         cited += kept_cites + (base_cites if base_kept is not None else [])
         fields.append(kept_cites[0][0])
-    if f is not None and f.added_quantize_ops is not None and (f.added_quantize_ops + f.added_dequantize_ops) > 0:
+    if (f is not None and f.added_quantize_ops is not None and f.added_dequantize_ops is not None
+            and (f.added_quantize_ops + f.added_dequantize_ops) > 0):
         reasons.append(f"it adds {f.added_quantize_ops} QUANTIZE and {f.added_dequantize_ops} DEQUANTIZE op(s)")
         cited += [(f"variant_facts[{variant}].added_quantize_ops", f.added_quantize_ops),
                   (f"variant_facts[{variant}].added_dequantize_ops", f.added_dequantize_ops)]
         fields.append(f"variant_facts[{variant}].added_quantize_ops")
-    if (f is not None and base is not None and None not in (f.xnnpack_on_p50_ms, f.xnnpack_off_p50_ms,
-                                                             base.xnnpack_on_p50_ms, base.xnnpack_off_p50_ms)):
-        gain = f.xnnpack_off_p50_ms / f.xnnpack_on_p50_ms
-        base_gain = base.xnnpack_off_p50_ms / base.xnnpack_on_p50_ms
-        without = f.xnnpack_off_p50_ms / base.xnnpack_off_p50_ms
+    on, off = (f.xnnpack_on_p50_ms, f.xnnpack_off_p50_ms) if f is not None else (None, None)
+    base_on, base_off = (base.xnnpack_on_p50_ms, base.xnnpack_off_p50_ms) if base is not None else (None, None)
+    if on is not None and off is not None and base_on is not None and base_off is not None:
+        gain = off / on
+        base_gain = base_off / base_on
+        without = off / base_off
         if base_gain > gain * SLOWER:
             reasons.append(f"XNNPACK speeds it up {gain:.1f}x against {base_gain:.1f}x for fp32")
         reasons.append(f"with built-in kernels only it takes {without:.1f}x fp32's time "
-                       f"({fmt_ms(f.xnnpack_off_p50_ms)} vs {fmt_ms(base.xnnpack_off_p50_ms)})")
-        cited += [(f"variant_facts[{variant}].xnnpack_on_p50_ms", f.xnnpack_on_p50_ms),
-                  (f"variant_facts[{variant}].xnnpack_off_p50_ms", f.xnnpack_off_p50_ms),
-                  ("variant_facts[fp32].xnnpack_on_p50_ms", base.xnnpack_on_p50_ms),
-                  ("variant_facts[fp32].xnnpack_off_p50_ms", base.xnnpack_off_p50_ms)]
+                       f"({fmt_ms(off)} vs {fmt_ms(base_off)})")
+        cited += [(f"variant_facts[{variant}].xnnpack_on_p50_ms", on),
+                  (f"variant_facts[{variant}].xnnpack_off_p50_ms", off),
+                  ("variant_facts[fp32].xnnpack_on_p50_ms", base_on),
+                  ("variant_facts[fp32].xnnpack_off_p50_ms", base_off)]
         fields.append(f"variant_facts[{variant}].xnnpack_off_p50_ms")
     if not reasons:
         return Explanation(f"{variant}: why it is slower was not measured (no delegation, op counts or XNNPACK "
@@ -210,15 +216,16 @@ def explain(
     for r in ok:
         if r.threads is not None:
             groups[(r.runner, r.variant, r.batch_size)].append(r)
-    thread_cases: dict[tuple[str, int, int], list[tuple[int, ConfigResult, ConfigResult]]] = defaultdict(list)
+    thread_cases: dict[tuple[str, int | None, int | None], list[tuple[int, ConfigResult, ConfigResult]]] = \
+        defaultdict(list)
     for (_runner, variant, batch), group in groups.items():
-        group.sort(key=lambda r: r.threads)
+        group.sort(key=lambda r: r.threads or 0)        # every one has threads (filtered above)
         for fewer, more in zip(group, group[1:]):
             if more.stats.p50 > fewer.stats.p50 * SLOWER:
                 thread_cases[(variant, fewer.threads, more.threads)].append((batch, fewer, more))
-    for (variant, fewer_t, more_t), cases in thread_cases.items():
-        batches = ", ".join(str(b) for b, _, _ in cases)
-        _, fewer, more = max(cases, key=lambda c: c[2].stats.p50 / c[1].stats.p50)
+    for (variant, fewer_t, more_t), found in thread_cases.items():
+        batches = ", ".join(str(b) for b, _, _ in found)
+        _, fewer, more = max(found, key=lambda c: c[2].stats.p50 / c[1].stats.p50)
         lines.append(Explanation(
             f"{variant}: {more_t} threads is slower than {fewer_t} at batch {batches} (worst: p50 "
             f"{fmt_ms(more.stats.p50)} vs {fmt_ms(fewer.stats.p50)} at batch {more.batch_size}).",
@@ -264,10 +271,11 @@ def explain(
     return lines
 
 
-def cited_value(field: str, result) -> object:
+def cited_value(field: str, result: BenchmarkResult) -> object:
     """The value a cited field names in a BenchmarkResult: "configs[LABEL].stats.p50",
     "variant_facts[VARIANT].partitions", "delegation[VARIANT].delegated_ops", "data_profile.data_share"
     (KeyError when absent)."""
+    obj: Any
     if field.startswith("data_profile."):
         obj = result.data_profile
         for attr in field.split(".")[1:]:

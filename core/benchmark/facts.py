@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -32,13 +32,17 @@ from core.benchmark.results import DelegationInfo, VariantFacts
 from core.engine.context import CancelToken
 from core.errors import Cancelled
 
+if TYPE_CHECKING:
+    from core.benchmark.litert_runner import LiteRTRunner
+    from core.benchmark.runner_base import Runner
+
 ABLATION_SECONDS = 0.4      # timed seconds per side at most; small models get up to ABLATION_MAX_CALLS
 ABLATION_MAX_CALLS = 400
 ABLATION_MIN_CALLS = 3
 ROUNDS = 8                  # interleaved rounds: drift (frequency, other processes) hits both sides alike
 
 
-def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter | None, str]:
+def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter[str] | None, str]:
     """(op name -> count in the main subgraph, "") from the flatbuffer; (None, why) when it cannot be read."""
     try:
         from core.models.tflite_graph import read_tflite_graph
@@ -51,7 +55,7 @@ def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter | None, str]:
         return None, f"could not read the flatbuffer: {type(exc).__name__}: {exc}"
 
 
-def read_delegation(interpreter) -> tuple[DelegationInfo | None, str]:
+def read_delegation(interpreter: Any) -> tuple[DelegationInfo | None, str]:
     """Which ops XNNPACK took, from a prepared interpreter with XNNPACK on: (info, "") or (None, why).
 
     ai_edge_litert has no public API for it: the reading is `core.adapters.litert.read_delegation`
@@ -62,7 +66,7 @@ def read_delegation(interpreter) -> tuple[DelegationInfo | None, str]:
     return read(interpreter, True)
 
 
-def _source_of(runner) -> bytes | None:
+def _source_of(runner: LiteRTRunner) -> bytes | None:
     """The .tflite bytes a LiteRTRunner was given (its content, or its file read once)."""
     content = getattr(runner, "_content", None)
     if content is not None:
@@ -74,7 +78,7 @@ def _source_of(runner) -> bytes | None:
     return None
 
 
-def _xnnpack_interpreter(source: bytes):
+def _xnnpack_interpreter(source: bytes) -> Any:
     """A plain interpreter with XNNPACK (the default delegate), tensors allocated at the model's own shapes."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -84,7 +88,8 @@ def _xnnpack_interpreter(source: bytes):
     return interpreter
 
 
-def _prepared(source: bytes, xnnpack: bool, like, batch: int, threads: int):
+def _prepared(source: bytes, xnnpack: bool, like: Runner, batch: int, threads: int) -> LiteRTRunner:
+    """A LiteRT runner on `source` prepared like `like` (its signature and input sizes), XNNPACK on or off."""
     from core.benchmark.litert_runner import LiteRTRunner
 
     runner = LiteRTRunner(source, xnnpack=xnnpack, variant=getattr(like, "_variant", None),
@@ -97,7 +102,7 @@ def _prepared(source: bytes, xnnpack: bool, like, batch: int, threads: int):
     return runner
 
 
-def xnnpack_ablation(source: bytes, like, *, batch: int = 1, threads: int = 1, seconds: float = ABLATION_SECONDS,
+def xnnpack_ablation(source: bytes, like: Runner, *, batch: int = 1, threads: int = 1, seconds: float = ABLATION_SECONDS,
                      calls: int | None = None, cancel: CancelToken | None = None) -> tuple[float, float, int]:
     """(p50 ms with XNNPACK, p50 ms without, timed calls per side): invoke() of the same inputs timed in
     interleaved rounds. `like` is the runner measured in the sweep (its signature and input sizes are used).
@@ -136,7 +141,7 @@ def xnnpack_ablation(source: bytes, like, *, batch: int = 1, threads: int = 1, s
         off.close()
 
 
-def measure_facts(runners: Sequence, *, cancel: CancelToken | None = None, ablation: bool = True,
+def measure_facts(runners: Sequence[Runner], *, cancel: CancelToken | None = None, ablation: bool = True,
                   seconds: float = ABLATION_SECONDS, calls: int | None = None) -> tuple[VariantFacts, ...]:
     """VariantFacts for each LiteRT runner (one per variant; the Keras/SavedModel ones are skipped).
 
@@ -145,7 +150,7 @@ def measure_facts(runners: Sequence, *, cancel: CancelToken | None = None, ablat
     """
     from core.benchmark.litert_runner import LiteRTRunner
 
-    seen: dict[str, tuple] = {}
+    seen: dict[str, tuple[LiteRTRunner, bytes]] = {}
     for runner in runners:
         if not isinstance(runner, LiteRTRunner) or getattr(runner, "plan_error", None) is not None:
             continue
@@ -158,19 +163,22 @@ def measure_facts(runners: Sequence, *, cancel: CancelToken | None = None, ablat
             seen[variant] = (runner, source)
     counts = {name: graph_op_counts(source) for name, (_, source) in seen.items()}
     base = counts.get("fp32", (None, ""))[0]
-    facts = []
+    facts: list[VariantFacts] = []
     for name, (runner, source) in seen.items():
         if cancel is not None:
             cancel.raise_if_cancelled()
         ops, _why = counts[name]
         quant = ops.get("QUANTIZE", 0) if ops is not None else None
         dequant = ops.get("DEQUANTIZE", 0) if ops is not None else None
-        added_q = added_d = None
+        added_q: int | None = None
+        added_d: int | None = None
         if ops is not None and base is not None:
-            added_q = quant - base.get("QUANTIZE", 0)
-            added_d = dequant - base.get("DEQUANTIZE", 0)
-        info, delegation_error = None, ""
-        on_ms = off_ms = None
+            added_q = ops.get("QUANTIZE", 0) - base.get("QUANTIZE", 0)
+            added_d = ops.get("DEQUANTIZE", 0) - base.get("DEQUANTIZE", 0)
+        info: DelegationInfo | None = None
+        delegation_error = ""
+        on_ms: float | None = None
+        off_ms: float | None = None
         timed, ablation_error = 0, ""
         try:
             info, delegation_error = read_delegation(_xnnpack_interpreter(source))

@@ -28,19 +28,22 @@ import argparse
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 from core.benchmark.crossover import (
     CPU_TFLITE, KERAS_TF_GPU, LITERT_GPU, BatchTiming, CrossoverResult, DeviceCurve, best_over_threads, build_result,
 )
+from core.benchmark.keras_timing import time_predict
 from core.benchmark.results import BenchConfig, BenchmarkResult
 from core.engine.context import CancelToken, Reporter
 
 
 @dataclass(frozen=True)
 class SweepResult:
+    """The CPU-versus-GPU job's result: the CPU bench (as `litesmith bench` reports it) and the crossover."""
+
     bench: BenchmarkResult          # the CPU .tflite run, as `litesmith bench` reports it
     crossover: CrossoverResult
 
@@ -74,7 +77,7 @@ def cpu_curve(result: BenchmarkResult) -> DeviceCurve:
                        device=f"{platform.machine()}, {cores} logical CPUs", timings=timings)
 
 
-def _tensorflow_gpus() -> tuple[Any, list, str]:
+def _tensorflow_gpus() -> tuple[Any, list[Any], str]:
     """(tf or None, its GPUs, why none): TensorFlow's view, without starting its devices."""
     try:
         from core.tf_runtime import import_tensorflow
@@ -100,7 +103,13 @@ def _tensorflow_gpus() -> tuple[Any, list, str]:
 
 def keras_tf_gpu_curve(keras_path: str, batch_sizes: Sequence[int], *, tf: Any, device: str, runs: int,
                        warmup: int, cancel: CancelToken) -> DeviceCurve:
-    """Keras on TensorFlow's GPU: predict_on_batch per call; copy = tf.identity of the batch onto the GPU."""
+    """Keras on TensorFlow's GPU: predict_on_batch per call; copy = tf.identity of the batch onto the GPU.
+
+    `tf` is the TensorFlow module, `device` a TensorFlow device string ("/GPU:0"); free input dimensions
+    take 8. The loop is `core.benchmark.keras_timing.time_predict` (shared with Keras on JAX); a batch
+    size that fails is that timing's error. Raises `BadInputError` when the Keras file does not load,
+    `Cancelled` between batch sizes.
+    """
     import numpy as np
 
     from core.models.loading import load_source
@@ -114,29 +123,14 @@ def keras_tf_gpu_curve(keras_path: str, batch_sizes: Sequence[int], *, tf: Any, 
         xs = [rng.random((int(batch),) + tuple(int(d or 8) for d in tuple(t.shape)[1:]), dtype=np.float32)
               for t in inputs]
         x = xs[0] if len(xs) == 1 else xs
-        try:
-            with tf.device(device):
-                started = time.perf_counter()
-                model.predict_on_batch(x)
-                cold = (time.perf_counter() - started) * 1000.0
-                for _ in range(warmup):
-                    model.predict_on_batch(x)
-                copies, calls = [], []
-                for _ in range(max(1, runs)):
-                    t0 = time.perf_counter()
-                    # a scalar read back waits for the copy (TensorFlow's GPU ops are asynchronous)
-                    for array in xs:
-                        tf.reduce_sum(tf.identity(array)[..., :1]).numpy()
-                    t1 = time.perf_counter()
-                    model.predict_on_batch(x)
-                    t2 = time.perf_counter()
-                    copies.append(t1 - t0)
-                    calls.append(t2 - t1)
-        except Exception as exc:  # noqa: BLE001 - e.g. out of GPU memory at a large batch: that batch's error
-            timings.append(BatchTiming(int(batch), error=(str(exc).strip().splitlines() or ["error"])[0][:300]))
-            continue
-        timings.append(BatchTiming(int(batch), runs=len(calls), write_ms=float(np.median(copies)) * 1000.0,
-                                   call_ms=float(np.median(calls)) * 1000.0, cold_ms=cold))
+
+        def copy_in(xs: list[np.ndarray] = xs) -> None:
+            # a scalar read back waits for the copy (TensorFlow's GPU ops are asynchronous)
+            for array in xs:
+                tf.reduce_sum(tf.identity(array)[..., :1]).numpy()
+
+        timings.append(time_predict(int(batch), partial(model.predict_on_batch, x), copy_in, runs=runs,
+                                    warmup=warmup, scope=partial(tf.device, device)))
     return DeviceCurve(KERAS_TF_GPU, "gpu", True, device=device, timings=tuple(timings),
                        notes=("copy ms = tf.identity of the batch on the GPU (synchronized by a scalar read-back); "
                               "a call is predict_on_batch, numpy in and out",))

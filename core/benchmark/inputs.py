@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -19,15 +19,18 @@ from core.benchmark.sweep import DataFeed
 from core.errors import BadInputError, Cancelled, UsageError
 from core.models.interface import ModelInterface
 
+if TYPE_CHECKING:
+    from core.data.dataset import Dataset
 
-DataSource = str | os.PathLike | Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray | None
+DataSource = str | os.PathLike[str] | Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray | None
 
 
 def _label_note(note: str) -> bool:
     return note.startswith("labels:") or note.startswith("no labels") or "names no output" in note
 
 
-def _dataset_from_arrays(data, interface: ModelInterface):
+def _dataset_from_arrays(data: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
+                         interface: ModelInterface) -> Dataset:
     """In-memory arrays matched to the inputs by the .npz rules: names, else x_0.. in input order, else x."""
     from core.data.dataset import Dataset
     from core.data.npz import match_inputs

@@ -32,11 +32,12 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 from core.benchmark.crossover import KERAS_JAX_GPU, BatchTiming, DeviceCurve
+from core.engine.context import CancelToken
 from core.engine.module_process import run_module
 
 POLL_SECONDS = 0.05
@@ -110,7 +111,10 @@ def _probe() -> dict[str, Any]:
 
 
 def _measure(job: dict[str, Any]) -> dict[str, Any]:
+    """The child's ``measure`` job: per batch size, the timing (`keras_timing.time_predict`) as plain data."""
     import numpy as np
+
+    from core.benchmark.keras_timing import time_predict
 
     status = _probe()
     if not status.get("gpu") and not job.get("allow_cpu"):
@@ -133,27 +137,17 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         xs = [rng.random((batch,) + tuple(int(d) for d in tuple(t.shape)[1:]), dtype=np.float32)
               .astype(str(getattr(t, "dtype", "float32")) or "float32") for t in inputs]
         x = xs[0] if len(xs) == 1 else xs
-        try:
-            started = time.perf_counter()
-            model.predict_on_batch(x)
-            cold = (time.perf_counter() - started) * 1000.0
-            for _ in range(warmup):
-                model.predict_on_batch(x)
-            copies, calls = [], []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                for array in xs:
-                    jax.device_put(array, device).block_until_ready()
-                t1 = time.perf_counter()
-                model.predict_on_batch(x)
-                t2 = time.perf_counter()
-                copies.append(t1 - t0)
-                calls.append(t2 - t1)
-        except Exception as exc:  # noqa: BLE001 - e.g. out of GPU memory at a large batch: that batch's error
-            timings.append({"batch_size": batch, "error": (str(exc).strip().splitlines() or ["error"])[0][:300]})
-            continue
-        timings.append({"batch_size": batch, "runs": runs, "write_ms": float(np.median(copies)) * 1000.0,
-                        "call_ms": float(np.median(calls)) * 1000.0, "cold_ms": cold})
+
+        def copy_in(xs: list[Any] = xs) -> None:
+            for array in xs:
+                jax.device_put(array, device).block_until_ready()
+
+        timing = time_predict(batch, partial(model.predict_on_batch, x), copy_in, runs=runs, warmup=warmup)
+        if timing.error:
+            timings.append({"batch_size": batch, "error": timing.error})
+        else:
+            timings.append({"batch_size": batch, "runs": timing.runs, "write_ms": timing.write_ms,
+                            "call_ms": timing.call_ms, "cold_ms": timing.cold_ms})
     return {"status": status, "device": f"{device} {getattr(device, 'device_kind', '')}".strip(),
             "timings": timings}
 
@@ -182,7 +176,7 @@ def _work(folder: str) -> int:
 # --------------------------------------------------------------------------- the parent
 
 
-def _run_child(job: dict[str, Any], *, cancel: Any = None, timeout_s: float = CHILD_TIMEOUT_S,
+def _run_child(job: dict[str, Any], *, cancel: CancelToken | None = None, timeout_s: float = CHILD_TIMEOUT_S,
                python: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """Run the child on `job`; (its result or None, the tail of its stderr). Cancel kills it."""
     folder = tempfile.mkdtemp(prefix="litesmith-jax-")
@@ -206,14 +200,19 @@ def _run_child(job: dict[str, Any], *, cancel: Any = None, timeout_s: float = CH
 
 
 def _status(data: dict[str, Any]) -> JaxStatus:
+    """A `JaxStatus` from the child's plain-data status (missing keys: empty or False)."""
     return JaxStatus(installed=bool(data.get("installed")), gpu=bool(data.get("gpu")),
                      reason=str(data.get("reason", "")), version=str(data.get("version", "")),
                      backend=str(data.get("backend", "")), devices=tuple(data.get("devices", ()) or ()),
                      keras_version=str(data.get("keras_version", "")))
 
 
-def probe_jax(*, cancel: Any = None, python: str | None = None) -> JaxStatus:
-    """What JAX sees, asked in a fresh process (so this process's GPU state is untouched)."""
+def probe_jax(*, cancel: CancelToken | None = None, python: str | None = None) -> JaxStatus:
+    """What JAX sees, asked in a fresh process (so this process's GPU state is untouched).
+
+    Never raises for a missing JAX or GPU (the status says why); `Cancelled` when `cancel` is set.
+    `python`: the interpreter to start (default this one).
+    """
     result, log = _run_child({"job": "probe"}, cancel=cancel, timeout_s=120.0, python=python)
     if result is None:
         return JaxStatus(installed=False, gpu=False, reason=log)
@@ -222,9 +221,13 @@ def probe_jax(*, cancel: Any = None, python: str | None = None) -> JaxStatus:
     return _status(result)
 
 
-def measure_keras_jax(model: str | os.PathLike, batch_sizes: Sequence[int], *, runs: int = 30, warmup: int = 3,
-                      cancel: Any = None, python: str | None = None) -> DeviceCurve:
-    """The Keras-on-JAX GPU curve of a `.keras` file; ``available=False`` with the reason when JAX has no GPU."""
+def measure_keras_jax(model: str | os.PathLike[str], batch_sizes: Sequence[int], *, runs: int = 30,
+                      warmup: int = 3, cancel: CancelToken | None = None, python: str | None = None) -> DeviceCurve:
+    """The Keras-on-JAX GPU curve of a `.keras` file; ``available=False`` with the reason when JAX has no GPU.
+
+    Timings are medians in ms per call of `runs` measured calls after `warmup` (the loop of
+    `core.benchmark.keras_timing`, run in the child). `Cancelled` when `cancel` is set (the child is killed).
+    """
     job = {"job": "measure", "model": os.path.abspath(os.fspath(model)), "batch_sizes": [int(b) for b in batch_sizes],
            "runs": int(runs), "warmup": int(warmup)}
     result, log = _run_child(job, cancel=cancel, python=python)

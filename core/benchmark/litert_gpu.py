@@ -42,11 +42,12 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from core.benchmark.crossover import BatchTiming
+from core.engine.context import CancelToken
 
 ACCELERATORS = ("gpu", "cpu")
 # LiteRT/Dawn stderr lines that say why the GPU accelerator did not start, or what it left out.
@@ -164,7 +165,7 @@ def fixed_batch(tflite: bytes, batch_size: int) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _read_model(model: str | os.PathLike | bytes) -> bytes:
+def _read_model(model: str | os.PathLike[str] | bytes) -> bytes:
     if isinstance(model, (bytes, bytearray)):
         return bytes(model)
     with open(model, "rb") as handle:
@@ -179,7 +180,7 @@ class CompiledModelAdapter:
     ValueError when the model has no such signature or cannot take the batch size.
     """
 
-    def __init__(self, model: str | os.PathLike | bytes, accelerator: str = "gpu", threads: int | None = None,
+    def __init__(self, model: str | os.PathLike[str] | bytes, accelerator: str = "gpu", threads: int | None = None,
                  signature: str | None = None, batch_size: int | None = None) -> None:
         if accelerator not in ACCELERATORS:
             raise ValueError(f"unknown accelerator {accelerator!r}; choose from {', '.join(ACCELERATORS)}")
@@ -219,11 +220,12 @@ class CompiledModelAdapter:
             raise ValueError(f"no signature {self.signature!r} (the model has {', '.join(signatures)})")
         self.input_details = dict(self._model.get_input_tensor_details(self.signature))
         self.output_details = dict(self._model.get_output_tensor_details(self.signature))
-        self._inputs: dict = {}
-        self._outputs: dict = {}
+        self._inputs: dict[str, Any] = {}
+        self._outputs: dict[str, Any] = {}
 
     @property
     def fully_accelerated(self) -> bool:
+        """CompiledModel.is_fully_accelerated(): every op runs on the accelerator."""
         return bool(self._model.is_fully_accelerated())
 
     def prepare(self) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -236,13 +238,16 @@ class CompiledModelAdapter:
                 for name, detail in self.input_details.items()}
 
     def write(self, inputs: Mapping[str, np.ndarray]) -> None:
+        """Copy {input name: array} into the input buffers (on a GPU: the host-to-device copy)."""
         for name, buffer in self._inputs.items():
             buffer.write(inputs[name])
 
     def run(self) -> None:
+        """One call of the signature on the buffers written."""
         self._model.run_by_name(self.signature, self._inputs, self._outputs)
 
     def read(self) -> dict[str, np.ndarray]:
+        """The outputs copied back to new numpy arrays, {output name: array} at their tensor shapes."""
         out = {}
         for name, buffer in self._outputs.items():
             shape = tuple(int(d) for d in self.output_details[name]["shape"])
@@ -250,6 +255,7 @@ class CompiledModelAdapter:
         return out
 
     def close(self) -> None:
+        """Drop the buffers and close the compiled model."""
         self._inputs, self._outputs = {}, {}
         self._model.close()
 
@@ -265,7 +271,7 @@ def random_feed(shapes: Mapping[str, tuple[tuple[int, ...], str]], rng: np.rando
 
 
 def time_calls(adapter: CompiledModelAdapter, batch_size: int, *, runs: int = 30, warmup: int = 3,
-               seed: int = 0, cancel=None) -> BatchTiming:
+               seed: int = 0, cancel: CancelToken | None = None) -> BatchTiming:
     """Median write / run / read milliseconds of `runs` calls (see the module docstring)."""
     try:
         feed = random_feed(adapter.prepare(), np.random.default_rng(seed))
@@ -301,9 +307,9 @@ def time_calls(adapter: CompiledModelAdapter, batch_size: int, *, runs: int = 30
                        call_ms=ms(calls), cold_ms=cold)
 
 
-def measure_litert(model: str | os.PathLike | bytes, accelerator: str = "gpu", batch_sizes: Sequence[int] = (1,),
+def measure_litert(model: str | os.PathLike[str] | bytes, accelerator: str = "gpu", batch_sizes: Sequence[int] = (1,),
                    *, runs: int = 30, warmup: int = 3, threads: int | None = None, signature: str | None = None,
-                   label: str | None = None, cancel=None) -> LiteRTDeviceRun:
+                   label: str | None = None, cancel: CancelToken | None = None) -> LiteRTDeviceRun:
     """Compile `model` for `accelerator` at each batch size (a fixed-batch copy each) and time it.
 
     An accelerator that cannot start gives ``available=False`` and its one-line

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from time import perf_counter
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
 
@@ -24,8 +24,17 @@ from core.models.interface import INPUT, OUTPUT, ModelInterface, TensorSpec
 
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV", "CONV_3D"}
 
+_T = TypeVar("_T")
 
-def classify_tflite(interpreter) -> str:
+
+def _required(value: _T | None, what: str) -> _T:
+    """`value`, which the code before has set; RuntimeError naming `what` if it has not (a bug, not bad input)."""
+    if value is None:
+        raise RuntimeError(f"LiteRT runner: {what} is not set")
+    return value
+
+
+def classify_tflite(interpreter: Any) -> str:
     """Guess how a .tflite was quantized from its tensor types.
 
     "int16x8" (int16 activations), "int8" (integer compute ops), "dynamic"
@@ -35,7 +44,7 @@ def classify_tflite(interpreter) -> str:
     """
     dtypes = litert.tensor_dtypes(interpreter)
 
-    def dtype(t: int):
+    def dtype(t: int) -> np.dtype[Any] | None:
         return dtypes.get(t)                # None: a tensor the interpreter gives no details for
 
     try:
@@ -80,7 +89,7 @@ class LiteRTRunner(_NamedInputs):
     name = "litert"
     uses_threads = True
 
-    def __init__(self, model: bytes | str | os.PathLike, *, xnnpack: bool = True, variant: str | None = None,
+    def __init__(self, model: bytes | str | os.PathLike[str], *, xnnpack: bool = True, variant: str | None = None,
                  signature: str | None = None, path: str | None = None) -> None:
         if isinstance(model, (bytes, bytearray, memoryview)):
             self._content: bytes | None = bytes(model)
@@ -91,7 +100,7 @@ class LiteRTRunner(_NamedInputs):
         self.xnnpack = xnnpack
         self.signature = signature
         self._variant = variant
-        self._interpreter = None
+        self._interpreter: Any = None     # ai_edge_litert's Interpreter (untyped) once built
         self._interface: ModelInterface | None = None
         self._feed: ModelInterface | None = None
         self._quant: dict[str, tuple[float, int]] = {}
@@ -108,6 +117,7 @@ class LiteRTRunner(_NamedInputs):
 
     @property
     def variant(self) -> str:
+        """The variant's name as given, else how the .tflite was quantized (`classify_tflite`)."""
         if self._variant is None:
             if self._interpreter is None:
                 self._build(1)
@@ -116,17 +126,22 @@ class LiteRTRunner(_NamedInputs):
 
     @property
     def interface(self) -> ModelInterface:
+        """The chosen signature's named inputs and outputs (builds a 1-thread interpreter the first time).
+
+        Raises `BadInputError` for a signature the model does not have, or one without signatures whose
+        tensors share names.
+        """
         if self._interface is None:
             self._build(1)
-        return self._interface
+        return _required(self._interface, "the interface")
 
     def feed_interface(self) -> ModelInterface:
         """The inputs as data feeds them: a quantized input takes float data; the batch axis is free."""
         if self._feed is None:
             self._build(1)
-        return self._feed
+        return _required(self._feed, "the feed interface")
 
-    def _build(self, threads: int):
+    def _build(self, threads: int) -> Any:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         resolver = OpResolverType.AUTO if self.xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -136,7 +151,7 @@ class LiteRTRunner(_NamedInputs):
         self._read_signature(interpreter)
         return interpreter
 
-    def _read_signature(self, interpreter) -> None:
+    def _read_signature(self, interpreter: Any) -> None:
         """Names -> tensor indices (and the subgraph) for the chosen signature."""
         from core.models.signatures import tflite_interface, tflite_signature_keys
 
@@ -145,7 +160,7 @@ class LiteRTRunner(_NamedInputs):
             interface = tflite_interface(interpreter, self.signature, path=self.path)
             runner = interpreter.get_signature_runner(interface.signature)
             ins, outs = runner.get_input_details(), runner.get_output_details()
-            self._subgraph = litert.signature_subgraph(interpreter, interface.signature)
+            self._subgraph = litert.signature_subgraph(interpreter, _required(interface.signature, "the signature"))
         else:
             if self.signature is not None:
                 raise BadInputError(f"the .tflite model has no signatures, so it has no signature "
@@ -179,6 +194,11 @@ class LiteRTRunner(_NamedInputs):
                                     signatures=interface.signatures)
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
+        """A fresh interpreter on `threads` threads (None: 1) with every input resized to `batch_size`.
+
+        Reads which ops XNNPACK took (`delegation`, None with a note when unknown). Raises
+        `BatchSizeUnsupported` when an input cannot take that batch size.
+        """
         self.close()
         interpreter = self._build(threads or 1)
         subgraph = self._subgraph
@@ -221,16 +241,18 @@ class LiteRTRunner(_NamedInputs):
                 self.notes.append(note)
         else:
             self.delegation = None
-            note = (f"signature {self._interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
+            note = (f"signature {self.interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
                     "is not read for it")
             if note not in self.notes:
                 self.notes.append(note)
 
     @property
-    def interpreter(self):
+    def interpreter(self) -> Any:
+        """The prepared `ai_edge_litert` Interpreter (None before `prepare` and after `close`)."""
         return self._interpreter
 
     def input_specs(self) -> list[InputSpec]:
+        """The prepared inputs (empty before `prepare`): name, batch-first shape, dtype, quantization."""
         return list(self._specs)
 
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -291,11 +313,12 @@ class LiteRTRunner(_NamedInputs):
         return [s * 1000.0 for s in seconds]
 
     def close(self) -> None:
+        """Drop the interpreter (the next `prepare` builds a fresh one)."""
         self._interpreter = None
         self._specs = []
 
 
-def _tflite_spec(name: str, detail: dict, role: str) -> TensorSpec:
+def _tflite_spec(name: str, detail: dict[str, Any], role: str) -> TensorSpec:
     signature = detail.get("shape_signature")
     shape = signature if signature is not None and len(signature) else detail.get("shape", ())
     dims = tuple(None if int(d) < 0 else int(d) for d in shape)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from core.benchmark.explain import explain
 from core.benchmark.facts import ABLATION_SECONDS, measure_facts
@@ -33,7 +33,9 @@ from core.benchmark.measure_cache import (  # noqa: F401 - re-exported
 )
 from core.benchmark.profile import profile_keras_layers
 from core.benchmark.recommend import recommend
-from core.benchmark.results import BenchConfig, BenchmarkResult, DataProfile, DelegationInfo, Explanation
+from core.benchmark.results import (
+    BenchConfig, BenchmarkResult, DataProfile, DelegationInfo, Explanation, LayerTime, VariantFacts,
+)
 from core.benchmark.runners import (
     BatchSizeUnsupported, KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite,
 )
@@ -42,7 +44,10 @@ from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError, Cancelled, ErrorKind, JobError
 from core.models.interface import ModelInterface
 
-ModelSource = bytes | str | os.PathLike
+if TYPE_CHECKING:
+    from core.cache import ResultCache
+
+ModelSource = bytes | str | os.PathLike[str]
 
 
 def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[str]]:
@@ -107,7 +112,7 @@ def run_benchmark(
     cancel: CancelToken,
     model_label: str,
     data: DataFeed | None = None,
-    keras_model=None,
+    keras_model: Any = None,
     notes: Sequence[str] = (),
     plan: InputPlan | None = None,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
@@ -115,6 +120,8 @@ def run_benchmark(
     """Measure `runners` over the config's sweep and explain the outcome (the shared core of the jobs).
 
     `input_shapes`: per-sample shapes of inputs with free dimensions, used without `data`.
+    `keras_model` (a loaded keras.Model) is profiled layer by layer when `config.profile_layers`.
+    Latencies are measured by `core.benchmark.sweep`; XNNPACK facts by `core.benchmark.facts`.
     """
     started = time.perf_counter()
     notes = list(notes)
@@ -131,7 +138,7 @@ def run_benchmark(
     if data is not None:
         notes += [n for n in data.notes if n not in notes]
     notes += [n for n in plan.notes if n not in notes]
-    profile = ()
+    profile: tuple[LayerTime, ...] = ()
     if config.profile_layers and keras_model is not None:
         progress(None, "timing layers", "profile")
         keras_runner = next((r for r in runners if isinstance(r, KerasRunner)), None)
@@ -149,7 +156,7 @@ def run_benchmark(
         notes.append("per-op times are not exposed by ai_edge_litert's Python API; which ops XNNPACK took and "
                      "each variant timed with XNNPACK on and off stand in for them")
     recommendation = recommend(configs, config.budget_ms, batch=config.batch_sizes[0], threads=config.threads[0])
-    facts = ()
+    facts: tuple[VariantFacts, ...] = ()
     if config.facts and any(r.ok and r.runner.startswith("litert") for r in configs):
         progress(0.98, "measuring XNNPACK on/off", "benchmark")
         facts = measure_facts(runners, cancel=cancel, calls=config.runs,
@@ -177,6 +184,7 @@ def run_benchmark(
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its type's name when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -203,12 +211,17 @@ def benchmark_model(
     is reported. Without data, free dimensions run at `input_shapes` ({input
     name: per-sample shape}, --input-shape); UsageError when one has no size. `signature` chooses a SavedModel's or .tflite's signature (default
     ``serving_default``, or the only one); the others are listed in a note.
+
+    Raises `BadInputError` (a missing file, a model or data that does not load or fit, a GPU device
+    TensorFlow cannot see). Figures are measured (`run_benchmark`).
     """
     model_label = label or ("<tflite bytes>" if isinstance(model, (bytes, bytearray)) else os.fspath(model))
     if not isinstance(model, (bytes, bytearray)) and not os.path.exists(model):
         raise BadInputError("no such file or folder", path=model_label)
     progress(0.0, "loading", "load")
-    device, notes = "/CPU:0", []
+    device = "/CPU:0"
+    notes: list[str] = []
+    tflite_bytes: bytes | None
     if not is_tflite(model):
         # before the model loads: TensorFlow fixes its GPU set-up when it first places a tensor
         device, notes = _prepare_device(config, progress)
@@ -219,7 +232,7 @@ def benchmark_model(
         from core.models.loading import load_source
 
         # safety checks; Keras with safe_mode on (and the user's --custom-objects); BadInputError on bad files
-        loaded = load_source(model, custom_objects=custom_objects)
+        loaded = load_source(os.fspath(model), custom_objects=custom_objects)
         tflite_bytes = loaded.tflite_bytes if loaded.format == ModelFormat.TFLITE else None
         keras_model, saved_model_dir = loaded.keras_model, loaded.saved_model_dir
     cancel.raise_if_cancelled()
@@ -235,9 +248,9 @@ def benchmark_model(
                                 details=str(exc)) from exc
         runners = [runner]
     elif saved_model_dir is not None:
-        runner = SavedModelRunner(saved_model_dir, device, signature=signature, path=model_label)
-        interface = runner.load()
-        runners = [runner]
+        saved = SavedModelRunner(saved_model_dir, device, signature=signature, path=model_label)
+        interface = saved.load()
+        runners = [saved]
         notes.append(f"a SavedModel runs through its signature {interface.signature!r} (Keras modes do not apply)")
     else:
         if signature is not None:
@@ -285,7 +298,7 @@ def measure_tflite(
     *,
     variant: str | None = None,
     data: DataSource = None,
-    cache=None,
+    cache: ResultCache | None = None,
     signature: str | None = None,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> BenchmarkResult:
@@ -302,6 +315,8 @@ def measure_tflite(
     library versions) and store it after measuring. A cached result carries
     `CACHE_NOTE` in its notes (`served_from_cache(result)`). Measurements over a
     `data` file are never cached.
+
+    Raises `BadInputError` when LiteRT cannot load the bytes or the data does not fit.
     """
     from dataclasses import replace
 
@@ -311,7 +326,7 @@ def measure_tflite(
     cancel = cancel or CancelToken()
     key = (measurement_key(tflite_bytes, config, variant, signature, input_shapes)
            if cache is not None and data is None else None)
-    if key is not None:
+    if key is not None and cache is not None:
         cached = cache.get(key)
         if isinstance(cached, BenchmarkResult):
             progress(1.0, "measurement from the cache", "benchmark")
@@ -321,7 +336,7 @@ def measure_tflite(
     feed = load_feed(data, runner.feed_interface()) if data is not None else None
     result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label, data=feed,
                            notes=signature_notes(runner.interface), input_shapes=input_shapes)
-    if key is not None and any(c.ok for c in result.configs):
+    if key is not None and cache is not None and any(c.ok for c in result.configs):
         try:
             cache.put(key, result)
         except OSError as exc:  # a full or read-only cache folder must not fail the measurement
@@ -335,7 +350,7 @@ def benchmark_variants(
     *,
     progress: Reporter,
     cancel: CancelToken,
-    keras_model=None,
+    keras_model: Any = None,
     data: DataSource = None,
     label: str = "variants",
     signature: str | None = None,
@@ -350,6 +365,8 @@ def benchmark_variants(
     already built. The explanations then compare each quantized variant with "fp32".
     `data` is matched to the first runner's (the original's) inputs by name.
     `custom_objects`: the user's code files for the original's custom layers (--custom-objects).
+    Raises `BadInputError` when the original does not load or the data does not fit it; a variant that
+    cannot run reports it in its configurations.
     """
     runners: list[Runner] = []
     loaded = None
@@ -360,25 +377,25 @@ def benchmark_variants(
             from core.models.loading import load_source
 
             # safety checks first; Keras with safe_mode on (and the user's --custom-objects files)
-            source = load_source(keras_model, custom_objects=custom_objects)
+            source = load_source(os.fspath(keras_model), custom_objects=custom_objects)
             if source.keras_model is not None:
                 loaded = source.keras_model
             elif source.saved_model_dir is not None:
-                runner = SavedModelRunner(source.saved_model_dir, device, signature=signature,
-                                          path=os.fspath(keras_model))
-                interface = runner.load()
-                runners.append(runner)
+                saved = SavedModelRunner(source.saved_model_dir, device, signature=signature,
+                                         path=os.fspath(keras_model))
+                interface = saved.load()
+                runners.append(saved)
                 notes.append(f"the SavedModel runs through its signature {interface.signature!r} "
                              "(Keras modes do not apply)")
                 notes += signature_notes(interface)
-            else:
+            elif source.tflite_bytes is not None:
                 runners.append(LiteRTRunner(source.tflite_bytes, xnnpack=config.xnnpack, variant="original",
                                             signature=signature, path=os.fspath(keras_model)))
         else:
             loaded = keras_model
         if loaded is not None:
             runners += [KerasRunner(loaded, mode, device) for mode in config.keras_modes]
-    runners += [LiteRTRunner(source, xnnpack=config.xnnpack, variant=name) for name, source in variants.items()]
+    runners += [LiteRTRunner(model, xnnpack=config.xnnpack, variant=name) for name, model in variants.items()]
     feed = None
     if data is not None:
         for runner in runners:          # the data is matched to the original's inputs (the first that loads)

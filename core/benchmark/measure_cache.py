@@ -7,7 +7,7 @@ variant, this machine and the library versions) and the note a cached result car
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Any, Mapping
 
 from core.benchmark.results import BenchConfig, BenchmarkResult
 
@@ -38,12 +38,14 @@ def machine_fingerprint() -> dict[str, str]:
 
 def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None,
                     signature: str | None = None, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> str:
+    """The result-cache key of one measurement: `core.cache.cache_key` over the .tflite's SHA-256, the whole
+    `config`, the variant name, the signature and input shapes when given, and `machine_fingerprint()`."""
     import hashlib
     from dataclasses import asdict
 
     from core.cache import cache_key
 
-    extra = {"signature": signature} if signature is not None else {}
+    extra: dict[str, Any] = {"signature": signature} if signature is not None else {}
     if input_shapes:
         extra["input_shapes"] = sorted([name, list(shape)] for name, shape in input_shapes.items())
     return cache_key("measure", tflite=hashlib.sha256(tflite_bytes).hexdigest(), config=asdict(config),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.benchmark.results import ConfigResult, Recommendation
+from core.benchmark.results import BenchmarkResult, ConfigResult, Recommendation
 from core.benchmark.stats import fmt_ms
 
 TIE_TOLERANCE = 0.01
@@ -131,7 +131,7 @@ def recommend(results: Sequence[ConfigResult], budget_ms: float, *, batch: int |
         why_not_fastest=why, why_not_fastest_kind=kind)
 
 
-def recommended_variant(benchmark) -> str | None:
+def recommended_variant(benchmark: BenchmarkResult) -> str | None:
     """The recommended variant of a BenchmarkResult: `recommendation.variant`, or (a result made before that
     field existed, e.g. from the cache) the variant of the configuration its label names."""
     rec = benchmark.recommendation

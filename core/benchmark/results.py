@@ -76,6 +76,7 @@ class BenchConfig:
         return self.seconds if self.seconds is not None else DEFAULT_SECONDS
 
     def with_(self, **changes: Any) -> "BenchConfig":
+        """A copy with `changes` applied (validated again: ValueError on a bad value)."""
         return replace(self, **changes)
 
 
@@ -91,6 +92,7 @@ class DelegationInfo:
 
     @property
     def fully_delegated(self) -> bool:
+        """True when XNNPACK was on and took every op, in at most one partition."""
         return self.xnnpack and self.delegated_ops == self.total_ops and self.partitions <= 1
 
 
@@ -113,6 +115,7 @@ class ConfigResult:
 
     @property
     def ok(self) -> bool:
+        """True when the configuration ran and has measured samples."""
         return not self.error and self.stats.n > 0
 
 
@@ -223,6 +226,8 @@ class VariantFacts:
 
 @dataclass(frozen=True)
 class LayerTime:
+    """One Keras layer's time in eager calls (`core.benchmark.profile`): mean ms per call and its share."""
+
     name: str
     type: str
     mean_ms: float
@@ -241,6 +246,7 @@ class DataProfile:
 
     @property
     def data_share(self) -> float:
+        """The fraction (0..1) of load + prepare + model time spent on data; 0 when nothing was timed."""
         total = self.load_ms + self.prepare_ms + self.model_ms
         return (self.load_ms + self.prepare_ms) / total if total > 0 else 0.0
 
@@ -256,12 +262,15 @@ class MeasuredInput:
     source: str = "model"                # "model" (fixed shape), "data" (the data's), "synthetic" (documented)
 
     def describe(self) -> str:
+        """E.g. "'tokens' (batch, 45)"."""
         dims = ", ".join(str(d) for d in self.shape)
         return f"{self.name!r} (batch, {dims})" if dims else f"{self.name!r} (batch,)"
 
 
 @dataclass(frozen=True)
 class BenchmarkResult:
+    """What a benchmark job found: every configuration measured, the recommendation, explanations and facts."""
+
     model: str                           # path or label of what was measured
     config: BenchConfig
     configs: tuple[ConfigResult, ...]
@@ -284,6 +293,7 @@ class BenchmarkResult:
         return any(c.ok for c in self.configs)
 
     def config_result(self, label: str) -> ConfigResult:
+        """The configuration called `label`; KeyError when there is none."""
         for result in self.configs:
             if result.label == label:
                 return result

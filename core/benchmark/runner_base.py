@@ -43,20 +43,39 @@ class InputSpec:
 
 
 class Runner(Protocol):
+    """One model in one runtime, measured by the sweep's loop (`core.benchmark.runners` says what a call is).
+
+    Lifecycle: `set_sample_shapes` (optional), `prepare`, then `make_inputs` and `run_once` (or
+    `time_calls`) any number of times, then `close`. `prepare` raises `BatchSizeUnsupported` when the
+    model cannot run at that batch size.
+    """
+
     name: str                 # "litert", "keras-predict", ...
-    variant: str              # "fp32", "dynamic", "int8", "keras", ...
     uses_threads: bool        # False: the thread count is not the runner's to choose
+    plan_error: Exception | None   # set by `core.benchmark.inputs.plan_inputs`: why it cannot be set up
 
     @property
-    def interface(self) -> ModelInterface: ...          # the model's named inputs and outputs
-    def feed_interface(self) -> ModelInterface: ...     # inputs as data feeds them (quantized inputs take floats)
-    def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None: ...
-    def sample_shapes(self) -> dict[str, tuple[int, ...]]: ...
-    def prepare(self, batch_size: int, threads: int | None) -> None: ...
-    def input_specs(self) -> list[InputSpec]: ...
-    def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]: ...
-    def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any: ...
-    def close(self) -> None: ...
+    def variant(self) -> str:
+        """The variant measured: "fp32", "dynamic", "int8", "keras", ..."""
+    @property
+    def interface(self) -> ModelInterface:
+        """The model's named inputs and outputs."""
+    def feed_interface(self) -> ModelInterface:
+        """The inputs as data feeds them (a quantized .tflite input takes floats)."""
+    def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """{input name: per-sample shape (no batch axis)} to run at; free axes otherwise take synthetic sizes."""
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{input name: per-sample shape} the runner runs at (free axes resolved)."""
+    def prepare(self, batch_size: int, threads: int | None) -> None:
+        """Get ready to run batches of `batch_size` on `threads` threads (None: the runtime's default)."""
+    def input_specs(self) -> list[InputSpec]:
+        """The prepared inputs: name, batch-first shape, dtype, quantization."""
+    def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Random inputs for one call: {input name: batch-first array} (see the module docstring)."""
+    def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """One call on one batch: set inputs, run, copy outputs; {output name: numpy array}."""
+    def close(self) -> None:
+        """Release the runtime (interpreter, model); the runner is not used afterwards."""
     # Optional: time_calls(count, inputs, cancel) -> milliseconds per measured call (`_NamedInputs`,
     # `LiteRTRunner`); the sweep times a runner without it with `time_run_once`.
 
@@ -141,14 +160,29 @@ def resolve_sample_shape(spec: TensorSpec, given: tuple[int, ...] | None = None)
 
 
 class _NamedInputs:
-    """What every runner shares: per-sample shapes by input name, random named inputs."""
+    """What every runner shares: per-sample shapes by input name, random named inputs.
+
+    A subclass gives `interface` and `input_specs` (the `Runner` protocol's).
+    """
 
     _shapes: dict[str, tuple[int, ...]] | None = None
+    plan_error: Exception | None = None   # see `Runner.plan_error`
+
+    @property
+    def interface(self) -> ModelInterface:
+        """The model's named inputs and outputs (each runner gives it)."""
+        raise NotImplementedError
+
+    def input_specs(self) -> list[InputSpec]:
+        """The prepared inputs (each runner gives them)."""
+        raise NotImplementedError
 
     def feed_interface(self) -> ModelInterface:
+        """The inputs as data feeds them; the model's own interface unless a runner says otherwise."""
         return self.interface
 
     def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """{input name: per-sample shape (no batch axis)} to run at; free axes otherwise take synthetic sizes."""
         self._shapes = {str(k): tuple(int(d) for d in v) for k, v in shapes.items()}
 
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -158,6 +192,7 @@ class _NamedInputs:
                 for spec in self.feed_interface().inputs}
 
     def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Random inputs for one call, from `input_specs` (see the module docstring for the value ranges)."""
         return random_inputs(self.input_specs(), rng)
 
     def time_calls(self, count: int, inputs: InputSource, cancel: Any = None) -> list[float]:

@@ -56,7 +56,8 @@ from core.benchmark.tf_runners import (  # noqa: F401 - re-exported
 )
 
 
-def is_tflite(model: bytes | str | os.PathLike) -> bool:
+def is_tflite(model: bytes | str | os.PathLike[str]) -> bool:
+    """True for bytes, a `.tflite` name, or a file whose header carries the "TFL3" identifier (bytes 4..8)."""
     if isinstance(model, (bytes, bytearray, memoryview)):
         return True
     path = Path(model)

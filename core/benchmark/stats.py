@@ -64,10 +64,15 @@ class LatencyStats:
 
     @property
     def per_sample_ms(self) -> float:
+        """Mean milliseconds per sample (mean / batch_size); NaN when the batch size is 0."""
         return self.mean / self.batch_size if self.batch_size else math.nan
 
 
 def compute_stats(samples_ms: Sequence[float], *, batch_size: int = 1, cold_ms: float = math.nan) -> LatencyStats:
+    """`LatencyStats` of measured calls (`samples_ms`: milliseconds per call, any order) by the module's rules.
+
+    No samples: n = 0 and every figure NaN (`cold_ms` kept). A mean of 0 gives an infinite throughput.
+    """
     values = np.sort(np.asarray(samples_ms, dtype=np.float64))
     if values.size == 0:
         nan = math.nan

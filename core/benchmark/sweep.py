@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import psutil
@@ -73,7 +73,7 @@ class PeakMemory:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.method == "vmhwm":
             hwm = _read_hwm_mb()
             self.peak_mb = hwm if hwm is not None else self._rss_mb()
@@ -85,6 +85,7 @@ class PeakMemory:
 
     @property
     def delta_mb(self) -> float:
+        """Peak minus the RSS at the start, in MiB (never below 0; NaN when RSS could not be read)."""
         return max(0.0, self.peak_mb - self.start_mb)
 
     def _rss_mb(self) -> float:
@@ -142,6 +143,7 @@ class DataFeed:
 
     @property
     def size(self) -> int:
+        """Samples in the data (axis 0 of the arrays); 0 without arrays."""
         return int(next(iter(self.arrays.values())).shape[0]) if self.arrays else 0
 
     def sample_shape(self, name: str) -> tuple[int, ...] | None:
@@ -179,6 +181,7 @@ class DataFeed:
 # --------------------------------------------------------------------------- one configuration
 
 def config_label(variant: str, runner_name: str, batch_size: int, threads: int | None) -> str:
+    """A configuration's name, e.g. "int8 b8 t2" (LiteRT: the variant), "keras-predict b1" (others: the runner)."""
     head = variant if runner_name.startswith("litert") else runner_name
     if runner_name == "litert-no-xnnpack":
         head += " no-xnnpack"
@@ -221,9 +224,9 @@ def measure_config(
                 raise problem
             runner.prepare(batch_size, threads)
             specs = runner.input_specs()
-            fixed_inputs = None if data is not None else runner.make_inputs(rng)
+            fixed_inputs: Mapping[str, np.ndarray] = {} if data is not None else runner.make_inputs(rng)
 
-            def next_inputs():
+            def next_inputs() -> Mapping[str, np.ndarray]:
                 return data.next_batch(specs) if data is not None else fixed_inputs
 
             inputs = next_inputs()
@@ -262,7 +265,7 @@ def measure_config(
         source = next_inputs if data is not None else fixed_inputs
         samples: list[float] = []
         sent = 0
-        budget_s = config.time_budget_s
+        budget_s = config.time_budget_s or 0.0     # None only when `runs` is given, and then unused
         runs = config.runs
         # seconds per call, first from the warm-up (or the cold call), then from each block
         per_call_s = max((warm_ms / config.warmup if config.warmup else cold_ms) / 1000, 1e-7)

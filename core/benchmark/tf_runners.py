@@ -20,7 +20,7 @@ from core.models.interface import ModelInterface
 
 # --------------------------------------------------------------------------- Keras
 
-def embedding_limits(model) -> dict[str, int]:
+def embedding_limits(model: Any) -> dict[str, int]:
     """{input name: input_dim} for inputs a Keras Embedding reads directly (best effort; {} when unknown)."""
     limits: dict[str, int] = {}
     try:
@@ -53,7 +53,8 @@ class KerasRunner(_NamedInputs):
     uses_threads = False
     variant = "keras"
 
-    def __init__(self, model, mode: str = "predict_on_batch", device: str = "/CPU:0") -> None:
+    def __init__(self, model: Any, mode: str = "predict_on_batch", device: str = "/CPU:0") -> None:
+        """`model`: a loaded Keras model. Raises ValueError for a mode not in `KERAS_MODES`."""
         if mode not in KERAS_MODES:
             raise ValueError(f"unknown Keras mode {mode!r}; choose from {', '.join(KERAS_MODES)}")
         self.model = model
@@ -61,14 +62,15 @@ class KerasRunner(_NamedInputs):
         self.device = device
         self.name = f"keras-{mode}"
         self._batch = 1
-        self._fn = None
-        self._tf = None
+        self._fn: Any = None           # the tf.function wrapper ("tf_function" mode), made in `prepare`
+        self._tf: Any = None           # the TensorFlow module, imported in `prepare`
         self._interface: ModelInterface | None = None
         self._limits: dict[str, int] | None = None
         self._names: tuple[str, ...] = ()
 
     @property
     def interface(self) -> ModelInterface:
+        """The model's inputs and outputs by name; ValueError when they cannot be named."""
         if self._interface is None:
             from core.models.signatures import keras_interface
 
@@ -79,6 +81,10 @@ class KerasRunner(_NamedInputs):
         return self._interface
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
+        """Import TensorFlow and get ready for `batch_size`; `threads` is ignored (TensorFlow's own pools).
+
+        Raises ValueError for a GPU device TensorFlow cannot see (`check_device`).
+        """
         tf = self._tf = import_tensorflow()
         check_device(self.device, tf)
         self._batch = int(batch_size)
@@ -90,12 +96,14 @@ class KerasRunner(_NamedInputs):
             self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def input_specs(self) -> list[InputSpec]:
+        """The inputs at the prepared batch size; an input an Embedding reads gets ids below its input_dim."""
         shapes = self.sample_shapes()
         limits = self._limits or {}
         return [InputSpec(spec.name, (self._batch,) + shapes[spec.name], spec.dtype,
                           int_high=limits.get(spec.name)) for spec in self.interface.inputs]
 
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """One call in the runner's mode on `inputs`; {output name: array} (raw outputs if they cannot be named)."""
         tf = self._tf
         feed = [inputs[name] for name in self._names]
         x = feed[0] if len(feed) == 1 else feed
@@ -111,6 +119,7 @@ class KerasRunner(_NamedInputs):
         return _named(out, self.interface.output_names)
 
     def close(self) -> None:
+        """Drop the tf.function wrapper (the model stays loaded)."""
         self._fn = None
 
 
@@ -136,17 +145,18 @@ class SavedModelRunner(_NamedInputs):
     variant = "saved_model"
     name = "savedmodel"
 
-    def __init__(self, folder: str | os.PathLike, device: str = "/CPU:0", *, signature: str | None = None,
+    def __init__(self, folder: str | os.PathLike[str], device: str = "/CPU:0", *, signature: str | None = None,
                  path: str | None = None) -> None:
         self.folder = os.fspath(folder)
         self.device = device
         self.signature = signature
         self.path = path if path is not None else self.folder
-        self._fn = None
-        self._loaded = None
+        self._fn: Any = None           # the chosen signature's concrete function
+        self._loaded: Any = None       # what tf.saved_model.load returned (keeps `_fn` alive)
         self._interface: ModelInterface | None = None
         self._batch = 1
-        self._tf = None
+        self._tf: Any = None
+        self._names: tuple[str, ...] = ()
 
     def load(self) -> ModelInterface:
         """Load the SavedModel and choose its signature; BadInputError when either fails."""
@@ -169,31 +179,41 @@ class SavedModelRunner(_NamedInputs):
 
     @property
     def interface(self) -> ModelInterface:
+        """The chosen signature's inputs and outputs (loads the SavedModel; BadInputError when it fails)."""
         return self.load()
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
+        """Load the SavedModel and get ready for `batch_size`; `threads` is ignored (TensorFlow's own pools).
+
+        Raises ValueError for a GPU device TensorFlow cannot see, BadInputError when the folder does not load.
+        """
         tf = self._tf = import_tensorflow()
         check_device(self.device, tf)
-        self.load()
+        interface = self.load()
         self._batch = int(batch_size)
-        self._names = self._interface.input_names
+        self._names = interface.input_names
 
     def input_specs(self) -> list[InputSpec]:
+        """The signature's inputs at the prepared batch size."""
         shapes = self.sample_shapes()
         return [InputSpec(spec.name, (self._batch,) + shapes[spec.name], spec.dtype) for spec in self.interface.inputs]
 
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call the signature with `inputs` as keyword tensors; {output name: numpy array}."""
         tf = self._tf
         with tf.device(self.device):
             out = self._fn(**{name: tf.constant(inputs[name]) for name in self._names})
         return {key: value.numpy() for key, value in out.items()}
 
     def close(self) -> None:
-        pass
+        """Nothing to release (the loaded SavedModel is reused by the next `prepare`)."""
 
 
-def check_device(device: str, tf=None) -> None:
-    """Refuse a GPU device TensorFlow cannot see (it would silently run on the CPU)."""
+def check_device(device: str, tf: Any = None) -> None:
+    """Refuse a GPU device TensorFlow cannot see (it would silently run on the CPU): ValueError naming it.
+
+    `tf`: the TensorFlow module (imported when None); a CPU device is always accepted.
+    """
     name = device.strip().upper().lstrip("/")
     if not name.startswith("GPU"):
         return
@@ -206,7 +226,7 @@ def check_device(device: str, tf=None) -> None:
         raise ValueError(f"TensorFlow sees no {device} (GPUs visible: {seen}); see `litesmith devices`")
 
 
-def load_keras(path: str | os.PathLike):
+def load_keras(path: str | os.PathLike[str]) -> Any:
     """Load a Keras model through `core.models.loading` (safety checks first, safe_mode on); BadInputError."""
     from core.models.loading import load_keras_model
 

@@ -1,0 +1,1 @@
+"""The `litesmith` subcommands, one module per command (`core.cli.main` builds the parser)."""

@@ -19,12 +19,20 @@ import math
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable
 
 from core.cli.common import STOP, ProgressPrinter, make_engine, print_error, print_json
 from core.errors import BadInputError, ExitCode, JobFailed, LitesmithError
 
+if TYPE_CHECKING:
+    from core.auto.results import AutoCandidate, AutoResult
+    from core.cli.auto_serving import ServingChoice
+    from core.engine import Engine, Event
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `--auto` group to `optimize`'s parser: the budget (accuracy drop, agreement, size in MiB) and the search space."""
     auto = parser.add_argument_group("auto mode (--auto): the fastest variant within a budget")
     auto.add_argument("--auto", action="store_true",
                       help="try the candidate recipes (quantization modes, selective int8, structured pruning, "
@@ -69,6 +77,12 @@ def _usage(message: str) -> int:
 
 
 def handle_auto(args: argparse.Namespace) -> int:
+    """Run `litesmith optimize --auto`: search, measure, recommend, export the recommended variant.
+
+    Returns the exit code: 0 exported (or --no-export), 2 usage, 3 bad model or data, 4 no
+    candidate meets the budget or an output could not be written, 130 cancelled (what was
+    measured before the cancel is still printed).
+    """
     from core.auto import AutoBudget, AutoSettings
     from core.cli.optimize import data_spec, output_paths, planned_outputs
     from core.optimize.recipes import RecipeError, parse_modes
@@ -134,7 +148,7 @@ def handle_auto(args: argparse.Namespace) -> int:
     from core.schemas import AUTO
 
     exports: list[dict] = []
-    code = ExitCode.OK
+    code: int = ExitCode.OK
     # A completed search is looked up in this process first (auto_cached): a cached rerun starts no TensorFlow.
     with make_engine(args) as engine:
         engine.preload_tensorflow = False   # a child may only run an export's .tflite once: no TF for that
@@ -149,7 +163,7 @@ def handle_auto(args: argparse.Namespace) -> int:
                 print_json(stamp(AUTO, {"model": args.model, "error": {"kind": failed.error.kind,
                                                                         "message": failed.error.message}}))
             return failed.error.exit_code
-        serving = None   # with --rate: the variant and batching policy chosen under load (core.cli.auto_serving)
+        serving: ServingChoice | None = None   # with --rate: the variant and batching policy chosen under load (core.cli.auto_serving)
         if not result.cancelled and result.recommended_variant is not None and args.rate is not None:
             from core.cli.auto_serving import choose_under_load
 
@@ -183,10 +197,14 @@ def handle_auto(args: argparse.Namespace) -> int:
     summary = stamp(AUTO, result.summary())
     summary["exports"] = exports
     if serving is not None:
+        from core.optimize.results import Variant
+        from core.serving.api import ServingStudy
         from core.serving.report import study_document
 
-        summary["serving"] = study_document(serving.study)
-        summary["serving_choice"] = serving.chosen.name if serving.chosen is not None else None
+        study, chosen = serving.study, serving.chosen   # ServingChoice declares them as plain objects
+        assert isinstance(study, ServingStudy) and (chosen is None or isinstance(chosen, Variant))
+        summary["serving"] = study_document(study)
+        summary["serving_choice"] = chosen.name if chosen is not None else None
     if args.report:
         try:
             write_json_atomic(args.report, summary)
@@ -204,20 +222,21 @@ def handle_auto(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def _run_cancellable(engine, fn, *args, subject: str | None, show_progress: bool, **kwargs):
+def _run_cancellable(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | None, show_progress: bool,
+                     **kwargs: Any) -> Any:
     """Run a job; the first Ctrl+C asks it to cancel (auto mode then returns what it measured), a second aborts."""
     from core.engine import PartialEvent
 
     printer = ProgressPrinter(enabled=show_progress)
     handle = engine.submit(fn, *args, subject=subject, **kwargs)
 
-    def forward(event) -> None:
+    def forward(event: Event) -> None:
         printer(event)
         if show_progress and isinstance(event, PartialEvent) and event.kind == "auto_candidate":
             printer.clear()
             print("  " + candidate_line(event.payload), file=sys.stderr)
 
-    def on_sigint(signum, frame) -> None:
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
         if handle.cancel_requested:
             raise KeyboardInterrupt
         printer.clear()
@@ -241,7 +260,7 @@ def _run_cancellable(engine, fn, *args, subject: str | None, show_progress: bool
             signal.signal(signal.SIGINT, previous)
 
 
-def _report_extra(result) -> dict:
+def _report_extra(result: AutoResult) -> dict[str, Any]:
     from dataclasses import asdict
 
     rec = getattr(result, "recommendation", None)
@@ -255,19 +274,19 @@ def _report_extra(result) -> dict:
 # Output
 
 
-def _ms(value) -> str:
+def _ms(value: float | None) -> str:
     from core.units import fmt_ms
 
     return fmt_ms(value, missing="-")
 
 
-def _size(n) -> str:
+def _size(n: int | None) -> str:
     from core.units import human_size
 
     return "-" if n is None else human_size(n)
 
 
-def _throughput(value) -> str:
+def _throughput(value: float | None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return f"{value:,.0f}/s"
@@ -289,13 +308,13 @@ def candidate_line(payload: dict) -> str:
     return ", ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
 
 
-def _meets(c) -> str:
+def _meets(c: AutoCandidate) -> str:
     if c.meets_budget is None:
         return "-"
     return "yes" if c.meets_budget else "no"
 
 
-def _cached(c) -> str:
+def _cached(c: AutoCandidate) -> str:
     if c.status == "measured":
         if c.from_cache and c.bench_from_cache:
             return "yes"
@@ -305,7 +324,13 @@ def _cached(c) -> str:
     return "yes" if c.from_cache else ("-" if c.status in ("skipped", "pending") else "no")
 
 
-def format_auto(result, exports: list[dict] | None = None) -> str:
+def format_auto(result: AutoResult, exports: list[dict] | None = None) -> str:
+    """The auto-mode table for a terminal: one row per candidate, the Pareto front, the pick and its reasons.
+
+    `exports`: the files written (dicts with `tflite` and `report` paths). Figures are the
+    measured ones in `result` (milliseconds, bytes, samples per second); names from the
+    model file are escaped.
+    """
     lines = []
     if result.data.synthetic_data:
         lines.append("!" * 78)

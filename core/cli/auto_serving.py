@@ -15,8 +15,13 @@ import argparse
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from core.cli.common import run_job
+
+if TYPE_CHECKING:  # types only: the serving study and the optimizer load lazily
+    from core.optimize.results import Variant
+    from core.serving.api import ServingStudy
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -43,11 +48,11 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 class ServingChoice:
     """The serving study over the candidates and the variant it chose (None: none holds the budget at R)."""
 
-    study: object            # core.serving.ServingStudy
-    chosen: object | None    # core.optimize.results.Variant
+    study: ServingStudy
+    chosen: Variant | None
 
 
-def choose_under_load(engine, args: argparse.Namespace, result, spec) -> ServingChoice | None:
+def choose_under_load(engine: Any, args: argparse.Namespace, result: Any, spec: Any) -> ServingChoice | None:
     """Study the budget-meeting candidates of `result` at --rate/--p99-ms; None without --rate or candidates."""
     if getattr(args, "rate", None) is None:
         return None
@@ -86,7 +91,7 @@ def describe(choice: ServingChoice, rate: float) -> str:
 
     study = choice.study
     text = format_study(study)
-    if choice.chosen is not None:
+    if choice.chosen is not None and study.recommended_policy is not None and study.headroom is not None:
         text += (f"\nunder load: exporting {choice.chosen.name} with {study.recommended_policy.label()}: "
                  f"{study.headroom:+.0%} headroom over {rate:,.0f}/s at p99 <= {study.p99_budget_ms:g} ms")
     else:

@@ -30,13 +30,18 @@ from core.text import escape_line
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from core.cli import custom_objects
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job
 from core.errors import ExitCode, JobFailed
 
+if TYPE_CHECKING:
+    from core.benchmark.results import BenchConfig, BenchmarkResult
+
 
 def int_list(text: str) -> tuple[int, ...]:
+    """`1,2,8` -> (1, 2, 8); argparse's ArgumentTypeError unless every part is a whole number >= 1."""
     try:
         values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
@@ -47,10 +52,12 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def str_list(text: str) -> tuple[str, ...]:
+    """`a, b,,c` -> ('a', 'b', 'c'): comma-separated names, blanks dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def positive_float(text: str) -> float:
+    """A number > 0 (e.g. seconds, milliseconds); argparse's ArgumentTypeError otherwise."""
     try:
         value = float(text)
     except ValueError:
@@ -61,13 +68,15 @@ def positive_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
+    """One whole number >= 1; argparse's ArgumentTypeError otherwise."""
     values = int_list(text)
     if len(values) != 1:
         raise argparse.ArgumentTypeError(f"expected one whole number, got {text!r}")
     return values[0]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith bench` and its options (see the module docstring) on `subparsers`."""
     from core.benchmark.results import DEFAULT_BUDGET_MS, DEFAULT_SECONDS, KERAS_MODES
 
     parser = subparsers.add_parser(
@@ -127,7 +136,12 @@ def _devices(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The BenchConfig for the parsed options.
+
+    Without --threads: 1 thread, or every default thread count with --devices.
+    ValueError (from BenchConfig) on settings that do not fit together.
+    """
     from core.benchmark.results import BenchConfig
 
     threads = args.threads
@@ -144,6 +158,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run `litesmith bench`; returns the exit code (see the module docstring), never raises on bad input."""
     from core.benchmark.measure import benchmark_model, nothing_measured
 
     try:
@@ -163,11 +178,12 @@ def handle(args: argparse.Namespace) -> int:
     code_files = custom_objects.paths(args)
     if getattr(args, "devices", None):
         return _handle_devices(args, config)
+    extra: dict[str, Any] = {"custom_objects": code_files} if code_files else {}
     with make_engine(args) as engine:
         try:
             result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
                              data=args.data, signature=args.signature, show_progress=not args.json,
-                             input_shapes=dict(shapes), **({"custom_objects": code_files} if code_files else {}))
+                             input_shapes=dict(shapes), **extra)
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code
@@ -185,7 +201,12 @@ def handle(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def format_result(result) -> str:
+def format_result(result: BenchmarkResult) -> str:
+    """The measured table for a terminal: one row per configuration (latencies in ms, throughput in
+    samples/s, peak RSS in MiB), the recommendation, its reasons and the per-variant facts.
+
+    Every figure comes from `result` (measured in the engine's child); names from the model are escaped.
+    """
     from core.benchmark.stats import fmt_ms
 
     lines = [f"{result.model}  ({result.seconds:.1f} s)"]
@@ -232,7 +253,7 @@ def format_result(result) -> str:
     return os.linesep.join(escape_line(line) for line in lines)   # names come from the model file
 
 
-def _facts_lines(result) -> list[str]:
+def _facts_lines(result: BenchmarkResult) -> list[str]:
     """One row per .tflite variant: op counts, XNNPACK partitions, XNNPACK on/off (what the explanations quote)."""
     from core.benchmark.stats import fmt_ms
 
@@ -252,7 +273,7 @@ def _facts_lines(result) -> list[str]:
     return lines
 
 
-def _handle_devices(args: argparse.Namespace, config) -> int:
+def _handle_devices(args: argparse.Namespace, config: BenchConfig) -> int:
     """`bench MODEL --devices cpu,gpu`: the CPU run as usual, then the GPU runners and the crossover.
 
     Exit codes as without --devices; a GPU that cannot run is a state in the table ("No GPU"), not an error.

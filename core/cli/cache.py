@@ -18,7 +18,8 @@ from core.schemas import CACHE
 from core.errors import ExitCode
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith cache info|clear [--json]` on `subparsers`."""
     parser = subparsers.add_parser(
         "cache", help="show or clear the cache of converted variants and measurements",
         description="The cache makes a repeated optimization instant. `info` shows its folder, entries and size; "
@@ -35,6 +36,7 @@ def _size(n: int) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Show the cache's folder, entries and size in bytes, or empty it; 0, or 3 when it cannot be cleared."""
     from core.cache import ResultCache
 
     cache = ResultCache()

@@ -25,10 +25,12 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable
 
-from core.engine import Engine, ErrorEvent, Event, LogEvent, ProgressEvent
+from core.engine import Engine, ErrorEvent, Event, JobHandle, LogEvent, ProgressEvent
 from core.errors import ErrorKind, ExitCode, JobError, JobFailed, stop_exit_code
 from core.text import escape_line, escape_text
 
@@ -37,6 +39,7 @@ LOG_DIR_ENV = "LITESMITH_LOG_DIR"
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Add --memory-limit-mb (MiB, default 75% of RAM) and --load-timeout (seconds) to `parser`."""
     from core.engine.supervisor import DEFAULT_LOAD_TIMEOUT_SECONDS
 
     parser.add_argument(
@@ -76,6 +79,7 @@ class Stopped(KeyboardInterrupt):
 
 
 def signal_name(signum: int) -> str:
+    """`SIGTERM` for 15; `signal 99` for a number that names no signal."""
     try:
         return signal.Signals(signum).name
     except ValueError:
@@ -83,6 +87,7 @@ def signal_name(signum: int) -> str:
 
 
 def cancel_message(signum: int | None) -> str:
+    """The one-line reason a job stopped: "cancelled by the user" for SIGINT (or None), else the signal."""
     if signum is None or signum == signal.SIGINT:
         return "cancelled by the user"
     return f"stopped by {signal_name(signum)} (cancelled)"
@@ -104,12 +109,14 @@ class StopSignals:
 
     @property
     def requested(self) -> bool:
+        """True once a stop signal has arrived."""
         return self.signum is not None
 
     def exit_code(self) -> int:
+        """128 + the first stop signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP; `stop_exit_code`)."""
         return stop_exit_code(self.signum)
 
-    def _on_signal(self, signum: int, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         first = self.signum is None
         if first:
             self.signum = signum
@@ -120,7 +127,12 @@ class StopSignals:
         # a second signal while the first is being handled: the cancel is already under way
 
     @contextlib.contextmanager
-    def installed(self):
+    def installed(self) -> Iterator[StopSignals]:
+        """Install the stop handlers (main thread only) for the `with` block, then put the old ones back.
+
+        Signals the user set to be ignored (nohup) stay ignored. Outside the main thread
+        nothing is installed.
+        """
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for name in self.NAMES:
@@ -143,7 +155,8 @@ class StopSignals:
                     pass
 
     @contextlib.contextmanager
-    def cancelling(self, handle):
+    def cancelling(self, handle: JobHandle) -> Iterator[JobHandle]:
+        """While the block runs, a stop signal cancels `handle` (a flag, `request_cancel`) instead of raising."""
         self._handles.append(handle)
         try:
             yield handle
@@ -151,6 +164,7 @@ class StopSignals:
             self._handles.remove(handle)
 
     def reset(self) -> None:
+        """Forget a received signal and any job being cancelled (tests, and a new command in-process)."""
         self.signum = None
         self._handles.clear()
 
@@ -185,6 +199,7 @@ class ProgressPrinter:
         self._width = len(text)
 
     def clear(self) -> None:
+        """Blank the progress line so other text can be printed (nothing when stderr is not a terminal)."""
         if self.enabled and self._width:
             self._write("\r" + " " * self._width + "\r")
             self._width = 0
@@ -198,6 +213,7 @@ class ProgressPrinter:
 
 
 def cancelled_error(subject: str | None) -> JobFailed:
+    """The JobFailed (kind CANCELLED) for a job stopped by the received signal; `subject` is its file."""
     return JobFailed(JobError(ErrorKind.CANCELLED, cancel_message(STOP.signum), path=subject))
 
 
@@ -315,7 +331,7 @@ def print_json(value: Any) -> None:
 
 def worst_exit_code(codes: list[int]) -> int:
     """The exit code of a command over several inputs: the worst one wins."""
-    ranked = [ExitCode.OK, ExitCode.CONVERSION, ExitCode.BAD_INPUT, ExitCode.INTERNAL, ExitCode.CANCELLED,
+    ranked: list[int] = [ExitCode.OK, ExitCode.CONVERSION, ExitCode.BAD_INPUT, ExitCode.INTERNAL, ExitCode.CANCELLED,
               ExitCode.HANGUP, ExitCode.TERMINATED]
     return max(codes, key=lambda c: ranked.index(c) if c in ranked else len(ranked), default=0)
 

@@ -18,6 +18,7 @@ from core.text import escape_line
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable `--custom-objects FILE.py` option to `parser`."""
     parser.add_argument(
         "--custom-objects", action="append", default=[], metavar="FILE.py",
         help="Python file with the code of the model's custom layers (or models, losses, ...), imported by the "

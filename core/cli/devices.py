@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, to_jsonable
 from core.errors import ExitCode, JobFailed
 
+if TYPE_CHECKING:
+    from core.engine import Engine
+    from core.hardware import DeviceReport
 
-def add_parser(subparsers) -> None:
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith devices [--json]` on `subparsers`."""
     parser = subparsers.add_parser("devices", help="show the CPU's features and the GPUs TensorFlow can use")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_engine_options(parser)
@@ -18,6 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run `litesmith devices`: detect in the engine's child, print text or JSON; returns the exit code."""
     from core.hardware import detect_devices
 
     with make_engine(args) as engine:
@@ -41,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _with_sandbox(report, engine):
+def _with_sandbox(report: DeviceReport, engine: Engine) -> DeviceReport:
     """The sandbox of the child that ran the job; else what the engine's child would get here."""
     import dataclasses
 
@@ -55,7 +62,10 @@ def _memory(mb: float | None) -> str:
     return "" if mb is None else f"{mb / 1024:.1f} GiB"
 
 
-def format_report(report) -> str:
+def format_report(report: DeviceReport) -> str:
+    """The device report for a terminal: state, CPU and its features, TensorFlow's and NVML's GPUs
+    (memory in GiB, utilization in %, as NVML reports them), each framework's view and the sandbox.
+    """
     cpu = report.cpu
     cores = f"{cpu.physical_cores or '?'} cores / {cpu.logical_cores or '?'} threads"
     lines = [

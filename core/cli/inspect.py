@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from core.cli import custom_objects
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
@@ -13,7 +15,8 @@ from core.units import human_count, human_size
 from core.models.info import InspectResult, ModelInfo
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith inspect MODEL...` and its options on `subparsers`."""
     parser = subparsers.add_parser("inspect", help="report format, inputs, outputs, layers and ops of models")
     parser.add_argument("models", nargs="+", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one entry per model")
@@ -24,13 +27,17 @@ def add_parser(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Inspect each model in the engine's child (one job per file) and print a summary or JSON.
+
+    Returns the worst exit code over the files (3 for a bad model, 0 when all were read).
+    """
     from core.models.inspection import inspect_model
 
     bad = custom_objects.check(args)
     if bad is not None:
         return bad
     code_files = custom_objects.paths(args)
-    extra = {"custom_objects": code_files} if code_files else {}
+    extra: dict[str, Any] = {"custom_objects": code_files} if code_files else {}
     codes: list[int] = []
     entries: list[dict] = []
     with make_engine(args) as engine:
@@ -58,7 +65,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 
-def _shape(shape) -> str:
+def _shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 

@@ -29,6 +29,7 @@ from core.text import escape_line
 
 
 def float_list(text: str) -> tuple[float, ...]:
+    """`0.5,2` -> (0.5, 2.0); argparse's ArgumentTypeError unless all are finite numbers >= 0."""
     try:
         values = tuple(float(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
@@ -39,13 +40,15 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 def rate_list(text: str) -> tuple[float, ...]:
+    """Request rates per second, `100,200` -> (100.0, 200.0); each must be > 0 (ArgumentTypeError)."""
     values = float_list(text)
     if min(values) <= 0:
         raise argparse.ArgumentTypeError(f"request rates must be > 0, got {text!r}")
     return values
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith loadtest` and its options (see the module docstring) on `subparsers`."""
     parser = subparsers.add_parser(
         "loadtest", help="p99 under load: request rate, dynamic batching, prediction cache",
         description="Find the highest request rate each .tflite holds within a p99 latency budget, without "
@@ -66,7 +69,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--trace", metavar="FILE", help="replay a CSV of request timestamps (seconds), optionally "
                                                         "with a request key per line, instead of Poisson arrivals")
     parser.add_argument("--seconds", type=positive_float, default=3.0, metavar="S",
-                        help="length of each real load test (default 3)")
+                        help="length of each real load test, stretched up to 4x to carry 3,000 requests for its "
+                             "p99 (default 3)")
     parser.add_argument("--data", metavar="FILE", help="requests carry these real samples (.npz/.npy/.csv matched "
                                                        "to the inputs by name); default: random samples")
     parser.add_argument("--cache-size", type=int_list, default=(), metavar="N[,N...]",
@@ -94,6 +98,7 @@ def _bad(path: str, message: str) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run `litesmith loadtest`; returns the exit code (see the module docstring), never raises on bad input."""
     from core.serving.api import study_serving
 
     for path in args.models:

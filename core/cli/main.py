@@ -21,6 +21,7 @@ GuiLauncher = Callable[..., int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `litesmith` parser: `gui` plus every command module in COMMAND_MODULES (one not present is skipped)."""
     parser = argparse.ArgumentParser(
         prog="litesmith",
         description="Make TensorFlow/Keras models fast: inspect, quantize, benchmark, export .tflite.",
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, gui_launcher: GuiLauncher | None = None) -> int:
+    """Parse `argv` (default sys.argv[1:]) and run the command; returns the process exit code.
+
+    No arguments opens the app when `gui_launcher` is given, else prints the help. Usage
+    errors return 2 (argparse), `--help` 0; the command's own codes come from `run_handler`.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:

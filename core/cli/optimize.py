@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.units import human_size
 from core.cli import custom_objects, recipe_args, report_out
@@ -34,8 +35,13 @@ from core.optimize.compress_steps import compression_steps, with_compression
 from core.optimize.recipe_file import RecipeFileError
 from core.optimize.recipes import ALL_MODES, Recipe, RecipeError, SelectiveConfig, parse_modes, recipe_for_mode
 
+if TYPE_CHECKING:
+    from core.data.loaders import DataSpec
+    from core.optimize.results import OptimizeResult
 
-def add_parser(subparsers) -> None:
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `litesmith optimize` and its options (see the module docstring) on `subparsers`."""
     parser = subparsers.add_parser(
         "optimize", help="quantize a model into .tflite variants, compare them with the original and export them",
         description="Quantize MODEL into one .tflite variant per mode, evaluate each against the original model "
@@ -100,6 +106,7 @@ def _usage(message: str) -> int:
 
 
 def model_stem(model: str) -> str:
+    """The name variants are named after: `model` for `model.keras`, the folder's name for a SavedModel."""
     p = Path(model.rstrip("/\\") or model)
     return p.name if p.is_dir() else p.stem
 
@@ -138,7 +145,8 @@ def planned_outputs(args: argparse.Namespace, names: list[str]) -> dict[str, Pat
     return paths
 
 
-def data_spec(args: argparse.Namespace):
+def data_spec(args: argparse.Namespace) -> DataSpec:
+    """The DataSpec (--data, --eval-data, --label-column, sample counts) the command line describes."""
     from core.data.loaders import DataSpec
 
     return DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
@@ -176,6 +184,7 @@ def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run `litesmith optimize`; returns the exit code (see the module docstring), never raises on bad input."""
     from core.cache import ResultCache
     from core.optimize.export import export_variant, write_json_atomic
     from core.cache_index import optimize_cached
@@ -292,7 +301,12 @@ def handle(args: argparse.Namespace) -> int:
 # The comparison table
 
 
-def format_result(result, exports: list[dict] | None = None) -> str:
+def format_result(result: OptimizeResult, exports: list[dict] | None = None) -> str:
+    """The comparison table for a terminal: source and data lines, then size, size ratio to the fp32
+    conversion, fidelity and accuracy per variant (failed variants say why), and the files written.
+
+    Every figure comes from `result` (measured in the engine's child); names from the model are escaped.
+    """
     lines = []
     if result.data.synthetic_data:
         lines.append("!" * 78)
@@ -354,7 +368,7 @@ def format_result(result, exports: list[dict] | None = None) -> str:
                 lines.append(f"  {figure:8.3g}  {e.op_name:<18} {e.tensor_name[:90]}{flag}")
             if len(v.layer_errors) > 12:
                 lines.append(f"  … {len(v.layer_errors) - 12} more (--json lists all)")
-    for e in exports or []:
-        if "tflite" in e:
-            lines.append(f"wrote {e['tflite']}  (report {e['report']})")
+    for written in exports or []:
+        if "tflite" in written:
+            lines.append(f"wrote {written['tflite']}  (report {written['report']})")
     return "\n".join(escape_line(line) for line in lines)   # names come from the model file

@@ -18,16 +18,19 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BadInputError, ErrorKind, ExitCode, JobError, JobFailed, LitesmithError
+
+if TYPE_CHECKING:
+    from core.benchmark.results import BenchConfig
 
 # The app's default Run measures this way (gui.recipe.RunSettings.bench_config): batch 1, one thread,
 # 1 s per configuration after 3 warm-up calls, the Keras original as a tf.function.
 REPORT_SECONDS = 1.0
 
 
-def report_bench_config(seconds: float):
+def report_bench_config(seconds: float) -> BenchConfig:
     """The BenchConfig of the report's latency columns (the app's default Run settings)."""
     from core.benchmark.results import BenchConfig
 

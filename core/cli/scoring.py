@@ -8,11 +8,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from core.evaluation.common import TASKS as TASK_NAMES  # one list of tasks: the evaluation's
 
+if TYPE_CHECKING:
+    from core.optimize.session import SessionOptions
+
 
 def add_scoring_arguments(parser: argparse.ArgumentParser, *, tasks: bool = True) -> None:
+    """Add --signature and --input-shape, and with `tasks` --task and --primary-output, to `parser`."""
     parser.add_argument("--signature", metavar="NAME",
                         help="SavedModel or .tflite signature to use (default: serving_default, or the only one)")
     parser.add_argument("--input-shape", action="append", default=[], metavar="INPUT=D1,D2,...",
@@ -61,7 +66,7 @@ def parse_input_shapes(values: list[str]) -> tuple[tuple[str, tuple[int, ...]], 
     return tuple(parsed)
 
 
-def session_options(args: argparse.Namespace):
+def session_options(args: argparse.Namespace) -> SessionOptions:
     """The engine's `SessionOptions` from parsed arguments (ValueError for a bad --task)."""
     from core.cli import custom_objects
     from core.optimize.session import SessionOptions

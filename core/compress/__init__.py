@@ -10,6 +10,8 @@ Each technique is one function with a frozen config and a frozen result:
 TensorFlow/Keras are imported when a function runs, not when this package is imported.
 """
 
+from typing import Any
+
 from core.compress.configs import (
     DistillConfig,
     MagnitudePruneConfig,
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # lazy: keep `import core.compress` free of TensorFlow
+def __getattr__(name: str) -> Any:  # lazy: keep `import core.compress` free of TensorFlow
     if name == "magnitude_prune":
         from core.compress.magnitude import magnitude_prune
         return magnitude_prune

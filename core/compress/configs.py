@@ -7,9 +7,12 @@ JSON recipe step can build one with ``config_from_dict(cls, mapping)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from core.errors import BadInputError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,11 @@ class DistillConfig:
             raise BadInputError("student must be 'width:F', 'pruned[:S]' or a model path")
 
 
-def config_from_dict(cls: type, mapping: Mapping[str, Any]):
-    """Build a config dataclass from a JSON-like mapping; unknown keys are a usage error."""
+ConfigT = TypeVar("ConfigT", bound="DataclassInstance")
+
+
+def config_from_dict(cls: type[ConfigT], mapping: Mapping[str, Any]) -> ConfigT:
+    """Build a config dataclass from a JSON-like mapping; unknown keys or bad values raise BadInputError."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(mapping) - known)
     if unknown:

@@ -33,6 +33,12 @@ _EPS = 1e-7
 
 @dataclass(frozen=True)
 class DistillResult:
+    """The trained student and what was measured about it next to the teacher.
+
+    Parameters and FLOPs (2 x MACs of one sample) are counted; accuracies are on the
+    validation data (None without labelled validation data); .tflite sizes in bytes and p50
+    latencies in ms (batch 1, side by side) when `config.measure` asks for them, else None.
+    """
     model: Any                                  # the trained student (keras.Model)
     student_kind: str                           # "width:0.5", "pruned:0.5" or the file path
     used_labels: bool
@@ -53,14 +59,17 @@ class DistillResult:
     notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
+        """Every field but the model, as plain data for JSON."""
         return {k: v for k, v in self.__dict__.items() if k != "model"}
 
 
-def _distillation_loss_class():
+def _distillation_loss_class() -> type:
     keras = t.keras_module()
     ops = keras.ops
+    # Keras is imported lazily (only the engine's child loads it), so the base class is a runtime value.
+    base: Any = keras.distillation.DistillationLoss
 
-    class OutputDistillation(keras.distillation.DistillationLoss):
+    class OutputDistillation(base):
         """Tempered KL between teacher and student outputs given as probabilities or logits."""
 
         def __init__(self, temperature: float, kind: str, n_out: int) -> None:
@@ -68,7 +77,7 @@ def _distillation_loss_class():
             self.kind = kind
             self.n_out = n_out
 
-        def _logits(self, out):
+        def _logits(self, out: Any) -> Any:
             if self.kind == t.SOFTMAX:
                 return ops.log(ops.clip(out, _EPS, 1.0))
             if self.kind == t.SIGMOID:
@@ -76,7 +85,7 @@ def _distillation_loss_class():
                 return ops.log(p) - ops.log(1.0 - p)
             return out
 
-        def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        def compute_loss(self, teacher_outputs: Any, student_outputs: Any, **kwargs: Any) -> Any:
             T = self.temperature
             if self.kind == t.LINEAR and self.n_out == 1:
                 return ops.mean(ops.square(teacher_outputs - student_outputs))
@@ -94,16 +103,16 @@ def _distillation_loss_class():
                 kl = ops.sum(ops.exp(log_pt) * (log_pt - log_ps), axis=-1)
             return ops.mean(kl) * (T * T)
 
-        def validate_outputs(self, teacher_outputs, student_outputs):
+        def validate_outputs(self, teacher_outputs: Any, student_outputs: Any) -> None:
             keras.tree.assert_same_structure(teacher_outputs, student_outputs)
 
-        def get_config(self):
+        def get_config(self) -> dict[str, Any]:
             return {"temperature": self.temperature, "kind": self.kind, "n_out": self.n_out}
 
     return OutputDistillation
 
 
-def _accuracy(model, x, y) -> float:
+def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     out = np.asarray(model.predict(x, verbose=0, batch_size=256))
     y = np.asarray(y)
     if out.ndim == 2 and out.shape[1] > 1:
@@ -112,7 +121,8 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean((out.reshape(-1) > 0.5) == (y.reshape(-1) > 0.5)))
 
 
-def _make_student(teacher, spec: str, x, y, cancel: CancelToken):
+def _make_student(teacher: Any, spec: str, x: np.ndarray, y: np.ndarray | None,
+                  cancel: CancelToken) -> tuple[Any, str, bool]:
     """(student, kind, copy_initial_weights_for_scratch)"""
     keras = t.keras_module()
     if spec.startswith("width:"):
@@ -142,7 +152,7 @@ def _make_student(teacher, spec: str, x, y, cancel: CancelToken):
     return student, str(path), False
 
 
-def _fresh_copy(student, copy_weights: list | None):
+def _fresh_copy(student: Any, copy_weights: list[np.ndarray] | None) -> Any:
     keras = t.keras_module()
     scratch = keras.models.clone_model(student)
     if copy_weights is not None:
@@ -151,13 +161,13 @@ def _fresh_copy(student, copy_weights: list | None):
 
 
 def distill(
-    teacher,
+    teacher: Any,
     config: DistillConfig,
-    x,
-    y=None,
+    x: Any,
+    y: Any = None,
     *,
     validation: tuple[Any, Any] | None = None,
-    student_model=None,
+    student_model: Any = None,
     progress: Reporter,
     cancel: CancelToken,
 ) -> DistillResult:
@@ -229,6 +239,7 @@ def distill(
     teacher_acc = student_acc = None
     if validation is not None and validation[1] is not None:
         xv, yv = t.check_data(teacher, validation[0], validation[1])
+        assert yv is not None   # check_data returns labels as given, and they were
         teacher_acc, student_acc = _accuracy(teacher, xv, yv), _accuracy(student, xv, yv)
         if scratch is not None:
             scratch_acc = _accuracy(scratch, xv, yv)

@@ -8,16 +8,18 @@ no rule counts 0 here; callers that must know whether the figure is complete
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.models.flops import MacCount, count_keras_macs
 
 __all__ = ["MacCount", "count_flops", "count_macs", "count_keras_macs"]
 
 
-def count_macs(model) -> int:
+def count_macs(model: Any) -> int:
     """Multiply-accumulates for one sample (free dimensions counted per position)."""
     return count_keras_macs(model).total
 
 
-def count_flops(model) -> int:
+def count_flops(model: Any) -> int:
     """2 x `count_macs(model)`."""
     return 2 * count_macs(model)

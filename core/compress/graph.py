@@ -45,6 +45,7 @@ CHANNEL_ACTIVATIONS = {"softmax", "log_softmax"}  # mix channels: cannot drop on
 
 @dataclass
 class Group:
+    """One channel group: `size` channels pruned together, the layers that make and carry them, and why not (if blocked)."""
     gid: int
     size: int
     producers: list[str] = field(default_factory=list)   # layers whose outputs make these channels
@@ -61,11 +62,13 @@ class Desc:
 
     @property
     def size(self) -> int:
+        """Channels on the axis: `repeat` x the sum of the segment sizes."""
         return self.repeat * sum(s for _, s in self.segments)
 
 
 @dataclass
 class NodeInfo:
+    """One layer call in graph order: its layer, the channel layout (Desc) and shapes of its inputs and outputs."""
     layer: Any
     inputs: list[Desc]
     outputs: list[Desc]
@@ -75,6 +78,11 @@ class NodeInfo:
 
 
 class ChannelGraph:
+    """The channel groups of one model (`analyse`): union-find over group ids, plus the walked nodes.
+
+    `groups` by id (merged groups keep the root's id), `nodes` in graph order, and `notes`
+    for the layers left whole, with the reason.
+    """
     def __init__(self) -> None:
         self.groups: dict[int, Group] = {}
         self.parent: dict[int, int] = {}
@@ -83,18 +91,21 @@ class ChannelGraph:
 
     # union-find ---------------------------------------------------------------
     def new_group(self, size: int, producer: str | None = None, blocked: str | None = None) -> int:
+        """A new group of `size` channels, made by `producer` or blocked for `blocked`; returns its id."""
         gid = len(self.groups)
         self.groups[gid] = Group(gid, size, [producer] if producer else [], [], [blocked] if blocked else [])
         self.parent[gid] = gid
         return gid
 
     def find(self, gid: int) -> int:
+        """The root id of `gid`'s group (union-find, with path halving)."""
         while self.parent[gid] != gid:
             self.parent[gid] = self.parent[self.parent[gid]]
             gid = self.parent[gid]
         return gid
 
     def union(self, a: int, b: int) -> int:
+        """Merge the groups of `a` and `b` (their producers, members and block reasons); returns the root id."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return ra
@@ -106,15 +117,18 @@ class ChannelGraph:
         return ra
 
     def block(self, desc: Desc, reason: str) -> None:
+        """Mark every group on `desc` as unprunable for `reason` (each reason once per group)."""
         for gid, _ in desc.segments:
             g = self.groups[self.find(gid)]
             if reason not in g.blocked:
                 g.blocked.append(reason)
 
     def root_groups(self) -> list[Group]:
+        """The groups left after merging (one per root id), in creation order."""
         return [g for gid, g in self.groups.items() if self.find(gid) == gid]
 
     def group_of_producer(self, layer_name: str) -> Group | None:
+        """The merged group whose channels `layer_name` makes, or None when it makes none."""
         for g in self.root_groups():
             if layer_name in g.producers:
                 return g
@@ -135,7 +149,7 @@ class ChannelGraph:
         return np.concatenate(parts).astype(np.int64) if changed else None
 
 
-def functional_view(model):
+def functional_view(model: Any) -> Any:
     """The graph object (nodes by depth, inputs, outputs) behind a Sequential or functional model.
 
     Raises ValueError when the model has none (subclassed, or never built), and
@@ -147,17 +161,17 @@ def functional_view(model):
         raise ValueError("the model has no layer graph (build it with an Input, or a subclassed model)") from None
 
 
-def ordered_nodes(graph) -> list:
+def ordered_nodes(graph: Any) -> list[Any]:
     """The graph's nodes, inputs first; raises `core.adapters.UpstreamChanged` (see functional_view)."""
     return keras_internals.ordered_nodes(graph)
 
 
-def _activation_name(layer) -> str:
+def _activation_name(layer: Any) -> str:
     act = getattr(layer, "activation", None)
     return getattr(act, "__name__", str(act) if act is not None else "").lower()
 
 
-def is_recurrent(layer) -> bool:
+def is_recurrent(layer: Any) -> bool:
     """LSTM, GRU, SimpleRNN, ConvLSTM (anything built on keras RNN), Bidirectional and TimeDistributed."""
     return any(c.__name__ in RECURRENT_BASES for c in type(layer).__mro__)
 
@@ -167,7 +181,7 @@ _GATES = {"LSTM": "four gates", "ConvLSTM1D": "four gates", "ConvLSTM2D": "four 
 _WRAPPERS = ("Bidirectional", "TimeDistributed")
 
 
-def whole_layer_note(layer) -> str:
+def whole_layer_note(layer: Any) -> str:
     """The note for a recurrent or TimeDistributed layer that structured pruning leaves whole."""
     cls = type(layer).__name__
     inner = layer
@@ -191,11 +205,11 @@ def whole_layer_note(layer) -> str:
     return f"left whole: recurrent layer {layer.name!r} ({why}; not supported)"
 
 
-def _shape(t) -> tuple:
+def _shape(t: Any) -> tuple[Any, ...]:   # Keras dims: int, or None when free (callers check)
     return tuple(t.shape)
 
 
-def analyse(model) -> ChannelGraph:
+def analyse(model: Any) -> ChannelGraph:
     """Walk the model's graph once and build its channel groups."""
     graph = functional_view(model)
     cg = ChannelGraph()
@@ -206,7 +220,7 @@ def analyse(model) -> ChannelGraph:
         if node.operation is not None and not node.is_input:
             node_count[id(node.operation)] = node_count.get(id(node.operation), 0) + 1
 
-    def fresh_blocked(t, reason: str) -> Desc:
+    def fresh_blocked(t: Any, reason: str) -> Desc:
         return Desc(((cg.new_group(int(_shape(t)[-1] or 0) if len(_shape(t)) else 1, blocked=reason),
                       int(_shape(t)[-1] or 0) if len(_shape(t)) else 1),))
 

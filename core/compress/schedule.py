@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PolynomialDecay:
+    """The sparsity schedule over training steps (see the module docstring for the formula).
+
+    Sparsities are fractions of zero weights in [0, 1]; steps count optimizer steps (batches).
+    """
     initial_sparsity: float
     final_sparsity: float
     begin_step: int
@@ -22,6 +26,7 @@ class PolynomialDecay:
     frequency: int = 1
 
     def sparsity(self, step: int) -> float:
+        """The target sparsity at `step`: `initial_sparsity` before `begin_step`, `final_sparsity` from `end_step`."""
         if self.end_step <= self.begin_step:
             return self.final_sparsity if step >= self.begin_step else self.initial_sparsity
         if step < self.begin_step:
@@ -30,6 +35,7 @@ class PolynomialDecay:
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1.0 - p) ** self.power
 
     def should_update(self, step: int) -> bool:
+        """True at the steps where the masks are recomputed: every `frequency` steps from begin to end, and at end."""
         if step < self.begin_step or step > self.end_step:
             return False
         return step == self.end_step or (step - self.begin_step) % max(1, self.frequency) == 0

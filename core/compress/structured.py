@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from core.compress import measure as m
 from core.compress import training as t
 from core.compress.configs import StructuredPruneConfig
 from core.compress.flops import count_flops
-from core.compress.graph import DEPTHWISE, PER_CHANNEL, PRODUCERS, SEPARABLE, ChannelGraph, analyse
+from core.compress.graph import DEPTHWISE, PER_CHANNEL, PRODUCERS, SEPARABLE, ChannelGraph, Group, NodeInfo, analyse
 from core.engine.context import CancelToken, Reporter
 from core.adapters import UpstreamChanged, keras_internals
 from core.errors import BadInputError, ConversionError
@@ -36,6 +36,7 @@ STAGE = "structured-prune"
 
 @dataclass(frozen=True)
 class GroupReport:
+    """One channel group with producers: its channel count before and after, and why it was left alone."""
     producers: tuple[str, ...]      # layers whose filters/units were (or would be) removed together
     members: tuple[str, ...]        # per-channel layers sliced with them (BatchNorm, DepthwiseConv)
     channels_before: int
@@ -46,6 +47,12 @@ class GroupReport:
 
 @dataclass(frozen=True)
 class StructuredPruneResult:
+    """What `structured_prune` made and measured.
+
+    Parameter counts and FLOPs (2 x MACs of one sample, `core.compress.flops`) are counted on
+    both models; .tflite sizes in bytes and p50 latencies in ms (batch 1) are measured side by
+    side when `config.measure` asks for them, else None.
+    """
     model: Any                                # the rebuilt, smaller keras.Model
     groups: tuple[GroupReport, ...]
     params_before: int
@@ -62,13 +69,16 @@ class StructuredPruneResult:
 
     @property
     def groups_pruned(self) -> tuple[GroupReport, ...]:
+        """The groups that lost channels."""
         return tuple(g for g in self.groups if g.pruned)
 
     @property
     def groups_skipped(self) -> tuple[GroupReport, ...]:
+        """The groups left whole (each with its `reason`)."""
         return tuple(g for g in self.groups if not g.pruned)
 
     def summary(self) -> dict[str, Any]:
+        """Plain data for JSON: every figure, the groups as dicts and one `skipped` line per group left whole."""
         from dataclasses import asdict
 
         d = {k: v for k, v in self.__dict__.items() if k not in ("model", "groups")}
@@ -79,11 +89,11 @@ class StructuredPruneResult:
 
 # planning -------------------------------------------------------------------
 
-def _layer(model, name):
+def _layer(model: Any, name: str) -> Any:
     return model.get_layer(name)
 
 
-def _filter_l1(layer) -> np.ndarray:
+def _filter_l1(layer: Any) -> np.ndarray:
     weights = layer.pointwise_kernel if type(layer).__name__ in SEPARABLE else layer.kernel
     kernel = np.asarray(weights.numpy())
     return np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
@@ -98,9 +108,9 @@ def _keep_count(channels: int, fraction: float, min_channels: int, multiple: int
 
 
 def plan(
-    model,
+    model: Any,
     cg: ChannelGraph,
-    fraction_of,
+    fraction_of: Callable[[Group], float],
     *,
     min_channels: int = 1,
     channel_multiple: int = 1,
@@ -138,7 +148,7 @@ def plan(
 
 # rebuilding -----------------------------------------------------------------
 
-def _new_layer(layer, cg: ChannelGraph, keep: dict[int, np.ndarray]):
+def _new_layer(layer: Any, cg: ChannelGraph, keep: dict[int, np.ndarray]) -> Any:
     keras = t.keras_module()
     cls = type(layer).__name__
     if isinstance(layer, keras.Model):
@@ -154,7 +164,7 @@ def _new_layer(layer, cg: ChannelGraph, keep: dict[int, np.ndarray]):
     return layer.__class__.from_config(config)
 
 
-def _slice_weights(info, new_layer, cg: ChannelGraph, keep: dict[int, np.ndarray]) -> list[np.ndarray]:
+def _slice_weights(info: NodeInfo, new_layer: Any, cg: ChannelGraph, keep: dict[int, np.ndarray]) -> list[np.ndarray]:
     layer = info.layer
     cls = type(layer).__name__
     weights = layer.get_weights()
@@ -192,19 +202,19 @@ def _slice_weights(info, new_layer, cg: ChannelGraph, keep: dict[int, np.ndarray
     return weights
 
 
-def rebuild(model, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weights: bool = True):
+def rebuild(model: Any, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weights: bool = True) -> Any:
     """A new model with the kept channels only (fresh weights when `copy_weights` is False)."""
     keras = t.keras_module()
     tree = keras.tree
 
     new_layers: dict[int, Any] = {}
 
-    def new_for(layer):
+    def new_for(layer: Any) -> Any:
         if id(layer) not in new_layers:
             new_layers[id(layer)] = _new_layer(layer, cg, keep)
         return new_layers[id(layer)]
 
-    def input_name(src):
+    def input_name(src: Any) -> str | None:
         return keras_internals.producer_name(src)
 
     if type(model).__name__ == "Sequential":
@@ -240,7 +250,7 @@ def rebuild(model, cg: ChannelGraph, keep: dict[int, np.ndarray], *, copy_weight
     return new_model
 
 
-def width_scaled_copy(model, width: float):
+def width_scaled_copy(model: Any, width: float) -> Any:
     """A freshly initialised copy of `model` with `width` times the filters/units of each prunable group.
 
     Groups that structured pruning would leave alone (the output layer, inputs,
@@ -261,10 +271,10 @@ def width_scaled_copy(model, width: float):
 
 
 def structured_prune(
-    model,
+    model: Any,
     config: StructuredPruneConfig,
-    x,
-    y=None,
+    x: Any,
+    y: Any = None,
     *,
     progress: Reporter,
     cancel: CancelToken,
@@ -290,7 +300,7 @@ def structured_prune(
     if unknown:
         raise BadInputError(f"per_layer names layers the model does not have: {', '.join(unknown)}")
 
-    def fraction_of(g) -> float:
+    def fraction_of(g: Group) -> float:
         given = [per_layer[p] for p in g.producers if p in per_layer]
         return float(max(given)) if given else float(config.sparsity)
 

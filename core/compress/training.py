@@ -2,7 +2,7 @@
 
 * `EngineCallback` reports progress after every batch and checks the cancel
   token before every batch, so a cancel stops training at the next batch.
-* `training_targets` / `loss_for` pick the loss from the model's output layer:
+* `fine_tune` / `loss_for` pick the loss from the model's output layer:
   with labels the usual supervised loss, without labels the original model's
   outputs are the (soft) targets.
 """
@@ -27,7 +27,8 @@ SIGMOID = "sigmoid"
 LINEAR = "linear"
 
 
-def keras_module():
+def keras_module() -> Any:
+    """The `keras` module, imported quietly (`core.tf_runtime.import_keras`); Keras is untyped here."""
     return import_keras()
 
 
@@ -41,44 +42,48 @@ def make_engine_callback(
     on_batch_end: Callable[[int], None] | None = None,
     min_interval: float | None = None,
     span: tuple[float, float] = (0.0, 1.0),
-):
+) -> Any:
     """A keras Callback: cancel check before each batch, progress after each batch.
 
     `on_batch_end(global_step)` runs after the optimizer step of every batch
-    (magnitude pruning re-applies its masks there).
+    (magnitude pruning re-applies its masks there). Progress fractions run from
+    `span[0]` to `span[1]` over `total_steps` batches, at most one event per
+    `min_interval` seconds (default PROGRESS_MIN_INTERVAL_S) plus the last batch
+    of each epoch. Raises `Cancelled` (from the token) at the next batch.
     """
     keras = keras_module()
     start, end = span
-    if min_interval is None:
-        min_interval = PROGRESS_MIN_INTERVAL_S
+    interval = PROGRESS_MIN_INTERVAL_S if min_interval is None else min_interval
+    # Keras is imported lazily (only the engine's child loads it), so the base class is a runtime value.
+    base: Any = keras.callbacks.Callback
 
-    class EngineCallback(keras.callbacks.Callback):
+    class EngineCallback(base):
         def __init__(self) -> None:
             super().__init__()
             self.step = 0
             self.epoch = 0
             self.epochs = 1
-            self.steps_per_epoch = None
+            self.steps_per_epoch: int | None = None
             self._last = 0.0
 
-        def on_train_begin(self, logs=None):
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             cancel.raise_if_cancelled()
             self.epochs = int(self.params.get("epochs") or 1)
             self.steps_per_epoch = self.params.get("steps")
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epoch = epoch
 
-        def on_train_batch_begin(self, batch, logs=None):
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             cancel.raise_if_cancelled()
 
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             self.step += 1
             if on_batch_end is not None:
                 on_batch_end(self.step)
             now = time.monotonic()
             last_of_epoch = self.steps_per_epoch is not None and batch + 1 >= self.steps_per_epoch
-            if now - self._last >= min_interval or last_of_epoch:
+            if now - self._last >= interval or last_of_epoch:
                 self._last = now
                 loss = (logs or {}).get("loss")
                 loss_text = f", loss {float(loss):.4f}" if loss is not None else ""
@@ -95,15 +100,17 @@ def make_engine_callback(
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches in one epoch over `n` samples: ceil(n / batch_size), at least 1."""
     return max(1, -(-n // batch_size))
 
 
-def single_output(model) -> None:
+def single_output(model: Any) -> None:
+    """Raises BadInputError unless the Keras `model` has exactly one input and one output."""
     if len(model.outputs or []) != 1 or len(model.inputs or []) != 1:
         raise BadInputError("compression supports models with one input and one output")
 
 
-def output_activation(model) -> str:
+def output_activation(model: Any) -> str:
     """'softmax', 'sigmoid' or 'linear': the activation that produced the model's output."""
     layer = keras_internals.output_layer(model)   # UpstreamChanged when Keras no longer says
     name = ""
@@ -126,8 +133,15 @@ def _is_integer_labels(y: np.ndarray, n_out: int) -> bool:
     return False
 
 
-def loss_for(model, y: np.ndarray | None, *, soft_targets: bool):
-    """(loss, metrics) for fine-tuning `model` on labels `y` or on soft targets."""
+def loss_for(model: Any, y: np.ndarray | None, *, soft_targets: bool) -> tuple[Any, list[str]]:
+    """(loss, metric names) for fine-tuning `model` on labels `y` or on soft targets.
+
+    The loss follows the output layer's activation (`output_activation`): softmax
+    -> categorical cross-entropy (sparse for integer labels), sigmoid -> binary
+    cross-entropy, linear -> mean squared error (sparse cross-entropy from logits
+    for integer labels of a multi-unit output). `y` may be None only with
+    `soft_targets=True`.
+    """
     keras = keras_module()
     kind = output_activation(model)
     n_out = int(model.outputs[0].shape[-1] or 1)
@@ -149,7 +163,12 @@ def loss_for(model, y: np.ndarray | None, *, soft_targets: bool):
     return keras.losses.MeanSquaredError(), []
 
 
-def check_data(model, x: Any, y: Any | None) -> tuple[np.ndarray, np.ndarray | None]:
+def check_data(model: Any, x: Any, y: Any | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`x` cast to the model's input dtype and `y` as arrays, both shaped (samples, ...).
+
+    Raises BadInputError when `x` is empty, its per-sample shape does not fit the
+    model's input, or `y` has a different sample count.
+    """
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise BadInputError("the training data is empty")
@@ -164,17 +183,18 @@ def check_data(model, x: Any, y: Any | None) -> tuple[np.ndarray, np.ndarray | N
     return x, y
 
 
-def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The Keras `model`'s outputs for `x` (samples on axis 0), quietly, in batches of `batch_size`."""
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
 def fit(
-    model,
+    model: Any,
     x: np.ndarray,
     targets: np.ndarray,
     *,
-    loss,
-    metrics,
+    loss: Any,
+    metrics: list[str],
     epochs: int,
     batch_size: int,
     learning_rate: float,
@@ -201,8 +221,8 @@ def fit(
 
 
 def fine_tune(
-    model,
-    original,
+    model: Any,
+    original: Any,
     x: np.ndarray,
     y: np.ndarray | None,
     *,
@@ -234,11 +254,12 @@ def fine_tune(
 
 
 def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and the Keras backend (`keras.utils.set_random_seed`); None leaves them be."""
     if seed is not None:
         keras_module().utils.set_random_seed(int(seed))
 
 
-def clone_with_weights(model):
+def clone_with_weights(model: Any) -> Any:
     """A fresh copy of a Sequential/functional model with the same weights (the input stays untouched)."""
     keras = keras_module()
     try:

@@ -43,6 +43,7 @@ class Companions:
 
     @property
     def found(self) -> bool:
+        """True when at least one companion data file was found next to the model."""
         return self.best is not None
 
 

@@ -6,6 +6,7 @@ order), `y` by model output name. Samples are on axis 0 of every array.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,17 +63,18 @@ def bad(path: str | Path | None, message: str) -> BadInputError:
     return BadInputError(message, path=None if path is None or path == "" else str(path))
 
 
-def quoted(names) -> str:
+def quoted(names: Iterable[object]) -> str:
     """`'a', 'b'` (or `none`)."""
     return ", ".join(repr(str(n)) for n in names) or "none"
 
 
-def shape_text(shape) -> str:
+def shape_text(shape: Iterable[int | None]) -> str:
     """`(?, 8, 8)`: free dimensions as `?`."""
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 def input_label(spec: TensorSpec) -> str:
+    """`input 'frames'` for a named input, `the model's input` for an unnamed one (for error messages)."""
     return f"input {spec.name!r}" if spec.name else "the model's input"
 
 

@@ -310,6 +310,7 @@ def choose_samples(data: Dataset, n: int | None, seed: int = 0) -> tuple[Dataset
 
 
 def describe_path(path: str | None) -> str | None:
+    """`path` as a plain string for reports (os.fspath), or None when no file was given."""
     return None if path is None else os.fspath(path)
 
 

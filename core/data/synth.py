@@ -56,7 +56,7 @@ def synthetic_shape(spec: TensorSpec, n: int, given: tuple[int, ...] | None = No
     if None in dims:
         raise UsageError(f"{name} has free dimensions {spec.describe()} and no data was given: give --data, or "
                          f"the sizes to measure at with {input_shape_flag(spec)}")
-    return (int(n),) + tuple(int(d) for d in dims), []
+    return (int(n),) + tuple(int(d) for d in dims if d is not None), []   # no None left: checked above
 
 
 def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator,

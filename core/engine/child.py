@@ -32,16 +32,21 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Callable
 
 from core.engine.context import CancelToken, Reporter
-from core.engine.events import ErrorEvent, ResultEvent
+from core.engine.events import ErrorEvent, Event, ResultEvent
 from core.errors import ErrorKind, JobError, LitesmithError
 from core.tf_runtime import install_stderr_filter, quiet_environment
+
+if TYPE_CHECKING:
+    from core.engine.sandbox import SandboxStatus
 
 
 @dataclass(frozen=True)
 class ChildSettings:
+    """What the engine's child is told at start: its crash log, sandbox paths (scratch, inputs, code, cache) and parent."""
     crash_log_path: str
     preload_tensorflow: bool = True
     scratch: str | None = None  # the private folder the child may write (None: no sandbox, e.g. unit tests)
@@ -74,7 +79,7 @@ def prepare_scratch(scratch: str, cache_dir: str | None) -> None:
     tempfile.tempdir = None  # forget a temp folder chosen before TMPDIR changed
 
 
-def enter_sandbox(settings: ChildSettings):
+def enter_sandbox(settings: ChildSettings) -> SandboxStatus:
     """Apply the OS sandbox to this (still single-threaded) process; returns its SandboxStatus."""
     from core.engine.sandbox import apply_sandbox, default_policy
 
@@ -86,6 +91,7 @@ def enter_sandbox(settings: ChildSettings):
 
 
 def resolve_job(ref: str) -> Callable[..., Any]:
+    """The job function named by `ref` (`module:qualname`, from `core.engine.needs.job_ref`); import errors propagate."""
     module_name, _, qualname = ref.partition(":")
     target: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
@@ -93,7 +99,8 @@ def resolve_job(ref: str) -> Callable[..., Any]:
     return target
 
 
-def run_job(fn: Callable[..., Any], args: tuple, kwargs: dict, reporter: Reporter, token: CancelToken):
+def run_job(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reporter: Reporter,
+            token: CancelToken) -> ResultEvent | ErrorEvent:
     """Run one job function and turn its outcome into a terminal event."""
     try:
         return ResultEvent(fn(*args, progress=reporter, cancel=token, **kwargs))
@@ -106,7 +113,13 @@ def run_job(fn: Callable[..., Any], args: tuple, kwargs: dict, reporter: Reporte
         return ErrorEvent(JobError(ErrorKind.INTERNAL, message, details=traceback.format_exc()))
 
 
-def child_main(conn, settings: ChildSettings) -> None:
+def child_main(conn: Connection, settings: ChildSettings) -> None:
+    """The engine's child process: sandbox itself, then run the jobs `conn` sends, one at a time.
+
+    Messages in: ("job", id, ref, args, kwargs), ("cancel", id), ("stop",). Messages out:
+    ("sandbox", status), ("started", id), ("event", id, event); every job ends with a
+    ResultEvent or ErrorEvent. Never returns: exits on "stop" or when the parent is gone.
+    """
     from core.engine.lifeline import ENGINE_PID_ENV, die_with_parent, orphaned_exit, watch_parent
 
     # First of all: this process does not outlive the engine's (SIGKILL with the parent on Linux).
@@ -180,7 +193,12 @@ def child_main(conn, settings: ChildSettings) -> None:
         _, job_id, ref, args, kwargs = message
         send(("started", job_id))
         token = token_for(job_id)
-        reporter = Reporter(lambda event, job_id=job_id: send(("event", job_id, event)))
+
+        def report(event: Event, job_id: int = job_id) -> None:
+            send(("event", job_id, event))
+
+        reporter = Reporter(report)
+        terminal: ResultEvent | ErrorEvent
         try:
             fn = resolve_job(ref)
         except Exception as exc:  # noqa: BLE001

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from core.engine.events import ErrorEvent, Event, ProgressEvent, TERMINAL_EVENTS
@@ -28,6 +29,7 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SI
 
 
 def describe_signal(exitcode: int | None) -> str:
+    """How a child ended, for messages: `SIGKILL (Killed)` for exit code -9, `exit code 1` otherwise."""
     if exitcode is None or exitcode >= 0:
         return f"exit code {exitcode}"
     try:
@@ -38,6 +40,12 @@ def describe_signal(exitcode: int | None) -> str:
 
 
 class ChildJobHandle(JobHandle):
+    """A job running in the engine's child process: reads its events from the pipe and enforces the limits.
+
+    The cancel grace period, the load time limit and the memory cap are checked at least
+    every `POLL_SECONDS`; a child that dies becomes an ErrorEvent saying how (crash, out of
+    memory, killed by a signal).
+    """
     def __init__(self, engine: "Engine", job_id: int, subject: str | None, *, owns_slot: bool = True) -> None:
         super().__init__(subject)
         self._engine = engine
@@ -61,12 +69,12 @@ class ChildJobHandle(JobHandle):
 
     def _next_event(self) -> Event | None:
         engine = self._engine
-        process = engine._process
-        assert process is not None
+        process, conn = engine._process, engine._conn
+        assert process is not None and conn is not None   # the engine sets and clears them together
         try:
-            if engine._conn.poll(POLL_SECONDS):
+            if conn.poll(POLL_SECONDS):
                 try:
-                    message = loads_from_child(engine._conn.recv_bytes(), engine._code_tops)
+                    message = loads_from_child(conn.recv_bytes(), engine._code_tops)
                 except (EOFError, OSError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a message that is not plain data ends the child
@@ -104,12 +112,12 @@ class ChildJobHandle(JobHandle):
         else:
             self._load_done = True
 
-    def _check_limits_if_due(self, process) -> Event | None:
+    def _check_limits_if_due(self, process: BaseProcess) -> Event | None:
         if time.monotonic() - self._limits_checked_at < POLL_SECONDS:
             return None
         return self._check_limits(process)
 
-    def _check_limits(self, process) -> Event | None:
+    def _check_limits(self, process: BaseProcess) -> Event | None:
         self._limits_checked_at = time.monotonic()
         engine = self._engine
         if self._cancel_requested_at is not None and (

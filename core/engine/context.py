@@ -22,13 +22,16 @@ class CancelToken:
         self._event = threading.Event()
 
     def cancel(self) -> None:
+        """Ask the job to stop; it raises `Cancelled` at its next check. Safe from any thread."""
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
+        """True once `cancel()` was called."""
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
+        """Raise `core.errors.Cancelled` when the token was cancelled; else return at once."""
         if self._event.is_set():
             raise Cancelled()
 
@@ -52,9 +55,11 @@ class Reporter:
         self._sink(ProgressEvent(fraction=fraction, stage=stage, message=message))
 
     def log(self, message: str, level: str = "info") -> None:
+        """Send a LogEvent: `level` is "debug", "info", "warning" or "error"."""
         self._sink(LogEvent(level=level, message=message))
 
     def partial(self, kind: str, payload: Any) -> None:
+        """Send a PartialEvent of `kind` (how to read `payload`) and note its time for `partial_due`."""
         self._last_partial[kind] = time.monotonic()
         self._sink(PartialEvent(kind=kind, payload=payload))
 
@@ -101,6 +106,7 @@ def runs_in_parent(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def runs_in_parent_side(fn: Callable[..., Any]) -> bool:
+    """True when `fn` is marked with `@runs_in_parent` (the engine runs it in a thread of the parent)."""
     return bool(getattr(fn, _PARENT_SIDE, False))
 
 
@@ -111,4 +117,5 @@ class InlineChild:
         self._progress, self._cancel = progress, cancel
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the job `fn(*args, progress=..., cancel=..., **kwargs)` here, with this job's reporter and token."""
         return fn(*args, progress=self._progress, cancel=self._cancel, **kwargs)

@@ -44,13 +44,16 @@ class JobHandle:
 
     @property
     def done(self) -> bool:
+        """True once the job's terminal event (result or error) was read, or its events were abandoned."""
         return self._done
 
     @property
     def cancel_requested(self) -> bool:
+        """True once `cancel()` or `request_cancel()` was called."""
         return self._cancel_requested_at is not None or self._cancel_pending
 
     def cancel(self) -> None:
+        """Ask the job to stop (once; later calls do nothing). The engine kills a child job still running `cancel_grace_seconds` later."""
         if self._cancel_requested_at is None:
             self._cancel_requested_at = time.monotonic()
             self._send_cancel()
@@ -112,7 +115,8 @@ class JobHandle:
 class InlineJobHandle(JobHandle):
     """Runs the job in a thread of this process: same interface, no isolation."""
 
-    def __init__(self, engine: "Engine", fn, args, kwargs, subject) -> None:
+    def __init__(self, engine: "Engine", fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 subject: str | None) -> None:
         super().__init__(subject)
         self._engine = engine
         self._token = CancelToken()

@@ -55,6 +55,7 @@ SCRATCH = (FS_WRITE_FILE | FS_READ_FILE | FS_READ_DIR | FS_REMOVE_DIR | FS_REMOV
 
 
 def handled_fs(abi: int) -> int:
+    """The Landlock filesystem rights this kernel's `abi` version knows (refer from 2, truncate from 3, ioctl_dev from 5)."""
     rights = _FS_ABI1
     if abi >= 2:
         rights |= FS_REFER
@@ -89,6 +90,11 @@ def landlock_abi() -> int:
 
 
 def landlock_restrict(policy: SandboxPolicy, abi: int) -> None:
+    """Restrict this process (for good) to `policy`: read, read+exec, read+write paths and the scratch folder.
+
+    Network (ABI >= 4) and abstract-socket/signal scoping (ABI >= 6) are denied. A path
+    missing on this machine is skipped. Raises OSError from a failing syscall.
+    """
     handled = handled_fs(abi)
     attr = _RulesetAttr(handled_access_fs=handled,
                         handled_access_net=(NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,

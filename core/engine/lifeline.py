@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Callable, NoReturn
 
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
@@ -50,7 +51,7 @@ SCRATCH_PREFIX = "litesmith-engine-"
 OWNER_LOCK = ".owner.lock"
 
 
-def _libc():
+def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
@@ -84,7 +85,7 @@ def parent_gone(expected_parent: int | None) -> bool:
     return os.getppid() != expected_parent
 
 
-def orphaned_exit() -> None:
+def orphaned_exit() -> NoReturn:
     """End this process now: no clean-up handlers, no flushing, nothing written."""
     os._exit(ORPHAN_EXIT_CODE)
 
@@ -108,7 +109,7 @@ def die_with_parent(expected_parent: int | None = None) -> bool:
     return armed
 
 
-def watch_parent(expected_parent: int | None, on_gone=orphaned_exit) -> threading.Thread:
+def watch_parent(expected_parent: int | None, on_gone: Callable[[], object] = orphaned_exit) -> threading.Thread:
     """A daemon thread that calls `on_gone` (default: exit now) as soon as the parent is gone.
 
     Waits on multiprocessing's parent sentinel where there is one (any platform), and
@@ -164,6 +165,7 @@ def claim_scratch(folder: Path) -> int | None:
 
 
 def release_scratch(fd: int | None) -> None:
+    """Close the lock `fd` from `claim_scratch` (None: nothing to release); a sweep may then remove the folder."""
     if fd is not None:
         try:
             os.close(fd)
@@ -171,7 +173,7 @@ def release_scratch(fd: int | None) -> None:
             pass
 
 
-def stale_scratch_folders(root: str | os.PathLike) -> list[Path]:
+def stale_scratch_folders(root: str | os.PathLike[str]) -> list[Path]:
     """This user's engine scratch folders under `root` whose owner is gone (nobody holds their lock)."""
     try:
         import fcntl

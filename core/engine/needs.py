@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 def job_ref(fn: Callable[..., Any]) -> str:
+    """`module:qualname` naming `fn` for the child to import; ValueError for a function not importable by name."""
     module = getattr(fn, "__module__", None)
     if not module or module == "__main__":
         raise ValueError(f"job {fn!r} must be a function defined in an importable module")
@@ -33,6 +34,7 @@ class JobNeeds:
 
 
 def is_beneath(path: str, folder: str) -> bool:
+    """True when `path` is `folder` or inside it (plain string comparison on normalised paths)."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 

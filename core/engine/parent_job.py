@@ -29,6 +29,11 @@ class EngineChild:
         self._engine, self._owner = engine, owner
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run the step `fn(*args, **kwargs)` as a job in the sandboxed child; returns its value.
+
+        Its progress and log events reach the parent job's events. Raises `Cancelled` when the
+        parent job was asked to stop, `JobFailed` when the step fails.
+        """
         engine, owner = self._engine, self._owner
         if owner.cancel_requested:
             from core.errors import Cancelled
@@ -56,7 +61,8 @@ class EngineChild:
 class ParentJobHandle(JobHandle):
     """A `@runs_in_parent` job: runs in a thread here; its untrusted steps go to the child."""
 
-    def __init__(self, engine: "Engine", fn, args, kwargs, subject) -> None:
+    def __init__(self, engine: "Engine", fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 subject: str | None) -> None:
         super().__init__(subject)
         self._engine = engine
         self._token = CancelToken()

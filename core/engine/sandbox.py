@@ -38,6 +38,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
 
 from core.engine.landlock import landlock_abi, landlock_restrict
 from core.engine.seccomp import current_arch, install_seccomp, isolate_network, no_new_privs
@@ -59,6 +60,7 @@ class SandboxStatus:
 
     @property
     def level(self) -> str:
+        """"full" (files and network confined, nothing missing), "partial" (one of them) or "off"."""
         if self.filesystem and self.network and not self.missing:
             return "full"
         if self.filesystem or self.network:
@@ -80,6 +82,7 @@ class SandboxStatus:
         return text
 
     def to_dict(self) -> dict:
+        """Plain data for JSON (`litesmith devices --json`): every field, plus `level` and `summary`."""
         return {"level": self.level, "platform": self.platform, "landlock_abi": self.landlock_abi,
                 "filesystem": self.filesystem, "network": list(self.network), "scoped": self.scoped,
                 "missing": list(self.missing), "summary": self.summary}
@@ -237,7 +240,7 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
     return status
 
 
-def _probe_main(conn, scratch: str) -> None:
+def _probe_main(conn: Connection, scratch: str) -> None:
     conn.send(apply_sandbox(default_policy(scratch)))
     conn.close()
 

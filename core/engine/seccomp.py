@@ -16,6 +16,7 @@ import os
 import platform
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_SET_MODE_FILTER = 1
@@ -31,6 +32,7 @@ AF_UNIX = 1
 
 @dataclass(frozen=True)
 class Arch:
+    """One CPU architecture's numbers: the audit arch id and the syscall numbers the filter checks or denies."""
     audit: int
     seccomp: int
     capset: int
@@ -54,16 +56,19 @@ CLONE3 = 435
 
 
 def current_arch() -> Arch | None:
+    """This machine's `Arch` (x86_64/amd64, aarch64/arm64), or None where the filter is not supported."""
     return ARCHES.get(platform.machine().lower())
 
 
 
 @functools.lru_cache(maxsize=1)
-def libc():
+def libc() -> ctypes.CDLL:
+    """The process's C library (ctypes, errno kept), loaded once."""
     return ctypes.CDLL(None, use_errno=True)
 
 
-def syscall(number: int, *args) -> int:
+def syscall(number: int, *args: Any) -> int:
+    """`syscall(number, *args)` through libc (args as ctypes values); raises OSError with errno on a negative result."""
     lib = libc()
     lib.syscall.restype = ctypes.c_long
     result = lib.syscall(ctypes.c_long(number), *args)
@@ -75,6 +80,7 @@ def syscall(number: int, *args) -> int:
 
 
 def no_new_privs() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): this process and its children can never gain privileges (OSError on failure)."""
     if libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -174,7 +180,7 @@ def seccomp_program(arch: Arch) -> bytes:
         else:
             opcode = {"jeq": _JEQ_K, "jge": _JGE_K, "jset": _JSET_K}[op]
 
-            def offset(target):
+            def offset(target: str | None) -> int:
                 if target is None:
                     return 0
                 jump = labels[target] - index - 1
@@ -188,6 +194,7 @@ def seccomp_program(arch: Arch) -> bytes:
 
 
 def install_seccomp(arch: Arch) -> None:
+    """Install `seccomp_program(arch)` on every thread of this process (TSYNC), for good; OSError on failure."""
     program = seccomp_program(arch)
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer))

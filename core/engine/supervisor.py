@@ -51,8 +51,9 @@ import shutil
 import stat
 import tempfile
 import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psutil
 
@@ -64,6 +65,9 @@ from core.engine.jobs import InlineJobHandle, JobHandle
 from core.engine.lifeline import SCRATCH_PREFIX, claim_scratch, release_scratch, stale_scratch_folders
 from core.engine.needs import JobNeeds, as_input, is_beneath, job_needs, job_ref
 from core.engine.parent_job import ParentJobHandle
+
+if TYPE_CHECKING:
+    from core.engine.sandbox import SandboxStatus
 
 DEFAULT_CANCEL_GRACE_SECONDS = 1.0
 STOP_WAIT_SECONDS = 1.0  # how long `close()` lets an idle child exit by itself before killing it
@@ -92,7 +96,7 @@ class _Spawner:
         self._requests: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def start(self, process) -> None:
+    def start(self, process: multiprocessing.process.BaseProcess) -> None:
         current = threading.current_thread()
         if current is threading.main_thread() or current is self._thread:
             process.start()
@@ -167,13 +171,13 @@ class Engine:
         self._busy = threading.Lock()
         self._send_lock = threading.Lock()
         self._child_lock = threading.RLock()  # starting a child vs. closing the engine
-        self._process = None
-        self._conn = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
         self._crash_log: Path | None = None
         self._scratch: Path | None = None
         self._scratch_lock: int | None = None
         self._granted = JobNeeds()
-        self._sandbox = None
+        self._sandbox: SandboxStatus | None = None
         self._code_tops: frozenset[str] = frozenset({"core"})  # packages whose classes a result may use
         self._closed = False
 
@@ -217,10 +221,11 @@ class Engine:
 
     @property
     def child_pid(self) -> int | None:
+        """The running child's process id, or None when no child is alive (isolated=False, or between jobs' children)."""
         return self._process.pid if self._process is not None and self._process.is_alive() else None
 
     @property
-    def sandbox(self):
+    def sandbox(self) -> SandboxStatus | None:
         """The `SandboxStatus` the current (or last) child reported, or None before one did."""
         return self._sandbox
 
@@ -238,7 +243,7 @@ class Engine:
     def __enter__(self) -> "Engine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- child management ---------------------------------------------------
@@ -373,7 +378,7 @@ class Engine:
 def _remove_tree(folder: Path) -> None:
     """Delete the child's scratch folder whatever it left there (links are removed, never followed)."""
 
-    def make_writable(function, path, _exc) -> None:
+    def make_writable(function: Callable[[str], object], path: str, _exc: object) -> None:
         try:
             parent = os.path.dirname(path)
             os.chmod(parent, stat.S_IRWXU)

@@ -4,31 +4,13 @@ One output: ``evaluate_outputs`` (``metrics``). A whole model, output by output:
 ``evaluate_model`` (``model``). Which task an output is: ``infer_task`` (``tasks``).
 """
 
-from core.evaluation.common import (
-    BINARY,
-    CLASS_ID,
-    EMBEDDING,
-    MULTICLASS,
-    MULTILABEL,
-    REGRESSION,
-    SEGMENTATION,
-    SEQUENCE,
-    TASKS,
-    AccuracyMetrics,
-    Evaluation,
-    FidelityMetrics,
-)
+# `metrics` is the one-output API and re-exports the shared vocabulary of `common` (the task names and
+# result types), so the package takes both from there.
 from core.evaluation.metrics import (
-    accuracy_metrics,
-    average_precision,
-    binary_metrics,
-    classification_metrics,
-    clipped_outputs,
-    detect_task,
-    evaluate_outputs,
-    fidelity_metrics,
-    regression_metrics,
-    roc_auc,
+    BINARY, CLASS_ID, EMBEDDING, MULTICLASS, MULTILABEL, REGRESSION, SEGMENTATION, SEQUENCE, TASKS,
+    AccuracyMetrics, Evaluation, FidelityMetrics,
+    accuracy_metrics, average_precision, binary_metrics, classification_metrics, clipped_outputs, detect_task,
+    evaluate_outputs, fidelity_metrics, regression_metrics, roc_auc,
 )
 from core.evaluation.model import ModelEvaluation, evaluate_model, fidelity_score, nonfinite_samples
 from core.evaluation.multilabel import multilabel_metrics

@@ -22,6 +22,7 @@ __all__ = ["roc_auc", "average_precision", "precision_recall", "binary_accuracy"
 
 
 def binary_scores(scores: Any, name: str = "scores") -> np.ndarray:
+    """Binary scores as float64 of shape (n,), from (n,) or (n, 1); ValueError naming `name` otherwise."""
     s = as_array(scores, name)
     if s.ndim == 2 and s.shape[1] == 1:
         s = s[:, 0]
@@ -31,6 +32,7 @@ def binary_scores(scores: Any, name: str = "scores") -> np.ndarray:
 
 
 def binary_labels(y_true: Any) -> np.ndarray:
+    """0/1 labels as bool of shape (n,), from (n,) or (n, 1); ValueError for another shape or value."""
     y = as_array(y_true, "y_true")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -107,6 +109,7 @@ def precision_recall(y_true: Any, scores: Any, threshold: float = 0.5) -> tuple[
 
 
 def binary_accuracy(y_true: Any, scores: Any, threshold: float = 0.5) -> float:
+    """Fraction of samples whose decision (`score > threshold`) equals the 0/1 label; ValueError on bad shapes."""
     y = binary_labels(y_true)
     s = binary_scores(scores)
     same_n(y, s, "binary_accuracy")

@@ -176,6 +176,7 @@ class Evaluation(_ToDict):
     output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The figures as a JSON-safe dict (see `_ToDict.to_dict`); `output` is left out when empty."""
         out = super().to_dict()
         if not self.output:
             out.pop("output", None)
@@ -199,6 +200,7 @@ def as_array(x: Any, name: str) -> np.ndarray:
 
 
 def same_n(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    """ValueError naming `what` unless `a` and `b` have the same number of samples (axis 0)."""
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"{what}: {a.shape[0]} samples against {b.shape[0]}")
 

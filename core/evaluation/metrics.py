@@ -143,6 +143,11 @@ def _class_labels(y_true: Any, k: int) -> np.ndarray:
 
 
 def top1_accuracy(y_true: Any, scores: Any) -> float:
+    """Fraction of samples whose argmax score is the label.
+
+    `scores` (n, k) with k > 1; `y_true` class ids (n,) or (n, 1), or one-hot (n, k).
+    ValueError on bad shapes or labels outside [0, k).
+    """
     s = _class_scores(scores)
     y = _class_labels(y_true, s.shape[1])
     same_n(y, s, "top1_accuracy")
@@ -189,6 +194,7 @@ def max_error(y_true: Any, predictions: Any) -> float:
 
 
 def regression_metrics(y_true: Any, predictions: Any) -> AccuracyMetrics:
+    """MAE, RMSE and max error of `predictions` against `y_true` (equal shapes, flattened per sample; ValueError otherwise)."""
     y, p = _regression_pair(y_true, predictions)
     return AccuracyMetrics(
         task=REGRESSION,

@@ -37,6 +37,7 @@ __all__ = ["multilabel_metrics", "multilabel_fidelity"]
 
 
 def multilabel_scores(scores: Any, name: str = "scores") -> np.ndarray:
+    """Per-label scores as float64 of shape (n, k) with k > 1; ValueError naming `name` otherwise."""
     s = as_array(scores, name)
     if s.ndim != 2 or s.shape[1] < 2:
         raise ValueError(f"multilabel {name} must have shape (n, k) with k > 1, got {s.shape}")
@@ -44,6 +45,7 @@ def multilabel_scores(scores: Any, name: str = "scores") -> np.ndarray:
 
 
 def multilabel_labels(y_true: Any, k: int) -> np.ndarray:
+    """Multi-hot labels as bool of shape (n, k); ValueError for another shape or a value other than 0/1."""
     y = as_array(y_true, "y_true")
     if y.ndim != 2 or y.shape[1] != k:
         raise ValueError(f"multilabel labels must be multi-hot of shape (n, {k}), got {y.shape}")

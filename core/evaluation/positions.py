@@ -61,6 +61,7 @@ def _squeeze_last(a: np.ndarray) -> np.ndarray:
 
 
 def class_id_values(outputs: Any, name: str = "outputs") -> np.ndarray:
+    """Class ids from an integer output (a trailing axis of 1 dropped); ValueError when they are not whole numbers."""
     ids = _squeeze_last(as_array(outputs, name))
     if not is_whole(ids):
         raise ValueError(f"class_id {name} must hold whole-number class ids (an integer output)")

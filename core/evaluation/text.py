@@ -71,6 +71,7 @@ def headline_fidelity(evaluation: Any) -> str:
 
 
 def headline_accuracy(evaluation: Any) -> str:
+    """The accuracy text of `evaluation` (`accuracy_text`), tagged `[primary output]` when the model has several."""
     text = accuracy_text(evaluation)
     outputs = getattr(evaluation, "outputs", ())
     primary = getattr(evaluation, "primary", "")
@@ -78,6 +79,7 @@ def headline_accuracy(evaluation: Any) -> str:
 
 
 def output_evaluation(evaluation: Any, name: str) -> Any:
+    """The evaluation of the output `name` in `evaluation` (a ModelEvaluation), or None when it has none."""
     if evaluation is None or not hasattr(evaluation, "output"):
         return None
     try:

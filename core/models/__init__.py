@@ -1,0 +1,1 @@
+"""Model files: format detection, safety checks, loading, inspection, interfaces and MAC counts."""

@@ -43,7 +43,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from core.errors import BadInputError
 from core.text import escape_line, escape_text, first_line
@@ -101,7 +101,7 @@ def cache_part(paths: Iterable[str | os.PathLike]) -> list[str]:
     return [file_sha256(p) for p in paths]
 
 
-def _keras_bases(keras) -> tuple[type, ...]:
+def _keras_bases(keras: Any) -> tuple[type, ...]:
     names = ("layers.Layer", "Model", "losses.Loss", "metrics.Metric", "initializers.Initializer",
              "regularizers.Regularizer", "constraints.Constraint", "optimizers.Optimizer",
              "optimizers.schedules.LearningRateSchedule")
@@ -116,7 +116,7 @@ def _keras_bases(keras) -> tuple[type, ...]:
 
 
 @contextlib.contextmanager
-def _registry_restored():
+def _registry_restored() -> Iterator[dict[str, Any]]:
     """Keras's global registry as it was before, whatever the user's file registered; yields what it added."""
     from core.adapters.keras_internals import custom_object_registry
 

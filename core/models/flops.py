@@ -68,7 +68,7 @@ result types in `core.models.mac_count`; their public names are importable from 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.adapters import UpstreamChanged, keras_internals
 from core.models.flops_keras_rules import (  # noqa: F401 - re-exported
@@ -81,6 +81,11 @@ from core.models.mac_count import (  # noqa: F401 - re-exported
 
 
 # -- the Keras walk -------------------------------------------------------------------
+
+def _shapes(tensors: list[Any]) -> list[Shape]:
+    """The shapes of `tensors` (from `_tensors`, which keeps only tensors with a shape)."""
+    return [s for s in map(_shape, tensors) if s is not None]
+
 
 class _Row:
     __slots__ = ("type", "macs", "counted", "free", "rule")
@@ -98,7 +103,7 @@ class _KerasCounter:
             self.rows[name] = _Row(kind)
         return self.rows[name]
 
-    def model(self, model, specs: list | None, prefix: str, name: str) -> None:
+    def model(self, model: Any, specs: list[Any] | None, prefix: str, name: str) -> None:
         try:
             graph = keras_internals.layer_graph(model)     # UpstreamChanged propagates: see count_keras_macs
         except keras_internals.NoLayerGraph:
@@ -113,16 +118,16 @@ class _KerasCounter:
                     continue
                 self.visit(node.operation, node.arguments.args, node.arguments.kwargs, node.outputs, prefix)
         else:
-            def call(op, *args, **kwargs):
+            def call(op: Any, *args: Any, **kwargs: Any) -> Any:
                 out = op.compute_output_spec(*args, **kwargs)
                 self.visit(op, args, kwargs, out, prefix)
                 return out
 
             keras_internals.run_through_graph(graph, specs, call)
 
-    def visit(self, layer, args, kwargs, outputs, prefix: str) -> None:
+    def visit(self, layer: Any, args: Any, kwargs: Any, outputs: Any, prefix: str) -> None:
         name = f"{prefix}{layer.name}"
-        ins = [_shape(t) for t in _tensors((args, kwargs))]
+        ins = _shapes(_tensors((args, kwargs)))
         if _is_model(layer):
             self.model(layer, _tensors(args) or None, f"{name}/", name)
             return
@@ -135,7 +140,7 @@ class _KerasCounter:
             row.rule = row.rule or "zero by rule"
             return
         try:
-            macs, free = rule(layer, ins, [_shape(t) for t in _tensors(outputs)], {"args": args, "kwargs": kwargs})
+            macs, free = rule(layer, ins, _shapes(_tensors(outputs)), {"args": args, "kwargs": kwargs})
         except _Uncounted as exc:
             row.counted, row.rule = False, str(exc)
             return
@@ -146,7 +151,7 @@ class _KerasCounter:
         row.free = row.free or free
 
 
-def _input_specs(model, input_shapes: Mapping[str, Sequence[int | None]] | None):
+def _input_specs(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None) -> list[Any] | None:
     """KerasTensors for the model's inputs with the given shapes (None: use the model's own)."""
     if not input_shapes:
         return None
@@ -154,7 +159,7 @@ def _input_specs(model, input_shapes: Mapping[str, Sequence[int | None]] | None)
 
     KerasTensor = import_keras().KerasTensor
     inputs = list(getattr(model, "inputs", None) or [])
-    names = {}
+    names: dict[str, int] = {}
     for i, t in enumerate(inputs):
         for key in (getattr(t, "name", None), keras_internals.producer_name(t)):
             if key:
@@ -165,12 +170,12 @@ def _input_specs(model, input_shapes: Mapping[str, Sequence[int | None]] | None)
                          f"(inputs: {', '.join(map(repr, sorted(names)))})")
     specs = []
     for i, t in enumerate(inputs):
-        own = _shape(t)
-        given = next((input_shapes[k] for k, j in names.items() if j == i and k in input_shapes), None)
-        if given is None:
+        own = _shape(t) or ()
+        wanted = next((input_shapes[k] for k, j in names.items() if j == i and k in input_shapes), None)
+        if wanted is None:
             specs.append(t)
             continue
-        given = tuple(None if d is None else int(d) for d in given)
+        given = tuple(None if d is None else int(d) for d in wanted)
         if len(given) == len(own) - 1:
             given = (1,) + given
         if len(given) != len(own):
@@ -180,7 +185,7 @@ def _input_specs(model, input_shapes: Mapping[str, Sequence[int | None]] | None)
     return specs
 
 
-def _unit(model, specs) -> str:
+def _unit(model: Any, specs: list[Any] | None) -> str:
     """"time step" when every free dimension is the time axis of a (batch, time, features) input."""
     shapes = [_shape(t) for t in (specs or getattr(model, "inputs", None) or [])]
     free = [s for s in shapes if s and any(d is None for d in s[1:])]
@@ -189,7 +194,7 @@ def _unit(model, specs) -> str:
     return POSITION_UNIT
 
 
-def _not_counted(model, exc: Exception, unknown: bool = False) -> MacCount:
+def _not_counted(model: Any, exc: Exception, unknown: bool = False) -> MacCount:
     """The whole model uncounted: its graph could not be walked (never guessed at, never fatal to inspect).
 
     `unknown`: an upstream internal moved (`core.adapters.UpstreamChanged`, whose message names it):
@@ -201,7 +206,7 @@ def _not_counted(model, exc: Exception, unknown: bool = False) -> MacCount:
                     notes=(f"MACs could not be counted: {why}"[:300],))
 
 
-def count_keras_macs(model, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> MacCount:
+def count_keras_macs(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> MacCount:
     """MACs of a built Keras model for one sample (see the module docstring for every rule).
 
     `input_shapes` maps an input's name to a concrete shape (batch excluded, or

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from core.models.mac_count import _Uncounted
 
@@ -35,9 +35,11 @@ ZERO_BY_RULE = frozenset({
 # -- shapes ------------------------------------------------------------------------
 
 Shape = tuple  # of int | None, batch first
+# A rule: (layer, input shapes, output shapes, the call's {"args", "kwargs"}) -> (MACs, a free dim counted as 1)
+Rule = Callable[[Any, list[Shape], list[Shape], dict[str, Any]], tuple[int, bool]]
 
 
-def _shape(x) -> Shape | None:
+def _shape(x: Any) -> Shape | None:
     shape = getattr(x, "shape", None)
     if shape is None:
         return None
@@ -58,36 +60,36 @@ def _n(dims: Iterable[int | None]) -> tuple[int, bool]:
     return total, free
 
 
-def _known(value, what: str) -> int:
+def _known(value: Any, what: str) -> int:
     if value is None:
         raise _Uncounted(f"{what} is not known")
     return int(value)
 
 
-def _channels_first(layer) -> bool:
+def _channels_first(layer: Any) -> bool:
     return getattr(layer, "data_format", "channels_last") == "channels_first"
 
 
-def _spatial(shape: Shape, layer) -> Shape:
+def _spatial(shape: Shape, layer: Any) -> Shape:
     return shape[2:] if _channels_first(layer) else shape[1:-1]
 
 
-def _channels(shape: Shape, layer) -> int:
+def _channels(shape: Shape, layer: Any) -> int:
     return _known(shape[1] if _channels_first(layer) else shape[-1], "the channel count")
 
 
-def _tensors(structure) -> list:
+def _tensors(structure: Any) -> list[Any]:
     from core.tf_runtime import import_keras
 
     flat = import_keras().tree.flatten(structure)
     return [x for x in flat if _shape(x) is not None and hasattr(x, "dtype")]
 
 
-def _is_keras_class(obj) -> bool:
+def _is_keras_class(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "keras"
 
 
-def _is_model(layer) -> bool:
+def _is_model(layer: Any) -> bool:
     """A Keras Model (functional, Sequential or subclassed): counted layer by layer, never as one layer."""
     return any(c.__name__ in ("Model", "Functional", "Sequential") and c.__module__.split(".")[0] == "keras"
                for c in type(layer).__mro__)
@@ -107,13 +109,13 @@ def _out(outs: list[Shape]) -> Shape:
     return outs[0]
 
 
-def _dense(layer, ins, outs, call):
+def _dense(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x = _first(ins)
     rows, free = _n(x[1:-1])
     return rows * _known(x[-1], "the input width") * int(layer.units), free
 
 
-def _einsum_dense(layer, ins, outs, call):
+def _einsum_dense(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     equation = str(layer.equation).replace(" ", "")
     match = re.fullmatch(r"([a-zA-Z.]+),([a-zA-Z]+)->([a-zA-Z.]+)", equation)
     if not match:
@@ -146,33 +148,33 @@ def _einsum_dense(layer, ins, outs, call):
     return _n(size for letter, size in sizes.items() if letter not in batch)
 
 
-def _conv(layer, ins, outs, call):
+def _conv(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x, out = _first(ins), _out(outs)
     positions, free = _n(_spatial(out, layer))
     groups = int(getattr(layer, "groups", 1) or 1)
     return positions * math.prod(layer.kernel_size) * (_channels(x, layer) // groups) * int(layer.filters), free
 
 
-def _depthwise(layer, ins, outs, call):
+def _depthwise(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x, out = _first(ins), _out(outs)
     positions, free = _n(_spatial(out, layer))
     return positions * math.prod(layer.kernel_size) * _channels(x, layer) * int(layer.depth_multiplier), free
 
 
-def _separable(layer, ins, outs, call):
+def _separable(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x, out = _first(ins), _out(outs)
     positions, free = _n(_spatial(out, layer))
     mid = _channels(x, layer) * int(layer.depth_multiplier)
     return positions * (math.prod(layer.kernel_size) * mid + mid * int(layer.filters)), free
 
 
-def _transpose(layer, ins, outs, call):
+def _transpose(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x = _first(ins)
     positions, free = _n(_spatial(x, layer))
     return positions * math.prod(layer.kernel_size) * _channels(x, layer) * int(layer.filters), free
 
 
-def _cell_macs(cell, width: int) -> int:
+def _cell_macs(cell: Any, width: int) -> int:
     """One time step of an RNN cell fed `width` features (see the module docstring)."""
     kind = type(cell).__name__ if _is_keras_class(cell) else ""
     if kind == "StackedRNNCells":
@@ -191,7 +193,7 @@ def _cell_macs(cell, width: int) -> int:
     return 3 * (width + units + 1) * units
 
 
-def _rnn(layer, ins, outs, call):
+def _rnn(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x = _first(ins)
     if len(x) != 3:
         raise _Uncounted(f"input of rank {len(x)}; the rule needs (batch, time, features)")
@@ -199,7 +201,7 @@ def _rnn(layer, ins, outs, call):
     return steps * _cell_macs(layer.cell, _known(x[-1], "the input width")), free
 
 
-def _bidirectional(layer, ins, outs, call):
+def _bidirectional(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     total, free = 0, False
     for inner in (layer.forward_layer, layer.backward_layer):
         if not _is_keras_class(inner) or type(inner).__name__ not in RNN_CLASSES:
@@ -209,7 +211,7 @@ def _bidirectional(layer, ins, outs, call):
     return total, free
 
 
-def _time_distributed(layer, ins, outs, call):
+def _time_distributed(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     x, out = _first(ins), _out(outs)
     inner = layer.layer
     if _is_model(inner):
@@ -222,7 +224,7 @@ def _time_distributed(layer, ins, outs, call):
     return steps * macs, free or f
 
 
-def _bound(layer, call: dict) -> dict[str, Any]:
+def _bound(layer: Any, call: dict[str, Any]) -> dict[str, Any]:
     args, kwargs = call.get("args", ()), call.get("kwargs", {})
     try:
         return dict(inspect.signature(layer.call).bind_partial(*args, **kwargs).arguments)
@@ -230,7 +232,7 @@ def _bound(layer, call: dict) -> dict[str, Any]:
         return {}
 
 
-def _mha(layer, ins, outs, call):
+def _mha(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     bound = _bound(layer, call)
     query, value = _shape(bound.get("query")), _shape(bound.get("value"))
     key = _shape(bound.get("key")) if bound.get("key") is not None else value
@@ -250,7 +252,7 @@ def _mha(layer, ins, outs, call):
     return projections + attention, free_q or free_k
 
 
-def _attention(layer, ins, outs, call):
+def _attention(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     if len(ins) < 2:
         raise _Uncounted("needs query and value")
     q, v = ins[0], ins[1]
@@ -259,36 +261,36 @@ def _attention(layer, ins, outs, call):
     return tq * tv * (_known(q[-1], "the query width") + _known(v[-1], "the value width")), f1 or f2
 
 
-def _elementwise(per_element: int):
-    def rule(layer, ins, outs, call):
+def _elementwise(per_element: int) -> Rule:
+    def rule(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
         elements, free = _n(_first(ins)[1:])
         return per_element * elements, free
     return rule
 
 
-def _layer_norm(layer, ins, outs, call):
+def _layer_norm(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     elements, free = _n(_first(ins)[1:])
     affine = bool(getattr(layer, "scale", True) or getattr(layer, "center", True))
     return (4 if affine else 3) * elements, free
 
 
-def _pooling(layer, ins, outs, call):
+def _pooling(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     elements, free = _n(_out(outs)[1:])
     return elements * math.prod(layer.pool_size), free
 
 
-def _global_pooling(layer, ins, outs, call):
+def _global_pooling(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     return _n(_first(ins)[1:])
 
 
-def _multiply(layer, ins, outs, call):
+def _multiply(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     elements, free = _n(_out(outs)[1:])
     return max(len(ins) - 1, 0) * elements, free
 
 
 RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN"}
 
-_RULES = {
+_RULES: dict[str, Rule] = {
     "Dense": _dense, "EinsumDense": _einsum_dense,
     "Conv1D": _conv, "Conv2D": _conv, "Conv3D": _conv,
     "DepthwiseConv1D": _depthwise, "DepthwiseConv2D": _depthwise,
@@ -307,11 +309,11 @@ _RULES = {
 }
 
 
-def _zero(layer, ins, outs, call):
+def _zero(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
     return 0, False
 
 
-def _rule_for(layer):
+def _rule_for(layer: Any) -> Rule | None:
     """The rule for a Keras layer class; None for anything else (a user's class or a subclass)."""
     if not _is_keras_class(layer):
         return None

@@ -6,6 +6,7 @@ constant trip count.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from core.models.mac_count import POSITION_UNIT, SEQUENCE_UNIT, MacCount, _Uncounted
 from core.models.tflite_graph import TfliteGraph, TfliteOp, TfliteSubgraph
@@ -36,7 +37,7 @@ _BIDI_LSTM_WEIGHTS = _LSTM_WEIGHTS + tuple(range(18, 26))
 def _op_macs(op: TfliteOp, sg: TfliteSubgraph) -> int:
     """MACs of one op over the file's static shapes (the whole batch); raises _Uncounted."""
 
-    def shape(k: int, source=op.inputs) -> tuple[int, ...]:
+    def shape(k: int, source: Sequence[int] = op.inputs) -> tuple[int, ...]:
         if k >= len(source) or source[k] < 0:
             raise _Uncounted("an operand is missing")
         t = sg.tensor(source[k])
@@ -76,8 +77,8 @@ def _op_macs(op: TfliteOp, sg: TfliteSubgraph) -> int:
     if name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"):
         x = ranked(shape(0), at_least=2)
         weights = _BIDI_LSTM_WEIGHTS if name.startswith("BIDIRECTIONAL") else _LSTM_WEIGHTS
-        per_step = sum(math.prod(sg.tensor(op.inputs[k]).shape) for k in weights
-                       if k < len(op.inputs) and op.inputs[k] >= 0 and sg.tensor(op.inputs[k]) is not None)
+        present = [sg.tensor(op.inputs[k]) for k in weights if k < len(op.inputs) and op.inputs[k] >= 0]
+        per_step = sum(math.prod(t.shape) for t in present if t is not None)
         units = ranked(shape(2), 2)[0]                 # input-to-forget weights: (units, in)
         directions = 2 if name.startswith("BIDIRECTIONAL") else 1
         return math.prod(x[:-1]) * (per_step + 3 * units * directions)
@@ -176,8 +177,8 @@ def count_tflite_macs(graph: TfliteGraph) -> MacCount:
     main = graph.subgraphs[0]
     first = main.tensor(main.inputs[0]) if main.inputs else None
     batch = first.shape[0] if first is not None and len(first.shape) >= 2 and first.shape[0] > 0 else 1
-    free_inputs = [main.tensor(i) for i in main.inputs if main.tensor(i) is not None]
-    free_inputs = [t for t in free_inputs if any(d < 0 for d in t.signature[1:])]
+    inputs = [t for t in (main.tensor(i) for i in main.inputs) if t is not None]
+    free_inputs = [t for t in inputs if any(d < 0 for d in t.signature[1:])]
     per = ""
     if free_inputs or loops_per_iteration:
         sequence = all(len(t.signature) == 3 and t.signature[1] < 0 and t.signature[2] > 0 for t in free_inputs)

@@ -95,6 +95,7 @@ def _kind_of(mode: int) -> str:
 
 
 def read_head(path: str | Path, size: int = 1024) -> bytes:
+    """The first `size` bytes of `path`; BadInputError naming the file when it cannot be read."""
     try:
         with open(path, "rb") as fh:
             return fh.read(size)
@@ -105,6 +106,7 @@ def read_head(path: str | Path, size: int = 1024) -> bytes:
 
 
 def has_hdf5_signature(path: str | Path, size: int) -> bool:
+    """True when the HDF5 magic is at offset 0 or a user-block offset (512, 1024, ...) within the first `size` bytes."""
     with open(path, "rb") as fh:
         for offset in HDF5_USERBLOCK_OFFSETS:
             if offset + 8 > size:

@@ -42,6 +42,10 @@ def tree_files(folder: str | Path) -> list[tuple[str, Path]]:
 
 
 def sha256_tree(folder: str | Path, *, check: Callable[[], None] | None = None) -> str:
+    """SHA-256 (hex) of a folder: over each regular file's relative path and SHA-256, sorted by path.
+
+    `check` is called between chunks (e.g. `cancel.raise_if_cancelled`); symlinks are not followed.
+    """
     digest = hashlib.sha256()
     for rel, full in tree_files(folder):
         digest.update(rel.encode("utf-8") + b"\0" + sha256_file(full, check=check).encode("ascii") + b"\n")
@@ -49,6 +53,7 @@ def sha256_tree(folder: str | Path, *, check: Callable[[], None] | None = None) 
 
 
 def sha256_path(path: str | Path, *, check: Callable[[], None] | None = None) -> str:
+    """SHA-256 (hex) of a file's bytes, or of a folder by `sha256_tree`; `check` as there."""
     return sha256_tree(path, check=check) if Path(path).is_dir() else sha256_file(path, check=check)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 
 class ModelFormat:
+    """The model formats Litesmith reads, as the strings stored in `ModelInfo.format` and reports."""
     KERAS = "keras"          # Keras 3 .keras zip
     H5 = "h5"                # legacy Keras HDF5
     SAVED_MODEL = "saved_model"
@@ -15,6 +16,7 @@ class ModelFormat:
 
 @dataclass(frozen=True)
 class TensorInfo:
+    """One model input or output as inspected: name, shape (None = free), numpy dtype name, tflite quantization."""
     name: str
     shape: tuple[int | None, ...]          # None marks a dynamic dimension (e.g. batch)
     dtype: str                             # numpy dtype name: "float32", "int8", ...
@@ -23,6 +25,7 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """One Keras layer as inspected: its output shape (text), parameter count and MACs for one sample."""
     name: str
     type: str
     output_shape: str
@@ -34,6 +37,11 @@ class LayerInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """Everything `inspect_model` reads from a model file (see each field's comment for units).
+
+    FLOPs are 2 x the MACs counted by `core.models.flops` (never measured); parameters are
+    counted from the weights.
+    """
     path: str
     format: str                            # one of ModelFormat
     file_size: int                         # bytes (a SavedModel folder: all files in it)
@@ -54,6 +62,7 @@ class ModelInfo:
     signatures: tuple[str, ...] = ()       # every signature the file has
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: nested dataclasses become dicts (`dataclasses.asdict`)."""
         return asdict(self)
 
 

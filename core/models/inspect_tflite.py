@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import traceback
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BadInputError
 from core.models.info import TensorInfo
 from core.models.inspection import dims, flops_fields, shape_notes
 from core.text import first_line
 
+if TYPE_CHECKING:
+    from core.models.tflite_graph import TfliteGraph
 
-def _dtype_name(dtype) -> str:
+
+def _dtype_name(dtype: Any) -> str:
     import numpy as np
 
     try:
@@ -27,7 +30,7 @@ def _dtype_name(dtype) -> str:
         return str(dtype)
 
 
-def _tflite_tensor(detail) -> TensorInfo:
+def _tflite_tensor(detail: dict[str, Any]) -> TensorInfo:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     shape = detail.get("shape_signature")
     if shape is None:
@@ -36,7 +39,7 @@ def _tflite_tensor(detail) -> TensorInfo:
     return TensorInfo(name=str(detail["name"]), shape=dims(shape), dtype=_dtype_name(detail["dtype"]), quantization=quant)
 
 
-def open_interpreter(path: str, data: bytes):
+def open_interpreter(path: str, data: bytes) -> Any:
     """An allocated LiteRT interpreter without default delegates; BadInputError if the runtime refuses the model."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -52,7 +55,7 @@ def open_interpreter(path: str, data: bytes):
     return interpreter
 
 
-def _tflite_graph(interpreter, data: bytes, notes: list[str]):
+def _tflite_graph(interpreter: Any, data: bytes, notes: list[str]) -> tuple[TfliteGraph | None, str]:
     """Every subgraph from the flatbuffer; the interpreter's first subgraph when the file can't be read so;
     (None, why) when neither can (LiteRT's private op details moved: `core.adapters.litert`)."""
     from core.adapters import UpstreamChanged
@@ -73,6 +76,12 @@ def _tflite_graph(interpreter, data: bytes, notes: list[str]):
 
 
 def inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
+    """The `ModelInfo` fields of a .tflite (`data` is the file's bytes, `path` names it in errors).
+
+    Parameters are counted from the constant weight tensors, FLOPs are 2 x the MACs of
+    `count_tflite_macs` (counted, not measured); either is None with a note when the
+    flatbuffer cannot be read. Raises BadInputError when LiteRT refuses the model.
+    """
     from core.models.flops import count_tflite_macs
     from core.models.tflite_graph import count_tflite_params
 
@@ -110,7 +119,7 @@ def inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
     )
 
 
-def _tflite_io(interpreter, notes: list[str]) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str,
+def _tflite_io(interpreter: Any, notes: list[str]) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str,
                                                        tuple[str, ...]]:
     """Inputs and outputs by their signature names (serving_default, or the only signature).
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError
@@ -32,6 +32,9 @@ from core.models.hashing import sha256_path, size_on_disk
 from core.models.info import InspectResult, LayerInfo, ModelFormat, ModelInfo, TensorInfo
 from core.tf_runtime import wait_for_tensorflow_preload
 from core.text import first_line
+
+if TYPE_CHECKING:
+    from core.models.mac_count import MacCount
 
 
 def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken,
@@ -85,6 +88,7 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
         progress(0.7, "reading tensors and ops", stage="inspecting")
         from core.models.inspect_tflite import inspect_tflite
 
+        assert tflite_bytes is not None   # read above: the format is TFLITE here
         with safety.reading_model(path, "the .tflite model is corrupt or not supported"):
             details = inspect_tflite(path, tflite_bytes)
     cancel.raise_if_cancelled()
@@ -94,9 +98,10 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
 # -- helpers -----------------------------------------------------------------------
 
 def dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
+    """A shape as ints with None for free dimensions (a negative size counts as free); () for None."""
     if shape is None:
         return ()
-    out = []
+    out: list[int | None] = []
     for d in shape:
         if d is None:
             out.append(None)
@@ -107,6 +112,7 @@ def dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
 
 
 def shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
+    """Notes for inputs with a dynamic batch (per-sample figures assume one sample) or other free dimensions."""
     notes = []
     if inputs and all(t.shape and t.shape[0] is None for t in inputs):
         notes.append("the batch dimension is dynamic (None); per-sample figures assume one sample")
@@ -118,7 +124,7 @@ def shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
 
 # -- Keras ---------------------------------------------------------------------------
 
-def _tensor_infos(tensors) -> tuple[TensorInfo, ...]:
+def _tensor_infos(tensors: Iterable[Any] | None) -> tuple[TensorInfo, ...]:
     result = []
     for t in tensors or ():
         dtype = getattr(t, "dtype", "")
@@ -127,14 +133,14 @@ def _tensor_infos(tensors) -> tuple[TensorInfo, ...]:
     return tuple(result)
 
 
-def _tensor_name(tensor) -> str:
+def _tensor_name(tensor: Any) -> str:
     """The name a user gave: the producing layer's name, not Keras's internal "keras_tensor_65"."""
     from core.adapters.keras_internals import producer_name
 
     return producer_name(tensor) or str(getattr(tensor, "name", ""))
 
 
-def _iter_layers(model, prefix: str = ""):
+def _iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Layers of a model, nested models flattened as ``outer/inner``."""
     for layer in model.layers:
         sub = getattr(layer, "layers", None)
@@ -144,7 +150,7 @@ def _iter_layers(model, prefix: str = ""):
             yield f"{prefix}{layer.name}", layer
 
 
-def _io_shape(layer, attr: str) -> tuple[int | None, ...] | None:
+def _io_shape(layer: Any, attr: str) -> tuple[int | None, ...] | None:
     try:
         value = getattr(layer, attr)
     except Exception:  # noqa: BLE001 - unbuilt layer, or used at several places
@@ -157,14 +163,14 @@ def _io_shape(layer, attr: str) -> tuple[int | None, ...] | None:
     return None if shape is None else dims(shape)
 
 
-def _count_params(layer) -> int:
+def _count_params(layer: Any) -> int:
     try:
         return int(layer.count_params())
     except Exception:  # noqa: BLE001 - an unbuilt layer has no weights yet
         return 0
 
 
-def flops_fields(count) -> tuple[dict[str, Any], list[str]]:
+def flops_fields(count: MacCount) -> tuple[dict[str, Any], list[str]]:
     """The ModelInfo fields of a `core.models.flops.MacCount`, and its notes."""
     notes = list(count.notes)
     if count.unknown:                      # an upstream internal moved: unknown, not a partial 0
@@ -175,7 +181,7 @@ def flops_fields(count) -> tuple[dict[str, Any], list[str]]:
                 flops_per=count.per), notes
 
 
-def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
+def _inspect_keras(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> dict[str, Any]:
     from core.models.flops import count_keras_macs
 
     notes: list[str] = []
@@ -217,7 +223,7 @@ def _inspect_keras(model, input_shapes=None) -> dict[str, Any]:
 SERVING_SIGNATURE = "serving_default"
 
 
-def _pick_signature(proto) -> tuple[Any, str, list[str]]:
+def _pick_signature(proto: Any) -> tuple[Any, str, list[str]]:
     notes: list[str] = []
     graphs = [mg for mg in proto.meta_graphs if "serve" in mg.meta_info_def.tags] or list(proto.meta_graphs)
     for mg in graphs:
@@ -231,7 +237,7 @@ def _pick_signature(proto) -> tuple[Any, str, list[str]]:
     return None, "", notes
 
 
-def _signature_tensors(tf, tensor_map) -> tuple[TensorInfo, ...]:
+def _signature_tensors(tf: Any, tensor_map: Any) -> tuple[TensorInfo, ...]:
     result = []
     for key in sorted(tensor_map):
         info = tensor_map[key]
@@ -244,7 +250,7 @@ def _signature_tensors(tf, tensor_map) -> tuple[TensorInfo, ...]:
     return tuple(result)
 
 
-def _saved_model_params(proto) -> int:
+def _saved_model_params(proto: Any) -> int:
     """Elements of the variables in the object graph.
 
     Keras' model.export() tracks each variable twice (two objects with one
@@ -274,7 +280,7 @@ def _saved_model_params(proto) -> int:
     return total
 
 
-def _inspect_saved_model(path: str, proto, progress: Reporter, cancel: CancelToken) -> dict[str, Any]:
+def _inspect_saved_model(path: str, proto: Any, progress: Reporter, cancel: CancelToken) -> dict[str, Any]:
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()

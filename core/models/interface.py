@@ -48,6 +48,7 @@ class TensorSpec:
 
     @property
     def is_integer(self) -> bool:
+        """True for integer dtypes (ids, class ids), False for floats, bools, strings and objects."""
         return self.dtype not in ("object", "string") and np.issubdtype(np.dtype(self.dtype), np.integer)
 
     @property
@@ -56,6 +57,7 @@ class TensorSpec:
         return tuple(i for i, d in enumerate(self.shape) if d is None and i > 0)
 
     def to_dict(self) -> dict:
+        """Plain data for JSON: name, shape (None for free dimensions), dtype, role, and the activation when known."""
         out = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "role": self.role}
         if self.activation:
             out["activation"] = self.activation
@@ -76,25 +78,30 @@ class ModelInterface:
 
     @property
     def input_names(self) -> tuple[str, ...]:
+        """The inputs' names, in the model's order."""
         return tuple(t.name for t in self.inputs)
 
     @property
     def output_names(self) -> tuple[str, ...]:
+        """The outputs' names, in the model's order."""
         return tuple(t.name for t in self.outputs)
 
     def input(self, name: str) -> TensorSpec:
+        """The input called `name`; KeyError when there is none."""
         for spec in self.inputs:
             if spec.name == name:
                 return spec
         raise KeyError(name)
 
     def output(self, name: str) -> TensorSpec:
+        """The output called `name`; KeyError when there is none."""
         for spec in self.outputs:
             if spec.name == name:
                 return spec
         raise KeyError(name)
 
     def to_dict(self) -> dict:
+        """Plain data for JSON: the signature used, every signature, and each input's and output's `to_dict`."""
         return {"signature": self.signature, "signatures": list(self.signatures),
                 "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
 

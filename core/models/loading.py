@@ -15,7 +15,7 @@ import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from core.errors import BadInputError
 from core.models import safety
@@ -63,7 +63,7 @@ def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple
                          path=str(path), details=details)
 
 
-def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()):
+def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Any:
     """Check and load a `.keras` or `.h5` model; returns a `keras.Model`."""
     with safety.reading_model(path):
         fmt = safety.check_model(path)
@@ -76,7 +76,7 @@ _PATCHED = ("is_memory_sufficient", "get_temp_dir")   # what _keras_load_patches
 
 
 @contextlib.contextmanager
-def _keras_load_patches(saving_lib: Any):
+def _keras_load_patches(saving_lib: Any) -> Iterator[None]:
     """Keep a Keras load from writing anywhere we don't clean up.
 
     * Keras 3 reads a .keras file's weights into memory when it thinks memory
@@ -110,7 +110,7 @@ def _keras_load_patches(saving_lib: Any):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()):
+def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Any:
     """Load a `.keras`/`.h5` file whose safety checks already ran (`safe_mode=True`, `compile=False`).
 
     `custom_objects`: the user's own code files (``--custom-objects``), imported here, after the

@@ -38,6 +38,7 @@ class MacCount:
 
     @property
     def flops(self) -> int:
+        """FLOPs of the counted layers: 2 x `total` MACs (a multiply and an add each)."""
         return 2 * self.total
 
     @property

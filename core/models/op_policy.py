@@ -60,6 +60,7 @@ _PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot"})
 
 @dataclass(frozen=True)
 class OpProblem:
+    """One op the SavedModel op policy refuses: the op type, where it is (function or graph node) and why."""
     op: str
     where: str          # "function '__inference_...'" or "graph node 'save/SaveV2'"
     reason: str
@@ -73,11 +74,11 @@ def _node_name(tensor_name: str) -> str:
     return name.split(":", 1)[0]
 
 
-def _data_inputs(node) -> list[str]:
+def _data_inputs(node: Any) -> list[str]:
     return [i for i in node.input if not i.startswith("^")]
 
 
-def _attr_functions(attrs) -> Iterator[str]:
+def _attr_functions(attrs: Any) -> Iterator[str]:
     """Names of the functions an attribute map names (f, then_branch, body, branches, nested attrs)."""
     for value in attrs.values():
         kind = value.WhichOneof("value")
@@ -102,7 +103,7 @@ def _graph_closure(nodes_by_name: dict, roots: Iterable[str]) -> set[str]:
     return seen
 
 
-def saved_model_assets(meta_graph) -> list:
+def saved_model_assets(meta_graph: Any) -> list[Any]:
     """The AssetFileDefs of a MetaGraph: the field, and the legacy `saved_model_assets` collection
     that TF1's builder writes (the TF1 loader reads both)."""
     from tensorflow.core.protobuf import meta_graph_pb2
@@ -120,7 +121,7 @@ def saved_model_assets(meta_graph) -> list:
 class _OpPolicy:
     """Judges the ops of one MetaGraphDef; `problems()` lists what the policy refuses."""
 
-    def __init__(self, meta_graph) -> None:
+    def __init__(self, meta_graph: Any) -> None:
         self.meta_graph = meta_graph
         graph = meta_graph.graph_def
         self.nodes = {n.name: n for n in graph.node}
@@ -180,7 +181,7 @@ class _OpPolicy:
 
     # -- calls -------------------------------------------------------------------------
 
-    def _callees(self, node) -> list[tuple[str, bool]]:
+    def _callees(self, node: Any) -> list[tuple[str, bool]]:
         """(function, arguments map 1:1) for each library function `node` calls."""
         found = []
         if node.op in self.functions:
@@ -307,7 +308,7 @@ class _OpPolicy:
 
     # -- the verdicts --------------------------------------------------------------------
 
-    def _judge(self, node, scope: str | None, labels: set[str]) -> str | None:
+    def _judge(self, node: Any, scope: str | None, labels: set[str]) -> str | None:
         """Why `node` is refused, or None."""
         op = node.op
         if op in self.functions:
@@ -356,7 +357,7 @@ class _OpPolicy:
         return found
 
 
-def saved_model_op_problems(meta_graph) -> list[OpProblem]:
+def saved_model_op_problems(meta_graph: Any) -> list[OpProblem]:
     """What the op policy refuses in one MetaGraphDef (empty when fine). See COMPUTE_OP_LIBRARIES."""
     return _OpPolicy(meta_graph).problems()
 

@@ -228,7 +228,7 @@ def _check_h5(path: str | Path) -> dict:
     return config
 
 
-def _check_h5_tree(path: str | Path, root, where: str = "the HDF5 file") -> None:
+def _check_h5_tree(path: str | Path, root: Any, where: str = "the HDF5 file") -> None:
     import h5py
 
     label = where
@@ -271,6 +271,11 @@ def _check_h5_tree(path: str | Path, root, where: str = "the HDF5 file") -> None
 # -- .tflite ---------------------------------------------------------------------
 
 def check_tflite_bytes(path: str | Path, data: bytes) -> None:
+    """Header checks of a .tflite's bytes before LiteRT sees them; BadInputError naming `path` on failure.
+
+    Refuses an empty or truncated file, one over MAX_TFLITE_BYTES, one without the
+    'TFL3' identifier and one whose root table offset points outside the file.
+    """
     size = len(data)
     if size == 0:
         raise _bad(path, "the file is empty (0 bytes)")
@@ -300,7 +305,7 @@ def read_tflite(path: str | Path) -> bytes:
 
 # -- SavedModel (the checks: `core.models.saved_model_checks`) ---------------------------
 
-def check_saved_model(folder: str | Path):
+def check_saved_model(folder: str | Path) -> Any:
     """Parse and check `saved_model.pb`; return the SavedModel protocol buffer.
 
     Imports TensorFlow's protobuf module (the child process may do that).

@@ -15,6 +15,7 @@ import os
 import posixpath
 import stat
 from pathlib import Path
+from typing import Any
 
 from core.models.formats import SAVED_MODEL_FILE
 from core.models.op_policy import OpProblem, _op_refusal, saved_model_assets, saved_model_op_problems
@@ -23,6 +24,7 @@ from core.text import first_line
 
 
 def inside(folder: Path, target: Path) -> bool:
+    """True when `target` is `folder` or beneath it (path comparison only: resolve both first)."""
     try:
         target.relative_to(folder)
         return True
@@ -63,7 +65,7 @@ def check_saved_model_tree(folder: Path) -> None:
 
 
 
-def check_saved_model_proto(folder: Path):
+def check_saved_model_proto(folder: Path) -> Any:
     """`core.models.safety.check_saved_model` without its error boundary: the SavedModel protocol buffer."""
     from core.models import safety   # the limits live there (and may be changed there)
     from core.tf_runtime import import_tensorflow

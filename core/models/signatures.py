@@ -144,6 +144,7 @@ def _tflite_spec(name: str, detail: dict, role: str) -> TensorSpec:
 
 
 def tflite_signature_keys(interpreter: Any) -> list[str]:
+    """The signature names of a LiteRT interpreter, sorted (empty for an old .tflite without signatures)."""
     return sorted(interpreter.get_signature_list())
 
 

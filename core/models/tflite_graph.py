@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 WEIGHT_DTYPES = frozenset({"float32", "float16", "int8", "int16", "uint8", "int4", "bfloat16"})
 
 
 @dataclass(frozen=True)
 class TfliteTensor:
+    """One tensor of a .tflite subgraph as the flatbuffer describes it (see each field's comment)."""
     name: str
     shape: tuple[int, ...]                 # static shape (a free dimension is stored as 1)
     signature: tuple[int, ...]             # -1 marks a free dimension; equals `shape` when none is free
@@ -34,11 +35,13 @@ class TfliteTensor:
 
     @property
     def elements(self) -> int:
+        """Elements of the static shape (1 for a scalar); free dimensions count as stored (1)."""
         return math.prod(self.shape) if self.shape else 1
 
 
 @dataclass(frozen=True)
 class TfliteOp:
+    """One operator of a subgraph: its position, op name, tensor indices and the options the MAC rules read."""
     index: int
     name: str                              # builtin op name ("FULLY_CONNECTED") or "CUSTOM:<custom code>"
     inputs: tuple[int, ...]                # tensor indices; -1 for an omitted optional input
@@ -48,6 +51,7 @@ class TfliteOp:
 
 @dataclass(frozen=True)
 class TfliteSubgraph:
+    """One subgraph: its tensors, operators in execution order, and input/output tensor indices."""
     name: str
     tensors: tuple[TfliteTensor, ...]
     ops: tuple[TfliteOp, ...]
@@ -55,31 +59,34 @@ class TfliteSubgraph:
     outputs: tuple[int, ...]
 
     def tensor(self, index: int) -> TfliteTensor | None:
+        """The tensor at `index`, or None for an omitted optional input (-1) or an index out of range."""
         return self.tensors[index] if 0 <= index < len(self.tensors) else None
 
 
 @dataclass(frozen=True)
 class TfliteGraph:
+    """Every subgraph of a .tflite that could be read; `unread` names the ones that could not."""
     subgraphs: tuple[TfliteSubgraph, ...]
     unread: tuple[str, ...] = ()           # subgraphs that could not be read (named or numbered)
     source: str = "flatbuffer"             # "flatbuffer" or "interpreter" (first subgraph only)
 
     @property
     def complete(self) -> bool:
+        """True when every subgraph was read."""
         return not self.unread
 
 
-def _enum_names(cls) -> dict[int, str]:
+def _enum_names(cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return ""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _ints(length: int, get) -> tuple[int, ...]:
+def _ints(length: int, get: Callable[[int], Any]) -> tuple[int, ...]:
     return tuple(int(get(i)) for i in range(length))
 
 
@@ -145,7 +152,7 @@ def read_tflite_graph(data: bytes) -> TfliteGraph:
     return TfliteGraph(subgraphs=tuple(subgraphs))
 
 
-def _options(schema, name: str, op) -> dict[str, Any]:
+def _options(schema: Any, name: str, op: Any) -> dict[str, Any]:
     """The few builtin options the MAC rules need."""
     table = op.BuiltinOptions()
     if table is None:
@@ -169,7 +176,7 @@ def _options(schema, name: str, op) -> dict[str, Any]:
     return {}
 
 
-def graph_from_interpreter(interpreter) -> TfliteGraph:
+def graph_from_interpreter(interpreter: Any) -> TfliteGraph:
     """The first subgraph as the interpreter lists it; the other subgraphs are named in `unread`.
 
     The op list comes from LiteRT's private op details (`core.adapters.litert.ops_details`):

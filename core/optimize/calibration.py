@@ -15,16 +15,24 @@ own output (size, op set, outputs).
 Not used for the batch-1 recurrent path: the calibrator was seen to crash
 natively on its WHILE loop, so those variants keep the isolated converter
 process (`core.optimize.isolated`).
+
+TensorFlow's calibrator and quantizers are private: they are reached only
+through `core.adapters.tf_converter`. When one of them moved
+(`UpstreamChanged`), or fails on this model, the functions here raise
+`ConversionError` with the reason, and the pipeline converts that variant
+with the public converter instead (`core.optimize.passes.QuantizePass`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
+from core.adapters import UpstreamChanged, tf_converter
+from core.engine.context import CancelToken
 from core.errors import ConversionError
 
 # Ops a quantized model uses at its float boundary (or anywhere an op stays float).
@@ -36,46 +44,49 @@ class Calibration:
     """A calibrated float model: min/max of every tensor on one calibration set."""
 
     calibrated: bytes          # the float model with the recorded ranges (mlir_quantize's input)
-    calibrator: Any            # TensorFlow's Calibrator, fed: writes 16x8 with QuantizeModel
+    calibrator: Any            # the adapter's `Calibrated` (TensorFlow's fed Calibrator): writes 16x8
     samples: int
     seconds: float
 
 
+def _failure(what: str, exc: BaseException, log: str = "") -> ConversionError:
+    """One variant's ConversionError from an adapter's `UpstreamChanged` or the converter's own failure."""
+    reason = str(exc) if isinstance(exc, UpstreamChanged) else f"{type(exc).__name__}: {exc}"
+    return ConversionError(f"{what} failed: {reason}"[:400], details=log)
+
+
 def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str,
-              cancel=None) -> Calibration:
-    """Run the float .tflite on every calibration sample (batch 1, by input name); ConversionError on failure.
+              cancel: CancelToken | None = None) -> Calibration:
+    """Run the float .tflite on every calibration sample (batch 1, by input name).
 
-    Samples go one at a time, as the converter feeds its representative
-    dataset, so the recorded ranges are the converter's.
+    `inputs`: arrays of shape (samples, ...) keyed by the signature's input
+    names. Samples go one at a time, as the converter feeds its representative
+    dataset, so the recorded ranges are the converter's. Raises ConversionError
+    (the calibrator's log as details; the message names a moved TensorFlow
+    symbol), or Cancelled.
     """
-    from tensorflow.lite.python.optimize import calibrator as tf_calibrator
-
     from core.optimize.convert import quiet_native
 
     n = int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
-    def samples():
+    def samples() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         for i in range(n):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             yield signature, {name: value[i:i + 1] for name, value in inputs.items()}
 
     started = time.perf_counter()
+    failure: BaseException | None = None
     with quiet_native() as captured:
         try:
-            model = tf_calibrator.add_intermediate_tensors(bytes(float_bytes))
-            calibrator = tf_calibrator.Calibrator(model)
-            calibrated = bytes(calibrator.calibrate(samples))
-            failure = None
+            done = tf_converter.calibrate(bytes(float_bytes), samples)
         except Exception as exc:  # noqa: BLE001 - the caller falls back to the converter
             failure = exc
     if failure is not None:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        raise ConversionError(f"calibration failed: {type(failure).__name__}: {failure}"[:400],
-                              details=captured.text) from None
-    return Calibration(calibrated=calibrated, calibrator=calibrator, samples=n,
-                       seconds=time.perf_counter() - started)
+        raise _failure("calibration", failure, captured.text) from None
+    return Calibration(calibrated=done.model, calibrator=done, samples=n, seconds=time.perf_counter() - started)
 
 
 def int8_model(calibration: Calibration, *, io_dtype: str = "float", float_layers: list[str] | None = None,
@@ -84,32 +95,24 @@ def int8_model(calibration: Calibration, *, io_dtype: str = "float", float_layer
 
     `io_dtype` "int8": integer inputs and outputs; `float_layers`: op output
     tensors kept in float (selective); `numeric_verify`: the debugger's
-    instrumented model. ConversionError on failure.
+    instrumented model. Returns the .tflite bytes; raises ConversionError.
     """
-    from tensorflow.lite.python import convert as tfl_convert
-
     from core.optimize.convert import quiet_native
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
-    io = tf.int8 if io_dtype == "int8" else tf.float32
+    failure: BaseException | None = None
+    data = b""
     with quiet_native() as captured:
         try:
-            if numeric_verify:
-                data = tfl_convert.mlir_quantize(calibration.calibrated, False, fully_quantize=False,
-                                                 enable_numeric_verify=True,
-                                                 denylisted_nodes=list(float_layers or []) or None)
-            else:
-                data = tfl_convert.mlir_quantize(calibration.calibrated, False, input_data_type=io,
-                                                 output_data_type=io,
-                                                 denylisted_nodes=list(float_layers or []) or None)
-            failure = None
+            data = tf_converter.mlir_quantize(calibration.calibrated, numeric_verify=numeric_verify,
+                                              io_dtype=tf.int8 if io_dtype == "int8" else None,
+                                              denylisted_nodes=list(float_layers or []))
         except Exception as exc:  # noqa: BLE001
             failure = exc
     if failure is not None:
-        raise ConversionError(f"int8 quantization failed: {type(failure).__name__}: {failure}"[:400],
-                              details=captured.text) from None
-    return bytes(data)
+        raise _failure("int8 quantization", failure, captured.text) from None
+    return data
 
 
 def int16x8_model(calibration: Calibration, *, allow_float: bool = False) -> bytes:
@@ -120,18 +123,16 @@ def int16x8_model(calibration: Calibration, *, allow_float: bool = False) -> byt
     """
     from core.optimize.convert import quiet_native
 
+    failure: BaseException | None = None
+    data = b""
     with quiet_native() as captured:
         try:
-            data = calibration.calibrator._calibrator.QuantizeModel(  # private: the converter's own call
-                np.dtype(np.float32).num, np.dtype(np.float32).num, bool(allow_float),
-                np.dtype(np.int16).num, np.dtype(np.int64).num, False, False)
-            failure = None
+            data = tf_converter.quantize_16x8(calibration.calibrator, allow_float=allow_float)
         except Exception as exc:  # noqa: BLE001
             failure = exc
     if failure is not None:
-        raise ConversionError(f"int16x8 quantization failed: {type(failure).__name__}: {failure}"[:400],
-                              details=captured.text) from None
-    return bytes(data)
+        raise _failure("int16x8 quantization", failure, captured.text) from None
+    return data
 
 
 def float_ops(tflite_bytes: bytes) -> list[str]:

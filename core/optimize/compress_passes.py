@@ -1,5 +1,10 @@
 """The passes that run pruning and distillation steps inside the optimization pipeline.
 
+"magnitude_prune", "structured_prune" and "distill" register themselves in the
+one step registry (`core.optimize.registry`) with their configs
+(`core.compress.configs`) and those configs' own parser (`config_from_dict`:
+unknown settings and out-of-range values are a `BadInputError`).
+
 Each changes the variant's Keras model before conversion (and sets
 `state.modified`, so the original's cached fp32 conversion is not reused). The
 fine-tuning data is the calibration file (all of it, with its labels when it has
@@ -11,13 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import partial
 from typing import Any
 
-from core.compress.configs import MeasureConfig
+from core.compress.configs import (
+    DistillConfig,
+    MagnitudePruneConfig,
+    MeasureConfig,
+    StructuredPruneConfig,
+    config_from_dict,
+)
 from core.errors import ConversionError
 from core.optimize.compress_steps import DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE
-from core.optimize.passes import Pass, PipelineContext, WorkState, register_pass
+from core.optimize.pass_context import PipelineContext, WorkState
 from core.optimize.recipes import Step
+from core.optimize.registry import Pass, register_pass
+
+__all__ = ["DistillPass", "MagnitudePrunePass", "StructuredPrunePass"]
 
 
 def _no_measuring(config: Any) -> Any:
@@ -33,7 +48,11 @@ def _require_keras(state: WorkState, kind: str, ctx: PipelineContext) -> Any:
 
 
 class _CompressPass(Pass):
+    """A step that replaces the variant's Keras model by a compressed one, memoised per run."""
+
     def run(self, state: WorkState, config: Any, ctx: PipelineContext) -> None:
+        """Compress `state.keras_model` (ConversionError for a non-Keras source or a multi-I/O model); adds
+        the step's report to `state.compression` and its note (if any) to `state.warnings`."""
         model = _require_keras(state, self.kind, ctx)
         key = tuple(state.applied_steps) + (json.dumps(Step(self.kind, config).to_dict(), sort_keys=True),)
         cached = ctx.model_cache.get(key)
@@ -50,7 +69,8 @@ class _CompressPass(Pass):
         if note:
             state.warnings.append(note)
 
-    def compress(self, model: Any, config: Any, ctx: PipelineContext) -> tuple[Any, dict, str]:
+    def compress(self, model: Any, config: Any, ctx: PipelineContext) -> tuple[Any, dict[str, Any], str]:
+        """(the new Keras model, its report as plain data, a note for the variant or "")."""
         raise NotImplementedError
 
 
@@ -69,10 +89,12 @@ def _single_io(ctx: PipelineContext, kind: str) -> tuple[Any, Any]:
     return x, y
 
 
+@register_pass(MAGNITUDE_PRUNE, config=MagnitudePruneConfig, parse=partial(config_from_dict, MagnitudePruneConfig))
 class MagnitudePrunePass(_CompressPass):
-    kind = MAGNITUDE_PRUNE
+    """Magnitude pruning (`core.compress.magnitude`): the smallest weights zeroed, then fine-tuned; shapes kept."""
 
-    def compress(self, model, config, ctx):
+    def compress(self, model: Any, config: Any, ctx: PipelineContext) -> tuple[Any, dict[str, Any], str]:
+        """See `_CompressPass.compress` (`config` is a `MagnitudePruneConfig`)."""
         from core.compress.magnitude import magnitude_prune
 
         result = magnitude_prune(model, config, *_single_io(ctx, self.kind), progress=ctx.progress, cancel=ctx.cancel)
@@ -85,10 +107,12 @@ class MagnitudePrunePass(_CompressPass):
         return result.model, summary, note
 
 
+@register_pass(STRUCTURED_PRUNE, config=StructuredPruneConfig, parse=partial(config_from_dict, StructuredPruneConfig))
 class StructuredPrunePass(_CompressPass):
-    kind = STRUCTURED_PRUNE
+    """Structured pruning (`core.compress.structured`): whole channels removed, then fine-tuned; a smaller model."""
 
-    def compress(self, model, config, ctx):
+    def compress(self, model: Any, config: Any, ctx: PipelineContext) -> tuple[Any, dict[str, Any], str]:
+        """See `_CompressPass.compress` (`config` is a `StructuredPruneConfig`)."""
         from core.compress.structured import structured_prune
 
         result = structured_prune(model, config, *_single_io(ctx, self.kind), progress=ctx.progress, cancel=ctx.cancel)
@@ -98,10 +122,12 @@ class StructuredPrunePass(_CompressPass):
         return result.model, summary, note
 
 
+@register_pass(DISTILL, config=DistillConfig, parse=partial(config_from_dict, DistillConfig))
 class DistillPass(_CompressPass):
-    kind = DISTILL
+    """Distillation (`core.compress.distill`) from the original model into the student the config names."""
 
-    def compress(self, model, config, ctx):
+    def compress(self, model: Any, config: Any, ctx: PipelineContext) -> tuple[Any, dict[str, Any], str]:
+        """See `_CompressPass.compress` (`config` is a `DistillConfig`)."""
         from core.compress.distill import distill
 
         teacher = ctx.source.keras_model  # always distil from the original, whatever came before
@@ -109,7 +135,3 @@ class DistillPass(_CompressPass):
         result = distill(teacher, config, *_single_io(ctx, self.kind), student_model=student,
                          progress=ctx.progress, cancel=ctx.cancel)
         return result.model, result.summary(), ""
-
-
-for _pass in (MagnitudePrunePass(), StructuredPrunePass(), DistillPass()):
-    register_pass(_pass)

@@ -9,25 +9,25 @@ so "structured prune 40%, fine-tune, distill, then int8" is one recipe::
         {"kind": "convert", "config": {}},
         {"kind": "quantize", "config": {"mode": "int8"}}]}
 
-This module registers the step configs (no TensorFlow); the passes that run
-them live in `core.optimize.compress_passes`.
+This module names the step kinds and builds the steps the CLI flags ask for (no
+TensorFlow); the passes that run them, and register them in the step registry
+(`core.optimize.registry`), live in `core.optimize.compress_passes`.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from typing import Any
 
-from core.compress.configs import DistillConfig, MagnitudePruneConfig, StructuredPruneConfig, config_from_dict
+from core.compress.configs import DistillConfig, MagnitudePruneConfig, StructuredPruneConfig
 from core.optimize import recipes
+
+__all__ = ["COMPRESS_STEPS", "DISTILL", "MAGNITUDE_PRUNE", "STRUCTURED_PRUNE", "compression_label",
+           "compression_steps", "with_compression"]
 
 MAGNITUDE_PRUNE = "magnitude_prune"
 STRUCTURED_PRUNE = "structured_prune"
 DISTILL = "distill"
-COMPRESS_STEPS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)
-
-for _kind, _config in ((MAGNITUDE_PRUNE, MagnitudePruneConfig), (STRUCTURED_PRUNE, StructuredPruneConfig),
-                       (DISTILL, DistillConfig)):
-    recipes.register_step(_kind, _config, partial(config_from_dict, _config))
+COMPRESS_STEPS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)   # the kinds that change the Keras model on purpose
 
 
 def compression_steps(*, prune: float | None = None, structured: bool = False, distill: bool = False,
@@ -35,15 +35,21 @@ def compression_steps(*, prune: float | None = None, structured: bool = False, d
     """The steps that `--prune S [--structured] [--distill] [--student-width W] [--epochs N]` ask for.
 
     With --distill after a structured prune, the student is the pruned model;
-    with --distill alone it is a width-scaled copy (default 0.5x).
+    with --distill alone it is a width-scaled copy (default 0.5x). `prune` is the
+    sparsity, a fraction in [0, 1); `epochs` (None: each config's default) is the
+    fine-tuning of the prune and the training of the distillation. Raises
+    `core.errors.BadInputError` for a value out of range (the configs check it).
     """
     steps: list[recipes.Step] = []
     if prune is not None:
+        config: Any
         if structured:
-            config = StructuredPruneConfig(sparsity=prune, **({"fine_tune_epochs": epochs} if epochs is not None else {}))
+            config = (StructuredPruneConfig(sparsity=prune) if epochs is None else
+                      StructuredPruneConfig(sparsity=prune, fine_tune_epochs=epochs))
             steps.append(recipes.Step(STRUCTURED_PRUNE, config))
         else:
-            config = MagnitudePruneConfig(sparsity=prune, **({"epochs": epochs} if epochs is not None else {}))
+            config = (MagnitudePruneConfig(sparsity=prune) if epochs is None else
+                      MagnitudePruneConfig(sparsity=prune, epochs=epochs))
             steps.append(recipes.Step(MAGNITUDE_PRUNE, config))
     if distill:
         if student_width is not None:
@@ -52,13 +58,15 @@ def compression_steps(*, prune: float | None = None, structured: bool = False, d
             student = "keep"  # distil into the model the previous step produced
         else:
             student = "width:0.5"
-        settings = {"student": student, **({"epochs": epochs} if epochs is not None else {})}
-        steps.append(recipes.Step(DISTILL, DistillConfig(**settings)))
+        distill_config = (DistillConfig(student=student) if epochs is None else
+                          DistillConfig(student=student, epochs=epochs))
+        steps.append(recipes.Step(DISTILL, distill_config))
     return tuple(steps)
 
 
 def compression_label(steps: tuple[recipes.Step, ...]) -> str:
-    """A short name prefix, e.g. "structured40+distill"."""
+    """A short name prefix of compression steps, e.g. "structured40+distill" ("" for none); other kinds are
+    left out."""
     parts = []
     for step in steps:
         if step.kind == MAGNITUDE_PRUNE:
@@ -72,7 +80,10 @@ def compression_label(steps: tuple[recipes.Step, ...]) -> str:
 
 
 def with_compression(recipe: recipes.Recipe, steps: tuple[recipes.Step, ...]) -> recipes.Recipe:
-    """`recipe` with `steps` run first, named e.g. "structured40+int8"."""
+    """`recipe` with `steps` run first, named e.g. "structured40+int8" (`recipe` itself when `steps` is empty).
+
+    Raises RecipeError when the result is not a valid recipe.
+    """
     if not steps:
         return recipe
     return recipes.Recipe(name=f"{compression_label(steps)}+{recipe.name}", steps=steps + recipe.steps).validate()

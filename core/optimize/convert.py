@@ -60,6 +60,8 @@ _NOISY_WARNINGS = (
 
 
 class Captured:
+    """What `quiet_native` captured from fds 1 and 2: `text`, the last 20,000 characters (set on exit)."""
+
     text: str = ""
 
 
@@ -130,6 +132,8 @@ def converter_reasons(text: str, limit: int = 4) -> list[str]:
 
 
 def conversion_error(exc: BaseException, *, what: str, path: str | None, tried: str, log: str = "") -> ConversionError:
+    """The ConversionError for a converter failure: `what`, then the unsupported ops (and which Flex could run)
+    or the converter's own reasons; details: the converter paths `tried`, the exception and the captured `log`."""
     text = str(exc)
     ops, flex = unsupported_ops(text)
     if ops:
@@ -169,6 +173,7 @@ class ConverterFactory:
         self._export_dirs: dict[int | None, str] = {}
 
     def close(self) -> None:
+        """Remove the temporary SavedModel exports this factory made."""
         for folder in self._export_dirs.values():
             shutil.rmtree(folder, ignore_errors=True)
         self._export_dirs.clear()
@@ -185,7 +190,7 @@ class ConverterFactory:
             self._export_dirs[batch_size] = folder
         return os.path.join(self._export_dirs[batch_size], "saved_model")
 
-    def _make(self, tf, path: str):
+    def _make(self, tf: Any, path: str) -> Any:
         if path == NAMED_EXPORT:
             return tf.lite.TFLiteConverter.from_saved_model(self._export(), signature_keys=[SERVING])
         if path == NAMED_EXPORT_BATCH1:
@@ -204,11 +209,11 @@ class ConverterFactory:
             return self._export(), SERVING
         if path == NAMED_EXPORT_BATCH1:
             return self._export(1), SERVING
-        if path == SAVED_MODEL and self.signature_key:
+        if path == SAVED_MODEL and self.signature_key and self.saved_model_dir:
             return self.saved_model_dir, self.signature_key
         return None
 
-    def make_converter(self):
+    def make_converter(self) -> Any:
         """A fresh converter on the path that worked last (call `convert` once first)."""
         from core.tf_runtime import import_tensorflow
 
@@ -219,6 +224,7 @@ class ConverterFactory:
         return converter
 
     def candidates(self) -> list[str]:
+        """The converter paths to try, in order (only the resolved one once a conversion worked)."""
         if self.resolved is not None:
             return [self.resolved]
         if self.keras_model is not None:
@@ -304,7 +310,8 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-def convert_concrete_function(fn, trackable=None, *, allow_select_tf_ops: bool = False) -> tuple[bytes, str]:
+def convert_concrete_function(fn: Any, trackable: Any = None, *, allow_select_tf_ops: bool = False
+                              ) -> tuple[bytes, str]:
     """Plain fp32 conversion of one concrete function; returns (bytes, converter path)."""
     factory = ConverterFactory(concrete_functions=[fn], trackable=trackable)
     data, path, _ = factory.convert(lambda c: None, allow_select_tf_ops=allow_select_tf_ops)

@@ -13,6 +13,7 @@ import numpy as np
 
 from core.data.loaders import DataDescription, DataSpec, check_inputs, choose_samples, load_data
 from core.data.synth import SYNTHETIC_WARNING, synthesize_dataset
+from core.engine.context import Reporter
 from core.errors import BadInputError
 from core.models.interface import ModelInterface
 
@@ -34,6 +35,7 @@ class PreparedData:
 
     @property
     def eval_samples(self) -> int:
+        """The number of evaluation samples (0 when there are none)."""
         return _count(self.eval_x)
 
 
@@ -46,7 +48,7 @@ def _count(arrays: dict[str, np.ndarray]) -> int:
 
 
 def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_output: str | None = None,
-                 progress=None, input_shapes: dict[str, tuple[int, ...]] | None = None) -> PreparedData:
+                 progress: Reporter | None = None, input_shapes: dict[str, tuple[int, ...]] | None = None) -> PreparedData:
     """Load (or synthesize) calibration and evaluation data for `interface`; BadInputError naming the file.
 
     Without data, inputs are synthesized; `input_shapes` gives the sizes of free

@@ -15,6 +15,7 @@ def _version(dist: str) -> str:
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else `platform.processor()`/`machine()`, else "unknown"."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -26,6 +27,7 @@ def cpu_model() -> str:
 
 
 def environment() -> dict[str, str]:
+    """The versions a result depends on (Litesmith, TensorFlow, Keras, LiteRT, ...), Python, the platform and the CPU."""
     from core import __version__
 
     return {

@@ -26,19 +26,23 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from core.data.loaders import DataDescription
-from core.engine.context import InlineChild, runs_in_parent
+from core.engine.context import CancelToken, InlineChild, Reporter, runs_in_parent
 from core.errors import BadInputError, Cancelled, ConversionError, ErrorKind, JobFailed, OutputError
 from core.optimize.env import environment
 from core.optimize.results import ExportResult, SourceInfo, Variant
+
+if TYPE_CHECKING:
+    from core.engine.parent_job import EngineChild
 
 REPORT_SCHEMA = "litesmith.export-report"
 REPORT_VERSION = 1
 
 
 def report_path_for(tflite_path: str | Path) -> Path:
+    """The sidecar report of an export: `NAME.report.json` next to `NAME.tflite`."""
     p = Path(tflite_path)
     stem = p.name[: -len(".tflite")] if p.name.lower().endswith(".tflite") else p.name
     return p.with_name(f"{stem}.report.json")
@@ -75,7 +79,7 @@ def _umask() -> int:
     return 0o022
 
 
-def write_temp(path: Path, data: bytes, *, verify=None) -> str:
+def write_temp(path: Path, data: bytes, *, verify: Callable[[str], object] | None = None) -> str:
     """Write `data` to a complete, fsynced temp file next to `path`; returns its name (the caller moves it).
 
     Raises OSError (disk full, permission, ...) or what `verify(tmp)` raises, leaving no file.
@@ -104,7 +108,8 @@ def _remove(path: str | Path | None) -> None:
         pass  # gone already, or nothing more can be done: the caller reports the first failure
 
 
-def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
+def write_atomic(path: Path, data: bytes, *, cancel: CancelToken | None = None,
+                 verify: Callable[[str], object] | None = None) -> None:
     """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
     tmp = write_temp(path, data, verify=verify)
     try:
@@ -119,6 +124,13 @@ def write_atomic(path: Path, data: bytes, *, cancel=None, verify=None) -> None:
 def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size_bytes: int,
                  source: SourceInfo | None, data: DataDescription | None, baseline_size_bytes: int | None,
                  original_evaluation: Any = None, extra: dict | None = None) -> dict[str, Any]:
+    """The export's sidecar report (schema `litesmith.export-report` v1) as plain data.
+
+    The output file's name, SHA-256 and size in bytes, the source, the data used, the
+    size ratio to the fp32 baseline, the evaluations (measured in the engine's child), the
+    library versions and, for a Variant, how it was made and its warnings; `extra` keys
+    are added last.
+    """
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "version": REPORT_VERSION,
@@ -145,8 +157,8 @@ def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size
     return report
 
 
-def smoke_run_job(tflite_bytes: bytes, inputs: dict | None = None, *, progress, cancel,
-                  signature: str | None = None) -> None:
+def smoke_run_job(tflite_bytes: bytes, inputs: dict[str, Any] | None = None, *, progress: Reporter,
+                  cancel: CancelToken, signature: str | None = None) -> None:
     """In the engine's child: load the bytes about to be exported and run them once (raises when unusable)."""
     from core.optimize.runtime import smoke_run
 
@@ -155,11 +167,12 @@ def smoke_run_job(tflite_bytes: bytes, inputs: dict | None = None, *, progress, 
 
 
 @runs_in_parent
-def export_variant(variant: Variant | bytes, out_path: str, *, progress, cancel, source: SourceInfo | None = None,
+def export_variant(variant: Variant | bytes, out_path: str, *, progress: Reporter, cancel: CancelToken,
+                   source: SourceInfo | None = None,
                    data: DataDescription | None = None, baseline_size_bytes: int | None = None,
                    original_evaluation: Any = None, report_path: str | None = None, write_report: bool = True,
                    protected_paths: tuple[str, ...] = (), metadata: dict | None = None,
-                   child=None) -> ExportResult:
+                   child: EngineChild | InlineChild | None = None) -> ExportResult:
     """Write `variant` (or raw .tflite bytes) to `out_path` atomically, with its sidecar report.
 
     Submitted to an `Engine`, this runs in the parent process and the load-back run

@@ -22,10 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from core.engine.context import CancelToken
 from core.engine.module_process import run_module
 from core.errors import ConversionError
 
 POLL_SECONDS = 0.1
+
+
+class ConverterCrashed(ConversionError):
+    """The isolated converter process died of a signal: calibrating again (with float fallback) would too."""
+
+    crashed = True        # read as getattr(error, "crashed", False) by the quantize pass
 
 
 def _work(folder: str) -> int:
@@ -63,16 +70,17 @@ def _work(folder: str) -> int:
 
 
 def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibration: dict[str, np.ndarray],
-                     io_dtype: str = "float", allow_float_fallback: bool = False, cancel: Any = None,
+                     io_dtype: str = "float", allow_float_fallback: bool = False, cancel: CancelToken | None = None,
                      what: str = "quantization failed") -> bytes:
     """Convert `saved_model` with calibrated `mode` in a separate process; returns the .tflite bytes.
 
-    Raises ConversionError when the converter fails or its process dies (the
-    signal is named); Cancelled (via `cancel`) after killing the worker.
+    Raises ConversionError when the converter fails, `ConverterCrashed` when its
+    process dies (the signal is named); Cancelled (via `cancel`) after killing the worker.
     """
     folder = tempfile.mkdtemp(prefix="litesmith-isolated-")
     try:
-        np.savez(os.path.join(folder, "calibration.npz"), **calibration)
+        arrays: dict[str, Any] = dict(calibration)       # by input name (numpy's stub fears an "allow_pickle" key)
+        np.savez(os.path.join(folder, "calibration.npz"), **arrays)
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as out:
             json.dump({"saved_model": saved_model, "signature": signature_key, "mode": mode, "io_dtype": io_dtype,
                        "allow_float_fallback": allow_float_fallback}, out)
@@ -90,13 +98,10 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
             raise conversion_error(RuntimeError(text), what=what, path=None, tried="isolated converter", log=stderr)
         code = run.returncode
         name = signal.Signals(-code).name if code is not None and code < 0 else f"exit code {code}"
-        error = ConversionError(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
-                                "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
-                                "need no calibration",
-                                details=f"isolated converter process: {name} after "
-                                        f"{run.seconds:.1f} s\n\n{stderr}")
-        error.crashed = True
-        raise error
+        raise ConverterCrashed(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
+                               "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
+                               "need no calibration",
+                               details=f"isolated converter process: {name} after {run.seconds:.1f} s\n\n{stderr}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -104,4 +109,4 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
 if __name__ == "__main__":
     sys.exit(_work(sys.argv[1]))
 
-__all__ = ["convert_isolated"]
+__all__ = ["ConverterCrashed", "convert_isolated"]

@@ -1,111 +1,48 @@
-"""The passes that execute recipe steps (Olive style: one class per step kind, a frozen config each).
+"""The built-in conversion and quantization passes: "convert" and "quantize" (one class per step kind).
 
-A pass takes the `WorkState` of one variant in the making and the shared
-`PipelineContext`, and changes the state. New step kinds (pruning,
-distillation) register a config in `core.optimize.recipes.STEP_CONFIGS` and a
-pass here with `register_pass`; a pass that changes the Keras model before
-conversion sets ``state.modified = True`` so the cached fp32 conversion of the
-original is not reused.
+Each registers itself in the one step registry (`core.optimize.registry`) with its
+config dataclass (`core.optimize.recipes.ConvertConfig`, `QuantizeConfig`) and
+runs as ``run(state, config, ctx)`` on the variant in the making
+(`core.optimize.pass_context.WorkState`). The pruning and distillation passes live
+in `core.optimize.compress_passes`. TensorFlow is imported only when a pass runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 from core.errors import ConversionError
+from core.adapters.ai_edge_quantizer import DERIVABLE, quantize_tflite
 from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
-from core.optimize.aeq_adapter import DERIVABLE, quantize_tflite
+from core.optimize.pass_context import PipelineContext, WorkState
 from core.optimize.quantize import configure_converter, positional_dataset, representative_dataset
-from core.optimize.recipes import CALIBRATED_MODES, FP32, INT8, WEIGHT_ONLY, ConvertConfig, QuantizeConfig
+from core.optimize.recipes import (
+    CALIBRATED_MODES,
+    FP32,
+    INT8,
+    WEIGHT_ONLY,
+    ConvertConfig,
+    QuantizeConfig,
+    SelectiveConfig,
+)
+from core.optimize.registry import Pass, dataclass_parser, register_pass
 from core.optimize.results import LayerError
 
-
-@dataclass
-class WorkState:
-    """One variant in the making."""
-
-    keras_model: Any = None
-    saved_model_dir: str | None = None
-    tflite_bytes: bytes | None = None
-    float_bytes: bytes | None = None      # the fp32 conversion this variant started from
-    converter_path: str = ""
-    factory: ConverterFactory | None = None
-    modified: bool = False                # a pass changed the Keras model (pruning, ...)
-    io_dtype: str = "float32"
-    warnings: list[str] = field(default_factory=list)
-    layer_errors: tuple[LayerError, ...] = ()
-    float_layers: tuple[str, ...] = ()
-    convert_config: ConvertConfig | None = None
-    applied_steps: list[str] = field(default_factory=list)   # JSON of the model-changing steps so far
-    compression: tuple[dict, ...] = ()    # reports of pruning/distillation steps
+__all__ = ["ConvertPass", "QuantizePass"]
 
 
-MAX_CALIBRATIONS = 2
-
-
-@dataclass
-class PipelineContext:
-    """What all variants share: the source, the data, the cached fp32 conversion."""
-
-    source: Any                           # core.optimize.source.OpenedSource
-    calibration_x: dict[str, np.ndarray]              # calibration inputs by input name
-    calibration_reference: Callable[[], dict[str, np.ndarray]]   # lazily: the original's outputs on them, by name
-    tasks: dict[str, str]                             # output name -> task
-    progress: Any
-    cancel: Any
-    run_tflite: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]]
-    factories: dict[tuple, ConverterFactory] = field(default_factory=dict)
-    fp32_cache: dict[tuple, tuple[bytes, str, str]] = field(default_factory=dict)
-    train_x: dict[str, np.ndarray] | None = None   # fine-tuning inputs for pruning/distillation (the calibration file)
-    train_y: dict[str, np.ndarray] | None = None   # its labels by output name
-    primary_output: str = ""
-    model_cache: dict[tuple, Any] = field(default_factory=dict)   # memoised model-changing steps
-    calibrations: dict[str, Any] = field(default_factory=dict)    # fp32 bytes' SHA-1 -> Calibration (or None)
-
-    def calibration_of(self, float_bytes: bytes, signature: str):
-        """The calibration of this fp32 .tflite on `calibration_x`, made once; None (logged) when it fails."""
-        import hashlib
-
-        from core.optimize.calibration import calibrate
-
-        key = hashlib.sha1(float_bytes).hexdigest()
-        if key not in self.calibrations:
-            while len(self.calibrations) >= MAX_CALIBRATIONS:   # pruned models: keep memory bounded
-                self.calibrations.pop(next(iter(self.calibrations)))
-            self.progress(None, "calibrating (once for every integer variant of this model)")
-            try:
-                self.calibrations[key] = calibrate(float_bytes, self.calibration_x, signature=signature,
-                                                   cancel=self.cancel)
-            except ConversionError as why:
-                self.cancel.raise_if_cancelled()
-                self.progress.log(f"calibrating the fp32 model failed; the converter calibrates instead "
-                                  f"({why.message})")
-                self.calibrations[key] = None
-        return self.calibrations[key]
-
-    def close(self) -> None:
-        for factory in self.factories.values():
-            factory.close()
-        self.factories.clear()
-        self.calibrations.clear()
-
-
-class Pass:
-    kind = ""
-    config_class: type = object
-
-    def run(self, state: WorkState, config: Any, ctx: PipelineContext) -> None:
-        raise NotImplementedError
-
-
+@register_pass("convert", config=ConvertConfig)
 class ConvertPass(Pass):
-    kind = "convert"
-    config_class = ConvertConfig
+    """Convert the variant's model to an fp32 .tflite (`state.tflite_bytes` and `state.float_bytes`).
+
+    The original model's conversion is made once per converter setting and reused
+    (`ctx.fp32_cache`); a model a pass changed (`state.modified`) is converted
+    anew. A .tflite source is taken as it is. Raises ConversionError when the
+    converter fails (a recurrent SavedModel at a free batch size is named as such).
+    """
 
     def run(self, state: WorkState, config: ConvertConfig, ctx: PipelineContext) -> None:
+        """Set the state's fp32 bytes, converter path and factory; warnings for batch-1 paths and Flex ops."""
         source = ctx.source
         if state.keras_model is None and state.saved_model_dir is None:
             # A .tflite input: it is already converted; its bytes are the fp32 starting point.
@@ -117,10 +54,10 @@ class ConvertPass(Pass):
             factory = _factory(state, config, source)
             ctx.factories[(id(factory),)] = factory
         else:
-            factory = ctx.factories.get(("original", config.converter))
-            if factory is None:
-                factory = _factory(state, config, source)
-                ctx.factories[("original", config.converter)] = factory
+            known = ctx.factories.get(("original", config.converter))
+            if known is None:
+                known = ctx.factories[("original", config.converter)] = _factory(state, config, source)
+            factory = known
         cached = None if state.modified else ctx.fp32_cache.get(key)
         if cached is None:
             ctx.progress(None, "converting to .tflite (fp32)")
@@ -155,21 +92,23 @@ def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterF
                             prefer=config.converter, path=source.path)
 
 
+@register_pass("quantize", config=QuantizeConfig,
+               parse=dataclass_parser(QuantizeConfig, nested={"selective": SelectiveConfig}))
 class QuantizePass(Pass):
     """Quantize the fp32 conversion: derived from it where that equals the converter's output, else converted.
 
     Dynamic range, float16 and weight-only come from the fp32 .tflite through
-    ai-edge-quantizer (`core.optimize.aeq_adapter`); int8 (plain, int8 I/O,
+    ai-edge-quantizer (`core.adapters.ai_edge_quantizer`); int8 (plain, int8 I/O,
     selective, per-layer errors) and 16x8 come from ONE calibration of it per
     data set (`core.optimize.calibration`, kept in `ctx.calibrations`). When a
     derivation fails or differs from the converter's, the variant is converted
     by the TFLite converter as before, and the reason is logged.
     """
 
-    kind = "quantize"
-    config_class = QuantizeConfig
-
     def run(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
+        """Replace `state.tflite_bytes` by the quantized model (fp32: unchanged); may set `io_dtype`,
+        `layer_errors`, `float_layers` and add warnings. Raises ConversionError when no way works, or when
+        there is no convert step before it."""
         if config.mode == FP32:
             return
         if state.tflite_bytes is None:
@@ -187,11 +126,11 @@ class QuantizePass(Pass):
 
     def _derived(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> bool:
         """Dynamic/float16 by AEQ from the fp32 .tflite; False (logged) when it fails or differs."""
-        from core.optimize.aeq_adapter import derive_weight_variant
+        from core.adapters.ai_edge_quantizer import derive_weight_variant
 
         ctx.progress(None, f"quantizing ({config.mode}) from the fp32 conversion")
         try:
-            state.tflite_bytes = derive_weight_variant(state.float_bytes, config.mode)
+            state.tflite_bytes = derive_weight_variant(_fp32(state), config.mode)
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
@@ -204,7 +143,7 @@ class QuantizePass(Pass):
         from core.optimize.calibration import float_ops, int8_model, int16x8_model
 
         ctx.progress(None, f"quantizing ({config.mode}) from the shared calibration of the fp32 model")
-        calibration = ctx.calibration_of(state.float_bytes, _signature(ctx))
+        calibration = ctx.calibration_of(_fp32(state), _signature(ctx))
         if calibration is None:
             return False
         if config.selective is not None:
@@ -237,7 +176,7 @@ class QuantizePass(Pass):
 
             ctx.progress(None, "measuring per-layer quantization error")
             _requantize, errors = layer_errors_from_calibration(
-                calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
             state.layer_errors = tuple(errors)
         return True
 
@@ -247,7 +186,7 @@ class QuantizePass(Pass):
         ctx.progress(None, "measuring per-layer quantization error")
         try:
             requantize, errors = layer_errors_from_calibration(
-                calibration, positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: the converter's debugger measures instead ({why.message})")
@@ -260,6 +199,8 @@ class QuantizePass(Pass):
     def _apply_selective(state: WorkState, config: QuantizeConfig, ctx: PipelineContext, requantize, errors) -> None:
         from core.optimize.selective import selective_quantize
 
+        if config.selective is None:
+            raise ConversionError("selective quantization needs its settings (the quantize step's 'selective')")
         outcome = selective_quantize(
             requantize, errors, config.selective, calibration_x=ctx.calibration_x,
             calibration_reference=ctx.calibration_reference(), tasks=ctx.tasks, primary=ctx.primary_output,
@@ -280,8 +221,9 @@ class QuantizePass(Pass):
 
             ctx.progress(None, "measuring per-layer quantization error")
             requantize, errors = debug_layers(
-                state.factory.make_converter, representative,
-                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+                _converter(state).make_converter,
+                representative or representative_dataset(ctx.calibration_x, ctx.cancel),
+                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
             self._apply_selective(state, config, ctx, requantize, errors)
             return
         ctx.progress(None, f"quantizing ({config.mode})")
@@ -291,11 +233,11 @@ class QuantizePass(Pass):
                 # The calibrator runs the recurrent loop natively and was seen to crash: contain it.
                 from core.optimize.isolated import convert_isolated
 
-                folder, key = state.factory.saved_model_folder()
+                folder, key = _saved_model_folder(state)
                 return convert_isolated(folder, key, config.mode, calibration=ctx.calibration_x,
                                         io_dtype=config.io_dtype, allow_float_fallback=fallback, cancel=ctx.cancel,
                                         what=f"{config.mode} quantization failed")
-            data, _path, _log = state.factory.convert(
+            data, _path, _log = _converter(state).convert(
                 lambda c: configure_converter(tf, c, config.mode, representative=representative,
                                               io_dtype=config.io_dtype, allow_float_fallback=fallback),
                 allow_select_tf_ops=allow_select, what=f"{config.mode} quantization failed")
@@ -306,7 +248,8 @@ class QuantizePass(Pass):
         except ConversionError as strict_error:
             ctx.cancel.raise_if_cancelled()
             _explain_integer_input(strict_error, ctx, config.mode)
-            if config.mode not in CALIBRATED_MODES or config.io_dtype == "int8" or getattr(strict_error, "crashed", False):
+            if (config.mode not in CALIBRATED_MODES or config.io_dtype == "int8"
+                    or getattr(strict_error, "crashed", False)):
                 raise   # a calibrator that crashed crashes again with float fallback: don't pay for it twice
             # Some ops have no integer kernel: let them stay float, and say so.
             try:
@@ -322,8 +265,9 @@ class QuantizePass(Pass):
 
             ctx.progress(None, "measuring per-layer quantization error")
             _requantize, errors = debug_layers(
-                state.factory.make_converter, representative,
-                debug_dataset=positional_dataset(ctx.calibration_x, state.float_bytes, _signature(ctx), ctx.cancel))
+                _converter(state).make_converter,
+                representative or representative_dataset(ctx.calibration_x, ctx.cancel),
+                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
             state.layer_errors = tuple(errors)
 
     def _with_aeq(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
@@ -334,11 +278,13 @@ class QuantizePass(Pass):
         ctx.progress(None, f"quantizing ({config.mode}) with ai-edge-quantizer")
         calib = ctx.calibration_x if config.mode in CALIBRATED_MODES else None
         float_bytes = state.tflite_bytes
+        if float_bytes is None:
+            raise ConversionError("quantize needs a convert step before it")
         data, warnings = quantize_tflite(float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel,
                                          signature=ctx.source.signature)
         state.tflite_bytes = data
         if config.layer_errors:
-            from core.optimize.aeq_adapter import tensor_errors
+            from core.adapters.ai_edge_quantizer import tensor_errors
 
             nan = float("nan")
             rows = tensor_errors(float_bytes, data, ctx.calibration_x, signature=ctx.source.signature)
@@ -364,6 +310,28 @@ def _explain_integer_input(error: ConversionError, ctx: PipelineContext, mode: s
             return
 
 
+def _fp32(state: WorkState) -> bytes:
+    """The fp32 .tflite the variant started from; ConversionError before a convert step."""
+    if state.float_bytes is None:
+        raise ConversionError("quantize needs a convert step before it")
+    return state.float_bytes
+
+
+def _converter(state: WorkState) -> ConverterFactory:
+    """The TFLite converter of the variant's model; ConversionError for a .tflite source (no converter)."""
+    if state.factory is None:
+        raise ConversionError("the TFLite converter needs the original model (Keras or SavedModel)")
+    return state.factory
+
+
+def _saved_model_folder(state: WorkState) -> tuple[str, str]:
+    """(folder, signature key) of the SavedModel the converter reads; ConversionError when it has none."""
+    found = _converter(state).saved_model_folder()
+    if found is None:
+        raise ConversionError("isolated quantization needs a SavedModel of the model")
+    return found
+
+
 def _signature(ctx: PipelineContext) -> str:
     """The signature key of the source's conversions (Keras: the named export's serving_default)."""
     from core.optimize.convert import SERVING
@@ -375,10 +343,3 @@ def _tf():
     from core.tf_runtime import import_tensorflow
 
     return import_tensorflow()
-
-
-PASSES: dict[str, Pass] = {"convert": ConvertPass(), "quantize": QuantizePass()}
-
-
-def register_pass(pass_: Pass) -> None:
-    PASSES[pass_.kind] = pass_

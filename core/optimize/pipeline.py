@@ -23,7 +23,7 @@ from typing import Any
 
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
-from core.evaluation import Evaluation
+from core.evaluation import ModelEvaluation
 from core.models.hashing import sha256_path
 from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
 from core.optimize.env import environment
@@ -31,7 +31,6 @@ from core.optimize.recipes import FP32, Recipe, RecipeError, as_recipe, recipe_f
 from core.optimize.results import OptimizeResult, SourceInfo, Variant, VariantFailure
 from core.optimize.session import OptimizeSession, SessionOptions, as_options
 from core.optimize.variant_warnings import fidelity_warning
-from core.optimize import compress_passes  # noqa: F401 - registers the pruning and distillation passes
 
 
 def _recipes(recipes: list[Recipe] | list[dict] | list[str]) -> list[Recipe]:
@@ -81,7 +80,7 @@ CACHE_NOTE = "served from the result cache (built earlier from the same model, r
 class _CachedSetup:
     source: SourceInfo
     data: DataDescription
-    original_evaluation: Evaluation | None
+    original_evaluation: ModelEvaluation | None
     baseline_size_bytes: int
     warnings: tuple[str, ...]
 
@@ -178,6 +177,8 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
         # The fp32 baseline: the size every ratio is relative to.
         progress(0.15, "fp32 baseline conversion", stage="baseline")
         baseline_state, _ = session.build_state(recipe_for_mode(FP32), progress.scaled(0.15, 0.2, "baseline"))
+        if baseline_state.tflite_bytes is None:   # the convert pass always sets it; a broken pass must not pass
+            raise ConversionError("the fp32 baseline conversion produced no .tflite model", path=model_path)
         baseline_size = len(baseline_state.tflite_bytes)
 
         span = 0.8 / len(parsed)

@@ -3,16 +3,17 @@
 With a Keras model or SavedModel the TFLite converter quantizes while it
 converts (`configure_converter`), when a variant cannot be derived from the
 fp32 conversion (`core.optimize.calibration` for int8/16x8,
-`core.optimize.aeq_adapter` for dynamic, float16 and weight-only; the latter
+`core.adapters.ai_edge_quantizer` for dynamic, float16 and weight-only; the latter
 also quantizes a .tflite input, which has no original graph).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from core.engine.context import CancelToken
 from core.errors import ConversionError
 from core.optimize.recipes import DYNAMIC, FLOAT16, FP32, INT8, INT16X8
 
@@ -22,7 +23,7 @@ def _samples(inputs: dict[str, np.ndarray]) -> int:
 
 
 def representative_dataset(inputs: dict[str, np.ndarray],
-                           cancel=None) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
+                           cancel: CancelToken | None = None) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
     """The converter's representative dataset: one sample at a time (batch 1), keyed by signature input name.
 
     A dict per sample is how the converter feeds a signature's inputs by name
@@ -39,7 +40,7 @@ def representative_dataset(inputs: dict[str, np.ndarray],
 
 
 def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signature: str | None = None,
-                       cancel=None) -> Callable[[], Iterator[list[np.ndarray]]]:
+                       cancel: CancelToken | None = None) -> Callable[[], Iterator[list[np.ndarray]]]:
     """Samples as lists in the .tflite's input TENSOR order, for tools that feed tensors by position.
 
     TensorFlow's QuantizationDebugger zips its `debug_dataset` with the
@@ -51,7 +52,7 @@ def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signat
 
     model = SignatureModel(float_bytes, signature)
     index = {name: int(d["index"]) for name, d in model.runner.get_input_details().items()}
-    order = sorted(index, key=index.get)
+    order = sorted(index, key=lambda name: index[name])
 
     def generate() -> Iterator[list[np.ndarray]]:
         for i in range(_samples(inputs)):
@@ -62,9 +63,16 @@ def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signat
     return generate
 
 
-def configure_converter(tf, converter, mode: str, *, representative=None, io_dtype: str = "float",
-                        allow_float_fallback: bool = False) -> None:
-    """Set the converter up for `mode` (after `supported_ops` = builtins was set)."""
+def configure_converter(tf: Any, converter: Any, mode: str, *,
+                        representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+                        io_dtype: str = "float", allow_float_fallback: bool = False) -> None:
+    """Set a `tf.lite.TFLiteConverter` up for `mode` (after `supported_ops` = builtins was set).
+
+    Public converter knobs only: `optimizations`, `target_spec.supported_types` /
+    `supported_ops`, `representative_dataset`, `inference_input_type` /
+    `inference_output_type`. Raises ConversionError for a calibrated mode
+    without `representative`, or an unknown mode.
+    """
     ops = tf.lite.OpsSet
     if mode == FP32:
         return

@@ -13,8 +13,8 @@ The model, the data and the benchmark settings are not part of a recipe: the sam
 file applies to any model.
 
 Reading checks, in order: the size (a recipe is small: at most `MAX_BYTES`), the
-JSON syntax, the schema, then each step against the step registry (unknown kind,
-unknown field, a value out of range). Any failure is one `RecipeFileError` (a
+JSON syntax, the schema, then each step against the step registry
+(`core.optimize.registry`: unknown kind, unknown field, a value out of range). Any failure is one `RecipeFileError` (a
 `BadInputError`: exit code 3) whose message is one line naming the problem; its
 `path` is the file.
 

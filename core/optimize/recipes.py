@@ -1,10 +1,12 @@
 """Recipes: small, JSON-serializable descriptions of the steps that make one variant.
 
 A `Recipe` is a name plus an ordered tuple of `Step`s; each step is a kind
-(``"convert"``, ``"quantize"``; the pruning and distillation work registers more)
-and a frozen config dataclass. The pass that executes a kind lives in the
-pipeline's pass registry (`core.optimize.pipeline.PASSES`); this module knows
-only the configs, so recipes can be built and checked without TensorFlow.
+(``"convert"``, ``"quantize"``, ``"magnitude_prune"``, ...) and a frozen config
+dataclass. Which kinds exist, their config classes and parsers, and the passes
+that run them are in the one step registry (`core.optimize.registry`): a pass
+registers itself where it is implemented, and `Step.from_dict` reads the
+registry. This module holds the conversion and quantization configs and no
+pass, so recipes are built and checked without TensorFlow.
 
 JSON form (version 1)::
 
@@ -56,6 +58,7 @@ class ConvertConfig:
     allow_select_tf_ops: bool = False
 
     def validate(self) -> None:
+        """RecipeError for an unknown converter."""
         if self.converter not in ("auto", "keras", "saved_model"):
             raise RecipeError(f"unknown converter {self.converter!r}; expected auto, keras or saved_model")
 
@@ -79,6 +82,7 @@ class SelectiveConfig:
     max_float_layers: int = 8
 
     def validate(self) -> None:
+        """RecipeError for an unknown metric or fewer than one float layer allowed."""
         if self.metric not in SELECTIVE_METRICS:
             raise RecipeError(f"unknown fidelity metric {self.metric!r}; expected one of {SELECTIVE_METRICS}")
         if self.max_float_layers < 1:
@@ -102,6 +106,7 @@ class QuantizeConfig:
     selective: SelectiveConfig | None = None
 
     def validate(self) -> None:
+        """RecipeError for an unknown mode or io_dtype, or a combination the converter cannot make."""
         if self.mode not in ALL_MODES:
             raise RecipeError(f"unknown quantization mode {self.mode!r}; expected one of {', '.join(ALL_MODES)}")
         if self.io_dtype not in ("float", "int8"):
@@ -116,47 +121,37 @@ class QuantizeConfig:
             self.selective.validate()
 
 
-# kind -> config class. Other issues register their steps here (e.g. "prune").
-STEP_CONFIGS: dict[str, type] = {
-    "convert": ConvertConfig,
-    "quantize": QuantizeConfig,
-}
-
-
-# kind -> function(mapping) -> config, for configs that read themselves (e.g. core.compress).
-STEP_PARSERS: dict[str, Any] = {}
-
-
-def register_step(kind: str, config_class: type, from_dict: Any = None) -> None:
-    STEP_CONFIGS[kind] = config_class
-    if from_dict is not None:
-        STEP_PARSERS[kind] = from_dict
-
-
 @dataclass(frozen=True)
 class Step:
+    """One step of a recipe: its `kind` (a registered step kind) and its frozen `config` dataclass."""
+
     kind: str
     config: Any
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"kind": ..., "config": {field: value}}`` (tuples as lists, nested configs as objects)."""
         return {"kind": self.kind, "config": _config_to_dict(self.config)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Step":
+        """A step from its JSON form, its config read by the kind's registered parser (`core.optimize.registry`).
+
+        Raises RecipeError for a step that is not an object with a kind, an unknown
+        kind (naming the known ones) or a bad config; the compression configs raise
+        `core.errors.BadInputError` for a value out of range, which passes through.
+        """
+        from core.optimize import registry   # here, not at the top: the registry imports this module
+
         if not isinstance(data, dict) or "kind" not in data:
             raise RecipeError(f"a step must be an object with a 'kind', got {data!r}")
         kind = data["kind"]
-        config_class = STEP_CONFIGS.get(kind)
-        if config_class is None:
-            raise RecipeError(f"unknown step kind {kind!r}; known: {', '.join(STEP_CONFIGS)}")
-        parser = STEP_PARSERS.get(kind)
-        if parser is not None:
-            try:
-                return cls(kind, parser(data.get("config") or {}))
-            except (ValueError, TypeError) as exc:  # BadInputError is not a ValueError: it passes through
-                raise RecipeError(f"step {kind!r}: {exc}") from None
-        config = _config_from_dict(config_class, data.get("config") or {})
-        return cls(kind, config)
+        entry = registry.lookup(kind)
+        try:
+            return cls(kind, entry.parse(data.get("config") or {}))
+        except RecipeError:
+            raise
+        except (ValueError, TypeError) as exc:  # BadInputError is not a ValueError: it passes through
+            raise RecipeError(f"step {kind!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -167,6 +162,8 @@ class Recipe:
     steps: tuple[Step, ...] = field(default_factory=tuple)
 
     def validate(self) -> "Recipe":
+        """Check the name, each step's config (its `validate()`) and the order; returns self or raises
+        RecipeError."""
         if not self.name:
             raise RecipeError("a recipe needs a name")
         for step in self.steps:
@@ -179,21 +176,26 @@ class Recipe:
         return self
 
     def step(self, kind: str) -> Step | None:
+        """The first step of `kind`, or None."""
         return next((s for s in self.steps if s.kind == kind), None)
 
     @property
     def mode(self) -> str:
+        """The quantization mode ("fp32" without a quantize step)."""
         quantize = self.step("quantize")
         return quantize.config.mode if quantize is not None else FP32
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe's JSON form (version `RECIPE_VERSION`): ``{"version", "name", "steps": [...]}``."""
         return {"version": RECIPE_VERSION, "name": self.name, "steps": [s.to_dict() for s in self.steps]}
 
     def to_json(self) -> str:
+        """`to_dict()` as JSON text, keys sorted (stable for cache keys)."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+        """A validated recipe from its JSON form; RecipeError for any problem (see `Step.from_dict`)."""
         if not isinstance(data, dict):
             raise RecipeError(f"a recipe must be a JSON object, got {type(data).__name__}")
         version = data.get("version", RECIPE_VERSION)
@@ -204,6 +206,7 @@ class Recipe:
 
     @classmethod
     def from_json(cls, text: str) -> "Recipe":
+        """`from_dict` of JSON text; RecipeError for text that is not JSON."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -223,23 +226,6 @@ def _config_to_dict(config: Any) -> dict[str, Any]:
             value = dict(value)
         out[f.name] = value
     return out
-
-
-def _config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
-    if not isinstance(data, dict):
-        raise RecipeError(f"{config_class.__name__} must be an object, got {data!r}")
-    known = {f.name: f for f in dataclasses.fields(config_class)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise RecipeError(f"{config_class.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
-    kwargs = {}
-    for name, value in data.items():
-        if name == "selective" and value is not None:
-            value = _config_from_dict(SelectiveConfig, value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return config_class(**kwargs)
 
 
 def recipe_for_mode(mode: str, *, io_dtype: str = "float", allow_select_tf_ops: bool = False,
@@ -283,7 +269,3 @@ def as_recipe(item: Recipe | dict[str, Any] | str) -> Recipe:
     if isinstance(item, str):
         return recipe_for_mode(item)
     return Recipe.from_dict(item)
-
-
-# Pruning and distillation steps register themselves (their configs import no TensorFlow).
-from core.optimize import compress_steps  # noqa: E402,F401

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.data.loaders import DataDescription, InputSpec
-from core.evaluation import Evaluation
+from core.evaluation import ModelEvaluation
 from core.models.interface import ModelInterface
 from core.optimize.recipes import Recipe
 
@@ -32,6 +32,7 @@ class LayerError:
 
 @dataclass(frozen=True)
 class SourceInfo:
+    """The source model as a result records it (picklable, no live model): file, SHA-256, size in bytes, interface and tasks."""
     path: str
     format: str
     sha256: str
@@ -44,6 +45,7 @@ class SourceInfo:
     custom_objects: tuple[tuple[str, str], ...] = ()   # (path, sha256) of the user's code for custom layers
 
     def task_of(self, output: str) -> str | None:
+        """The task output `output` is scored as, or None when it has none."""
         return next((t.task for t in self.tasks if t.output == output), None)
 
 
@@ -65,7 +67,7 @@ class Variant:
     tflite_bytes: bytes
     size_bytes: int
     converter_path: str           # "from_keras_model", "export+from_saved_model", "from_saved_model", ...
-    evaluation: Evaluation | None  # a core.evaluation ModelEvaluation: every output, headline = worst fidelity
+    evaluation: ModelEvaluation | None  # every output; its headline fidelity is the worst output's
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0          # time to build it (conversion and quantization)
     size_ratio: float | None = None   # size / fp32 baseline size
@@ -78,6 +80,7 @@ class Variant:
 
     @property
     def mode(self) -> str:
+        """The recipe's quantization mode ("fp32", "dynamic", "int8", ...)."""
         return self.recipe.mode
 
     def summary(self) -> dict[str, Any]:
@@ -108,6 +111,7 @@ def _layer_dict(e: LayerError) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VariantFailure:
+    """A recipe that produced no variant: its error kind (`core.errors.ErrorKind`) and one-line message."""
     name: str
     recipe: Recipe
     kind: str                     # core.errors.ErrorKind
@@ -121,7 +125,7 @@ class OptimizeResult:
 
     source: SourceInfo
     data: DataDescription
-    original_evaluation: Evaluation | None   # ModelEvaluation of the original model on the eval data (labels only: the "before")
+    original_evaluation: ModelEvaluation | None   # the original model on the eval data (labels only: the "before")
     baseline_size_bytes: int                  # the fp32 .tflite size every ratio is relative to
     variants: tuple[Variant, ...]
     failures: tuple[VariantFailure, ...] = ()
@@ -131,15 +135,18 @@ class OptimizeResult:
 
     @property
     def synthetic_data(self) -> bool:
+        """True when no data was given and inputs were synthesized (every figure then rests on random inputs)."""
         return self.data.synthetic_data
 
     def variant(self, name: str) -> Variant:
+        """The variant called `name`; KeyError when there is none."""
         for v in self.variants:
             if v.name == name:
                 return v
         raise KeyError(name)
 
     def summary(self) -> dict[str, Any]:
+        """Everything but the variants' bytes, as plain data for JSON (`optimize --json`)."""
         from dataclasses import asdict
 
         return {
@@ -158,6 +165,7 @@ class OptimizeResult:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What `export_variant` wrote: the .tflite and report paths, size in bytes, SHA-256, and that it was run back."""
     tflite_path: str
     report_path: str | None
     size_bytes: int

@@ -10,11 +10,15 @@ outputs. Integer tensors without quantization (ids, class ids) pass unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.errors import BadInputError
 from core.models.interface import ModelInterface, TensorSpec
+
+if TYPE_CHECKING:
+    from core.engine.context import CancelToken
 
 DEFAULT_BATCH = 64
 
@@ -30,7 +34,7 @@ class TensorDetail:
     zero_point: int
 
 
-def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None):
+def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None) -> Any:
     """An `ai_edge_litert` Interpreter; BadInputError when the flatbuffer cannot be loaded."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -69,9 +73,10 @@ class SignatureModel:
     def fixed_batch(self) -> int | None:
         """The batch size every input is fixed at (a batch-1 signature), or None when it is free."""
         sizes = {d.shape[0] for d in self.inputs.values() if d.shape}
-        if None in sizes or not sizes:
+        fixed = {s for s in sizes if s is not None}
+        if not sizes or len(fixed) < len(sizes):    # no inputs, or one with a free batch axis
             return None
-        return int(min(sizes))
+        return min(fixed)
 
     def feed_specs(self) -> tuple[TensorSpec, ...]:
         """The inputs as data feeds them: a quantized input still takes float data; batch axis free."""
@@ -83,7 +88,7 @@ class SignatureModel:
         return tuple(specs)
 
     def run(self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH,
-            cancel=None) -> dict[str, np.ndarray]:
+            cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
         """Outputs by name for `inputs` by name (samples on axis 0), in chunks of `batch_size`.
 
         A signature with a fixed batch runs in chunks of that size, the last one
@@ -116,7 +121,7 @@ class SignatureModel:
         return {name: np.concatenate(parts) for name, parts in collected.items()}
 
 
-def _call(runner, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _call(runner: Any, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from core.optimize.convert import quiet_native
 
     with quiet_native():  # LiteRT announces its XNNPACK delegate on stderr at the first allocation
@@ -141,7 +146,8 @@ def dequantize_output(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
 
 
 def run_tflite(tflite_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str | None = None,
-               batch_size: int = DEFAULT_BATCH, cancel=None, num_threads: int | None = None) -> dict[str, np.ndarray]:
+               batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None,
+               num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one signature of a .tflite on named inputs; returns its outputs by name."""
     model = SignatureModel(tflite_bytes, signature, num_threads=num_threads)
     return model.run(inputs, batch_size=batch_size, cancel=cancel)

@@ -13,8 +13,9 @@ alone is quantized) and keeps the most sensitive in float, one more at a time,
 until the fidelity target against the original model, on the calibration data,
 is met.
 Each candidate is re-quantized from the same calibrated model
-(`mlir_quantize` with ``denylisted_nodes``), so calibration runs once for
-plain int8, int8 I/O, selective and 16x8 alike.
+(`mlir_quantize` with ``denylisted_nodes``, through `core.adapters.tf_converter`;
+the debugger's public route when that private call moved), so calibration runs
+once for plain int8, int8 I/O, selective and 16x8 alike.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import csv
 import io
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from core.adapters import UpstreamChanged, tf_converter
+from core.engine.context import CancelToken, Reporter
 from core.errors import ConversionError
 from core.evaluation import MULTICLASS, evaluate_outputs
+from core.optimize.calibration import Calibration, int8_model
 from core.optimize.recipes import SelectiveConfig
 from core.optimize.results import LayerError
 
@@ -39,6 +43,9 @@ HIGHER_IS_BETTER = {"top1_agreement": True, "cosine_similarity": True, "flipped_
 
 @dataclass
 class SelectiveOutcome:
+    """What selective quantization made: the model, the per-layer errors (kept-float marked), the layers
+    kept in float, notes for the variant, and the auto search's trail."""
+
     tflite_bytes: bytes
     layer_errors: tuple[LayerError, ...]
     float_layers: tuple[str, ...]
@@ -47,6 +54,7 @@ class SelectiveOutcome:
 
 
 def resolve_metric(config: SelectiveConfig, task: str) -> tuple[str, float]:
+    """(fidelity metric, target) for the auto search: the configured ones, else by the primary output's task."""
     if config.metric != "auto":
         default_targets = {"top1_agreement": 0.99, "cosine_similarity": 0.999, "flipped_fraction": 0.01,
                            "mean_abs_diff": 0.01, "max_abs_diff": 0.05}
@@ -71,6 +79,8 @@ def metric_value(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray
         if name not in outputs:
             raise ConversionError(f"the re-quantized model has no output named {name!r}")
         fidelity = evaluate_outputs(outputs[name], reference_outputs=ref, task=tasks[name]).fidelity
+        if fidelity is None:            # given a reference, every output is judged: never None here
+            raise ConversionError(f"no fidelity measured for the output {name!r}")
         value = getattr(fidelity, metric, None)
         if value is None:
             value = fidelity.cosine_similarity if HIGHER_IS_BETTER[metric] else fidelity.mean_abs_diff
@@ -83,12 +93,14 @@ def metric_value(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray
 
 
 def meets(value: float, target: float, metric: str) -> bool:
+    """Whether `value` of `metric` reaches `target` (NaN never does)."""
     if math.isnan(value):
         return False
     return value >= target if HIGHER_IS_BETTER[metric] else value <= target
 
 
 def better(a: float, b: float, metric: str) -> bool:
+    """Whether `a` is a better value of `metric` than `b` (a number beats NaN)."""
     if math.isnan(b):
         return not math.isnan(a)
     if math.isnan(a):
@@ -96,7 +108,7 @@ def better(a: float, b: float, metric: str) -> bool:
     return a > b if HIGHER_IS_BETTER[metric] else a < b
 
 
-def _parse_layer_stats(debugger) -> list[LayerError]:
+def _parse_layer_stats(debugger: Any) -> list[LayerError]:
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
     buffer.seek(0)
@@ -131,8 +143,9 @@ def _run_debugger(build: Callable[[], Any]) -> Any:
                           details=captured.text) from None
 
 
-def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dataset=None,
-                 progress=None) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
+def debug_layers(make_converter: Callable[[], Any], representative: Callable[[], Iterator[Any]], *,
+                 debug_dataset: Callable[[], Iterator[Any]] | None = None,
+                 progress: Reporter | None = None) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
     """Calibrate through the converter and measure per-layer int8 error; returns (requantize, errors worst first).
 
     The converter path, for when the fp32 model cannot be calibrated directly
@@ -140,12 +153,13 @@ def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dat
     the converter's calibration (samples keyed by name); `debug_dataset` feeds
     the debugger's own interpreter, which takes tensors by position
     (`core.optimize.quantize.positional_dataset`); default: `representative`.
-    `requantize(float_layers)` writes the int8 model with those layers in float.
+    `requantize(float_layers)` writes the int8 model with those layers (op
+    output tensor names) in float. Raises ConversionError.
     """
-    from core.optimize.convert import quiet_native
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
+
     def build() -> Any:
         converter = make_converter()
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -156,30 +170,63 @@ def debug_layers(make_converter: Callable[[], Any], representative, *, debug_dat
 
     debugger = _run_debugger(build)
     errors = _parse_layer_stats(debugger)
-    calibrated = debugger.calibrated_model
-    per_channel_off = debugger.converter._experimental_disable_per_channel  # private: the converter's setting
+    try:
+        calibrated: bytes | None = tf_converter.debugger_calibrated_model(debugger)
+    except UpstreamChanged:
+        calibrated = None           # requantize takes the debugger's public route
     del debugger   # its interpreters hold the model twice
-
-    def requantize(float_layers: list[str]) -> bytes:
-        from tensorflow.lite.python import convert as tfl_convert
-
-        with quiet_native():
-            return bytes(tfl_convert.mlir_quantize(calibrated, disable_per_channel=per_channel_off,
-                                                   fully_quantize=False, enable_numeric_verify=False,
-                                                   denylisted_nodes=list(float_layers) or None))
-
-    return requantize, errors
+    return _ConverterRequantize(calibrated, build), errors
 
 
-def layer_errors_from_calibration(calibration, debug_dataset) -> tuple[Callable[[list[str]], bytes],
-                                                                        list[LayerError]]:
+class _ConverterRequantize:
+    """`requantize(float_layers)` after `debug_layers`: the int8 model with those layers in float.
+
+    The converter's quantizer on the debugger's calibrated model
+    (`tf_converter.mlir_quantize`, fast); when that private call has moved
+    (`UpstreamChanged`), the public route: a debugger built again (one more
+    calibration, kept for the next calls) writes it with
+    `tf_converter.requantize_with_debugger`.
+    """
+
+    def __init__(self, calibrated: bytes | None, build: Callable[[], Any]) -> None:
+        self._calibrated = calibrated
+        self._build = build
+        self._debugger: Any = None
+
+    def __call__(self, float_layers: list[str]) -> bytes:
+        """The int8 .tflite bytes with `float_layers` in float; raises ConversionError (this variant fails)."""
+        from core.optimize.convert import quiet_native
+
+        with quiet_native() as captured:
+            try:
+                return self._quantize(list(float_layers))
+            except ConversionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this variant fails, with the converter's reason
+                failure = exc
+        raise ConversionError(f"int8 quantization with layers in float failed: {type(failure).__name__}: "
+                              f"{failure}"[:400], details=captured.text) from None
+
+    def _quantize(self, layers: list[str]) -> bytes:
+        if self._calibrated is not None and self._debugger is None:
+            try:
+                return tf_converter.mlir_quantize(self._calibrated, denylisted_nodes=layers)
+            except UpstreamChanged:
+                pass                 # the public route below, from now on
+        if self._debugger is None:
+            self._debugger = _run_debugger(self._build)
+        return tf_converter.requantize_with_debugger(self._debugger, layers)
+
+
+def layer_errors_from_calibration(calibration: Calibration, debug_dataset: Callable[[], Iterator[Any]]
+                                  ) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
     """Per-layer int8 error from an existing `core.optimize.calibration.Calibration` (no new calibration).
 
     The debugger runs the NumericVerify-instrumented model written from the
     same calibrated model the int8 variants come from; `debug_dataset` yields
-    samples as lists in input-tensor order. Returns (requantize, errors worst first).
+    samples as lists in input-tensor order. Returns (requantize, errors worst
+    first); raises ConversionError (the caller then takes `debug_layers`).
     """
-    from core.optimize.calibration import int8_model
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
@@ -191,8 +238,9 @@ def layer_errors_from_calibration(calibration, debug_dataset) -> tuple[Callable[
     return (lambda float_layers: int8_model(calibration, float_layers=list(float_layers))), errors
 
 
-def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str, score,
-                       cancel) -> tuple[list[str], dict[str, float]]:
+def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str,
+                       score: Callable[[list[str]], tuple[float, bytes]],
+                       cancel: CancelToken | None) -> tuple[list[str], dict[str, float]]:
     """Layers ordered most sensitive first: each is quantized alone, in an otherwise float model.
 
     Measuring a layer in a float model charges it with the damage of quantizing
@@ -214,8 +262,11 @@ def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str,
     return ordered + rest, alone
 
 
-def _auto(requantize, errors: list[LayerError], chosen: list[str], config: SelectiveConfig, *, calibration_x,
-          calibration_reference, tasks, primary, run, cancel, progress, trail) -> tuple[bytes, list[str], str]:
+def _auto(requantize: Callable[[list[str]], bytes], errors: list[LayerError], chosen: list[str],
+          config: SelectiveConfig, *, calibration_x: dict[str, np.ndarray],
+          calibration_reference: dict[str, np.ndarray], tasks: dict[str, str], primary: str,
+          run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]], cancel: CancelToken | None,
+          progress: Reporter | None, trail: list[tuple[int, float]]) -> tuple[bytes, list[str], str]:
     """Keep the most sensitive layers in float, one more at a time, until the fidelity target is met."""
     metric, target = resolve_metric(config, tasks[primary])
 
@@ -257,14 +308,15 @@ def selective_quantize(requantize: Callable[[list[str]], bytes], errors: list[La
                        config: SelectiveConfig, *,
                        calibration_x: dict[str, np.ndarray], calibration_reference: dict[str, np.ndarray],
                        tasks: dict[str, str], primary: str,
-                       run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]], cancel=None,
-                       progress=None) -> SelectiveOutcome:
+                       run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]],
+                       cancel: CancelToken | None = None, progress: Reporter | None = None) -> SelectiveOutcome:
     """Keep layers in float (given ones, or automatically) and re-quantize, from one calibration.
 
     `requantize` and `errors` come from `layer_errors_from_calibration` or
     `debug_layers`. Inputs, references and outputs are keyed by name; the
     fidelity target is checked on the worst output (`metric_value`), the metric
-    chosen by the primary output's task.
+    chosen by the primary output's task. Raises ConversionError (an unknown
+    float layer, a failed re-quantization) or Cancelled.
     """
     known = {e.tensor_name for e in errors}
     notes: list[str] = []

@@ -22,15 +22,19 @@ from typing import Any
 
 import numpy as np
 
+from core.adapters import UpstreamChanged
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
+from core.engine.context import Reporter
 from core.evaluation import evaluate_model, infer_task, nonfinite_samples
+from core.evaluation.model import ModelEvaluation
 from core.evaluation.tasks import check_task
 from core.models.hashing import sha256_path, size_on_disk
 from core.models.interface import ModelInterface
 from core.optimize.convert import SERVING
 from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
-from core.optimize.passes import PASSES, PipelineContext, WorkState
+from core.optimize import registry
+from core.optimize.pass_context import PipelineContext, WorkState
 from core.optimize.recipes import FP32, Recipe, recipe_for_mode
 from core.optimize.results import OutputTask, SourceInfo, Variant
 from core.optimize.runtime import run_tflite
@@ -62,6 +66,7 @@ class SessionOptions:
     custom_objects: tuple[str, ...] = ()   # the user's code files for custom layers (--custom-objects)
 
     def cache_parts(self) -> dict[str, Any]:
+        """The options as plain data for result-cache keys (custom-objects files by SHA-256, only when given)."""
         return {"threshold": self.threshold, "signature": self.signature, "primary_output": self.primary_output,
                 "tasks": [list(t) for t in self.tasks],
                 "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes],
@@ -77,6 +82,9 @@ class SessionOptions:
 
 
 def as_options(options: SessionOptions | dict | None, threshold: float | None = None) -> SessionOptions:
+    """`options` as SessionOptions (a dict from JSON or a job argument is checked: BadInputError for
+    an unknown key), with `threshold` replacing its threshold when given.
+    """
     if options is None:
         options = SessionOptions()
     elif isinstance(options, dict):
@@ -96,6 +104,7 @@ def as_options(options: SessionOptions | dict | None, threshold: float | None = 
 
 
 def choose_primary(interface: ModelInterface, requested: str | None, path: str) -> str:
+    """The primary output: `requested` (BadInputError naming `path` when no output has that name), else the first."""
     names = interface.output_names
     if requested is None:
         return names[0]
@@ -173,6 +182,11 @@ class OptimizeSession:
     warnings: list[str] = field(default_factory=list)
 
     def open(self) -> "OptimizeSession":
+        """Open the model, prepare the data, run the original on the evaluation inputs and judge it; returns self.
+
+        Raises BadInputError (a model or data that cannot be used, a non-finite original output,
+        labels that fit no task) or Cancelled.
+        """
         progress, cancel = self.progress, self.cancel
         progress(None, "loading the model", stage="load")
         self.source = open_source(self.model_path, signature=self.options.signature,
@@ -247,6 +261,7 @@ class OptimizeSession:
 
     @property
     def task_map(self) -> dict[str, str]:
+        """{output name: task} for every output (the chosen tasks)."""
         return {t.output: t.task for t in self.tasks}
 
     @property
@@ -286,7 +301,7 @@ class OptimizeSession:
                                 "that they label this output (or set its task with --task)")
         return warnings
 
-    def build_state(self, recipe: Recipe, progress) -> tuple[WorkState, float]:
+    def build_state(self, recipe: Recipe, progress: Reporter) -> tuple[WorkState, float]:
         """Run a recipe's passes in order; returns the final state and the seconds spent."""
         state = WorkState(keras_model=self.source.keras_model, saved_model_dir=self.source.saved_model_dir,
                           tflite_bytes=None if self.source.has_graph else self.source.tflite_bytes)
@@ -297,15 +312,18 @@ class OptimizeSession:
         self.ctx.progress = progress
         for i, step in enumerate(steps):
             self.cancel.raise_if_cancelled()
-            pass_ = PASSES.get(step.kind)
+            pass_ = registry.get(step.kind)
             if pass_ is None:
                 raise ConversionError(f"recipe {recipe.name!r}: no pass for step kind {step.kind!r}")
             progress(i / len(steps), f"{recipe.name}: {step.kind}", recipe.name)
-            pass_.run(state, step.config, self.ctx)
+            try:
+                pass_.run(state, step.config, self.ctx)
+            except UpstreamChanged as exc:   # an upstream API moved: this variant fails, saying which
+                raise ConversionError(f"{step.kind} step: {exc}", details=str(exc)) from exc
         self.cancel.raise_if_cancelled()
         return state, time.perf_counter() - start
 
-    def evaluate(self, tflite_bytes: bytes):
+    def evaluate(self, tflite_bytes: bytes) -> ModelEvaluation:
         """Run a variant on the evaluation inputs and judge every output; ConversionError when it can't run
         in LiteRT or its outputs are not finite."""
         try:
@@ -324,20 +342,23 @@ class OptimizeSession:
         except ValueError as exc:
             raise ConversionError(f"cannot evaluate the variant: {exc}") from None
 
-    def build(self, recipe: Recipe, progress, baseline_size: int | None) -> Variant:
+    def build(self, recipe: Recipe, progress: Reporter, baseline_size: int | None) -> Variant:
         """Build, run and judge one recipe; raises ConversionError (a failed variant) or Cancelled."""
         state, seconds = self.build_state(recipe, progress)
+        tflite_bytes = state.tflite_bytes
+        if tflite_bytes is None:   # build_state always runs a convert pass; this guards a pass that broke that
+            raise ConversionError(f"recipe {recipe.name!r} produced no .tflite model")
         progress(0.95, f"{recipe.name}: evaluating on {self.prepared.eval_samples} samples")
-        evaluation = self.evaluate(state.tflite_bytes)
+        evaluation = self.evaluate(tflite_bytes)
         if not evaluation.outputs:
             reasons = "; ".join(f"{name}: {why}" for name, why in evaluation.unscored)
             raise ConversionError(f"no output of the variant could be matched to the original by name ({reasons})")
         state.warnings.extend(variant_warnings(recipe, evaluation))
-        unchanged = quantized_nothing(recipe.mode, state.tflite_bytes)
+        unchanged = quantized_nothing(recipe.mode, tflite_bytes)
         if unchanged:
             state.warnings.append(unchanged)
-        size = len(state.tflite_bytes)
-        return Variant(name=recipe.name, recipe=recipe, tflite_bytes=state.tflite_bytes, size_bytes=size,
+        size = len(tflite_bytes)
+        return Variant(name=recipe.name, recipe=recipe, tflite_bytes=tflite_bytes, size_bytes=size,
                        converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
                        seconds=seconds, size_ratio=size / baseline_size if baseline_size else None,
                        layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
@@ -346,9 +367,11 @@ class OptimizeSession:
 
     @property
     def description(self) -> DataDescription:
+        """What data was used: sources, sample counts, labels, synthetic or not."""
         return self.prepared.description
 
     def close(self) -> None:
+        """Release the pipeline context and the opened model (safe on a session that never opened)."""
         ctx = getattr(self, "ctx", None)
         if ctx is not None:
             ctx.close()

@@ -12,12 +12,15 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from core.errors import BadInputError
-from core.models.interface import ModelInterface
+from core.models.interface import ModelInterface, TensorSpec
+
+if TYPE_CHECKING:
+    from core.engine.context import CancelToken
 
 
 @dataclass
@@ -44,9 +47,11 @@ class OpenedSource:
 
     @property
     def signature(self) -> str | None:
+        """The signature in use (SavedModel or .tflite); None for a Keras model."""
         return self.interface.signature
 
-    def input_specs(self):
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        """The model's inputs (names, shapes with None for free dimensions, dtypes), in model order."""
         return self.interface.inputs
 
     def conversion_dir(self) -> str:
@@ -73,12 +78,14 @@ class OpenedSource:
         return self._conversion_dir
 
     def close(self) -> None:
+        """Remove the temporary SavedModel folder `conversion_dir` made, if any (the model itself stays loaded)."""
         for folder in self._temp:
             shutil.rmtree(folder, ignore_errors=True)
         self._temp.clear()
         self._conversion_dir = None
 
-    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 32, cancel=None) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 32,
+                cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
         """The original model's outputs by name on named `inputs` (samples on axis 0)."""
         if self.tflite_bytes is not None and not self.has_graph:
             from core.optimize.runtime import run_tflite
@@ -99,7 +106,7 @@ class OpenedSource:
                 collected[name].append(np.asarray(value))
         return {name: np.concatenate(parts) for name, parts in collected.items()}
 
-    def _keras_call(self):
+    def _keras_call(self) -> Callable[[Any], Any]:
         """The Keras model as a graph (`tf.function`), made once; the eager call when it cannot be traced.
 
         Why: an eager call of a functional model keeps every layer's output of
@@ -112,7 +119,7 @@ class OpenedSource:
             tf, model = import_tensorflow(), self.keras_model
             graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
-            def call(x):
+            def call(x: Any) -> Any:
                 if self._keras_fn is not eager:
                     try:
                         return graph(x)
@@ -120,7 +127,7 @@ class OpenedSource:
                         self._keras_fn = eager   # a layer that only runs eagerly
                 return eager(x)
 
-            def eager(x):
+            def eager(x: Any) -> Any:
                 return model(x, training=False)
 
             self._keras_fn = call
@@ -178,6 +185,7 @@ def open_source(path: str, *, signature: str | None = None, custom_objects: tupl
                             _loaded=model)
     from core.optimize.runtime import SignatureModel
 
+    assert loaded.tflite_bytes is not None   # LoadedModel sets exactly one payload: neither Keras nor SavedModel
     model = SignatureModel(loaded.tflite_bytes, signature, path=str(path))
     interface = ModelInterface(inputs=model.feed_specs(), outputs=model.interface.outputs,
                                signature=model.interface.signature, signatures=model.interface.signatures,

@@ -8,6 +8,7 @@ int16x8), and a weight-quantizing mode that left no weight in its storage type
 
 from __future__ import annotations
 
+from core.evaluation.model import ModelEvaluation
 from core.optimize.compress_steps import COMPRESS_STEPS
 from core.optimize.recipes import Recipe
 
@@ -32,7 +33,7 @@ def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
             "(the converter skips weight tensors smaller than 1,024 elements; general advice)")
 
 
-def variant_warnings(recipe: Recipe, evaluation) -> list[str]:
+def variant_warnings(recipe: Recipe, evaluation: ModelEvaluation) -> list[str]:
     """Warnings a user must see about one variant: unscored outputs, clipping, low fidelity."""
     warnings = [f"output {name!r} not scored: {why}" for name, why in evaluation.unscored]
     for output in evaluation.outputs:
@@ -47,7 +48,7 @@ def variant_warnings(recipe: Recipe, evaluation) -> list[str]:
     return warnings
 
 
-def fidelity_warning(recipe: Recipe, evaluation) -> str | None:
+def fidelity_warning(recipe: Recipe, evaluation: ModelEvaluation) -> str | None:
     """A hint when a quantized variant's worst output drifts from the original (measured, not assumed)."""
     fid = evaluation.fidelity
     quantize = recipe.step("quantize")

@@ -42,6 +42,7 @@ def variant_text(row: Row) -> str:
 
 
 def size_text(row: Row) -> str:
+    """The size cell ("1.2 MiB", binary units), ★ when smallest; "—" when the size is unknown."""
     return text_of(row, "size", human_size(row.size_bytes) if row.size_bytes else "—")
 
 
@@ -51,10 +52,12 @@ def ratio_text(row: Row) -> str:
 
 
 def p50_text(row: Row) -> str:
+    """The p50 latency cell (ms, `ms_cell`), ★ when lowest."""
     return text_of(row, "p50", ms_cell(row.p50_ms))
 
 
 def p99_text(row: Row) -> str:
+    """The p99 latency cell (ms, `ms_cell`), ★ when lowest."""
     return text_of(row, "p99", ms_cell(row.p99_ms))
 
 
@@ -64,6 +67,7 @@ def speedup_text(row: Row) -> str:
 
 
 def throughput_text(row: Row) -> str:
+    """The throughput cell in samples per second ("12,345"), ★ when highest."""
     return text_of(row, "throughput", num_text(row.throughput, ",.0f"))
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from core.report.outputs import ORIGINAL, headline_output, outputs_tooltip, score_of
+
+if TYPE_CHECKING:
+    from core.benchmark.results import BenchmarkResult
 
 
 class ComparisonRun(Protocol):
@@ -64,6 +67,7 @@ class Metric:
 
     @property
     def several(self) -> bool:
+        """True when the model has more than one output (the fidelity column is then the worst output's)."""
         return self.outputs > 1
 
     @property
@@ -73,11 +77,18 @@ class Metric:
 
     @property
     def fidelity_column(self) -> str:
+        """The fidelity column's title: the task's ("Agreement", "Cosine"), or "Fidelity (worst output)"."""
         return "Fidelity\n(worst output)" if self.several else self.fidelity_title
 
 
 @dataclass
 class Row:
+    """One row of the comparison table: the original or a variant, with its measured figures.
+
+    Sizes in bytes, latencies in ms and throughput in samples/s come from the benchmark run
+    (None when not measured); accuracy and fidelity from the evaluation (`Metric` says how
+    to read them). `best` holds the column keys where this row is the best.
+    """
     name: str
     is_original: bool
     format: str
@@ -104,6 +115,7 @@ class Row:
 
     @property
     def quality(self) -> float | None:
+        """The accuracy when there are labels, else the fidelity (None when neither was measured)."""
         return self.accuracy if self.accuracy is not None else self.fidelity
 
 
@@ -136,7 +148,7 @@ def metric_for(task: str | None, outputs: int = 1, primary: str = "") -> Metric:
     return metric
 
 
-def accuracy_of(evaluation) -> float | None:
+def accuracy_of(evaluation: Any) -> float | None:
     """The accuracy column's figure: the task's headline metric (the primary output's for a whole model)."""
     acc = getattr(evaluation, "accuracy", None)
     if acc is None:
@@ -152,7 +164,7 @@ def accuracy_of(evaluation) -> float | None:
     return _finite(acc.accuracy)
 
 
-def fidelity_figure(evaluation, metric: Metric | None = None) -> tuple[float | None, bool]:
+def fidelity_figure(evaluation: Any, metric: Metric | None = None) -> tuple[float | None, bool]:
     """(the fidelity column's figure, whether it is a cosine) of a variant's (worst output's) fidelity.
 
     Several outputs: the figure the worst output was ranked by (its agreement when its
@@ -176,7 +188,8 @@ def fidelity_figure(evaluation, metric: Metric | None = None) -> tuple[float | N
     return _finite(agreement), False
 
 
-def fidelity_of(evaluation, metric: Metric | None = None) -> float | None:
+def fidelity_of(evaluation: Any, metric: Metric | None = None) -> float | None:
+    """The fidelity column's figure alone (see `fidelity_figure`)."""
     return fidelity_figure(evaluation, metric)[0]
 
 
@@ -196,7 +209,7 @@ def task_of(run: ComparisonRun) -> str | None:
     return None
 
 
-def output_count(source, evaluations=()) -> tuple[int, str]:
+def output_count(source: Any, evaluations: Iterable[Any] = ()) -> tuple[int, str]:
     """(how many outputs, the primary output's name) from a SourceInfo, else from the evaluations."""
     tasks = getattr(source, "tasks", ()) or ()
     if tasks:
@@ -209,13 +222,14 @@ def output_count(source, evaluations=()) -> tuple[int, str]:
 
 
 def outcome_metric(run: ComparisonRun) -> Metric:
+    """How the run's quality columns read: the primary output's task and the number of outputs."""
     result = run.optimize
     count, primary = output_count(result.source, [result.original_evaluation]
                                   + [v.evaluation for v in result.variants])
     return metric_for(task_of(run), count, primary)
 
 
-def set_fidelity(row: Row, evaluation, metric: Metric) -> None:
+def set_fidelity(row: Row, evaluation: Any, metric: Metric) -> None:
     """The fidelity figure of a variant's row, and for several outputs which output it is about."""
     row.fidelity, row.fidelity_cosine = fidelity_figure(evaluation, metric)
     if metric.several:
@@ -223,7 +237,7 @@ def set_fidelity(row: Row, evaluation, metric: Metric) -> None:
         row.fidelity_detail = outputs_tooltip(evaluation)
 
 
-def primary_configs(benchmark) -> dict[str, Any]:
+def primary_configs(benchmark: BenchmarkResult | None) -> dict[str, Any]:
     """variant name -> its ConfigResult at the first batch size and thread count ("original" for the baseline)."""
     if benchmark is None:
         return {}
@@ -265,6 +279,10 @@ def benchmark_plan(model_path: str, result: Any) -> tuple[dict[str, Any], str | 
 
 
 def build_rows(run: ComparisonRun) -> list[Row]:
+    """The table's rows: the original first, then each variant, with sizes, the benchmark's p50/p99
+    and throughput at its first batch size and thread count, speed-ups over the original's p50,
+    quality figures, the recommendation's mark and the best value per column.
+    """
     result = run.optimize
     baseline = result.baseline_size_bytes or None
     configs = primary_configs(run.benchmark)
@@ -309,6 +327,7 @@ def recommended_name(run: ComparisonRun) -> str | None:
 
 
 def mark_best(rows: list[Row], metric: Metric) -> None:
+    """Add each column key to `best` of the row(s) with its best value (ties included); needs two rows with a value."""
     def best(key: str, values: list[tuple[Row, float | None]], higher: bool) -> None:
         present = [(r, v) for r, v in values if v is not None]
         if len(present) < 2:

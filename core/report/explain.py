@@ -7,9 +7,14 @@ ranks or measures again.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.report.comparison import ComparisonRun
 from core.report.outputs import run_models, task_lines, unscored_lines
 from core.units import human_count
+
+if TYPE_CHECKING:
+    from core.optimize.results import OptimizeResult
 
 
 def compression_text(report: dict) -> str:
@@ -36,7 +41,7 @@ def _compression_text(report: dict) -> str:
         return ", ".join(f"{k}: {v}" for k, v in report.items() if not isinstance(v, (list, dict)))
 
 
-def free_input_sizes(result) -> str:
+def free_input_sizes(result: OptimizeResult) -> str:
     """"frames (20, 6)": the per-sample shape each input with free dimensions was evaluated at; "" for none."""
     interface = getattr(result.source, "interface", None)
     free = {spec.name for spec in getattr(interface, "inputs", ()) or () if spec.free_dims}

@@ -81,15 +81,18 @@ class OutputRow:
 
     @property
     def cosine_text(self) -> str:
+        """The output's cosine similarity to the original (5 decimals); "—" when unknown, "" for the original."""
         value = self._figure("cosine_similarity")
         return "" if self.figures is None else "—" if value is None else f"{value:.5f}"
 
     @property
     def max_diff_text(self) -> str:
+        """The output's largest absolute difference from the original (3 significant digits); "—"/"" as `cosine_text`."""
         value = self._figure("max_abs_diff")
         return "" if self.figures is None else "—" if value is None else f"{value:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: names, task, the texts shown and the raw figures (agreement, cosine, max difference)."""
         return {"output": self.output, "task": self.task, "reason": self.reason, "primary": self.primary,
                 "variant": self.variant, "original": self.is_original, "fidelity": self.fidelity,
                 "accuracy": self.accuracy, "fidelity_score": self.fidelity_value, "agreement": self.agreement,
@@ -127,6 +130,7 @@ def unscored(evaluation: Any) -> list[tuple[str, str]]:
 
 
 def unscored_reason(evaluation: Any, name: str) -> str | None:
+    """Why the output `name` was not scored in `evaluation` (`unscored`), or None when it was."""
     return next((reason for output, reason in unscored(evaluation) if output == name), None)
 
 

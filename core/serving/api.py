@@ -119,7 +119,7 @@ class VariantServing:
     confirmed_unbatched: LoadPoint | None = None
     simulation_error_unbatched: float | None = None
     caches: tuple[CacheEffect, ...] = ()
-    refine_run: LoadPoint | None = None   # the real run under load whose overheads refined the simulation
+    refine_run: LoadPoint | None = None   # the last real run whose harness costs calibrated the simulation
     notes: tuple[str, ...] = ()
 
 
@@ -148,11 +148,13 @@ def study_serving(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Se
                   cache_sizes: Sequence[int] = (), progress: Reporter, cancel: CancelToken) -> ServingStudy:
     """Measure, simulate and load-test each (name, .tflite path) at the p99 budget `p99_ms`.
 
-    Steps per variant: measure service time per batch size (`service_times`), sweep
-    rate x max_batch x max_wait x workers in the discrete-event simulation
+    Steps per variant: measure service time per batch size (`service_times`), measure the
+    load harness's costs in real runs at the loads in question (`calibrate`, `overheads`),
+    sweep rate x max_batch x max_wait x workers in the discrete-event simulation
     (`simulate`), find the highest sustainable rate at the budget with no batching and
     with the best policy, then confirm both with a real load test (`loadtest`) of
-    `seconds` seconds and report the simulation's error against it. With a keyed
+    `seconds` seconds (stretched up to 4x to carry 3,000 requests) and report the
+    simulation's error against it. With a keyed
     `trace`, the LRU cache of each size in `cache_sizes` is simulated (`cache_sim`).
 
     Streams `progress.partial(PARTIAL_KIND, LoadPoint)` as points are ready (see `PARTIAL_KIND`).

@@ -4,10 +4,20 @@ The same rules as the real batcher (`core.serving.batcher`): one FIFO queue; a b
 taken when a worker is free and closes at `max_batch` requests or `max_wait` after its first
 request, whichever first (at once when that moment passed while every worker was busy);
 batches form one after another; W workers. A batch of n requests occupies its worker for a
-service time drawn from the measured samples at batch n (quantile-interpolated between the
-measured sizes) plus a measured per-batch overhead (dispatch to a worker and the slowdown
-under load, from a calibration run), and each batch a measured hand-back time (the same
-draw as its overhead, so a stall of the machine is counted once).
+service time plus the harness's costs measured in real runs (`core.serving.overheads`):
+
+- service time: without real runs, a draw from the isolated samples at batch n
+  (quantile-interpolated between the measured sizes); with them, the isolated median at n plus
+  the slowdown a real batch showed. The spread under load replaces the isolated spread, never adds
+  to it (a real run's compute already holds its own variation);
+- dispatch (close -> compute start) occupies the worker; hand-back (compute end -> received)
+  does not (the collector is another thread); both drawn with the slowdown from one real batch;
+- a batch due while the batcher waits closes a wake-up after it is due; a batch due before the
+  batcher could take it (workers busy, or the batcher busy with the previous batch) closes a
+  turn-around after it could.
+
+Every cost is drawn at the offered rate of the arrivals being simulated (their count over their
+span), mixed between the real runs measured at the rates around it (`overheads.draw`).
 
 The event loop steps per batch, not per request (arrival counting is a bisection on the
 arrival times), and a sweep reuses one unit-rate Poisson stream scaled to each rate (common
@@ -18,12 +28,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from core.serving.api import BatchPolicy, LoadPoint
+from core.serving.overheads import Overheads, draw, realized_rate
 from core.serving.points import is_saturated, latency_parts, served_rate
 
 QUANTILES = 256  # points of each batch size's service-time quantile table
@@ -31,37 +42,48 @@ QUANTILES = 256  # points of each batch size's service-time quantile table
 
 @dataclass(frozen=True)
 class ServiceModel:
-    """Service-time quantile tables per batch size (ms), and overhead samples (ms).
+    """Service-time quantile tables per batch size (ms) and the harness costs of real runs.
 
-    `tables[n]` (n = 1..max_size) holds `QUANTILES` sorted service times for a batch of n;
-    `overhead_ms` is added per batch (it occupies the worker), `handback_ms` per batch (the collector
-    receives a batch at once; drawn with the same index as the overhead when both have one length);
-    `batcher_ms` + n x `request_ms` is the harness's own serial time for a batch of n (the
-    generator, batcher and hand-back are Python threads sharing one interpreter lock): a batch
-    closes no sooner than that after the one before; measured without a model. `wake_ms`: how
-    long the batcher takes to wake when a request arrives while it sleeps (it is added to a batch
-    that closes on an arrival or a max-wait deadline, not to one a busy worker held back).
+    `tables[n]` (n = 1..max_size) holds `QUANTILES` sorted isolated service times for a batch of n;
+    `loads`: the per-batch costs of real runs, sorted by their rate (none: a bare queue with the
+    isolated service times, as in the closed-form tests).
     """
 
     tables: dict[int, np.ndarray]
-    overhead_ms: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    handback_ms: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    batcher_ms: float = 0.0
-    request_ms: float = 0.0
-    wake_ms: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    loads: tuple[Overheads, ...] = ()
 
     @property
     def max_size(self) -> int:
         return max(self.tables)
 
-    def mean_ms(self, n: int) -> float:
-        return float(self.tables[n].mean() + self.overhead_ms.mean())
+    def median_ms(self, n: int) -> float:
+        """Isolated median service time of a batch of n (the largest measured size beyond it)."""
+        return float(np.median(self.tables[min(max(1, n), self.max_size)]))
+
+    def with_load(self, load: Overheads) -> "ServiceModel":
+        """This model with one more real run's costs."""
+        return replace(self, loads=tuple(sorted(self.loads + (load,), key=lambda o: o.rate_rps)))
+
+    def cycle_ms(self, n: int) -> float:
+        """Mean time a batch of n holds a worker and the batcher at the most loaded real run (ms): for
+        the sweep's rate grid, not a figure that is reported."""
+        if not self.loads:
+            return float(self.tables[n].mean())
+        top = self.loads[-1]
+
+        def mean(a: np.ndarray) -> float:
+            return float(a.mean()) if len(a) else 0.0
+
+        return max(1e-6, self.median_ms(n) + mean(top.slowdown_ms) + mean(top.dispatch_ms) + mean(top.turn_ms))
+
+    def turn_ms(self) -> float:
+        """Mean batcher turn-around at the most loaded real run (ms; 0 without one)."""
+        return float(self.loads[-1].turn_ms.mean()) if self.loads and len(self.loads[-1].turn_ms) else 0.0
 
 
-def service_model(samples_ms: Mapping[int, Sequence[float]], overhead_ms: Sequence[float] | None = None,
-                  handback_ms: Sequence[float] | None = None, batcher_ms: float = 0.0,
-                  request_ms: float = 0.0, wake_ms: Sequence[float] | None = None) -> ServiceModel:
-    """Quantile tables for every batch size from 1 to the largest measured one.
+def service_model(samples_ms: Mapping[int, Sequence[float] | np.ndarray],
+                  loads: Sequence[Overheads] = ()) -> ServiceModel:
+    """Quantile tables for every batch size from 1 to the largest measured one, with `loads`.
 
     A size between two measured sizes takes, at each quantile, the linear interpolation of
     their quantiles (service time grows about linearly with the batch between measured points).
@@ -78,13 +100,7 @@ def service_model(samples_ms: Mapping[int, Sequence[float]], overhead_ms: Sequen
             f = 0.0 if hi == lo else (n - lo) / (hi - lo)
             tables[n] = (1 - f) * q[lo] + f * q[hi]
     tables[measured[-1]] = q[measured[-1]]
-
-    def arr(v: Sequence[float] | None) -> np.ndarray:
-        a = np.asarray(v if v is not None and len(v) else [0.0], dtype=np.float64)
-        return np.clip(a, 0.0, None)
-
-    return ServiceModel(tables, arr(overhead_ms), arr(handback_ms), max(0.0, float(batcher_ms)),
-                        max(0.0, float(request_ms)), arr(wake_ms))
+    return ServiceModel(tables, tuple(sorted(loads, key=lambda o: o.rate_rps)))
 
 
 @dataclass
@@ -103,7 +119,7 @@ class SimRun:
 def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, seed: int = 0) -> SimRun:
     """Run the queue on `arrivals_s` (sorted seconds); per-request wait/compute/hand-back in ms.
 
-    wait = batch close - arrival + the batch's overhead; compute = the batch's service time.
+    wait = batch close - arrival + the batch's dispatch; compute = the batch's service time.
     Raises ValueError when `policy.max_batch` exceeds the largest measured batch size.
     """
     if policy.max_batch > model.max_size:
@@ -112,19 +128,17 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     n = len(arr)
     rng = np.random.default_rng(seed)
     qidx = rng.integers(0, QUANTILES, size=n).tolist()
-    # Overhead and hand-back drawn together when they come from the same batches (one calibration
-    # request each): a stall of the machine hits one batch once, in one part or the other. Drawn
-    # apart, each part's stalls land on other batches and the tails add up (issue 14: the unbatched
-    # simulation's p99 counted the calibration's stalls about twice as often as they happen).
-    joint = len(model.overhead_ms) == len(model.handback_ms)
-    pick = rng.integers(0, len(model.overhead_ms), size=n)
-    over = model.overhead_ms[pick].tolist()
-    hand_batch = model.handback_ms[pick] if joint else rng.choice(model.handback_ms, size=n)
-    wake = rng.choice(model.wake_ms, size=n).tolist()
+    rates = [o.rate_rps for o in model.loads]
+    rate = realized_rate(np.asarray(arrivals_s, dtype=np.float64))
+    over, slow, hand_batch = draw([(o.dispatch_ms, o.slowdown_ms, o.handback_ms) for o in model.loads], rates,
+                                  rate, n, rng, parts=3)
+    (wake_l,) = draw([(o.wake_ms,) for o in model.loads], rates, rate, n, rng)
+    (turn_l,) = draw([(o.turn_ms,) for o in model.loads], rates, rate, n, rng)
+    over_l, slow_l, wake, turn = over.tolist(), slow.tolist(), wake_l.tolist(), turn_l.tolist()
+    calibrated = bool(model.loads)
     tables = {k: v.tolist() for k, v in model.tables.items()}
+    medians = {k: model.median_ms(k) for k in model.tables}
     limit, wait, workers = policy.max_batch, policy.max_wait_ms, policy.workers
-    per_batch, per_request = model.batcher_ms, model.request_ms
-    gap = 0.0
     free = [-math.inf] * workers
     closes: list[float] = []
     sizes: list[int] = []
@@ -139,17 +153,16 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
         close = a0 + wait
         if last < n and arr[last] < close:
             close = arr[last]
-        ready = free[k] if free[k] > prev_close + gap else prev_close + gap
+        ready = free[k] if free[k] > prev_close else prev_close
         if ready > close:
-            close = ready          # a worker (or the batcher) was busy: the batch goes when it is free
+            close = ready + turn[b]   # due before the batcher could take it: it turns around, then closes
         else:
-            close += wake[b]       # the batcher slept until this arrival or deadline: it takes a moment to wake
+            close += wake[b]          # the batcher slept until this arrival or deadline: it takes a moment to wake
         m = bisect_right(arr, close, i, min(n, i + limit)) - i
-        s = tables[m][qidx[b]]
-        o = over[b]
+        s = max(0.0, medians[m] + slow_l[b]) if calibrated else tables[m][qidx[b]]
+        o = over_l[b]
         free[k] = close + o + s
         prev_close = close
-        gap = per_batch + m * per_request
         closes.append(close)
         sizes.append(m)
         services.append(s)

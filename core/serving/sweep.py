@@ -40,11 +40,12 @@ def policies(max_batch: Sequence[int], max_wait_ms: Sequence[float], workers: Se
 
 
 def capacity_rps(policy: BatchPolicy, model: ServiceModel) -> float:
-    """The most a policy could serve: workers x max_batch per mean service time of a full batch, and
-    max_batch per batcher time (the batcher is one thread)."""
-    workers = policy.workers * policy.max_batch / (model.mean_ms(policy.max_batch) / 1000.0)
-    harness = model.batcher_ms + policy.max_batch * model.request_ms
-    return min(workers, policy.max_batch / (harness / 1000.0)) if harness > 0 else workers
+    """The most a policy could serve: workers x max_batch per mean cycle of a full batch, and max_batch
+    per batcher turn-around (the batcher is one thread), at the most loaded real run. It only sets the
+    top of the search grid: the simulation decides what holds."""
+    workers = policy.workers * policy.max_batch / (model.cycle_ms(policy.max_batch) / 1000.0)
+    turn = model.turn_ms()
+    return min(workers, policy.max_batch / (turn / 1000.0)) if turn > 0 else workers
 
 
 class Arrivals:
@@ -100,11 +101,11 @@ def sustainable(policy: BatchPolicy, model: ServiceModel, p99_ms: float, arrival
 def best_policy(results: Sequence[PolicyResult]) -> PolicyResult | None:
     """The policy with the highest sustainable rate; within 3% of it, the simplest (smaller batch,
     shorter wait, fewer workers) wins: the simulation cannot tell closer rates apart."""
-    ok = [r for r in results if r.sustainable_rps is not None]
+    ok = [(r, r.sustainable_rps) for r in results if r.sustainable_rps is not None]
     if not ok:
         return None
-    top = max(r.sustainable_rps for r in ok)
-    near = [r for r in ok if r.sustainable_rps >= 0.97 * top]
+    top = max(rate for _, rate in ok)
+    near = [r for r, rate in ok if rate >= 0.97 * top]
     return min(near, key=lambda r: (r.policy.max_batch, r.policy.max_wait_ms, r.policy.workers))
 
 

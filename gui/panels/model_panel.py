@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from core.models.info import ModelFormat, ModelInfo
 from core.units import human_count, human_size, quantization_text, shape_text, short_hash, thousands
+from gui.flag_hints import gui_words
 from gui.table_models import Column, RecordTableModel, sortable
 
 FORMAT_NAMES = {
@@ -259,7 +260,7 @@ class ModelPanel(QWidget):
         self.fields["signature"].setToolTip("The signature whose inputs and outputs are shown (Recipe → Model "
                                             "outputs → Signature chooses the one to optimize)" if signature else "")
         self.summary_form.setRowVisible(self.fields["signature"], bool(signature))
-        self.notes_label.setText("\n".join(f"• {note}" for note in info.notes))
+        self.notes_label.setText("\n".join(f"• {gui_words(note)}" for note in info.notes))
         self.notes_box.setVisible(bool(info.notes))
 
         self.io_model.set_records([("input", t) for t in info.inputs] + [("output", t) for t in info.outputs])

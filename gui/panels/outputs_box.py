@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.evaluation.common import TASKS
+from gui.flag_hints import gui_words
 
 AUTO_TASK = "auto (inferred)"
 DEFAULT_SIGNATURE = "serving_default"
@@ -148,9 +149,10 @@ class OutputsBox(QGroupBox):
             if inferred:
                 self.inferred_tasks[t.output] = t.task
             combo.setItemText(0, f"auto: {t.task}" if inferred else AUTO_TASK)
-            combo.setItemData(0, f"inferred: {t.task} ({t.reason})" if inferred else "", Qt.ItemDataRole.ToolTipRole)
+            reason = gui_words(t.reason)   # the engine's reasons name CLI flags ("use --task ...")
+            combo.setItemData(0, f"inferred: {t.task} ({reason})" if inferred else "", Qt.ItemDataRole.ToolTipRole)
             if inferred and combo.currentIndex() == 0:
-                combo.setToolTip(f"{t.task}: {t.reason}")
+                combo.setToolTip(f"{t.task}: {reason}")
         self._fit_task_column()
 
     def set_outputs(self, names: Sequence[str], signatures: Sequence[str] = (), signature: str | None = None,

@@ -14,9 +14,9 @@ from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from core.errors import ErrorKind, JobError
+from core.errors import JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
-from gui.workers import JobRunner
+from gui.workers import JobKindController, JobRunner
 
 POINT_KIND = "serving_point"   # core.serving.PARTIAL_KIND (not imported: the GUI thread stays light)
 
@@ -27,7 +27,9 @@ def default_serving_job() -> Callable[..., Any]:
     return serve_models
 
 
-class ServingController(QObject):
+class ServingController(JobKindController):
+    """One serving study at a time through the window's `JobRunner` (signals: see the module's docstring)."""
+
     point = Signal(object)
     study_finished = Signal(object)
     study_failed = Signal(object)
@@ -35,12 +37,8 @@ class ServingController(QObject):
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None,
                  job: Callable[..., Any] | None = None) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self._job = job
-        self.active = False
+        super().__init__(runner, parent, job)
         self.points = 0
-        runner.partial.connect(self._on_partial)
 
     def start(self, models: Sequence[tuple[str, str | bytes]], study_kwargs: dict[str, Any],
               subject: str | None = None) -> bool:
@@ -49,12 +47,7 @@ class ServingController(QObject):
             return False
         job = self._job or default_serving_job()
         self.points = 0
-        self.active = True
-        started = self.runner.submit(job, [(str(n), m) for n, m in models], subject=subject,
-                                     on_finished=self._on_finished, on_failed=self._on_failed, **study_kwargs)
-        if not started:
-            self.active = False
-        return started
+        return self._submit(job, [(str(n), m) for n, m in models], subject=subject, **study_kwargs)
 
     def cancel(self) -> bool:
         """Ask the running study to stop (the engine kills the child after its grace period)."""
@@ -65,16 +58,14 @@ class ServingController(QObject):
             self.points += 1
             self.point.emit(payload)
 
-    def _on_finished(self, study: Any) -> None:
-        self.active = False
+    def _job_finished(self, study: Any) -> None:
         self.study_finished.emit(study)
 
-    def _on_failed(self, error: JobError) -> None:
-        self.active = False
-        if error.kind == ErrorKind.CANCELLED:
-            self.study_cancelled.emit()
-        else:
-            self.study_failed.emit(error)
+    def _job_failed(self, error: JobError) -> None:
+        self.study_failed.emit(error)
+
+    def _job_cancelled(self) -> None:
+        self.study_cancelled.emit()
 
 
 __all__ = ["ServingController", "POINT_KIND", "default_serving_job"]

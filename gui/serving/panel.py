@@ -30,13 +30,18 @@ PLACEHOLDER = ("Will it keep up? Open a .tflite model, or Run a recipe (or an Au
                "“Test under load…”: every variant is measured, its queue simulated over request rates and "
                "batching policies, and the best policy confirmed with a real load test.")
 DETAIL_LINES = 5   # the notes' area shows this many lines, then scrolls
-CAPTION = "solid p99 · dashed p50 · ○ simulated · ■ real load test · ★ knee · × generator fell behind"
+CAPTION = "○ simulated · ■ real load test · ★ knee (dotted line: its rate) · × generator fell behind"
 
 
 def rps_text(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value:,.0f} req/s" if value >= 10 else f"{value:,.2g} req/s"
+
+
+def held_text(value: float | None) -> str:
+    """A sustainable rate of a finished study: None means no rate tried held the budget ("none"), not unknown."""
+    return "none" if value is None else rps_text(value)
 
 
 def error_text(value: float | None) -> str:
@@ -56,11 +61,13 @@ def _rps_key(attr: str):
 
 SERVING_COLUMNS = [
     Column("Variant", lambda v: v.variant, tooltip=lambda v: v.model_path),
-    Column("No batching", lambda v: rps_text(v.sustainable_rps_unbatched), sort_key=_rps_key("sustainable_rps_unbatched"),
-           numeric=True, tooltip=lambda v: "highest rate that holds the p99 budget, one request per call"),
+    Column("No batching", lambda v: held_text(v.sustainable_rps_unbatched), sort_key=_rps_key("sustainable_rps_unbatched"),
+           numeric=True, tooltip=lambda v: "highest rate that holds the p99 budget, one request per call"
+           + ("; none of the rates tried holds it" if v.sustainable_rps_unbatched is None else "")),
     Column("Recommended policy", _policy_text, tooltip=lambda v: v.batch_note or _policy_text(v)),
-    Column("With policy", lambda v: rps_text(v.sustainable_rps), sort_key=_rps_key("sustainable_rps"), numeric=True,
-           tooltip=lambda v: "highest rate that holds the p99 budget with the recommended policy"),
+    Column("With policy", lambda v: held_text(v.sustainable_rps), sort_key=_rps_key("sustainable_rps"), numeric=True,
+           tooltip=lambda v: "highest rate that holds the p99 budget with the recommended policy"
+           + ("; no policy tried holds it at any rate" if v.sustainable_rps is None else "")),
     Column("Knee", lambda v: rps_text(v.knee_rps), sort_key=_rps_key("knee_rps"), numeric=True,
            tooltip=lambda v: "where p99 starts to climb steeply (the queue nears saturation)"),
     Column("Sim. error", lambda v: error_text(v.simulation_error), numeric=True,
@@ -103,6 +110,11 @@ def cache_lines(study) -> list[str]:
                 lines.append(f"{name}: hit rate {c.hit_rate:.0%}, p99 {c.p99_ms_without:.3g} → {c.p99_ms_with:.3g} ms, "
                              f"the model serves {c.model_load_fraction:.0%} of the requests")
     return lines
+
+
+def variant_notes(study) -> list[str]:
+    """Each variant's own notes (how its simulation was calibrated, where its claims stop), named."""
+    return [f"<b>{html.escape(v.variant)}</b>: {html.escape(n)}" for v in study.variants for n in v.notes]
 
 
 class ServingPanel(QWidget):
@@ -193,6 +205,9 @@ class ServingPanel(QWidget):
         self.caption.setObjectName("servingCaption")
         self.caption.setWordWrap(True)
         self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption.setToolTip("A cross is a real run whose load generator could not keep the offered rate: "
+                                "its latency is the harness's, not the model's. Markers above the view sit on "
+                                "its top edge.")
         self.view = QComboBox()
         self.view.setObjectName("servingView")
         self.view.addItem("with the recommended policy", "best")
@@ -300,8 +315,9 @@ class ServingPanel(QWidget):
         for widget in (self.chart, self.view_row, self.recommendation):
             widget.setVisible(True)
         self.chart.set_budget(budget_ms)
-        self.recommendation.setText(f"Measuring {', '.join(names)}: the simulated points appear as the sweep "
-                                    "runs, the real load tests at the end…")
+        # The order of the steps is the engine's (the status bar names each one): say only what the chart shows.
+        self.recommendation.setText(f"Measuring {', '.join(names)} in turn: real runs calibrate each variant's "
+                                    "simulation, then its simulated curve appears and real load tests confirm it…")
         self.set_running(True)
 
     def set_running(self, running: bool) -> None:
@@ -334,7 +350,7 @@ class ServingPanel(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
                                   + rows * self.table.verticalHeader().defaultSectionSize() + 4)
         self.recommendation.setText(recommendation_text(study))
-        parts = cache_lines(study) + [html.escape(n) for n in study.notes]
+        parts = cache_lines(study) + [html.escape(n) for n in study.notes] + variant_notes(study)
         self.details.setText("<br>".join(parts))
         self.details_area.setVisible(bool(parts))
 
@@ -347,4 +363,4 @@ class ServingPanel(QWidget):
             self.placeholder.setText(f"{text}\n\n{PLACEHOLDER}")
 
 
-__all__ = ["ServingPanel", "recommendation_text", "cache_lines", "SERVING_COLUMNS"]
+__all__ = ["ServingPanel", "recommendation_text", "cache_lines", "variant_notes", "SERVING_COLUMNS"]

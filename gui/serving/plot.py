@@ -26,7 +26,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from gui.widgets.plotting import add_legend, make_plot, series_colour
+from gui.widgets.plotting import add_legend, make_plot, palette_colours, series_colour
 import pyqtgraph as pg
 
 REFRESH_MS = 100
@@ -101,7 +101,9 @@ class ServingPlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("servingPlot")
-        self.plot = make_plot("Latency under load", "latency (ms)", "offered load (requests/s)", self)
+        # The line styles in the title: the report's copy of the chart has no caption under it.
+        self.plot = make_plot("Latency under load: p99 solid, p50 dashed", "latency (ms)",
+                              "offered load (requests/s)", self)
         self.plot.setObjectName("servingChart")
         self.plot.getPlotItem().setLogMode(x=True, y=True)   # swept rates are geometric; latency spans decades
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
@@ -109,10 +111,15 @@ class ServingPlot(QWidget):
             self.plot.getPlotItem().getAxis(side).logTickStrings = log_tick_strings
         # Lower left: the view reaches three decades below the highest p99, well under the p50 lines there.
         self.legend = add_legend(self.plot, offset=(10, -10))
+        # Its label at the left end, on the plot's background: every curve climbs through the budget on the
+        # right (that is where each one breaks), while at light load they run flat, usually well under it.
+        background = palette_colours(self)[0]
+        background.setAlpha(200)
         self.budget_line = pg.InfiniteLine(angle=0, movable=False,
                                            pen=pg.mkPen(BUDGET_COLOUR, width=1.6, style=Qt.PenStyle.DashDotLine),
-                                           label="p99 budget", labelOpts={"position": 0.98, "color": BUDGET_COLOUR,
-                                                                          "anchors": [(1, 1), (1, 1)]})
+                                           label="p99 budget", labelOpts={"position": 0.02, "color": BUDGET_COLOUR,
+                                                                          "anchors": [(0, 1), (0, 1)],
+                                                                          "fill": pg.mkBrush(background)})
         self.budget_line.setVisible(False)
         self.plot.addItem(self.budget_line, ignoreBounds=True)
         self.behind = self.plot.plot([], [], pen=None, symbol="x", symbolSize=10, symbolPen=None,

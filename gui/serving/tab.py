@@ -14,6 +14,11 @@ Bytes go to the engine as they are (`gui.serving.child_job` writes them in the c
 scratch folder). The recipe panel's data file, when chosen, provides real samples.
 Progress and Cancel are the status bar's, as for every job; an engine error opens the
 window's error dialog.
+
+The finished study goes into the Run's exported report (`report_study`, read by
+`gui.report.write_report`) only when it describes that Run: it tested the Run's own variants,
+or the opened .tflite the Run started from. A study of another Run, of an auto search or of a
+model opened since is left out.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class ServingTab(QObject):
         self.tab_index = window.workspace.addTab(self.panel, "Serving")
         self.controller = ServingController(window.runner, self, job=job)
         self.subject: str | None = None     # the model the shown study is about
+        # What the study's models came from (the window's RunOutcome, AutoResult or ModelInfo object):
+        # identity, not the path, tells a study of this Run from one of an earlier Run of the same file.
+        self.basis: object | None = None
 
         self.action = QAction("Test Under &Load…", window)
         self.action.setToolTip("Will it keep up? p50/p99 versus request rate, with dynamic batching, for the "
@@ -101,6 +109,30 @@ class ServingTab(QObject):
             return [(name, info.path)], f"The opened model: {os.path.basename(info.path)}", info.path
         return [], "", None
 
+    def _basis(self) -> object | None:
+        """The object `models_at_hand` takes its models from (same order of preference)."""
+        window = self.window
+        if window.results_panel.mode == "auto" and window.auto_result is not None:
+            return window.auto_result
+        return window.outcome if window.outcome is not None else window.model_info
+
+    def report_study(self, outcome) -> Any:
+        """The finished `ServingStudy` to include in `outcome`'s report (a `RunOutcome`), or None.
+
+        None while a study runs, after a cancelled or failed one, and when the study is not about
+        `outcome`: another Run (even of the same file), an auto search, or a model opened since.
+        """
+        study = self.panel.study
+        if study is None or outcome is None or self.controller.active or self.basis is None:
+            return None
+        if self.basis is outcome:
+            return study
+        # The opened .tflite itself, load-tested before the Run that started from it (still the open model).
+        opened = self.window.model_info
+        if self.basis is opened and opened is not None and self.subject == outcome.model_path:
+            return study
+        return None
+
     def _cached_candidates(self, result, skip: str | None) -> list[tuple[str, CachedCandidate]]:
         """The other candidates that met the budget: their bytes are read back from the cache in the child."""
         from core.cache import ResultCache
@@ -124,6 +156,13 @@ class ServingTab(QObject):
             text += f" · samples from {os.path.basename(window.recipe_panel.data_path)}"
         else:
             text += " · synthetic inputs (choose a data file in the recipe panel for real samples)"
+        study = self.panel.study
+        if models and study is not None and not self.controller.active and self.basis is not self._basis() \
+                and self.report_study(window.outcome) is None:
+            # Same model, other variants (a later Run or search): the study shown is not about them, and the
+            # exported report leaves it out.
+            tested = ", ".join(v.variant for v in study.variants)
+            text += f". The study below tested an earlier set ({tested}): press Start to test these"
         busy = window.runner.busy
         self.panel.set_source(text, bool(models) and not busy)
         self.action.setEnabled(bool(models) and not busy)
@@ -145,16 +184,11 @@ class ServingTab(QObject):
         except ValueError as exc:
             window.show_error(JobError(ErrorKind.BAD_INPUT, f"the load test cannot run: {exc}"))
             return False
-        if window.runner.busy:
-            if window._background_job and window._pending is None:
-                window._pending = self.start     # after the one-off GPU check (seconds)
-                window.job_status.label.setText("Load test as soon as the GPU check ends…")
-                return True
-            window.job_status.label.setText("A job is already running: wait for it or press Cancel (Esc) first")
-            return False
+        if window.runner.busy:   # queued after the one-off GPU check (seconds), else refused
+            return window.jobs.when_idle("serving", self.start, "Load test as soon as the GPU check ends…")
         if not self.controller.start(models, kwargs, subject=subject):
             return False
-        self.subject = subject
+        self.subject, self.basis = subject, self._basis()
         self.panel.begin([n for n, _ in models], kwargs["p99_ms"])
         window._set_run_controls(running=True)
         window.workspace.setCurrentWidget(self.panel)

@@ -17,6 +17,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from core.report.outputs import NOT_SCORED, OutputRow, output_rows, output_tasks
+from gui.flag_hints import gui_words
 from gui.panels.model_panel import make_table
 from gui.table_models import Column, RecordTableModel
 
@@ -35,7 +36,7 @@ def _reason_text(r: OutputRow) -> str:
     """The reason a task was chosen, in the window's words (the engine's are the CLI's)."""
     if r.reason == "set with --task":
         return "set in the recipe panel"
-    return f"inferred: {r.reason}" if r.reason else ""
+    return f"inferred: {gui_words(r.reason)}" if r.reason else ""
 
 
 def _notes(r: OutputRow) -> str:

@@ -85,7 +85,7 @@ def _assert_like(derived: bytes, reference: bytes, probe: np.ndarray, *, atol: f
 
 @pytest.mark.parametrize("mode", ["dynamic", "float16"])
 def test_aeq_weight_variants_match_the_converter(converted, mode):
-    from core.optimize.aeq_adapter import derive_weight_variant
+    from core.adapters.ai_edge_quantizer import derive_weight_variant
 
     model, _calib, probe, conv = converted
     derived = derive_weight_variant(conv["fp32"], mode)
@@ -124,7 +124,7 @@ def test_one_calibration_gives_the_converters_int8_int8_io_and_16x8(converted):
 
 
 def test_not_like_converter_names_a_float_weight_left(converted):
-    from core.optimize.aeq_adapter import not_like_converter
+    from core.adapters.ai_edge_quantizer import not_like_converter
 
     _model_, _calib, _probe, conv = converted
     assert not_like_converter(conv["fp32"], "dynamic") is not None     # nothing quantized: every weight float32
@@ -133,7 +133,7 @@ def test_not_like_converter_names_a_float_weight_left(converted):
 
 def test_pipeline_calibrates_once_and_falls_back_to_the_converter(tmp_path, monkeypatch):
     """int8, int8 I/O and 16x8 share one calibration; an AEQ failure converts that variant the usual way."""
-    import core.optimize.aeq_adapter as adapter
+    import core.adapters.ai_edge_quantizer as adapter
     import core.optimize.calibration as calibration
     from core.errors import ConversionError
     from core.optimize.convert import NAMED_EXPORT

@@ -40,21 +40,24 @@ def streaming_until_cancelled(models, *, progress, cancel, **kwargs):
     raise AssertionError("the cancel never came")
 
 
+def finished_study(models, *, progress, cancel, **kwargs):
+    """A finished study by hand: one variant per model, no variant holding the budget (nothing measured)."""
+    from core.serving.api import ServingStudy, VariantServing
+
+    SEEN["models"] = list(models)
+    variants = tuple(VariantServing(variant=name, model_path=f"/m/{name}.tflite", service_ms_by_batch={1: (0.2,)},
+                                    curve=(point(name, 100.0, 1.0, 2.0),), knee_rps=None,
+                                    sustainable_rps_unbatched=None, recommended=None, sustainable_rps=None,
+                                    confirmed=None, simulation_error=None, cache=None, reason=None)
+                     for name, _model in models)
+    return ServingStudy(p99_budget_ms=kwargs["p99_ms"], rates=(), variants=variants, recommended_variant=None,
+                        recommended_policy=None, headroom=None)
+
+
 def refusing_study(models, *, progress, cancel, **kwargs):
     from core.errors import BadInputError
 
     raise BadInputError("line 3: the timestamp 'abc' is not a number", path=kwargs.get("trace") or "trace.csv")
 
 
-def fraud_tflite(keras_path: str, *, progress, cancel) -> bytes:
-    """The fraud sample converted to a float .tflite in the child (the samples hold the .keras only)."""
-    from core.tf_runtime import import_tensorflow
-
-    tf = import_tensorflow()
-    import keras
-
-    model = keras.models.load_model(keras_path)
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
-
-
-__all__ = ["point", "pct", "streaming_until_cancelled", "refusing_study", "fraud_tflite"]
+__all__ = ["point", "pct", "streaming_until_cancelled", "finished_study", "refusing_study"]

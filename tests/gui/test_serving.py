@@ -96,7 +96,8 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
     result = study([variant("fp32", [point("fp32", 100.0, 1.0, 3.0)], knee_rps=None, sustainable_rps_unbatched=100.0,
                             reason="too slow for the rates tried"),
                     variant("int8", curve, knee_rps=250.0, sustainable_rps_unbatched=1000.0, recommended=BATCHED,
-                            sustainable_rps=2500.0, simulation_error=-0.072, cache=cache, caches=(few, cache))],
+                            sustainable_rps=2500.0, simulation_error=-0.072, cache=cache, caches=(few, cache),
+                            notes=("calibrated by a real run at 500/s",))],
                    recommended="int8", policy=BATCHED, notes=("a closing note",))
     panel.set_study(result)
     # The knee: at 250 req/s on the p99 line, drawn straight on log-log axes between (200, 2) and (400, 8),
@@ -121,11 +122,13 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
     assert "2,500 req/s" in line and "p99 ≤ 5 ms" in line
     model = panel.table.model()
     cells = [[model.data(model.index(r, c)) for c in range(model.columnCount())] for r in range(model.rowCount())]
-    assert cells[0][:4] == ["fp32", "100 req/s", "—", "—"] and cells[0][6] == "too slow for the rates tried"
+    # fp32 holds the budget at no rate with a policy: "none", not a blank that could mean "unknown".
+    assert cells[0][:4] == ["fp32", "100 req/s", "—", "none"] and cells[0][6] == "too slow for the rates tried"
     assert cells[1][:6] == ["int8", "1,000 req/s", "batch<=8, wait<=1 ms, 2 workers", "2,500 req/s", "250 req/s",
                             "7.2 %"]
     details = panel.details.text()
     assert "hit rate 37%" in details and "too few repeats" in details and "a closing note" in details
+    assert "<b>int8</b>: calibrated by a real run at 500/s" in details
     assert panel.start_button.text() == "Start load test" and not panel.placeholder.isVisible()
 
 
@@ -203,38 +206,107 @@ def test_nothing_to_test_without_a_tflite_or_results(inline_window):
     assert not tab.start()
 
 
-def test_real_study_on_the_fraud_sample(qtbot, real_window, samples_dir, tmp_path, monkeypatch):
-    """The real engine: the fraud sample (float .tflite, converted in the child) under a short load test."""
+def test_test_under_load_after_a_run_reaches_the_exported_report(qtbot, real_window, samples_dir, tmp_path):
+    """The real engine, as a user: Run on the fraud sample, "Test under load…", File > Export report.
+
+    The study tests the Run's own variants on the sample's evaluation data; the exported JSON carries it
+    under `serving` (valid against the comparison report's schema, and the embedded study against the
+    load test's), the HTML has its section and chart; once another model is opened, it is not attached.
+    """
+    import json
+
+    from core.schemas import COMPARISON_REPORT, LOADTEST, validate
+    from tests.gui.helpers import load, run_recipe, tiny_settings
+
+    for name in ("fraud.keras", "fraud_eval.npz", "digits.keras"):
+        shutil.copy(samples_dir / name, tmp_path / name)
     window = real_window
-    qtbot.waitUntil(lambda: not window.runner.busy and window._pending is None, timeout=90_000)
-    # Read in place: the checkout is readable by the child already, so no fresh child (and TF import) is needed.
-    model = window.engine.run(serving_jobs.fraud_tflite, str(samples_dir / "fraud.keras"))
+    load(qtbot, window, tmp_path / "fraud.keras")
+    outcome = run_recipe(qtbot, window, tiny_settings(modes=("dynamic",), layer_errors=False,
+                                                      data_path=str(tmp_path / "fraud_eval.npz")))
+    qtbot.waitUntil(lambda: window.results_panel.complete)
+    names = [v.name for v in outcome.optimize.variants]      # the Run's variants: what the study must test
     tab = window.serving
-    _fake_models(monkeypatch, tab, [("fp32", model)])
-    # The sample's own evaluation data (not whatever an earlier test left in the recipe panel): real samples.
-    monkeypatch.setattr(window.recipe_panel, "data_path", str(samples_dir / "fraud_eval.npz"))
+    assert tab.button.isVisible() and tab.action.isEnabled() and tab.report_study(outcome) is None
+    assert "From the last Run: " + ", ".join(names) in tab.panel.source_label.text()
+    assert "fraud_eval.npz" in tab.panel.source_label.text()          # real samples, said so
     panel = tab.panel
+    panel.budget.setValue(5.0)
     panel.rates.setText("sweep")
     panel.max_batch.setText("1, 8")
     panel.max_wait.setText("0, 1")
     panel.workers.setText("1")
-    panel.seconds.setValue(0.5)
+    panel.seconds.setValue(0.1)   # the shortest real runs: this checks the plumbing, not the figures
     with qtbot.waitSignal(tab.controller.study_finished, timeout=120_000) as blocker:
-        assert tab.start()
+        tab.button.click()
+        assert window.current_page() is panel
     result = blocker.args[0]
-    assert tab.controller.points > 0
-    assert [v.variant for v in result.variants] == ["fp32"]
+    assert tab.controller.points > 0 and [v.variant for v in result.variants] == names
     panel.chart.flush()
-    x, y = panel.chart.curve_data("fp32")
-    # The chart shows the recommended policy's curve (no batching when none holds the budget).
-    studied = result.variants[0]
-    policy = studied.recommended or BatchPolicy(1, 0.0, 1)
-    shown = [p for p in studied.curve if p.policy == policy and p.generator_kept_up
-             and np.isfinite(p.latency.total.p99)]
-    assert shown and x.tolist() == sorted(p.offered_rps for p in shown)
-    assert y.tolist() == [p.latency.total.p99 for p in sorted(shown, key=lambda p: p.offered_rps)]
+    # The chart shows each variant's recommended policy's curve (no batching when none holds the budget).
+    for studied in result.variants:
+        x, y = panel.chart.curve_data(studied.variant)
+        policy = studied.recommended or BatchPolicy(1, 0.0, 1)
+        shown = sorted((p for p in studied.curve if p.policy == policy and p.generator_kept_up
+                        and np.isfinite(p.latency.total.p99)), key=lambda p: p.offered_rps)
+        assert shown and x.tolist() == [p.offered_rps for p in shown]
+        assert y.tolist() == [p.latency.total.p99 for p in shown]
     if result.recommended_variant:
         assert result.recommended_variant in panel.recommendation.text()
+
+    assert window.export_report_action.isEnabled()
+    html_path, json_path = window.export_report(tmp_path / "fraud report.html")
+    data = json.loads(open(json_path, encoding="utf-8").read())
+    assert validate(data) == COMPARISON_REPORT
+    serving = data["serving"]
+    assert validate({"schema": LOADTEST, "version": 1, **serving}) == LOADTEST
+    assert [v["variant"] for v in serving["variants"]] == names and serving["p99_budget_ms"] == 5.0
+    assert [r["name"] for r in data["rows"]] == ["original"] + names       # the Run's report, as before
+    page = open(html_path, encoding="utf-8").read()
+    assert '<section class="serving">' in page and "Serving: p99 &le; 5 ms under load" in page
+    assert page.count("data:image/png;base64,") == 4 and "alt='serving chart'" in page   # 3 results charts + 1
+
+    load(qtbot, window, tmp_path / "digits.keras")            # another model: the study is not about it
+    assert tab.report_study(outcome) is None and panel.study is None
+    assert not window.export_report_action.isEnabled()
+
+
+def test_the_report_takes_the_study_of_its_own_run_only(qtbot, inline_window):
+    """Which study the exported report carries: the Run it tested, or the opened .tflite that Run started from."""
+    from types import SimpleNamespace as NS
+
+    window = inline_window
+    tab = window.serving
+    tab.controller._job = serving_jobs.finished_study
+
+    def outcome(path):
+        return NS(model_path=path, optimize=NS(source=NS(format="keras"), variants=[NS(name="int8", tflite_bytes=b"i")]))
+
+    def study_of_what_is_at_hand():
+        with qtbot.waitSignal(tab.controller.study_finished, timeout=10_000) as blocker:
+            assert tab.start()
+        return blocker.args[0]
+
+    first = window.outcome = outcome("/m/a.keras")
+    tested = study_of_what_is_at_hand()
+    assert serving_jobs.SEEN["models"] == [("int8", b"i")]
+    assert tab.report_study(first) is tested
+    later = window.outcome = outcome("/m/a.keras")           # a later Run of the same file: other variants
+    tab.refresh()
+    assert tab.report_study(later) is None
+    assert "The study below tested an earlier set (int8)" in tab.panel.source_label.text()
+    window.outcome = None
+    window.model_info = NS(path="/m/b.tflite", format="tflite")
+    tab.refresh()                                             # another model: the panel forgets the study
+    assert tab.panel.study is None and tab.report_study(first) is None
+
+    opened = study_of_what_is_at_hand()                       # the opened .tflite, before any Run
+    assert serving_jobs.SEEN["models"] == [("b", "/m/b.tflite")]
+    run_on_it = outcome("/m/b.tflite")
+    assert tab.report_study(run_on_it) is opened              # then a Run on that same opened model
+    window.model_info = NS(path="/m/b.tflite", format="tflite")   # opened again since: not the model it tested
+    assert tab.report_study(run_on_it) is None
+    window.model_info = None
 
 
 def test_serving_screenshot(qtbot, real_window, samples_dir, tmp_path, request):

@@ -259,7 +259,7 @@ def test_csv_data_with_a_label_column(qtbot, real_window, samples, tmp_path):
     rows = [",".join(f"{v:.6g}" for v in row) + f",{int(label)}" for row, label in zip(x, y)]
     csv.write_text(header + "\n" + "\n".join(rows) + "\n")
     window.recipe_panel.set_data_path(str(csv))
-    assert window.recipe_panel.label_column.currentText() == "Class"
+    qtbot.waitUntil(lambda: window.recipe_panel.label_column.currentText() == "Class")   # read off the GUI thread
     settings = window.recipe_panel.settings()
     assert settings.label_column == "Class"
     settings.modes, settings.runs, settings.seconds, settings.layer_errors = ("dynamic",), 5, None, False

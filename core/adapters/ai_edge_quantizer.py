@@ -1,4 +1,4 @@
-"""Every call into ai-edge-quantizer (AEQ) goes through this module.
+"""Every call into ai-edge-quantizer (AEQ), a 0.x library whose API still moves (checked in 0.10.0).
 
 Two uses:
 
@@ -12,18 +12,60 @@ Two uses:
   caller falls back to the converter (tests/core/test_convert_once.py checks
   size, op set and outputs against the converter's own output).
 
-Any AEQ failure is a `ConversionError` (one variant fails, with the reason),
-never an uncaught exception.
+Only public names are used, each resolved through `SYMBOLS`: the `Quantizer`,
+the recipe functions of `ai_edge_quantizer.recipe`, and for the float16
+derivation `RecipeManager`, `qtyping.TFLOperationName` and
+`algorithm_manager.AlgorithmName` (AEQ has no float16 recipe function). The
+per-tensor errors of `Quantizer.validate` are read with the public
+`ComparisonResult.available_signature_keys` / `get_signature_comparison_result`
+(no longer the private `_comparison_results`). When one of these names has
+moved, `UpstreamChanged` names it: a derivation then falls back to the
+converter (the public TensorFlow route); a .tflite input, which only AEQ can
+quantize, fails that one variant with the reason. Any other AEQ failure is a
+`ConversionError` (one variant fails, with the reason), never an uncaught
+exception.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
+from core.adapters import UpstreamChanged, resolve_symbol
+from core.engine.context import CancelToken
 from core.errors import ConversionError
 from core.optimize.recipes import DYNAMIC, FLOAT16, INT8, INT16X8, WEIGHT_ONLY
+
+LIBRARY = "ai-edge-quantizer"
+LABEL = "ai-edge-quantizer's API"
+
+QUANTIZER = "ai_edge_quantizer.quantizer:Quantizer"
+RECIPES = {DYNAMIC: "ai_edge_quantizer.recipe:dynamic_wi8_afp32",
+           WEIGHT_ONLY: "ai_edge_quantizer.recipe:weight_only_wi8_afp32",
+           INT8: "ai_edge_quantizer.recipe:static_wi8_ai8",
+           INT16X8: "ai_edge_quantizer.recipe:static_wi8_ai16"}
+LEGACY_DYNAMIC = "ai_edge_quantizer.recipe:dynamic_legacy_wi8_afp32"
+RECIPE_MANAGER = "ai_edge_quantizer.recipe_manager:RecipeManager"
+ALL_SUPPORTED = "ai_edge_quantizer.qtyping:TFLOperationName.ALL_SUPPORTED"
+FLOAT_CASTING = "ai_edge_quantizer.algorithm_manager:AlgorithmName.FLOAT_CASTING"
+SIGNATURE_KEYS = "ai_edge_quantizer.model_validator:ComparisonResult.available_signature_keys"
+SIGNATURE_RESULT = "ai_edge_quantizer.model_validator:ComparisonResult.get_signature_comparison_result"
+
+# Every AEQ name Litesmith uses; tests/core/test_adapters_converter.py checks each is present.
+SYMBOLS = (QUANTIZER, *RECIPES.values(), LEGACY_DYNAMIC, RECIPE_MANAGER, ALL_SUPPORTED, FLOAT_CASTING,
+           SIGNATURE_KEYS, SIGNATURE_RESULT)
+
+
+def symbol(spec: str) -> Any:
+    """The AEQ object `spec` ("module:name", one of `SYMBOLS`) names; `UpstreamChanged` when it is gone."""
+    return resolve_symbol(spec, LIBRARY, LABEL)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: an `UpstreamChanged` says what moved; anything else gets its type name."""
+    return str(exc) if isinstance(exc, UpstreamChanged) else f"{type(exc).__name__}: {exc}"
+
 
 # The converter's dynamic-range quantizer skips weights under 1,024 elements; AEQ's "legacy" recipe does the same.
 MIN_WEIGHT_ELEMENTS = 1024
@@ -31,6 +73,7 @@ DERIVABLE = (DYNAMIC, FLOAT16, WEIGHT_ONLY)
 
 
 def available() -> bool:
+    """Whether the ai_edge_quantizer package can be imported at all."""
     try:
         import ai_edge_quantizer  # noqa: F401
     except ImportError:
@@ -38,28 +81,21 @@ def available() -> bool:
     return True
 
 
-def _recipe(mode: str, *, derived: bool = False):
-    from ai_edge_quantizer import recipe
-
-    if mode == DYNAMIC:
-        # derived: the legacy recipe matches the converter (weights of >= 1,024 elements, symmetric, per channel)
-        return recipe.dynamic_legacy_wi8_afp32() if derived else recipe.dynamic_wi8_afp32()
-    if mode == WEIGHT_ONLY:
-        return recipe.weight_only_wi8_afp32()
+def _recipe(mode: str, *, derived: bool = False) -> Any:
+    """AEQ's recipe for `mode`; `UpstreamChanged` when its recipe function moved, ConversionError for a
+    mode AEQ does not offer."""
+    if mode == DYNAMIC and derived:
+        # the legacy recipe matches the converter (weights of >= 1,024 elements, symmetric, per channel)
+        return symbol(LEGACY_DYNAMIC)()
     if mode == FLOAT16 and derived:
         # float16 of a .tflite input stays unoffered: the converter's float16 also stores biases and other
         # constants in float16, AEQ only the weights of the ops below (checked for derivation by not_like_converter)
-        from ai_edge_quantizer import qtyping, recipe_manager
-        from ai_edge_quantizer.algorithm_manager import AlgorithmName
-
-        manager = recipe_manager.RecipeManager()
-        manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                       num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+        manager = symbol(RECIPE_MANAGER)()
+        manager.add_weight_only_config(regex=".*", operation_name=symbol(ALL_SUPPORTED), num_bits=16,
+                                       algorithm_key=symbol(FLOAT_CASTING))
         return manager.get_quantization_recipe()
-    if mode == INT8:
-        return recipe.static_wi8_ai8()
-    if mode == INT16X8:
-        return recipe.static_wi8_ai16()
+    if mode in RECIPES:
+        return symbol(RECIPES[mode])()
     raise ConversionError(
         f"{mode} is not available for a .tflite input (ai-edge-quantizer offers dynamic, weight_only, int8 and "
         "int16x8); start from the Keras model or SavedModel for it")
@@ -69,7 +105,8 @@ def _samples(inputs: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
 
-def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None, cancel=None):
+def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None,
+                cancel: CancelToken | None = None) -> Iterator[dict[str, np.ndarray]]:
     missing = [n for n in names if n not in inputs]
     if missing:
         raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
@@ -80,14 +117,14 @@ def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | No
         yield {name: inputs[name][i:i + 1] for name in names}
 
 
-def _run(tflite_bytes: bytes, recipe, calibration=None):
-    """(Quantizer, result) of one AEQ run; `calibration`: {signature: [sample dicts]} or None."""
-    from ai_edge_quantizer import quantizer as aeq_quantizer
-
+def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]] | None = None
+         ) -> bytes:
+    """The quantized .tflite of one AEQ run; `calibration`: {signature: [sample dicts]} or None."""
     from core.optimize.convert import quiet_native
 
+    quantizer = symbol(QUANTIZER)
     with quiet_native():
-        q = aeq_quantizer.Quantizer(bytearray(tflite_bytes))
+        q = quantizer(bytearray(tflite_bytes))
         q.load_quantization_recipe(recipe)
         stats = None
         if q.need_calibration:
@@ -104,7 +141,8 @@ def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
     """Dynamic range, float16 or weight-only of an fp32 .tflite, by AEQ; ConversionError on any failure.
 
     Raises ConversionError too when the result is not like the converter's
-    (`not_like_converter`): the caller then uses the converter.
+    (`not_like_converter`), or when an AEQ name moved (the message names it):
+    the caller then uses the converter.
     """
     if mode not in DERIVABLE:
         raise ConversionError(f"{mode} is not derived from the fp32 model")
@@ -115,7 +153,7 @@ def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
     except ConversionError:
         raise
     except Exception as exc:  # noqa: BLE001 - any AEQ failure fails the derivation, never the job
-        raise ConversionError(f"ai-edge-quantizer could not derive {mode}: {type(exc).__name__}: {exc}"[:400]) from None
+        raise ConversionError(f"ai-edge-quantizer could not derive {mode}: {_reason(exc)}"[:400]) from None
     reason = not_like_converter(data, mode)
     if reason:
         raise ConversionError(f"ai-edge-quantizer's {mode} differs from the converter's: {reason}")
@@ -168,10 +206,13 @@ def signature_inputs(tflite_bytes: bytes, signature: str | None = None) -> tuple
 
 
 def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, np.ndarray] | None = None,
-                    cancel=None, signature: str | None = None) -> tuple[bytes, list[str]]:
+                    cancel: CancelToken | None = None, signature: str | None = None) -> tuple[bytes, list[str]]:
     """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings).
 
-    `calibration_x`: calibration samples keyed by the signature's input names.
+    `calibration_x`: calibration samples keyed by the signature's input names,
+    arrays of shape (samples, ...). Raises ConversionError (this variant fails),
+    or `UpstreamChanged` when an AEQ name moved: no other tool quantizes a
+    .tflite, so the pipeline fails this one variant with that reason.
     """
     if not available():
         raise ConversionError("quantizing a .tflite input needs the ai-edge-quantizer package "
@@ -185,7 +226,7 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, 
         calibration = {key: list(_per_sample(calibration_x, names, cancel=cancel))}
     try:
         data = _run(tflite_bytes, recipe, calibration)
-    except ConversionError:
+    except (ConversionError, UpstreamChanged):
         raise
     except Exception as exc:  # noqa: BLE001 - any quantizer failure is a conversion failure
         if cancel is not None:
@@ -212,24 +253,29 @@ def _has_loop(tflite_bytes: bytes) -> bool:
 
 def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16,
                   signature: str | None = None) -> list[dict[str, Any]]:
-    """Per-tensor error of a quantized .tflite against its float original (AEQ's validation), worst first."""
-    from ai_edge_quantizer import quantizer as aeq_quantizer
+    """Per-tensor error of a quantized .tflite against its float original (AEQ's validation), worst first.
 
+    Runs both models on the first `limit` samples of `x` (keyed by input name). Returns rows
+    {"tensor_name", "kind" ("intermediate" or "output"), "mse" (mean squared error, in the
+    tensor's own units squared)}. Raises ConversionError, or `UpstreamChanged` when an AEQ name moved.
+    """
     from core.optimize.convert import quiet_native
 
     key, names = signature_inputs(float_bytes, signature)
+    quantizer = symbol(QUANTIZER)
+    keys_of, result_of = symbol(SIGNATURE_KEYS), symbol(SIGNATURE_RESULT)
     try:
         with quiet_native():
-            q = aeq_quantizer.Quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
+            q = quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
             data = {key: list(_per_sample(x, names, limit))}
             comparison = q.validate(test_data=data, num_threads=1)
-    except ConversionError:
+            results = [result_of(comparison, k) for k in keys_of(comparison)]
+    except (ConversionError, UpstreamChanged):
         raise
     except Exception as exc:  # noqa: BLE001 - a failed measurement fails the variant with its reason
-        raise ConversionError(f"ai-edge-quantizer could not measure per-tensor errors: {type(exc).__name__}: "
-                              f"{exc}"[:400]) from None
+        raise ConversionError(f"ai-edge-quantizer could not measure per-tensor errors: {_reason(exc)}"[:400]) from None
     rows = []
-    for result in comparison._comparison_results.values():  # private attribute: the per-signature results
+    for result in results:
         for kind, tensors in (("intermediate", result.intermediate_tensors), ("output", result.output_tensors)):
             for name, value in tensors.items():
                 metrics = value if isinstance(value, dict) else {"mse": value}
@@ -238,5 +284,5 @@ def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.nd
     return sorted(rows, key=lambda r: -r["mse"] if np.isfinite(r["mse"]) else float("inf"))
 
 
-__all__ = ["DERIVABLE", "available", "derive_weight_variant", "not_like_converter", "quantize_tflite",
-           "signature_inputs", "tensor_errors"]
+__all__ = ["DERIVABLE", "LIBRARY", "SYMBOLS", "available", "derive_weight_variant", "not_like_converter",
+           "quantize_tflite", "signature_inputs", "symbol", "tensor_errors"]

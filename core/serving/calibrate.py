@@ -1,0 +1,168 @@
+"""The serving study's real runs: calibration runs that measure the harness's costs at a load, the
+loop that places them where the answer lies, and the confirming runs with their simulated twins.
+
+Calibration (`refine`): the simulation draws the harness's per-batch costs at each offered rate
+from the real runs measured around it (`core.serving.overheads`). It starts from a light run;
+then, while the sustainable rate the simulation finds lies more than `NEAR` from every measured
+rate, a real run at that rate adds its costs and the search runs again (at most `ROUNDS` times).
+So the reported rate rests on costs measured at about that rate, and the confirming run at 80%
+of it falls between two measured loads. A run that saturated, or whose generator could not offer
+its rate, is past the regime in question: its costs are dropped and the rates claimed are capped
+at 80% of what it served (`Calibration.ceiling`), so the next run goes lower.
+
+Length: a real run lasts `seconds`, stretched up to `STRETCH` x to carry `MIN_REQUESTS` requests
+(a p99 from 3,000 requests rests on its 30 slowest; from a 3 s run at 200/s it would rest on 6).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from core.engine.context import CancelToken, Reporter
+from core.serving import sweep as sw
+from core.serving.api import PARTIAL_KIND, BatchPolicy, LoadPoint
+from core.serving.generator import Schedule, poisson_schedule
+from core.serving.loadtest import RunRecord, run_load_test
+from core.serving.overheads import Overheads, measure_overheads
+from core.serving.points import served_rate
+from core.serving.service_times import ModelWorker
+from core.serving.simulate import ServiceModel, sim_point
+
+MIN_REQUESTS = 3000        # per confirming run
+CALIBRATION_REQUESTS = 2000
+STRETCH = 4.0              # a run may last up to this many times `seconds` to carry its requests
+LIGHT_MAX_RPS = 500.0      # the light calibration run: 20% of the isolated capacity, at most this
+NEAR = 0.15                # a sustainable rate this close to a measured one needs no further run
+ROUNDS = 4                 # calibration runs at the load in question, per model
+CAP_FRACTION = 0.8         # a real run that saturated caps the rates claimed at this fraction of its rate
+
+
+def run_seconds(seconds: float, rate: float, requests: int) -> float:
+    """How long a real run at `rate` lasts: `seconds`, stretched up to `STRETCH` x for `requests`."""
+    return min(max(seconds, requests / rate), STRETCH * seconds)
+
+
+def light_rate(median_ms: float) -> float:
+    """The light calibration run's rate: 20% of one worker's isolated capacity, 20 to 500 per second."""
+    return max(20.0, min(LIGHT_MAX_RPS, 0.2 * 1000.0 / max(median_ms, 1e-3)))
+
+
+def sample_of(schedule: Schedule, size: int) -> np.ndarray:
+    """Which sample each request carries: by key (same key, same sample) or in turn."""
+    if schedule.keys is None:
+        return np.arange(len(schedule.times)) % size
+    return np.array([zlib.crc32(k.encode("utf-8")) % size for k in schedule.keys], dtype=np.int64)
+
+
+def arrivals_of(rec: RunRecord) -> np.ndarray:
+    """The run's real arrival times, sorted seconds from the first."""
+    a = rec.arrival[~np.isnan(rec.arrival)]
+    return np.sort(a - a.min()) if len(a) else a
+
+
+@dataclass
+class RealRuns:
+    """Runs real load tests for one variant on its worker pool, arrivals from `trace` (scaled) or Poisson."""
+
+    pool: list[ModelWorker]
+    trace: Schedule | None
+    variant: str
+    p99_ms: float
+    seconds: float
+    progress: Reporter
+    cancel: CancelToken
+    seed: int = 20
+
+    def run(self, policy: BatchPolicy, rate: float, requests: int, seconds: float) -> tuple[LoadPoint, RunRecord]:
+        """One real run at `rate` (its point is sent as a partial), and its record."""
+        length = run_seconds(seconds, rate, requests)
+        self.seed += 1
+        if self.trace is None:
+            schedule = poisson_schedule(rate, length, self.seed)
+        else:  # a short trace is replayed to fill the run
+            schedule = self.trace.scaled_to(rate).tiled(seconds=length)
+        point, rec = run_load_test(self.pool, policy, schedule, variant=self.variant, offered_rps=rate,
+                                   p99_budget_ms=self.p99_ms, cancel=self.cancel,
+                                   sample_of=sample_of(schedule, self.pool[0].size))
+        self.progress.partial(PARTIAL_KIND, point)
+        return point, rec
+
+    def calibrate(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, Overheads, float]:
+        """A calibration run: its point, its per-batch costs and the rate it served (requests per second
+        from the first arrival to the last receipt: the throughput when it saturated)."""
+        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, self.seconds / 2)
+        ok = ~np.isnan(rec.received)
+        served = served_rate(float(np.nanmin(rec.arrival)), float(np.max(rec.received[ok])), int(ok.sum())) \
+            if ok.sum() > 1 else 0.0
+        return point, measure_overheads(rec.arrival, rec.closed, rec.start, rec.done, rec.received, policy,
+                                        model.median_ms), served
+
+    def confirm(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, float | None]:
+        """A real run at `rate` and the simulation's relative p99 error on the very same arrivals."""
+        real, rec = self.run(policy, rate, MIN_REQUESTS, self.seconds)
+        arrived = arrivals_of(rec)
+        if len(arrived) < 2:
+            return real, None
+        twin = sim_point(arrived, policy, model, variant=self.variant, offered_rps=rate, seed=3)
+        self.progress.partial(PARTIAL_KIND, twin)
+        # The twin runs on the very arrivals the real run got (a late generator's bursts included), so
+        # the comparison holds even when the generator fell behind. Both saturated: p99 is only how long
+        # the run lasted, no figure; one saturated and not the other: a large error, as it should be.
+        if (real.saturated and twin.saturated) or not real.latency.total.p99 > 0:
+            return real, None
+        return real, abs(twin.latency.total.p99 - real.latency.total.p99) / real.latency.total.p99
+
+
+@dataclass
+class Calibration:
+    """A model refined by real runs, the search result it gives, and what the runs showed."""
+
+    model: ServiceModel
+    result: sw.PolicyResult | None
+    runs: list[LoadPoint] = field(default_factory=list)
+    ceiling: float = math.inf   # 80% of the least a saturated (or behind) real run served or offered
+
+
+def refine(model: ServiceModel, search: Callable[[ServiceModel], sw.PolicyResult | None], runs: RealRuns,
+           on_run: Callable[[float, BatchPolicy], None] = lambda rate, policy: None) -> Calibration:
+    """Search, then measure a real run at the sustainable rate found and search again, until that rate
+    lies within `NEAR` of a measured one (or after `ROUNDS` runs, or when nothing holds).
+
+    A run that saturated or whose generator fell behind is past the regime in question (a backlog, a
+    generator issuing flat out): its costs are not kept; it caps the rates claimed at 80% of the
+    lowest of its offered, achieved and served rates, so the next run goes lower.
+    """
+    cal = Calibration(model, search(model))
+    for _ in range(ROUNDS):
+        found = cal.result
+        if found is None or found.sustainable_rps is None:
+            break
+        rate = found.sustainable_rps
+        if any(abs(o.rate_rps - rate) <= NEAR * rate for o in cal.model.loads):
+            break
+        on_run(rate, found.policy)
+        point, costs, served = runs.calibrate(found.policy, rate, cal.model)
+        cal.runs.append(point)
+        if point.saturated or point.achieved_rps < 0.95 * point.offered_rps:
+            # What it served (or could offer) is about the most this policy serves here: claim less.
+            cal.ceiling = min(cal.ceiling, CAP_FRACTION * min(rate, served, point.achieved_rps))
+        else:
+            cal.model = cal.model.with_load(costs)
+        cal.result = capped(search(cal.model), cal.ceiling)
+    return cal
+
+
+def capped(result: sw.PolicyResult | None, limit: float) -> sw.PolicyResult | None:
+    """`result` with its sustainable rate no higher than `limit`."""
+    if result is None or result.sustainable_rps is None or result.sustainable_rps <= limit:
+        return result
+    return sw.PolicyResult(result.policy, limit, result.grid)
+
+
+__all__ = ["CALIBRATION_REQUESTS", "Calibration", "MIN_REQUESTS", "RealRuns", "arrivals_of", "capped",
+           "light_rate", "refine", "run_seconds", "sample_of"]
