@@ -47,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from core.hardware import drop_stderr_lines  # noqa: E402
+from core.native_output import drop_stderr_lines  # noqa: E402
 
 TOLERANCE = 0.05
 ROUND_S = 0.06          # measured calls per loop and round: about this many seconds' worth

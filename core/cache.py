@@ -36,7 +36,6 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,15 @@ PARENT_ONLY_PREFIX = "index-"   # keys only the engine's parent writes (core.cac
 PRODUCER_REVISION = 2
 _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
+# What a result served from this cache says about itself, worded once here: the long notes ride on the
+# result (a variant's warnings: `core.optimize.pipeline`; a measurement's notes: `core.benchmark.measure_cache`),
+# the short ones on the app's live auto rows (`gui.auto`).
+BUILT_NOTE = "served from the result cache (built earlier from the same model, recipe, data and library versions)"
+MEASURED_NOTE = ("served from the result cache (measured earlier on this machine with the same model, "
+                 "settings and library versions)")
+BUILT_NOTE_SHORT = "built earlier: served from the result cache"
+MEASURED_NOTE_SHORT = "measured earlier: served from the result cache"
+
 
 def default_cache_dir() -> Path:
     """`LITESMITH_CACHE_DIR` when set, else the user's cache folder (platformdirs) + "/results"."""
@@ -64,13 +72,9 @@ def default_cache_dir() -> Path:
 
 def library_versions() -> dict[str, str]:
     """{package: installed version, or "absent"} of the packages whose upgrade invalidates entries."""
-    versions = {}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    from core.adapters import package_version
+
+    return {name: package_version(name, missing="absent") for name in _VERSIONED_PACKAGES}
 
 
 def cache_key(namespace: str, **parts: Any) -> str:

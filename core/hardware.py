@@ -13,20 +13,18 @@ their own process, JAX. Without TensorFlow, detection still reports the driver's
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import platform
 import re
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 
 from core.engine.context import CancelToken, Reporter
+from core.native_output import drop_stderr_lines
 
 # cpuinfo flag -> what we call it. Order is the order shown.
 INFERENCE_FEATURES = (
@@ -330,35 +328,6 @@ def detect_devices(*, progress: Reporter, cancel: CancelToken, tf: Any = None, n
 
 
 CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit")
-
-
-@contextlib.contextmanager
-def drop_stderr_lines(noise: "re.Pattern[str]", dropped: list[str] | None = None) -> Iterator[None]:
-    """Drop TensorFlow's expected "no CUDA device" line from stderr while probing GPUs, keep the rest.
-
-    `dropped` collects the lines dropped (they say why CUDA did not start)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if not noise.match(line))
-            if dropped is not None:
-                dropped.extend(line.strip() for line in lines if noise.match(line))
-            if kept.strip():
-                sys.stderr.write(kept)
-                sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------- choosing a GPU

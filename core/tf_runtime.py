@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import threading
 from types import ModuleType
+
+from core.native_output import drop_stderr_lines
 
 _NOISE = re.compile(
     r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions:"
@@ -76,22 +77,9 @@ def import_tensorflow() -> ModuleType:
             _imported.set()
         if _imported.is_set():
             return sys.modules["tensorflow"]
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile(mode="w+b") as capture:
-            os.dup2(capture.fileno(), 2)
-            try:
-                import tensorflow as tf
-                tf.get_logger().setLevel("ERROR")
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                capture.seek(0)
-                kept = filter_noise(capture.read().decode(errors="replace"))
-                if kept.strip():
-                    sys.stderr.write(kept)
-                    sys.stderr.flush()
+        with drop_stderr_lines(_NOISE):   # what is not known chatter (an import error) is written on
+            import tensorflow as tf
+            tf.get_logger().setLevel("ERROR")
         _imported.set()
     return tf
 

@@ -31,6 +31,25 @@ def fmt_ms(value: float | None, *, digits: int = 2, large_digits: int = 1, micro
     return f"{value:.{large_digits}f}{suffix}"
 
 
+def fmt_ms_tick(value: float) -> str:
+    """A round latency in milliseconds as an axis tick reads it: 3 significant digits in µs, ms or s.
+
+    1e-3 -> "1 µs", 0.5 -> "500 µs", 20 -> "20 ms", 2000 -> "2 s" (the charts' log axes).
+    """
+    if value < 1:
+        return f"{value * 1000:.3g} µs"
+    if value < 1000:
+        return f"{value:.3g} ms"
+    return f"{value / 1000:.3g} s"
+
+
+def mib_text(value: float | None, *, missing: str = "—") -> str:
+    """A memory figure given in MiB (peak RSS): 1234.4 -> "1,234 MiB"; None or NaN -> `missing`."""
+    if value is None or not math.isfinite(value):
+        return missing
+    return f"{value:,.0f} MiB"
+
+
 def human_size(n: int) -> str:
     """A size in bytes: 1536 -> "1.5 KiB" (binary units; whole bytes below 1 KiB, GiB at most)."""
     size = float(n)
@@ -75,4 +94,4 @@ def short_hash(sha256: str, length: int = 12) -> str:
     return sha256[:length] + "…" if len(sha256) > length else sha256
 
 
-__all__ = ["fmt_ms", "human_count", "human_size", "quantization_text", "shape_text", "short_hash", "thousands"]
+__all__ = ["fmt_ms", "fmt_ms_tick", "human_count", "human_size", "mib_text", "quantization_text", "shape_text", "short_hash", "thousands"]

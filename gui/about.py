@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import html
 import platform
-from importlib import metadata
 
 import PySide6
 from PySide6.QtCore import qVersion
 
 from core import __version__
+from core.adapters import package_version as _package_version
 
 DISTRIBUTIONS = (("TensorFlow", "tensorflow"), ("Keras", "keras"), ("LiteRT", "ai-edge-litert"))
 
 
 def package_version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    """The installed version of `distribution` (`core.adapters.package_version`: nothing is imported), or "not installed"."""
+    return _package_version(distribution, missing="not installed")
 
 
 def component_versions() -> list[tuple[str, str]]:
@@ -46,6 +44,7 @@ def sandbox_line() -> str:
 
 
 def about_html() -> str:
+    """Help > About as HTML: the description, the `component_versions` table and `sandbox_line` (escaped)."""
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td style='padding-left:16px'>{html.escape(version)}</td></tr>"
         for name, version in component_versions()

@@ -61,6 +61,11 @@ class StopOnSignal:
         self._ticker.timeout.connect(lambda: None)  # gives Python a chance to run its handlers
 
     def install(self) -> "StopOnSignal":
+        """Install the handlers and start the ticker; returns self.
+
+        Only from the main thread (elsewhere Python refuses and nothing is installed); a signal
+        ignored when the app started stays ignored.
+        """
         for name in STOP_SIGNAL_NAMES:
             signum = getattr(signal, name, None)
             if signum is None:
@@ -75,6 +80,7 @@ class StopOnSignal:
         return self
 
     def restore(self) -> None:
+        """Stop the ticker and put back the handlers `install` replaced."""
         self._ticker.stop()
         for signum, handler in self._previous.items():
             try:
@@ -85,6 +91,7 @@ class StopOnSignal:
 
     @property
     def exit_code(self) -> int | None:
+        """128 + the number of the stop signal that came (130, 143, 129), or None when none came."""
         from core.errors import stop_exit_code
 
         return None if self.signum is None else stop_exit_code(self.signum)
@@ -97,12 +104,18 @@ class StopOnSignal:
         QTimer.singleShot(0, self.quit)
 
     def quit(self) -> None:
+        """Shut the window down (cancel and wait for the job, close the engine), close it and leave the event loop with
+        `exit_code` (0 when None).
+        """
         self.window.shutdown()  # cancels the job, waits for it, closes the engine: a signal never asks
         self.window.close()
         self.app.exit(self.exit_code or 0)
 
 
 def make_application() -> QApplication:
+    """The app's QApplication (the existing one, else a new one) with its name, organisation, version, icon and desktop
+    file name.
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)

@@ -19,10 +19,11 @@ import logging
 import os
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from core.cache import BUILT_NOTE_SHORT, MEASURED_NOTE_SHORT
 from core.errors import JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from core.report.cells import CACHE_MARK, RECOMMENDED_MARK  # noqa: F401 - re-exported (tests read them here)
@@ -31,6 +32,10 @@ from core.report.comparison import (
 )
 from gui.recipe import RunSettings
 from gui.workers import JobKindController, JobRunner
+
+if TYPE_CHECKING:
+    from core.auto.results import AutoCandidate, AutoResult
+    from core.evaluation import Evaluation
 
 log = logging.getLogger("litesmith.gui.auto")
 
@@ -62,12 +67,12 @@ class _Attrs(SimpleNamespace):
         return None
 
 
-def payload_of(candidate) -> dict[str, Any]:
+def payload_of(candidate: AutoCandidate) -> dict[str, Any]:
     """A finished result's candidate as the same dict the stream sends."""
     return candidate.summary()
 
 
-def task_of_payloads(payloads: list[dict], original=None) -> str | None:
+def task_of_payloads(payloads: list[dict], original: Evaluation | None = None) -> str | None:
     """The primary output's task: the original's evaluation's, else the first candidate payload that names one."""
     if original is not None:
         return getattr(original, "task", None)
@@ -78,7 +83,7 @@ def task_of_payloads(payloads: list[dict], original=None) -> str | None:
     return None
 
 
-def auto_metric(payloads: list[dict], result=None) -> Metric:
+def auto_metric(payloads: list[dict], result: AutoResult | None = None) -> Metric:
     """The comparison columns' metric: the primary output's task; several outputs read the worst one's fidelity."""
     task = task_of_payloads(payloads, result.original_evaluation if result is not None else None)
     count, primary = 1, ""
@@ -94,7 +99,8 @@ def auto_metric(payloads: list[dict], result=None) -> Metric:
     return metric_for(task, count, primary)
 
 
-def candidate_rows(payloads: list[dict], *, recommended: str | None = None, result=None) -> list[Row]:
+def candidate_rows(payloads: list[dict], *, recommended: str | None = None,
+                   result: AutoResult | None = None) -> list[Row]:
     """Rows for the comparison table: the original (when the result is in), then every candidate."""
     metric = auto_metric(payloads, result)
     rows: list[Row] = []
@@ -110,9 +116,9 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None, resu
         status = p.get("status", "")
         warnings = [p["reason"]] if p.get("reason") else []
         if p.get("from_cache"):
-            warnings.append("built earlier: served from the result cache")
+            warnings.append(BUILT_NOTE_SHORT)
         if p.get("bench_from_cache"):
-            warnings.append("measured earlier: served from the result cache")
+            warnings.append(MEASURED_NOTE_SHORT)
         row = Row(name=p["name"], is_original=False, format=STATUS_TEXT.get(status, status),
                   size_bytes=p.get("size_bytes") or 0, size_ratio=p.get("size_ratio"),
                   p50_ms=p.get("latency_ms"), throughput=p.get("throughput"),
@@ -135,7 +141,7 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None, resu
     return rows
 
 
-def auto_explanation_lines(result, settings: RunSettings | None = None) -> list[tuple[str, str]]:
+def auto_explanation_lines(result: AutoResult, settings: RunSettings | None = None) -> list[tuple[str, str]]:
     """(heading, sentence) pairs for "What it means" after an auto search."""
     lines: list[tuple[str, str]] = []
     lines.append(("Budget", result.budget.effective().describe()))

@@ -21,6 +21,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from types import TracebackType
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -32,6 +33,7 @@ log = logging.getLogger("litesmith.gui")
 
 
 def log_path() -> Path:
+    """The log file in the user's log folder (platformdirs); the folder may not exist yet."""
     import platformdirs
 
     return Path(platformdirs.user_log_dir("litesmith", appauthor=False)) / "litesmith.log"
@@ -76,18 +78,25 @@ class CrashReporter(QObject):
         self.stop_hooks: list[Callable[[], bool]] = []
         self._report.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
-    def excepthook(self, exc_type, exc, tb) -> None:
+    def excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        """`sys.excepthook`: KeyboardInterrupt goes to Python's default hook, anything else to `report`."""
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
             return
         self.report(exc_type, exc, tb)
 
     def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        """`threading.excepthook`: `report`s the thread's exception; SystemExit is ignored."""
         if args.exc_type is SystemExit:
             return
         self.report(args.exc_type, args.exc_value, args.exc_traceback, thread=args.thread)
 
-    def report(self, exc_type, exc, tb, thread: threading.Thread | None = None) -> None:
+    def report(self, exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None,
+               thread: threading.Thread | None = None) -> None:
+        """Log the traceback, stop the running job (`stop_running_jobs`) and queue the error dialog.
+
+        Safe from any thread: the dialog is shown on the GUI thread (queued signal).
+        """
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         where = f" in thread {thread.name}" if thread is not None else ""
         log.error("unexpected error%s:\n%s", where, details)

@@ -29,7 +29,7 @@ import inspect
 import json
 import logging
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -39,6 +39,9 @@ from core.errors import JobError
 from core.models.custom_objects import UNKNOWN_CLASS_HINT
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
 log = logging.getLogger("litesmith.gui.custom_code")
 
 SETTINGS_KEY = "custom_code/by_model"
@@ -47,6 +50,7 @@ FILE_FILTER = "Python files (*.py);;All files (*)"
 
 
 def model_key(path: str | os.PathLike) -> str:
+    """The key a model's files are remembered under: its absolute, normalised path."""
     return os.path.abspath(os.path.normpath(os.fspath(path)))
 
 
@@ -65,7 +69,7 @@ class CustomCode(QObject):
 
     changed = Signal(str, object)
 
-    def __init__(self, window) -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.settings = window.settings
@@ -110,26 +114,32 @@ class CustomCode(QObject):
             return ()
         return tuple(self._all().get(model_key(model_path), ()))
 
-    def remember(self, model_path: str | os.PathLike, files) -> None:
+    def remember(self, model_path: str | os.PathLike, files: Iterable[str | os.PathLike]) -> None:
+        """Remember `files` (made absolute) for `model_path` in the settings and emit `changed`.
+
+        Empty `files` forgets the model's files.
+        """
         key = model_key(model_path)
         everything = self._all()
-        files = [os.path.abspath(os.fspath(f)) for f in files]
-        if files:
-            everything[key] = files
+        paths = [os.path.abspath(os.fspath(f)) for f in files]
+        if paths:
+            everything[key] = paths
         else:
             everything.pop(key, None)
         self.settings.setValue(SETTINGS_KEY, json.dumps(everything))
         self.settings.sync()
         self._update_actions()
-        self.changed.emit(key, tuple(files))
+        self.changed.emit(key, tuple(paths))
 
     # -- the actions ------------------------------------------------------------------
 
     @property
     def model_path(self) -> str | None:
+        """The key of the model the actions apply to: the open one, or the one that just failed to open; None: none."""
         return self._model_path
 
     def set_model(self, path: str | None) -> None:
+        """Make `path` the model the actions apply to (None: no model, the actions are disabled)."""
         self._model_path = model_key(path) if path else None
         self._update_actions()
 
@@ -137,7 +147,8 @@ class CustomCode(QObject):
         self.action.setEnabled(self._model_path is not None)
         self.forget_action.setEnabled(bool(self.files_for(self._model_path)))
 
-    def choose(self, model_path: str | None = None, files=None, *, reopen: bool = True) -> bool:
+    def choose(self, model_path: str | None = None, files: Iterable[str] | None = None, *,
+               reopen: bool = True) -> bool:
         """Ask for the code files of `model_path`'s custom layers (default: the current model), remember them
         and open the model again with them. `files` skips the dialog. False when nothing was chosen."""
         model_path = model_key(model_path) if model_path else self._model_path
@@ -163,6 +174,7 @@ class CustomCode(QObject):
         return True
 
     def forget(self, model_path: str | None = None) -> None:
+        """Forget the files remembered for `model_path` (default: the current model; none: nothing happens)."""
         model_path = model_key(model_path) if model_path else self._model_path
         if model_path is None:
             return

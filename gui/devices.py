@@ -7,10 +7,14 @@ device combo was filled from (or says the detection is still running).
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+
+if TYPE_CHECKING:
+    from core.hardware import DeviceReport
 
 
 def _row(label: str, value: str) -> str:
@@ -35,7 +39,7 @@ def _gpu_text(gpu) -> str:
     return ", ".join(parts)
 
 
-def report_html(report, state: str = "done") -> str:
+def report_html(report: DeviceReport | None, state: str = "done") -> str:
     """The report as HTML; `state` "pending"/"running" while the detection has not ended."""
     if report is None:
         if state in ("pending", "running"):
@@ -74,6 +78,8 @@ def report_html(report, state: str = "done") -> str:
 
 
 class DevicesDialog(QDialog):
+    """Tools/Help > Devices…: the window's `DeviceReport` as read-only text (`report_html`); detects nothing itself."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("devicesDialog")
@@ -89,9 +95,11 @@ class DevicesDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(620, 420)
 
-    def set_report(self, report, state: str = "done") -> None:
+    def set_report(self, report: DeviceReport | None, state: str = "done") -> None:
+        """Show `report` (None: not detected, or still running per `state`: "pending", "running" or "done")."""
         self.report = report
         self.text.setHtml(report_html(report, state))
 
     def plain_text(self) -> str:
+        """The text shown, as plain text."""
         return self.text.toPlainText()

@@ -4,14 +4,18 @@ Export Variant writes one variant as a `.tflite` with its `NAME.report.json` in 
 (`core.optimize.export.export_variant`: atomic, loaded back and run once in the child). After
 an auto search, a candidate other than the recommended one is read back from the result
 cache inside that job (`gui.export_job.export_cached_candidate`): the GUI thread never reads,
-hashes or unpickles a file. Export Report writes the whole comparison as HTML and JSON
-(`gui.report.write_report`). Neither ever writes over the input model.
+hashes or unpickles a file. Export Report writes the whole comparison as HTML and JSON: the
+charts are rendered on the GUI thread (`gui.report.report_inputs`), the document built and the
+files written atomically in a worker thread (`core.report.html.write_report` through
+`gui.workers.call_in_thread`). Neither ever writes over the input model.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ class ExportController(QObject):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window = window
+        self._report_writer: threading.Thread | None = None   # the worker writing a report, while it runs
 
     # -- what is exported -----------------------------------------------------------------------
 
@@ -223,27 +228,58 @@ class ExportController(QObject):
                 path += ".html"
             self.export_report(path)
 
-    def export_report(self, path: str | os.PathLike) -> tuple[str, str] | None:
-        """Write the comparison as HTML (charts embedded) and JSON beside it; (html, json) paths or None."""
-        from gui.report import write_report
+    def export_report(self, path: str | os.PathLike) -> bool:
+        """Write the comparison as HTML (charts embedded) and JSON beside it; False when it cannot start.
+
+        The charts are rendered here (Qt widgets: GUI thread); the document is built and both files are
+        written atomically in a worker thread (`gui.workers.call_in_thread`: file work never runs on the GUI
+        thread). When they are written the status line names them and the window emits
+        ``report_exported(html path, json path)``; an error opens a dialog naming the file. Refused (False)
+        with nothing to report, over the input model, or while another report is being written.
+        """
+        from core.report.html import write_report
+        from gui.report import report_inputs
+        from gui.workers import call_in_thread
 
         window = self.window
         path = os.path.abspath(os.fspath(path))
         if window.outcome is None:
-            return None
+            return False
         json_path = os.path.splitext(path)[0] + ".json"
         if self.is_input(path) or self.is_input(json_path):
             window.show_error(JobError(ErrorKind.BAD_INPUT, "refusing to write over the input model", path=path))
-            return None
+            return False
+        if self._report_writer is not None:
+            window.job_status.label.setText("A report is being written; try again when it is done")
+            return False
         try:
-            written = write_report(window.outcome, window.results_panel, path, json_path,
-                                   serving=getattr(window, "serving", None))
-        except Exception as exc:  # noqa: BLE001 - a full disk or a read-only folder: say so, stay usable
-            log.exception("could not write the report")
-            window.show_error(JobError(ErrorKind.BAD_INPUT, f"cannot write the report: {exc}", path=path))
-            return None
-        window.job_status.label.setText(f"Wrote {os.path.basename(written[0])} and {os.path.basename(written[1])}")
-        return written
+            run, charts = report_inputs(window.outcome, window.results_panel, serving=getattr(window, "serving", None))
+        except Exception as exc:  # noqa: BLE001 - a chart that cannot be drawn: say so, stay usable
+            self._report_failed(path, exc)
+            return False
+        window.job_status.label.setText(f"Writing {os.path.basename(path)}…")
+        self._report_writer = call_in_thread(functools.partial(write_report, run, path, json_path, charts=charts),
+                                             on_result=self._report_written,
+                                             on_error=lambda exc: self._report_failed(path, exc), owner=self)
+        return True
+
+    def wait_for_report(self, timeout: float = 10.0) -> None:
+        """At quit: let a report being written finish (up to `timeout` s). Its files are moved into place
+        atomically; a write cut off by the exit would leave its temp file beside them."""
+        if self._report_writer is not None:
+            self._report_writer.join(timeout)
+
+    def _report_written(self, written: tuple[str, str]) -> None:
+        self._report_writer = None
+        html_path, json_path = written
+        self.window.job_status.label.setText(f"Wrote {os.path.basename(html_path)} and {os.path.basename(json_path)}")
+        self.window.report_exported.emit(html_path, json_path)
+
+    def _report_failed(self, path: str, exc: BaseException) -> None:
+        # A full disk or a read-only folder (core's OutputError names the file): say so, stay usable.
+        self._report_writer = None
+        log.error("could not write the report", exc_info=exc)
+        self.window.show_error(JobError(ErrorKind.BAD_INPUT, f"cannot write the report: {exc}", path=path))
 
 
 __all__ = ["ExportController"]

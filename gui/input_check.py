@@ -8,16 +8,22 @@ the inputs whose size is missing and returns False; the job does not start.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from gui.panels.input_sizes import shape_template
 from gui.settings import APP_NAME
 
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+    from gui.recipe import RunSettings
+
 TITLE = "Input sizes needed"
 
 
-def missing_sizes(window, settings) -> list[str]:
+def missing_sizes(window: MainWindow, settings: RunSettings) -> list[str]:
     """The free inputs without a size, when the run has no data (their sizes then come from the data)."""
     if settings.data_path:
         return []
@@ -25,7 +31,7 @@ def missing_sizes(window, settings) -> list[str]:
     return [name for name in window.recipe_panel.input_sizes.fields if name not in given]
 
 
-def sizes_ready(window, settings) -> bool:
+def sizes_ready(window: MainWindow, settings: RunSettings) -> bool:
     """True when the job can start; else the dialog (non-blocking, the window's `error_dialog`) and False."""
     names = missing_sizes(window, settings)
     if not names:

@@ -26,7 +26,8 @@ import os
 from typing import Any, Callable
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QStackedWidget, QTabWidget, QWidget
 
 from core.data.companions import Companions, find_companions
 from core.engine import Engine
@@ -74,7 +75,8 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
 
     Run signals: ``run_finished(outcome: RunOutcome)``, ``run_failed(error)``,
     ``run_cancelled()``; ``auto_finished(result)``, ``auto_failed(error)``; ``exported(result)``
-    after "Export variant", ``devices_detected(report or None)``, ``cache_cleared(entries)``.
+    after "Export variant", ``report_exported(html path, json path)`` after "Export Report",
+    ``devices_detected(report or None)``, ``cache_cleared(entries)``.
 
     `engine` is closed when the window closes if `owns_engine`. `inspect_job`
     replaces `core.models.inspection.inspect_model` (tests); `device_job`
@@ -91,6 +93,20 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
     auto_finished = Signal(object)
     auto_failed = Signal(object)
     cache_cleared = Signal(int)
+    report_exported = Signal(str, str)
+
+    # Some of the actions and menus gui.window_actions makes: those read here and by the parts that add
+    # their own beside them (gui.custom_code, gui.recipe_files, gui.serving.tab).
+    open_action: QAction
+    open_folder_action: QAction
+    quit_action: QAction
+    run_action: QAction
+    auto_action: QAction
+    export_variant_action: QAction
+    export_report_action: QAction
+    file_menu: QMenu
+    recent_menu: QMenu
+    run_menu: QMenu
 
     def __init__(self, engine: Engine, settings: QSettings | None = None, *, owns_engine: bool = True,
                  inspect_job: Callable[..., Any] | None = None, remember_geometry: bool = True,
@@ -232,6 +248,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         return self.exports.default_export_variant()
 
     def export_variant_dialog(self) -> None:
+        """Run > Export Variant… (`ExportController.export_variant_dialog`): ask where, then export."""
         self.exports.export_variant_dialog()
 
     def export_variant(self, name: str, path: str | os.PathLike) -> bool:
@@ -239,10 +256,12 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         return self.exports.export_variant(name, path)
 
     def export_report_dialog(self) -> None:
+        """Run > Export Report… (`ExportController.export_report_dialog`): ask where, then write the report."""
         self.exports.export_report_dialog()
 
-    def export_report(self, path: str | os.PathLike) -> tuple[str, str] | None:
-        """Write the comparison as HTML and JSON (`ExportController.export_report`); the paths, or None."""
+    def export_report(self, path: str | os.PathLike) -> bool:
+        """Write the comparison as HTML and JSON in a worker (`ExportController.export_report`): False when it
+        cannot start; ``report_exported`` when both files are written."""
         return self.exports.export_report(path)
 
     def show_error(self, error: JobError) -> QMessageBox:
@@ -257,13 +276,15 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         """Help > About Litesmith."""
         return window_dialogs.show_about(self)
 
-    def clear_cache_dialog(self) -> QMessageBox:
-        """Tools > Clear Cache…: what the cache holds, and a confirmation. Non-blocking."""
-        return window_dialogs.clear_cache_dialog(self)
+    def clear_cache_dialog(self) -> None:
+        """Tools > Clear Cache…: what the cache holds (listed in a worker), then a confirmation
+        (``cache_dialog``). Non-blocking."""
+        window_dialogs.clear_cache_dialog(self)
 
-    def clear_cache(self) -> int:
-        """Delete every cache entry; says how many and how much space was freed."""
-        return window_dialogs.clear_cache(self)
+    def clear_cache(self) -> None:
+        """Delete every cache entry in a worker; then says how many and how much space was freed
+        (``cache_cleared``)."""
+        window_dialogs.clear_cache(self)
 
     # -- files and menus ----------------------------------------------------------------------------
 

@@ -43,6 +43,10 @@ def _emit_leaks_true() -> bool:
 
 
 def apply() -> None:
+    """Probe the installed PySide6 once and, when `emit()` leaks `True`, wrap `SignalInstance.emit`; idempotent.
+
+    Sets `EMIT_LEAKS_TRUE` to what the probe found.
+    """
     global _applied, EMIT_LEAKS_TRUE
     if _applied:
         return

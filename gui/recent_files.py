@@ -11,6 +11,7 @@ KEY = "recent/files"
 
 
 def normalize(path: str | os.PathLike) -> str:
+    """`path` made absolute and normalised: the form the list stores and compares."""
     return os.path.normpath(os.path.abspath(os.fspath(path)))
 
 
@@ -38,16 +39,19 @@ class RecentFiles:
         return kept
 
     def add(self, path: str | os.PathLike) -> list[str]:
+        """Put `path` first (its older entry, missing paths and anything past `limit` dropped); returns the new list."""
         path = normalize(path)
         paths = self._clean([path, *self._stored()])
         self._write(paths)
         return paths
 
     def remove(self, path: str | os.PathLike) -> None:
+        """Drop `path` from the list (paths compared normalised)."""
         path = normalize(path)
         self._write([p for p in self._stored() if normalize(p) != path])
 
     def clear(self) -> None:
+        """Empty the list."""
         self._write([])
 
     def _clean(self, paths: list[str]) -> list[str]:

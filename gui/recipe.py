@@ -19,17 +19,24 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.optimize import registry
-from core.optimize.compress_steps import DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE
+from core.optimize.compress_steps import COMPRESS_STEPS, DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE
 from core.optimize.recipes import MODES, Recipe, SelectiveConfig, Step, recipe_for_mode
+
+if TYPE_CHECKING:   # imported inside the methods at run time: the GUI thread stays light
+    from core.auto.budget import AutoBudget
+    from core.auto.results import AutoSettings
+    from core.benchmark import BenchConfig
+    from core.data.loaders import DataSpec
+    from core.optimize.session import SessionOptions
 
 DATA_SUFFIXES = (".npz", ".npy", ".csv")
 DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
 
 # Compression step kinds the panel can offer (when the optimizer has them registered).
-COMPRESSION_KINDS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)
+COMPRESSION_KINDS = COMPRESS_STEPS
 QUANT_MODES = tuple(m for m in MODES if m != "fp32")
 MODE_LABELS = {
     "fp32": "fp32 (baseline, always made)",
@@ -53,11 +60,16 @@ def budget_in_target_units(task: str) -> bool:
 
 
 def is_data_path(path: str) -> bool:
+    """True for an existing folder or a name ending in a data suffix (.npz, .npy, .csv); no file is read."""
     return os.path.isdir(path) or os.path.splitext(path)[1].lower() in DATA_SUFFIXES
 
 
 @dataclass
 class RunSettings:
+    """The recipe panel's choices as plain data; units are in the field comments (ms, seconds, MB, percent).
+
+    Saved data comes back through `from_dict`, which keeps defaults for anything missing or malformed.
+    """
     # data
     data_path: str | None = None
     label_column: str = ""
@@ -102,6 +114,7 @@ class RunSettings:
     # -- persistence ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready plain data (tuples as lists, without `extra`), as QSettings and runs keep them."""
         out = dataclasses.asdict(self)
         for key, value in out.items():
             if isinstance(value, tuple):
@@ -197,7 +210,7 @@ class RunSettings:
             recipes += [with_compression(r, steps) for r in list(recipes)]
         return recipes
 
-    def session_options(self):
+    def session_options(self) -> SessionOptions:
         """How the engine reads and scores the model: signature, primary output, per-output task overrides,
         and the sizes of free dimensions (used when there is no data)."""
         from core.optimize.session import SessionOptions
@@ -210,7 +223,8 @@ class RunSettings:
         """`input_shapes` as the engine takes them: (input name, per-sample shape of ints)."""
         return tuple((str(name), tuple(int(d) for d in shape)) for name, shape in self.input_shapes)
 
-    def data_spec(self):
+    def data_spec(self) -> DataSpec | None:
+        """The data file as a `DataSpec` (the label column only for a .csv), or None when inputs are synthesized."""
         from core.data.loaders import DataSpec
 
         if not self.data_path:
@@ -220,7 +234,10 @@ class RunSettings:
             label = None
         return DataSpec(path=self.data_path, label_column=label)
 
-    def bench_config(self):
+    def bench_config(self) -> BenchConfig:
+        """The benchmark settings as a `BenchConfig` (`seconds` dropped when `runs` is set; the GPU memory cap only on
+        a GPU device). Raises ValueError when BenchConfig refuses a value.
+        """
         from core.benchmark import BenchConfig
 
         device = self.device or DEVICE_CPU
@@ -239,7 +256,10 @@ class RunSettings:
 
     # -- auto mode ----------------------------------------------------------------------
 
-    def auto_budget(self):
+    def auto_budget(self) -> AutoBudget:
+        """The auto budget: a minimum agreement (fraction) or a maximum accuracy drop (fraction, or a regression's MAE
+        in the target's units), plus the size limit in bytes. Raises core.errors.BadInputError for a negative value.
+        """
         from core.auto.budget import AutoBudget
 
         size = int(self.auto_max_size_mb * 2**20) if self.auto_max_size_mb > 0 else None
@@ -250,7 +270,10 @@ class RunSettings:
             return AutoBudget(max_accuracy_drop=drop, max_size_bytes=size)
         return AutoBudget(min_agreement=self.auto_min_agreement / 100.0, max_size_bytes=size)
 
-    def auto_settings(self):
+    def auto_settings(self) -> AutoSettings:
+        """The auto search's `AutoSettings`: threads, batch sizes, seconds per configuration (0.5 s when runs are
+        given), pruning, cache and the model's interface choices. Raises ValueError when AutoSettings refuses a value.
+        """
         from core.auto.results import AutoSettings
 
         seconds = self.seconds if self.runs is None and self.seconds else 0.5
@@ -261,6 +284,7 @@ class RunSettings:
                             input_shapes=options.input_shapes)
 
     def describe_budget(self) -> str:
+        """The auto budget in words, as typed, e.g. "agreement ≥ 99 %, size ≤ 2 MB"."""
         parts = [f"accuracy drop ≤ {self.auto_max_drop:g} points" if self.auto_quality == "accuracy"
                  else f"agreement ≥ {self.auto_min_agreement:g} %"]
         if self.auto_max_size_mb > 0:
@@ -268,6 +292,7 @@ class RunSettings:
         return ", ".join(parts)
 
     def describe_data(self) -> str:
+        """The data's file or folder name, or a sentence saying inputs will be synthesized."""
         if not self.data_path:
             return "No data: inputs will be synthesized"
         return os.path.basename(os.path.normpath(self.data_path))

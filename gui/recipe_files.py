@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
@@ -35,6 +35,9 @@ from core.optimize.recipe_file import RecipeFile, read_recipe_job, write_recipe_
 from core.optimize.recipes import FP32, Recipe
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.recipe import DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE, RunSettings
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
 
 FILE_FILTER = "Litesmith recipes (*.json);;All files (*)"
 SUFFIX = ".json"
@@ -101,7 +104,7 @@ class RecipeFiles(QObject):
     opened = Signal(object)
     saved = Signal(str)
 
-    def __init__(self, window) -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.open_action = QAction("Open &Recipe…", window)
@@ -149,10 +152,14 @@ class RecipeFiles(QObject):
         return last() if callable(last) else os.path.expanduser("~")
 
     def open_dialog(self) -> bool:
+        """File > Open Recipe…: ask for a file, then `open_file`; False when none was chosen or it cannot start."""
         path, _ = QFileDialog.getOpenFileName(self.window, "Open Recipe", self._folder(), FILE_FILTER)
         return self.open_file(path) if path else False
 
     def save_dialog(self) -> bool:
+        """File > Save Recipe…: ask where (".json" added when there is no suffix), then `save_file`; False when
+        cancelled or it cannot start.
+        """
         path, _ = QFileDialog.getSaveFileName(self.window, "Save Recipe", self._folder(), FILE_FILTER)
         if not path:
             return False

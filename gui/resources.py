@@ -9,6 +9,9 @@ from PySide6.QtGui import QIcon
 
 
 def resource_roots() -> list[Path]:
+    """Folders to look in for shipped files: PyInstaller's bundle first (when frozen), then the checkout's
+    `resources/`.
+    """
     roots = []
     bundle = getattr(sys, "_MEIPASS", None)  # PyInstaller unpacks data files here
     if bundle:
@@ -18,6 +21,7 @@ def resource_roots() -> list[Path]:
 
 
 def resource_path(relative: str) -> Path | None:
+    """The first existing `relative` path (e.g. "icons/litesmith.png") under `resource_roots`, or None."""
     for root in resource_roots():
         candidate = root / relative
         if candidate.exists():
@@ -26,5 +30,6 @@ def resource_path(relative: str) -> Path | None:
 
 
 def app_icon() -> QIcon:
+    """The app's icon; an empty QIcon when the file is not found."""
     path = resource_path("icons/litesmith.png")
     return QIcon(str(path)) if path is not None else QIcon()

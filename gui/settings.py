@@ -15,6 +15,7 @@ ORG_NAME = "Litesmith"
 
 
 def settings_path() -> Path:
+    """The INI file in the user's config folder (platformdirs, honouring XDG_CONFIG_HOME); may not exist yet."""
     import platformdirs
 
     return Path(platformdirs.user_config_dir("litesmith", appauthor=False)) / "litesmith.ini"

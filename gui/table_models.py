@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt,
+)
 from PySide6.QtGui import QFont
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -18,6 +20,11 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 
 @dataclass(frozen=True)
 class Column:
+    """How a `RecordTableModel` shows one column.
+
+    `text(record)` is the cell's text; `sort_key(record)` what it sorts by (default: the lowercased text);
+    `numeric` right-aligns it; `tooltip(record)` and `bold(record)` are optional.
+    """
     title: str
     text: Callable[[Any], str]
     sort_key: Callable[[Any], Any] | None = None
@@ -27,27 +34,37 @@ class Column:
 
 
 class RecordTableModel(QAbstractTableModel):
-    def __init__(self, columns: Sequence[Column], records: Sequence[Any] = (), parent=None) -> None:
+    """A read-only, flat table over `records` (any objects), one `Column` per column.
+
+    Sort it through `sortable`, which sorts by `SORT_ROLE` (each column's `sort_key`).
+    """
+
+    def __init__(self, columns: Sequence[Column], records: Sequence[Any] = (), parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._columns = list(columns)
         self._records = list(records)
 
     @property
     def records(self) -> list[Any]:
+        """A copy of the records, in the order given."""
         return list(self._records)
 
     def set_records(self, records: Sequence[Any]) -> None:
+        """Replace the records (a model reset: views and proxies refresh)."""
         self.beginResetModel()
         self._records = list(records)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        """Qt override: the number of records (0 under a valid parent: the table is flat)."""
         return 0 if parent.isValid() else len(self._records)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        """Qt override: the number of columns (0 under a valid parent)."""
         return 0 if parent.isValid() else len(self._columns)
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Qt override: a cell's text, sort key (`SORT_ROLE`), alignment, tooltip or bold font; None otherwise."""
         if not index.isValid():
             return None
         record = self._records[index.row()]
@@ -67,7 +84,8 @@ class RecordTableModel(QAbstractTableModel):
             return font
         return None
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Qt override: the horizontal header's title and alignment; None otherwise (no vertical header text)."""
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._columns):
             column = self._columns[section]
             if role == Qt.ItemDataRole.DisplayRole:
@@ -78,7 +96,7 @@ class RecordTableModel(QAbstractTableModel):
         return None
 
 
-def sortable(model: QAbstractTableModel, parent=None) -> QSortFilterProxyModel:
+def sortable(model: QAbstractTableModel, parent: QObject | None = None) -> QSortFilterProxyModel:
     """A proxy that sorts by each column's `sort_key` (numbers as numbers)."""
     proxy = QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)

@@ -88,15 +88,32 @@ def show_about(window: Any) -> QMessageBox:
     return box
 
 
-def clear_cache_dialog(window: Any) -> QMessageBox:
+def clear_cache_dialog(window: Any) -> None:
     """Tools > Clear Cache…: how many entries and bytes the cache holds, and a confirmation.
 
-    The figures come from listing the cache folder (`ResultCache.stats`: file sizes, no contents read).
+    The figures come from listing the cache folder (`ResultCache.stats`: file sizes, no contents read)
+    in a worker thread (`gui.workers.call_in_thread`): the box opens when they come back, as
+    ``window.cache_dialog`` (an open box is raised instead). A folder that cannot be listed is an
+    error dialog naming it.
     """
     from core.cache import ResultCache
+    from gui.workers import call_in_thread
+
+    if window.cache_dialog is not None:
+        window.cache_dialog.raise_()
+        return
+    folder = ResultCache().folder     # read from the environment now, on the thread that was asked
+    call_in_thread(ResultCache(folder).stats, on_result=lambda stats: _open_cache_dialog(window, stats),
+                   on_error=lambda exc: _cache_error(window, "cannot read the cache", exc, folder), owner=window)
+
+
+def _open_cache_dialog(window: Any, stats: Any) -> QMessageBox:
+    """The Clear Cache box for `stats` (`core.cache.CacheStats`); Yes starts `clear_cache`."""
     from core.units import human_size
 
-    stats = ResultCache().stats()
+    if window.cache_dialog is not None:      # asked twice while the folder was listed: one box
+        window.cache_dialog.raise_()
+        return window.cache_dialog
     box = QMessageBox(window)
     box.setObjectName("clearCacheDialog")
     box.setIcon(QMessageBox.Icon.Question)
@@ -120,22 +137,34 @@ def clear_cache_dialog(window: Any) -> QMessageBox:
     return box
 
 
-def clear_cache(window: Any) -> int:
-    """Delete every cache entry; the status bar says how many and how much space was freed. Returns the count."""
+def _clear(cache: Any) -> tuple[int, int]:
+    """(entries removed, bytes freed) after deleting every entry of `cache` (worker thread: no Qt here)."""
+    before = cache.stats()
+    removed = cache.clear()
+    return removed, before.total_bytes - cache.stats().total_bytes
+
+
+def clear_cache(window: Any) -> None:
+    """Delete every cache entry in a worker thread; then the status bar says how many and how much space was
+    freed, and the window emits ``cache_cleared(entries)``. An `OSError` is an error dialog naming the folder."""
     from core.cache import ResultCache
     from core.units import human_size
+    from gui.workers import call_in_thread
 
     cache = ResultCache()
-    before = cache.stats()
-    try:
-        removed = cache.clear()
-    except OSError as exc:
-        window.show_error(JobError(ErrorKind.BAD_INPUT, f"cannot clear the cache: {exc}", path=before.folder))
-        return 0
-    freed = before.total_bytes - cache.stats().total_bytes
-    window.job_status.label.setText(f"Cache cleared: {removed:,} entries, {human_size(freed)} freed")
-    window.cache_cleared.emit(removed)
-    return removed
+
+    def cleared(outcome: tuple[int, int]) -> None:
+        removed, freed = outcome
+        window.job_status.label.setText(f"Cache cleared: {removed:,} entries, {human_size(freed)} freed")
+        window.cache_cleared.emit(removed)
+
+    call_in_thread(_clear, cache, on_result=cleared,
+                   on_error=lambda exc: _cache_error(window, "cannot clear the cache", exc, str(cache.folder)),
+                   owner=window)
+
+
+def _cache_error(window: Any, what: str, exc: BaseException, folder: Any) -> None:
+    window.show_error(JobError(ErrorKind.BAD_INPUT, f"{what}: {exc}", path=str(folder)))
 
 
 def ask_before_closing(window: Any) -> None:

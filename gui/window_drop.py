@@ -47,6 +47,7 @@ class DropTarget:
         return is_model_path(path) or (self.model_info is not None and is_data_file(path))
 
     def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Qt override: accept a drag holding a model (or data while a model is open); highlight the drop zone."""
         if any(self._accepts(p) for p in self.dropped_paths(event.mimeData())):
             event.acceptProposedAction()
             self.empty_state.set_drag_active(True)
@@ -54,16 +55,21 @@ class DropTarget:
             event.ignore()
 
     def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+        """Qt override: keep accepting the drag while it holds something `dragEnterEvent` accepts."""
         if any(self._accepts(p) for p in self.dropped_paths(event.mimeData())):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragLeaveEvent(self, event: Any) -> None:  # noqa: N802
+        """Qt override: the drag left the window; the highlight goes."""
         self.empty_state.set_drag_active(False)
         event.accept()
 
     def dropEvent(self, event: Any) -> None:  # noqa: N802
+        """Qt override: open the first dropped model (others are ignored, and said so), or, with none, give the first
+        data file to the recipe panel while a model is open.
+        """
         self.empty_state.set_drag_active(False)
         dropped = self.dropped_paths(event.mimeData())
         data = [p for p in dropped if self.model_info is not None and is_data_file(p)]

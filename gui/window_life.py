@@ -82,10 +82,14 @@ class WindowLife:
             except ValueError:
                 pass  # a field that does not parse: keep the last good recipe
         self.runner.shutdown()
+        exports = getattr(self, "exports", None)
+        if exports is not None:
+            exports.wait_for_report()   # a report being written in a worker thread: let it finish
         if self.owns_engine:
             self.engine.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Qt override: while the user's job runs, ask first (the event is ignored); otherwise `shutdown` and close."""
         if self.runner.busy and not self._background_job and not self._shut_down and not self._close_confirmed:
             event.ignore()          # a user's job runs: ask first (the answer closes, or keeps it running)
             ask_before_closing(self)

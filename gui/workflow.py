@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -35,6 +35,9 @@ from core.errors import ErrorKind, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.recipe import RunSettings
 from gui.workers import JobRunner
+
+if TYPE_CHECKING:
+    from core.optimize.results import OptimizeResult
 
 log = logging.getLogger("litesmith.gui.workflow")
 
@@ -56,6 +59,7 @@ class RunOutcome:
 
     @property
     def keras_baseline(self) -> bool:
+        """True when the source is a Keras model or SavedModel, measured in TensorFlow as the "before"."""
         return self.optimize.source.format in KERAS_FORMATS
 
     @property
@@ -74,7 +78,7 @@ def default_jobs() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return optimize_cached, benchmark_variants_cached
 
 
-def measured_shapes(result, settings: RunSettings | None) -> dict[str, tuple[int, ...]]:
+def measured_shapes(result: OptimizeResult, settings: RunSettings | None) -> dict[str, tuple[int, ...]]:
     """{input: per-sample shape} the benchmark runs at: the shapes the variants were evaluated at (the data's,
     or the Input sizes given), else the Input sizes in the settings."""
     description = getattr(result, "data", None)
@@ -91,7 +95,7 @@ def _takes(fn: Callable[..., Any], keyword: str) -> bool:
         return False
 
 
-def benchmark_inputs(model_path: str, result) -> tuple[dict[str, Any], str | None]:
+def benchmark_inputs(model_path: str, result: OptimizeResult) -> tuple[dict[str, Any], str | None]:
     """(variants to measure, the Keras model to measure as the baseline or None).
 
     A Keras/SavedModel source is measured in TensorFlow as the "before"; a .tflite
@@ -104,6 +108,7 @@ def benchmark_inputs(model_path: str, result) -> tuple[dict[str, Any], str | Non
 
 
 class RunController(QObject):
+    """Chains one Run's optimize and benchmark jobs through the window's `JobRunner` (signals: module docstring)."""
     stage_changed = Signal(str)
     variant_ready = Signal(object)
     samples = Signal(object)
@@ -154,6 +159,7 @@ class RunController(QObject):
         return True
 
     def cancel(self) -> None:
+        """Cancel the Run's running job (`JobRunner.cancel`); nothing when no Run is active."""
         if self.active:
             self.runner.cancel()
 

@@ -164,13 +164,14 @@ def test_batched_costs_measured_with_two_workers():
 def test_calibration_runs_go_where_the_answer_lies():
     # The search finds 10,000/s from the light run alone; a real run there saturates, serving 4,000/s:
     # its costs are dropped and rates are capped at 80% of 4,000 = 3,200/s. The run at 3,200/s holds
-    # and its costs make the search find 3,000/s, within 15% of a measured rate: no further run.
+    # and its costs make the search find 3,000/s, within 15% of a measured rate: no further run there;
+    # a last run at 65% of 3,000 = 1,950/s brackets the confirming run's 2,400/s.
     from types import SimpleNamespace
 
     from core.serving.calibrate import refine
     from core.serving.sweep import PolicyResult
 
-    found = {1: 10000.0, 2: 3000.0}
+    found = {1: 10000.0, 2: 3000.0, 3: 2900.0}
 
     def search(model):
         return PolicyResult(BatchPolicy(), found[len(model.loads)], ())
@@ -185,6 +186,6 @@ def test_calibration_runs_go_where_the_answer_lies():
 
     runs = FakeRuns()
     cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
-    assert runs.rates == pytest.approx([10000.0, 3200.0])
-    assert cal.ceiling == pytest.approx(3200.0) and cal.result.sustainable_rps == pytest.approx(3000.0)
-    assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 3200.0])
+    assert runs.rates == pytest.approx([10000.0, 3200.0, 1950.0])
+    assert cal.ceiling == pytest.approx(3200.0) and cal.result.sustainable_rps == pytest.approx(2900.0)
+    assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 1950.0, 3200.0])

@@ -25,6 +25,8 @@ import importlib
 from importlib import metadata
 from typing import Any
 
+from core.errors import ConversionError
+
 
 class UpstreamChanged(RuntimeError):
     """A private API of an upstream library is missing or changed shape.
@@ -34,20 +36,37 @@ class UpstreamChanged(RuntimeError):
     "LiteRT's op details API changed: Interpreter has no _get_ops_details (ai-edge-litert 2.3.0)".
     """
 
-    def __init__(self, library: str, label: str, what: str, detail: str = "") -> None:
+    def __init__(self, library: str, label: str, what: str, detail: str = "", *, missing: str = "") -> None:
         self.library = library
         self.what = what
+        self.missing = missing      # the dotted name that is gone ("module.Class.attr"); "" when one changed shape
         self.version = package_version(library)
         extra = f": {detail}" if detail else ""
         super().__init__(f"{label} changed: {what}{extra} ({library} {self.version})")
 
 
-def package_version(distribution: str) -> str:
-    """The installed version of `distribution`, or "version unknown"."""
+class UpstreamFallback(ConversionError):
+    """A private route failed only because an upstream API moved (`changed`): the caller takes the public route.
+
+    Raised by the optimize-side wrappers of `tf_converter` and `ai_edge_quantizer`; the caller that falls
+    back puts `core.optimize.variant_warnings.upstream_fallback(...)` on the variant it builds, so the
+    fallback is never silent.
+    """
+
+    def __init__(self, message: str, changed: UpstreamChanged, *, details: str = "") -> None:
+        super().__init__(message, details=details)
+        self.changed = changed
+
+
+def package_version(distribution: str, *, missing: str = "version unknown") -> str:
+    """The installed version of `distribution` from its package metadata (nothing is imported), else `missing`.
+
+    The one package-version lookup: reports ("not installed"), the cache key ("absent"), the About box.
+    """
     try:
         return metadata.version(distribution)
     except Exception:  # noqa: BLE001 - a vendored or renamed distribution: the message still names it
-        return "version unknown"
+        return missing
 
 
 def resolve_symbol(spec: str, library: str, label: str) -> Any:
@@ -60,13 +79,15 @@ def resolve_symbol(spec: str, library: str, label: str) -> Any:
     try:
         value: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UpstreamChanged(library, label, f"no module {module_name}", f"{type(exc).__name__}: {exc}"[:200]) from exc
+        raise UpstreamChanged(library, label, f"no module {module_name}", f"{type(exc).__name__}: {exc}"[:200],
+                              missing=module_name) from exc
     parts = path.split(".") if path else []
     for depth, attribute in enumerate(parts):
         value = getattr(value, attribute, None)
         if value is None:
-            raise UpstreamChanged(library, label, f"{'.'.join([module_name] + parts[:depth])} has no {attribute}")
+            raise UpstreamChanged(library, label, f"{'.'.join([module_name] + parts[:depth])} has no {attribute}",
+                                  missing=".".join([module_name] + parts[:depth + 1]))
     return value
 
 
-__all__ = ["UpstreamChanged", "package_version", "resolve_symbol"]
+__all__ = ["UpstreamChanged", "UpstreamFallback", "package_version", "resolve_symbol"]

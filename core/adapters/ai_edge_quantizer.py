@@ -20,7 +20,8 @@ per-tensor errors of `Quantizer.validate` are read with the public
 `ComparisonResult.available_signature_keys` / `get_signature_comparison_result`
 (no longer the private `_comparison_results`). When one of these names has
 moved, `UpstreamChanged` names it: a derivation then falls back to the
-converter (the public TensorFlow route); a .tflite input, which only AEQ can
+converter (the public TensorFlow route) and the variant carries a warning
+saying so (`UpstreamFallback`); a .tflite input, which only AEQ can
 quantize, fails that one variant with the reason. Any other AEQ failure is a
 `ConversionError` (one variant fails, with the reason), never an uncaught
 exception.
@@ -32,7 +33,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core.adapters import UpstreamChanged, resolve_symbol
+from core.adapters import UpstreamChanged, UpstreamFallback, resolve_symbol
 from core.engine.context import CancelToken
 from core.errors import ConversionError
 from core.optimize.recipes import DYNAMIC, FLOAT16, INT8, INT16X8, WEIGHT_ONLY
@@ -120,7 +121,7 @@ def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | No
 def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]] | None = None
          ) -> bytes:
     """The quantized .tflite of one AEQ run; `calibration`: {signature: [sample dicts]} or None."""
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     quantizer = symbol(QUANTIZER)
     with quiet_native():
@@ -141,8 +142,9 @@ def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
     """Dynamic range, float16 or weight-only of an fp32 .tflite, by AEQ; ConversionError on any failure.
 
     Raises ConversionError too when the result is not like the converter's
-    (`not_like_converter`), or when an AEQ name moved (the message names it):
-    the caller then uses the converter.
+    (`not_like_converter`), and its subclass `UpstreamFallback` when an AEQ name
+    moved (the message names it): the caller then uses the converter, and on
+    `UpstreamFallback` says so on the variant (a fallback is never silent).
     """
     if mode not in DERIVABLE:
         raise ConversionError(f"{mode} is not derived from the fp32 model")
@@ -152,6 +154,8 @@ def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
         data = _run(float_bytes, _recipe(mode, derived=True))
     except ConversionError:
         raise
+    except UpstreamChanged as exc:
+        raise UpstreamFallback(f"ai-edge-quantizer could not derive {mode}: {exc}"[:400], exc) from None
     except Exception as exc:  # noqa: BLE001 - any AEQ failure fails the derivation, never the job
         raise ConversionError(f"ai-edge-quantizer could not derive {mode}: {_reason(exc)}"[:400]) from None
     reason = not_like_converter(data, mode)
@@ -259,7 +263,7 @@ def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.nd
     {"tensor_name", "kind" ("intermediate" or "output"), "mse" (mean squared error, in the
     tensor's own units squared)}. Raises ConversionError, or `UpstreamChanged` when an AEQ name moved.
     """
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     key, names = signature_inputs(float_bytes, signature)
     quantizer = symbol(QUANTIZER)

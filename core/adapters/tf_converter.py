@@ -25,6 +25,9 @@ then raises `core.adapters.UpstreamChanged` naming the symbol and TensorFlow's v
   `QuantizationDebugOptions(denylisted_nodes=...)` + `get_nondebug_quantized_model()` to keep
   layers in float (`requantize_with_debugger`). Moved: the caller takes those routes.
 
+Every such fallback is visible: the variant built by the public route carries a warning naming the
+moved symbol and TensorFlow's version (`core.optimize.variant_warnings.upstream_fallback`).
+
 No longer used: `converter._experimental_disable_per_channel` (read to mirror the debugger's
 converter). Litesmith never sets it, so the converter's default applies: per-channel weights,
 `disable_per_channel=False`, which is what `mlir_quantize` is given here.
@@ -61,9 +64,10 @@ SYMBOLS: dict[str, str] = {
 }
 
 
-def _changed(label: str, what: str, exc: BaseException | None = None) -> UpstreamChanged:
+def _changed(label: str, what: str, exc: BaseException | None = None, *, missing: str = "") -> UpstreamChanged:
+    """The `UpstreamChanged` for `what`; `missing`: the dotted name that is gone (the variant's warning names it)."""
     detail = f"{type(exc).__name__}: {exc}"[:200] if exc is not None else ""
-    return UpstreamChanged(LIBRARY, label, what, detail)
+    return UpstreamChanged(LIBRARY, label, what, detail, missing=missing)
 
 
 def symbol(spec: str) -> Any:
@@ -119,7 +123,8 @@ def calibrate(float_bytes: bytes, samples: Samples) -> Calibrated:
     calibrator = _checked_call(cls, CALIBRATOR_LABEL, "Calibrator", prepared)
     run = getattr(calibrator, "calibrate", None)
     if run is None:
-        raise _changed(CALIBRATOR_LABEL, "Calibrator has no calibrate")
+        raise _changed(CALIBRATOR_LABEL, "Calibrator has no calibrate",
+                       missing=f"{CALIBRATOR_MODULE}.Calibrator.calibrate")
     return Calibrated(model=bytes(_checked_call(run, CALIBRATOR_LABEL, "Calibrator.calibrate", samples)),
                       handle=calibrator)
 
@@ -137,7 +142,8 @@ def quantize_16x8(calibrated: Calibrated, *, allow_float: bool) -> bytes:
     wrapper = getattr(calibrated.handle, "_calibrator", None)
     quantize = getattr(wrapper, "QuantizeModel", None)
     if quantize is None:
-        raise _changed(CALIBRATOR_LABEL, "Calibrator._calibrator.QuantizeModel is gone")
+        raise _changed(CALIBRATOR_LABEL, "Calibrator._calibrator.QuantizeModel is gone",
+                       missing=f"{CALIBRATOR_MODULE}.Calibrator._calibrator.QuantizeModel")
     float32, int16, int64 = np.dtype(np.float32).num, np.dtype(np.int16).num, np.dtype(np.int64).num
     try:
         # (input type, output type, allow float, activations, bias, disable per-channel, ... for dense layers)
@@ -179,7 +185,8 @@ def debugger_calibrated_model(debugger: Any) -> bytes:
     """
     model = getattr(debugger, "calibrated_model", None)
     if not model:
-        raise _changed(DEBUGGER_LABEL, "QuantizationDebugger has no calibrated_model")
+        raise _changed(DEBUGGER_LABEL, "QuantizationDebugger has no calibrated_model",
+                       missing="tf.lite.experimental.QuantizationDebugger.calibrated_model")
     return bytes(model)
 
 

@@ -85,7 +85,8 @@ def _tensorflow_gpus() -> tuple[Any, list[Any], str]:
         tf = import_tensorflow()
     except ImportError as exc:
         return None, [], f"TensorFlow is not installed ({exc})"
-    from core.hardware import CUDA_PROBE_NOISE, drop_stderr_lines
+    from core.hardware import CUDA_PROBE_NOISE
+    from core.native_output import drop_stderr_lines
 
     with drop_stderr_lines(CUDA_PROBE_NOISE):   # TensorFlow's expected "failed call to cuInit" on a CPU machine
         gpus = tf.config.list_physical_devices("GPU")

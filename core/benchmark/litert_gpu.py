@@ -33,21 +33,20 @@ No TensorFlow is imported here: this runs on machines that only have `ai_edge_li
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes.util
 import glob
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from core.benchmark.crossover import BatchTiming
 from core.engine.context import CancelToken
+from core.native_output import captured_stderr
 
 ACCELERATORS = ("gpu", "cpu")
 # LiteRT/Dawn stderr lines that say why the GPU accelerator did not start, or what it left out.
@@ -75,28 +74,6 @@ class LiteRTDeviceRun:
     threads: int | None = None           # CPU threads (the CPU accelerator only)
     accelerator_log: tuple[str, ...] = ()  # LiteRT's lines about unsupported ops / fallback, if any
     timings: tuple[BatchTiming, ...] = field(default=())
-
-
-@contextlib.contextmanager
-def captured_stderr() -> Iterator[list[str]]:
-    """Collect what native code writes to file descriptor 2 into the yielded list (lines)."""
-    lines: list[str] = []
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield lines
-        return
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines.extend(capture.read().decode(errors="replace").splitlines())
 
 
 def _vulkan_loader() -> str | None:

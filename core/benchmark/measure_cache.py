@@ -10,10 +10,10 @@ import os
 from typing import Any, Mapping
 
 from core.benchmark.results import BenchConfig, BenchmarkResult
+from core.cache import MEASURED_NOTE
 
 
-CACHE_NOTE = "served from the result cache (measured earlier on this machine with the same model, " \
-             "settings and library versions)"
+CACHE_NOTE = MEASURED_NOTE   # a cached measurement carries it among its notes (worded in core.cache)
 
 
 def served_from_cache(result: BenchmarkResult) -> bool:

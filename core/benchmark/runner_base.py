@@ -19,12 +19,6 @@ from typing import Any, Callable, Mapping, Protocol
 import numpy as np
 
 from core.models.interface import ModelInterface, TensorSpec
-from core.tf_runtime import import_tensorflow
-
-
-# The old name of `core.tf_runtime.import_tensorflow` (the one TensorFlow import), kept for callers
-# written before the merge; new code imports core.tf_runtime.
-tensorflow = import_tensorflow
 
 
 class BatchSizeUnsupported(ValueError):

@@ -5,7 +5,6 @@ from core.data.loaders import (
     DataDescription,
     DataSpec,
     Dataset,
-    InputSpec,
     check_fits,
     check_inputs,
     choose_samples,
@@ -15,6 +14,6 @@ from core.data.loaders import (
 from core.data.synth import synthesize_dataset, synthesize_inputs
 
 __all__ = [
-    "DataDescription", "DataSpec", "Dataset", "InputSpec", "check_fits", "check_inputs", "choose_samples",
+    "DataDescription", "DataSpec", "Dataset", "check_fits", "check_inputs", "choose_samples",
     "load_data", "stratified_indices", "synthesize_dataset", "synthesize_inputs",
 ]

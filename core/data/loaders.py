@@ -71,8 +71,6 @@ from core.data.npz import load_npy, load_npz
 from core.errors import BadInputError
 from core.models.interface import ModelInterface, TensorSpec
 
-InputSpec = TensorSpec   # the old name: one model input (shape, dtype, name)
-
 DEFAULT_CALIBRATION_SAMPLES = 200
 
 
@@ -314,5 +312,5 @@ def describe_path(path: str | None) -> str | None:
     return None if path is None else os.fspath(path)
 
 
-__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "IMAGE_EXTENSIONS", "DataDescription", "DataSpec", "Dataset", "InputSpec",
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "IMAGE_EXTENSIONS", "DataDescription", "DataSpec", "Dataset",
            "check_fits", "check_inputs", "choose_samples", "describe_path", "load_data", "stratified_indices"]

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core.adapters import UpstreamChanged, tf_converter
+from core.adapters import UpstreamChanged, UpstreamFallback, tf_converter
 from core.engine.context import CancelToken
 from core.errors import ConversionError
 
@@ -50,9 +50,12 @@ class Calibration:
 
 
 def _failure(what: str, exc: BaseException, log: str = "") -> ConversionError:
-    """One variant's ConversionError from an adapter's `UpstreamChanged` or the converter's own failure."""
-    reason = str(exc) if isinstance(exc, UpstreamChanged) else f"{type(exc).__name__}: {exc}"
-    return ConversionError(f"{what} failed: {reason}"[:400], details=log)
+    """One variant's ConversionError from the converter's own failure, or an `UpstreamFallback` (a
+    ConversionError that keeps the adapter's `UpstreamChanged`, for the variant's warning) when a private
+    TensorFlow name moved."""
+    if isinstance(exc, UpstreamChanged):
+        return UpstreamFallback(f"{what} failed: {exc}"[:400], exc, details=log)
+    return ConversionError(f"{what} failed: {type(exc).__name__}: {exc}"[:400], details=log)
 
 
 def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str,
@@ -65,7 +68,7 @@ def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: s
     (the calibrator's log as details; the message names a moved TensorFlow
     symbol), or Cancelled.
     """
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     n = int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
@@ -97,7 +100,7 @@ def int8_model(calibration: Calibration, *, io_dtype: str = "float", float_layer
     tensors kept in float (selective); `numeric_verify`: the debugger's
     instrumented model. Returns the .tflite bytes; raises ConversionError.
     """
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
     from core.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
@@ -121,7 +124,7 @@ def int16x8_model(calibration: Calibration, *, allow_float: bool = False) -> byt
     The converter writes 16x8 with the calibrator's own quantizer; so does
     this. `allow_float` False: ConversionError when an op has no 16x8 kernel.
     """
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     failure: BaseException | None = None
     data = b""

@@ -20,17 +20,14 @@ stays clean, and hands it back for error details.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import sys
 import tempfile
-import threading
-import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from core.errors import ConversionError
+from core.native_output import Captured, quiet_native  # noqa: F401 - re-exported (its old home)
 
 KERAS = "from_keras_model"
 EXPORT_SAVED_MODEL = "export+from_saved_model"
@@ -44,55 +41,9 @@ SAVED_MODEL = "from_saved_model"
 CONCRETE = "from_concrete_functions"
 TFLITE_INPUT = "tflite_input"
 
-_fd_lock = threading.RLock()
-
 _NOT_SUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _FLEX_LINE = re.compile(r"TF Select ops: ([^\n]+)")
 _CUSTOM_SECTION = re.compile(r"Ops that need custom implementation[^\n]*\n((?:\s*tf\.\w+[^\n]*\n?)+)")
-
-
-# Warnings the converter and the debugger always raise, that say nothing about this model.
-_NOISY_WARNINGS = (
-    r"Statistics for quantized inputs were expected",
-    r".*tf\.lite\.Interpreter is deprecated",
-    r".*experimental_preserve_all_tensors",
-)
-
-
-class Captured:
-    """What `quiet_native` captured from fds 1 and 2: `text`, the last 20,000 characters (set on exit)."""
-
-    text: str = ""
-
-
-@contextlib.contextmanager
-def quiet_native() -> Iterator[Captured]:
-    """Capture everything written to fds 1 and 2 (Python and native) while the block runs."""
-    captured = Captured()
-    with _fd_lock:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved_out, saved_err = os.dup(1), os.dup(2)
-        with tempfile.TemporaryFile(mode="w+b") as sink:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            try:
-                with warnings.catch_warnings():
-                    for pattern in _NOISY_WARNINGS:
-                        warnings.filterwarnings("ignore", message=pattern)
-                    yield captured
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                except (OSError, ValueError):
-                    pass
-                os.dup2(saved_out, 1)
-                os.dup2(saved_err, 2)
-                os.close(saved_out)
-                os.close(saved_err)
-                sink.seek(0)
-                captured.text = sink.read().decode(errors="replace")[-20000:]
 
 
 def unsupported_ops(message: str) -> tuple[list[str], list[str]]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import platform
 import sys
-from importlib import metadata
+
+from core.adapters import package_version
 
 
 def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    return package_version(dist, missing="not installed")
 
 
 def cpu_model() -> str:

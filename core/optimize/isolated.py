@@ -46,7 +46,7 @@ def _work(folder: str) -> int:
     install_stderr_filter()
     job = json.loads(open(os.path.join(folder, "job.json"), encoding="utf-8").read())
     try:
-        from core.optimize.convert import quiet_native
+        from core.native_output import quiet_native
         from core.optimize.quantize import configure_converter, representative_dataset
         from core.tf_runtime import import_tensorflow
 

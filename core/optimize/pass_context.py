@@ -76,10 +76,13 @@ class PipelineContext:
     primary_output: str = ""
     model_cache: dict[tuple[str, ...], Any] = field(default_factory=dict)   # memoised model-changing steps
     calibrations: dict[str, Any] = field(default_factory=dict)    # fp32 bytes' SHA-1 -> Calibration (or None)
+    calibration_changes: dict[str, Any] = field(default_factory=dict)   # SHA-1 -> UpstreamChanged that stopped it
 
     def calibration_of(self, float_bytes: bytes, signature: str) -> Any:
         """The calibration (`core.optimize.calibration.Calibration`) of this fp32 .tflite on `calibration_x`,
-        made once per bytes; None (logged) when calibrating fails. At most `MAX_CALIBRATIONS` are kept."""
+        made once per bytes; None (logged) when calibrating fails. At most `MAX_CALIBRATIONS` are kept.
+        When it failed because a private TensorFlow name moved, `calibration_change` says which."""
+        from core.adapters import UpstreamFallback
         from core.optimize.calibration import calibrate
 
         key = hashlib.sha1(float_bytes).hexdigest()
@@ -95,7 +98,13 @@ class PipelineContext:
                 self.progress.log(f"calibrating the fp32 model failed; the converter calibrates instead "
                                   f"({why.message})")
                 self.calibrations[key] = None
+                if isinstance(why, UpstreamFallback):
+                    self.calibration_changes[key] = why.changed
         return self.calibrations[key]
+
+    def calibration_change(self, float_bytes: bytes) -> Any:
+        """The `core.adapters.UpstreamChanged` that stopped calibrating these fp32 bytes, or None."""
+        return self.calibration_changes.get(hashlib.sha1(float_bytes).hexdigest())
 
     def close(self) -> None:
         """Close every converter factory (their temporary SavedModel folders) and drop the calibrations."""
@@ -103,3 +112,4 @@ class PipelineContext:
             factory.close()
         self.factories.clear()
         self.calibrations.clear()
+        self.calibration_changes.clear()

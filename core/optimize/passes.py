@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ConversionError
+from core.adapters import UpstreamFallback
 from core.adapters.ai_edge_quantizer import DERIVABLE, quantize_tflite
 from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
 from core.optimize.pass_context import PipelineContext, WorkState
@@ -27,6 +28,7 @@ from core.optimize.recipes import (
 )
 from core.optimize.registry import Pass, dataclass_parser, register_pass
 from core.optimize.results import LayerError
+from core.optimize.variant_warnings import add_upstream_fallback
 
 __all__ = ["ConvertPass", "QuantizePass"]
 
@@ -102,7 +104,9 @@ class QuantizePass(Pass):
     selective, per-layer errors) and 16x8 come from ONE calibration of it per
     data set (`core.optimize.calibration`, kept in `ctx.calibrations`). When a
     derivation fails or differs from the converter's, the variant is converted
-    by the TFLite converter as before, and the reason is logged.
+    by the TFLite converter as before, and the reason is logged; when the reason is
+    a private upstream API that moved (`core.adapters.UpstreamFallback`), the
+    variant also carries a warning naming it (`add_upstream_fallback`).
     """
 
     def run(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
@@ -134,6 +138,10 @@ class QuantizePass(Pass):
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
+            if isinstance(why, UpstreamFallback):
+                add_upstream_fallback(state.warnings, "the public converter", why.changed,
+                                      "slower: a second conversion instead of one from the fp32 model; "
+                                      "same quantization")
             return False
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         return True
@@ -145,6 +153,10 @@ class QuantizePass(Pass):
         ctx.progress(None, f"quantizing ({config.mode}) from the shared calibration of the fp32 model")
         calibration = ctx.calibration_of(_fp32(state), _signature(ctx))
         if calibration is None:
+            changed = ctx.calibration_change(_fp32(state))
+            if changed is not None:
+                add_upstream_fallback(state.warnings, "the public converter", changed,
+                                      "slower calibration; same quantization")
             return False
         if config.selective is not None:
             return self._selective(state, config, ctx, calibration)
@@ -165,6 +177,9 @@ class QuantizePass(Pass):
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
+            if isinstance(why, UpstreamFallback):
+                add_upstream_fallback(state.warnings, "the public converter", why.changed,
+                                      "slower: the converter converts and calibrates again; same quantization")
             return False
         state.tflite_bytes = data
         if warning:
@@ -190,6 +205,9 @@ class QuantizePass(Pass):
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: the converter's debugger measures instead ({why.message})")
+            if isinstance(why, UpstreamFallback):
+                add_upstream_fallback(state.warnings, "the public converter and QuantizationDebugger", why.changed,
+                                      "slower: the model is calibrated again; same quantization")
             return False
         # The user's own choices (an unknown float layer, ...) fail the variant here, not in a second attempt.
         self._apply_selective(state, config, ctx, requantize, errors)
@@ -209,10 +227,18 @@ class QuantizePass(Pass):
         state.layer_errors = outcome.layer_errors
         state.float_layers = outcome.float_layers
         state.warnings.extend(outcome.notes)
+        # The converter path's requantize (`selective._ConverterRequantize`) says when it took the public route.
+        changed = getattr(requantize, "changed", None)
+        if changed is not None:
+            add_upstream_fallback(state.warnings, "the public QuantizationDebugger", changed,
+                                  "slower: the debugger rebuilds its model for each choice of float layers; "
+                                  "same quantization")
 
     def _with_converter(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext,
                         isolated: bool) -> None:
-        tf = _tf()
+        from core.tf_runtime import import_tensorflow
+
+        tf = import_tensorflow()
         allow_select = state.convert_config.allow_select_tf_ops if state.convert_config else False
         needs_data = config.mode in CALIBRATED_MODES
         representative = representative_dataset(ctx.calibration_x, ctx.cancel) if needs_data else None
@@ -337,9 +363,3 @@ def _signature(ctx: PipelineContext) -> str:
     from core.optimize.convert import SERVING
 
     return ctx.source.signature or SERVING
-
-
-def _tf():
-    from core.tf_runtime import import_tensorflow
-
-    return import_tensorflow()

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from core.cache import BUILT_NOTE
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
 from core.evaluation import ModelEvaluation
@@ -73,7 +74,7 @@ def variant_cache_key(model_sha256: str, recipe: Recipe, data_parts: dict[str, A
                      scoring=options.cache_parts())
 
 
-CACHE_NOTE = "served from the result cache (built earlier from the same model, recipe, data and library versions)"
+CACHE_NOTE = BUILT_NOTE   # a variant served from the cache carries it among its warnings (worded in core.cache)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.data.loaders import DataDescription, InputSpec
+from core.data.loaders import DataDescription
 from core.evaluation import ModelEvaluation
-from core.models.interface import ModelInterface
+from core.models.interface import ModelInterface, TensorSpec
 from core.optimize.recipes import Recipe
 
 
@@ -37,7 +37,7 @@ class SourceInfo:
     format: str
     sha256: str
     size_bytes: int
-    inputs: tuple[InputSpec, ...]
+    inputs: tuple[TensorSpec, ...]
     loader: str = ""              # which loader opened it
     interface: ModelInterface | None = None      # named inputs and outputs (and the signature used)
     tasks: tuple["OutputTask", ...] = ()         # the task each output is scored as, and why

@@ -38,7 +38,7 @@ def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None) -> Any
     """An `ai_edge_litert` Interpreter; BadInputError when the flatbuffer cannot be loaded."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     try:
         with quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr
@@ -122,7 +122,7 @@ class SignatureModel:
 
 
 def _call(runner: Any, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     with quiet_native():  # LiteRT announces its XNNPACK delegate on stderr at the first allocation
         return runner(**feed)

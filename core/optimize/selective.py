@@ -130,7 +130,7 @@ def _run_debugger(build: Callable[[], Any]) -> Any:
     """`build()` a QuantizationDebugger and run it, with the native log captured.
 
     Raises ConversionError (the converter's log as details) when either step fails."""
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     with quiet_native() as captured:
         try:
@@ -170,12 +170,13 @@ def debug_layers(make_converter: Callable[[], Any], representative: Callable[[],
 
     debugger = _run_debugger(build)
     errors = _parse_layer_stats(debugger)
+    changed: UpstreamChanged | None = None
     try:
         calibrated: bytes | None = tf_converter.debugger_calibrated_model(debugger)
-    except UpstreamChanged:
-        calibrated = None           # requantize takes the debugger's public route
+    except UpstreamChanged as exc:
+        calibrated, changed = None, exc     # requantize takes the debugger's public route
     del debugger   # its interpreters hold the model twice
-    return _ConverterRequantize(calibrated, build), errors
+    return _ConverterRequantize(calibrated, build, changed), errors
 
 
 class _ConverterRequantize:
@@ -185,17 +186,22 @@ class _ConverterRequantize:
     (`tf_converter.mlir_quantize`, fast); when that private call has moved
     (`UpstreamChanged`), the public route: a debugger built again (one more
     calibration, kept for the next calls) writes it with
-    `tf_converter.requantize_with_debugger`.
+    `tf_converter.requantize_with_debugger`. `changed`: the `UpstreamChanged` that
+    sent it there, set once it takes that route (the quantize pass turns it into the
+    variant's warning); None while the private call works.
     """
 
-    def __init__(self, calibrated: bytes | None, build: Callable[[], Any]) -> None:
+    def __init__(self, calibrated: bytes | None, build: Callable[[], Any],
+                 changed: UpstreamChanged | None = None) -> None:
         self._calibrated = calibrated
         self._build = build
         self._debugger: Any = None
+        self._why_public = changed
+        self.changed: UpstreamChanged | None = None
 
     def __call__(self, float_layers: list[str]) -> bytes:
         """The int8 .tflite bytes with `float_layers` in float; raises ConversionError (this variant fails)."""
-        from core.optimize.convert import quiet_native
+        from core.native_output import quiet_native
 
         with quiet_native() as captured:
             try:
@@ -211,10 +217,11 @@ class _ConverterRequantize:
         if self._calibrated is not None and self._debugger is None:
             try:
                 return tf_converter.mlir_quantize(self._calibrated, denylisted_nodes=layers)
-            except UpstreamChanged:
-                pass                 # the public route below, from now on
+            except UpstreamChanged as exc:
+                self._why_public = exc   # the public route below, from now on
         if self._debugger is None:
             self._debugger = _run_debugger(self._build)
+            self.changed = self._why_public
         return tf_converter.requantize_with_debugger(self._debugger, layers)
 
 

@@ -65,7 +65,7 @@ class OpenedSource:
         if self.saved_model_dir is None:
             raise ValueError("not a SavedModel source")
         if self._conversion_dir is None:
-            from core.optimize.convert import quiet_native
+            from core.native_output import quiet_native
             from core.tf_runtime import import_tensorflow
 
             tf = import_tensorflow()

@@ -4,16 +4,48 @@ Unscored outputs, outputs clipped at the variant's output range, low fidelity to
 original (`fidelity_warning`: agreement below 0.98 or cosine below 0.99 after int8 or
 int16x8), and a weight-quantizing mode that left no weight in its storage type
 (`quantized_nothing`, read from the .tflite). Used by `core.optimize.session`.
+
+`add_upstream_fallback`: the one line saying a variant was built by a public route because a
+private upstream API moved (`core.adapters.UpstreamChanged`): the quantize pass adds it when it
+falls back, so a failure inside an adapter is never silent (CLI notes, JSON `warnings`, the
+app's Variant tooltip).
 """
 
 from __future__ import annotations
 
+from core.adapters import UpstreamChanged
 from core.evaluation.model import ModelEvaluation
 from core.optimize.compress_steps import COMPRESS_STEPS
 from core.optimize.recipes import Recipe
 
 
 _STORED_TYPE = {"dynamic": "int8", "weight_only": "int8", "float16": "float16"}
+
+# Distribution names (UpstreamChanged.library) as users know them.
+_LIBRARY_NAMES = {"tensorflow": "TensorFlow", "ai-edge-litert": "LiteRT", "keras": "Keras"}
+
+
+def _what_moved(changed: UpstreamChanged) -> str:
+    """"no longer has NAME" when a name is gone, else "changed: WHAT" (a signature that no longer binds)."""
+    return f"no longer has {changed.missing}" if changed.missing else f"changed: {changed.what}"
+
+
+def upstream_fallback(route: str, changed: UpstreamChanged, cost: str) -> str:
+    """One warning line: "built with ROUTE because LIBRARY VERSION no longer has NAME (COST)".
+
+    `route`: the public route taken ("the public converter"); `cost`: what the user pays for it, e.g.
+    "slower calibration; same quantization". The version is the installed one, read by `UpstreamChanged`.
+    """
+    library = _LIBRARY_NAMES.get(changed.library, changed.library)
+    return f"built with {route} because {library} {changed.version} {_what_moved(changed)} ({cost})"
+
+
+def add_upstream_fallback(warnings: list[str], route: str, changed: UpstreamChanged, cost: str) -> None:
+    """Append `upstream_fallback(...)` to a variant's `warnings` unless a line already names the same change
+    (int8-selective can fall back twice on one moved name: once measuring, once requantizing)."""
+    moved = _what_moved(changed)
+    if not any(moved in w for w in warnings):
+        warnings.append(upstream_fallback(route, changed, cost))
 
 
 def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
@@ -70,4 +102,4 @@ def fidelity_warning(recipe: Recipe, evaluation: ModelEvaluation) -> str | None:
     return f"low fidelity to the original{on} ({figure}cosine {fid.cosine_similarity:.4f}){hint}"
 
 
-__all__ = ["fidelity_warning", "quantized_nothing", "variant_warnings"]
+__all__ = ["add_upstream_fallback", "fidelity_warning", "quantized_nothing", "upstream_fallback", "variant_warnings"]

@@ -5,8 +5,9 @@ Calibration (`refine`): the simulation draws the harness's per-batch costs at ea
 from the real runs measured around it (`core.serving.overheads`). It starts from a light run;
 then, while the sustainable rate the simulation finds lies more than `NEAR` from every measured
 rate, a real run at that rate adds its costs and the search runs again (at most `ROUNDS` times).
-So the reported rate rests on costs measured at about that rate, and the confirming run at 80%
-of it falls between two measured loads. A run that saturated, or whose generator could not offer
+A last run at 65% of the rate found brackets the confirming run's rate (80% of it) between two
+measured loads. So the reported rate rests on costs measured at about that rate, and the
+confirming run's costs are interpolated over a fifth of the rate, not from a light run far below. A run that saturated, or whose generator could not offer
 its rate, is past the regime in question: its costs are dropped and the rates claimed are capped
 at 80% of what it served (`Calibration.ceiling`), so the next run goes lower.
 
@@ -39,6 +40,7 @@ STRETCH = 4.0              # a run may last up to this many times `seconds` to c
 LIGHT_MAX_RPS = 500.0      # the light calibration run: 20% of the isolated capacity, at most this
 NEAR = 0.15                # a sustainable rate this close to a measured one needs no further run
 ROUNDS = 4                 # calibration runs at the load in question, per model
+BRACKET = 0.65            # and one below the confirming run's 80% of it
 CAP_FRACTION = 0.8         # a real run that saturated caps the rates claimed at this fraction of its rate
 
 
@@ -95,7 +97,7 @@ class RealRuns:
     def calibrate(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, Overheads, float]:
         """A calibration run: its point, its per-batch costs and the rate it served (requests per second
         from the first arrival to the last receipt: the throughput when it saturated)."""
-        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, self.seconds / 2)
+        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, self.seconds)
         ok = ~np.isnan(rec.received)
         served = served_rate(float(np.nanmin(rec.arrival)), float(np.max(rec.received[ok])), int(ok.sum())) \
             if ok.sum() > 1 else 0.0
@@ -131,22 +133,18 @@ class Calibration:
 def refine(model: ServiceModel, search: Callable[[ServiceModel], sw.PolicyResult | None], runs: RealRuns,
            on_run: Callable[[float, BatchPolicy], None] = lambda rate, policy: None) -> Calibration:
     """Search, then measure a real run at the sustainable rate found and search again, until that rate
-    lies within `NEAR` of a measured one (or after `ROUNDS` runs, or when nothing holds).
+    lies within `NEAR` of a measured one (or after `ROUNDS` runs, or when nothing holds); then one run
+    at `BRACKET` x that rate, so the confirming run's rate (80% of it) lies between measured loads.
 
     A run that saturated or whose generator fell behind is past the regime in question (a backlog, a
     generator issuing flat out): its costs are not kept; it caps the rates claimed at 80% of the
     lowest of its offered, achieved and served rates, so the next run goes lower.
     """
     cal = Calibration(model, search(model))
-    for _ in range(ROUNDS):
-        found = cal.result
-        if found is None or found.sustainable_rps is None:
-            break
-        rate = found.sustainable_rps
-        if any(abs(o.rate_rps - rate) <= NEAR * rate for o in cal.model.loads):
-            break
-        on_run(rate, found.policy)
-        point, costs, served = runs.calibrate(found.policy, rate, cal.model)
+
+    def measure(policy: BatchPolicy, rate: float) -> None:
+        on_run(rate, policy)
+        point, costs, served = runs.calibrate(policy, rate, cal.model)
         cal.runs.append(point)
         if point.saturated or point.achieved_rps < 0.95 * point.offered_rps:
             # What it served (or could offer) is about the most this policy serves here: claim less.
@@ -154,6 +152,20 @@ def refine(model: ServiceModel, search: Callable[[ServiceModel], sw.PolicyResult
         else:
             cal.model = cal.model.with_load(costs)
         cal.result = capped(search(cal.model), cal.ceiling)
+
+    def measured_near(rate: float) -> bool:
+        return any(abs(o.rate_rps - rate) <= NEAR * rate for o in cal.model.loads)
+
+    for _ in range(ROUNDS):
+        found = cal.result
+        if found is None or found.sustainable_rps is None or measured_near(found.sustainable_rps):
+            break
+        measure(found.policy, found.sustainable_rps)
+    found = cal.result
+    if found is not None and found.sustainable_rps is not None and not measured_near(BRACKET * found.sustainable_rps):
+        # The confirming run goes at 80% of the rate found: measure below it too, so that rate lies
+        # between two measured loads, not between the light run and the top one.
+        measure(found.policy, BRACKET * found.sustainable_rps)
     return cal
 
 

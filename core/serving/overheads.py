@@ -42,8 +42,6 @@ import numpy as np
 
 from core.serving.api import BatchPolicy
 
-BLOCK = 1   # consecutive batches drawn together from one run (keeps a stall's run of slow batches whole)
-
 
 @dataclass(frozen=True)
 class Overheads:
@@ -145,15 +143,11 @@ def draw(pools: Sequence[Sequence[np.ndarray]], rates: Sequence[float], rate: fl
     if not have:
         return [np.zeros(n) for _ in range(parts)]
     w = load_weights([rates[i] for i in have], rate)
-    blocks = -(-n // BLOCK)
-    run = np.repeat(rng.choice(len(have), size=blocks, p=w), BLOCK)[:n]
-    offset = np.tile(np.arange(BLOCK), blocks)[:n]
+    run = rng.choice(len(have), size=n, p=w)
     out = [np.empty(n) for _ in range(parts)]
     for k, i in enumerate(have):
         mask = run == k
-        size = len(pools[i][0])
-        first = np.repeat(rng.integers(0, size, size=blocks), BLOCK)[:n]
-        pick = ((first + offset) % size)[mask]
+        pick = rng.integers(0, len(pools[i][0]), size=int(mask.sum()))
         for part in range(parts):
             out[part][mask] = np.asarray(pools[i][part], dtype=np.float64)[pick]
     return out

@@ -68,7 +68,7 @@ class AutoSection(QGroupBox):
         form.addRow("Max size:", self.auto_max_size)
         form.addRow(self.auto_pruning)
 
-    def quality_changed(self, *_args) -> None:
+    def quality_changed(self, *_args: object) -> None:
         """The budget kind (or the primary task) changed: the value's range and unit follow."""
         kind = self.auto_quality.currentData()
         self.auto_value.blockSignals(True)

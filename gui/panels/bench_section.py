@@ -6,6 +6,8 @@ Keras model runs on the CPU or a GPU TensorFlow sees, as the baseline.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QRadioButton,
@@ -15,6 +17,9 @@ from PySide6.QtWidgets import (
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.panels.common import hint_label
 from gui.recipe import DEVICE_CPU, RunSettings, parse_int_list
+
+if TYPE_CHECKING:
+    from core.hardware import DeviceReport
 
 
 class BenchSection(QGroupBox):
@@ -111,7 +116,7 @@ class BenchSection(QGroupBox):
         form.addRow("", self.device_state)
         form.addRow(self.profile)
 
-    def set_devices(self, report) -> None:
+    def set_devices(self, report: DeviceReport | None) -> None:
         """Fill the device combo from a `core.hardware.DeviceReport` (None: detection failed)."""
         wanted = self.device.currentData()
         self.device.blockSignals(True)
@@ -134,7 +139,7 @@ class BenchSection(QGroupBox):
             self.device_state.setText(f"{len(gpus)} GPU(s) found")
         self.device.setEnabled(bool(gpus))
 
-    def update_enabled(self, *_args) -> None:
+    def update_enabled(self, *_args: object) -> None:
         """Seconds or calls, whichever is chosen; the GPU memory cap only for a GPU baseline."""
         self.seconds.setEnabled(self.by_seconds.isChecked())
         self.runs.setEnabled(not self.by_seconds.isChecked())

@@ -76,7 +76,7 @@ class CompressionSection(QGroupBox):
         self.setEnabled(keras)
         self.setToolTip("" if keras else "Pruning and distillation need a Keras model (.keras or .h5)")
 
-    def update_enabled(self, *_args) -> None:
+    def update_enabled(self, *_args: object) -> None:
         """Sparsity only with pruning; epochs with pruning or distillation."""
         pruning = bool(self.prune.currentData())
         self.sparsity.setEnabled(pruning)

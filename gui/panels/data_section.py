@@ -13,6 +13,7 @@ import csv
 import os
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
@@ -67,22 +68,25 @@ class DataZone(QFrame):
         layout.addWidget(self.detail)
 
     @staticmethod
-    def _paths(event) -> list[str]:
+    def _paths(event: QDropEvent) -> list[str]:
         mime = event.mimeData()
         if not mime.hasUrls():
             return []
         return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and is_data_path(u.toLocalFile())]
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        """Qt override: accept a drag holding a data file or folder (also called for each move)."""
         if self._paths(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        """Qt override: as `dragEnterEvent`."""
         self.dragEnterEvent(event)
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """Qt override: emit ``dropped(path)`` with the first data path dropped; ignore a drop without one."""
         paths = self._paths(event)
         if not paths:
             event.ignore()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QAction, QPainter, QPalette, QPen
+from PySide6.QtGui import QAction, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 HINT = "Drop a model here: .keras, .h5, SavedModel folder or .tflite"
@@ -62,15 +62,18 @@ class EmptyState(QWidget):
         layout.addStretch(3)
 
     def hint_text(self) -> str:
+        """The zone's title and formats in one line, e.g. "Drop a model here: .keras, .h5, …"."""
         return f"{self.title.text()}: {self.formats.text()}"
 
     def set_drag_active(self, active: bool) -> None:
+        """Highlight the zone (and say "Release to open") while a drag it accepts is over the window."""
         if active != self._drag_active:
             self._drag_active = active
             self.title.setText("Release to open" if active else "Drop a model here")
             self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        """Qt override: the dashed, rounded border in the palette's Mid colour (Highlight during a drag)."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         role = QPalette.ColorRole.Highlight if self._drag_active else QPalette.ColorRole.Mid

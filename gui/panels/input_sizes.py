@@ -32,6 +32,7 @@ def free_dims(shape: Sequence[int | None]) -> tuple[int | None, ...]:
 
 
 def has_free_dims(shape: Sequence[int | None]) -> bool:
+    """True when a per-sample dimension of `shape` (batch axis left out) is None."""
     return None in free_dims(shape)
 
 

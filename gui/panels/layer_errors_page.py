@@ -60,7 +60,7 @@ class LayerErrorsPage(QWidget):
         self.show_variant()
         return bool(self._variants)
 
-    def show_variant(self, *_args) -> None:
+    def show_variant(self, *_args: object) -> None:
         """Show the chosen variant's errors, with the note that says what they are."""
         name = self.layer_combo.currentText()
         variant = next((v for v in self._variants if v.name == name), None) if name else None

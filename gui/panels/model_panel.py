@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QTableView, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from core.models.info import ModelFormat, ModelInfo
+from core.models.info import LayerInfo, ModelFormat, ModelInfo
 from core.units import human_count, human_size, quantization_text, shape_text, short_hash, thousands
 from gui.flag_hints import gui_words
 from gui.table_models import Column, RecordTableModel, sortable
@@ -41,14 +41,14 @@ IO_COLUMNS = [
     Column("Quantization", lambda r: quantization_text(r[1].quantization)),
 ]
 
-def macs_text(layer) -> str:
+def macs_text(layer: LayerInfo) -> str:
     """A layer's MACs: "not counted" (no rule for its class), "360 / step" (per step of a free dimension)."""
     if not getattr(layer, "counted", True):
         return "not counted"
     return thousands(layer.macs) + (" / step" if getattr(layer, "macs_free", False) else "")
 
 
-def _macs_tip(layer) -> str:
+def _macs_tip(layer: LayerInfo) -> str:
     if not getattr(layer, "counted", True):
         return f"No MAC rule for {layer.type}: left out of the model's FLOPs (which are marked partial)"
     if getattr(layer, "macs_free", False):
@@ -85,6 +85,7 @@ def flops_text(info: ModelInfo) -> str:
 
 
 def flops_tooltip(info: ModelInfo) -> str:
+    """The FLOPs field's tooltip: what is counted (2 × MACs per sample), per what, and up to 20 uncounted parts."""
     lines = ["2 × multiply-accumulates for one sample"]
     if info.flops_per:
         lines.append(f"A free dimension scales them: counted per {info.flops_per} (multiply by the length)")
@@ -118,6 +119,7 @@ def _share_columns(title: str, unit: str, total: int) -> list[Column]:
 
 
 def make_table(parent: QWidget | None = None) -> QTableView:
+    """A read-only, row-selecting QTableView without a vertical header, as every table of the app looks."""
     view = QTableView(parent)
     view.setAlternatingRowColors(True)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -139,6 +141,8 @@ def fit_columns(view: QTableView, stretch: int | None = None) -> None:
 
 
 class ModelPanel(QWidget):
+    """The open model's summary, inputs and outputs, and layer or operator tables, from a `ModelInfo` (`set_info`)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelPanel")
@@ -241,6 +245,9 @@ class ModelPanel(QWidget):
     # -- filling in ---------------------------------------------------------
 
     def set_info(self, info: ModelInfo) -> None:
+        """Show `info`: the summary fields, the inputs and outputs, and the tabs that apply (layers; operators and
+        tensor types).
+        """
         self.info = info
         name = os.path.basename(os.path.normpath(info.path)) or info.path
         self.title.setText(name)
@@ -299,10 +306,12 @@ class ModelPanel(QWidget):
     # -- for tests and later panels -----------------------------------------
 
     def summary_text(self) -> dict[str, str]:
+        """{field key: its text} for the summary (path, size, sha256, params, flops, signature, …) and "notes"."""
         texts = {key: label.text() for key, label in self.fields.items()}
         texts["notes"] = self.notes_label.text()
         return texts
 
     def tab_titles(self) -> list[str]:
+        """The titles of the tabs shown, e.g. ["Layers (12)"]."""
         return [self.tabs.tabText(i) for i in range(self.tabs.count())]
 

@@ -263,6 +263,7 @@ class OutputsBox(QGroupBox):
         return text if text and text != self.default_signature and len(self.signatures) > 1 else ""
 
     def task_overrides(self) -> tuple[tuple[str, str], ...]:
+        """(output, task) pairs the user chose over the inferred tasks; () while the names are provisional."""
         if self.provisional:
             return ()
         return tuple((name, combo.currentData()) for name, combo in self.task_combos.items() if combo.currentData())

@@ -7,12 +7,17 @@ Filled from a `core.benchmark.results.BenchmarkResult` measured with profiling o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.panels.model_panel import fit_columns, make_table
 from gui.panels.result_columns import PROFILE_COLUMNS
 from gui.table_models import RecordTableModel, sortable
+
+if TYPE_CHECKING:
+    from core.benchmark.results import BenchmarkResult
 
 PROFILE_TOP = 12   # layers drawn in the bar chart (the table has them all)
 
@@ -51,7 +56,7 @@ class ProfilePage(QWidget):
         self.chart.getPlotItem().clear()
         self.data_label.setText("")
 
-    def set_benchmark(self, bench) -> bool:
+    def set_benchmark(self, bench: BenchmarkResult) -> bool:
         """Fill from a BenchmarkResult; False when it holds no profile."""
         import numpy as np
         import pyqtgraph as pg

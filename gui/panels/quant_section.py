@@ -80,7 +80,7 @@ class QuantSection(QGroupBox):
         opts.addWidget(self.layer_errors)
         return self.int8_options
 
-    def update_enabled(self, *_args) -> None:
+    def update_enabled(self, *_args: object) -> None:
         """int8's options follow the int8 box; selective and int8 I/O exclude each other."""
         int8 = self.mode_boxes["int8"].isChecked()
         self.int8_options.setEnabled(int8)

@@ -18,6 +18,8 @@ stay reachable as the panel's attributes (``panel.threads``, ``panel.mode_boxes`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
@@ -33,6 +35,11 @@ from gui.panels.input_sizes import InputSizesBox
 from gui.panels.outputs_box import OutputsBox
 from gui.panels.quant_section import QuantSection
 from gui.recipe import RunSettings
+
+if TYPE_CHECKING:
+    from core.hardware import DeviceReport
+    from core.models.info import ModelInfo
+    from core.optimize.results import SourceInfo
 
 # Each section's controls, reachable on the panel under the same names (the window and tests use them).
 _SECTION_CONTROLS = {
@@ -160,26 +167,26 @@ class RecipePanel(QWidget):
         """Pruning and distillation change a Keras model: offered only for .keras and .h5 sources."""
         self.compression_box.set_source_format(fmt)
 
-    def set_model_info(self, info) -> None:
+    def set_model_info(self, info: ModelInfo) -> None:
         """A model was opened (its ModelInfo): its free input sizes, outputs and signatures, choices back to the
         defaults."""
         self.input_sizes.set_model(info)
         self.data_box.set_free_inputs(bool(self.input_sizes.fields))
         self.outputs_box.set_model(info)
 
-    def set_source(self, source) -> None:
+    def set_source(self, source: SourceInfo | None) -> None:
         """After a run or an auto search (its SourceInfo): the engine's output names and the inferred tasks."""
         if source is not None:
             self.outputs_box.set_source(source)
             self.auto_box.quality_changed()     # an inferred regression task: the budget in the target's units
 
-    def set_devices(self, report) -> None:
+    def set_devices(self, report: DeviceReport | None) -> None:
         """Fill the device combo from a `core.hardware.DeviceReport` (None: detection failed)."""
         self.bench_box.set_devices(report)
 
     # -- settings ---------------------------------------------------------------------------
 
-    def _update_enabled(self, *_args) -> None:
+    def _update_enabled(self, *_args: object) -> None:
         for section in (self.quant_box, self.compression_box, self.bench_box):
             section.update_enabled()
 

@@ -18,6 +18,7 @@ from core.report.cells import (
     speedup_text, throughput_text, variant_text,
 )
 from core.report.comparison import Metric, Row
+from core.units import mib_text
 from gui.flag_hints import gui_words
 from gui.table_models import Column
 
@@ -78,10 +79,6 @@ LAYER_COLUMNS = [
 ]
 
 
-def _mb(value: float) -> str:
-    return "—" if value is None or value != value else f"{value:,.0f} MB"
-
-
 def config_columns(recommended: str | None = None) -> list[Column]:
     """Columns of the "All measurements" table; `recommended` is the recommended configuration's label."""
     return [
@@ -99,7 +96,7 @@ def config_columns(recommended: str | None = None) -> list[Column]:
                sort_key=lambda c: -(c.stats.throughput if c.ok else 0), numeric=True),
         Column("First call", lambda c: ms_text(c.stats.cold_ms if c.stats.cold_ms == c.stats.cold_ms else None),
                numeric=True, tooltip=lambda c: "the cold call after loading, not part of the figures"),
-        Column("Peak memory", lambda c: _mb(c.peak_rss_mb), sort_key=lambda c: c.peak_rss_mb, numeric=True,
+        Column("Peak memory", lambda c: mib_text(c.peak_rss_mb), sort_key=lambda c: c.peak_rss_mb, numeric=True,
                tooltip=lambda c: f"whole engine process ({c.memory_method}); +{c.peak_rss_delta_mb:.0f} MB during it"),
         Column("Note", lambda c: gui_words(c.error) or ("recommended" if c.label == recommended else ""),
                tooltip=lambda c: gui_words(c.error)),

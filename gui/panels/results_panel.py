@@ -10,8 +10,10 @@ Per-layer error tab (`gui.panels.layer_errors_page`); the charts are `gui.widget
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QPalette
+from PySide6.QtGui import QAction, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableView, QTabWidget, QTextBrowser, QVBoxLayout,
     QWidget,
@@ -30,6 +32,10 @@ from gui.widgets.per_output import PerOutputPage
 from gui.widgets.crossover_chart import CrossoverPage
 from gui.widgets.result_charts import ResultCharts
 from gui.workflow import RunOutcome
+
+if TYPE_CHECKING:
+    from core.auto.results import AutoResult
+    from gui.recipe import RunSettings
 
 SPEEDUP_COLUMN = 6
 NAME_MAX_PX = 190   # the Variant column: longer names are elided (full name in the tooltip)
@@ -127,7 +133,7 @@ class ResultsPanel(QWidget):
         self.crossover_page = CrossoverPage()   # the window runs the sweep when its button asks
         self.crossover_tab_index = self.tabs.addTab(self.crossover_page, "CPU vs GPU")
         self.mode = "run"            # "run" (a RunOutcome) or "auto" (an AutoResult)
-        self.auto_result = None
+        self.auto_result: AutoResult | None = None
         self.auto_payloads: list[dict] = []
         self.auto_timer = QTimer(self)
         self.auto_timer.setSingleShot(True)
@@ -282,7 +288,7 @@ class ResultsPanel(QWidget):
             self.headline.setText(f"{last.get('done', len(payloads))}/{last.get('total', '?')} candidates, "
                                   f"best so far: {best or 'none yet'}")
 
-    def set_auto_result(self, result, settings=None) -> None:
+    def set_auto_result(self, result: AutoResult, settings: RunSettings | None = None) -> None:
         """The search ended (finished or cancelled): every candidate, the recommendation and its reasons."""
         from gui.auto import auto_explanation_lines, payload_of
 
@@ -351,7 +357,8 @@ class ResultsPanel(QWidget):
         scrollbar = view.horizontalScrollBar().sizeHint().height() if too_wide else 0
         view.setFixedHeight(min(height + 2 * view.frameWidth() + 2 + scrollbar, 260))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        """Qt override: the comparison table's height follows its rows at the new width."""
         super().resizeEvent(event)
         if self.rows:
             self._fit_table_height()

@@ -22,6 +22,7 @@ POINT_KIND = "serving_point"   # core.serving.PARTIAL_KIND (not imported: the GU
 
 
 def default_serving_job() -> Callable[..., Any]:
+    """The job a study submits: `gui.serving.child_job.serve_models` (imported on first use)."""
     from gui.serving.child_job import serve_models
 
     return serve_models

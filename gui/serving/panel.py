@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
@@ -26,6 +27,9 @@ from gui.serving.plot import ServingPlot
 from gui.serving.settings import ServingInputs
 from gui.table_models import Column, RecordTableModel
 
+if TYPE_CHECKING:
+    from core.serving.api import LoadPoint, ServingStudy
+
 PLACEHOLDER = ("Will it keep up? Open a .tflite model, or Run a recipe (or an Auto search) and press "
                "“Test under load…”: every variant is measured, its queue simulated over request rates and "
                "batching policies, and the best policy confirmed with a real load test.")
@@ -34,6 +38,7 @@ CAPTION = "○ simulated · ■ real load test · ★ knee (dotted line: its rat
 
 
 def rps_text(value: float | None) -> str:
+    """A request rate as shown: "1,234 req/s" (two significant digits under 10); "—" for None or not finite."""
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value:,.0f} req/s" if value >= 10 else f"{value:,.2g} req/s"
@@ -79,7 +84,7 @@ SERVING_COLUMNS = [
 ]
 
 
-def recommendation_text(study) -> str:
+def recommendation_text(study: ServingStudy) -> str:
     """One line: the recommended variant and policy and the rate it sustains at the budget."""
     budget = f"p99 ≤ {study.p99_budget_ms:g} ms"
     if not study.recommended_variant:
@@ -94,7 +99,7 @@ def recommendation_text(study) -> str:
     return text
 
 
-def cache_lines(study) -> list[str]:
+def cache_lines(study: ServingStudy) -> list[str]:
     """The cache effect of each variant that has one (a keyed trace), in words: the engine's note when it wrote
     one, else its figures."""
     lines = []
@@ -112,19 +117,22 @@ def cache_lines(study) -> list[str]:
     return lines
 
 
-def variant_notes(study) -> list[str]:
+def variant_notes(study: ServingStudy) -> list[str]:
     """Each variant's own notes (how its simulation was calibrated, where its claims stop), named."""
     return [f"<b>{html.escape(v.variant)}</b>: {html.escape(n)}" for v in study.variants for n in v.notes]
 
 
 class ServingPanel(QWidget):
+    """The Serving tab's widget: the study's inputs, the live chart, the per-variant table, the recommendation
+    and the notes; it computes no figure (signals in the module docstring).
+    """
     start_requested = Signal()
     cancel_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("servingPanel")
-        self.study = None
+        self.study: ServingStudy | None = None
         self.running = False
 
         self.title = QLabel("Serving: will it keep up?")
@@ -271,6 +279,7 @@ class ServingPanel(QWidget):
     # -- inputs -------------------------------------------------------------------------------
 
     def inputs(self) -> ServingInputs:
+        """The form as typed; `ServingInputs.study_kwargs()` parses it (ValueError naming a bad field)."""
         return ServingInputs(p99_ms=self.budget.value(), rates=self.rates.text(), max_batch=self.max_batch.text(),
                              max_wait_ms=self.max_wait.text(), workers=self.workers.text(), trace=self.trace.text(),
                              seconds=self.seconds.value(), cache_sizes=self.cache_sizes.text())
@@ -321,6 +330,7 @@ class ServingPanel(QWidget):
         self.set_running(True)
 
     def set_running(self, running: bool) -> None:
+        """Turn Start into Cancel while a study runs (and back), locking the form meanwhile."""
         self.running = running
         self.start_button.setText("Cancel" if running else "Start load test")
         self.start_button.setToolTip("Stop the load test (Esc)" if running else "Measure, simulate and load-test")
@@ -329,10 +339,11 @@ class ServingPanel(QWidget):
                        self.trace, self.browse_button, self.cache_sizes):
             widget.setEnabled(not running)
 
-    def add_point(self, point) -> None:
+    def add_point(self, point: LoadPoint) -> None:
+        """Give one streamed `LoadPoint` to the chart (drawn at its next refresh)."""
         self.chart.add_point(point)
 
-    def set_study(self, study) -> None:
+    def set_study(self, study: ServingStudy) -> None:
         """The finished study: table, recommendation, knees, cache effect and notes."""
         self.set_running(False)
         self.study = study

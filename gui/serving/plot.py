@@ -20,14 +20,18 @@ Drawing happens on a ~10 Hz timer, never per point.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.widgets.plotting import add_legend, make_plot, palette_colours, series_colour
 import pyqtgraph as pg
+
+if TYPE_CHECKING:
+    from core.serving.api import BatchPolicy, LoadPoint, ServingStudy, VariantServing
 
 REFRESH_MS = 100
 VIEW_CAP = 40.0        # the latency axis shows at most this many budgets
@@ -49,7 +53,7 @@ def compact_number(value: float) -> str:
     return f"{value:.2g}" if value < 1 else f"{value:g}"
 
 
-def log_tick_strings(values, scale, spacing) -> list[str]:
+def log_tick_strings(values: Sequence[float], scale: float, spacing: float) -> list[str]:
     """Labels for a log axis: 1, 2 and 5 times a power of ten only (the others stay as unlabelled ticks)."""
     out = []
     for v in values:
@@ -60,7 +64,7 @@ def log_tick_strings(values, scale, spacing) -> list[str]:
     return out
 
 
-def holds(point, budget_ms: float | None) -> bool:
+def holds(point: LoadPoint, budget_ms: float | None) -> bool:
     """The point is the model's latency and its p99 is within the budget."""
     return (point.generator_kept_up and not point.saturated and budget_ms is not None
             and _finite(point.latency.total.p99) and point.latency.total.p99 <= budget_ms)
@@ -92,6 +96,7 @@ class VariantCurves:
         plot.addItem(self.knee_line)   # its rate counts for the x range: the line stays in view
 
     def items(self) -> list:
+        """Every plot item of this variant (p99, p50, real points, knee star and line), to remove them."""
         return [self.p99, self.p50, self.real99, self.real50, self.knee, self.knee_line]
 
 
@@ -131,7 +136,7 @@ class ServingPlot(QWidget):
         self.budget_ms: float | None = None
         self.points: dict[str, dict[Any, list]] = {}       # variant -> policy -> [LoadPoint]
         self.curves: dict[str, VariantCurves] = {}
-        self.study = None
+        self.study: ServingStudy | None = None
         self.view = "best"
         self.knees: dict[str, tuple[float, float | None]] = {}   # variant -> (rps, p99 ms of the star or None)
         self.dirty = False
@@ -142,6 +147,7 @@ class ServingPlot(QWidget):
     # -- feeding ---------------------------------------------------------------------------
 
     def reset(self, budget_ms: float | None = None) -> None:
+        """Forget every point, curve, knee and the study; `budget_ms` sets the budget line (None: hidden)."""
         self.timer.stop()
         for curves in self.curves.values():
             for item in curves.items():
@@ -156,20 +162,21 @@ class ServingPlot(QWidget):
         self.dirty = False
 
     def set_budget(self, budget_ms: float | None) -> None:
+        """Draw the p99 budget line at `budget_ms` (ms); None or ≤ 0 hides it."""
         self.budget_ms = budget_ms if budget_ms and budget_ms > 0 else None
         self.budget_line.setVisible(self.budget_ms is not None)
         if self.budget_ms is not None:
             self.budget_line.setValue(math.log10(self.budget_ms))   # the axis is in log units
             self.budget_line.label.setFormat(f"p99 budget {self.budget_ms:g} ms")
 
-    def add_point(self, point) -> None:
+    def add_point(self, point: LoadPoint) -> None:
         """Store one streamed LoadPoint; drawn at the next refresh."""
         self.points.setdefault(point.variant, {}).setdefault(point.policy, []).append(point)
         self.dirty = True
         if not self.timer.isActive():
             self.timer.start()
 
-    def set_study(self, study) -> None:
+    def set_study(self, study: ServingStudy) -> None:
         """The finished study: each variant's curves as the study reports them, its real runs, knees and budget."""
         self.study = study
         self.set_budget(study.p99_budget_ms)
@@ -197,17 +204,18 @@ class ServingPlot(QWidget):
         """Draw everything received now (tests, screenshots)."""
         self.refresh(force=True)
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """Qt override: restart the timer to draw what arrived while hidden."""
         super().showEvent(event)
         if self.dirty:
             self.timer.start()
 
     # -- which points each variant shows -------------------------------------------------------
 
-    def _done(self, variant: str):
+    def _done(self, variant: str) -> VariantServing | None:
         return next((v for v in self.study.variants if v.variant == variant), None) if self.study else None
 
-    def shown_policy(self, variant: str):
+    def shown_policy(self, variant: str) -> BatchPolicy | None:
         """The policy whose points `variant` shows: see the module docstring; None when it has no points."""
         by_policy = self.points.get(variant, {})
         unbatched = [p for p in by_policy if p.max_batch == 1]
@@ -237,6 +245,9 @@ class ServingPlot(QWidget):
     # -- drawing -------------------------------------------------------------------------------
 
     def refresh(self, force: bool = False) -> None:
+        """Redraw from the points kept (the timer's slot): each variant's shown curve, real points, knee and the
+        generator-behind crosses, then fit the latency view. Nothing new, or hidden without `force`: the timer stops.
+        """
         if not self.dirty or (not force and not self.isVisible()):
             self.timer.stop()   # nothing new, or hidden: showEvent catches up
             return

@@ -24,7 +24,7 @@ model opened since is left out.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -35,6 +35,11 @@ from gui.serving.child_job import CachedCandidate
 from gui.serving.controller import ServingController
 from gui.serving.panel import ServingPanel, rps_text
 
+if TYPE_CHECKING:
+    from core.serving.api import ServingStudy
+    from gui.main_window import MainWindow
+    from gui.workflow import RunOutcome
+
 TFLITE = "tflite"
 MAX_CACHED = 3     # auto candidates besides the recommended one: each costs a full study
 
@@ -42,7 +47,7 @@ MAX_CACHED = 3     # auto candidates besides the recommended one: each costs a f
 class ServingTab(QObject):
     """Owns the Serving panel and its controller for one `MainWindow`."""
 
-    def __init__(self, window, job: Callable[..., Any] | None = None) -> None:
+    def __init__(self, window: MainWindow, job: Callable[..., Any] | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.panel = ServingPanel()
@@ -116,7 +121,7 @@ class ServingTab(QObject):
             return window.auto_result
         return window.outcome if window.outcome is not None else window.model_info
 
-    def report_study(self, outcome) -> Any:
+    def report_study(self, outcome: RunOutcome | None) -> ServingStudy | None:
         """The finished `ServingStudy` to include in `outcome`'s report (a `RunOutcome`), or None.
 
         None while a study runs, after a cancelled or failed one, and when the study is not about
@@ -143,7 +148,7 @@ class ServingTab(QObject):
         cache = ResultCache(result.settings.cache_dir)
         return [(n, CachedCandidate(result, n, data, cache)) for n in names[:MAX_CACHED]]
 
-    def refresh(self, *_args) -> None:
+    def refresh(self, *_args: object) -> None:
         """Follow the window: what Start would test, and whether it may start now."""
         window = self.window
         models, text, subject = self.models_at_hand()
@@ -227,7 +232,7 @@ class ServingTab(QObject):
         self._ended("Load test cancelled")
 
 
-def install(window, job: Callable[..., Any] | None = None) -> ServingTab:
+def install(window: MainWindow, job: Callable[..., Any] | None = None) -> ServingTab:
     """Add the Serving tab, its action and its button to `window` (a `gui.main_window.MainWindow`)."""
     return ServingTab(window, job=job)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -19,15 +20,19 @@ import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed b
 import pyqtgraph as pg
 from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
 
+if TYPE_CHECKING:
+    from core.benchmark.crossover import CrossoverResult
+    from core.benchmark.gpu_sweep import SweepResult
+
 IDLE_TEXT = ("Measure the CPU .tflite against the GPU runners (LiteRT's GPU accelerator, Keras on the GPU) "
              "over batch sizes 1, 8, 64 and 256, counting the copies to and from the GPU.")
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
-def state_html(result) -> str:
+def state_html(result: CrossoverResult) -> str:
     """The words above the chart: the crossover per GPU runner, or the "No GPU" state with the reasons."""
     parts = []
     if not result.gpu_available:
@@ -67,7 +72,7 @@ class CrossoverPage(QWidget):
         self.plot.getPlotItem().setLogMode(x=True, y=True)
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
         self.legend = add_legend(self.plot)
-        self.result = None
+        self.result: CrossoverResult | None = None
         self.lines: dict[str, tuple[list[int], list[float]]] = {}   # what is drawn, by curve title
         self.marks: dict[str, int] = {}                            # crossover batch by curve title
         top = QHBoxLayout()
@@ -79,6 +84,7 @@ class CrossoverPage(QWidget):
         layout.addWidget(self.plot, 1)
 
     def clear(self) -> None:
+        """Back to the idle state: no chart, the explanation text, the button enabled."""
         self.result = None
         self.lines, self.marks = {}, {}
         self.plot.getPlotItem().clear()
@@ -86,16 +92,18 @@ class CrossoverPage(QWidget):
         self.button.setEnabled(True)
 
     def set_running(self) -> None:
+        """A measurement is running: the button is disabled and the text says so."""
         self.button.setEnabled(False)
         self.state.setText("Measuring the CPU and the GPU runners…")
 
     def set_failed(self, message: str) -> None:
+        """The measurement failed: "Not measured: `message`" (escaped); the button is enabled again."""
         self.button.setEnabled(True)
         self.state.setText(f"Not measured: {html.escape(message)}")
 
-    def set_result(self, result) -> None:
+    def set_result(self, result: CrossoverResult | SweepResult) -> None:
         """Draw a `CrossoverResult` (or a `SweepResult`, whose `.crossover` is one)."""
-        result = getattr(result, "crossover", result)
+        result = cast("CrossoverResult", getattr(result, "crossover", result))
         self.result = result
         self.button.setEnabled(True)
         item = self.plot.getPlotItem()

@@ -42,9 +42,11 @@ class JobStatus(QWidget):
 
     @property
     def running(self) -> bool:
+        """True between `job_started` and `job_ended`."""
         return self._running
 
     def job_started(self, text: str) -> None:
+        """Show `text`, a busy bar (until the first progress report) and an enabled Cancel."""
         self._running = True
         self.label.setText(text)
         self.bar.setRange(0, 0)  # busy until the first progress report
@@ -53,6 +55,7 @@ class JobStatus(QWidget):
         self.cancel_button.setEnabled(True)
 
     def set_progress(self, fraction: float | None, stage: str, message: str) -> None:
+        """Show "stage: message" and `fraction` (0..1) as a percentage; None: a busy bar."""
         text = ": ".join(part for part in (stage, message) if part)
         if text:
             self.label.setText(text)
@@ -63,6 +66,7 @@ class JobStatus(QWidget):
             self.bar.setValue(round(fraction * 100))
 
     def job_ended(self, text: str) -> None:
+        """Show `text`, hide the bar and disable Cancel."""
         self._running = False
         self.label.setText(text)
         self.bar.setVisible(False)

@@ -16,9 +16,11 @@ and an int8 variant in microseconds share one plot.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
@@ -46,12 +48,14 @@ class Series:
         self.final = False
         self.stats: tuple[float, float, float, float, float] | None = None  # p1, p25, p50, p75, p99
 
-    def add(self, samples) -> None:
+    def add(self, samples: Sequence[float] | np.ndarray) -> None:
+        """Queue a batch of latency samples (ms); they move into `values` at the next `take_pending`."""
         if len(samples):
             self._pending.append(np.asarray(samples, dtype=np.float64))
             self.dirty = True
 
     def take_pending(self) -> None:
+        """Move the queued samples into `values` and `times` (s: the running sum of latencies, from `offset_s`)."""
         if self._pending:
             new = np.concatenate(self._pending)
             start = self.times[-1] if self.times.size else self.offset_s
@@ -61,11 +65,13 @@ class Series:
 
     @property
     def end_s(self) -> float:
+        """The measurement time (s) the last sample ends at, queued ones included: where the next series starts."""
         pending = sum(float(p.sum()) for p in self._pending) / 1000.0
         return (self.times[-1] if self.times.size else self.offset_s) + pending
 
     @property
     def count(self) -> int:
+        """The samples received, queued ones included."""
         return int(self.values.size + sum(p.size for p in self._pending))
 
 
@@ -98,6 +104,9 @@ def decimate(values: np.ndarray, max_points: int = MAX_POINTS,
 
 
 def display_name(payload: dict, several: bool, short: bool = False) -> str:
+    """The legend name of a streamed configuration: "original (Keras …)" for the Keras or SavedModel baseline
+    ("original" when `short`), else the variant's name; with `several` configurations " b<batch> t<threads>" is added.
+    """
     runner = str(payload.get("runner", ""))
     variant = str(payload.get("variant", ""))
     if runner.startswith("keras") or runner.startswith("savedmodel"):
@@ -157,6 +166,7 @@ class LivePlot(QWidget):
     # -- feeding -------------------------------------------------------------------
 
     def reset(self, several_configs: bool = False) -> None:
+        """Empty both plots and forget every series, for a new run; `several_configs`: names carry batch and threads."""
         self.timer.stop()
         for item in self.items.values():
             self.samples_plot.removeItem(item)
@@ -207,7 +217,8 @@ class LivePlot(QWidget):
         while not self.drawn:
             self.refresh(force=True)
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """Qt override: catch up with the samples that arrived while the plot was hidden."""
         super().showEvent(event)
         if not self.drawn:
             QTimer.singleShot(0, self._final_refresh)
@@ -220,6 +231,11 @@ class LivePlot(QWidget):
     # -- drawing -------------------------------------------------------------------
 
     def refresh(self, force: bool = False) -> None:
+        """Move new samples into the plot items (decimated) and redraw the boxes (the timer's slot).
+
+        While hidden nothing is drawn unless `force`; without `force` at most `NEW_ITEMS_PER_REFRESH` new
+        series are added per call. The timer stops once every series is final and drawn.
+        """
         if not force and not self.isVisible():
             return  # hidden: drawing would cost the event loop for nothing; showEvent catches up
         changed = False
@@ -295,9 +311,11 @@ class LivePlot(QWidget):
         return out
 
     def sample_counts(self) -> dict[str, int]:
+        """{configuration key: samples received}, not yet drawn ones included."""
         return {key: s.count for key, s in self.series.items()}
 
     def box_count(self) -> int:
+        """How many configurations have a box (their percentiles were computed)."""
         return sum(1 for s in self.series.values() if s.stats is not None)
 
 

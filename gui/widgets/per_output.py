@@ -97,6 +97,7 @@ class PerOutputPage(QWidget):
         layout.addWidget(self.table, 1)
 
     def clear(self) -> None:
+        """Empty the table."""
         self.rows = []
         self.model.set_records([])
 
@@ -112,9 +113,11 @@ class PerOutputPage(QWidget):
         return len(output_tasks(source, [e for _, e in models]))
 
     def cell(self, row: int, column: int) -> str:
+        """The text shown at (`row`, `column`) of the table."""
         return self.model.data(self.model.index(row, column))
 
     def column_titles(self) -> list[str]:
+        """The table's column titles, left to right."""
         return [self.model.headerData(c, Qt.Orientation.Horizontal) for c in range(self.model.columnCount())]
 
 

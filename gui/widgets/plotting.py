@@ -23,10 +23,12 @@ SYMBOLS = ("o", "s", "t", "d", "+", "x", "star", "p", "h", "t1")
 
 
 def series_colour(index: int, original: bool = False) -> QColor:
+    """The Okabe-Ito colour of series `index` (cycling through 8), or grey for the original model."""
     return QColor(ORIGINAL_COLOUR if original else SERIES_COLOURS[index % len(SERIES_COLOURS)])
 
 
 def series_symbol(index: int) -> str:
+    """The pyqtgraph symbol of series `index` (cycling through 10), so no series is told by colour alone."""
     return SYMBOLS[index % len(SYMBOLS)]
 
 
@@ -65,6 +67,7 @@ def make_plot(title: str, left: str, bottom: str, parent: QWidget | None = None)
 
 
 def add_legend(plot: pg.PlotWidget, offset: tuple[int, int] = (-8, 8)) -> pg.LegendItem:
+    """A legend on `plot`, `offset` px from a corner (negative: from the right/bottom), in the palette's colours."""
     background, text, grid = palette_colours(plot)
     fill = QColor(background)
     fill.setAlpha(200)

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from core.report.comparison import Metric, Row, pareto_front
+from core.units import fmt_ms, fmt_ms_tick
 from gui.widgets.plotting import add_legend, make_plot, series_colour, series_symbol
 import pyqtgraph as pg
 
@@ -33,6 +34,10 @@ def _brush(colour, alpha: int = 170):
 
 
 class ResultCharts(QWidget):
+    """The results' three charts side by side: p50 latency with p99 whiskers, size (KiB) and quality vs latency
+    (the Pareto front joined, the recommended variant starred), drawn from comparison `Row`s (`set_rows`).
+    """
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.latency_plot = make_plot("Latency: p50 bar, p99 whisker", "", "per call (log scale)", self)
@@ -54,9 +59,11 @@ class ResultCharts(QWidget):
         self.starred: str | None = None   # the recommended variant the quality-vs-latency chart stars
 
     def plots(self) -> dict[str, pg.PlotWidget]:
+        """{"latency", "size", "tradeoff": its PlotWidget}: the keys the report's charts are named by."""
         return {"latency": self.latency_plot, "size": self.size_plot, "tradeoff": self.tradeoff_plot}
 
     def clear(self) -> None:
+        """Empty the three charts (legends too) and forget the Pareto front and the starred variant."""
         for plot in self.plots().values():
             plot.getPlotItem().clear()   # also empties the legend
         self.front = []
@@ -195,27 +202,15 @@ def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
     stride = max(1, math.ceil((high - low) / 4))   # at most ~4 labelled decades: narrow charts stay legible
     for k in range(math.floor(low), math.ceil(high) + 1):
         if low <= k <= high:
-            major.append((float(k), _ms_round(10.0 ** k) if k % stride == 0 else ""))
+            major.append((float(k), fmt_ms_tick(10.0 ** k) if k % stride == 0 else ""))
         if high - low < 2.2:
             for m in (2, 5):
                 x = k + math.log10(m)
                 if low <= x <= high:
-                    minor.append((x, _ms_round(m * 10.0 ** k)))
+                    minor.append((x, fmt_ms_tick(m * 10.0 ** k)))
     return [major, minor]
 
 
-def _ms_round(value: float) -> str:
-    """1e-3 -> "1 µs", 0.5 -> "500 µs", 20 -> "20 ms", 2000 -> "2 s"."""
-    if value < 1:
-        return f"{value * 1000:.3g} µs"
-    if value < 1000:
-        return f"{value:.3g} ms"
-    return f"{value / 1000:.3g} s"
-
-
 def _ms(value: float) -> str:
-    if value < 0.1:
-        return f"{value * 1000:.1f} µs"
-    if value < 10:
-        return f"{value:.2f} ms"
-    return f"{value:.0f} ms"
+    """A bar's latency label: "12.3 µs", "1.23 ms", "20 ms" (`core.units.fmt_ms`, whole ms from 10 ms)."""
+    return fmt_ms(value, large_digits=0)

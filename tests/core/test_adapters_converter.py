@@ -3,7 +3,8 @@
 (a) every upstream symbol the adapters use exists in the installed versions: an upgrade that
 removes one fails here, naming it; (b) when one is gone, the optimize job (the core API the CLI
 runs) either takes the public route and still builds the variant, or fails that ONE variant with a
-reason naming the symbol, and the fp32 variant survives.
+reason naming the symbol, and the fp32 variant survives; a public route taken is a warning on the
+variant (and in its JSON document) naming the symbol and the installed version, never only a log line.
 
 A symbol is "removed" by putting a copy of its module without it in `sys.modules`: the adapter
 (which resolves names at call time) sees the change, TensorFlow's own code keeps the module it
@@ -16,19 +17,23 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import sys
 import types
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core import schemas
 from core.adapters import UpstreamChanged, tf_converter
 from core.adapters import ai_edge_quantizer as aeq
 from core.data import DataSpec
 from core.engine import CancelToken
 from core.engine.context import Reporter
 from core.engine.events import LogEvent
+from core.jsonout import dumps, stamp
 from core.optimize.recipes import SelectiveConfig, recipe_for_mode
 from tests.core.optimize_models import classifier
 
@@ -168,6 +173,52 @@ def test_moved_converter_internals_take_the_public_routes(tiny, monkeypatch):
         assert variant.evaluation.fidelity.top1_agreement >= 0.9                   # against the Keras model
     # Built by the converter, not derived by AEQ (whose variants carry "+ai-edge-quantizer").
     assert "ai-edge-quantizer" not in result.variant("dynamic").converter_path
+    # Never silent: each fallback is a warning on the variant it built, naming the symbol and the installed
+    # version (read here from the package metadata), and the JSON document carries it, valid for its schema.
+    tf_version, aeq_version = metadata.version("tensorflow"), metadata.version("ai-edge-quantizer")
+    calibrator = (f"built with the public converter because TensorFlow {tf_version} no longer has "
+                  f"{tf_converter.CALIBRATOR_MODULE}.Calibrator (slower calibration; same quantization)")
+    requantize = (f"built with the public QuantizationDebugger because TensorFlow {tf_version} no longer has "
+                  f"{tf_converter.CONVERT_MODULE}.mlir_quantize (")
+    derive = (f"built with the public converter because ai-edge-quantizer {aeq_version} no longer has "
+              "ai_edge_quantizer.recipe.dynamic_legacy_wi8_afp32 (")
+    expected = {"fp32": [], "dynamic": [derive], "int8": [calibrator], "int8-selective": [calibrator, requantize]}
+    for name, starts in expected.items():
+        fallbacks = [w for w in result.variant(name).warnings if w.startswith("built with the public")]
+        assert len(fallbacks) == len(starts) and all(w.startswith(s) for w, s in zip(fallbacks, starts)), \
+            (name, fallbacks)
+    document = json.loads(dumps(stamp(schemas.OPTIMIZE, {**result.summary(), "exports": []})))   # as optimize --json
+    schemas.validate(document)
+    in_json = {v["name"]: v["warnings"] for v in document["variants"]}
+    assert calibrator in in_json["int8"] and calibrator in in_json["int8-selective"]
+    assert any(w.startswith(derive) for w in in_json["dynamic"])
+
+
+def test_a_moved_quantizer_alone_is_a_warning_on_the_int8_variant(tiny, monkeypatch):
+    """Calibration works but `mlir_quantize` is gone: int8 is converted by the public converter, and the
+    variant says so with the symbol and the installed TensorFlow's version; fp32 carries no such line."""
+    model_path, data_path, _ = tiny
+    _hide(monkeypatch, tf_converter.CONVERT_MODULE, "mlir_quantize")
+    result = _optimize(model_path, ["fp32", "int8"], data_path, _Logs())
+    assert not result.failures, [f.message for f in result.failures]
+    expected = (f"built with the public converter because TensorFlow {metadata.version('tensorflow')} no longer has "
+                "tensorflow.lite.python.convert.mlir_quantize (slower: the converter converts and calibrates again; "
+                "same quantization)")
+    assert expected in result.variant("int8").warnings
+    assert not any("no longer has" in w for w in result.variant("fp32").warnings)
+    assert "int8" in _tensor_types(result.variant("int8").tflite_bytes)
+
+
+def test_a_fallback_warning_names_a_changed_signature_and_is_given_once():
+    """The words for a symbol whose signature moved (nothing missing), and one line per moved name per variant."""
+    from core.optimize.variant_warnings import add_upstream_fallback
+
+    changed = UpstreamChanged("tensorflow", "TensorFlow's TFLite quantizer", "mlir_quantize takes other arguments")
+    warnings: list[str] = []
+    add_upstream_fallback(warnings, "the public converter", changed, "slower")
+    add_upstream_fallback(warnings, "the public QuantizationDebugger", changed, "slower")
+    assert warnings == [f"built with the public converter because TensorFlow {metadata.version('tensorflow')} "
+                        "changed: mlir_quantize takes other arguments (slower)"]
 
 
 def test_without_ai_edge_quantizer_s_quantizer_only_the_int8_variant_of_a_tflite_fails(tiny, monkeypatch):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data import DataSpec, InputSpec, check_fits, load_data, stratified_indices, synthesize_inputs
+from core.data import DataSpec, check_fits, load_data, stratified_indices, synthesize_inputs
 from core.data.loaders import choose_samples
 from core.errors import BadInputError
 from core.models.interface import OUTPUT, ModelInterface, TensorSpec
@@ -17,10 +17,6 @@ from core.models.interface import OUTPUT, ModelInterface, TensorSpec
 def single(shape=(None, 3), dtype="float32", name="features", output="score") -> ModelInterface:
     return ModelInterface(inputs=(TensorSpec(shape, dtype, name),),
                           outputs=(TensorSpec((None, 1), "float32", output, role=OUTPUT),))
-
-
-def test_input_spec_is_the_interface_tensor_spec():
-    assert InputSpec is TensorSpec
 
 
 def test_npz_with_x_and_y(tmp_path):
@@ -106,7 +102,7 @@ def test_unknown_primary_output_is_refused(tmp_path):
 
 
 def test_shape_mismatch_names_input_expected_and_actual():
-    spec = InputSpec(shape=(None, 30), dtype="float32", name="amounts")
+    spec = TensorSpec(shape=(None, 30), dtype="float32", name="amounts")
     with pytest.raises(BadInputError) as info:
         check_fits(np.zeros((10, 29), np.float32), spec, "data.npz")
     assert "input 'amounts'" in info.value.message
@@ -116,23 +112,23 @@ def test_shape_mismatch_names_input_expected_and_actual():
 
 
 def test_size_one_axes_are_fitted_and_ints_cast():
-    spec = InputSpec(shape=(None, 8, 8, 1), dtype="float32")
+    spec = TensorSpec(shape=(None, 8, 8, 1), dtype="float32")
     x = check_fits(np.zeros((2, 8, 8), np.uint8), spec)
     assert x.shape == (2, 8, 8, 1) and x.dtype == np.float32
-    assert check_fits(np.zeros((2, 1, 5)), InputSpec(shape=(None, 5))).shape == (2, 5)
+    assert check_fits(np.zeros((2, 1, 5)), TensorSpec(shape=(None, 5))).shape == (2, 5)
 
 
 def test_free_dimension_accepts_any_size():
-    spec = InputSpec(shape=(None, None, 4), dtype="float32", name="seq")
+    spec = TensorSpec(shape=(None, None, 4), dtype="float32", name="seq")
     assert check_fits(np.zeros((2, 7, 4)), spec).shape == (2, 7, 4)
     assert check_fits(np.zeros((2, 1, 4)), spec).shape == (2, 1, 4)
-    assert check_fits(np.zeros((2, 9)), InputSpec(shape=(None, None, 1))).shape == (2, 9, 1)
+    assert check_fits(np.zeros((2, 9)), TensorSpec(shape=(None, None, 1))).shape == (2, 9, 1)
     with pytest.raises(BadInputError, match="input 'seq'.*got \\(2, 7, 3\\)"):
         check_fits(np.zeros((2, 7, 3)), spec)
 
 
 def test_float_data_for_integer_input_is_refused():
-    spec = InputSpec(shape=(None, 4), dtype="int32", name="ids")
+    spec = TensorSpec(shape=(None, 4), dtype="int32", name="ids")
     with pytest.raises(BadInputError, match="input 'ids'.*fractional"):
         check_fits(np.full((2, 4), 0.5), spec)
     assert check_fits(np.ones((2, 4)), spec).dtype == np.int32
@@ -167,10 +163,10 @@ def test_choose_samples_without_labels_is_random_subset(tmp_path):
 
 
 def test_synthesize_inputs_follows_spec():
-    x, notes = synthesize_inputs(InputSpec(shape=(None, 3, None), dtype="float32", name="seq"), 4, given=(3, 9))
+    x, notes = synthesize_inputs(TensorSpec(shape=(None, 3, None), dtype="float32", name="seq"), 4, given=(3, 9))
     assert x.shape == (4, 3, 9) and x.dtype == np.float32
     assert notes == ["input 'seq' synthesized at (3, 9) (--input-shape)"]
-    ids, notes = synthesize_inputs(InputSpec(shape=(None, 5), dtype="int32"), 2)
+    ids, notes = synthesize_inputs(TensorSpec(shape=(None, 5), dtype="int32"), 2)
     assert ids.dtype == np.int32 and ids.min() >= 0 and not notes
 
 

@@ -51,6 +51,7 @@ def test_width_student_without_labels_leaves_the_teacher_alone():
 
 def test_pruned_student_with_labels_and_a_sigmoid_output_converts():
     from core.compress import measure
+    from core.optimize.runtime import SignatureModel
 
     teacher = cm.mlp(hidden=(16, 8), n_out=1, activation="sigmoid")
     x, _ = cm.data(teacher, 64)
@@ -61,7 +62,9 @@ def test_pruned_student_with_labels_and_a_sigmoid_output_converts():
     assert result.model.get_layer("hidden_0").units == 8
     assert result.latency_ratio is not None and result.tflite_size_student < result.tflite_size_teacher
     assert 0.0 <= result.student_accuracy <= 1.0
-    out = measure.run_tflite(measure.to_tflite(result.model), x[:3])
+    tfl = SignatureModel(measure.to_tflite(result.model))
+    (name,) = tfl.inputs
+    (out,) = tfl.run({name: x[:3]}).values()
     np.testing.assert_allclose(out, result.model.predict(x[:3], verbose=0), atol=1e-5)
 
 

@@ -195,7 +195,7 @@ def test_saved_model_input(tiny, tmp_path):
     model_path, data = tiny
     model = import_keras().saving.load_model(model_path, safe_mode=True, compile=False)
     folder = tmp_path / "saved"
-    from core.optimize.convert import quiet_native
+    from core.native_output import quiet_native
 
     with quiet_native():
         model.export(str(folder))

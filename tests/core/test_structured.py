@@ -53,6 +53,7 @@ def test_sequential_mlp_drops_dead_units_without_changing_outputs():
 
 def test_residual_block_is_pruned_as_one_group_and_runs_in_tflite():
     from core.compress import measure
+    from core.optimize.runtime import SignatureModel
 
     model = cm.residual_cnn(channels=8)
     # dead channels 0..3 in both branches of the residual sum (and their BatchNorm)
@@ -76,8 +77,10 @@ def test_residual_block_is_pruned_as_one_group_and_runs_in_tflite():
     assert result.flops_after < 0.5 * result.flops_before
     assert result.tflite_size_after < result.tflite_size_before
     assert result.latency_ratio is not None
-    tfl = measure.to_tflite(new)
-    np.testing.assert_allclose(measure.run_tflite(tfl, x[:4]), new.predict(x[:4], verbose=0), atol=1e-4)
+    tfl = SignatureModel(measure.to_tflite(new))
+    (name,) = tfl.inputs
+    (out,) = tfl.run({name: x[:4]}).values()
+    np.testing.assert_allclose(out, new.predict(x[:4], verbose=0), atol=1e-4)
 
 
 def test_residual_block_fine_tunes_without_labels():

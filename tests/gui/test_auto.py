@@ -198,22 +198,34 @@ def test_devices_dialog_and_gpu_cap_with_a_fake_gpu(qtbot, inline_window):
 
 
 def test_clear_cache_removes_every_entry(qtbot, inline_window, tmp_path, monkeypatch):
+    import threading
+
     from core.cache import ResultCache
 
     monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))
     window = inline_window
-    empty = window.clear_cache_dialog()
+    window.clear_cache_dialog()                       # the folder is listed in a worker; then the box opens
+    qtbot.waitUntil(lambda: window.cache_dialog is not None)
+    empty = window.cache_dialog
     assert "empty" in empty.text()
     empty.accept()
+    qtbot.waitUntil(lambda: window.cache_dialog is None)
     cache = ResultCache()
     for i in range(3):
         cache.put(f"entry-{i}", b"x" * 5000)
     assert cache.stats().entries == 3
-    box = window.clear_cache_dialog()
+    window.clear_cache_dialog()
+    qtbot.waitUntil(lambda: window.cache_dialog is not None)
+    box = window.cache_dialog
     assert "3 cached result(s)" in box.text() and str(tmp_path / "cache") in box.informativeText()
+    deleted_on = []
+    real_clear = ResultCache.clear
+    monkeypatch.setattr(ResultCache, "clear", lambda self: deleted_on.append(threading.current_thread())
+                        or real_clear(self))
     with qtbot.waitSignal(window.cache_cleared) as blocker:
         box.button(QMessageBox.StandardButton.Yes).click()
     assert blocker.args == [3]
+    assert deleted_on and threading.main_thread() not in deleted_on     # the files go in a worker thread
     assert cache.stats().entries == 0
     assert "3 entries" in window.job_status.label.text() and "freed" in window.job_status.label.text()
 

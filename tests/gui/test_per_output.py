@@ -333,9 +333,11 @@ def test_every_output_is_scored_and_shown(multi_run):
     assert all(combos[n].currentData() == "" for n in OUTPUTS)
 
 
-def test_the_report_has_every_output(multi_run, tmp_path):
+def test_the_report_has_every_output(qtbot, multi_run, tmp_path):
     window, outcome = multi_run
-    html_path, json_path = window.export_report(tmp_path / "heads.html")
+    with qtbot.waitSignal(window.report_exported) as written:     # the files are written in a worker
+        assert window.export_report(tmp_path / "heads.html")
+    html_path, json_path = written.args
     page = Path(html_path).read_text(encoding="utf-8")
     assert "<h2>Per output</h2>" in page and "◀ worst" in page and "Accuracy (aa_color)" in page
     for task in outcome.optimize.source.tasks:

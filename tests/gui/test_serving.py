@@ -255,7 +255,9 @@ def test_test_under_load_after_a_run_reaches_the_exported_report(qtbot, real_win
         assert result.recommended_variant in panel.recommendation.text()
 
     assert window.export_report_action.isEnabled()
-    html_path, json_path = window.export_report(tmp_path / "fraud report.html")
+    with qtbot.waitSignal(window.report_exported) as written:     # the files are written in a worker
+        assert window.export_report(tmp_path / "fraud report.html")
+    html_path, json_path = written.args
     data = json.loads(open(json_path, encoding="utf-8").read())
     assert validate(data) == COMPARISON_REPORT
     serving = data["serving"]

@@ -119,14 +119,26 @@ def test_export_never_writes_over_the_input(qtbot, fraud_run):
     assert window.error_dialog is not None and "over the input" in window.error_dialog.text()
     window.error_dialog.accept()
     qtbot.waitUntil(lambda: window.error_dialog is None)
-    assert window.export_report(outcome.model_path) is None
+    assert window.export_report(outcome.model_path) is False
     window.error_dialog.accept()
     qtbot.waitUntil(lambda: window.error_dialog is None)
 
 
-def test_export_report_writes_html_with_charts_and_json(fraud_run, tmp_path):
+def test_export_report_writes_html_with_charts_and_json(qtbot, fraud_run, tmp_path, monkeypatch):
+    import threading
+
+    import core.report.html
+
     window, outcome, _ = fraud_run
-    html_path, json_path = window.export_report(tmp_path / "fraud report.html")
+    writers = []
+    real = core.report.html.write_report
+    monkeypatch.setattr(core.report.html, "write_report",
+                        lambda *a, **k: writers.append(threading.current_thread()) or real(*a, **k))
+    with qtbot.waitSignal(window.report_exported) as written:     # the files are written in a worker
+        assert window.export_report(tmp_path / "fraud report.html")
+    html_path, json_path = written.args
+    assert writers and threading.main_thread() not in writers    # never on the GUI thread
+    assert window.job_status.label.text() == "Wrote fraud report.html and fraud report.json"
     page = Path(html_path).read_text()
     assert page.count("data:image/png;base64,") == 3
     assert "PR-AUC" in page and "original" in page and "★" in page
@@ -135,6 +147,18 @@ def test_export_report_writes_html_with_charts_and_json(fraud_run, tmp_path):
     assert data["benchmark"]["recommendation"]["reason"]
     assert data["rows"][0]["p50_ms"] > 0 and data["columns"]["accuracy"] == "PR-AUC"
     assert sorted(os.listdir(tmp_path)) == ["fraud report.html", "fraud report.json"]
+
+
+def test_a_report_that_cannot_be_written_is_a_dialog_naming_the_file(qtbot, fraud_run, tmp_path):
+    window, _outcome, _ = fraud_run
+    target = tmp_path / "no such folder" / "r.html"
+    assert window.export_report(target)                           # started: the worker finds out
+    qtbot.waitUntil(lambda: window.error_dialog is not None)
+    text = window.error_dialog.text()
+    assert "cannot write the report" in text and str(tmp_path / "no such folder") in text
+    window.error_dialog.accept()
+    qtbot.waitUntil(lambda: window.error_dialog is None)
+    assert not (tmp_path / "no such folder").exists()
 
 
 def test_cancel_mid_run_returns_to_idle_and_writes_nothing(qtbot, real_window, samples):
