@@ -6,10 +6,11 @@ JSON recipe step can build one with ``config_from_dict(cls, mapping)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from core.errors import BadInputError
+from core.plain_data import from_plain
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -129,18 +130,12 @@ ConfigT = TypeVar("ConfigT", bound="DataclassInstance")
 
 
 def config_from_dict(cls: type[ConfigT], mapping: Mapping[str, Any]) -> ConfigT:
-    """Build a config dataclass from a JSON-like mapping; unknown keys or bad values raise BadInputError."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(mapping) - known)
-    if unknown:
-        raise BadInputError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
-    values = dict(mapping)
-    if "measure" in values and isinstance(values["measure"], Mapping):
-        values["measure"] = config_from_dict(MeasureConfig, values["measure"])
-    if "layer_types" in values and isinstance(values["layer_types"], list):
-        values["layer_types"] = tuple(values["layer_types"])
+    """Build a config dataclass from a JSON-like mapping; unknown keys or bad values raise BadInputError.
+
+    The reading is `core.plain_data.from_plain` (arrays as tuples, a "measure" object as `MeasureConfig`).
+    """
     try:
-        return cls(**values)
+        return from_plain(cls, mapping, nested={"measure": MeasureConfig}, error=BadInputError)
     except TypeError as exc:
         raise BadInputError(f"bad {cls.__name__} settings: {exc}") from exc
 

@@ -17,10 +17,11 @@ JSON form (version 1)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
+from core.plain_data import to_plain
 
 RECIPE_VERSION = 1
 
@@ -130,7 +131,7 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": ..., "config": {field: value}}`` (tuples as lists, nested configs as objects)."""
-        return {"kind": self.kind, "config": _config_to_dict(self.config)}
+        return {"kind": self.kind, "config": to_plain(self.config)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Step":
@@ -212,20 +213,6 @@ class Recipe:
         except json.JSONDecodeError as exc:
             raise RecipeError(f"not valid JSON: {exc}") from None
         return cls.from_dict(data)
-
-
-def _config_to_dict(config: Any) -> dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            value = _config_to_dict(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, Mapping):
-            value = dict(value)
-        out[f.name] = value
-    return out
 
 
 def recipe_for_mode(mode: str, *, io_dtype: str = "float", allow_select_tf_ops: bool = False,

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from core.optimize.recipes import RecipeError
+from core.plain_data import from_plain
 
 if TYPE_CHECKING:
     from core.optimize.pass_context import PipelineContext, WorkState
@@ -178,25 +179,13 @@ def dataclass_parser(config_class: type, nested: Mapping[str, type] | None = Non
     Unknown fields are refused (RecipeError naming them), JSON arrays become tuples,
     missing fields keep their defaults, and a field named in `nested` (field -> a
     dataclass) is parsed the same way when it is not null. Values are checked by the
-    config's own `validate()` (called by `Recipe.validate`), not here.
+    config's own `validate()` (called by `Recipe.validate`), not here. The reading is
+    `core.plain_data.from_plain` (the one dict -> dataclass converter).
     """
     inner = dict(nested or {})
 
     def parse(data: Mapping[str, Any]) -> Any:
-        if not isinstance(data, Mapping):
-            raise RecipeError(f"{config_class.__name__} must be an object, got {data!r}")
-        known = {f.name for f in dataclasses.fields(config_class)}
-        unknown = set(data) - known
-        if unknown:
-            raise RecipeError(f"{config_class.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
-        kwargs = {}
-        for name, value in data.items():
-            if name in inner and value is not None:
-                value = dataclass_parser(inner[name])(value)
-            elif isinstance(value, list):
-                value = tuple(value)
-            kwargs[name] = value
-        return config_class(**kwargs)
+        return from_plain(config_class, data, nested=inner, error=RecipeError)
 
     return parse
 

@@ -11,8 +11,9 @@ confirming run's costs are interpolated over a fifth of the rate, not from a lig
 its rate, is past the regime in question: its costs are dropped and the rates claimed are capped
 at 80% of what it served (`Calibration.ceiling`), so the next run goes lower.
 
-Length: a real run lasts `seconds`, stretched up to `STRETCH` x to carry `MIN_REQUESTS` requests
-(a p99 from 3,000 requests rests on its 30 slowest; from a 3 s run at 200/s it would rest on 6).
+Length: a confirming run lasts `seconds`, stretched up to `STRETCH` x to carry `MIN_REQUESTS`
+requests (a p99 from 3,000 requests rests on its 30 slowest; from a 3 s run at 200/s it would
+rest on 6); a calibration run lasts `seconds`, stretched up to 2x to carry 2,000.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from core.serving.simulate import ServiceModel, sim_point
 
 MIN_REQUESTS = 3000        # per confirming run
 CALIBRATION_REQUESTS = 2000
-STRETCH = 4.0              # a run may last up to this many times `seconds` to carry its requests
+STRETCH = 4.0              # a confirming run may last up to this many times `seconds` to carry its requests
+CALIBRATION_STRETCH = 2.0  # a calibration run (there are several), up to this many times
 LIGHT_MAX_RPS = 500.0      # the light calibration run: 20% of the isolated capacity, at most this
 NEAR = 0.15                # a sustainable rate this close to a measured one needs no further run
 ROUNDS = 4                 # calibration runs at the load in question, per model
@@ -44,9 +46,9 @@ BRACKET = 0.65            # and one below the confirming run's 80% of it
 CAP_FRACTION = 0.8         # a real run that saturated caps the rates claimed at this fraction of its rate
 
 
-def run_seconds(seconds: float, rate: float, requests: int) -> float:
-    """How long a real run at `rate` lasts: `seconds`, stretched up to `STRETCH` x for `requests`."""
-    return min(max(seconds, requests / rate), STRETCH * seconds)
+def run_seconds(seconds: float, rate: float, requests: int, stretch: float = STRETCH) -> float:
+    """How long a real run at `rate` lasts: `seconds`, stretched up to `stretch` x for `requests`."""
+    return min(max(seconds, requests / rate), stretch * seconds)
 
 
 def light_rate(median_ms: float) -> float:
@@ -80,9 +82,9 @@ class RealRuns:
     cancel: CancelToken
     seed: int = 20
 
-    def run(self, policy: BatchPolicy, rate: float, requests: int, seconds: float) -> tuple[LoadPoint, RunRecord]:
+    def run(self, policy: BatchPolicy, rate: float, requests: int, stretch: float) -> tuple[LoadPoint, RunRecord]:
         """One real run at `rate` (its point is sent as a partial), and its record."""
-        length = run_seconds(seconds, rate, requests)
+        length = run_seconds(self.seconds, rate, requests, stretch)
         self.seed += 1
         if self.trace is None:
             schedule = poisson_schedule(rate, length, self.seed)
@@ -97,7 +99,7 @@ class RealRuns:
     def calibrate(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, Overheads, float]:
         """A calibration run: its point, its per-batch costs and the rate it served (requests per second
         from the first arrival to the last receipt: the throughput when it saturated)."""
-        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, self.seconds)
+        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, CALIBRATION_STRETCH)
         ok = ~np.isnan(rec.received)
         served = served_rate(float(np.nanmin(rec.arrival)), float(np.max(rec.received[ok])), int(ok.sum())) \
             if ok.sum() > 1 else 0.0
@@ -106,7 +108,7 @@ class RealRuns:
 
     def confirm(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, float | None]:
         """A real run at `rate` and the simulation's relative p99 error on the very same arrivals."""
-        real, rec = self.run(policy, rate, MIN_REQUESTS, self.seconds)
+        real, rec = self.run(policy, rate, MIN_REQUESTS, STRETCH)
         arrived = arrivals_of(rec)
         if len(arrived) < 2:
             return real, None
