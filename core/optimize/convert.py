@@ -245,7 +245,7 @@ def export_named_signature(model: Any, folder: str, *, batch_size: int | None = 
              for spec in interface.inputs]
     names = interface.output_names
 
-    def serve(*args):
+    def serve(*args: Any) -> Any:
         out = model(args[0] if len(args) == 1 else list(args), training=False)
         return named_outputs(out, names)
 

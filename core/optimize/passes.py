@@ -9,7 +9,10 @@ in `core.optimize.compress_passes`. TensorFlow is imported only when a pass runs
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from core.optimize.calibration import Calibration
 
 from core.errors import ConversionError
 from core.adapters import UpstreamFallback
@@ -195,7 +198,7 @@ class QuantizePass(Pass):
             state.layer_errors = tuple(errors)
         return True
 
-    def _selective(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, calibration) -> bool:
+    def _selective(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, calibration: Calibration) -> bool:
         from core.optimize.selective import layer_errors_from_calibration
 
         ctx.progress(None, "measuring per-layer quantization error")
@@ -214,7 +217,8 @@ class QuantizePass(Pass):
         return True
 
     @staticmethod
-    def _apply_selective(state: WorkState, config: QuantizeConfig, ctx: PipelineContext, requantize, errors) -> None:
+    def _apply_selective(state: WorkState, config: QuantizeConfig, ctx: PipelineContext,
+                         requantize: Callable[[list[str]], bytes], errors: list[LayerError]) -> None:
         from core.optimize.selective import selective_quantize
 
         if config.selective is None:

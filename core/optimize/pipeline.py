@@ -19,7 +19,11 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from core.cache import ResultCache
+    from core.engine.context import CancelToken, Reporter
 
 from core.cache import BUILT_NOTE
 from core.data.loaders import DataDescription, DataSpec
@@ -48,7 +52,7 @@ def _recipes(recipes: list[Recipe] | list[dict] | list[str]) -> list[Recipe]:
     return parsed
 
 
-def data_cache_parts(data: DataSpec | None, check=None) -> dict[str, Any]:
+def data_cache_parts(data: DataSpec | None, check: Callable[[], None] | None = None) -> dict[str, Any]:
     """What the data contributes to a cache key: the files' SHA-256 (not their paths) and the settings."""
     import os
     from dataclasses import asdict
@@ -89,7 +93,8 @@ class _CachedSetup:
 class _PipelineCache:
     """optimize_model's use of a `core.cache.ResultCache`: the setup and each variant, by content."""
 
-    def __init__(self, cache, model_path: str, data: DataSpec | None, options: SessionOptions, cancel) -> None:
+    def __init__(self, cache: ResultCache, model_path: str, data: DataSpec | None, options: SessionOptions,
+                 cancel: CancelToken) -> None:
         self.cache = cache
         self.model_sha = sha256_path(model_path, check=cancel.raise_if_cancelled)
         self.data_parts = data_cache_parts(data, cancel.raise_if_cancelled)
@@ -102,7 +107,7 @@ class _PipelineCache:
     def variant_key(self, recipe: Recipe) -> str:
         return variant_cache_key(self.model_sha, recipe, self.data_parts, self.options)
 
-    def get_variant(self, recipe: Recipe):
+    def get_variant(self, recipe: Recipe) -> Variant | VariantFailure | None:
         value = self.cache.get(self.variant_key(recipe))
         if isinstance(value, Variant):
             return replace(value, name=recipe.name, recipe=recipe, warnings=tuple(value.warnings) + (CACHE_NOTE,))
@@ -110,7 +115,7 @@ class _PipelineCache:
             return replace(value, name=recipe.name, recipe=recipe)
         return None
 
-    def put(self, key: str, value, progress) -> None:
+    def put(self, key: str, value: Any, progress: Reporter) -> None:
         try:
             self.cache.put(key, value)
         except OSError as exc:
@@ -145,7 +150,8 @@ def custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tup
 
 
 def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
-                   *, progress, cancel, threshold: float | None = None, cache=None,
+                   *, progress: Reporter, cancel: CancelToken, threshold: float | None = None,
+                   cache: ResultCache | None = None,
                    options: SessionOptions | dict | None = None) -> OptimizeResult:
     """Make one variant per recipe from `model_path`, each evaluated against the original model on every output.
 
@@ -242,8 +248,8 @@ def _data_spec(data: DataSpec | dict | None) -> DataSpec:
     return data or DataSpec()
 
 
-def _cache_lookup(cache, model_path: str, parsed: list[Recipe], data: DataSpec, options: SessionOptions, progress,
-                  cancel, started: float) -> tuple[_PipelineCache, OptimizeResult | None]:
+def _cache_lookup(cache: ResultCache, model_path: str, parsed: list[Recipe], data: DataSpec,
+                  options: SessionOptions, progress: Reporter, cancel: CancelToken, started: float) -> tuple[_PipelineCache, OptimizeResult | None]:
     """Hash the inputs and look the whole result up; the hit is streamed (variants) and reported done."""
     import os
 
@@ -261,7 +267,8 @@ def _cache_lookup(cache, model_path: str, parsed: list[Recipe], data: DataSpec, 
 
 
 def cached_result(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
-                  *, progress, cancel, cache, threshold: float | None = None,
+                  *, progress: Reporter, cancel: CancelToken, cache: ResultCache,
+                  threshold: float | None = None,
                   options: SessionOptions | dict | None = None) -> OptimizeResult | None:
     """`optimize_model`'s result when `cache` holds all of it (the setup and every recipe), else None.
 
@@ -276,7 +283,8 @@ def cached_result(model_path: str, recipes: list[Recipe] | list[dict] | list[str
     return hit
 
 
-def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = None, *, progress, cancel,
+def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = None, *, progress: Reporter,
+                   cancel: CancelToken,
                    io_dtype: str = "float", **kwargs: Any) -> OptimizeResult:
     """Convenience job: one standard recipe per mode name."""
     try:

@@ -96,7 +96,7 @@ def document_schema(document: Any) -> tuple[str, int]:
 
 
 @lru_cache(maxsize=None)
-def validator(schema: str, version: int | None = None):
+def validator(schema: str, version: int | None = None) -> Any:
     """A compiled `jsonschema` validator (Draft 2020-12) of a document id, cached."""
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
