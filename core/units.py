@@ -50,6 +50,11 @@ def mib_text(value: float | None, *, missing: str = "—") -> str:
     return f"{value:,.0f} MiB"
 
 
+def gib_text(mib: float, *, digits: int = 1, unit: bool = True) -> str:
+    """A memory figure given in MiB (GPU memory, as NVML reports it) in GiB: 16384 -> "16.0 GiB"."""
+    return f"{mib / 1024:.{digits}f}" + (" GiB" if unit else "")
+
+
 def human_size(n: int) -> str:
     """A size in bytes: 1536 -> "1.5 KiB" (binary units; whole bytes below 1 KiB, GiB at most)."""
     size = float(n)
@@ -94,4 +99,4 @@ def short_hash(sha256: str, length: int = 12) -> str:
     return sha256[:length] + "…" if len(sha256) > length else sha256
 
 
-__all__ = ["fmt_ms", "fmt_ms_tick", "human_count", "human_size", "mib_text", "quantization_text", "shape_text", "short_hash", "thousands"]
+__all__ = ["fmt_ms", "fmt_ms_tick", "gib_text", "human_count", "human_size", "mib_text", "quantization_text", "shape_text", "short_hash", "thousands"]

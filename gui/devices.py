@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from core.units import gib_text
 
 if TYPE_CHECKING:
     from core.hardware import DeviceReport
@@ -28,8 +29,8 @@ def _gpu_text(gpu) -> str:
     if gpu.compute_capability:
         parts.append("compute capability " + ".".join(str(v) for v in gpu.compute_capability))
     if gpu.memory_total_mb:
-        used = f"{gpu.memory_used_mb / 1024:.1f} of " if gpu.memory_used_mb is not None else ""
-        parts.append(f"{used}{gpu.memory_total_mb / 1024:.1f} GiB used")
+        used = f"{gib_text(gpu.memory_used_mb, unit=False)} of " if gpu.memory_used_mb is not None else ""
+        parts.append(f"{used}{gib_text(gpu.memory_total_mb)} used")
     if gpu.driver_version:
         parts.append(f"driver {gpu.driver_version}")
     if gpu.cuda_driver_version:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -34,3 +35,29 @@ def test_every_module_architecture_md_names_exists():
 def test_the_scan_resolves_bare_names_against_the_line_s_folder():
     assert named_paths("| x | `core/engine/sandbox.py`, `landlock.py`; `gui/a.py`, `b.py` |") == [
         (1, "core/engine/sandbox.py"), (1, "core/engine/landlock.py"), (1, "gui/a.py"), (1, "gui/b.py")]
+
+
+# The layers ARCHITECTURE.md draws: what the engine and core/models may import from core.
+SHARED = {"core.errors", "core.text", "core.units", "core.jsonout", "core.schemas", "core.tf_runtime",
+          "core.native_output", "core.plain_data", "core.cache", "core.engine", "core.adapters", "core.models"}
+
+
+def core_imports(folder: str) -> dict[str, set[str]]:
+    """{file: the core packages/modules (two name parts) it imports}, top level or inside functions."""
+    found: dict[str, set[str]] = {}
+    for path in (REPO / folder).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+        found[str(path.relative_to(REPO))] = {".".join(n.split(".")[:2]) for n in names if n.startswith("core.")}
+    return found
+
+
+def test_the_engine_and_core_models_import_nothing_above_them():
+    above = {f: sorted(mods - SHARED) for f, mods in {**core_imports("core/engine"), **core_imports("core/models")}.items()}
+    above = {f: mods for f, mods in above.items() if mods}
+    assert core_imports("core/models")["core/models/loading.py"] & {"core.tf_runtime"}   # the scan sees imports
+    assert above == {}, f"core/engine and core/models import from the layers above them: {above}"

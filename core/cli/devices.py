@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, to_jsonable
 from core.errors import ExitCode, JobFailed
+from core.units import gib_text
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -59,7 +60,7 @@ def _with_sandbox(report: DeviceReport, engine: Engine) -> DeviceReport:
 
 
 def _memory(mb: float | None) -> str:
-    return "" if mb is None else f"{mb / 1024:.1f} GiB"
+    return "" if mb is None else gib_text(mb)
 
 
 def format_report(report: DeviceReport) -> str:

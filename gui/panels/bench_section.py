@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
+from core.units import gib_text
 from gui.panels.common import hint_label
 from gui.recipe import DEVICE_CPU, RunSettings, parse_int_list
 
@@ -126,7 +127,7 @@ class BenchSection(QGroupBox):
         self.device.setItemData(0, cpu_name or "CPU", Qt.ItemDataRole.ToolTipRole)
         gpus = tuple(getattr(report, "tf_gpus", ()) or ())
         for gpu in gpus:
-            memory = f", {gpu.memory_total_mb / 1024:.0f} GiB" if gpu.memory_total_mb else ""
+            memory = f", {gib_text(gpu.memory_total_mb, digits=0)}" if gpu.memory_total_mb else ""
             self.device.addItem(f"GPU {gpu.index}: {gpu.name}{memory}", gpu.device or f"/GPU:{gpu.index}")
         index = self.device.findData(wanted)
         self.device.setCurrentIndex(max(0, index))
