@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 from core.native_output import drop_stderr_lines  # noqa: E402
 
 TOLERANCE = 0.05
-ROUND_S = 0.06          # measured calls per loop and round: about this many seconds' worth
+ROUND_S = 0.06  # measured calls per loop and round: about this many seconds' worth
 MIN_RUNS, MAX_RUNS = 25, 50000
 WARMUP = 5
 
@@ -73,14 +73,16 @@ def build_models(names: tuple[str, ...]) -> dict[str, bytes]:
             models[name] = load_keras(path)
     layers = keras.layers
     if "cnn_32x32" in names:
-        models["cnn_32x32"] = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            layers.Conv2D(20, 3, padding="same", activation="relu"),
-            layers.Conv2D(40, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2D(80, 3, strides=2, padding="same", activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(10),
-        ])
+        models["cnn_32x32"] = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                layers.Conv2D(20, 3, padding="same", activation="relu"),
+                layers.Conv2D(40, 3, strides=2, padding="same", activation="relu"),
+                layers.Conv2D(80, 3, strides=2, padding="same", activation="relu"),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(10),
+            ]
+        )
     if "mobilenet_v2" in names:
         models["mobilenet_v2"] = keras.applications.MobileNetV2(weights=None)
     return {name: tf.lite.TFLiteConverter.from_keras_model(model).convert() for name, model in models.items()}
@@ -112,8 +114,10 @@ def overhead_loops(path: str, runs: int, threads: int) -> dict[str, float]:
     interpreter = Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
     rng = np.random.default_rng(1)
-    inputs = [(d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
-              for d in interpreter.get_input_details()]
+    inputs = [
+        (d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
+        for d in interpreter.get_input_details()
+    ]
     outputs = [d["index"] for d in interpreter.get_output_details()]
     for index, value in inputs:
         interpreter.set_tensor(index, value)
@@ -129,14 +133,14 @@ def overhead_loops(path: str, runs: int, threads: int) -> dict[str, float]:
             interpreter.get_tensor(index)
         samples.append(clock() - start)
     set_invoke_get = statistics.median(samples) * 1000
-    native = interpreter._interpreter.Invoke   # private: the C++ call under invoke()
+    native = interpreter._interpreter.Invoke  # private: the C++ call under invoke()
     samples = []
     for _ in range(runs):
         start = clock()
         native()
         samples.append(clock() - start)
     result = {"native": statistics.median(samples) * 1000, "set_invoke_get": set_invoke_get}
-    del native                                 # invoke() refuses to run while it is referenced
+    del native  # invoke() refuses to run while it is referenced
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -162,6 +166,7 @@ def litesmith_loop(path: str, runs: int, threads: int) -> tuple[float, list[floa
 
 def empty_call_floor(rounds: int = 10, runs: int = 20000) -> dict[str, float]:
     """p50 (ms) of a sample with nothing timed (two clock reads) and around a no-op Python call."""
+
     def noop():
         return None
 
@@ -211,12 +216,18 @@ def measure_model(path: str, rounds: int, threads: int) -> dict:
         with_io.append(extra["set_invoke_get"] / p50_theirs)
     p50_ours, p50_theirs = statistics.median(ours), statistics.median(theirs)
     return {
-        "threads": threads, "rounds": rounds, "runs_per_round": runs, "n": len(ours),
-        "litesmith_p50_ms": p50_ours, "independent_p50_ms": p50_theirs,
-        "litesmith_p90_ms": float(np.percentile(ours, 90)), "independent_p90_ms": float(np.percentile(theirs, 90)),
+        "threads": threads,
+        "rounds": rounds,
+        "runs_per_round": runs,
+        "n": len(ours),
+        "litesmith_p50_ms": p50_ours,
+        "independent_p50_ms": p50_theirs,
+        "litesmith_p90_ms": float(np.percentile(ours, 90)),
+        "independent_p90_ms": float(np.percentile(theirs, 90)),
         "pooled_difference": p50_ours / p50_theirs - 1,
         "paired_ratio_median": statistics.median(ratios),
-        "paired_ratio_min": min(ratios), "paired_ratio_max": max(ratios),
+        "paired_ratio_min": min(ratios),
+        "paired_ratio_max": max(ratios),
         "native_invoke_ratio": statistics.median(native),
         "plain_loop_ratio": statistics.median(plain),
         "set_invoke_get_ratio": statistics.median(with_io),
@@ -254,35 +265,57 @@ def main() -> int:
                 rows.append({"model": name, **measure_model(path, args.rounds, args.threads)})
     load_after = os.getloadavg()
 
-    print(f"{'model':<13} {'n':>6} {'Litesmith p50':>14} {'independent p50':>16} {'pooled':>8} {'paired':>8} "
-          f"{'(min..max)':>15} {'call floor':>10} {'native':>7} {'plain':>6} {'set+inv+get':>11}")
+    print(
+        f"{'model':<13} {'n':>6} {'Litesmith p50':>14} {'independent p50':>16} {'pooled':>8} {'paired':>8} "
+        f"{'(min..max)':>15} {'call floor':>10} {'native':>7} {'plain':>6} {'set+inv+get':>11}"
+    )
     worst = 0.0
     for r in rows:
         paired = r["paired_ratio_median"] - 1
         worst = max(worst, abs(paired))
         r["empty_call_share"] = floor["empty_call_ms"] / r["independent_p50_ms"]
         mark = "ok" if abs(paired) <= TOLERANCE else "OVER 5%"
-        print(f"{r['model']:<13} {r['n']:>6} {fmt_ms(r['litesmith_p50_ms']):>14} {fmt_ms(r['independent_p50_ms']):>16} "
-              f"{r['pooled_difference']:>+8.1%} {paired:>+8.1%} "
-              f"{r['paired_ratio_min'] - 1:>+7.1%}..{r['paired_ratio_max'] - 1:>+6.1%} "
-              f"{r['empty_call_share']:>10.1%} {r['native_invoke_ratio']:>7.2f} {r['plain_loop_ratio']:>6.2f} "
-              f"{r['set_invoke_get_ratio']:>11.2f}  {mark}")
+        print(
+            f"{r['model']:<13} {r['n']:>6} {fmt_ms(r['litesmith_p50_ms']):>14} {fmt_ms(r['independent_p50_ms']):>16} "
+            f"{r['pooled_difference']:>+8.1%} {paired:>+8.1%} "
+            f"{r['paired_ratio_min'] - 1:>+7.1%}..{r['paired_ratio_max'] - 1:>+6.1%} "
+            f"{r['empty_call_share']:>10.1%} {r['native_invoke_ratio']:>7.2f} {r['plain_loop_ratio']:>6.2f} "
+            f"{r['set_invoke_get_ratio']:>11.2f}  {mark}"
+        )
     print(f"paired: median over rounds of Litesmith p50 / independent p50 (target within +-{TOLERANCE:.0%}).")
-    print(f"call floor: an empty timed Python call ({fmt_ms(floor['empty_call_ms'])}; two clock reads alone "
-          f"{fmt_ms(floor['timer_only_ms'])}) as a share of the independent p50: the part of every sample that is "
-          "Python, whichever loop measures.")
-    print("as p50 / independent p50: native: the native Invoke without invoke()'s Python wrapper; plain: "
-          "time.perf_counter() and interpreter.invoke() looked up inside the timing; set+inv+get: inputs set and "
-          "outputs read inside each timed call (Litesmith's loop before it timed invoke() alone).")
-    print(f"load average before: {', '.join(f'{v:.2f}' for v in load_before)}; after: "
-          f"{', '.join(f'{v:.2f}' for v in load_after)} on {os.cpu_count()} CPUs; {time.perf_counter() - started:.0f} s")
+    print(
+        f"call floor: an empty timed Python call ({fmt_ms(floor['empty_call_ms'])}; two clock reads alone "
+        f"{fmt_ms(floor['timer_only_ms'])}) as a share of the independent p50: the part of every sample that is "
+        "Python, whichever loop measures."
+    )
+    print(
+        "as p50 / independent p50: native: the native Invoke without invoke()'s Python wrapper; plain: "
+        "time.perf_counter() and interpreter.invoke() looked up inside the timing; set+inv+get: inputs set and "
+        "outputs read inside each timed call (Litesmith's loop before it timed invoke() alone)."
+    )
+    print(
+        f"load average before: {', '.join(f'{v:.2f}' for v in load_before)}; after: "
+        f"{', '.join(f'{v:.2f}' for v in load_after)} on {os.cpu_count()} CPUs; {time.perf_counter() - started:.0f} s"
+    )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     target = out / "agreement.json"
     part = target.with_suffix(".json.part")
-    part.write_text(dumps({"rows": rows, "tolerance": TOLERANCE, "floor": floor, "cpu_count": os.cpu_count(),
-                           "load_average_before": load_before, "load_average_after": load_after,
-                           "rounds": args.rounds, "models": list(names)}) + "\n")
+    part.write_text(
+        dumps(
+            {
+                "rows": rows,
+                "tolerance": TOLERANCE,
+                "floor": floor,
+                "cpu_count": os.cpu_count(),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "rounds": args.rounds,
+                "models": list(names),
+            }
+        )
+        + "\n"
+    )
     os.replace(part, target)
     return 0 if worst <= TOLERANCE else 1
 

@@ -42,6 +42,7 @@ def convert(tf, model, mode: str, calibration: np.ndarray) -> bytes:
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":
+
         def representative():
             for row in calibration[:200]:
                 yield [row[None].astype(np.float32)]
@@ -87,8 +88,13 @@ def main() -> int:
     from core.engine import CancelToken, null_reporter
 
     tf = import_tensorflow()
-    config = BenchConfig(threads=(1, 2), batch_sizes=(args.batch,), seconds=args.seconds, warmup=3,
-                         keras_modes=("predict", "tf_function"))
+    config = BenchConfig(
+        threads=(1, 2),
+        batch_sizes=(args.batch,),
+        seconds=args.seconds,
+        warmup=3,
+        keras_modes=("predict", "tf_function"),
+    )
     report = {"config": to_jsonable(config), "cpu_count": os.cpu_count(), "models": {}}
     for name, (model, calibration) in load_models(args.models.split(",")).items():
         started = time.perf_counter()
@@ -98,16 +104,22 @@ def main() -> int:
                 variants[mode] = convert(tf, model, mode, calibration)
             except Exception as exc:  # noqa: BLE001 - report and go on with the others
                 print(f"{name}: {mode} conversion failed: {exc}")
-        result = benchmark_variants(variants, config, keras_model=model, progress=null_reporter(),
-                                    cancel=CancelToken(), label=name)
+        result = benchmark_variants(
+            variants, config, keras_model=model, progress=null_reporter(), cancel=CancelToken(), label=name
+        )
         by = {c.label: c for c in result.configs if c.ok}
         b = args.batch
         predict = by.get(f"keras-predict b{b}")
         tf_function = by.get(f"keras-tf_function b{b}")
-        print(f"\n{name}  (batch {b}; {time.perf_counter() - started:.0f} s; sizes: "
-              + ", ".join(f"{m} {len(v) / 1024:.0f} KiB" for m, v in variants.items()) + ")")
-        print(f"  {'configuration':<24} {'p50':>10} {'p99':>10} {'samples/s':>11} "
-              f"{'vs predict':>11} {'vs tf.fn':>9} {'vs fp32':>8}")
+        print(
+            f"\n{name}  (batch {b}; {time.perf_counter() - started:.0f} s; sizes: "
+            + ", ".join(f"{m} {len(v) / 1024:.0f} KiB" for m, v in variants.items())
+            + ")"
+        )
+        print(
+            f"  {'configuration':<24} {'p50':>10} {'p99':>10} {'samples/s':>11} "
+            f"{'vs predict':>11} {'vs tf.fn':>9} {'vs fp32':>8}"
+        )
         rows = []
         for c in result.configs:
             if not c.ok:
@@ -115,19 +127,31 @@ def main() -> int:
                 continue
             fp32 = by.get(f"fp32 b{b} t{c.threads}") if c.threads is not None else None
             ratio = lambda base: (base.stats.p50 / c.stats.p50) if base else float("nan")  # noqa: E731
-            row = {"label": c.label, "p50_ms": c.stats.p50, "p99_ms": c.stats.p99, "throughput": c.stats.throughput,
-                   "speedup_vs_predict": ratio(predict), "speedup_vs_tf_function": ratio(tf_function),
-                   "speedup_vs_fp32": ratio(fp32), "n": c.stats.n}
+            row = {
+                "label": c.label,
+                "p50_ms": c.stats.p50,
+                "p99_ms": c.stats.p99,
+                "throughput": c.stats.throughput,
+                "speedup_vs_predict": ratio(predict),
+                "speedup_vs_tf_function": ratio(tf_function),
+                "speedup_vs_fp32": ratio(fp32),
+                "n": c.stats.n,
+            }
             rows.append(row)
             fmt = lambda v: "" if v != v else f"{v:.2f}x"  # noqa: E731
-            print(f"  {c.label:<24} {fmt_ms(c.stats.p50):>10} {fmt_ms(c.stats.p99):>10} {c.stats.throughput:>11,.0f} "
-                  f"{fmt(row['speedup_vs_predict']):>11} {fmt(row['speedup_vs_tf_function']):>9} "
-                  f"{fmt(row['speedup_vs_fp32']):>8}")
+            print(
+                f"  {c.label:<24} {fmt_ms(c.stats.p50):>10} {fmt_ms(c.stats.p99):>10} {c.stats.throughput:>11,.0f} "
+                f"{fmt(row['speedup_vs_predict']):>11} {fmt(row['speedup_vs_tf_function']):>9} "
+                f"{fmt(row['speedup_vs_fp32']):>8}"
+            )
         for line in result.explanations:
             print(f"  - {line}")
-        report["models"][name] = {"rows": rows, "explanations": list(result.explanations),
-                                  "delegation": to_jsonable(result.delegation),
-                                  "sizes": {m: len(v) for m, v in variants.items()}}
+        report["models"][name] = {
+            "rows": rows,
+            "explanations": list(result.explanations),
+            "delegation": to_jsonable(result.delegation),
+            "sizes": {m: len(v) for m, v in variants.items()},
+        }
     report["load_average"] = os.getloadavg()
     print(f"\nload average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     out = REPO / "bench" / "results"

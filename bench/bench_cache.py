@@ -66,14 +66,24 @@ def commands(out: Path) -> dict[str, list[str]]:
     return {
         "optimize --auto (export)": ["optimize", model, "--auto", *data, "--out", f"{out}{os.sep}"],
         "optimize --auto --no-export": ["optimize", model, "--auto", *data, "--no-export"],
-        "optimize -q fp32,dynamic,float16,int8 (export)": ["optimize", model, "-q", "fp32,dynamic,float16,int8",
-                                                          *data, "--out", f"{out}{os.sep}"],
+        "optimize -q fp32,dynamic,float16,int8 (export)": [
+            "optimize",
+            model,
+            "-q",
+            "fp32,dynamic,float16,int8",
+            *data,
+            "--out",
+            f"{out}{os.sep}",
+        ],
     }
 
 
 def timed(argv: list[str], env: dict[str, str], via_child: bool = False) -> float:
-    cmd = ([sys.executable, "-c", VIA_CHILD.format(root=str(ROOT)), *argv] if via_child
-           else [sys.executable, "-m", "core", *argv])
+    cmd = (
+        [sys.executable, "-c", VIA_CHILD.format(root=str(ROOT)), *argv]
+        if via_child
+        else [sys.executable, "-m", "core", *argv]
+    )
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
@@ -127,16 +137,23 @@ def gui_runs(env: dict[str, str], rounds: int) -> dict:
     """The first Run and `rounds` cached Runs of the app's RunController (seconds, jobs sent to the child)."""
     import json
 
-    script = GUI_RUNS.format(root=str(ROOT), model=str(SAMPLES / "fraud.keras"),
-                             data=str(SAMPLES / "fraud_eval.npz"), rounds=rounds)
+    script = GUI_RUNS.format(
+        root=str(ROOT), model=str(SAMPLES / "fraud.keras"), data=str(SAMPLES / "fraud_eval.npz"), rounds=rounds
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the GUI runs failed ({done.returncode}):\n{done.stderr[-2000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     cached = figures["times"][1:]
-    return {"command": "app Run (optimize dynamic,int8 + benchmark)", "first_s": figures["times"][0],
-            "cached_median_s": statistics.median(cached), "cached_max_s": max(cached), "via_child_median_s": None,
-            "child_jobs_in_cached_runs": sum(figures["jobs"][1:]), "pass": statistics.median(cached) < TARGET_S}
+    return {
+        "command": "app Run (optimize dynamic,int8 + benchmark)",
+        "first_s": figures["times"][0],
+        "cached_median_s": statistics.median(cached),
+        "cached_max_s": max(cached),
+        "via_child_median_s": None,
+        "child_jobs_in_cached_runs": sum(figures["jobs"][1:]),
+        "pass": statistics.median(cached) < TARGET_S,
+    }
 
 
 def main() -> int:
@@ -148,21 +165,34 @@ def main() -> int:
     try:
         for name, argv in commands(folder / "out").items():
             (folder / "out").mkdir(exist_ok=True)
-            env = {**os.environ, "LITESMITH_CACHE_DIR": str(folder / f"cache-{len(rows)}"),
-                   "PYTHONPYCACHEPREFIX": str(folder / "pycache")}
+            env = {
+                **os.environ,
+                "LITESMITH_CACHE_DIR": str(folder / f"cache-{len(rows)}"),
+                "PYTHONPYCACHEPREFIX": str(folder / "pycache"),
+            }
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             first = timed(argv, env)
-            timed(argv, env)   # writes what only the parent writes (the auto index) on top of the child's entries
+            timed(argv, env)  # writes what only the parent writes (the auto index) on top of the child's entries
             now, before = [], []
             for _ in range(args.rounds):
                 now.append(timed(argv, env))
                 before.append(timed(argv, env, via_child=True))
-            rows.append({"command": name, "first_s": first, "cached_median_s": statistics.median(now),
-                         "cached_max_s": max(now), "via_child_median_s": statistics.median(before),
-                         "pass": statistics.median(now) < TARGET_S})
+            rows.append(
+                {
+                    "command": name,
+                    "first_s": first,
+                    "cached_median_s": statistics.median(now),
+                    "cached_max_s": max(now),
+                    "via_child_median_s": statistics.median(before),
+                    "pass": statistics.median(now) < TARGET_S,
+                }
+            )
             shutil.rmtree(folder / "out", ignore_errors=True)
-        env = {**os.environ, "LITESMITH_CACHE_DIR": str(folder / "cache-gui"),
-               "PYTHONPYCACHEPREFIX": str(folder / "pycache")}
+        env = {
+            **os.environ,
+            "LITESMITH_CACHE_DIR": str(folder / "cache-gui"),
+            "PYTHONPYCACHEPREFIX": str(folder / "pycache"),
+        }
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         rows.append(gui_runs(env, args.rounds))
     finally:
@@ -172,8 +202,10 @@ def main() -> int:
     print(header)
     for r in rows:
         via = "-" if r["via_child_median_s"] is None else f"{r['via_child_median_s']:.2f}s"
-        print(f"{r['command']:<48} {r['first_s']:7.2f}s {r['cached_median_s']:7.2f}s {r['cached_max_s']:7.2f}s "
-              f"{r['cached_median_s'] / r['first_s']:6.1%} {via:>10}  {'yes' if r['pass'] else 'NO'}")
+        print(
+            f"{r['command']:<48} {r['first_s']:7.2f}s {r['cached_median_s']:7.2f}s {r['cached_max_s']:7.2f}s "
+            f"{r['cached_median_s'] / r['first_s']:6.1%} {via:>10}  {'yes' if r['pass'] else 'NO'}"
+        )
         if "child_jobs_in_cached_runs" in r:
             print(f"  jobs sent to the engine's child during the cached app Runs: {r['child_jobs_in_cached_runs']}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
@@ -182,8 +214,9 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from core.jsonout import dumps
 
-    (out / "cache.json").write_text(dumps({"rounds": args.rounds, "target_s": TARGET_S, "results": rows,
-                                           "loadavg": list(os.getloadavg())}) + "\n")
+    (out / "cache.json").write_text(
+        dumps({"rounds": args.rounds, "target_s": TARGET_S, "results": rows, "loadavg": list(os.getloadavg())}) + "\n"
+    )
     return 0 if all(r["pass"] for r in rows) else 1
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("fp32", "dynamic", "float16", "int8")
-CALIBRATION = 100          # Litesmith's synthetic calibration set without --data
+CALIBRATION = 100  # Litesmith's synthetic calibration set without --data
 TARGETS_GIB = {"mobilenetv2": 3.0, "resnet50": 6.0}
 RATIO_TARGET = 0.5
 
@@ -67,9 +67,14 @@ def build_models(names: list[str], folder: Path) -> dict[str, Path]:
         "keras = import_keras(); keras.utils.set_random_seed(0)\n"
         "apps = {'mobilenetv2': keras.applications.MobileNetV2, 'resnet50': keras.applications.ResNet50}\n"
         "for name in sys.argv[3:]:\n"
-        "    apps[name](weights=None).save(f'{sys.argv[2]}/{name}.keras')\n")
-    subprocess.run([sys.executable, "-c", code, str(REPO), str(folder), *names], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        "    apps[name](weights=None).save(f'{sys.argv[2]}/{name}.keras')\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(REPO), str(folder), *names],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return {name: folder / f"{name}.keras" for name in names}
 
 
@@ -93,7 +98,7 @@ def plain_worker(model_path: str) -> None:
         if mode == "float16":
             converter.target_spec.supported_types = [tf.float16]
         if mode == "int8":
-            converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(CALIBRATION))
+            converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(CALIBRATION))
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         data = converter.convert()
         seconds[mode] = time.perf_counter() - started
@@ -103,8 +108,9 @@ def plain_worker(model_path: str) -> None:
 
 
 def measured(command: list[str], cwd: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _WRAPPER, *command], cwd=cwd, capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *command], cwd=cwd, capture_output=True, text=True, check=False
+    )
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -112,20 +118,33 @@ def measured(command: list[str], cwd: Path) -> dict:
 
 
 def plain(model: Path) -> dict:
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--plain-worker", str(model)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--plain-worker", str(model)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     line = next((x for x in out.stdout.splitlines() if x.startswith("PLAIN ")), None)
     if line is None:
         return {"error": out.stderr[-400:]}
-    seconds = json.loads(line[len("PLAIN "):])
+    seconds = json.loads(line[len("PLAIN ") :])
     seconds["sum"] = sum(seconds[m] for m in MODES)
     seconds["cpu_sum"] = sum(seconds[m + "_cpu"] for m in MODES)
     return seconds
 
 
 def litesmith(model: Path, repo: Path) -> dict:
-    command = [sys.executable, "-m", "gui.entry", "optimize", str(model), "-q", ",".join(MODES), "--no-cache",
-               "--no-export"]
+    command = [
+        sys.executable,
+        "-m",
+        "gui.entry",
+        "optimize",
+        str(model),
+        "-q",
+        ",".join(MODES),
+        "--no-cache",
+        "--no-export",
+    ]
     return measured(command, repo)
 
 
@@ -154,15 +173,23 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             p, ls = row.get("plain", {}), row["litesmith"]
             if "sum" in p:
-                print(f"{name}: plain converter " + ", ".join(f"{m} {p[m]:.1f} s" for m in MODES)
-                      + f" = {p['sum']:.1f} s ({p['cpu_sum']:.1f} s CPU)", flush=True)
-            print(f"{name}: litesmith optimize -q {','.join(MODES)}: {ls.get('seconds', float('nan')):.1f} s "
-                  f"({ls.get('cpu_seconds', float('nan')):.1f} s CPU), "
-                  f"peak child RSS {ls.get('peak_rss_gib', float('nan')):.2f} GiB, exit {ls.get('rc')}"
-                  + (f" ({ls['error']})" if "error" in ls else ""), flush=True)
+                print(
+                    f"{name}: plain converter "
+                    + ", ".join(f"{m} {p[m]:.1f} s" for m in MODES)
+                    + f" = {p['sum']:.1f} s ({p['cpu_sum']:.1f} s CPU)",
+                    flush=True,
+                )
+            print(
+                f"{name}: litesmith optimize -q {','.join(MODES)}: {ls.get('seconds', float('nan')):.1f} s "
+                f"({ls.get('cpu_seconds', float('nan')):.1f} s CPU), "
+                f"peak child RSS {ls.get('peak_rss_gib', float('nan')):.2f} GiB, exit {ls.get('rc')}"
+                + (f" ({ls['error']})" if "error" in ls else ""),
+                flush=True,
+            )
     print()
-    print(f"{'model':<12}{'plain sum s':>12}{'litesmith s':>13}{'ratio':>8}{'target':>8}"
-          f"{'peak RSS GiB':>14}{'target':>8}")
+    print(
+        f"{'model':<12}{'plain sum s':>12}{'litesmith s':>13}{'ratio':>8}{'target':>8}{'peak RSS GiB':>14}{'target':>8}"
+    )
     ok = True
     for row in rows:
         p, ls = row.get("plain", {}), row["litesmith"]
@@ -170,24 +197,37 @@ def main(argv: list[str] | None = None) -> int:
         rss = ls.get("peak_rss_gib")
         target = TARGETS_GIB.get(row["model"])
         row["ratio"] = ratio
-        row["cpu_ratio"] = (ls["cpu_seconds"] / p["cpu_sum"] if "cpu_sum" in p and "cpu_seconds" in ls else None)
+        row["cpu_ratio"] = ls["cpu_seconds"] / p["cpu_sum"] if "cpu_sum" in p and "cpu_seconds" in ls else None
         row["ratio_pass"] = None if ratio is None else ratio <= RATIO_TARGET
         row["rss_pass"] = None if rss is None or target is None else rss < target
         ok = ok and ls.get("rc") == 0 and row["rss_pass"] is not False
         ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-        print(f"{row['model']:<12}{p.get('sum', float('nan')):>12.1f}{ls.get('seconds', float('nan')):>13.1f}"
-              f"{ratio_text:>8}{'<=' + str(RATIO_TARGET):>8}{rss if rss is not None else float('nan'):>14.2f}"
-              f"{'<' + str(target):>8}")
+        print(
+            f"{row['model']:<12}{p.get('sum', float('nan')):>12.1f}{ls.get('seconds', float('nan')):>13.1f}"
+            f"{ratio_text:>8}{'<=' + str(RATIO_TARGET):>8}{rss if rss is not None else float('nan'):>14.2f}"
+            f"{'<' + str(target):>8}"
+        )
     for row in rows:
         if row.get("cpu_ratio") is not None:
-            print(f"{row['model']}: CPU seconds, litesmith (whole process tree) / plain (convert() calls only): "
-                  f"{row['cpu_ratio']:.2f}")
+            print(
+                f"{row['model']}: CPU seconds, litesmith (whole process tree) / plain (convert() calls only): "
+                f"{row['cpu_ratio']:.2f}"
+            )
     print(f"after: {_uptime()}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_suffix(".json.part")
-    tmp_out.write_text(json.dumps({"rows": rows, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "calibration_samples": CALIBRATION}, indent=2) + "\n")
+    tmp_out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "calibration_samples": CALIBRATION,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     os.replace(tmp_out, out)
     print(f"wrote {out}")
     return 0 if ok else 1

@@ -48,8 +48,15 @@ def one_run(app, window, samples: Path) -> dict:
 
     from gui.recipe import RunSettings
 
-    settings = RunSettings(modes=("dynamic", "float16", "int8"), threads=(1,), batch_sizes=(1,), runs=30,
-                           seconds=None, layer_errors=True, data_path=str(samples / "digits_eval.npz"))
+    settings = RunSettings(
+        modes=("dynamic", "float16", "int8"),
+        threads=(1,),
+        batch_sizes=(1,),
+        runs=30,
+        seconds=None,
+        layer_errors=True,
+        data_path=str(samples / "digits_eval.npz"),
+    )
     window.recipe_panel.set_settings(settings, include_data=True)
     ticks: list[float] = []
     finished: list[object] = []
@@ -67,9 +74,13 @@ def one_run(app, window, samples: Path) -> dict:
         timer.stop()
         window.run_finished.disconnect(finished.append)
     gaps = np.diff(np.array(ticks)) * 1000
-    return {"ticks": len(ticks), "p50_ms": round(float(np.percentile(gaps, 50)), 1),
-            "p99_ms": round(float(np.percentile(gaps, 99)), 1), "max_ms": round(float(gaps.max()), 1),
-            "over_target": int((gaps >= TARGET_MS).sum())}
+    return {
+        "ticks": len(ticks),
+        "p50_ms": round(float(np.percentile(gaps, 50)), 1),
+        "p99_ms": round(float(np.percentile(gaps, 99)), 1),
+        "max_ms": round(float(gaps.max()), 1),
+        "over_target": int((gaps >= TARGET_MS).sum()),
+    }
 
 
 def main() -> int:
@@ -78,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="litesmith-bench-"))
-    os.environ["LITESMITH_CACHE_DIR"] = str(home / "cache")     # never the user's cache
+    os.environ["LITESMITH_CACHE_DIR"] = str(home / "cache")  # never the user's cache
     for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         os.environ[name] = str(home / name.lower())
     samples = home / "samples"
@@ -115,14 +126,17 @@ def main() -> int:
     worst = max(r["max_ms"] for r in rows)
     print(f"\n{'run':<5}{'ticks':>7}{'p50 gap':>10}{'p99 gap':>10}{'max gap':>10}{'>=100 ms':>10}")
     for i, r in enumerate(rows, 1):
-        print(f"{i:<5}{r['ticks']:>7}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['max_ms']:>10.1f}{r['over_target']:>10}")
+        print(
+            f"{i:<5}{r['ticks']:>7}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['max_ms']:>10.1f}{r['over_target']:>10}"
+        )
     verdict = "PASS" if worst < TARGET_MS else "FAIL"
     print(f"longest stall {worst:.1f} ms, target < {TARGET_MS:.0f} ms: {verdict}")
     print(f"load average: {os.getloadavg()}")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gui_heartbeat.json").write_text(json.dumps({"target_ms": TARGET_MS, "runs": rows,
-                                                        "load_average": os.getloadavg()}, indent=2))
+    (out / "gui_heartbeat.json").write_text(
+        json.dumps({"target_ms": TARGET_MS, "runs": rows, "load_average": os.getloadavg()}, indent=2)
+    )
     return 0 if verdict == "PASS" else 1
 
 

@@ -89,10 +89,14 @@ def _randomise_bn(model, rng):
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, gamma.shape).astype("float32"), rng.normal(0, 0.1, beta.shape).astype("float32"),
-                rng.normal(0, 0.1, mean.shape).astype("float32"), rng.uniform(0.5, 1.5, var.shape).astype("float32"),
-            ])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 1.5, var.shape).astype("float32"),
+                ]
+            )
 
 
 def bench_model(name, model, x, *, runs, warmup, threads, log):
@@ -106,12 +110,22 @@ def bench_model(name, model, x, *, runs, warmup, threads, log):
     no_measure = MeasureConfig(measure=False)
     variants = {"unpruned": (model, "-")}
     for s in SPARSITIES:
-        res = structured_prune(model, StructuredPruneConfig(sparsity=s, fine_tune_epochs=0, measure=no_measure), x,
-                               progress=null_reporter(), cancel=CancelToken())
+        res = structured_prune(
+            model,
+            StructuredPruneConfig(sparsity=s, fine_tune_epochs=0, measure=no_measure),
+            x,
+            progress=null_reporter(),
+            cancel=CancelToken(),
+        )
         pruned = sum(1 for g in res.groups if g.pruned)
         variants[f"structured {int(s * 100)}%"] = (res.model, f"{pruned}/{len(res.groups)} groups")
-    mag = magnitude_prune(model, MagnitudePruneConfig(sparsity=0.5, epochs=0, measure=no_measure), x,
-                          progress=null_reporter(), cancel=CancelToken())
+    mag = magnitude_prune(
+        model,
+        MagnitudePruneConfig(sparsity=0.5, epochs=0, measure=no_measure),
+        x,
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     variants["magnitude 50%"] = (mag.model, f"{mag.overall_sparsity:.0%} zeros")
 
     tflite = {}
@@ -122,12 +136,19 @@ def bench_model(name, model, x, *, runs, warmup, threads, log):
     base = lat["unpruned"].p50_ms
     rows = []
     for key, (m, what) in variants.items():
-        rows.append({
-            "model": name, "variant": key, "pruned": what,
-            "params": int(m.count_params()), "flops": int(count_flops(m)),
-            "tflite_bytes": len(tflite[key]), "p50_ms": lat[key].p50_ms, "mean_ms": lat[key].mean_ms,
-            "latency_ratio": lat[key].p50_ms / base if base > 0 else None,
-        })
+        rows.append(
+            {
+                "model": name,
+                "variant": key,
+                "pruned": what,
+                "params": int(m.count_params()),
+                "flops": int(count_flops(m)),
+                "tflite_bytes": len(tflite[key]),
+                "p50_ms": lat[key].p50_ms,
+                "mean_ms": lat[key].mean_ms,
+                "latency_ratio": lat[key].p50_ms / base if base > 0 else None,
+            }
+        )
     return rows
 
 
@@ -162,18 +183,29 @@ def main(argv=None) -> int:
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['model']:<20} {r['variant']:<16} {r['pruned']:<14} {r['params']:>9} {r['flops'] / 1e6:>8.2f} "
-              f"{r['tflite_bytes'] / 1024:>9.1f} {r['p50_ms'] * 1000:>9.1f} {r['latency_ratio']:>6.2f}")
+        print(
+            f"{r['model']:<20} {r['variant']:<16} {r['pruned']:<14} {r['params']:>9} {r['flops'] / 1e6:>8.2f} "
+            f"{r['tflite_bytes'] / 1024:>9.1f} {r['p50_ms'] * 1000:>9.1f} {r['latency_ratio']:>6.2f}"
+        )
     print("ratio = p50 latency / unpruned p50, measured side by side in this run (batch 1, float32 .tflite).")
 
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     report = {
-        "benchmark": "bench_pruning", "utc": stamp, "seconds": round(time.time() - started, 1),
-        "runs": runs, "warmup": warmup, "threads": args.threads, "fraud_source": fraud_source,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average": list(os.getloadavg())},
+        "benchmark": "bench_pruning",
+        "utc": stamp,
+        "seconds": round(time.time() - started, 1),
+        "runs": runs,
+        "warmup": warmup,
+        "threads": args.threads,
+        "fraud_source": fraud_source,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+        },
         "rows": rows,
     }
     tmp = out_dir / f".bench_pruning_{stamp}.json.tmp"

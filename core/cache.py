@@ -43,7 +43,7 @@ DEFAULT_MAX_BYTES = 2 * 2**30
 CACHE_ENV = "LITESMITH_CACHE_DIR"
 OUTBOX_ENV = "LITESMITH_CACHE_OUTBOX"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")  # what import_outbox accepts as an entry name
-PARENT_ONLY_PREFIX = "index-"   # keys only the engine's parent writes (core.cache_index)
+PARENT_ONLY_PREFIX = "index-"  # keys only the engine's parent writes (core.cache_index)
 # Litesmith's own package version moves only at releases; this moves whenever a change alters what a cached
 # entry would hold (2: variants derived from the fp32 .tflite, one calibration per data set), so entries
 # made by older code are missed instead of served.
@@ -54,8 +54,9 @@ _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai
 # result (a variant's warnings: `core.optimize.pipeline`; a measurement's notes: `core.benchmark.measure_cache`),
 # the short ones on the app's live auto rows (`gui.auto`).
 BUILT_NOTE = "served from the result cache (built earlier from the same model, recipe, data and library versions)"
-MEASURED_NOTE = ("served from the result cache (measured earlier on this machine with the same model, "
-                 "settings and library versions)")
+MEASURED_NOTE = (
+    "served from the result cache (measured earlier on this machine with the same model, settings and library versions)"
+)
 BUILT_NOTE_SHORT = "built earlier: served from the result cache"
 MEASURED_NOTE_SHORT = "measured earlier: served from the result cache"
 
@@ -79,9 +80,11 @@ def library_versions() -> dict[str, str]:
 
 def cache_key(namespace: str, **parts: Any) -> str:
     """A stable key from JSON-able parts plus the library versions and `PRODUCER_REVISION`."""
-    payload = json.dumps({"namespace": namespace, "parts": parts, "versions": library_versions(),
-                          "producer": PRODUCER_REVISION},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"namespace": namespace, "parts": parts, "versions": library_versions(), "producer": PRODUCER_REVISION},
+        sort_keys=True,
+        default=str,
+    )
     return f"{namespace}-{hashlib.sha256(payload.encode()).hexdigest()[:40]}"
 
 
@@ -168,9 +171,8 @@ class ResultCache:
         if outbox is None or not outbox.is_dir() or outbox.is_symlink():
             return 0
         for entry in outbox.iterdir():
-            key = entry.name[:-len(".pkl")] if entry.name.endswith(".pkl") else ""
-            if not _KEY.match(key) or key.startswith(PARENT_ONLY_PREFIX) or entry.is_symlink() \
-                    or not entry.is_file():
+            key = entry.name[: -len(".pkl")] if entry.name.endswith(".pkl") else ""
+            if not _KEY.match(key) or key.startswith(PARENT_ONLY_PREFIX) or entry.is_symlink() or not entry.is_file():
                 continue
             try:
                 if entry.stat().st_size > self.max_bytes:
@@ -198,8 +200,12 @@ class ResultCache:
     def stats(self) -> CacheStats:
         """How many entries the folder holds and their size (the sandbox's outbox not counted)."""
         entries = self._entries()
-        return CacheStats(entries=len(entries), total_bytes=sum(s.st_size for _, s in entries),
-                          max_bytes=self.max_bytes, folder=str(self.folder))
+        return CacheStats(
+            entries=len(entries),
+            total_bytes=sum(s.st_size for _, s in entries),
+            max_bytes=self.max_bytes,
+            folder=str(self.folder),
+        )
 
     def clear(self) -> int:
         """Delete every entry; returns how many were removed."""

@@ -43,7 +43,7 @@ from core.cache import PARENT_ONLY_PREFIX, ResultCache, cache_key
 from core.engine.context import CancelToken, Reporter, runs_in_parent
 from core.errors import BadInputError, JobError, JobFailed, LitesmithError
 
-if TYPE_CHECKING:   # the job modules import heavy code: imported inside the jobs
+if TYPE_CHECKING:  # the job modules import heavy code: imported inside the jobs
     from core.auto.budget import AutoBudget
     from core.auto.results import AutoResult, AutoSettings
     from core.benchmark.results import BenchConfig, BenchmarkResult
@@ -56,7 +56,7 @@ BENCH_INDEX = f"{PARENT_ONLY_PREFIX}bench"
 INDEX_VERSION = 1
 # AutoSettings fields that do not change what a search finds (custom code counts by content, in the scoring part).
 _NOT_IN_KEY = ("cache_dir", "use_cache", "custom_objects")
-_VARIANT_KEY = re.compile(r"variant-[0-9a-f]{40}")   # what an index entry may name (never a path elsewhere)
+_VARIANT_KEY = re.compile(r"variant-[0-9a-f]{40}")  # what an index entry may name (never a path elsewhere)
 
 
 class _Child(Protocol):
@@ -92,9 +92,18 @@ def _in_child(child: _Child, fn: Callable[..., Any], *args: Any, **kwargs: Any) 
 
 
 @runs_in_parent
-def optimize_cached(model_path: str, recipes: list[Any], data: Any = None, *, progress: Reporter,
-                    cancel: CancelToken, child: _Child, cache: ResultCache | None = None,
-                    threshold: float | None = None, options: Any = None) -> OptimizeResult:
+def optimize_cached(
+    model_path: str,
+    recipes: list[Any],
+    data: Any = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    child: _Child,
+    cache: ResultCache | None = None,
+    threshold: float | None = None,
+    options: Any = None,
+) -> OptimizeResult:
     """`optimize_model(model_path, recipes, data, ...)`, answered here when `cache` holds the whole result.
 
     Same arguments, result (`OptimizeResult`) and errors as
@@ -105,12 +114,21 @@ def optimize_cached(model_path: str, recipes: list[Any], data: Any = None, *, pr
     from core.optimize.pipeline import cached_result, optimize_model
 
     if cache is not None:
-        hit = cached_result(model_path, recipes, data, progress=progress, cancel=cancel, cache=cache,
-                            threshold=threshold, options=options)
+        hit = cached_result(
+            model_path,
+            recipes,
+            data,
+            progress=progress,
+            cancel=cancel,
+            cache=cache,
+            threshold=threshold,
+            options=options,
+        )
         if hit is not None:
             return hit
-    return _in_child(child, optimize_model, model_path, recipes, data, cache=cache, threshold=threshold,
-                     options=options)
+    return _in_child(
+        child, optimize_model, model_path, recipes, data, cache=cache, threshold=threshold, options=options
+    )
 
 
 # ---------------------------------------------------------------------------------------------- auto mode
@@ -121,7 +139,7 @@ class AutoIndexEntry:
     """A completed auto search (`result`, without the recommended variant's bytes) and where those bytes are:
     the recommended variant's own cache key (None when nothing was recommended)."""
 
-    result: Any                    # core.auto.results.AutoResult, recommended_variant=None
+    result: Any  # core.auto.results.AutoResult, recommended_variant=None
     variant_key: str | None
 
 
@@ -131,7 +149,7 @@ def _auto_inputs(budget: Any, data: Any, settings: Any) -> tuple[AutoBudget, Dat
     from core.auto.results import AutoSettings
     from core.data.loaders import DataSpec
 
-    try:   # as auto_optimize does, so a bad setting fails the same way here
+    try:  # as auto_optimize does, so a bad setting fails the same way here
         budget = budget if isinstance(budget, AutoBudget) else AutoBudget(**(budget or {}))
         data = data if isinstance(data, DataSpec) else DataSpec(**(data or {}))
         settings = settings if isinstance(settings, AutoSettings) else AutoSettings(**(settings or {}))
@@ -151,9 +169,17 @@ def auto_index_key(model_sha256: str, data_parts: dict[str, Any], budget: AutoBu
     from core.benchmark.measure_cache import machine_fingerprint
 
     chosen = {k: v for k, v in asdict(settings).items() if k not in _NOT_IN_KEY}
-    return cache_key(AUTO_INDEX, version=INDEX_VERSION, setup_version=SETUP_VERSION, model=model_sha256,
-                     data=data_parts, budget=asdict(budget), settings=chosen,
-                     scoring=settings.session_options().cache_parts(), machine=machine_fingerprint())
+    return cache_key(
+        AUTO_INDEX,
+        version=INDEX_VERSION,
+        setup_version=SETUP_VERSION,
+        model=model_sha256,
+        data=data_parts,
+        budget=asdict(budget),
+        settings=chosen,
+        scoring=settings.session_options().cache_parts(),
+        machine=machine_fingerprint(),
+    )
 
 
 def _candidate_key(model_sha256: str, recipe: Recipe, data_parts: dict[str, Any], settings: AutoSettings) -> str:
@@ -169,8 +195,15 @@ def _complete(value: Any) -> bool:
     return is_dataclass(value) and all(hasattr(value, f.name) for f in fields(value))
 
 
-def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str, Any], model_path: str,
-              settings: AutoSettings, started: float) -> AutoResult | None:
+def _auto_hit(
+    cache: ResultCache,
+    key: str,
+    model_sha: str,
+    data_parts: dict[str, Any],
+    model_path: str,
+    settings: AutoSettings,
+    started: float,
+) -> AutoResult | None:
     """The indexed AutoResult as this run's (from the cache), or None when any part of it is missing."""
     from core.auto.results import FAILED, MEASURED, MISSES_BUDGET, AutoResult
     from core.optimize.env import environment
@@ -182,7 +215,7 @@ def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str
         return None
     result = entry.result
     if not _complete(result) or not all(_complete(c) for c in result.candidates):
-        return None   # written by another version of these classes: a miss, never an AttributeError later
+        return None  # written by another version of these classes: a miss, never an AttributeError later
     if result.cancelled or result.recommended_variant is not None:
         return None
     variant = None
@@ -190,7 +223,7 @@ def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str
         named = entry.variant_key
         stored = cache.get(named) if isinstance(named, str) and _VARIANT_KEY.fullmatch(named) else None
         if not isinstance(stored, Variant):
-            return None   # evicted or unreadable: the child rebuilds it from what is still cached
+            return None  # evicted or unreadable: the child rebuilds it from what is still cached
         variant = replace(stored, name=result.recommended)
     candidates = []
     for c in result.candidates:
@@ -200,13 +233,30 @@ def _auto_hit(cache: ResultCache, key: str, model_sha: str, data_parts: dict[str
             if not isinstance(cache.get(_candidate_key(model_sha, c.recipe, data_parts, settings)), VariantFailure):
                 return None
         built = c.status in (MEASURED, MISSES_BUDGET, FAILED)
-        candidates.append(replace(c, from_cache=built or c.from_cache, bench_from_cache=c.bench is not None,
-                                  build_seconds=0.0 if built else c.build_seconds,
-                                  measure_seconds=0.0 if c.bench is not None else c.measure_seconds))
-    source = replace(result.source, path=str(model_path),
-                     custom_objects=custom_objects_now(result.source, settings.session_options()))
-    return replace(result, source=source, settings=settings, candidates=tuple(candidates), recommended_variant=variant,
-                   setup_from_cache=True, seconds=time.perf_counter() - started, environment=environment())
+        candidates.append(
+            replace(
+                c,
+                from_cache=built or c.from_cache,
+                bench_from_cache=c.bench is not None,
+                build_seconds=0.0 if built else c.build_seconds,
+                measure_seconds=0.0 if c.bench is not None else c.measure_seconds,
+            )
+        )
+    source = replace(
+        result.source,
+        path=str(model_path),
+        custom_objects=custom_objects_now(result.source, settings.session_options()),
+    )
+    return replace(
+        result,
+        source=source,
+        settings=settings,
+        candidates=tuple(candidates),
+        recommended_variant=variant,
+        setup_from_cache=True,
+        seconds=time.perf_counter() - started,
+        environment=environment(),
+    )
 
 
 def _stream_candidates(result: AutoResult, progress: Reporter) -> None:
@@ -223,8 +273,16 @@ def _stream_candidates(result: AutoResult, progress: Reporter) -> None:
 
 
 @runs_in_parent
-def auto_cached(model_path: str, budget: Any = None, data: Any = None, settings: Any = None, *, progress: Reporter,
-                cancel: CancelToken, child: _Child) -> AutoResult:
+def auto_cached(
+    model_path: str,
+    budget: Any = None,
+    data: Any = None,
+    settings: Any = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    child: _Child,
+) -> AutoResult:
     """`auto_optimize(model_path, budget, data, settings)`, answered here when a completed search is indexed.
 
     Same arguments, result (`AutoResult`) and errors as
@@ -250,7 +308,7 @@ def auto_cached(model_path: str, budget: Any = None, data: Any = None, settings:
     cache = ResultCache(settings.cache_dir)
     try:
         hit = _auto_hit(cache, key, model_sha, data_parts, model_path, settings, started)
-    except (AttributeError, TypeError, ValueError, KeyError):   # plain data, but not the shape it should have
+    except (AttributeError, TypeError, ValueError, KeyError):  # plain data, but not the shape it should have
         hit = None
     if hit is not None:
         _stream_candidates(hit, progress)
@@ -277,27 +335,52 @@ def _digest(source: Any, check: Callable[[], None] | None) -> str:
     return sha256_path(source, check=check)
 
 
-def bench_index_key(variants: Mapping[str, Any], config: BenchConfig, *, keras_model: Any, label: str, signature: str | None,
-                    custom_objects: tuple[str, ...], input_shapes: Mapping[str, tuple[int, ...]] | None,
-                    check: Callable[[], None] | None = None) -> str:
+def bench_index_key(
+    variants: Mapping[str, Any],
+    config: BenchConfig,
+    *,
+    keras_model: Any,
+    label: str,
+    signature: str | None,
+    custom_objects: tuple[str, ...],
+    input_shapes: Mapping[str, tuple[int, ...]] | None,
+    check: Callable[[], None] | None = None,
+) -> str:
     """The key of one `benchmark_variants` measurement: each model's SHA-256 (bytes, or a file's or folder's
     contents), the config, the names, the custom code's SHA-256, this machine and the library versions."""
     from core.benchmark.measure_cache import machine_fingerprint
     from core.models.custom_objects import cache_part
 
-    return cache_key(BENCH_INDEX, version=INDEX_VERSION, config=asdict(config), label=label, signature=signature,
-                     variants=[[name, _digest(source, check)] for name, source in variants.items()],
-                     original=None if keras_model is None else _digest(keras_model, check),
-                     custom_objects=cache_part(custom_objects) if custom_objects else [],
-                     input_shapes=sorted([name, list(shape)] for name, shape in (input_shapes or {}).items()),
-                     machine=machine_fingerprint())
+    return cache_key(
+        BENCH_INDEX,
+        version=INDEX_VERSION,
+        config=asdict(config),
+        label=label,
+        signature=signature,
+        variants=[[name, _digest(source, check)] for name, source in variants.items()],
+        original=None if keras_model is None else _digest(keras_model, check),
+        custom_objects=cache_part(custom_objects) if custom_objects else [],
+        input_shapes=sorted([name, list(shape)] for name, shape in (input_shapes or {}).items()),
+        machine=machine_fingerprint(),
+    )
 
 
 @runs_in_parent
-def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *, progress: Reporter,
-                              cancel: CancelToken, child: _Child, cache: ResultCache | None = None, keras_model: Any = None, data: Any = None, label: str = "variants",
-                              signature: str | None = None, custom_objects: tuple[str, ...] = (),
-                              input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> BenchmarkResult:
+def benchmark_variants_cached(
+    variants: Mapping[str, Any],
+    config: Any = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    child: _Child,
+    cache: ResultCache | None = None,
+    keras_model: Any = None,
+    data: Any = None,
+    label: str = "variants",
+    signature: str | None = None,
+    custom_objects: tuple[str, ...] = (),
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> BenchmarkResult:
     """`benchmark_variants(...)` (same arguments and `BenchmarkResult`), answered here when `cache` holds it.
 
     A cached result carries `core.benchmark.measure_cache.CACHE_NOTE` in its
@@ -309,19 +392,33 @@ def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *
     from core.benchmark.results import BenchConfig, BenchmarkResult
 
     config = config if config is not None else BenchConfig()
-    kwargs = dict(keras_model=keras_model, data=data, label=label, signature=signature, custom_objects=custom_objects,
-                  input_shapes=input_shapes)
-    cacheable = cache is not None and data is None and (keras_model is None
-                                                        or isinstance(keras_model, (str, os.PathLike)))
+    kwargs = dict(
+        keras_model=keras_model,
+        data=data,
+        label=label,
+        signature=signature,
+        custom_objects=custom_objects,
+        input_shapes=input_shapes,
+    )
+    cacheable = (
+        cache is not None and data is None and (keras_model is None or isinstance(keras_model, (str, os.PathLike)))
+    )
     if cache is None or not cacheable:
         return _in_child(child, benchmark_variants, variants, config, **kwargs)
     for source in [*variants.values(), *([keras_model] if keras_model is not None else [])]:
         if not isinstance(source, (bytes, bytearray)) and not os.path.exists(source):
             raise BadInputError("no such file or folder", path=os.fspath(source))
     progress(0.0, "hashing the models", stage="benchmark")
-    key = bench_index_key(variants, config, keras_model=keras_model, label=label, signature=signature,
-                          custom_objects=tuple(custom_objects), input_shapes=input_shapes,
-                          check=cancel.raise_if_cancelled)
+    key = bench_index_key(
+        variants,
+        config,
+        keras_model=keras_model,
+        label=label,
+        signature=signature,
+        custom_objects=tuple(custom_objects),
+        input_shapes=input_shapes,
+        check=cancel.raise_if_cancelled,
+    )
     cached = cache.get(key)
     if isinstance(cached, BenchmarkResult):
         progress(1.0, "measurement from the cache", stage="benchmark")
@@ -332,5 +429,14 @@ def benchmark_variants_cached(variants: Mapping[str, Any], config: Any = None, *
     return result
 
 
-__all__ = ["AUTO_INDEX", "BENCH_INDEX", "AutoIndexEntry", "ChildJobFailed", "auto_cached", "auto_index_key",
-           "bench_index_key", "benchmark_variants_cached", "optimize_cached"]
+__all__ = [
+    "AUTO_INDEX",
+    "BENCH_INDEX",
+    "AutoIndexEntry",
+    "ChildJobFailed",
+    "auto_cached",
+    "auto_index_key",
+    "bench_index_key",
+    "benchmark_variants_cached",
+    "optimize_cached",
+]

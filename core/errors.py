@@ -17,13 +17,13 @@ class ExitCode(IntEnum):
     """The only exit codes `litesmith` uses (README, "Exit codes")."""
 
     OK = 0
-    USAGE = 2            # wrong command line (argparse's own code)
-    BAD_INPUT = 3        # a model or data file that can't be read, is unsafe, or crashes the runtime
-    CONVERSION = 4       # the model loaded but could not be converted, quantized or exported (or written)
-    INTERNAL = 70        # a bug in Litesmith (EX_SOFTWARE in sysexits.h); the details go to a file
-    HANGUP = 129         # cancelled by SIGHUP (128 + 1): the terminal closed
-    CANCELLED = 130      # Ctrl+C (128 + SIGINT)
-    TERMINATED = 143     # cancelled by SIGTERM (128 + 15): kill, timeout, systemd, a logout
+    USAGE = 2  # wrong command line (argparse's own code)
+    BAD_INPUT = 3  # a model or data file that can't be read, is unsafe, or crashes the runtime
+    CONVERSION = 4  # the model loaded but could not be converted, quantized or exported (or written)
+    INTERNAL = 70  # a bug in Litesmith (EX_SOFTWARE in sysexits.h); the details go to a file
+    HANGUP = 129  # cancelled by SIGHUP (128 + 1): the terminal closed
+    CANCELLED = 130  # Ctrl+C (128 + SIGINT)
+    TERMINATED = 143  # cancelled by SIGTERM (128 + 15): kill, timeout, systemd, a logout
 
 
 def stop_exit_code(signum: int | None) -> int:
@@ -40,7 +40,7 @@ class ErrorKind:
     CANCELLED = "cancelled"
     CRASHED = "crashed"
     OUT_OF_MEMORY = "out_of_memory"
-    OUTPUT = "output"    # an output file could not be written (disk full, permission, read-only, quota)
+    OUTPUT = "output"  # an output file could not be written (disk full, permission, read-only, quota)
     INTERNAL = "internal"
 
 

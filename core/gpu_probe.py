@@ -14,22 +14,28 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-NVIDIA_SMI_QUERY = ("nvidia-smi", "--query-gpu=name,memory.total,memory.used,driver_version,utilization.gpu,"
-                    "compute_cap", "--format=csv,noheader,nounits")
+NVIDIA_SMI_QUERY = (
+    "nvidia-smi",
+    "--query-gpu=name,memory.total,memory.used,driver_version,utilization.gpu,compute_cap",
+    "--format=csv,noheader,nounits",
+)
 # The fields the issue names, for an nvidia-smi too old for memory.used/compute_cap.
-NVIDIA_SMI_SHORT_QUERY = ("nvidia-smi", "--query-gpu=name,memory.total,driver_version,utilization.gpu",
-                          "--format=csv,noheader,nounits")
+NVIDIA_SMI_SHORT_QUERY = (
+    "nvidia-smi",
+    "--query-gpu=name,memory.total,driver_version,utilization.gpu",
+    "--format=csv,noheader,nounits",
+)
 
 
 @dataclass(frozen=True)
 class FrameworkView:
     """Whether one framework sees a GPU, and why not."""
 
-    name: str                           # "TensorFlow" or "JAX"
+    name: str  # "TensorFlow" or "JAX"
     installed: bool
     sees_gpu: bool
     version: str = ""
-    reason: str = ""                    # why it sees no GPU ("" when it does)
+    reason: str = ""  # why it sees no GPU ("" when it does)
     devices: tuple[str, ...] = field(default=())
 
 
@@ -38,7 +44,7 @@ def _number(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        return None                     # "[N/A]", "[Not Supported]"
+        return None  # "[N/A]", "[Not Supported]"
 
 
 def parse_nvidia_smi(text: str, *, short: bool = False) -> list[Any]:
@@ -57,8 +63,8 @@ def parse_nvidia_smi(text: str, *, short: bool = False) -> list[Any]:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < width or not line.strip():
             continue
-        if len(parts) > width:          # a comma in the name
-            parts = [", ".join(parts[:len(parts) - width + 1])] + parts[len(parts) - width + 1:]
+        if len(parts) > width:  # a comma in the name
+            parts = [", ".join(parts[: len(parts) - width + 1])] + parts[len(parts) - width + 1 :]
         if short:
             name, total, driver, util = parts
             used, capability = None, None
@@ -67,14 +73,24 @@ def parse_nvidia_smi(text: str, *, short: bool = False) -> list[Any]:
             used = _number(used_text)
             match = re.fullmatch(r"(\d+)\.(\d+)", cap_text)
             capability = (int(match.group(1)), int(match.group(2))) if match else None
-        gpus.append(GpuInfo(index=len(gpus), name=name, source="nvidia-smi", compute_capability=capability,
-                            memory_total_mb=_number(total), memory_used_mb=used, driver_version=driver,
-                            utilization_percent=_number(util)))
+        gpus.append(
+            GpuInfo(
+                index=len(gpus),
+                name=name,
+                source="nvidia-smi",
+                compute_capability=capability,
+                memory_total_mb=_number(total),
+                memory_used_mb=used,
+                driver_version=driver,
+                utilization_percent=_number(util),
+            )
+        )
     return gpus
 
 
-def nvidia_smi_gpu_info(run: Callable[..., Any] | None = None, which: Callable[[str], str | None] = shutil.which
-                        ) -> tuple[list[Any], str]:
+def nvidia_smi_gpu_info(
+    run: Callable[..., Any] | None = None, which: Callable[[str], str | None] = shutil.which
+) -> tuple[list[Any], str]:
     """GPUs from `nvidia-smi` (when nvidia-ml-py is not installed), and a status word like NVML's."""
     if which("nvidia-smi") is None:
         return [], "not installed (no nvidia-ml-py, no nvidia-smi)"
@@ -101,11 +117,21 @@ _CUINIT = {
 }
 
 
-def tensorflow_view(*, installed: bool, version: str = "", gpus: Sequence[Any] = (), built_with_cuda: bool | None,
-                    cuinit_lines: Sequence[str] = (), driver_gpus: int = 0, import_error: str = "") -> FrameworkView:
+def tensorflow_view(
+    *,
+    installed: bool,
+    version: str = "",
+    gpus: Sequence[Any] = (),
+    built_with_cuda: bool | None,
+    cuinit_lines: Sequence[str] = (),
+    driver_gpus: int = 0,
+    import_error: str = "",
+) -> FrameworkView:
     """TensorFlow's view: the GPUs it lists, else why not (not installed, CPU-only build, driver mismatch, ...)."""
     if not installed:
-        return FrameworkView("TensorFlow", False, False, reason=f"not installed{f' ({import_error})' if import_error else ''}")
+        return FrameworkView(
+            "TensorFlow", False, False, reason=f"not installed{f' ({import_error})' if import_error else ''}"
+        )
     if gpus:
         return FrameworkView("TensorFlow", True, True, version, devices=tuple(str(getattr(g, "name", g)) for g in gpus))
     if built_with_cuda is False:
@@ -127,8 +153,11 @@ def tensorflow_view(*, installed: bool, version: str = "", gpus: Sequence[Any] =
         if not why and cuinit_lines:
             why = "CUDA did not start: " + cuinit_lines[0].split("]", 1)[-1].strip()[:200]
         if not why:
-            why = ("its CUDA libraries did not load (pip install tensorflow[and-cuda])" if driver_gpus
-                   else "no NVIDIA GPU or driver on this machine")
+            why = (
+                "its CUDA libraries did not load (pip install tensorflow[and-cuda])"
+                if driver_gpus
+                else "no NVIDIA GPU or driver on this machine"
+            )
     return FrameworkView("TensorFlow", True, False, version, reason=why)
 
 
@@ -136,8 +165,14 @@ def jax_view(status: Any) -> FrameworkView:
     """JAX's view from a `core.benchmark.keras_jax_child.JaxStatus` (asked in a fresh process)."""
     if not status.installed:
         return FrameworkView("JAX", False, False, reason=status.reason or "not installed")
-    return FrameworkView("JAX", True, bool(status.gpu), status.version, reason="" if status.gpu else status.reason,
-                         devices=tuple(status.devices))
+    return FrameworkView(
+        "JAX",
+        True,
+        bool(status.gpu),
+        status.version,
+        reason="" if status.gpu else status.reason,
+        devices=tuple(status.devices),
+    )
 
 
 def probe_jax_view(find_spec: Callable[[str], Any] | None = None, cancel: Any = None) -> FrameworkView:

@@ -65,8 +65,8 @@ class CpuInfo:
     architecture: str
     physical_cores: int | None
     logical_cores: int | None
-    features: tuple[str, ...]          # friendly names of INFERENCE_FEATURES present
-    flags_read: bool                   # False when /proc/cpuinfo (or its equivalent) was not readable
+    features: tuple[str, ...]  # friendly names of INFERENCE_FEATURES present
+    flags_read: bool  # False when /proc/cpuinfo (or its equivalent) was not readable
 
     def has(self, name: str) -> bool:
         """True when the feature (a friendly name of INFERENCE_FEATURES, e.g. "AVX2") is present."""
@@ -84,14 +84,14 @@ class GpuInfo:
 
     index: int
     name: str
-    source: str                                 # "tensorflow" or "nvml"
-    device: str = ""                            # TensorFlow device string, e.g. "/GPU:0"
+    source: str  # "tensorflow" or "nvml"
+    device: str = ""  # TensorFlow device string, e.g. "/GPU:0"
     compute_capability: tuple[int, int] | None = None
     memory_total_mb: float | None = None
     memory_used_mb: float | None = None
     driver_version: str = ""
     cuda_driver_version: str = ""
-    utilization_percent: float | None = None    # NVML / nvidia-smi: GPU busy share over the last sample period
+    utilization_percent: float | None = None  # NVML / nvidia-smi: GPU busy share over the last sample period
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class DeviceReport:
     nvml_gpus: tuple[GpuInfo, ...] = ()
     tf_version: str = ""
     tf_built_with_cuda: bool | None = None
-    nvml_status: str = ""              # "ok", "ok (nvidia-smi)", "not installed ...", or the error NVML gave
+    nvml_status: str = ""  # "ok", "ok (nvidia-smi)", "not installed ...", or the error NVML gave
     notes: tuple[str, ...] = field(default=())
     # TensorFlow's and JAX's views of the GPU (`core.gpu_probe.FrameworkView`): whether each sees it, and why not
     frameworks: tuple[Any, ...] = ()
@@ -127,6 +127,7 @@ class DeviceReport:
 
 # --------------------------------------------------------------------------- CPU
 
+
 def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
     """(model name, flags) from /proc/cpuinfo text (x86 "flags", Arm "Features")."""
     model = ""
@@ -134,8 +135,12 @@ def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
-        if key in ("model name", "hardware", "cpu model", "processor") and not model and value.strip() \
-                and not value.strip().isdigit():
+        if (
+            key in ("model name", "hardware", "cpu model", "processor")
+            and not model
+            and value.strip()
+            and not value.strip().isdigit()
+        ):
             model = value.strip()
         elif key in ("flags", "features") and not flags:
             flags = set(value.split())
@@ -167,6 +172,7 @@ def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
 
 # --------------------------------------------------------------------------- GPUs
 
+
 def tf_gpu_info(tf: Any) -> list[GpuInfo]:
     """GPUs as TensorFlow sees them: name and compute capability from its device details."""
     gpus = []
@@ -176,13 +182,15 @@ def tf_gpu_info(tf: Any) -> list[GpuInfo]:
         except Exception:  # noqa: BLE001 - details are a bonus
             details = {}
         capability = details.get("compute_capability")
-        gpus.append(GpuInfo(
-            index=index,
-            name=str(details.get("device_name") or device.name),
-            source="tensorflow",
-            device=f"/GPU:{index}",
-            compute_capability=_capability(capability),
-        ))
+        gpus.append(
+            GpuInfo(
+                index=index,
+                name=str(details.get("device_name") or device.name),
+                source="tensorflow",
+                device=f"/GPU:{index}",
+                compute_capability=_capability(capability),
+            )
+        )
     return gpus
 
 
@@ -229,12 +237,19 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
                 utilization = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
             except Exception:  # noqa: BLE001 - not supported on every GPU (and not in older fakes)
                 utilization = None
-            gpus.append(GpuInfo(
-                index=index, name=_text(nvml.nvmlDeviceGetName(handle)), source="nvml",
-                compute_capability=capability,
-                memory_total_mb=memory.total / 2**20, memory_used_mb=memory.used / 2**20,
-                driver_version=driver, cuda_driver_version=cuda_text, utilization_percent=utilization,
-            ))
+            gpus.append(
+                GpuInfo(
+                    index=index,
+                    name=_text(nvml.nvmlDeviceGetName(handle)),
+                    source="nvml",
+                    compute_capability=capability,
+                    memory_total_mb=memory.total / 2**20,
+                    memory_used_mb=memory.used / 2**20,
+                    driver_version=driver,
+                    cuda_driver_version=cuda_text,
+                    utilization_percent=utilization,
+                )
+            )
         return gpus, "ok"
     except Exception as exc:  # noqa: BLE001
         return [], f"error: {exc}"
@@ -245,38 +260,67 @@ def nvml_gpu_info(nvml: ModuleType | None = None) -> tuple[list[GpuInfo], str]:
             pass
 
 
-def build_report(cpu: CpuInfo, tf_gpus: list[GpuInfo], nvml_gpus: list[GpuInfo], *, tf_version: str = "",
-                 tf_built_with_cuda: bool | None = None, nvml_status: str = "",
-                 frameworks: tuple[Any, ...] = ()) -> DeviceReport:
+def build_report(
+    cpu: CpuInfo,
+    tf_gpus: list[GpuInfo],
+    nvml_gpus: list[GpuInfo],
+    *,
+    tf_version: str = "",
+    tf_built_with_cuda: bool | None = None,
+    nvml_status: str = "",
+    frameworks: tuple[Any, ...] = (),
+) -> DeviceReport:
     """The report and its notes (why each framework sees no GPU, int8 advice) from what was read.
 
     `frameworks`: `core.gpu_probe.FrameworkView`s (name, installed, sees_gpu, reason).
     """
     notes = []
     for view in frameworks:
-        if not view.sees_gpu and nvml_gpus:   # the driver sees a GPU: say why this framework does not
+        if not view.sees_gpu and nvml_gpus:  # the driver sees a GPU: say why this framework does not
             notes.append(f"{view.name} sees no GPU: {view.reason}")
     if not tf_gpus:
         if nvml_gpus and any(f.name == "TensorFlow" and not f.installed for f in frameworks):
-            pass                         # said above: TensorFlow is not installed
+            pass  # said above: TensorFlow is not installed
         elif nvml_gpus:
-            why = ("this TensorFlow is a CPU-only build" if tf_built_with_cuda is False
-                   else "TensorFlow cannot load its CUDA libraries")
-            notes.append(f"CPU only for TensorFlow: the driver sees {len(nvml_gpus)} NVIDIA GPU(s) but {why}; "
-                         f"install `pip install {GPU_EXTRA}` to get TensorFlow's CUDA packages.")
+            why = (
+                "this TensorFlow is a CPU-only build"
+                if tf_built_with_cuda is False
+                else "TensorFlow cannot load its CUDA libraries"
+            )
+            notes.append(
+                f"CPU only for TensorFlow: the driver sees {len(nvml_gpus)} NVIDIA GPU(s) but {why}; "
+                f"install `pip install {GPU_EXTRA}` to get TensorFlow's CUDA packages."
+            )
         else:
             notes.append("CPU only: no GPU visible to TensorFlow. Keras and .tflite runs use the CPU.")
     notes.append(TFLITE_ON_CPU_NOTE)
     if cpu.flags_read and not cpu.int8_dot_product:
-        notes.append("This CPU has no int8 dot-product instructions (VNNI/AMX): int8 models may not run "
-                     "faster than float32 ones here; measure.")
-    return DeviceReport(cpu=cpu, tf_gpus=tuple(tf_gpus), nvml_gpus=tuple(nvml_gpus), tf_version=tf_version,
-                        tf_built_with_cuda=tf_built_with_cuda, nvml_status=nvml_status, notes=tuple(notes),
-                        frameworks=tuple(frameworks))
+        notes.append(
+            "This CPU has no int8 dot-product instructions (VNNI/AMX): int8 models may not run "
+            "faster than float32 ones here; measure."
+        )
+    return DeviceReport(
+        cpu=cpu,
+        tf_gpus=tuple(tf_gpus),
+        nvml_gpus=tuple(nvml_gpus),
+        tf_version=tf_version,
+        tf_built_with_cuda=tf_built_with_cuda,
+        nvml_status=nvml_status,
+        notes=tuple(notes),
+        frameworks=tuple(frameworks),
+    )
 
 
-def detect_devices(*, progress: Reporter, cancel: CancelToken, tf: Any = None, nvml: ModuleType | None = None,
-                   cpuinfo_text: str | None = None, smi: Any = None, jax: Any = None) -> DeviceReport:
+def detect_devices(
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    tf: Any = None,
+    nvml: ModuleType | None = None,
+    cpuinfo_text: str | None = None,
+    smi: Any = None,
+    jax: Any = None,
+) -> DeviceReport:
     """The engine job behind `litesmith devices` (imports TensorFlow if installed: run it in the child).
 
     The driver's view: NVML (nvidia-ml-py), else `nvidia-smi` (`smi`: a function returning
@@ -295,7 +339,7 @@ def detect_devices(*, progress: Reporter, cancel: CancelToken, tf: Any = None, n
             from core.tf_runtime import import_tensorflow
 
             tf = import_tensorflow()
-        except ImportError as exc:   # a GPU machine with JAX but no TensorFlow: still report the rest
+        except ImportError as exc:  # a GPU machine with JAX but no TensorFlow: still report the rest
             import_error = str(exc)
     cuinit: list[str] = []
     tf_gpus: list[GpuInfo] = []
@@ -311,19 +355,34 @@ def detect_devices(*, progress: Reporter, cancel: CancelToken, tf: Any = None, n
     progress(0.5, "asking the NVIDIA driver", "devices")
     nvml_gpus, nvml_status = nvml_gpu_info(nvml)
     if nvml is None and nvml_status == "not installed":
-        nvml_gpus, nvml_status = (smi() if smi is not None else gpu_probe.nvidia_smi_gpu_info())
+        nvml_gpus, nvml_status = smi() if smi is not None else gpu_probe.nvidia_smi_gpu_info()
     cancel.raise_if_cancelled()
     progress(0.7, "asking JAX (in its own process)", "devices")
     tf_version = str(getattr(tf, "__version__", "")) if tf is not None else ""
-    frameworks = (gpu_probe.tensorflow_view(installed=tf is not None, version=tf_version, gpus=tf_gpus,
-                                            built_with_cuda=built_with_cuda, cuinit_lines=cuinit,
-                                            driver_gpus=len(nvml_gpus), import_error=import_error),
-                  jax if jax is not None else gpu_probe.probe_jax_view(cancel=cancel))
+    frameworks = (
+        gpu_probe.tensorflow_view(
+            installed=tf is not None,
+            version=tf_version,
+            gpus=tf_gpus,
+            built_with_cuda=built_with_cuda,
+            cuinit_lines=cuinit,
+            driver_gpus=len(nvml_gpus),
+            import_error=import_error,
+        ),
+        jax if jax is not None else gpu_probe.probe_jax_view(cancel=cancel),
+    )
     progress(1.0, "done", "devices")
     from core.engine.sandbox import applied_status
 
-    report = build_report(cpu, tf_gpus, nvml_gpus, tf_version=tf_version,
-                          tf_built_with_cuda=built_with_cuda, nvml_status=nvml_status, frameworks=frameworks)
+    report = build_report(
+        cpu,
+        tf_gpus,
+        nvml_gpus,
+        tf_version=tf_version,
+        tf_built_with_cuda=built_with_cuda,
+        nvml_status=nvml_status,
+        frameworks=frameworks,
+    )
     return dataclasses.replace(report, sandbox=applied_status())
 
 
@@ -332,8 +391,10 @@ CUDA_PROBE_NOISE = re.compile(r"^E\d{4} .*cuda_platform\.cc:\d+\] failed call to
 
 # --------------------------------------------------------------------------- choosing a GPU
 
-def configure_gpu(index: int = 0, memory_limit_mb: int | None = None, *, tf: Any = None,
-                  only_this_gpu: bool = False) -> str:
+
+def configure_gpu(
+    index: int = 0, memory_limit_mb: int | None = None, *, tf: Any = None, only_this_gpu: bool = False
+) -> str:
     """Choose GPU `index` for Keras runs and optionally cap its memory; returns its device string.
 
     Must run before TensorFlow initializes its devices (the first op): in a
@@ -358,7 +419,8 @@ def configure_gpu(index: int = 0, memory_limit_mb: int | None = None, *, tf: Any
             if memory_limit_mb <= 0:
                 raise ValueError("the GPU memory cap must be > 0 MiB")
             tf.config.set_logical_device_configuration(
-                chosen, [tf.config.LogicalDeviceConfiguration(memory_limit=int(memory_limit_mb))])
+                chosen, [tf.config.LogicalDeviceConfiguration(memory_limit=int(memory_limit_mb))]
+            )
     except RuntimeError as exc:
         raise RuntimeError(
             f"TensorFlow has already started its GPUs in this process, so GPU settings cannot change ({exc}); "

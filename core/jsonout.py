@@ -40,8 +40,16 @@ VALIDATE_ENV = "LITESMITH_VALIDATE_JSON"
 NOT_FINITE = "not a finite number"
 REASON_SUFFIX = "_reason"
 
-__all__ = ["NOT_FINITE", "REASON_SUFFIX", "VALIDATE_ENV", "add_document_hook", "dumps", "jsonable",
-           "remove_document_hook", "stamp"]
+__all__ = [
+    "NOT_FINITE",
+    "REASON_SUFFIX",
+    "VALIDATE_ENV",
+    "add_document_hook",
+    "dumps",
+    "jsonable",
+    "remove_document_hook",
+    "stamp",
+]
 
 _hooks: list[Callable[[Any], None]] = []
 
@@ -60,7 +68,7 @@ def jsonable(value: Any) -> Any:
         if isinstance(value, enum.Enum):
             return jsonable(value.value)
         return value
-    if isinstance(value, float):              # numpy's float64 too
+    if isinstance(value, float):  # numpy's float64 too
         return float(value) if math.isfinite(value) else None
     if isinstance(value, enum.Enum):
         return jsonable(value.value)
@@ -72,7 +80,7 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, (set, frozenset)):
         return [jsonable(v) for v in sorted(value, key=repr)]
-    if hasattr(value, "tolist"):               # numpy scalars and arrays
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
         return jsonable(value.tolist())
     if hasattr(value, "to_dict"):
         return jsonable(value.to_dict())
@@ -90,7 +98,7 @@ def _object(items: dict) -> dict[str, Any]:
         out[key] = value
         reason_key = key + REASON_SUFFIX
         if reason_key in keys or reason_key in out:
-            continue                           # the document says why itself
+            continue  # the document says why itself
         reason = _reason(raw)
         if reason is not None:
             out[reason_key] = reason

@@ -28,7 +28,7 @@ from typing import Iterator
 
 __all__ = ["Captured", "captured_fds", "captured_stderr", "drop_stderr_lines", "quiet_native"]
 
-_fd_lock = threading.RLock()   # fds 1 and 2 are process-wide: one `quiet_native` block at a time
+_fd_lock = threading.RLock()  # fds 1 and 2 are process-wide: one `quiet_native` block at a time
 
 # Warnings the converter, the debugger and LiteRT always raise, that say nothing about this model.
 _NOISY_WARNINGS = (
@@ -96,7 +96,7 @@ def captured_stderr() -> Iterator[list[str]]:
     try:
         with captured_fds(2) as captured:
             yield lines
-    finally:   # also when the block raises: the lines say why
+    finally:  # also when the block raises: the lines say why
         lines.extend(captured.text.splitlines())
 
 
@@ -110,7 +110,7 @@ def drop_stderr_lines(noise: re.Pattern[str], dropped: list[str] | None = None) 
     try:
         with captured_fds(2) as captured:
             yield
-    finally:   # also when the block raises: its error output must still reach the user
+    finally:  # also when the block raises: its error output must still reach the user
         lines = captured.text.splitlines(keepends=True)
         kept = "".join(line for line in lines if not noise.match(line))
         if dropped is not None:

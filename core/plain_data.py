@@ -18,8 +18,9 @@ __all__ = ["from_plain", "to_plain"]
 T = TypeVar("T")
 
 
-def from_plain(cls: type[T], data: Any, *, nested: Mapping[str, type] | None = None,
-               error: type[Exception] = ValueError) -> T:
+def from_plain(
+    cls: type[T], data: Any, *, nested: Mapping[str, type] | None = None, error: type[Exception] = ValueError
+) -> T:
     """`cls(**data)` for a JSON object `data`: unknown fields refused, arrays as tuples, defaults kept.
 
     A field named in `nested` (field -> a dataclass) is read the same way when it is not null.

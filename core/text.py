@@ -24,8 +24,7 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # overrides and isolates; zero-width and BOM characters that hide text; lone surrogates
 # (JSON can spell them, file names that aren't UTF-8 decode to them, and a strict
 # UTF-8 stdout can't print them).
-_CLASS = ("\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff"
-          "\ud800-\udfff")
+_CLASS = "\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff\ud800-\udfff"
 _UNSAFE = re.compile(f"[\x00-\x0a{_CLASS}]")
 _UNSAFE_KEEP_NEWLINES = re.compile(f"[\x00-\x09{_CLASS}]")
 
@@ -49,7 +48,7 @@ def escape_line(value: object, limit: int | None = None) -> str:
     if limit is not None and len(escaped) > limit:
         cut = escaped[: max(limit - 1, 0)]
         tail = cut.rfind("\\")
-        if tail >= 0 and tail >= len(cut) - 6:     # don't leave half of "\u202e"
+        if tail >= 0 and tail >= len(cut) - 6:  # don't leave half of "\u202e"
             cut = cut[:tail]
         escaped = cut + "…"
     return escaped

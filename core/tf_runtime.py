@@ -77,8 +77,9 @@ def import_tensorflow() -> ModuleType:
             _imported.set()
         if _imported.is_set():
             return sys.modules["tensorflow"]
-        with drop_stderr_lines(_NOISE):   # what is not known chatter (an import error) is written on
+        with drop_stderr_lines(_NOISE):  # what is not known chatter (an import error) is written on
             import tensorflow as tf
+
             tf.get_logger().setLevel("ERROR")
         _imported.set()
     return tf

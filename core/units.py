@@ -10,8 +10,15 @@ import math
 from typing import Any, Iterable
 
 
-def fmt_ms(value: float | None, *, digits: int = 2, large_digits: int = 1, micro: bool = True, unit: bool = True,
-           missing: str = "—") -> str:
+def fmt_ms(
+    value: float | None,
+    *,
+    digits: int = 2,
+    large_digits: int = 1,
+    micro: bool = True,
+    unit: bool = True,
+    missing: str = "—",
+) -> str:
     """A latency given in milliseconds, for people.
 
     Below 0.1 ms it reads in microseconds ("12.3 µs") when `micro`; below 10 ms with `digits`
@@ -99,4 +106,15 @@ def short_hash(sha256: str, length: int = 12) -> str:
     return sha256[:length] + "…" if len(sha256) > length else sha256
 
 
-__all__ = ["fmt_ms", "fmt_ms_tick", "gib_text", "human_count", "human_size", "mib_text", "quantization_text", "shape_text", "short_hash", "thousands"]
+__all__ = [
+    "fmt_ms",
+    "fmt_ms_tick",
+    "gib_text",
+    "human_count",
+    "human_size",
+    "mib_text",
+    "quantization_text",
+    "shape_text",
+    "short_hash",
+    "thousands",
+]

@@ -28,11 +28,7 @@ def component_versions() -> list[tuple[str, str]]:
     """(component, version) pairs, Litesmith first."""
     rows = [("Litesmith", __version__)]
     rows += [(label, package_version(dist)) for label, dist in DISTRIBUTIONS]
-    rows += [
-        ("Qt", qVersion()),
-        ("PySide6", PySide6.__version__),
-        ("Python", platform.python_version()),
-    ]
+    rows += [("Qt", qVersion()), ("PySide6", PySide6.__version__), ("Python", platform.python_version())]
     return rows
 
 

@@ -166,7 +166,7 @@ class ScreenshotTaker:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.window.grab().save(str(self.path)):
             log.error("could not write the screenshot to %s", self.path)
-        self.window.shutdown()   # a script's quit never asks (a job still running is cancelled)
+        self.window.shutdown()  # a script's quit never asks (a job still running is cancelled)
         self.window.close()
         QApplication.quit()
 

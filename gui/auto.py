@@ -28,7 +28,14 @@ from core.errors import JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from core.report.cells import CACHE_MARK, RECOMMENDED_MARK  # noqa: F401 - re-exported (tests read them here)
 from core.report.comparison import (
-    FORMAT_TEXT, Metric, Row, accuracy_of, mark_best, metric_for, output_count, set_fidelity,
+    FORMAT_TEXT,
+    Metric,
+    Row,
+    accuracy_of,
+    mark_best,
+    metric_for,
+    output_count,
+    set_fidelity,
 )
 from gui.recipe import RunSettings
 from gui.workers import JobKindController, JobRunner
@@ -40,15 +47,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("litesmith.gui.auto")
 
 CANDIDATE_KIND = "auto_candidate"
-STATUS_TEXT = {"measured": ".tflite", "misses_budget": "misses budget", "skipped": "skipped", "failed": "failed",
-               "pending": "not reached"}
+STATUS_TEXT = {
+    "measured": ".tflite",
+    "misses_budget": "misses budget",
+    "skipped": "skipped",
+    "failed": "failed",
+    "pending": "not reached",
+}
 
 
 def default_auto_job() -> Callable[..., Any]:
     """The job an auto search submits: `core.cache_index.auto_cached` (imported late: the GUI thread stays light)."""
     from core.cache_index import auto_cached
 
-    return auto_cached   # auto_optimize, with a completed search served from the cache before the child starts
+    return auto_cached  # auto_optimize, with a completed search served from the cache before the child starts
 
 
 def _ns(value: Any) -> Any:
@@ -61,7 +73,7 @@ def _ns(value: Any) -> Any:
 
 
 class _Attrs(SimpleNamespace):
-    def __getattr__(self, name: str) -> Any:   # only called for missing attributes
+    def __getattr__(self, name: str) -> Any:  # only called for missing attributes
         if name.startswith("__"):
             raise AttributeError(name)
         return None
@@ -99,8 +111,9 @@ def auto_metric(payloads: list[dict], result: AutoResult | None = None) -> Metri
     return metric_for(task, count, primary)
 
 
-def candidate_rows(payloads: list[dict], *, recommended: str | None = None,
-                   result: AutoResult | None = None) -> list[Row]:
+def candidate_rows(
+    payloads: list[dict], *, recommended: str | None = None, result: AutoResult | None = None
+) -> list[Row]:
     """Rows for the comparison table: the original (when the result is in), then every candidate."""
     metric = auto_metric(payloads, result)
     rows: list[Row] = []
@@ -108,9 +121,17 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None,
     if result is not None:
         baseline = result.baseline_size_bytes
         source = result.source
-        rows.append(Row(name="original", is_original=True, format=FORMAT_TEXT.get(source.format, source.format),
-                        size_bytes=source.size_bytes, size_ratio=source.size_bytes / baseline if baseline else None,
-                        accuracy=accuracy_of(result.original_evaluation), fidelity=1.0))
+        rows.append(
+            Row(
+                name="original",
+                is_original=True,
+                format=FORMAT_TEXT.get(source.format, source.format),
+                size_bytes=source.size_bytes,
+                size_ratio=source.size_bytes / baseline if baseline else None,
+                accuracy=accuracy_of(result.original_evaluation),
+                fidelity=1.0,
+            )
+        )
     for p in payloads:
         evaluation = _ns(p.get("evaluation"))
         status = p.get("status", "")
@@ -119,17 +140,26 @@ def candidate_rows(payloads: list[dict], *, recommended: str | None = None,
             warnings.append(BUILT_NOTE_SHORT)
         if p.get("bench_from_cache"):
             warnings.append(MEASURED_NOTE_SHORT)
-        row = Row(name=p["name"], is_original=False, format=STATUS_TEXT.get(status, status),
-                  size_bytes=p.get("size_bytes") or 0, size_ratio=p.get("size_ratio"),
-                  p50_ms=p.get("latency_ms"), throughput=p.get("throughput"),
-                  accuracy=accuracy_of(evaluation) if evaluation else None,
-                  config_label=p.get("latency_config", ""), warnings=tuple(warnings))
+        row = Row(
+            name=p["name"],
+            is_original=False,
+            format=STATUS_TEXT.get(status, status),
+            size_bytes=p.get("size_bytes") or 0,
+            size_ratio=p.get("size_ratio"),
+            p50_ms=p.get("latency_ms"),
+            throughput=p.get("throughput"),
+            accuracy=accuracy_of(evaluation) if evaluation else None,
+            config_label=p.get("latency_config", ""),
+            warnings=tuple(warnings),
+        )
         if evaluation:
             set_fidelity(row, evaluation, metric)
         if result is not None and p.get("latency_config"):
             bench = next((c.bench for c in result.candidates if c.name == p["name"]), None)
-            config = next((c for c in (bench.configs if bench is not None else ()) if c.label == p["latency_config"]
-                           and c.ok), None)
+            config = next(
+                (c for c in (bench.configs if bench is not None else ()) if c.label == p["latency_config"] and c.ok),
+                None,
+            )
             if config is not None:
                 row.p99_ms = config.stats.p99
         row.status = status
@@ -145,7 +175,7 @@ def auto_explanation_lines(result: AutoResult, settings: RunSettings | None = No
     """(heading, sentence) pairs for "What it means" after an auto search."""
     lines: list[tuple[str, str]] = []
     lines.append(("Budget", result.budget.effective().describe()))
-    rec = getattr(result, "recommendation", None)   # the core's one Recommendation (None: an older result)
+    rec = getattr(result, "recommendation", None)  # the core's one Recommendation (None: an older result)
     if rec is not None and rec.label is not None:
         lines.append(("Recommended", f"{rec.headline()}; chosen by: {rec.criterion}"))
         if rec.why_not_fastest:
@@ -158,15 +188,29 @@ def auto_explanation_lines(result: AutoResult, settings: RunSettings | None = No
         lines.append(("Cancelled", "the search stopped early; the candidates measured before the cancel are shown"))
     data = result.data
     if data.synthetic_data:
-        lines.append(("Data", "No data was given: inputs were synthesized; only agreement with the original model "
-                              "can be judged. Choose a data file for an accuracy budget."))
+        lines.append(
+            (
+                "Data",
+                "No data was given: inputs were synthesized; only agreement with the original model "
+                "can be judged. Choose a data file for an accuracy budget.",
+            )
+        )
     else:
-        lines.append(("Data", f"evaluated on {data.eval_samples} samples"
-                              f"{'' if data.labelled else ' (no labels: agreement only)'}."))
+        lines.append(
+            (
+                "Data",
+                f"evaluated on {data.eval_samples} samples{'' if data.labelled else ' (no labels: agreement only)'}.",
+            )
+        )
     cached = [c.name for c in result.candidates if c.from_cache]
     if result.all_from_cache:
-        lines.append(("Cache", "every result came from the cache (nothing was converted or measured again); "
-                               "Tools > Clear Cache… forces fresh measurements"))
+        lines.append(
+            (
+                "Cache",
+                "every result came from the cache (nothing was converted or measured again); "
+                "Tools > Clear Cache… forces fresh measurements",
+            )
+        )
     elif cached:
         lines.append(("Cache", f"served from the cache: {', '.join(cached)} (marked ⟲)"))
     for c in result.candidates:
@@ -187,8 +231,7 @@ class AutoController(JobKindController):
     auto_failed = Signal(object)
     auto_cancelled = Signal()
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None,
-                 job: Callable[..., Any] | None = None) -> None:
+    def __init__(self, runner: JobRunner, parent: QObject | None = None, job: Callable[..., Any] | None = None) -> None:
         super().__init__(runner, parent, job)
         self.model_path = ""
         self.settings: RunSettings | None = None

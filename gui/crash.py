@@ -91,8 +91,13 @@ class CrashReporter(QObject):
             return
         self.report(args.exc_type, args.exc_value, args.exc_traceback, thread=args.thread)
 
-    def report(self, exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None,
-               thread: threading.Thread | None = None) -> None:
+    def report(
+        self,
+        exc_type: type[BaseException],
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        thread: threading.Thread | None = None,
+    ) -> None:
         """Log the traceback, stop the running job (`stop_running_jobs`) and queue the error dialog.
 
         Safe from any thread: the dialog is shown on the GUI thread (queued signal).
@@ -146,8 +151,9 @@ class CrashReporter(QObject):
 _reporter: CrashReporter | None = None
 
 
-def install_crash_handler(log_file: Path | None = None,
-                          stop_hooks: list[Callable[[], bool]] | tuple = ()) -> CrashReporter:
+def install_crash_handler(
+    log_file: Path | None = None, stop_hooks: list[Callable[[], bool]] | tuple = ()
+) -> CrashReporter:
     """Enable faulthandler and route uncaught exceptions to the log and a dialog (and `stop_hooks`)."""
     global _reporter
     if _reporter is None:

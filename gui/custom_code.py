@@ -73,11 +73,13 @@ class CustomCode(QObject):
         super().__init__(window)
         self.window = window
         self.settings = window.settings
-        self._model_path: str | None = None      # the open model, or the one that just failed to open
+        self._model_path: str | None = None  # the open model, or the one that just failed to open
         self.action = QAction(ACTION_TEXT, window)
         self.action.setObjectName("loadCustomCodeAction")
-        self.action.setToolTip("Choose the Python file(s) with the code of this model's custom layers; Litesmith "
-                               "imports them (in its sandboxed engine) for every job on this model")
+        self.action.setToolTip(
+            "Choose the Python file(s) with the code of this model's custom layers; Litesmith "
+            "imports them (in its sandboxed engine) for every job on this model"
+        )
         self.action.triggered.connect(lambda checked=False: self.choose())
         self.forget_action = QAction("Forget Custom Layer Code", window)
         self.forget_action.setObjectName("forgetCustomCodeAction")
@@ -147,8 +149,7 @@ class CustomCode(QObject):
         self.action.setEnabled(self._model_path is not None)
         self.forget_action.setEnabled(bool(self.files_for(self._model_path)))
 
-    def choose(self, model_path: str | None = None, files: Iterable[str] | None = None, *,
-               reopen: bool = True) -> bool:
+    def choose(self, model_path: str | None = None, files: Iterable[str] | None = None, *, reopen: bool = True) -> bool:
         """Ask for the code files of `model_path`'s custom layers (default: the current model), remember them
         and open the model again with them. `files` skips the dialog. False when nothing was chosen."""
         model_path = model_key(model_path) if model_path else self._model_path
@@ -156,10 +157,14 @@ class CustomCode(QObject):
             self.window.job_status.label.setText("Open a model first")
             return False
         if files is None:
-            start = os.path.dirname(self.files_for(model_path)[0]) if self.files_for(model_path) \
+            start = (
+                os.path.dirname(self.files_for(model_path)[0])
+                if self.files_for(model_path)
                 else os.path.dirname(model_path)
-            chosen, _ = QFileDialog.getOpenFileNames(self.window, f"{ACTION_TEXT[:-1]} for "
-                                                     f"{os.path.basename(model_path)}", start, FILE_FILTER)
+            )
+            chosen, _ = QFileDialog.getOpenFileNames(
+                self.window, f"{ACTION_TEXT[:-1]} for {os.path.basename(model_path)}", start, FILE_FILTER
+            )
             files = chosen
         files = [f for f in (files or []) if f]
         if not files:
@@ -168,7 +173,8 @@ class CustomCode(QObject):
         self.remember(model_path, files)
         names = ", ".join(os.path.basename(f) for f in files)
         self.window.job_status.label.setText(
-            f"Custom layer code for {os.path.basename(model_path)}: {names} (used by every job on this model)")
+            f"Custom layer code for {os.path.basename(model_path)}: {names} (used by every job on this model)"
+        )
         if reopen:
             QTimer.singleShot(0, lambda: self.window.load_model(model_path))
         return True
@@ -188,9 +194,11 @@ class CustomCode(QObject):
         if not error.path or UNKNOWN_CLASS_HINT not in error.message:
             return
         model_path = error.path
-        box.setInformativeText("If you wrote this class, choose the Python file that defines it: Litesmith imports "
-                               "that file (only because you chose it) whenever it loads this model. safe_mode stays "
-                               "on and Lambda layers stay refused.")
+        box.setInformativeText(
+            "If you wrote this class, choose the Python file that defines it: Litesmith imports "
+            "that file (only because you chose it) whenever it loads this model. safe_mode stays "
+            "on and Lambda layers stay refused."
+        )
         button = box.addButton(ACTION_TEXT, QMessageBox.ButtonRole.ActionRole)
         button.setObjectName("loadCustomCodeButton")
         button.setToolTip(self.action.toolTip())
@@ -199,8 +207,9 @@ class CustomCode(QObject):
 
     # -- the job hook --------------------------------------------------------------------
 
-    def job_arguments(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
-                      subject: str | None) -> tuple[tuple, dict]:
+    def job_arguments(
+        self, fn: Callable[..., Any], args: tuple, kwargs: dict, subject: str | None
+    ) -> tuple[tuple, dict]:
         """Give a job about a model with remembered files those files (`JobRunner.job_hooks`)."""
         try:
             files = self.files_for(subject)

@@ -66,8 +66,9 @@ class DeviceView(QObject):
             return
         self.state = "running"
         self._text_before = window.job_status.label.text()
-        if window.jobs.queue.submit_background(job, on_finished=self.on_devices,
-                                               on_failed=lambda error: self.on_devices(None, error)):
+        if window.jobs.queue.submit_background(
+            job, on_finished=self.on_devices, on_failed=lambda error: self.on_devices(None, error)
+        ):
             window.job_status.job_started("Looking for GPUs…")
         else:
             self.state = "pending"
@@ -114,9 +115,15 @@ class DeviceView(QObject):
             return False
         config = BenchConfig(batch_sizes=(1, 8, 64, 256), threads=default_threads(), runs=20, warmup=2)
         path = window.model_info.path
-        started = window.runner.submit(crossover_sweep, path, config, subject=path, devices=("cpu", "gpu"),
-                                       on_finished=page.set_result,
-                                       on_failed=lambda error: page.set_failed(error.one_line()))
+        started = window.runner.submit(
+            crossover_sweep,
+            path,
+            config,
+            subject=path,
+            devices=("cpu", "gpu"),
+            on_finished=page.set_result,
+            on_failed=lambda error: page.set_failed(error.one_line()),
+        )
         if started:
             page.set_running()
             window.job_status.job_started("Measuring CPU vs GPU…")

@@ -44,22 +44,36 @@ def report_html(report: DeviceReport | None, state: str = "done") -> str:
     """The report as HTML; `state` "pending"/"running" while the detection has not ended."""
     if report is None:
         if state in ("pending", "running"):
-            return ("<p>Devices are detected once, in the background, after the first model has opened. "
-                    "Open a model (or wait a moment): this window fills in when the detection ends.</p>")
-        return ("<p><b>CPU only.</b> The devices could not be detected (or detection is off): the Keras baseline "
-                "and every .tflite variant run on the CPU.</p>")
+            return (
+                "<p>Devices are detected once, in the background, after the first model has opened. "
+                "Open a model (or wait a moment): this window fills in when the detection ends.</p>"
+            )
+        return (
+            "<p><b>CPU only.</b> The devices could not be detected (or detection is off): the Keras baseline "
+            "and every .tflite variant run on the CPU.</p>"
+        )
     cpu = report.cpu
     rows = [
         _row("State", report.state),
         _row("CPU", cpu.model or "unknown"),
         _row("Architecture", cpu.architecture or "unknown"),
         _row("Cores", f"{cpu.physical_cores or '?'} physical, {cpu.logical_cores or '?'} logical"),
-        _row("Inference features", ", ".join(cpu.features) if cpu.features else
-             ("none found" if cpu.flags_read else "could not read the CPU flags")),
+        _row(
+            "Inference features",
+            ", ".join(cpu.features)
+            if cpu.features
+            else ("none found" if cpu.flags_read else "could not read the CPU flags"),
+        ),
         _row("int8 dot product", "yes (int8 kernels can beat float)" if cpu.int8_dot_product else "no"),
-        _row("TensorFlow", (report.tf_version or "?") + (
-            "" if report.tf_built_with_cuda is None else
-            (", built with CUDA" if report.tf_built_with_cuda else ", built without CUDA"))),
+        _row(
+            "TensorFlow",
+            (report.tf_version or "?")
+            + (
+                ""
+                if report.tf_built_with_cuda is None
+                else (", built with CUDA" if report.tf_built_with_cuda else ", built without CUDA")
+            ),
+        ),
     ]
     if report.tf_gpus:
         for gpu in report.tf_gpus:
@@ -71,9 +85,15 @@ def report_html(report: DeviceReport | None, state: str = "done") -> str:
             rows.append(_row(f"GPU {gpu.index} (driver, NVML)", _gpu_text(gpu)))
     else:
         rows.append(_row("GPUs (driver, NVML)", f"none ({report.nvml_status or 'not checked'})"))
-    for view in getattr(report, "frameworks", ()):   # TensorFlow's and JAX's views, with why not
-        rows.append(_row(f"{view.name} sees", ", ".join(view.devices) if view.sees_gpu else
-                         (f"no GPU: {view.reason}" if view.installed else "not installed")))
+    for view in getattr(report, "frameworks", ()):  # TensorFlow's and JAX's views, with why not
+        rows.append(
+            _row(
+                f"{view.name} sees",
+                ", ".join(view.devices)
+                if view.sees_gpu
+                else (f"no GPU: {view.reason}" if view.installed else "not installed"),
+            )
+        )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     return f"<table cellspacing='3'>{''.join(rows)}</table>" + (f"<p><b>Notes</b></p><ul>{notes}</ul>" if notes else "")
 

@@ -28,7 +28,7 @@ from gui.window_dialogs import APP_TITLE
 
 log = logging.getLogger("litesmith.gui")
 
-BUILT = ("measured", "misses_budget")   # auto candidates that have a model to export
+BUILT = ("measured", "misses_budget")  # auto candidates that have a model to export
 
 
 class ExportController(QObject):
@@ -37,7 +37,7 @@ class ExportController(QObject):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window = window
-        self._report_writer: threading.Thread | None = None   # the worker writing a report, while it runs
+        self._report_writer: threading.Thread | None = None  # the worker writing a report, while it runs
 
     # -- what is exported -----------------------------------------------------------------------
 
@@ -138,16 +138,20 @@ class ExportController(QObject):
         if window.outcome is None and not auto:
             return False
         if self.is_input(path):
-            window.show_error(JobError(ErrorKind.BAD_INPUT, "refusing to write over the input model; choose another "
-                                                            "file name", path=path))
+            window.show_error(
+                JobError(
+                    ErrorKind.BAD_INPUT, "refusing to write over the input model; choose another file name", path=path
+                )
+            )
             return False
         result = window.auto_result if auto else window.outcome.optimize
         if auto:
             in_memory = result.recommended_variant
             variant = in_memory if in_memory is not None and in_memory.name == name else None
             if variant is None and not self._built(result, name):
-                window.job_status.label.setText(f"{name}: its model is not at hand (not built); export the "
-                                                "recommended variant or run Auto again")
+                window.job_status.label.setText(
+                    f"{name}: its model is not at hand (not built); export the recommended variant or run Auto again"
+                )
                 return False
         else:
             variant = next((v for v in result.variants if v.name == name), None)
@@ -157,21 +161,35 @@ class ExportController(QObject):
             return window.jobs.when_idle(("export", name, path), lambda: self.export_variant(name, path))
         if auto:
             candidate = result.candidate(name)
-            metadata = {"auto": {"budget": result.budget.effective().describe(), "recommended": result.recommended,
-                                 "reasons": list(result.reasons), "candidate": candidate.summary()}}
+            metadata = {
+                "auto": {
+                    "budget": result.budget.effective().describe(),
+                    "recommended": result.recommended,
+                    "reasons": list(result.reasons),
+                    "candidate": candidate.summary(),
+                }
+            }
         else:
             metadata = {"benchmark": self._variant_benchmark(name)}
-        common = dict(subject=path, source=result.source, baseline_size_bytes=result.baseline_size_bytes,
-                      original_evaluation=result.original_evaluation, protected_paths=(self.source_path(),),
-                      metadata=metadata, on_finished=self._on_exported, on_failed=self._on_export_failed)
+        common = dict(
+            subject=path,
+            source=result.source,
+            baseline_size_bytes=result.baseline_size_bytes,
+            original_evaluation=result.original_evaluation,
+            protected_paths=(self.source_path(),),
+            metadata=metadata,
+            on_finished=self._on_exported,
+            on_failed=self._on_export_failed,
+        )
         if variant is not None:
             started = window.runner.submit(export_variant, variant, path, data=result.data, **common)
-        else:   # another candidate: its model is read back from the cache in the job, not here
+        else:  # another candidate: its model is read back from the cache in the job, not here
             from gui.export_job import export_cached_candidate
 
             data = window.auto_settings.data_spec() if window.auto_settings is not None else None
-            started = window.runner.submit(export_cached_candidate, result, name, data, path,
-                                           data_description=result.data, **common)
+            started = window.runner.submit(
+                export_cached_candidate, result, name, data, path, data_description=result.data, **common
+            )
         if started:
             window.job_status.job_started(f"Exporting {name}…")
             window.jobs.set_run_controls(running=True)
@@ -185,8 +203,11 @@ class ExportController(QObject):
         bench = outcome.benchmark if outcome is not None else None
         if bench is None:
             return []
-        return [{"label": r.label, "batch_size": r.batch_size, "threads": r.threads,
-                 "stats": jsonable(r.stats)} for r in bench.configs if r.variant == name and r.ok]
+        return [
+            {"label": r.label, "batch_size": r.batch_size, "threads": r.threads, "stats": jsonable(r.stats)}
+            for r in bench.configs
+            if r.variant == name and r.ok
+        ]
 
     def _on_exported(self, result: Any) -> None:
         window = self.window
@@ -197,8 +218,9 @@ class ExportController(QObject):
         box.setIcon(QMessageBox.Icon.Information)
         box.setWindowTitle(f"Exported — {APP_TITLE}")
         box.setText(f"Wrote {result.tflite_path}")
-        box.setInformativeText(f"{result.size_bytes:,} bytes, loaded back and run once to check it.\n"
-                               f"Report: {result.report_path}")
+        box.setInformativeText(
+            f"{result.size_bytes:,} bytes, loaded back and run once to check it.\nReport: {result.report_path}"
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Ok)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _r: setattr(window, "export_dialog", None))
@@ -258,9 +280,12 @@ class ExportController(QObject):
             self._report_failed(path, exc)
             return False
         window.job_status.label.setText(f"Writing {os.path.basename(path)}…")
-        self._report_writer = call_in_thread(functools.partial(write_report, run, path, json_path, charts=charts),
-                                             on_result=self._report_written,
-                                             on_error=lambda exc: self._report_failed(path, exc), owner=self)
+        self._report_writer = call_in_thread(
+            functools.partial(write_report, run, path, json_path, charts=charts),
+            on_result=self._report_written,
+            on_error=lambda exc: self._report_failed(path, exc),
+            owner=self,
+        )
         return True
 
     def wait_for_report(self, timeout: float = 10.0) -> None:

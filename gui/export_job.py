@@ -17,10 +17,22 @@ from core.errors import BadInputError
 
 
 @runs_in_parent
-def export_cached_candidate(result: Any, name: str, data: Any, out_path: str, *, progress: Any, cancel: Any,
-                            source: Any = None, data_description: Any = None, baseline_size_bytes: int | None = None,
-                            original_evaluation: Any = None, protected_paths: tuple[str, ...] = (),
-                            metadata: dict | None = None, child: Any = None) -> Any:
+def export_cached_candidate(
+    result: Any,
+    name: str,
+    data: Any,
+    out_path: str,
+    *,
+    progress: Any,
+    cancel: Any,
+    source: Any = None,
+    data_description: Any = None,
+    baseline_size_bytes: int | None = None,
+    original_evaluation: Any = None,
+    protected_paths: tuple[str, ...] = (),
+    metadata: dict | None = None,
+    child: Any = None,
+) -> Any:
     """Read candidate `name` of `result` (an `AutoResult`) back from the cache and export it to `out_path`.
 
     `data` is the `DataSpec` the search was given (part of the cache key). Returns the
@@ -35,11 +47,23 @@ def export_cached_candidate(result: Any, name: str, data: Any, out_path: str, *,
     progress(0.0, f"reading {name} back from the result cache", "export")
     variant = candidate_variant(result, name, data)
     if variant is None:
-        raise BadInputError(f"{name}: its model is no longer in the result cache (cleared?); export the "
-                            "recommended variant or run Auto again")
-    return export_variant(variant, out_path, progress=progress, cancel=cancel, source=source, data=data_description,
-                          baseline_size_bytes=baseline_size_bytes, original_evaluation=original_evaluation,
-                          protected_paths=protected_paths, metadata=metadata, child=child)
+        raise BadInputError(
+            f"{name}: its model is no longer in the result cache (cleared?); export the "
+            "recommended variant or run Auto again"
+        )
+    return export_variant(
+        variant,
+        out_path,
+        progress=progress,
+        cancel=cancel,
+        source=source,
+        data=data_description,
+        baseline_size_bytes=baseline_size_bytes,
+        original_evaluation=original_evaluation,
+        protected_paths=protected_paths,
+        metadata=metadata,
+        child=child,
+    )
 
 
 __all__ = ["export_cached_candidate"]

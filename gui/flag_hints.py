@@ -32,7 +32,7 @@ def flags_named(text: str) -> list[str]:
 
 
 def app_hint(text: str) -> str:
-    """"In the app: Recipe → Input sizes (--input-shape)." for a message naming flags; "" for none."""
+    """ "In the app: Recipe → Input sizes (--input-shape)." for a message naming flags; "" for none."""
     flags = flags_named(text)
     if not flags:
         return ""
@@ -40,14 +40,13 @@ def app_hint(text: str) -> str:
 
 
 # Flags only notes and warnings name (no error hint needed): where the app sets the same thing.
-_MORE_CONTROLS = {
-    "--selective": "Recipe → Quantization → Selective",
-    "--min-agreement": "Recipe → Auto → Agreement ≥",
-}
-_IN_WORDS = (   # (pattern, replacement) for the phrasings with a value, tried before the plain flags
+_MORE_CONTROLS = {"--selective": "Recipe → Quantization → Selective", "--min-agreement": "Recipe → Auto → Agreement ≥"}
+_IN_WORDS = (  # (pattern, replacement) for the phrasings with a value, tried before the plain flags
     (re.compile(r"(?<![\w-])--task\s+([^\s=,;()]+)=(\w+)"), r'Recipe → Model outputs → Scored as "\2" for \1'),
-    (re.compile(r"(?<![\w-])--input-shape\s+([^\s=,;()]+)=([^\s;()]+?)(?=[\s;()]|[.,]?$|[.,]\s)"),
-     r"Recipe → Input sizes (\1: \2)"),
+    (
+        re.compile(r"(?<![\w-])--input-shape\s+([^\s=,;()]+)=([^\s;()]+?)(?=[\s;()]|[.,]?$|[.,]\s)"),
+        r"Recipe → Input sizes (\1: \2)",
+    ),
     (re.compile(r"\bgive --data\b"), "choose data in " + FLAG_CONTROLS["--data"]),
 )
 # A flag, and the CLI placeholder after it (OUTPUT, NAME, FILE.py): the control's name replaces both.

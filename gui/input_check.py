@@ -45,13 +45,17 @@ def sizes_ready(window: MainWindow, settings: RunSettings) -> bool:
     box.setObjectName("inputSizesDialog")
     box.setIcon(QMessageBox.Icon.Information)
     box.setWindowTitle(f"{TITLE} — {APP_NAME}")
-    box.setTextFormat(Qt.TextFormat.PlainText)   # input names come from the model file
-    box.setText(f"The input{'s' if several else ''} {described} {'have' if several else 'has'} a free size, "
-                "and no data is chosen.")
+    box.setTextFormat(Qt.TextFormat.PlainText)  # input names come from the model file
+    box.setText(
+        f"The input{'s' if several else ''} {described} {'have' if several else 'has'} a free size, "
+        "and no data is chosen."
+    )
     example = ", ".join(str(d or 32) for d in box_sizes.dims[names[0]])
-    box.setInformativeText(f"Choose data for calibration and evaluation (its sizes are used), or fill in "
-                           f"{'their sizes' if several else 'its size'} in the recipe's Input sizes box "
-                           f"(e.g. {names[0]}: {example}).")
+    box.setInformativeText(
+        f"Choose data for calibration and evaluation (its sizes are used), or fill in "
+        f"{'their sizes' if several else 'its size'} in the recipe's Input sizes box "
+        f"(e.g. {names[0]}: {example})."
+    )
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.finished.connect(lambda _result, b=box: window._forget_error_dialog(b))

@@ -82,7 +82,7 @@ class WindowJobs(QObject):
             status.job_ended(status.label.text())
 
     def _on_progress(self, fraction: float | None, stage: str, message: str) -> None:
-        if self.queue.background:   # the device detection's steps are not the user's business
+        if self.queue.background:  # the device detection's steps are not the user's business
             return
         mapping = self.run_progress
         if mapping is not None:
@@ -119,7 +119,7 @@ class WindowJobs(QObject):
         return bool(self.run_controller.active or self.auto_controller.active)
 
     def _queue_ready(self) -> bool:
-        serving = getattr(self.window, "serving", None)   # a load test chains jobs too
+        serving = getattr(self.window, "serving", None)  # a load test chains jobs too
         return not self.controls_busy() and not (serving is not None and serving.controller.active)
 
     # -- Run ----------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class WindowJobs(QObject):
         except ValueError as exc:
             window.show_error(JobError(ErrorKind.BAD_INPUT, f"the recipe cannot run: {exc}"))
             return False
-        if not sizes_ready(window, settings):   # free dimensions: data or the Input sizes, asked before the job
+        if not sizes_ready(window, settings):  # free dimensions: data or the Input sizes, asked before the job
             return False
         if window.runner.busy:
             return self.when_idle("run", window.start_run, "Running as soon as the GPU check ends…")
@@ -162,7 +162,8 @@ class WindowJobs(QObject):
 
     def _on_variant_ready(self, variant: Any) -> None:
         self.window.live_plot.status.setText(
-            f"Optimizing: {variant.name} is ready ({variant.size_bytes / 1024:,.0f} KiB)")
+            f"Optimizing: {variant.name} is ready ({variant.size_bytes / 1024:,.0f} KiB)"
+        )
 
     def _on_run_finished(self, outcome: RunOutcome) -> None:
         window = self.window
@@ -178,8 +179,11 @@ class WindowJobs(QObject):
             text += f"; recommended {outcome.benchmark.recommendation.label}"
         cached = outcome.cached_variants
         if cached:
-            text += (" (variants from the cache)" if len(cached) == variants
-                     else f" ({len(cached)} variant(s) from the cache)")
+            text += (
+                " (variants from the cache)"
+                if len(cached) == variants
+                else f" ({len(cached)} variant(s) from the cache)"
+            )
         window.job_status.job_ended(text)
         if outcome.benchmark_error is not None:
             window.show_error(outcome.benchmark_error)
@@ -280,8 +284,11 @@ class WindowJobs(QObject):
         panel.auto_button.setText("Searching…" if auto_running else "Auto")
         if window.results_panel.mode == "auto":
             result = window.auto_result
-            window.export_variant_action.setEnabled(not running and result is not None and any(
-                c.status in ("measured", "misses_budget") for c in result.candidates))
+            window.export_variant_action.setEnabled(
+                not running
+                and result is not None
+                and any(c.status in ("measured", "misses_budget") for c in result.candidates)
+            )
             window.export_report_action.setEnabled(False)
             return
         outcome = window.outcome

@@ -50,22 +50,31 @@ class DeferredJobs(QObject):
         """True while the running job is a background one (requests made now are queued)."""
         return self._background
 
-    def submit_background(self, fn: Callable[..., Any], *args: Any, on_finished: Callable[[Any], None],
-                          on_failed: Callable[[Any], None], **kwargs: Any) -> bool:
+    def submit_background(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_finished: Callable[[Any], None],
+        on_failed: Callable[[Any], None],
+        **kwargs: Any,
+    ) -> bool:
         """Start `fn` in the runner as the background job; False (and nothing queued) when it cannot start.
 
         `on_finished(result)` / `on_failed(JobError)` run after `background` is False again;
         the queued jobs start after them.
         """
+
         def ended(callback: Callable[[Any], None]) -> Callable[[Any], None]:
             def call(value: Any) -> None:
                 self._background = False
                 callback(value)
+
             return call
 
         self._background = True
-        started = bool(self.runner.submit(fn, *args, on_finished=ended(on_finished), on_failed=ended(on_failed),
-                                          **kwargs))
+        started = bool(
+            self.runner.submit(fn, *args, on_finished=ended(on_finished), on_failed=ended(on_failed), **kwargs)
+        )
         if not started:
             self._background = False
         return started
@@ -103,13 +112,13 @@ class DeferredJobs(QObject):
         return not self.runner.busy and not self._background and self._ready()
 
     def _drain(self) -> None:
-        if self._draining:   # a job that shows a dialog may spin the event loop: one drain at a time
+        if self._draining:  # a job that shows a dialog may spin the event loop: one drain at a time
             return
         self._draining = True
         try:
             while self._queue and self._idle():
                 _key, job = self._queue.pop(0)
-                job()   # an exception goes to the app's crash handler; the rest stays queued
+                job()  # an exception goes to the app's crash handler; the rest stays queued
         finally:
             self._draining = False
 

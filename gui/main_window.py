@@ -108,10 +108,18 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
     recent_menu: QMenu
     run_menu: QMenu
 
-    def __init__(self, engine: Engine, settings: QSettings | None = None, *, owns_engine: bool = True,
-                 inspect_job: Callable[..., Any] | None = None, remember_geometry: bool = True,
-                 warm_up: bool = True, device_job: Callable[..., Any] | None | str = "default",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: QSettings | None = None,
+        *,
+        owns_engine: bool = True,
+        inspect_job: Callable[..., Any] | None = None,
+        remember_geometry: bool = True,
+        warm_up: bool = True,
+        device_job: Callable[..., Any] | None | str = "default",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.engine = engine
         self.settings = settings if settings is not None else open_settings()
@@ -121,13 +129,13 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         self._shut_down = False
         self.model_info = None
         self.error_dialog: QMessageBox | None = None
-        self.close_dialog: QMessageBox | None = None   # "A job is running. Stop it and quit?" while open
+        self.close_dialog: QMessageBox | None = None  # "A job is running. Stop it and quit?" while open
         self._close_confirmed = False
         self.about_dialog: QMessageBox | None = None
         self.recent = RecentFiles(self.settings)
         # What the window holds (its parts and the Serving tab read these):
-        self.outcome = None                   # gui.workflow.RunOutcome of the last Run
-        self.auto_result = None               # core.auto.AutoResult of the last auto search
+        self.outcome = None  # gui.workflow.RunOutcome of the last Run
+        self.auto_result = None  # core.auto.AutoResult of the last auto search
         self.auto_settings: RunSettings | None = None
         self.device_report = None
         self.devices_dialog = None
@@ -142,7 +150,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         self.runner = JobRunner(engine, self)
         create_actions(self)
         create_menus(self)
-        self.custom_code = CustomCode(self)   # File > Load Custom Layer Code…, remembered per model, given to jobs
+        self.custom_code = CustomCode(self)  # File > Load Custom Layer Code…, remembered per model, given to jobs
 
         self.empty_state = EmptyState(self.open_action, self.open_folder_action)
         self.model_panel = ModelPanel()
@@ -167,8 +175,9 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         self.recipe_dock = QDockWidget("Recipe", self)
         self.recipe_dock.setObjectName("recipeDock")
         self.recipe_dock.setWidget(self.recipe_panel)
-        self.recipe_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.recipe_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.recipe_dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.recipe_dock)
         self.resizeDocks([self.recipe_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
@@ -188,11 +197,11 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         self.statusBar().addPermanentWidget(self.job_status, 1)
         self.statusBar().setSizeGripEnabled(True)
 
-        self.jobs.follow_runner()   # the status bar's job indicator: progress, engine warnings, Cancel
-        from gui.serving.tab import install as install_serving   # the Serving tab and "Test under load…"
+        self.jobs.follow_runner()  # the status bar's job indicator: progress, engine warnings, Cancel
+        from gui.serving.tab import install as install_serving  # the Serving tab and "Test under load…"
 
         self.serving = install_serving(self)
-        self.recipe_files = RecipeFiles(self)   # File > Open Recipe… / Save Recipe… (the CLI's --recipe files)
+        self.recipe_files = RecipeFiles(self)  # File > Open Recipe… / Save Recipe… (the CLI's --recipe files)
 
         self.resize(*DEFAULT_SIZE)
         if remember_geometry:
@@ -310,7 +319,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         """
         path = os.path.abspath(os.fspath(path))
         name = os.path.basename(os.path.normpath(path))
-        if self.runner.busy:   # after the device detection (seconds), else refused
+        if self.runner.busy:  # after the device detection (seconds), else refused
             return self.jobs.when_idle(("load", path), lambda: self.load_model(path), f"Opening {name} next…")
         if not os.path.exists(path):
             self.recent.remove(path)
@@ -323,7 +332,9 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
             self.show_error(JobError(ErrorKind.INTERNAL, f"model inspection is not available: {exc}", path=path))
             return False
         started = self.runner.submit(
-            job, path, subject=path,
+            job,
+            path,
+            subject=path,
             # The job's worker thread (not the GUI thread, not the sandboxed child) lists the folder
             # for data named after the model: NAME_eval.*, NAME.npz, NAME_calib.*.
             then=lambda result: (result, find_companions(path)),
@@ -340,7 +351,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         self.model_info = info
         self.model_panel.set_info(info)
         self.recipe_panel.set_source_format(info.format)
-        if companions is not None:   # data named after this model, or none (another model's offer goes)
+        if companions is not None:  # data named after this model, or none (another model's offer goes)
             self.recipe_panel.offer_data(companions.best)
         self.stack.setCurrentWidget(self.workspace)
         self.workspace.setCurrentWidget(self.model_panel)

@@ -25,7 +25,7 @@ from core.optimize import registry
 from core.optimize.compress_steps import COMPRESS_STEPS, DISTILL, MAGNITUDE_PRUNE, STRUCTURED_PRUNE
 from core.optimize.recipes import MODES, Recipe, SelectiveConfig, Step, recipe_for_mode
 
-if TYPE_CHECKING:   # imported inside the methods at run time: the GUI thread stays light
+if TYPE_CHECKING:  # imported inside the methods at run time: the GUI thread stays light
     from core.auto.budget import AutoBudget
     from core.auto.results import AutoSettings
     from core.benchmark import BenchConfig
@@ -46,7 +46,14 @@ MODE_LABELS = {
     "int16x8": "16x8 (int16 activations, int8 weights)",
 }
 DEVICE_CPU = "/CPU:0"
-MODEL_FIELDS = ("extra", "signature", "primary_output", "tasks", "input_shapes", "auto_task")   # never read back from a saved recipe
+MODEL_FIELDS = (
+    "extra",
+    "signature",
+    "primary_output",
+    "tasks",
+    "input_shapes",
+    "auto_task",
+)  # never read back from a saved recipe
 
 
 def compression_kinds() -> list[str]:
@@ -70,6 +77,7 @@ class RunSettings:
 
     Saved data comes back through `from_dict`, which keeps defaults for anything missing or malformed.
     """
+
     # data
     data_path: str | None = None
     label_column: str = ""
@@ -77,10 +85,10 @@ class RunSettings:
     modes: tuple[str, ...] = ("dynamic", "float16", "int8")
     int8_io: bool = False
     selective: bool = False
-    fidelity_target: float | None = None     # None: the task's default target
+    fidelity_target: float | None = None  # None: the task's default target
     layer_errors: bool = True
     # compression (used only when registered): each chosen recipe also gets a compressed twin
-    prune: str = ""                           # "", "magnitude" or "structured"
+    prune: str = ""  # "", "magnitude" or "structured"
     sparsity: float = 0.5
     distill: bool = False
     epochs: int = 2
@@ -92,21 +100,21 @@ class RunSettings:
     budget_ms: float = 10.0
     device: str = DEVICE_CPU
     keras_modes: tuple[str, ...] = ("tf_function",)
-    profile: bool = False                     # per-layer time of the Keras baseline; data vs model time (.npz)
-    gpu_memory_mb: int = 0                    # cap on the chosen GPU (0: none)
+    profile: bool = False  # per-layer time of the Keras baseline; data vs model time (.npz)
+    gpu_memory_mb: int = 0  # cap on the chosen GPU (0: none)
     # auto mode (budget)
-    auto_quality: str = "agreement"          # "agreement" (min agreement %) or "accuracy" (max drop, points)
-    auto_min_agreement: float = 99.0          # percent
-    auto_max_drop: float = 1.0                # accuracy points (PR-AUC points for binary); regression: MAE
-                                              # increase in the target's own units (see auto_task)
-    auto_max_size_mb: float = 0.0             # 0: no size limit
-    auto_pruning: bool = True                 # "auto" (when it can pay) or "never"
-    use_cache: bool = True                    # read/write the result cache (core.cache), as the CLI does
+    auto_quality: str = "agreement"  # "agreement" (min agreement %) or "accuracy" (max drop, points)
+    auto_min_agreement: float = 99.0  # percent
+    auto_max_drop: float = 1.0  # accuracy points (PR-AUC points for binary); regression: MAE
+    # increase in the target's own units (see auto_task)
+    auto_max_size_mb: float = 0.0  # 0: no size limit
+    auto_pruning: bool = True  # "auto" (when it can pay) or "never"
+    use_cache: bool = True  # read/write the result cache (core.cache), as the CLI does
     # the open model's interface (not restored from a saved recipe: they name one model's outputs)
-    signature: str = ""                       # SavedModel/.tflite signature ("": serving_default or the only one)
-    primary_output: str = ""                  # drives accuracy headlines and auto budgets ("": the first output)
-    tasks: tuple[tuple[str, str], ...] = ()   # (output, task) overrides of the inferred tasks
-    auto_task: str = ""                       # the primary output's task, where known: sets the budget's unit
+    signature: str = ""  # SavedModel/.tflite signature ("": serving_default or the only one)
+    primary_output: str = ""  # drives accuracy headlines and auto budgets ("": the first output)
+    tasks: tuple[tuple[str, str], ...] = ()  # (output, task) overrides of the inferred tasks
+    auto_task: str = ""  # the primary output's task, where known: sets the budget's unit
     # (input, per-sample shape) for inputs with free dimensions: used without data (the data's sizes win)
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -138,8 +146,15 @@ class RunSettings:
                     value = tuple(value)
                     if f.name in ("threads", "batch_sizes"):
                         value = tuple(int(v) for v in value if int(v) >= 1) or default
-                elif f.name in ("int8_io", "selective", "layer_errors", "distill", "profile", "auto_pruning",
-                                "use_cache"):
+                elif f.name in (
+                    "int8_io",
+                    "selective",
+                    "layer_errors",
+                    "distill",
+                    "profile",
+                    "auto_pruning",
+                    "use_cache",
+                ):
                     value = bool(value)
                 elif f.name in ("epochs", "gpu_memory_mb"):
                     value = max(0, int(value))
@@ -178,15 +193,23 @@ class RunSettings:
     def compression_steps(self) -> tuple[Step, ...]:
         """The pruning/distillation steps asked for and known to the optimizer (empty: none)."""
         known = compression_kinds()
-        prune = self.prune if (self.prune == "magnitude" and MAGNITUDE_PRUNE in known) or (
-            self.prune == "structured" and STRUCTURED_PRUNE in known) else ""
+        prune = (
+            self.prune
+            if (self.prune == "magnitude" and MAGNITUDE_PRUNE in known)
+            or (self.prune == "structured" and STRUCTURED_PRUNE in known)
+            else ""
+        )
         distill = self.distill and DISTILL in known
         if not prune and not distill:
             return ()
         from core.optimize.compress_steps import compression_steps
 
-        return compression_steps(prune=self.sparsity if prune else None, structured=prune == "structured",
-                                 distill=distill, epochs=self.epochs)
+        return compression_steps(
+            prune=self.sparsity if prune else None,
+            structured=prune == "structured",
+            distill=distill,
+            epochs=self.epochs,
+        )
 
     def recipes(self) -> list[Recipe]:
         """fp32 first (always), then one recipe per chosen mode; with compression, a compressed twin of each."""
@@ -201,8 +224,11 @@ class RunSettings:
                     selective = SelectiveConfig(auto=True, target=self.fidelity_target)
                 elif self.int8_io:
                     io_dtype = "int8"
-            recipes.append(recipe_for_mode(mode, io_dtype=io_dtype, selective=selective,
-                                           layer_errors=self.layer_errors and mode == "int8"))
+            recipes.append(
+                recipe_for_mode(
+                    mode, io_dtype=io_dtype, selective=selective, layer_errors=self.layer_errors and mode == "int8"
+                )
+            )
         steps = self.compression_steps()
         if steps:
             from core.optimize.compress_steps import with_compression
@@ -215,9 +241,12 @@ class RunSettings:
         and the sizes of free dimensions (used when there is no data)."""
         from core.optimize.session import SessionOptions
 
-        return SessionOptions(signature=self.signature or None, primary_output=self.primary_output or None,
-                              tasks=tuple((str(o), str(t)) for o, t in self.tasks),
-                              input_shapes=self.shapes_given())
+        return SessionOptions(
+            signature=self.signature or None,
+            primary_output=self.primary_output or None,
+            tasks=tuple((str(o), str(t)) for o, t in self.tasks),
+            input_shapes=self.shapes_given(),
+        )
 
     def shapes_given(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """`input_shapes` as the engine takes them: (input name, per-sample shape of ints)."""
@@ -242,15 +271,28 @@ class RunSettings:
 
         device = self.device or DEVICE_CPU
         gpu_cap = self.gpu_memory_mb if self.gpu_memory_mb > 0 and "GPU" in device.upper() else None
-        return BenchConfig(threads=self.threads, batch_sizes=self.batch_sizes, runs=self.runs,
-                           seconds=None if self.runs is not None else self.seconds, budget_ms=self.budget_ms,
-                           keras_modes=self.keras_modes, device=device, warmup=3, min_runs=3,
-                           profile_layers=self.profile, gpu_memory_limit_mb=gpu_cap)
+        return BenchConfig(
+            threads=self.threads,
+            batch_sizes=self.batch_sizes,
+            runs=self.runs,
+            seconds=None if self.runs is not None else self.seconds,
+            budget_ms=self.budget_ms,
+            keras_modes=self.keras_modes,
+            device=device,
+            warmup=3,
+            min_runs=3,
+            profile_layers=self.profile,
+            gpu_memory_limit_mb=gpu_cap,
+        )
 
     def bench_data(self) -> str | None:
         """The data file the benchmark reads its batches from when profiling (.npz only), else None."""
-        if self.profile and self.data_path and self.data_path.lower().endswith(".npz") \
-                and os.path.isfile(self.data_path):
+        if (
+            self.profile
+            and self.data_path
+            and self.data_path.lower().endswith(".npz")
+            and os.path.isfile(self.data_path)
+        ):
             return self.data_path
         return None
 
@@ -278,15 +320,25 @@ class RunSettings:
 
         seconds = self.seconds if self.runs is None and self.seconds else 0.5
         options = self.session_options()
-        return AutoSettings(threads=self.threads, batch_sizes=self.batch_sizes, seconds_per_config=seconds,
-                            pruning="auto" if self.auto_pruning else "never", use_cache=self.use_cache,
-                            signature=options.signature, primary_output=options.primary_output, tasks=options.tasks,
-                            input_shapes=options.input_shapes)
+        return AutoSettings(
+            threads=self.threads,
+            batch_sizes=self.batch_sizes,
+            seconds_per_config=seconds,
+            pruning="auto" if self.auto_pruning else "never",
+            use_cache=self.use_cache,
+            signature=options.signature,
+            primary_output=options.primary_output,
+            tasks=options.tasks,
+            input_shapes=options.input_shapes,
+        )
 
     def describe_budget(self) -> str:
         """The auto budget in words, as typed, e.g. "agreement ≥ 99 %, size ≤ 2 MB"."""
-        parts = [f"accuracy drop ≤ {self.auto_max_drop:g} points" if self.auto_quality == "accuracy"
-                 else f"agreement ≥ {self.auto_min_agreement:g} %"]
+        parts = [
+            f"accuracy drop ≤ {self.auto_max_drop:g} points"
+            if self.auto_quality == "accuracy"
+            else f"agreement ≥ {self.auto_min_agreement:g} %"
+        ]
         if self.auto_max_size_mb > 0:
             parts.append(f"size ≤ {self.auto_max_size_mb:g} MB")
         return ", ".join(parts)
@@ -299,7 +351,7 @@ class RunSettings:
 
 
 def parse_int_list(text: str) -> tuple[int, ...]:
-    """"1, 4 8" -> (1, 4, 8); ValueError for anything that is not a positive whole number."""
+    """ "1, 4 8" -> (1, 4, 8); ValueError for anything that is not a positive whole number."""
     parts = [p for p in text.replace(",", " ").split() if p]
     if not parts:
         raise ValueError("give at least one number")

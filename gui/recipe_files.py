@@ -56,8 +56,14 @@ def settings_for_recipes(recipes: Iterable[Recipe], base: RunSettings) -> RunSet
     """
     recipes = list(recipes)
     modes: list[str] = []
-    changes: dict = {"int8_io": False, "selective": False, "fidelity_target": None, "layer_errors": False,
-                     "prune": "", "distill": False}
+    changes: dict = {
+        "int8_io": False,
+        "selective": False,
+        "fidelity_target": None,
+        "layer_errors": False,
+        "prune": "",
+        "distill": False,
+    }
     for recipe in recipes:
         quantize = recipe.step("quantize")
         mode = recipe.mode
@@ -73,8 +79,7 @@ def settings_for_recipes(recipes: Iterable[Recipe], base: RunSettings) -> RunSet
             if step.kind == MAGNITUDE_PRUNE:
                 changes.update(prune="magnitude", sparsity=step.config.sparsity, epochs=step.config.epochs)
             elif step.kind == STRUCTURED_PRUNE:
-                changes.update(prune="structured", sparsity=step.config.sparsity,
-                               epochs=step.config.fine_tune_epochs)
+                changes.update(prune="structured", sparsity=step.config.sparsity, epochs=step.config.fine_tune_epochs)
             elif step.kind == DISTILL:
                 changes.update(distill=True, epochs=step.config.epochs)
     settings = dataclasses.replace(base, modes=tuple(modes), **changes)
@@ -88,10 +93,15 @@ def check_shown(recipes: Iterable[Recipe], settings: RunSettings) -> None:
     for recipe in recipes:
         if recipe not in made:
             same_name = next((r for r in made if r.name == recipe.name), None)
-            why = "its settings differ from what the panel can set" if same_name is not None else \
-                "the panel has no control for it"
-            raise RecipeNotShown(f"the recipe panel cannot make the variant {recipe.name!r} ({why}); "
-                                 "run this file with `litesmith optimize MODEL --recipe FILE`")
+            why = (
+                "its settings differ from what the panel can set"
+                if same_name is not None
+                else "the panel has no control for it"
+            )
+            raise RecipeNotShown(
+                f"the recipe panel cannot make the variant {recipe.name!r} ({why}); "
+                "run this file with `litesmith optimize MODEL --recipe FILE`"
+            )
 
 
 class RecipeFiles(QObject):
@@ -109,18 +119,20 @@ class RecipeFiles(QObject):
         self.window = window
         self.open_action = QAction("Open &Recipe…", window)
         self.open_action.setObjectName("openRecipeAction")
-        self.open_action.setToolTip("Set the recipe panel from a recipe file (as `litesmith optimize --recipe` "
-                                    "reads it)")
+        self.open_action.setToolTip(
+            "Set the recipe panel from a recipe file (as `litesmith optimize --recipe` reads it)"
+        )
         self.open_action.triggered.connect(lambda checked=False: self.open_dialog())
         self.save_action = QAction("Save Recip&e…", window)
         self.save_action.setObjectName("saveRecipeAction")
-        self.save_action.setToolTip("Write the variants the recipe panel makes as a recipe file (for "
-                                    "`litesmith optimize MODEL --recipe FILE`)")
+        self.save_action.setToolTip(
+            "Write the variants the recipe panel makes as a recipe file (for `litesmith optimize MODEL --recipe FILE`)"
+        )
         self.save_action.triggered.connect(lambda checked=False: self.save_dialog())
         menu = window.file_menu
         actions = menu.actions()
         anchor = window.quit_action
-        if anchor in actions:      # above the separator before Quit
+        if anchor in actions:  # above the separator before Quit
             index = actions.index(anchor)
             if index > 0 and actions[index - 1].isSeparator():
                 anchor = actions[index - 1]
@@ -128,7 +140,7 @@ class RecipeFiles(QObject):
         menu.insertAction(anchor, self.save_action)
         self.panel_row = self._panel_row()
         panel_layout = window.recipe_panel.layout()
-        if panel_layout is not None:    # the same two actions at the top of the recipe panel
+        if panel_layout is not None:  # the same two actions at the top of the recipe panel
             panel_layout.insertWidget(0, self.panel_row)
 
     def _panel_row(self) -> QWidget:
@@ -140,7 +152,7 @@ class RecipeFiles(QObject):
         for action, text in ((self.open_action, "Open…"), (self.save_action, "Save…")):
             button = QToolButton()
             button.setDefaultAction(action)
-            button.setText(text)         # setDefaultAction copies the menu text; the row says "Recipe file" already
+            button.setText(text)  # setDefaultAction copies the menu text; the row says "Recipe file" already
             layout.addWidget(button)
         layout.addStretch(1)
         return row
@@ -180,20 +192,21 @@ class RecipeFiles(QObject):
         path = os.path.abspath(os.fspath(path))
         if self._busy():
             return False
-        return self.window.runner.submit(read_recipe_job, path, subject=path, on_finished=self._on_read,
-                                         on_failed=self.window.show_error)
+        return self.window.runner.submit(
+            read_recipe_job, path, subject=path, on_finished=self._on_read, on_failed=self.window.show_error
+        )
 
     def _on_read(self, loaded: RecipeFile) -> None:
         panel = self.window.recipe_panel
         try:
             before = panel.settings()
-        except ValueError as exc:     # a field the user is typing in does not parse: say which
+        except ValueError as exc:  # a field the user is typing in does not parse: say which
             self.window.show_error(JobError(ErrorKind.USAGE, str(exc), path=loaded.path))
             return
         try:
             wanted = settings_for_recipes(loaded.recipes, before)
             panel.set_settings(wanted)
-            check_shown(loaded.recipes, panel.settings())   # the controls' ranges and steps may round a value
+            check_shown(loaded.recipes, panel.settings())  # the controls' ranges and steps may round a value
         except RecipeNotShown as exc:
             panel.set_settings(before)
             self.window.show_error(JobError(ErrorKind.BAD_INPUT, str(exc), path=loaded.path))
@@ -212,8 +225,16 @@ class RecipeFiles(QObject):
             self.window.show_error(JobError(ErrorKind.USAGE, str(exc), path=path))
             return False
         name = os.path.splitext(os.path.basename(path))[0]
-        return self.window.runner.submit(write_recipe_job, path, recipes, name=name, created_by="Litesmith app",
-                                         subject=path, on_finished=self._on_saved, on_failed=self.window.show_error)
+        return self.window.runner.submit(
+            write_recipe_job,
+            path,
+            recipes,
+            name=name,
+            created_by="Litesmith app",
+            subject=path,
+            on_finished=self._on_saved,
+            on_failed=self.window.show_error,
+        )
 
     def _on_saved(self, path: str) -> None:
         self.window.job_status.label.setText(f"Recipe saved to {os.path.basename(path)}")

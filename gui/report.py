@@ -56,19 +56,20 @@ def with_serving(outcome: RunOutcome, study: ServingStudy) -> RunRecord:
     return RunRecord(**values, serving=study)
 
 
-def report_inputs(outcome: RunOutcome, panel: ResultsPanel, serving: ServingTab | None = None
-                  ) -> tuple[ComparisonRun, list[tuple[str, bytes]]]:
+def report_inputs(
+    outcome: RunOutcome, panel: ResultsPanel, serving: ServingTab | None = None
+) -> tuple[ComparisonRun, list[tuple[str, bytes]]]:
     """What `core.report.html.write_report` needs: the Run (with its serving study) and the charts as PNG bytes.
 
     GUI thread only (the charts are Qt widgets); nothing is written. `serving`: the window's
     `gui.serving.tab.ServingTab` (or None); its study is included when it is about `outcome`
     (`ServingTab.report_study`), its chart beside the results panel's.
     """
-    panel.flush()   # the charts are drawn in steps: finish them before rendering
+    panel.flush()  # the charts are drawn in steps: finish them before rendering
     charts = [(key, chart_png(plot)) for key, plot in panel.charts.plots().items()]
     study = serving.report_study(outcome) if serving is not None else None
     run = outcome if study is None else with_serving(outcome, study)
-    if serving is not None and study is not None:   # a study comes only from `serving`
+    if serving is not None and study is not None:  # a study comes only from `serving`
         chart = serving.panel.chart
         chart.flush()
         # As on screen: the exporter re-lays the legend out larger, and this one sits on the view's bottom edge.
@@ -76,8 +77,9 @@ def report_inputs(outcome: RunOutcome, panel: ResultsPanel, serving: ServingTab 
     return run, charts
 
 
-def write_report(outcome: RunOutcome, panel: ResultsPanel, html_path: str, json_path: str,
-                 serving: ServingTab | None = None) -> tuple[str, str]:
+def write_report(
+    outcome: RunOutcome, panel: ResultsPanel, html_path: str, json_path: str, serving: ServingTab | None = None
+) -> tuple[str, str]:
     """Write both files atomically, with the panel's charts, in the calling thread; returns their paths.
 
     Raises core.errors.OutputError. `serving` as in `report_inputs`. For tests and scripts: the app
@@ -85,5 +87,5 @@ def write_report(outcome: RunOutcome, panel: ResultsPanel, html_path: str, json_
     """
     run, charts = report_inputs(outcome, panel, serving)
     html_file, json_file = write_core_report(run, html_path, json_path, charts=charts)
-    assert html_file is not None and json_file is not None   # both paths were given
+    assert html_file is not None and json_file is not None  # both paths were given
     return html_file, json_file

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import (
-    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt,
-)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QFont
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -25,12 +23,13 @@ class Column:
     `text(record)` is the cell's text; `sort_key(record)` what it sorts by (default: the lowercased text);
     `numeric` right-aligns it; `tooltip(record)` and `bold(record)` are optional.
     """
+
     title: str
     text: Callable[[Any], str]
     sort_key: Callable[[Any], Any] | None = None
     numeric: bool = False
     tooltip: Callable[[Any], str] | None = None
-    bold: Callable[[Any], bool] | None = None       # e.g. the best value of a comparison column
+    bold: Callable[[Any], bool] | None = None  # e.g. the best value of a comparison column
 
 
 class RecordTableModel(QAbstractTableModel):

@@ -20,8 +20,15 @@ from PySide6.QtWidgets import QFileDialog
 FILE_FILTER = "Models (*.keras *.h5 *.hdf5 *.tflite);;All files (*)"
 
 
-def _action(window: Any, text: str, slot: Any, *, shortcut: QKeySequence | str | None = None, tip: str = "",
-            enabled: bool = True) -> QAction:
+def _action(
+    window: Any,
+    text: str,
+    slot: Any,
+    *,
+    shortcut: QKeySequence | str | None = None,
+    tip: str = "",
+    enabled: bool = True,
+) -> QAction:
     action = QAction(text, window)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut) if isinstance(shortcut, str) else shortcut)
@@ -35,10 +42,20 @@ def _action(window: Any, text: str, slot: Any, *, shortcut: QKeySequence | str |
 def create_actions(window: Any) -> None:
     """Make the window's actions (attributes of `window`), each connected to the window's method."""
     w = window
-    w.open_action = _action(w, "&Open Model…", lambda: open_file_dialog(w), shortcut=QKeySequence(QKeySequence.StandardKey.Open),
-                            tip="Open a .keras, .h5 or .tflite file")
-    w.open_folder_action = _action(w, "Open &SavedModel Folder…", lambda: open_folder_dialog(w), shortcut="Ctrl+Shift+O",
-                                   tip="Open a TensorFlow SavedModel folder")
+    w.open_action = _action(
+        w,
+        "&Open Model…",
+        lambda: open_file_dialog(w),
+        shortcut=QKeySequence(QKeySequence.StandardKey.Open),
+        tip="Open a .keras, .h5 or .tflite file",
+    )
+    w.open_folder_action = _action(
+        w,
+        "Open &SavedModel Folder…",
+        lambda: open_folder_dialog(w),
+        shortcut="Ctrl+Shift+O",
+        tip="Open a TensorFlow SavedModel folder",
+    )
     w.clear_recent_action = _action(w, "&Clear Recent Files", lambda: clear_recent(w))
 
     w.quit_action = _action(w, "&Quit", w.close)
@@ -46,23 +63,52 @@ def create_actions(window: Any) -> None:
     w.quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")])
     w.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
-    w.cancel_action = _action(w, "Cancel Job", w._cancel_from_shortcut, shortcut=QKeySequence(Qt.Key.Key_Escape),
-                              enabled=False)
+    w.cancel_action = _action(
+        w, "Cancel Job", w._cancel_from_shortcut, shortcut=QKeySequence(Qt.Key.Key_Escape), enabled=False
+    )
     w.addAction(w.cancel_action)
 
-    w.run_action = _action(w, "&Run Recipe", w.start_run, shortcut="Ctrl+R", enabled=False,
-                           tip="Optimize the model, then benchmark the original and every variant")
-    w.auto_action = _action(w, "&Auto: Fastest Within Budget", w.start_auto, shortcut="Ctrl+Shift+R", enabled=False,
-                            tip="Try the recipes cheapest first and recommend the fastest variant that meets "
-                                "the budget set in the recipe panel")
-    w.devices_action = _action(w, "&Devices…", w.show_devices,
-                               tip="The CPU's inference features and the GPUs TensorFlow and the driver see")
-    w.clear_cache_action = _action(w, "Clear &Cache…", w.clear_cache_dialog,
-                                   tip="Delete the cached variants and measurements (the next run measures afresh)")
-    w.export_variant_action = _action(w, "Export &Variant…", w.export_variant_dialog, shortcut="Ctrl+E", enabled=False,
-                                      tip="Write the selected (or recommended) variant as a .tflite with its report")
-    w.export_report_action = _action(w, "Export &Report…", w.export_report_dialog, enabled=False,
-                                     tip="Write the whole comparison as HTML (with charts) and JSON")
+    w.run_action = _action(
+        w,
+        "&Run Recipe",
+        w.start_run,
+        shortcut="Ctrl+R",
+        enabled=False,
+        tip="Optimize the model, then benchmark the original and every variant",
+    )
+    w.auto_action = _action(
+        w,
+        "&Auto: Fastest Within Budget",
+        w.start_auto,
+        shortcut="Ctrl+Shift+R",
+        enabled=False,
+        tip="Try the recipes cheapest first and recommend the fastest variant that meets "
+        "the budget set in the recipe panel",
+    )
+    w.devices_action = _action(
+        w, "&Devices…", w.show_devices, tip="The CPU's inference features and the GPUs TensorFlow and the driver see"
+    )
+    w.clear_cache_action = _action(
+        w,
+        "Clear &Cache…",
+        w.clear_cache_dialog,
+        tip="Delete the cached variants and measurements (the next run measures afresh)",
+    )
+    w.export_variant_action = _action(
+        w,
+        "Export &Variant…",
+        w.export_variant_dialog,
+        shortcut="Ctrl+E",
+        enabled=False,
+        tip="Write the selected (or recommended) variant as a .tflite with its report",
+    )
+    w.export_report_action = _action(
+        w,
+        "Export &Report…",
+        w.export_report_dialog,
+        enabled=False,
+        tip="Write the whole comparison as HTML (with charts) and JSON",
+    )
     w.about_action = _action(w, "&About Litesmith", w.show_about)
     w.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -136,5 +182,12 @@ def open_folder_dialog(window: Any) -> None:
         window.load_model(path)
 
 
-__all__ = ["FILE_FILTER", "clear_recent", "create_actions", "create_menus", "open_file_dialog", "open_folder_dialog",
-           "rebuild_recent_menu"]
+__all__ = [
+    "FILE_FILTER",
+    "clear_recent",
+    "create_actions",
+    "create_menus",
+    "open_file_dialog",
+    "open_folder_dialog",
+    "rebuild_recent_menu",
+]

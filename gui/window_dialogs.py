@@ -29,7 +29,7 @@ ERROR_TITLES = {
 }
 ERROR_HINTS = {
     ErrorKind.BAD_INPUT: "Litesmith opens .keras, .h5 and .tflite files and SavedModel folders. "
-                         "Check that the file is complete and really is one of these.",
+    "Check that the file is complete and really is one of these.",
     ErrorKind.OUTPUT: "Nothing partial was written: free some space, or choose a folder you can write to.",
     ErrorKind.CRASHED: "Only the engine process stopped; the next job starts a fresh one.",
     ErrorKind.OUT_OF_MEMORY: "The engine process was stopped; the next job starts a fresh one.",
@@ -55,8 +55,8 @@ def show_error(window: Any, error: JobError) -> QMessageBox:
         details += ["", error.details.strip()]
     box.setDetailedText("\n".join(details))
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
-    window.custom_code.offer_in(box, error)   # an unknown class: "Load Custom Layer Code…"
-    if hint := app_hint(error.message):        # a CLI flag in the core's message: where the app sets it
+    window.custom_code.offer_in(box, error)  # an unknown class: "Load Custom Layer Code…"
+    if hint := app_hint(error.message):  # a CLI flag in the core's message: where the app sets it
         box.setInformativeText("\n\n".join(t for t in (box.informativeText(), hint) if t))
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.finished.connect(lambda _result, b=box: window._forget_error_dialog(b))
@@ -102,16 +102,20 @@ def clear_cache_dialog(window: Any) -> None:
     if window.cache_dialog is not None:
         window.cache_dialog.raise_()
         return
-    folder = ResultCache().folder     # read from the environment now, on the thread that was asked
-    call_in_thread(ResultCache(folder).stats, on_result=lambda stats: _open_cache_dialog(window, stats),
-                   on_error=lambda exc: _cache_error(window, "cannot read the cache", exc, folder), owner=window)
+    folder = ResultCache().folder  # read from the environment now, on the thread that was asked
+    call_in_thread(
+        ResultCache(folder).stats,
+        on_result=lambda stats: _open_cache_dialog(window, stats),
+        on_error=lambda exc: _cache_error(window, "cannot read the cache", exc, folder),
+        owner=window,
+    )
 
 
 def _open_cache_dialog(window: Any, stats: Any) -> QMessageBox:
     """The Clear Cache box for `stats` (`core.cache.CacheStats`); Yes starts `clear_cache`."""
     from core.units import human_size
 
-    if window.cache_dialog is not None:      # asked twice while the folder was listed: one box
+    if window.cache_dialog is not None:  # asked twice while the folder was listed: one box
         window.cache_dialog.raise_()
         return window.cache_dialog
     box = QMessageBox(window)
@@ -120,8 +124,10 @@ def _open_cache_dialog(window: Any, stats: Any) -> QMessageBox:
     box.setWindowTitle(f"Clear Cache — {APP_TITLE}")
     if stats.entries:
         box.setText(f"Delete {stats.entries:,} cached result(s), {human_size(stats.total_bytes)}?")
-        box.setInformativeText("Variants and measurements are kept so that a second run on the same model, "
-                               f"recipe and data is instant. Folder: {stats.folder}")
+        box.setInformativeText(
+            "Variants and measurements are kept so that a second run on the same model, "
+            f"recipe and data is instant. Folder: {stats.folder}"
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.button(QMessageBox.StandardButton.Yes).setText("Clear Cache")
@@ -158,9 +164,13 @@ def clear_cache(window: Any) -> None:
         window.job_status.label.setText(f"Cache cleared: {removed:,} entries, {human_size(freed)} freed")
         window.cache_cleared.emit(removed)
 
-    call_in_thread(_clear, cache, on_result=cleared,
-                   on_error=lambda exc: _cache_error(window, "cannot clear the cache", exc, str(cache.folder)),
-                   owner=window)
+    call_in_thread(
+        _clear,
+        cache,
+        on_result=cleared,
+        on_error=lambda exc: _cache_error(window, "cannot clear the cache", exc, str(cache.folder)),
+        owner=window,
+    )
 
 
 def _cache_error(window: Any, what: str, exc: BaseException, folder: Any) -> None:
@@ -178,8 +188,9 @@ def ask_before_closing(window: Any) -> None:
         window.close_dialog.raise_()
         return
     box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE, "A job is running. Stop it and quit?", parent=window)
-    box.setInformativeText(f"{window.job_status.label.text()}\nStopping cancels it cleanly: nothing half-written "
-                           "is kept.")
+    box.setInformativeText(
+        f"{window.job_status.label.text()}\nStopping cancels it cleanly: nothing half-written is kept."
+    )
     box.stop_button = box.addButton("Stop and Quit", QMessageBox.ButtonRole.AcceptRole)
     box.keep_button = box.addButton("Keep Running", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(box.keep_button)
@@ -189,5 +200,13 @@ def ask_before_closing(window: Any) -> None:
     box.open()
 
 
-__all__ = ["APP_TITLE", "ERROR_HINTS", "ERROR_TITLES", "ask_before_closing", "clear_cache", "clear_cache_dialog",
-           "show_about", "show_error"]
+__all__ = [
+    "APP_TITLE",
+    "ERROR_HINTS",
+    "ERROR_TITLES",
+    "ask_before_closing",
+    "clear_cache",
+    "clear_cache_dialog",
+    "show_about",
+    "show_error",
+]

@@ -86,7 +86,8 @@ class DropTarget:
         if self.load_model(paths[0]) and len(paths) > 1:
             self.job_status.label.setText(
                 f"Opening {os.path.basename(os.path.normpath(paths[0]))}: one model at a time "
-                f"({len(paths) - 1} other dropped item(s) ignored)")
+                f"({len(paths) - 1} other dropped item(s) ignored)"
+            )
 
 
 __all__ = ["MODEL_SUFFIXES", "DropTarget", "is_data_file", "is_model_path"]

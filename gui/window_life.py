@@ -74,7 +74,7 @@ class WindowLife:
         if self._shut_down:
             return
         self._shut_down = True
-        self.jobs.queue.clear()   # nothing deferred starts after this
+        self.jobs.queue.clear()  # nothing deferred starts after this
         if self.remember_geometry:
             self.save_state()
             try:
@@ -84,14 +84,14 @@ class WindowLife:
         self.runner.shutdown()
         exports = getattr(self, "exports", None)
         if exports is not None:
-            exports.wait_for_report()   # a report being written in a worker thread: let it finish
+            exports.wait_for_report()  # a report being written in a worker thread: let it finish
         if self.owns_engine:
             self.engine.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """Qt override: while the user's job runs, ask first (the event is ignored); otherwise `shutdown` and close."""
         if self.runner.busy and not self._background_job and not self._shut_down and not self._close_confirmed:
-            event.ignore()          # a user's job runs: ask first (the answer closes, or keeps it running)
+            event.ignore()  # a user's job runs: ask first (the answer closes, or keeps it running)
             ask_before_closing(self)
             return
         self.shutdown()

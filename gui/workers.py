@@ -60,12 +60,19 @@ class JobWorker(QObject):
     failed = Signal(object)
     done = Signal()
 
-    def __init__(self, engine: Engine, fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None,
-                 subject: str | None = None, then: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        fn: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        subject: str | None = None,
+        then: Callable[[Any], Any] | None = None,
+    ) -> None:
         super().__init__()
         self._engine = engine
         self._fn = fn
-        self._then = then   # runs in this worker's thread on the job's result (e.g. listing a folder)
+        self._then = then  # runs in this worker's thread on the job's result (e.g. listing a folder)
         self._args = tuple(args)
         self._kwargs = dict(kwargs or {})
         self.subject = subject
@@ -94,8 +101,14 @@ class JobWorker(QObject):
             self._run()
         except Exception as exc:  # noqa: BLE001 - the user must hear about every failure
             log.exception("job %s failed in the GUI worker", getattr(self._fn, "__name__", self._fn))
-            self._fail(JobError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", path=self.subject,
-                                details=traceback.format_exc()))
+            self._fail(
+                JobError(
+                    ErrorKind.INTERNAL,
+                    f"{type(exc).__name__}: {exc}",
+                    path=self.subject,
+                    details=traceback.format_exc(),
+                )
+            )
         finally:
             self.done.emit()
 
@@ -179,9 +192,16 @@ class JobRunner(QObject):
         """The running job's worker (None: none runs)."""
         return self._worker
 
-    def submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None,
-               on_finished: ResultCallback | None = None, on_failed: ErrorCallback | None = None,
-               then: Callable[[Any], Any] | None = None, **kwargs: Any) -> bool:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        subject: str | None = None,
+        on_finished: ResultCallback | None = None,
+        on_failed: ErrorCallback | None = None,
+        then: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> bool:
         """Start `fn(*args, **kwargs)` in the engine; False when a job already runs (or after shutdown).
 
         `then(result)`, if given, runs in the job's worker thread (never the GUI thread) and its
@@ -277,7 +297,9 @@ class JobRunner(QObject):
         if thread is None or worker is None or self.sender() is not thread:
             return  # already cleaned up by shutdown()
         outcome = worker.outcome or (
-            "failed", JobError(ErrorKind.INTERNAL, "the job's thread ended without a result", path=worker.subject))
+            "failed",
+            JobError(ErrorKind.INTERNAL, "the job's thread ended without a result", path=worker.subject),
+        )
         on_finished, on_failed = self._callbacks
         self._release()
         self.busy_changed.emit(False)
@@ -310,8 +332,7 @@ class JobKindController(QObject):
     function (tests); ``None`` means the subclass's default.
     """
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None,
-                 job: Callable[..., Any] | None = None) -> None:
+    def __init__(self, runner: JobRunner, parent: QObject | None = None, job: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
         self._job = job
@@ -321,8 +342,9 @@ class JobKindController(QObject):
     def _submit(self, fn: Callable[..., Any], *args: Any, subject: str | None = None, **kwargs: Any) -> bool:
         """`runner.submit` with this controller's end hooks; False (and not active) when a job already runs."""
         self.active = True
-        started = self.runner.submit(fn, *args, subject=subject, on_finished=self._on_finished,
-                                     on_failed=self._on_failed, **kwargs)
+        started = self.runner.submit(
+            fn, *args, subject=subject, on_finished=self._on_finished, on_failed=self._on_failed, **kwargs
+        )
         if not started:
             self.active = False
         return started
@@ -354,7 +376,7 @@ class JobKindController(QObject):
 class _Relay(QObject):
     """Carries a worker thread's outcome into the GUI thread (it lives there, and is never deleted)."""
 
-    ready = Signal(object, object)   # (deliver: callable, outcome), emitted in any thread
+    ready = Signal(object, object)  # (deliver: callable, outcome), emitted in any thread
 
     @Slot(object, object)
     def deliver(self, deliver: Callable[[Any], None], outcome: Any) -> None:
@@ -365,9 +387,13 @@ class _Relay(QObject):
 _relay: _Relay | None = None
 
 
-def call_in_thread(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None],
-                   on_error: Callable[[BaseException], None] | None = None,
-                   owner: QObject | None = None) -> threading.Thread:
+def call_in_thread(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None],
+    on_error: Callable[[BaseException], None] | None = None,
+    owner: QObject | None = None,
+) -> threading.Thread:
     """Run the plain function ``fn(*args)`` in a thread of its own; its value goes to ``on_result`` in the GUI thread.
 
     For small reads the GUI thread must not do itself (a CSV file's header) and that must not wait
@@ -387,7 +413,7 @@ def call_in_thread(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any]
 
     def deliver(outcome: tuple[bool, Any]) -> None:
         if owner is not None and not shiboken6.isValid(owner):
-            return   # the widget that asked is gone
+            return  # the widget that asked is gone
         ok, value = outcome
         if ok:
             on_result(value)

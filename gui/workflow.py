@@ -51,8 +51,8 @@ class RunOutcome:
 
     model_path: str
     settings: dict[str, Any]
-    optimize: Any                       # core.optimize.results.OptimizeResult
-    benchmark: Any = None               # core.benchmark.results.BenchmarkResult | None
+    optimize: Any  # core.optimize.results.OptimizeResult
+    benchmark: Any = None  # core.benchmark.results.BenchmarkResult | None
     benchmark_error: JobError | None = None
     seconds: float = 0.0
     finished_at: float = field(default_factory=time.time)
@@ -101,7 +101,7 @@ def benchmark_inputs(model_path: str, result: OptimizeResult) -> tuple[dict[str,
     A Keras/SavedModel source is measured in TensorFlow as the "before"; a .tflite
     source is itself the baseline, measured in LiteRT under the name "original".
     """
-    from core.report.comparison import benchmark_plan   # the CLI's --report-html measures the same
+    from core.report.comparison import benchmark_plan  # the CLI's --report-html measures the same
 
     variants, keras_model, _ = benchmark_plan(model_path, result)
     return variants, keras_model
@@ -109,6 +109,7 @@ def benchmark_inputs(model_path: str, result: OptimizeResult) -> tuple[dict[str,
 
 class RunController(QObject):
     """Chains one Run's optimize and benchmark jobs through the window's `JobRunner` (signals: module docstring)."""
+
     stage_changed = Signal(str)
     variant_ready = Signal(object)
     samples = Signal(object)
@@ -117,8 +118,12 @@ class RunController(QObject):
     run_failed = Signal(object)
     run_cancelled = Signal()
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None,
-                 jobs: tuple[Callable[..., Any], Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        parent: QObject | None = None,
+        jobs: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.runner = runner
         self._jobs = jobs
@@ -147,10 +152,18 @@ class RunController(QObject):
         if self._jobs is None and settings.use_cache:
             from core.cache import ResultCache
 
-            extra["cache"] = ResultCache()   # as the CLI: a variant built before is not built again
-        started = self.runner.submit(optimize_model, model_path, recipes, data, subject=model_path,
-                                     options=settings.session_options(),
-                                     on_finished=self._on_optimized, on_failed=self._on_failed, **extra)
+            extra["cache"] = ResultCache()  # as the CLI: a variant built before is not built again
+        started = self.runner.submit(
+            optimize_model,
+            model_path,
+            recipes,
+            data,
+            subject=model_path,
+            options=settings.session_options(),
+            on_finished=self._on_optimized,
+            on_failed=self._on_failed,
+            **extra,
+        )
         if not started:
             self.active = False
             self.stage = ""
@@ -190,18 +203,25 @@ class RunController(QObject):
         extra = {}
         bench_data = self.settings.bench_data()
         if bench_data is not None:
-            extra["data"] = bench_data   # batches from the data file: data-loading vs model time
+            extra["data"] = bench_data  # batches from the data file: data-loading vs model time
         if self._jobs is None and self.settings.use_cache:
             from core.cache import ResultCache
 
-            extra["cache"] = ResultCache()   # the same models, settings and machine: measured before
+            extra["cache"] = ResultCache()  # the same models, settings and machine: measured before
         shapes = measured_shapes(result, self.settings)
         if shapes and _takes(benchmark_variants, "input_shapes"):
-            extra["input_shapes"] = shapes   # free dimensions: measured at the sizes evaluated
-        started = self.runner.submit(benchmark_variants, variants, config, subject=self.model_path,
-                                     keras_model=keras_model, label=name, **extra,
-                                     on_finished=lambda bench: self._finish(benchmark=bench),
-                                     on_failed=self._on_failed)
+            extra["input_shapes"] = shapes  # free dimensions: measured at the sizes evaluated
+        started = self.runner.submit(
+            benchmark_variants,
+            variants,
+            config,
+            subject=self.model_path,
+            keras_model=keras_model,
+            label=name,
+            **extra,
+            on_finished=lambda bench: self._finish(benchmark=bench),
+            on_failed=self._on_failed,
+        )
         if not started:  # cannot happen (the runner is idle in its callbacks); be safe anyway
             self._finish(benchmark_error=JobError(ErrorKind.INTERNAL, "could not start the benchmark"))
             return
@@ -226,7 +246,12 @@ class RunController(QObject):
             return
         self.active = False
         self.stage = ""
-        outcome = RunOutcome(model_path=self.model_path, settings=self.settings.to_dict() if self.settings else {},
-                             optimize=self.optimize_result, benchmark=benchmark, benchmark_error=benchmark_error,
-                             seconds=time.perf_counter() - self._started)
+        outcome = RunOutcome(
+            model_path=self.model_path,
+            settings=self.settings.to_dict() if self.settings else {},
+            optimize=self.optimize_result,
+            benchmark=benchmark,
+            benchmark_error=benchmark_error,
+            seconds=time.perf_counter() - self._started,
+        )
         self.run_finished.emit(outcome)

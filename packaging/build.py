@@ -52,8 +52,9 @@ def strip_libraries(bundle: Path = BUNDLE) -> int:
                 continue
             before = lib.stat().st_size
             stripped = lib.with_name(lib.name + ".stripped")
-            done = subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(lib)],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [strip, "--strip-unneeded", "-o", str(stripped), str(lib)], capture_output=True, text=True
+            )
             if done.returncode != 0:
                 stripped.unlink(missing_ok=True)
                 print(f"note: could not strip {lib.name}: {done.stderr.strip()}")
@@ -69,8 +70,19 @@ def build(clean: bool = False, strip: bool = True) -> dict:
         import PyInstaller  # noqa: F401
     except ImportError:
         sys.exit("error: PyInstaller is not installed; run: pip install -e '.[packaging]'")
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(DIST), "--workpath", str(WORK), str(SPEC)]
+    command = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(DIST),
+        "--workpath",
+        str(WORK),
+        str(SPEC),
+    ]
     if clean:
         command.insert(3, "--clean")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
@@ -87,8 +99,10 @@ def build(clean: bool = False, strip: bool = True) -> dict:
     }
     WORK.mkdir(exist_ok=True)
     (WORK / "litesmith-build.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"built {EXECUTABLE.relative_to(ROOT)} in {seconds / 60:.1f} min; "
-          f"bundle {record['bundle_bytes'] / 2**30:.2f} GiB ({saved / 2**20:,.0f} MiB saved by strip)")
+    print(
+        f"built {EXECUTABLE.relative_to(ROOT)} in {seconds / 60:.1f} min; "
+        f"bundle {record['bundle_bytes'] / 2**30:.2f} GiB ({saved / 2**20:,.0f} MiB saved by strip)"
+    )
     return record
 
 
@@ -113,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="discard PyInstaller's cache in build/ first")
     parser.add_argument("--check", action="store_true", help="run the built bundle on a sample")
-    parser.add_argument("--no-strip", dest="strip", action="store_false",
-                        help="keep the symbol tables of TensorFlow's and LiteRT's libraries")
+    parser.add_argument(
+        "--no-strip",
+        dest="strip",
+        action="store_false",
+        help="keep the symbol tables of TensorFlow's and LiteRT's libraries",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ldd") is None:
         print("warning: ldd not found; PyInstaller needs it to find shared libraries", file=sys.stderr)

@@ -38,7 +38,7 @@ from core.tf_runtime import import_tensorflow  # noqa: E402
 
 SEED = 20261128
 DEFAULT_OUT = REPO_ROOT / "resources" / "samples"
-PREDICT_BATCH = 256          # the tests predict with the same batch size
+PREDICT_BATCH = 256  # the tests predict with the same batch size
 
 FRAUD_FEATURES = ["hour"] + [f"V{i}" for i in range(1, 29)] + ["log_amount"]
 FRAUD_RATE = 0.005
@@ -80,7 +80,7 @@ def _atomic_write(path: Path, write) -> None:
         write(Path(tmp))
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes it 0600
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -141,7 +141,9 @@ def make_transactions(rng: np.random.Generator, n: int, frauds: int) -> tuple[np
         v[idx, j] += shift * sd[j] * strength * (1.0 + 0.3 * rng.standard_normal(k))
     # Published the way such data usually is: minutes, 3 decimals (it also
     # keeps the eval split small on disk).
-    x = np.column_stack([np.floor(hour * 60.0) / 60.0, np.round(v, 3), np.round(np.log1p(amount), 3)]).astype(np.float32)
+    x = np.column_stack([np.floor(hour * 60.0) / 60.0, np.round(v, 3), np.round(np.log1p(amount), 3)]).astype(
+        np.float32
+    )
     return x, y
 
 
@@ -165,8 +167,7 @@ def build_fraud(out: Path, keras, log) -> dict:
         name="fraud_mlp",
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-    model.fit(x_train, y_train, batch_size=256, epochs=20, class_weight=FRAUD_CLASS_WEIGHT,
-              shuffle=True, verbose=0)
+    model.fit(x_train, y_train, batch_size=256, epochs=20, class_weight=FRAUD_CLASS_WEIGHT, shuffle=True, verbose=0)
 
     for name in ("calib", "eval"):
         _save_npz(out / f"fraud_{name}.npz", *splits[name])
@@ -192,8 +193,10 @@ def build_fraud(out: Path, keras, log) -> dict:
         "features": FRAUD_FEATURES,
     }
     _save_json(out / "fraud.json", figures)
-    log(f"fraud: accuracy {m.accuracy:.4f}  PR-AUC {m.pr_auc:.4f}  ROC-AUC {m.roc_auc:.4f}  "
-        f"precision {m.precision:.3f}  recall {m.recall:.3f}")
+    log(
+        f"fraud: accuracy {m.accuracy:.4f}  PR-AUC {m.pr_auc:.4f}  ROC-AUC {m.roc_auc:.4f}  "
+        f"precision {m.precision:.3f}  recall {m.recall:.3f}"
+    )
     return figures
 
 
@@ -210,9 +213,11 @@ def load_digit_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     x = (data.images.astype(np.float32) / 16.0)[..., np.newaxis]
     y = data.target.astype(np.int64)
     x_rest, x_eval, y_rest, y_eval = train_test_split(
-        x, y, test_size=DIGITS_EVAL, stratify=y, random_state=SEED % (2**32))
+        x, y, test_size=DIGITS_EVAL, stratify=y, random_state=SEED % (2**32)
+    )
     x_train, x_calib, y_train, y_calib = train_test_split(
-        x_rest, y_rest, test_size=DIGITS_CALIB, stratify=y_rest, random_state=SEED % (2**32) + 1)
+        x_rest, y_rest, test_size=DIGITS_CALIB, stratify=y_rest, random_state=SEED % (2**32) + 1
+    )
     return {"train": (x_train, y_train), "calib": (x_calib, y_calib), "eval": (x_eval, y_eval)}
 
 
@@ -273,8 +278,7 @@ BUILDERS = {"fraud": build_fraud, "digits": build_digits}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: resources/samples)")
-    parser.add_argument("--only", choices=sorted(BUILDERS), action="append",
-                        help="build only this sample (repeatable)")
+    parser.add_argument("--only", choices=sorted(BUILDERS), action="append", help="build only this sample (repeatable)")
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="litesmith-tests-"))
 for _name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
     os.environ[_name] = str(_SESSION_HOME / _name.lower())
 os.environ["LITESMITH_CACHE_DIR"] = str(_SESSION_HOME / "result-cache")
-os.environ["LITESMITH_LOG_DIR"] = str(_SESSION_HOME / "log")   # internal-error details files
+os.environ["LITESMITH_LOG_DIR"] = str(_SESSION_HOME / "log")  # internal-error details files
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -74,8 +74,11 @@ def _raise_json_violations(start: int, phase: str) -> None:
     found = _json_violations[start:]
     del _json_violations[start:]
     if found:
-        pytest.fail(f"{len(found)} JSON document(s) written during {phase} do not match their schema "
-                    "(core/schemas):\n" + "\n".join(found), pytrace=False)
+        pytest.fail(
+            f"{len(found)} JSON document(s) written during {phase} do not match their schema "
+            "(core/schemas):\n" + "\n".join(found),
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -24,8 +24,9 @@ class ScaledDense(keras.layers.Layer):
         self.scale = float(scale)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(int(input_shape[-1]), self.units), initializer="glorot_uniform",
-                                      name="kernel")
+        self.kernel = self.add_weight(
+            shape=(int(input_shape[-1]), self.units), initializer="glorot_uniform", name="kernel"
+        )
         self.bias = self.add_weight(shape=(self.units,), initializer="random_normal", name="bias")
 
     def call(self, inputs):

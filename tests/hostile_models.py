@@ -23,6 +23,7 @@ ANSI_NAME = "evil\x1b[31m\nTraceback (most recent call last):\x1b]0;pwned\x07"
 
 # -- SavedModels -------------------------------------------------------------------
 
+
 def _edit_saved_model(folder: Path, edit) -> Path:
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -50,8 +51,7 @@ def initializer_writes_file_as_saver(folder: Path, target: Path) -> Path:
             return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[], shared_name="")
 
         def _initialize(self):
-            tf.raw_ops.SaveV2(prefix=target, tensor_names=["x"], shape_and_slices=[""],
-                              tensors=[tf.constant(1.0)])
+            tf.raw_ops.SaveV2(prefix=target, tensor_names=["x"], shape_and_slices=[""], tensors=[tf.constant(1.0)])
             return tf.constant(0)
 
     class Model(tf.Module):
@@ -69,8 +69,11 @@ def initializer_writes_file_as_saver(folder: Path, target: Path) -> Path:
 
     def rewire(meta_graph):
         nodes = {n.name: n for n in meta_graph.graph_def.node}
-        init_fns = {f.signature.name for f in meta_graph.graph_def.library.function
-                    if "__inference__initializer" in f.signature.name}
+        init_fns = {
+            f.signature.name
+            for f in meta_graph.graph_def.library.function
+            if "__inference__initializer" in f.signature.name
+        }
         for fn in meta_graph.graph_def.library.function:
             if fn.signature.name in init_fns:
                 # tf.function doesn't keep a SaveV2 nothing depends on; a crafted file does
@@ -80,13 +83,12 @@ def initializer_writes_file_as_saver(folder: Path, target: Path) -> Path:
                         node.input.append("^" + save)
                 fn.control_ret["save"] = save
                 fn.signature.control_output.append("save")
-        callers = [n for n in nodes.values()
-                   if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name in init_fns]
+        callers = [n for n in nodes.values() if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name in init_fns]
         assert callers, "no graph node calls the initializer"
         save_node = nodes[meta_graph.saver_def.save_tensor_name.split(":")[0]]
         for caller in callers:
             save_node.input.append("^" + caller.name)
-            for node in nodes.values():      # not run by the init op any more
+            for node in nodes.values():  # not run by the init op any more
                 if node is not save_node and "^" + caller.name in node.input:
                     node.input.remove("^" + caller.name)
 
@@ -103,7 +105,8 @@ def table_from_host_file(folder: Path, host_file: str) -> Path:
 
         def _initialize(self):
             return tf.raw_ops.InitializeTableFromTextFileV2(
-                table_handle=self.resource_handle, filename=host_file, key_index=-2, value_index=-1)
+                table_handle=self.resource_handle, filename=host_file, key_index=-2, value_index=-1
+            )
 
     class Model(tf.Module):
         def __init__(self):
@@ -112,8 +115,11 @@ def table_from_host_file(folder: Path, host_file: str) -> Path:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def __call__(self, x):
-            return {"ids": tf.raw_ops.LookupTableFindV2(table_handle=self.table.resource_handle, keys=x,
-                                                        default_value=tf.constant(-1, tf.int64))}
+            return {
+                "ids": tf.raw_ops.LookupTableFindV2(
+                    table_handle=self.table.resource_handle, keys=x, default_value=tf.constant(-1, tf.int64)
+                )
+            }
 
     module = Model()
     path = Path(folder) / "host_table_sm"
@@ -130,8 +136,9 @@ def asset_table(folder: Path) -> Path:
     class Model(tf.Module):
         def __init__(self):
             super().__init__()
-            init = tf.lookup.TextFileInitializer(str(vocab), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                                                 tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+            init = tf.lookup.TextFileInitializer(
+                str(vocab), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER
+            )
             self.table = tf.lookup.StaticHashTable(init, -1)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
@@ -189,17 +196,23 @@ def symlink_loop(good_saved_model: Path, folder: Path) -> Path:
 
 # -- .keras zips -------------------------------------------------------------------
 
+
 def deep_json(depth: int) -> str:
     return '{"class_name": "Sequential", "config": ' + "[" * depth + "]" * depth + "}"
 
 
 def keras_with_config(good_keras: Path, target: Path, config: str | bytes) -> Path:
-    return mf.rezip(good_keras, target, drop=("config.json",),
-                    extra={"config.json": config.encode() if isinstance(config, str) else config})
+    return mf.rezip(
+        good_keras,
+        target,
+        drop=("config.json",),
+        extra={"config.json": config.encode() if isinstance(config, str) else config},
+    )
 
 
-def keras_with_corrupt_member(good_keras: Path, target: Path, member: str = "config.json",
-                              method: int = zipfile.ZIP_DEFLATED) -> Path:
+def keras_with_corrupt_member(
+    good_keras: Path, target: Path, member: str = "config.json", method: int = zipfile.ZIP_DEFLATED
+) -> Path:
     """A .keras whose `member` is compressed with `method` and whose compressed bytes are then garbled."""
     with zipfile.ZipFile(good_keras) as src, zipfile.ZipFile(target, "w") as dst:
         for info in src.infolist():
@@ -215,7 +228,7 @@ def keras_with_corrupt_member(good_keras: Path, target: Path, member: str = "con
     start = info.header_offset + 30 + name_len + extra_len
     middle = start + max(info.compress_size // 3, 1)
     end = start + info.compress_size
-    raw[middle:end - 2] = bytes([0xFF]) * len(raw[middle:end - 2])   # an invalid stream from a third on
+    raw[middle : end - 2] = bytes([0xFF]) * len(raw[middle : end - 2])  # an invalid stream from a third on
     if method == zipfile.ZIP_DEFLATED:
         # 0xFF bytes can still decode (to garbage with a bad CRC), depending on where the block
         # boundaries fall; a first block of the reserved type 3 (BFINAL=1, BTYPE=11) is always a zlib.error.
@@ -242,6 +255,7 @@ def keras_with_hostile_class_name(good_keras: Path, target: Path, name: str = AN
 
 
 # -- HDF5 --------------------------------------------------------------------------
+
 
 def h5_with_deep_config(good_h5: Path, target: Path, depth: int) -> Path:
     import h5py
@@ -273,15 +287,27 @@ def _lookup3(data: bytes, initval: int = 0) -> int:
     a = b = c = (0xDEADBEEF + length + initval) & mask
     i = 0
     while length > 12:
-        a = (a + int.from_bytes(data[i:i + 4], "little")) & mask
-        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & mask
-        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & mask
-        a = (a - c) & mask; a ^= rot(c, 4); c = (c + b) & mask      # noqa: E702
-        b = (b - a) & mask; b ^= rot(a, 6); a = (a + c) & mask      # noqa: E702
-        c = (c - b) & mask; c ^= rot(b, 8); b = (b + a) & mask      # noqa: E702
-        a = (a - c) & mask; a ^= rot(c, 16); c = (c + b) & mask     # noqa: E702
-        b = (b - a) & mask; b ^= rot(a, 19); a = (a + c) & mask     # noqa: E702
-        c = (c - b) & mask; c ^= rot(b, 4); b = (b + a) & mask      # noqa: E702
+        a = (a + int.from_bytes(data[i : i + 4], "little")) & mask
+        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & mask
+        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & mask
+        a = (a - c) & mask
+        a ^= rot(c, 4)
+        c = (c + b) & mask  # noqa: E702
+        b = (b - a) & mask
+        b ^= rot(a, 6)
+        a = (a + c) & mask  # noqa: E702
+        c = (c - b) & mask
+        c ^= rot(b, 8)
+        b = (b + a) & mask  # noqa: E702
+        a = (a - c) & mask
+        a ^= rot(c, 16)
+        c = (c + b) & mask  # noqa: E702
+        b = (b - a) & mask
+        b ^= rot(a, 19)
+        a = (a + c) & mask  # noqa: E702
+        c = (c - b) & mask
+        c ^= rot(b, 4)
+        b = (b + a) & mask  # noqa: E702
         length -= 12
         i += 12
     if length == 0:
@@ -290,27 +316,34 @@ def _lookup3(data: bytes, initval: int = 0) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & mask
     b = (b + int.from_bytes(tail[4:8], "little")) & mask
     c = (c + int.from_bytes(tail[8:12], "little")) & mask
-    c ^= b; c = (c - rot(b, 14)) & mask     # noqa: E702
-    a ^= c; a = (a - rot(c, 11)) & mask     # noqa: E702
-    b ^= a; b = (b - rot(a, 25)) & mask     # noqa: E702
-    c ^= b; c = (c - rot(b, 16)) & mask     # noqa: E702
-    a ^= c; a = (a - rot(c, 4)) & mask      # noqa: E702
-    b ^= a; b = (b - rot(a, 14)) & mask     # noqa: E702
-    c ^= b; c = (c - rot(b, 24)) & mask     # noqa: E702
+    c ^= b
+    c = (c - rot(b, 14)) & mask  # noqa: E702
+    a ^= c
+    a = (a - rot(c, 11)) & mask  # noqa: E702
+    b ^= a
+    b = (b - rot(a, 25)) & mask  # noqa: E702
+    c ^= b
+    c = (c - rot(b, 16)) & mask  # noqa: E702
+    a ^= c
+    a = (a - rot(c, 4)) & mask  # noqa: E702
+    b ^= a
+    b = (b - rot(a, 14)) & mask  # noqa: E702
+    c ^= b
+    c = (c - rot(b, 24)) & mask  # noqa: E702
     return c
 
 
 def _ohdr_chunk(raw: bytes, start: int) -> tuple[int, int]:
     """(end of chunk 0's data, where its checksum sits) of a version-2 object header at `start`."""
-    assert raw[start:start + 4] == b"OHDR" and raw[start + 4] == 2
+    assert raw[start : start + 4] == b"OHDR" and raw[start + 4] == 2
     flags = raw[start + 5]
     pos = start + 6
     if flags & 0x20:
-        pos += 16           # access, modification, change, birth times
+        pos += 16  # access, modification, change, birth times
     if flags & 0x10:
-        pos += 4            # attribute phase change values
+        pos += 4  # attribute phase change values
     size_bytes = 1 << (flags & 0x03)
-    chunk0 = int.from_bytes(raw[pos:pos + size_bytes], "little")
+    chunk0 = int.from_bytes(raw[pos : pos + size_bytes], "little")
     end = pos + size_bytes + chunk0
     return end, end
 
@@ -330,7 +363,7 @@ def h5_with_unknown_link_type(good_h5: Path, target: Path) -> Path:
     raw = bytearray(Path(target).read_bytes())
     name = b"zz_user_link"
     at = -1
-    for flags in (0x08, 0x18):   # link type present (+ character set present)
+    for flags in (0x08, 0x18):  # link type present (+ character set present)
         head = bytes([1, flags, 1]) + (b"\x01" if flags & 0x10 else b"") + bytes([len(name)])
         at = raw.find(head + name)
         if at >= 0:
@@ -339,15 +372,16 @@ def h5_with_unknown_link_type(good_h5: Path, target: Path) -> Path:
     start = raw.rfind(b"OHDR", 0, at)
     data_end, checksum_at = _ohdr_chunk(bytes(raw), start)
     assert at < data_end, "the link message is not in the header's first chunk"
-    stored = int.from_bytes(raw[checksum_at:checksum_at + 4], "little")
+    stored = int.from_bytes(raw[checksum_at : checksum_at + 4], "little")
     assert _lookup3(bytes(raw[start:checksum_at])) == stored, "checksum layout not understood"
-    raw[at + 2] = 65        # a user-defined link class
-    raw[checksum_at:checksum_at + 4] = _lookup3(bytes(raw[start:checksum_at])).to_bytes(4, "little")
+    raw[at + 2] = 65  # a user-defined link class
+    raw[checksum_at : checksum_at + 4] = _lookup3(bytes(raw[start:checksum_at])).to_bytes(4, "little")
     Path(target).write_bytes(bytes(raw))
     return Path(target)
 
 
 # -- .tflite -----------------------------------------------------------------------
+
 
 def tflite_with_invalid_utf8_name(good_tflite: Path, target: Path) -> Path:
     """A .tflite whose tensor names are not valid UTF-8 (every tensor name's first byte patched to 0xFF).

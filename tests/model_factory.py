@@ -33,9 +33,9 @@ CONV_PARAMS = (3 * 3 * 1 * 2 + 2) + (72 * 3 + 3)
 #        -> Conv2DTranspose(1, 2, strides=2) -> Conv1D-free; checks the other MAC formulas
 MIXED_INPUT = (8, 8, 2)
 MIXED_LAYER_MACS = {
-    "dw": 8 * 8 * 3 * 3 * 2,                       # out spatial x k x k x channels
-    "sep": 6 * 6 * (3 * 3 * 2) + 6 * 6 * 2 * 4,    # depthwise + pointwise
-    "up": 6 * 6 * 2 * 2 * 1 * 4,                   # in spatial x k x k x filters x in
+    "dw": 8 * 8 * 3 * 3 * 2,  # out spatial x k x k x channels
+    "sep": 6 * 6 * (3 * 3 * 2) + 6 * 6 * 2 * 4,  # depthwise + pointwise
+    "up": 6 * 6 * 2 * 2 * 1 * 4,  # in spatial x k x k x filters x in
 }
 
 
@@ -47,7 +47,11 @@ def dense_model():
     keras = _keras()
     keras.utils.set_random_seed(1)
     return keras.Sequential(
-        [keras.Input(DENSE_INPUT), keras.layers.Dense(3, activation="relu", name="hidden"), keras.layers.Dense(2, name="head")],
+        [
+            keras.Input(DENSE_INPUT),
+            keras.layers.Dense(3, activation="relu", name="hidden"),
+            keras.layers.Dense(2, name="head"),
+        ],
         name="tiny_dense",
     )
 
@@ -56,8 +60,12 @@ def conv_model():
     keras = _keras()
     keras.utils.set_random_seed(2)
     return keras.Sequential(
-        [keras.Input(CONV_INPUT), keras.layers.Conv2D(2, 3, name="conv"), keras.layers.Flatten(name="flatten"),
-         keras.layers.Dense(3, name="head")],
+        [
+            keras.Input(CONV_INPUT),
+            keras.layers.Conv2D(2, 3, name="conv"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(3, name="head"),
+        ],
         name="tiny_conv",
     )
 
@@ -80,6 +88,7 @@ def lambda_model():
 
 
 # -- writers ---------------------------------------------------------------------
+
 
 def save_keras(model, folder: Path, name: str) -> Path:
     path = Path(folder) / f"{name}.keras"
@@ -209,6 +218,7 @@ def save_int8_tflite(model, folder: Path, name: str, input_shape: tuple[int, ...
 
 # -- crafted bad files --------------------------------------------------------------
 
+
 def h5_with_external_link(good_h5: Path, folder: Path) -> Path:
     import h5py
 
@@ -264,8 +274,12 @@ def keras_with_linked_weights(good_keras: Path, folder: Path) -> Path:
         weights.write_bytes(src.read("model.weights.h5"))
     with h5py.File(weights, "a") as fh:
         fh["vars/leak"] = h5py.ExternalLink("/tmp/secret.h5", "/")
-    target = rezip(good_keras, folder / "linked_weights.keras", drop=("model.weights.h5",),
-                   extra={"model.weights.h5": weights.read_bytes()})
+    target = rezip(
+        good_keras,
+        folder / "linked_weights.keras",
+        drop=("model.weights.h5",),
+        extra={"model.weights.h5": weights.read_bytes()},
+    )
     weights.unlink()
     return target
 

@@ -20,7 +20,8 @@ def imported_roots(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-            "import_module", "__import__"
+            "import_module",
+            "__import__",
         ):
             for arg in node.args[:1]:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -69,27 +70,52 @@ def test_the_headless_cli_does_not_import_qt():
 
 
 # Private attributes of ai_edge_litert and Keras: read only in core/adapters/ (issue 13, item 2).
-UPSTREAM_PRIVATE = frozenset({
-    # ai_edge_litert's Interpreter and SignatureRunner (core/adapters/litert.py)
-    "_interpreter", "_get_ops_details", "_get_op_details", "_get_tensor_details", "_safe_to_run",
-    "_subgraph_index", "_get_full_signature_list", "_interpreter_wrapper",
-    # Keras's functional-graph internals (core/adapters/keras_internals.py)
-    "_keras_history", "_nodes_by_depth", "_functional", "_inbound_nodes", "_outbound_nodes",
-    "_run_through_graph", "_inputs_struct", "_outputs_struct", "_operations",
-    # TensorFlow's converter and ai-edge-quantizer (core/adapters/tf_converter.py, ai_edge_quantizer.py)
-    "_calibrator", "_comparison_results", "_experimental_disable_per_channel",
-    # Keras's MultiHeadAttention (public properties exist: num_heads, key_dim, query_dense, ...)
-    "_num_heads", "_key_dim", "_value_dim", "_attention_axes", "_query_dense", "_key_dense", "_value_dense",
-    "_output_dense",
-})
+UPSTREAM_PRIVATE = frozenset(
+    {
+        # ai_edge_litert's Interpreter and SignatureRunner (core/adapters/litert.py)
+        "_interpreter",
+        "_get_ops_details",
+        "_get_op_details",
+        "_get_tensor_details",
+        "_safe_to_run",
+        "_subgraph_index",
+        "_get_full_signature_list",
+        "_interpreter_wrapper",
+        # Keras's functional-graph internals (core/adapters/keras_internals.py)
+        "_keras_history",
+        "_nodes_by_depth",
+        "_functional",
+        "_inbound_nodes",
+        "_outbound_nodes",
+        "_run_through_graph",
+        "_inputs_struct",
+        "_outputs_struct",
+        "_operations",
+        # TensorFlow's converter and ai-edge-quantizer (core/adapters/tf_converter.py, ai_edge_quantizer.py)
+        "_calibrator",
+        "_comparison_results",
+        "_experimental_disable_per_channel",
+        # Keras's MultiHeadAttention (public properties exist: num_heads, key_dim, query_dense, ...)
+        "_num_heads",
+        "_key_dim",
+        "_value_dim",
+        "_attention_axes",
+        "_query_dense",
+        "_key_dense",
+        "_value_dense",
+        "_output_dense",
+    }
+)
 
 
 def upstream_private_uses(path: Path) -> list[str]:
     """`obj._name` (obj not `self`) and the string "_name" (getattr/hasattr) for each private name above."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Attribute) and node.attr in UPSTREAM_PRIVATE and not (
-            isinstance(node.value, ast.Name) and node.value.id == "self"
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in UPSTREAM_PRIVATE
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
         ):
             found.append(f"{path.relative_to(REPO)}:{node.lineno} .{node.attr}")
         elif isinstance(node, ast.Constant) and node.value in UPSTREAM_PRIVATE:
@@ -109,17 +135,25 @@ def test_upstream_private_names_are_read_only_in_core_adapters():
 def test_keras_src_is_imported_only_by_the_adapter_and_the_checked_loader():
     # core.models.loading patches keras.src.saving.saving_lib for its safety checks (loud on failure).
     allowed = {REPO / "core" / "adapters" / "keras_internals.py", REPO / "core" / "models" / "loading.py"}
+
     def imports_keras_src(path: Path) -> bool:
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             if any(n == "keras.src" or n.startswith("keras.src.") for n in names):
                 return True
         return False
 
-    offenders = sorted(str(p.relative_to(REPO)) for folder in ("core", "gui") for p in (REPO / folder).rglob("*.py")
-                       if p not in allowed and imports_keras_src(p))
-    assert all(imports_keras_src(p) for p in allowed)      # the scan sees the imports it allows
+    offenders = sorted(
+        str(p.relative_to(REPO))
+        for folder in ("core", "gui")
+        for p in (REPO / folder).rglob("*.py")
+        if p not in allowed and imports_keras_src(p)
+    )
+    assert all(imports_keras_src(p) for p in allowed)  # the scan sees the imports it allows
     assert offenders == [], f"private keras.src imports outside core/adapters: {offenders}"
 
 
@@ -127,12 +161,19 @@ def core_cli_imports(path: Path) -> list[str]:
     """The `core.cli…` modules `path` imports (import, from-import, importlib.import_module with a constant)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-            [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else ([node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        )
         if isinstance(node, ast.ImportFrom) and node.module == "core" and node.level == 0:
-            names += [f"core.{a.name}" for a in node.names]   # from core import cli
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            names += [f"core.{a.name}" for a in node.names]  # from core import cli
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             names.append(str(node.args[0].value))
         found += [n for n in names if n == "core.cli" or n.startswith("core.cli.")]
     return found
@@ -145,5 +186,5 @@ def test_gui_imports_no_core_cli():
     entry = REPO / "gui" / "entry.py"
     offenders = {str(p.relative_to(REPO)): core_cli_imports(p) for p in (REPO / "gui").rglob("*.py") if p != entry}
     offenders = {k: v for k, v in offenders.items() if v}
-    assert core_cli_imports(entry) == ["core.cli.main"]   # the scan sees the one import it allows
+    assert core_cli_imports(entry) == ["core.cli.main"]  # the scan sees the one import it allows
     assert offenders == {}, f"gui/ must not import core.cli (move what it needs to core/): {offenders}"

@@ -27,19 +27,35 @@ def named_paths(text: str) -> list[tuple[int, str]]:
 
 def test_every_module_architecture_md_names_exists():
     paths = named_paths((REPO / "ARCHITECTURE.md").read_text())
-    assert len(paths) > 100                                   # the scan sees the table
+    assert len(paths) > 100  # the scan sees the table
     missing = [f"line {n}: {p}" for n, p in paths if not list(REPO.glob(p.rstrip("/")))]
     assert missing == [], "ARCHITECTURE.md names modules that are not there: " + ", ".join(missing)
 
 
 def test_the_scan_resolves_bare_names_against_the_line_s_folder():
     assert named_paths("| x | `core/engine/sandbox.py`, `landlock.py`; `gui/a.py`, `b.py` |") == [
-        (1, "core/engine/sandbox.py"), (1, "core/engine/landlock.py"), (1, "gui/a.py"), (1, "gui/b.py")]
+        (1, "core/engine/sandbox.py"),
+        (1, "core/engine/landlock.py"),
+        (1, "gui/a.py"),
+        (1, "gui/b.py"),
+    ]
 
 
 # The layers ARCHITECTURE.md draws: what the engine and core/models may import from core.
-SHARED = {"core.errors", "core.text", "core.units", "core.jsonout", "core.schemas", "core.tf_runtime",
-          "core.native_output", "core.plain_data", "core.cache", "core.engine", "core.adapters", "core.models"}
+SHARED = {
+    "core.errors",
+    "core.text",
+    "core.units",
+    "core.jsonout",
+    "core.schemas",
+    "core.tf_runtime",
+    "core.native_output",
+    "core.plain_data",
+    "core.cache",
+    "core.engine",
+    "core.adapters",
+    "core.models",
+}
 
 
 def core_imports(folder: str) -> dict[str, set[str]]:
@@ -57,7 +73,9 @@ def core_imports(folder: str) -> dict[str, set[str]]:
 
 
 def test_the_engine_and_core_models_import_nothing_above_them():
-    above = {f: sorted(mods - SHARED) for f, mods in {**core_imports("core/engine"), **core_imports("core/models")}.items()}
+    above = {
+        f: sorted(mods - SHARED) for f, mods in {**core_imports("core/engine"), **core_imports("core/models")}.items()
+    }
     above = {f: mods for f, mods in above.items() if mods}
-    assert core_imports("core/models")["core/models/loading.py"] & {"core.tf_runtime"}   # the scan sees imports
+    assert core_imports("core/models")["core/models/loading.py"] & {"core.tf_runtime"}  # the scan sees imports
     assert above == {}, f"core/engine and core/models import from the layers above them: {above}"

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def litesmith(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -85,6 +86,7 @@ def test_names_with_escape_codes_are_escaped_in_the_table(tmp_path):
 
 # -- exit codes: only the documented ones ----------------------------------------------
 
+
 def test_an_unexpected_exception_is_exit_70_one_line_and_a_details_file(tmp_path, monkeypatch, capsys):
     import core.cli.inspect as inspect_command
     from core.cli.main import main
@@ -123,7 +125,9 @@ def test_an_internal_job_error_is_exit_70_with_its_details_in_a_file(tmp_path, m
     from core.errors import ErrorKind, JobError
 
     monkeypatch.setenv("LITESMITH_LOG_DIR", str(tmp_path))
-    error = JobError(ErrorKind.INTERNAL, "KeyError: 'x'", path="m.keras", details="Traceback (most recent call last):\n  x\n")
+    error = JobError(
+        ErrorKind.INTERNAL, "KeyError: 'x'", path="m.keras", details="Traceback (most recent call last):\n  x\n"
+    )
     assert error.exit_code == 70
     print_error(error)
     err = capsys.readouterr().err

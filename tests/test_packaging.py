@@ -35,7 +35,6 @@ ICONS = REPO / "resources" / "icons"
 SAMPLES = REPO / "resources" / "samples"
 
 
-
 def bundle_test(fn):
     """Marks a test that needs the built bundle."""
     for mark in (
@@ -49,7 +48,7 @@ def bundle_test(fn):
 
 def _frozen_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # no help from this venv
-    env.pop("LITESMITH_VALIDATE_JSON", None)   # the bundle has no jsonschema: the tests validate its output
+    env.pop("LITESMITH_VALIDATE_JSON", None)  # the bundle has no jsonschema: the tests validate its output
     env.update(QT_QPA_PLATFORM="offscreen", TF_CPP_MIN_LOG_LEVEL="2", **extra)
     return env
 
@@ -64,8 +63,9 @@ def bundle() -> Path:
         return folder
     pytest.importorskip("PyInstaller", reason="PyInstaller not installed: pip install -e '.[packaging]'")
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(PACKAGING / "build.py")], cwd=REPO,
-                          capture_output=True, text=True, timeout=1700)
+    done = subprocess.run(
+        [sys.executable, str(PACKAGING / "build.py")], cwd=REPO, capture_output=True, text=True, timeout=1700
+    )
     assert done.returncode == 0, f"build failed:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
     print(f"bundle built in {time.monotonic() - started:.0f} s")
     return REPO / "dist" / "litesmith"
@@ -82,16 +82,26 @@ def models(tmp_path_factory) -> dict[str, Path]:
         "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())\n"
     )
     keras_path, tflite_path = folder / "tiny.keras", folder / "tiny.tflite"
-    done = subprocess.run([sys.executable, "-c", script, str(keras_path), str(tflite_path)],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow"))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(keras_path), str(tflite_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow"),
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return {"keras": keras_path, "tflite": tflite_path}
 
 
 def run_bundle(bundle: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bundle / "litesmith"), *args], cwd=bundle.parent, env=_frozen_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(bundle / "litesmith"), *args],
+        cwd=bundle.parent,
+        env=_frozen_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @bundle_test
@@ -111,9 +121,14 @@ def test_bundle_inspects_in_the_engine_child(bundle, models, kind):
     import psutil
 
     model = models[kind]
-    process = subprocess.Popen([str(bundle / "litesmith"), "inspect", "--json", str(model)],
-                               cwd=bundle.parent, env=_frozen_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(bundle / "litesmith"), "inspect", "--json", str(model)],
+        cwd=bundle.parent,
+        env=_frozen_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: dict[int, list[str]] = {}
     parent = psutil.Process(process.pid)
     while process.poll() is None:  # watch the child the engine starts
@@ -157,7 +172,6 @@ def test_bundle_ships_the_samples_and_opens_one_in_the_gui(bundle, models, tmp_p
     assert shot.stat().st_size > 10_000
 
 
-
 # -- cheap checks: always run ------------------------------------------------------
 
 
@@ -192,11 +206,21 @@ def test_frozen_entry_calls_freeze_support_before_anything_else():
 
 def test_spec_collects_what_tensorflow_and_the_engine_need():
     spec = (PACKAGING / "litesmith.spec").read_text()
-    for needed in ('"ml_dtypes"', 'collect_submodules("core")', 'collect_submodules("gui")',
-                   '"ai_edge_litert"', '"resources/samples/*"', "litesmith_main.py", '"tensorboard"'):
+    for needed in (
+        '"ml_dtypes"',
+        'collect_submodules("core")',
+        'collect_submodules("gui")',
+        '"ai_edge_litert"',
+        '"resources/samples/*"',
+        "litesmith_main.py",
+        '"tensorboard"',
+    ):
         assert needed in spec, needed
-    called = {node.func.id for node in ast.walk(ast.parse(spec))
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    called = {
+        node.func.id
+        for node in ast.walk(ast.parse(spec))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
     assert "collect_all" not in called  # collect_all('tensorflow') would copy 430 MB of C++ headers
 
 

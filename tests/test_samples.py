@@ -15,13 +15,11 @@ from core.evaluation.metrics import binary_metrics, classification_metrics
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "resources" / "build_samples.py"
 MAX_BYTES = 2 * 1024 * 1024
-PREDICT_BATCH = 256            # as in build_samples.py
-TOL = 1e-3                     # inference is deterministic; this only absorbs CPU-to-CPU rounding
+PREDICT_BATCH = 256  # as in build_samples.py
+TOL = 1e-3  # inference is deterministic; this only absorbs CPU-to-CPU rounding
 
 SAMPLE_FILES = [
-    f"{name}{suffix}"
-    for name in ("fraud", "digits")
-    for suffix in (".keras", ".json", "_calib.npz", "_eval.npz")
+    f"{name}{suffix}" for name in ("fraud", "digits") for suffix in (".keras", ".json", "_calib.npz", "_eval.npz")
 ]
 
 
@@ -137,7 +135,10 @@ def test_fraud_reaches_the_recorded_figures(samples_dir, eval_scores):
 def test_rebuilding_gives_close_figures(tmp_path, samples_dir):
     done = subprocess.run(
         [sys.executable, str(BUILD_SCRIPT), "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=540,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=540,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     for name in ("fraud", "digits"):

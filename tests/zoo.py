@@ -57,9 +57,9 @@ SIGNATURE = "serving_default"
 @dataclass(frozen=True)
 class ZooCase:
     kind: str
-    model: Path           # .keras file, or the SavedModel folder
-    calib: Path           # calib.npz (inputs only are needed; labels included)
-    eval: Path            # eval.npz (inputs and labels)
+    model: Path  # .keras file, or the SavedModel folder
+    calib: Path  # calib.npz (inputs only are needed; labels included)
+    eval: Path  # eval.npz (inputs and labels)
     facts: Mapping[str, Any]
     files: Mapping[str, Path] = field(default_factory=dict)  # extra data files, e.g. the x_0, x_1, ... variant
 
@@ -78,6 +78,7 @@ class ZooCase:
 
 # ---------------------------------------------------------------- metric oracles (scikit-learn)
 
+
 def _binary_metrics(y, p):
     d = (p > 0.5).astype(int)
     return {
@@ -89,9 +90,11 @@ def _binary_metrics(y, p):
 
 def _binary_baseline(y):
     major = int(np.mean(y) >= 0.5)
-    return {"accuracy": (accuracy_score(y, np.full_like(y, major)), f"accuracy_score(y, full({major}))"),
-            "roc_auc": (0.5, "roc_auc_score(y, constant) == 0.5"),
-            "pr_auc": (float(np.mean(y)), "average_precision_score(y, constant) == mean(y)")}
+    return {
+        "accuracy": (accuracy_score(y, np.full_like(y, major)), f"accuracy_score(y, full({major}))"),
+        "roc_auc": (0.5, "roc_auc_score(y, constant) == 0.5"),
+        "pr_auc": (float(np.mean(y)), "average_precision_score(y, constant) == mean(y)"),
+    }
 
 
 def _multiclass_metrics(y, p):
@@ -110,8 +113,10 @@ def _majority(y):
 def _multiclass_baseline(y):
     m = _majority(y)
     pred = np.full_like(y, m)
-    return {"accuracy": (accuracy_score(y, pred), f"accuracy_score(y, full({m}))"),
-            "f1_macro": (f1_score(y, pred, average="macro"), f"f1_score(y, full({m}), average='macro')")}
+    return {
+        "accuracy": (accuracy_score(y, pred), f"accuracy_score(y, full({m}))"),
+        "f1_macro": (f1_score(y, pred, average="macro"), f"f1_score(y, full({m}), average='macro')"),
+    }
 
 
 def _class_id_metrics(y, ids):
@@ -135,9 +140,11 @@ def _regression_metrics(y, p):
 def _regression_baseline(y):
     y = y.reshape(len(y), -1)[:, 0]
     mean = np.full_like(y, y.mean())
-    return {"mae": (mean_absolute_error(y, mean), "mean_absolute_error(y, full(y.mean()))"),
-            "rmse": (root_mean_squared_error(y, mean), "root_mean_squared_error(y, full(y.mean()))"),
-            "max_error": (max_error(y, mean), "max_error(y, full(y.mean()))")}
+    return {
+        "mae": (mean_absolute_error(y, mean), "mean_absolute_error(y, full(y.mean()))"),
+        "rmse": (root_mean_squared_error(y, mean), "root_mean_squared_error(y, full(y.mean()))"),
+        "max_error": (max_error(y, mean), "max_error(y, full(y.mean()))"),
+    }
 
 
 def _multilabel_metrics(y, p):
@@ -145,18 +152,22 @@ def _multilabel_metrics(y, p):
     return {
         "f1_micro": (f1_score(y, d, average="micro"), "f1_score(y, p > 0.5, average='micro')"),
         "f1_macro": (f1_score(y, d, average="macro"), "f1_score(y, p > 0.5, average='macro')"),
-        "mean_average_precision": (average_precision_score(y, p, average="macro"),
-                                   "average_precision_score(y, p, average='macro')"),
+        "mean_average_precision": (
+            average_precision_score(y, p, average="macro"),
+            "average_precision_score(y, p, average='macro')",
+        ),
         "roc_auc_macro": (roc_auc_score(y, p, average="macro"), "roc_auc_score(y, p, average='macro')"),
     }
 
 
 def _multilabel_baseline(y):
     ones = np.ones_like(y)
-    return {"f1_micro": (f1_score(y, ones, average="micro"), "f1_score(y, ones_like(y), average='micro')"),
-            "f1_macro": (f1_score(y, ones, average="macro"), "f1_score(y, ones_like(y), average='macro')"),
-            "mean_average_precision": (float(y.mean(0).mean()), "average_precision_score(y, constant) == mean(y)"),
-            "roc_auc_macro": (0.5, "roc_auc_score(y, constant) == 0.5")}
+    return {
+        "f1_micro": (f1_score(y, ones, average="micro"), "f1_score(y, ones_like(y), average='micro')"),
+        "f1_macro": (f1_score(y, ones, average="macro"), "f1_score(y, ones_like(y), average='macro')"),
+        "mean_average_precision": (float(y.mean(0).mean()), "average_precision_score(y, constant) == mean(y)"),
+        "roc_auc_macro": (0.5, "roc_auc_score(y, constant) == 0.5"),
+    }
 
 
 def _per_position_metrics(y, p, *, iou: bool):
@@ -164,8 +175,10 @@ def _per_position_metrics(y, p, *, iou: bool):
     yt, pred = y.ravel(), p.argmax(-1).ravel()
     out = {"accuracy": (accuracy_score(yt, pred), "accuracy_score(y.ravel(), p.argmax(-1).ravel())")}
     if iou:
-        out["mean_iou"] = (jaccard_score(yt, pred, average="macro", labels=list(range(k))),
-                           f"jaccard_score(y.ravel(), p.argmax(-1).ravel(), average='macro', labels={list(range(k))})")
+        out["mean_iou"] = (
+            jaccard_score(yt, pred, average="macro", labels=list(range(k))),
+            f"jaccard_score(y.ravel(), p.argmax(-1).ravel(), average='macro', labels={list(range(k))})",
+        )
     return out
 
 
@@ -174,8 +187,10 @@ def _per_position_baseline(y, k, *, iou: bool):
     yt, pred = y.ravel(), np.full(y.size, m)
     out = {"accuracy": (accuracy_score(yt, pred), f"accuracy_score(y.ravel(), full({m}))")}
     if iou:
-        out["mean_iou"] = (jaccard_score(yt, pred, average="macro", labels=list(range(k)), zero_division=0),
-                           f"jaccard_score(y.ravel(), full({m}), average='macro', labels={list(range(k))})")
+        out["mean_iou"] = (
+            jaccard_score(yt, pred, average="macro", labels=list(range(k)), zero_division=0),
+            f"jaccard_score(y.ravel(), full({m}), average='macro', labels={list(range(k))})",
+        )
     return out
 
 
@@ -197,8 +212,9 @@ def _score(task: str, y: np.ndarray, p: np.ndarray) -> tuple[dict, dict]:
     raise ValueError(f"no labelled metrics for task {task!r}")
 
 
-def _facts(*, fmt, inputs, input_dtypes, input_shapes, outputs, tasks, reference, labels, eval_data,
-           data_layout, **extra) -> dict[str, Any]:
+def _facts(
+    *, fmt, inputs, input_dtypes, input_shapes, outputs, tasks, reference, labels, eval_data, data_layout, **extra
+) -> dict[str, Any]:
     oracle, oracle_calls, baseline, baseline_calls = {}, {}, {}, {}
     for name, label_key in labels.items():
         o, b = _score(tasks[name], eval_data[label_key], reference[name])
@@ -227,6 +243,7 @@ def _facts(*, fmt, inputs, input_dtypes, input_shapes, outputs, tasks, reference
 
 
 # ---------------------------------------------------------------- Keras helpers
+
 
 def _seed(seed: int) -> np.random.Generator:
     keras = import_keras()
@@ -266,6 +283,7 @@ def _folder(folder: Path, kind: str) -> Path:
 
 # ---------------------------------------------------------------- builders
 
+
 def build_multi_input(folder: Path) -> ZooCase:
     """Fraud scorer: ``amount`` (4 floats), ``merchant_id`` (int32 id into Embedding(20, 4)), ``history``
     ((8, 2) floats through Conv1D) -> ``fraud`` (1 sigmoid). Input order amount, merchant_id, history
@@ -293,8 +311,9 @@ def build_multi_input(folder: Path) -> ZooCase:
     h = layers.GlobalAveragePooling1D()(layers.Conv1D(8, 3, activation="relu", name="history_conv")(history))
     z = layers.Concatenate()([layers.Dense(8, activation="relu")(amount), m, h])
     z = layers.Dense(16, activation="relu")(z)
-    model = keras.Model([amount, merchant, history], layers.Dense(1, activation="sigmoid", name="fraud")(z),
-                        name="zoo_multi_input")
+    model = keras.Model(
+        [amount, merchant, history], layers.Dense(1, activation="sigmoid", name="fraud")(z), name="zoo_multi_input"
+    )
     names = ("amount", "merchant_id", "history")
     _fit(model, [xtr[n] for n in names], ytr, epochs=12, loss="binary_crossentropy")
     path = out / "model.keras"
@@ -304,13 +323,26 @@ def build_multi_input(folder: Path) -> ZooCase:
         _save_npz(out / f"{split}.npz", {**x, "y": y})
         _save_npz(out / f"{split}_positional.npz", {**{f"x_{i}": x[n] for i, n in enumerate(names)}, "y": y})
     reference, in_names, out_names = _keras_reference(path, xev)
-    facts = _facts(fmt="keras", inputs=in_names,
-                   input_dtypes={n: str(xev[n].dtype) for n in names},
-                   input_shapes={n: xev[n].shape[1:] for n in names},
-                   outputs=out_names, tasks={"fraud": "binary"}, reference=reference,
-                   labels={"fraud": "y"}, eval_data={"y": yev}, data_layout="named")
-    return ZooCase("multi_input", path, out / "calib.npz", out / "eval.npz", facts,
-                   {"calib_positional": out / "calib_positional.npz", "eval_positional": out / "eval_positional.npz"})
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={n: str(xev[n].dtype) for n in names},
+        input_shapes={n: xev[n].shape[1:] for n in names},
+        outputs=out_names,
+        tasks={"fraud": "binary"},
+        reference=reference,
+        labels={"fraud": "y"},
+        eval_data={"y": yev},
+        data_layout="named",
+    )
+    return ZooCase(
+        "multi_input",
+        path,
+        out / "calib.npz",
+        out / "eval.npz",
+        facts,
+        {"calib_positional": out / "calib_positional.npz", "eval_positional": out / "eval_positional.npz"},
+    )
 
 
 def build_multi_output(folder: Path) -> ZooCase:
@@ -333,22 +365,41 @@ def build_multi_output(folder: Path) -> ZooCase:
     (xtr, ytr), (xca, yca), (xev, yev) = make(600), make(100), make(200)
     inp = keras.Input((8,), name="features")
     z = layers.Dense(32, activation="relu")(inp)
-    heads = [layers.Dense(3, activation="softmax", name="zz_species")(z),
-             layers.Dense(3, activation="softmax", name="aa_color")(z),
-             layers.Dense(1, name="mm_weight")(z)]
+    heads = [
+        layers.Dense(3, activation="softmax", name="zz_species")(z),
+        layers.Dense(3, activation="softmax", name="aa_color")(z),
+        layers.Dense(1, name="mm_weight")(z),
+    ]
     model = keras.Model(inp, heads, name="zoo_multi_output")
-    _fit(model, xtr, ytr, epochs=15, loss={"zz_species": "sparse_categorical_crossentropy",
-                                           "aa_color": "sparse_categorical_crossentropy", "mm_weight": "mse"})
+    _fit(
+        model,
+        xtr,
+        ytr,
+        epochs=15,
+        loss={
+            "zz_species": "sparse_categorical_crossentropy",
+            "aa_color": "sparse_categorical_crossentropy",
+            "mm_weight": "mse",
+        },
+    )
     path = out / "model.keras"
     model.save(path)
     for split, (x, y) in {"calib": (xca, yca), "eval": (xev, yev)}.items():
         _save_npz(out / f"{split}.npz", {"x": x, **{f"y_{k}": v for k, v in y.items()}})
     reference, in_names, out_names = _keras_reference(path, {"features": xev})
     tasks = {"zz_species": "multiclass", "aa_color": "multiclass", "mm_weight": "regression"}
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={"features": "float32"},
-                   input_shapes={"features": (8,)}, outputs=out_names, tasks=tasks, reference=reference,
-                   labels={k: f"y_{k}" for k in tasks}, eval_data={f"y_{k}": v for k, v in yev.items()},
-                   data_layout="x")
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={"features": "float32"},
+        input_shapes={"features": (8,)},
+        outputs=out_names,
+        tasks=tasks,
+        reference=reference,
+        labels={k: f"y_{k}" for k in tasks},
+        eval_data={f"y_{k}": v for k, v in yev.items()},
+        data_layout="x",
+    )
     return ZooCase("multi_output", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -376,9 +427,18 @@ def build_multilabel(folder: Path) -> ZooCase:
     for split, (x, y) in {"calib": (xca, yca), "eval": (xev, yev)}.items():
         _save_npz(out / f"{split}.npz", {"x": x, "y": y})
     reference, in_names, out_names = _keras_reference(path, {"features": xev})
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={"features": "float32"},
-                   input_shapes={"features": (10,)}, outputs=out_names, tasks={"labels": "multilabel"},
-                   reference=reference, labels={"labels": "y"}, eval_data={"y": yev}, data_layout="x")
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={"features": "float32"},
+        input_shapes={"features": (10,)},
+        outputs=out_names,
+        tasks={"labels": "multilabel"},
+        reference=reference,
+        labels={"labels": "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+    )
     return ZooCase("multilabel", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -412,9 +472,18 @@ def build_class_id(folder: Path) -> ZooCase:
         _save_npz(out / f"{split}.npz", {"x": x, "y": y})
     reference, in_names, out_names = _keras_reference(path, {"features": xev})
     tasks = {"class_id": "class_id", "probs": "multiclass"}
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={"features": "float32"},
-                   input_shapes={"features": (12,)}, outputs=out_names, tasks=tasks, reference=reference,
-                   labels={"class_id": "y", "probs": "y"}, eval_data={"y": yev}, data_layout="x")
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={"features": "float32"},
+        input_shapes={"features": (12,)},
+        outputs=out_names,
+        tasks=tasks,
+        reference=reference,
+        labels={"class_id": "y", "probs": "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+    )
     return ZooCase("class_id", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -442,9 +511,18 @@ def build_sequence(folder: Path) -> ZooCase:
     for split, (x, y) in {"calib": (xca, yca), "eval": (xev, yev)}.items():
         _save_npz(out / f"{split}.npz", {"x": x, "y": y})
     reference, in_names, out_names = _keras_reference(path, {"frames": xev})
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={"frames": "float32"},
-                   input_shapes={"frames": (12, 5)}, outputs=out_names, tasks={"tags": "sequence"},
-                   reference=reference, labels={"tags": "y"}, eval_data={"y": yev}, data_layout="x")
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={"frames": "float32"},
+        input_shapes={"frames": (12, 5)},
+        outputs=out_names,
+        tasks={"tags": "sequence"},
+        reference=reference,
+        labels={"tags": "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+    )
     return ZooCase("sequence", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -462,7 +540,7 @@ def build_segmentation(folder: Path) -> ZooCase:
             for cls in (1, 2):
                 r, c = rng.integers(0, 12, 2)
                 h, w = rng.integers(3, 9, 2)
-                y[i, r:r + h, c:c + w] = cls
+                y[i, r : r + h, c : c + w] = cls
         x = np.eye(3, dtype="float32")[y] + rng.normal(0, 0.8, (n, 16, 16, 3)).astype("float32")
         return x, y
 
@@ -477,9 +555,18 @@ def build_segmentation(folder: Path) -> ZooCase:
     for split, (x, y) in {"calib": (xca, yca), "eval": (xev, yev)}.items():
         _save_npz(out / f"{split}.npz", {"x": x, "y": y})
     reference, in_names, out_names = _keras_reference(path, {"image": xev})
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={"image": "float32"},
-                   input_shapes={"image": (16, 16, 3)}, outputs=out_names, tasks={"mask": "segmentation"},
-                   reference=reference, labels={"mask": "y"}, eval_data={"y": yev}, data_layout="x")
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={"image": "float32"},
+        input_shapes={"image": (16, 16, 3)},
+        outputs=out_names,
+        tasks={"mask": "segmentation"},
+        reference=reference,
+        labels={"mask": "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+    )
     return ZooCase("segmentation", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -499,8 +586,10 @@ def build_savedmodel_two_signatures(folder: Path) -> ZooCase:
         return (centres[y] + rng.normal(0, 1, (n, 8))).astype("float32"), y
 
     (xtr, ytr), (xca, yca), (xev, yev) = make(600), make(100), make(200)
-    body = keras.Sequential([keras.Input((8,)), layers.Dense(16, activation="relu"),
-                             layers.Dense(6, activation="relu", name="embedding")], name="body")
+    body = keras.Sequential(
+        [keras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dense(6, activation="relu", name="embedding")],
+        name="body",
+    )
     head = layers.Dense(3, name="logits")
     inp = keras.Input((8,))
     trainer = keras.Model(inp, head(body(inp)))
@@ -538,12 +627,23 @@ def build_savedmodel_two_signatures(folder: Path) -> ZooCase:
     in_names, out_names, reference = sigs[SIGNATURE]
     tasks = {"classes": "class_id", "scores": "multiclass"}
     e_in, e_out, e_ref = sigs["embed"]
-    facts = _facts(fmt="saved_model", inputs=in_names, input_dtypes={"features": "float32"},
-                   input_shapes={"features": (8,)}, outputs=out_names, tasks=tasks, reference=reference,
-                   labels={"classes": "y", "scores": "y"}, eval_data={"y": yev}, data_layout="x",
-                   signature=SIGNATURE, signatures=tuple(sorted(loaded.signatures)),
-                   other_signatures={"embed": {"inputs": e_in, "outputs": e_out,
-                                               "tasks": {"embedding": "embedding"}, "reference": e_ref}})
+    facts = _facts(
+        fmt="saved_model",
+        inputs=in_names,
+        input_dtypes={"features": "float32"},
+        input_shapes={"features": (8,)},
+        outputs=out_names,
+        tasks=tasks,
+        reference=reference,
+        labels={"classes": "y", "scores": "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+        signature=SIGNATURE,
+        signatures=tuple(sorted(loaded.signatures)),
+        other_signatures={
+            "embed": {"inputs": e_in, "outputs": e_out, "tasks": {"embedding": "embedding"}, "reference": e_ref}
+        },
+    )
     return ZooCase("savedmodel_two_signatures", path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -563,6 +663,7 @@ def build_zoo(folder: Path) -> dict[str, ZooCase]:
 
 
 # ---------------------------------------------------------------- LiteRT signature-runner oracle
+
 
 def convert_fp32_reference(case: ZooCase) -> bytes:
     """An fp32 .tflite of ``case.model`` made with a plain ``tf.lite.TFLiteConverter``, independently of

@@ -38,6 +38,7 @@ MODES = ("fp32", "dynamic", "float16", "int8", "int16x8")
 
 # ---------------------------------------------------------------------------------------------- running the CLI
 
+
 @dataclass(frozen=True)
 class Run:
     argv: tuple[str, ...]
@@ -76,18 +77,25 @@ def litesmith(*argv: Any, cache: Path | None = None) -> Run:
 def litesmith_process(*argv: Any, timeout: int = 300) -> subprocess.CompletedProcess:
     """A real ``litesmith`` process (``python -m gui.entry``) in the repository; output captured as text."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "gui.entry", *map(str, argv)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gui.entry", *map(str, argv)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- shared runs
+
 
 @dataclass(frozen=True)
 class Optimized:
     run: Run
     summary: dict
     eval_path: Path
-    exported: dict[str, Path]     # variant name -> exported .tflite
+    exported: dict[str, Path]  # variant name -> exported .tflite
 
 
 def cache_args(cache: Path | None) -> list[str]:
@@ -105,9 +113,14 @@ class OptimizedRuns:
     only when it would have made the same one; conversion itself is tested here, every mode, every kind.
     """
 
-    def __init__(self, work: Path, case_of: Callable[[str], zoo.ZooCase],
-                 eval_of: Callable[[zoo.ZooCase], Path] = lambda case: case.eval,
-                 extra_of: Callable[[zoo.ZooCase], list[str]] = lambda case: [], cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        case_of: Callable[[str], zoo.ZooCase],
+        eval_of: Callable[[zoo.ZooCase], Path] = lambda case: case.eval,
+        extra_of: Callable[[zoo.ZooCase], list[str]] = lambda case: [],
+        cache: Path | None = None,
+    ) -> None:
         self.work, self.case_of, self.eval_of, self.extra_of = work, case_of, eval_of, extra_of
         self.cache = cache
         self.done: dict[str, Optimized] = {}
@@ -118,10 +131,23 @@ class OptimizedRuns:
             out = self.work / f"optimize_{kind}"
             out.mkdir()
             evaluation = self.eval_of(case)
-            run = litesmith("optimize", case.model, "-q", ",".join(MODES), "--data", case.calib,
-                            "--eval-data", evaluation, "--out", f"{out}{os.sep}", "--json",
-                            *cache_args(self.cache), *self.extra_of(case), cache=self.cache)
-            assert run.code in (0, 4), run     # 4: a mode LiteRT cannot build (each test checks which)
+            run = litesmith(
+                "optimize",
+                case.model,
+                "-q",
+                ",".join(MODES),
+                "--data",
+                case.calib,
+                "--eval-data",
+                evaluation,
+                "--out",
+                f"{out}{os.sep}",
+                "--json",
+                *cache_args(self.cache),
+                *self.extra_of(case),
+                cache=self.cache,
+            )
+            assert run.code in (0, 4), run  # 4: a mode LiteRT cannot build (each test checks which)
             summary = run.json()
             exported = {e["variant"]: Path(e["tflite"]) for e in summary["exports"] if "tflite" in e}
             self.done[kind] = Optimized(run, summary, evaluation, exported)
@@ -132,9 +158,14 @@ class AutoRuns:
     """kind -> (the ``optimize --auto`` run, its exported .tflite or None); same arguments as `OptimizedRuns`
     (with the same `cache`, a candidate ``optimize`` already converted is served from the cache)."""
 
-    def __init__(self, work: Path, case_of: Callable[[str], zoo.ZooCase],
-                 eval_of: Callable[[zoo.ZooCase], Path] = lambda case: case.eval,
-                 extra_of: Callable[[zoo.ZooCase], list[str]] = lambda case: [], cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        case_of: Callable[[str], zoo.ZooCase],
+        eval_of: Callable[[zoo.ZooCase], Path] = lambda case: case.eval,
+        extra_of: Callable[[zoo.ZooCase], list[str]] = lambda case: [],
+        cache: Path | None = None,
+    ) -> None:
         self.work, self.case_of, self.eval_of, self.extra_of = work, case_of, eval_of, extra_of
         self.cache = cache
         self.done: dict[str, tuple[Run, Path | None]] = {}
@@ -144,15 +175,31 @@ class AutoRuns:
             case = self.case_of(kind)
             out = self.work / f"auto_{kind}"
             out.mkdir()
-            run = litesmith("optimize", case.model, "--auto", "--data", case.calib, "--eval-data",
-                            self.eval_of(case), "--out", f"{out}{os.sep}", "--seconds", "0.1", "--no-prune",
-                            "--json", *cache_args(self.cache), *self.extra_of(case), cache=self.cache)
+            run = litesmith(
+                "optimize",
+                case.model,
+                "--auto",
+                "--data",
+                case.calib,
+                "--eval-data",
+                self.eval_of(case),
+                "--out",
+                f"{out}{os.sep}",
+                "--seconds",
+                "0.1",
+                "--no-prune",
+                "--json",
+                *cache_args(self.cache),
+                *self.extra_of(case),
+                cache=self.cache,
+            )
             files = sorted(out.glob("*.tflite"))
             self.done[kind] = (run, files[0] if len(files) == 1 else None)
         return self.done[kind]
 
 
 # ---------------------------------------------------------------------------------------------- oracles
+
 
 def agreement(task: str, got: np.ndarray, ref: np.ndarray) -> float:
     """Fraction of the task's decisions two outputs share (cosine for regression and embedding)."""

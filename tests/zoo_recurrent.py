@@ -53,23 +53,46 @@ REPO = Path(__file__).resolve().parents[1]
 CUSTOM_LAYERS_FILE = REPO / "tests" / "custom_layers_for_tests.py"
 
 
-def _case(kind: str, out: Path, path: Path, *, splits: dict, name: str, output_task: str,
-          hand_macs: dict[str, int], hand_per: str = "", uncounted: tuple = (), free_inputs: dict | None = None,
-          **extra) -> ZooCase:
+def _case(
+    kind: str,
+    out: Path,
+    path: Path,
+    *,
+    splits: dict,
+    name: str,
+    output_task: str,
+    hand_macs: dict[str, int],
+    hand_per: str = "",
+    uncounted: tuple = (),
+    free_inputs: dict | None = None,
+    **extra,
+) -> ZooCase:
     """Save calib/eval ({"x": ..., "y": ...}) and compute the facts from the saved file (safe mode)."""
     for split, (x, y) in splits.items():
         _save_npz(out / f"{split}.npz", {"x": x, "y": y})
     xev, yev = splits["eval"]
     reference, in_names, out_names = _keras_reference(path, {name: xev})
     assert in_names == (name,), in_names
-    facts = _facts(fmt="keras", inputs=in_names, input_dtypes={name: str(xev.dtype)},
-                   input_shapes={name: _declared_shape(path)}, outputs=out_names,
-                   tasks={out_names[0]: output_task}, reference=reference, labels={out_names[0]: "y"},
-                   eval_data={"y": yev}, data_layout="x",
-                   eval_shapes={name: xev.shape[1:]}, calib_shapes={name: splits["calib"][0].shape[1:]},
-                   free_inputs=dict(free_inputs or {}), hand_macs=dict(hand_macs),
-                   hand_macs_total=int(sum(hand_macs.values())), hand_per=hand_per, uncounted=tuple(uncounted),
-                   **extra)
+    facts = _facts(
+        fmt="keras",
+        inputs=in_names,
+        input_dtypes={name: str(xev.dtype)},
+        input_shapes={name: _declared_shape(path)},
+        outputs=out_names,
+        tasks={out_names[0]: output_task},
+        reference=reference,
+        labels={out_names[0]: "y"},
+        eval_data={"y": yev},
+        data_layout="x",
+        eval_shapes={name: xev.shape[1:]},
+        calib_shapes={name: splits["calib"][0].shape[1:]},
+        free_inputs=dict(free_inputs or {}),
+        hand_macs=dict(hand_macs),
+        hand_macs_total=int(sum(hand_macs.values())),
+        hand_per=hand_per,
+        uncounted=tuple(uncounted),
+        **extra,
+    )
     return ZooCase(kind, path, out / "calib.npz", out / "eval.npz", facts)
 
 
@@ -80,6 +103,7 @@ def _declared_shape(path: Path) -> tuple:
 
 
 # ---------------------------------------------------------------- builders
+
 
 def build_lstm_classifier(folder: Path) -> ZooCase:
     """``signal`` (16, 4) -> LSTM(12) -> ``label`` Dense(3) softmax. The class is the channel (of the first
@@ -104,10 +128,17 @@ def build_lstm_classifier(folder: Path) -> ZooCase:
     hand = {
         # 16 steps x (4 gates x 12 units x (4 inputs + 12 recurrent) + 3 x 12 products) = 16 x 804 = 12,864
         "lstm": T * (4 * U * (F + U) + 3 * U),
-        "label": U * K,                   # 12 x 3 = 36
+        "label": U * K,  # 12 x 3 = 36
     }
-    return _case("lstm_classifier", out, path, splits={"calib": calib, "eval": evaluation}, name="signal",
-                 output_task="multiclass", hand_macs=hand)
+    return _case(
+        "lstm_classifier",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="signal",
+        output_task="multiclass",
+        hand_macs=hand,
+    )
 
 
 def build_gru_free_length(folder: Path) -> ZooCase:
@@ -132,13 +163,22 @@ def build_gru_free_length(folder: Path) -> ZooCase:
     _fit(model, xtr, ytr, epochs=5, loss="sparse_categorical_crossentropy")
     path = out / "model.keras"
     model.save(path)
-    hand = {   # per time step (the length is free); a whole sample at length T is T times this
-        "gru": 3 * U * (F + U + 1),       # 3 x 8 x (5 + 8 + 1) = 336
-        "tags": U * K,                    # 8 x 3 = 24
+    hand = {  # per time step (the length is free); a whole sample at length T is T times this
+        "gru": 3 * U * (F + U + 1),  # 3 x 8 x (5 + 8 + 1) = 336
+        "tags": U * K,  # 8 x 3 = 24
     }
-    return _case("gru_free_length", out, path, splits={"calib": calib, "eval": evaluation}, name="frames",
-                 output_task="sequence", hand_macs=hand, hand_per="time step", free_inputs={"frames": (1,)},
-                 lengths={"calib": T_CALIB, "eval": T_EVAL})
+    return _case(
+        "gru_free_length",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="frames",
+        output_task="sequence",
+        hand_macs=hand,
+        hand_per="time step",
+        free_inputs={"frames": (1,)},
+        lengths={"calib": T_CALIB, "eval": T_EVAL},
+    )
 
 
 def build_bilstm(folder: Path) -> ZooCase:
@@ -152,7 +192,7 @@ def build_bilstm(folder: Path) -> ZooCase:
 
     def make(n):
         x = rng.normal(0, 1, (n, T, F)).astype("float32")
-        return x, (x[:, : T // 2, 0].sum(1) > x[:, T // 2:, 0].sum(1)).astype("int64")
+        return x, (x[:, : T // 2, 0].sum(1) > x[:, T // 2 :, 0].sum(1)).astype("int64")
 
     (xtr, ytr), calib, evaluation = make(400), make(64), make(160)
     inp = keras.Input((T, F), name="series")
@@ -164,10 +204,17 @@ def build_bilstm(folder: Path) -> ZooCase:
     hand = {
         # 2 directions x 12 steps x (4 gates x 8 x (4 + 8) + 3 x 8 products) = 24 x 408 = 9,792
         "bilstm": 2 * T * (4 * U * (F + U) + 3 * U),
-        "anomaly": 2 * U * 1,                # 16 x 1 = 16
+        "anomaly": 2 * U * 1,  # 16 x 1 = 16
     }
-    return _case("bilstm", out, path, splits={"calib": calib, "eval": evaluation}, name="series",
-                 output_task="binary", hand_macs=hand)
+    return _case(
+        "bilstm",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="series",
+        output_task="binary",
+        hand_macs=hand,
+    )
 
 
 def build_time_distributed(folder: Path) -> ZooCase:
@@ -195,12 +242,19 @@ def build_time_distributed(folder: Path) -> ZooCase:
     path = out / "model.keras"
     model.save(path)
     hand = {
-        "conv": T * 3 * F * C,            # 16 outputs x kernel 3 x 6 in x 8 filters = 2,304
-        "gru": T * 3 * U * (C + U + 1),   # 16 steps x 3 x 8 x (8 + 8 + 1) = 16 x 408 = 6,528
-        "tags": T * U * K,                # TimeDistributed: 16 steps x Dense 8 x 4 = 512
+        "conv": T * 3 * F * C,  # 16 outputs x kernel 3 x 6 in x 8 filters = 2,304
+        "gru": T * 3 * U * (C + U + 1),  # 16 steps x 3 x 8 x (8 + 8 + 1) = 16 x 408 = 6,528
+        "tags": T * U * K,  # TimeDistributed: 16 steps x Dense 8 x 4 = 512
     }
-    return _case("time_distributed", out, path, splits={"calib": calib, "eval": evaluation}, name="frames",
-                 output_task="sequence", hand_macs=hand)
+    return _case(
+        "time_distributed",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="frames",
+        output_task="sequence",
+        hand_macs=hand,
+    )
 
 
 def build_fcn_free_hw(folder: Path) -> ZooCase:
@@ -219,7 +273,7 @@ def build_fcn_free_hw(folder: Path) -> ZooCase:
             for cls in (1, 2):
                 r, c = rng.integers(0, H - 6), rng.integers(0, W - 6)
                 h, w = rng.integers(4, 12, 2)
-                y[i, r:r + h, c:c + w] = cls
+                y[i, r : r + h, c : c + w] = cls
         x = np.eye(K, dtype="float32")[y] + rng.normal(0, 0.5, (n, H, W, K)).astype("float32")
         return x, y
 
@@ -231,13 +285,22 @@ def build_fcn_free_hw(folder: Path) -> ZooCase:
     _fit(model, xtr, ytr, epochs=8, loss="sparse_categorical_crossentropy", batch_size=16)
     path = out / "model.keras"
     model.save(path)
-    hand = {   # per output position (height and width are free); at 24 x 20 a sample is 480 times this
-        "conv1": 3 * 3 * 3 * C,           # 3x3 kernel x 3 in x 8 filters = 216
-        "conv2": 3 * 3 * C * C,           # 3x3 x 8 x 8 = 576
-        "mask": 1 * C * K,                # 1x1 x 8 x 3 = 24
+    hand = {  # per output position (height and width are free); at 24 x 20 a sample is 480 times this
+        "conv1": 3 * 3 * 3 * C,  # 3x3 kernel x 3 in x 8 filters = 216
+        "conv2": 3 * 3 * C * C,  # 3x3 x 8 x 8 = 576
+        "mask": 1 * C * K,  # 1x1 x 8 x 3 = 24
     }
-    return _case("fcn_free_hw", out, path, splits={"calib": calib, "eval": evaluation}, name="image",
-                 output_task="segmentation", hand_macs=hand, hand_per="position", free_inputs={"image": (1, 2)})
+    return _case(
+        "fcn_free_hw",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="image",
+        output_task="segmentation",
+        hand_macs=hand,
+        hand_per="position",
+        free_inputs={"image": (1, 2)},
+    )
 
 
 def build_attention(folder: Path) -> ZooCase:
@@ -267,12 +330,19 @@ def build_attention(folder: Path) -> ZooCase:
         # q, k, v projections 3 x T x D x H x KD = 3 x 10 x 8 x 8 = 1,920; scores H x T x T x KD = 800;
         # weighted values H x T x T x KD = 800; output projection T x H x KD x D = 640 -> 4,160
         "mha": 3 * T * D * H * KD + 2 * H * T * T * KD + T * H * KD * D,
-        "norm": 4 * T * D,                # 4 per element (mean, variance, normalize, scale-and-shift): 320
-        "pool": T * D,                    # one add per input element: 80
-        "label": D * K,                   # 8 x 3 = 24
+        "norm": 4 * T * D,  # 4 per element (mean, variance, normalize, scale-and-shift): 320
+        "pool": T * D,  # one add per input element: 80
+        "label": D * K,  # 8 x 3 = 24
     }
-    return _case("attention", out, path, splits={"calib": calib, "eval": evaluation}, name="tokens",
-                 output_task="multiclass", hand_macs=hand)
+    return _case(
+        "attention",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="tokens",
+        output_task="multiclass",
+        hand_macs=hand,
+    )
 
 
 def build_custom_layer(folder: Path) -> ZooCase | None:
@@ -300,13 +370,21 @@ def build_custom_layer(folder: Path) -> ZooCase | None:
     _fit(model, xtr, ytr, epochs=5, loss="sparse_categorical_crossentropy")
     path = out / "model.keras"
     model.save(path)
-    hand = {   # ScaledDense has no MAC rule (a user's class): not counted, and the total is partial
-        "gru": T * (3 * U * (F + U) + 3 * U),   # 10 steps x (3 x 8 x (4 + 8) + 3 x 8) = 10 x 312 = 3,120
-        "label": S * K,                        # 6 x 3 = 18
+    hand = {  # ScaledDense has no MAC rule (a user's class): not counted, and the total is partial
+        "gru": T * (3 * U * (F + U) + 3 * U),  # 10 steps x (3 x 8 x (4 + 8) + 3 x 8) = 10 x 312 = 3,120
+        "label": S * K,  # 6 x 3 = 18
     }
-    return _case("custom_layer", out, path, splits={"calib": calib, "eval": evaluation}, name="readings",
-                 output_task="multiclass", hand_macs=hand, uncounted=(("scaled", "ScaledDense"),),
-                 custom_objects=CUSTOM_LAYERS_FILE)
+    return _case(
+        "custom_layer",
+        out,
+        path,
+        splits={"calib": calib, "eval": evaluation},
+        name="readings",
+        output_task="multiclass",
+        hand_macs=hand,
+        uncounted=(("scaled", "ScaledDense"),),
+        custom_objects=CUSTOM_LAYERS_FILE,
+    )
 
 
 def custom_layers_module():

@@ -39,7 +39,7 @@ class UpstreamChanged(RuntimeError):
     def __init__(self, library: str, label: str, what: str, detail: str = "", *, missing: str = "") -> None:
         self.library = library
         self.what = what
-        self.missing = missing      # the dotted name that is gone ("module.Class.attr"); "" when one changed shape
+        self.missing = missing  # the dotted name that is gone ("module.Class.attr"); "" when one changed shape
         self.version = package_version(library)
         extra = f": {detail}" if detail else ""
         super().__init__(f"{label} changed: {what}{extra} ({library} {self.version})")
@@ -79,14 +79,19 @@ def resolve_symbol(spec: str, library: str, label: str) -> Any:
     try:
         value: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UpstreamChanged(library, label, f"no module {module_name}", f"{type(exc).__name__}: {exc}"[:200],
-                              missing=module_name) from exc
+        raise UpstreamChanged(
+            library, label, f"no module {module_name}", f"{type(exc).__name__}: {exc}"[:200], missing=module_name
+        ) from exc
     parts = path.split(".") if path else []
     for depth, attribute in enumerate(parts):
         value = getattr(value, attribute, None)
         if value is None:
-            raise UpstreamChanged(library, label, f"{'.'.join([module_name] + parts[:depth])} has no {attribute}",
-                                  missing=".".join([module_name] + parts[:depth + 1]))
+            raise UpstreamChanged(
+                library,
+                label,
+                f"{'.'.join([module_name] + parts[:depth])} has no {attribute}",
+                missing=".".join([module_name] + parts[: depth + 1]),
+            )
     return value
 
 

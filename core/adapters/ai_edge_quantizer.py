@@ -42,10 +42,12 @@ LIBRARY = "ai-edge-quantizer"
 LABEL = "ai-edge-quantizer's API"
 
 QUANTIZER = "ai_edge_quantizer.quantizer:Quantizer"
-RECIPES = {DYNAMIC: "ai_edge_quantizer.recipe:dynamic_wi8_afp32",
-           WEIGHT_ONLY: "ai_edge_quantizer.recipe:weight_only_wi8_afp32",
-           INT8: "ai_edge_quantizer.recipe:static_wi8_ai8",
-           INT16X8: "ai_edge_quantizer.recipe:static_wi8_ai16"}
+RECIPES = {
+    DYNAMIC: "ai_edge_quantizer.recipe:dynamic_wi8_afp32",
+    WEIGHT_ONLY: "ai_edge_quantizer.recipe:weight_only_wi8_afp32",
+    INT8: "ai_edge_quantizer.recipe:static_wi8_ai8",
+    INT16X8: "ai_edge_quantizer.recipe:static_wi8_ai16",
+}
 LEGACY_DYNAMIC = "ai_edge_quantizer.recipe:dynamic_legacy_wi8_afp32"
 RECIPE_MANAGER = "ai_edge_quantizer.recipe_manager:RecipeManager"
 ALL_SUPPORTED = "ai_edge_quantizer.qtyping:TFLOperationName.ALL_SUPPORTED"
@@ -54,8 +56,16 @@ SIGNATURE_KEYS = "ai_edge_quantizer.model_validator:ComparisonResult.available_s
 SIGNATURE_RESULT = "ai_edge_quantizer.model_validator:ComparisonResult.get_signature_comparison_result"
 
 # Every AEQ name Litesmith uses; tests/core/test_adapters_converter.py checks each is present.
-SYMBOLS = (QUANTIZER, *RECIPES.values(), LEGACY_DYNAMIC, RECIPE_MANAGER, ALL_SUPPORTED, FLOAT_CASTING,
-           SIGNATURE_KEYS, SIGNATURE_RESULT)
+SYMBOLS = (
+    QUANTIZER,
+    *RECIPES.values(),
+    LEGACY_DYNAMIC,
+    RECIPE_MANAGER,
+    ALL_SUPPORTED,
+    FLOAT_CASTING,
+    SIGNATURE_KEYS,
+    SIGNATURE_RESULT,
+)
 
 
 def symbol(spec: str) -> Any:
@@ -92,22 +102,25 @@ def _recipe(mode: str, *, derived: bool = False) -> Any:
         # float16 of a .tflite input stays unoffered: the converter's float16 also stores biases and other
         # constants in float16, AEQ only the weights of the ops below (checked for derivation by not_like_converter)
         manager = symbol(RECIPE_MANAGER)()
-        manager.add_weight_only_config(regex=".*", operation_name=symbol(ALL_SUPPORTED), num_bits=16,
-                                       algorithm_key=symbol(FLOAT_CASTING))
+        manager.add_weight_only_config(
+            regex=".*", operation_name=symbol(ALL_SUPPORTED), num_bits=16, algorithm_key=symbol(FLOAT_CASTING)
+        )
         return manager.get_quantization_recipe()
     if mode in RECIPES:
         return symbol(RECIPES[mode])()
     raise ConversionError(
         f"{mode} is not available for a .tflite input (ai-edge-quantizer offers dynamic, weight_only, int8 and "
-        "int16x8); start from the Keras model or SavedModel for it")
+        "int16x8); start from the Keras model or SavedModel for it"
+    )
 
 
 def _samples(inputs: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
 
-def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None,
-                cancel: CancelToken | None = None) -> Iterator[dict[str, np.ndarray]]:
+def _per_sample(
+    inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None, cancel: CancelToken | None = None
+) -> Iterator[dict[str, np.ndarray]]:
     missing = [n for n in names if n not in inputs]
     if missing:
         raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
@@ -115,11 +128,10 @@ def _per_sample(inputs: dict[str, np.ndarray], names: list[str], limit: int | No
     for i in range(n):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        yield {name: inputs[name][i:i + 1] for name in names}
+        yield {name: inputs[name][i : i + 1] for name in names}
 
 
-def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]] | None = None
-         ) -> bytes:
+def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]] | None = None) -> bytes:
     """The quantized .tflite of one AEQ run; `calibration`: {signature: [sample dicts]} or None."""
     from core.native_output import quiet_native
 
@@ -200,8 +212,10 @@ def signature_inputs(tflite_bytes: bytes, signature: str | None = None) -> tuple
     interpreter = Interpreter(model_content=bytes(tflite_bytes))
     signatures = interpreter.get_signature_list()
     if not signatures:
-        raise ConversionError("the .tflite model has no signature; ai-edge-quantizer needs one "
-                              "(convert it again with a recent TensorFlow)")
+        raise ConversionError(
+            "the .tflite model has no signature; ai-edge-quantizer needs one "
+            "(convert it again with a recent TensorFlow)"
+        )
     try:
         key = choose_signature(list(signatures), signature, path=None)
     except Exception as exc:  # noqa: BLE001 - BadInputError: no such signature; a conversion failure here
@@ -209,8 +223,14 @@ def signature_inputs(tflite_bytes: bytes, signature: str | None = None) -> tuple
     return key, list(signatures[key]["inputs"])
 
 
-def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, np.ndarray] | None = None,
-                    cancel: CancelToken | None = None, signature: str | None = None) -> tuple[bytes, list[str]]:
+def quantize_tflite(
+    tflite_bytes: bytes,
+    mode: str,
+    *,
+    calibration_x: dict[str, np.ndarray] | None = None,
+    cancel: CancelToken | None = None,
+    signature: str | None = None,
+) -> tuple[bytes, list[str]]:
     """Quantize a float .tflite with ai-edge-quantizer; returns (bytes, warnings).
 
     `calibration_x`: calibration samples keyed by the signature's input names,
@@ -219,8 +239,9 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, 
     .tflite, so the pipeline fails this one variant with that reason.
     """
     if not available():
-        raise ConversionError("quantizing a .tflite input needs the ai-edge-quantizer package "
-                              "(pip install ai-edge-quantizer)")
+        raise ConversionError(
+            "quantizing a .tflite input needs the ai-edge-quantizer package (pip install ai-edge-quantizer)"
+        )
     recipe = _recipe(mode)
     calibration = None
     if mode in (INT8, INT16X8):
@@ -237,9 +258,12 @@ def quantize_tflite(tflite_bytes: bytes, mode: str, *, calibration_x: dict[str, 
             cancel.raise_if_cancelled()
         reason = f"{type(exc).__name__}: {exc}"
         if mode in (INT8, INT16X8) and _has_loop(tflite_bytes):
-            raise ConversionError(f"{mode} is not available for this model: ai-edge-quantizer cannot calibrate its "
-                                  f"recurrent loop (a WHILE op) ({reason[:200]}); dynamic range and float16 need "
-                                  "no calibration", details=reason) from None
+            raise ConversionError(
+                f"{mode} is not available for this model: ai-edge-quantizer cannot calibrate its "
+                f"recurrent loop (a WHILE op) ({reason[:200]}); dynamic range and float16 need "
+                "no calibration",
+                details=reason,
+            ) from None
         raise ConversionError(f"ai-edge-quantizer could not apply {mode}: {reason}") from None
     return data, []
 
@@ -255,8 +279,9 @@ def _has_loop(tflite_bytes: bytes) -> bool:
     return any(op.name == "WHILE" for sg in graph.subgraphs for op in sg.ops)
 
 
-def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16,
-                  signature: str | None = None) -> list[dict[str, Any]]:
+def tensor_errors(
+    float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.ndarray], limit: int = 16, signature: str | None = None
+) -> list[dict[str, Any]]:
     """Per-tensor error of a quantized .tflite against its float original (AEQ's validation), worst first.
 
     Runs both models on the first `limit` samples of `x` (keyed by input name). Returns rows
@@ -288,5 +313,15 @@ def tensor_errors(float_bytes: bytes, quantized_bytes: bytes, x: dict[str, np.nd
     return sorted(rows, key=lambda r: -r["mse"] if np.isfinite(r["mse"]) else float("inf"))
 
 
-__all__ = ["DERIVABLE", "LIBRARY", "SYMBOLS", "available", "derive_weight_variant", "not_like_converter",
-           "quantize_tflite", "signature_inputs", "symbol", "tensor_errors"]
+__all__ = [
+    "DERIVABLE",
+    "LIBRARY",
+    "SYMBOLS",
+    "available",
+    "derive_weight_variant",
+    "not_like_converter",
+    "quantize_tflite",
+    "signature_inputs",
+    "symbol",
+    "tensor_errors",
+]

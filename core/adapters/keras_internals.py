@@ -120,7 +120,7 @@ def producer(tensor: Any) -> Any | None:
         return None
     layer = getattr(history, "operation", None)
     if layer is None and isinstance(history, tuple) and history:
-        layer = history[0]                 # the older (layer, node_index, tensor_index) form
+        layer = history[0]  # the older (layer, node_index, tensor_index) form
     return layer
 
 
@@ -176,5 +176,17 @@ def io_structures(model: Any) -> tuple[Any, Any]:
     return getattr(model, "_inputs_struct", None), getattr(model, "_outputs_struct", None)
 
 
-__all__ = ["LIBRARY", "NoLayerGraph", "custom_object_registry", "inbound_nodes", "io_structures", "is_graph_model", "layer_graph",
-           "ordered_nodes", "output_layer", "producer", "producer_name", "run_through_graph"]
+__all__ = [
+    "LIBRARY",
+    "NoLayerGraph",
+    "custom_object_registry",
+    "inbound_nodes",
+    "io_structures",
+    "is_graph_model",
+    "layer_graph",
+    "ordered_nodes",
+    "output_layer",
+    "producer",
+    "producer_name",
+    "run_through_graph",
+]

@@ -32,7 +32,7 @@ import numpy as np
 
 from core.adapters import UpstreamChanged
 
-if TYPE_CHECKING:                   # imported where used: core.benchmark imports this module
+if TYPE_CHECKING:  # imported where used: core.benchmark imports this module
     from core.benchmark.results import DelegationInfo
 
 LIBRARY = "ai-edge-litert"
@@ -47,6 +47,7 @@ def _changed(label: str, what: str, exc: BaseException | None = None) -> Upstrea
 
 # --------------------------------------------------------------------------- the native wrapper
 
+
 class _PublicNative:
     """The native wrapper's calls for subgraph 0, made through the public Interpreter API.
 
@@ -59,8 +60,11 @@ class _PublicNative:
 
     def _only_main(self, subgraph: int) -> None:
         if int(subgraph) != 0:
-            raise _changed(NATIVE_LABEL, "Interpreter has no _interpreter",
-                           RuntimeError(f"subgraph {subgraph} cannot be run through the public API"))
+            raise _changed(
+                NATIVE_LABEL,
+                "Interpreter has no _interpreter",
+                RuntimeError(f"subgraph {subgraph} cannot be run through the public API"),
+            )
 
     def ResizeInputTensor(self, index: int, shape: Any, strict: bool, subgraph: int) -> None:  # noqa: N802
         self._only_main(subgraph)
@@ -100,8 +104,11 @@ def native(interpreter: Any, subgraph: int = 0) -> Any:
         return wrapper
     if int(subgraph) == 0:
         return _PublicNative(interpreter)
-    raise _changed(NATIVE_LABEL, "Interpreter has no _interpreter",
-                   RuntimeError(f"subgraph {subgraph} cannot be run through the public API"))
+    raise _changed(
+        NATIVE_LABEL,
+        "Interpreter has no _interpreter",
+        RuntimeError(f"subgraph {subgraph} cannot be run through the public API"),
+    )
 
 
 def invoke_subgraph(interpreter: Any, subgraph: int) -> Callable[[], None]:
@@ -151,7 +158,7 @@ def tensor_details(interpreter: Any, index: int, subgraph: int = 0) -> dict[str,
         try:
             return dict(private(int(index), int(subgraph)))
         except TypeError:
-            pass                                    # the signature moved: the public listing still works
+            pass  # the signature moved: the public listing still works
     for detail in interpreter.get_tensor_details(subgraph_index=int(subgraph)):
         if int(detail["index"]) == int(index):
             return dict(detail)
@@ -171,13 +178,14 @@ def tensor_dtypes(interpreter: Any) -> dict[int, np.dtype]:
 
 # --------------------------------------------------------------------------- the node list
 
+
 @dataclass(frozen=True)
 class Node:
     """One node of the first subgraph as the interpreter lists it (DELEGATE nodes included)."""
 
     index: int
-    name: str                          # builtin op name, or "DELEGATE" for a delegate partition
-    inputs: tuple[int, ...]            # tensor indices; -1 for an omitted optional input
+    name: str  # builtin op name, or "DELEGATE" for a delegate partition
+    inputs: tuple[int, ...]  # tensor indices; -1 for an omitted optional input
     outputs: tuple[int, ...]
 
 
@@ -189,13 +197,26 @@ def nodes(interpreter: Any) -> list[Node]:
     wrapper = getattr(interpreter, "_interpreter", None)
     try:
         if wrapper is not None:
-            return [Node(i, str(wrapper.NodeName(i)), tuple(int(t) for t in wrapper.NodeInputs(i)),
-                         tuple(int(t) for t in wrapper.NodeOutputs(i)))
-                    for i in range(int(wrapper.NumNodes()))]
+            return [
+                Node(
+                    i,
+                    str(wrapper.NodeName(i)),
+                    tuple(int(t) for t in wrapper.NodeInputs(i)),
+                    tuple(int(t) for t in wrapper.NodeOutputs(i)),
+                )
+                for i in range(int(wrapper.NumNodes()))
+            ]
     except (AttributeError, TypeError) as exc:
         raise _changed(NATIVE_LABEL, "the native node list (NodeName/NodeInputs/NodeOutputs)", exc) from exc
-    return [Node(int(op["index"]), str(op["op_name"]), tuple(int(t) for t in op["inputs"]),
-                 tuple(int(t) for t in op["outputs"])) for op in _raw_ops_details(interpreter)]
+    return [
+        Node(
+            int(op["index"]),
+            str(op["op_name"]),
+            tuple(int(t) for t in op["inputs"]),
+            tuple(int(t) for t in op["outputs"]),
+        )
+        for op in _raw_ops_details(interpreter)
+    ]
 
 
 def _raw_ops_details(interpreter: Any) -> list[dict[str, Any]]:
@@ -205,7 +226,7 @@ def _raw_ops_details(interpreter: Any) -> list[dict[str, Any]]:
     try:
         details = list(private())
         for op in details:
-            op["op_name"], op["inputs"], op["outputs"]   # the keys every caller reads
+            op["op_name"], op["inputs"], op["outputs"]  # the keys every caller reads
     except (AttributeError, TypeError, KeyError) as exc:
         raise _changed(OPS_LABEL, "_get_ops_details()", exc) from exc
     return details
@@ -218,6 +239,7 @@ def ops_details(interpreter: Any) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- delegate partitions
+
 
 def delegation_info(interpreter: Any, xnnpack: bool = True) -> DelegationInfo:
     """Which ops the XNNPACK delegate took, read from a prepared interpreter.
@@ -272,6 +294,18 @@ def read_delegation(interpreter: Any, xnnpack: bool = True) -> tuple[DelegationI
     return info, ""
 
 
-__all__ = ["LIBRARY", "Node", "delegation_info", "has_native", "invoke_subgraph", "native", "nodes",
-           "ops_details", "public_invoke_allowed", "read_delegation", "signature_subgraph", "tensor_details",
-           "tensor_dtypes"]
+__all__ = [
+    "LIBRARY",
+    "Node",
+    "delegation_info",
+    "has_native",
+    "invoke_subgraph",
+    "native",
+    "nodes",
+    "ops_details",
+    "public_invoke_allowed",
+    "read_delegation",
+    "signature_subgraph",
+    "tensor_details",
+    "tensor_dtypes",
+]

@@ -59,7 +59,7 @@ SYMBOLS: dict[str, str] = {
     f"{CALIBRATOR_MODULE}:add_intermediate_tensors": CALIBRATOR_LABEL,
     f"{CALIBRATOR_MODULE}:Calibrator": CALIBRATOR_LABEL,
     f"{CALIBRATOR_MODULE}:Calibrator.calibrate": CALIBRATOR_LABEL,
-    f"{WRAPPER_MODULE}:CalibrationWrapper.QuantizeModel": CALIBRATOR_LABEL,   # as Calibrator._calibrator
+    f"{WRAPPER_MODULE}:CalibrationWrapper.QuantizeModel": CALIBRATOR_LABEL,  # as Calibrator._calibrator
     f"{CONVERT_MODULE}:mlir_quantize": QUANTIZER_LABEL,
 }
 
@@ -88,11 +88,12 @@ def _checked_call(fn: Callable[..., Any], label: str, what: str, *args: Any, **k
     except TypeError as exc:
         raise _changed(label, f"{what} takes other arguments", exc) from exc
     except ValueError:
-        pass                          # no signature to inspect (a native function): the call decides
+        pass  # no signature to inspect (a native function): the call decides
     return fn(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- calibration
+
 
 @dataclass(frozen=True)
 class Calibrated:
@@ -123,10 +124,12 @@ def calibrate(float_bytes: bytes, samples: Samples) -> Calibrated:
     calibrator = _checked_call(cls, CALIBRATOR_LABEL, "Calibrator", prepared)
     run = getattr(calibrator, "calibrate", None)
     if run is None:
-        raise _changed(CALIBRATOR_LABEL, "Calibrator has no calibrate",
-                       missing=f"{CALIBRATOR_MODULE}.Calibrator.calibrate")
-    return Calibrated(model=bytes(_checked_call(run, CALIBRATOR_LABEL, "Calibrator.calibrate", samples)),
-                      handle=calibrator)
+        raise _changed(
+            CALIBRATOR_LABEL, "Calibrator has no calibrate", missing=f"{CALIBRATOR_MODULE}.Calibrator.calibrate"
+        )
+    return Calibrated(
+        model=bytes(_checked_call(run, CALIBRATOR_LABEL, "Calibrator.calibrate", samples)), handle=calibrator
+    )
 
 
 def quantize_16x8(calibrated: Calibrated, *, allow_float: bool) -> bytes:
@@ -142,21 +145,26 @@ def quantize_16x8(calibrated: Calibrated, *, allow_float: bool) -> bytes:
     wrapper = getattr(calibrated.handle, "_calibrator", None)
     quantize = getattr(wrapper, "QuantizeModel", None)
     if quantize is None:
-        raise _changed(CALIBRATOR_LABEL, "Calibrator._calibrator.QuantizeModel is gone",
-                       missing=f"{CALIBRATOR_MODULE}.Calibrator._calibrator.QuantizeModel")
+        raise _changed(
+            CALIBRATOR_LABEL,
+            "Calibrator._calibrator.QuantizeModel is gone",
+            missing=f"{CALIBRATOR_MODULE}.Calibrator._calibrator.QuantizeModel",
+        )
     float32, int16, int64 = np.dtype(np.float32).num, np.dtype(np.int16).num, np.dtype(np.int64).num
     try:
         # (input type, output type, allow float, activations, bias, disable per-channel, ... for dense layers)
         data = quantize(float32, float32, bool(allow_float), int16, int64, False, False)
-    except TypeError as exc:           # pybind11's "incompatible function arguments": the signature moved
+    except TypeError as exc:  # pybind11's "incompatible function arguments": the signature moved
         raise _changed(CALIBRATOR_LABEL, "Calibrator._calibrator.QuantizeModel takes other arguments", exc) from exc
     return bytes(data)
 
 
 # --------------------------------------------------------------------------- the MLIR quantizer
 
-def mlir_quantize(calibrated_model: bytes, *, io_dtype: Any = None, numeric_verify: bool = False,
-                  denylisted_nodes: Sequence[str] = ()) -> bytes:
+
+def mlir_quantize(
+    calibrated_model: bytes, *, io_dtype: Any = None, numeric_verify: bool = False, denylisted_nodes: Sequence[str] = ()
+) -> bytes:
     """The int8 model (per-channel weights) the converter writes from a calibrated float model.
 
     `io_dtype`: a `tf.DType` for the model's inputs and outputs (None: float32, the converter's
@@ -167,8 +175,7 @@ def mlir_quantize(calibrated_model: bytes, *, io_dtype: Any = None, numeric_veri
     """
     fn = symbol(f"{CONVERT_MODULE}:mlir_quantize")
     # disable_per_channel=False: the converter's default, which Litesmith never changes.
-    kwargs: dict[str, Any] = {"disable_per_channel": False,
-                              "denylisted_nodes": list(denylisted_nodes) or None}
+    kwargs: dict[str, Any] = {"disable_per_channel": False, "denylisted_nodes": list(denylisted_nodes) or None}
     if numeric_verify:
         kwargs.update(fully_quantize=False, enable_numeric_verify=True)
     elif io_dtype is not None:
@@ -178,6 +185,7 @@ def mlir_quantize(calibrated_model: bytes, *, io_dtype: Any = None, numeric_veri
 
 # --------------------------------------------------------------------------- the debugger (public API)
 
+
 def debugger_calibrated_model(debugger: Any) -> bytes:
     """The calibrated model a converter-built QuantizationDebugger quantized (its `calibrated_model`).
 
@@ -185,8 +193,11 @@ def debugger_calibrated_model(debugger: Any) -> bytes:
     """
     model = getattr(debugger, "calibrated_model", None)
     if not model:
-        raise _changed(DEBUGGER_LABEL, "QuantizationDebugger has no calibrated_model",
-                       missing="tf.lite.experimental.QuantizationDebugger.calibrated_model")
+        raise _changed(
+            DEBUGGER_LABEL,
+            "QuantizationDebugger has no calibrated_model",
+            missing="tf.lite.experimental.QuantizationDebugger.calibrated_model",
+        )
     return bytes(model)
 
 
@@ -203,9 +214,22 @@ def requantize_with_debugger(debugger: Any, float_layers: Sequence[str]) -> byte
 
     tf = import_tensorflow()
     debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_nodes=list(float_layers) or None, fully_quantize=False)
+        denylisted_nodes=list(float_layers) or None, fully_quantize=False
+    )
     return bytes(debugger.get_nondebug_quantized_model())
 
 
-__all__ = ["CALIBRATOR_MODULE", "CONVERT_MODULE", "WRAPPER_MODULE", "Calibrated", "LIBRARY", "SYMBOLS", "calibrate",
-           "debugger_calibrated_model", "mlir_quantize", "quantize_16x8", "requantize_with_debugger", "symbol"]
+__all__ = [
+    "CALIBRATOR_MODULE",
+    "CONVERT_MODULE",
+    "WRAPPER_MODULE",
+    "Calibrated",
+    "LIBRARY",
+    "SYMBOLS",
+    "calibrate",
+    "debugger_calibrated_model",
+    "mlir_quantize",
+    "quantize_16x8",
+    "requantize_with_debugger",
+    "symbol",
+]

@@ -53,8 +53,9 @@ class AutoBudget:
     max_size_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_accuracy_drop is not None and not (math.isfinite(self.max_accuracy_drop)
-                                                       and self.max_accuracy_drop >= 0):
+        if self.max_accuracy_drop is not None and not (
+            math.isfinite(self.max_accuracy_drop) and self.max_accuracy_drop >= 0
+        ):
             raise BadInputError(f"the accuracy budget must be >= 0, got {self.max_accuracy_drop}")
         if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise BadInputError(f"the agreement budget must lie in 0..1, got {self.min_agreement}")
@@ -88,11 +89,11 @@ class AutoBudget:
 class BudgetCheck:
     """One variant against the budget."""
 
-    meets_quality: bool           # accuracy/agreement limits hold
+    meets_quality: bool  # accuracy/agreement limits hold
     meets_size: bool
-    quality: float                # higher is better (NaN when it cannot be computed)
-    quality_label: str            # e.g. "PR-AUC 0.6588 (-0.0012)" or "agreement 99.85%"
-    accuracy_drop: float | None   # in the task's units (see the module docstring); None without labels
+    quality: float  # higher is better (NaN when it cannot be computed)
+    quality_label: str  # e.g. "PR-AUC 0.6588 (-0.0012)" or "agreement 99.85%"
+    accuracy_drop: float | None  # in the task's units (see the module docstring); None without labels
     agreement: float | None
     misses: tuple[str, ...] = ()  # why it fails, in words
 
@@ -116,7 +117,7 @@ def accuracy_figure(evaluation: Evaluation | None) -> tuple[str, float] | None:
     if acc.task in ("multiclass", "class_id", "sequence"):
         return "accuracy", _num(acc.accuracy)
     if acc.task == "regression":
-        return "MAE", -_num(acc.mae)      # negated: higher is better
+        return "MAE", -_num(acc.mae)  # negated: higher is better
     return None
 
 
@@ -129,7 +130,7 @@ def agreement_figure(evaluation: Evaluation | None) -> float | None:
     fid = evaluation.fidelity if evaluation is not None else None
     if fid is None:
         return None
-    agreement = getattr(fid, "agreement", None)   # getattr: results cached before the field existed
+    agreement = getattr(fid, "agreement", None)  # getattr: results cached before the field existed
     if agreement is not None:
         return float(agreement)
     if fid.top1_agreement is not None:
@@ -145,14 +146,19 @@ def _num(value: float | None) -> float:
 
 def _agreement_name(evaluation: Evaluation | None) -> str:
     fid = evaluation.fidelity if evaluation is not None else None
-    if fid is not None and getattr(fid, "agreement", None) is None and fid.top1_agreement is None \
-            and fid.flipped_fraction is None:
+    if (
+        fid is not None
+        and getattr(fid, "agreement", None) is None
+        and fid.top1_agreement is None
+        and fid.flipped_fraction is None
+    ):
         return "cosine"
     return "agreement"
 
 
-def check_budget(evaluation: Evaluation | None, original: Evaluation | None, size_bytes: int,
-                 budget: AutoBudget) -> BudgetCheck:
+def check_budget(
+    evaluation: Evaluation | None, original: Evaluation | None, size_bytes: int, budget: AutoBudget
+) -> BudgetCheck:
     """Does a variant with `evaluation` (fidelity against the original) and `size_bytes` fit `budget`?
 
     NaN figures never meet a limit (a model whose outputs are NaN is not good enough). `size_bytes` is the
@@ -168,8 +174,10 @@ def check_budget(evaluation: Evaluation | None, original: Evaluation | None, siz
     agreement = agreement_figure(evaluation)
     if budget.max_accuracy_drop is not None:
         if mine is None or theirs is None:
-            raise BadInputError("an accuracy budget needs labelled evaluation data; give --data with labels "
-                                "or use an agreement budget (--min-agreement)")
+            raise BadInputError(
+                "an accuracy budget needs labelled evaluation data; give --data with labels "
+                "or use an agreement budget (--min-agreement)"
+            )
         if not (drop is not None and math.isfinite(drop) and drop <= budget.max_accuracy_drop + 1e-12):
             misses.append(f"{mine[0]} drops by {_fmt_drop(mine[0], drop)} (budget {budget.max_accuracy_drop:g})")
     if budget.min_agreement is not None:
@@ -185,14 +193,23 @@ def check_budget(evaluation: Evaluation | None, original: Evaluation | None, siz
         quality = mine[1]
         value = -mine[1] if mine[0] == "MAE" else mine[1]
         delta = None if drop is None else (drop if mine[0] == "MAE" else -drop)
-        label = f"{mine[0]} {value:.4f}" + ("" if delta is None or not math.isfinite(delta) else
-                                             " (±0)" if abs(delta) < 5e-5 else f" ({delta:+.4f})")
+        label = f"{mine[0]} {value:.4f}" + (
+            "" if delta is None or not math.isfinite(delta) else " (±0)" if abs(delta) < 5e-5 else f" ({delta:+.4f})"
+        )
     else:
         quality = float("nan") if agreement is None else agreement
-        label = (f"{_agreement_name(evaluation)} {agreement * 100:.2f}%" if agreement is not None
-                 else "agreement unknown")
-    return BudgetCheck(meets_quality=meets_quality, meets_size=meets_size, quality=quality, quality_label=label,
-                       accuracy_drop=drop, agreement=agreement, misses=tuple(misses))
+        label = (
+            f"{_agreement_name(evaluation)} {agreement * 100:.2f}%" if agreement is not None else "agreement unknown"
+        )
+    return BudgetCheck(
+        meets_quality=meets_quality,
+        meets_size=meets_size,
+        quality=quality,
+        quality_label=label,
+        accuracy_drop=drop,
+        agreement=agreement,
+        misses=tuple(misses),
+    )
 
 
 def _fmt_drop(name: str, drop: float | None) -> str:
@@ -201,5 +218,4 @@ def _fmt_drop(name: str, drop: float | None) -> str:
     return f"{drop:.4f}"
 
 
-__all__ = ["AutoBudget", "BudgetCheck", "DEFAULT_MIN_AGREEMENT", "accuracy_figure", "agreement_figure",
-           "check_budget"]
+__all__ = ["AutoBudget", "BudgetCheck", "DEFAULT_MIN_AGREEMENT", "accuracy_figure", "agreement_figure", "check_budget"]

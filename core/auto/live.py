@@ -14,7 +14,7 @@ from core.engine.context import CancelToken, Reporter
 from core.optimize.recipes import Recipe
 from core.optimize.results import Variant
 
-if TYPE_CHECKING:   # the session pulls in TensorFlow-side modules: imported when first needed
+if TYPE_CHECKING:  # the session pulls in TensorFlow-side modules: imported when first needed
     from core.optimize.passes import PipelineContext
     from core.optimize.session import OptimizeSession, SessionOptions
 
@@ -22,8 +22,9 @@ if TYPE_CHECKING:   # the session pulls in TensorFlow-side modules: imported whe
 class LiveSession:
     """The opened session (model, data, references): made only when something must be built."""
 
-    def __init__(self, model_path: str, data: DataSpec, options: SessionOptions, progress: Reporter,
-                 cancel: CancelToken) -> None:
+    def __init__(
+        self, model_path: str, data: DataSpec, options: SessionOptions, progress: Reporter, cancel: CancelToken
+    ) -> None:
         self.model_path, self.data, self.options = model_path, data, options
         self.progress, self.cancel = progress, cancel
         self.session: OptimizeSession | None = None

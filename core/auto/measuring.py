@@ -37,12 +37,16 @@ def combine_results(results: list[BenchmarkResult], budget_ms: float) -> Benchma
     configs = tuple(c for r in results for c in r.configs)
     first = results[0]
     notes = tuple(dict.fromkeys(n for r in results for n in r.notes))
-    return replace(first, configs=configs, recommendation=recommend(configs, budget_ms),
-                   explanations=tuple(dict.fromkeys(e for r in results for e in r.explanations)), notes=notes,
-                   explained=tuple({e.text: e for r in results for e in r.explained}.values()),
-                   variant_facts=tuple({f.variant: f for r in results for f in r.variant_facts}.values()),
-                   seconds=sum(r.seconds for r in results))
-
+    return replace(
+        first,
+        configs=configs,
+        recommendation=recommend(configs, budget_ms),
+        explanations=tuple(dict.fromkeys(e for r in results for e in r.explanations)),
+        notes=notes,
+        explained=tuple({e.text: e for r in results for e in r.explained}.values()),
+        variant_facts=tuple({f.variant: f for r in results for f in r.variant_facts}.values()),
+        seconds=sum(r.seconds for r in results),
+    )
 
 
 class MeasuringMixin:
@@ -69,8 +73,13 @@ class MeasuringMixin:
     def _bench_config(self, threads: tuple[int, ...], batches: tuple[int, ...]) -> BenchConfig:
         # facts=False: auto mode ranks by the sweep's figures and shows no per-variant explanations, so the
         # XNNPACK on/off ablation would only cost time here.
-        return BenchConfig(threads=threads, batch_sizes=batches, seconds=self.settings.seconds_per_config,
-                           warmup=self.settings.warmup, facts=False)
+        return BenchConfig(
+            threads=threads,
+            batch_sizes=batches,
+            seconds=self.settings.seconds_per_config,
+            warmup=self.settings.warmup,
+            facts=False,
+        )
 
     def _measure(self, variant: Variant, base: dict[str, Any], done: int, span: float) -> AutoCandidate:
         """Benchmark `variant` over the sweep plan (cut short when it cannot win); `base`: the candidate's
@@ -89,16 +98,28 @@ class MeasuringMixin:
         all_cached = True
         best = self.best()
         for i, config in enumerate(plan):
-            sub = self.progress.scaled((done + 0.6 + 0.4 * i / len(plan)) * span,
-                                       (done + 0.6 + 0.4 * (i + 1) / len(plan)) * span, variant.name)
+            sub = self.progress.scaled(
+                (done + 0.6 + 0.4 * i / len(plan)) * span, (done + 0.6 + 0.4 * (i + 1) / len(plan)) * span, variant.name
+            )
             try:
-                result = measure_tflite(variant.tflite_bytes, config, sub, self.cancel, variant=variant.name,
-                                        cache=self.cache, signature=variant.signature,
-                                        input_shapes=self._measured_shapes())
+                result = measure_tflite(
+                    variant.tflite_bytes,
+                    config,
+                    sub,
+                    self.cancel,
+                    variant=variant.name,
+                    cache=self.cache,
+                    signature=variant.signature,
+                    input_shapes=self._measured_shapes(),
+                )
             except (RuntimeError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                return AutoCandidate(status=FAILED, reason=f"cannot be benchmarked: {first[:200]}",
-                                     measure_seconds=time.perf_counter() - started, **base)
+                return AutoCandidate(
+                    status=FAILED,
+                    reason=f"cannot be benchmarked: {first[:200]}",
+                    measure_seconds=time.perf_counter() - started,
+                    **base,
+                )
             all_cached = all_cached and served_from_cache(result)
             results.append(result)
             if i == 0 and self.settings.probe and best is not None and best.latency_ms is not None and len(plan) > 1:
@@ -111,18 +132,35 @@ class MeasuringMixin:
                         notes.append(
                             f"sweep cut short: p50 {fmt_ms(p50)} at batch {b0} with {self.threads[0]} thread(s); even "
                             f"perfect scaling to {max(self.threads)} threads ({fmt_ms(bound)}) cannot beat "
-                            f"{best.name} ({fmt_ms(best.latency_ms)})")
+                            f"{best.name} ({fmt_ms(best.latency_ms)})"
+                        )
                         break
         bench = combine_results(results, budget_ms=BenchConfig().budget_ms)
         ok = [c for c in bench.configs if c.ok]
         if not ok:
             errors = "; ".join(sorted({c.error for c in bench.configs if c.error})) or "no samples"
-            return AutoCandidate(status=FAILED, reason=f"could not be measured: {errors}", bench=bench,
-                                 bench_from_cache=all_cached, measure_seconds=time.perf_counter() - started, **base)
+            return AutoCandidate(
+                status=FAILED,
+                reason=f"could not be measured: {errors}",
+                bench=bench,
+                bench_from_cache=all_cached,
+                measure_seconds=time.perf_counter() - started,
+                **base,
+            )
         at_b0 = [c for c in ok if c.batch_size == b0] or ok
         fastest = min(at_b0, key=lambda c: (c.stats.p50, c.threads or 0))
         top = max(ok, key=lambda c: c.stats.throughput)
-        return AutoCandidate(status=MEASURED, reason="; ".join(notes), latency_ms=fastest.stats.p50,
-                             latency_config=fastest.label, threads=fastest.threads, batch_size=fastest.batch_size,
-                             throughput=top.stats.throughput, throughput_config=top.label, bench=bench,
-                             bench_from_cache=all_cached, measure_seconds=time.perf_counter() - started, **base)
+        return AutoCandidate(
+            status=MEASURED,
+            reason="; ".join(notes),
+            latency_ms=fastest.stats.p50,
+            latency_config=fastest.label,
+            threads=fastest.threads,
+            batch_size=fastest.batch_size,
+            throughput=top.stats.throughput,
+            throughput_config=top.label,
+            bench=bench,
+            bench_from_cache=all_cached,
+            measure_seconds=time.perf_counter() - started,
+            **base,
+        )

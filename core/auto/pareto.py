@@ -58,8 +58,11 @@ def non_dominated(items: Sequence[T], objectives: Callable[[T], Sequence[float]]
     equal figures do not dominate each other, so both stay.
     """
     figures = [tuple(objectives(item)) for item in items]
-    return [item for i, item in enumerate(items)
-            if not any(dominates_on(other, figures[i]) for j, other in enumerate(figures) if j != i)]
+    return [
+        item
+        for i, item in enumerate(items)
+        if not any(dominates_on(other, figures[i]) for j, other in enumerate(figures) if j != i)
+    ]
 
 
 def dominates(a: AutoCandidate, b: AutoCandidate) -> bool:
@@ -92,40 +95,47 @@ def choose(candidates: Sequence[AutoCandidate]) -> tuple[AutoCandidate | None, l
     reasons = [
         f"{choice.name} is the fastest of the {len(measured)} candidate(s) within the budget: p50 "
         f"{fmt_ms(choice.latency_ms)} per call at batch {choice.batch_size} with {choice.threads} thread(s) "
-        f"({choice.quality_label}, {_size_text(choice)})"]
+        f"({choice.quality_label}, {_size_text(choice)})"
+    ]
     if len(tied) > 1:
         others = [c.name for c in tied if c is not choice]
-        reasons.append(f"{', '.join(others)} measured within {TIE_TOLERANCE:.0%} of it (a tie at this precision); "
-                       f"{choice.name} won the tie by being smaller or more faithful")
+        reasons.append(
+            f"{', '.join(others)} measured within {TIE_TOLERANCE:.0%} of it (a tie at this precision); "
+            f"{choice.name} won the tie by being smaller or more faithful"
+        )
     slower = sorted((c for c in measured if c not in tied), key=_latency)
     if slower:
-        reasons.append("speed-up over the others within the budget: " + ", ".join(
-            f"{c.name} {_latency(c) / _latency(choice):.2f}x" for c in slower))
+        reasons.append(
+            "speed-up over the others within the budget: "
+            + ", ".join(f"{c.name} {_latency(c) / _latency(choice):.2f}x" for c in slower)
+        )
     baseline = next((c for c in candidates if c.name == "fp32" and c.size_bytes), None)
     if baseline is not None and baseline is not choice and baseline.size_bytes and choice.size_bytes:
         reasons.append(f"{baseline.size_bytes / choice.size_bytes:.2f}x smaller than the fp32 .tflite")
     faster_misses = [c for c in candidates if c.meets_budget is False]
     if faster_misses:
-        reasons.append("left out for missing the budget: " + "; ".join(f"{c.name} ({c.reason})"
-                                                                         for c in faster_misses))
+        reasons.append("left out for missing the budget: " + "; ".join(f"{c.name} ({c.reason})" for c in faster_misses))
     return choice, reasons
 
 
-CRITERION = (f"fastest p50 among the candidates within the budget (latencies within {TIE_TOLERANCE:.0%} tie: "
-             "the smaller file wins, then the higher quality)")
+CRITERION = (
+    f"fastest p50 among the candidates within the budget (latencies within {TIE_TOLERANCE:.0%} tie: "
+    "the smaller file wins, then the higher quality)"
+)
 
 
 def _p99_of(c: AutoCandidate) -> float | None:
     """The p99 in ms of the candidate's latency configuration, from its bench; None when not measured."""
     bench = c.bench
-    for r in (bench.configs if bench is not None else ()):
+    for r in bench.configs if bench is not None else ():
         if r.label == c.latency_config and r.ok:
             return r.stats.p99
     return None
 
 
-def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandidate | None,
-                        reasons: Sequence[str]) -> Recommendation:
+def auto_recommendation(
+    candidates: Sequence[AutoCandidate], choice: AutoCandidate | None, reasons: Sequence[str]
+) -> Recommendation:
     """The one `Recommendation` of an auto search (the object every view reads), from `choose`'s choice.
 
     Its configuration is the choice's latency configuration (batch, threads); "fastest" is the measured
@@ -139,22 +149,42 @@ def auto_recommendation(candidates: Sequence[AutoCandidate], choice: AutoCandida
     fastest = min(measured, key=_latency) if measured else choice
     why, kind = "", ""
     if fastest is not choice:
-        head = (f"{fastest.name} has the lowest p50 ({fmt_ms(fastest.latency_ms)}), within {TIE_TOLERANCE:.0%} of "
-                f"{choice.name}'s ({fmt_ms(choice.latency_ms)}): a tie at this precision, which {choice.name} wins")
+        head = (
+            f"{fastest.name} has the lowest p50 ({fmt_ms(fastest.latency_ms)}), within {TIE_TOLERANCE:.0%} of "
+            f"{choice.name}'s ({fmt_ms(choice.latency_ms)}): a tie at this precision, which {choice.name} wins"
+        )
         if (choice.size_bytes or 0) < (fastest.size_bytes or 0):
-            why, kind = (f"{head} by being smaller ({_size_text(choice)} vs {_size_text(fastest)})",
-                         "size")
+            why, kind = (f"{head} by being smaller ({_size_text(choice)} vs {_size_text(fastest)})", "size")
         elif _quality(choice) > _quality(fastest):
-            why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})",
-                         "quality")
+            why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})", "quality")
         else:
             why, kind = f"{head} by coming first (equal size and quality)", "order"
     return Recommendation(
-        choice.latency_config or choice.name, choice.batch_size, choice.threads, choice.throughput, _p99_of(choice),
-        None, True, reason, variant=choice.name, criterion=CRITERION, p50_ms=choice.latency_ms,
-        fastest_label=fastest.latency_config or fastest.name, fastest_variant=fastest.name,
-        fastest_p50_ms=fastest.latency_ms, why_not_fastest=why, why_not_fastest_kind=kind)
+        choice.latency_config or choice.name,
+        choice.batch_size,
+        choice.threads,
+        choice.throughput,
+        _p99_of(choice),
+        None,
+        True,
+        reason,
+        variant=choice.name,
+        criterion=CRITERION,
+        p50_ms=choice.latency_ms,
+        fastest_label=fastest.latency_config or fastest.name,
+        fastest_variant=fastest.name,
+        fastest_p50_ms=fastest.latency_ms,
+        why_not_fastest=why,
+        why_not_fastest_kind=kind,
+    )
 
 
-__all__ = ["TIE_TOLERANCE", "auto_recommendation", "choose", "dominates", "dominates_on", "non_dominated",
-           "pareto_front"]
+__all__ = [
+    "TIE_TOLERANCE",
+    "auto_recommendation",
+    "choose",
+    "dominates",
+    "dominates_on",
+    "non_dominated",
+    "pareto_front",
+]

@@ -111,8 +111,10 @@ class PlanMixin:
             return "no candidate meets the accuracy/agreement budget, and pruning only loses accuracy"
         if best is not None and best.latency_ms is not None and best.latency_ms < settings.prune_floor_ms:
             flops = f"{info.flops:,} FLOPs per sample; " if info.flops else ""
-            return (f"{flops}the fastest candidate ({best.name}) already runs in {fmt_ms(best.latency_ms)} per call, "
-                    f"below {fmt_ms(settings.prune_floor_ms)}, where per-call overhead rather than compute dominates; "
-                    "removing channels cannot buy a measurable gain and would cost fine-tuning "
-                    "(pruning=\"always\" tries anyway)")
+            return (
+                f"{flops}the fastest candidate ({best.name}) already runs in {fmt_ms(best.latency_ms)} per call, "
+                f"below {fmt_ms(settings.prune_floor_ms)}, where per-call overhead rather than compute dominates; "
+                "removing channels cannot buy a measurable gain and would cost fine-tuning "
+                '(pruning="always" tries anyway)'
+            )
         return ""

@@ -51,9 +51,7 @@ from core.auto.live import LiveSession
 from core.auto.measuring import MeasuringMixin, usable_threads
 from core.auto.pareto import auto_recommendation, choose, pareto_front
 from core.auto.plan import PlanMixin
-from core.auto.results import (
-    FAILED, MISSES_BUDGET, PENDING, SKIPPED, AutoCandidate, AutoResult, AutoSettings,
-)
+from core.auto.results import FAILED, MISSES_BUDGET, PENDING, SKIPPED, AutoCandidate, AutoResult, AutoSettings
 from core.benchmark.stats import fmt_ms
 from core.cache import ResultCache, cache_key
 from core.data.loaders import DataDescription, DataSpec
@@ -65,7 +63,7 @@ from core.optimize.recipes import Recipe, recipe_for_mode
 from core.optimize.results import SourceInfo, Variant, VariantFailure
 
 CANDIDATE_KIND = "auto_candidate"
-SETUP_VERSION = 3     # 3: flops is None unless complete (core.models.flops)
+SETUP_VERSION = 3  # 3: flops is None unless complete (core.models.flops)
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ class SetupInfo:
     source: SourceInfo
     data: DataDescription
     original_evaluation: Evaluation | None
-    task: str                      # the primary output's task
+    task: str  # the primary output's task
     is_keras: bool
     has_graph: bool
     flops: int | None
@@ -87,7 +85,7 @@ def primary_evaluation(evaluation: Evaluation | ModelEvaluation | None) -> Evalu
 
     None when `evaluation` is None or its primary output was not scored.
     """
-    if not isinstance(evaluation, ModelEvaluation):   # a single output's evaluation, or None
+    if not isinstance(evaluation, ModelEvaluation):  # a single output's evaluation, or None
         return evaluation
     try:
         return evaluation.output(evaluation.primary)
@@ -105,8 +103,15 @@ def _data_parts(data: DataSpec, check: Callable[[], None] | None) -> dict[str, A
 class _Search(MeasuringMixin, PlanMixin):
     """One auto search: its settings, the candidates so far, the cache and the (lazily) opened model."""
 
-    def __init__(self, model_path: str, budget: AutoBudget, data: DataSpec, settings: AutoSettings,
-                 progress: Reporter, cancel: CancelToken) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        budget: AutoBudget,
+        data: DataSpec,
+        settings: AutoSettings,
+        progress: Reporter,
+        cancel: CancelToken,
+    ) -> None:
         self.model_path, self.budget, self.data, self.settings = model_path, budget, data, settings
         self.progress, self.cancel = progress, cancel
         self.cache = ResultCache(settings.cache_dir) if settings.use_cache else None
@@ -148,28 +153,48 @@ class _Search(MeasuringMixin, PlanMixin):
         self.progress(0.0, "hashing the model and data", stage="setup")
         self.model_sha = sha256_path(self.model_path, check=self.cancel.raise_if_cancelled)
         self.data_parts = _data_parts(self.data, self.cancel.raise_if_cancelled)
-        self.setup_key = cache_key("auto-setup", version=SETUP_VERSION, model=self.model_sha, data=self.data_parts,
-                                   scoring=self.options.cache_parts())
+        self.setup_key = cache_key(
+            "auto-setup",
+            version=SETUP_VERSION,
+            model=self.model_sha,
+            data=self.data_parts,
+            scoring=self.options.cache_parts(),
+        )
         cached = self._get(self.setup_key)
         if isinstance(cached, SetupInfo):
             from core.optimize.pipeline import custom_objects_now
 
-            self.setup_info = replace(cached, source=replace(cached.source, path=str(self.model_path),
-                                                             custom_objects=custom_objects_now(cached.source,
-                                                                                               self.options)))
+            self.setup_info = replace(
+                cached,
+                source=replace(
+                    cached.source,
+                    path=str(self.model_path),
+                    custom_objects=custom_objects_now(cached.source, self.options),
+                ),
+            )
             self.setup_from_cache = True
         else:
             live = self.live.ensure()
             self.setup_info = SetupInfo(
-                source=live.info, data=live.description, original_evaluation=live.original,
-                task=live.task_map[live.primary], is_keras=live.source.keras_model is not None,
-                has_graph=live.source.has_graph, flops=self.live.flops(), warnings=tuple(live.warnings))
+                source=live.info,
+                data=live.description,
+                original_evaluation=live.original,
+                task=live.task_map[live.primary],
+                is_keras=live.source.keras_model is not None,
+                has_graph=live.source.has_graph,
+                flops=self.live.flops(),
+                warnings=tuple(live.warnings),
+            )
             self._put(self.setup_key, self.setup_info)
             self.setup_from_cache = False
-        if self.budget.needs_labels and (self.setup_info.original_evaluation is None
-                                         or self.setup_info.original_evaluation.accuracy is None):
-            raise BadInputError("an accuracy budget needs labelled evaluation data; give --data with labels "
-                                "or use an agreement budget (--min-agreement)", path=self.data.path)
+        if self.budget.needs_labels and (
+            self.setup_info.original_evaluation is None or self.setup_info.original_evaluation.accuracy is None
+        ):
+            raise BadInputError(
+                "an accuracy budget needs labelled evaluation data; give --data with labels "
+                "or use an agreement budget (--min-agreement)",
+                path=self.data.path,
+            )
 
     # ----------------------------------------------------------------- one candidate
 
@@ -224,37 +249,63 @@ class _Search(MeasuringMixin, PlanMixin):
                 raise
             except ConversionError as exc:
                 self.cancel.raise_if_cancelled()
-                outcome = VariantFailure(name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message,
-                                         details=exc.details)
+                outcome = VariantFailure(
+                    name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message, details=exc.details
+                )
             except Exception as exc:  # noqa: BLE001 - a pruning candidate that breaks must not end the search
                 if self.live.ctx is None or not any(s.kind in COMPRESS_STEPS for s in recipe.steps):
                     raise
                 self.cancel.raise_if_cancelled()
                 import traceback
 
-                outcome = VariantFailure(name=recipe.name, recipe=recipe, kind="conversion",
-                                         message=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
-                                         details=traceback.format_exc())
-                cacheable = False   # maybe transient (memory): try again next time
+                outcome = VariantFailure(
+                    name=recipe.name,
+                    recipe=recipe,
+                    kind="conversion",
+                    message=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+                    details=traceback.format_exc(),
+                )
+                cacheable = False  # maybe transient (memory): try again next time
             if cacheable:
                 self._put(key, outcome)
         build_seconds = time.perf_counter() - started
         if isinstance(outcome, VariantFailure):
             self.progress.log(f"{recipe.name}: {outcome.message}", level="warning")
-            return self._record(AutoCandidate(name=recipe.name, recipe=recipe, status=FAILED, reason=outcome.message,
-                                              from_cache=from_cache, build_seconds=build_seconds))
+            return self._record(
+                AutoCandidate(
+                    name=recipe.name,
+                    recipe=recipe,
+                    status=FAILED,
+                    reason=outcome.message,
+                    from_cache=from_cache,
+                    build_seconds=build_seconds,
+                )
+            )
         variant = replace(outcome, name=recipe.name) if outcome.name != recipe.name else outcome
         if self.baseline_size is None and recipe.name == "fp32":
             self.baseline_size = variant.size_bytes
         ratio = variant.size_bytes / self.baseline_size if self.baseline_size else None
-        check = check_budget(primary_evaluation(variant.evaluation),
-                             primary_evaluation(self.setup_info.original_evaluation), variant.size_bytes, self.budget)
+        check = check_budget(
+            primary_evaluation(variant.evaluation),
+            primary_evaluation(self.setup_info.original_evaluation),
+            variant.size_bytes,
+            self.budget,
+        )
         base: dict[str, Any] = dict(
-            name=recipe.name, recipe=recipe, size_bytes=variant.size_bytes, size_ratio=ratio,
-            evaluation=variant.evaluation, quality=check.quality, quality_label=check.quality_label,
-            meets_budget=check.meets, meets_quality=check.meets_quality, from_cache=from_cache,
-            tflite_sha256=hashlib.sha256(variant.tflite_bytes).hexdigest(), warnings=variant.warnings,
-            build_seconds=build_seconds)
+            name=recipe.name,
+            recipe=recipe,
+            size_bytes=variant.size_bytes,
+            size_ratio=ratio,
+            evaluation=variant.evaluation,
+            quality=check.quality,
+            quality_label=check.quality_label,
+            meets_budget=check.meets,
+            meets_quality=check.meets_quality,
+            from_cache=from_cache,
+            tflite_sha256=hashlib.sha256(variant.tflite_bytes).hexdigest(),
+            warnings=variant.warnings,
+            build_seconds=build_seconds,
+        )
         if not check.meets:
             reason = "misses the budget: " + "; ".join(check.misses) + " (not benchmarked)"
             return self._record(AutoCandidate(status=MISSES_BUDGET, reason=reason, **base))
@@ -266,9 +317,15 @@ class _Search(MeasuringMixin, PlanMixin):
         self.live.close()
 
 
-def auto_optimize(model_path: str, budget: AutoBudget | dict[str, Any] | None = None,
-                  data: DataSpec | dict[str, Any] | None = None, settings: AutoSettings | dict[str, Any] | None = None,
-                  *, progress: Reporter, cancel: CancelToken) -> AutoResult:
+def auto_optimize(
+    model_path: str,
+    budget: AutoBudget | dict[str, Any] | None = None,
+    data: DataSpec | dict[str, Any] | None = None,
+    settings: AutoSettings | dict[str, Any] | None = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+) -> AutoResult:
     """Try the candidate recipes cheapest first and recommend the fastest that meets `budget`.
 
     Dicts are keyword arguments of `AutoBudget`, `DataSpec`, `AutoSettings`. Raises `BadInputError` for bad
@@ -296,8 +353,11 @@ def auto_optimize(model_path: str, budget: AutoBudget | dict[str, Any] | None = 
         names = {c.name for c in search.candidates}
         for mode in settings.modes:
             if mode not in names:
-                search.candidates.append(AutoCandidate(name=mode, recipe=recipe_for_mode(mode), status=PENDING,
-                                                       reason="not finished: cancelled"))
+                search.candidates.append(
+                    AutoCandidate(
+                        name=mode, recipe=recipe_for_mode(mode), status=PENDING, reason="not finished: cancelled"
+                    )
+                )
     front = pareto_front(search.candidates)
     choice, reasons = choose(search.candidates)
     if cancelled:
@@ -310,14 +370,24 @@ def auto_optimize(model_path: str, budget: AutoBudget | dict[str, Any] | None = 
     from core.optimize.env import environment
 
     return AutoResult(
-        source=search.setup_info.source, data=search.setup_info.data, budget=budget, settings=settings,
-        original_evaluation=search.setup_info.original_evaluation, baseline_size_bytes=search.baseline_size,
-        candidates=tuple(search.candidates), pareto=tuple(c.name for c in front),
+        source=search.setup_info.source,
+        data=search.setup_info.data,
+        budget=budget,
+        settings=settings,
+        original_evaluation=search.setup_info.original_evaluation,
+        baseline_size_bytes=search.baseline_size,
+        candidates=tuple(search.candidates),
+        pareto=tuple(c.name for c in front),
         recommended=choice.name if choice else None,
-        recommended_variant=search.variants.get(choice.name) if choice else None, reasons=tuple(reasons),
-        cancelled=cancelled, warnings=tuple(warnings), seconds=time.perf_counter() - started,
-        setup_from_cache=search.setup_from_cache, environment=environment(),
-        recommendation=auto_recommendation(search.candidates, choice, reasons))
+        recommended_variant=search.variants.get(choice.name) if choice else None,
+        reasons=tuple(reasons),
+        cancelled=cancelled,
+        warnings=tuple(warnings),
+        seconds=time.perf_counter() - started,
+        setup_from_cache=search.setup_from_cache,
+        environment=environment(),
+        recommendation=auto_recommendation(search.candidates, choice, reasons),
+    )
 
 
 def candidate_variant(result: AutoResult, name: str, data: DataSpec | None = None) -> Variant | None:

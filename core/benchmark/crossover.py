@@ -33,8 +33,12 @@ CPU_TFLITE = "cpu-tflite"
 LITERT_GPU = "litert-gpu"
 KERAS_TF_GPU = "keras-tf-gpu"
 KERAS_JAX_GPU = "keras-jax-gpu"
-CURVE_TITLES = {CPU_TFLITE: "CPU .tflite (LiteRT, best threads)", LITERT_GPU: "LiteRT GPU accelerator",
-                KERAS_TF_GPU: "Keras on the GPU (TensorFlow)", KERAS_JAX_GPU: "Keras on the GPU (JAX)"}
+CURVE_TITLES = {
+    CPU_TFLITE: "CPU .tflite (LiteRT, best threads)",
+    LITERT_GPU: "LiteRT GPU accelerator",
+    KERAS_TF_GPU: "Keras on the GPU (TensorFlow)",
+    KERAS_JAX_GPU: "Keras on the GPU (JAX)",
+}
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,13 @@ class BatchTiming:
 
     batch_size: int
     runs: int = 0
-    write_ms: float = NAN       # host-to-device copy of the inputs (see the module docstring)
-    run_ms: float = NAN         # the model alone, where it can be timed apart (LiteRT)
-    read_ms: float = NAN        # outputs back to numpy, where timed apart (LiteRT)
-    call_ms: float = NAN        # one whole call, transfers included: what the crossover compares
-    cold_ms: float = NAN        # the first call (includes compiling or tracing)
+    write_ms: float = NAN  # host-to-device copy of the inputs (see the module docstring)
+    run_ms: float = NAN  # the model alone, where it can be timed apart (LiteRT)
+    read_ms: float = NAN  # outputs back to numpy, where timed apart (LiteRT)
+    call_ms: float = NAN  # one whole call, transfers included: what the crossover compares
+    cold_ms: float = NAN  # the first call (includes compiling or tracing)
     threads: int | None = None  # CPU: the thread count that gave this (the best one)
-    error: str = ""             # why this batch size was not measured
+    error: str = ""  # why this batch size was not measured
 
     @property
     def ok(self) -> bool:
@@ -71,12 +75,12 @@ class BatchTiming:
 class DeviceCurve:
     """One device's timings over the sweep, or why it did not run (``available`` False)."""
 
-    name: str                           # CPU_TFLITE, LITERT_GPU, KERAS_TF_GPU, KERAS_JAX_GPU
-    kind: str                           # "cpu" or "gpu"
+    name: str  # CPU_TFLITE, LITERT_GPU, KERAS_TF_GPU, KERAS_JAX_GPU
+    kind: str  # "cpu" or "gpu"
     available: bool
-    reason: str = ""                    # one line when not available ("No GPU" states)
-    device: str = ""                    # e.g. "NVIDIA H200", "cuda:0", "x86_64, 16 threads"
-    fully_accelerated: bool | None = None   # LiteRT: CompiledModel.is_fully_accelerated()
+    reason: str = ""  # one line when not available ("No GPU" states)
+    device: str = ""  # e.g. "NVIDIA H200", "cuda:0", "x86_64, 16 threads"
+    fully_accelerated: bool | None = None  # LiteRT: CompiledModel.is_fully_accelerated()
     notes: tuple[str, ...] = ()
     timings: tuple[BatchTiming, ...] = field(default=())
 
@@ -94,10 +98,10 @@ class DeviceCurve:
 class CrossoverPoint:
     """One GPU curve against the CPU curve: where it starts to win (`crossover_batch`), and why in words."""
 
-    device: str                 # the curve's name
-    batch_size: int | None      # from this batch size on the device beats the CPU; None: it never does here
-    speedup_at_largest: float   # CPU ms / device ms at the largest batch both measured (NaN if none)
-    reason: str                 # one line for people
+    device: str  # the curve's name
+    batch_size: int | None  # from this batch size on the device beats the CPU; None: it never does here
+    speedup_at_largest: float  # CPU ms / device ms at the largest batch both measured (NaN if none)
+    reason: str  # one line for people
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,7 @@ def crossover_batch(cpu_ms: Mapping[int, float], device_ms: Mapping[int, float])
     Both map batch size -> milliseconds per call (transfers included). Only batch
     sizes both measured count. None when the device is not faster at the largest one.
     """
-    common = sorted(b for b in set(cpu_ms) & set(device_ms)
-                    if _finite(cpu_ms[b]) and _finite(device_ms[b]))
+    common = sorted(b for b in set(cpu_ms) & set(device_ms) if _finite(cpu_ms[b]) and _finite(device_ms[b]))
     answer = None
     for b in reversed(common):
         if device_ms[b] < cpu_ms[b]:
@@ -161,8 +164,14 @@ def crossover_points(curves: Sequence[DeviceCurve]) -> tuple[CrossoverPoint, ...
         if curve.kind != "gpu":
             continue
         if not curve.available:
-            points.append(CrossoverPoint(curve.name, None, NAN, "not measured: this GPU runner is not available "
-                                                                "here (the reason is in its row)"))
+            points.append(
+                CrossoverPoint(
+                    curve.name,
+                    None,
+                    NAN,
+                    "not measured: this GPU runner is not available here (the reason is in its row)",
+                )
+            )
             continue
         if cpu is None:
             points.append(CrossoverPoint(curve.name, None, NAN, "no CPU .tflite curve to compare with"))
@@ -176,8 +185,10 @@ def crossover_points(curves: Sequence[DeviceCurve]) -> tuple[CrossoverPoint, ...
         speedup = cpu_ms[largest] / dev_ms[largest]
         b = crossover_batch(cpu_ms, dev_ms)
         if b is None:
-            reason = (f"the CPU is faster at every batch size measured up to {largest} "
-                      f"(GPU {speedup:.2f}x at batch {largest}, transfers counted)")
+            reason = (
+                f"the CPU is faster at every batch size measured up to {largest} "
+                f"(GPU {speedup:.2f}x at batch {largest}, transfers counted)"
+            )
         elif b == common[0]:
             reason = f"faster than the CPU at every batch size measured (from {b}; {speedup:.2f}x at {largest})"
         else:
@@ -186,17 +197,26 @@ def crossover_points(curves: Sequence[DeviceCurve]) -> tuple[CrossoverPoint, ...
     return tuple(points)
 
 
-def build_result(model: str, batch_sizes: Sequence[int], curves: Sequence[DeviceCurve],
-                 notes: Sequence[str] = ()) -> CrossoverResult:
+def build_result(
+    model: str, batch_sizes: Sequence[int], curves: Sequence[DeviceCurve], notes: Sequence[str] = ()
+) -> CrossoverResult:
     """The `CrossoverResult` of measured curves: crossovers computed, and a "No GPU" note when no GPU ran."""
     curves = tuple(curves)
     extra = list(notes)
     if not any(c.kind == "gpu" and c.available for c in curves):
         asked = any(c.kind == "gpu" for c in curves)
-        extra.append("No GPU: no GPU runner could run here; each says why in its row" if asked
-                     else "No GPU asked for (--devices cpu): only the CPU was measured")
-    return CrossoverResult(model=model, batch_sizes=tuple(int(b) for b in batch_sizes), curves=curves,
-                           crossovers=crossover_points(curves), notes=tuple(extra))
+        extra.append(
+            "No GPU: no GPU runner could run here; each says why in its row"
+            if asked
+            else "No GPU asked for (--devices cpu): only the CPU was measured"
+        )
+    return CrossoverResult(
+        model=model,
+        batch_sizes=tuple(int(b) for b in batch_sizes),
+        curves=curves,
+        crossovers=crossover_points(curves),
+        notes=tuple(extra),
+    )
 
 
 def _ms(value: float) -> str:
@@ -206,8 +226,10 @@ def _ms(value: float) -> str:
 def format_crossover(result: CrossoverResult) -> str:
     """The per-batch table (one row per device and batch size) and the crossover lines."""
     lines = [f"CPU versus GPU: {result.model}"]
-    header = (f"  {'device':<36} {'batch':>6} {'call ms':>9} {'ms/sample':>10} {'samples/s':>11} "
-              f"{'copy ms':>9} {'threads':>7}")
+    header = (
+        f"  {'device':<36} {'batch':>6} {'call ms':>9} {'ms/sample':>10} {'samples/s':>11} "
+        f"{'copy ms':>9} {'threads':>7}"
+    )
     lines += [header, "  " + "-" * (len(header) - 2)]
     for curve in result.curves:
         title = curve.title
@@ -220,11 +242,19 @@ def format_crossover(result: CrossoverResult) -> str:
             if not t.ok:
                 lines.append(f"  {title:<36} {t.batch_size:>6} not measured: {t.error}")
                 continue
-            lines.append(f"  {title:<36} {t.batch_size:>6} {_ms(t.call_ms):>9} {_ms(t.per_sample_ms):>10} "
-                         f"{t.throughput:>11,.0f} {_ms(t.write_ms):>9} {t.threads if t.threads else '':>7}")
+            lines.append(
+                f"  {title:<36} {t.batch_size:>6} {_ms(t.call_ms):>9} {_ms(t.per_sample_ms):>10} "
+                f"{t.throughput:>11,.0f} {_ms(t.write_ms):>9} {t.threads if t.threads else '':>7}"
+            )
         if curve.fully_accelerated is not None and curve.kind == "gpu":
-            lines.append(f"  {'':<36} " + ("whole model on the GPU" if curve.fully_accelerated
-                                           else "NOT fully accelerated: some ops ran on the CPU"))
+            lines.append(
+                f"  {'':<36} "
+                + (
+                    "whole model on the GPU"
+                    if curve.fully_accelerated
+                    else "NOT fully accelerated: some ops ran on the CPU"
+                )
+            )
         lines += [f"  {'':<36} note: {n}" for n in curve.notes]
     lines.append("")
     if not result.crossovers:

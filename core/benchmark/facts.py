@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from core.benchmark.litert_runner import LiteRTRunner
     from core.benchmark.runner_base import Runner
 
-ABLATION_SECONDS = 0.4      # timed seconds per side at most; small models get up to ABLATION_MAX_CALLS
+ABLATION_SECONDS = 0.4  # timed seconds per side at most; small models get up to ABLATION_MAX_CALLS
 ABLATION_MAX_CALLS = 400
 ABLATION_MIN_CALLS = 3
-ROUNDS = 8                  # interleaved rounds: drift (frequency, other processes) hits both sides alike
+ROUNDS = 8  # interleaved rounds: drift (frequency, other processes) hits both sides alike
 
 
 def graph_op_counts(tflite_bytes: bytes) -> tuple[Counter[str] | None, str]:
@@ -82,8 +82,7 @@ def _xnnpack_interpreter(source: bytes) -> Any:
     """A plain interpreter with XNNPACK (the default delegate), tensors allocated at the model's own shapes."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_content=source, num_threads=1,
-                              experimental_op_resolver_type=OpResolverType.AUTO)
+    interpreter = Interpreter(model_content=source, num_threads=1, experimental_op_resolver_type=OpResolverType.AUTO)
     interpreter.allocate_tensors()
     return interpreter
 
@@ -92,8 +91,9 @@ def _prepared(source: bytes, xnnpack: bool, like: Runner, batch: int, threads: i
     """A LiteRT runner on `source` prepared like `like` (its signature and input sizes), XNNPACK on or off."""
     from core.benchmark.litert_runner import LiteRTRunner
 
-    runner = LiteRTRunner(source, xnnpack=xnnpack, variant=getattr(like, "_variant", None),
-                          signature=getattr(like, "signature", None))
+    runner = LiteRTRunner(
+        source, xnnpack=xnnpack, variant=getattr(like, "_variant", None), signature=getattr(like, "signature", None)
+    )
     try:
         runner.set_sample_shapes(like.sample_shapes())
     except Exception:  # noqa: BLE001 - no planned shapes: the runner's own defaults
@@ -102,8 +102,16 @@ def _prepared(source: bytes, xnnpack: bool, like: Runner, batch: int, threads: i
     return runner
 
 
-def xnnpack_ablation(source: bytes, like: Runner, *, batch: int = 1, threads: int = 1, seconds: float = ABLATION_SECONDS,
-                     calls: int | None = None, cancel: CancelToken | None = None) -> tuple[float, float, int]:
+def xnnpack_ablation(
+    source: bytes,
+    like: Runner,
+    *,
+    batch: int = 1,
+    threads: int = 1,
+    seconds: float = ABLATION_SECONDS,
+    calls: int | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[float, float, int]:
     """(p50 ms with XNNPACK, p50 ms without, timed calls per side): invoke() of the same inputs timed in
     interleaved rounds. `like` is the runner measured in the sweep (its signature and input sizes are used).
     `calls` fixes the calls per side (at least ABLATION_MIN_CALLS); else as many as fit in `seconds` per side
@@ -113,7 +121,7 @@ def xnnpack_ablation(source: bytes, like: Runner, *, batch: int = 1, threads: in
     off = _prepared(source, False, like, batch, threads)
     try:
         inputs = on.make_inputs(np.random.default_rng(0))
-        for runner in (on, off):            # warm: first-call allocation and packing are not part of it
+        for runner in (on, off):  # warm: first-call allocation and packing are not part of it
             runner.run_once(inputs)
             runner.run_once(inputs)
         # Size the rounds from one timed call of the slower side, so a slow model stays within `seconds`.
@@ -141,8 +149,14 @@ def xnnpack_ablation(source: bytes, like: Runner, *, batch: int = 1, threads: in
         off.close()
 
 
-def measure_facts(runners: Sequence[Runner], *, cancel: CancelToken | None = None, ablation: bool = True,
-                  seconds: float = ABLATION_SECONDS, calls: int | None = None) -> tuple[VariantFacts, ...]:
+def measure_facts(
+    runners: Sequence[Runner],
+    *,
+    cancel: CancelToken | None = None,
+    ablation: bool = True,
+    seconds: float = ABLATION_SECONDS,
+    calls: int | None = None,
+) -> tuple[VariantFacts, ...]:
     """VariantFacts for each LiteRT runner (one per variant; the Keras/SavedModel ones are skipped).
 
     Quantize/dequantize ops "added" are relative to the runner whose variant is "fp32" (None without one).
@@ -186,19 +200,30 @@ def measure_facts(runners: Sequence[Runner], *, cancel: CancelToken | None = Non
             delegation_error = f"the model did not build with XNNPACK ({type(exc).__name__}: {exc})"
         if ablation:
             try:
-                on_ms, off_ms, timed = xnnpack_ablation(source, runner, seconds=seconds, calls=calls,
-                                                        cancel=cancel)
+                on_ms, off_ms, timed = xnnpack_ablation(source, runner, seconds=seconds, calls=calls, cancel=cancel)
             except Cancelled:
                 raise
             except Exception as exc:  # noqa: BLE001 - a side that cannot run leaves the ablation unknown
                 ablation_error = f"{type(exc).__name__}: {exc}"
-        facts.append(VariantFacts(
-            variant=name, total_ops=sum(ops.values()) if ops is not None else None,
-            op_counts=tuple(sorted(ops.items(), key=lambda item: (-item[1], item[0]))) if ops is not None else (),
-            quantize_ops=quant, dequantize_ops=dequant, added_quantize_ops=added_q, added_dequantize_ops=added_d,
-            delegated_ops=info.delegated_ops if info is not None else None,
-            partitions=info.partitions if info is not None else None,
-            kept_ops=info.kept_ops if info is not None else (), delegation_error=delegation_error,
-            xnnpack_on_p50_ms=on_ms, xnnpack_off_p50_ms=off_ms, ablation_batch=1 if ablation else None,
-            ablation_threads=1 if ablation else None, ablation_calls=timed, ablation_error=ablation_error))
+        facts.append(
+            VariantFacts(
+                variant=name,
+                total_ops=sum(ops.values()) if ops is not None else None,
+                op_counts=tuple(sorted(ops.items(), key=lambda item: (-item[1], item[0]))) if ops is not None else (),
+                quantize_ops=quant,
+                dequantize_ops=dequant,
+                added_quantize_ops=added_q,
+                added_dequantize_ops=added_d,
+                delegated_ops=info.delegated_ops if info is not None else None,
+                partitions=info.partitions if info is not None else None,
+                kept_ops=info.kept_ops if info is not None else (),
+                delegation_error=delegation_error,
+                xnnpack_on_p50_ms=on_ms,
+                xnnpack_off_p50_ms=off_ms,
+                ablation_batch=1 if ablation else None,
+                ablation_threads=1 if ablation else None,
+                ablation_calls=timed,
+                ablation_error=ablation_error,
+            )
+        )
     return tuple(facts)

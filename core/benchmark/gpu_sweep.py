@@ -33,7 +33,14 @@ from functools import partial
 from typing import Any, Sequence
 
 from core.benchmark.crossover import (
-    CPU_TFLITE, KERAS_TF_GPU, LITERT_GPU, BatchTiming, CrossoverResult, DeviceCurve, best_over_threads, build_result,
+    CPU_TFLITE,
+    KERAS_TF_GPU,
+    LITERT_GPU,
+    BatchTiming,
+    CrossoverResult,
+    DeviceCurve,
+    best_over_threads,
+    build_result,
 )
 from core.benchmark.keras_timing import time_predict
 from core.benchmark.results import BenchConfig, BenchmarkResult
@@ -44,12 +51,12 @@ from core.engine.context import CancelToken, Reporter
 class SweepResult:
     """The CPU-versus-GPU job's result: the CPU bench (as `litesmith bench` reports it) and the crossover."""
 
-    bench: BenchmarkResult          # the CPU .tflite run, as `litesmith bench` reports it
+    bench: BenchmarkResult  # the CPU .tflite run, as `litesmith bench` reports it
     crossover: CrossoverResult
 
 
 def parse_devices(text: str) -> tuple[str, ...]:
-    """"cpu,gpu" -> ("cpu", "gpu"); ValueError on anything else. The CPU is always included."""
+    """ "cpu,gpu" -> ("cpu", "gpu"); ValueError on anything else. The CPU is always included."""
     wanted = [part.strip().lower() for part in text.split(",") if part.strip()]
     unknown = [d for d in wanted if d not in ("cpu", "gpu")]
     if unknown or not wanted:
@@ -63,8 +70,9 @@ def cpu_curve(result: BenchmarkResult) -> DeviceCurve:
     for config in result.configs:
         threads = int(config.threads or 1)
         if config.ok:
-            timing = BatchTiming(config.batch_size, runs=config.stats.n, call_ms=config.stats.p50,
-                                 cold_ms=config.stats.cold_ms)
+            timing = BatchTiming(
+                config.batch_size, runs=config.stats.n, call_ms=config.stats.p50, cold_ms=config.stats.cold_ms
+            )
         else:
             timing = BatchTiming(config.batch_size, error=config.error or "not measured")
         by_threads.setdefault(threads, []).append(timing)
@@ -72,9 +80,14 @@ def cpu_curve(result: BenchmarkResult) -> DeviceCurve:
     import platform
 
     cores = os.cpu_count() or 0
-    return DeviceCurve(CPU_TFLITE, "cpu", any(t.ok for t in timings),
-                       reason="" if any(t.ok for t in timings) else "no batch size could be measured on the CPU",
-                       device=f"{platform.machine()}, {cores} logical CPUs", timings=timings)
+    return DeviceCurve(
+        CPU_TFLITE,
+        "cpu",
+        any(t.ok for t in timings),
+        reason="" if any(t.ok for t in timings) else "no batch size could be measured on the CPU",
+        device=f"{platform.machine()}, {cores} logical CPUs",
+        timings=timings,
+    )
 
 
 def _tensorflow_gpus() -> tuple[Any, list[Any], str]:
@@ -88,7 +101,7 @@ def _tensorflow_gpus() -> tuple[Any, list[Any], str]:
     from core.hardware import CUDA_PROBE_NOISE
     from core.native_output import drop_stderr_lines
 
-    with drop_stderr_lines(CUDA_PROBE_NOISE):   # TensorFlow's expected "failed call to cuInit" on a CPU machine
+    with drop_stderr_lines(CUDA_PROBE_NOISE):  # TensorFlow's expected "failed call to cuInit" on a CPU machine
         gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return tf, gpus, ""
@@ -97,13 +110,17 @@ def _tensorflow_gpus() -> tuple[Any, list[Any], str]:
         built = bool(tf.test.is_built_with_cuda())
     except Exception:  # noqa: BLE001
         pass
-    why = ("this TensorFlow is a CPU-only build" if built is False
-           else "TensorFlow sees no GPU (no NVIDIA driver, or its CUDA libraries do not load)")
+    why = (
+        "this TensorFlow is a CPU-only build"
+        if built is False
+        else "TensorFlow sees no GPU (no NVIDIA driver, or its CUDA libraries do not load)"
+    )
     return tf, [], why
 
 
-def keras_tf_gpu_curve(keras_path: str, batch_sizes: Sequence[int], *, tf: Any, device: str, runs: int,
-                       warmup: int, cancel: CancelToken) -> DeviceCurve:
+def keras_tf_gpu_curve(
+    keras_path: str, batch_sizes: Sequence[int], *, tf: Any, device: str, runs: int, warmup: int, cancel: CancelToken
+) -> DeviceCurve:
     """Keras on TensorFlow's GPU: predict_on_batch per call; copy = tf.identity of the batch onto the GPU.
 
     `tf` is the TensorFlow module, `device` a TensorFlow device string ("/GPU:0"); free input dimensions
@@ -121,8 +138,9 @@ def keras_tf_gpu_curve(keras_path: str, batch_sizes: Sequence[int], *, tf: Any, 
     timings = []
     for batch in batch_sizes:
         cancel.raise_if_cancelled()
-        xs = [rng.random((int(batch),) + tuple(int(d or 8) for d in tuple(t.shape)[1:]), dtype=np.float32)
-              for t in inputs]
+        xs = [
+            rng.random((int(batch),) + tuple(int(d or 8) for d in tuple(t.shape)[1:]), dtype=np.float32) for t in inputs
+        ]
         x = xs[0] if len(xs) == 1 else xs
 
         def copy_in(xs: list[np.ndarray] = xs) -> None:
@@ -130,11 +148,27 @@ def keras_tf_gpu_curve(keras_path: str, batch_sizes: Sequence[int], *, tf: Any, 
             for array in xs:
                 tf.reduce_sum(tf.identity(array)[..., :1]).numpy()
 
-        timings.append(time_predict(int(batch), partial(model.predict_on_batch, x), copy_in, runs=runs,
-                                    warmup=warmup, scope=partial(tf.device, device)))
-    return DeviceCurve(KERAS_TF_GPU, "gpu", True, device=device, timings=tuple(timings),
-                       notes=("copy ms = tf.identity of the batch on the GPU (synchronized by a scalar read-back); "
-                              "a call is predict_on_batch, numpy in and out",))
+        timings.append(
+            time_predict(
+                int(batch),
+                partial(model.predict_on_batch, x),
+                copy_in,
+                runs=runs,
+                warmup=warmup,
+                scope=partial(tf.device, device),
+            )
+        )
+    return DeviceCurve(
+        KERAS_TF_GPU,
+        "gpu",
+        True,
+        device=device,
+        timings=tuple(timings),
+        notes=(
+            "copy ms = tf.identity of the batch on the GPU (synchronized by a scalar read-back); "
+            "a call is predict_on_batch, numpy in and out",
+        ),
+    )
 
 
 def _tflite_of(keras_path: str, progress: Reporter) -> bytes:
@@ -154,9 +188,16 @@ def _tflite_of(keras_path: str, progress: Reporter) -> bytes:
     return bytes(data)
 
 
-def crossover_sweep(model: str, config: BenchConfig = BenchConfig(), *, progress: Reporter, cancel: CancelToken,
-                    devices: Sequence[str] = ("cpu", "gpu"), keras_model: str | None = None,
-                    gpu_runs: int | None = None) -> SweepResult:
+def crossover_sweep(
+    model: str,
+    config: BenchConfig = BenchConfig(),
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    devices: Sequence[str] = ("cpu", "gpu"),
+    keras_model: str | None = None,
+    gpu_runs: int | None = None,
+) -> SweepResult:
     """Measure the CPU .tflite and (with "gpu" in `devices`) every GPU runner; see the module docstring.
 
     `gpu_runs`: measured calls per batch size on a GPU (default config.runs, else 30).
@@ -169,8 +210,11 @@ def crossover_sweep(model: str, config: BenchConfig = BenchConfig(), *, progress
     if not os.path.exists(model):
         raise BadInputError("no such file or folder", path=model)
     if os.path.isdir(model):
-        raise BadInputError("CPU versus GPU runs a .tflite, .keras or .h5 model, not a SavedModel folder "
-                            "(convert it with `litesmith optimize` first)", path=model)
+        raise BadInputError(
+            "CPU versus GPU runs a .tflite, .keras or .h5 model, not a SavedModel folder "
+            "(convert it with `litesmith optimize` first)",
+            path=model,
+        )
     want_gpu = "gpu" in devices
     tflite_source: str | bytes | None = model if is_tflite(model) else None
     keras_path = keras_model if tflite_source is not None else model
@@ -186,19 +230,25 @@ def crossover_sweep(model: str, config: BenchConfig = BenchConfig(), *, progress
         if tf_gpus:
             from core.hardware import configure_gpu, gpu_device_string
 
-            _, index = gpu_device_string(config.device if config.device.upper().lstrip("/").startswith("GPU")
-                                         else "/GPU:0")
+            _, index = gpu_device_string(
+                config.device if config.device.upper().lstrip("/").startswith("GPU") else "/GPU:0"
+            )
             try:
                 device = configure_gpu(index or 0, config.gpu_memory_limit_mb, tf=tf)
             except (ValueError, RuntimeError) as exc:
                 tf_gpus, tf_why = [], str(exc)
     if tflite_source is None:
-        tflite_source = _tflite_of(model, progress)   # MODEL is the Keras file here
+        tflite_source = _tflite_of(model, progress)  # MODEL is the Keras file here
     cancel.raise_if_cancelled()
     progress(0.0, "CPU .tflite", "cpu")
     span = (0.0, 0.5) if want_gpu else (0.0, 0.98)
-    bench = benchmark_model(tflite_source, config, progress=progress.scaled(*span, "cpu"), cancel=cancel,
-                            label=model if isinstance(tflite_source, str) else f"{model} (fp32 .tflite)")
+    bench = benchmark_model(
+        tflite_source,
+        config,
+        progress=progress.scaled(*span, "cpu"),
+        cancel=cancel,
+        label=model if isinstance(tflite_source, str) else f"{model} (fp32 .tflite)",
+    )
     curves.append(cpu_curve(bench))
     runs = gpu_runs or config.runs or 30
     if want_gpu:
@@ -206,28 +256,47 @@ def crossover_sweep(model: str, config: BenchConfig = BenchConfig(), *, progress
 
         progress(0.55, "LiteRT GPU accelerator", "gpu")
         try:
-            run = measure_litert(tflite_source, "gpu", config.batch_sizes, runs=runs, warmup=config.warmup,
-                                 label=model, cancel=cancel)
-            curves.append(DeviceCurve(LITERT_GPU, "gpu", run.available, reason=run.reason,
-                                      fully_accelerated=run.fully_accelerated, notes=run.accelerator_log,
-                                      timings=run.timings))
-        except ValueError as exc:      # e.g. a .tflite without signatures: CompiledModel runs signatures only
+            run = measure_litert(
+                tflite_source, "gpu", config.batch_sizes, runs=runs, warmup=config.warmup, label=model, cancel=cancel
+            )
+            curves.append(
+                DeviceCurve(
+                    LITERT_GPU,
+                    "gpu",
+                    run.available,
+                    reason=run.reason,
+                    fully_accelerated=run.fully_accelerated,
+                    notes=run.accelerator_log,
+                    timings=run.timings,
+                )
+            )
+        except ValueError as exc:  # e.g. a .tflite without signatures: CompiledModel runs signatures only
             curves.append(DeviceCurve(LITERT_GPU, "gpu", False, reason=str(exc)))
         if keras_path:
             progress(0.7, "Keras on the GPU (TensorFlow)", "gpu")
             if tf_gpus:
                 try:
-                    curves.append(keras_tf_gpu_curve(keras_path, config.batch_sizes, tf=tf, device=device,
-                                                     runs=runs, warmup=config.warmup, cancel=cancel))
-                except BadInputError as exc:   # the .keras does not load: say so in its row
+                    curves.append(
+                        keras_tf_gpu_curve(
+                            keras_path,
+                            config.batch_sizes,
+                            tf=tf,
+                            device=device,
+                            runs=runs,
+                            warmup=config.warmup,
+                            cancel=cancel,
+                        )
+                    )
+                except BadInputError as exc:  # the .keras does not load: say so in its row
                     curves.append(DeviceCurve(KERAS_TF_GPU, "gpu", False, reason=exc.message))
             else:
                 curves.append(DeviceCurve(KERAS_TF_GPU, "gpu", False, reason=tf_why))
             progress(0.85, "Keras on the GPU (JAX, own process)", "gpu")
             from core.benchmark.keras_jax_child import measure_keras_jax
 
-            curves.append(measure_keras_jax(keras_path, config.batch_sizes, runs=runs, warmup=config.warmup,
-                                            cancel=cancel))
+            curves.append(
+                measure_keras_jax(keras_path, config.batch_sizes, runs=runs, warmup=config.warmup, cancel=cancel)
+            )
         else:
             notes.append("no Keras model given (--keras-model FILE): Keras on the GPU not measured")
     progress(1.0, "done", "crossover")
@@ -249,19 +318,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the bench document (with its crossover) as JSON")
-    parser.add_argument("--out-json", metavar="PATH", default=None,
-                        help="also write that JSON document to PATH (the table still prints)")
+    parser.add_argument(
+        "--out-json",
+        metavar="PATH",
+        default=None,
+        help="also write that JSON document to PATH (the table still prints)",
+    )
     args = parser.parse_args(argv)
     try:
         devices = parse_devices(args.devices)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    config = BenchConfig(threads=args.threads or default_threads(), batch_sizes=args.batch, runs=args.runs,
-                         warmup=args.warmup)
+    config = BenchConfig(
+        threads=args.threads or default_threads(), batch_sizes=args.batch, runs=args.runs, warmup=args.warmup
+    )
     try:
-        result = crossover_sweep(args.model, config, progress=null_reporter(), cancel=CancelToken(),
-                                 devices=devices, keras_model=args.keras_model)
+        result = crossover_sweep(
+            args.model,
+            config,
+            progress=null_reporter(),
+            cancel=CancelToken(),
+            devices=devices,
+            keras_model=args.keras_model,
+        )
     except LitesmithError as exc:
         error = exc.to_job_error()
         print(f"error: {error.path + ': ' if error.path else ''}{error.message}", file=sys.stderr)

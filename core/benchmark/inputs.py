@@ -29,8 +29,9 @@ def _label_note(note: str) -> bool:
     return note.startswith("labels:") or note.startswith("no labels") or "names no output" in note
 
 
-def _dataset_from_arrays(data: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray,
-                         interface: ModelInterface) -> Dataset:
+def _dataset_from_arrays(
+    data: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray, interface: ModelInterface
+) -> Dataset:
     """In-memory arrays matched to the inputs by the .npz rules: names, else x_0.. in input order, else x."""
     from core.data.dataset import Dataset
     from core.data.npz import match_inputs
@@ -43,8 +44,9 @@ def _dataset_from_arrays(data: Mapping[str, np.ndarray] | Sequence[np.ndarray] |
         items = [np.asarray(a) for a in data]
         arrays = {"x": items[0]} if len(items) == 1 else {f"x_{i}": a for i, a in enumerate(items)}
     mapping, _, how = match_inputs("<arrays>", list(arrays), interface)
-    return Dataset(x={name: arrays[key] for name, key in mapping.items()}, y=None, source="<arrays>",
-                   format="arrays", notes=[how])
+    return Dataset(
+        x={name: arrays[key] for name, key in mapping.items()}, y=None, source="<arrays>", format="arrays", notes=[how]
+    )
 
 
 def load_feed(data: DataSource, interface: ModelInterface) -> DataFeed | None:
@@ -85,8 +87,9 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(["batch"] + [str(d) for d in shape]) + ")"
 
 
-def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None,
-                input_shapes: dict[str, tuple[int, ...]] | None = None) -> InputPlan:
+def plan_inputs(
+    runners: Sequence[Runner], feed: DataFeed | None, input_shapes: dict[str, tuple[int, ...]] | None = None
+) -> InputPlan:
     """Set every runner's per-sample input shapes, free dimensions resolved; say which shape is measured.
 
     With data, a free dimension takes the data's size; without, the documented
@@ -107,10 +110,14 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None,
                     raise BadInputError(
                         f"no data for input{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of "
                         f"{runner.variant}; the data has {', '.join(map(repr, feed.arrays)) or 'none'}",
-                        path=feed.source)
-                runner.set_sample_shapes({spec.name: check_fits(feed.arrays[spec.name][:1], spec,
-                                                                feed.source or "").shape[1:]
-                                          for spec in interface.inputs})
+                        path=feed.source,
+                    )
+                runner.set_sample_shapes(
+                    {
+                        spec.name: check_fits(feed.arrays[spec.name][:1], spec, feed.source or "").shape[1:]
+                        for spec in interface.inputs
+                    }
+                )
             else:
                 runner.set_sample_shapes(input_shapes or {})
             shapes = runner.sample_shapes()
@@ -128,8 +135,10 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None,
             measured.append(MeasuredInput(spec.name, shape, spec.dtype, free, source))
             if spec.name in seen:
                 if seen[spec.name] != shape:
-                    plan.notes.append(f"{runner.variant} measured input {spec.name!r} at {_shape_text(shape)}, "
-                                      f"not {_shape_text(seen[spec.name])} (its fixed shape differs)")
+                    plan.notes.append(
+                        f"{runner.variant} measured input {spec.name!r} at {_shape_text(shape)}, "
+                        f"not {_shape_text(seen[spec.name])} (its fixed shape differs)"
+                    )
                 continue
             seen[spec.name] = shape
             if not free:
@@ -137,11 +146,15 @@ def plan_inputs(runners: Sequence[Runner], feed: DataFeed | None,
             axes = ", ".join(str(a) for a in free)
             plural = "es" if len(free) > 1 else "is"
             if source == "data":
-                plan.notes.append(f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} "
-                                  f"{axes} take{'s' if len(free) == 1 else ''} the data's size")
+                plan.notes.append(
+                    f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} "
+                    f"{axes} take{'s' if len(free) == 1 else ''} the data's size"
+                )
             else:
-                plan.notes.append(f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} {axes} "
-                                  f"take{'s' if len(free) == 1 else ''} the sizes given with --input-shape")
+                plan.notes.append(
+                    f"measured input {spec.name!r} at {_shape_text(shape)}: its free ax{plural} {axes} "
+                    f"take{'s' if len(free) == 1 else ''} the sizes given with --input-shape"
+                )
         if not plan.inputs:
             plan.inputs = tuple(measured)
     return plan

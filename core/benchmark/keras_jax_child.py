@@ -50,10 +50,10 @@ class JaxStatus:
 
     installed: bool
     gpu: bool
-    reason: str = ""                   # why not, one line ("" when gpu)
+    reason: str = ""  # why not, one line ("" when gpu)
     version: str = ""
-    backend: str = ""                  # jax.default_backend(): "gpu", "cpu", ...
-    devices: tuple[str, ...] = ()      # e.g. ("cuda:0 NVIDIA H200",)
+    backend: str = ""  # jax.default_backend(): "gpu", "cpu", ...
+    devices: tuple[str, ...] = ()  # e.g. ("cuda:0 NVIDIA H200",)
     keras_version: str = ""
 
 
@@ -68,8 +68,7 @@ def why_no_gpu(error: str) -> str:
         return f"driver mismatch: the NVIDIA driver is older than the CUDA this JAX was built for ({text[:200]})"
     if "no_device" in low or re.search(r"no (visible|cuda-capable|supported) (gpu )?devices?", low):
         return f"JAX's CUDA backend found no GPU ({text[:200]})"
-    if "unknown backend" in low or "backend 'gpu' failed" in low or "platform 'gpu'" in low \
-            or "cuda" not in low:
+    if "unknown backend" in low or "backend 'gpu' failed" in low or "platform 'gpu'" in low or "cuda" not in low:
         return f"this JAX has no CUDA backend (CPU-only jaxlib; install jax[cuda]) ({text[:200]})"
     return f"JAX's CUDA backend did not start ({text[:200]})"
 
@@ -134,8 +133,12 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     timings = []
     for batch in job["batch_sizes"]:
         batch = int(batch)
-        xs = [rng.random((batch,) + tuple(int(d) for d in tuple(t.shape)[1:]), dtype=np.float32)
-              .astype(str(getattr(t, "dtype", "float32")) or "float32") for t in inputs]
+        xs = [
+            rng.random((batch,) + tuple(int(d) for d in tuple(t.shape)[1:]), dtype=np.float32).astype(
+                str(getattr(t, "dtype", "float32")) or "float32"
+            )
+            for t in inputs
+        ]
         x = xs[0] if len(xs) == 1 else xs
 
         def copy_in(xs: list[Any] = xs) -> None:
@@ -146,15 +149,21 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
         if timing.error:
             timings.append({"batch_size": batch, "error": timing.error})
         else:
-            timings.append({"batch_size": batch, "runs": timing.runs, "write_ms": timing.write_ms,
-                            "call_ms": timing.call_ms, "cold_ms": timing.cold_ms})
-    return {"status": status, "device": f"{device} {getattr(device, 'device_kind', '')}".strip(),
-            "timings": timings}
+            timings.append(
+                {
+                    "batch_size": batch,
+                    "runs": timing.runs,
+                    "write_ms": timing.write_ms,
+                    "call_ms": timing.call_ms,
+                    "cold_ms": timing.cold_ms,
+                }
+            )
+    return {"status": status, "device": f"{device} {getattr(device, 'device_kind', '')}".strip(), "timings": timings}
 
 
 def _work(folder: str) -> int:
     """The child's side: FOLDER/job.json in, FOLDER/result.json out (errors as text in it)."""
-    os.environ["KERAS_BACKEND"] = "jax"                         # before anything imports Keras
+    os.environ["KERAS_BACKEND"] = "jax"  # before anything imports Keras
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.engine.lifeline import die_with_parent
@@ -176,23 +185,37 @@ def _work(folder: str) -> int:
 # --------------------------------------------------------------------------- the parent
 
 
-def _run_child(job: dict[str, Any], *, cancel: CancelToken | None = None, timeout_s: float = CHILD_TIMEOUT_S,
-               python: str | None = None) -> tuple[dict[str, Any] | None, str]:
+def _run_child(
+    job: dict[str, Any],
+    *,
+    cancel: CancelToken | None = None,
+    timeout_s: float = CHILD_TIMEOUT_S,
+    python: str | None = None,
+) -> tuple[dict[str, Any] | None, str]:
     """Run the child on `job`; (its result or None, the tail of its stderr). Cancel kills it."""
     folder = tempfile.mkdtemp(prefix="litesmith-jax-")
     try:
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as out:
             json.dump(job, out)
-        run = run_module("core.benchmark.keras_jax_child", folder, cancel=cancel, timeout_s=timeout_s,
-                         env={"KERAS_BACKEND": "jax"}, python=python, poll_s=POLL_SECONDS, stderr_tail=4000)
+        run = run_module(
+            "core.benchmark.keras_jax_child",
+            folder,
+            cancel=cancel,
+            timeout_s=timeout_s,
+            env={"KERAS_BACKEND": "jax"},
+            python=python,
+            poll_s=POLL_SECONDS,
+            stderr_tail=4000,
+        )
         stderr = run.stderr
         path = os.path.join(folder, "result.json")
         if not os.path.exists(path):
             code = run.returncode
             if run.timed_out:
                 return None, f"the JAX process did not finish within {timeout_s:.0f} s and was stopped"
-            return None, f"the JAX process ended without a result (exit code {code}): " + \
-                (stderr.strip().splitlines() or [""])[-1][:300]
+            return None, f"the JAX process ended without a result (exit code {code}): " + (
+                stderr.strip().splitlines() or [""]
+            )[-1][:300]
         with open(path, encoding="utf-8") as handle:
             return json.load(handle), stderr
     finally:
@@ -201,10 +224,15 @@ def _run_child(job: dict[str, Any], *, cancel: CancelToken | None = None, timeou
 
 def _status(data: dict[str, Any]) -> JaxStatus:
     """A `JaxStatus` from the child's plain-data status (missing keys: empty or False)."""
-    return JaxStatus(installed=bool(data.get("installed")), gpu=bool(data.get("gpu")),
-                     reason=str(data.get("reason", "")), version=str(data.get("version", "")),
-                     backend=str(data.get("backend", "")), devices=tuple(data.get("devices", ()) or ()),
-                     keras_version=str(data.get("keras_version", "")))
+    return JaxStatus(
+        installed=bool(data.get("installed")),
+        gpu=bool(data.get("gpu")),
+        reason=str(data.get("reason", "")),
+        version=str(data.get("version", "")),
+        backend=str(data.get("backend", "")),
+        devices=tuple(data.get("devices", ()) or ()),
+        keras_version=str(data.get("keras_version", "")),
+    )
 
 
 def probe_jax(*, cancel: CancelToken | None = None, python: str | None = None) -> JaxStatus:
@@ -221,15 +249,27 @@ def probe_jax(*, cancel: CancelToken | None = None, python: str | None = None) -
     return _status(result)
 
 
-def measure_keras_jax(model: str | os.PathLike[str], batch_sizes: Sequence[int], *, runs: int = 30,
-                      warmup: int = 3, cancel: CancelToken | None = None, python: str | None = None) -> DeviceCurve:
+def measure_keras_jax(
+    model: str | os.PathLike[str],
+    batch_sizes: Sequence[int],
+    *,
+    runs: int = 30,
+    warmup: int = 3,
+    cancel: CancelToken | None = None,
+    python: str | None = None,
+) -> DeviceCurve:
     """The Keras-on-JAX GPU curve of a `.keras` file; ``available=False`` with the reason when JAX has no GPU.
 
     Timings are medians in ms per call of `runs` measured calls after `warmup` (the loop of
     `core.benchmark.keras_timing`, run in the child). `Cancelled` when `cancel` is set (the child is killed).
     """
-    job = {"job": "measure", "model": os.path.abspath(os.fspath(model)), "batch_sizes": [int(b) for b in batch_sizes],
-           "runs": int(runs), "warmup": int(warmup)}
+    job = {
+        "job": "measure",
+        "model": os.path.abspath(os.fspath(model)),
+        "batch_sizes": [int(b) for b in batch_sizes],
+        "runs": int(runs),
+        "warmup": int(warmup),
+    }
     result, log = _run_child(job, cancel=cancel, python=python)
     if result is None:
         return DeviceCurve(KERAS_JAX_GPU, "gpu", False, reason=log)
@@ -238,14 +278,28 @@ def measure_keras_jax(model: str | os.PathLike[str], batch_sizes: Sequence[int],
         return DeviceCurve(KERAS_JAX_GPU, "gpu", False, reason=f"Keras on JAX failed: {result['error']}")
     if not status.gpu:
         return DeviceCurve(KERAS_JAX_GPU, "gpu", False, reason=status.reason or "JAX sees no GPU")
-    timings = tuple(BatchTiming(int(t["batch_size"]), runs=int(t.get("runs", 0)),
-                                write_ms=float(t.get("write_ms", float("nan"))),
-                                call_ms=float(t.get("call_ms", float("nan"))),
-                                cold_ms=float(t.get("cold_ms", float("nan"))), error=str(t.get("error", "")))
-                    for t in result.get("timings", ()))
-    return DeviceCurve(KERAS_JAX_GPU, "gpu", True, device=str(result.get("device", "")),
-                       notes=(f"JAX {status.version}, Keras {status.keras_version}; copy ms = jax.device_put of the "
-                              "batch; a call is predict_on_batch, numpy in and out",), timings=timings)
+    timings = tuple(
+        BatchTiming(
+            int(t["batch_size"]),
+            runs=int(t.get("runs", 0)),
+            write_ms=float(t.get("write_ms", float("nan"))),
+            call_ms=float(t.get("call_ms", float("nan"))),
+            cold_ms=float(t.get("cold_ms", float("nan"))),
+            error=str(t.get("error", "")),
+        )
+        for t in result.get("timings", ())
+    )
+    return DeviceCurve(
+        KERAS_JAX_GPU,
+        "gpu",
+        True,
+        device=str(result.get("device", "")),
+        notes=(
+            f"JAX {status.version}, Keras {status.keras_version}; copy ms = jax.device_put of the "
+            "batch; a call is predict_on_batch, numpy in and out",
+        ),
+        timings=timings,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -253,7 +307,9 @@ def main(argv: list[str]) -> int:
     a bare FOLDER: the child's side (what `_run_child` starts)."""
     if argv and argv[0] == "--probe":
         status = probe_jax()
-        print(f"JAX {status.version or '-'}: " + (", ".join(status.devices) if status.gpu else f"no GPU: {status.reason}"))
+        print(
+            f"JAX {status.version or '-'}: " + (", ".join(status.devices) if status.gpu else f"no GPU: {status.reason}")
+        )
         return 0
     if argv and argv[0] == "--measure":
         import argparse

@@ -20,8 +20,15 @@ from typing import Any, Callable, ContextManager
 from core.benchmark.crossover import BatchTiming
 
 
-def time_predict(batch_size: int, predict: Callable[[], Any], copy_in: Callable[[], Any], *, runs: int,
-                 warmup: int, scope: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> BatchTiming:
+def time_predict(
+    batch_size: int,
+    predict: Callable[[], Any],
+    copy_in: Callable[[], Any],
+    *,
+    runs: int,
+    warmup: int,
+    scope: Callable[[], ContextManager[Any]] = contextlib.nullcontext,
+) -> BatchTiming:
     """Time one batch size: medians in milliseconds (``write_ms``: the copy, ``call_ms``: the call).
 
     `predict` makes one ``predict_on_batch`` call on the prepared batch; `copy_in` copies the batch's
@@ -33,7 +40,7 @@ def time_predict(batch_size: int, predict: Callable[[], Any], copy_in: Callable[
     """
     try:
         with scope():
-            clock = perf_counter        # the module's name, read per call so a test can replace it
+            clock = perf_counter  # the module's name, read per call so a test can replace it
             started = clock()
             predict()
             cold = (clock() - started) * 1000.0
@@ -52,8 +59,13 @@ def time_predict(batch_size: int, predict: Callable[[], Any], copy_in: Callable[
         return BatchTiming(int(batch_size), error=(str(exc).strip().splitlines() or ["error"])[0][:300])
     import numpy as np
 
-    return BatchTiming(int(batch_size), runs=len(calls), write_ms=float(np.median(copies)) * 1000.0,
-                       call_ms=float(np.median(calls)) * 1000.0, cold_ms=cold)
+    return BatchTiming(
+        int(batch_size),
+        runs=len(calls),
+        write_ms=float(np.median(copies)) * 1000.0,
+        call_ms=float(np.median(calls)) * 1000.0,
+        cold_ms=cold,
+    )
 
 
 __all__ = ["time_predict"]

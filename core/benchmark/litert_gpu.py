@@ -50,8 +50,10 @@ from core.native_output import captured_stderr
 
 ACCELERATORS = ("gpu", "cpu")
 # LiteRT/Dawn stderr lines that say why the GPU accelerator did not start, or what it left out.
-_REASON_LINE = re.compile(r"(?i)(vulkan|no adapters found|failed to initiali[sz]e webgpu|vk_error|no gpu"
-                          r"|gpu accelerator)")
+_REASON_LINE = re.compile(
+    r"(?i)(vulkan|no adapters found|failed to initiali[sz]e webgpu|vk_error|no gpu"
+    r"|gpu accelerator)"
+)
 # Lines about accelerators this runner does not ask for (NPU vendors' plugins) are never the reason.
 _UNRELATED_LINE = re.compile(r"(?i)(openvino|npu|qualcomm|mediatek|compiler_plugin|dispatch)")
 _OPS_LINE = re.compile(r"(?i)(unsupported|not supported|fall(s|ing)? ?back|replacing \d+ out of \d+)")
@@ -66,12 +68,12 @@ class LiteRTDeviceRun:
     """A .tflite on one LiteRT accelerator: did it start, was the whole model accelerated, timings."""
 
     model: str
-    accelerator: str                     # "gpu" or "cpu"
+    accelerator: str  # "gpu" or "cpu"
     available: bool
-    reason: str = ""                     # one line when not available
+    reason: str = ""  # one line when not available
     fully_accelerated: bool | None = None
     compile_ms: float = float("nan")
-    threads: int | None = None           # CPU threads (the CPU accelerator only)
+    threads: int | None = None  # CPU threads (the CPU accelerator only)
     accelerator_log: tuple[str, ...] = ()  # LiteRT's lines about unsupported ops / fallback, if any
     timings: tuple[BatchTiming, ...] = field(default=())
 
@@ -80,8 +82,9 @@ def _vulkan_loader() -> str | None:
     return ctypes.util.find_library("vulkan")
 
 
-def gpu_start_reason(error: str, log_lines: Sequence[str], *, vulkan_loader: str | None,
-                     gpu_devices: Sequence[str]) -> str:
+def gpu_start_reason(
+    error: str, log_lines: Sequence[str], *, vulkan_loader: str | None, gpu_devices: Sequence[str]
+) -> str:
     """One line saying why LiteRT's GPU accelerator did not start.
 
     From the exception text, LiteRT's stderr lines (`log_lines`), whether a Vulkan
@@ -94,8 +97,12 @@ def gpu_start_reason(error: str, log_lines: Sequence[str], *, vulkan_loader: str
         causes.append("no GPU device (/dev/nvidia*, /dev/dri)")
     said = []
     for line in log_lines:
-        if _REASON_LINE.search(line) and not _UNRELATED_LINE.search(line) and not line.startswith("INFO")\
-                and not line.strip().startswith("at "):
+        if (
+            _REASON_LINE.search(line)
+            and not _UNRELATED_LINE.search(line)
+            and not line.startswith("INFO")
+            and not line.strip().startswith("at ")
+        ):
             text = re.sub(r"^\s*(ERROR|WARNING|Warning|E\d{4}[^\]]*\]):?\s*(\[[^\]]*\]\s*)?", "", line).strip()
             if text and text[:100] not in said:
                 said.append(text[:100])
@@ -126,9 +133,11 @@ def fixed_batch(tflite: bytes, batch_size: int) -> bytes:
             tensor = tensors[int(index)]
             signature = tensor.shapeSignature if tensor.shapeSignature is not None else tensor.shape
             if signature is not None and len(signature) and int(signature[0]) not in (-1, batch_size):
-                raise ValueError(f"the model does not take batch {batch_size}: its input "
-                                 f"{(tensor.name or b'').decode(errors='replace')!r} has a fixed batch of "
-                                 f"{int(signature[0])}")
+                raise ValueError(
+                    f"the model does not take batch {batch_size}: its input "
+                    f"{(tensor.name or b'').decode(errors='replace')!r} has a fixed batch of "
+                    f"{int(signature[0])}"
+                )
         for tensor in tensors:
             signature = tensor.shapeSignature
             if signature is None or not len(signature) or int(signature[0]) != -1:
@@ -157,8 +166,14 @@ class CompiledModelAdapter:
     ValueError when the model has no such signature or cannot take the batch size.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | bytes, accelerator: str = "gpu", threads: int | None = None,
-                 signature: str | None = None, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes,
+        accelerator: str = "gpu",
+        threads: int | None = None,
+        signature: str | None = None,
+        batch_size: int | None = None,
+    ) -> None:
         if accelerator not in ACCELERATORS:
             raise ValueError(f"unknown accelerator {accelerator!r}; choose from {', '.join(ACCELERATORS)}")
         from ai_edge_litert.compiled_model import CompiledModel
@@ -184,15 +199,20 @@ class CompiledModelAdapter:
         self.log = [line for line in lines if _OPS_LINE.search(line)]
         if failure is not None:
             if accelerator == "gpu":
-                raise AcceleratorUnavailable(gpu_start_reason(failure, lines, vulkan_loader=_vulkan_loader(),
-                                                              gpu_devices=_gpu_devices()))
-            raise AcceleratorUnavailable(f"LiteRT's CPU accelerator did not start: "
-                                         f"{(failure.strip().splitlines() or ['RuntimeError'])[0]}")
+                raise AcceleratorUnavailable(
+                    gpu_start_reason(failure, lines, vulkan_loader=_vulkan_loader(), gpu_devices=_gpu_devices())
+                )
+            raise AcceleratorUnavailable(
+                f"LiteRT's CPU accelerator did not start: {(failure.strip().splitlines() or ['RuntimeError'])[0]}"
+            )
         signatures = self._model.get_signature_list()
         if not signatures:
             raise ValueError("the .tflite has no signature; LiteRT's CompiledModel runs signatures only")
-        self.signature = signature if signature is not None else (
-            "serving_default" if "serving_default" in signatures else next(iter(signatures)))
+        self.signature = (
+            signature
+            if signature is not None
+            else ("serving_default" if "serving_default" in signatures else next(iter(signatures)))
+        )
         if self.signature not in signatures:
             raise ValueError(f"no signature {self.signature!r} (the model has {', '.join(signatures)})")
         self.input_details = dict(self._model.get_input_tensor_details(self.signature))
@@ -207,12 +227,16 @@ class CompiledModelAdapter:
 
     def prepare(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Make the input and output buffers; returns {input name: (shape, dtype)}."""
-        self._inputs = {name: self._model.create_input_buffer_by_name(self.signature, name)
-                        for name in self.input_details}
-        self._outputs = {name: self._model.create_output_buffer_by_name(self.signature, name)
-                         for name in self.output_details}
-        return {name: (tuple(int(d) for d in detail["shape"]), str(detail["dtype"]))
-                for name, detail in self.input_details.items()}
+        self._inputs = {
+            name: self._model.create_input_buffer_by_name(self.signature, name) for name in self.input_details
+        }
+        self._outputs = {
+            name: self._model.create_output_buffer_by_name(self.signature, name) for name in self.output_details
+        }
+        return {
+            name: (tuple(int(d) for d in detail["shape"]), str(detail["dtype"]))
+            for name, detail in self.input_details.items()
+        }
 
     def write(self, inputs: Mapping[str, np.ndarray]) -> None:
         """Copy {input name: array} into the input buffers (on a GPU: the host-to-device copy)."""
@@ -247,8 +271,15 @@ def random_feed(shapes: Mapping[str, tuple[tuple[int, ...], str]], rng: np.rando
     return feed
 
 
-def time_calls(adapter: CompiledModelAdapter, batch_size: int, *, runs: int = 30, warmup: int = 3,
-               seed: int = 0, cancel: CancelToken | None = None) -> BatchTiming:
+def time_calls(
+    adapter: CompiledModelAdapter,
+    batch_size: int,
+    *,
+    runs: int = 30,
+    warmup: int = 3,
+    seed: int = 0,
+    cancel: CancelToken | None = None,
+) -> BatchTiming:
     """Median write / run / read milliseconds of `runs` calls (see the module docstring)."""
     try:
         feed = random_feed(adapter.prepare(), np.random.default_rng(seed))
@@ -280,13 +311,29 @@ def time_calls(adapter: CompiledModelAdapter, batch_size: int, *, runs: int = 30
         reads.append(t3 - t2)
         calls.append(t3 - t0)
     ms = lambda values: float(np.median(values)) * 1000.0  # noqa: E731
-    return BatchTiming(int(batch_size), runs=len(calls), write_ms=ms(writes), run_ms=ms(running), read_ms=ms(reads),
-                       call_ms=ms(calls), cold_ms=cold)
+    return BatchTiming(
+        int(batch_size),
+        runs=len(calls),
+        write_ms=ms(writes),
+        run_ms=ms(running),
+        read_ms=ms(reads),
+        call_ms=ms(calls),
+        cold_ms=cold,
+    )
 
 
-def measure_litert(model: str | os.PathLike[str] | bytes, accelerator: str = "gpu", batch_sizes: Sequence[int] = (1,),
-                   *, runs: int = 30, warmup: int = 3, threads: int | None = None, signature: str | None = None,
-                   label: str | None = None, cancel: CancelToken | None = None) -> LiteRTDeviceRun:
+def measure_litert(
+    model: str | os.PathLike[str] | bytes,
+    accelerator: str = "gpu",
+    batch_sizes: Sequence[int] = (1,),
+    *,
+    runs: int = 30,
+    warmup: int = 3,
+    threads: int | None = None,
+    signature: str | None = None,
+    label: str | None = None,
+    cancel: CancelToken | None = None,
+) -> LiteRTDeviceRun:
     """Compile `model` for `accelerator` at each batch size (a fixed-batch copy each) and time it.
 
     An accelerator that cannot start gives ``available=False`` and its one-line
@@ -303,10 +350,11 @@ def measure_litert(model: str | os.PathLike[str] | bytes, accelerator: str = "gp
     compile_ms = float("nan")
     for batch in batch_sizes:
         try:
-            adapter = CompiledModelAdapter(content, accelerator, threads=threads, signature=signature,
-                                           batch_size=int(batch))
+            adapter = CompiledModelAdapter(
+                content, accelerator, threads=threads, signature=signature, batch_size=int(batch)
+            )
         except AcceleratorUnavailable as exc:
-            if not timings:          # the accelerator does not start at all: that is the run's state
+            if not timings:  # the accelerator does not start at all: that is the run's state
                 return LiteRTDeviceRun(model=name, accelerator=accelerator, available=False, reason=str(exc))
             timings.append(BatchTiming(int(batch), error=str(exc)))
             continue
@@ -323,10 +371,16 @@ def measure_litert(model: str | os.PathLike[str] | bytes, accelerator: str = "gp
             timings.append(time_calls(adapter, int(batch), runs=runs, warmup=warmup, cancel=cancel))
         finally:
             adapter.close()
-    return LiteRTDeviceRun(model=name, accelerator=accelerator, available=True,
-                           fully_accelerated=all(accelerated) if accelerated else None, compile_ms=compile_ms,
-                           threads=(threads or 1) if accelerator == "cpu" else None,
-                           accelerator_log=tuple(log[:20]), timings=tuple(timings))
+    return LiteRTDeviceRun(
+        model=name,
+        accelerator=accelerator,
+        available=True,
+        fully_accelerated=all(accelerated) if accelerated else None,
+        compile_ms=compile_ms,
+        threads=(threads or 1) if accelerator == "cpu" else None,
+        accelerator_log=tuple(log[:20]),
+        timings=tuple(timings),
+    )
 
 
 def format_run(run: LiteRTDeviceRun) -> str:
@@ -335,21 +389,31 @@ def format_run(run: LiteRTDeviceRun) -> str:
     if not run.available:
         return f"{head}\n  not available: {run.reason}"
     if run.accelerator == "gpu":
-        accel = {True: "the whole model ran on the GPU", False: "NOT fully accelerated: some ops ran on the CPU",
-                 None: "acceleration unknown"}[run.fully_accelerated]
+        accel = {
+            True: "the whole model ran on the GPU",
+            False: "NOT fully accelerated: some ops ran on the CPU",
+            None: "acceleration unknown",
+        }[run.fully_accelerated]
     else:
-        accel = {True: "XNNPACK took the whole model", False: "some ops outside XNNPACK (LiteRT's own kernels)",
-                 None: "acceleration unknown"}[run.fully_accelerated] + f", {run.threads} thread(s)"
+        accel = {
+            True: "XNNPACK took the whole model",
+            False: "some ops outside XNNPACK (LiteRT's own kernels)",
+            None: "acceleration unknown",
+        }[run.fully_accelerated] + f", {run.threads} thread(s)"
     lines = [head, f"  compiled in {run.compile_ms:.0f} ms (first batch size); {accel}"]
     lines += [f"  log: {line}" for line in run.accelerator_log]
-    lines.append(f"  {'batch':>6} {'write ms':>9} {'run ms':>9} {'read ms':>9} {'call ms':>9} {'ms/sample':>10} "
-                 f"{'samples/s':>11}")
+    lines.append(
+        f"  {'batch':>6} {'write ms':>9} {'run ms':>9} {'read ms':>9} {'call ms':>9} {'ms/sample':>10} "
+        f"{'samples/s':>11}"
+    )
     for t in run.timings:
         if t.error:
             lines.append(f"  {t.batch_size:>6} not measured: {t.error}")
         else:
-            lines.append(f"  {t.batch_size:>6} {t.write_ms:>9.3f} {t.run_ms:>9.3f} {t.read_ms:>9.3f} "
-                         f"{t.call_ms:>9.3f} {t.per_sample_ms:>10.4f} {t.throughput:>11,.0f}")
+            lines.append(
+                f"  {t.batch_size:>6} {t.write_ms:>9.3f} {t.run_ms:>9.3f} {t.read_ms:>9.3f} "
+                f"{t.call_ms:>9.3f} {t.per_sample_ms:>10.4f} {t.throughput:>11,.0f}"
+            )
     return "\n".join(lines)
 
 
@@ -372,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {args.model}: {exc}", file=sys.stderr)
         return 3
-    print(format_run(run))   # the JSON form is part of `litesmith bench --devices --json` (crossover curves)
+    print(format_run(run))  # the JSON form is part of `litesmith bench --devices --json` (crossover curves)
     return 0
 
 

@@ -45,7 +45,7 @@ def classify_tflite(interpreter: Any) -> str:
     dtypes = litert.tensor_dtypes(interpreter)
 
     def dtype(t: int) -> np.dtype[Any] | None:
-        return dtypes.get(t)                # None: a tensor the interpreter gives no details for
+        return dtypes.get(t)  # None: a tensor the interpreter gives no details for
 
     try:
         ops = [op for op in litert.nodes(interpreter) if op.name != "DELEGATE"]
@@ -89,8 +89,15 @@ class LiteRTRunner(_NamedInputs):
     name = "litert"
     uses_threads = True
 
-    def __init__(self, model: bytes | str | os.PathLike[str], *, xnnpack: bool = True, variant: str | None = None,
-                 signature: str | None = None, path: str | None = None) -> None:
+    def __init__(
+        self,
+        model: bytes | str | os.PathLike[str],
+        *,
+        xnnpack: bool = True,
+        variant: str | None = None,
+        signature: str | None = None,
+        path: str | None = None,
+    ) -> None:
         if isinstance(model, (bytes, bytearray, memoryview)):
             self._content: bytes | None = bytes(model)
             self._path: str | None = None
@@ -100,7 +107,7 @@ class LiteRTRunner(_NamedInputs):
         self.xnnpack = xnnpack
         self.signature = signature
         self._variant = variant
-        self._interpreter: Any = None     # ai_edge_litert's Interpreter (untyped) once built
+        self._interpreter: Any = None  # ai_edge_litert's Interpreter (untyped) once built
         self._interface: ModelInterface | None = None
         self._feed: ModelInterface | None = None
         self._quant: dict[str, tuple[float, int]] = {}
@@ -163,16 +170,21 @@ class LiteRTRunner(_NamedInputs):
             self._subgraph = litert.signature_subgraph(interpreter, _required(interface.signature, "the signature"))
         else:
             if self.signature is not None:
-                raise BadInputError(f"the .tflite model has no signatures, so it has no signature "
-                                    f"{self.signature!r}", path=self.path)
+                raise BadInputError(
+                    f"the .tflite model has no signatures, so it has no signature {self.signature!r}", path=self.path
+                )
             ins = {d["name"]: d for d in interpreter.get_input_details()}
             outs = {d["name"]: d for d in interpreter.get_output_details()}
             if len(ins) != len(interpreter.get_input_details()) or len(outs) != len(interpreter.get_output_details()):
-                raise BadInputError("the .tflite model has no signature and several inputs or outputs share a "
-                                    "name, so they cannot be told apart", path=self.path)
+                raise BadInputError(
+                    "the .tflite model has no signature and several inputs or outputs share a "
+                    "name, so they cannot be told apart",
+                    path=self.path,
+                )
             interface = ModelInterface(
                 inputs=tuple(_tflite_spec(n, d, INPUT) for n, d in ins.items()),
-                outputs=tuple(_tflite_spec(n, d, OUTPUT) for n, d in outs.items()))
+                outputs=tuple(_tflite_spec(n, d, OUTPUT) for n, d in outs.items()),
+            )
             self._subgraph = 0
             note = "the .tflite has no signature: its inputs and outputs are addressed by their tensor names"
             if note not in self.notes:
@@ -190,8 +202,12 @@ class LiteRTRunner(_NamedInputs):
                 self._quant[spec.name] = (float(scale), int(zero_point))
                 dtype = "float32"
             feed.append(TensorSpec(shape=(None,) + tuple(spec.shape[1:]), dtype=dtype, name=spec.name))
-        self._feed = ModelInterface(inputs=tuple(feed), outputs=interface.outputs, signature=interface.signature,
-                                    signatures=interface.signatures)
+        self._feed = ModelInterface(
+            inputs=tuple(feed),
+            outputs=interface.outputs,
+            signature=interface.signature,
+            signatures=interface.signatures,
+        )
 
     def prepare(self, batch_size: int, threads: int | None) -> None:
         """A fresh interpreter on `threads` threads (None: 1) with every input resized to `batch_size`.
@@ -222,13 +238,17 @@ class LiteRTRunner(_NamedInputs):
             if batch_size != 1:
                 raise BatchSizeUnsupported(
                     f"the model does not run at batch {batch_size} (it was probably converted with a fixed batch): "
-                    f"{exc}") from exc
+                    f"{exc}"
+                ) from exc
             raise
         self._specs = []
         for name in self._in_details:
             detail = litert.tensor_details(interpreter, self._in_index[name], subgraph)
-            self._specs.append(InputSpec(name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name,
-                                         self._quant.get(name)))
+            self._specs.append(
+                InputSpec(
+                    name, tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name, self._quant.get(name)
+                )
+            )
         self._inputs_by_index = [(name, index) for name, index in self._in_index.items()]
         self._outputs_by_index = [(name, index) for name, index in self._out_index.items()]
         # No bound method of the native interpreter is kept: `Interpreter.invoke()` (timed in
@@ -241,8 +261,10 @@ class LiteRTRunner(_NamedInputs):
                 self.notes.append(note)
         else:
             self.delegation = None
-            note = (f"signature {self.interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
-                    "is not read for it")
+            note = (
+                f"signature {self.interface.signature!r} runs in subgraph {subgraph}: which ops XNNPACK took "
+                "is not read for it"
+            )
             if note not in self.notes:
                 self.notes.append(note)
 
@@ -294,7 +316,7 @@ class LiteRTRunner(_NamedInputs):
             invoke = interpreter.invoke
         else:
             invoke = litert.invoke_subgraph(interpreter, self._subgraph)
-        clock = perf_counter          # the module's name, read per block so a test can replace it
+        clock = perf_counter  # the module's name, read per block so a test can replace it
         seconds: list[float] = []
         append = seconds.append
         if callable(inputs):

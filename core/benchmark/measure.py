@@ -29,16 +29,23 @@ from core.benchmark.explain import explain
 from core.benchmark.facts import ABLATION_SECONDS, measure_facts
 from core.benchmark.inputs import DataSource, InputPlan, load_feed, plan_inputs  # noqa: F401 - re-exported
 from core.benchmark.measure_cache import (  # noqa: F401 - re-exported
-    CACHE_NOTE, machine_fingerprint, measurement_key, served_from_cache,
+    CACHE_NOTE,
+    machine_fingerprint,
+    measurement_key,
+    served_from_cache,
 )
 from core.benchmark.profile import profile_keras_layers
 from core.benchmark.recommend import recommend
 from core.benchmark.results import (
-    BenchConfig, BenchmarkResult, DataProfile, DelegationInfo, Explanation, LayerTime, VariantFacts,
+    BenchConfig,
+    BenchmarkResult,
+    DataProfile,
+    DelegationInfo,
+    Explanation,
+    LayerTime,
+    VariantFacts,
 )
-from core.benchmark.runners import (
-    BatchSizeUnsupported, KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite,
-)
+from core.benchmark.runners import BatchSizeUnsupported, KerasRunner, LiteRTRunner, Runner, SavedModelRunner, is_tflite
 from core.benchmark.sweep import DataFeed, sweep
 from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError, Cancelled, ErrorKind, JobError
@@ -77,14 +84,16 @@ def _prepare_device(config: BenchConfig, progress: Reporter) -> tuple[str, list[
 
 
 def signature_notes(interface: ModelInterface | None) -> list[str]:
-    """"signature 'x' measured; not measured: ..." when the model has other signatures (SavedModel, .tflite)."""
+    """ "signature 'x' measured; not measured: ..." when the model has other signatures (SavedModel, .tflite)."""
     if interface is None or not interface.signature:
         return []
     others = [s for s in interface.signatures if s != interface.signature]
     if not others:
         return []
-    return [f"signature {interface.signature!r} measured; not measured: {', '.join(map(repr, others))} "
-            "(choose one with --signature NAME)"]
+    return [
+        f"signature {interface.signature!r} measured; not measured: {', '.join(map(repr, others))} "
+        "(choose one with --signature NAME)"
+    ]
 
 
 def nothing_measured(result: BenchmarkResult) -> JobError | None:
@@ -143,8 +152,9 @@ def run_benchmark(
         progress(None, "timing layers", "profile")
         keras_runner = next((r for r in runners if isinstance(r, KerasRunner)), None)
         shapes = keras_runner.sample_shapes() if keras_runner is not None else None
-        profile = profile_keras_layers(keras_model, batch_size=config.batch_sizes[0], runs=5, cancel=cancel,
-                                       seed=config.seed, sample_shapes=shapes)
+        profile = profile_keras_layers(
+            keras_model, batch_size=config.batch_sizes[0], runs=5, cancel=cancel, seed=config.seed, sample_shapes=shapes
+        )
     configs = sweep(runners, config, progress=progress.scaled(0.0, 0.97, "benchmark"), cancel=cancel, data=data)
     delegation: dict[str, DelegationInfo] = {}
     for runner in runners:
@@ -153,32 +163,56 @@ def run_benchmark(
             delegation.setdefault(runner.variant, info)
         notes += [n for n in getattr(runner, "notes", ()) if n not in notes]
     if any(r.runner.startswith("litert") for r in configs) and not profile:
-        notes.append("per-op times are not exposed by ai_edge_litert's Python API; which ops XNNPACK took and "
-                     "each variant timed with XNNPACK on and off stand in for them")
+        notes.append(
+            "per-op times are not exposed by ai_edge_litert's Python API; which ops XNNPACK took and "
+            "each variant timed with XNNPACK on and off stand in for them"
+        )
     recommendation = recommend(configs, config.budget_ms, batch=config.batch_sizes[0], threads=config.threads[0])
     facts: tuple[VariantFacts, ...] = ()
     if config.facts and any(r.ok and r.runner.startswith("litert") for r in configs):
         progress(0.98, "measuring XNNPACK on/off", "benchmark")
-        facts = measure_facts(runners, cancel=cancel, calls=config.runs,
-                              seconds=min(ABLATION_SECONDS, (config.time_budget_s or ABLATION_SECONDS) / 2))
+        facts = measure_facts(
+            runners,
+            cancel=cancel,
+            calls=config.runs,
+            seconds=min(ABLATION_SECONDS, (config.time_budget_s or ABLATION_SECONDS) / 2),
+        )
     explanations = explain(configs, delegation, facts=facts)
     data_profile = None
     if data is not None:
-        data_profile = DataProfile(samples=data.samples, batches=data.batches, load_ms=data.load_ms,
-                                   prepare_ms=data.prepare_ms, model_ms=data.model_ms)
+        data_profile = DataProfile(
+            samples=data.samples,
+            batches=data.batches,
+            load_ms=data.load_ms,
+            prepare_ms=data.prepare_ms,
+            model_ms=data.model_ms,
+        )
         if data.batches:
-            explanations.append(Explanation(
-                f"data: {data_profile.data_share:.0%} of the time went to loading and preparing batches "
-                f"({data.load_ms + data.prepare_ms:.1f} ms), {1 - data_profile.data_share:.0%} to the model "
-                f"({data.model_ms:.1f} ms) over {data.batches} batches", "data_profile.data_share",
-                (("data_profile.data_share", data_profile.data_share),)))
+            explanations.append(
+                Explanation(
+                    f"data: {data_profile.data_share:.0%} of the time went to loading and preparing batches "
+                    f"({data.load_ms + data.prepare_ms:.1f} ms), {1 - data_profile.data_share:.0%} to the model "
+                    f"({data.model_ms:.1f} ms) over {data.batches} batches",
+                    "data_profile.data_share",
+                    (("data_profile.data_share", data_profile.data_share),),
+                )
+            )
     progress(1.0, "done", "benchmark")
     return BenchmarkResult(
-        model=model_label, config=config, configs=tuple(configs), recommendation=recommendation,
-        explanations=tuple(e.text for e in explanations), explained=tuple(explanations), variant_facts=facts,
-        delegation=tuple(delegation.items()), layer_profile=tuple(profile),
-        data_profile=data_profile, notes=tuple(notes), seconds=time.perf_counter() - started,
-        inputs=plan.inputs, signature=interface.signature if interface is not None else None,
+        model=model_label,
+        config=config,
+        configs=tuple(configs),
+        recommendation=recommendation,
+        explanations=tuple(e.text for e in explanations),
+        explained=tuple(explanations),
+        variant_facts=facts,
+        delegation=tuple(delegation.items()),
+        layer_profile=tuple(profile),
+        data_profile=data_profile,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - started,
+        inputs=plan.inputs,
+        signature=interface.signature if interface is not None else None,
         signatures=tuple(interface.signatures) if interface is not None else (),
     )
 
@@ -244,8 +278,9 @@ def benchmark_model(
         except (BadInputError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - ValueError (not a model), UnicodeDecodeError (bad names)
-            raise BadInputError(f"LiteRT cannot load this .tflite: {_first_line(exc)}", path=model_label,
-                                details=str(exc)) from exc
+            raise BadInputError(
+                f"LiteRT cannot load this .tflite: {_first_line(exc)}", path=model_label, details=str(exc)
+            ) from exc
         runners = [runner]
     elif saved_model_dir is not None:
         saved = SavedModelRunner(saved_model_dir, device, signature=signature, path=model_label)
@@ -254,8 +289,10 @@ def benchmark_model(
         notes.append(f"a SavedModel runs through its signature {interface.signature!r} (Keras modes do not apply)")
     else:
         if signature is not None:
-            raise BadInputError(f"a Keras model has no signatures (--signature {signature} applies to SavedModels "
-                                "and .tflite files)", path=model_label)
+            raise BadInputError(
+                f"a Keras model has no signatures (--signature {signature} applies to SavedModels and .tflite files)",
+                path=model_label,
+            )
         runners = [KerasRunner(keras_model, mode, device) for mode in config.keras_modes]
         try:
             interface = runners[0].interface
@@ -268,8 +305,9 @@ def benchmark_model(
     if problem is not None:
         if isinstance(problem, BadInputError):
             raise problem
-        raise BadInputError(f"cannot prepare the model's inputs: {_first_line(problem)}", path=model_label,
-                            details=str(problem)) from problem
+        raise BadInputError(
+            f"cannot prepare the model's inputs: {_first_line(problem)}", path=model_label, details=str(problem)
+        ) from problem
     if tflite_bytes is not None:
         try:
             runners[0].prepare(1, 1)
@@ -277,15 +315,25 @@ def benchmark_model(
         except MemoryError:
             raise
         except BatchSizeUnsupported:
-            pass                     # a batch-size problem is reported per configuration
+            pass  # a batch-size problem is reported per configuration
         except Exception as exc:  # noqa: BLE001 - ValueError (not a model), RuntimeError (cannot allocate)
-            raise BadInputError(f"LiteRT cannot run this .tflite: {_first_line(exc)}", path=model_label,
-                                details=str(exc)) from exc
+            raise BadInputError(
+                f"LiteRT cannot run this .tflite: {_first_line(exc)}", path=model_label, details=str(exc)
+            ) from exc
         finally:
             runners[0].close()
     try:
-        return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=model_label, data=feed,
-                             keras_model=keras_model, notes=notes, plan=plan)
+        return run_benchmark(
+            runners,
+            config,
+            progress=progress,
+            cancel=cancel,
+            model_label=model_label,
+            data=feed,
+            keras_model=keras_model,
+            notes=notes,
+            plan=plan,
+        )
     except ValueError as exc:
         raise BadInputError(str(exc), path=model_label) from exc
 
@@ -324,8 +372,11 @@ def measure_tflite(
 
     progress = progress or null_reporter()
     cancel = cancel or CancelToken()
-    key = (measurement_key(tflite_bytes, config, variant, signature, input_shapes)
-           if cache is not None and data is None else None)
+    key = (
+        measurement_key(tflite_bytes, config, variant, signature, input_shapes)
+        if cache is not None and data is None
+        else None
+    )
     if key is not None and cache is not None:
         cached = cache.get(key)
         if isinstance(cached, BenchmarkResult):
@@ -334,8 +385,16 @@ def measure_tflite(
     runner = LiteRTRunner(tflite_bytes, xnnpack=config.xnnpack, variant=variant, signature=signature)
     label = f"{runner.variant} .tflite"
     feed = load_feed(data, runner.feed_interface()) if data is not None else None
-    result = run_benchmark([runner], config, progress=progress, cancel=cancel, model_label=label, data=feed,
-                           notes=signature_notes(runner.interface), input_shapes=input_shapes)
+    result = run_benchmark(
+        [runner],
+        config,
+        progress=progress,
+        cancel=cancel,
+        model_label=label,
+        data=feed,
+        notes=signature_notes(runner.interface),
+        input_shapes=input_shapes,
+    )
     if key is not None and cache is not None and any(c.ok for c in result.configs):
         try:
             cache.put(key, result)
@@ -372,7 +431,7 @@ def benchmark_variants(
     loaded = None
     notes: list[str] = []
     if keras_model is not None:
-        device, notes = _prepare_device(config, progress)     # before loading: see benchmark_model
+        device, notes = _prepare_device(config, progress)  # before loading: see benchmark_model
         if isinstance(keras_model, (str, os.PathLike)):
             from core.models.loading import load_source
 
@@ -381,16 +440,25 @@ def benchmark_variants(
             if source.keras_model is not None:
                 loaded = source.keras_model
             elif source.saved_model_dir is not None:
-                saved = SavedModelRunner(source.saved_model_dir, device, signature=signature,
-                                         path=os.fspath(keras_model))
+                saved = SavedModelRunner(
+                    source.saved_model_dir, device, signature=signature, path=os.fspath(keras_model)
+                )
                 interface = saved.load()
                 runners.append(saved)
-                notes.append(f"the SavedModel runs through its signature {interface.signature!r} "
-                             "(Keras modes do not apply)")
+                notes.append(
+                    f"the SavedModel runs through its signature {interface.signature!r} (Keras modes do not apply)"
+                )
                 notes += signature_notes(interface)
             elif source.tflite_bytes is not None:
-                runners.append(LiteRTRunner(source.tflite_bytes, xnnpack=config.xnnpack, variant="original",
-                                            signature=signature, path=os.fspath(keras_model)))
+                runners.append(
+                    LiteRTRunner(
+                        source.tflite_bytes,
+                        xnnpack=config.xnnpack,
+                        variant="original",
+                        signature=signature,
+                        path=os.fspath(keras_model),
+                    )
+                )
         else:
             loaded = keras_model
         if loaded is not None:
@@ -398,7 +466,7 @@ def benchmark_variants(
     runners += [LiteRTRunner(model, xnnpack=config.xnnpack, variant=name) for name, model in variants.items()]
     feed = None
     if data is not None:
-        for runner in runners:          # the data is matched to the original's inputs (the first that loads)
+        for runner in runners:  # the data is matched to the original's inputs (the first that loads)
             try:
                 interface = runner.feed_interface()
             except (Cancelled, MemoryError):
@@ -407,5 +475,14 @@ def benchmark_variants(
                 continue
             feed = load_feed(data, interface)
             break
-    return run_benchmark(runners, config, progress=progress, cancel=cancel, model_label=label,
-                         data=feed, keras_model=loaded, notes=notes, input_shapes=input_shapes)
+    return run_benchmark(
+        runners,
+        config,
+        progress=progress,
+        cancel=cancel,
+        model_label=label,
+        data=feed,
+        keras_model=loaded,
+        notes=notes,
+        input_shapes=input_shapes,
+    )

@@ -13,7 +13,7 @@ from core.benchmark.results import BenchConfig, BenchmarkResult
 from core.cache import MEASURED_NOTE
 
 
-CACHE_NOTE = MEASURED_NOTE   # a cached measurement carries it among its notes (worded in core.cache)
+CACHE_NOTE = MEASURED_NOTE  # a cached measurement carries it among its notes (worded in core.cache)
 
 
 def served_from_cache(result: BenchmarkResult) -> bool:
@@ -36,8 +36,13 @@ def machine_fingerprint() -> dict[str, str]:
     return fingerprint
 
 
-def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | None,
-                    signature: str | None = None, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> str:
+def measurement_key(
+    tflite_bytes: bytes,
+    config: BenchConfig,
+    variant: str | None,
+    signature: str | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> str:
     """The result-cache key of one measurement: `core.cache.cache_key` over the .tflite's SHA-256, the whole
     `config`, the variant name, the signature and input shapes when given, and `machine_fingerprint()`."""
     import hashlib
@@ -48,5 +53,11 @@ def measurement_key(tflite_bytes: bytes, config: BenchConfig, variant: str | Non
     extra: dict[str, Any] = {"signature": signature} if signature is not None else {}
     if input_shapes:
         extra["input_shapes"] = sorted([name, list(shape)] for name, shape in input_shapes.items())
-    return cache_key("measure", tflite=hashlib.sha256(tflite_bytes).hexdigest(), config=asdict(config),
-                     variant=variant, machine=machine_fingerprint(), **extra)
+    return cache_key(
+        "measure",
+        tflite=hashlib.sha256(tflite_bytes).hexdigest(),
+        config=asdict(config),
+        variant=variant,
+        machine=machine_fingerprint(),
+        **extra,
+    )

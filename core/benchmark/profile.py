@@ -46,9 +46,15 @@ def _leaf_layers(model: Any) -> list[Any]:
     return layers
 
 
-def profile_keras_layers(model: Any, *, batch_size: int = 1, runs: int = 10, cancel: CancelToken | None = None,
-                         seed: int = 0, sample_shapes: dict[str, tuple[int, ...]] | None = None
-                         ) -> tuple[LayerTime, ...]:
+def profile_keras_layers(
+    model: Any,
+    *,
+    batch_size: int = 1,
+    runs: int = 10,
+    cancel: CancelToken | None = None,
+    seed: int = 0,
+    sample_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> tuple[LayerTime, ...]:
     """Mean time per layer over `runs` eager calls on the CPU (after one untimed call).
 
     `sample_shapes`: {input name: per-sample shape} for inputs with free dimensions
@@ -111,7 +117,8 @@ def profile_keras_layers(model: Any, *, batch_size: int = 1, runs: int = 10, can
     total = sum(ms for _, ms in measured) or 1.0
     return tuple(
         LayerTime(name=layer.name, type=type(layer).__name__, mean_ms=ms, share=ms / total)
-        for layer, ms in measured if id(layer) in totals
+        for layer, ms in measured
+        if id(layer) in totals
     )
 
 

@@ -45,8 +45,9 @@ def variant_of(result: ConfigResult) -> str:
     return result.variant
 
 
-def fastest_config(measured: Sequence[ConfigResult], batch: int | None = None,
-                   threads: int | None = None) -> ConfigResult | None:
+def fastest_config(
+    measured: Sequence[ConfigResult], batch: int | None = None, threads: int | None = None
+) -> ConfigResult | None:
     """The lowest p50 among `measured` at `batch` (default: the smallest measured) and `threads` (default:
     the fewest measured; Keras runs, with TensorFlow's own threads, always take part)."""
     if not measured:
@@ -60,37 +61,55 @@ def fastest_config(measured: Sequence[ConfigResult], batch: int | None = None,
     return min(pool, key=lambda r: r.stats.p50) if pool else None
 
 
-def why_not_fastest(choice: ConfigResult, fastest: ConfigResult | None, budget_ms: float,
-                    within_budget: bool) -> tuple[str, str]:
+def why_not_fastest(
+    choice: ConfigResult, fastest: ConfigResult | None, budget_ms: float, within_budget: bool
+) -> tuple[str, str]:
     """(one line, its kind) saying why `fastest` (lowest p50) is not the recommended `choice`; ("", "") when
     they are the same configuration."""
     if fastest is None or fastest.label == choice.label:
         return "", ""
     head = f"{fastest.label} has the lowest p50 ({fmt_ms(fastest.stats.p50)})"
     if not within_budget:
-        return (f"{head}, but no configuration keeps p99 within {budget_ms:g} ms and {choice.label} has the "
-                f"lowest p99 ({fmt_ms(choice.stats.p99)} vs {fmt_ms(fastest.stats.p99)})", "p99_budget")
+        return (
+            f"{head}, but no configuration keeps p99 within {budget_ms:g} ms and {choice.label} has the "
+            f"lowest p99 ({fmt_ms(choice.stats.p99)} vs {fmt_ms(fastest.stats.p99)})",
+            "p99_budget",
+        )
     if fastest.stats.p99 > budget_ms:
-        return (f"{head}, but its p99 ({fmt_ms(fastest.stats.p99)}) exceeds the {budget_ms:g} ms budget",
-                "p99_budget")
+        return (f"{head}, but its p99 ({fmt_ms(fastest.stats.p99)}) exceeds the {budget_ms:g} ms budget", "p99_budget")
     if choice.stats.throughput > fastest.stats.throughput * (1 + TIE_TOLERANCE):
-        return (f"{head}, but {choice.label} gives {choice.stats.throughput / fastest.stats.throughput:.1f}x its "
-                f"throughput at batch {choice.batch_size} ({choice.stats.throughput:,.0f} vs "
-                f"{fastest.stats.throughput:,.0f} samples/s) with p99 {fmt_ms(choice.stats.p99)} within the "
-                f"{budget_ms:g} ms budget", "throughput")
-    return (f"{head}; {choice.label} gives the same throughput within {TIE_TOLERANCE:.0%} "
-            f"({choice.stats.throughput:,.0f} vs {fastest.stats.throughput:,.0f} samples/s) with fewer threads or "
-            "a smaller batch", "configuration")
+        return (
+            f"{head}, but {choice.label} gives {choice.stats.throughput / fastest.stats.throughput:.1f}x its "
+            f"throughput at batch {choice.batch_size} ({choice.stats.throughput:,.0f} vs "
+            f"{fastest.stats.throughput:,.0f} samples/s) with p99 {fmt_ms(choice.stats.p99)} within the "
+            f"{budget_ms:g} ms budget",
+            "throughput",
+        )
+    return (
+        f"{head}; {choice.label} gives the same throughput within {TIE_TOLERANCE:.0%} "
+        f"({choice.stats.throughput:,.0f} vs {fastest.stats.throughput:,.0f} samples/s) with fewer threads or "
+        "a smaller batch",
+        "configuration",
+    )
 
 
-def recommend(results: Sequence[ConfigResult], budget_ms: float, *, batch: int | None = None,
-              threads: int | None = None) -> Recommendation:
+def recommend(
+    results: Sequence[ConfigResult], budget_ms: float, *, batch: int | None = None, threads: int | None = None
+) -> Recommendation:
     """The recommendation over `results` (see the module's rules); `batch`/`threads` choose where "fastest
     p50" is compared (default: the smallest batch and fewest threads measured)."""
     measured = [r for r in results if r.ok]
     if not measured:
-        return Recommendation(None, None, None, None, None, budget_ms, False,
-                              "nothing could be measured, so there is nothing to recommend")
+        return Recommendation(
+            None,
+            None,
+            None,
+            None,
+            None,
+            budget_ms,
+            False,
+            "nothing could be measured, so there is nothing to recommend",
+        )
     fastest = fastest_config(measured, batch, threads)
     fitting = [r for r in measured if r.stats.p99 <= budget_ms]
     if fitting:
@@ -107,11 +126,15 @@ def recommend(results: Sequence[ConfigResult], budget_ms: float, *, batch: int |
             reason += f" (as fast as {len(close) - 1} other option(s), with fewer threads or a smaller batch)"
         elif others:
             reason += f"; {others} other configuration(s) also fit but are slower"
-        slower_excluded = [r for r in measured if r.stats.p99 > budget_ms and r.stats.throughput > choice.stats.throughput]
+        slower_excluded = [
+            r for r in measured if r.stats.p99 > budget_ms and r.stats.throughput > choice.stats.throughput
+        ]
         if slower_excluded:
             top = max(slower_excluded, key=lambda r: r.stats.throughput)
-            reason += (f". {top.label} would give {top.stats.throughput:,.0f} samples/s but its p99 "
-                       f"({fmt_ms(top.stats.p99)}) exceeds the budget")
+            reason += (
+                f". {top.label} would give {top.stats.throughput:,.0f} samples/s but its p99 "
+                f"({fmt_ms(top.stats.p99)}) exceeds the budget"
+            )
         within, criterion = True, CRITERION
     else:
         choice = min(measured, key=lambda r: (r.stats.p99, r.threads or 0, r.batch_size))
@@ -123,12 +146,23 @@ def recommend(results: Sequence[ConfigResult], budget_ms: float, *, batch: int |
         within, criterion = False, CRITERION_NONE_FITS
     why, kind = why_not_fastest(choice, fastest, budget_ms, within)
     return Recommendation(
-        choice.label, choice.batch_size, choice.threads, choice.stats.throughput, choice.stats.p99, budget_ms,
-        within, reason, variant=variant_of(choice), criterion=criterion, p50_ms=choice.stats.p50,
+        choice.label,
+        choice.batch_size,
+        choice.threads,
+        choice.stats.throughput,
+        choice.stats.p99,
+        budget_ms,
+        within,
+        reason,
+        variant=variant_of(choice),
+        criterion=criterion,
+        p50_ms=choice.stats.p50,
         fastest_label=fastest.label if fastest is not None else None,
         fastest_variant=variant_of(fastest) if fastest is not None else None,
         fastest_p50_ms=fastest.stats.p50 if fastest is not None else None,
-        why_not_fastest=why, why_not_fastest_kind=kind)
+        why_not_fastest=why,
+        why_not_fastest_kind=kind,
+    )
 
 
 def recommended_variant(benchmark: BenchmarkResult) -> str | None:

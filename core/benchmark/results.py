@@ -39,11 +39,11 @@ class BenchConfig:
     budget_ms: float = DEFAULT_BUDGET_MS
     xnnpack: bool = True
     keras_modes: tuple[str, ...] = ("predict", "tf_function")
-    device: str = "/CPU:0"                    # Keras runs: "/CPU:0", "/GPU:0", ...
-    gpu_memory_limit_mb: int | None = None    # cap the chosen GPU (a fresh engine only)
-    keep_samples: bool = False                # put the raw samples in every ConfigResult
-    profile_layers: bool = False              # Keras models: per-layer time
-    facts: bool = True                        # .tflite variants: op counts, delegate partitions, XNNPACK on/off
+    device: str = "/CPU:0"  # Keras runs: "/CPU:0", "/GPU:0", ...
+    gpu_memory_limit_mb: int | None = None  # cap the chosen GPU (a fresh engine only)
+    keep_samples: bool = False  # put the raw samples in every ConfigResult
+    profile_layers: bool = False  # Keras models: per-layer time
+    facts: bool = True  # .tflite variants: op counts, delegate partitions, XNNPACK on/off
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,11 +84,11 @@ class BenchConfig:
 class DelegationInfo:
     """How much of a .tflite graph the XNNPACK delegate took (read from the execution plan)."""
 
-    total_ops: int                       # ops in the model
-    delegated_ops: int                   # ops XNNPACK replaced
-    partitions: int                      # DELEGATE nodes: each boundary costs a hand-over
-    kept_ops: tuple[tuple[str, int], ...] = ()   # ops left to LiteRT's own kernels: (name, count)
-    xnnpack: bool = True                 # False when measured with the delegate off
+    total_ops: int  # ops in the model
+    delegated_ops: int  # ops XNNPACK replaced
+    partitions: int  # DELEGATE nodes: each boundary costs a hand-over
+    kept_ops: tuple[tuple[str, int], ...] = ()  # ops left to LiteRT's own kernels: (name, count)
+    xnnpack: bool = True  # False when measured with the delegate off
 
     @property
     def fully_delegated(self) -> bool:
@@ -100,18 +100,18 @@ class DelegationInfo:
 class ConfigResult:
     """One measured configuration."""
 
-    label: str                           # e.g. "fp32 b8 t2", the key of streamed samples
-    runner: str                          # "litert" or "keras-<mode>"
-    variant: str                         # "fp32", "dynamic", "int8", "keras", ...
+    label: str  # e.g. "fp32 b8 t2", the key of streamed samples
+    runner: str  # "litert" or "keras-<mode>"
+    variant: str  # "fp32", "dynamic", "int8", "keras", ...
     batch_size: int
-    threads: int | None                  # None: TensorFlow's own thread pools
+    threads: int | None  # None: TensorFlow's own thread pools
     stats: LatencyStats
-    peak_rss_mb: float                   # process RSS high-water mark during this configuration
-    peak_rss_delta_mb: float             # ... minus the RSS when it started
-    memory_method: str                   # "vmhwm" (kernel high-water mark) or "sampled" (psutil poll)
-    samples_ms: tuple[float, ...] = ()   # raw samples when BenchConfig.keep_samples
-    error: str = ""                      # why this configuration could not be measured
-    error_kind: str = ""                 # with `error`: "input" (bad model/data/batch) or "run" (failed to run)
+    peak_rss_mb: float  # process RSS high-water mark during this configuration
+    peak_rss_delta_mb: float  # ... minus the RSS when it started
+    memory_method: str  # "vmhwm" (kernel high-water mark) or "sampled" (psutil poll)
+    samples_ms: tuple[float, ...] = ()  # raw samples when BenchConfig.keep_samples
+    error: str = ""  # why this configuration could not be measured
+    error_kind: str = ""  # with `error`: "input" (bad model/data/batch) or "run" (failed to run)
 
     @property
     def ok(self) -> bool:
@@ -131,18 +131,18 @@ class Recommendation:
     "throughput", "configuration" (as fast with less machine), "size" or "quality"); "" otherwise.
     """
 
-    label: str | None                    # the chosen configuration; None when nothing was measured
+    label: str | None  # the chosen configuration; None when nothing was measured
     batch_size: int | None
     threads: int | None
     throughput: float | None
     p99_ms: float | None
-    budget_ms: float | None              # the p99 budget (ms); None where none applies (auto mode)
+    budget_ms: float | None  # the p99 budget (ms); None where none applies (auto mode)
     within_budget: bool
     reason: str
-    variant: str | None = None           # the variant to ship ("int8", ...; "original" for the Keras baseline)
-    criterion: str = ""                  # how it was chosen, in words
+    variant: str | None = None  # the variant to ship ("int8", ...; "original" for the Keras baseline)
+    criterion: str = ""  # how it was chosen, in words
     p50_ms: float | None = None
-    fastest_label: str | None = None     # the configuration with the lowest p50 among those compared
+    fastest_label: str | None = None  # the configuration with the lowest p50 among those compared
     fastest_variant: str | None = None
     fastest_p50_ms: float | None = None
     why_not_fastest: str = ""
@@ -150,15 +150,18 @@ class Recommendation:
 
     @property
     def configuration(self) -> str:
-        """"batch 8, 2 threads" ("TF threads" for a Keras run); "" when nothing was recommended."""
+        """ "batch 8, 2 threads" ("TF threads" for a Keras run); "" when nothing was recommended."""
         if self.label is None:
             return ""
-        threads = "TensorFlow's threads" if self.threads is None else (
-            f"{self.threads} thread" + ("s" if self.threads != 1 else ""))
+        threads = (
+            "TensorFlow's threads"
+            if self.threads is None
+            else (f"{self.threads} thread" + ("s" if self.threads != 1 else ""))
+        )
         return f"batch {self.batch_size}, {threads}" if self.batch_size is not None else threads
 
     def headline(self) -> str:
-        """"Recommended: int8 (batch 8, 1 thread)": the one text every view shows first."""
+        """ "Recommended: int8 (batch 8, 1 thread)": the one text every view shows first."""
         if self.label is None:
             return "Nothing to recommend: " + self.reason
         name = self.variant or self.label
@@ -199,21 +202,21 @@ class VariantFacts:
     """
 
     variant: str
-    total_ops: int | None                         # ops in the main subgraph (flatbuffer)
-    op_counts: tuple[tuple[str, int], ...] = ()   # (op name, count), most frequent first
-    quantize_ops: int | None = None               # QUANTIZE ops in the graph
-    dequantize_ops: int | None = None             # DEQUANTIZE ops in the graph
-    added_quantize_ops: int | None = None         # QUANTIZE ops beyond the fp32 variant's (None: no fp32)
+    total_ops: int | None  # ops in the main subgraph (flatbuffer)
+    op_counts: tuple[tuple[str, int], ...] = ()  # (op name, count), most frequent first
+    quantize_ops: int | None = None  # QUANTIZE ops in the graph
+    dequantize_ops: int | None = None  # DEQUANTIZE ops in the graph
+    added_quantize_ops: int | None = None  # QUANTIZE ops beyond the fp32 variant's (None: no fp32)
     added_dequantize_ops: int | None = None
-    delegated_ops: int | None = None              # ops XNNPACK took; None = unknown
-    partitions: int | None = None                 # XNNPACK delegate partitions; None = unknown
-    kept_ops: tuple[tuple[str, int], ...] = ()    # ops left on LiteRT's built-in kernels
-    delegation_error: str = ""                    # why delegation is unknown
-    xnnpack_on_p50_ms: float | None = None        # ablation: invoke() with XNNPACK
-    xnnpack_off_p50_ms: float | None = None       # ... and with LiteRT's built-in kernels only
+    delegated_ops: int | None = None  # ops XNNPACK took; None = unknown
+    partitions: int | None = None  # XNNPACK delegate partitions; None = unknown
+    kept_ops: tuple[tuple[str, int], ...] = ()  # ops left on LiteRT's built-in kernels
+    delegation_error: str = ""  # why delegation is unknown
+    xnnpack_on_p50_ms: float | None = None  # ablation: invoke() with XNNPACK
+    xnnpack_off_p50_ms: float | None = None  # ... and with LiteRT's built-in kernels only
     ablation_batch: int | None = None
     ablation_threads: int | None = None
-    ablation_calls: int = 0                       # timed calls per side
+    ablation_calls: int = 0  # timed calls per side
     ablation_error: str = ""
 
     @property
@@ -231,7 +234,7 @@ class LayerTime:
     name: str
     type: str
     mean_ms: float
-    share: float                         # of the summed layer times
+    share: float  # of the summed layer times
 
 
 @dataclass(frozen=True)
@@ -240,9 +243,9 @@ class DataProfile:
 
     samples: int
     batches: int
-    load_ms: float                       # reading the file into memory
-    prepare_ms: float                    # slicing, casting, quantizing batches (sum)
-    model_ms: float                      # calls to the model (sum)
+    load_ms: float  # reading the file into memory
+    prepare_ms: float  # slicing, casting, quantizing batches (sum)
+    model_ms: float  # calls to the model (sum)
 
     @property
     def data_share(self) -> float:
@@ -256,10 +259,10 @@ class MeasuredInput:
     """The shape one model input was measured at (per sample: the batch axis is each configuration's)."""
 
     name: str
-    shape: tuple[int, ...]               # per sample, every free axis resolved
+    shape: tuple[int, ...]  # per sample, every free axis resolved
     dtype: str
-    free_axes: tuple[int, ...] = ()      # axes (1 = the first after the batch) the model leaves free
-    source: str = "model"                # "model" (fixed shape), "data" (the data's), "synthetic" (documented)
+    free_axes: tuple[int, ...] = ()  # axes (1 = the first after the batch) the model leaves free
+    source: str = "model"  # "model" (fixed shape), "data" (the data's), "synthetic" (documented)
 
     def describe(self) -> str:
         """E.g. "'tokens' (batch, 45)"."""
@@ -271,21 +274,21 @@ class MeasuredInput:
 class BenchmarkResult:
     """What a benchmark job found: every configuration measured, the recommendation, explanations and facts."""
 
-    model: str                           # path or label of what was measured
+    model: str  # path or label of what was measured
     config: BenchConfig
     configs: tuple[ConfigResult, ...]
     recommendation: Recommendation
-    explanations: tuple[str, ...] = ()      # the texts of `explained` (kept for readers of plain sentences)
-    delegation: tuple[tuple[str, DelegationInfo], ...] = ()   # (variant, info) for .tflite variants
+    explanations: tuple[str, ...] = ()  # the texts of `explained` (kept for readers of plain sentences)
+    delegation: tuple[tuple[str, DelegationInfo], ...] = ()  # (variant, info) for .tflite variants
     layer_profile: tuple[LayerTime, ...] = ()
     data_profile: DataProfile | None = None
     notes: tuple[str, ...] = ()
     seconds: float = field(default=0.0)
-    inputs: tuple[MeasuredInput, ...] = ()   # the shape each input was measured at
-    signature: str | None = None             # the signature measured (SavedModel, .tflite)
-    signatures: tuple[str, ...] = ()         # every signature the model has
+    inputs: tuple[MeasuredInput, ...] = ()  # the shape each input was measured at
+    signature: str | None = None  # the signature measured (SavedModel, .tflite)
+    signatures: tuple[str, ...] = ()  # every signature the model has
     explained: tuple[Explanation, ...] = ()  # `explanations` with where each figure came from
-    variant_facts: tuple[VariantFacts, ...] = ()   # per .tflite variant: ops, delegation, XNNPACK on/off
+    variant_facts: tuple[VariantFacts, ...] = ()  # per .tflite variant: ops, delegation, XNNPACK on/off
 
     @property
     def measured(self) -> bool:

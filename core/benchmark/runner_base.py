@@ -30,10 +30,10 @@ class InputSpec:
     """One model input as prepared: its name, the batch's shape (batch first), dtype and value range."""
 
     name: str
-    shape: tuple[int, ...]            # as prepared, batch first
-    dtype: str                        # numpy dtype name
-    quantization: tuple[float, int] | None = None   # (scale, zero_point) of a quantized .tflite input
-    int_high: int | None = None       # integer inputs: random values 0 .. int_high - 1 (default INTEGER_HIGH)
+    shape: tuple[int, ...]  # as prepared, batch first
+    dtype: str  # numpy dtype name
+    quantization: tuple[float, int] | None = None  # (scale, zero_point) of a quantized .tflite input
+    int_high: int | None = None  # integer inputs: random values 0 .. int_high - 1 (default INTEGER_HIGH)
 
 
 class Runner(Protocol):
@@ -44,32 +44,42 @@ class Runner(Protocol):
     model cannot run at that batch size.
     """
 
-    name: str                 # "litert", "keras-predict", ...
-    uses_threads: bool        # False: the thread count is not the runner's to choose
-    plan_error: Exception | None   # set by `core.benchmark.inputs.plan_inputs`: why it cannot be set up
+    name: str  # "litert", "keras-predict", ...
+    uses_threads: bool  # False: the thread count is not the runner's to choose
+    plan_error: Exception | None  # set by `core.benchmark.inputs.plan_inputs`: why it cannot be set up
 
     @property
     def variant(self) -> str:
         """The variant measured: "fp32", "dynamic", "int8", "keras", ..."""
+
     @property
     def interface(self) -> ModelInterface:
         """The model's named inputs and outputs."""
+
     def feed_interface(self) -> ModelInterface:
         """The inputs as data feeds them (a quantized .tflite input takes floats)."""
+
     def set_sample_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
         """{input name: per-sample shape (no batch axis)} to run at; free axes otherwise take synthetic sizes."""
+
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         """{input name: per-sample shape} the runner runs at (free axes resolved)."""
+
     def prepare(self, batch_size: int, threads: int | None) -> None:
         """Get ready to run batches of `batch_size` on `threads` threads (None: the runtime's default)."""
+
     def input_specs(self) -> list[InputSpec]:
         """The prepared inputs: name, batch-first shape, dtype, quantization."""
+
     def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Random inputs for one call: {input name: batch-first array} (see the module docstring)."""
+
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any:
         """One call on one batch: set inputs, run, copy outputs; {output name: numpy array}."""
+
     def close(self) -> None:
         """Release the runtime (interpreter, model); the runner is not used afterwards."""
+
     # Optional: time_calls(count, inputs, cancel) -> milliseconds per measured call (`_NamedInputs`,
     # `LiteRTRunner`); the sweep times a runner without it with `time_run_once`.
 
@@ -109,8 +119,7 @@ def quantize(values: np.ndarray, dtype: Any, quantization: tuple[float, int]) ->
     from core.optimize.runtime import TensorDetail, quantize_input
 
     scale, zero_point = quantization
-    detail = TensorDetail(name="", shape=(), dtype=np.dtype(dtype).name, scale=float(scale),
-                          zero_point=int(zero_point))
+    detail = TensorDetail(name="", shape=(), dtype=np.dtype(dtype).name, scale=float(scale), zero_point=int(zero_point))
     return quantize_input(np.asarray(values), detail)
 
 
@@ -160,7 +169,7 @@ class _NamedInputs:
     """
 
     _shapes: dict[str, tuple[int, ...]] | None = None
-    plan_error: Exception | None = None   # see `Runner.plan_error`
+    plan_error: Exception | None = None  # see `Runner.plan_error`
 
     @property
     def interface(self) -> ModelInterface:
@@ -182,8 +191,7 @@ class _NamedInputs:
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         """{input name: per-sample shape} the runner runs at (free axes resolved)."""
         given = self._shapes or {}
-        return {spec.name: resolve_sample_shape(spec, given.get(spec.name))[0]
-                for spec in self.feed_interface().inputs}
+        return {spec.name: resolve_sample_shape(spec, given.get(spec.name))[0] for spec in self.feed_interface().inputs}
 
     def make_inputs(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Random inputs for one call, from `input_specs` (see the module docstring for the value ranges)."""

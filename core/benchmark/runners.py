@@ -46,13 +46,25 @@ import os
 from pathlib import Path
 
 from core.benchmark.litert_runner import (  # noqa: F401 - re-exported
-    COMPUTE_OPS, LiteRTRunner, classify_tflite, delegation_info,
+    COMPUTE_OPS,
+    LiteRTRunner,
+    classify_tflite,
+    delegation_info,
 )
 from core.benchmark.runner_base import (  # noqa: F401 - re-exported
-    BatchSizeUnsupported, InputSpec, Runner, quantize, random_inputs, resolve_sample_shape,
+    BatchSizeUnsupported,
+    InputSpec,
+    Runner,
+    quantize,
+    random_inputs,
+    resolve_sample_shape,
 )
 from core.benchmark.tf_runners import (  # noqa: F401 - re-exported
-    KerasRunner, SavedModelRunner, check_device, embedding_limits, load_keras,
+    KerasRunner,
+    SavedModelRunner,
+    check_device,
+    embedding_limits,
+    load_keras,
 )
 
 

@@ -49,7 +49,7 @@ def _sorted_percentile(values: np.ndarray, q: float) -> float:
 class LatencyStats:
     """Latency of one configuration, in milliseconds per call (one call = one batch)."""
 
-    n: int                  # measured calls (warm-up and the cold run excluded)
+    n: int  # measured calls (warm-up and the cold run excluded)
     p50: float
     p90: float
     p99: float
@@ -58,9 +58,9 @@ class LatencyStats:
     std: float
     min: float
     max: float
-    cold_ms: float          # the first call after prepare; NaN when not measured
+    cold_ms: float  # the first call after prepare; NaN when not measured
     batch_size: int
-    throughput: float       # samples per second = batch_size * 1000 / mean
+    throughput: float  # samples per second = batch_size * 1000 / mean
 
     @property
     def per_sample_ms(self) -> float:

@@ -44,13 +44,14 @@ from core.errors import BadInputError, Cancelled
 
 SAMPLES_KIND = "latency_samples"
 STREAM_INTERVAL_S = 1.0 / 30.0
-BLOCK_S = STREAM_INTERVAL_S     # measured calls per block: about this many seconds' worth
+BLOCK_S = STREAM_INTERVAL_S  # measured calls per block: about this many seconds' worth
 MAX_BLOCK = 100_000
 PROGRESS_INTERVAL_S = 0.1
 MAX_RUNS = 1_000_000
 
 
 # --------------------------------------------------------------------------- memory
+
 
 class PeakMemory:
     """Peak resident memory of this process while the `with` block runs."""
@@ -121,6 +122,7 @@ def _read_hwm_mb() -> float | None:
 
 # --------------------------------------------------------------------------- data
 
+
 @dataclass
 class DataFeed:
     """Batches from a dataset instead of random inputs, with the time spent on data counted.
@@ -160,8 +162,10 @@ class DataFeed:
         prepared: dict[str, np.ndarray] = {}
         for spec in specs:
             if spec.name not in self.arrays:
-                raise ValueError(f"the data has no array for input {spec.name!r} "
-                                 f"(it has {', '.join(map(repr, self.arrays)) or 'none'})")
+                raise ValueError(
+                    f"the data has no array for input {spec.name!r} "
+                    f"(it has {', '.join(map(repr, self.arrays)) or 'none'})"
+                )
             values = np.take(self.arrays[spec.name], indices, axis=0)
             dtype = np.dtype(spec.dtype)
             if spec.quantization and dtype.kind in "iu" and values.dtype.kind == "f":
@@ -179,6 +183,7 @@ class DataFeed:
 
 
 # --------------------------------------------------------------------------- one configuration
+
 
 def config_label(variant: str, runner_name: str, batch_size: int, threads: int | None) -> str:
     """A configuration's name, e.g. "int8 b8 t2" (LiteRT: the variant), "keras-predict b1" (others: the runner)."""
@@ -213,14 +218,19 @@ def measure_config(
     threads = threads if runner.uses_threads else None
     label = label or config_label(runner.variant, runner.name, batch_size, threads)
     rng = rng or np.random.default_rng(config.seed)
-    meta = {"config": label, "runner": runner.name, "variant": runner.variant,
-            "batch_size": batch_size, "threads": threads}
+    meta = {
+        "config": label,
+        "runner": runner.name,
+        "variant": runner.variant,
+        "batch_size": batch_size,
+        "threads": threads,
+    }
 
     cancel.raise_if_cancelled()
     with PeakMemory() as memory:
         try:
             problem = getattr(runner, "plan_error", None)
-            if problem is not None:        # the runner could not be set up for this data (see measure.plan_inputs)
+            if problem is not None:  # the runner could not be set up for this data (see measure.plan_inputs)
                 raise problem
             runner.prepare(batch_size, threads)
             specs = runner.input_specs()
@@ -247,8 +257,20 @@ def measure_config(
             empty = compute_stats([], batch_size=batch_size)
             kind = "input" if isinstance(exc, (BatchSizeUnsupported, BadInputError)) else "run"
             first = (reason.strip().splitlines() or [type(exc).__name__])[0][:500]
-            return ConfigResult(label, runner.name, runner.variant, batch_size, threads, empty,
-                                math.nan, math.nan, memory.method, (), first, kind)
+            return ConfigResult(
+                label,
+                runner.name,
+                runner.variant,
+                batch_size,
+                threads,
+                empty,
+                math.nan,
+                math.nan,
+                memory.method,
+                (),
+                first,
+                kind,
+            )
         warm_ms = 0.0
         for _ in range(config.warmup):
             cancel.raise_if_cancelled()
@@ -256,16 +278,16 @@ def measure_config(
             start = time.perf_counter()
             runner.run_once(inputs)
             warm_ms += (time.perf_counter() - start) * 1000
-        if data is not None:   # every batch prepared counts, so count every call too
+        if data is not None:  # every batch prepared counts, so count every call too
             data.model_ms += cold_ms + warm_ms
 
         time_calls = getattr(runner, "time_calls", None)
-        if time_calls is None:           # a runner without its own loop (e.g. a test's fake)
+        if time_calls is None:  # a runner without its own loop (e.g. a test's fake)
             time_calls = partial(time_run_once, runner)
         source = next_inputs if data is not None else fixed_inputs
         samples: list[float] = []
         sent = 0
-        budget_s = config.time_budget_s or 0.0     # None only when `runs` is given, and then unused
+        budget_s = config.time_budget_s or 0.0  # None only when `runs` is given, and then unused
         runs = config.runs
         # seconds per call, first from the warm-up (or the cold call), then from each block
         per_call_s = max((warm_ms / config.warmup if config.warmup else cold_ms) / 1000, 1e-7)
@@ -279,7 +301,7 @@ def measure_config(
                 left = runs - taken
             elif (taken >= config.min_runs and now - began >= budget_s) or taken >= MAX_RUNS:
                 left = 0
-            else:                         # a time budget overruns by at most one block
+            else:  # a time budget overruns by at most one block
                 left = MAX_RUNS - taken
             if left <= 0:
                 break
@@ -301,9 +323,16 @@ def measure_config(
 
     stats = compute_stats(samples, batch_size=batch_size, cold_ms=cold_ms)
     return ConfigResult(
-        label=label, runner=runner.name, variant=runner.variant, batch_size=batch_size, threads=threads,
-        stats=stats, peak_rss_mb=memory.peak_mb, peak_rss_delta_mb=memory.delta_mb,
-        memory_method=memory.method, samples_ms=tuple(samples) if config.keep_samples else (),
+        label=label,
+        runner=runner.name,
+        variant=runner.variant,
+        batch_size=batch_size,
+        threads=threads,
+        stats=stats,
+        peak_rss_mb=memory.peak_mb,
+        peak_rss_delta_mb=memory.delta_mb,
+        memory_method=memory.method,
+        samples_ms=tuple(samples) if config.keep_samples else (),
     )
 
 
@@ -337,10 +366,20 @@ def sweep(
             def on_fraction(f: float, i: int = i, label: str = label) -> None:
                 progress((i + f) / total, f"{label} ({i + 1}/{total})", "benchmark")
 
-            results.append(measure_config(
-                runner, batch_size=batch, threads=threads, config=config, progress=progress, cancel=cancel,
-                label=label, rng=np.random.default_rng(config.seed), data=data, on_fraction=on_fraction,
-            ))
+            results.append(
+                measure_config(
+                    runner,
+                    batch_size=batch,
+                    threads=threads,
+                    config=config,
+                    progress=progress,
+                    cancel=cancel,
+                    label=label,
+                    rng=np.random.default_rng(config.seed),
+                    data=data,
+                    on_fraction=on_fraction,
+                )
+            )
     finally:
         for runner in runners:
             runner.close()

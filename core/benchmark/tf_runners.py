@@ -20,6 +20,7 @@ from core.models.interface import ModelInterface
 
 # --------------------------------------------------------------------------- Keras
 
+
 def embedding_limits(model: Any) -> dict[str, int]:
     """{input name: input_dim} for inputs a Keras Embedding reads directly (best effort; {} when unknown)."""
     limits: dict[str, int] = {}
@@ -28,7 +29,7 @@ def embedding_limits(model: Any) -> dict[str, int]:
         for layer in getattr(model, "layers", []):
             if type(layer).__name__ != "Embedding" or not getattr(layer, "input_dim", None):
                 continue
-            for node in keras_internals.inbound_nodes(layer):     # private: any failure means {} (below)
+            for node in keras_internals.inbound_nodes(layer):  # private: any failure means {} (below)
                 for tensor in getattr(node, "input_tensors", []) or []:
                     name = inputs.get(id(tensor))
                     if name:
@@ -62,8 +63,8 @@ class KerasRunner(_NamedInputs):
         self.device = device
         self.name = f"keras-{mode}"
         self._batch = 1
-        self._fn: Any = None           # the tf.function wrapper ("tf_function" mode), made in `prepare`
-        self._tf: Any = None           # the TensorFlow module, imported in `prepare`
+        self._fn: Any = None  # the tf.function wrapper ("tf_function" mode), made in `prepare`
+        self._tf: Any = None  # the TensorFlow module, imported in `prepare`
         self._interface: ModelInterface | None = None
         self._limits: dict[str, int] | None = None
         self._names: tuple[str, ...] = ()
@@ -99,8 +100,10 @@ class KerasRunner(_NamedInputs):
         """The inputs at the prepared batch size; an input an Embedding reads gets ids below its input_dim."""
         shapes = self.sample_shapes()
         limits = self._limits or {}
-        return [InputSpec(spec.name, (self._batch,) + shapes[spec.name], spec.dtype,
-                          int_high=limits.get(spec.name)) for spec in self.interface.inputs]
+        return [
+            InputSpec(spec.name, (self._batch,) + shapes[spec.name], spec.dtype, int_high=limits.get(spec.name))
+            for spec in self.interface.inputs
+        ]
 
     def run_once(self, inputs: Mapping[str, np.ndarray]) -> Any:
         """One call in the runner's mode on `inputs`; {output name: array} (raw outputs if they cannot be named)."""
@@ -145,14 +148,20 @@ class SavedModelRunner(_NamedInputs):
     variant = "saved_model"
     name = "savedmodel"
 
-    def __init__(self, folder: str | os.PathLike[str], device: str = "/CPU:0", *, signature: str | None = None,
-                 path: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        device: str = "/CPU:0",
+        *,
+        signature: str | None = None,
+        path: str | None = None,
+    ) -> None:
         self.folder = os.fspath(folder)
         self.device = device
         self.signature = signature
         self.path = path if path is not None else self.folder
-        self._fn: Any = None           # the chosen signature's concrete function
-        self._loaded: Any = None       # what tf.saved_model.load returned (keeps `_fn` alive)
+        self._fn: Any = None  # the chosen signature's concrete function
+        self._loaded: Any = None  # what tf.saved_model.load returned (keeps `_fn` alive)
         self._interface: ModelInterface | None = None
         self._batch = 1
         self._tf: Any = None
@@ -168,8 +177,9 @@ class SavedModelRunner(_NamedInputs):
                 loaded = tf.saved_model.load(self.folder)
             except Exception as exc:  # noqa: BLE001 - an untrusted folder that fails to load is bad input
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise BadInputError(f"TensorFlow could not load the SavedModel: {first[:300]}", path=self.path,
-                                    details=str(exc)) from None
+                raise BadInputError(
+                    f"TensorFlow could not load the SavedModel: {first[:300]}", path=self.path, details=str(exc)
+                ) from None
             keys = list(getattr(loaded, "signatures", {}).keys())
             key = choose_signature(keys, self.signature, path=self.path)
             fn = loaded.signatures[key]

@@ -34,31 +34,53 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `--auto` group to `optimize`'s parser: the budget (accuracy drop, agreement, size in MiB) and the search space."""
     auto = parser.add_argument_group("auto mode (--auto): the fastest variant within a budget")
-    auto.add_argument("--auto", action="store_true",
-                      help="try the candidate recipes (quantization modes, selective int8, structured pruning, "
-                           "thread counts, batch sizes), measure each and export the fastest within the budget")
+    auto.add_argument(
+        "--auto",
+        action="store_true",
+        help="try the candidate recipes (quantization modes, selective int8, structured pruning, "
+        "thread counts, batch sizes), measure each and export the fastest within the budget",
+    )
     quality = auto.add_mutually_exclusive_group()
-    quality.add_argument("--max-accuracy-drop", type=float, metavar="X",
-                         help="at most X worse than the original on labelled data: top-1 accuracy as a fraction "
-                              "(0.01 = 1 point) for classifiers, PR-AUC for binary models, MAE increase for "
-                              "regression")
-    quality.add_argument("--min-agreement", type=float, metavar="Y",
-                         help="at least Y agreement with the original: top-1 agreement (classifiers), 1 - flipped "
-                              "decisions (binary), cosine similarity (regression); default 0.99")
+    quality.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        metavar="X",
+        help="at most X worse than the original on labelled data: top-1 accuracy as a fraction "
+        "(0.01 = 1 point) for classifiers, PR-AUC for binary models, MAE increase for "
+        "regression",
+    )
+    quality.add_argument(
+        "--min-agreement",
+        type=float,
+        metavar="Y",
+        help="at least Y agreement with the original: top-1 agreement (classifiers), 1 - flipped "
+        "decisions (binary), cosine similarity (regression); default 0.99",
+    )
     auto.add_argument("--max-size", type=float, metavar="MB", help="size limit of the .tflite, in MiB")
-    auto.add_argument("--threads", metavar="N[,N...]", default=None,
-                      help="thread counts to sweep (default 1,2; capped at the number of cores)")
-    auto.add_argument("--batch-sizes", metavar="B[,B...]", default=None,
-                      help="batch sizes to sweep (default 1; latency is judged at the smallest)")
-    auto.add_argument("--seconds", type=float, default=None, metavar="S",
-                      help="measuring time per configuration (default 0.5)")
+    auto.add_argument(
+        "--threads",
+        metavar="N[,N...]",
+        default=None,
+        help="thread counts to sweep (default 1,2; capped at the number of cores)",
+    )
+    auto.add_argument(
+        "--batch-sizes",
+        metavar="B[,B...]",
+        default=None,
+        help="batch sizes to sweep (default 1; latency is judged at the smallest)",
+    )
+    auto.add_argument(
+        "--seconds", type=float, default=None, metavar="S", help="measuring time per configuration (default 0.5)"
+    )
     auto.add_argument("--no-prune", action="store_true", help="never try structured pruning")
     from core.cli.auto_serving import add_arguments as add_serving_arguments
 
-    add_serving_arguments(auto)   # --rate, --p99-ms: choose the variant and batching policy under load
-    parser.add_argument("--no-cache", action="store_true",
-                        help="neither read nor write the result cache of variants and measurements "
-                             "(`litesmith cache info|clear`)")
+    add_serving_arguments(auto)  # --rate, --p99-ms: choose the variant and batching policy under load
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the result cache of variants and measurements (`litesmith cache info|clear`)",
+    )
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -87,10 +109,18 @@ def handle_auto(args: argparse.Namespace) -> int:
     from core.cli.optimize import data_spec, output_paths, planned_outputs
     from core.optimize.recipes import RecipeError, parse_modes
 
-    conflicts = [flag for flag, on in (("--prune", args.prune is not None), ("--structured", args.structured),
-                                        ("--distill", args.distill), ("--selective", args.selective),
-                                        ("--int8-io", args.int8_io), ("--layer-errors", args.layer_errors))
-                 if on]
+    conflicts = [
+        flag
+        for flag, on in (
+            ("--prune", args.prune is not None),
+            ("--structured", args.structured),
+            ("--distill", args.distill),
+            ("--selective", args.selective),
+            ("--int8-io", args.int8_io),
+            ("--layer-errors", args.layer_errors),
+        )
+        if on
+    ]
     if conflicts:
         return _usage(f"{', '.join(conflicts)} cannot be combined with --auto (auto mode chooses the recipes)")
     if args.out is None and not args.no_export:
@@ -109,16 +139,23 @@ def handle_auto(args: argparse.Namespace) -> int:
     if args.eval_samples is not None and args.eval_samples <= 0:
         return _usage("--eval-samples must be positive")
     try:
-        budget = AutoBudget(max_accuracy_drop=args.max_accuracy_drop, min_agreement=args.min_agreement,
-                            max_size_bytes=int(args.max_size * 2**20) if args.max_size is not None else None)
+        budget = AutoBudget(
+            max_accuracy_drop=args.max_accuracy_drop,
+            min_agreement=args.min_agreement,
+            max_size_bytes=int(args.max_size * 2**20) if args.max_size is not None else None,
+        )
         from core.cli import custom_objects
         from core.cli.scoring import parse_input_shapes, parse_tasks
 
-        settings_kwargs = {"threshold": args.threshold, "use_cache": not args.no_cache,
-                           "signature": args.signature, "primary_output": args.primary_output,
-                           "tasks": parse_tasks(args.task or []),
-                           "custom_objects": custom_objects.paths(args),
-                           "input_shapes": parse_input_shapes(args.input_shape or [])}
+        settings_kwargs = {
+            "threshold": args.threshold,
+            "use_cache": not args.no_cache,
+            "signature": args.signature,
+            "primary_output": args.primary_output,
+            "tasks": parse_tasks(args.task or []),
+            "custom_objects": custom_objects.paths(args),
+            "input_shapes": parse_input_shapes(args.input_shape or []),
+        }
         if args.quantize is not None:
             modes = parse_modes(args.quantize)
             settings_kwargs["modes"] = tuple(["fp32"] + [m for m in modes if m != "fp32"])
@@ -151,19 +188,26 @@ def handle_auto(args: argparse.Namespace) -> int:
     code: int = ExitCode.OK
     # A completed search is looked up in this process first (auto_cached): a cached rerun starts no TensorFlow.
     with make_engine(args) as engine:
-        engine.preload_tensorflow = False   # a child may only run an export's .tflite once: no TF for that
-        if out_path is not None:   # the export's child starts while this process looks the cache up
+        engine.preload_tensorflow = False  # a child may only run an export's .tflite once: no TF for that
+        if out_path is not None:  # the export's child starts while this process looks the cache up
             engine.warm_up()
         try:
-            result = _run_cancellable(engine, auto_cached, args.model, budget, spec, settings,
-                                      subject=args.model, show_progress=not args.json)
+            result = _run_cancellable(
+                engine, auto_cached, args.model, budget, spec, settings, subject=args.model, show_progress=not args.json
+            )
         except JobFailed as failed:
             print_error(failed.error)
             if args.json:
-                print_json(stamp(AUTO, {"model": args.model, "error": {"kind": failed.error.kind,
-                                                                        "message": failed.error.message}}))
+                print_json(
+                    stamp(
+                        AUTO,
+                        {"model": args.model, "error": {"kind": failed.error.kind, "message": failed.error.message}},
+                    )
+                )
             return failed.error.exit_code
-        serving: ServingChoice | None = None   # with --rate: the variant and batching policy chosen under load (core.cli.auto_serving)
+        serving: ServingChoice | None = (
+            None  # with --rate: the variant and batching policy chosen under load (core.cli.auto_serving)
+        )
         if not result.cancelled and result.recommended_variant is not None and args.rate is not None:
             from core.cli.auto_serving import choose_under_load
 
@@ -185,11 +229,26 @@ def handle_auto(args: argparse.Namespace) -> int:
                 target = output_paths(args.model, [variant.name], args.out)[variant.name]
             try:
                 exported = _run_cancellable(
-                    engine, export_variant, variant, str(target), subject=str(target), show_progress=not args.json,
-                    source=result.source, data=result.data, baseline_size_bytes=result.baseline_size_bytes,
-                    original_evaluation=result.original_evaluation, metadata={"auto": _report_extra(result)})
-                exports.append({"variant": variant.name, "tflite": exported.tflite_path,
-                                "report": exported.report_path, "sha256": exported.sha256})
+                    engine,
+                    export_variant,
+                    variant,
+                    str(target),
+                    subject=str(target),
+                    show_progress=not args.json,
+                    source=result.source,
+                    data=result.data,
+                    baseline_size_bytes=result.baseline_size_bytes,
+                    original_evaluation=result.original_evaluation,
+                    metadata={"auto": _report_extra(result)},
+                )
+                exports.append(
+                    {
+                        "variant": variant.name,
+                        "tflite": exported.tflite_path,
+                        "report": exported.report_path,
+                        "sha256": exported.sha256,
+                    }
+                )
             except JobFailed as failed:
                 print_error(failed.error)
                 exports.append({"variant": variant.name, "error": failed.error.message})
@@ -201,7 +260,7 @@ def handle_auto(args: argparse.Namespace) -> int:
         from core.serving.api import ServingStudy
         from core.serving.report import study_document
 
-        study, chosen = serving.study, serving.chosen   # ServingChoice declares them as plain objects
+        study, chosen = serving.study, serving.chosen  # ServingChoice declares them as plain objects
         assert isinstance(study, ServingStudy) and (chosen is None or isinstance(chosen, Variant))
         summary["serving"] = study_document(study)
         summary["serving_choice"] = chosen.name if chosen is not None else None
@@ -222,8 +281,9 @@ def handle_auto(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def _run_cancellable(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | None, show_progress: bool,
-                     **kwargs: Any) -> Any:
+def _run_cancellable(
+    engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | None, show_progress: bool, **kwargs: Any
+) -> Any:
     """Run a job; the first Ctrl+C asks it to cancel (auto mode then returns what it measured), a second aborts."""
     from core.engine import PartialEvent
 
@@ -248,7 +308,7 @@ def _run_cancellable(engine: Engine, fn: Callable[..., Any], *args: Any, subject
     except ValueError:  # not the main thread
         previous = None
     try:
-        with STOP.cancelling(handle):   # SIGTERM, SIGHUP: cancel it, like the first Ctrl+C
+        with STOP.cancelling(handle):  # SIGTERM, SIGHUP: cancel it, like the first Ctrl+C
             return handle.result(on_event=forward)
     except KeyboardInterrupt:
         from core.errors import ErrorKind, JobError
@@ -264,10 +324,16 @@ def _report_extra(result: AutoResult) -> dict[str, Any]:
     from dataclasses import asdict
 
     rec = getattr(result, "recommendation", None)
-    return {"budget": result.budget.effective().describe(), "recommended": result.recommended,
-            "recommendation": asdict(rec) if rec is not None else None, "reasons": list(result.reasons), "pareto": list(result.pareto),
-            "candidates": [{k: v for k, v in c.summary().items() if k not in ("recipe", "evaluation")}
-                           for c in result.candidates]}
+    return {
+        "budget": result.budget.effective().describe(),
+        "recommended": result.recommended,
+        "recommendation": asdict(rec) if rec is not None else None,
+        "reasons": list(result.reasons),
+        "pareto": list(result.pareto),
+        "candidates": [
+            {k: v for k, v in c.summary().items() if k not in ("recipe", "evaluation")} for c in result.candidates
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -336,27 +402,42 @@ def format_auto(result: AutoResult, exports: list[dict] | None = None) -> str:
         lines.append("!" * 78)
         lines.append("!! NO DATA: calibrated and evaluated on RANDOM inputs; figures may mislead (use --data)")
         lines.append("!" * 78)
-    lines.append(f"{result.source.path}  ({result.source.format}, {_size(result.source.size_bytes)}); "
-                 f"budget: {result.budget.effective().describe()}")
+    lines.append(
+        f"{result.source.path}  ({result.source.format}, {_size(result.source.size_bytes)}); "
+        f"budget: {result.budget.effective().describe()}"
+    )
     for warning in result.warnings:
-        if not (result.data.synthetic_data and warning.startswith("NO DATA")):   # the banner says it
+        if not (result.data.synthetic_data and warning.startswith("NO DATA")):  # the banner says it
             lines.append(f"warning: {warning}")
     if result.cancelled:
         lines.append("CANCELLED: the figures below cover the candidates measured before the cancel")
     rows = [("candidate", "p50", "at", "throughput", "size", "accuracy / agreement", "meets", "cached", "note")]
     for c in result.candidates:
-        rows.append((c.name + (" *" if c.name == result.recommended else ""), _ms(c.latency_ms),
-                     f"b{c.batch_size} t{c.threads}" if c.latency_ms is not None else "-", _throughput(c.throughput),
-                     _size(c.size_bytes), c.quality_label or "-", _meets(c), _cached(c),
-                     c.reason if c.status != "measured" or c.reason else ""))
+        rows.append(
+            (
+                c.name + (" *" if c.name == result.recommended else ""),
+                _ms(c.latency_ms),
+                f"b{c.batch_size} t{c.threads}" if c.latency_ms is not None else "-",
+                _throughput(c.throughput),
+                _size(c.size_bytes),
+                c.quality_label or "-",
+                _meets(c),
+                _cached(c),
+                c.reason if c.status != "measured" or c.reason else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         lines.append(("  ".join(col.ljust(w) for col, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip())
-    lines.append("Pareto front (latency, size, " + ("accuracy" if result.budget.needs_labels else "agreement") +
-                 "): " + (", ".join(result.pareto) if result.pareto else "empty"))
+    lines.append(
+        "Pareto front (latency, size, "
+        + ("accuracy" if result.budget.needs_labels else "agreement")
+        + "): "
+        + (", ".join(result.pareto) if result.pareto else "empty")
+    )
     rec = getattr(result, "recommendation", None)
     if rec is not None and rec.label is not None:
-        lines.append(rec.headline())   # the same Recommendation object (and text) the GUI header shows
+        lines.append(rec.headline())  # the same Recommendation object (and text) the GUI header shows
         if rec.why_not_fastest:
             lines.append("  not the fastest p50: " + rec.why_not_fastest)
     elif result.recommended:
@@ -365,8 +446,10 @@ def format_auto(result: AutoResult, exports: list[dict] | None = None) -> str:
         lines.append(f"  - {reason}")
     cached = sum(1 for c in result.candidates if c.from_cache)
     if cached:
-        lines.append(f"{cached} of {len(result.candidates)} candidates came from the cache "
-                     f"(`litesmith cache clear` empties it); this run took {result.seconds:.1f} s")
+        lines.append(
+            f"{cached} of {len(result.candidates)} candidates came from the cache "
+            f"(`litesmith cache clear` empties it); this run took {result.seconds:.1f} s"
+        )
     else:
         lines.append(f"this run took {result.seconds:.1f} s")
     for e in exports or []:
@@ -376,4 +459,4 @@ def format_auto(result: AutoResult, exports: list[dict] | None = None) -> str:
         lines.append("nothing exported: the search was cancelled")
     elif result.recommended is None:
         lines.append("nothing exported: no candidate meets the budget (loosen it, or give more calibration data)")
-    return "\n".join(escape_line(line) for line in lines)   # names come from the model file
+    return "\n".join(escape_line(line) for line in lines)  # names come from the model file

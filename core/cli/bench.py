@@ -33,8 +33,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from core.cli import custom_objects
-from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job
-from core.errors import ExitCode, JobFailed
+from core.cli.common import add_engine_options, print_error, print_json, run_in_new_engine
+from core.errors import ExitCode
 
 if TYPE_CHECKING:
     from core.benchmark.results import BenchConfig, BenchmarkResult
@@ -80,46 +80,84 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     from core.benchmark.results import DEFAULT_BUDGET_MS, DEFAULT_SECONDS, KERAS_MODES
 
     parser = subparsers.add_parser(
-        "bench", help="measure latency and throughput; recommend a batch size and thread count",
+        "bench",
+        help="measure latency and throughput; recommend a batch size and thread count",
         description="Measure a model's latency (p50/p90/p99/p99.9, cold run) and throughput over batch sizes "
-                    "and thread counts, explain what limits it, and recommend the fastest configuration whose "
-                    "p99 fits the latency budget.",
+        "and thread counts, explain what limits it, and recommend the fastest configuration whose "
+        "p99 fits the latency budget.",
     )
     parser.add_argument("model", metavar="MODEL", help=".tflite, .keras, .h5 or SavedModel folder")
-    parser.add_argument("--threads", type=int_list, default=None, metavar="N[,N...]",
-                        help="LiteRT thread counts to try (default 1; with --devices: 1 and every physical core; "
-                             "Keras uses TensorFlow's own threads)")
+    parser.add_argument(
+        "--threads",
+        type=int_list,
+        default=None,
+        metavar="N[,N...]",
+        help="LiteRT thread counts to try (default 1; with --devices: 1 and every physical core; "
+        "Keras uses TensorFlow's own threads)",
+    )
     parser.add_argument("--batch", type=int_list, default=(1,), metavar="B[,B...]", help="batch sizes (default 1)")
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument("--runs", type=positive_int, help="measured calls per configuration")
-    amount.add_argument("--seconds", type=positive_float,
-                        help=f"time per configuration (default {DEFAULT_SECONDS:g} s)")
+    amount.add_argument(
+        "--seconds", type=positive_float, help=f"time per configuration (default {DEFAULT_SECONDS:g} s)"
+    )
     parser.add_argument("--warmup", type=int, default=5, help="warm-up calls after the cold run (default 5)")
-    parser.add_argument("--budget-ms", type=positive_float, default=DEFAULT_BUDGET_MS,
-                        help=f"p99 latency budget for the recommendation (default {DEFAULT_BUDGET_MS:g} ms)")
+    parser.add_argument(
+        "--budget-ms",
+        type=positive_float,
+        default=DEFAULT_BUDGET_MS,
+        help=f"p99 latency budget for the recommendation (default {DEFAULT_BUDGET_MS:g} ms)",
+    )
     parser.add_argument("--no-xnnpack", action="store_true", help=".tflite: LiteRT's built-in kernels only")
-    parser.add_argument("--keras-modes", type=str_list, default=("predict", "tf_function"), metavar="MODE[,MODE...]",
-                        help=f"Keras models: {', '.join(KERAS_MODES)} (default predict,tf_function)")
+    parser.add_argument(
+        "--keras-modes",
+        type=str_list,
+        default=("predict", "tf_function"),
+        metavar="MODE[,MODE...]",
+        help=f"Keras models: {', '.join(KERAS_MODES)} (default predict,tf_function)",
+    )
     parser.add_argument("--device", default="/CPU:0", help="Keras models: /CPU:0 (default) or /GPU:N")
-    parser.add_argument("--gpu-memory-mb", type=positive_int, default=None,
-                        help="cap the chosen GPU's memory for the Keras runs")
-    parser.add_argument("--data", metavar="FILE",
-                        help="measure over a dataset and report data time versus model time: an .npz with arrays "
-                             "named after the model's inputs, or x_0, x_1, ... in input order, or x (also .npy, "
-                             ".csv); free dimensions run at the data's size")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="INPUT=D1,D2,...",
-                        help="without --data: the sizes after the batch axis for an input with free dimensions "
-                             "(e.g. frames=45,6); repeat per input")
-    parser.add_argument("--signature", metavar="NAME", default=None,
-                        help="SavedModel or .tflite: the signature to measure (default serving_default, or the "
-                             "only one); the others are listed in a note")
+    parser.add_argument(
+        "--gpu-memory-mb", type=positive_int, default=None, help="cap the chosen GPU's memory for the Keras runs"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="measure over a dataset and report data time versus model time: an .npz with arrays "
+        "named after the model's inputs, or x_0, x_1, ... in input order, or x (also .npy, "
+        ".csv); free dimensions run at the data's size",
+    )
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="INPUT=D1,D2,...",
+        help="without --data: the sizes after the batch axis for an input with free dimensions "
+        "(e.g. frames=45,6); repeat per input",
+    )
+    parser.add_argument(
+        "--signature",
+        metavar="NAME",
+        default=None,
+        help="SavedModel or .tflite: the signature to measure (default serving_default, or the "
+        "only one); the others are listed in a note",
+    )
     parser.add_argument("--profile", action="store_true", help="Keras models: time every layer")
-    parser.add_argument("--devices", type=_devices, default=None, metavar="cpu[,gpu]",
-                        help="CPU versus GPU over the --batch sizes: the CPU .tflite at its best thread count, "
-                             "LiteRT's GPU accelerator, Keras on the GPU (TensorFlow or JAX); prints the batch size "
-                             "from which each GPU runner beats the CPU. A .keras MODEL is converted to fp32 .tflite")
-    parser.add_argument("--keras-model", metavar="FILE", default=None,
-                        help="with --devices and a .tflite MODEL: the same model as .keras, for Keras on the GPU")
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        default=None,
+        metavar="cpu[,gpu]",
+        help="CPU versus GPU over the --batch sizes: the CPU .tflite at its best thread count, "
+        "LiteRT's GPU accelerator, Keras on the GPU (TensorFlow or JAX); prints the batch size "
+        "from which each GPU runner beats the CPU. A .keras MODEL is converted to fp32 .tflite",
+    )
+    parser.add_argument(
+        "--keras-model",
+        metavar="FILE",
+        default=None,
+        help="with --devices and a .tflite MODEL: the same model as .keras, for Keras on the GPU",
+    )
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     parser.add_argument("--samples", action="store_true", help="with --json: include every raw latency sample")
     custom_objects.add_argument(parser)
@@ -150,10 +188,18 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
         threads = default_threads() if getattr(args, "devices", None) else (1,)
     return BenchConfig(
-        threads=threads, batch_sizes=args.batch, runs=args.runs, seconds=args.seconds,
-        warmup=max(0, args.warmup), budget_ms=args.budget_ms, xnnpack=not args.no_xnnpack,
-        keras_modes=args.keras_modes, device=args.device, gpu_memory_limit_mb=args.gpu_memory_mb,
-        keep_samples=bool(args.samples), profile_layers=bool(args.profile),
+        threads=threads,
+        batch_sizes=args.batch,
+        runs=args.runs,
+        seconds=args.seconds,
+        warmup=max(0, args.warmup),
+        budget_ms=args.budget_ms,
+        xnnpack=not args.no_xnnpack,
+        keras_modes=args.keras_modes,
+        device=args.device,
+        gpu_memory_limit_mb=args.gpu_memory_mb,
+        keep_samples=bool(args.samples),
+        profile_layers=bool(args.profile),
     )
 
 
@@ -179,14 +225,20 @@ def handle(args: argparse.Namespace) -> int:
     if getattr(args, "devices", None):
         return _handle_devices(args, config)
     extra: dict[str, Any] = {"custom_objects": code_files} if code_files else {}
-    with make_engine(args) as engine:
-        try:
-            result = run_job(engine, benchmark_model, args.model, config, subject=args.model,
-                             data=args.data, signature=args.signature, show_progress=not args.json,
-                             input_shapes=dict(shapes), **extra)
-        except JobFailed as failed:
-            print_error(failed.error)
-            return failed.error.exit_code
+    result, failed_code = run_in_new_engine(
+        args,
+        benchmark_model,
+        args.model,
+        config,
+        subject=args.model,
+        data=args.data,
+        signature=args.signature,
+        show_progress=not args.json,
+        input_shapes=dict(shapes),
+        **extra,
+    )
+    if failed_code is not None:
+        return failed_code
     if args.json:
         from core.jsonout import stamp
         from core.schemas import BENCH
@@ -211,12 +263,20 @@ def format_result(result: BenchmarkResult) -> str:
 
     lines = [f"{result.model}  ({result.seconds:.1f} s)"]
     if getattr(result, "inputs", ()):
-        lines.append("inputs: " + ", ".join(
-            f"{i.describe()} {i.dtype}" + {"data": " (free size from the data)",
-                                            "synthetic": " (free size: synthetic default)"}.get(i.source, "")
-            for i in result.inputs))
-    header = (f"  {'configuration':<28} {'runs':>7} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9} "
-              f"{'mean':>9} {'std':>9} {'cold':>9} {'samples/s':>11} {'peak RSS':>10}")
+        lines.append(
+            "inputs: "
+            + ", ".join(
+                f"{i.describe()} {i.dtype}"
+                + {"data": " (free size from the data)", "synthetic": " (free size: synthetic default)"}.get(
+                    i.source, ""
+                )
+                for i in result.inputs
+            )
+        )
+    header = (
+        f"  {'configuration':<28} {'runs':>7} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9} "
+        f"{'mean':>9} {'std':>9} {'cold':>9} {'samples/s':>11} {'peak RSS':>10}"
+    )
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
     for r in result.configs:
@@ -231,7 +291,7 @@ def format_result(result: BenchmarkResult) -> str:
         )
     rec = result.recommendation
     lines.append("")
-    lines.append(rec.headline())   # the same Recommendation object (and text) the GUI header shows
+    lines.append(rec.headline())  # the same Recommendation object (and text) the GUI header shows
     if rec.label is not None:
         lines.append(("  recommended: " if rec.within_budget else "  no configuration fits: ") + rec.reason)
     if rec.why_not_fastest:
@@ -250,7 +310,7 @@ def format_result(result: BenchmarkResult) -> str:
             lines.append(f"  {layer.name:<32} {layer.type:<24} {fmt_ms(layer.mean_ms):>9}  {layer.share:>5.1%}")
     for note in result.notes:
         lines.append(f"note: {note}")
-    return os.linesep.join(escape_line(line) for line in lines)   # names come from the model file
+    return os.linesep.join(escape_line(line) for line in lines)  # names come from the model file
 
 
 def _facts_lines(result: BenchmarkResult) -> list[str]:
@@ -262,14 +322,21 @@ def _facts_lines(result: BenchmarkResult) -> list[str]:
         return []
     lines = ["", "measured per variant (ops counted in the .tflite; XNNPACK on/off at batch 1, 1 thread):"]
     for f in facts:
-        delegated = ("unknown" if f.delegated_ops is None
-                     else f"{f.delegated_ops} ops in {f.partitions} partition(s), {f.kept_count} kept")
-        ablation = ("not measured" if f.xnnpack_on_p50_ms is None or f.xnnpack_off_p50_ms is None
-                    else f"{fmt_ms(f.xnnpack_on_p50_ms)} on / {fmt_ms(f.xnnpack_off_p50_ms)} off")
+        delegated = (
+            "unknown"
+            if f.delegated_ops is None
+            else f"{f.delegated_ops} ops in {f.partitions} partition(s), {f.kept_count} kept"
+        )
+        ablation = (
+            "not measured"
+            if f.xnnpack_on_p50_ms is None or f.xnnpack_off_p50_ms is None
+            else f"{fmt_ms(f.xnnpack_on_p50_ms)} on / {fmt_ms(f.xnnpack_off_p50_ms)} off"
+        )
         ops = "?" if f.total_ops is None else str(f.total_ops)
         quant = "?" if f.quantize_ops is None else f"{f.quantize_ops}/{f.dequantize_ops}"
-        lines.append(f"  {f.variant:<12} ops {ops:>5}  quantize/dequantize {quant:>7}  XNNPACK: {delegated};  "
-                     f"p50 {ablation}")
+        lines.append(
+            f"  {f.variant:<12} ops {ops:>5}  quantize/dequantize {quant:>7}  XNNPACK: {delegated};  p50 {ablation}"
+        )
     return lines
 
 
@@ -285,13 +352,18 @@ def _handle_devices(args: argparse.Namespace, config: BenchConfig) -> int:
     if args.keras_model is not None and not os.path.exists(args.keras_model):
         print(f"error: {args.keras_model}: no such file", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    with make_engine(args) as engine:
-        try:
-            result = run_job(engine, crossover_sweep, args.model, config, subject=args.model, devices=args.devices,
-                             keras_model=args.keras_model, show_progress=not args.json)
-        except JobFailed as failed:
-            print_error(failed.error)
-            return failed.error.exit_code
+    result, failed_code = run_in_new_engine(
+        args,
+        crossover_sweep,
+        args.model,
+        config,
+        subject=args.model,
+        devices=args.devices,
+        keras_model=args.keras_model,
+        show_progress=not args.json,
+    )
+    if failed_code is not None:
+        return failed_code
     if args.json:
         from core.cli.common import to_jsonable
         from core.jsonout import stamp

@@ -21,9 +21,11 @@ from core.errors import ExitCode
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `litesmith cache info|clear [--json]` on `subparsers`."""
     parser = subparsers.add_parser(
-        "cache", help="show or clear the cache of converted variants and measurements",
+        "cache",
+        help="show or clear the cache of converted variants and measurements",
         description="The cache makes a repeated optimization instant. `info` shows its folder, entries and size; "
-                    "`clear` empties it.")
+        "`clear` empties it.",
+    )
     parser.add_argument("action", choices=("info", "clear"), help="info: folder, entries, size; clear: empty it")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(handler=handle)
@@ -48,11 +50,22 @@ def handle(args: argparse.Namespace) -> int:
             print(f"error: {cache.folder}: cannot clear the cache: {exc}")
             return ExitCode.BAD_INPUT
         if args.json:
-            print_json(stamp(CACHE, {"action": "clear", "folder": str(cache.folder), "removed": removed,
-                                     "freed_bytes": before.total_bytes}))
+            print_json(
+                stamp(
+                    CACHE,
+                    {
+                        "action": "clear",
+                        "folder": str(cache.folder),
+                        "removed": removed,
+                        "freed_bytes": before.total_bytes,
+                    },
+                )
+            )
         else:
-            print(f"cleared {removed} entr{'y' if removed == 1 else 'ies'} ({_size(before.total_bytes)}) "
-                  f"from {cache.folder}")
+            print(
+                f"cleared {removed} entr{'y' if removed == 1 else 'ies'} ({_size(before.total_bytes)}) "
+                f"from {cache.folder}"
+            )
         return ExitCode.OK
     stats = cache.stats()
     if args.json:
@@ -60,6 +73,5 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(f"folder:  {stats.folder}")
         print(f"entries: {stats.entries}")
-        print(f"size:    {_size(stats.total_bytes)} of {_size(stats.max_bytes)} (least recently used entries "
-              "go first)")
+        print(f"size:    {_size(stats.total_bytes)} of {_size(stats.max_bytes)} (least recently used entries go first)")
     return ExitCode.OK

@@ -43,11 +43,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     from core.engine.supervisor import DEFAULT_LOAD_TIMEOUT_SECONDS
 
     parser.add_argument(
-        "--memory-limit-mb", type=int, default=None,
+        "--memory-limit-mb",
+        type=int,
+        default=None,
         help="memory cap for the model engine's child process (default: 75%% of RAM)",
     )
     parser.add_argument(
-        "--load-timeout", type=_positive_seconds, default=DEFAULT_LOAD_TIMEOUT_SECONDS, metavar="SECONDS",
+        "--load-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_LOAD_TIMEOUT_SECONDS,
+        metavar="SECONDS",
         help="stop a model that takes longer than this to load and inspect (default: %(default)g s)",
     )
 
@@ -64,8 +69,12 @@ def _positive_seconds(text: str) -> float:
 
 def make_engine(args: argparse.Namespace) -> Engine:
     """The engine for one command; its sandboxed child may read every file the command line names."""
-    named = [v for value in vars(args).values()
-             for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str)]
+    named = [
+        v
+        for value in vars(args).values()
+        for v in (value if isinstance(value, (list, tuple)) else [value])
+        if isinstance(v, str)
+    ]
     kwargs = {"load_timeout_s": args.load_timeout} if getattr(args, "load_timeout", None) else {}
     return Engine(memory_limit_mb=getattr(args, "memory_limit_mb", None), inputs=named, **kwargs)
 
@@ -217,8 +226,15 @@ def cancelled_error(subject: str | None) -> JobFailed:
     return JobFailed(JobError(ErrorKind.CANCELLED, cancel_message(STOP.signum), path=subject))
 
 
-def run_job(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | None = None,
-            on_event: Callable[[Event], None] | None = None, show_progress: bool = True, **kwargs: Any) -> Any:
+def run_job(
+    engine: Engine,
+    fn: Callable[..., Any],
+    *args: Any,
+    subject: str | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    show_progress: bool = True,
+    **kwargs: Any,
+) -> Any:
     """Run a job in the engine; Ctrl+C, SIGTERM and SIGHUP cancel it cleanly. Raises JobFailed.
 
     A stop signal asks the job to cancel (the engine kills its child after the grace
@@ -259,6 +275,19 @@ def run_job(engine: Engine, fn: Callable[..., Any], *args: Any, subject: str | N
         printer.clear()
 
 
+def run_in_new_engine(
+    args: argparse.Namespace, fn: Callable[..., Any], *job_args: Any, **kwargs: Any
+) -> tuple[Any, int | None]:
+    """One job in the command's own engine (`make_engine`): (its value, None), or (None, exit code) after
+    printing its error line (`print_error`). Keyword arguments as `run_job`'s."""
+    with make_engine(args) as engine:
+        try:
+            return run_job(engine, fn, *job_args, **kwargs), None
+        except JobFailed as failed:
+            print_error(failed.error)
+            return None, failed.error.exit_code
+
+
 def log_dir() -> Path:
     """Where details of internal errors go: LITESMITH_LOG_DIR, else the user's log folder (platformdirs)."""
     configured = os.environ.get(LOG_DIR_ENV)
@@ -277,9 +306,11 @@ def write_error_details(error: JobError, extra: str = "") -> Path | None:
     from core import __version__
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = (f"litesmith {__version__} internal error, {datetime.datetime.now().isoformat(timespec='seconds')}\n"
-            f"command: {' '.join(sys.argv)}\n"
-            f"error: {error.one_line()}\n\n{error.details or '(no details)'}\n{extra}")
+    text = (
+        f"litesmith {__version__} internal error, {datetime.datetime.now().isoformat(timespec='seconds')}\n"
+        f"command: {' '.join(sys.argv)}\n"
+        f"error: {error.one_line()}\n\n{error.details or '(no details)'}\n{extra}"
+    )
     for folder in (log_dir(), Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -311,8 +342,12 @@ def print_error(error: JobError) -> None:
 def internal_error(exc: BaseException, subject: str | None = None) -> JobError:
     """A JobError for an exception Litesmith did not expect in this process (a bug), traceback kept."""
     message = f"{type(exc).__name__}: {exc}".strip()
-    return JobError(ErrorKind.INTERNAL, message, path=subject,
-                    details="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return JobError(
+        ErrorKind.INTERNAL,
+        message,
+        path=subject,
+        details="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
 
 
 def to_jsonable(value: Any) -> Any:
@@ -331,13 +366,34 @@ def print_json(value: Any) -> None:
 
 def worst_exit_code(codes: list[int]) -> int:
     """The exit code of a command over several inputs: the worst one wins."""
-    ranked: list[int] = [ExitCode.OK, ExitCode.CONVERSION, ExitCode.BAD_INPUT, ExitCode.INTERNAL, ExitCode.CANCELLED,
-              ExitCode.HANGUP, ExitCode.TERMINATED]
+    ranked: list[int] = [
+        ExitCode.OK,
+        ExitCode.CONVERSION,
+        ExitCode.BAD_INPUT,
+        ExitCode.INTERNAL,
+        ExitCode.CANCELLED,
+        ExitCode.HANGUP,
+        ExitCode.TERMINATED,
+    ]
     return max(codes, key=lambda c: ranked.index(c) if c in ranked else len(ranked), default=0)
 
 
 __all__ = [
-    "STOP", "ErrorEvent", "ProgressPrinter", "StopSignals", "Stopped", "add_engine_options", "cancel_message",
-    "internal_error", "log_dir", "make_engine", "print_error", "print_json", "run_job", "say", "to_jsonable",
-    "worst_exit_code", "write_error_details",
+    "STOP",
+    "ErrorEvent",
+    "ProgressPrinter",
+    "StopSignals",
+    "Stopped",
+    "add_engine_options",
+    "cancel_message",
+    "internal_error",
+    "log_dir",
+    "make_engine",
+    "print_error",
+    "print_json",
+    "run_job",
+    "say",
+    "to_jsonable",
+    "worst_exit_code",
+    "write_error_details",
 ]

@@ -20,10 +20,14 @@ from core.text import escape_line
 def add_argument(parser: argparse.ArgumentParser) -> None:
     """Add the repeatable `--custom-objects FILE.py` option to `parser`."""
     parser.add_argument(
-        "--custom-objects", action="append", default=[], metavar="FILE.py",
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="FILE.py",
         help="Python file with the code of the model's custom layers (or models, losses, ...), imported by the "
-             "engine to load a Keras model; repeat for several files. Only files you name are imported, never "
-             "code a model file names; safe_mode stays on and Lambda layers stay refused")
+        "engine to load a Keras model; repeat for several files. Only files you name are imported, never "
+        "code a model file names; safe_mode stays on and Lambda layers stay refused",
+    )
 
 
 def paths(args: argparse.Namespace) -> tuple[str, ...]:

@@ -72,36 +72,61 @@ def format_report(report: DeviceReport) -> str:
     lines = [
         f"state    {report.state}",
         f"CPU      {cpu.model} ({cpu.architecture}), {cores}",
-        "         features: " + (", ".join(cpu.features) if cpu.features else
-                                 ("none of note" if cpu.flags_read else "unknown (no /proc/cpuinfo)")),
+        "         features: "
+        + (
+            ", ".join(cpu.features)
+            if cpu.features
+            else ("none of note" if cpu.flags_read else "unknown (no /proc/cpuinfo)")
+        ),
     ]
     build = {True: "CUDA build", False: "CPU-only build", None: "build unknown"}[report.tf_built_with_cuda]
-    lines.append(f"TF       TensorFlow {report.tf_version} ({build})" if report.tf_version
-                 else "TF       TensorFlow not installed")
+    lines.append(
+        f"TF       TensorFlow {report.tf_version} ({build})"
+        if report.tf_version
+        else "TF       TensorFlow not installed"
+    )
     for gpu in report.tf_gpus:
-        cc = f", compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]}" if gpu.compute_capability else ""
+        cc = (
+            f", compute capability {gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+            if gpu.compute_capability
+            else ""
+        )
         lines.append(f"  {gpu.device:<8} {gpu.name}{cc}")
     if not report.tf_gpus:
         lines.append("         no GPU visible to TensorFlow")
     lines.append(f"NVML     {report.nvml_status or 'unknown'}")
     for gpu in report.nvml_gpus:
         used = f" ({_memory(gpu.memory_used_mb)} used)" if gpu.memory_used_mb is not None else ""
-        lines.append(f"  GPU {gpu.index:<4} {gpu.name}, {_memory(gpu.memory_total_mb)}{used}, driver {gpu.driver_version}"
-                     + (f", CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else "")
-                     + (f", {gpu.utilization_percent:.0f}% busy" if gpu.utilization_percent is not None else ""))
+        lines.append(
+            f"  GPU {gpu.index:<4} {gpu.name}, {_memory(gpu.memory_total_mb)}{used}, driver {gpu.driver_version}"
+            + (f", CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else "")
+            + (f", {gpu.utilization_percent:.0f}% busy" if gpu.utilization_percent is not None else "")
+        )
     for i, view in enumerate(getattr(report, "frameworks", ())):
         name = f"{view.name} {view.version}".strip()
-        seen = ("sees " + ", ".join(view.devices) if view.sees_gpu
-                else f"no GPU: {view.reason}" if view.installed else "not installed")
+        seen = (
+            "sees " + ", ".join(view.devices)
+            if view.sees_gpu
+            else f"no GPU: {view.reason}"
+            if view.installed
+            else "not installed"
+        )
         lines.append(f"{'GPU use' if i == 0 else '':<8} {name:<18} {seen}")
     for note in report.notes:
         lines.append(f"note     {note}")
     sandbox = getattr(report, "sandbox", None)
     if sandbox is not None:
-        lines.append(f"sandbox  {sandbox.level}: the model engine "
-                     + ("can't write outside its scratch folder, read outside the model, the code and the "
-                        "system, or reach the network" if sandbox.level == "full" else "is only partly confined"
-                        if sandbox.level == "partial" else "runs without an OS sandbox"))
+        lines.append(
+            f"sandbox  {sandbox.level}: the model engine "
+            + (
+                "can't write outside its scratch folder, read outside the model, the code and the "
+                "system, or reach the network"
+                if sandbox.level == "full"
+                else "is only partly confined"
+                if sandbox.level == "partial"
+                else "runs without an OS sandbox"
+            )
+        )
         if sandbox.filesystem:
             lines.append(f"         files: Landlock ABI {sandbox.landlock_abi}")
         if sandbox.network:

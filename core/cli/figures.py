@@ -13,5 +13,13 @@ from core.evaluation.text import (
     task_lines,
 )
 
-__all__ = ["accuracy_text", "fidelity_text", "fmt", "headline_accuracy", "headline_fidelity", "output_evaluation",
-           "per_output_table", "task_lines"]
+__all__ = [
+    "accuracy_text",
+    "fidelity_text",
+    "fmt",
+    "headline_accuracy",
+    "headline_fidelity",
+    "output_evaluation",
+    "per_output_table",
+    "task_lines",
+]

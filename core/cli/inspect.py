@@ -44,8 +44,9 @@ def handle(args: argparse.Namespace) -> int:
         # One job per file: a file that crashes the runtime only costs its own child.
         for path in args.models:
             try:
-                result: InspectResult = run_job(engine, inspect_model, path, subject=path, show_progress=not args.json,
-                                                **extra)
+                result: InspectResult = run_job(
+                    engine, inspect_model, path, subject=path, show_progress=not args.json, **extra
+                )
             except JobFailed as failed:
                 codes.append(failed.error.exit_code)
                 print_error(failed.error)
@@ -63,14 +64,12 @@ def handle(args: argparse.Namespace) -> int:
     return worst_exit_code(codes)
 
 
-
-
 def _shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 def _flops_label(info: ModelInfo) -> str:
-    """" (per time step, partial)": how to read the FLOPs figure (the notes list what was not counted)."""
+    """ " (per time step, partial)": how to read the FLOPs figure (the notes list what was not counted)."""
     if info.flops is None:
         return ""
     parts = [f"per {escape_line(info.flops_per)}"] if info.flops_per else []
@@ -102,8 +101,10 @@ def format_info(info: ModelInfo, full_layers: bool = False) -> str:
         for layer in shown:
             macs = "not counted" if not layer.counted else f"{layer.macs:,}"
             per = f" per {e(info.flops_per)}" if layer.counted and layer.macs_free and info.flops_per else ""
-            lines.append(f"    {e(layer.name):<28} {e(layer.type):<22} {e(layer.output_shape):<20} "
-                         f"params {layer.params:>9,}  MACs {macs:>12}{per}")
+            lines.append(
+                f"    {e(layer.name):<28} {e(layer.type):<22} {e(layer.output_shape):<20} "
+                f"params {layer.params:>9,}  MACs {macs:>12}{per}"
+            )
         if len(shown) < len(info.layers):
             lines.append(f"    … {len(info.layers) - len(shown)} more (--layers shows all)")
     if info.op_histogram:

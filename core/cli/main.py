@@ -23,8 +23,7 @@ GuiLauncher = Callable[..., int]
 def build_parser() -> argparse.ArgumentParser:
     """The `litesmith` parser: `gui` plus every command module in COMMAND_MODULES (one not present is skipped)."""
     parser = argparse.ArgumentParser(
-        prog="litesmith",
-        description="Make TensorFlow/Keras models fast: inspect, quantize, benchmark, export .tflite.",
+        prog="litesmith", description="Make TensorFlow/Keras models fast: inspect, quantize, benchmark, export .tflite."
     )
     parser.add_argument("--version", action="version", version=f"litesmith {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None, gui_launcher: GuiLauncher | None = None)
         return int(exc.code or 0)
     if args.command == "gui":
         if gui_launcher is None:
-            print("error: the desktop app is not available from this entry point; run `litesmith gui`",
-                  file=sys.stderr)
+            print("error: the desktop app is not available from this entry point; run `litesmith gui`", file=sys.stderr)
             return ExitCode.USAGE
         return gui_launcher(model=args.model, screenshot=args.screenshot, run=args.run)
     if args.command is None:

@@ -43,49 +43,96 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `litesmith optimize` and its options (see the module docstring) on `subparsers`."""
     parser = subparsers.add_parser(
-        "optimize", help="quantize a model into .tflite variants, compare them with the original and export them",
+        "optimize",
+        help="quantize a model into .tflite variants, compare them with the original and export them",
         description="Quantize MODEL into one .tflite variant per mode, evaluate each against the original model "
-                    "(and the labels, when the data has them) and export them with a report.")
+        "(and the labels, when the data has them) and export them with a report.",
+    )
     parser.add_argument("model", metavar="MODEL", help=".keras, .h5, SavedModel folder or .tflite")
-    parser.add_argument("--quantize", "-q", default=None, metavar="MODES",
-                        help=f"comma-separated modes: {', '.join(ALL_MODES)} (default: dynamic; with --auto: "
-                             "the candidate modes, default fp32,dynamic,float16,int8,int16x8)")
-    parser.add_argument("--data", metavar="FILE",
-                        help="calibration/evaluation data: .npz (x, y), .npy, .csv or an image folder; "
-                             "without it, inputs are random (and the results say so)")
+    parser.add_argument(
+        "--quantize",
+        "-q",
+        default=None,
+        metavar="MODES",
+        help=f"comma-separated modes: {', '.join(ALL_MODES)} (default: dynamic; with --auto: "
+        "the candidate modes, default fp32,dynamic,float16,int8,int16x8)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="calibration/evaluation data: .npz (x, y), .npy, .csv or an image folder; "
+        "without it, inputs are random (and the results say so)",
+    )
     parser.add_argument("--eval-data", metavar="FILE", help="separate evaluation data (default: --data)")
     parser.add_argument("--label-column", metavar="NAME", help="the label column of a .csv file")
-    parser.add_argument("--calibration-samples", type=int, default=200, metavar="N",
-                        help="calibration samples, class-stratified when labelled (default: 200)")
-    parser.add_argument("--eval-samples", type=int, default=None, metavar="N",
-                        help="evaluate on at most N samples (default: all)")
+    parser.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=200,
+        metavar="N",
+        help="calibration samples, class-stratified when labelled (default: 200)",
+    )
+    parser.add_argument(
+        "--eval-samples", type=int, default=None, metavar="N", help="evaluate on at most N samples (default: all)"
+    )
     parser.add_argument("--int8-io", action="store_true", help="int8 mode: int8 inputs and outputs (default float)")
-    parser.add_argument("--selective", action="store_true",
-                        help="int8 mode: keep the most sensitive layers in float until a fidelity target is met")
-    parser.add_argument("--layer-errors", action="store_true",
-                        help="int8 (and, for a .tflite input, int16x8): measure and print the per-layer quantization "
-                             "error, worst first")
-    parser.add_argument("--fidelity-target", type=float, default=None, metavar="X",
-                        help="--selective: target of the fidelity metric (default depends on the task)")
-    parser.add_argument("--allow-select-tf-ops", action="store_true",
-                        help="allow TensorFlow (Flex) ops in the output; off by default, Flex ops can carry "
-                             "file-system ops and need the Flex delegate")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="decision threshold of binary and multi-label outputs (default 0.5)")
+    parser.add_argument(
+        "--selective",
+        action="store_true",
+        help="int8 mode: keep the most sensitive layers in float until a fidelity target is met",
+    )
+    parser.add_argument(
+        "--layer-errors",
+        action="store_true",
+        help="int8 (and, for a .tflite input, int16x8): measure and print the per-layer quantization "
+        "error, worst first",
+    )
+    parser.add_argument(
+        "--fidelity-target",
+        type=float,
+        default=None,
+        metavar="X",
+        help="--selective: target of the fidelity metric (default depends on the task)",
+    )
+    parser.add_argument(
+        "--allow-select-tf-ops",
+        action="store_true",
+        help="allow TensorFlow (Flex) ops in the output; off by default, Flex ops can carry "
+        "file-system ops and need the Flex delegate",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="decision threshold of binary and multi-label outputs (default 0.5)",
+    )
     add_scoring_arguments(parser)
-    parser.add_argument("--out", metavar="PATH",
-                        help="output .tflite (one mode), a .tflite name that gets .MODE added (several), or an "
-                             "existing folder (default: next to MODEL, as NAME.MODE.tflite)")
+    parser.add_argument(
+        "--out",
+        metavar="PATH",
+        help="output .tflite (one mode), a .tflite name that gets .MODE added (several), or an "
+        "existing folder (default: next to MODEL, as NAME.MODE.tflite)",
+    )
     compress = parser.add_argument_group("pruning and distillation (Keras models; run before quantizing)")
-    compress.add_argument("--prune", type=float, metavar="SPARSITY",
-                          help="prune this fraction (0-1): weights by magnitude, or with --structured whole "
-                               "filters/units (a genuinely smaller, faster model)")
+    compress.add_argument(
+        "--prune",
+        type=float,
+        metavar="SPARSITY",
+        help="prune this fraction (0-1): weights by magnitude, or with --structured whole "
+        "filters/units (a genuinely smaller, faster model)",
+    )
     compress.add_argument("--structured", action="store_true", help="with --prune: remove filters and units")
-    compress.add_argument("--distill", action="store_true",
-                          help="distil the original into a student (the pruned model with --structured, "
-                               "else a width-scaled copy)")
-    compress.add_argument("--student-width", type=float, metavar="W",
-                          help="with --distill: the student is a copy with W times the filters/units (e.g. 0.5)")
+    compress.add_argument(
+        "--distill",
+        action="store_true",
+        help="distil the original into a student (the pruned model with --structured, else a width-scaled copy)",
+    )
+    compress.add_argument(
+        "--student-width",
+        type=float,
+        metavar="W",
+        help="with --distill: the student is a copy with W times the filters/units (e.g. 0.5)",
+    )
     compress.add_argument("--epochs", type=int, metavar="N", help="fine-tuning / distillation epochs")
     parser.add_argument("--report", metavar="PATH", help="also write the whole comparison as JSON to PATH")
     report_out.add_arguments(parser)
@@ -149,8 +196,13 @@ def data_spec(args: argparse.Namespace) -> DataSpec:
     """The DataSpec (--data, --eval-data, --label-column, sample counts) the command line describes."""
     from core.data.loaders import DataSpec
 
-    return DataSpec(path=args.data, eval_path=args.eval_data, label_column=args.label_column,
-                    calibration_samples=args.calibration_samples, eval_samples=args.eval_samples)
+    return DataSpec(
+        path=args.data,
+        eval_path=args.eval_data,
+        label_column=args.label_column,
+        calibration_samples=args.calibration_samples,
+        eval_samples=args.eval_samples,
+    )
 
 
 def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
@@ -166,10 +218,16 @@ def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
     if args.selective and args.int8_io:
         raise RecipeError("--selective keeps float inputs and outputs; drop --int8-io")
     selective = SelectiveConfig(auto=True, target=args.fidelity_target) if args.selective else None
-    recipes = [recipe_for_mode(m, io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
-                               selective=selective if m == "int8" else None,
-                               layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
-                               allow_select_tf_ops=args.allow_select_tf_ops) for m in modes]
+    recipes = [
+        recipe_for_mode(
+            m,
+            io_dtype="int8" if (m == "int8" and args.int8_io) else "float",
+            selective=selective if m == "int8" else None,
+            layer_errors=bool(args.layer_errors and m in ("int8", "int16x8")),
+            allow_select_tf_ops=args.allow_select_tf_ops,
+        )
+        for m in modes
+    ]
     if args.structured and args.prune is None:
         raise RecipeError("--structured goes with --prune SPARSITY")
     if args.student_width is not None and not args.distill:
@@ -178,8 +236,13 @@ def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
         raise RecipeError("--epochs must not be negative")
     if args.student_width is not None and not 0 < args.student_width <= 4:
         raise RecipeError("--student-width must be in (0, 4]")
-    steps = compression_steps(prune=args.prune, structured=args.structured, distill=args.distill,
-                              student_width=args.student_width, epochs=args.epochs)
+    steps = compression_steps(
+        prune=args.prune,
+        structured=args.structured,
+        distill=args.distill,
+        student_width=args.student_width,
+        epochs=args.epochs,
+    )
     return [with_compression(r, steps) for r in recipes]
 
 
@@ -201,17 +264,26 @@ def handle(args: argparse.Namespace) -> int:
         from core.cli.auto_mode import handle_auto
 
         return handle_auto(args)
-    auto_only = [flag for flag, value in (("--max-accuracy-drop", args.max_accuracy_drop),
-                                          ("--min-agreement", args.min_agreement), ("--max-size", args.max_size),
-                                          ("--threads", args.threads), ("--batch-sizes", args.batch_sizes),
-                                          ("--seconds", args.seconds), ("--rate", args.rate),
-                                          ("--p99-ms", args.p99_ms)) if value is not None]
+    auto_only = [
+        flag
+        for flag, value in (
+            ("--max-accuracy-drop", args.max_accuracy_drop),
+            ("--min-agreement", args.min_agreement),
+            ("--max-size", args.max_size),
+            ("--threads", args.threads),
+            ("--batch-sizes", args.batch_sizes),
+            ("--seconds", args.seconds),
+            ("--rate", args.rate),
+            ("--p99-ms", args.p99_ms),
+        )
+        if value is not None
+    ]
     auto_only += ["--no-prune"] if args.no_prune else []
     if auto_only:
         return _usage(f"{', '.join(auto_only)} go(es) with --auto")
     try:
         recipes = recipe_args.chosen_recipes(args, recipes_from_flags)
-    except RecipeFileError as exc:   # a bad --recipe file: exit 3, one line naming it
+    except RecipeFileError as exc:  # a bad --recipe file: exit 3, one line naming it
         print_error(exc.to_job_error())
         return ExitCode.BAD_INPUT
     except RecipeError as exc:
@@ -233,7 +305,7 @@ def handle(args: argparse.Namespace) -> int:
         recipe_args.save(args, recipes)
     except ValueError as exc:
         return _usage(str(exc))
-    except LitesmithError as exc:   # --save-recipe: a missing folder (3), a full disk or no permission (4)
+    except LitesmithError as exc:  # --save-recipe: a missing folder (3), a full disk or no permission (4)
         print_error(exc.to_job_error())
         return exc.to_job_error().exit_code
     spec = data_spec(args)
@@ -242,31 +314,50 @@ def handle(args: argparse.Namespace) -> int:
     codes: list[int] = [ExitCode.OK]
     # The cache is looked up in this process first (optimize_cached): a cached rerun starts no TensorFlow.
     with make_engine(args) as engine:
-        engine.preload_tensorflow = False   # a child may only run an export's .tflite once: no TF for that
-        if paths:   # the export's child starts while this process looks the cache up
+        engine.preload_tensorflow = False  # a child may only run an export's .tflite once: no TF for that
+        if paths:  # the export's child starts while this process looks the cache up
             engine.warm_up()
         try:
-            result = run_job(engine, optimize_cached, args.model, recipes, spec, subject=args.model,
-                             show_progress=not args.json, options=options,
-                             cache=None if args.no_cache else ResultCache())
+            result = run_job(
+                engine,
+                optimize_cached,
+                args.model,
+                recipes,
+                spec,
+                subject=args.model,
+                show_progress=not args.json,
+                options=options,
+                cache=None if args.no_cache else ResultCache(),
+            )
         except JobFailed as failed:
             print_error(failed.error)
             if args.json:
-                print_json(stamp(OPTIMIZE, {"model": args.model,
-                                            "error": {"kind": failed.error.kind, "message": failed.error.message}}))
+                print_json(
+                    stamp(
+                        OPTIMIZE,
+                        {"model": args.model, "error": {"kind": failed.error.kind, "message": failed.error.message}},
+                    )
+                )
             return failed.error.exit_code
         for failure in result.failures:
-            if args.json:   # otherwise the progress stream already printed it
+            if args.json:  # otherwise the progress stream already printed it
                 print(f"error: {args.model}: {failure.name}: {failure.message}", file=sys.stderr)
             codes.append(ExitCode.CONVERSION)
         if not args.no_export:
             for variant in result.variants:
                 try:
                     exported = run_job(
-                        engine, export_variant, variant, str(paths[variant.name]), subject=str(paths[variant.name]),
-                        show_progress=not args.json, source=result.source, data=result.data,
+                        engine,
+                        export_variant,
+                        variant,
+                        str(paths[variant.name]),
+                        subject=str(paths[variant.name]),
+                        show_progress=not args.json,
+                        source=result.source,
+                        data=result.data,
                         baseline_size_bytes=result.baseline_size_bytes,
-                        original_evaluation=result.original_evaluation)
+                        original_evaluation=result.original_evaluation,
+                    )
                 except JobFailed as failed:
                     print_error(failed.error)
                     exports.append({"variant": variant.name, "error": failed.error.message})
@@ -274,12 +365,18 @@ def handle(args: argparse.Namespace) -> int:
                     if failed.error.exit_code == ExitCode.CANCELLED:
                         return ExitCode.CANCELLED
                     continue
-                exports.append({"variant": variant.name, "tflite": exported.tflite_path,
-                                "report": exported.report_path, "sha256": exported.sha256})
-        if report_out.asked(args):   # the comparison report (core.report): measured in the engine, written here
+                exports.append(
+                    {
+                        "variant": variant.name,
+                        "tflite": exported.tflite_path,
+                        "report": exported.report_path,
+                        "sha256": exported.sha256,
+                    }
+                )
+        if report_out.asked(args):  # the comparison report (core.report): measured in the engine, written here
             try:
                 codes += report_out.write(engine, args, result, started)
-            except JobFailed as failed:   # cancelled: nothing more is written
+            except JobFailed as failed:  # cancelled: nothing more is written
                 print_error(failed.error)
                 return failed.error.exit_code
     summary = stamp(OPTIMIZE, result.summary())
@@ -312,13 +409,17 @@ def format_result(result: OptimizeResult, exports: list[dict] | None = None) -> 
         lines.append("!" * 78)
         lines.append("!! NO DATA: calibrated and evaluated on RANDOM inputs; figures may mislead (use --data)")
         lines.append("!" * 78)
-    lines.append(f"{result.source.path}  ({result.source.format}, {human_size(result.source.size_bytes)}, "
-                 f"fp32 .tflite {human_size(result.baseline_size_bytes)})")
+    lines.append(
+        f"{result.source.path}  ({result.source.format}, {human_size(result.source.size_bytes)}, "
+        f"fp32 .tflite {human_size(result.baseline_size_bytes)})"
+    )
     d = result.data
     if not d.synthetic_data:
-        lines.append(f"data: calibration {d.calibration_samples} from {d.calibration_source}"
-                     f"{' (stratified)' if d.stratified else ''}; evaluation {d.eval_samples} from {d.eval_source}"
-                     f"{'' if d.labelled else ' (no labels: fidelity only)'}")
+        lines.append(
+            f"data: calibration {d.calibration_samples} from {d.calibration_source}"
+            f"{' (stratified)' if d.stratified else ''}; evaluation {d.eval_samples} from {d.eval_source}"
+            f"{'' if d.labelled else ' (no labels: fidelity only)'}"
+        )
         lines.extend(f"  {note}" for note in d.notes if "ignored" in note or "->" in note)
     interface = result.source.interface
     free = {spec.name for spec in (interface.inputs if interface is not None else ()) if spec.free_dims}
@@ -327,19 +428,43 @@ def format_result(result: OptimizeResult, exports: list[dict] | None = None) -> 
         lines.append("inputs with free dimensions evaluated at: " + ", ".join(shapes))
     if interface is not None and interface.signature:
         others = [s for s in interface.signatures if s != interface.signature]
-        lines.append(f"signature: {interface.signature}" + (f" (also: {', '.join(others)}; choose with --signature)"
-                                                             if others else ""))
-    lines.extend(f"custom code: {path}  (sha256 {digest[:16]}…)"
-                 for path, digest in getattr(result.source, "custom_objects", ()))
+        lines.append(
+            f"signature: {interface.signature}"
+            + (f" (also: {', '.join(others)}; choose with --signature)" if others else "")
+        )
+    lines.extend(
+        f"custom code: {path}  (sha256 {digest[:16]}…)" for path, digest in getattr(result.source, "custom_objects", ())
+    )
     lines.extend(task_lines(result.source))
     several = interface is not None and len(interface.outputs) > 1
-    rows = [("variant", "size", "ratio", "worst-output fidelity" if several else "fidelity vs original",
-             "primary-output accuracy" if several else "accuracy")]
-    rows.append(("original", human_size(result.source.size_bytes), "", "(reference)",
-                 headline_accuracy(result.original_evaluation)))
+    rows = [
+        (
+            "variant",
+            "size",
+            "ratio",
+            "worst-output fidelity" if several else "fidelity vs original",
+            "primary-output accuracy" if several else "accuracy",
+        )
+    ]
+    rows.append(
+        (
+            "original",
+            human_size(result.source.size_bytes),
+            "",
+            "(reference)",
+            headline_accuracy(result.original_evaluation),
+        )
+    )
     for v in result.variants:
-        rows.append((v.name, human_size(v.size_bytes), _fmt(v.size_ratio, ".2f") + "x",
-                     headline_fidelity(v.evaluation), headline_accuracy(v.evaluation)))
+        rows.append(
+            (
+                v.name,
+                human_size(v.size_bytes),
+                _fmt(v.size_ratio, ".2f") + "x",
+                headline_fidelity(v.evaluation),
+                headline_accuracy(v.evaluation),
+            )
+        )
     for f in result.failures:
         rows.append((f.name, "FAILED", "", f.message[:60], ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -371,4 +496,4 @@ def format_result(result: OptimizeResult, exports: list[dict] | None = None) -> 
     for written in exports or []:
         if "tflite" in written:
             lines.append(f"wrote {written['tflite']}  (report {written['report']})")
-    return "\n".join(escape_line(line) for line in lines)   # names come from the model file
+    return "\n".join(escape_line(line) for line in lines)  # names come from the model file

@@ -25,22 +25,34 @@ from core.optimize.recipes import Recipe, RecipeError
 
 # (flag, argparse dest, its "not given" value): the flags a recipe file replaces.
 RECIPE_FLAGS: tuple[tuple[str, str, object], ...] = (
-    ("--quantize", "quantize", None), ("--int8-io", "int8_io", False), ("--selective", "selective", False),
-    ("--fidelity-target", "fidelity_target", None), ("--layer-errors", "layer_errors", False),
-    ("--allow-select-tf-ops", "allow_select_tf_ops", False), ("--prune", "prune", None),
-    ("--structured", "structured", False), ("--distill", "distill", False),
-    ("--student-width", "student_width", None), ("--epochs", "epochs", None),
+    ("--quantize", "quantize", None),
+    ("--int8-io", "int8_io", False),
+    ("--selective", "selective", False),
+    ("--fidelity-target", "fidelity_target", None),
+    ("--layer-errors", "layer_errors", False),
+    ("--allow-select-tf-ops", "allow_select_tf_ops", False),
+    ("--prune", "prune", None),
+    ("--structured", "structured", False),
+    ("--distill", "distill", False),
+    ("--student-width", "student_width", None),
+    ("--epochs", "epochs", None),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--recipe FILE`` and ``--save-recipe FILE`` to the optimize parser."""
     group = parser.add_argument_group("recipe files (the variants as JSON; schema litesmith.recipe)")
-    group.add_argument("--recipe", metavar="FILE.json",
-                       help="make the variants this recipe file lists (instead of -q/--prune/... flags, which are "
-                            "then refused; data and output options still apply)")
-    group.add_argument("--save-recipe", metavar="FILE.json",
-                       help="also write the variants the command line describes as a recipe file (before the run)")
+    group.add_argument(
+        "--recipe",
+        metavar="FILE.json",
+        help="make the variants this recipe file lists (instead of -q/--prune/... flags, which are "
+        "then refused; data and output options still apply)",
+    )
+    group.add_argument(
+        "--save-recipe",
+        metavar="FILE.json",
+        help="also write the variants the command line describes as a recipe file (before the run)",
+    )
 
 
 def check_auto(args: argparse.Namespace) -> str | None:

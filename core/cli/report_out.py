@@ -34,20 +34,36 @@ def report_bench_config(seconds: float) -> BenchConfig:
     """The BenchConfig of the report's latency columns (the app's default Run settings)."""
     from core.benchmark.results import BenchConfig
 
-    return BenchConfig(threads=(1,), batch_sizes=(1,), seconds=seconds, budget_ms=10.0,
-                       keras_modes=("tf_function",), warmup=3, min_runs=3)
+    return BenchConfig(
+        threads=(1,),
+        batch_sizes=(1,),
+        seconds=seconds,
+        budget_ms=10.0,
+        keras_modes=("tf_function",),
+        warmup=3,
+        min_runs=3,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--report-html, --report-json and --report-seconds on `litesmith optimize`."""
     group = parser.add_argument_group("comparison report (the desktop app's Export Report)")
-    group.add_argument("--report-html", metavar="FILE",
-                       help="write the comparison (table, outputs, what it means) as a self-contained HTML page")
-    group.add_argument("--report-json", metavar="FILE",
-                       help="write the comparison as JSON (schema litesmith.comparison-report)")
-    group.add_argument("--report-seconds", type=float, default=REPORT_SECONDS, metavar="S",
-                       help=f"the report's latency columns: measure each configuration for S seconds (default "
-                            f"{REPORT_SECONDS:g}, as the app's Run; 0: measure nothing)")
+    group.add_argument(
+        "--report-html",
+        metavar="FILE",
+        help="write the comparison (table, outputs, what it means) as a self-contained HTML page",
+    )
+    group.add_argument(
+        "--report-json", metavar="FILE", help="write the comparison as JSON (schema litesmith.comparison-report)"
+    )
+    group.add_argument(
+        "--report-seconds",
+        type=float,
+        default=REPORT_SECONDS,
+        metavar="S",
+        help=f"the report's latency columns: measure each configuration for S seconds (default "
+        f"{REPORT_SECONDS:g}, as the app's Run; 0: measure nothing)",
+    )
 
 
 def asked(args: argparse.Namespace) -> bool:
@@ -68,17 +84,31 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return "--report-html and --report-json go without --auto (its --report has the search)"
     if args.report_seconds < 0:
         return "--report-seconds must not be negative"
-    if args.report_html and args.report_json and \
-            os.path.abspath(args.report_html) == os.path.abspath(args.report_json):
+    if args.report_html and args.report_json and os.path.abspath(args.report_html) == os.path.abspath(args.report_json):
         return "--report-html and --report-json name the same file"
     return None
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     """The run's settings as the report records them: the command's options that shaped the result."""
-    keys = ("quantize", "data", "eval_data", "label_column", "calibration_samples", "eval_samples", "int8_io",
-            "selective", "fidelity_target", "threshold", "prune", "structured", "distill", "student_width",
-            "epochs", "report_seconds")
+    keys = (
+        "quantize",
+        "data",
+        "eval_data",
+        "label_column",
+        "calibration_samples",
+        "eval_samples",
+        "int8_io",
+        "selective",
+        "fidelity_target",
+        "threshold",
+        "prune",
+        "structured",
+        "distill",
+        "student_width",
+        "epochs",
+        "report_seconds",
+    )
     return {"command": "litesmith optimize", **{k: getattr(args, k, None) for k in keys}}
 
 
@@ -101,12 +131,19 @@ def measure(engine: Any, args: argparse.Namespace, result: Any) -> tuple[Any, Jo
         extra["cache"] = ResultCache()
     interface = getattr(result.source, "interface", None)
     try:
-        bench = run_job(engine, benchmark_variants_cached, variants, report_bench_config(args.report_seconds),
-                        subject=args.model, show_progress=not args.json, keras_model=keras_model,
-                        label=Path(args.model.rstrip("/\\")).name,
-                        signature=getattr(interface, "signature", None) or None,
-                        custom_objects=tuple(p for p, _ in getattr(result.source, "custom_objects", ()) or ()),
-                        **extra)
+        bench = run_job(
+            engine,
+            benchmark_variants_cached,
+            variants,
+            report_bench_config(args.report_seconds),
+            subject=args.model,
+            show_progress=not args.json,
+            keras_model=keras_model,
+            label=Path(args.model.rstrip("/\\")).name,
+            signature=getattr(interface, "signature", None) or None,
+            custom_objects=tuple(p for p, _ in getattr(result.source, "custom_objects", ()) or ()),
+            **extra,
+        )
     except JobFailed as failed:
         if failed.error.exit_code == ExitCode.CANCELLED:
             raise
@@ -123,8 +160,14 @@ def write(engine: Any, args: argparse.Namespace, result: Any, started: float) ->
     from core.report.comparison import RunRecord
 
     bench, error = measure(engine, args, result)
-    run = RunRecord(model_path=args.model, settings=settings_of(args), optimize=result, benchmark=bench,
-                    benchmark_error=error, seconds=time.monotonic() - started)
+    run = RunRecord(
+        model_path=args.model,
+        settings=settings_of(args),
+        optimize=result,
+        benchmark=bench,
+        benchmark_error=error,
+        seconds=time.monotonic() - started,
+    )
     return write_run(run, args.report_html, args.report_json, print_error)
 
 
@@ -137,12 +180,22 @@ def write_run(run: Any, html_path: str | None, json_path: str | None, print_erro
             if path and not Path(path).resolve().parent.is_dir():
                 raise BadInputError("the report folder does not exist", path=str(Path(path).parent))
         write_report(run, html_path, json_path)
-    except LitesmithError as exc:   # one line naming the file, never a traceback
+    except LitesmithError as exc:  # one line naming the file, never a traceback
         if print_error is not None:
             print_error(exc.to_job_error())
         return [exc.to_job_error().exit_code]
     return []
 
 
-__all__ = ["REPORT_SECONDS", "add_arguments", "asked", "measure", "report_bench_config", "report_paths",
-           "settings_of", "usage_problem", "write", "write_run"]
+__all__ = [
+    "REPORT_SECONDS",
+    "add_arguments",
+    "asked",
+    "measure",
+    "report_bench_config",
+    "report_paths",
+    "settings_of",
+    "usage_problem",
+    "write",
+    "write_run",
+]

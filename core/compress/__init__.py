@@ -21,19 +21,29 @@ from core.compress.configs import (
 )
 
 __all__ = [
-    "DistillConfig", "MagnitudePruneConfig", "MeasureConfig", "StructuredPruneConfig", "config_from_dict",
-    "magnitude_prune", "structured_prune", "distill", "width_scaled_copy",
+    "DistillConfig",
+    "MagnitudePruneConfig",
+    "MeasureConfig",
+    "StructuredPruneConfig",
+    "config_from_dict",
+    "magnitude_prune",
+    "structured_prune",
+    "distill",
+    "width_scaled_copy",
 ]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import core.compress` free of TensorFlow
     if name == "magnitude_prune":
         from core.compress.magnitude import magnitude_prune
+
         return magnitude_prune
     if name in ("structured_prune", "width_scaled_copy"):
         from core.compress import structured
+
         return getattr(structured, name)
     if name == "distill":
         from core.compress.distill import distill
+
         return distill
     raise AttributeError(name)

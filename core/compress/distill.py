@@ -39,21 +39,22 @@ class DistillResult:
     validation data (None without labelled validation data); .tflite sizes in bytes and p50
     latencies in ms (batch 1, side by side) when `config.measure` asks for them, else None.
     """
-    model: Any                                  # the trained student (keras.Model)
-    student_kind: str                           # "width:0.5", "pruned:0.5" or the file path
+
+    model: Any  # the trained student (keras.Model)
+    student_kind: str  # "width:0.5", "pruned:0.5" or the file path
     used_labels: bool
     params_teacher: int
     params_student: int
     flops_teacher: int
     flops_student: int
-    teacher_accuracy: float | None              # on the validation data, when given with labels
+    teacher_accuracy: float | None  # on the validation data, when given with labels
     student_accuracy: float | None
-    scratch_accuracy: float | None              # same student trained from scratch (compare_scratch)
+    scratch_accuracy: float | None  # same student trained from scratch (compare_scratch)
     tflite_size_teacher: int | None
     tflite_size_student: int | None
     latency_ms_teacher: float | None
     latency_ms_student: float | None
-    latency_ratio: float | None                 # student / teacher, p50 side by side
+    latency_ratio: float | None  # student / teacher, p50 side by side
     history: dict[str, list[float]] = field(default_factory=dict)
     scratch_history: dict[str, list[float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -121,8 +122,9 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((out.reshape(-1) > 0.5) == (y.reshape(-1) > 0.5)))
 
 
-def _make_student(teacher: Any, spec: str, x: np.ndarray, y: np.ndarray | None,
-                  cancel: CancelToken) -> tuple[Any, str, bool]:
+def _make_student(
+    teacher: Any, spec: str, x: np.ndarray, y: np.ndarray | None, cancel: CancelToken
+) -> tuple[Any, str, bool]:
     """(student, kind, copy_initial_weights_for_scratch)"""
     keras = t.keras_module()
     if spec.startswith("width:"):
@@ -137,8 +139,12 @@ def _make_student(teacher: Any, spec: str, x: np.ndarray, y: np.ndarray | None,
         except ValueError as exc:
             raise BadInputError(f"bad pruning fraction in {spec!r}") from exc
         res = structured_prune(
-            teacher, StructuredPruneConfig(sparsity=sparsity, fine_tune_epochs=0, measure=MeasureConfig(measure=False)),
-            x[:8], None, progress=null_reporter(), cancel=cancel,
+            teacher,
+            StructuredPruneConfig(sparsity=sparsity, fine_tune_epochs=0, measure=MeasureConfig(measure=False)),
+            x[:8],
+            None,
+            progress=null_reporter(),
+            cancel=cancel,
         )
         return res.model, f"pruned:{sparsity:g}", False
     path = Path(spec)
@@ -202,7 +208,8 @@ def distill(
     try:
         try:
             distiller = keras.distillation.Distiller(
-                teacher=teacher, student=student,
+                teacher=teacher,
+                student=student,
                 distillation_losses=loss_cls(config.temperature, out_kind, n_out),
                 student_loss_weight=float(config.alpha) if use_labels else 0.0,
             )
@@ -211,12 +218,14 @@ def distill(
         distiller.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=student_loss)
         share = 0.45 if config.compare_scratch else 0.8
         total = config.epochs * t.steps_per_epoch(len(x), config.batch_size)
-        callback = t.make_engine_callback(progress, cancel, total_steps=total, stage=STAGE,
-                                          label="distilling", span=(0.02, 0.02 + share))
+        callback = t.make_engine_callback(
+            progress, cancel, total_steps=total, stage=STAGE, label="distilling", span=(0.02, 0.02 + share)
+        )
         history: dict[str, list[float]] = {}
         if config.epochs > 0:
-            fitted = distiller.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-                                   verbose=0, callbacks=[callback])
+            fitted = distiller.fit(
+                x, y, epochs=config.epochs, batch_size=config.batch_size, shuffle=True, verbose=0, callbacks=[callback]
+            )
             history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
     finally:
         teacher.trainable = was_trainable
@@ -231,15 +240,25 @@ def distill(
         scratch = _fresh_copy(student, initial)
         loss, mets = t.loss_for(scratch, y, soft_targets=False)
         scratch_history = t.fit(
-            scratch, x, y, loss=loss, metrics=mets, epochs=config.epochs, batch_size=config.batch_size,
-            learning_rate=config.learning_rate, progress=progress, cancel=cancel, stage=STAGE,
-            label="training the same student from scratch", span=(0.47, 0.82),
+            scratch,
+            x,
+            y,
+            loss=loss,
+            metrics=mets,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            progress=progress,
+            cancel=cancel,
+            stage=STAGE,
+            label="training the same student from scratch",
+            span=(0.47, 0.82),
         )
     notes: list[str] = []
     teacher_acc = student_acc = None
     if validation is not None and validation[1] is not None:
         xv, yv = t.check_data(teacher, validation[0], validation[1])
-        assert yv is not None   # check_data returns labels as given, and they were
+        assert yv is not None  # check_data returns labels as given, and they were
         teacher_acc, student_acc = _accuracy(teacher, xv, yv), _accuracy(student, xv, yv)
         if scratch is not None:
             scratch_acc = _accuracy(scratch, xv, yv)
@@ -252,25 +271,30 @@ def distill(
     elif config.compare_scratch:
         notes.append("compare_scratch without validation data: no accuracy to compare")
 
-    figures: dict[str, Any] = dict(tflite_size_teacher=None, tflite_size_student=None, latency_ms_teacher=None,
-                                   latency_ms_student=None, latency_ratio=None)
     if config.measure.measure:
         progress(0.85, "converting to .tflite", stage=STAGE)
-        tb = m.to_tflite(teacher)
-        cancel.raise_if_cancelled()
-        sb = m.to_tflite(student)
-        cancel.raise_if_cancelled()
-        progress(0.92, "measuring .tflite latency side by side", stage=STAGE)
-        lat = m.side_by_side_latency({"teacher": tb, "student": sb}, runs=config.measure.latency_runs,
-                                     warmup=config.measure.latency_warmup, num_threads=config.measure.num_threads)
-        figures.update(tflite_size_teacher=len(tb), tflite_size_student=len(sb),
-                       latency_ms_teacher=lat["teacher"].p50_ms, latency_ms_student=lat["student"].p50_ms,
-                       latency_ratio=lat["student"].p50_ms / lat["teacher"].p50_ms if lat["teacher"].p50_ms else None)
+    figures = m.tflite_pair_figures(
+        teacher,
+        student,
+        ("teacher", "student"),
+        config.measure,
+        cancel=cancel,
+        on_timing=lambda: progress(0.92, "measuring .tflite latency side by side", stage=STAGE),
+    )
     progress(1.0, "distillation done", stage=STAGE)
     return DistillResult(
-        model=student, student_kind=kind, used_labels=use_labels,
-        params_teacher=int(teacher.count_params()), params_student=int(student.count_params()),
-        flops_teacher=count_flops(teacher), flops_student=count_flops(student),
-        teacher_accuracy=teacher_acc, student_accuracy=student_acc, scratch_accuracy=scratch_acc,
-        history=history, scratch_history=scratch_history, notes=tuple(notes), **figures,
+        model=student,
+        student_kind=kind,
+        used_labels=use_labels,
+        params_teacher=int(teacher.count_params()),
+        params_student=int(student.count_params()),
+        flops_teacher=count_flops(teacher),
+        flops_student=count_flops(student),
+        teacher_accuracy=teacher_acc,
+        student_accuracy=student_acc,
+        scratch_accuracy=scratch_acc,
+        history=history,
+        scratch_history=scratch_history,
+        notes=tuple(notes),
+        **figures,
     )

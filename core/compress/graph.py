@@ -30,12 +30,40 @@ PRODUCERS = {"Dense", "Conv1D", "Conv2D", "Conv3D"}
 DEPTHWISE = {"DepthwiseConv1D", "DepthwiseConv2D"}
 PER_CHANNEL = {"BatchNormalization", "LayerNormalization", "PReLU"}
 PASS_THROUGH = {
-    "Activation", "ReLU", "LeakyReLU", "ELU", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-    "Identity", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "ZeroPadding1D", "ZeroPadding2D",
-    "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
 }
 SEPARABLE = {"SeparableConv1D", "SeparableConv2D"}
 RECURRENT_BASES = {"RNN", "Bidirectional", "TimeDistributed"}  # LSTM, GRU, SimpleRNN, ConvLSTM subclass RNN
@@ -46,11 +74,12 @@ CHANNEL_ACTIVATIONS = {"softmax", "log_softmax"}  # mix channels: cannot drop on
 @dataclass
 class Group:
     """One channel group: `size` channels pruned together, the layers that make and carry them, and why not (if blocked)."""
+
     gid: int
     size: int
-    producers: list[str] = field(default_factory=list)   # layers whose outputs make these channels
-    members: list[str] = field(default_factory=list)     # per-channel layers (BN, depthwise) on them
-    blocked: list[str] = field(default_factory=list)     # reasons it cannot be pruned
+    producers: list[str] = field(default_factory=list)  # layers whose outputs make these channels
+    members: list[str] = field(default_factory=list)  # per-channel layers (BN, depthwise) on them
+    blocked: list[str] = field(default_factory=list)  # reasons it cannot be pruned
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,7 @@ class Desc:
 @dataclass
 class NodeInfo:
     """One layer call in graph order: its layer, the channel layout (Desc) and shapes of its inputs and outputs."""
+
     layer: Any
     inputs: list[Desc]
     outputs: list[Desc]
@@ -83,11 +113,12 @@ class ChannelGraph:
     `groups` by id (merged groups keep the root's id), `nodes` in graph order, and `notes`
     for the layers left whole, with the reason.
     """
+
     def __init__(self) -> None:
         self.groups: dict[int, Group] = {}
         self.parent: dict[int, int] = {}
         self.nodes: list[NodeInfo] = []
-        self.notes: list[str] = []                       # layers left whole, and why
+        self.notes: list[str] = []  # layers left whole, and why
 
     # union-find ---------------------------------------------------------------
     def new_group(self, size: int, producer: str | None = None, blocked: str | None = None) -> int:
@@ -176,8 +207,13 @@ def is_recurrent(layer: Any) -> bool:
     return any(c.__name__ in RECURRENT_BASES for c in type(layer).__mro__)
 
 
-_GATES = {"LSTM": "four gates", "ConvLSTM1D": "four gates", "ConvLSTM2D": "four gates",
-          "ConvLSTM3D": "four gates", "GRU": "three gates"}
+_GATES = {
+    "LSTM": "four gates",
+    "ConvLSTM1D": "four gates",
+    "ConvLSTM2D": "four gates",
+    "ConvLSTM3D": "four gates",
+    "GRU": "three gates",
+}
 _WRAPPERS = ("Bidirectional", "TimeDistributed")
 
 
@@ -200,12 +236,14 @@ def whole_layer_note(layer: Any) -> str:
     if cls == "TimeDistributed":
         return f"left whole: TimeDistributed layer {layer.name!r} over {inner_cls} ({why}; not supported)"
     if cls == "Bidirectional":
-        return (f"left whole: recurrent layer {layer.name!r} (Bidirectional {inner_cls}: {why}, "
-                "in both directions; not supported)")
+        return (
+            f"left whole: recurrent layer {layer.name!r} (Bidirectional {inner_cls}: {why}, "
+            "in both directions; not supported)"
+        )
     return f"left whole: recurrent layer {layer.name!r} ({why}; not supported)"
 
 
-def _shape(t: Any) -> tuple[Any, ...]:   # Keras dims: int, or None when free (callers check)
+def _shape(t: Any) -> tuple[Any, ...]:  # Keras dims: int, or None when free (callers check)
     return tuple(t.shape)
 
 
@@ -221,8 +259,14 @@ def analyse(model: Any) -> ChannelGraph:
             node_count[id(node.operation)] = node_count.get(id(node.operation), 0) + 1
 
     def fresh_blocked(t: Any, reason: str) -> Desc:
-        return Desc(((cg.new_group(int(_shape(t)[-1] or 0) if len(_shape(t)) else 1, blocked=reason),
-                      int(_shape(t)[-1] or 0) if len(_shape(t)) else 1),))
+        return Desc(
+            (
+                (
+                    cg.new_group(int(_shape(t)[-1] or 0) if len(_shape(t)) else 1, blocked=reason),
+                    int(_shape(t)[-1] or 0) if len(_shape(t)) else 1,
+                ),
+            )
+        )
 
     for t in graph.inputs:
         descs[id(t)] = fresh_blocked(t, "carries the model's input channels")
@@ -278,8 +322,11 @@ def analyse(model: Any) -> ChannelGraph:
                 if CHANNEL_ACTIVATIONS & {_activation_name(layer)}:
                     cg.block(outs[0], f"{layer.name} applies {_activation_name(layer)} across its units")
                 if multiplier != 1:
-                    cg.block(ins[0], f"feeds {layer.name} ({cls}) with depth_multiplier {multiplier}, "
-                                     "whose input channels are not sliced")
+                    cg.block(
+                        ins[0],
+                        f"feeds {layer.name} ({cls}) with depth_multiplier {multiplier}, "
+                        "whose input channels are not sliced",
+                    )
         elif cls in DEPTHWISE:
             if not channels_last or getattr(layer, "depth_multiplier", 1) != 1:
                 barrier = f"{layer.name} ({cls}) has depth_multiplier > 1 or is channels_first"
@@ -319,8 +366,7 @@ def analyse(model: Any) -> ChannelGraph:
         elif cls in MERGES or (cls == "Concatenate" and getattr(layer, "axis", -1) not in (-1, rank - 1)):
             first = ins[0]
             same = all(
-                d.repeat == first.repeat and [s for _, s in d.segments] == [s for _, s in first.segments]
-                for d in ins
+                d.repeat == first.repeat and [s for _, s in d.segments] == [s for _, s in first.segments] for d in ins
             )
             if not same:
                 barrier = f"{layer.name} ({cls}) merges tensors whose channels do not line up"
@@ -344,8 +390,9 @@ def analyse(model: Any) -> ChannelGraph:
             outs = [fresh_blocked(t, f"made by {barrier or cls}") for t in node.outputs]
         for t, d in zip(node.outputs, outs):
             descs[id(t)] = d
-        cg.nodes.append(NodeInfo(layer, ins, outs, [_shape(t) for t in node.input_tensors],
-                                 [_shape(t) for t in node.outputs], node))
+        cg.nodes.append(
+            NodeInfo(layer, ins, outs, [_shape(t) for t in node.input_tensors], [_shape(t) for t in node.outputs], node)
+        )
 
     for t in graph.outputs:
         cg.block(descs[id(t)], "reaches the model's output")

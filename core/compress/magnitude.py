@@ -33,22 +33,23 @@ class MagnitudePruneResult:
     gzip sizes of the raw weights and of the .tflite (bytes), and p50 latency (ms, batch 1, side by
     side). The .tflite figures are None when `config.measure` turns measuring off.
     """
-    model: Any                              # the pruned keras.Model (masks baked in)
-    target_sparsity: dict[str, float]       # layer -> target fraction of zero weights
-    layer_sparsity: dict[str, float]        # layer -> fraction of zero kernel weights reached
-    overall_sparsity: float                 # zero fraction over all pruned kernels together
+
+    model: Any  # the pruned keras.Model (masks baked in)
+    target_sparsity: dict[str, float]  # layer -> target fraction of zero weights
+    layer_sparsity: dict[str, float]  # layer -> fraction of zero kernel weights reached
+    overall_sparsity: float  # zero fraction over all pruned kernels together
     pruned_weights: int
     prunable_weights: int
     params: int
-    gzip_weights_before: int                # gzip of the raw weight bytes
+    gzip_weights_before: int  # gzip of the raw weight bytes
     gzip_weights_after: int
-    tflite_size_before: int | None          # float32 .tflite, bytes
+    tflite_size_before: int | None  # float32 .tflite, bytes
     tflite_size_after: int | None
     gzip_tflite_before: int | None
     gzip_tflite_after: int | None
-    latency_ms_before: float | None         # p50, batch 1, measured side by side
+    latency_ms_before: float | None  # p50, batch 1, measured side by side
     latency_ms_after: float | None
-    latency_ratio: float | None             # after / before
+    latency_ratio: float | None  # after / before
     schedule: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -127,13 +128,7 @@ class _Masker:
 
 
 def magnitude_prune(
-    model: Any,
-    config: MagnitudePruneConfig,
-    x: Any,
-    y: Any = None,
-    *,
-    progress: Reporter,
-    cancel: CancelToken,
+    model: Any, config: MagnitudePruneConfig, x: Any, y: Any = None, *, progress: Reporter, cancel: CancelToken
 ) -> MagnitudePruneResult:
     """Prune `model`'s kernels by magnitude to `config.sparsity`, fine-tuning on (x, y).
 
@@ -151,8 +146,13 @@ def magnitude_prune(
     steps = config.epochs * t.steps_per_epoch(len(x), config.batch_size)
     schedules = {
         name: default_schedule(
-            s, steps, initial_sparsity=min(config.initial_sparsity, s), begin_step=config.begin_step,
-            end_step=config.end_step, frequency=config.frequency, power=config.power,
+            s,
+            steps,
+            initial_sparsity=min(config.initial_sparsity, s),
+            begin_step=config.begin_step,
+            end_step=config.end_step,
+            frequency=config.frequency,
+            power=config.power,
         )
         for name, s in targets.items()
     }
@@ -168,9 +168,19 @@ def magnitude_prune(
     masker.apply()
 
     history = t.fine_tune(
-        pruned, model, x, y, epochs=config.epochs, batch_size=config.batch_size,
-        learning_rate=config.learning_rate, progress=progress, cancel=cancel, span=(0.02, 0.8),
-        stage=STAGE, label="fine-tuning with pruning masks", on_batch_end=masker.on_step,
+        pruned,
+        model,
+        x,
+        y,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        progress=progress,
+        cancel=cancel,
+        span=(0.02, 0.8),
+        stage=STAGE,
+        label="fine-tuning with pruning masks",
+        on_batch_end=masker.on_step,
     )
     if config.epochs == 0:
         notes.append("no fine-tuning (epochs=0): one-shot pruning, accuracy may drop")
@@ -186,31 +196,23 @@ def magnitude_prune(
     zeros = sum(int(round(sparsity[n] * np.prod(masker.kernels[n].shape))) for n in targets)
 
     progress(0.85, "measuring sizes", stage=STAGE)
-    figures: dict[str, Any] = dict(
-        tflite_size_before=None, tflite_size_after=None, gzip_tflite_before=None, gzip_tflite_after=None,
-        latency_ms_before=None, latency_ms_after=None, latency_ratio=None,
+    figures = m.tflite_pair_figures(
+        model,
+        pruned,
+        ("before", "after"),
+        config.measure,
+        cancel=cancel,
+        gzip_sizes=True,
+        on_timing=lambda: progress(0.92, "measuring .tflite latency side by side", stage=STAGE),
     )
+    ratio = figures["latency_ratio"]
     if config.measure.measure:
-        before = m.to_tflite(model)
-        cancel.raise_if_cancelled()
-        after = m.to_tflite(pruned)
-        cancel.raise_if_cancelled()
-        progress(0.92, "measuring .tflite latency side by side", stage=STAGE)
-        lat = m.side_by_side_latency(
-            {"before": before, "after": after}, runs=config.measure.latency_runs,
-            warmup=config.measure.latency_warmup, num_threads=config.measure.num_threads,
-        )
-        ratio = lat["after"].p50_ms / lat["before"].p50_ms if lat["before"].p50_ms > 0 else None
-        figures.update(
-            tflite_size_before=len(before), tflite_size_after=len(after),
-            gzip_tflite_before=m.gzip_size(before), gzip_tflite_after=m.gzip_size(after),
-            latency_ms_before=lat["before"].p50_ms, latency_ms_after=lat["after"].p50_ms, latency_ratio=ratio,
-        )
         notes.append(
             f"latency after/before = {ratio:.2f} (p50, batch 1): zeroed weights shrink the compressed file "
             "but dense kernels still multiply them, so magnitude pruning alone rarely makes inference "
             "faster; structured pruning does"
-            if ratio is not None else "latency could not be measured"
+            if ratio is not None
+            else "latency could not be measured"
         )
     progress(1.0, f"pruned {zeros}/{total} weights ({zeros / max(1, total):.1%})", stage=STAGE)
     return MagnitudePruneResult(
@@ -224,8 +226,11 @@ def magnitude_prune(
         gzip_weights_before=m.gzip_size(m.weights_bytes(model)),
         gzip_weights_after=m.gzip_size(m.weights_bytes(pruned)),
         schedule={
-            "begin_step": any_sched.begin_step, "end_step": any_sched.end_step,
-            "frequency": any_sched.frequency, "power": any_sched.power, "total_steps": steps,
+            "begin_step": any_sched.begin_step,
+            "end_step": any_sched.end_step,
+            "frequency": any_sched.frequency,
+            "power": any_sched.power,
+            "total_steps": steps,
         },
         history=history,
         notes=tuple(notes),

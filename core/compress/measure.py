@@ -13,17 +13,22 @@ import io
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 import numpy as np
 
 from core.errors import BadInputError, ConversionError
 from core.tf_runtime import import_tensorflow
 
+if TYPE_CHECKING:
+    from core.compress.configs import MeasureConfig
+    from core.engine.context import CancelToken
+
 
 @dataclass(frozen=True)
 class Latency:
     """A side-by-side latency figure: median and mean milliseconds per invoke over `runs` timed invokes."""
+
     p50_ms: float
     mean_ms: float
     runs: int
@@ -120,3 +125,46 @@ def side_by_side_latency(
         name: Latency(p50_ms=statistics.median(t), mean_ms=statistics.fmean(t), runs=len(t))
         for name, t in times.items()
     }
+
+
+def tflite_pair_figures(
+    first: Any,
+    second: Any,
+    names: tuple[str, str],
+    measure: MeasureConfig,
+    *,
+    cancel: CancelToken,
+    on_timing: Callable[[], None] | None = None,
+    gzip_sizes: bool = False,
+) -> dict[str, Any]:
+    """Convert two Keras models to float32 `.tflite` and time them side by side (`side_by_side_latency`).
+
+    `names` = (a, b) name the result fields: ``tflite_size_{a|b}`` (bytes), ``latency_ms_{a|b}``
+    (p50 ms, batch 1), ``latency_ratio`` (b / a, None when a's p50 is 0) and, with `gzip_sizes`,
+    ``gzip_tflite_{a|b}`` (bytes). Every field is None when `measure.measure` is off (the
+    `MeasureConfig` of the step). `on_timing()` is called between conversion and timing (a
+    progress line). Raises ConversionError when a model does not convert; Cancelled between steps.
+    """
+    a, b = names
+    keys = [f"tflite_size_{a}", f"tflite_size_{b}", f"latency_ms_{a}", f"latency_ms_{b}", "latency_ratio"]
+    if gzip_sizes:
+        keys[2:2] = [f"gzip_tflite_{a}", f"gzip_tflite_{b}"]
+    figures: dict[str, Any] = dict.fromkeys(keys)
+    if not measure.measure:
+        return figures
+    models = {}
+    for name, model in ((a, first), (b, second)):
+        models[name] = to_tflite(model)
+        cancel.raise_if_cancelled()
+    if on_timing is not None:
+        on_timing()
+    lat = side_by_side_latency(
+        models, runs=measure.latency_runs, warmup=measure.latency_warmup, num_threads=measure.num_threads
+    )
+    for name in (a, b):
+        figures[f"tflite_size_{name}"] = len(models[name])
+        figures[f"latency_ms_{name}"] = lat[name].p50_ms
+        if gzip_sizes:
+            figures[f"gzip_tflite_{name}"] = gzip_size(models[name])
+    figures["latency_ratio"] = lat[b].p50_ms / lat[a].p50_ms if lat[a].p50_ms > 0 else None
+    return figures

@@ -18,6 +18,7 @@ class PolynomialDecay:
 
     Sparsities are fractions of zero weights in [0, 1]; steps count optimizer steps (batches).
     """
+
     initial_sparsity: float
     final_sparsity: float
     begin_step: int

@@ -37,12 +37,13 @@ STAGE = "structured-prune"
 @dataclass(frozen=True)
 class GroupReport:
     """One channel group with producers: its channel count before and after, and why it was left alone."""
-    producers: tuple[str, ...]      # layers whose filters/units were (or would be) removed together
-    members: tuple[str, ...]        # per-channel layers sliced with them (BatchNorm, DepthwiseConv)
+
+    producers: tuple[str, ...]  # layers whose filters/units were (or would be) removed together
+    members: tuple[str, ...]  # per-channel layers sliced with them (BatchNorm, DepthwiseConv)
     channels_before: int
     channels_after: int
     pruned: bool
-    reason: str = ""                # why it was left alone
+    reason: str = ""  # why it was left alone
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,18 @@ class StructuredPruneResult:
     both models; .tflite sizes in bytes and p50 latencies in ms (batch 1) are measured side by
     side when `config.measure` asks for them, else None.
     """
-    model: Any                                # the rebuilt, smaller keras.Model
+
+    model: Any  # the rebuilt, smaller keras.Model
     groups: tuple[GroupReport, ...]
     params_before: int
     params_after: int
-    flops_before: int                         # 2 x MACs of Dense/Conv layers, batch 1
+    flops_before: int  # 2 x MACs of Dense/Conv layers, batch 1
     flops_after: int
     tflite_size_before: int | None
     tflite_size_after: int | None
-    latency_ms_before: float | None           # p50, batch 1, measured side by side
+    latency_ms_before: float | None  # p50, batch 1, measured side by side
     latency_ms_after: float | None
-    latency_ratio: float | None               # after / before
+    latency_ratio: float | None  # after / before
     history: dict[str, list[float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -88,6 +90,7 @@ class StructuredPruneResult:
 
 
 # planning -------------------------------------------------------------------
+
 
 def _layer(model: Any, name: str) -> Any:
     return model.get_layer(name)
@@ -129,8 +132,16 @@ def plan(
         fraction = fraction_of(g)
         n = _keep_count(g.size, fraction, min_channels, channel_multiple)
         if n >= g.size:
-            reports.append(GroupReport(producers, members, g.size, g.size, False,
-                                       f"nothing to remove from {g.size} channels at sparsity {fraction:g}"))
+            reports.append(
+                GroupReport(
+                    producers,
+                    members,
+                    g.size,
+                    g.size,
+                    False,
+                    f"nothing to remove from {g.size} channels at sparsity {fraction:g}",
+                )
+            )
             continue
         if by_importance:
             score = np.zeros(g.size)
@@ -147,6 +158,7 @@ def plan(
 
 
 # rebuilding -----------------------------------------------------------------
+
 
 def _new_layer(layer: Any, cg: ChannelGraph, keep: dict[int, np.ndarray]) -> Any:
     keras = t.keras_module()
@@ -261,7 +273,7 @@ def width_scaled_copy(model: Any, width: float) -> Any:
     t.single_output(model)
     try:
         cg = analyse(model)
-    except UpstreamChanged as exc:          # Keras internals moved: this step fails, saying so
+    except UpstreamChanged as exc:  # Keras internals moved: this step fails, saying so
         raise ConversionError(f"structured pruning cannot read the model's layer graph: {exc}") from exc
     except ValueError as exc:
         raise BadInputError(str(exc)) from exc
@@ -271,13 +283,7 @@ def width_scaled_copy(model: Any, width: float) -> Any:
 
 
 def structured_prune(
-    model: Any,
-    config: StructuredPruneConfig,
-    x: Any,
-    y: Any = None,
-    *,
-    progress: Reporter,
-    cancel: CancelToken,
+    model: Any, config: StructuredPruneConfig, x: Any, y: Any = None, *, progress: Reporter, cancel: CancelToken
 ) -> StructuredPruneResult:
     """Remove `config.sparsity` of the filters/units of every prunable group, then fine-tune on (x, y).
 
@@ -291,7 +297,7 @@ def structured_prune(
     progress(0.0, "finding channel groups", stage=STAGE)
     try:
         cg = analyse(model)
-    except UpstreamChanged as exc:          # Keras internals moved: this step fails, saying so
+    except UpstreamChanged as exc:  # Keras internals moved: this step fails, saying so
         raise ConversionError(f"structured pruning cannot read the model's layer graph: {exc}") from exc
     except ValueError as exc:
         raise BadInputError(str(exc)) from exc
@@ -304,8 +310,9 @@ def structured_prune(
         given = [per_layer[p] for p in g.producers if p in per_layer]
         return float(max(given)) if given else float(config.sparsity)
 
-    keep, reports = plan(model, cg, fraction_of, min_channels=config.min_channels,
-                         channel_multiple=config.channel_multiple)
+    keep, reports = plan(
+        model, cg, fraction_of, min_channels=config.min_channels, channel_multiple=config.channel_multiple
+    )
     notes: list[str] = list(cg.notes)
     if not keep:
         notes.append("no group could be pruned: the model is rebuilt unchanged")
@@ -316,35 +323,37 @@ def structured_prune(
     check = np.asarray(pruned.predict(x[:2], verbose=0))
     expected = tuple(model.outputs[0].shape[1:])
     if len(check.shape) - 1 != len(expected) or any(
-            e is not None and int(e) != c for e, c in zip(expected, check.shape[1:])):
+        e is not None and int(e) != c for e, c in zip(expected, check.shape[1:])
+    ):
         raise BadInputError(f"the rebuilt model's output shape {check.shape[1:]} differs from the original's")
 
     history = t.fine_tune(
-        pruned, model, x, y, epochs=config.fine_tune_epochs, batch_size=config.batch_size,
-        learning_rate=config.learning_rate, progress=progress, cancel=cancel, stage=STAGE,
-        label="fine-tuning the pruned model", span=(0.1, 0.8),
+        pruned,
+        model,
+        x,
+        y,
+        epochs=config.fine_tune_epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        progress=progress,
+        cancel=cancel,
+        stage=STAGE,
+        label="fine-tuning the pruned model",
+        span=(0.1, 0.8),
     )
     pruned.compile()
     cancel.raise_if_cancelled()
 
-    figures: dict[str, Any] = dict(tflite_size_before=None, tflite_size_after=None, latency_ms_before=None,
-                                   latency_ms_after=None, latency_ratio=None)
     if config.measure.measure:
         progress(0.82, "converting to .tflite", stage=STAGE)
-        before = m.to_tflite(model)
-        cancel.raise_if_cancelled()
-        after = m.to_tflite(pruned)
-        cancel.raise_if_cancelled()
-        progress(0.92, "measuring .tflite latency side by side", stage=STAGE)
-        lat = m.side_by_side_latency(
-            {"before": before, "after": after}, runs=config.measure.latency_runs,
-            warmup=config.measure.latency_warmup, num_threads=config.measure.num_threads,
-        )
-        figures.update(
-            tflite_size_before=len(before), tflite_size_after=len(after),
-            latency_ms_before=lat["before"].p50_ms, latency_ms_after=lat["after"].p50_ms,
-            latency_ratio=lat["after"].p50_ms / lat["before"].p50_ms if lat["before"].p50_ms > 0 else None,
-        )
+    figures = m.tflite_pair_figures(
+        model,
+        pruned,
+        ("before", "after"),
+        config.measure,
+        cancel=cancel,
+        on_timing=lambda: progress(0.92, "measuring .tflite latency side by side", stage=STAGE),
+    )
     params_before, params_after = int(model.count_params()), int(pruned.count_params())
     progress(1.0, f"parameters {params_before} -> {params_after}", stage=STAGE)
     return StructuredPruneResult(

@@ -112,7 +112,7 @@ def single_output(model: Any) -> None:
 
 def output_activation(model: Any) -> str:
     """'softmax', 'sigmoid' or 'linear': the activation that produced the model's output."""
-    layer = keras_internals.output_layer(model)   # UpstreamChanged when Keras no longer says
+    layer = keras_internals.output_layer(model)  # UpstreamChanged when Keras no longer says
     name = ""
     cls = type(layer).__name__
     if cls == "Softmax":
@@ -214,9 +214,7 @@ def fit(
     callback = make_engine_callback(
         progress, cancel, total_steps=total, stage=stage, label=label, on_batch_end=on_batch_end, span=span
     )
-    history = model.fit(
-        x, targets, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=[callback]
-    )
+    history = model.fit(x, targets, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=[callback])
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
@@ -247,9 +245,20 @@ def fine_tune(
         targets = y
         loss, metrics = loss_for(model, y, soft_targets=False)
     return fit(
-        model, x, targets, loss=loss, metrics=metrics, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, progress=progress, cancel=cancel, stage=stage, label=label,
-        on_batch_end=on_batch_end, span=span,
+        model,
+        x,
+        targets,
+        loss=loss,
+        metrics=metrics,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        progress=progress,
+        cancel=cancel,
+        stage=stage,
+        label=label,
+        on_batch_end=on_batch_end,
+        span=span,
     )
 
 

@@ -14,6 +14,14 @@ from core.data.loaders import (
 from core.data.synth import synthesize_dataset, synthesize_inputs
 
 __all__ = [
-    "DataDescription", "DataSpec", "Dataset", "check_fits", "check_inputs", "choose_samples",
-    "load_data", "stratified_indices", "synthesize_dataset", "synthesize_inputs",
+    "DataDescription",
+    "DataSpec",
+    "Dataset",
+    "check_fits",
+    "check_inputs",
+    "choose_samples",
+    "load_data",
+    "stratified_indices",
+    "synthesize_dataset",
+    "synthesize_inputs",
 ]

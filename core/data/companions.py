@@ -28,9 +28,9 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 class Companions:
     """The data found beside one model: full paths, or None where there is none."""
 
-    eval_path: str | None = None       # NAME_eval.EXT: labelled, for evaluation (and calibration)
-    combined_path: str | None = None   # NAME.npz
-    calib_path: str | None = None      # NAME_calib.EXT
+    eval_path: str | None = None  # NAME_eval.EXT: labelled, for evaluation (and calibration)
+    combined_path: str | None = None  # NAME.npz
+    calib_path: str | None = None  # NAME_calib.EXT
 
     @property
     def best(self) -> str | None:
@@ -77,8 +77,11 @@ def match_companions(model_path: str, names: Iterable[str]) -> Companions:
         return os.path.join(folder, name) if name is not None else None
 
     combined = path(next((n for n in listing if n == f"{stem}.npz"), None))
-    return Companions(eval_path=path(_pick(listing, f"{stem}_eval")), combined_path=combined,
-                      calib_path=path(_pick(listing, f"{stem}_calib")))
+    return Companions(
+        eval_path=path(_pick(listing, f"{stem}_eval")),
+        combined_path=combined,
+        calib_path=path(_pick(listing, f"{stem}_calib")),
+    )
 
 
 def find_companions(model_path: str) -> Companions:

@@ -52,8 +52,9 @@ def _one_feature(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return values if len(spec.shape) == 1 else values[:, None]
 
 
-def _map_columns(path: str | Path, header: list[str], features: list[int], interface: ModelInterface
-                 ) -> dict[str, list[int]]:
+def _map_columns(
+    path: str | Path, header: list[str], features: list[int], interface: ModelInterface
+) -> dict[str, list[int]]:
     """{input name: column indices in feature order} for a multi-input model; refuses what does not fit."""
     inputs = interface.input_names
     exact: dict[str, int] = {}
@@ -81,16 +82,20 @@ def _map_columns(path: str | Path, header: list[str], features: list[int], inter
                 plan[name] = [numbered[name][k] for k in ks]
     unfed = [n for n in inputs if n not in plan]
     if misfits or unfed:
-        raise bad(path, "the columns do not fit the model's inputs: columns that fit no input: "
-                        f"{quoted(header[c] for c in sorted(misfits))}; "
-                        f"inputs left unfed: {quoted(unfed)}. A column named like an input feeds that input; "
-                        f"columns <input>.0 .. <input>.<F-1> feed the F features of a flat input "
-                        f"(inputs: {quoted(inputs)})")
+        raise bad(
+            path,
+            "the columns do not fit the model's inputs: columns that fit no input: "
+            f"{quoted(header[c] for c in sorted(misfits))}; "
+            f"inputs left unfed: {quoted(unfed)}. A column named like an input feeds that input; "
+            f"columns <input>.0 .. <input>.<F-1> feed the F features of a flat input "
+            f"(inputs: {quoted(inputs)})",
+        )
     return plan
 
 
-def load_csv(path: str | Path, interface: ModelInterface, primary: str | None,
-             label_column: str | None = None) -> Dataset:
+def load_csv(
+    path: str | Path, interface: ModelInterface, primary: str | None, label_column: str | None = None
+) -> Dataset:
     """Inputs {input name: (n, F) or (n,)} and the primary output's labels (n,) from a CSV file."""
     header, values = read_table(path)
     if label_column is not None and label_column not in header:
@@ -102,8 +107,9 @@ def load_csv(path: str | Path, interface: ModelInterface, primary: str | None,
         notes = [f"{len(features)} feature columns"]
     else:
         plan = _map_columns(path, header, features, interface)
-        notes = ["columns: " + "; ".join(f"{name} <- {', '.join(header[c] for c in cols)}"
-                                         for name, cols in plan.items())]
+        notes = [
+            "columns: " + "; ".join(f"{name} <- {', '.join(header[c] for c in cols)}" for name, cols in plan.items())
+        ]
     x = {}
     for spec in interface.inputs:
         cols = plan[spec.name]
@@ -116,9 +122,13 @@ def load_csv(path: str | Path, interface: ModelInterface, primary: str | None,
     y = None
     if label_index is not None:
         if primary is None:
-            raise bad(path, f"column {label_column!r} holds labels, but the model has no outputs" if not
-                      interface.outputs else f"column {label_column!r} holds labels, but the model's outputs have "
-                      "no order of their own; name the output they label with --primary-output OUTPUT")
+            raise bad(
+                path,
+                f"column {label_column!r} holds labels, but the model has no outputs"
+                if not interface.outputs
+                else f"column {label_column!r} holds labels, but the model's outputs have "
+                "no order of their own; name the output they label with --primary-output OUTPUT",
+            )
         y = {primary: class_labels(values[:, label_index])}
         notes.append(f"labels from column {label_column!r} -> output {primary!r} (the primary output)")
     else:

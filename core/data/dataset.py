@@ -17,8 +17,9 @@ from core.models.interface import OUTPUT, ModelInterface, TensorSpec
 
 # Without a model interface a file is read as for a model with one input named `x`
 # and one output named `y` (the names the files themselves use).
-UNKNOWN_INTERFACE = ModelInterface(inputs=(TensorSpec(shape=(None,), name="x"),),
-                                   outputs=(TensorSpec(shape=(None,), name="y", role=OUTPUT),))
+UNKNOWN_INTERFACE = ModelInterface(
+    inputs=(TensorSpec(shape=(None,), name="x"),), outputs=(TensorSpec(shape=(None,), name="y", role=OUTPUT),)
+)
 
 
 @dataclass
@@ -54,8 +55,9 @@ class Dataset:
     def subset(self, indices: np.ndarray) -> "Dataset":
         """The samples at `indices` (1-D integer array) of every input and label array."""
         y = None if self.y is None else {k: v[indices] for k, v in self.y.items()}
-        return Dataset({k: v[indices] for k, v in self.x.items()}, y, self.source, self.format, list(self.notes),
-                       self.primary)
+        return Dataset(
+            {k: v[indices] for k, v in self.x.items()}, y, self.source, self.format, list(self.notes), self.primary
+        )
 
 
 def bad(path: str | Path | None, message: str) -> BadInputError:
@@ -87,16 +89,18 @@ def resolve_primary(interface: ModelInterface, primary_output: str | None, path:
     """
     if primary_output is not None:
         if primary_output not in interface.output_names:
-            raise bad(path, f"no output named {primary_output!r} to label; the model's outputs are "
-                            f"{quoted(interface.output_names)}")
+            raise bad(
+                path,
+                f"no output named {primary_output!r} to label; the model's outputs are "
+                f"{quoted(interface.output_names)}",
+            )
         return primary_output
     if len(interface.outputs) > 1 and not interface.ordered_outputs:
         return None
     return interface.output_names[0] if interface.outputs else None
 
 
-def as_input_dtype(values: np.ndarray, spec: TensorSpec, path: str | Path | None, what: str = "the data"
-                   ) -> np.ndarray:
+def as_input_dtype(values: np.ndarray, spec: TensorSpec, path: str | Path | None, what: str = "the data") -> np.ndarray:
     """Integer inputs stay integers: whole-valued float data is cast to the input's dtype.
 
     Non-whole (or non-finite) values for an integer input are refused naming the input.
@@ -107,8 +111,11 @@ def as_input_dtype(values: np.ndarray, spec: TensorSpec, path: str | Path | None
     if not spec.is_integer or not np.issubdtype(values.dtype, np.floating):
         return values
     if not np.all(np.isfinite(values)) or np.any(np.mod(values, 1) != 0):
-        raise bad(path, f"{input_label(spec)} takes integers ({spec.dtype}: ids, e.g. into an Embedding), "
-                        f"but {what} holds fractional values")
+        raise bad(
+            path,
+            f"{input_label(spec)} takes integers ({spec.dtype}: ids, e.g. into an Embedding), "
+            f"but {what} holds fractional values",
+        )
     return values.astype(np.dtype(spec.dtype))
 
 

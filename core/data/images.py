@@ -22,14 +22,20 @@ def load_image_folder(path: str | Path, interface: ModelInterface | None, primar
     if not classes:
         raise bad(path, "an image folder needs one subfolder per class (none found)")
     if interface is not None and len(interface.inputs) != 1:
-        raise bad(path, f"an image folder feeds only a single-input model; this model has "
-                        f"{len(interface.inputs)} inputs ({quoted(interface.input_names)}): use an .npz with "
-                        f"one array named after each input")
+        raise bad(
+            path,
+            f"an image folder feeds only a single-input model; this model has "
+            f"{len(interface.inputs)} inputs ({quoted(interface.input_names)}): use an .npz with "
+            f"one array named after each input",
+        )
     spec = interface.inputs[0] if interface is not None else None
     if spec is None or len(spec.shape) != 4 or spec.shape[1] is None or spec.shape[2] is None:
         expected = spec.describe() if spec else "unknown"
-        raise bad(path, f"an image folder needs a model with a fixed image input (batch, height, width, channels); "
-                        f"this model's input is {expected}")
+        raise bad(
+            path,
+            f"an image folder needs a model with a fixed image input (batch, height, width, channels); "
+            f"this model's input is {expected}",
+        )
     height, width, channels = spec.shape[1], spec.shape[2], spec.shape[3] or 3
     tf = import_tensorflow()
     images, labels = [], []
@@ -46,10 +52,13 @@ def load_image_folder(path: str | Path, interface: ModelInterface | None, primar
             labels.append(label)
     if not images:
         raise bad(path, f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class subfolders")
-    notes = [f"{len(classes)} classes: {', '.join(classes[:10])}{'…' if len(classes) > 10 else ''}",
-             f"resized to {height}x{width}x{channels}, pixel values 0..255 (the model must rescale itself)"]
+    notes = [
+        f"{len(classes)} classes: {', '.join(classes[:10])}{'…' if len(classes) > 10 else ''}",
+        f"resized to {height}x{width}x{channels}, pixel values 0..255 (the model must rescale itself)",
+    ]
     y = None if primary is None else {primary: np.asarray(labels, dtype=np.int64)}
     if primary is not None:
         notes.append(f"class ids label output {primary!r} (the primary output)")
-    return Dataset(x={spec.name: np.stack(images)}, y=y, source=str(path), format="image_folder", notes=notes,
-                   primary=primary)
+    return Dataset(
+        x={spec.name: np.stack(images)}, y=y, source=str(path), format="image_folder", notes=notes, primary=primary
+    )

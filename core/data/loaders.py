@@ -89,7 +89,7 @@ class DataSpec:
     eval_path: str | None = None
     label_column: str | None = None
     calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
-    eval_samples: int | None = None          # None: all of the evaluation data
+    eval_samples: int | None = None  # None: all of the evaluation data
     seed: int = 0
     primary_output: str | None = None
 
@@ -98,7 +98,7 @@ class DataSpec:
 class DataDescription:
     """Where the calibration and evaluation data came from (part of every result and report)."""
 
-    synthetic_data: bool                     # True: random inputs, no labels -- calibration may mislead
+    synthetic_data: bool  # True: random inputs, no labels -- calibration may mislead
     calibration_source: str | None
     eval_source: str | None
     calibration_samples: int
@@ -106,7 +106,7 @@ class DataDescription:
     labelled: bool
     stratified: bool
     notes: tuple[str, ...] = ()
-    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # per-sample shape each input was evaluated at
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # per-sample shape each input was evaluated at
 
 
 # ---------------------------------------------------------------------------
@@ -121,12 +121,19 @@ def _check_counts(data: Dataset, path: str | Path) -> None:
             raise bad(path, f"the data holds no samples ({what} has shape {value.shape})")
     counts = {what: int(value.shape[0]) for what, value in arrays}
     if len(set(counts.values())) > 1:
-        raise bad(path, "the arrays hold different numbers of samples: "
-                        + ", ".join(f"{what} {n}" for what, n in counts.items()))
+        raise bad(
+            path,
+            "the arrays hold different numbers of samples: " + ", ".join(f"{what} {n}" for what, n in counts.items()),
+        )
 
 
-def load_data(path: str | Path, *, interface: ModelInterface | None = None, label_column: str | None = None,
-              primary_output: str | None = None) -> Dataset:
+def load_data(
+    path: str | Path,
+    *,
+    interface: ModelInterface | None = None,
+    label_column: str | None = None,
+    primary_output: str | None = None,
+) -> Dataset:
     """Load a data file or image folder (format from the extension) for `interface`'s inputs and outputs.
 
     Returns a `Dataset` ({input name: (n, ...)}, {output name: (n, ...)} or None); the rules
@@ -148,8 +155,11 @@ def load_data(path: str | Path, *, interface: ModelInterface | None = None, labe
         elif suffix == ".csv":
             data = load_csv(p, model, primary, label_column)
         else:
-            raise bad(path, f"unknown data format {suffix or '(no extension)'!r}; use .npz, .npy, .csv or an "
-                            "image folder with one subfolder per class")
+            raise bad(
+                path,
+                f"unknown data format {suffix or '(no extension)'!r}; use .npz, .npy, .csv or an "
+                "image folder with one subfolder per class",
+            )
     if label_column is not None and data.format in ("npz", "npy"):
         data.notes.append("--label-column is only used for .csv files")
     _check_counts(data, path)
@@ -191,8 +201,11 @@ def check_fits(x: np.ndarray, spec: TensorSpec, source: str | Path = "") -> np.n
     actual_text = shape_text(x.shape)
 
     def mismatch(reason: str = "") -> BadInputError:
-        return bad(source, f"{input_label(spec)}: the data does not fit the model: expected inputs of shape "
-                           f"{expected_text} {spec.dtype}, got {actual_text} {x.dtype}{reason}")
+        return bad(
+            source,
+            f"{input_label(spec)}: the data does not fit the model: expected inputs of shape "
+            f"{expected_text} {spec.dtype}, got {actual_text} {x.dtype}{reason}",
+        )
 
     if x.ndim == 0:
         raise mismatch(" (no sample axis)")
@@ -226,13 +239,17 @@ def check_inputs(data: Dataset, interface: ModelInterface, source: str | Path | 
     source = data.source if source is None else source
     missing = [n for n in interface.input_names if n not in data.x]
     if missing:
-        raise bad(source, f"no data for input{'s' if len(missing) > 1 else ''} {quoted(missing)}; "
-                          f"the data has {quoted(data.x)}")
+        raise bad(
+            source,
+            f"no data for input{'s' if len(missing) > 1 else ''} {quoted(missing)}; the data has {quoted(data.x)}",
+        )
     x = {spec.name: check_fits(data.x[spec.name], spec, source) for spec in interface.inputs}
     counts = {name: int(value.shape[0]) for name, value in x.items()}
     if len(set(counts.values())) > 1:
-        raise bad(source, "the inputs hold different numbers of samples: "
-                          + ", ".join(f"input {k!r} {n}" for k, n in counts.items()))
+        raise bad(
+            source,
+            "the inputs hold different numbers of samples: " + ", ".join(f"input {k!r} {n}" for k, n in counts.items()),
+        )
     notes = list(data.notes) + [f"data for {k!r} feeds no input of the model; ignored" for k in data.x if k not in x]
     return Dataset(x, data.y, data.source, data.format, notes, data.primary)
 
@@ -254,8 +271,9 @@ def _class_ids(labels: np.ndarray) -> np.ndarray | None:
     return labels
 
 
-def stratified_indices(y: np.ndarray | Mapping[str, np.ndarray] | None, n: int, seed: int = 0, *,
-                       primary: str | None = None) -> tuple[np.ndarray, bool]:
+def stratified_indices(
+    y: np.ndarray | Mapping[str, np.ndarray] | None, n: int, seed: int = 0, *, primary: str | None = None
+) -> tuple[np.ndarray, bool]:
     """Up to `n` sample indices, class-stratified when the labels are class labels. Returns (indices, stratified).
 
     `y`: labels (n_total, ...), or {output name: labels} -- then the `primary` output's labels
@@ -312,5 +330,16 @@ def describe_path(path: str | None) -> str | None:
     return None if path is None else os.fspath(path)
 
 
-__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "IMAGE_EXTENSIONS", "DataDescription", "DataSpec", "Dataset",
-           "check_fits", "check_inputs", "choose_samples", "describe_path", "load_data", "stratified_indices"]
+__all__ = [
+    "DEFAULT_CALIBRATION_SAMPLES",
+    "IMAGE_EXTENSIONS",
+    "DataDescription",
+    "DataSpec",
+    "Dataset",
+    "check_fits",
+    "check_inputs",
+    "choose_samples",
+    "describe_path",
+    "load_data",
+    "stratified_indices",
+]

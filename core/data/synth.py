@@ -19,22 +19,38 @@ import numpy as np
 
 from core.models.interface import ModelInterface, TensorSpec
 
-SYNTHETIC_WARNING = ("NO DATA GIVEN: calibration and evaluation used RANDOM inputs; quantization ranges and "
-                     "fidelity figures may not reflect real data (give --data for trustworthy results)")
+SYNTHETIC_WARNING = (
+    "NO DATA GIVEN: calibration and evaluation used RANDOM inputs; quantization ranges and "
+    "fidelity figures may not reflect real data (give --data for trustworthy results)"
+)
 
-INTEGER_HIGH = 10            # integer inputs: 0 .. INTEGER_HIGH - 1
+INTEGER_HIGH = 10  # integer inputs: 0 .. INTEGER_HIGH - 1
 
 
 def input_shape_flag(spec: TensorSpec) -> str:
     """`--input-shape frames=LEN,6`: the flag a user gives for `spec`'s free dimensions."""
-    sizes = ",".join(("N" if len(spec.shape) < 3 else "LEN" if i == 1 and len(spec.shape) == 3 else
-                      "H" if i == 1 else "W" if i == 2 else "D") if d is None else str(d)
-                     for i, d in enumerate(spec.shape[1:], start=1))
+    sizes = ",".join(
+        (
+            "N"
+            if len(spec.shape) < 3
+            else "LEN"
+            if i == 1 and len(spec.shape) == 3
+            else "H"
+            if i == 1
+            else "W"
+            if i == 2
+            else "D"
+        )
+        if d is None
+        else str(d)
+        for i, d in enumerate(spec.shape[1:], start=1)
+    )
     return f"--input-shape {spec.name or 'INPUT'}={sizes}"
 
 
-def synthetic_shape(spec: TensorSpec, n: int, given: tuple[int, ...] | None = None
-                    ) -> tuple[tuple[int, ...], list[str]]:
+def synthetic_shape(
+    spec: TensorSpec, n: int, given: tuple[int, ...] | None = None
+) -> tuple[tuple[int, ...], list[str]]:
     """The shape (n, ...) to synthesize for `spec`; (shape, notes).
 
     `given` is the user's per-sample shape (no batch axis); it must match the
@@ -47,20 +63,28 @@ def synthetic_shape(spec: TensorSpec, n: int, given: tuple[int, ...] | None = No
     dims = tuple(spec.shape[1:])
     if given is not None:
         given = tuple(int(d) for d in given)
-        if len(given) != len(dims) or any(d is not None and d != g for d, g in zip(dims, given)) or \
-                any(g < 1 for g in given):
-            raise UsageError(f"--input-shape for {name}: {given} does not fit its shape {spec.describe()} "
-                             "(give the sizes after the batch axis)")
+        if (
+            len(given) != len(dims)
+            or any(d is not None and d != g for d, g in zip(dims, given))
+            or any(g < 1 for g in given)
+        ):
+            raise UsageError(
+                f"--input-shape for {name}: {given} does not fit its shape {spec.describe()} "
+                "(give the sizes after the batch axis)"
+            )
         notes = [f"{name} synthesized at {given} (--input-shape)"] if None in dims else []
         return (int(n),) + given, notes
     if None in dims:
-        raise UsageError(f"{name} has free dimensions {spec.describe()} and no data was given: give --data, or "
-                         f"the sizes to measure at with {input_shape_flag(spec)}")
-    return (int(n),) + tuple(int(d) for d in dims if d is not None), []   # no None left: checked above
+        raise UsageError(
+            f"{name} has free dimensions {spec.describe()} and no data was given: give --data, or "
+            f"the sizes to measure at with {input_shape_flag(spec)}"
+        )
+    return (int(n),) + tuple(int(d) for d in dims if d is not None), []  # no None left: checked above
 
 
-def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator,
-                given: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
+def _synthesize(
+    spec: TensorSpec, n: int, rng: np.random.Generator, given: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, list[str]]:
     shape, notes = synthetic_shape(spec, n, given)
     dtype = np.dtype(spec.dtype)
     if dtype == np.bool_:
@@ -72,14 +96,16 @@ def _synthesize(spec: TensorSpec, n: int, rng: np.random.Generator,
     return x, notes
 
 
-def synthesize_inputs(spec: TensorSpec, n: int, seed: int = 0,
-                      given: tuple[int, ...] | None = None) -> tuple[np.ndarray, list[str]]:
+def synthesize_inputs(
+    spec: TensorSpec, n: int, seed: int = 0, given: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """`n` random samples (n, ...) in `spec`'s dtype for one input; returns (array, notes)."""
     return _synthesize(spec, n, np.random.default_rng(seed), given)
 
 
-def synthesize_dataset(interface: ModelInterface, n: int, seed: int = 0,
-                       shapes: dict[str, tuple[int, ...]] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+def synthesize_dataset(
+    interface: ModelInterface, n: int, seed: int = 0, shapes: dict[str, tuple[int, ...]] | None = None
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """`n` random samples for every input: ({input name: (n, ...)} in input order, notes).
 
     `shapes`: per-sample shapes by input name for inputs with free dimensions
@@ -91,11 +117,18 @@ def synthesize_dataset(interface: ModelInterface, n: int, seed: int = 0,
     x: dict[str, np.ndarray] = {}
     notes: list[str] = []
     for position, spec in enumerate(interface.inputs):
-        x[spec.name], spec_notes = _synthesize(spec, n, np.random.default_rng([seed, position]),
-                                               (shapes or {}).get(spec.name))
+        x[spec.name], spec_notes = _synthesize(
+            spec, n, np.random.default_rng([seed, position]), (shapes or {}).get(spec.name)
+        )
         notes += spec_notes
     return x, notes
 
 
-__all__ = ["INTEGER_HIGH", "SYNTHETIC_WARNING", "input_shape_flag", "synthesize_dataset", "synthesize_inputs",
-           "synthetic_shape"]
+__all__ = [
+    "INTEGER_HIGH",
+    "SYNTHETIC_WARNING",
+    "input_shape_flag",
+    "synthesize_dataset",
+    "synthesize_inputs",
+    "synthetic_shape",
+]

@@ -9,6 +9,17 @@ from core.engine.jobs import JobHandle
 from core.engine.supervisor import Engine
 
 __all__ = [
-    "CancelToken", "Engine", "ErrorEvent", "Event", "InlineChild", "JobHandle", "LogEvent",
-    "PartialEvent", "ProgressEvent", "Reporter", "ResultEvent", "null_reporter", "runs_in_parent",
+    "CancelToken",
+    "Engine",
+    "ErrorEvent",
+    "Event",
+    "InlineChild",
+    "JobHandle",
+    "LogEvent",
+    "PartialEvent",
+    "ProgressEvent",
+    "Reporter",
+    "ResultEvent",
+    "null_reporter",
+    "runs_in_parent",
 ]

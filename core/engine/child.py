@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ChildSettings:
     """What the engine's child is told at start: its crash log, sandbox paths (scratch, inputs, code, cache) and parent."""
+
     crash_log_path: str
     preload_tensorflow: bool = True
     scratch: str | None = None  # the private folder the child may write (None: no sandbox, e.g. unit tests)
@@ -85,8 +86,11 @@ def enter_sandbox(settings: ChildSettings) -> SandboxStatus:
 
     assert settings.scratch is not None
     prepare_scratch(settings.scratch, settings.cache_dir)
-    policy = default_policy(settings.scratch, settings.inputs + ((settings.cache_dir,) if settings.cache_dir else ()),
-                            code_roots=settings.code_roots)
+    policy = default_policy(
+        settings.scratch,
+        settings.inputs + ((settings.cache_dir,) if settings.cache_dir else ()),
+        code_roots=settings.code_roots,
+    )
     return apply_sandbox(policy)
 
 
@@ -99,8 +103,9 @@ def resolve_job(ref: str) -> Callable[..., Any]:
     return target
 
 
-def run_job(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reporter: Reporter,
-            token: CancelToken) -> ResultEvent | ErrorEvent:
+def run_job(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reporter: Reporter, token: CancelToken
+) -> ResultEvent | ErrorEvent:
     """Run one job function and turn its outcome into a terminal event."""
     try:
         return ResultEvent(fn(*args, progress=reporter, cancel=token, **kwargs))

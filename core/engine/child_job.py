@@ -46,6 +46,7 @@ class ChildJobHandle(JobHandle):
     every `POLL_SECONDS`; a child that dies becomes an ErrorEvent saying how (crash, out of
     memory, killed by a signal).
     """
+
     def __init__(self, engine: "Engine", job_id: int, subject: str | None, *, owns_slot: bool = True) -> None:
         super().__init__(subject)
         self._engine = engine
@@ -70,7 +71,7 @@ class ChildJobHandle(JobHandle):
     def _next_event(self) -> Event | None:
         engine = self._engine
         process, conn = engine._process, engine._conn
-        assert process is not None and conn is not None   # the engine sets and clears them together
+        assert process is not None and conn is not None  # the engine sets and clears them together
         try:
             if conn.poll(POLL_SECONDS):
                 try:
@@ -79,9 +80,14 @@ class ChildJobHandle(JobHandle):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a message that is not plain data ends the child
                     engine._kill_child()
-                    return ErrorEvent(JobError(ErrorKind.CRASHED, f"the model engine sent a malformed message ({exc}); "
-                                               "it was stopped (the next job starts a fresh engine)",
-                                               path=self.subject))
+                    return ErrorEvent(
+                        JobError(
+                            ErrorKind.CRASHED,
+                            f"the model engine sent a malformed message ({exc}); "
+                            "it was stopped (the next job starts a fresh engine)",
+                            path=self.subject,
+                        )
+                    )
                 if message[0] == "event" and message[1] == self._job_id:
                     self._track_load(message[2])
                     if not isinstance(message[2], TERMINAL_EVENTS) and process.is_alive():
@@ -124,16 +130,25 @@ class ChildJobHandle(JobHandle):
             time.monotonic() - self._cancel_requested_at > engine.cancel_grace_seconds
         ):
             engine._kill_child()
-            return ErrorEvent(JobError(ErrorKind.CANCELLED, "cancelled by the user (engine stopped)", path=self.subject))
+            return ErrorEvent(
+                JobError(ErrorKind.CANCELLED, "cancelled by the user (engine stopped)", path=self.subject)
+            )
         limit = engine.load_timeout_s
-        if (limit and self._load_started_at is not None and not self._load_done
-                and time.monotonic() - self._load_started_at > limit):
+        if (
+            limit
+            and self._load_started_at is not None
+            and not self._load_done
+            and time.monotonic() - self._load_started_at > limit
+        ):
             engine._kill_child()
-            return ErrorEvent(JobError(
-                ErrorKind.BAD_INPUT,
-                f"did not finish loading in {limit:g} s; the model engine was stopped "
-                "(a model that never finishes loading is refused; raise the limit with --load-timeout)",
-                path=self.subject))
+            return ErrorEvent(
+                JobError(
+                    ErrorKind.BAD_INPUT,
+                    f"did not finish loading in {limit:g} s; the model engine was stopped "
+                    "(a model that never finishes loading is refused; raise the limit with --load-timeout)",
+                    path=self.subject,
+                )
+            )
         rss_mb = engine._child_rss_mb()
         if rss_mb is not None and rss_mb > engine.memory_limit_mb:
             engine._kill_child()
@@ -154,8 +169,14 @@ class ChildJobHandle(JobHandle):
         if self._cancel_requested_at is not None:
             return ErrorEvent(JobError(ErrorKind.CANCELLED, "cancelled by the user", path=self.subject))
         if exitcode is not None and -exitcode in STOP_SIGNALS:
-            return ErrorEvent(JobError(ErrorKind.CANCELLED, f"the model engine was stopped by {describe_signal(exitcode)} "
-                                       "from outside Litesmith", path=self.subject, details=details))
+            return ErrorEvent(
+                JobError(
+                    ErrorKind.CANCELLED,
+                    f"the model engine was stopped by {describe_signal(exitcode)} from outside Litesmith",
+                    path=self.subject,
+                    details=details,
+                )
+            )
         if exitcode == -signal.SIGKILL:
             return ErrorEvent(
                 JobError(
@@ -166,11 +187,15 @@ class ChildJobHandle(JobHandle):
                 )
             )
         if exitcode is not None and exitcode >= 0:
-            return ErrorEvent(JobError(
-                ErrorKind.CRASHED,
-                f"the model engine exited unexpectedly (exit code {exitcode}) while processing this file; "
-                "its messages are above (the next job starts a fresh engine)",
-                path=self.subject, details=details))
+            return ErrorEvent(
+                JobError(
+                    ErrorKind.CRASHED,
+                    f"the model engine exited unexpectedly (exit code {exitcode}) while processing this file; "
+                    "its messages are above (the next job starts a fresh engine)",
+                    path=self.subject,
+                    details=details,
+                )
+            )
         return ErrorEvent(
             JobError(
                 ErrorKind.CRASHED,
@@ -180,4 +205,3 @@ class ChildJobHandle(JobHandle):
                 details=details,
             )
         )
-

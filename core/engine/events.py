@@ -25,6 +25,7 @@ class ProgressEvent:
 @dataclass(frozen=True)
 class LogEvent:
     """A message from the job for the log: `level` is "debug", "info", "warning" or "error"."""
+
     level: str  # "debug" | "info" | "warning" | "error"
     message: str
 
@@ -43,12 +44,14 @@ class PartialEvent:
 @dataclass(frozen=True)
 class ResultEvent:
     """The job's last event when it succeeded: `value` is what the job function returned."""
+
     value: Any
 
 
 @dataclass(frozen=True)
 class ErrorEvent:
     """The job's last event when it failed or was cancelled: the JobError (kind, one-line message, path)."""
+
     error: JobError
 
 

@@ -111,25 +111,23 @@ class JobHandle:
         raise NotImplementedError
 
 
+class ThreadJobHandle(JobHandle):
+    """A job run by a thread of this process, its events on a queue (the inline and parent-side jobs)."""
 
-class InlineJobHandle(JobHandle):
-    """Runs the job in a thread of this process: same interface, no isolation."""
-
-    def __init__(self, engine: "Engine", fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 subject: str | None) -> None:
+    def __init__(self, engine: "Engine", subject: str | None) -> None:
         super().__init__(subject)
         self._engine = engine
         self._token = CancelToken()
         self._queue: queue.Queue = queue.Queue()
-        reporter = Reporter(self._queue.put)
+        self.reporter = Reporter(self._queue.put)
 
-        if runs_in_parent_side(fn):
-            kwargs = {**kwargs, "child": InlineChild(reporter, self._token)}
+    def _start(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> None:
+        """Run `fn(*args, **kwargs)` as a job in a daemon thread; its result or error ends the events."""
 
         def work() -> None:
-            self._queue.put(run_job(fn, args, kwargs, reporter, self._token))
+            self._queue.put(run_job(fn, args, kwargs, self.reporter, self._token))
 
-        self._thread = threading.Thread(target=work, name="inline-job", daemon=True)
+        self._thread = threading.Thread(target=work, name=name, daemon=True)
         self._thread.start()
 
     def _send_cancel(self) -> None:
@@ -144,3 +142,19 @@ class InlineJobHandle(JobHandle):
     def _finished(self) -> None:
         self._engine._job_finished()
 
+
+class InlineJobHandle(ThreadJobHandle):
+    """Runs the job in a thread of this process: same interface, no isolation."""
+
+    def __init__(
+        self,
+        engine: "Engine",
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        subject: str | None,
+    ) -> None:
+        super().__init__(engine, subject)
+        if runs_in_parent_side(fn):
+            kwargs = {**kwargs, "child": InlineChild(self.reporter, self._token)}
+        self._start(fn, args, kwargs, "inline-job")

@@ -29,9 +29,17 @@ class ModuleRun:
     seconds: float
 
 
-def run_module(module: str, folder: str, *, cancel: Any = None, timeout_s: float | None = None,
-               env: Mapping[str, str] | None = None, python: str | None = None, poll_s: float = 0.05,
-               stderr_tail: int = 8000) -> ModuleRun:
+def run_module(
+    module: str,
+    folder: str,
+    *,
+    cancel: Any = None,
+    timeout_s: float | None = None,
+    env: Mapping[str, str] | None = None,
+    python: str | None = None,
+    poll_s: float = 0.05,
+    stderr_tail: int = 8000,
+) -> ModuleRun:
     """Run `python -m module folder` to its end, or until `cancel` is set or `timeout_s` passes.
 
     stderr goes to FOLDER/stderr.txt, not a pipe: a helper can log more than a pipe holds, and
@@ -45,8 +53,13 @@ def run_module(module: str, folder: str, *, cancel: Any = None, timeout_s: float
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     timed_out = False
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([python or sys.executable, "-m", module, folder], env=variables,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
+        process = subprocess.Popen(
+            [python or sys.executable, "-m", module, folder],
+            env=variables,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         while process.poll() is None:
             if cancel is not None and cancel.cancelled:

@@ -12,13 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+
 def job_ref(fn: Callable[..., Any]) -> str:
     """`module:qualname` naming `fn` for the child to import; ValueError for a function not importable by name."""
     module = getattr(fn, "__module__", None)
     if not module or module == "__main__":
         raise ValueError(f"job {fn!r} must be a function defined in an importable module")
     return f"{module}:{fn.__qualname__}"
-
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,11 @@ each as a `ChildJobHandle` that does not hold the engine's job slot.
 
 from __future__ import annotations
 
-import queue
-import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from core.engine.child import run_job
 from core.engine.child_job import ChildJobHandle
-from core.engine.context import CancelToken, Reporter
-from core.engine.events import ErrorEvent, Event, ResultEvent
-from core.engine.jobs import POLL_SECONDS, JobHandle, with_subject
+from core.engine.events import ErrorEvent, ResultEvent
+from core.engine.jobs import ThreadJobHandle
 from core.engine.needs import job_needs, job_ref
 from core.errors import ErrorKind, JobError, JobFailed
 
@@ -58,24 +54,20 @@ class EngineChild:
             owner._step = None
 
 
-class ParentJobHandle(JobHandle):
+class ParentJobHandle(ThreadJobHandle):
     """A `@runs_in_parent` job: runs in a thread here; its untrusted steps go to the child."""
 
-    def __init__(self, engine: "Engine", fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 subject: str | None) -> None:
-        super().__init__(subject)
-        self._engine = engine
-        self._token = CancelToken()
-        self._queue: queue.Queue = queue.Queue()
+    def __init__(
+        self,
+        engine: "Engine",
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        subject: str | None,
+    ) -> None:
+        super().__init__(engine, subject)
         self._step: ChildJobHandle | None = None
-        reporter = Reporter(self._queue.put)
-        child = EngineChild(engine, self)
-
-        def work() -> None:
-            self._queue.put(run_job(fn, args, {**kwargs, "child": child}, reporter, self._token))
-
-        self._thread = threading.Thread(target=work, name="parent-side-job", daemon=True)
-        self._thread.start()
+        self._start(fn, args, {**kwargs, "child": EngineChild(engine, self)}, "parent-side-job")
 
     def _send_cancel(self) -> None:
         self._token.cancel()
@@ -83,18 +75,8 @@ class ParentJobHandle(JobHandle):
         if step is not None:
             step.cancel()
 
-    def _next_event(self) -> Event | None:
-        try:
-            return with_subject(self._queue.get(timeout=POLL_SECONDS), self.subject)
-        except queue.Empty:
-            return None
-
     def _abandon(self) -> None:
         self._token.cancel()
         if self._step is not None:
             self._engine._kill_child()
         self._thread.join(timeout=5)
-
-    def _finished(self) -> None:
-        self._engine._job_finished()
-

@@ -60,7 +60,7 @@ class SandboxStatus:
 
     @property
     def level(self) -> str:
-        """"full" (files and network confined, nothing missing), "partial" (one of them) or "off"."""
+        """ "full" (files and network confined, nothing missing), "partial" (one of them) or "off"."""
         if self.filesystem and self.network and not self.missing:
             return "full"
         if self.filesystem or self.network:
@@ -83,9 +83,16 @@ class SandboxStatus:
 
     def to_dict(self) -> dict:
         """Plain data for JSON (`litesmith devices --json`): every field, plus `level` and `summary`."""
-        return {"level": self.level, "platform": self.platform, "landlock_abi": self.landlock_abi,
-                "filesystem": self.filesystem, "network": list(self.network), "scoped": self.scoped,
-                "missing": list(self.missing), "summary": self.summary}
+        return {
+            "level": self.level,
+            "platform": self.platform,
+            "landlock_abi": self.landlock_abi,
+            "filesystem": self.filesystem,
+            "network": list(self.network),
+            "scoped": self.scoped,
+            "missing": list(self.missing),
+            "summary": self.summary,
+        }
 
 
 _APPLIED: SandboxStatus | None = None
@@ -110,11 +117,34 @@ class SandboxPolicy:
     devices: tuple[str, ...] = ()  # GPUs: read, write and ioctl
 
 
-ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-             "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/lsb-release",
-             "/etc/ssl/openssl.cnf", "/etc/mime.types", "/etc/gai.conf", "/etc/host.conf")
-PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/version",
-              "/proc/sys/kernel/osrelease", "/proc/sys/vm/overcommit_memory", "/proc/driver/nvidia", "/sys")
+ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/os-release",
+    "/etc/lsb-release",
+    "/etc/ssl/openssl.cnf",
+    "/etc/mime.types",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+)
+PROC_FILES = (
+    "/proc/self",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/loadavg",
+    "/proc/version",
+    "/proc/sys/kernel/osrelease",
+    "/proc/sys/vm/overcommit_memory",
+    "/proc/driver/nvidia",
+    "/sys",
+)
 DEVICES_READ = ("/dev/urandom", "/dev/random", "/dev/zero", "/dev/full")
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/opt/conda")
 
@@ -143,7 +173,7 @@ def python_paths() -> list[str]:
     if frozen:
         paths.add(frozen)
     if getattr(sys, "frozen", False):
-        paths.add(sys.executable)       # a PyInstaller bundle's modules live in its executable's archive
+        paths.add(sys.executable)  # a PyInstaller bundle's modules live in its executable's archive
     paths.update(entry for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages"))
     paths.update(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p))
     return sorted(p for p in paths if p and os.path.exists(p))
@@ -219,8 +249,10 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
     abi = landlock_abi()
     filesystem = scoped = False
     if abi < 1:
-        missing.append("file-system confinement: Landlock is not available on this kernel "
-                       f"({platform.release()}; needs Linux 5.13+ with Landlock enabled)")
+        missing.append(
+            "file-system confinement: Landlock is not available on this kernel "
+            f"({platform.release()}; needs Linux 5.13+ with Landlock enabled)"
+        )
     else:
         try:
             landlock_restrict(policy, abi)
@@ -234,8 +266,14 @@ def apply_sandbox(policy: SandboxPolicy) -> SandboxStatus:
                 missing.append(f"truncating files outside scratch: needs Landlock ABI 3 (this kernel has {abi})")
         except OSError as exc:
             missing.append(f"file-system confinement: Landlock failed ({exc.strerror})")
-    status = SandboxStatus(platform=plat, landlock_abi=abi if filesystem else 0, filesystem=filesystem,
-                           network=tuple(network), scoped=scoped, missing=tuple(missing))
+    status = SandboxStatus(
+        platform=plat,
+        landlock_abi=abi if filesystem else 0,
+        filesystem=filesystem,
+        network=tuple(network),
+        scoped=scoped,
+        missing=tuple(missing),
+    )
     _APPLIED = status
     return status
 
@@ -246,9 +284,13 @@ def _probe_main(conn: Connection, scratch: str) -> None:
 
 
 def _not_linux() -> SandboxStatus:
-    return SandboxStatus(platform=sys.platform, missing=(
-        f"no OS sandbox on {platform.system() or sys.platform}: the engine's child can read and write what you "
-        "can and reach the network (Litesmith's sandbox uses Linux Landlock, namespaces and seccomp)",))
+    return SandboxStatus(
+        platform=sys.platform,
+        missing=(
+            f"no OS sandbox on {platform.system() or sys.platform}: the engine's child can read and write what you "
+            "can and reach the network (Litesmith's sandbox uses Linux Landlock, namespaces and seccomp)",
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -266,8 +308,7 @@ def sandbox_status() -> SandboxStatus:
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
     scratch = tempfile.mkdtemp(prefix="litesmith-probe-")
-    process = ctx.Process(target=_probe_main, args=(child_conn, scratch), name="litesmith-sandbox-probe",
-                          daemon=True)
+    process = ctx.Process(target=_probe_main, args=(child_conn, scratch), name="litesmith-sandbox-probe", daemon=True)
     try:
         process.start()
         child_conn.close()
@@ -275,8 +316,9 @@ def sandbox_status() -> SandboxStatus:
             raise TimeoutError("no answer in 30 s")
         status = parent_conn.recv()
     except (OSError, EOFError, TimeoutError) as exc:
-        status = SandboxStatus(platform=sys.platform,
-                               missing=(f"could not check the sandbox: {type(exc).__name__}: {exc}",))
+        status = SandboxStatus(
+            platform=sys.platform, missing=(f"could not check the sandbox: {type(exc).__name__}: {exc}",)
+        )
     finally:
         parent_conn.close()
         if process.pid is not None:
@@ -288,5 +330,12 @@ def sandbox_status() -> SandboxStatus:
     return replace(status, probed=True)
 
 
-__all__ = ["SandboxPolicy", "SandboxStatus", "applied_status", "apply_sandbox", "default_policy", "landlock_abi",
-           "sandbox_status"]
+__all__ = [
+    "SandboxPolicy",
+    "SandboxStatus",
+    "applied_status",
+    "apply_sandbox",
+    "default_policy",
+    "landlock_abi",
+    "sandbox_status",
+]

@@ -33,6 +33,7 @@ AF_UNIX = 1
 @dataclass(frozen=True)
 class Arch:
     """One CPU architecture's numbers: the audit arch id and the syscall numbers the filter checks or denies."""
+
     audit: int
     seccomp: int
     capset: int
@@ -40,15 +41,34 @@ class Arch:
     clone: int
     unshare: int
     setns: int
-    denied: tuple[int, ...]  # io_uring_setup/enter/register, clone3 (ENOSYS: libc falls back to clone), bpf, userfaultfd, keyctl, add_key, request_key
+    denied: tuple[
+        int, ...
+    ]  # io_uring_setup/enter/register, clone3 (ENOSYS: libc falls back to clone), bpf, userfaultfd, keyctl, add_key, request_key
     x32_bit: int = 0
 
 
 ARCHES = {
-    "x86_64": Arch(audit=0xC000003E, seccomp=317, capset=126, socket=41, clone=56, unshare=272, setns=308,
-                    denied=(425, 426, 427, 435, 321, 323, 250, 248, 249), x32_bit=0x40000000),
-    "aarch64": Arch(audit=0xC00000B7, seccomp=277, capset=91, socket=198, clone=220, unshare=97, setns=268,
-                     denied=(425, 426, 427, 435, 280, 282, 219, 217, 218)),
+    "x86_64": Arch(
+        audit=0xC000003E,
+        seccomp=317,
+        capset=126,
+        socket=41,
+        clone=56,
+        unshare=272,
+        setns=308,
+        denied=(425, 426, 427, 435, 321, 323, 250, 248, 249),
+        x32_bit=0x40000000,
+    ),
+    "aarch64": Arch(
+        audit=0xC00000B7,
+        seccomp=277,
+        capset=91,
+        socket=198,
+        clone=220,
+        unshare=97,
+        setns=268,
+        denied=(425, 426, 427, 435, 280, 282, 219, 217, 218),
+    ),
 }
 ARCHES["amd64"] = ARCHES["x86_64"]
 ARCHES["arm64"] = ARCHES["aarch64"]
@@ -58,7 +78,6 @@ CLONE3 = 435
 def current_arch() -> Arch | None:
     """This machine's `Arch` (x86_64/amd64, aarch64/arm64), or None where the filter is not supported."""
     return ARCHES.get(platform.machine().lower())
-
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,7 +95,6 @@ def syscall(number: int, *args: Any) -> int:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
     return result
-
 
 
 def no_new_privs() -> None:
@@ -140,26 +158,34 @@ def seccomp_program(arch: Arch) -> bytes:
     prog: list[bytes] = []
     allow, eacces, eperm, enosys = "allow", "eacces", "eperm", "enosys"
     # (instruction, jump targets) pairs resolved below, so offsets stay right when edited.
-    code: list[tuple] = [
-        ("ld", 4),
-        ("jeq", arch.audit, None, eperm),
-        ("ld", 0),
-    ]
+    code: list[tuple] = [("ld", 4), ("jeq", arch.audit, None, eperm), ("ld", 0)]
     if arch.x32_bit:
         code.append(("jge", arch.x32_bit, eperm, None))
-    code += [("jeq", arch.socket, "socket", None),
-             ("jeq", arch.clone, "clone", None),
-             ("jeq", arch.unshare, eperm, None),
-             ("jeq", arch.setns, eperm, None),
-             ("jeq", CLONE3, enosys, None)]
+    code += [
+        ("jeq", arch.socket, "socket", None),
+        ("jeq", arch.clone, "clone", None),
+        ("jeq", arch.unshare, eperm, None),
+        ("jeq", arch.setns, eperm, None),
+        ("jeq", CLONE3, enosys, None),
+    ]
     code += [("jeq", nr, eperm, None) for nr in arch.denied if nr != CLONE3]
-    code += [("ret", allow),
-             ("label", "socket"), ("ld", 16), ("jeq", AF_UNIX, allow, eacces),
-             ("label", "clone"), ("ld", 16), ("jset", CLONE_NEW_ANY, eperm, allow),
-             ("label", allow), ("ret", allow),
-             ("label", eacces), ("ret", eacces),
-             ("label", eperm), ("ret", eperm),
-             ("label", enosys), ("ret", enosys)]
+    code += [
+        ("ret", allow),
+        ("label", "socket"),
+        ("ld", 16),
+        ("jeq", AF_UNIX, allow, eacces),
+        ("label", "clone"),
+        ("ld", 16),
+        ("jset", CLONE_NEW_ANY, eperm, allow),
+        ("label", allow),
+        ("ret", allow),
+        ("label", eacces),
+        ("ret", eacces),
+        ("label", eperm),
+        ("ret", eperm),
+        ("label", enosys),
+        ("ret", enosys),
+    ]
     values = {allow: SECCOMP_RET_ALLOW, eacces: deny_eacces, eperm: deny_eperm, enosys: deny_enosys}
     labels: dict[str, int] = {}
     index = 0
@@ -198,6 +224,9 @@ def install_seccomp(arch: Arch) -> None:
     program = seccomp_program(arch)
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer))
-    syscall(arch.seccomp, ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_TSYNC),
-             ctypes.c_char_p(fprog))
-
+    syscall(
+        arch.seccomp,
+        ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_uint(SECCOMP_FILTER_FLAG_TSYNC),
+        ctypes.c_char_p(fprog),
+    )

@@ -206,8 +206,14 @@ class Engine:
             self._busy.release()
             raise
 
-    def run(self, fn: Callable[..., Any], *args: Any, subject: str | None = None,
-            on_event: Callable[[Event], None] | None = None, **kwargs: Any) -> Any:
+    def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        subject: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Submit and wait: returns the job's value or raises `JobFailed`."""
         return self.submit(fn, *args, subject=subject, **kwargs).result(on_event=on_event)
 
@@ -250,8 +256,9 @@ class Engine:
 
     def _covers(self, needs: JobNeeds) -> bool:
         granted = self._granted
-        return (all(any(is_beneath(p, g) for g in granted.inputs | granted.code_roots) for p in needs.inputs)
-                and all(any(is_beneath(r, g) for g in granted.code_roots) for r in needs.code_roots))
+        return all(any(is_beneath(p, g) for g in granted.inputs | granted.code_roots) for p in needs.inputs) and all(
+            any(is_beneath(r, g) for g in granted.code_roots) for r in needs.code_roots
+        )
 
     def _ensure_child(self, needs: JobNeeds = JobNeeds()) -> None:
         with self._child_lock:
@@ -280,13 +287,20 @@ class Engine:
         self._crash_log = crash_log
         cache_dir = os.path.abspath(default_cache_dir())
         core_root = code_root("core")
-        self._granted = JobNeeds(inputs=needs.inputs, code_roots=needs.code_roots | ({core_root} if core_root else set()),
-                                 caches=needs.caches | {cache_dir})
-        settings = ChildSettings(crash_log_path=str(crash_log), preload_tensorflow=self.preload_tensorflow,
-                                 scratch=str(self._scratch), inputs=tuple(sorted(needs.inputs)),
-                                 code_roots=tuple(sorted(needs.code_roots)),
-                                 cache_dir=cache_dir if os.path.isdir(cache_dir) else None,
-                                 parent_pid=os.getpid())
+        self._granted = JobNeeds(
+            inputs=needs.inputs,
+            code_roots=needs.code_roots | ({core_root} if core_root else set()),
+            caches=needs.caches | {cache_dir},
+        )
+        settings = ChildSettings(
+            crash_log_path=str(crash_log),
+            preload_tensorflow=self.preload_tensorflow,
+            scratch=str(self._scratch),
+            inputs=tuple(sorted(needs.inputs)),
+            code_roots=tuple(sorted(needs.code_roots)),
+            cache_dir=cache_dir if os.path.isdir(cache_dir) else None,
+            parent_pid=os.getpid(),
+        )
         process = ctx.Process(target=child_main, args=(child_conn, settings), name="litesmith-engine", daemon=True)
         try:
             _SPAWNER.start(process)

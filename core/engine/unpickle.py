@@ -10,14 +10,43 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-_SAFE_BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray", "slice", "range", "list", "dict", "tuple",
-                            "bytes", "str", "int", "float", "bool", "object"})
-_SAFE_GLOBALS = frozenset({
-    ("copyreg", "_reconstructor"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
-    ("collections", "deque"), ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
-    ("datetime", "timedelta"), ("datetime", "timezone"), ("pathlib", "Path"), ("pathlib", "PosixPath"),
-    ("pathlib", "PurePosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PureWindowsPath"),
-})
+_SAFE_BUILTINS = frozenset(
+    {
+        "set",
+        "frozenset",
+        "complex",
+        "bytearray",
+        "slice",
+        "range",
+        "list",
+        "dict",
+        "tuple",
+        "bytes",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "object",
+    }
+)
+_SAFE_GLOBALS = frozenset(
+    {
+        ("copyreg", "_reconstructor"),
+        ("collections", "OrderedDict"),
+        ("collections", "defaultdict"),
+        ("collections", "deque"),
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("pathlib", "Path"),
+        ("pathlib", "PosixPath"),
+        ("pathlib", "PurePosixPath"),
+        ("pathlib", "WindowsPath"),
+        ("pathlib", "PureWindowsPath"),
+    }
+)
 _NUMPY_FUNCTIONS = frozenset({"_reconstruct", "scalar", "_frombuffer"})
 
 
@@ -63,13 +92,17 @@ def allowed_global(module: str, name: str, code_tops: frozenset[str] = frozenset
             return obj
         import numpy
 
-        if isinstance(obj, type) and (issubclass(obj, numpy.dtype) or issubclass(obj, numpy.generic)
-                                      or obj is numpy.ndarray):
+        if isinstance(obj, type) and (
+            issubclass(obj, numpy.dtype) or issubclass(obj, numpy.generic) or obj is numpy.ndarray
+        ):
             return obj
         return None
     obj = _resolve(module, name, top in code_tops)
-    if isinstance(obj, type) and (dataclasses.is_dataclass(obj) or issubclass(obj, (enum.Enum, BaseException))
-                                  or (issubclass(obj, tuple) and hasattr(obj, "_fields"))):
+    if isinstance(obj, type) and (
+        dataclasses.is_dataclass(obj)
+        or issubclass(obj, (enum.Enum, BaseException))
+        or (issubclass(obj, tuple) and hasattr(obj, "_fields"))
+    ):
         return obj
     return None
 

@@ -17,8 +17,15 @@ import numpy as np
 
 from core.evaluation.common import BINARY, AccuracyMetrics, as_array, ratio, same_n
 
-__all__ = ["roc_auc", "average_precision", "precision_recall", "binary_accuracy", "binary_metrics",
-           "binary_fidelity", "decisions"]
+__all__ = [
+    "roc_auc",
+    "average_precision",
+    "precision_recall",
+    "binary_accuracy",
+    "binary_metrics",
+    "binary_fidelity",
+    "decisions",
+]
 
 
 def binary_scores(scores: Any, name: str = "scores") -> np.ndarray:
@@ -51,8 +58,8 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     n = len(values)
     # Start index of each run of equal values.
     starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], n]                      # exclusive
-    run_rank = (starts + 1 + ends) / 2.0              # mean of ranks starts+1 .. ends
+    ends = np.r_[starts[1:], n]  # exclusive
+    run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
     ranks = np.empty(n, dtype=np.float64)
     ranks[order] = np.repeat(run_rank, ends - starts)
     return ranks
@@ -142,5 +149,9 @@ def binary_fidelity(out: np.ndarray, ref: np.ndarray, threshold: float) -> dict[
         raise ValueError("binary fidelity needs (n,) or (n, 1) outputs")
     n = out.shape[0]
     flipped = int(np.sum(decisions(out[:, 0], threshold) != decisions(ref[:, 0], threshold)))
-    return {"flipped": flipped, "flipped_fraction": flipped / n, "agreement": 1.0 - flipped / n,
-            "threshold": float(threshold)}
+    return {
+        "flipped": flipped,
+        "flipped_fraction": flipped / n,
+        "agreement": 1.0 - flipped / n,
+        "threshold": float(threshold),
+    }

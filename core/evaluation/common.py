@@ -23,8 +23,20 @@ EMBEDDING = "embedding"
 TASKS = (MULTICLASS, BINARY, REGRESSION, MULTILABEL, CLASS_ID, SEQUENCE, SEGMENTATION, EMBEDDING)
 
 __all__ = [
-    "MULTICLASS", "BINARY", "REGRESSION", "MULTILABEL", "CLASS_ID", "SEQUENCE", "SEGMENTATION", "EMBEDDING",
-    "TASKS", "AccuracyMetrics", "FidelityMetrics", "Evaluation", "json_safe", "undefined_reason",
+    "MULTICLASS",
+    "BINARY",
+    "REGRESSION",
+    "MULTILABEL",
+    "CLASS_ID",
+    "SEQUENCE",
+    "SEGMENTATION",
+    "EMBEDDING",
+    "TASKS",
+    "AccuracyMetrics",
+    "FidelityMetrics",
+    "Evaluation",
+    "json_safe",
+    "undefined_reason",
 ]
 
 
@@ -117,25 +129,25 @@ class AccuracyMetrics(_ToDict):
 
     task: str
     samples: int
-    accuracy: float | None = None          # see the class docstring
-    roc_auc: float | None = None           # binary
-    pr_auc: float | None = None            # binary, average precision
-    precision: float | None = None         # binary, at `threshold`
-    recall: float | None = None            # binary, at `threshold`
-    positives: int | None = None           # binary, multilabel: positive labels
+    accuracy: float | None = None  # see the class docstring
+    roc_auc: float | None = None  # binary
+    pr_auc: float | None = None  # binary, average precision
+    precision: float | None = None  # binary, at `threshold`
+    recall: float | None = None  # binary, at `threshold`
+    positives: int | None = None  # binary, multilabel: positive labels
     predicted_positives: int | None = None  # binary, multilabel: scores above `threshold`
-    threshold: float | None = None         # binary, multilabel, sigmoid segmentation
-    mae: float | None = None               # regression
-    rmse: float | None = None              # regression
-    max_error: float | None = None         # regression: largest |prediction - target|
-    micro_f1: float | None = None          # multilabel
-    macro_f1: float | None = None          # multilabel
-    mean_average_precision: float | None = None   # multilabel, over labels with a positive
-    labels_without_positive: int | None = None    # multilabel: labels left out of the mAP
+    threshold: float | None = None  # binary, multilabel, sigmoid segmentation
+    mae: float | None = None  # regression
+    rmse: float | None = None  # regression
+    max_error: float | None = None  # regression: largest |prediction - target|
+    micro_f1: float | None = None  # multilabel
+    macro_f1: float | None = None  # multilabel
+    mean_average_precision: float | None = None  # multilabel, over labels with a positive
+    labels_without_positive: int | None = None  # multilabel: labels left out of the mAP
     label_precision: tuple[float, ...] | None = None  # multilabel, per label at `threshold`
-    label_recall: tuple[float, ...] | None = None     # multilabel, per label at `threshold`
-    mean_iou: float | None = None          # segmentation
-    iou_classes: int | None = None         # segmentation: classes in the mean IoU
+    label_recall: tuple[float, ...] | None = None  # multilabel, per label at `threshold`
+    mean_iou: float | None = None  # segmentation
+    iou_classes: int | None = None  # segmentation: classes in the mean IoU
 
 
 @dataclass(frozen=True)
@@ -152,14 +164,14 @@ class FidelityMetrics(_ToDict):
     max_abs_diff: float
     mean_abs_diff: float
     cosine_similarity: float
-    cosine_over: str                       # "sample" (mean of per-sample cosines) or "array"
-    top1_agreement: float | None = None    # multiclass: fraction with the same arg-max
-    flipped: int | None = None             # binary, multilabel: decisions that changed side of `threshold`
+    cosine_over: str  # "sample" (mean of per-sample cosines) or "array"
+    top1_agreement: float | None = None  # multiclass: fraction with the same arg-max
+    flipped: int | None = None  # binary, multilabel: decisions that changed side of `threshold`
     flipped_fraction: float | None = None  # binary, multilabel: flipped / decisions
-    threshold: float | None = None         # binary, multilabel, sigmoid segmentation
-    agreement: float | None = None         # see the class docstring
+    threshold: float | None = None  # binary, multilabel, sigmoid segmentation
+    agreement: float | None = None  # see the class docstring
     flipped_per_label: tuple[int, ...] | None = None  # multilabel
-    clipped: int | None = None             # regression: outputs pinned at the variant's own max/min
+    clipped: int | None = None  # regression: outputs pinned at the variant's own max/min
 
 
 @dataclass(frozen=True)

@@ -95,17 +95,28 @@ from core.evaluation.positions import (
     sequence_metrics,
 )
 
+# Its own API; the task names and result types it imports from `common` stay reachable here too.
 __all__ = [
-    "MULTICLASS", "BINARY", "REGRESSION", "MULTILABEL", "CLASS_ID", "SEQUENCE", "SEGMENTATION", "EMBEDDING",
-    "TASKS", "AccuracyMetrics", "FidelityMetrics", "Evaluation",
-    "detect_task", "evaluate_outputs", "accuracy_metrics", "fidelity_metrics",
-    "classification_metrics", "binary_metrics", "regression_metrics",
-    "roc_auc", "average_precision", "precision_recall", "binary_accuracy", "top1_accuracy",
-    "mean_absolute_error", "root_mean_squared_error", "max_error", "clipped_outputs",
+    "detect_task",
+    "evaluate_outputs",
+    "accuracy_metrics",
+    "fidelity_metrics",
+    "classification_metrics",
+    "binary_metrics",
+    "regression_metrics",
+    "roc_auc",
+    "average_precision",
+    "precision_recall",
+    "binary_accuracy",
+    "top1_accuracy",
+    "mean_absolute_error",
+    "root_mean_squared_error",
+    "max_error",
+    "clipped_outputs",
 ]
 
-CLIP_RELATIVE_TOLERANCE = 1e-6   # "at the variant's own max/min": within this fraction of it
-CLIP_REFERENCE_MARGIN = 0.01     # ... while the reference goes beyond by more than this share of its range
+CLIP_RELATIVE_TOLERANCE = 1e-6  # "at the variant's own max/min": within this fraction of it
+CLIP_REFERENCE_MARGIN = 0.01  # ... while the reference goes beyond by more than this share of its range
 
 
 def _check_task(task: str) -> None:
@@ -298,8 +309,9 @@ def accuracy_metrics(outputs: Any, labels: Any, task: str, threshold: float = 0.
     raise ValueError("embedding outputs have no accuracy figures")
 
 
-def _task_fidelity(task: str, out: np.ndarray, ref: np.ndarray, a: np.ndarray, b: np.ndarray,
-                   threshold: float) -> dict[str, Any]:
+def _task_fidelity(
+    task: str, out: np.ndarray, ref: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float
+) -> dict[str, Any]:
     """The task's own fidelity fields; `out`/`ref` keep their shape, `a`/`b` are (n, -1)."""
     if task == MULTICLASS:
         if a.shape[1] < 2:
@@ -319,8 +331,9 @@ def _task_fidelity(task: str, out: np.ndarray, ref: np.ndarray, a: np.ndarray, b
     return {}
 
 
-def fidelity_metrics(outputs: Any, reference_outputs: Any, task: str | None = None,
-                     threshold: float = 0.5) -> FidelityMetrics:
+def fidelity_metrics(
+    outputs: Any, reference_outputs: Any, task: str | None = None, threshold: float = 0.5
+) -> FidelityMetrics:
     """Compare a variant's outputs with the original model's outputs on the same inputs (same shape)."""
     out = as_array(outputs, "outputs")
     ref = as_array(reference_outputs, "reference_outputs")
@@ -349,8 +362,14 @@ def fidelity_metrics(outputs: Any, reference_outputs: Any, task: str | None = No
     )
 
 
-def evaluate_outputs(outputs: Any, labels: Any = None, reference_outputs: Any = None,
-                     threshold: float = 0.5, task: str | None = None, output: str = "") -> Evaluation:
+def evaluate_outputs(
+    outputs: Any,
+    labels: Any = None,
+    reference_outputs: Any = None,
+    threshold: float = 0.5,
+    task: str | None = None,
+    output: str = "",
+) -> Evaluation:
     """Judge one output: accuracy against `labels`, fidelity against `reference_outputs`.
 
     The task is detected (``detect_task``) from the reference outputs when given (a

@@ -43,7 +43,7 @@ class ModelEvaluation:
 
     outputs: tuple[Evaluation, ...]
     primary: str
-    unscored: tuple[tuple[str, str], ...] = ()   # (output name, why it was not judged)
+    unscored: tuple[tuple[str, str], ...] = ()  # (output name, why it was not judged)
 
     def output(self, name: str) -> Evaluation:
         """The evaluation of the output called `name` (KeyError when it was not scored)."""
@@ -114,9 +114,15 @@ def _shape(a: Any) -> tuple[int, ...]:
     return tuple(np.shape(a))
 
 
-def evaluate_model(outputs: Mapping[str, Any], *, labels: Mapping[str, Any] | None = None,
-                   reference: Mapping[str, Any] | None = None, tasks: Mapping[str, str],
-                   threshold: float = 0.5, primary: str) -> ModelEvaluation:
+def evaluate_model(
+    outputs: Mapping[str, Any],
+    *,
+    labels: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    tasks: Mapping[str, str],
+    threshold: float = 0.5,
+    primary: str,
+) -> ModelEvaluation:
     """Judge each named output with its task; pair outputs, labels and reference by name only.
 
     `outputs`: output name -> array ``(n, ...)`` of the model being judged;
@@ -137,8 +143,10 @@ def evaluate_model(outputs: Mapping[str, Any], *, labels: Mapping[str, Any] | No
     labels = labels or {}
     stray = [name for name in labels if name not in tasks]
     if stray:
-        raise ValueError(f"labels for {', '.join(map(repr, stray))}, which is not an output being judged "
-                         f"({', '.join(map(repr, tasks))})")
+        raise ValueError(
+            f"labels for {', '.join(map(repr, stray))}, which is not an output being judged "
+            f"({', '.join(map(repr, tasks))})"
+        )
 
     judged: list[Evaluation] = []
     unscored: list[tuple[str, str]] = []
@@ -156,8 +164,16 @@ def evaluate_model(outputs: Mapping[str, Any], *, labels: Mapping[str, Any] | No
                 unscored.append((name, f"shape {_shape(outputs[name])} differs from the original's {_shape(ref)}"))
                 continue
         try:
-            judged.append(evaluate_outputs(outputs[name], labels=labels.get(name), reference_outputs=ref,
-                                           threshold=threshold, task=task, output=name))
+            judged.append(
+                evaluate_outputs(
+                    outputs[name],
+                    labels=labels.get(name),
+                    reference_outputs=ref,
+                    threshold=threshold,
+                    task=task,
+                    output=name,
+                )
+            )
         except ValueError as exc:
             raise ValueError(f"output {name!r} ({task}): {exc}") from None
     extra = [n for n in outputs if n not in tasks]

@@ -105,5 +105,10 @@ def multilabel_fidelity(out: np.ndarray, ref: np.ndarray, threshold: float) -> d
     changed = decisions(out, threshold) != decisions(ref, threshold)
     flipped = int(changed.sum())
     fraction = flipped / changed.size
-    return {"flipped": flipped, "flipped_fraction": fraction, "agreement": 1.0 - fraction,
-            "flipped_per_label": tuple(int(v) for v in changed.sum(axis=0)), "threshold": float(threshold)}
+    return {
+        "flipped": flipped,
+        "flipped_fraction": fraction,
+        "agreement": 1.0 - fraction,
+        "flipped_per_label": tuple(int(v) for v in changed.sum(axis=0)),
+        "threshold": float(threshold),
+    }

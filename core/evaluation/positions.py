@@ -45,8 +45,15 @@ from core.evaluation.common import (
     same_n,
 )
 
-__all__ = ["class_id_metrics", "class_id_fidelity", "sequence_metrics", "segmentation_metrics",
-           "position_fidelity", "mean_iou", "position_classes"]
+__all__ = [
+    "class_id_metrics",
+    "class_id_fidelity",
+    "sequence_metrics",
+    "segmentation_metrics",
+    "position_fidelity",
+    "mean_iou",
+    "position_classes",
+]
 
 _SCORE_NDIM = {SEQUENCE: 3, SEGMENTATION: 4}
 _SHAPE_TEXT = {SEQUENCE: "(n, t, k)", SEGMENTATION: "(n, h, w, k)"}
@@ -140,8 +147,7 @@ def sequence_metrics(y_true: Any, scores: Any) -> AccuracyMetrics:
     s = _position_scores(scores, SEQUENCE)
     y = _position_labels(y_true, s, SEQUENCE)
     same_n(y, s, "sequence_metrics")
-    return AccuracyMetrics(task=SEQUENCE, samples=int(s.shape[0]),
-                           accuracy=float(np.mean(position_classes(s) == y)))
+    return AccuracyMetrics(task=SEQUENCE, samples=int(s.shape[0]), accuracy=float(np.mean(position_classes(s) == y)))
 
 
 def segmentation_metrics(y_true: Any, scores: Any, threshold: float = 0.5) -> AccuracyMetrics:
@@ -151,9 +157,14 @@ def segmentation_metrics(y_true: Any, scores: Any, threshold: float = 0.5) -> Ac
     same_n(y, s, "segmentation_metrics")
     p = position_classes(s, threshold)
     iou, classes = mean_iou(y, p)
-    return AccuracyMetrics(task=SEGMENTATION, samples=int(s.shape[0]), accuracy=float(np.mean(p == y)),
-                           mean_iou=iou, iou_classes=classes,
-                           threshold=float(threshold) if s.shape[-1] == 1 else None)
+    return AccuracyMetrics(
+        task=SEGMENTATION,
+        samples=int(s.shape[0]),
+        accuracy=float(np.mean(p == y)),
+        mean_iou=iou,
+        iou_classes=classes,
+        threshold=float(threshold) if s.shape[-1] == 1 else None,
+    )
 
 
 def position_fidelity(out: np.ndarray, ref: np.ndarray, task: str, threshold: float) -> dict[str, Any]:

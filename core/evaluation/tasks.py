@@ -90,7 +90,7 @@ class TaskChoice:
 
 
 def _activation(spec: TensorSpec) -> str:
-    """"softmax", "sigmoid", another known activation's name (not probabilities) or "" (unknown)."""
+    """ "softmax", "sigmoid", another known activation's name (not probabilities) or "" (unknown)."""
     act = (spec.activation or "").strip().lower()
     if act in SOFTMAX_ACTIVATIONS:
         return "softmax"
@@ -136,8 +136,9 @@ def _single_value(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) 
     if act == "sigmoid":
         return TaskChoice(BINARY, "sigmoid activation, one value per sample")
     if act:
-        return TaskChoice(REGRESSION, f"{act} activation, one value per sample; "
-                                      f"use --task {name}=binary if these are probabilities")
+        return TaskChoice(
+            REGRESSION, f"{act} activation, one value per sample; use --task {name}=binary if these are probabilities"
+        )
     if _in_unit(ref):
         return TaskChoice(BINARY, "one value per sample, all in [0,1]" + (", 0/1 labels" if lab is not None else ""))
     return TaskChoice(REGRESSION, "one value per sample, not all in [0,1]")
@@ -228,19 +229,23 @@ def infer_task(spec: TensorSpec, reference: Any, labels: Any = None) -> TaskChoi
         choice = _positions(ref, lab, act)
     if choice is None:
         if lab is None and ref.ndim in (3, 4) and ref.shape[-1] > 1 and act == "sigmoid":
-            choice = TaskChoice(EMBEDDING, "sigmoid scores per position (no multi-label task per position) "
-                                           "and no labels")
+            choice = TaskChoice(
+                EMBEDDING, "sigmoid scores per position (no multi-label task per position) and no labels"
+            )
         elif lab is None and ref.ndim in (3, 4) and ref.shape[-1] > 1:
             task = SEQUENCE if ref.ndim == 3 else SEGMENTATION
-            choice = TaskChoice(EMBEDDING, f"{_describe_act(act)} and no labels; "
-                                           f"use --task {name}={task} if these are logits")
+            choice = TaskChoice(
+                EMBEDDING, f"{_describe_act(act)} and no labels; use --task {name}={task} if these are logits"
+            )
         elif lab is None:
             choice = TaskChoice(EMBEDDING, "no labels and no class structure")
         elif _per_sample(lab) == _per_sample(ref):
             choice = TaskChoice(REGRESSION, "labels with as many values per sample as the output")
         else:
-            raise ValueError(f"labels of shape {lab.shape} fit no task for output {spec.name!r} "
-                             f"{spec.describe()} (values of shape {ref.shape})")
+            raise ValueError(
+                f"labels of shape {lab.shape} fit no task for output {spec.name!r} "
+                f"{spec.describe()} (values of shape {ref.shape})"
+            )
     _check_labels(choice.task, spec, ref, lab)
     return choice
 
@@ -251,8 +256,9 @@ def _check_labels(task: str, spec: TensorSpec, ref: np.ndarray, lab: np.ndarray 
     try:
         accuracy_metrics(ref, lab, task)
     except ValueError as exc:
-        raise ValueError(f"the labels for output {spec.name!r} {spec.describe()} do not fit task {task!r}: "
-                         f"{exc}") from None
+        raise ValueError(
+            f"the labels for output {spec.name!r} {spec.describe()} do not fit task {task!r}: {exc}"
+        ) from None
 
 
 def _shape_fits(task: str, ref: np.ndarray) -> bool:
@@ -279,6 +285,8 @@ def check_task(task: str, spec: TensorSpec, reference: Any, labels: Any = None) 
         raise ValueError(f"unknown task {task!r} for output {spec.name!r}; expected one of {', '.join(TASKS)}")
     ref = as_array(reference, "reference outputs")
     if not _shape_fits(task, ref):
-        raise ValueError(f"task {task!r} needs {_NEEDS[task]}; output {spec.name!r} is {spec.describe()} "
-                         f"(values of shape {ref.shape})")
+        raise ValueError(
+            f"task {task!r} needs {_NEEDS[task]}; output {spec.name!r} is {spec.describe()} "
+            f"(values of shape {ref.shape})"
+        )
     _check_labels(task, spec, ref, _labels_for(ref, labels))

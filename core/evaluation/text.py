@@ -26,13 +26,17 @@ def accuracy_text(evaluation: Any) -> str:
         return "-"
     task = acc.task
     if task == "binary":
-        return (f"PR-AUC {fmt(acc.pr_auc)} ROC-AUC {fmt(acc.roc_auc)} P {fmt(acc.precision, '.3f')} "
-                f"R {fmt(acc.recall, '.3f')}")
+        return (
+            f"PR-AUC {fmt(acc.pr_auc)} ROC-AUC {fmt(acc.roc_auc)} P {fmt(acc.precision, '.3f')} "
+            f"R {fmt(acc.recall, '.3f')}"
+        )
     if task == "multiclass":
         return f"top-1 {fmt(acc.accuracy)}"
     if task == "multilabel":
-        return (f"mAP {fmt(acc.mean_average_precision)} micro-F1 {fmt(acc.micro_f1)} macro-F1 {fmt(acc.macro_f1)} "
-                f"label acc {fmt(acc.accuracy)}")
+        return (
+            f"mAP {fmt(acc.mean_average_precision)} micro-F1 {fmt(acc.micro_f1)} macro-F1 {fmt(acc.macro_f1)} "
+            f"label acc {fmt(acc.accuracy)}"
+        )
     if task == "class_id":
         return f"accuracy {fmt(acc.accuracy)}"
     if task == "sequence":
@@ -103,8 +107,9 @@ def per_output_table(source: Any, original: Any, variants: list[Any]) -> list[st
         for name, evaluation in [("original", original)] + [(v.name, v.evaluation) for v in variants]:
             ev = output_evaluation(evaluation, task.output)
             fidelity = "(reference)" if name == "original" else fidelity_text(ev) if ev is not None else "not scored"
-            rows.append((task.output + primary if first else "", task.task if first else "", name, fidelity,
-                         accuracy_text(ev)))
+            rows.append(
+                (task.output + primary if first else "", task.task if first else "", name, fidelity, accuracy_text(ev))
+            )
             first = False
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

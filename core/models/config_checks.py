@@ -48,6 +48,7 @@ def json_nesting_depth(text: str, stop_above: int | None = None) -> int:
 
 # -- Keras configs ---------------------------------------------------------------
 
+
 def _walk_json(node: Any) -> Iterator[dict]:
     stack = [node]
     while stack:

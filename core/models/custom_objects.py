@@ -57,8 +57,8 @@ MODULE_PREFIX = "litesmith_custom_objects"
 
 _lock = threading.RLock()
 _counter = itertools.count(1)
-_IMPORTED: dict[tuple[str, str], dict[str, Any]] = {}   # (real path, sha256) -> the objects it offers
-_DIGESTS: dict[str, str] = {}                           # real path -> sha256 of the bytes last imported
+_IMPORTED: dict[tuple[str, str], dict[str, Any]] = {}  # (real path, sha256) -> the objects it offers
+_DIGESTS: dict[str, str] = {}  # real path -> sha256 of the bytes last imported
 
 
 def _read(path: str | os.PathLike) -> tuple[str, bytes, str]:
@@ -75,8 +75,10 @@ def _read(path: str | os.PathLike) -> tuple[str, bytes, str]:
     except OSError as exc:
         raise BadInputError(f"cannot read the custom-objects file: {exc.strerror or exc}", path=text) from None
     if len(data) > MAX_FILE_BYTES:
-        raise BadInputError(f"the custom-objects file is larger than {MAX_FILE_BYTES // 2**20} MiB; "
-                            "is it really Python code?", path=text)
+        raise BadInputError(
+            f"the custom-objects file is larger than {MAX_FILE_BYTES // 2**20} MiB; is it really Python code?",
+            path=text,
+        )
     return real, data, hashlib.sha256(data).hexdigest()
 
 
@@ -102,9 +104,17 @@ def cache_part(paths: Iterable[str | os.PathLike]) -> list[str]:
 
 
 def _keras_bases(keras: Any) -> tuple[type, ...]:
-    names = ("layers.Layer", "Model", "losses.Loss", "metrics.Metric", "initializers.Initializer",
-             "regularizers.Regularizer", "constraints.Constraint", "optimizers.Optimizer",
-             "optimizers.schedules.LearningRateSchedule")
+    names = (
+        "layers.Layer",
+        "Model",
+        "losses.Loss",
+        "metrics.Metric",
+        "initializers.Initializer",
+        "regularizers.Regularizer",
+        "constraints.Constraint",
+        "optimizers.Optimizer",
+        "optimizers.schedules.LearningRateSchedule",
+    )
     bases = []
     for name in names:
         target: Any = keras
@@ -154,7 +164,7 @@ def _import_one(path: str | os.PathLike) -> dict[str, Any]:
         with _registry_restored() as registered:
             try:
                 code = compile(data, real, "exec", dont_inherit=True)
-                with contextlib.redirect_stdout(printed):   # stdout may carry the CLI's --json
+                with contextlib.redirect_stdout(printed):  # stdout may carry the CLI's --json
                     exec(code, module.__dict__)  # noqa: S102 - the user's own file, named explicitly
             except MemoryError:
                 sys.modules.pop(name, None)
@@ -162,9 +172,13 @@ def _import_one(path: str | os.PathLike) -> dict[str, Any]:
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the user's code is bad input
                 sys.modules.pop(name, None)
                 details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                raise BadInputError(escape_line(f"the custom-objects file could not be imported: "
-                                                f"{type(exc).__name__}: {first_line(exc, 300)}"),
-                                    path=text, details=details) from None
+                raise BadInputError(
+                    escape_line(
+                        f"the custom-objects file could not be imported: {type(exc).__name__}: {first_line(exc, 300)}"
+                    ),
+                    path=text,
+                    details=details,
+                ) from None
             finally:
                 if printed.getvalue():
                     sys.stderr.write(escape_text(printed.getvalue()))
@@ -199,10 +213,20 @@ def unknown_class_advice(name: str, custom_objects: Iterable[str] = ()) -> str:
     """The end of the refusal of a model whose class `name` Keras does not know."""
     given = [os.path.basename(os.fspath(p)) for p in custom_objects]
     if given:
-        return (f"it is not defined (or not a Keras class) in {', '.join(given)}; if you wrote '{name}', "
-                f"{UNKNOWN_CLASS_HINT}")
+        return (
+            f"it is not defined (or not a Keras class) in {', '.join(given)}; if you wrote '{name}', "
+            f"{UNKNOWN_CLASS_HINT}"
+        )
     return f"if you wrote '{name}', {UNKNOWN_CLASS_HINT}"
 
 
-__all__ = ["CLI_OPTION", "GUI_ACTION", "UNKNOWN_CLASS_HINT", "cache_part", "describe_custom_objects",
-           "file_sha256", "import_custom_objects", "unknown_class_advice"]
+__all__ = [
+    "CLI_OPTION",
+    "GUI_ACTION",
+    "UNKNOWN_CLASS_HINT",
+    "cache_part",
+    "describe_custom_objects",
+    "file_sha256",
+    "import_custom_objects",
+    "unknown_class_advice",
+]

@@ -72,15 +72,27 @@ from typing import Any, Mapping, Sequence
 
 from core.adapters import UpstreamChanged, keras_internals
 from core.models.flops_keras_rules import (  # noqa: F401 - re-exported
-    RNN_CLASSES, ZERO_BY_RULE, Shape, _is_model, _rule_for, _shape, _tensors, _zero,
+    RNN_CLASSES,
+    ZERO_BY_RULE,
+    Shape,
+    _is_model,
+    _rule_for,
+    _shape,
+    _tensors,
+    _zero,
 )
 from core.models.flops_tflite import TFLITE_ZERO_BY_RULE, count_tflite_macs  # noqa: F401 - re-exported
 from core.models.mac_count import (  # noqa: F401 - re-exported
-    POSITION_UNIT, SEQUENCE_UNIT, LayerMacs, MacCount, _Uncounted,
+    POSITION_UNIT,
+    SEQUENCE_UNIT,
+    LayerMacs,
+    MacCount,
+    _Uncounted,
 )
 
 
 # -- the Keras walk -------------------------------------------------------------------
+
 
 def _shapes(tensors: list[Any]) -> list[Shape]:
     """The shapes of `tensors` (from `_tensors`, which keeps only tensors with a shape)."""
@@ -105,19 +117,20 @@ class _KerasCounter:
 
     def model(self, model: Any, specs: list[Any] | None, prefix: str, name: str) -> None:
         try:
-            graph = keras_internals.layer_graph(model)     # UpstreamChanged propagates: see count_keras_macs
+            graph = keras_internals.layer_graph(model)  # UpstreamChanged propagates: see count_keras_macs
         except keras_internals.NoLayerGraph:
             row = self.row(name, type(model).__name__)
             row.counted, row.rule = False, "no layer graph (a subclassed model)"
             return
         if specs is not None and [_shape(s) for s in specs] == [_shape(t) for t in graph.inputs]:
-            specs = None                       # the call's shapes are the model's own: read the recorded graph
+            specs = None  # the call's shapes are the model's own: read the recorded graph
         if specs is None:
             for node in keras_internals.ordered_nodes(graph):
                 if node.operation is None or node.is_input:
                     continue
                 self.visit(node.operation, node.arguments.args, node.arguments.kwargs, node.outputs, prefix)
         else:
+
             def call(op: Any, *args: Any, **kwargs: Any) -> Any:
                 out = op.compute_output_spec(*args, **kwargs)
                 self.visit(op, args, kwargs, out, prefix)
@@ -166,8 +179,10 @@ def _input_specs(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | 
                 names.setdefault(str(key), i)
     unknown = sorted(set(input_shapes) - set(names))
     if unknown:
-        raise ValueError(f"the model has no input named {', '.join(map(repr, unknown))} "
-                         f"(inputs: {', '.join(map(repr, sorted(names)))})")
+        raise ValueError(
+            f"the model has no input named {', '.join(map(repr, unknown))} "
+            f"(inputs: {', '.join(map(repr, sorted(names)))})"
+        )
     specs = []
     for i, t in enumerate(inputs):
         own = _shape(t) or ()
@@ -179,14 +194,15 @@ def _input_specs(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | 
         if len(given) == len(own) - 1:
             given = (1,) + given
         if len(given) != len(own):
-            raise ValueError(f"input {getattr(t, 'name', i)!r} has rank {len(own) - 1} (batch excluded); "
-                             f"the shape given is {given}")
+            raise ValueError(
+                f"input {getattr(t, 'name', i)!r} has rank {len(own) - 1} (batch excluded); the shape given is {given}"
+            )
         specs.append(KerasTensor(given, dtype=t.dtype))
     return specs
 
 
 def _unit(model: Any, specs: list[Any] | None) -> str:
-    """"time step" when every free dimension is the time axis of a (batch, time, features) input."""
+    """ "time step" when every free dimension is the time axis of a (batch, time, features) input."""
     shapes = [_shape(t) for t in (specs or getattr(model, "inputs", None) or [])]
     free = [s for s in shapes if s and any(d is None for d in s[1:])]
     if free and all(len(s) == 3 and s[1] is None and s[2] is not None for s in free):
@@ -201,9 +217,14 @@ def _not_counted(model: Any, exc: Exception, unknown: bool = False) -> MacCount:
     the count is unknown (`MacCount.unknown`), not a partial 0."""
     name, kind = str(getattr(model, "name", "model")), type(model).__name__
     why = str(exc) if unknown else f"{type(exc).__name__}: {exc}"
-    return MacCount(total=0, layers=(LayerMacs(name=name, type=kind, macs=0, counted=False, rule=why[:300]),),
-                    uncounted=((name, kind),), partial=True, unknown=why if unknown else "",
-                    notes=(f"MACs could not be counted: {why}"[:300],))
+    return MacCount(
+        total=0,
+        layers=(LayerMacs(name=name, type=kind, macs=0, counted=False, rule=why[:300]),),
+        uncounted=((name, kind),),
+        partial=True,
+        unknown=why if unknown else "",
+        notes=(f"MACs could not be counted: {why}"[:300],),
+    )
 
 
 def count_keras_macs(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> MacCount:
@@ -218,13 +239,15 @@ def count_keras_macs(model: Any, input_shapes: Mapping[str, Sequence[int | None]
     counter = _KerasCounter()
     try:
         counter.model(model, specs, "", getattr(model, "name", "model"))
-    except UpstreamChanged as exc:              # Keras internals moved: unknown, with the reason
+    except UpstreamChanged as exc:  # Keras internals moved: unknown, with the reason
         return _not_counted(model, exc, unknown=True)
     except Exception as exc:  # noqa: BLE001 - a shape Keras could not propagate: count at the model's own shapes
         if specs is None:
             return _not_counted(model, exc)
-        notes.append(f"the given input shapes could not be propagated ({type(exc).__name__}: {exc}"[:200] +
-                     "); counted at the model's own shapes")
+        notes.append(
+            f"the given input shapes could not be propagated ({type(exc).__name__}: {exc}"[:200]
+            + "); counted at the model's own shapes"
+        )
         specs, counter = None, _KerasCounter()
         try:
             counter.model(model, None, "", getattr(model, "name", "model"))
@@ -232,14 +255,24 @@ def count_keras_macs(model: Any, input_shapes: Mapping[str, Sequence[int | None]
             return _not_counted(model, again, unknown=True)
         except Exception as again:  # noqa: BLE001 - see _not_counted
             return _not_counted(model, again)
-    rows = tuple(LayerMacs(name=name, type=r.type, macs=r.macs, counted=r.counted, free=r.free, rule=r.rule)
-                 for name, r in counter.rows.items())
+    rows = tuple(
+        LayerMacs(name=name, type=r.type, macs=r.macs, counted=r.counted, free=r.free, rule=r.rule)
+        for name, r in counter.rows.items()
+    )
     uncounted = tuple((r.name, r.type) for r in rows if not r.counted)
     per = _unit(model, specs) if any(r.free for r in rows) else ""
     if per == SEQUENCE_UNIT:
         notes.append("the sequence length is free: MACs are counted per time step")
     elif per:
-        notes.append("the model has free dimensions: each layer is counted per position of its own free axes "
-                     "(per output position for a convolution), so a sample's count grows with its size")
-    return MacCount(total=sum(r.macs for r in rows if r.counted), layers=rows, uncounted=uncounted,
-                    partial=bool(uncounted), per=per, notes=tuple(notes))
+        notes.append(
+            "the model has free dimensions: each layer is counted per position of its own free axes "
+            "(per output position for a convolution), so a sample's count grows with its size"
+        )
+    return MacCount(
+        total=sum(r.macs for r in rows if r.counted),
+        layers=rows,
+        uncounted=uncounted,
+        partial=bool(uncounted),
+        per=per,
+        notes=tuple(notes),
+    )

@@ -14,22 +14,67 @@ from core.models.mac_count import _Uncounted
 
 
 # Keras layers whose arithmetic is negligible next to the layers counted: 0 by rule, not "uncounted".
-ZERO_BY_RULE = frozenset({
-    # structure and data movement
-    "InputLayer", "Reshape", "Flatten", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D",
-    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    "Concatenate", "Identity", "Masking", "Resizing", "CenterCrop",
-    # activations
-    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU",
-    # additive and selecting merges
-    "Add", "Subtract", "Average", "Maximum", "Minimum",
-    # regularization and augmentation: identities at inference
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "ActivityRegularization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-    "RandomContrast", "RandomBrightness", "RandomCrop",
-    # lookups
-    "Embedding", "CategoryEncoding", "Hashing", "StringLookup", "IntegerLookup", "Discretization", "HashedCrossing",
-})
+ZERO_BY_RULE = frozenset(
+    {
+        # structure and data movement
+        "InputLayer",
+        "Reshape",
+        "Flatten",
+        "Permute",
+        "RepeatVector",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "Concatenate",
+        "Identity",
+        "Masking",
+        "Resizing",
+        "CenterCrop",
+        # activations
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "Softmax",
+        "PReLU",
+        # additive and selecting merges
+        "Add",
+        "Subtract",
+        "Average",
+        "Maximum",
+        "Minimum",
+        # regularization and augmentation: identities at inference
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomContrast",
+        "RandomBrightness",
+        "RandomCrop",
+        # lookups
+        "Embedding",
+        "CategoryEncoding",
+        "Hashing",
+        "StringLookup",
+        "IntegerLookup",
+        "Discretization",
+        "HashedCrossing",
+    }
+)
 
 
 # -- shapes ------------------------------------------------------------------------
@@ -91,11 +136,14 @@ def _is_keras_class(obj: Any) -> bool:
 
 def _is_model(layer: Any) -> bool:
     """A Keras Model (functional, Sequential or subclassed): counted layer by layer, never as one layer."""
-    return any(c.__name__ in ("Model", "Functional", "Sequential") and c.__module__.split(".")[0] == "keras"
-               for c in type(layer).__mro__)
+    return any(
+        c.__name__ in ("Model", "Functional", "Sequential") and c.__module__.split(".")[0] == "keras"
+        for c in type(layer).__mro__
+    )
 
 
 # -- per-layer rules -----------------------------------------------------------------
+
 
 def _first(ins: list[Shape]) -> Shape:
     if not ins:
@@ -240,12 +288,14 @@ def _mha(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) 
         raise _Uncounted("the query/key/value shapes are not known")
     tq, free_q = _n(query[1:-1])
     tk, free_k = _n(key[1:-1])
-    heads, k_dim, v_dim = int(layer.num_heads), int(layer.key_dim), int(layer.value_dim)   # public properties
-    kernels = [math.prod(int(d) for d in getattr(layer, attr).kernel.shape)
-               for attr in ("query_dense", "key_dense", "value_dense", "output_dense")]   # public properties
+    heads, k_dim, v_dim = int(layer.num_heads), int(layer.key_dim), int(layer.value_dim)  # public properties
+    kernels = [
+        math.prod(int(d) for d in getattr(layer, attr).kernel.shape)
+        for attr in ("query_dense", "key_dense", "value_dense", "output_dense")
+    ]  # public properties
     projections = tq * kernels[0] + tk * (kernels[1] + kernels[2]) + tq * kernels[3]
     axes = layer.attention_axes
-    if axes:                                   # attention over some axes only: the others act as batch
+    if axes:  # attention over some axes only: the others act as batch
         tk, free_att = _n(key[a] for a in axes)
         free_k = free_k or free_att
     attention = heads * tq * tk * (k_dim + v_dim)
@@ -265,6 +315,7 @@ def _elementwise(per_element: int) -> Rule:
     def rule(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, Any]) -> tuple[int, bool]:
         elements, free = _n(_first(ins)[1:])
         return per_element * elements, free
+
     return rule
 
 
@@ -291,17 +342,31 @@ def _multiply(layer: Any, ins: list[Shape], outs: list[Shape], call: dict[str, A
 RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN"}
 
 _RULES: dict[str, Rule] = {
-    "Dense": _dense, "EinsumDense": _einsum_dense,
-    "Conv1D": _conv, "Conv2D": _conv, "Conv3D": _conv,
-    "DepthwiseConv1D": _depthwise, "DepthwiseConv2D": _depthwise,
-    "SeparableConv1D": _separable, "SeparableConv2D": _separable,
-    "Conv1DTranspose": _transpose, "Conv2DTranspose": _transpose, "Conv3DTranspose": _transpose,
+    "Dense": _dense,
+    "EinsumDense": _einsum_dense,
+    "Conv1D": _conv,
+    "Conv2D": _conv,
+    "Conv3D": _conv,
+    "DepthwiseConv1D": _depthwise,
+    "DepthwiseConv2D": _depthwise,
+    "SeparableConv1D": _separable,
+    "SeparableConv2D": _separable,
+    "Conv1DTranspose": _transpose,
+    "Conv2DTranspose": _transpose,
+    "Conv3DTranspose": _transpose,
     **{name: _rnn for name in RNN_CLASSES},
-    "Bidirectional": _bidirectional, "TimeDistributed": _time_distributed,
-    "MultiHeadAttention": _mha, "Attention": _attention, "AdditiveAttention": _attention,
-    "BatchNormalization": _elementwise(1), "LayerNormalization": _layer_norm, "GroupNormalization": _layer_norm,
-    "RMSNormalization": _elementwise(3), "UnitNormalization": _elementwise(2),
-    "Rescaling": _elementwise(1), "Normalization": _elementwise(1),
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "MultiHeadAttention": _mha,
+    "Attention": _attention,
+    "AdditiveAttention": _attention,
+    "BatchNormalization": _elementwise(1),
+    "LayerNormalization": _layer_norm,
+    "GroupNormalization": _layer_norm,
+    "RMSNormalization": _elementwise(3),
+    "UnitNormalization": _elementwise(2),
+    "Rescaling": _elementwise(1),
+    "Normalization": _elementwise(1),
     **{f"{kind}Pooling{d}D": _pooling for kind in ("Max", "Average") for d in (1, 2, 3)},
     **{f"Global{kind}Pooling{d}D": _global_pooling for kind in ("Max", "Average") for d in (1, 2, 3)},
     **{f"Adaptive{kind}Pooling{d}D": _global_pooling for kind in ("Max", "Average") for d in (1, 2, 3)},

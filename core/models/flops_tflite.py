@@ -14,23 +14,107 @@ from core.models.tflite_graph import TfliteGraph, TfliteOp, TfliteSubgraph
 
 # -- .tflite -------------------------------------------------------------------------
 
-TFLITE_ZERO_BY_RULE = frozenset({
-    "ADD", "SUB", "DIV", "FLOOR_DIV", "FLOOR_MOD", "MAXIMUM", "MINIMUM", "ABS", "NEG", "SIGN", "ROUND", "FLOOR",
-    "CEIL", "EXP", "LOG", "SQRT", "RSQRT", "POW", "SIN", "COS", "SQUARE",
-    "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "ELU", "GELU",
-    "HARD_SWISH", "SOFTMAX", "LOG_SOFTMAX",
-    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "PACK", "UNPACK", "SPLIT", "SPLIT_V",
-    "SLICE", "STRIDED_SLICE", "GATHER", "GATHER_ND", "SCATTER_ND", "SHAPE", "RANK", "FILL", "ZEROS_LIKE",
-    "ONES_LIKE", "TILE", "BROADCAST_TO", "BROADCAST_ARGS", "PAD", "PADV2", "MIRROR_PAD", "REVERSE_V2",
-    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "RESIZE_NEAREST_NEIGHBOR",
-    "RESIZE_BILINEAR", "ONE_HOT", "RANGE", "SELECT", "SELECT_V2", "WHERE", "CAST", "QUANTIZE", "DEQUANTIZE",
-    "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND", "LOGICAL_OR",
-    "LOGICAL_NOT", "ARG_MAX", "ARG_MIN", "REDUCE_PROD", "EMBEDDING_LOOKUP", "HASHTABLE_LOOKUP", "CUMSUM",
-    "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "L2_NORMALIZATION",
-})
+TFLITE_ZERO_BY_RULE = frozenset(
+    {
+        "ADD",
+        "SUB",
+        "DIV",
+        "FLOOR_DIV",
+        "FLOOR_MOD",
+        "MAXIMUM",
+        "MINIMUM",
+        "ABS",
+        "NEG",
+        "SIGN",
+        "ROUND",
+        "FLOOR",
+        "CEIL",
+        "EXP",
+        "LOG",
+        "SQRT",
+        "RSQRT",
+        "POW",
+        "SIN",
+        "COS",
+        "SQUARE",
+        "LOGISTIC",
+        "TANH",
+        "RELU",
+        "RELU6",
+        "RELU_N1_TO_1",
+        "RELU_0_TO_1",
+        "LEAKY_RELU",
+        "PRELU",
+        "ELU",
+        "GELU",
+        "HARD_SWISH",
+        "SOFTMAX",
+        "LOG_SOFTMAX",
+        "RESHAPE",
+        "SQUEEZE",
+        "EXPAND_DIMS",
+        "TRANSPOSE",
+        "CONCATENATION",
+        "PACK",
+        "UNPACK",
+        "SPLIT",
+        "SPLIT_V",
+        "SLICE",
+        "STRIDED_SLICE",
+        "GATHER",
+        "GATHER_ND",
+        "SCATTER_ND",
+        "SHAPE",
+        "RANK",
+        "FILL",
+        "ZEROS_LIKE",
+        "ONES_LIKE",
+        "TILE",
+        "BROADCAST_TO",
+        "BROADCAST_ARGS",
+        "PAD",
+        "PADV2",
+        "MIRROR_PAD",
+        "REVERSE_V2",
+        "DEPTH_TO_SPACE",
+        "SPACE_TO_DEPTH",
+        "BATCH_TO_SPACE_ND",
+        "SPACE_TO_BATCH_ND",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "RESIZE_BILINEAR",
+        "ONE_HOT",
+        "RANGE",
+        "SELECT",
+        "SELECT_V2",
+        "WHERE",
+        "CAST",
+        "QUANTIZE",
+        "DEQUANTIZE",
+        "LESS",
+        "LESS_EQUAL",
+        "GREATER",
+        "GREATER_EQUAL",
+        "EQUAL",
+        "NOT_EQUAL",
+        "LOGICAL_AND",
+        "LOGICAL_OR",
+        "LOGICAL_NOT",
+        "ARG_MAX",
+        "ARG_MIN",
+        "REDUCE_PROD",
+        "EMBEDDING_LOOKUP",
+        "HASHTABLE_LOOKUP",
+        "CUMSUM",
+        "CALL_ONCE",
+        "VAR_HANDLE",
+        "READ_VARIABLE",
+        "ASSIGN_VARIABLE",
+        "L2_NORMALIZATION",
+    }
+)
 
-_MAX_LOOP_DEPTH = 32                           # loops nested deeper are listed, not followed
-_LSTM_WEIGHTS = tuple(range(1, 9))             # input-to-gate 1..4, recurrent-to-gate 5..8
+_MAX_LOOP_DEPTH = 32  # loops nested deeper are listed, not followed
+_LSTM_WEIGHTS = tuple(range(1, 9))  # input-to-gate 1..4, recurrent-to-gate 5..8
 _BIDI_LSTM_WEIGHTS = _LSTM_WEIGHTS + tuple(range(18, 26))
 
 
@@ -79,7 +163,7 @@ def _op_macs(op: TfliteOp, sg: TfliteSubgraph) -> int:
         weights = _BIDI_LSTM_WEIGHTS if name.startswith("BIDIRECTIONAL") else _LSTM_WEIGHTS
         present = [sg.tensor(op.inputs[k]) for k in weights if k < len(op.inputs) and op.inputs[k] >= 0]
         per_step = sum(math.prod(t.shape) for t in present if t is not None)
-        units = ranked(shape(2), 2)[0]                 # input-to-forget weights: (units, in)
+        units = ranked(shape(2), 2)[0]  # input-to-forget weights: (units, in)
         directions = 2 if name.startswith("BIDIRECTIONAL") else 1
         return math.prod(x[:-1]) * (per_step + 3 * units * directions)
     if name in ("UNIDIRECTIONAL_SEQUENCE_RNN", "RNN"):
@@ -139,7 +223,7 @@ def count_tflite_macs(graph: TfliteGraph) -> MacCount:
     done: dict[int, int] = {}
 
     def walk(index: int, stack: tuple[int, ...]) -> int:
-        if index in done:                      # a body reached twice counts twice, but is read once
+        if index in done:  # a body reached twice counts twice, but is read once
             return done[index]
         sg = graph.subgraphs[index]
         total = 0
@@ -147,8 +231,9 @@ def count_tflite_macs(graph: TfliteGraph) -> MacCount:
             where = f"{sg.name} op {op.index}"
             if op.name == "WHILE":
                 parts = [op.options.get("cond", -1), op.options.get("body", -1)]
-                if len(stack) > _MAX_LOOP_DEPTH or \
-                        not all(0 <= p < len(graph.subgraphs) and p not in stack for p in parts):
+                if len(stack) > _MAX_LOOP_DEPTH or not all(
+                    0 <= p < len(graph.subgraphs) and p not in stack for p in parts
+                ):
                     uncounted.append((where, op.name))
                     continue
                 inner = sum(walk(p, stack + (p,)) for p in parts)
@@ -184,11 +269,14 @@ def count_tflite_macs(graph: TfliteGraph) -> MacCount:
         sequence = all(len(t.signature) == 3 and t.signature[1] < 0 and t.signature[2] > 0 for t in free_inputs)
         per = SEQUENCE_UNIT if sequence else (POSITION_UNIT if free_inputs else "loop iteration")
         if loops_per_iteration:
-            notes.append("the loop bound is computed at run time (a free sequence length): each loop body counts "
-                         "once, so FLOPs are per " + ("time step" if sequence else "loop iteration"))
+            notes.append(
+                "the loop bound is computed at run time (a free sequence length): each loop body counts "
+                "once, so FLOPs are per " + ("time step" if sequence else "loop iteration")
+            )
         if free_inputs and not loops_per_iteration:
             notes.append(f"free input dimensions are counted at size 1: FLOPs are per {per}")
     if graph.unread:
         notes.append(f"{len(graph.unread)} subgraph(s) could not be read: their ops are not counted")
-    return MacCount(total=total // batch, uncounted=tuple(uncounted),
-                    partial=bool(uncounted), per=per, notes=tuple(notes))
+    return MacCount(
+        total=total // batch, uncounted=tuple(uncounted), partial=bool(uncounted), per=per, notes=tuple(notes)
+    )

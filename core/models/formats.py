@@ -24,7 +24,7 @@ SAVED_MODEL_FILE = "saved_model.pb"
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-TFLITE_IDENTIFIER = b"TFL3"          # flatbuffer file identifier, bytes 4..8
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8
 HDF5_USERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)  # where an HDF5 superblock may start
 
 
@@ -131,8 +131,11 @@ def detect_format(path: str | Path) -> str:
         if pb.is_file():
             return ModelFormat.SAVED_MODEL
         if (path / "saved_model.pbtxt").exists():
-            raise _bad(path, "text SavedModels (saved_model.pbtxt) are not supported; save it again with "
-                             "tf.saved_model.save or model.export()")
+            raise _bad(
+                path,
+                "text SavedModels (saved_model.pbtxt) are not supported; save it again with "
+                "tf.saved_model.save or model.export()",
+            )
         try:
             keras_like = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".keras", ".h5", ".tflite"))[:3]
         except OSError as exc:
@@ -155,18 +158,23 @@ def detect_format(path: str | Path) -> str:
     elif suffix in H5_EXTENSIONS:
         expected = ModelFormat.H5
         if sniffed is None and has_hdf5_signature(path, st.st_size):
-            sniffed = ModelFormat.H5      # HDF5 with a user block
+            sniffed = ModelFormat.H5  # HDF5 with a user block
     elif suffix in TFLITE_EXTENSIONS:
         expected = ModelFormat.TFLITE
     else:
         if sniffed is not None:
             return sniffed
-        raise _bad(path, f"unknown model type (extension {suffix or 'none'!r}, content: {describe_content(head)}); "
-                         "Litesmith opens .keras, .h5, .tflite files and SavedModel folders")
+        raise _bad(
+            path,
+            f"unknown model type (extension {suffix or 'none'!r}, content: {describe_content(head)}); "
+            "Litesmith opens .keras, .h5, .tflite files and SavedModel folders",
+        )
 
     if sniffed != expected:
         label = {ModelFormat.KERAS: ".keras (zip)", ModelFormat.H5: "HDF5", ModelFormat.TFLITE: ".tflite"}[expected]
         if len(head) < 8:
-            raise _bad(path, f"the file is too short ({st.st_size} bytes) to be a {label} model; it is truncated or corrupt")
+            raise _bad(
+                path, f"the file is too short ({st.st_size} bytes) to be a {label} model; it is truncated or corrupt"
+            )
         raise _bad(path, f"not a valid {label} model: the file is {describe_content(head)}")
     return expected

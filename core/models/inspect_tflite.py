@@ -36,7 +36,9 @@ def _tflite_tensor(detail: dict[str, Any]) -> TensorInfo:
     if shape is None:
         shape = detail.get("shape")
     quant = (float(scale), int(zero_point)) if scale else None
-    return TensorInfo(name=str(detail["name"]), shape=dims(shape), dtype=_dtype_name(detail["dtype"]), quantization=quant)
+    return TensorInfo(
+        name=str(detail["name"]), shape=dims(shape), dtype=_dtype_name(detail["dtype"]), quantization=quant
+    )
 
 
 def open_interpreter(path: str, data: bytes) -> Any:
@@ -44,14 +46,19 @@ def open_interpreter(path: str, data: bytes) -> Any:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     try:
-        interpreter = Interpreter(model_content=data,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = Interpreter(
+            model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
         interpreter.allocate_tensors()
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - ValueError, RuntimeError, and whatever a corrupt flatbuffer causes
-        raise BadInputError("the TensorFlow Lite runtime rejected the model (truncated, corrupt or not supported): "
-                            f"{first_line(exc, 300)}", path=path, details=traceback.format_exc()) from None
+        raise BadInputError(
+            "the TensorFlow Lite runtime rejected the model (truncated, corrupt or not supported): "
+            f"{first_line(exc, 300)}",
+            path=path,
+            details=traceback.format_exc(),
+        ) from None
     return interpreter
 
 
@@ -91,36 +98,54 @@ def inspect_tflite(path: str, data: bytes) -> dict[str, Any]:
     notes += shape_notes(inputs)
 
     graph, unknown = _tflite_graph(interpreter, data, notes)
-    if graph is None:                      # unknown, said so: never 0 parameters and 0 FLOPs
+    if graph is None:  # unknown, said so: never 0 parameters and 0 FLOPs
         notes.append(f"parameters and FLOPs: unknown ({unknown})")
-        return dict(inputs=inputs, outputs=outputs, params=None, flops=None, notes=tuple(notes),
-                    signature=signature, signatures=signatures)
+        return dict(
+            inputs=inputs,
+            outputs=outputs,
+            params=None,
+            flops=None,
+            notes=tuple(notes),
+            signature=signature,
+            signatures=signatures,
+        )
     histogram = Counter(op.name for sg in graph.subgraphs for op in sg.ops)
     type_mix = Counter(t.dtype for sg in graph.subgraphs for t in sg.tensors if t.dtype)
     params = count_tflite_params(graph)
     count = count_tflite_macs(graph)
     subgraphs = len(graph.subgraphs) + len(graph.unread)
     if graph.unread:
-        notes.append(f"parameters are partial: the weights of {len(graph.unread)} of {subgraphs} subgraphs "
-                     f"({', '.join(graph.unread[:5])}) could not be read")
+        notes.append(
+            f"parameters are partial: the weights of {len(graph.unread)} of {subgraphs} subgraphs "
+            f"({', '.join(graph.unread[:5])}) could not be read"
+        )
     else:
-        notes.append("parameters counted from the constant weight tensors of "
-                     + ("the model's subgraph" if subgraphs == 1 else f"all {subgraphs} subgraphs"))
+        notes.append(
+            "parameters counted from the constant weight tensors of "
+            + ("the model's subgraph" if subgraphs == 1 else f"all {subgraphs} subgraphs")
+        )
     fields, flops_notes = flops_fields(count)
     notes += flops_notes
     quantized_io = [t.name for t in inputs + outputs if t.quantization]
     if quantized_io:
         notes.append(f"quantized inputs/outputs: {', '.join(quantized_io)} (see scale and zero point)")
     return dict(
-        inputs=inputs, outputs=outputs, params=params, params_partial=bool(graph.unread),
+        inputs=inputs,
+        outputs=outputs,
+        params=params,
+        params_partial=bool(graph.unread),
         op_histogram=tuple(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
         tensor_types=tuple(sorted(type_mix.items(), key=lambda kv: (-kv[1], kv[0]))),
-        notes=tuple(notes), signature=signature, signatures=signatures, **fields,
+        notes=tuple(notes),
+        signature=signature,
+        signatures=signatures,
+        **fields,
     )
 
 
-def _tflite_io(interpreter: Any, notes: list[str]) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str,
-                                                       tuple[str, ...]]:
+def _tflite_io(
+    interpreter: Any, notes: list[str]
+) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...], str, tuple[str, ...]]:
     """Inputs and outputs by their signature names (serving_default, or the only signature).
 
     A .tflite without signatures (old converters) shows tensor names, and says so:
@@ -130,12 +155,18 @@ def _tflite_io(interpreter: Any, notes: list[str]) -> tuple[tuple[TensorInfo, ..
     key = "serving_default" if "serving_default" in keys else keys[0] if len(keys) == 1 else ""
     if not key:
         if keys:
-            notes.append(f"several signatures and none is 'serving_default' ({', '.join(keys)}): "
-                         "showing tensor names; choose one with --signature when optimizing")
+            notes.append(
+                f"several signatures and none is 'serving_default' ({', '.join(keys)}): "
+                "showing tensor names; choose one with --signature when optimizing"
+            )
         else:
             notes.append("no signature: tensor names are shown; outputs cannot be matched by name")
-        return (tuple(_tflite_tensor(d) for d in interpreter.get_input_details()),
-                tuple(_tflite_tensor(d) for d in interpreter.get_output_details()), "", tuple(keys))
+        return (
+            tuple(_tflite_tensor(d) for d in interpreter.get_input_details()),
+            tuple(_tflite_tensor(d) for d in interpreter.get_output_details()),
+            "",
+            tuple(keys),
+        )
     runner = interpreter.get_signature_runner(key)
     listed = interpreter.get_signature_list()[key]
     ins, outs = runner.get_input_details(), runner.get_output_details()

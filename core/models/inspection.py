@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from core.models.mac_count import MacCount
 
 
-def inspect_model(path: str, *, progress: Reporter, cancel: CancelToken,
-                  custom_objects: tuple[str, ...] = ()) -> InspectResult:
+def inspect_model(
+    path: str, *, progress: Reporter, cancel: CancelToken, custom_objects: tuple[str, ...] = ()
+) -> InspectResult:
     """Check, load and describe the model at `path` (a file or a SavedModel folder).
 
     Everything here reads an untrusted file: whatever it raises (a corrupt
@@ -77,7 +78,7 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
     if fmt in (ModelFormat.KERAS, ModelFormat.H5):
         from core.models.loading import load_checked_keras
 
-        model = load_checked_keras(path, custom_objects=custom_objects)   # the user's --custom-objects files
+        model = load_checked_keras(path, custom_objects=custom_objects)  # the user's --custom-objects files
         cancel.raise_if_cancelled()
         progress(0.7, "reading layers", stage="inspecting")
         with safety.reading_model(path, "Keras could not describe the model"):
@@ -88,7 +89,7 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
         progress(0.7, "reading tensors and ops", stage="inspecting")
         from core.models.inspect_tflite import inspect_tflite
 
-        assert tflite_bytes is not None   # read above: the format is TFLITE here
+        assert tflite_bytes is not None  # read above: the format is TFLITE here
         with safety.reading_model(path, "the .tflite model is corrupt or not supported"):
             details = inspect_tflite(path, tflite_bytes)
     cancel.raise_if_cancelled()
@@ -96,6 +97,7 @@ def _inspect(path: str, progress: Reporter, cancel: CancelToken, custom_objects:
 
 
 # -- helpers -----------------------------------------------------------------------
+
 
 def dims(shape: Iterable[Any] | None) -> tuple[int | None, ...]:
     """A shape as ints with None for free dimensions (a negative size counts as free); () for None."""
@@ -123,6 +125,7 @@ def shape_notes(inputs: tuple[TensorInfo, ...]) -> list[str]:
 
 
 # -- Keras ---------------------------------------------------------------------------
+
 
 def _tensor_infos(tensors: Iterable[Any] | None) -> tuple[TensorInfo, ...]:
     result = []
@@ -173,12 +176,13 @@ def _count_params(layer: Any) -> int:
 def flops_fields(count: MacCount) -> tuple[dict[str, Any], list[str]]:
     """The ModelInfo fields of a `core.models.flops.MacCount`, and its notes."""
     notes = list(count.notes)
-    if count.unknown:                      # an upstream internal moved: unknown, not a partial 0
+    if count.unknown:  # an upstream internal moved: unknown, not a partial 0
         return dict(flops=None), notes
     if count.partial:
         notes.append(f"FLOPs are partial: {count.uncounted_text()}")
-    return dict(flops=count.flops, flops_partial=count.partial, flops_uncounted=count.uncounted,
-                flops_per=count.per), notes
+    return dict(
+        flops=count.flops, flops_partial=count.partial, flops_uncounted=count.uncounted, flops_per=count.per
+    ), notes
 
 
 def _inspect_keras(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None) -> dict[str, Any]:
@@ -191,8 +195,9 @@ def _inspect_keras(model: Any, input_shapes: Mapping[str, Sequence[int | None]] 
         from core.models.signatures import keras_output_names
 
         # Outputs are named after their layers (what data labels and every later step match on).
-        outputs = tuple(TensorInfo(name=name, shape=t.shape, dtype=t.dtype)
-                        for name, t in zip(keras_output_names(model), outputs))
+        outputs = tuple(
+            TensorInfo(name=name, shape=t.shape, dtype=t.dtype) for name, t in zip(keras_output_names(model), outputs)
+        )
     except Exception:  # noqa: BLE001 - a subclassed model that was never called
         inputs, outputs = (), ()
         notes.append("the model has no recorded inputs/outputs (subclassed and never built)")
@@ -204,18 +209,31 @@ def _inspect_keras(model: Any, input_shapes: Mapping[str, Sequence[int | None]] 
     for name, layer in _iter_layers(model):
         out_shape = _io_shape(layer, "output")
         if out_shape is not None:
-            shown = "(" + ", ".join("None" if d is None else str(d) for d in out_shape) + ("," if len(out_shape) == 1 else "") + ")"
+            shown = (
+                "("
+                + ", ".join("None" if d is None else str(d) for d in out_shape)
+                + ("," if len(out_shape) == 1 else "")
+                + ")"
+            )
         else:
             shown = "?"
         mac_row = by_name.get(name)
-        rows.append(LayerInfo(name=name, type=type(layer).__name__, output_shape=shown,
-                              params=_count_params(layer), macs=int(mac_row.macs) if mac_row else 0,
-                              counted=mac_row.counted if mac_row else True,
-                              macs_free=mac_row.free if mac_row else False))
+        rows.append(
+            LayerInfo(
+                name=name,
+                type=type(layer).__name__,
+                output_shape=shown,
+                params=_count_params(layer),
+                macs=int(mac_row.macs) if mac_row else 0,
+                counted=mac_row.counted if mac_row else True,
+                macs_free=mac_row.free if mac_row else False,
+            )
+        )
     fields, flops_notes = flops_fields(count)
     notes += flops_notes
-    return dict(inputs=inputs, outputs=outputs, params=_count_params(model), layers=tuple(rows),
-                notes=tuple(notes), **fields)
+    return dict(
+        inputs=inputs, outputs=outputs, params=_count_params(model), layers=tuple(rows), notes=tuple(notes), **fields
+    )
 
 
 # -- SavedModel -------------------------------------------------------------------
@@ -261,7 +279,7 @@ def _saved_model_params(proto: Any) -> int:
     total = 0
     seen: set[str] = set()
     for mg in proto.meta_graphs[:1]:
-        if not mg.object_graph_def.nodes:       # TF1 SavedModel: variables are graph nodes
+        if not mg.object_graph_def.nodes:  # TF1 SavedModel: variables are graph nodes
             for node in mg.graph_def.node:
                 if node.op in ("VarHandleOp", "VariableV2", "Variable") and "shape" in node.attr:
                     dims = node.attr["shape"].shape.dim
@@ -286,8 +304,11 @@ def _inspect_saved_model(path: str, proto: Any, progress: Reporter, cancel: Canc
     tf = import_tensorflow()
     signature, sig_name, notes = _pick_signature(proto)
     if signature is None:
-        raise BadInputError("the SavedModel has no serving signature, so it cannot be converted; "
-                            "save it with model.export() or tf.saved_model.save(..., signatures=...)", path=path)
+        raise BadInputError(
+            "the SavedModel has no serving signature, so it cannot be converted; "
+            "save it with model.export() or tf.saved_model.save(..., signatures=...)",
+            path=path,
+        )
     params = _saved_model_params(proto)
     cancel.raise_if_cancelled()
     try:
@@ -297,8 +318,11 @@ def _inspect_saved_model(path: str, proto: Any, progress: Reporter, cancel: Canc
     except (BadInputError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted folder is bad input
-        raise BadInputError(f"TensorFlow could not load the SavedModel: {first_line(exc, 300)}", path=path,
-                            details=traceback.format_exc()) from None
+        raise BadInputError(
+            f"TensorFlow could not load the SavedModel: {first_line(exc, 300)}",
+            path=path,
+            details=traceback.format_exc(),
+        ) from None
     del loaded
     progress(0.7, "reading the serving signature", stage="inspecting")
     inputs = _signature_tensors(tf, signature.inputs)
@@ -307,5 +331,12 @@ def _inspect_saved_model(path: str, proto: Any, progress: Reporter, cancel: Canc
     notes.append("parameters counted from the variables the SavedModel tracks")
     notes.append("FLOPs are not estimated for SavedModels; convert to .tflite or open the Keras model to see them")
     keys = sorted({k for mg in proto.meta_graphs for k in mg.signature_def if not k.startswith("__")})
-    return dict(inputs=inputs, outputs=outputs, params=params, flops=None, notes=tuple(notes),
-                signature=sig_name, signatures=tuple(keys))
+    return dict(
+        inputs=inputs,
+        outputs=outputs,
+        params=params,
+        flops=None,
+        notes=tuple(notes),
+        signature=sig_name,
+        signatures=tuple(keys),
+    )

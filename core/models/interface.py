@@ -70,11 +70,11 @@ class ModelInterface:
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    signature: str | None = None             # the signature used (SavedModel, .tflite); None for Keras
-    signatures: tuple[str, ...] = ()         # every signature the file has
-    ordered_inputs: bool = True              # False: a signature's keyword inputs, listed by name (x_0.. can't apply)
-    ordered_outputs: bool = True             # False: the outputs have no order of their own (a signature's
-                                             # dict outputs, listed by name), so "the first output" means nothing
+    signature: str | None = None  # the signature used (SavedModel, .tflite); None for Keras
+    signatures: tuple[str, ...] = ()  # every signature the file has
+    ordered_inputs: bool = True  # False: a signature's keyword inputs, listed by name (x_0.. can't apply)
+    ordered_outputs: bool = True  # False: the outputs have no order of their own (a signature's
+    # dict outputs, listed by name), so "the first output" means nothing
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -102,8 +102,12 @@ class ModelInterface:
 
     def to_dict(self) -> dict:
         """Plain data for JSON: the signature used, every signature, and each input's and output's `to_dict`."""
-        return {"signature": self.signature, "signatures": list(self.signatures),
-                "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
+        return {
+            "signature": self.signature,
+            "signatures": list(self.signatures),
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
 
 
 class InterfaceMismatch(ValueError):
@@ -118,8 +122,10 @@ def match_names(expected: tuple[str, ...], actual: tuple[str, ...], *, what: str
     """
     missing = [n for n in expected if n not in actual]
     if missing:
-        raise InterfaceMismatch(f"{what}: no tensor named {', '.join(repr(n) for n in missing)} "
-                                f"(the other side has {', '.join(repr(n) for n in actual) or 'none'})")
+        raise InterfaceMismatch(
+            f"{what}: no tensor named {', '.join(repr(n) for n in missing)} "
+            f"(the other side has {', '.join(repr(n) for n in actual) or 'none'})"
+        )
     return {n: n for n in expected}
 
 
@@ -130,5 +136,13 @@ def numeric_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-__all__ = ["DEFAULT_SIGNATURE", "INPUT", "OUTPUT", "InterfaceMismatch", "ModelInterface", "TensorSpec",
-           "match_names", "numeric_key"]
+__all__ = [
+    "DEFAULT_SIGNATURE",
+    "INPUT",
+    "OUTPUT",
+    "InterfaceMismatch",
+    "ModelInterface",
+    "TensorSpec",
+    "match_names",
+    "numeric_key",
+]

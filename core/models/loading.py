@@ -30,10 +30,10 @@ class LoadedModel:
     """A checked model, ready to convert. Exactly one of the three payload fields is set."""
 
     path: str
-    format: str                          # one of ModelFormat
-    keras_model: Any = None              # keras.Model for .keras / .h5
-    saved_model_dir: str | None = None   # the folder, for SavedModel (not loaded yet)
-    tflite_bytes: bytes | None = None    # the flatbuffer, for .tflite
+    format: str  # one of ModelFormat
+    keras_model: Any = None  # keras.Model for .keras / .h5
+    saved_model_dir: str | None = None  # the folder, for SavedModel (not loaded yet)
+    tflite_bytes: bytes | None = None  # the flatbuffer, for .tflite
 
 
 def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple[str, ...] = ()) -> BadInputError:
@@ -45,10 +45,14 @@ def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple
     text = str(exc)
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if "Lambda" in text and ("arbitrary code" in text or "safe_mode" in text):
-        return BadInputError(f"refused: the model has a Lambda layer with Python code. {safety.LAMBDA_ADVICE}.",
-                             path=str(path), details=details)
+        return BadInputError(
+            f"refused: the model has a Lambda layer with Python code. {safety.LAMBDA_ADVICE}.",
+            path=str(path),
+            details=details,
+        )
     missing = re.search(r"Could not locate (class|function) '([^']+)'", text) or re.search(
-        r"Unknown (layer|object|class)[^']*'([^']+)'", text)
+        r"Unknown (layer|object|class)[^']*'([^']+)'", text
+    )
     if missing:
         from core.models.custom_objects import unknown_class_advice
 
@@ -58,9 +62,12 @@ def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple
             f"the model uses a custom {kind} '{name}' that is not part of Keras; Litesmith never "
             "imports code named by a model file, so it cannot load this model; "
             f"{unknown_class_advice(name, custom_objects)}",
-            path=str(path), details=details)
-    return BadInputError(f"Keras could not load the model: {type(exc).__name__}: {first_line(exc, 300)}",
-                         path=str(path), details=details)
+            path=str(path),
+            details=details,
+        )
+    return BadInputError(
+        f"Keras could not load the model: {type(exc).__name__}: {first_line(exc, 300)}", path=str(path), details=details
+    )
 
 
 def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Any:
@@ -72,7 +79,7 @@ def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()) 
         return load_checked_keras(path, custom_objects=custom_objects)
 
 
-_PATCHED = ("is_memory_sufficient", "get_temp_dir")   # what _keras_load_patches replaces in saving_lib
+_PATCHED = ("is_memory_sufficient", "get_temp_dir")  # what _keras_load_patches replaces in saving_lib
 
 
 @contextlib.contextmanager
@@ -125,18 +132,19 @@ def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()
 
     missing = [name for name in _PATCHED if not hasattr(saving_lib, name)]
     if missing:  # Keras changed: loading without these patches could write beside the input
-        raise ImportError(f"keras.src.saving.saving_lib has no {', '.join(missing)} (Keras changed; "
-                          "core.models.loading must be updated before it loads models)")
+        raise ImportError(
+            f"keras.src.saving.saving_lib has no {', '.join(missing)} (Keras changed; "
+            "core.models.loading must be updated before it loads models)"
+        )
     custom_objects = tuple(str(p) for p in custom_objects or ())
     objects: dict[str, Any] = {}
     if custom_objects:
         from core.models.custom_objects import import_custom_objects
 
-        objects = import_custom_objects(custom_objects)   # BadInputError naming a file that fails
+        objects = import_custom_objects(custom_objects)  # BadInputError naming a file that fails
     try:
         with _keras_load_patches(saving_lib), keras.saving.custom_object_scope(objects):
-            model = keras.models.load_model(str(path), safe_mode=True, compile=False,
-                                            custom_objects=objects or None)
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False, custom_objects=objects or None)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input
@@ -156,8 +164,9 @@ def load_source(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Lo
     with safety.reading_model(path):
         fmt = safety.check_model(path)
         if fmt in (ModelFormat.KERAS, ModelFormat.H5):
-            return LoadedModel(path=str(path), format=fmt,
-                               keras_model=load_checked_keras(path, custom_objects=custom_objects))
+            return LoadedModel(
+                path=str(path), format=fmt, keras_model=load_checked_keras(path, custom_objects=custom_objects)
+            )
         if fmt == ModelFormat.SAVED_MODEL:
             return LoadedModel(path=str(path), format=fmt, saved_model_dir=str(path))
         return LoadedModel(path=str(path), format=fmt, tflite_bytes=safety.read_tflite(path))

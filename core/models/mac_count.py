@@ -16,25 +16,25 @@ POSITION_UNIT = "position"
 class LayerMacs:
     """One Keras layer's multiply-accumulates for one sample."""
 
-    name: str                  # "outer/inner" inside nested models
-    type: str                  # the class name (a .tflite op name)
-    macs: int                  # every call summed; 0 when not counted
-    counted: bool = True       # False: no rule for this layer (listed in MacCount.uncounted)
-    free: bool = False         # counted per position of a free dimension
-    rule: str = ""             # "zero by rule", or why it was not counted
+    name: str  # "outer/inner" inside nested models
+    type: str  # the class name (a .tflite op name)
+    macs: int  # every call summed; 0 when not counted
+    counted: bool = True  # False: no rule for this layer (listed in MacCount.uncounted)
+    free: bool = False  # counted per position of a free dimension
+    rule: str = ""  # "zero by rule", or why it was not counted
 
 
 @dataclass(frozen=True)
 class MacCount:
     """Multiply-accumulates of a model for one sample. FLOPs = 2 x MACs."""
 
-    total: int                                  # the counted layers' MACs
+    total: int  # the counted layers' MACs
     layers: tuple[LayerMacs, ...] = ()
     uncounted: tuple[tuple[str, str], ...] = ()  # (layer name, class name) of what no rule covers
-    partial: bool = False                       # True when something was not counted
-    per: str = ""                               # "": per sample; else the unit of free dimensions counted per
+    partial: bool = False  # True when something was not counted
+    per: str = ""  # "": per sample; else the unit of free dimensions counted per
     notes: tuple[str, ...] = ()
-    unknown: str = ""                           # why nothing could be counted (an upstream internal moved)
+    unknown: str = ""  # why nothing could be counted (an upstream internal moved)
 
     @property
     def flops(self) -> int:
@@ -47,7 +47,7 @@ class MacCount:
         return not self.partial and not self.per
 
     def uncounted_text(self, limit: int = 8) -> str:
-        """"N layers not counted: a (Foo), b (Bar)"; "" when none."""
+        """ "N layers not counted: a (Foo), b (Bar)"; "" when none."""
         if not self.uncounted:
             return ""
         items = [f"{name} ({kind})" for name, kind in self.uncounted[:limit]]

@@ -26,26 +26,55 @@ import functools
 # are never on the list. An op that is not in the registry at all (a custom op,
 # a typo, an op from a newer TensorFlow) is refused.
 
-COMPUTE_OP_LIBRARIES = frozenset({
-    "gen_array_ops", "gen_math_ops", "gen_nn_ops", "gen_linalg_ops", "gen_special_math_ops",
-    "gen_spectral_ops", "gen_bitwise_ops", "gen_manip_ops", "gen_image_ops", "gen_audio_ops",
-    "gen_string_ops", "gen_parsing_ops", "gen_sparse_ops", "gen_sparse_csr_matrix_ops",
-    "gen_ragged_array_ops", "gen_ragged_conversion_ops", "gen_ragged_math_ops", "gen_set_ops",
-    "gen_count_ops", "gen_ctc_ops", "gen_random_ops", "gen_stateful_random_ops",
-    "gen_stateless_random_ops", "gen_stateless_random_ops_v2", "gen_random_index_shuffle_ops",
-    "gen_uniform_quant_ops", "gen_rnn_ops", "gen_cudnn_rnn_ops", "gen_list_ops", "gen_map_ops",
-    "gen_optional_ops", "gen_composite_tensor_ops",
-    "gen_state_ops", "gen_resource_variable_ops",          # variables
-    "gen_training_ops",                                     # optimizer updates of variables (train signatures)
-    "gen_lookup_ops",                                       # in-memory tables (text-file init: see op_policy)
-    "gen_control_flow_ops", "gen_functional_ops",           # calls, If, While, Case (callees checked too)
-    "gen_logging_ops",                                      # Assert, Print, summaries as strings (PrintV2: see op_policy)
-    "gen_decode_proto_ops", "gen_encode_proto_ops",         # protobuf <-> tensors (descriptor files: see op_policy)
-})
+COMPUTE_OP_LIBRARIES = frozenset(
+    {
+        "gen_array_ops",
+        "gen_math_ops",
+        "gen_nn_ops",
+        "gen_linalg_ops",
+        "gen_special_math_ops",
+        "gen_spectral_ops",
+        "gen_bitwise_ops",
+        "gen_manip_ops",
+        "gen_image_ops",
+        "gen_audio_ops",
+        "gen_string_ops",
+        "gen_parsing_ops",
+        "gen_sparse_ops",
+        "gen_sparse_csr_matrix_ops",
+        "gen_ragged_array_ops",
+        "gen_ragged_conversion_ops",
+        "gen_ragged_math_ops",
+        "gen_set_ops",
+        "gen_count_ops",
+        "gen_ctc_ops",
+        "gen_random_ops",
+        "gen_stateful_random_ops",
+        "gen_stateless_random_ops",
+        "gen_stateless_random_ops_v2",
+        "gen_random_index_shuffle_ops",
+        "gen_uniform_quant_ops",
+        "gen_rnn_ops",
+        "gen_cudnn_rnn_ops",
+        "gen_list_ops",
+        "gen_map_ops",
+        "gen_optional_ops",
+        "gen_composite_tensor_ops",
+        "gen_state_ops",
+        "gen_resource_variable_ops",  # variables
+        "gen_training_ops",  # optimizer updates of variables (train signatures)
+        "gen_lookup_ops",  # in-memory tables (text-file init: see op_policy)
+        "gen_control_flow_ops",
+        "gen_functional_ops",  # calls, If, While, Case (callees checked too)
+        "gen_logging_ops",  # Assert, Print, summaries as strings (PrintV2: see op_policy)
+        "gen_decode_proto_ops",
+        "gen_encode_proto_ops",  # protobuf <-> tensors (descriptor files: see op_policy)
+    }
+)
 # Compute ops from libraries that also hold host-touching ops (data_flow_ops has RecordInput,
 # which reads files, next to TensorArrays and queues).
 COMPUTE_OPS_ELSEWHERE = frozenset({"DynamicPartition", "DynamicStitch", "ParallelDynamicStitch"})
-COMPUTE_OP_PREFIXES_ELSEWHERE = ("TensorArray", "Stack")   # gen_data_flow_ops: in-memory only
+COMPUTE_OP_PREFIXES_ELSEWHERE = ("TensorArray", "Stack")  # gen_data_flow_ops: in-memory only
 # Ops of the compute libraries that do something else.
 NOT_COMPUTE_OPS = {
     "ImmutableConst": "maps a file into memory",
@@ -95,7 +124,10 @@ def compute_op_allowlist() -> frozenset[str]:
     """The ops that only compute (see the comment above COMPUTE_OP_LIBRARIES)."""
     allowed = set()
     for op, library in op_libraries().items():
-        if library in COMPUTE_OP_LIBRARIES or op in COMPUTE_OPS_ELSEWHERE or (
-                library == "gen_data_flow_ops" and op.startswith(COMPUTE_OP_PREFIXES_ELSEWHERE)):
+        if (
+            library in COMPUTE_OP_LIBRARIES
+            or op in COMPUTE_OPS_ELSEWHERE
+            or (library == "gen_data_flow_ops" and op.startswith(COMPUTE_OP_PREFIXES_ELSEWHERE))
+        ):
             allowed.add(op)
     return frozenset(allowed - set(NOT_COMPUTE_OPS) - TEXT_FILE_TABLE_OPS)

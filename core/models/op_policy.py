@@ -12,7 +12,11 @@ from typing import Any, Iterable, Iterator
 
 from core.errors import BadInputError
 from core.models.op_allowlist import (
-    _LIBRARY_REASONS, NOT_COMPUTE_OPS, TEXT_FILE_TABLE_OPS, compute_op_allowlist, op_libraries,
+    _LIBRARY_REASONS,
+    NOT_COMPUTE_OPS,
+    TEXT_FILE_TABLE_OPS,
+    compute_op_allowlist,
+    op_libraries,
 )
 from core.models.read_guard import _bad
 
@@ -54,15 +58,16 @@ PRINT_STREAMS = frozenset({"stderr", "log(info)", "log(warning)", "log(error)"})
 PROTO_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
 
 _SAVE, _RESTORE, _OTHER = "save", "restore", "other"
-_CALL_OPS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})   # inputs map 1:1 to the callee's arguments
+_CALL_OPS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})  # inputs map 1:1 to the callee's arguments
 _PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot"})
 
 
 @dataclass(frozen=True)
 class OpProblem:
     """One op the SavedModel op policy refuses: the op type, where it is (function or graph node) and why."""
+
     op: str
-    where: str          # "function '__inference_...'" or "graph node 'save/SaveV2'"
+    where: str  # "function '__inference_...'" or "graph node 'save/SaveV2'"
     reason: str
 
     def __str__(self) -> str:
@@ -127,12 +132,14 @@ class _OpPolicy:
         self.nodes = {n.name: n for n in graph.node}
         self.functions = {f.signature.name: f for f in graph.library.function}
         self.fn_nodes = {name: {n.name: n for n in f.node_def} for name, f in self.functions.items()}
-        self.arg_index = {name: {a.name: i for i, a in enumerate(f.signature.input_arg)}
-                          for name, f in self.functions.items()}
+        self.arg_index = {
+            name: {a.name: i for i, a in enumerate(f.signature.input_arg)} for name, f in self.functions.items()
+        }
         self.allowed = compute_op_allowlist()
         self.libraries = op_libraries()
-        self.asset_nodes = {_node_name(a.tensor_info.name) for a in saved_model_assets(meta_graph)
-                            if a.tensor_info.name}
+        self.asset_nodes = {
+            _node_name(a.tensor_info.name) for a in saved_model_assets(meta_graph) if a.tensor_info.name
+        }
         self.object_graph = meta_graph.object_graph_def
         self.bindings = {name: list(cf.bound_inputs) for name, cf in self.object_graph.concrete_functions.items()}
         self.object_functions = set(self.bindings)
@@ -151,11 +158,14 @@ class _OpPolicy:
                 self.object_functions.update(obj.function.concrete_functions)
             elif kind == "bare_concrete_function":
                 self.object_functions.add(obj.bare_concrete_function.concrete_function_name)
-            if kind == "resource":   # the loader calls these itself: _create_resource, _initialize, _destroy_resource
+            if kind == "resource":  # the loader calls these itself: _create_resource, _initialize, _destroy_resource
                 for child in obj.children:
                     for fn in self._functions_of_object(child.node_id):
-                        self.roles.setdefault(fn, f"the {child.local_name.lstrip('_').replace('_', ' ')} "
-                                                  "function of a resource, run when the model loads")
+                        self.roles.setdefault(
+                            fn,
+                            f"the {child.local_name.lstrip('_').replace('_', ' ')} "
+                            "function of a resource, run when the model loads",
+                        )
             for key, saveable in obj.saveable_objects.items():
                 for node_id, what in ((saveable.save_function, "save"), (saveable.restore_function, "restore")):
                     for fn in self._functions_of_object(node_id):
@@ -255,7 +265,7 @@ class _OpPolicy:
                 stack += [(callee, label) for callee, _ in self._callees(inner)]
         for labels in fn_labels.values():
             if not labels:
-                labels.add(_OTHER)   # never called from the graph: user code may still call it
+                labels.add(_OTHER)  # never called from the graph: user code may still call it
         return graph_labels, fn_labels
 
     # -- where a file name comes from ---------------------------------------------------
@@ -268,7 +278,7 @@ class _OpPolicy:
         if scope is None:
             name = _node_name(ref)
             if name in self.asset_nodes:
-                return True     # fed by the loader with assets/<filename>
+                return True  # fed by the loader with assets/<filename>
             node = self.nodes.get(name)
             if node is None:
                 return False
@@ -278,10 +288,14 @@ class _OpPolicy:
             if node.op == "ReadVariableOp" and inputs:
                 # TF2 graphs keep an asset path in a variable assigned from the asset placeholder
                 variable = _node_name(inputs[0])
-                assigns = [n for n in self.nodes.values()
-                           if n.op == "AssignVariableOp" and _data_inputs(n)[:1] and _node_name(_data_inputs(n)[0]) == variable]
-                return bool(assigns) and all(len(_data_inputs(a)) > 1 and self._asset_valued(None, _data_inputs(a)[1], seen)
-                                             for a in assigns)
+                assigns = [
+                    n
+                    for n in self.nodes.values()
+                    if n.op == "AssignVariableOp" and _data_inputs(n)[:1] and _node_name(_data_inputs(n)[0]) == variable
+                ]
+                return bool(assigns) and all(
+                    len(_data_inputs(a)) > 1 and self._asset_valued(None, _data_inputs(a)[1], seen) for a in assigns
+                )
             return False
         if ":" not in ref and ref in self.arg_index[scope]:
             return self._argument_asset_valued(scope, self.arg_index[scope][ref], seen)
@@ -297,7 +311,7 @@ class _OpPolicy:
             bound = self.bindings.get(fn, [])
             first_bound = len(self.functions[fn].signature.input_arg) - len(bound)
             if index < first_bound:
-                return False     # an argument whoever calls the function chooses
+                return False  # an argument whoever calls the function chooses
             verdicts.append(self._is_asset_object(bound[index - first_bound]))
         for scope, node, mapped in self.call_sites.get(fn, ()):
             inputs = _data_inputs(node)
@@ -312,7 +326,7 @@ class _OpPolicy:
         """Why `node` is refused, or None."""
         op = node.op
         if op in self.functions:
-            return None      # a call: the callee is judged on its own
+            return None  # a call: the callee is judged on its own
         if op in CHECKPOINT_WRITE_OPS:
             return None if labels == {_SAVE} else "writes a checkpoint outside the checkpoint saver"
         if op in CHECKPOINT_READ_OPS or op in CHECKPOINT_NAME_OPS:
@@ -366,7 +380,10 @@ def _op_refusal(folder: Path, problems: list[OpProblem]) -> BadInputError:
     unique = sorted(set(problems), key=str)
     shown = "; ".join(str(p) for p in unique[:3])
     more = f"; and {len(unique) - 3} more (see the details)" if len(unique) > 3 else ""
-    return _bad(folder, "refused: the SavedModel uses ops that read or write files, run Python or are not on "
-                        f"Litesmith's list of ops that only compute: {shown}{more}. A model that only computes "
-                        "needs none of them: export it again without them (e.g. with model.export())",
-                details="\n".join(str(p) for p in unique))
+    return _bad(
+        folder,
+        "refused: the SavedModel uses ops that read or write files, run Python or are not on "
+        f"Litesmith's list of ops that only compute: {shown}{more}. A model that only computes "
+        "needs none of them: export it again without them (e.g. with model.export())",
+        details="\n".join(str(p) for p in unique),
+    )

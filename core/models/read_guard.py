@@ -23,7 +23,7 @@ def _bad(path: str | Path, message: str, details: str = "") -> BadInputError:
 def _reason(exc: BaseException) -> str:
     """`Type: first line` of an exception, escaped, for a one-line message."""
     name = type(exc).__name__
-    if name == "error":                       # zlib.error, struct.error, ...
+    if name == "error":  # zlib.error, struct.error, ...
         name = f"{type(exc).__module__.lstrip('_')}.error"
     return f"{name}: {first_line(exc, 200)}"
 
@@ -44,7 +44,8 @@ def reading_model(path: str | Path, what: str = "the model could not be read") -
     except (LitesmithError, MemoryError, ImportError):
         raise
     except RecursionError as exc:
-        raise _bad(path, f"{what}: it is nested too deeply to read ({_reason(exc)})",
-                   details=traceback.format_exc()) from None
+        raise _bad(
+            path, f"{what}: it is nested too deeply to read ({_reason(exc)})", details=traceback.format_exc()
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any failure on an untrusted file is bad input
         raise _bad(path, f"{what} ({_reason(exc)})", details=traceback.format_exc()) from None

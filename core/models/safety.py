@@ -55,19 +55,32 @@ from typing import Any
 
 from core.errors import BadInputError
 from core.models.config_checks import (  # noqa: F401 - re-exported
-    LAMBDA_ADVICE, _refuse_lambdas, find_code_lambdas, json_nesting_depth,
+    LAMBDA_ADVICE,
+    _refuse_lambdas,
+    find_code_lambdas,
+    json_nesting_depth,
 )
-from core.models.formats import (
-    TFLITE_IDENTIFIER, has_hdf5_signature, describe_content, detect_format, read_head,
-)
+from core.models.formats import TFLITE_IDENTIFIER, has_hdf5_signature, describe_content, detect_format, read_head
 from core.models.info import ModelFormat
 from core.models.op_allowlist import (  # noqa: F401 - re-exported
-    COMPUTE_OP_LIBRARIES, COMPUTE_OP_PREFIXES_ELSEWHERE, COMPUTE_OPS_ELSEWHERE, NOT_COMPUTE_OPS,
-    TEXT_FILE_TABLE_OPS, compute_op_allowlist, op_libraries,
+    COMPUTE_OP_LIBRARIES,
+    COMPUTE_OP_PREFIXES_ELSEWHERE,
+    COMPUTE_OPS_ELSEWHERE,
+    NOT_COMPUTE_OPS,
+    TEXT_FILE_TABLE_OPS,
+    compute_op_allowlist,
+    op_libraries,
 )
 from core.models.op_policy import (  # noqa: F401 - re-exported
-    CHECKPOINT_NAME_OPS, CHECKPOINT_READ_OPS, CHECKPOINT_WRITE_OPS, PRINT_STREAMS, PROTO_OPS, OpProblem,
-    _op_refusal, saved_model_assets, saved_model_op_problems,
+    CHECKPOINT_NAME_OPS,
+    CHECKPOINT_READ_OPS,
+    CHECKPOINT_WRITE_OPS,
+    PRINT_STREAMS,
+    PROTO_OPS,
+    OpProblem,
+    _op_refusal,
+    saved_model_assets,
+    saved_model_op_problems,
 )
 from core.models.read_guard import _bad, _reason, reading_model
 from core.models.saved_model_checks import check_saved_model_proto
@@ -77,18 +90,19 @@ from core.text import first_line
 
 # -- limits (module constants so tests and power users can change them) --------
 MAX_ZIP_MEMBERS = 10_000
-MAX_ZIP_UNCOMPRESSED_BYTES = 4 * 2**30           # 4 GiB
-MAX_CONFIG_JSON_BYTES = 64 * 2**20               # config.json inside a .keras
-MAX_JSON_DEPTH = 100                             # a real Keras config nests ~20 deep (models in models: more)
-MAX_H5_OBJECTS = 200_000                         # groups + datasets walked in a .h5
+MAX_ZIP_UNCOMPRESSED_BYTES = 4 * 2**30  # 4 GiB
+MAX_CONFIG_JSON_BYTES = 64 * 2**20  # config.json inside a .keras
+MAX_JSON_DEPTH = 100  # a real Keras config nests ~20 deep (models in models: more)
+MAX_H5_OBJECTS = 200_000  # groups + datasets walked in a .h5
 MAX_H5_CONFIG_BYTES = 64 * 2**20
-MAX_SAVED_MODEL_PB_BYTES = 2 * 2**30 - 1         # protobuf's hard limit
-MAX_SAVED_MODEL_ENTRIES = 100_000                # files and folders in a SavedModel folder
-MIN_TFLITE_BYTES = 16                            # root offset + identifier + a vtable at least
-MAX_TFLITE_BYTES = 2 * 2**30                     # flatbuffers cannot address more
+MAX_SAVED_MODEL_PB_BYTES = 2 * 2**30 - 1  # protobuf's hard limit
+MAX_SAVED_MODEL_ENTRIES = 100_000  # files and folders in a SavedModel folder
+MIN_TFLITE_BYTES = 16  # root offset + identifier + a vtable at least
+MAX_TFLITE_BYTES = 2 * 2**30  # flatbuffers cannot address more
 
 
 # -- JSON from model files ---------------------------------------------------------
+
 
 def parse_model_json(path: str | Path, text: str | bytes, what: str) -> Any:
     """JSON from a model file: valid UTF-8, nested at most MAX_JSON_DEPTH deep, else BadInputError."""
@@ -99,8 +113,11 @@ def parse_model_json(path: str | Path, text: str | bytes, what: str) -> Any:
             raise _bad(path, f"{what} is not valid UTF-8 text ({exc.reason} at byte {exc.start})") from None
     depth = json_nesting_depth(text, stop_above=MAX_JSON_DEPTH)
     if depth > MAX_JSON_DEPTH:
-        raise _bad(path, f"refused: {what} nests more than {MAX_JSON_DEPTH} levels deep "
-                         "(a real model config needs far fewer; the file is corrupt or crafted)")
+        raise _bad(
+            path,
+            f"refused: {what} nests more than {MAX_JSON_DEPTH} levels deep "
+            "(a real model config needs far fewer; the file is corrupt or crafted)",
+        )
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -108,6 +125,7 @@ def parse_model_json(path: str | Path, text: str | bytes, what: str) -> Any:
 
 
 # -- .keras ----------------------------------------------------------------------
+
 
 def check_keras_archive(path: str | Path) -> dict:
     """Check a `.keras` zip; return its parsed config.json."""
@@ -122,32 +140,47 @@ def _check_keras_archive(path: str | Path) -> dict:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error) as exc:
         raise _bad(path, f"not a valid .keras file: the zip archive is corrupt ({first_line(exc, 200)})") from None
     if not is_zip:
-        raise _bad(path, "not a valid .keras file: the zip archive is truncated or corrupt "
-                         "(its central directory is missing)")
+        raise _bad(
+            path, "not a valid .keras file: the zip archive is truncated or corrupt (its central directory is missing)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > MAX_ZIP_MEMBERS:
-                raise _bad(path, f"refused: the .keras archive has {len(members):,} members "
-                                 f"(limit {MAX_ZIP_MEMBERS:,}); a real model has a handful")
+                raise _bad(
+                    path,
+                    f"refused: the .keras archive has {len(members):,} members "
+                    f"(limit {MAX_ZIP_MEMBERS:,}); a real model has a handful",
+                )
             total = sum(m.file_size for m in members)
             if total > MAX_ZIP_UNCOMPRESSED_BYTES:
-                raise _bad(path, f"refused: the .keras archive would unpack to {total / 2**30:,.2f} GiB "
-                                 f"(limit {MAX_ZIP_UNCOMPRESSED_BYTES / 2**30:,.2f} GiB); it may be a zip bomb")
+                raise _bad(
+                    path,
+                    f"refused: the .keras archive would unpack to {total / 2**30:,.2f} GiB "
+                    f"(limit {MAX_ZIP_UNCOMPRESSED_BYTES / 2**30:,.2f} GiB); it may be a zip bomb",
+                )
             for member in members:
                 if _unsafe_member_name(member.filename):
-                    raise _bad(path, f"refused: the .keras archive has an unsafe member name {member.filename!r} "
-                                     "(absolute or containing '..')")
+                    raise _bad(
+                        path,
+                        f"refused: the .keras archive has an unsafe member name {member.filename!r} "
+                        "(absolute or containing '..')",
+                    )
             names = {m.filename: m for m in members}
             if len(names) != len(members):
                 raise _bad(path, "refused: the .keras archive has duplicate member names")
             if "config.json" not in names:
-                raise _bad(path, "not a Keras model: the .keras archive has no config.json "
-                                 "(a weights-only or foreign zip file?)")
+                raise _bad(
+                    path,
+                    "not a Keras model: the .keras archive has no config.json (a weights-only or foreign zip file?)",
+                )
             info = names["config.json"]
             if info.file_size > MAX_CONFIG_JSON_BYTES:
-                raise _bad(path, f"refused: config.json is {info.file_size / 2**20:,.0f} MiB "
-                                 f"(limit {MAX_CONFIG_JSON_BYTES / 2**20:,.0f} MiB)")
+                raise _bad(
+                    path,
+                    f"refused: config.json is {info.file_size / 2**20:,.0f} MiB "
+                    f"(limit {MAX_CONFIG_JSON_BYTES / 2**20:,.0f} MiB)",
+                )
             for member in members:
                 _check_member_decompresses(path, archive, member)
             raw = archive.read(info)
@@ -157,8 +190,17 @@ def _check_keras_archive(path: str | Path) -> dict:
                     _check_inner_h5(path, archive, member)
     except BadInputError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError,
-            NotImplementedError, ValueError, KeyError, struct.error) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+        KeyError,
+        struct.error,
+    ) as exc:
         raise _bad(path, f"not a valid .keras file: the zip archive is corrupt ({first_line(exc, 200)})") from None
     config = parse_model_json(path, raw, "config.json in the .keras archive")
     if not isinstance(config, dict) or "class_name" not in config:
@@ -181,13 +223,17 @@ def _check_inner_h5(path: str | Path, archive: zipfile.ZipFile, member: zipfile.
         try:
             handle = h5py.File(source, "r")
         except Exception:  # noqa: BLE001 - OSError, and whatever h5py raises on a crafted superblock
-            raise _bad(path, f"not a valid .keras file: {member.filename} inside it is not a valid HDF5 file "
-                             "(truncated or corrupt)", details=traceback.format_exc()) from None
+            raise _bad(
+                path,
+                f"not a valid .keras file: {member.filename} inside it is not a valid HDF5 file (truncated or corrupt)",
+                details=traceback.format_exc(),
+            ) from None
         with handle:
             _check_h5_tree(path, handle, where=f"{member.filename} inside the .keras archive")
 
 
 # -- .h5 -------------------------------------------------------------------------
+
 
 def check_h5(path: str | Path) -> dict:
     """Check a legacy Keras HDF5 file; return its parsed model_config."""
@@ -203,8 +249,11 @@ def _check_h5(path: str | Path) -> dict:
     try:
         handle = h5py.File(path, "r")
     except Exception as exc:  # noqa: BLE001 - OSError mostly; anything h5py raises means corrupt
-        raise _bad(path, f"not a valid HDF5 file: it is truncated or corrupt ({first_line(exc, 200)})",
-                   details=traceback.format_exc()) from None
+        raise _bad(
+            path,
+            f"not a valid HDF5 file: it is truncated or corrupt ({first_line(exc, 200)})",
+            details=traceback.format_exc(),
+        ) from None
     with handle:
         try:
             _check_h5_tree(path, handle)
@@ -215,8 +264,11 @@ def _check_h5(path: str | Path) -> dict:
             raise _bad(path, f"the HDF5 file is corrupt ({_reason(exc)})", details=traceback.format_exc()) from None
         if raw is None:
             if "layer_names" in handle.attrs or "model_weights" not in handle:
-                raise _bad(path, "this HDF5 file holds weights only (no model_config); Litesmith needs the whole "
-                                 "model: save it with model.save('model.keras')")
+                raise _bad(
+                    path,
+                    "this HDF5 file holds weights only (no model_config); Litesmith needs the whole "
+                    "model: save it with model.save('model.keras')",
+                )
             raise _bad(path, "this HDF5 file has no Keras model_config attribute")
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="replace")
@@ -246,11 +298,17 @@ def _check_h5_tree(path: str | Path, root: Any, where: str = "the HDF5 file") ->
             except TypeError:
                 # h5py knows hard, soft and external links; anything else is a user-defined
                 # link class whose traversal code isn't ours to run
-                raise _bad(path, f"refused: {label} has a link of an unknown (user-defined) type at {where}; "
-                                 "a model file has only ordinary groups and datasets") from None
+                raise _bad(
+                    path,
+                    f"refused: {label} has a link of an unknown (user-defined) type at {where}; "
+                    "a model file has only ordinary groups and datasets",
+                ) from None
             if isinstance(link, h5py.ExternalLink):
-                raise _bad(path, f"refused: {label} links to another file ({where} -> "
-                                 f"{link.filename}:{link.path}); a model file must be self-contained")
+                raise _bad(
+                    path,
+                    f"refused: {label} links to another file ({where} -> "
+                    f"{link.filename}:{link.path}); a model file must be self-contained",
+                )
             if isinstance(link, h5py.SoftLink):
                 continue  # a name for an object inside this file; not followed here
             if not isinstance(link, h5py.HardLink):
@@ -260,15 +318,22 @@ def _check_h5_tree(path: str | Path, root: Any, where: str = "the HDF5 file") ->
                 stack.append(obj)
             elif isinstance(obj, h5py.Dataset):
                 if obj.external:
-                    raise _bad(path, f"refused: the HDF5 dataset {where} in {label} is stored in external files "
-                                     f"({', '.join(str(e[0]) for e in obj.external[:3])}); "
-                                     "a model file must be self-contained")
+                    raise _bad(
+                        path,
+                        f"refused: the HDF5 dataset {where} in {label} is stored in external files "
+                        f"({', '.join(str(e[0]) for e in obj.external[:3])}); "
+                        "a model file must be self-contained",
+                    )
                 if obj.is_virtual:
-                    raise _bad(path, f"refused: the HDF5 dataset {where} in {label} is a virtual dataset that maps "
-                                     "other files; a model file must be self-contained")
+                    raise _bad(
+                        path,
+                        f"refused: the HDF5 dataset {where} in {label} is a virtual dataset that maps "
+                        "other files; a model file must be self-contained",
+                    )
 
 
 # -- .tflite ---------------------------------------------------------------------
+
 
 def check_tflite_bytes(path: str | Path, data: bytes) -> None:
     """Header checks of a .tflite's bytes before LiteRT sees them; BadInputError naming `path` on failure.
@@ -284,11 +349,15 @@ def check_tflite_bytes(path: str | Path, data: bytes) -> None:
     if size > MAX_TFLITE_BYTES:
         raise _bad(path, f"refused: {size / 2**30:,.2f} GiB is more than a .tflite flatbuffer can hold")
     if data[4:8] != TFLITE_IDENTIFIER:
-        raise _bad(path, f"not a valid .tflite model: no 'TFL3' flatbuffer identifier (the file is {describe_content(data[:1024])})")
+        raise _bad(
+            path,
+            f"not a valid .tflite model: no 'TFL3' flatbuffer identifier (the file is {describe_content(data[:1024])})",
+        )
     (root,) = struct.unpack_from("<I", data, 0)
     if root < 8 or root + 4 > size:
-        raise _bad(path, "not a valid .tflite model: the flatbuffer's root table lies outside the file "
-                         "(truncated or corrupt)")
+        raise _bad(
+            path, "not a valid .tflite model: the flatbuffer's root table lies outside the file (truncated or corrupt)"
+        )
 
 
 def read_tflite(path: str | Path) -> bytes:
@@ -305,6 +374,7 @@ def read_tflite(path: str | Path) -> bytes:
 
 # -- SavedModel (the checks: `core.models.saved_model_checks`) ---------------------------
 
+
 def check_saved_model(folder: str | Path) -> Any:
     """Parse and check `saved_model.pb`; return the SavedModel protocol buffer.
 
@@ -315,6 +385,7 @@ def check_saved_model(folder: str | Path) -> Any:
 
 
 # -- all formats -----------------------------------------------------------------
+
 
 def check_model(path: str | Path) -> str:
     """Detect the format, run its safety checks, return the format."""

@@ -34,7 +34,7 @@ def inside(folder: Path, target: Path) -> bool:
 
 def check_saved_model_tree(folder: Path) -> None:
     """No symbolic link leaving the folder or looping, no special file, at most MAX_SAVED_MODEL_ENTRIES entries."""
-    from core.models import safety   # the limits live there (and may be changed there)
+    from core.models import safety  # the limits live there (and may be changed there)
 
     real_root = folder.resolve()
     count = 0
@@ -46,28 +46,33 @@ def check_saved_model_tree(folder: Path) -> None:
         for name in dirs + files:
             count += 1
             if count > safety.MAX_SAVED_MODEL_ENTRIES:
-                raise _bad(folder, f"refused: the SavedModel folder holds more than {safety.MAX_SAVED_MODEL_ENTRIES:,} entries")
+                raise _bad(
+                    folder, f"refused: the SavedModel folder holds more than {safety.MAX_SAVED_MODEL_ENTRIES:,} entries"
+                )
             entry = Path(root) / name
             shown = entry.relative_to(folder)
             st = os.lstat(entry)
             if stat.S_ISLNK(st.st_mode):
                 try:
                     target = entry.resolve(strict=True)
-                except (OSError, RuntimeError) as exc:   # ELOOP, a dangling link ("Symlink loop" before 3.13)
+                except (OSError, RuntimeError) as exc:  # ELOOP, a dangling link ("Symlink loop" before 3.13)
                     loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
-                    raise _bad(folder, f"refused: {shown} in the SavedModel folder is "
-                                       + ("a symbolic link loop" if loop else f"a broken symbolic link ({_reason(exc)})")) from None
+                    raise _bad(
+                        folder,
+                        f"refused: {shown} in the SavedModel folder is "
+                        + ("a symbolic link loop" if loop else f"a broken symbolic link ({_reason(exc)})"),
+                    ) from None
                 if not inside(real_root, target):
-                    raise _bad(folder, f"refused: {shown} is a symbolic link that leaves the "
-                                       f"SavedModel folder (to {target})")
+                    raise _bad(
+                        folder, f"refused: {shown} is a symbolic link that leaves the SavedModel folder (to {target})"
+                    )
             elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                 raise _bad(folder, f"refused: {shown} in the SavedModel folder is not a regular file")
 
 
-
 def check_saved_model_proto(folder: Path) -> Any:
     """`core.models.safety.check_saved_model` without its error boundary: the SavedModel protocol buffer."""
-    from core.models import safety   # the limits live there (and may be changed there)
+    from core.models import safety  # the limits live there (and may be changed there)
     from core.tf_runtime import import_tensorflow
 
     import_tensorflow()
@@ -88,8 +93,11 @@ def check_saved_model_proto(folder: Path) -> Any:
     try:
         proto.ParseFromString(pb_path.read_bytes())
     except (DecodeError, RuntimeError, ValueError) as exc:
-        raise _bad(folder, f"not a valid SavedModel: saved_model.pb cannot be parsed ({first_line(exc, 200)}); "
-                           "it is truncated or corrupt") from None
+        raise _bad(
+            folder,
+            f"not a valid SavedModel: saved_model.pb cannot be parsed ({first_line(exc, 200)}); "
+            "it is truncated or corrupt",
+        ) from None
     if not proto.meta_graphs:
         raise _bad(folder, "not a valid SavedModel: saved_model.pb holds no MetaGraph")
 
@@ -99,11 +107,15 @@ def check_saved_model_proto(folder: Path) -> Any:
         for asset in saved_model_assets(meta_graph):
             name = asset.filename
             parts = name.replace("\\", "/").split("/")
-            if (not name or posixpath.isabs(name) or ".." in parts or "\0" in name
-                    or not inside(real_assets, (folder / "assets" / name).resolve())):
+            if (
+                not name
+                or posixpath.isabs(name)
+                or ".." in parts
+                or "\0" in name
+                or not inside(real_assets, (folder / "assets" / name).resolve())
+            ):
                 raise _bad(folder, f"refused: the SavedModel names an asset outside its assets/ folder ({name!r})")
         problems += saved_model_op_problems(meta_graph)
     if problems:
         raise _op_refusal(folder, problems)
     return proto
-

@@ -37,8 +37,10 @@ def choose_signature(available: list[str] | tuple[str, ...], requested: str | No
         return next(iter(available))
     if not available:
         raise BadInputError("the model has no signatures (export it with a serving signature)", path=path)
-    raise BadInputError(f"the model has several signatures and none is {DEFAULT_SIGNATURE!r}: choose one with "
-                        f"--signature ({listed})", path=path)
+    raise BadInputError(
+        f"the model has several signatures and none is {DEFAULT_SIGNATURE!r}: choose one with --signature ({listed})",
+        path=path,
+    )
 
 
 def dtype_name(dtype: Any) -> str:
@@ -78,9 +80,9 @@ def _output_activation(model: Any, name: str) -> str:
 def keras_output_names(model: Any) -> tuple[str, ...]:
     """The Keras model's output names in its own output order."""
     outputs = list(getattr(model, "outputs", None) or [])
-    names = list(getattr(model, "output_names", None) or [])   # functional models
+    names = list(getattr(model, "output_names", None) or [])  # functional models
     if not names and len(outputs) == 1 and getattr(model, "layers", None):
-        names = [model.layers[-1].name]                         # Sequential: its last layer
+        names = [model.layers[-1].name]  # Sequential: its last layer
     if len(names) != len(outputs):
         names = [getattr(t, "name", "") or f"output_{i}" for i, t in enumerate(outputs)]
     return tuple(str(n) for n in names)
@@ -98,8 +100,15 @@ def keras_interface(model: Any, *, path: str | None = None) -> ModelInterface:
         in_specs.append(TensorSpec(shape=_dims(tensor.shape), dtype=dtype_name(tensor.dtype), name=name, role=INPUT))
     out_specs = []
     for name, tensor in zip(keras_output_names(model), outputs):
-        out_specs.append(TensorSpec(shape=_dims(tensor.shape), dtype=dtype_name(tensor.dtype), name=name,
-                                    role=OUTPUT, activation=_output_activation(model, name)))
+        out_specs.append(
+            TensorSpec(
+                shape=_dims(tensor.shape),
+                dtype=dtype_name(tensor.dtype),
+                name=name,
+                role=OUTPUT,
+                activation=_output_activation(model, name),
+            )
+        )
     _check_unique([s.name for s in in_specs], "input", path)
     _check_unique([s.name for s in out_specs], "output", path)
     return ModelInterface(inputs=tuple(in_specs), outputs=tuple(out_specs))
@@ -108,29 +117,43 @@ def keras_interface(model: Any, *, path: str | None = None) -> ModelInterface:
 def _check_unique(names: list[str], what: str, path: str | None) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise BadInputError(f"the model has several {what}s named {', '.join(map(repr, repeated))}; "
-                            f"Litesmith matches {what}s by name and cannot tell them apart", path=path)
+        raise BadInputError(
+            f"the model has several {what}s named {', '.join(map(repr, repeated))}; "
+            f"Litesmith matches {what}s by name and cannot tell them apart",
+            path=path,
+        )
 
 
 # ---------------------------------------------------------------------------
 # SavedModel
 
 
-def saved_model_interface(signature_fn: Any, key: str, keys: list[str] | tuple[str, ...], *,
-                          path: str | None = None) -> ModelInterface:
+def saved_model_interface(
+    signature_fn: Any, key: str, keys: list[str] | tuple[str, ...], *, path: str | None = None
+) -> ModelInterface:
     """Inputs and outputs of one SavedModel signature (a loaded ConcreteFunction)."""
     args, kwargs = signature_fn.structured_input_signature
     if args:
         raise BadInputError(f"signature {key!r} takes positional inputs; Litesmith needs named inputs", path=path)
-    in_specs = tuple(TensorSpec(shape=_dims(spec.shape), dtype=dtype_name(spec.dtype), name=name, role=INPUT)
-                     for name, spec in sorted(kwargs.items()))
+    in_specs = tuple(
+        TensorSpec(shape=_dims(spec.shape), dtype=dtype_name(spec.dtype), name=name, role=INPUT)
+        for name, spec in sorted(kwargs.items())
+    )
     outputs = signature_fn.structured_outputs
     if not isinstance(outputs, dict):
         raise BadInputError(f"signature {key!r} does not return a dict of named outputs", path=path)
-    out_specs = tuple(TensorSpec(shape=_dims(spec.shape), dtype=dtype_name(spec.dtype), name=name, role=OUTPUT)
-                      for name, spec in sorted(outputs.items()))
-    return ModelInterface(inputs=in_specs, outputs=out_specs, signature=key, signatures=tuple(sorted(keys)),
-                          ordered_inputs=len(in_specs) < 2, ordered_outputs=len(out_specs) < 2)
+    out_specs = tuple(
+        TensorSpec(shape=_dims(spec.shape), dtype=dtype_name(spec.dtype), name=name, role=OUTPUT)
+        for name, spec in sorted(outputs.items())
+    )
+    return ModelInterface(
+        inputs=in_specs,
+        outputs=out_specs,
+        signature=key,
+        signatures=tuple(sorted(keys)),
+        ordered_inputs=len(in_specs) < 2,
+        ordered_outputs=len(out_specs) < 2,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -156,8 +179,11 @@ def tflite_interface(interpreter: Any, requested: str | None = None, *, path: st
     """
     keys = tflite_signature_keys(interpreter)
     if not keys:
-        raise BadInputError("the .tflite model has no signature, so its inputs and outputs cannot be matched by "
-                            "name; convert it with a signature (TF 2.7 or newer does by default)", path=path)
+        raise BadInputError(
+            "the .tflite model has no signature, so its inputs and outputs cannot be matched by "
+            "name; convert it with a signature (TF 2.7 or newer does by default)",
+            path=path,
+        )
     key = choose_signature(keys, requested, path=path)
     runner = interpreter.get_signature_runner(key)
     ins = runner.get_input_details()
@@ -165,10 +191,14 @@ def tflite_interface(interpreter: Any, requested: str | None = None, *, path: st
     listed = interpreter.get_signature_list()[key]
     in_specs = tuple(_tflite_spec(n, ins[n], INPUT) for n in listed.get("inputs", ins))
     out_specs = tuple(_tflite_spec(n, outs[n], OUTPUT) for n in listed.get("outputs", outs))
-    return ModelInterface(inputs=in_specs, outputs=out_specs, signature=key, signatures=tuple(keys),
-                          ordered_inputs=len(in_specs) < 2, ordered_outputs=len(out_specs) < 2)
-
-
+    return ModelInterface(
+        inputs=in_specs,
+        outputs=out_specs,
+        signature=key,
+        signatures=tuple(keys),
+        ordered_inputs=len(in_specs) < 2,
+        ordered_outputs=len(out_specs) < 2,
+    )
 
 
 def named_outputs(outputs: Any, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -184,5 +214,13 @@ def named_outputs(outputs: Any, names: tuple[str, ...] | list[str]) -> dict[str,
     return {names[0]: outputs}
 
 
-__all__ = ["choose_signature", "dtype_name", "keras_interface", "keras_output_names", "named_outputs",
-           "saved_model_interface", "tflite_interface", "tflite_signature_keys"]
+__all__ = [
+    "choose_signature",
+    "dtype_name",
+    "keras_interface",
+    "keras_output_names",
+    "named_outputs",
+    "saved_model_interface",
+    "tflite_interface",
+    "tflite_signature_keys",
+]

@@ -24,14 +24,15 @@ WEIGHT_DTYPES = frozenset({"float32", "float16", "int8", "int16", "uint8", "int4
 @dataclass(frozen=True)
 class TfliteTensor:
     """One tensor of a .tflite subgraph as the flatbuffer describes it (see each field's comment)."""
+
     name: str
-    shape: tuple[int, ...]                 # static shape (a free dimension is stored as 1)
-    signature: tuple[int, ...]             # -1 marks a free dimension; equals `shape` when none is free
-    dtype: str                             # numpy-style name: "float32", "int8", ...
-    constant: bool = False                 # holds data in the file (a weight, a shape, a scalar)
-    quantized: bool = False                # has quantization scales
+    shape: tuple[int, ...]  # static shape (a free dimension is stored as 1)
+    signature: tuple[int, ...]  # -1 marks a free dimension; equals `shape` when none is free
+    dtype: str  # numpy-style name: "float32", "int8", ...
+    constant: bool = False  # holds data in the file (a weight, a shape, a scalar)
+    quantized: bool = False  # has quantization scales
     variable: bool = False
-    int_value: int | None = None           # value of a constant integer scalar (or 1-element vector)
+    int_value: int | None = None  # value of a constant integer scalar (or 1-element vector)
 
     @property
     def elements(self) -> int:
@@ -42,9 +43,10 @@ class TfliteTensor:
 @dataclass(frozen=True)
 class TfliteOp:
     """One operator of a subgraph: its position, op name, tensor indices and the options the MAC rules read."""
+
     index: int
-    name: str                              # builtin op name ("FULLY_CONNECTED") or "CUSTOM:<custom code>"
-    inputs: tuple[int, ...]                # tensor indices; -1 for an omitted optional input
+    name: str  # builtin op name ("FULLY_CONNECTED") or "CUSTOM:<custom code>"
+    inputs: tuple[int, ...]  # tensor indices; -1 for an omitted optional input
     outputs: tuple[int, ...]
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
@@ -52,6 +54,7 @@ class TfliteOp:
 @dataclass(frozen=True)
 class TfliteSubgraph:
     """One subgraph: its tensors, operators in execution order, and input/output tensor indices."""
+
     name: str
     tensors: tuple[TfliteTensor, ...]
     ops: tuple[TfliteOp, ...]
@@ -66,9 +69,10 @@ class TfliteSubgraph:
 @dataclass(frozen=True)
 class TfliteGraph:
     """Every subgraph of a .tflite that could be read; `unread` names the ones that could not."""
+
     subgraphs: tuple[TfliteSubgraph, ...]
-    unread: tuple[str, ...] = ()           # subgraphs that could not be read (named or numbered)
-    source: str = "flatbuffer"             # "flatbuffer" or "interpreter" (first subgraph only)
+    unread: tuple[str, ...] = ()  # subgraphs that could not be read (named or numbered)
+    source: str = "flatbuffer"  # "flatbuffer" or "interpreter" (first subgraph only)
 
     @property
     def complete(self) -> bool:
@@ -117,7 +121,7 @@ def read_tflite_graph(data: bytes) -> TfliteGraph:
         if dtype not in ("int32", "int64") or not buffer_has_data(buffer_index):
             return None
         buf = model.Buffers(buffer_index)
-        if not 0 < buf.DataLength() <= 8:      # a scalar or one-element vector; never copies a weight
+        if not 0 < buf.DataLength() <= 8:  # a scalar or one-element vector; never copies a weight
             return None
         raw = buf.DataAsNumpy().tobytes()
         values = np.frombuffer(raw, dtype="<i4" if dtype == "int32" else "<i8")
@@ -135,20 +139,41 @@ def read_tflite_graph(data: bytes) -> TfliteGraph:
             q = t.Quantization()
             quantized = bool(q is not None and q.ScaleLength() > 0)
             constant = (buffer_has_data(int(t.Buffer())) or int(t.ExternalBuffer()) > 0) and not t.IsVariable()
-            tensors.append(TfliteTensor(
-                name=_text(t.Name()), shape=shape, signature=signature, dtype=dtype, constant=constant,
-                quantized=quantized, variable=bool(t.IsVariable()),
-                int_value=int_value(dtype, int(t.Buffer())) if constant else None))
+            tensors.append(
+                TfliteTensor(
+                    name=_text(t.Name()),
+                    shape=shape,
+                    signature=signature,
+                    dtype=dtype,
+                    constant=constant,
+                    quantized=quantized,
+                    variable=bool(t.IsVariable()),
+                    int_value=int_value(dtype, int(t.Buffer())) if constant else None,
+                )
+            )
         ops = []
         for oi in range(sg.OperatorsLength()):
             op = sg.Operators(oi)
             idx = int(op.OpcodeIndex())
             name = codes[idx] if 0 <= idx < len(codes) else f"OPCODE_{idx}"
-            ops.append(TfliteOp(index=oi, name=name, inputs=_ints(op.InputsLength(), op.Inputs),
-                                outputs=_ints(op.OutputsLength(), op.Outputs), options=_options(schema, name, op)))
-        subgraphs.append(TfliteSubgraph(name=_text(sg.Name()) or f"subgraph {si}", tensors=tuple(tensors),
-                                        ops=tuple(ops), inputs=_ints(sg.InputsLength(), sg.Inputs),
-                                        outputs=_ints(sg.OutputsLength(), sg.Outputs)))
+            ops.append(
+                TfliteOp(
+                    index=oi,
+                    name=name,
+                    inputs=_ints(op.InputsLength(), op.Inputs),
+                    outputs=_ints(op.OutputsLength(), op.Outputs),
+                    options=_options(schema, name, op),
+                )
+            )
+        subgraphs.append(
+            TfliteSubgraph(
+                name=_text(sg.Name()) or f"subgraph {si}",
+                tensors=tuple(tensors),
+                ops=tuple(ops),
+                inputs=_ints(sg.InputsLength(), sg.Inputs),
+                outputs=_ints(sg.OutputsLength(), sg.Outputs),
+            )
+        )
     return TfliteGraph(subgraphs=tuple(subgraphs))
 
 
@@ -208,15 +233,32 @@ def graph_from_interpreter(interpreter: Any) -> TfliteGraph:
         except TypeError:
             dtype = str(t["dtype"])
         qp = t.get("quantization_parameters") or {}
-        tensors.append(TfliteTensor(name=str(t["name"]), shape=shape, signature=signature, dtype=dtype,
-                                    constant=i in constants, quantized=len(qp.get("scales", ())) > 0))
-    ops = tuple(TfliteOp(index=int(op["index"]), name=str(op["op_name"]),
-                         inputs=tuple(int(i) for i in op["inputs"]), outputs=tuple(int(i) for i in op["outputs"]))
-                for op in ops_details)
+        tensors.append(
+            TfliteTensor(
+                name=str(t["name"]),
+                shape=shape,
+                signature=signature,
+                dtype=dtype,
+                constant=i in constants,
+                quantized=len(qp.get("scales", ())) > 0,
+            )
+        )
+    ops = tuple(
+        TfliteOp(
+            index=int(op["index"]),
+            name=str(op["op_name"]),
+            inputs=tuple(int(i) for i in op["inputs"]),
+            outputs=tuple(int(i) for i in op["outputs"]),
+        )
+        for op in ops_details
+    )
     count = int(interpreter.num_subgraphs()) if hasattr(interpreter, "num_subgraphs") else 1
     unread = tuple(f"subgraph {i}" for i in range(1, count))
-    return TfliteGraph(subgraphs=(TfliteSubgraph(name="main", tensors=tuple(tensors), ops=ops, inputs=inputs,
-                                                 outputs=outputs),), unread=unread, source="interpreter")
+    return TfliteGraph(
+        subgraphs=(TfliteSubgraph(name="main", tensors=tuple(tensors), ops=ops, inputs=inputs, outputs=outputs),),
+        unread=unread,
+        source="interpreter",
+    )
 
 
 def count_tflite_params(graph: TfliteGraph) -> int:

@@ -33,10 +33,16 @@ def _check_member_decompresses(path: str | Path, archive: zipfile.ZipFile, membe
             while chunk := stream.read(1 << 20):
                 read += len(chunk)
                 if read > member.file_size:
-                    raise _bad(path, f"refused: member {member.filename!r} of the .keras archive unpacks to more "
-                                     "than its declared size (a zip bomb?)")
+                    raise _bad(
+                        path,
+                        f"refused: member {member.filename!r} of the .keras archive unpacks to more "
+                        "than its declared size (a zip bomb?)",
+                    )
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zlib.error, lzma.LZMAError, BadZipFile (CRC), EOFError, ...
-        raise _bad(path, f"not a valid .keras file: member {member.filename!r} fails to decompress "
-                         f"({_reason(exc)})", details=traceback.format_exc()) from None
+        raise _bad(
+            path,
+            f"not a valid .keras file: member {member.filename!r} fails to decompress ({_reason(exc)})",
+            details=traceback.format_exc(),
+        ) from None

@@ -20,7 +20,20 @@ from core.optimize.recipes import (
 from core.optimize.results import ExportResult, LayerError, OptimizeResult, SourceInfo, Variant, VariantFailure
 
 __all__ = [
-    "ALL_MODES", "MODES", "ConvertConfig", "ExportResult", "LayerError", "OptimizeResult", "QuantizeConfig",
-    "Recipe", "RecipeError", "SelectiveConfig", "SourceInfo", "Step", "Variant", "VariantFailure",
-    "parse_modes", "recipe_for_mode",
+    "ALL_MODES",
+    "MODES",
+    "ConvertConfig",
+    "ExportResult",
+    "LayerError",
+    "OptimizeResult",
+    "QuantizeConfig",
+    "Recipe",
+    "RecipeError",
+    "SelectiveConfig",
+    "SourceInfo",
+    "Step",
+    "Variant",
+    "VariantFailure",
+    "parse_modes",
+    "recipe_for_mode",
 ]

@@ -43,8 +43,8 @@ BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 class Calibration:
     """A calibrated float model: min/max of every tensor on one calibration set."""
 
-    calibrated: bytes          # the float model with the recorded ranges (mlir_quantize's input)
-    calibrator: Any            # the adapter's `Calibrated` (TensorFlow's fed Calibrator): writes 16x8
+    calibrated: bytes  # the float model with the recorded ranges (mlir_quantize's input)
+    calibrator: Any  # the adapter's `Calibrated` (TensorFlow's fed Calibrator): writes 16x8
     samples: int
     seconds: float
 
@@ -58,8 +58,9 @@ def _failure(what: str, exc: BaseException, log: str = "") -> ConversionError:
     return ConversionError(f"{what} failed: {type(exc).__name__}: {exc}"[:400], details=log)
 
 
-def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str,
-              cancel: CancelToken | None = None) -> Calibration:
+def calibrate(
+    float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str, cancel: CancelToken | None = None
+) -> Calibration:
     """Run the float .tflite on every calibration sample (batch 1, by input name).
 
     `inputs`: arrays of shape (samples, ...) keyed by the signature's input
@@ -76,7 +77,7 @@ def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: s
         for i in range(n):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            yield signature, {name: value[i:i + 1] for name, value in inputs.items()}
+            yield signature, {name: value[i : i + 1] for name, value in inputs.items()}
 
     started = time.perf_counter()
     failure: BaseException | None = None
@@ -92,8 +93,13 @@ def calibrate(float_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: s
     return Calibration(calibrated=done.model, calibrator=done, samples=n, seconds=time.perf_counter() - started)
 
 
-def int8_model(calibration: Calibration, *, io_dtype: str = "float", float_layers: list[str] | None = None,
-               numeric_verify: bool = False) -> bytes:
+def int8_model(
+    calibration: Calibration,
+    *,
+    io_dtype: str = "float",
+    float_layers: list[str] | None = None,
+    numeric_verify: bool = False,
+) -> bytes:
     """An int8 model from the calibrated one (the converter's new quantizer, per-channel weights).
 
     `io_dtype` "int8": integer inputs and outputs; `float_layers`: op output
@@ -108,9 +114,12 @@ def int8_model(calibration: Calibration, *, io_dtype: str = "float", float_layer
     data = b""
     with quiet_native() as captured:
         try:
-            data = tf_converter.mlir_quantize(calibration.calibrated, numeric_verify=numeric_verify,
-                                              io_dtype=tf.int8 if io_dtype == "int8" else None,
-                                              denylisted_nodes=list(float_layers or []))
+            data = tf_converter.mlir_quantize(
+                calibration.calibrated,
+                numeric_verify=numeric_verify,
+                io_dtype=tf.int8 if io_dtype == "int8" else None,
+                denylisted_nodes=list(float_layers or []),
+            )
         except Exception as exc:  # noqa: BLE001
             failure = exc
     if failure is not None:
@@ -156,8 +165,10 @@ def float_ops(tflite_bytes: bytes) -> list[str]:
         for op in sg.ops:
             if op.name in BOUNDARY_OPS:
                 continue
-            if any(0 <= i < len(sg.tensors) and sg.tensors[i].dtype == "float32" and not sg.tensors[i].constant
-                   for i in op.outputs):
+            if any(
+                0 <= i < len(sg.tensors) and sg.tensors[i].dtype == "float32" and not sg.tensors[i].constant
+                for i in op.outputs
+            ):
                 found.add(op.name)
     return sorted(found)
 

@@ -42,8 +42,9 @@ def _no_measuring(config: Any) -> Any:
 
 def _require_keras(state: WorkState, kind: str, ctx: PipelineContext) -> Any:
     if state.keras_model is None:
-        raise ConversionError(f"{kind.replace('_', ' ')} needs a Keras model (.keras or .h5); "
-                              f"this source is a {ctx.source.format}")
+        raise ConversionError(
+            f"{kind.replace('_', ' ')} needs a Keras model (.keras or .h5); this source is a {ctx.source.format}"
+        )
     return state.keras_model
 
 
@@ -82,8 +83,10 @@ def _single_io(ctx: PipelineContext, kind: str) -> tuple[Any, Any]:
     """
     interface = ctx.source.interface
     if len(interface.inputs) != 1 or len(interface.outputs) != 1:
-        raise ConversionError(f"{kind} supports single-input, single-output Keras models for now; this model has "
-                              f"{len(interface.inputs)} input(s) and {len(interface.outputs)} output(s)")
+        raise ConversionError(
+            f"{kind} supports single-input, single-output Keras models for now; this model has "
+            f"{len(interface.inputs)} input(s) and {len(interface.outputs)} output(s)"
+        )
     x = None if ctx.train_x is None else ctx.train_x[interface.input_names[0]]
     y = None if ctx.train_y is None else ctx.train_y.get(interface.output_names[0])
     return x, y
@@ -101,9 +104,11 @@ class MagnitudePrunePass(_CompressPass):
         summary = result.summary()
         # Not measured here (nothing is timed while pruning): labelled as general advice. A Run's benchmark
         # measures the pruned variant's latency against fp32 side by side.
-        note = ("magnitude pruning zeroes weights but keeps every layer's shape. General advice (not measured "
-                "here): the .tflite stays as large and, on CPU, about as fast as before; the gain is in the "
-                "compressed (gzip) size; the benchmark gives its measured latency")
+        note = (
+            "magnitude pruning zeroes weights but keeps every layer's shape. General advice (not measured "
+            "here): the .tflite stays as large and, on CPU, about as fast as before; the gain is in the "
+            "compressed (gzip) size; the benchmark gives its measured latency"
+        )
         return result.model, summary, note
 
 
@@ -132,6 +137,12 @@ class DistillPass(_CompressPass):
 
         teacher = ctx.source.keras_model  # always distil from the original, whatever came before
         student = model if config.student == "keep" else None
-        result = distill(teacher, config, *_single_io(ctx, self.kind), student_model=student,
-                         progress=ctx.progress, cancel=ctx.cancel)
+        result = distill(
+            teacher,
+            config,
+            *_single_io(ctx, self.kind),
+            student_model=student,
+            progress=ctx.progress,
+            cancel=ctx.cancel,
+        )
         return result.model, result.summary(), ""

@@ -21,17 +21,30 @@ from typing import Any
 from core.compress.configs import DistillConfig, MagnitudePruneConfig, StructuredPruneConfig
 from core.optimize import recipes
 
-__all__ = ["COMPRESS_STEPS", "DISTILL", "MAGNITUDE_PRUNE", "STRUCTURED_PRUNE", "compression_label",
-           "compression_steps", "with_compression"]
+__all__ = [
+    "COMPRESS_STEPS",
+    "DISTILL",
+    "MAGNITUDE_PRUNE",
+    "STRUCTURED_PRUNE",
+    "compression_label",
+    "compression_steps",
+    "with_compression",
+]
 
 MAGNITUDE_PRUNE = "magnitude_prune"
 STRUCTURED_PRUNE = "structured_prune"
 DISTILL = "distill"
-COMPRESS_STEPS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)   # the kinds that change the Keras model on purpose
+COMPRESS_STEPS = (MAGNITUDE_PRUNE, STRUCTURED_PRUNE, DISTILL)  # the kinds that change the Keras model on purpose
 
 
-def compression_steps(*, prune: float | None = None, structured: bool = False, distill: bool = False,
-                      student_width: float | None = None, epochs: int | None = None) -> tuple[recipes.Step, ...]:
+def compression_steps(
+    *,
+    prune: float | None = None,
+    structured: bool = False,
+    distill: bool = False,
+    student_width: float | None = None,
+    epochs: int | None = None,
+) -> tuple[recipes.Step, ...]:
     """The steps that `--prune S [--structured] [--distill] [--student-width W] [--epochs N]` ask for.
 
     With --distill after a structured prune, the student is the pruned model;
@@ -44,12 +57,18 @@ def compression_steps(*, prune: float | None = None, structured: bool = False, d
     if prune is not None:
         config: Any
         if structured:
-            config = (StructuredPruneConfig(sparsity=prune) if epochs is None else
-                      StructuredPruneConfig(sparsity=prune, fine_tune_epochs=epochs))
+            config = (
+                StructuredPruneConfig(sparsity=prune)
+                if epochs is None
+                else StructuredPruneConfig(sparsity=prune, fine_tune_epochs=epochs)
+            )
             steps.append(recipes.Step(STRUCTURED_PRUNE, config))
         else:
-            config = (MagnitudePruneConfig(sparsity=prune) if epochs is None else
-                      MagnitudePruneConfig(sparsity=prune, epochs=epochs))
+            config = (
+                MagnitudePruneConfig(sparsity=prune)
+                if epochs is None
+                else MagnitudePruneConfig(sparsity=prune, epochs=epochs)
+            )
             steps.append(recipes.Step(MAGNITUDE_PRUNE, config))
     if distill:
         if student_width is not None:
@@ -58,8 +77,9 @@ def compression_steps(*, prune: float | None = None, structured: bool = False, d
             student = "keep"  # distil into the model the previous step produced
         else:
             student = "width:0.5"
-        distill_config = (DistillConfig(student=student) if epochs is None else
-                          DistillConfig(student=student, epochs=epochs))
+        distill_config = (
+            DistillConfig(student=student) if epochs is None else DistillConfig(student=student, epochs=epochs)
+        )
         steps.append(recipes.Step(DISTILL, distill_config))
     return tuple(steps)
 
@@ -74,8 +94,11 @@ def compression_label(steps: tuple[recipes.Step, ...]) -> str:
         elif step.kind == STRUCTURED_PRUNE:
             parts.append(f"structured{round(step.config.sparsity * 100)}")
         elif step.kind == DISTILL:
-            parts.append("distill" if step.config.student in ("keep", "pruned") else
-                         f"distill-{step.config.student.replace(':', '')}")
+            parts.append(
+                "distill"
+                if step.config.student in ("keep", "pruned")
+                else f"distill-{step.config.student.replace(':', '')}"
+            )
     return "+".join(parts)
 
 

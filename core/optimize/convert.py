@@ -34,9 +34,11 @@ EXPORT_SAVED_MODEL = "export+from_saved_model"
 NAMED_EXPORT = "named-signature export+from_saved_model"
 NAMED_EXPORT_BATCH1 = "batch-1 named-signature export+from_saved_model"
 BATCH1_PATHS = (NAMED_EXPORT_BATCH1,)
-BATCH1_NOTE = ("converted through a batch-1 signature (recurrent layers keep tensor-list ops at a free batch size, "
-               "which TFLite's builtin ops cannot run): the model takes one sample per call, its other free "
-               "dimensions (sequence length) stay free, and larger batches run as repeated calls")
+BATCH1_NOTE = (
+    "converted through a batch-1 signature (recurrent layers keep tensor-list ops at a free batch size, "
+    "which TFLite's builtin ops cannot run): the model takes one sample per call, its other free "
+    "dimensions (sequence length) stay free, and larger batches run as repeated calls"
+)
 SAVED_MODEL = "from_saved_model"
 CONCRETE = "from_concrete_functions"
 TFLITE_INPUT = "tflite_input"
@@ -66,7 +68,7 @@ def _strip_location(line: str) -> str:
     if text.startswith("loc("):
         end = text.rfind("]")
         cut = text.find(": ", end if end >= 0 else 0)
-        text = text[cut + 2:] if cut >= 0 else text
+        text = text[cut + 2 :] if cut >= 0 else text
     return re.sub(r"^error:\s*", "", text.strip())
 
 
@@ -90,8 +92,10 @@ def conversion_error(exc: BaseException, *, what: str, path: str | None, tried: 
     if ops:
         message = f"{what}: the model uses ops TFLite's builtin ops cannot run: {', '.join(ops)}"
         if flex:
-            message += (f" ({', '.join(flex)} could run with SELECT_TF_OPS/Flex, which is off by default: "
-                        "Flex ops can carry file-system ops into the model)")
+            message += (
+                f" ({', '.join(flex)} could run with SELECT_TF_OPS/Flex, which is off by default: "
+                "Flex ops can carry file-system ops into the model)"
+            )
     else:
         reasons = converter_reasons(text)
         first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
@@ -109,16 +113,24 @@ class ConverterFactory:
     (with their trackable). `prefer` is "auto", "keras" or "saved_model".
     """
 
-    def __init__(self, *, keras_model: Any = None, saved_model_dir: str | None = None,
-                 concrete_functions: list | None = None, trackable: Any = None, prefer: str = "auto",
-                 path: str | None = None, signature_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keras_model: Any = None,
+        saved_model_dir: str | None = None,
+        concrete_functions: list | None = None,
+        trackable: Any = None,
+        prefer: str = "auto",
+        path: str | None = None,
+        signature_key: str | None = None,
+    ) -> None:
         self.keras_model = keras_model
         self.saved_model_dir = saved_model_dir
-        self.signature_key = signature_key    # the SavedModel signature to convert (None: the converter's default)
+        self.signature_key = signature_key  # the SavedModel signature to convert (None: the converter's default)
         self.concrete_functions = concrete_functions
         self.trackable = trackable
         self.prefer = prefer
-        self.path = path                # the model file, for error messages
+        self.path = path  # the model file, for error messages
         self.resolved: str | None = None
         self.fallback_reason = ""
         self._export_dirs: dict[int | None, str] = {}
@@ -186,8 +198,9 @@ class ConverterFactory:
             return [CONCRETE]
         raise ConversionError("nothing to convert from (no Keras model, SavedModel or concrete function)")
 
-    def convert(self, configure: Callable[[Any], None], *, allow_select_tf_ops: bool = False,
-                what: str = "conversion failed") -> tuple[bytes, str, str]:
+    def convert(
+        self, configure: Callable[[Any], None], *, allow_select_tf_ops: bool = False, what: str = "conversion failed"
+    ) -> tuple[bytes, str, str]:
         """Convert with `configure(converter)` applied; returns (bytes, converter path, captured log).
 
         Tries each candidate path; the first that works is remembered for the
@@ -241,8 +254,9 @@ def export_named_signature(model: Any, folder: str, *, batch_size: int | None = 
 
     tf, keras = import_tensorflow(), import_keras()
     interface = keras_interface(model)
-    specs = [tf.TensorSpec((batch_size,) + tuple(spec.shape[1:]), spec.dtype, name=spec.name)
-             for spec in interface.inputs]
+    specs = [
+        tf.TensorSpec((batch_size,) + tuple(spec.shape[1:]), spec.dtype, name=spec.name) for spec in interface.inputs
+    ]
     names = interface.output_names
 
     def serve(*args: Any) -> Any:
@@ -261,8 +275,9 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-def convert_concrete_function(fn: Any, trackable: Any = None, *, allow_select_tf_ops: bool = False
-                              ) -> tuple[bytes, str]:
+def convert_concrete_function(
+    fn: Any, trackable: Any = None, *, allow_select_tf_ops: bool = False
+) -> tuple[bytes, str]:
     """Plain fp32 conversion of one concrete function; returns (bytes, converter path)."""
     factory = ConverterFactory(concrete_functions=[fn], trackable=trackable)
     data, path, _ = factory.convert(lambda c: None, allow_select_tf_ops=allow_select_tf_ops)

@@ -28,7 +28,7 @@ class PreparedData:
     calibration_x: dict[str, np.ndarray]
     eval_x: dict[str, np.ndarray]
     eval_y: dict[str, np.ndarray] | None
-    train_x: dict[str, np.ndarray]          # everything in the calibration file: fine-tuning data
+    train_x: dict[str, np.ndarray]  # everything in the calibration file: fine-tuning data
     train_y: dict[str, np.ndarray] | None
     description: DataDescription
     warnings: list[str]
@@ -47,8 +47,14 @@ def _count(arrays: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(arrays.values()))).shape[0]) if arrays else 0
 
 
-def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_output: str | None = None,
-                 progress: Reporter | None = None, input_shapes: dict[str, tuple[int, ...]] | None = None) -> PreparedData:
+def prepare_data(
+    interface: ModelInterface,
+    data: DataSpec | None,
+    *,
+    primary_output: str | None = None,
+    progress: Reporter | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> PreparedData:
     """Load (or synthesize) calibration and evaluation data for `interface`; BadInputError naming the file.
 
     Without data, inputs are synthesized; `input_shapes` gives the sizes of free
@@ -61,40 +67,63 @@ def prepare_data(interface: ModelInterface, data: DataSpec | None, *, primary_ou
     if data.path is None:
         n_calib = min(data.calibration_samples or SYNTHETIC_CALIBRATION_SAMPLES, SYNTHETIC_CALIBRATION_SAMPLES)
         calib_x, notes = synthesize_dataset(interface, n_calib, seed=data.seed, shapes=input_shapes)
-        eval_x, _ = synthesize_dataset(interface, data.eval_samples or SYNTHETIC_EVAL_SAMPLES, seed=data.seed + 1,
-                                       shapes=input_shapes)
+        eval_x, _ = synthesize_dataset(
+            interface, data.eval_samples or SYNTHETIC_EVAL_SAMPLES, seed=data.seed + 1, shapes=input_shapes
+        )
         warnings.append(SYNTHETIC_WARNING)
         if progress is not None:
             progress.log(SYNTHETIC_WARNING, level="warning")
             for note in notes:
                 progress.log(note, level="warning")
         description = DataDescription(
-            synthetic_data=True, calibration_source=None, eval_source=None,
-            calibration_samples=_count(calib_x), eval_samples=_count(eval_x), labelled=False,
-            stratified=False, notes=tuple(["synthetic: " + SYNTHETIC_WARNING] + list(notes)),
-            input_shapes=_shapes(eval_x))
+            synthetic_data=True,
+            calibration_source=None,
+            eval_source=None,
+            calibration_samples=_count(calib_x),
+            eval_samples=_count(eval_x),
+            labelled=False,
+            stratified=False,
+            notes=tuple(["synthetic: " + SYNTHETIC_WARNING] + list(notes)),
+            input_shapes=_shapes(eval_x),
+        )
         return PreparedData(calib_x, eval_x, None, calib_x, None, description, warnings)
 
-    full = check_inputs(load_data(data.path, interface=interface, label_column=data.label_column,
-                                  primary_output=primary_output), interface, data.path)
+    full = check_inputs(
+        load_data(data.path, interface=interface, label_column=data.label_column, primary_output=primary_output),
+        interface,
+        data.path,
+    )
     calib, stratified = choose_samples(full, data.calibration_samples, seed=data.seed)
     notes = list(full.notes)
     if data.eval_path is not None:
-        evaluation = check_inputs(load_data(data.eval_path, interface=interface, label_column=data.label_column,
-                                            primary_output=primary_output), interface, data.eval_path)
+        evaluation = check_inputs(
+            load_data(
+                data.eval_path, interface=interface, label_column=data.label_column, primary_output=primary_output
+            ),
+            interface,
+            data.eval_path,
+        )
         notes += [f"eval: {n}" for n in evaluation.notes]
     else:
         evaluation = full
-        notes.append("calibration samples are drawn from the evaluation data (give a separate evaluation file "
-                     "for an unbiased estimate)")
+        notes.append(
+            "calibration samples are drawn from the evaluation data (give a separate evaluation file "
+            "for an unbiased estimate)"
+        )
     evaluation, _ = choose_samples(evaluation, data.eval_samples, seed=data.seed + 1)
     if stratified:
         notes.append(f"calibration: {len(calib)} samples, class-stratified")
     description = DataDescription(
-        synthetic_data=False, calibration_source=str(data.path),
-        eval_source=str(data.eval_path or data.path), calibration_samples=len(calib),
-        eval_samples=len(evaluation), labelled=evaluation.y is not None, stratified=stratified, notes=tuple(notes),
-        input_shapes=_shapes(evaluation.x))
+        synthetic_data=False,
+        calibration_source=str(data.path),
+        eval_source=str(data.eval_path or data.path),
+        calibration_samples=len(calib),
+        eval_samples=len(evaluation),
+        labelled=evaluation.y is not None,
+        stratified=stratified,
+        notes=tuple(notes),
+        input_shapes=_shapes(evaluation.x),
+    )
     return PreparedData(calib.x, evaluation.x, evaluation.y, full.x, full.y, description, warnings)
 
 
@@ -116,12 +145,16 @@ def range_warnings(calib_x: dict[str, np.ndarray], eval_x: dict[str, np.ndarray]
         if not worst:
             continue
         label = f"input {name!r} " if len(calib_x) > 1 else ""
-        parts = [f"{label}feature {i}: calibrated {lo[i]:.4g}..{hi[i]:.4g}, evaluated {evaluated[:, i].min():.4g}.."
-                 f"{evaluated[:, i].max():.4g}" for i in worst]
-        warnings.append("evaluation inputs reach well beyond the calibration range (int8 clips them; calibrate on "
-                        "more or more varied samples): " + "; ".join(parts))
+        parts = [
+            f"{label}feature {i}: calibrated {lo[i]:.4g}..{hi[i]:.4g}, evaluated {evaluated[:, i].min():.4g}.."
+            f"{evaluated[:, i].max():.4g}"
+            for i in worst
+        ]
+        warnings.append(
+            "evaluation inputs reach well beyond the calibration range (int8 clips them; calibrate on "
+            "more or more varied samples): " + "; ".join(parts)
+        )
     return warnings
 
 
-__all__ = ["PreparedData", "SYNTHETIC_CALIBRATION_SAMPLES", "SYNTHETIC_EVAL_SAMPLES", "prepare_data",
-           "range_warnings"]
+__all__ = ["PreparedData", "SYNTHETIC_CALIBRATION_SAMPLES", "SYNTHETIC_EVAL_SAMPLES", "prepare_data", "range_warnings"]

@@ -108,8 +108,9 @@ def _remove(path: str | Path | None) -> None:
         pass  # gone already, or nothing more can be done: the caller reports the first failure
 
 
-def write_atomic(path: Path, data: bytes, *, cancel: CancelToken | None = None,
-                 verify: Callable[[str], object] | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, cancel: CancelToken | None = None, verify: Callable[[str], object] | None = None
+) -> None:
     """Write `data` to a temp file next to `path`, verify it, then `os.replace`; no partial file on failure."""
     tmp = write_temp(path, data, verify=verify)
     try:
@@ -121,9 +122,18 @@ def write_atomic(path: Path, data: bytes, *, cancel: CancelToken | None = None,
         raise
 
 
-def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size_bytes: int,
-                 source: SourceInfo | None, data: DataDescription | None, baseline_size_bytes: int | None,
-                 original_evaluation: Any = None, extra: dict | None = None) -> dict[str, Any]:
+def build_report(
+    variant: Variant | None,
+    *,
+    tflite_path: str,
+    sha256: str,
+    size_bytes: int,
+    source: SourceInfo | None,
+    data: DataDescription | None,
+    baseline_size_bytes: int | None,
+    original_evaluation: Any = None,
+    extra: dict | None = None,
+) -> dict[str, Any]:
     """The export's sidecar report (schema `litesmith.export-report` v1) as plain data.
 
     The output file's name, SHA-256 and size in bytes, the source, the data used, the
@@ -146,19 +156,32 @@ def build_report(variant: Variant | None, *, tflite_path: str, sha256: str, size
     }
     if variant is not None:
         summary = variant.summary()
-        report.update({
-            "variant": summary["name"], "mode": summary["mode"], "recipe": summary["recipe"],
-            "converter_path": summary["converter_path"], "io_dtype": summary["io_dtype"],
-            "evaluation": summary["evaluation"], "warnings": summary["warnings"],
-            "float_layers": summary["float_layers"], "layer_errors": summary["layer_errors"],
-        })
+        report.update(
+            {
+                "variant": summary["name"],
+                "mode": summary["mode"],
+                "recipe": summary["recipe"],
+                "converter_path": summary["converter_path"],
+                "io_dtype": summary["io_dtype"],
+                "evaluation": summary["evaluation"],
+                "warnings": summary["warnings"],
+                "float_layers": summary["float_layers"],
+                "layer_errors": summary["layer_errors"],
+            }
+        )
     if extra:
         report.update(extra)
     return report
 
 
-def smoke_run_job(tflite_bytes: bytes, inputs: dict[str, Any] | None = None, *, progress: Reporter,
-                  cancel: CancelToken, signature: str | None = None) -> None:
+def smoke_run_job(
+    tflite_bytes: bytes,
+    inputs: dict[str, Any] | None = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    signature: str | None = None,
+) -> None:
     """In the engine's child: load the bytes about to be exported and run them once (raises when unusable)."""
     from core.optimize.runtime import smoke_run
 
@@ -167,12 +190,22 @@ def smoke_run_job(tflite_bytes: bytes, inputs: dict[str, Any] | None = None, *, 
 
 
 @runs_in_parent
-def export_variant(variant: Variant | bytes, out_path: str, *, progress: Reporter, cancel: CancelToken,
-                   source: SourceInfo | None = None,
-                   data: DataDescription | None = None, baseline_size_bytes: int | None = None,
-                   original_evaluation: Any = None, report_path: str | None = None, write_report: bool = True,
-                   protected_paths: tuple[str, ...] = (), metadata: dict | None = None,
-                   child: EngineChild | InlineChild | None = None) -> ExportResult:
+def export_variant(
+    variant: Variant | bytes,
+    out_path: str,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    source: SourceInfo | None = None,
+    data: DataDescription | None = None,
+    baseline_size_bytes: int | None = None,
+    original_evaluation: Any = None,
+    report_path: str | None = None,
+    write_report: bool = True,
+    protected_paths: tuple[str, ...] = (),
+    metadata: dict | None = None,
+    child: EngineChild | InlineChild | None = None,
+) -> ExportResult:
     """Write `variant` (or raw .tflite bytes) to `out_path` atomically, with its sidecar report.
 
     Submitted to an `Engine`, this runs in the parent process and the load-back run
@@ -194,10 +227,13 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress: Reporte
         progress(0.5, "loading the written file back and running it once", "export")
         written = Path(tmp).read_bytes()
         if written != data_bytes:
-            raise OutputError("cannot write this file: what was read back differs from the model in memory "
-                              "(a failing disk?); no partial file was left", path=str(out))
+            raise OutputError(
+                "cannot write this file: what was read back differs from the model in memory "
+                "(a failing disk?); no partial file was left",
+                path=str(out),
+            )
         try:
-            if isinstance(variant, Variant):   # real samples when the run had them; zeros otherwise
+            if isinstance(variant, Variant):  # real samples when the run had them; zeros otherwise
                 runner.run(smoke_run_job, written, variant.sample_inputs, signature=variant.signature)
             else:
                 runner.run(smoke_run_job, written)
@@ -206,19 +242,28 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress: Reporte
         except JobFailed as failed:  # the step in the child failed, crashed or was cancelled
             if failed.error.kind == ErrorKind.CANCELLED:
                 raise Cancelled() from None
-            raise ConversionError(f"the exported model does not run: {failed.error.message}",
-                                  path=str(out), details=failed.error.details) from None
+            raise ConversionError(
+                f"the exported model does not run: {failed.error.message}", path=str(out), details=failed.error.details
+            ) from None
         except Exception as exc:  # noqa: BLE001 - an unusable output must not be called done
-            raise ConversionError(f"the exported model does not run: {type(exc).__name__}: {exc}",
-                                  path=str(out)) from None
+            raise ConversionError(
+                f"the exported model does not run: {type(exc).__name__}: {exc}", path=str(out)
+            ) from None
 
     sha = hashlib.sha256(data_bytes).hexdigest()
     report: dict[str, Any] = {}
     if write_report:
-        report = build_report(variant if isinstance(variant, Variant) else None, tflite_path=str(out), sha256=sha,
-                              size_bytes=len(data_bytes), source=source, data=data,
-                              baseline_size_bytes=baseline_size_bytes, original_evaluation=original_evaluation,
-                              extra=metadata)
+        report = build_report(
+            variant if isinstance(variant, Variant) else None,
+            tflite_path=str(out),
+            sha256=sha,
+            size_bytes=len(data_bytes),
+            source=source,
+            data=data,
+            baseline_size_bytes=baseline_size_bytes,
+            original_evaluation=original_evaluation,
+            extra=metadata,
+        )
         report["output"]["verified"] = True
     # Both files complete in temp files first, then moved into place together: a full disk,
     # a failure or a cancel at any point leaves neither (never a model without its report).
@@ -251,8 +296,14 @@ def export_variant(variant: Variant | bytes, out_path: str, *, progress: Reporte
         _remove(model_tmp)
         _remove(report_tmp)
     progress(1.0, "exported", "export")
-    return ExportResult(tflite_path=str(out), report_path=str(report_file) if write_report else None,
-                        size_bytes=len(data_bytes), sha256=sha, verified=True, report=report)
+    return ExportResult(
+        tflite_path=str(out),
+        report_path=str(report_file) if write_report else None,
+        size_bytes=len(data_bytes),
+        sha256=sha,
+        verified=True,
+        report=report,
+    )
 
 
 def clean_json(value: Any) -> Any:

@@ -32,7 +32,7 @@ POLL_SECONDS = 0.1
 class ConverterCrashed(ConversionError):
     """The isolated converter process died of a signal: calibrating again (with float fallback) would too."""
 
-    crashed = True        # read as getattr(error, "crashed", False) by the quantize pass
+    crashed = True  # read as getattr(error, "crashed", False) by the quantize pass
 
 
 def _work(folder: str) -> int:
@@ -54,11 +54,16 @@ def _work(folder: str) -> int:
         with np.load(os.path.join(folder, "calibration.npz"), allow_pickle=False) as archive:
             calibration = {name: archive[name] for name in archive.files}
         with quiet_native():
-            converter = tf.lite.TFLiteConverter.from_saved_model(job["saved_model"],
-                                                                 signature_keys=[job["signature"]])
+            converter = tf.lite.TFLiteConverter.from_saved_model(job["saved_model"], signature_keys=[job["signature"]])
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            configure_converter(tf, converter, job["mode"], representative=representative_dataset(calibration),
-                                io_dtype=job["io_dtype"], allow_float_fallback=job["allow_float_fallback"])
+            configure_converter(
+                tf,
+                converter,
+                job["mode"],
+                representative=representative_dataset(calibration),
+                io_dtype=job["io_dtype"],
+                allow_float_fallback=job["allow_float_fallback"],
+            )
             data = converter.convert()
         with open(os.path.join(folder, "model.tflite"), "wb") as out:
             out.write(bytes(data))
@@ -69,9 +74,17 @@ def _work(folder: str) -> int:
         return 1
 
 
-def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibration: dict[str, np.ndarray],
-                     io_dtype: str = "float", allow_float_fallback: bool = False, cancel: CancelToken | None = None,
-                     what: str = "quantization failed") -> bytes:
+def convert_isolated(
+    saved_model: str,
+    signature_key: str,
+    mode: str,
+    *,
+    calibration: dict[str, np.ndarray],
+    io_dtype: str = "float",
+    allow_float_fallback: bool = False,
+    cancel: CancelToken | None = None,
+    what: str = "quantization failed",
+) -> bytes:
     """Convert `saved_model` with calibrated `mode` in a separate process; returns the .tflite bytes.
 
     Raises ConversionError when the converter fails, `ConverterCrashed` when its
@@ -79,11 +92,19 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
     """
     folder = tempfile.mkdtemp(prefix="litesmith-isolated-")
     try:
-        arrays: dict[str, Any] = dict(calibration)       # by input name (numpy's stub fears an "allow_pickle" key)
+        arrays: dict[str, Any] = dict(calibration)  # by input name (numpy's stub fears an "allow_pickle" key)
         np.savez(os.path.join(folder, "calibration.npz"), **arrays)
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as out:
-            json.dump({"saved_model": saved_model, "signature": signature_key, "mode": mode, "io_dtype": io_dtype,
-                       "allow_float_fallback": allow_float_fallback}, out)
+            json.dump(
+                {
+                    "saved_model": saved_model,
+                    "signature": signature_key,
+                    "mode": mode,
+                    "io_dtype": io_dtype,
+                    "allow_float_fallback": allow_float_fallback,
+                },
+                out,
+            )
         run = run_module("core.optimize.isolated", folder, cancel=cancel, poll_s=POLL_SECONDS)
         stderr = run.stderr
         result = os.path.join(folder, "model.tflite")
@@ -98,10 +119,12 @@ def convert_isolated(saved_model: str, signature_key: str, mode: str, *, calibra
             raise conversion_error(RuntimeError(text), what=what, path=None, tried="isolated converter", log=stderr)
         code = run.returncode
         name = signal.Signals(-code).name if code is not None and code < 0 else f"exit code {code}"
-        raise ConverterCrashed(f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
-                               "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
-                               "need no calibration",
-                               details=f"isolated converter process: {name} after {run.seconds:.1f} s\n\n{stderr}")
+        raise ConverterCrashed(
+            f"{mode} is not available for this model: TensorFlow's converter crashed ({name}) "
+            "while calibrating its recurrent loop (batch-1 signature); dynamic range and float16 "
+            "need no calibration",
+            details=f"isolated converter process: {name} after {run.seconds:.1f} s\n\n{stderr}",
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -35,17 +35,17 @@ class WorkState:
     keras_model: Any = None
     saved_model_dir: str | None = None
     tflite_bytes: bytes | None = None
-    float_bytes: bytes | None = None      # the fp32 conversion this variant started from
+    float_bytes: bytes | None = None  # the fp32 conversion this variant started from
     converter_path: str = ""
     factory: ConverterFactory | None = None
-    modified: bool = False                # a pass changed the Keras model (pruning, ...)
+    modified: bool = False  # a pass changed the Keras model (pruning, ...)
     io_dtype: str = "float32"
     warnings: list[str] = field(default_factory=list)
     layer_errors: tuple[LayerError, ...] = ()
     float_layers: tuple[str, ...] = ()
     convert_config: ConvertConfig | None = None
-    applied_steps: list[str] = field(default_factory=list)   # JSON of the model-changing steps so far
-    compression: tuple[dict[str, Any], ...] = ()    # reports of pruning/distillation steps
+    applied_steps: list[str] = field(default_factory=list)  # JSON of the model-changing steps so far
+    compression: tuple[dict[str, Any], ...] = ()  # reports of pruning/distillation steps
 
 
 MAX_CALIBRATIONS = 2
@@ -62,21 +62,21 @@ class PipelineContext:
     distillation (the calibration file and its labels, when it has them).
     """
 
-    source: Any                           # core.optimize.source.OpenedSource
-    calibration_x: dict[str, np.ndarray]              # calibration inputs by input name
-    calibration_reference: Callable[[], dict[str, np.ndarray]]   # lazily: the original's outputs on them, by name
-    tasks: dict[str, str]                             # output name -> task
+    source: Any  # core.optimize.source.OpenedSource
+    calibration_x: dict[str, np.ndarray]  # calibration inputs by input name
+    calibration_reference: Callable[[], dict[str, np.ndarray]]  # lazily: the original's outputs on them, by name
+    tasks: dict[str, str]  # output name -> task
     progress: Any
     cancel: Any
     run_tflite: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]]
     factories: dict[tuple[Any, ...], ConverterFactory] = field(default_factory=dict)
     fp32_cache: dict[tuple[Any, ...], tuple[bytes, str, str]] = field(default_factory=dict)
-    train_x: dict[str, np.ndarray] | None = None   # fine-tuning inputs for pruning/distillation (the calibration file)
-    train_y: dict[str, np.ndarray] | None = None   # its labels by output name
+    train_x: dict[str, np.ndarray] | None = None  # fine-tuning inputs for pruning/distillation (the calibration file)
+    train_y: dict[str, np.ndarray] | None = None  # its labels by output name
     primary_output: str = ""
-    model_cache: dict[tuple[str, ...], Any] = field(default_factory=dict)   # memoised model-changing steps
-    calibrations: dict[str, Any] = field(default_factory=dict)    # fp32 bytes' SHA-1 -> Calibration (or None)
-    calibration_changes: dict[str, Any] = field(default_factory=dict)   # SHA-1 -> UpstreamChanged that stopped it
+    model_cache: dict[tuple[str, ...], Any] = field(default_factory=dict)  # memoised model-changing steps
+    calibrations: dict[str, Any] = field(default_factory=dict)  # fp32 bytes' SHA-1 -> Calibration (or None)
+    calibration_changes: dict[str, Any] = field(default_factory=dict)  # SHA-1 -> UpstreamChanged that stopped it
 
     def calibration_of(self, float_bytes: bytes, signature: str) -> Any:
         """The calibration (`core.optimize.calibration.Calibration`) of this fp32 .tflite on `calibration_x`,
@@ -87,16 +87,18 @@ class PipelineContext:
 
         key = hashlib.sha1(float_bytes).hexdigest()
         if key not in self.calibrations:
-            while len(self.calibrations) >= MAX_CALIBRATIONS:   # pruned models: keep memory bounded
+            while len(self.calibrations) >= MAX_CALIBRATIONS:  # pruned models: keep memory bounded
                 self.calibrations.pop(next(iter(self.calibrations)))
             self.progress(None, "calibrating (once for every integer variant of this model)")
             try:
-                self.calibrations[key] = calibrate(float_bytes, self.calibration_x, signature=signature,
-                                                   cancel=self.cancel)
+                self.calibrations[key] = calibrate(
+                    float_bytes, self.calibration_x, signature=signature, cancel=self.cancel
+                )
             except ConversionError as why:
                 self.cancel.raise_if_cancelled()
-                self.progress.log(f"calibrating the fp32 model failed; the converter calibrates instead "
-                                  f"({why.message})")
+                self.progress.log(
+                    f"calibrating the fp32 model failed; the converter calibrates instead ({why.message})"
+                )
                 self.calibrations[key] = None
                 if isinstance(why, UpstreamFallback):
                     self.calibration_changes[key] = why.changed

@@ -67,14 +67,17 @@ class ConvertPass(Pass):
         if cached is None:
             ctx.progress(None, "converting to .tflite (fp32)")
             try:
-                cached = factory.convert(lambda c: None, allow_select_tf_ops=config.allow_select_tf_ops,
-                                         what="conversion to .tflite failed")
+                cached = factory.convert(
+                    lambda c: None, allow_select_tf_ops=config.allow_select_tf_ops, what="conversion to .tflite failed"
+                )
             except ConversionError as error:
                 if state.keras_model is None and "TensorList" in error.message:
                     # A SavedModel's signature is traced at its own batch size; only its author can re-trace it.
-                    error.message += (" (a recurrent layer at a free batch size: re-export the SavedModel with a "
-                                      "batch-1 signature, or give the Keras model, which Litesmith converts through "
-                                      "a batch-1 signature itself)")
+                    error.message += (
+                        " (a recurrent layer at a free batch size: re-export the SavedModel with a "
+                        "batch-1 signature, or give the Keras model, which Litesmith converts through "
+                        "a batch-1 signature itself)"
+                    )
                 raise
             if not state.modified:
                 ctx.fp32_cache[key] = cached
@@ -93,12 +96,17 @@ def _factory(state: WorkState, config: ConvertConfig, source: Any) -> ConverterF
     """A converter factory for the state's model: the Keras model, or the source's chosen SavedModel signature."""
     if state.keras_model is not None:
         return ConverterFactory(keras_model=state.keras_model, prefer=config.converter, path=source.path)
-    return ConverterFactory(saved_model_dir=source.conversion_dir(), signature_key=source.signature,
-                            prefer=config.converter, path=source.path)
+    return ConverterFactory(
+        saved_model_dir=source.conversion_dir(),
+        signature_key=source.signature,
+        prefer=config.converter,
+        path=source.path,
+    )
 
 
-@register_pass("quantize", config=QuantizeConfig,
-               parse=dataclass_parser(QuantizeConfig, nested={"selective": SelectiveConfig}))
+@register_pass(
+    "quantize", config=QuantizeConfig, parse=dataclass_parser(QuantizeConfig, nested={"selective": SelectiveConfig})
+)
 class QuantizePass(Pass):
     """Quantize the fp32 conversion: derived from it where that equals the converter's output, else converted.
 
@@ -125,8 +133,11 @@ class QuantizePass(Pass):
             return
         if config.mode in DERIVABLE and self._derived(state, config, ctx):
             return
-        isolated = (state.converter_path in BATCH1_PATHS and config.mode in CALIBRATED_MODES
-                    and state.factory.saved_model_folder() is not None)
+        isolated = (
+            state.converter_path in BATCH1_PATHS
+            and config.mode in CALIBRATED_MODES
+            and state.factory.saved_model_folder() is not None
+        )
         if config.mode in CALIBRATED_MODES and not isolated and self._from_calibration(state, config, ctx):
             return
         self._with_converter(state, config, ctx, isolated)
@@ -142,9 +153,12 @@ class QuantizePass(Pass):
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
             if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(state.warnings, "the public converter", why.changed,
-                                      "slower: a second conversion instead of one from the fp32 model; "
-                                      "same quantization")
+                add_upstream_fallback(
+                    state.warnings,
+                    "the public converter",
+                    why.changed,
+                    "slower: a second conversion instead of one from the fp32 model; same quantization",
+                )
             return False
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         return True
@@ -158,8 +172,9 @@ class QuantizePass(Pass):
         if calibration is None:
             changed = ctx.calibration_change(_fp32(state))
             if changed is not None:
-                add_upstream_fallback(state.warnings, "the public converter", changed,
-                                      "slower calibration; same quantization")
+                add_upstream_fallback(
+                    state.warnings, "the public converter", changed, "slower calibration; same quantization"
+                )
             return False
         if config.selective is not None:
             return self._selective(state, config, ctx, calibration)
@@ -168,9 +183,8 @@ class QuantizePass(Pass):
                 data = int8_model(calibration, io_dtype=config.io_dtype)
                 left = float_ops(data)
                 if left and config.io_dtype == "int8":
-                    return False   # the converter refuses this: let it say so in its own words
-                warning = (f"not every op has an integer kernel; some stay float32 ({', '.join(left)})"
-                           if left else None)
+                    return False  # the converter refuses this: let it say so in its own words
+                warning = f"not every op has an integer kernel; some stay float32 ({', '.join(left)})" if left else None
             else:
                 try:
                     data, warning = int16x8_model(calibration), None
@@ -181,8 +195,12 @@ class QuantizePass(Pass):
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
             if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(state.warnings, "the public converter", why.changed,
-                                      "slower: the converter converts and calibrates again; same quantization")
+                add_upstream_fallback(
+                    state.warnings,
+                    "the public converter",
+                    why.changed,
+                    "slower: the converter converts and calibrates again; same quantization",
+                )
             return False
         state.tflite_bytes = data
         if warning:
@@ -194,39 +212,60 @@ class QuantizePass(Pass):
 
             ctx.progress(None, "measuring per-layer quantization error")
             _requantize, errors = layer_errors_from_calibration(
-                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
+                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel)
+            )
             state.layer_errors = tuple(errors)
         return True
 
-    def _selective(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, calibration: Calibration) -> bool:
+    def _selective(
+        self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, calibration: Calibration
+    ) -> bool:
         from core.optimize.selective import layer_errors_from_calibration
 
         ctx.progress(None, "measuring per-layer quantization error")
         try:
             requantize, errors = layer_errors_from_calibration(
-                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
+                calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel)
+            )
         except ConversionError as why:
             ctx.cancel.raise_if_cancelled()
             ctx.progress.log(f"{config.mode}: the converter's debugger measures instead ({why.message})")
             if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(state.warnings, "the public converter and QuantizationDebugger", why.changed,
-                                      "slower: the model is calibrated again; same quantization")
+                add_upstream_fallback(
+                    state.warnings,
+                    "the public converter and QuantizationDebugger",
+                    why.changed,
+                    "slower: the model is calibrated again; same quantization",
+                )
             return False
         # The user's own choices (an unknown float layer, ...) fail the variant here, not in a second attempt.
         self._apply_selective(state, config, ctx, requantize, errors)
         return True
 
     @staticmethod
-    def _apply_selective(state: WorkState, config: QuantizeConfig, ctx: PipelineContext,
-                         requantize: Callable[[list[str]], bytes], errors: list[LayerError]) -> None:
+    def _apply_selective(
+        state: WorkState,
+        config: QuantizeConfig,
+        ctx: PipelineContext,
+        requantize: Callable[[list[str]], bytes],
+        errors: list[LayerError],
+    ) -> None:
         from core.optimize.selective import selective_quantize
 
         if config.selective is None:
             raise ConversionError("selective quantization needs its settings (the quantize step's 'selective')")
         outcome = selective_quantize(
-            requantize, errors, config.selective, calibration_x=ctx.calibration_x,
-            calibration_reference=ctx.calibration_reference(), tasks=ctx.tasks, primary=ctx.primary_output,
-            run=ctx.run_tflite, cancel=ctx.cancel, progress=ctx.progress)
+            requantize,
+            errors,
+            config.selective,
+            calibration_x=ctx.calibration_x,
+            calibration_reference=ctx.calibration_reference(),
+            tasks=ctx.tasks,
+            primary=ctx.primary_output,
+            run=ctx.run_tflite,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+        )
         state.tflite_bytes = outcome.tflite_bytes
         state.layer_errors = outcome.layer_errors
         state.float_layers = outcome.float_layers
@@ -234,12 +273,14 @@ class QuantizePass(Pass):
         # The converter path's requantize (`selective._ConverterRequantize`) says when it took the public route.
         changed = getattr(requantize, "changed", None)
         if changed is not None:
-            add_upstream_fallback(state.warnings, "the public QuantizationDebugger", changed,
-                                  "slower: the debugger rebuilds its model for each choice of float layers; "
-                                  "same quantization")
+            add_upstream_fallback(
+                state.warnings,
+                "the public QuantizationDebugger",
+                changed,
+                "slower: the debugger rebuilds its model for each choice of float layers; same quantization",
+            )
 
-    def _with_converter(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext,
-                        isolated: bool) -> None:
+    def _with_converter(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext, isolated: bool) -> None:
         from core.tf_runtime import import_tensorflow
 
         tf = import_tensorflow()
@@ -253,7 +294,8 @@ class QuantizePass(Pass):
             requantize, errors = debug_layers(
                 _converter(state).make_converter,
                 representative or representative_dataset(ctx.calibration_x, ctx.cancel),
-                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
+                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel),
+            )
             self._apply_selective(state, config, ctx, requantize, errors)
             return
         ctx.progress(None, f"quantizing ({config.mode})")
@@ -264,13 +306,28 @@ class QuantizePass(Pass):
                 from core.optimize.isolated import convert_isolated
 
                 folder, key = _saved_model_folder(state)
-                return convert_isolated(folder, key, config.mode, calibration=ctx.calibration_x,
-                                        io_dtype=config.io_dtype, allow_float_fallback=fallback, cancel=ctx.cancel,
-                                        what=f"{config.mode} quantization failed")
+                return convert_isolated(
+                    folder,
+                    key,
+                    config.mode,
+                    calibration=ctx.calibration_x,
+                    io_dtype=config.io_dtype,
+                    allow_float_fallback=fallback,
+                    cancel=ctx.cancel,
+                    what=f"{config.mode} quantization failed",
+                )
             data, _path, _log = _converter(state).convert(
-                lambda c: configure_converter(tf, c, config.mode, representative=representative,
-                                              io_dtype=config.io_dtype, allow_float_fallback=fallback),
-                allow_select_tf_ops=allow_select, what=f"{config.mode} quantization failed")
+                lambda c: configure_converter(
+                    tf,
+                    c,
+                    config.mode,
+                    representative=representative,
+                    io_dtype=config.io_dtype,
+                    allow_float_fallback=fallback,
+                ),
+                allow_select_tf_ops=allow_select,
+                what=f"{config.mode} quantization failed",
+            )
             return data
 
         try:
@@ -278,9 +335,12 @@ class QuantizePass(Pass):
         except ConversionError as strict_error:
             ctx.cancel.raise_if_cancelled()
             _explain_integer_input(strict_error, ctx, config.mode)
-            if (config.mode not in CALIBRATED_MODES or config.io_dtype == "int8"
-                    or getattr(strict_error, "crashed", False)):
-                raise   # a calibrator that crashed crashes again with float fallback: don't pay for it twice
+            if (
+                config.mode not in CALIBRATED_MODES
+                or config.io_dtype == "int8"
+                or getattr(strict_error, "crashed", False)
+            ):
+                raise  # a calibrator that crashed crashes again with float fallback: don't pay for it twice
             # Some ops have no integer kernel: let them stay float, and say so.
             try:
                 state.tflite_bytes = attempt(True)
@@ -297,7 +357,8 @@ class QuantizePass(Pass):
             _requantize, errors = debug_layers(
                 _converter(state).make_converter,
                 representative or representative_dataset(ctx.calibration_x, ctx.cancel),
-                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel))
+                debug_dataset=positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel),
+            )
             state.layer_errors = tuple(errors)
 
     def _with_aeq(self, state: WorkState, config: QuantizeConfig, ctx: PipelineContext) -> None:
@@ -310,17 +371,27 @@ class QuantizePass(Pass):
         float_bytes = state.tflite_bytes
         if float_bytes is None:
             raise ConversionError("quantize needs a convert step before it")
-        data, warnings = quantize_tflite(float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel,
-                                         signature=ctx.source.signature)
+        data, warnings = quantize_tflite(
+            float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel, signature=ctx.source.signature
+        )
         state.tflite_bytes = data
         if config.layer_errors:
             from core.adapters.ai_edge_quantizer import tensor_errors
 
             nan = float("nan")
             rows = tensor_errors(float_bytes, data, ctx.calibration_x, signature=ctx.source.signature)
-            state.layer_errors = tuple(LayerError(tensor_name=r["tensor_name"], op_name=r["kind"], rmse_over_scale=nan,
-                                                  mean_abs_error=nan, max_abs_error=nan, scale=nan, mse=r["mse"])
-                                       for r in rows)
+            state.layer_errors = tuple(
+                LayerError(
+                    tensor_name=r["tensor_name"],
+                    op_name=r["kind"],
+                    rmse_over_scale=nan,
+                    mean_abs_error=nan,
+                    max_abs_error=nan,
+                    scale=nan,
+                    mse=r["mse"],
+                )
+                for r in rows
+            )
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         state.warnings.extend(warnings)
 
@@ -334,9 +405,11 @@ def _explain_integer_input(error: ConversionError, ctx: PipelineContext, mode: s
         return
     for spec in ctx.source.interface.inputs:
         if spec.is_integer and match.group(1).endswith(spec.name):
-            error.message = (f"{mode} cannot calibrate the integer input {spec.name!r} (ids): TensorFlow's "
-                             f"converter records no range for integer inputs in {mode}; int8 and dynamic keep "
-                             f"integer inputs as they are ({error.message[:200]})")
+            error.message = (
+                f"{mode} cannot calibrate the integer input {spec.name!r} (ids): TensorFlow's "
+                f"converter records no range for integer inputs in {mode}; int8 and dynamic keep "
+                f"integer inputs as they are ({error.message[:200]})"
+            )
             return
 
 

@@ -74,11 +74,12 @@ def variant_cache_key(model_sha256: str, recipe: Recipe, data_parts: dict[str, A
     """The cache key of one built and evaluated variant (shared by optimize_model and auto mode)."""
     from core.cache import cache_key
 
-    return cache_key("variant", model=model_sha256, recipe=recipe.to_dict(), data=data_parts,
-                     scoring=options.cache_parts())
+    return cache_key(
+        "variant", model=model_sha256, recipe=recipe.to_dict(), data=data_parts, scoring=options.cache_parts()
+    )
 
 
-CACHE_NOTE = BUILT_NOTE   # a variant served from the cache carries it among its warnings (worded in core.cache)
+CACHE_NOTE = BUILT_NOTE  # a variant served from the cache carries it among its warnings (worded in core.cache)
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,18 @@ class _CachedSetup:
 class _PipelineCache:
     """optimize_model's use of a `core.cache.ResultCache`: the setup and each variant, by content."""
 
-    def __init__(self, cache: ResultCache, model_path: str, data: DataSpec | None, options: SessionOptions,
-                 cancel: CancelToken) -> None:
+    def __init__(
+        self, cache: ResultCache, model_path: str, data: DataSpec | None, options: SessionOptions, cancel: CancelToken
+    ) -> None:
         self.cache = cache
         self.model_sha = sha256_path(model_path, check=cancel.raise_if_cancelled)
         self.data_parts = data_cache_parts(data, cancel.raise_if_cancelled)
         self.options = options
         from core.cache import cache_key
 
-        self.setup_key = cache_key("optimize-setup", model=self.model_sha, data=self.data_parts,
-                                   scoring=options.cache_parts())
+        self.setup_key = cache_key(
+            "optimize-setup", model=self.model_sha, data=self.data_parts, scoring=options.cache_parts()
+        )
 
     def variant_key(self, recipe: Recipe) -> str:
         return variant_cache_key(self.model_sha, recipe, self.data_parts, self.options)
@@ -131,13 +134,20 @@ class _PipelineCache:
         variants = tuple(o for o in outcomes if isinstance(o, Variant))
         failures = tuple(o for o in outcomes if isinstance(o, VariantFailure))
         if not variants:
-            return None   # all failed: rebuild, so the error is raised the usual way
+            return None  # all failed: rebuild, so the error is raised the usual way
         return OptimizeResult(
-            source=replace(setup.source, path=str(model_path),
-                           custom_objects=custom_objects_now(setup.source, self.options)), data=setup.data,
-            original_evaluation=setup.original_evaluation, baseline_size_bytes=setup.baseline_size_bytes,
-            variants=variants, failures=failures, warnings=setup.warnings,
-            seconds=time.perf_counter() - started, environment=environment())
+            source=replace(
+                setup.source, path=str(model_path), custom_objects=custom_objects_now(setup.source, self.options)
+            ),
+            data=setup.data,
+            original_evaluation=setup.original_evaluation,
+            baseline_size_bytes=setup.baseline_size_bytes,
+            variants=variants,
+            failures=failures,
+            warnings=setup.warnings,
+            seconds=time.perf_counter() - started,
+            environment=environment(),
+        )
 
 
 def custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tuple[str, str], ...]:
@@ -149,10 +159,17 @@ def custom_objects_now(source: SourceInfo, options: SessionOptions) -> tuple[tup
     return describe_custom_objects(options.custom_objects)
 
 
-def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
-                   *, progress: Reporter, cancel: CancelToken, threshold: float | None = None,
-                   cache: ResultCache | None = None,
-                   options: SessionOptions | dict | None = None) -> OptimizeResult:
+def optimize_model(
+    model_path: str,
+    recipes: list[Recipe] | list[dict] | list[str],
+    data: DataSpec | None = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    threshold: float | None = None,
+    cache: ResultCache | None = None,
+    options: SessionOptions | dict | None = None,
+) -> OptimizeResult:
     """Make one variant per recipe from `model_path`, each evaluated against the original model on every output.
 
     `options` (`SessionOptions`): the signature, per-output task overrides, the
@@ -184,7 +201,7 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
         # The fp32 baseline: the size every ratio is relative to.
         progress(0.15, "fp32 baseline conversion", stage="baseline")
         baseline_state, _ = session.build_state(recipe_for_mode(FP32), progress.scaled(0.15, 0.2, "baseline"))
-        if baseline_state.tflite_bytes is None:   # the convert pass always sets it; a broken pass must not pass
+        if baseline_state.tflite_bytes is None:  # the convert pass always sets it; a broken pass must not pass
             raise ConversionError("the fp32 baseline conversion produced no .tflite model", path=model_path)
         baseline_size = len(baseline_state.tflite_bytes)
 
@@ -206,8 +223,9 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                 variant = session.build(recipe, sub, baseline_size)
             except ConversionError as exc:
                 cancel.raise_if_cancelled()
-                failure = VariantFailure(name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message,
-                                         details=exc.details)
+                failure = VariantFailure(
+                    name=recipe.name, recipe=recipe, kind=exc.kind, message=exc.message, details=exc.details
+                )
                 failures.append(failure)
                 if store is not None:
                     store.put(store.variant_key(recipe), failure, progress)
@@ -218,25 +236,43 @@ def optimize_model(model_path: str, recipes: list[Recipe] | list[dict] | list[st
                 store.put(store.variant_key(recipe), variant, progress)
             progress.partial("variant", variant)
             progress(0.2 + (i + 1) * span, f"{recipe.name}: done", recipe.name)
-            gc.collect()   # the converter's graphs and LiteRT interpreters of this variant, before the next
+            gc.collect()  # the converter's graphs and LiteRT interpreters of this variant, before the next
     finally:
         session.close()
     info, description, original = session.info, session.description, session.original
     if store is not None:
-        store.put(store.setup_key, _CachedSetup(source=info, data=description, original_evaluation=original,
-                                                baseline_size_bytes=baseline_size, warnings=tuple(warnings)),
-                  progress)
+        store.put(
+            store.setup_key,
+            _CachedSetup(
+                source=info,
+                data=description,
+                original_evaluation=original,
+                baseline_size_bytes=baseline_size,
+                warnings=tuple(warnings),
+            ),
+            progress,
+        )
 
     if not variants and failures:
         first = failures[0]
-        message = first.message if len(failures) == 1 else (
-            f"no requested variant survived ({len(failures)} failed); {first.name}: {first.message}")
+        message = (
+            first.message
+            if len(failures) == 1
+            else (f"no requested variant survived ({len(failures)} failed); {first.name}: {first.message}")
+        )
         raise ConversionError(message, path=model_path, details=first.details)
     progress(1.0, "done", stage="done")
     return OptimizeResult(
-        source=info, data=description, original_evaluation=original, baseline_size_bytes=baseline_size,
-        variants=tuple(variants), failures=tuple(failures), warnings=tuple(warnings),
-        seconds=time.perf_counter() - started, environment=environment())
+        source=info,
+        data=description,
+        original_evaluation=original,
+        baseline_size_bytes=baseline_size,
+        variants=tuple(variants),
+        failures=tuple(failures),
+        warnings=tuple(warnings),
+        seconds=time.perf_counter() - started,
+        environment=environment(),
+    )
 
 
 def _data_spec(data: DataSpec | dict | None) -> DataSpec:
@@ -248,8 +284,16 @@ def _data_spec(data: DataSpec | dict | None) -> DataSpec:
     return data or DataSpec()
 
 
-def _cache_lookup(cache: ResultCache, model_path: str, parsed: list[Recipe], data: DataSpec,
-                  options: SessionOptions, progress: Reporter, cancel: CancelToken, started: float) -> tuple[_PipelineCache, OptimizeResult | None]:
+def _cache_lookup(
+    cache: ResultCache,
+    model_path: str,
+    parsed: list[Recipe],
+    data: DataSpec,
+    options: SessionOptions,
+    progress: Reporter,
+    cancel: CancelToken,
+    started: float,
+) -> tuple[_PipelineCache, OptimizeResult | None]:
     """Hash the inputs and look the whole result up; the hit is streamed (variants) and reported done."""
     import os
 
@@ -266,10 +310,17 @@ def _cache_lookup(cache: ResultCache, model_path: str, parsed: list[Recipe], dat
     return store, hit
 
 
-def cached_result(model_path: str, recipes: list[Recipe] | list[dict] | list[str], data: DataSpec | None = None,
-                  *, progress: Reporter, cancel: CancelToken, cache: ResultCache,
-                  threshold: float | None = None,
-                  options: SessionOptions | dict | None = None) -> OptimizeResult | None:
+def cached_result(
+    model_path: str,
+    recipes: list[Recipe] | list[dict] | list[str],
+    data: DataSpec | None = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    cache: ResultCache,
+    threshold: float | None = None,
+    options: SessionOptions | dict | None = None,
+) -> OptimizeResult | None:
     """`optimize_model`'s result when `cache` holds all of it (the setup and every recipe), else None.
 
     Only hashes the model and data files (SHA-256) and reads cache entries: no model
@@ -278,14 +329,29 @@ def cached_result(model_path: str, recipes: list[Recipe] | list[dict] | list[str
     BadInputError as `optimize_model` does (bad recipes or settings, a missing file).
     """
     started = time.perf_counter()
-    _, hit = _cache_lookup(cache, model_path, _recipes(recipes), _data_spec(data), as_options(options, threshold),
-                           progress, cancel, started)
+    _, hit = _cache_lookup(
+        cache,
+        model_path,
+        _recipes(recipes),
+        _data_spec(data),
+        as_options(options, threshold),
+        progress,
+        cancel,
+        started,
+    )
     return hit
 
 
-def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = None, *, progress: Reporter,
-                   cancel: CancelToken,
-                   io_dtype: str = "float", **kwargs: Any) -> OptimizeResult:
+def optimize_modes(
+    model_path: str,
+    modes: list[str],
+    data: DataSpec | None = None,
+    *,
+    progress: Reporter,
+    cancel: CancelToken,
+    io_dtype: str = "float",
+    **kwargs: Any,
+) -> OptimizeResult:
     """Convenience job: one standard recipe per mode name."""
     try:
         recipes = [recipe_for_mode(m, io_dtype=io_dtype if m == "int8" else "float") for m in modes]
@@ -294,5 +360,15 @@ def optimize_modes(model_path: str, modes: list[str], data: DataSpec | None = No
     return optimize_model(model_path, recipes, data, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["CACHE_NOTE", "PreparedData", "cached_result", "data_cache_parts", "fidelity_warning", "optimize_model",
-           "optimize_modes", "prepare_data", "range_warnings", "variant_cache_key"]
+__all__ = [
+    "CACHE_NOTE",
+    "PreparedData",
+    "cached_result",
+    "data_cache_parts",
+    "fidelity_warning",
+    "optimize_model",
+    "optimize_modes",
+    "prepare_data",
+    "range_warnings",
+    "variant_cache_key",
+]

@@ -22,8 +22,9 @@ def _samples(inputs: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
 
-def representative_dataset(inputs: dict[str, np.ndarray],
-                           cancel: CancelToken | None = None) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
+def representative_dataset(
+    inputs: dict[str, np.ndarray], cancel: CancelToken | None = None
+) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
     """The converter's representative dataset: one sample at a time (batch 1), keyed by signature input name.
 
     A dict per sample is how the converter feeds a signature's inputs by name
@@ -34,13 +35,14 @@ def representative_dataset(inputs: dict[str, np.ndarray],
         for i in range(_samples(inputs)):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            yield {name: value[i:i + 1] for name, value in inputs.items()}
+            yield {name: value[i : i + 1] for name, value in inputs.items()}
 
     return generate
 
 
-def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signature: str | None = None,
-                       cancel: CancelToken | None = None) -> Callable[[], Iterator[list[np.ndarray]]]:
+def positional_dataset(
+    inputs: dict[str, np.ndarray], float_bytes: bytes, signature: str | None = None, cancel: CancelToken | None = None
+) -> Callable[[], Iterator[list[np.ndarray]]]:
     """Samples as lists in the .tflite's input TENSOR order, for tools that feed tensors by position.
 
     TensorFlow's QuantizationDebugger zips its `debug_dataset` with the
@@ -58,14 +60,20 @@ def positional_dataset(inputs: dict[str, np.ndarray], float_bytes: bytes, signat
         for i in range(_samples(inputs)):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            yield [inputs[name][i:i + 1] for name in order]
+            yield [inputs[name][i : i + 1] for name in order]
 
     return generate
 
 
-def configure_converter(tf: Any, converter: Any, mode: str, *,
-                        representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
-                        io_dtype: str = "float", allow_float_fallback: bool = False) -> None:
+def configure_converter(
+    tf: Any,
+    converter: Any,
+    mode: str,
+    *,
+    representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+    io_dtype: str = "float",
+    allow_float_fallback: bool = False,
+) -> None:
     """Set a `tf.lite.TFLiteConverter` up for `mode` (after `supported_ops` = builtins was set).
 
     Public converter knobs only: `optimizations`, `target_spec.supported_types` /

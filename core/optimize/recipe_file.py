@@ -36,11 +36,20 @@ from core.jsonout import stamp
 from core.optimize.recipes import Recipe, RecipeError
 from core.schemas import RECIPE, VERSIONS
 
-MAX_BYTES = 1 << 20          # 1 MiB: a recipe of hundreds of variants is a few tens of kB
+MAX_BYTES = 1 << 20  # 1 MiB: a recipe of hundreds of variants is a few tens of kB
 SUFFIX = ".json"
 
-__all__ = ["MAX_BYTES", "RecipeFile", "RecipeFileError", "parse_recipe_document", "read_recipe_file",
-           "read_recipe_job", "recipe_document", "write_recipe_file", "write_recipe_job"]
+__all__ = [
+    "MAX_BYTES",
+    "RecipeFile",
+    "RecipeFileError",
+    "parse_recipe_document",
+    "read_recipe_file",
+    "read_recipe_job",
+    "recipe_document",
+    "write_recipe_file",
+    "write_recipe_job",
+]
 
 
 class RecipeFileError(BadInputError):
@@ -85,28 +94,31 @@ def parse_recipe_document(data: Any, path: str = "") -> RecipeFile:
     refuses (unknown kind or field, a value out of range).
     """
     if not isinstance(data, dict):
-        raise RecipeFileError(f"not a recipe file: the top level is a JSON {_json_type(data)}, not an object",
-                              path=path)
+        raise RecipeFileError(
+            f"not a recipe file: the top level is a JSON {_json_type(data)}, not an object", path=path
+        )
     if data.get("schema") != RECIPE:
-        raise RecipeFileError(f"not a recipe file: \"schema\" is {data.get('schema')!r}, expected {RECIPE!r}",
-                              path=path)
+        raise RecipeFileError(f'not a recipe file: "schema" is {data.get("schema")!r}, expected {RECIPE!r}', path=path)
     if data.get("version") != VERSIONS[RECIPE]:
-        raise RecipeFileError(f"recipe file version {data.get('version')!r}: this Litesmith reads version "
-                              f"{VERSIONS[RECIPE]}", path=path)
+        raise RecipeFileError(
+            f"recipe file version {data.get('version')!r}: this Litesmith reads version {VERSIONS[RECIPE]}", path=path
+        )
     _check_schema(data, path)
     recipes = []
     for index, item in enumerate(data["recipes"]):
         try:
             recipes.append(Recipe.from_dict(item))
         except RecipeError as exc:
-            raise RecipeFileError(f"recipes[{index}] ({item.get('name')!r}): {_one_line(str(exc))}",
-                                  path=path) from None
-        except BadInputError as exc:   # a config value out of range (the compression configs raise this)
-            raise RecipeFileError(f"recipes[{index}] ({item.get('name')!r}): {_one_line(exc.message)}",
-                                  path=path) from None
+            raise RecipeFileError(
+                f"recipes[{index}] ({item.get('name')!r}): {_one_line(str(exc))}", path=path
+            ) from None
+        except BadInputError as exc:  # a config value out of range (the compression configs raise this)
+            raise RecipeFileError(
+                f"recipes[{index}] ({item.get('name')!r}): {_one_line(exc.message)}", path=path
+            ) from None
     names = [r.name for r in recipes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:   # each variant is exported as MODEL.<name>.tflite: two with one name would collide
+    if duplicates:  # each variant is exported as MODEL.<name>.tflite: two with one name would collide
         raise RecipeFileError(f"two recipes share the name {duplicates[0]!r}", path=path)
     return RecipeFile(recipes=tuple(recipes), name=str(data.get("name", "")), path=path)
 
@@ -135,19 +147,19 @@ def read_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecipeFileError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                              path=path) from None
+        raise RecipeFileError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", path=path) from None
     return parse_recipe_document(data, path)
 
 
-def write_recipe_file(path: str | os.PathLike[str], recipes: Iterable[Recipe], *, name: str = "",
-                      created_by: str = "") -> str:
+def write_recipe_file(
+    path: str | os.PathLike[str], recipes: Iterable[Recipe], *, name: str = "", created_by: str = ""
+) -> str:
     """Write `recipes` as a recipe file, atomically (temp file, then `os.replace`); returns the path.
 
     Raises BadInputError when the folder does not exist, OutputError (exit code 4)
     when the file cannot be written, RecipeError for an invalid recipe.
     """
-    from core.optimize.export import write_json_atomic   # no TensorFlow: plain file writing
+    from core.optimize.export import write_json_atomic  # no TensorFlow: plain file writing
 
     path = os.fspath(path)
     write_json_atomic(path, recipe_document(recipes, name=name, created_by=created_by))
@@ -161,8 +173,16 @@ def read_recipe_job(path: str, *, progress: Any = None, cancel: Any = None, chil
 
 
 @runs_in_parent
-def write_recipe_job(path: str, recipes: list[Recipe], *, name: str = "", created_by: str = "",
-                     progress: Any = None, cancel: Any = None, child: Any = None) -> str:
+def write_recipe_job(
+    path: str,
+    recipes: list[Recipe],
+    *,
+    name: str = "",
+    created_by: str = "",
+    progress: Any = None,
+    cancel: Any = None,
+    child: Any = None,
+) -> str:
     """Engine job: `write_recipe_file(path, recipes, ...)` in the engine's parent (files the user gets are
     written by the parent); returns the path."""
     try:

@@ -30,15 +30,14 @@ DYNAMIC = "dynamic"
 FLOAT16 = "float16"
 INT8 = "int8"
 INT16X8 = "int16x8"
-WEIGHT_ONLY = "weight_only"          # int8 weights stored, float compute (ai-edge-quantizer)
+WEIGHT_ONLY = "weight_only"  # int8 weights stored, float compute (ai-edge-quantizer)
 
 # The modes of the issue, in the order the CLI lists them.
 MODES = (FP32, DYNAMIC, FLOAT16, INT8, INT16X8)
 ALL_MODES = MODES + (WEIGHT_ONLY,)
 CALIBRATED_MODES = (INT8, INT16X8)
 
-SELECTIVE_METRICS = ("auto", "top1_agreement", "flipped_fraction", "cosine_similarity", "mean_abs_diff",
-                     "max_abs_diff")
+SELECTIVE_METRICS = ("auto", "top1_agreement", "flipped_fraction", "cosine_similarity", "mean_abs_diff", "max_abs_diff")
 
 
 class RecipeError(ValueError):
@@ -141,7 +140,7 @@ class Step:
         kind (naming the known ones) or a bad config; the compression configs raise
         `core.errors.BadInputError` for a value out of range, which passes through.
         """
-        from core.optimize import registry   # here, not at the top: the registry imports this module
+        from core.optimize import registry  # here, not at the top: the registry imports this module
 
         if not isinstance(data, dict) or "kind" not in data:
             raise RecipeError(f"a step must be an object with a 'kind', got {data!r}")
@@ -215,9 +214,16 @@ class Recipe:
         return cls.from_dict(data)
 
 
-def recipe_for_mode(mode: str, *, io_dtype: str = "float", allow_select_tf_ops: bool = False,
-                    converter: str = "auto", selective: SelectiveConfig | None = None,
-                    layer_errors: bool = False, name: str | None = None) -> Recipe:
+def recipe_for_mode(
+    mode: str,
+    *,
+    io_dtype: str = "float",
+    allow_select_tf_ops: bool = False,
+    converter: str = "auto",
+    selective: SelectiveConfig | None = None,
+    layer_errors: bool = False,
+    name: str | None = None,
+) -> Recipe:
     """The standard recipe for one quantization mode: convert, then quantize."""
     if mode not in ALL_MODES:
         raise RecipeError(f"unknown quantization mode {mode!r}; expected one of {', '.join(ALL_MODES)}")
@@ -229,13 +235,16 @@ def recipe_for_mode(mode: str, *, io_dtype: str = "float", allow_select_tf_ops: 
             name += "-selective"
     steps = [Step("convert", ConvertConfig(converter=converter, allow_select_tf_ops=allow_select_tf_ops))]
     if mode != FP32:
-        steps.append(Step("quantize", QuantizeConfig(mode=mode, io_dtype=io_dtype, selective=selective,
-                                                     layer_errors=layer_errors)))
+        steps.append(
+            Step(
+                "quantize", QuantizeConfig(mode=mode, io_dtype=io_dtype, selective=selective, layer_errors=layer_errors)
+            )
+        )
     return Recipe(name=name, steps=tuple(steps)).validate()
 
 
 def parse_modes(text: str) -> list[str]:
-    """"fp32,int8" -> ["fp32", "int8"]; RecipeError naming an unknown mode."""
+    """ "fp32,int8" -> ["fp32", "int8"]; RecipeError naming an unknown mode."""
     modes = [m.strip().lower() for m in text.split(",") if m.strip()]
     if not modes:
         raise RecipeError("no quantization mode given")

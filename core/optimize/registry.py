@@ -43,8 +43,20 @@ from core.plain_data import from_plain
 if TYPE_CHECKING:
     from core.optimize.pass_context import PipelineContext, WorkState
 
-__all__ = ["BUILTIN_MODULES", "Pass", "RegisteredPass", "RegistryError", "RunFunction", "dataclass_parser", "get",
-           "is_registered", "kinds", "lookup", "register_pass", "unregister_pass"]
+__all__ = [
+    "BUILTIN_MODULES",
+    "Pass",
+    "RegisteredPass",
+    "RegistryError",
+    "RunFunction",
+    "dataclass_parser",
+    "get",
+    "is_registered",
+    "kinds",
+    "lookup",
+    "register_pass",
+    "unregister_pass",
+]
 
 # The modules whose passes ship with Litesmith, imported on first use (in this order: it is the order
 # `kinds()` lists them in, and so the order of "known: ..." in error messages).
@@ -126,8 +138,9 @@ def register_pass(kind: str, *, config: type, parse: Parser | None = None) -> Ca
         elif callable(target) and not isinstance(target, type):
             run = target
         else:
-            raise RegistryError(f"step {kind!r}: register a Pass subclass or a run(state, config, ctx) function, "
-                                f"not {target!r}")
+            raise RegistryError(
+                f"step {kind!r}: register a Pass subclass or a run(state, config, ctx) function, not {target!r}"
+            )
         with _LOCK:
             taken = _PASSES.get(kind)
             if taken is not None:
@@ -200,4 +213,4 @@ def _ensure_loaded() -> None:
             return
         for name in BUILTIN_MODULES:
             importlib.import_module(name)
-        _loaded = True   # only once all are in: another thread must never see half the built-ins
+        _loaded = True  # only once all are in: another thread must never see half the built-ins

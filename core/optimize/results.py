@@ -22,27 +22,28 @@ class LayerError:
 
     tensor_name: str
     op_name: str
-    rmse_over_scale: float        # sqrt(mean squared error) / quantization scale: ~0.29 is ideal rounding
-    mean_abs_error: float         # |mean error| (bias)
+    rmse_over_scale: float  # sqrt(mean squared error) / quantization scale: ~0.29 is ideal rounding
+    mean_abs_error: float  # |mean error| (bias)
     max_abs_error: float
     scale: float
     kept_float: bool = False
-    mse: float | None = None      # ai-edge-quantizer validation (a .tflite input): mean squared error vs float
+    mse: float | None = None  # ai-edge-quantizer validation (a .tflite input): mean squared error vs float
 
 
 @dataclass(frozen=True)
 class SourceInfo:
     """The source model as a result records it (picklable, no live model): file, SHA-256, size in bytes, interface and tasks."""
+
     path: str
     format: str
     sha256: str
     size_bytes: int
     inputs: tuple[TensorSpec, ...]
-    loader: str = ""              # which loader opened it
-    interface: ModelInterface | None = None      # named inputs and outputs (and the signature used)
-    tasks: tuple["OutputTask", ...] = ()         # the task each output is scored as, and why
-    primary_output: str = ""                     # the output that drives accuracy headlines and auto budgets
-    custom_objects: tuple[tuple[str, str], ...] = ()   # (path, sha256) of the user's code for custom layers
+    loader: str = ""  # which loader opened it
+    interface: ModelInterface | None = None  # named inputs and outputs (and the signature used)
+    tasks: tuple["OutputTask", ...] = ()  # the task each output is scored as, and why
+    primary_output: str = ""  # the output that drives accuracy headlines and auto budgets
+    custom_objects: tuple[tuple[str, str], ...] = ()  # (path, sha256) of the user's code for custom layers
 
     def task_of(self, output: str) -> str | None:
         """The task output `output` is scored as, or None when it has none."""
@@ -66,17 +67,17 @@ class Variant:
     recipe: Recipe
     tflite_bytes: bytes
     size_bytes: int
-    converter_path: str           # "from_keras_model", "export+from_saved_model", "from_saved_model", ...
+    converter_path: str  # "from_keras_model", "export+from_saved_model", "from_saved_model", ...
     evaluation: ModelEvaluation | None  # every output; its headline fidelity is the worst output's
     warnings: tuple[str, ...] = ()
-    seconds: float = 0.0          # time to build it (conversion and quantization)
-    size_ratio: float | None = None   # size / fp32 baseline size
+    seconds: float = 0.0  # time to build it (conversion and quantization)
+    size_ratio: float | None = None  # size / fp32 baseline size
     layer_errors: tuple[LayerError, ...] = ()
     float_layers: tuple[str, ...] = ()  # layers kept in float by selective quantization
     io_dtype: str = "float32"
-    compression: tuple[dict[str, Any], ...] = ()   # pruning/distillation reports (sparsity, params, FLOPs, ...)
+    compression: tuple[dict[str, Any], ...] = ()  # pruning/distillation reports (sparsity, params, FLOPs, ...)
     signature: str | None = None  # the .tflite signature its inputs and outputs are matched through
-    sample_inputs: dict[str, Any] | None = None   # a few evaluation inputs by name: the pre-export smoke run
+    sample_inputs: dict[str, Any] | None = None  # a few evaluation inputs by name: the pre-export smoke run
 
     @property
     def mode(self) -> str:
@@ -104,17 +105,25 @@ class Variant:
 
 
 def _layer_dict(e: LayerError) -> dict[str, Any]:
-    return {"tensor_name": e.tensor_name, "op_name": e.op_name, "rmse_over_scale": e.rmse_over_scale,
-            "mean_abs_error": e.mean_abs_error, "max_abs_error": e.max_abs_error, "scale": e.scale,
-            "kept_float": e.kept_float, "mse": e.mse}
+    return {
+        "tensor_name": e.tensor_name,
+        "op_name": e.op_name,
+        "rmse_over_scale": e.rmse_over_scale,
+        "mean_abs_error": e.mean_abs_error,
+        "max_abs_error": e.max_abs_error,
+        "scale": e.scale,
+        "kept_float": e.kept_float,
+        "mse": e.mse,
+    }
 
 
 @dataclass(frozen=True)
 class VariantFailure:
     """A recipe that produced no variant: its error kind (`core.errors.ErrorKind`) and one-line message."""
+
     name: str
     recipe: Recipe
-    kind: str                     # core.errors.ErrorKind
+    kind: str  # core.errors.ErrorKind
     message: str
     details: str = ""
 
@@ -125,8 +134,8 @@ class OptimizeResult:
 
     source: SourceInfo
     data: DataDescription
-    original_evaluation: ModelEvaluation | None   # the original model on the eval data (labels only: the "before")
-    baseline_size_bytes: int                  # the fp32 .tflite size every ratio is relative to
+    original_evaluation: ModelEvaluation | None  # the original model on the eval data (labels only: the "before")
+    baseline_size_bytes: int  # the fp32 .tflite size every ratio is relative to
     variants: tuple[Variant, ...]
     failures: tuple[VariantFailure, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -166,9 +175,10 @@ class OptimizeResult:
 @dataclass(frozen=True)
 class ExportResult:
     """What `export_variant` wrote: the .tflite and report paths, size in bytes, SHA-256, and that it was run back."""
+
     tflite_path: str
     report_path: str | None
     size_bytes: int
     sha256: str
-    verified: bool                # loaded back and run once
+    verified: bool  # loaded back and run once
     report: dict[str, Any] = field(default_factory=dict)

@@ -51,15 +51,26 @@ def _detail(name: str, d: dict) -> TensorDetail:
     signature = d.get("shape_signature")
     shape = signature if signature is not None and len(signature) else d["shape"]
     q = d.get("quantization") or (0.0, 0)
-    return TensorDetail(name=name, shape=tuple(None if int(s) < 0 else int(s) for s in shape),
-                        dtype=np.dtype(d["dtype"]).name, scale=float(q[0]), zero_point=int(q[1]))
+    return TensorDetail(
+        name=name,
+        shape=tuple(None if int(s) < 0 else int(s) for s in shape),
+        dtype=np.dtype(d["dtype"]).name,
+        scale=float(q[0]),
+        zero_point=int(q[1]),
+    )
 
 
 class SignatureModel:
     """One signature of a .tflite model, ready to run on dicts of named arrays."""
 
-    def __init__(self, tflite_bytes: bytes, signature: str | None = None, *, num_threads: int | None = None,
-                 path: str | None = None) -> None:
+    def __init__(
+        self,
+        tflite_bytes: bytes,
+        signature: str | None = None,
+        *,
+        num_threads: int | None = None,
+        path: str | None = None,
+    ) -> None:
         from core.models.signatures import tflite_interface
 
         self.interpreter = make_interpreter(tflite_bytes, num_threads=num_threads)
@@ -74,7 +85,7 @@ class SignatureModel:
         """The batch size every input is fixed at (a batch-1 signature), or None when it is free."""
         sizes = {d.shape[0] for d in self.inputs.values() if d.shape}
         fixed = {s for s in sizes if s is not None}
-        if not sizes or len(fixed) < len(sizes):    # no inputs, or one with a free batch axis
+        if not sizes or len(fixed) < len(sizes):  # no inputs, or one with a free batch axis
             return None
         return min(fixed)
 
@@ -87,8 +98,9 @@ class SignatureModel:
             specs.append(TensorSpec(shape=(None,) + tuple(d.shape[1:]), dtype=dtype, name=spec.name))
         return tuple(specs)
 
-    def run(self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH,
-            cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None
+    ) -> dict[str, np.ndarray]:
         """Outputs by name for `inputs` by name (samples on axis 0), in chunks of `batch_size`.
 
         A signature with a fixed batch runs in chunks of that size, the last one
@@ -110,7 +122,7 @@ class SignatureModel:
                 cancel.raise_if_cancelled()
             feed, real = {}, 0
             for name, detail in self.inputs.items():
-                chunk = np.asarray(inputs[name][start:start + step])
+                chunk = np.asarray(inputs[name][start : start + step])
                 real = chunk.shape[0]
                 if self.fixed_batch and real != step:
                     chunk = np.concatenate([chunk, np.zeros((step - real,) + chunk.shape[1:], chunk.dtype)])
@@ -145,9 +157,15 @@ def dequantize_output(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
     return y
 
 
-def run_tflite(tflite_bytes: bytes, inputs: dict[str, np.ndarray], *, signature: str | None = None,
-               batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None,
-               num_threads: int | None = None) -> dict[str, np.ndarray]:
+def run_tflite(
+    tflite_bytes: bytes,
+    inputs: dict[str, np.ndarray],
+    *,
+    signature: str | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    cancel: CancelToken | None = None,
+    num_threads: int | None = None,
+) -> dict[str, np.ndarray]:
     """Run one signature of a .tflite on named inputs; returns its outputs by name."""
     model = SignatureModel(tflite_bytes, signature, num_threads=num_threads)
     return model.run(inputs, batch_size=batch_size, cancel=cancel)
@@ -158,8 +176,9 @@ def input_specs(tflite_bytes: bytes, signature: str | None = None) -> tuple[Tens
     return SignatureModel(tflite_bytes, signature).feed_specs()
 
 
-def smoke_run(tflite_bytes: bytes, inputs: dict[str, np.ndarray] | None = None, *,
-              signature: str | None = None) -> None:
+def smoke_run(
+    tflite_bytes: bytes, inputs: dict[str, np.ndarray] | None = None, *, signature: str | None = None
+) -> None:
     """Load the model and run it once; raises on failure or on a non-finite output.
 
     Runs on `inputs` (real samples) when given, else on zeros with free
@@ -173,11 +192,23 @@ def smoke_run(tflite_bytes: bytes, inputs: dict[str, np.ndarray] | None = None, 
             shape = [1 if s is None else s for s in d.shape]
             inputs[name] = np.zeros(shape, dtype=np.dtype(d.dtype))
     outputs = model.run(inputs)
-    bad = [name for name, y in outputs.items()
-           if np.issubdtype(np.asarray(y).dtype, np.floating) and not np.all(np.isfinite(y))]
+    bad = [
+        name
+        for name, y in outputs.items()
+        if np.issubdtype(np.asarray(y).dtype, np.floating) and not np.all(np.isfinite(y))
+    ]
     if bad:
         raise ValueError(f"the model's output(s) {', '.join(map(repr, bad))} are not finite (NaN or Inf)")
 
 
-__all__ = ["DEFAULT_BATCH", "SignatureModel", "TensorDetail", "dequantize_output", "input_specs", "make_interpreter",
-           "quantize_input", "run_tflite", "smoke_run"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "SignatureModel",
+    "TensorDetail",
+    "dequantize_output",
+    "input_specs",
+    "make_interpreter",
+    "quantize_input",
+    "run_tflite",
+    "smoke_run",
+]

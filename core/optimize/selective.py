@@ -37,8 +37,13 @@ from core.optimize.recipes import SelectiveConfig
 from core.optimize.results import LayerError
 
 MAX_CANDIDATES = 20
-HIGHER_IS_BETTER = {"top1_agreement": True, "cosine_similarity": True, "flipped_fraction": False,
-                    "mean_abs_diff": False, "max_abs_diff": False}
+HIGHER_IS_BETTER = {
+    "top1_agreement": True,
+    "cosine_similarity": True,
+    "flipped_fraction": False,
+    "mean_abs_diff": False,
+    "max_abs_diff": False,
+}
 
 
 @dataclass
@@ -50,14 +55,19 @@ class SelectiveOutcome:
     layer_errors: tuple[LayerError, ...]
     float_layers: tuple[str, ...]
     notes: list[str]
-    trail: list[tuple[int, float]]        # (layers kept float, metric value) per attempt
+    trail: list[tuple[int, float]]  # (layers kept float, metric value) per attempt
 
 
 def resolve_metric(config: SelectiveConfig, task: str) -> tuple[str, float]:
     """(fidelity metric, target) for the auto search: the configured ones, else by the primary output's task."""
     if config.metric != "auto":
-        default_targets = {"top1_agreement": 0.99, "cosine_similarity": 0.999, "flipped_fraction": 0.01,
-                           "mean_abs_diff": 0.01, "max_abs_diff": 0.05}
+        default_targets = {
+            "top1_agreement": 0.99,
+            "cosine_similarity": 0.999,
+            "flipped_fraction": 0.01,
+            "mean_abs_diff": 0.01,
+            "max_abs_diff": 0.05,
+        }
         return config.metric, config.target if config.target is not None else default_targets[config.metric]
     if task == MULTICLASS:
         return "top1_agreement", config.target if config.target is not None else 0.99
@@ -66,8 +76,9 @@ def resolve_metric(config: SelectiveConfig, task: str) -> tuple[str, float]:
     return "cosine_similarity", config.target if config.target is not None else 0.999
 
 
-def metric_value(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], metric: str,
-                 tasks: dict[str, str]) -> float:
+def metric_value(
+    outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], metric: str, tasks: dict[str, str]
+) -> float:
     """The fidelity `metric` of the WORST output (outputs matched by name).
 
     An output the metric does not apply to (top-1 agreement of a regression
@@ -79,7 +90,7 @@ def metric_value(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray
         if name not in outputs:
             raise ConversionError(f"the re-quantized model has no output named {name!r}")
         fidelity = evaluate_outputs(outputs[name], reference_outputs=ref, task=tasks[name]).fidelity
-        if fidelity is None:            # given a reference, every output is judged: never None here
+        if fidelity is None:  # given a reference, every output is judged: never None here
             raise ConversionError(f"no fidelity measured for the output {name!r}")
         value = getattr(fidelity, metric, None)
         if value is None:
@@ -117,11 +128,16 @@ def _parse_layer_stats(debugger: Any) -> list[LayerError]:
         scale = float(row.get("scale") or 0.0)
         mse = float(row.get("mean_squared_error") or 0.0)
         rmse_scale = math.sqrt(max(mse, 0.0)) / scale if scale > 0 else float("inf")
-        rows.append(LayerError(
-            tensor_name=row["tensor_name"], op_name=row.get("op_name", ""),
-            rmse_over_scale=float(rmse_scale), mean_abs_error=abs(float(row.get("mean_error") or 0.0)),
-            max_abs_error=float(row.get("max_abs_error") or 0.0), scale=scale,
-        ))
+        rows.append(
+            LayerError(
+                tensor_name=row["tensor_name"],
+                op_name=row.get("op_name", ""),
+                rmse_over_scale=float(rmse_scale),
+                mean_abs_error=abs(float(row.get("mean_error") or 0.0)),
+                max_abs_error=float(row.get("max_abs_error") or 0.0),
+                scale=scale,
+            )
+        )
     rows.sort(key=lambda e: -e.rmse_over_scale if math.isfinite(e.rmse_over_scale) else float("-inf"))
     return rows
 
@@ -139,13 +155,18 @@ def _run_debugger(build: Callable[[], Any]) -> Any:
             return debugger
         except Exception as exc:  # noqa: BLE001 - any converter failure fails this variant, with its log
             failure = exc
-    raise ConversionError(f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}",
-                          details=captured.text) from None
+    raise ConversionError(
+        f"per-layer quantization analysis failed: {type(failure).__name__}: {failure}", details=captured.text
+    ) from None
 
 
-def debug_layers(make_converter: Callable[[], Any], representative: Callable[[], Iterator[Any]], *,
-                 debug_dataset: Callable[[], Iterator[Any]] | None = None,
-                 progress: Reporter | None = None) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
+def debug_layers(
+    make_converter: Callable[[], Any],
+    representative: Callable[[], Iterator[Any]],
+    *,
+    debug_dataset: Callable[[], Iterator[Any]] | None = None,
+    progress: Reporter | None = None,
+) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
     """Calibrate through the converter and measure per-layer int8 error; returns (requantize, errors worst first).
 
     The converter path, for when the fp32 model cannot be calibrated directly
@@ -165,8 +186,9 @@ def debug_layers(make_converter: Callable[[], Any], representative: Callable[[],
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return tf.lite.experimental.QuantizationDebugger(converter=converter,
-                                                         debug_dataset=debug_dataset or representative)
+        return tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=debug_dataset or representative
+        )
 
     debugger = _run_debugger(build)
     errors = _parse_layer_stats(debugger)
@@ -174,8 +196,8 @@ def debug_layers(make_converter: Callable[[], Any], representative: Callable[[],
     try:
         calibrated: bytes | None = tf_converter.debugger_calibrated_model(debugger)
     except UpstreamChanged as exc:
-        calibrated, changed = None, exc     # requantize takes the debugger's public route
-    del debugger   # its interpreters hold the model twice
+        calibrated, changed = None, exc  # requantize takes the debugger's public route
+    del debugger  # its interpreters hold the model twice
     return _ConverterRequantize(calibrated, build, changed), errors
 
 
@@ -191,8 +213,9 @@ class _ConverterRequantize:
     variant's warning); None while the private call works.
     """
 
-    def __init__(self, calibrated: bytes | None, build: Callable[[], Any],
-                 changed: UpstreamChanged | None = None) -> None:
+    def __init__(
+        self, calibrated: bytes | None, build: Callable[[], Any], changed: UpstreamChanged | None = None
+    ) -> None:
         self._calibrated = calibrated
         self._build = build
         self._debugger: Any = None
@@ -210,23 +233,26 @@ class _ConverterRequantize:
                 raise
             except Exception as exc:  # noqa: BLE001 - this variant fails, with the converter's reason
                 failure = exc
-        raise ConversionError(f"int8 quantization with layers in float failed: {type(failure).__name__}: "
-                              f"{failure}"[:400], details=captured.text) from None
+        raise ConversionError(
+            f"int8 quantization with layers in float failed: {type(failure).__name__}: {failure}"[:400],
+            details=captured.text,
+        ) from None
 
     def _quantize(self, layers: list[str]) -> bytes:
         if self._calibrated is not None and self._debugger is None:
             try:
                 return tf_converter.mlir_quantize(self._calibrated, denylisted_nodes=layers)
             except UpstreamChanged as exc:
-                self._why_public = exc   # the public route below, from now on
+                self._why_public = exc  # the public route below, from now on
         if self._debugger is None:
             self._debugger = _run_debugger(self._build)
             self.changed = self._why_public
         return tf_converter.requantize_with_debugger(self._debugger, layers)
 
 
-def layer_errors_from_calibration(calibration: Calibration, debug_dataset: Callable[[], Iterator[Any]]
-                                  ) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
+def layer_errors_from_calibration(
+    calibration: Calibration, debug_dataset: Callable[[], Iterator[Any]]
+) -> tuple[Callable[[list[str]], bytes], list[LayerError]]:
     """Per-layer int8 error from an existing `core.optimize.calibration.Calibration` (no new calibration).
 
     The debugger runs the NumericVerify-instrumented model written from the
@@ -238,16 +264,23 @@ def layer_errors_from_calibration(calibration: Calibration, debug_dataset: Calla
 
     tf = import_tensorflow()
     debug_model = int8_model(calibration, numeric_verify=True)
-    debugger = _run_debugger(lambda: tf.lite.experimental.QuantizationDebugger(
-        quant_debug_model_content=debug_model, debug_dataset=debug_dataset))
+    debugger = _run_debugger(
+        lambda: tf.lite.experimental.QuantizationDebugger(
+            quant_debug_model_content=debug_model, debug_dataset=debug_dataset
+        )
+    )
     errors = _parse_layer_stats(debugger)
     del debugger
     return (lambda float_layers: int8_model(calibration, float_layers=list(float_layers))), errors
 
 
-def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str,
-                       score: Callable[[list[str]], tuple[float, bytes]],
-                       cancel: CancelToken | None) -> tuple[list[str], dict[str, float]]:
+def _sensitivity_order(
+    errors: list[LayerError],
+    chosen: list[str],
+    metric: str,
+    score: Callable[[list[str]], tuple[float, bytes]],
+    cancel: CancelToken | None,
+) -> tuple[list[str], dict[str, float]]:
     """Layers ordered most sensitive first: each is quantized alone, in an otherwise float model.
 
     Measuring a layer in a float model charges it with the damage of quantizing
@@ -269,11 +302,21 @@ def _sensitivity_order(errors: list[LayerError], chosen: list[str], metric: str,
     return ordered + rest, alone
 
 
-def _auto(requantize: Callable[[list[str]], bytes], errors: list[LayerError], chosen: list[str],
-          config: SelectiveConfig, *, calibration_x: dict[str, np.ndarray],
-          calibration_reference: dict[str, np.ndarray], tasks: dict[str, str], primary: str,
-          run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]], cancel: CancelToken | None,
-          progress: Reporter | None, trail: list[tuple[int, float]]) -> tuple[bytes, list[str], str]:
+def _auto(
+    requantize: Callable[[list[str]], bytes],
+    errors: list[LayerError],
+    chosen: list[str],
+    config: SelectiveConfig,
+    *,
+    calibration_x: dict[str, np.ndarray],
+    calibration_reference: dict[str, np.ndarray],
+    tasks: dict[str, str],
+    primary: str,
+    run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]],
+    cancel: CancelToken | None,
+    progress: Reporter | None,
+    trail: list[tuple[int, float]],
+) -> tuple[bytes, list[str], str]:
     """Keep the most sensitive layers in float, one more at a time, until the fidelity target is met."""
     metric, target = resolve_metric(config, tasks[primary])
 
@@ -303,20 +346,31 @@ def _auto(requantize: Callable[[list[str]], bytes], errors: list[LayerError], ch
                 break
     value, model, chosen = best
     if meets(value, target, metric):
-        note = (f"selective: {len(chosen)} layer(s) kept in float reach {metric} {value:.4g} "
-                f"(target {target:g}, on the calibration data)")
+        note = (
+            f"selective: {len(chosen)} layer(s) kept in float reach {metric} {value:.4g} "
+            f"(target {target:g}, on the calibration data)"
+        )
     else:
-        note = (f"selective: target {metric} {target:g} not reached; best {value:.4g} with "
-                f"{len(chosen)} layer(s) in float (on the calibration data)")
+        note = (
+            f"selective: target {metric} {target:g} not reached; best {value:.4g} with "
+            f"{len(chosen)} layer(s) in float (on the calibration data)"
+        )
     return model, chosen, note
 
 
-def selective_quantize(requantize: Callable[[list[str]], bytes], errors: list[LayerError],
-                       config: SelectiveConfig, *,
-                       calibration_x: dict[str, np.ndarray], calibration_reference: dict[str, np.ndarray],
-                       tasks: dict[str, str], primary: str,
-                       run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]],
-                       cancel: CancelToken | None = None, progress: Reporter | None = None) -> SelectiveOutcome:
+def selective_quantize(
+    requantize: Callable[[list[str]], bytes],
+    errors: list[LayerError],
+    config: SelectiveConfig,
+    *,
+    calibration_x: dict[str, np.ndarray],
+    calibration_reference: dict[str, np.ndarray],
+    tasks: dict[str, str],
+    primary: str,
+    run: Callable[[bytes, dict[str, np.ndarray]], dict[str, np.ndarray]],
+    cancel: CancelToken | None = None,
+    progress: Reporter | None = None,
+) -> SelectiveOutcome:
     """Keep layers in float (given ones, or automatically) and re-quantize, from one calibration.
 
     `requantize` and `errors` come from `layer_errors_from_calibration` or
@@ -329,17 +383,30 @@ def selective_quantize(requantize: Callable[[list[str]], bytes], errors: list[La
     notes: list[str] = []
     unknown = [name for name in config.float_layers if name not in known]
     if unknown:
-        raise ConversionError(f"no quantized layer named {', '.join(unknown)}; layers: "
-                              f"{', '.join(e.tensor_name for e in errors[:10])}")
+        raise ConversionError(
+            f"no quantized layer named {', '.join(unknown)}; layers: {', '.join(e.tensor_name for e in errors[:10])}"
+        )
     chosen = list(config.float_layers)
     trail: list[tuple[int, float]] = []
     if not config.auto:
         model = requantize(chosen)
     else:
-        model, chosen, note = _auto(requantize, errors, chosen, config, calibration_x=calibration_x,
-                                    calibration_reference=calibration_reference, tasks=tasks, primary=primary,
-                                    run=run, cancel=cancel, progress=progress, trail=trail)
+        model, chosen, note = _auto(
+            requantize,
+            errors,
+            chosen,
+            config,
+            calibration_x=calibration_x,
+            calibration_reference=calibration_reference,
+            tasks=tasks,
+            primary=primary,
+            run=run,
+            cancel=cancel,
+            progress=progress,
+            trail=trail,
+        )
         notes.append(note)
     marked = tuple(replace(e, kept_float=e.tensor_name in chosen) for e in errors)
-    return SelectiveOutcome(tflite_bytes=model, layer_errors=marked, float_layers=tuple(chosen), notes=notes,
-                            trail=trail)
+    return SelectiveOutcome(
+        tflite_bytes=model, layer_errors=marked, float_layers=tuple(chosen), notes=notes, trail=trail
+    )

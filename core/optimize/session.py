@@ -42,7 +42,7 @@ from core.optimize.source import OpenedSource, open_source
 from core.optimize.variant_warnings import quantized_nothing, variant_warnings
 
 
-SMOKE_SAMPLES = 4   # real evaluation samples kept with a variant for the pre-export smoke run
+SMOKE_SAMPLES = 4  # real evaluation samples kept with a variant for the pre-export smoke run
 # Samples per LiteRT call when judging a variant: LiteRT's activation arena grows with the batch, the work per
 # image does not; bench/bench_convert.py measures the resulting peak memory.
 EVAL_BATCH = 16
@@ -62,15 +62,19 @@ class SessionOptions:
     signature: str | None = None
     primary_output: str | None = None
     tasks: tuple[tuple[str, str], ...] = ()
-    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()   # (input, per-sample shape) for free dims
-    custom_objects: tuple[str, ...] = ()   # the user's code files for custom layers (--custom-objects)
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (input, per-sample shape) for free dims
+    custom_objects: tuple[str, ...] = ()  # the user's code files for custom layers (--custom-objects)
 
     def cache_parts(self) -> dict[str, Any]:
         """The options as plain data for result-cache keys (custom-objects files by SHA-256, only when given)."""
-        return {"threshold": self.threshold, "signature": self.signature, "primary_output": self.primary_output,
-                "tasks": [list(t) for t in self.tasks],
-                "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes],
-                **self._custom_objects_part()}
+        return {
+            "threshold": self.threshold,
+            "signature": self.signature,
+            "primary_output": self.primary_output,
+            "tasks": [list(t) for t in self.tasks],
+            "input_shapes": [[name, list(shape)] for name, shape in self.input_shapes],
+            **self._custom_objects_part(),
+        }
 
     def _custom_objects_part(self) -> dict[str, Any]:
         """The custom-objects files by content (SHA-256), only when there are any (other keys stay as they were)."""
@@ -109,14 +113,18 @@ def choose_primary(interface: ModelInterface, requested: str | None, path: str) 
     if requested is None:
         return names[0]
     if requested not in names:
-        raise BadInputError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})",
-                            path=path)
+        raise BadInputError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})", path=path)
     return requested
 
 
-def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None,
-                 overrides: tuple[tuple[str, str], ...], path: str,
-                 label_path: str | None = None) -> tuple[OutputTask, ...]:
+def choose_tasks(
+    interface: ModelInterface,
+    reference: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray] | None,
+    overrides: tuple[tuple[str, str], ...],
+    path: str,
+    label_path: str | None = None,
+) -> tuple[OutputTask, ...]:
     """Each output's task: the user's override (checked), else inferred from the evidence.
 
     Labels that fit no task are a BadInputError naming `label_path` (the file the labels came from).
@@ -124,14 +132,19 @@ def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], la
     chosen = dict(overrides)
     if "" in chosen:  # `--task TASK` without a name: the model's only output
         if len(interface.outputs) != 1:
-            raise BadInputError(f"--task {chosen['']} needs an output name: the model has "
-                                f"{len(interface.outputs)} outputs ({', '.join(interface.output_names)}); "
-                                "write --task OUTPUT=TASK", path=path)
+            raise BadInputError(
+                f"--task {chosen['']} needs an output name: the model has "
+                f"{len(interface.outputs)} outputs ({', '.join(interface.output_names)}); "
+                "write --task OUTPUT=TASK",
+                path=path,
+            )
         chosen[interface.output_names[0]] = chosen.pop("")
     unknown = [name for name in chosen if name not in interface.output_names]
     if unknown:
-        raise BadInputError(f"--task names no output {', '.join(map(repr, unknown))} "
-                            f"(outputs: {', '.join(interface.output_names)})", path=path)
+        raise BadInputError(
+            f"--task names no output {', '.join(map(repr, unknown))} (outputs: {', '.join(interface.output_names)})",
+            path=path,
+        )
     tasks = []
     for spec in interface.outputs:
         y = None if labels is None else labels.get(spec.name)
@@ -145,20 +158,22 @@ def choose_tasks(interface: ModelInterface, reference: dict[str, np.ndarray], la
             try:
                 choice = infer_task(spec, reference[spec.name], y)
             except ValueError as exc:
-                raise BadInputError(f"the labels do not fit the model's outputs: {exc}",
-                                    path=label_path or path) from None
+                raise BadInputError(
+                    f"the labels do not fit the model's outputs: {exc}", path=label_path or path
+                ) from None
             tasks.append(OutputTask(spec.name, choice.task, choice.reason))
     return tuple(tasks)
 
 
 def nonfinite_message(outputs: dict[str, np.ndarray], what: str) -> str | None:
-    """"outputs NaN or Inf for N of M samples" when any output is not finite, else None."""
+    """ "outputs NaN or Inf for N of M samples" when any output is not finite, else None."""
     bad = nonfinite_samples(outputs)
     if not bad:
         return None
     total = int(np.asarray(next(iter(outputs.values()))).shape[0])
-    names = [n for n, y in outputs.items() if np.issubdtype(np.asarray(y).dtype, np.floating)
-             and not np.all(np.isfinite(y))]
+    names = [
+        n for n, y in outputs.items() if np.issubdtype(np.asarray(y).dtype, np.floating) and not np.all(np.isfinite(y))
+    ]
     return f"{what} outputs NaN or Inf for {bad} of {total} samples (output {', '.join(map(repr, names))})"
 
 
@@ -189,8 +204,9 @@ class OptimizeSession:
         """
         progress, cancel = self.progress, self.cancel
         progress(None, "loading the model", stage="load")
-        self.source = open_source(self.model_path, signature=self.options.signature,
-                                  custom_objects=self.options.custom_objects)
+        self.source = open_source(
+            self.model_path, signature=self.options.signature, custom_objects=self.options.custom_objects
+        )
         cancel.raise_if_cancelled()
         interface = self.source.interface
         self.primary = choose_primary(interface, self.options.primary_output, self.model_path)
@@ -198,10 +214,18 @@ class OptimizeSession:
         progress(None, "loading data", stage="data")
         unknown = [name for name, _ in self.options.input_shapes if name not in interface.input_names]
         if unknown:
-            raise BadInputError(f"--input-shape names no input {', '.join(map(repr, unknown))} "
-                                f"(inputs: {', '.join(interface.input_names)})", path=self.model_path)
-        self.prepared = prepare_data(interface, self.data, primary_output=self.options.primary_output,
-                                     progress=progress, input_shapes=dict(self.options.input_shapes))
+            raise BadInputError(
+                f"--input-shape names no input {', '.join(map(repr, unknown))} "
+                f"(inputs: {', '.join(interface.input_names)})",
+                path=self.model_path,
+            )
+        self.prepared = prepare_data(
+            interface,
+            self.data,
+            primary_output=self.options.primary_output,
+            progress=progress,
+            input_shapes=dict(self.options.input_shapes),
+        )
         self.warnings.extend(self.prepared.warnings)
         if not self.prepared.description.synthetic_data:
             for warning in range_warnings(self.prepared.calibration_x, self.prepared.eval_x):
@@ -213,31 +237,45 @@ class OptimizeSession:
         progress(None, f"running the original model on {n} samples", stage="reference")
         try:
             self.reference = self.source.predict(self.prepared.eval_x, cancel=cancel)
-        except (RuntimeError, ValueError) as exc:   # LiteRT or TensorFlow refusing the model itself
+        except (RuntimeError, ValueError) as exc:  # LiteRT or TensorFlow refusing the model itself
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BadInputError(f"the model could not be run: {first[:300]}", path=self.model_path,
-                                details=str(exc)) from None
+            raise BadInputError(
+                f"the model could not be run: {first[:300]}", path=self.model_path, details=str(exc)
+            ) from None
         bad = nonfinite_message(self.reference, "the original model")
         if bad:
             raise BadInputError(f"{bad}: there is nothing to compare variants with", path=self.model_path)
         labels = self.prepared.eval_y
         label_source = self.data.eval_path or self.data.path
-        self.tasks = choose_tasks(interface, self.reference, labels, self.options.tasks, self.model_path,
-                                  label_path=label_source)
+        self.tasks = choose_tasks(
+            interface, self.reference, labels, self.options.tasks, self.model_path, label_path=label_source
+        )
         try:
-            self.original = evaluate_model(self.reference, labels=labels, reference=None, tasks=self.task_map,
-                                           threshold=self.options.threshold, primary=self.primary)
+            self.original = evaluate_model(
+                self.reference,
+                labels=labels,
+                reference=None,
+                tasks=self.task_map,
+                threshold=self.options.threshold,
+                primary=self.primary,
+            )
         except ValueError as exc:
             raise BadInputError(f"the labels do not fit the model's outputs: {exc}", path=label_source) from None
         self.warnings.extend(self._single_class_warnings())
         for task in self.tasks:
             progress.log(f"output {task.output!r}: scored as {task.task} ({task.reason})")
         self.info = SourceInfo(
-            path=str(self.model_path), format=self.source.format,
+            path=str(self.model_path),
+            format=self.source.format,
             sha256=sha256_path(self.model_path, check=cancel.raise_if_cancelled),
-            size_bytes=size_on_disk(self.model_path), inputs=tuple(interface.inputs), loader=self.source.loader,
-            interface=interface, tasks=self.tasks, primary_output=self.primary,
-            custom_objects=self._custom_objects_used())
+            size_bytes=size_on_disk(self.model_path),
+            inputs=tuple(interface.inputs),
+            loader=self.source.loader,
+            interface=interface,
+            tasks=self.tasks,
+            primary_output=self.primary,
+            custom_objects=self._custom_objects_used(),
+        )
         calib_ref: dict[str, dict[str, np.ndarray]] = {}
 
         def calibration_reference() -> dict[str, np.ndarray]:
@@ -246,9 +284,17 @@ class OptimizeSession:
             return calib_ref["x"]
 
         self.ctx = PipelineContext(
-            source=self.source, calibration_x=self.prepared.calibration_x, calibration_reference=calibration_reference,
-            tasks=self.task_map, progress=progress, cancel=cancel, run_tflite=self.run_variant,
-            train_x=self.prepared.train_x, train_y=self.prepared.train_y, primary_output=self.primary)
+            source=self.source,
+            calibration_x=self.prepared.calibration_x,
+            calibration_reference=calibration_reference,
+            tasks=self.task_map,
+            progress=progress,
+            cancel=cancel,
+            run_tflite=self.run_variant,
+            train_x=self.prepared.train_x,
+            train_y=self.prepared.train_y,
+            primary_output=self.primary,
+        )
         return self
 
     def _custom_objects_used(self) -> tuple[tuple[str, str], ...]:
@@ -271,8 +317,9 @@ class OptimizeSession:
 
     def run_variant(self, tflite_bytes: bytes, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A variant's outputs by name, run EVAL_BATCH samples at a time (LiteRT's arena grows with the batch)."""
-        return run_tflite(tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel,
-                          batch_size=EVAL_BATCH)
+        return run_tflite(
+            tflite_bytes, inputs, signature=self.variant_signature, cancel=self.cancel, batch_size=EVAL_BATCH
+        )
 
     def _single_class_warnings(self) -> list[str]:
         warnings = self._label_range_warnings()
@@ -280,9 +327,11 @@ class OptimizeSession:
             ref = self.reference[task.output]
             if task.task == "multiclass" and ref.ndim == 2 and ref.shape[0] > 1:
                 if len(set(ref.argmax(axis=1).tolist())) == 1:
-                    warnings.append(f"the original model predicts the same class for every evaluation sample on "
-                                    f"output {task.output!r} (random weights or unrepresentative data?): top-1 "
-                                    "agreement cannot tell variants apart")
+                    warnings.append(
+                        f"the original model predicts the same class for every evaluation sample on "
+                        f"output {task.output!r} (random weights or unrepresentative data?): top-1 "
+                        "agreement cannot tell variants apart"
+                    )
         for warning in warnings:
             self.progress.log(warning, level="warning")
         return warnings
@@ -297,14 +346,19 @@ class OptimizeSession:
                 continue
             classes, used = int(ref.shape[-1]), len(np.unique(np.asarray(y)))
             if used * 2 <= classes and np.asarray(y).ndim < ref.ndim:
-                warnings.append(f"the labels of output {task.output!r} use {used} of its {classes} columns: check "
-                                "that they label this output (or set its task with --task)")
+                warnings.append(
+                    f"the labels of output {task.output!r} use {used} of its {classes} columns: check "
+                    "that they label this output (or set its task with --task)"
+                )
         return warnings
 
     def build_state(self, recipe: Recipe, progress: Reporter) -> tuple[WorkState, float]:
         """Run a recipe's passes in order; returns the final state and the seconds spent."""
-        state = WorkState(keras_model=self.source.keras_model, saved_model_dir=self.source.saved_model_dir,
-                          tflite_bytes=None if self.source.has_graph else self.source.tflite_bytes)
+        state = WorkState(
+            keras_model=self.source.keras_model,
+            saved_model_dir=self.source.saved_model_dir,
+            tflite_bytes=None if self.source.has_graph else self.source.tflite_bytes,
+        )
         start = time.perf_counter()
         steps = recipe.steps
         if not any(s.kind == "convert" for s in steps):
@@ -318,7 +372,7 @@ class OptimizeSession:
             progress(i / len(steps), f"{recipe.name}: {step.kind}", recipe.name)
             try:
                 pass_.run(state, step.config, self.ctx)
-            except UpstreamChanged as exc:   # an upstream API moved: this variant fails, saying which
+            except UpstreamChanged as exc:  # an upstream API moved: this variant fails, saying which
                 raise ConversionError(f"{step.kind} step: {exc}", details=str(exc)) from exc
         self.cancel.raise_if_cancelled()
         return state, time.perf_counter() - start
@@ -331,14 +385,21 @@ class OptimizeSession:
         except (RuntimeError, ValueError) as exc:
             # The converter made a model LiteRT refuses (e.g. int16x8 scales that overflow a kernel).
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConversionError(f"the converted model does not run in LiteRT: {first[:300]}",
-                                  details=str(exc)) from None
+            raise ConversionError(
+                f"the converted model does not run in LiteRT: {first[:300]}", details=str(exc)
+            ) from None
         bad = nonfinite_message(outputs, "the variant")
         if bad:
             raise ConversionError(bad)
         try:
-            return evaluate_model(outputs, labels=self.prepared.eval_y, reference=self.reference,
-                                  tasks=self.task_map, threshold=self.options.threshold, primary=self.primary)
+            return evaluate_model(
+                outputs,
+                labels=self.prepared.eval_y,
+                reference=self.reference,
+                tasks=self.task_map,
+                threshold=self.options.threshold,
+                primary=self.primary,
+            )
         except ValueError as exc:
             raise ConversionError(f"cannot evaluate the variant: {exc}") from None
 
@@ -346,7 +407,7 @@ class OptimizeSession:
         """Build, run and judge one recipe; raises ConversionError (a failed variant) or Cancelled."""
         state, seconds = self.build_state(recipe, progress)
         tflite_bytes = state.tflite_bytes
-        if tflite_bytes is None:   # build_state always runs a convert pass; this guards a pass that broke that
+        if tflite_bytes is None:  # build_state always runs a convert pass; this guards a pass that broke that
             raise ConversionError(f"recipe {recipe.name!r} produced no .tflite model")
         progress(0.95, f"{recipe.name}: evaluating on {self.prepared.eval_samples} samples")
         evaluation = self.evaluate(tflite_bytes)
@@ -358,12 +419,23 @@ class OptimizeSession:
         if unchanged:
             state.warnings.append(unchanged)
         size = len(tflite_bytes)
-        return Variant(name=recipe.name, recipe=recipe, tflite_bytes=tflite_bytes, size_bytes=size,
-                       converter_path=state.converter_path, evaluation=evaluation, warnings=tuple(state.warnings),
-                       seconds=seconds, size_ratio=size / baseline_size if baseline_size else None,
-                       layer_errors=state.layer_errors, float_layers=state.float_layers, io_dtype=state.io_dtype,
-                       compression=state.compression, signature=self.variant_signature,
-                       sample_inputs={name: np.array(x[:SMOKE_SAMPLES]) for name, x in self.prepared.eval_x.items()})
+        return Variant(
+            name=recipe.name,
+            recipe=recipe,
+            tflite_bytes=tflite_bytes,
+            size_bytes=size,
+            converter_path=state.converter_path,
+            evaluation=evaluation,
+            warnings=tuple(state.warnings),
+            seconds=seconds,
+            size_ratio=size / baseline_size if baseline_size else None,
+            layer_errors=state.layer_errors,
+            float_layers=state.float_layers,
+            io_dtype=state.io_dtype,
+            compression=state.compression,
+            signature=self.variant_signature,
+            sample_inputs={name: np.array(x[:SMOKE_SAMPLES]) for name, x in self.prepared.eval_x.items()},
+        )
 
     @property
     def description(self) -> DataDescription:

@@ -34,10 +34,10 @@ class OpenedSource:
     saved_model_dir: str | None = None
     tflite_bytes: bytes | None = None
     loader: str = "core.models.loading.load_source"
-    signature_fn: Any = None              # the SavedModel's chosen signature (a ConcreteFunction)
-    _loaded: Any = None                   # keeps the loaded SavedModel (and its variables) alive
+    signature_fn: Any = None  # the SavedModel's chosen signature (a ConcreteFunction)
+    _loaded: Any = None  # keeps the loaded SavedModel (and its variables) alive
     _conversion_dir: str | None = None
-    _keras_fn: Any = None                 # the Keras model's graph call (see `_keras_call`)
+    _keras_fn: Any = None  # the Keras model's graph call (see `_keras_call`)
     _temp: list[str] = field(default_factory=list)
 
     @property
@@ -84,14 +84,14 @@ class OpenedSource:
         self._temp.clear()
         self._conversion_dir = None
 
-    def predict(self, inputs: dict[str, np.ndarray], *, batch_size: int = 32,
-                cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, inputs: dict[str, np.ndarray], *, batch_size: int = 32, cancel: CancelToken | None = None
+    ) -> dict[str, np.ndarray]:
         """The original model's outputs by name on named `inputs` (samples on axis 0)."""
         if self.tflite_bytes is not None and not self.has_graph:
             from core.optimize.runtime import run_tflite
 
-            return run_tflite(self.tflite_bytes, inputs, signature=self.signature, batch_size=batch_size,
-                              cancel=cancel)
+            return run_tflite(self.tflite_bytes, inputs, signature=self.signature, batch_size=batch_size, cancel=cancel)
         names = self.interface.input_names
         missing = [n for n in names if n not in inputs]
         if missing:
@@ -101,7 +101,7 @@ class OpenedSource:
         for start in range(0, n, batch_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            chunk = {name: inputs[name][start:start + batch_size] for name in names}
+            chunk = {name: inputs[name][start : start + batch_size] for name in names}
             for name, value in self._call(chunk).items():
                 collected[name].append(np.asarray(value))
         return {name: np.concatenate(parts) for name, parts in collected.items()}
@@ -124,7 +124,7 @@ class OpenedSource:
                     try:
                         return graph(x)
                     except (TypeError, ValueError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError):
-                        self._keras_fn = eager   # a layer that only runs eagerly
+                        self._keras_fn = eager  # a layer that only runs eagerly
                 return eager(x)
 
             def eager(x: Any) -> Any:
@@ -163,10 +163,16 @@ def open_source(path: str, *, signature: str | None = None, custom_objects: tupl
     loaded = load_source(path, custom_objects=custom_objects)
     if loaded.keras_model is not None:
         if signature is not None:
-            raise BadInputError(f"a Keras model has no signatures (--signature {signature} applies to SavedModels "
-                                "and .tflite files)", path=str(path))
-        return OpenedSource(path=str(path), format=loaded.format, keras_model=loaded.keras_model,
-                            interface=keras_interface(loaded.keras_model, path=str(path)))
+            raise BadInputError(
+                f"a Keras model has no signatures (--signature {signature} applies to SavedModels and .tflite files)",
+                path=str(path),
+            )
+        return OpenedSource(
+            path=str(path),
+            format=loaded.format,
+            keras_model=loaded.keras_model,
+            interface=keras_interface(loaded.keras_model, path=str(path)),
+        )
     if loaded.saved_model_dir is not None:
         from core.tf_runtime import import_tensorflow
 
@@ -175,20 +181,30 @@ def open_source(path: str, *, signature: str | None = None, custom_objects: tupl
             model = tf.saved_model.load(loaded.saved_model_dir)
         except Exception as exc:  # noqa: BLE001 - an untrusted file that fails to load is bad input
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BadInputError(f"TensorFlow could not load the SavedModel: {first[:300]}", path=str(path),
-                                details=str(exc)) from None
+            raise BadInputError(
+                f"TensorFlow could not load the SavedModel: {first[:300]}", path=str(path), details=str(exc)
+            ) from None
         keys = list(getattr(model, "signatures", {}).keys())
         key = choose_signature(keys, signature, path=str(path))
         fn = model.signatures[key]
-        return OpenedSource(path=str(path), format=loaded.format, saved_model_dir=loaded.saved_model_dir,
-                            interface=saved_model_interface(fn, key, keys, path=str(path)), signature_fn=fn,
-                            _loaded=model)
+        return OpenedSource(
+            path=str(path),
+            format=loaded.format,
+            saved_model_dir=loaded.saved_model_dir,
+            interface=saved_model_interface(fn, key, keys, path=str(path)),
+            signature_fn=fn,
+            _loaded=model,
+        )
     from core.optimize.runtime import SignatureModel
 
-    assert loaded.tflite_bytes is not None   # LoadedModel sets exactly one payload: neither Keras nor SavedModel
+    assert loaded.tflite_bytes is not None  # LoadedModel sets exactly one payload: neither Keras nor SavedModel
     model = SignatureModel(loaded.tflite_bytes, signature, path=str(path))
-    interface = ModelInterface(inputs=model.feed_specs(), outputs=model.interface.outputs,
-                               signature=model.interface.signature, signatures=model.interface.signatures,
-                               ordered_inputs=model.interface.ordered_inputs,
-                               ordered_outputs=model.interface.ordered_outputs)
+    interface = ModelInterface(
+        inputs=model.feed_specs(),
+        outputs=model.interface.outputs,
+        signature=model.interface.signature,
+        signatures=model.interface.signatures,
+        ordered_inputs=model.interface.ordered_inputs,
+        ordered_outputs=model.interface.ordered_outputs,
+    )
     return OpenedSource(path=str(path), format=loaded.format, tflite_bytes=loaded.tflite_bytes, interface=interface)

@@ -26,7 +26,7 @@ _LIBRARY_NAMES = {"tensorflow": "TensorFlow", "ai-edge-litert": "LiteRT", "keras
 
 
 def _what_moved(changed: UpstreamChanged) -> str:
-    """"no longer has NAME" when a name is gone, else "changed: WHAT" (a signature that no longer binds)."""
+    """ "no longer has NAME" when a name is gone, else "changed: WHAT" (a signature that no longer binds)."""
     return f"no longer has {changed.missing}" if changed.missing else f"changed: {changed.what}"
 
 
@@ -56,13 +56,15 @@ def quantized_nothing(mode: str, tflite_bytes: bytes) -> str | None:
     from core.models.tflite_graph import read_tflite_graph
 
     try:
-        graph = read_tflite_graph(tflite_bytes)          # every subgraph: a recurrent loop's weights too
+        graph = read_tflite_graph(tflite_bytes)  # every subgraph: a recurrent loop's weights too
     except Exception:  # noqa: BLE001 - a note is informative only: no reading, no claim
         return None
     if graph.unread or any(t.dtype == wanted and t.constant for sg in graph.subgraphs for t in sg.tensors):
         return None
-    return (f"{mode} quantized no weight: the model holds no {wanted} tensor, so it is the fp32 model again "
-            "(the converter skips weight tensors smaller than 1,024 elements; general advice)")
+    return (
+        f"{mode} quantized no weight: the model holds no {wanted} tensor, so it is the fp32 model again "
+        "(the converter skips weight tensors smaller than 1,024 elements; general advice)"
+    )
 
 
 def variant_warnings(recipe: Recipe, evaluation: ModelEvaluation) -> list[str]:
@@ -71,9 +73,11 @@ def variant_warnings(recipe: Recipe, evaluation: ModelEvaluation) -> list[str]:
     for output in evaluation.outputs:
         clipped = getattr(output.fidelity, "clipped", None) if output.fidelity is not None else None
         if clipped:
-            warnings.append(f"output {output.output!r}: {clipped} value(s) stop at the variant's output range "
-                            "while the original goes beyond it (int8 clips outputs to the calibrated range: "
-                            "calibrate on data that covers the full range, or use int16x8 or dynamic)")
+            warnings.append(
+                f"output {output.output!r}: {clipped} value(s) stop at the variant's output range "
+                "while the original goes beyond it (int8 clips outputs to the calibrated range: "
+                "calibrate on data that covers the full range, or use int16x8 or dynamic)"
+            )
     low = fidelity_warning(recipe, evaluation)
     if low:
         warnings.append(low)
@@ -92,8 +96,11 @@ def fidelity_warning(recipe: Recipe, evaluation: ModelEvaluation) -> str | None:
     poor = (agreement is not None and agreement < 0.98) or fid.cosine_similarity < 0.99
     if not poor:
         return None
-    options = [] if quantize.config.selective is not None or quantize.config.mode != "int8" else [
-        "selective quantization (--selective)"]
+    options = (
+        []
+        if quantize.config.selective is not None or quantize.config.mode != "int8"
+        else ["selective quantization (--selective)"]
+    )
     options += [m for m in ("int16x8", "dynamic") if m != quantize.config.mode]
     hint = "; try " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
     figure = f"agreement {agreement:.3f}, " if agreement is not None else ""

@@ -11,5 +11,15 @@ from core.report.comparison import ComparisonRun, Metric, Row, RunRecord, build_
 from core.report.document import document, summary
 from core.report.html import render_html, write_report
 
-__all__ = ["ComparisonRun", "Metric", "Row", "RunRecord", "build_rows", "document", "pareto_front", "render_html",
-           "summary", "write_report"]
+__all__ = [
+    "ComparisonRun",
+    "Metric",
+    "Row",
+    "RunRecord",
+    "build_rows",
+    "document",
+    "pareto_front",
+    "render_html",
+    "summary",
+    "write_report",
+]

@@ -16,7 +16,7 @@ from core.units import fmt_ms, human_size
 STAR = " ★"
 RECOMMENDED_MARK = " ✔"
 CACHE_MARK = " ⟲"
-OUTPUT_NAME_MAX = 16   # the worst output's name in a fidelity cell: longer ones are cut (whole in the tooltip)
+OUTPUT_NAME_MAX = 16  # the worst output's name in a fidelity cell: longer ones are cut (whole in the tooltip)
 
 
 def num_text(value: float | None, fmt: str) -> str:
@@ -92,24 +92,61 @@ def fidelity_text(row: Row, metric: Metric) -> str:
         else:
             text = f"cos {row.fidelity:.5f}" if metric.several else f"{row.fidelity:.5f}"
         name = row.fidelity_output
-        if len(name) > OUTPUT_NAME_MAX:   # whole in the tooltip
-            name = name[:OUTPUT_NAME_MAX - 1] + "…"
+        if len(name) > OUTPUT_NAME_MAX:  # whole in the tooltip
+            name = name[: OUTPUT_NAME_MAX - 1] + "…"
         text += f" · {name}" if name else ""
     return text_of(row, "fidelity", text)
 
 
 def column_titles(metric: Metric) -> list[str]:
     """The comparison table's headers (a model with several outputs has two-line quality headers)."""
-    return ["Variant", "Format", "Size", "vs fp32", "p50", "p99", "Speed-up", "Samples/s", metric.accuracy_column,
-            metric.fidelity_column]
+    return [
+        "Variant",
+        "Format",
+        "Size",
+        "vs fp32",
+        "p50",
+        "p99",
+        "Speed-up",
+        "Samples/s",
+        metric.accuracy_column,
+        metric.fidelity_column,
+    ]
 
 
 def row_cells(row: Row, metric: Metric) -> list[str]:
     """One row's cells, in `column_titles` order."""
-    return [variant_text(row), row.format, size_text(row), ratio_text(row), p50_text(row), p99_text(row),
-            speedup_text(row), throughput_text(row), accuracy_text(row, metric), fidelity_text(row, metric)]
+    return [
+        variant_text(row),
+        row.format,
+        size_text(row),
+        ratio_text(row),
+        p50_text(row),
+        p99_text(row),
+        speedup_text(row),
+        throughput_text(row),
+        accuracy_text(row, metric),
+        fidelity_text(row, metric),
+    ]
 
 
-__all__ = ["CACHE_MARK", "OUTPUT_NAME_MAX", "RECOMMENDED_MARK", "STAR", "accuracy_text", "column_titles",
-           "fidelity_text", "ms_cell", "num_text", "p50_text", "p99_text", "ratio_text", "row_cells", "size_text",
-           "speedup_text", "text_of", "throughput_text", "variant_text"]
+__all__ = [
+    "CACHE_MARK",
+    "OUTPUT_NAME_MAX",
+    "RECOMMENDED_MARK",
+    "STAR",
+    "accuracy_text",
+    "column_titles",
+    "fidelity_text",
+    "ms_cell",
+    "num_text",
+    "p50_text",
+    "p99_text",
+    "ratio_text",
+    "row_cells",
+    "size_text",
+    "speedup_text",
+    "text_of",
+    "throughput_text",
+    "variant_text",
+]

@@ -30,11 +30,11 @@ class ComparisonRun(Protocol):
 
     model_path: str
     settings: dict[str, Any]
-    optimize: Any                 # core.optimize.results.OptimizeResult
-    benchmark: Any                # core.benchmark.results.BenchmarkResult | None
-    benchmark_error: Any          # core.errors.JobError | None
+    optimize: Any  # core.optimize.results.OptimizeResult
+    benchmark: Any  # core.benchmark.results.BenchmarkResult | None
+    benchmark_error: Any  # core.errors.JobError | None
     seconds: float
-    finished_at: float            # time.time() when the run ended
+    finished_at: float  # time.time() when the run ended
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RunRecord:
     serving: Any = None
 
 
-KERAS_FORMATS = ("keras", "h5", "saved_model")   # measured in TensorFlow as the "before"
+KERAS_FORMATS = ("keras", "h5", "saved_model")  # measured in TensorFlow as the "before"
 FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel", "tflite": ".tflite"}
 
 
@@ -59,11 +59,11 @@ FORMAT_TEXT = {"keras": "Keras", "h5": "Keras HDF5", "saved_model": "SavedModel"
 class Metric:
     """How the quality columns read for this task."""
 
-    accuracy_title: str        # "Accuracy", "PR-AUC", "MAE", "mAP", "mIoU"
+    accuracy_title: str  # "Accuracy", "PR-AUC", "MAE", "mAP", "mIoU"
     accuracy_higher_better: bool
-    fidelity_title: str        # "Agreement", "Cosine"; "Fidelity" for a model with several outputs
-    outputs: int = 1           # how many outputs the model has
-    primary: str = ""          # the output the accuracy column is about (several outputs)
+    fidelity_title: str  # "Agreement", "Cosine"; "Fidelity" for a model with several outputs
+    outputs: int = 1  # how many outputs the model has
+    primary: str = ""  # the output the accuracy column is about (several outputs)
 
     @property
     def several(self) -> bool:
@@ -89,26 +89,27 @@ class Row:
     (None when not measured); accuracy and fidelity from the evaluation (`Metric` says how
     to read them). `best` holds the column keys where this row is the best.
     """
+
     name: str
     is_original: bool
     format: str
     size_bytes: int
-    size_ratio: float | None          # / the fp32 .tflite
+    size_ratio: float | None  # / the fp32 .tflite
     p50_ms: float | None = None
     p99_ms: float | None = None
     throughput: float | None = None
-    speedup: float | None = None      # original p50 / this p50
+    speedup: float | None = None  # original p50 / this p50
     accuracy: float | None = None
     fidelity: float | None = None
-    fidelity_cosine: bool = False     # the fidelity figure is a cosine (else an agreement, a fraction)
-    fidelity_output: str = ""         # several outputs: the worst one, which the fidelity figure is about
-    fidelity_detail: str = ""         # several outputs: every output's fidelity (the tooltip)
+    fidelity_cosine: bool = False  # the fidelity figure is a cosine (else an agreement, a fraction)
+    fidelity_output: str = ""  # several outputs: the worst one, which the fidelity figure is about
+    fidelity_detail: str = ""  # several outputs: every output's fidelity (the tooltip)
     config_label: str = ""
     warnings: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
-    best: set[str] = field(default_factory=set)   # column keys where this row is the best
+    best: set[str] = field(default_factory=set)  # column keys where this row is the best
     # auto mode only
-    status: str = ""                  # the candidate's status ("measured", "skipped", ...)
+    status: str = ""  # the candidate's status ("measured", "skipped", ...)
     recommended: bool = False
     from_cache: bool = False
     quality_label: str = ""
@@ -141,7 +142,7 @@ def metric_for(task: str | None, outputs: int = 1, primary: str = "") -> Metric:
         metric = Metric("mAP", True, "Agreement")
     elif task == "segmentation":
         metric = Metric("mIoU", True, "Agreement")
-    else:   # multiclass, class_id, sequence: a fraction of right decisions
+    else:  # multiclass, class_id, sequence: a fraction of right decisions
         metric = Metric("Accuracy", True, "Agreement")
     if outputs > 1:
         metric = Metric(metric.accuracy_title, metric.accuracy_higher_better, "Fidelity", outputs, primary)
@@ -224,8 +225,7 @@ def output_count(source: Any, evaluations: Iterable[Any] = ()) -> tuple[int, str
 def outcome_metric(run: ComparisonRun) -> Metric:
     """How the run's quality columns read: the primary output's task and the number of outputs."""
     result = run.optimize
-    count, primary = output_count(result.source, [result.original_evaluation]
-                                  + [v.evaluation for v in result.variants])
+    count, primary = output_count(result.source, [result.original_evaluation] + [v.evaluation for v in result.variants])
     return metric_for(task_of(run), count, primary)
 
 
@@ -254,7 +254,7 @@ def primary_configs(benchmark: BenchmarkResult | None) -> dict[str, Any]:
         else:
             key = r.variant
         if key not in chosen or r.stats.p50 < chosen[key].stats.p50:
-            chosen[key] = r   # several Keras modes: the fastest is the fair baseline
+            chosen[key] = r  # several Keras modes: the fastest is the fair baseline
     return chosen
 
 
@@ -273,8 +273,7 @@ def benchmark_plan(model_path: str, result: Any) -> tuple[dict[str, Any], str | 
         variants[ORIGINAL] = model_path
     for variant in result.variants:
         variants[variant.name] = variant.tflite_bytes
-    shapes = {str(name): tuple(int(d) for d in shape)
-              for name, shape in getattr(result.data, "input_shapes", ()) or ()}
+    shapes = {str(name): tuple(int(d) for d in shape) for name, shape in getattr(result.data, "input_shapes", ()) or ()}
     return variants, keras_model, shapes
 
 
@@ -287,15 +286,29 @@ def build_rows(run: ComparisonRun) -> list[Row]:
     baseline = result.baseline_size_bytes or None
     configs = primary_configs(run.benchmark)
     metric = outcome_metric(run)
-    rows = [Row(name=ORIGINAL, is_original=True, format=FORMAT_TEXT.get(result.source.format, result.source.format),
-                size_bytes=result.source.size_bytes,
-                size_ratio=result.source.size_bytes / baseline if baseline else None,
-                accuracy=accuracy_of(result.original_evaluation), fidelity=1.0 if result.variants else None)]
+    rows = [
+        Row(
+            name=ORIGINAL,
+            is_original=True,
+            format=FORMAT_TEXT.get(result.source.format, result.source.format),
+            size_bytes=result.source.size_bytes,
+            size_ratio=result.source.size_bytes / baseline if baseline else None,
+            accuracy=accuracy_of(result.original_evaluation),
+            fidelity=1.0 if result.variants else None,
+        )
+    ]
     for v in result.variants:
         fmt = ".tflite" + (" int8 I/O" if v.io_dtype == "int8" else "")
-        row = Row(name=v.name, is_original=False, format=fmt, size_bytes=v.size_bytes,
-                  size_ratio=_finite(v.size_ratio), accuracy=accuracy_of(v.evaluation),
-                  warnings=tuple(v.warnings), float_layers=tuple(v.float_layers))
+        row = Row(
+            name=v.name,
+            is_original=False,
+            format=fmt,
+            size_bytes=v.size_bytes,
+            size_ratio=_finite(v.size_ratio),
+            accuracy=accuracy_of(v.evaluation),
+            warnings=tuple(v.warnings),
+            float_layers=tuple(v.float_layers),
+        )
         set_fidelity(row, v.evaluation, metric)
         rows.append(row)
     for row in rows:
@@ -328,6 +341,7 @@ def recommended_name(run: ComparisonRun) -> str | None:
 
 def mark_best(rows: list[Row], metric: Metric) -> None:
     """Add each column key to `best` of the row(s) with its best value (ties included); needs two rows with a value."""
+
     def best(key: str, values: list[tuple[Row, float | None]], higher: bool) -> None:
         present = [(r, v) for r, v in values if v is not None]
         if len(present) < 2:
@@ -357,6 +371,24 @@ def pareto_front(points: list[tuple[str, float, float]], higher_better: bool = T
     return [name for _, name in sorted((latency, name) for name, latency, _ in front)]
 
 
-__all__ = ["FORMAT_TEXT", "ComparisonRun", "Metric", "Row", "RunRecord", "accuracy_of", "benchmark_plan", "build_rows",
-           "fidelity_figure", "fidelity_of", "mark_best", "metric_for", "outcome_metric", "output_count",
-           "pareto_front", "primary_configs", "recommended_name", "set_fidelity", "task_of"]
+__all__ = [
+    "FORMAT_TEXT",
+    "ComparisonRun",
+    "Metric",
+    "Row",
+    "RunRecord",
+    "accuracy_of",
+    "benchmark_plan",
+    "build_rows",
+    "fidelity_figure",
+    "fidelity_of",
+    "mark_best",
+    "metric_for",
+    "outcome_metric",
+    "output_count",
+    "pareto_front",
+    "primary_configs",
+    "recommended_name",
+    "set_fidelity",
+    "task_of",
+]

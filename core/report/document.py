@@ -34,17 +34,33 @@ def summary(run: ComparisonRun) -> dict[str, Any]:
         "task": task_of(run),
         "columns": {"accuracy": metric.accuracy_title, "fidelity": metric.fidelity_title},
         "primary_output": metric.primary or getattr(result.source, "primary_output", "") or None,
-        "tasks": [{"output": t.output, "task": t.task, "reason": t.reason, "primary": t.primary}
-                  for t in output_tasks(result.source, [e for _, e in models])],
+        "tasks": [
+            {"output": t.output, "task": t.task, "reason": t.reason, "primary": t.primary}
+            for t in output_tasks(result.source, [e for _, e in models])
+        ],
         "outputs": [r.to_dict() for r in output_rows(result.source, models)],
-        "rows": [{
-            "name": r.name, "original": r.is_original, "format": r.format, "size_bytes": r.size_bytes,
-            "size_ratio_vs_fp32": r.size_ratio, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
-            "throughput_per_s": r.throughput, "speedup": r.speedup, "accuracy": r.accuracy,
-            "fidelity": r.fidelity, "fidelity_output": r.fidelity_output or None, "config": r.config_label, "best": sorted(r.best),
-            "recommended": r.recommended,
-            "warnings": list(r.warnings), "float_layers": list(r.float_layers),
-        } for r in rows],
+        "rows": [
+            {
+                "name": r.name,
+                "original": r.is_original,
+                "format": r.format,
+                "size_bytes": r.size_bytes,
+                "size_ratio_vs_fp32": r.size_ratio,
+                "p50_ms": r.p50_ms,
+                "p99_ms": r.p99_ms,
+                "throughput_per_s": r.throughput,
+                "speedup": r.speedup,
+                "accuracy": r.accuracy,
+                "fidelity": r.fidelity,
+                "fidelity_output": r.fidelity_output or None,
+                "config": r.config_label,
+                "best": sorted(r.best),
+                "recommended": r.recommended,
+                "warnings": list(r.warnings),
+                "float_layers": list(r.float_layers),
+            }
+            for r in rows
+        ],
         "optimize": result.summary(),
         "benchmark": None,
         "benchmark_error": run.benchmark_error.one_line() if run.benchmark_error else None,

@@ -21,12 +21,16 @@ def compression_text(report: dict) -> str:
     """One line for a pruning or distillation step's report."""
     step = report.get("step", "")
     if step == "magnitude_prune":
-        return (f"magnitude pruning: {report.get('overall_sparsity', 0) * 100:.1f}% of "
-                f"{human_count(report.get('prunable_weights'))} weights zeroed")
-    before_after = (f"params {human_count(report.get('params_before', report.get('params_teacher')))} -> "
-                    f"{human_count(report.get('params_after', report.get('params_student')))}, FLOPs "
-                    f"{human_count(report.get('flops_before', report.get('flops_teacher')))} -> "
-                    f"{human_count(report.get('flops_after', report.get('flops_student')))}")
+        return (
+            f"magnitude pruning: {report.get('overall_sparsity', 0) * 100:.1f}% of "
+            f"{human_count(report.get('prunable_weights'))} weights zeroed"
+        )
+    before_after = (
+        f"params {human_count(report.get('params_before', report.get('params_teacher')))} -> "
+        f"{human_count(report.get('params_after', report.get('params_student')))}, FLOPs "
+        f"{human_count(report.get('flops_before', report.get('flops_teacher')))} -> "
+        f"{human_count(report.get('flops_after', report.get('flops_student')))}"
+    )
     if step == "structured_prune":
         return f"structured pruning: {before_after}"
     if step == "distill":
@@ -42,7 +46,7 @@ def _compression_text(report: dict) -> str:
 
 
 def free_input_sizes(result: OptimizeResult) -> str:
-    """"frames (20, 6)": the per-sample shape each input with free dimensions was evaluated at; "" for none."""
+    """ "frames (20, 6)": the per-sample shape each input with free dimensions was evaluated at; "" for none."""
     interface = getattr(result.source, "interface", None)
     free = {spec.name for spec in getattr(interface, "inputs", ()) or () if spec.free_dims}
     shapes = [(name, shape) for name, shape in getattr(result.data, "input_shapes", ()) or () if name in free]
@@ -59,19 +63,35 @@ def explanation_lines(run: ComparisonRun) -> list[tuple[str, str]]:
     data = result.data
     sizes = free_input_sizes(result)
     if data.synthetic_data:
-        lines.append(("Data", "No data was given: inputs were synthesized"
-                              f"{f' at the Input sizes {sizes}' if sizes else ''}. Accuracy is unknown, and int8 "
-                              "calibration on random inputs can mislead; choose a data file for trustworthy results."))
+        lines.append(
+            (
+                "Data",
+                "No data was given: inputs were synthesized"
+                f"{f' at the Input sizes {sizes}' if sizes else ''}. Accuracy is unknown, and int8 "
+                "calibration on random inputs can mislead; choose a data file for trustworthy results.",
+            )
+        )
     else:
-        lines.append(("Data", f"calibrated on {data.calibration_samples} samples from {data.calibration_source}"
-                              f"{' (class-stratified)' if data.stratified else ''}; evaluated on {data.eval_samples} "
-                              f"samples{'' if data.labelled else ' (no labels: fidelity only)'}"
-                              f"{f' at the data sizes {sizes}' if sizes else ''}."))
+        lines.append(
+            (
+                "Data",
+                f"calibrated on {data.calibration_samples} samples from {data.calibration_source}"
+                f"{' (class-stratified)' if data.stratified else ''}; evaluated on {data.eval_samples} "
+                f"samples{'' if data.labelled else ' (no labels: fidelity only)'}"
+                f"{f' at the data sizes {sizes}' if sizes else ''}.",
+            )
+        )
     bench = run.benchmark
     if bench is not None:
         rec = bench.recommendation
-        lines.append(("Recommendation", f"{rec.headline()}." if rec.label is None else
-                      f"{rec.headline()}. {rec.reason}." + (f" Chosen by: {rec.criterion}." if rec.criterion else "")))
+        lines.append(
+            (
+                "Recommendation",
+                f"{rec.headline()}."
+                if rec.label is None
+                else f"{rec.headline()}. {rec.reason}." + (f" Chosen by: {rec.criterion}." if rec.criterion else ""),
+            )
+        )
         if rec.why_not_fastest:
             lines.append(("Not the fastest p50", rec.why_not_fastest + "."))
     if run.benchmark_error is not None:

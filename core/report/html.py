@@ -47,12 +47,16 @@ def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, byte
     body = []
     name = Path(run.model_path.rstrip("/\\")).name
     body.append(f"<h1>Litesmith: {html.escape(name)} before and after</h1>")
-    body.append(f"<p class='muted'>{html.escape(time.strftime('%Y-%m-%d %H:%M', time.localtime(run.finished_at)))}"
-                f" · {html.escape(run.model_path)}</p>")
+    body.append(
+        f"<p class='muted'>{html.escape(time.strftime('%Y-%m-%d %H:%M', time.localtime(run.finished_at)))}"
+        f" · {html.escape(run.model_path)}</p>"
+    )
     if run.optimize.data.synthetic_data:
-        body.append("<p class='banner'><b>No data was given:</b> inputs were synthesized, accuracy is unknown and "
-                    "int8 calibration on random inputs can mislead.</p>")
-    titles = [" ".join(str(t).split("\n")) for t in titles]   # two-line headers of a model with several outputs
+        body.append(
+            "<p class='banner'><b>No data was given:</b> inputs were synthesized, accuracy is unknown and "
+            "int8 calibration on random inputs can mislead.</p>"
+        )
+    titles = [" ".join(str(t).split("\n")) for t in titles]  # two-line headers of a model with several outputs
     body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t in titles) + "</tr></thead><tbody>")
     for row in build_rows(run):
         cells = []
@@ -61,8 +65,10 @@ def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, byte
             cells.append(f"<td{' class=best' if best else ''}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</tbody></table>")
-    body.append("<p class='muted'>✔ the recommended variant (see What it means). ★ best value of the column. Latency: the first batch size and thread count "
-                "measured; speed-up: the original's p50 divided by the variant's.</p>")
+    body.append(
+        "<p class='muted'>✔ the recommended variant (see What it means). ★ best value of the column. Latency: the first batch size and thread count "
+        "measured; speed-up: the original's p50 divided by the variant's.</p>"
+    )
     body += outputs_html(data)
     if charts:
         body.append("<h2>Charts</h2><div class='charts'>")
@@ -75,12 +81,16 @@ def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, byte
         body.append(f"<p><b>{html.escape(heading)}:</b> {html.escape(text)}</p>")
     errors = [v for v in run.optimize.variants if v.layer_errors]
     for v in errors:
-        body.append(f"<h2>Per-layer error of {html.escape(v.name)}</h2><table><thead><tr><th>Tensor</th><th>Op</th>"
-                    "<th>Error</th><th>Max |error|</th></tr></thead><tbody>")
+        body.append(
+            f"<h2>Per-layer error of {html.escape(v.name)}</h2><table><thead><tr><th>Tensor</th><th>Op</th>"
+            "<th>Error</th><th>Max |error|</th></tr></thead><tbody>"
+        )
         for e in v.layer_errors[:30]:
             figure = e.mse if e.mse is not None else e.rmse_over_scale
-            body.append(f"<tr><td>{html.escape(e.tensor_name)}</td><td>{html.escape(e.op_name)}</td>"
-                        f"<td>{figure:.3g}</td><td>{e.max_abs_error:.3g}</td></tr>")
+            body.append(
+                f"<tr><td>{html.escape(e.tensor_name)}</td><td>{html.escape(e.op_name)}</td>"
+                f"<td>{figure:.3g}</td><td>{e.max_abs_error:.3g}</td></tr>"
+            )
         body.append("</tbody></table>")
     serving = getattr(run, "serving", None)  # core.serving.ServingStudy, when the Serving tab ran one
     if serving is not None:
@@ -88,8 +98,10 @@ def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, byte
 
         body.append(serving_html(serving))
     body.append("<h2>Figures</h2><p class='muted'>Every figure is in the JSON file written beside this page.</p>")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
-            f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Litesmith report: "
+        f"{html.escape(name)}</title><style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n"
+    )
 
 
 def outputs_html(data: dict) -> list[str]:
@@ -100,30 +112,42 @@ def outputs_html(data: dict) -> list[str]:
     several = len(tasks) > 1
     body = ["<h2>Per output</h2>" if several else "<h2>Task</h2>", "<ul>"]
     for t in tasks:
-        primary = " <span class='muted'>(primary: drives the accuracy headline)</span>" if t["primary"] and several \
-            else ""
+        primary = (
+            " <span class='muted'>(primary: drives the accuracy headline)</span>" if t["primary"] and several else ""
+        )
         reason = f" ({html.escape(t['reason'])})" if t.get("reason") else ""
         body.append(f"<li><b>{html.escape(t['output'])}</b>: {html.escape(t['task'])}{reason}{primary}</li>")
     body.append("</ul>")
     if not several:
         return body
-    body.append("<table class='outputs'><thead><tr><th>Output</th><th>Task</th><th>Variant</th>"
-                "<th>Fidelity vs original</th><th>Accuracy</th></tr></thead><tbody>")
+    body.append(
+        "<table class='outputs'><thead><tr><th>Output</th><th>Task</th><th>Variant</th>"
+        "<th>Fidelity vs original</th><th>Accuracy</th></tr></thead><tbody>"
+    )
     for r in rows:
         fidelity = r["fidelity"] + (f": {r['note']}" if r.get("note") else "") + (" ◀ worst" if r["worst"] else "")
         first = r["variant"] == "original"
-        body.append(f"<tr><td>{html.escape(r['output']) if first else ''}</td>"
-                    f"<td>{html.escape(r['task']) if first else ''}</td><td>{html.escape(r['variant'])}</td>"
-                    f"<td{' class=best' if r['worst'] else ''}>{html.escape(fidelity)}</td>"
-                    f"<td>{html.escape(r['accuracy'])}</td></tr>")
+        body.append(
+            f"<tr><td>{html.escape(r['output']) if first else ''}</td>"
+            f"<td>{html.escape(r['task']) if first else ''}</td><td>{html.escape(r['variant'])}</td>"
+            f"<td{' class=best' if r['worst'] else ''}>{html.escape(fidelity)}</td>"
+            f"<td>{html.escape(r['accuracy'])}</td></tr>"
+        )
     body.append("</tbody></table>")
-    body.append("<p class='muted'>A variant's fidelity in the table above is its worst output's (◀ worst); "
-                "its accuracy is the primary output's.</p>")
+    body.append(
+        "<p class='muted'>A variant's fidelity in the table above is its worst output's (◀ worst); "
+        "its accuracy is the primary output's.</p>"
+    )
     return body
 
 
-def write_report(run: ComparisonRun, html_path: str | Path | None, json_path: str | Path | None, *,
-                 charts: Sequence[tuple[str, bytes]] = ()) -> tuple[str | None, str | None]:
+def write_report(
+    run: ComparisonRun,
+    html_path: str | Path | None,
+    json_path: str | Path | None,
+    *,
+    charts: Sequence[tuple[str, bytes]] = (),
+) -> tuple[str | None, str | None]:
     """Write the HTML page and/or the JSON document of `run` atomically; returns (html path, json path) written.
 
     None for a path not asked for. The JSON file is written first, then the page. Raises
@@ -131,7 +155,7 @@ def write_report(run: ComparisonRun, html_path: str | Path | None, json_path: st
     """
     from core.optimize.export import write_atomic
 
-    data = document(run)   # strict JSON: NaN/Infinity -> null with the reason beside it
+    data = document(run)  # strict JSON: NaN/Infinity -> null with the reason beside it
     written: list[str | None] = []
     for path, text in ((json_path, lambda: dumps(data) + "\n"), (html_path, lambda: render_html(run, data, charts))):
         if path is None:

@@ -47,13 +47,13 @@ class OutputRow:
     primary: bool
     variant: str
     is_original: bool
-    first: bool                   # the first row of its output's group (the one that names the output)
-    fidelity: str                 # "agree 98.50% cos 0.99983 max|d| 0.0604", "reference", "not scored", "—"
-    accuracy: str                 # "top-1 0.8600", "MAE 0.2292 RMSE ...", "—"
-    fidelity_value: float | None = None   # the figure outputs are ranked by (agreement, else cosine)
-    worst: bool = False           # the variant's worst output: its headline fidelity
-    note: str = ""                # why the output was not scored
-    figures: Any = None           # the output's FidelityMetrics (None: the original, or not scored)
+    first: bool  # the first row of its output's group (the one that names the output)
+    fidelity: str  # "agree 98.50% cos 0.99983 max|d| 0.0604", "reference", "not scored", "—"
+    accuracy: str  # "top-1 0.8600", "MAE 0.2292 RMSE ...", "—"
+    fidelity_value: float | None = None  # the figure outputs are ranked by (agreement, else cosine)
+    worst: bool = False  # the variant's worst output: its headline fidelity
+    note: str = ""  # why the output was not scored
+    figures: Any = None  # the output's FidelityMetrics (None: the original, or not scored)
 
     def _figure(self, name: str) -> float | None:
         raw: Any = getattr(self.figures, name, None)
@@ -71,7 +71,7 @@ class OutputRow:
 
     @property
     def agreement_text(self) -> str:
-        """"98.50 %" (with flipped decisions when the task counts them); "reference", "not scored" or "—"."""
+        """ "98.50 %" (with flipped decisions when the task counts them); "reference", "not scored" or "—"."""
         if self.figures is None:
             return self.fidelity
         if self.agreement is None:
@@ -93,11 +93,22 @@ class OutputRow:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: names, task, the texts shown and the raw figures (agreement, cosine, max difference)."""
-        return {"output": self.output, "task": self.task, "reason": self.reason, "primary": self.primary,
-                "variant": self.variant, "original": self.is_original, "fidelity": self.fidelity,
-                "accuracy": self.accuracy, "fidelity_score": self.fidelity_value, "agreement": self.agreement,
-                "cosine": self._figure("cosine_similarity"), "max_abs_diff": self._figure("max_abs_diff"),
-                "worst": self.worst, "note": self.note}
+        return {
+            "output": self.output,
+            "task": self.task,
+            "reason": self.reason,
+            "primary": self.primary,
+            "variant": self.variant,
+            "original": self.is_original,
+            "fidelity": self.fidelity,
+            "accuracy": self.accuracy,
+            "fidelity_score": self.fidelity_value,
+            "agreement": self.agreement,
+            "cosine": self._figure("cosine_similarity"),
+            "max_abs_diff": self._figure("max_abs_diff"),
+            "worst": self.worst,
+            "note": self.note,
+        }
 
 
 def _dash(text: str) -> str:
@@ -113,7 +124,7 @@ def evaluation_of(evaluation: Any, name: str) -> Any:
             return evaluation.output(name)
         except (KeyError, TypeError):
             return None
-    own = getattr(evaluation, "output", "")   # a plain Evaluation: its `output` field is a name
+    own = getattr(evaluation, "output", "")  # a plain Evaluation: its `output` field is a name
     return evaluation if isinstance(own, str) and own in ("", name) else None
 
 
@@ -123,7 +134,7 @@ def unscored(evaluation: Any) -> list[tuple[str, str]]:
     for item in getattr(evaluation, "unscored", None) or ():
         if isinstance(item, (tuple, list)) and len(item) == 2:
             pairs.append((str(item[0]), str(item[1])))
-        else:   # {"output": ..., "reason": ...} from a summary
+        else:  # {"output": ..., "reason": ...} from a summary
             get = item.get if isinstance(item, dict) else lambda key: getattr(item, key, None)
             pairs.append((str(get("output") or ""), str(get("reason") or "")))
     return pairs
@@ -153,8 +164,9 @@ def score_of(fidelity: Any) -> float | None:
 def output_tasks(source: Any, evaluations: Iterable[Any] = ()) -> list[OutputTaskText]:
     """Each output's task and reason, in the model's order: `source.tasks`, else what the evaluations show."""
     primary = getattr(source, "primary_output", "") or ""
-    tasks = [OutputTaskText(t.output, t.task, t.reason, t.output == primary)
-             for t in getattr(source, "tasks", ()) or ()]
+    tasks = [
+        OutputTaskText(t.output, t.task, t.reason, t.output == primary) for t in getattr(source, "tasks", ()) or ()
+    ]
     if tasks:
         if not any(t.primary for t in tasks):
             tasks[0] = OutputTaskText(tasks[0].output, tasks[0].task, tasks[0].reason, True)
@@ -211,10 +223,23 @@ def output_rows(source: Any, models: list[tuple[str, Any]]) -> list[OutputRow]:
                     note = "" if original else "not evaluated"
                 else:
                     fidelity, note = NOT_SCORED, "no figures for this output"
-            rows.append(OutputRow(output=task.output, task=task.task, reason=task.reason, primary=task.primary,
-                                  variant=name, is_original=original, first=first, fidelity=fidelity,
-                                  accuracy=accuracy, fidelity_value=value, worst=worst, note=note,
-                                  figures=figures))
+            rows.append(
+                OutputRow(
+                    output=task.output,
+                    task=task.task,
+                    reason=task.reason,
+                    primary=task.primary,
+                    variant=name,
+                    is_original=original,
+                    first=first,
+                    fidelity=fidelity,
+                    accuracy=accuracy,
+                    fidelity_value=value,
+                    worst=worst,
+                    note=note,
+                    figures=figures,
+                )
+            )
             first = False
     return rows
 
@@ -222,13 +247,15 @@ def output_rows(source: Any, models: list[tuple[str, Any]]) -> list[OutputRow]:
 def run_models(result: Any) -> list[tuple[str, Any]]:
     """(name, evaluation) of an OptimizeResult: the original, then every variant."""
     return [(ORIGINAL, getattr(result, "original_evaluation", None))] + [
-        (v.name, v.evaluation) for v in getattr(result, "variants", ())]
+        (v.name, v.evaluation) for v in getattr(result, "variants", ())
+    ]
 
 
 def auto_models(result: Any) -> list[tuple[str, Any]]:
     """(name, evaluation) of an AutoResult: the original, then every candidate that was evaluated."""
     return [(ORIGINAL, getattr(result, "original_evaluation", None))] + [
-        (c.name, c.evaluation) for c in getattr(result, "candidates", ()) if c.evaluation is not None]
+        (c.name, c.evaluation) for c in getattr(result, "candidates", ()) if c.evaluation is not None
+    ]
 
 
 def headline_output(evaluation: Any) -> str:
@@ -262,5 +289,8 @@ def task_lines(source: Any, evaluations: Iterable[Any] = ()) -> list[tuple[str, 
 
 def unscored_lines(models: list[tuple[str, Any]]) -> list[tuple[str, str]]:
     """(variant, "output 'x' not scored: why") for every output a model could not score."""
-    return [(name, f"output {output!r} not scored: {reason}") for name, evaluation in models
-            for output, reason in unscored(evaluation)]
+    return [
+        (name, f"output {output!r} not scored: {reason}")
+        for name, evaluation in models
+        for output, reason in unscored(evaluation)
+    ]

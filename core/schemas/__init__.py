@@ -46,13 +46,38 @@ COMMON_ID = "urn:litesmith:schema:common:v1"
 
 # The version each document is written at today.
 VERSIONS: dict[str, int] = {
-    INSPECT: 1, OPTIMIZE: 1, AUTO: 1, BENCH: 1, DEVICES: 1, CACHE: 1, EXPORT_REPORT: 1, COMPARISON_REPORT: 1,
-    LOADTEST: 1, RECIPE: 1,
+    INSPECT: 1,
+    OPTIMIZE: 1,
+    AUTO: 1,
+    BENCH: 1,
+    DEVICES: 1,
+    CACHE: 1,
+    EXPORT_REPORT: 1,
+    COMPARISON_REPORT: 1,
+    LOADTEST: 1,
+    RECIPE: 1,
 }
 
-__all__ = ["AUTO", "BENCH", "CACHE", "COMMON_ID", "COMPARISON_REPORT", "DEVICES", "EXPORT_REPORT", "INSPECT",
-           "LOADTEST", "OPTIMIZE", "RECIPE", "VERSIONS", "SchemaViolation", "document_schema", "load", "schema_file",
-           "validate", "validator"]
+__all__ = [
+    "AUTO",
+    "BENCH",
+    "CACHE",
+    "COMMON_ID",
+    "COMPARISON_REPORT",
+    "DEVICES",
+    "EXPORT_REPORT",
+    "INSPECT",
+    "LOADTEST",
+    "OPTIMIZE",
+    "RECIPE",
+    "VERSIONS",
+    "SchemaViolation",
+    "document_schema",
+    "load",
+    "schema_file",
+    "validate",
+    "validator",
+]
 
 
 class SchemaViolation(ValueError):
@@ -87,11 +112,13 @@ def document_schema(document: Any) -> tuple[str, int]:
     """(schema id, version) a document says it follows; SchemaViolation when it says none."""
     head = document[0] if isinstance(document, list) and document else document
     if not isinstance(head, dict) or not isinstance(head.get("schema"), str):
-        raise SchemaViolation("not a Litesmith document: no \"schema\" field "
-                              f"(a {type(document).__name__}{' of ' + type(head).__name__ if head is not document else ''})")
+        raise SchemaViolation(
+            'not a Litesmith document: no "schema" field '
+            f"(a {type(document).__name__}{' of ' + type(head).__name__ if head is not document else ''})"
+        )
     version = head.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise SchemaViolation(f"{head['schema']} document without an integer \"version\"")
+        raise SchemaViolation(f'{head["schema"]} document without an integer "version"')
     return head["schema"], version
 
 
@@ -121,11 +148,12 @@ def validate(document: Any) -> str:
 
         lines = []
         for error in errors[:10]:
-            error = best_match([error])       # the deepest error under a oneOf/anyOf, not "not valid under any"
+            error = best_match([error])  # the deepest error under a oneOf/anyOf, not "not valid under any"
             lines.append(f"  at /{'/'.join(str(p) for p in error.absolute_path)}: {_short(error.message)}")
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
-        raise SchemaViolation(f"invalid {schema} v{version} document ({len(errors)} error(s)):\n"
-                              + "\n".join(lines) + more)
+        raise SchemaViolation(
+            f"invalid {schema} v{version} document ({len(errors)} error(s)):\n" + "\n".join(lines) + more
+        )
     return schema
 
 

@@ -37,9 +37,11 @@ class AutoSection(QGroupBox):
         self.auto_quality.setObjectName("autoQuality")
         self.auto_quality.addItem("Agreement ≥", "agreement")
         self.auto_quality.addItem("Accuracy drop ≤", "accuracy")
-        self.auto_quality.setToolTip("Agreement with the original's outputs (no labels needed), or the drop in "
-                                     "accuracy on labelled data (PR-AUC for binary tasks), in points; for a "
-                                     "regression, the increase in mean absolute error, in the target's own units")
+        self.auto_quality.setToolTip(
+            "Agreement with the original's outputs (no labels needed), or the drop in "
+            "accuracy on labelled data (PR-AUC for binary tasks), in points; for a "
+            "regression, the increase in mean absolute error, in the target's own units"
+        )
         self.auto_value = QDoubleSpinBox()
         self.auto_value.setObjectName("autoValue")
         self.auto_value.setDecimals(2)
@@ -52,9 +54,11 @@ class AutoSection(QGroupBox):
         self.auto_max_size.setToolTip("Largest .tflite file size allowed (MiB)")
         self.auto_pruning = QCheckBox("Try pruning when it can pay")
         self.auto_pruning.setObjectName("autoPruning")
-        self.auto_pruning.setToolTip("Structured pruning (Keras models) when the model is slow enough for it to "
-                                     "matter; it fine-tunes, so it takes longer")
-        self.auto_values = {"agreement": 99.0, "accuracy": 1.0}   # each budget kind's value, kept while switching
+        self.auto_pruning.setToolTip(
+            "Structured pruning (Keras models) when the model is slow enough for it to "
+            "matter; it fine-tunes, so it takes longer"
+        )
+        self.auto_values = {"agreement": 99.0, "accuracy": 1.0}  # each budget kind's value, kept while switching
         self.auto_quality.currentIndexChanged.connect(self.quality_changed)
         self.auto_value.valueChanged.connect(self._remember_value)
         for w in (self.auto_value, self.auto_max_size):
@@ -75,7 +79,7 @@ class AutoSection(QGroupBox):
         target_units = budget_in_target_units(self._primary_task())
         accuracy = self.auto_quality.findData("accuracy")
         self.auto_quality.setItemText(accuracy, "MAE increase ≤" if target_units else "Accuracy drop ≤")
-        if kind == "accuracy" and target_units:   # regression: the target's own units, as typed
+        if kind == "accuracy" and target_units:  # regression: the target's own units, as typed
             self.auto_value.setRange(0.0, 1e9)
             self.auto_value.setSingleStep(0.1)
             self.auto_value.setSuffix(" (target units)")

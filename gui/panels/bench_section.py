@@ -10,8 +10,18 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QRadioButton,
-    QSpinBox, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
@@ -91,8 +101,10 @@ class BenchSection(QGroupBox):
         self.gpu_memory.valueChanged.connect(self.changed)
         self.profile = QCheckBox("Profile: time per layer, data vs model")
         self.profile.setObjectName("profile")
-        self.profile.setToolTip("Times every layer of the Keras baseline; with an .npz data file, also how much "
-                                "time goes to loading and preparing batches versus the model (Results > Profile)")
+        self.profile.setToolTip(
+            "Times every layer of the Keras baseline; with an .npz data file, also how much "
+            "time goes to loading and preparing batches versus the model (Results > Profile)"
+        )
         self.profile.toggled.connect(self.changed)
         self.device_state = hint_label("Looking for GPUs…")
         self.device_state.setObjectName("deviceState")

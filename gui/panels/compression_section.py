@@ -38,8 +38,10 @@ class CompressionSection(QGroupBox):
             self.prune.addItem("Magnitude (weights)", "magnitude")
         if STRUCTURED_PRUNE in known:
             self.prune.addItem("Structured (filters, units)", "structured")
-        self.prune.setToolTip("Magnitude pruning zeroes weights (smaller when compressed); structured pruning "
-                              "removes whole filters and units (smaller and faster)")
+        self.prune.setToolTip(
+            "Magnitude pruning zeroes weights (smaller when compressed); structured pruning "
+            "removes whole filters and units (smaller and faster)"
+        )
         self.sparsity = QDoubleSpinBox()
         self.sparsity.setObjectName("sparsity")
         self.sparsity.setRange(0.05, 0.95)
@@ -65,8 +67,12 @@ class CompressionSection(QGroupBox):
         if DISTILL in known:
             form.addRow(self.distill)
         form.addRow("Epochs:", self.epochs)
-        form.addRow(hint_label("Each chosen variant also gets a compressed twin. Fine-tuning uses the data "
-                               "(labels when it has them) and takes longer."))
+        form.addRow(
+            hint_label(
+                "Each chosen variant also gets a compressed twin. Fine-tuning uses the data "
+                "(labels when it has them) and takes longer."
+            )
+        )
         self.setVisible(bool(known))
 
     def set_source_format(self, fmt: str) -> None:

@@ -15,7 +15,15 @@ import os
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
@@ -23,11 +31,15 @@ from gui.panels.common import hint_label
 from gui.recipe import DATA_FILTER, is_data_path
 from gui.workers import call_in_thread
 
-NO_DATA_TEXT = ("No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
-                "measured, and int8 calibration on random inputs misleads: choose real samples for int8.")
-NO_DATA_FREE_TEXT = ("No data: inputs will be synthesized at the Input sizes below. Accuracy cannot be "
-                     "measured, and int8 calibration on random inputs misleads: choose real samples for int8.")
-LABEL_NAMES = ("label", "labels", "class", "target", "y")   # header names offered as the label column
+NO_DATA_TEXT = (
+    "No data: inputs will be synthesized from the model's input shape. Accuracy cannot be "
+    "measured, and int8 calibration on random inputs misleads: choose real samples for int8."
+)
+NO_DATA_FREE_TEXT = (
+    "No data: inputs will be synthesized at the Input sizes below. Accuracy cannot be "
+    "measured, and int8 calibration on random inputs misleads: choose real samples for int8."
+)
+LABEL_NAMES = ("label", "labels", "class", "target", "y")  # header names offered as the label column
 
 
 def read_csv_header(path: str) -> tuple[str, list[str]]:
@@ -110,7 +122,7 @@ class DataSection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Data for calibration and evaluation", parent)
         self.data_path: str | None = None
-        self._offered_data: str | None = None   # the data path chosen for the user from beside the model
+        self._offered_data: str | None = None  # the data path chosen for the user from beside the model
         self._last_dir = os.path.expanduser("~")
         self.columns_requests = 0
         self.columns_done = 0
@@ -166,8 +178,9 @@ class DataSection(QGroupBox):
             self.set_data_path(path)
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose an Image Folder (one subfolder per class)",
-                                                self._last_dir)
+        path = QFileDialog.getExistingDirectory(
+            self, "Choose an Image Folder (one subfolder per class)", self._last_dir
+        )
         if path:
             self._last_dir = os.path.dirname(os.path.normpath(path))
             self.set_data_path(path)
@@ -207,15 +220,20 @@ class DataSection(QGroupBox):
         self.label_row.setVisible(is_csv)
         if is_csv:
             self.columns_requests += 1
-            call_in_thread(read_csv_header, self.data_path, on_result=self._offer_columns,
-                           on_error=self._columns_failed, owner=self)
+            call_in_thread(
+                read_csv_header,
+                self.data_path,
+                on_result=self._offer_columns,
+                on_error=self._columns_failed,
+                owner=self,
+            )
         self.data_warning.setVisible(self.data_path is None)
         self.clear_data_button.setEnabled(self.data_path is not None)
         self.changed.emit()
         self.data_chosen.emit()
 
     def _columns_failed(self, _error: BaseException) -> None:
-        self.columns_done += 1   # read_csv_header catches what a file can raise: nothing to offer
+        self.columns_done += 1  # read_csv_header catches what a file can raise: nothing to offer
 
     def _offer_columns(self, found: tuple[str, list[str]]) -> None:
         """Offer the CSV's header names as label columns; pick an obvious one ("label", "class", ...).
@@ -225,7 +243,7 @@ class DataSection(QGroupBox):
         self.columns_done += 1
         path, header = found
         if path != self.data_path:
-            return   # the user chose other data while this header was read
+            return  # the user chose other data while this header was read
         typed = self.label_column.currentText().strip()
         self.label_column.blockSignals(True)
         self.label_column.clear()

@@ -43,16 +43,16 @@ def axis_names(dims: Sequence[int | None]) -> list[str]:
         if d is not None:
             names.append(str(d))
         elif len(dims) == 2 and i == 0:
-            names.append("length")            # (batch, time, features): a sequence
+            names.append("length")  # (batch, time, features): a sequence
         elif len(dims) == 3 and i < 2:
-            names.append(("height", "width")[i])   # (batch, H, W, C): an image
+            names.append(("height", "width")[i])  # (batch, H, W, C): an image
         else:
             names.append("size")
     return names
 
 
 def shape_template(dims: Sequence[int | None]) -> str:
-    """"(batch, length, 6)": the input's shape with its free axes named."""
+    """ "(batch, length, 6)": the input's shape with its free axes named."""
     return "(" + ", ".join(["batch", *axis_names(dims)]) + ")"
 
 
@@ -132,8 +132,10 @@ class InputSizesBox(QGroupBox):
             field = QLineEdit()
             field.setObjectName(f"inputSize_{name}")
             field.setPlaceholderText(", ".join(axis_names(dims)))
-            field.setToolTip(f"{name} {shape_template(dims)}: the sizes after the batch axis, e.g. "
-                             f"{', '.join(str(d or 32) for d in dims)} (or only the free ones)")
+            field.setToolTip(
+                f"{name} {shape_template(dims)}: the sizes after the batch axis, e.g. "
+                f"{', '.join(str(d or 32) for d in dims)} (or only the free ones)"
+            )
             field.setClearButtonEnabled(True)
             field.textChanged.connect(lambda _text, n=name: self._check(n))
             field.textChanged.connect(self.changed)
@@ -152,7 +154,7 @@ class InputSizesBox(QGroupBox):
             column_layout.addWidget(field)
             column_layout.addWidget(error)
             label = QLabel(f"{name}:")
-            label.setTextFormat(Qt.TextFormat.PlainText)   # input names come from the model file
+            label.setTextFormat(Qt.TextFormat.PlainText)  # input names come from the model file
             label.setToolTip(f"{name} {shape_template(dims)}")
             self.form.addRow(label, column)
             self.fields[name], self.errors[name], self.dims[name] = field, error, dims

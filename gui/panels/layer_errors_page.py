@@ -72,8 +72,10 @@ class LayerErrorsPage(QWidget):
         elif errors and errors[0].mse is not None:
             self.layer_note.setText("Mean squared error of each tensor against the float model, worst first.")
         else:
-            self.layer_note.setText("rmse / quantization scale of each layer's output, worst first "
-                                    "(~0.3 is ideal rounding; much higher: keep that layer in float).")
+            self.layer_note.setText(
+                "rmse / quantization scale of each layer's output, worst first "
+                "(~0.3 is ideal rounding; much higher: keep that layer in float)."
+            )
 
 
 __all__ = ["LayerErrorsPage"]

@@ -17,8 +17,18 @@ import os
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSizePolicy, QSplitter,
-    QTableView, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from core.models.info import LayerInfo, ModelFormat, ModelInfo
@@ -40,6 +50,7 @@ IO_COLUMNS = [
     Column("Type", lambda r: r[1].dtype),
     Column("Quantization", lambda r: quantization_text(r[1].quantization)),
 ]
+
 
 def macs_text(layer: LayerInfo) -> str:
     """A layer's MACs: "not counted" (no rule for its class), "360 / step" (per step of a free dimension)."""
@@ -66,7 +77,7 @@ LAYER_COLUMNS = [
 
 
 def flops_text(info: ModelInfo) -> str:
-    """"1.02k per time step  (1,024)", and a second line "partial: 1 layer not counted (Doubler)"."""
+    """ "1.02k per time step  (1,024)", and a second line "partial: 1 layer not counted (Doubler)"."""
     if info.flops is None:
         return "unknown"
     n = info.flops
@@ -77,8 +88,10 @@ def flops_text(info: ModelInfo) -> str:
         left_out = len(info.flops_uncounted)
         kinds = list(dict.fromkeys(kind for _, kind in info.flops_uncounted))
         if left_out:
-            text += (f"\npartial: {left_out} {unit}{'s' if left_out != 1 else ''} not counted "
-                     f"({', '.join(kinds[:4])}{', …' if len(kinds) > 4 else ''})")
+            text += (
+                f"\npartial: {left_out} {unit}{'s' if left_out != 1 else ''} not counted "
+                f"({', '.join(kinds[:4])}{', …' if len(kinds) > 4 else ''})"
+            )
         else:
             text += "\npartial: some layers are not counted"
     return text
@@ -98,7 +111,7 @@ def flops_tooltip(info: ModelInfo) -> str:
 
 
 def signature_text(info: ModelInfo) -> str:
-    """"serving_default (also: embed, score)" for a SavedModel/.tflite; "" without signatures."""
+    """ "serving_default (also: embed, score)" for a SavedModel/.tflite; "" without signatures."""
     signature = getattr(info, "signature", "") or ""
     signatures = tuple(getattr(info, "signatures", ()) or ())
     if not signature and not signatures:
@@ -113,8 +126,9 @@ def _share_columns(title: str, unit: str, total: int) -> list[Column]:
     return [
         Column(title, lambda r: r[0]),
         Column(unit, lambda r: thousands(r[1]), sort_key=lambda r: r[1], numeric=True),
-        Column("Share", lambda r: f"{100 * r[1] / total:.1f} %" if total else "—",
-               sort_key=lambda r: r[1], numeric=True),
+        Column(
+            "Share", lambda r: f"{100 * r[1] / total:.1f} %" if total else "—", sort_key=lambda r: r[1], numeric=True
+        ),
     ]
 
 
@@ -171,11 +185,17 @@ class ModelPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.fields: dict[str, QLabel] = {}
         self.summary_form = form
-        for key, label in (("path", "Path"), ("size", "Size"), ("sha256", "SHA-256"),
-                           ("params", "Parameters"), ("flops", "FLOPs / sample"), ("signature", "Signature")):
+        for key, label in (
+            ("path", "Path"),
+            ("size", "Size"),
+            ("sha256", "SHA-256"),
+            ("params", "Parameters"),
+            ("flops", "FLOPs / sample"),
+            ("signature", "Signature"),
+        ):
             value = QLabel()
             value.setObjectName(f"summary_{key}")
-            value.setTextFormat(Qt.TextFormat.PlainText)   # names come from the model file
+            value.setTextFormat(Qt.TextFormat.PlainText)  # names come from the model file
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             if key in ("path", "signature", "flops"):
                 value.setWordWrap(True)
@@ -258,14 +278,20 @@ class ModelPanel(QWidget):
         self.fields["size"].setText(f"{human_size(info.file_size)}  ({info.file_size:,} bytes)")
         self.fields["sha256"].setText(short_hash(info.sha256))
         self.fields["sha256"].setToolTip(info.sha256)
-        self.fields["params"].setText(self._count(info.params) + (
-            "\npartial: some subgraphs' weights could not be read" if info.params_partial else ""))
+        self.fields["params"].setText(
+            self._count(info.params)
+            + ("\npartial: some subgraphs' weights could not be read" if info.params_partial else "")
+        )
         self.fields["flops"].setText(flops_text(info))
         self.fields["flops"].setToolTip(flops_tooltip(info) if info.flops is not None else "")
         signature = signature_text(info)
         self.fields["signature"].setText(signature)
-        self.fields["signature"].setToolTip("The signature whose inputs and outputs are shown (Recipe → Model "
-                                            "outputs → Signature chooses the one to optimize)" if signature else "")
+        self.fields["signature"].setToolTip(
+            "The signature whose inputs and outputs are shown (Recipe → Model "
+            "outputs → Signature chooses the one to optimize)"
+            if signature
+            else ""
+        )
         self.summary_form.setRowVisible(self.fields["signature"], bool(signature))
         self.notes_label.setText("\n".join(f"• {gui_words(note)}" for note in info.notes))
         self.notes_box.setVisible(bool(info.notes))
@@ -314,4 +340,3 @@ class ModelPanel(QWidget):
     def tab_titles(self) -> list[str]:
         """The titles of the tabs shown, e.g. ["Layers (12)"]."""
         return [self.tabs.tabText(i) for i in range(self.tabs.count())]
-

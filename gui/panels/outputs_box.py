@@ -20,8 +20,16 @@ from typing import Any, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHeaderView, QLabel, QSizePolicy, QTableWidget,
-    QTableWidgetItem, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
 )
 
 from core.evaluation.common import TASKS
@@ -31,11 +39,15 @@ AUTO_TASK = "auto (inferred)"
 DEFAULT_SIGNATURE = "serving_default"
 MAX_VISIBLE_ROWS = 6
 NONE_CHOSEN = "none chosen"
-UNORDERED_TIP = ("This model's signature lists its outputs by name, with no order of their own: choose the output "
-                 "that labels named y belong to (the accuracy column and the Auto budget follow it)")
+UNORDERED_TIP = (
+    "This model's signature lists its outputs by name, with no order of their own: choose the output "
+    "that labels named y belong to (the accuracy column and the Auto budget follow it)"
+)
 TASKS_HINT = "Tasks are inferred from each output's shape, activation and labels; choose one to override."
-PROVISIONAL_HINT = ("The .tflite's signature names its outputs: the choices open after the first run "
-                    "(labels named y_<output> need no choice).")
+PROVISIONAL_HINT = (
+    "The .tflite's signature names its outputs: the choices open after the first run "
+    "(labels named y_<output> need no choice)."
+)
 TASK_TIPS = {
     "binary": "one sigmoid unit: PR-AUC, ROC-AUC, precision/recall, flipped decisions",
     "multiclass": "a softmax over classes: top-1 accuracy and agreement",
@@ -73,9 +85,9 @@ class OutputsBox(QGroupBox):
         self.task_combos: dict[str, QComboBox] = {}
         self.ordered = True
         self.provisional = False
-        self.names_signature: str | None = None   # the signature whose outputs `names` are
-        self._unsure = False                       # the names may not be the engine's (a .tflite before a run)
-        self.inferred_tasks: dict[str, str] = {}   # output -> the task the last run inferred (set_source)
+        self.names_signature: str | None = None  # the signature whose outputs `names` are
+        self._unsure = False  # the names may not be the engine's (a .tflite before a run)
+        self.inferred_tasks: dict[str, str] = {}  # output -> the task the last run inferred (set_source)
 
         self.signature = QComboBox()
         self.signature.setObjectName("signature")
@@ -84,8 +96,10 @@ class OutputsBox(QGroupBox):
         self.signature.currentIndexChanged.connect(self.changed)
         self.primary = QComboBox()
         self.primary.setObjectName("primaryOutput")
-        self.primary.setToolTip("The output the accuracy column and the Auto budget are about; fidelity is always "
-                                "judged on every output (the worst one is the headline)")
+        self.primary.setToolTip(
+            "The output the accuracy column and the Auto budget are about; fidelity is always "
+            "judged on every output (the worst one is the headline)"
+        )
         self.primary.currentIndexChanged.connect(self.changed)
         self.task_table = QTableWidget(0, 2)
         self.task_table.setObjectName("taskTable")
@@ -125,10 +139,11 @@ class OutputsBox(QGroupBox):
         interface = getattr(info, "interface", None)
         fmt = str(getattr(info, "format", ""))
         ordered = getattr(interface, "ordered_outputs", None)
-        if ordered is None:   # a signature (SavedModel, .tflite) lists its outputs by name, with no order
+        if ordered is None:  # a signature (SavedModel, .tflite) lists its outputs by name, with no order
             ordered = fmt not in ("saved_model", "tflite") or len(names) < 2
-        self.set_outputs(names, signatures, signature, keep=False, ordered=ordered,
-                         provisional=fmt == "tflite" and interface is None)
+        self.set_outputs(
+            names, signatures, signature, keep=False, ordered=ordered, provisional=fmt == "tflite" and interface is None
+        )
 
     def set_source(self, source: Any) -> None:
         """After a run or an auto search (a SourceInfo): the engine's names, and each inferred task with its reason."""
@@ -138,9 +153,14 @@ class OutputsBox(QGroupBox):
         if names:
             signatures = tuple(getattr(interface, "signatures", ()) or ()) or self.signatures
             # The default stays the default: the signature a run used may be the user's choice.
-            self.set_outputs(names, signatures, self.default_signature or getattr(interface, "signature", None),
-                             keep=True, ordered=getattr(interface, "ordered_outputs", self.ordered),
-                             names_signature=getattr(interface, "signature", None))
+            self.set_outputs(
+                names,
+                signatures,
+                self.default_signature or getattr(interface, "signature", None),
+                keep=True,
+                ordered=getattr(interface, "ordered_outputs", self.ordered),
+                names_signature=getattr(interface, "signature", None),
+            )
         for t in tasks:
             combo = self.task_combos.get(t.output)
             if combo is None:
@@ -149,15 +169,23 @@ class OutputsBox(QGroupBox):
             if inferred:
                 self.inferred_tasks[t.output] = t.task
             combo.setItemText(0, f"auto: {t.task}" if inferred else AUTO_TASK)
-            reason = gui_words(t.reason)   # the engine's reasons name CLI flags ("use --task ...")
+            reason = gui_words(t.reason)  # the engine's reasons name CLI flags ("use --task ...")
             combo.setItemData(0, f"inferred: {t.task} ({reason})" if inferred else "", Qt.ItemDataRole.ToolTipRole)
             if inferred and combo.currentIndex() == 0:
                 combo.setToolTip(f"{t.task}: {reason}")
         self._fit_task_column()
 
-    def set_outputs(self, names: Sequence[str], signatures: Sequence[str] = (), signature: str | None = None,
-                    *, keep: bool = True, ordered: bool = True, provisional: bool = False,
-                    names_signature: str | None = None) -> None:
+    def set_outputs(
+        self,
+        names: Sequence[str],
+        signatures: Sequence[str] = (),
+        signature: str | None = None,
+        *,
+        keep: bool = True,
+        ordered: bool = True,
+        provisional: bool = False,
+        names_signature: str | None = None,
+    ) -> None:
         """The outputs (model order) and signatures; `keep`: the user's choices stay where the names still exist.
 
         `ordered`: the outputs have an order, so the first one is the default primary
@@ -171,20 +199,27 @@ class OutputsBox(QGroupBox):
         chosen_tasks = dict(self.task_overrides()) if keep else {}
         chosen_signature = self.signature_choice() if keep else ""
         self.names, self.signatures = tuple(names), tuple(signatures)
-        self.default_signature = signature if signature in self.signatures else (
-            DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in self.signatures else (self.signatures[0] if self.signatures
-                                                                             else None))
+        self.default_signature = (
+            signature
+            if signature in self.signatures
+            else (
+                DEFAULT_SIGNATURE
+                if DEFAULT_SIGNATURE in self.signatures
+                else (self.signatures[0] if self.signatures else None)
+            )
+        )
         self.ordered, self._unsure = ordered, provisional
         self.names_signature = names_signature or self.default_signature
         self.signature.blockSignals(True)
         self.signature.clear()
         self.signature.addItems(list(self.signatures))
-        self.signature.setCurrentIndex(max(0, self.signature.findText(chosen_signature or self.default_signature
-                                                                      or "")))
+        self.signature.setCurrentIndex(
+            max(0, self.signature.findText(chosen_signature or self.default_signature or ""))
+        )
         self.signature.blockSignals(False)
         self.primary.blockSignals(True)
         self.primary.clear()
-        if ordered and self.names:   # data "": the engine's default, the first output
+        if ordered and self.names:  # data "": the engine's default, the first output
             self.primary.addItem(f"{self.names[0]} (first)", "")
             rest = self.names[1:]
         else:
@@ -223,10 +258,15 @@ class OutputsBox(QGroupBox):
         self._fit_task_column()
         rows = min(len(self.names), MAX_VISIBLE_ROWS)
         table = self.task_table
-        table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if len(self.names) > rows
-                                         else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        table.setFixedHeight(table.horizontalHeader().sizeHint().height()
-                             + rows * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth() + 2)
+        table.setVerticalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAsNeeded if len(self.names) > rows else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+        table.setFixedHeight(
+            table.horizontalHeader().sizeHint().height()
+            + rows * table.verticalHeader().defaultSectionSize()
+            + 2 * table.frameWidth()
+            + 2
+        )
 
     def _signature_changed(self, *_args) -> None:
         """Another signature has other outputs: the choices wait for a run to name them."""

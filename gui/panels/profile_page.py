@@ -19,7 +19,7 @@ from gui.table_models import RecordTableModel, sortable
 if TYPE_CHECKING:
     from core.benchmark.results import BenchmarkResult
 
-PROFILE_TOP = 12   # layers drawn in the bar chart (the table has them all)
+PROFILE_TOP = 12  # layers drawn in the bar chart (the table has them all)
 
 
 class ProfilePage(QWidget):
@@ -71,19 +71,24 @@ class ProfilePage(QWidget):
         texts = []
         if data is not None:
             total = data.load_ms + data.prepare_ms + data.model_ms
-            texts.append(f"<b>Data vs model</b> over {data.batches:,} batches ({data.samples:,} samples): "
-                         f"loading {data.load_ms:,.1f} ms, preparing batches {data.prepare_ms:,.1f} ms, "
-                         f"model calls {data.model_ms:,.1f} ms — {data.data_share:.0%} of "
-                         f"{total:,.1f} ms went to data.")
+            texts.append(
+                f"<b>Data vs model</b> over {data.batches:,} batches ({data.samples:,} samples): "
+                f"loading {data.load_ms:,.1f} ms, preparing batches {data.prepare_ms:,.1f} ms, "
+                f"model calls {data.model_ms:,.1f} ms — {data.data_share:.0%} of "
+                f"{total:,.1f} ms went to data."
+            )
         else:
             texts.append("<b>Data vs model:</b> not measured (profiling with an .npz data file measures it).")
         if layers:
-            texts.append(f"<b>Layers</b> of the Keras baseline, timed over eager calls on the CPU "
-                         f"(batch {bench.config.batch_sizes[0]}); the {min(PROFILE_TOP, len(layers))} slowest of "
-                         f"{len(layers)}:")
+            texts.append(
+                f"<b>Layers</b> of the Keras baseline, timed over eager calls on the CPU "
+                f"(batch {bench.config.batch_sizes[0]}); the {min(PROFILE_TOP, len(layers))} slowest of "
+                f"{len(layers)}:"
+            )
         else:
-            texts.append("<b>Layers:</b> per-layer times exist for Keras models only (LiteRT's Python API has no "
-                         "op profiler).")
+            texts.append(
+                "<b>Layers:</b> per-layer times exist for Keras models only (LiteRT's Python API has no op profiler)."
+            )
         self.data_label.setText("<br>".join(texts))
         self.model.set_records(layers)
         fit_columns(self.table, stretch=0)
@@ -98,8 +103,9 @@ class ProfilePage(QWidget):
             colour = series_colour(0)
             fill = pg.mkColor(colour)
             fill.setAlpha(170)
-            item.addItem(pg.BarGraphItem(x0=0, y=ys, width=widths, height=0.6, brush=pg.mkBrush(fill),
-                                         pen=pg.mkPen(colour)))
+            item.addItem(
+                pg.BarGraphItem(x0=0, y=ys, width=widths, height=0.6, brush=pg.mkBrush(fill), pen=pg.mkPen(colour))
+            )
             names = [t.name if len(t.name) <= 18 else t.name[:17] + "…" for t in top]
             item.getAxis("left").setTicks([[(float(n - 1 - i), names[i]) for i in range(n)]])
             item.setXRange(0, float(widths.max()) * 1.15 or 1.0, padding=0)

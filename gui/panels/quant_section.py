@@ -54,16 +54,19 @@ class QuantSection(QGroupBox):
         self.int8_io.setToolTip("The caller quantizes inputs itself (microcontrollers, NPUs)")
         self.selective = QCheckBox("Selective: sensitive layers in float")
         self.selective.setObjectName("selective")
-        self.selective.setToolTip("Adds the most sensitive layers to float, one at a time, until the "
-                                  "fidelity target is met on the calibration data")
+        self.selective.setToolTip(
+            "Adds the most sensitive layers to float, one at a time, until the "
+            "fidelity target is met on the calibration data"
+        )
         self.fidelity_target = QDoubleSpinBox()
         self.fidelity_target.setObjectName("fidelityTarget")
         self.fidelity_target.setRange(0.0, 1.0)
         self.fidelity_target.setDecimals(4)
         self.fidelity_target.setSingleStep(0.001)
         self.fidelity_target.setSpecialValueText("auto")
-        self.fidelity_target.setToolTip("Top-1 agreement (multiclass) or cosine similarity (otherwise); "
-                                        "auto: 0.99 agreement or 0.999 cosine")
+        self.fidelity_target.setToolTip(
+            "Top-1 agreement (multiclass) or cosine similarity (otherwise); auto: 0.99 agreement or 0.999 cosine"
+        )
         target_row = QHBoxLayout()
         target_row.setContentsMargins(22, 0, 0, 0)
         target_row.addWidget(QLabel("Fidelity target:"))

@@ -43,12 +43,30 @@ if TYPE_CHECKING:
 
 # Each section's controls, reachable on the panel under the same names (the window and tests use them).
 _SECTION_CONTROLS = {
-    "data_box": ("data_zone", "choose_data_button", "choose_folder_button", "clear_data_button", "label_column",
-                 "label_row", "data_warning"),
+    "data_box": (
+        "data_zone",
+        "choose_data_button",
+        "choose_folder_button",
+        "clear_data_button",
+        "label_column",
+        "label_row",
+        "data_warning",
+    ),
     "quant_box": ("mode_boxes", "int8_options", "int8_io", "selective", "fidelity_target", "layer_errors"),
     "compression_box": ("prune", "sparsity", "distill", "epochs"),
-    "bench_box": ("threads", "batch_sizes", "by_seconds", "by_runs", "seconds", "runs", "budget", "device",
-                  "gpu_memory", "profile", "device_state"),
+    "bench_box": (
+        "threads",
+        "batch_sizes",
+        "by_seconds",
+        "by_runs",
+        "seconds",
+        "runs",
+        "budget",
+        "device",
+        "gpu_memory",
+        "profile",
+        "device_state",
+    ),
     "auto_box": ("auto_quality", "auto_value", "auto_max_size", "auto_pruning"),
 }
 
@@ -62,8 +80,7 @@ class RecipePanel(QWidget):
     changed = Signal()
     data_chosen = Signal()
 
-    def __init__(self, run_action: QAction, auto_action: QAction | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, run_action: QAction, auto_action: QAction | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("recipePanel")
         self.data_box = DataSection()
@@ -77,7 +94,7 @@ class RecipePanel(QWidget):
         self.compression_box = CompressionSection()
         self.bench_box = BenchSection()
         self.auto_box = AutoSection(self.outputs_box.primary_task)
-        self.outputs_box.changed.connect(self.auto_box.quality_changed)   # the primary task sets the budget's unit
+        self.outputs_box.changed.connect(self.auto_box.quality_changed)  # the primary task sets the budget's unit
         for section in (self.quant_box, self.compression_box, self.bench_box, self.auto_box):
             section.changed.connect(self.changed)
         for section_name, names in _SECTION_CONTROLS.items():
@@ -98,8 +115,9 @@ class RecipePanel(QWidget):
         self.run_button.setFont(font)
         self.run_button.setMinimumHeight(self.run_button.sizeHint().height() + 8)
         self.run_button.clicked.connect(run_action.trigger)
-        self.run_hint = hint_label("Run (Ctrl+R): your recipe, measured · Auto (Ctrl+Shift+R): the fastest variant "
-                                   "within the budget below")
+        self.run_hint = hint_label(
+            "Run (Ctrl+R): your recipe, measured · Auto (Ctrl+Shift+R): the fastest variant within the budget below"
+        )
         self.auto_button = QPushButton("Auto")
         self.auto_button.setObjectName("autoButton")
         self.auto_button.setToolTip("Search the recipes for the fastest variant within the Auto budget (Ctrl+Shift+R)")
@@ -114,8 +132,15 @@ class RecipePanel(QWidget):
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(8, 8, 8, 8)
-        for box in (self.data_box, self.input_sizes, self.outputs_box, self.quant_box, self.compression_box,
-                    self.bench_box, self.auto_box):
+        for box in (
+            self.data_box,
+            self.input_sizes,
+            self.outputs_box,
+            self.quant_box,
+            self.compression_box,
+            self.bench_box,
+            self.auto_box,
+        ):
             box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
             content_layout.addWidget(box)
         content_layout.addStretch(1)
@@ -178,7 +203,7 @@ class RecipePanel(QWidget):
         """After a run or an auto search (its SourceInfo): the engine's output names and the inferred tasks."""
         if source is not None:
             self.outputs_box.set_source(source)
-            self.auto_box.quality_changed()     # an inferred regression task: the budget in the target's units
+            self.auto_box.quality_changed()  # an inferred regression task: the budget in the target's units
 
     def set_devices(self, report: DeviceReport | None) -> None:
         """Fill the device combo from a `core.hardware.DeviceReport` (None: detection failed)."""
@@ -192,13 +217,16 @@ class RecipePanel(QWidget):
 
     def settings(self) -> RunSettings:
         """The controls as RunSettings; ValueError naming the field that does not parse."""
-        bench = self.bench_box.values()   # first: Threads and Batch sizes are named before Input sizes
+        bench = self.bench_box.values()  # first: Threads and Batch sizes are named before Input sizes
         try:
             input_shapes = self.input_sizes.shapes()
         except ValueError as exc:
             raise ValueError(f"Input sizes: {exc}") from None
         return RunSettings(
-            **self.data_box.values(), **self.quant_box.values(), **self.compression_box.values(), **bench,
+            **self.data_box.values(),
+            **self.quant_box.values(),
+            **self.compression_box.values(),
+            **bench,
             **self.auto_box.values(),
             signature=self.outputs_box.signature_choice(),
             primary_output=self.outputs_box.primary_output(),

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableView, QTabWidget, QTextBrowser, QVBoxLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -25,7 +33,12 @@ from gui.panels.model_panel import fit_columns, make_table
 from gui.panels.profile_page import ProfilePage
 from gui.panels.result_columns import comparison_columns, config_columns
 from gui.panels.results_summary import (
-    AUTO_SYNTHETIC_BANNER, RUN_SYNTHETIC_BANNER, auto_headline, lines_html, run_explanations_html, run_headline,
+    AUTO_SYNTHETIC_BANNER,
+    RUN_SYNTHETIC_BANNER,
+    auto_headline,
+    lines_html,
+    run_explanations_html,
+    run_headline,
 )
 from gui.table_models import RecordTableModel, sortable
 from gui.widgets.per_output import PerOutputPage
@@ -38,9 +51,9 @@ if TYPE_CHECKING:
     from gui.recipe import RunSettings
 
 SPEEDUP_COLUMN = 6
-NAME_MAX_PX = 190   # the Variant column: longer names are elided (full name in the tooltip)
+NAME_MAX_PX = 190  # the Variant column: longer names are elided (full name in the tooltip)
 AUTO_REDRAW_MS = 300  # candidates arrive in bursts from the cache: redraw at most this often
-STEP_MS = 20   # between the steps that fill in the results: a paint and other events fit in between
+STEP_MS = 20  # between the steps that fill in the results: a paint and other events fit in between
 
 
 class ResultsPanel(QWidget):
@@ -81,7 +94,7 @@ class ResultsPanel(QWidget):
         header.addStretch(1)
         header.addWidget(self.export_variant_button)
         header.addWidget(self.export_report_button)
-        self.header_layout = header   # other faces add their buttons here (gui.serving: "Test under load…")
+        self.header_layout = header  # other faces add their buttons here (gui.serving: "Test under load…")
 
         self.banner = QLabel()
         self.banner.setObjectName("syntheticBanner")
@@ -105,7 +118,7 @@ class ResultsPanel(QWidget):
 
         self.charts = ResultCharts()
         self.layer_page = LayerErrorsPage()
-        self.layer_combo = self.layer_page.layer_combo      # the window and tests reach them here
+        self.layer_combo = self.layer_page.layer_combo  # the window and tests reach them here
         self.layer_note = self.layer_page.layer_note
         self.layer_model = self.layer_page.layer_model
         self.layer_table = self.layer_page.layer_table
@@ -130,9 +143,9 @@ class ResultsPanel(QWidget):
         self.layer_tab_index = self.tabs.addTab(self.layer_page, "Per-layer error")
         self.profile_page = ProfilePage()
         self.profile_tab_index = self.tabs.addTab(self.profile_page, "Profile")
-        self.crossover_page = CrossoverPage()   # the window runs the sweep when its button asks
+        self.crossover_page = CrossoverPage()  # the window runs the sweep when its button asks
         self.crossover_tab_index = self.tabs.addTab(self.crossover_page, "CPU vs GPU")
-        self.mode = "run"            # "run" (a RunOutcome) or "auto" (an AutoResult)
+        self.mode = "run"  # "run" (a RunOutcome) or "auto" (an AutoResult)
         self.auto_result: AutoResult | None = None
         self.auto_payloads: list[dict] = []
         self.auto_timer = QTimer(self)
@@ -143,8 +156,9 @@ class ResultsPanel(QWidget):
 
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
-                                  + 3 * self.table.verticalHeader().defaultSectionSize())
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().sizeHint().height() + 3 * self.table.verticalHeader().defaultSectionSize()
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 6)
@@ -153,8 +167,10 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(self.table)
         layout.addWidget(self.tabs, 1)
-        self.placeholder = QLabel("Press Run (Ctrl+R) in the recipe panel: Litesmith makes the variants, measures "
-                                  "the original and each variant, and compares them here.")
+        self.placeholder = QLabel(
+            "Press Run (Ctrl+R) in the recipe panel: Litesmith makes the variants, measures "
+            "the original and each variant, and compares them here."
+        )
         self.placeholder.setObjectName("resultsPlaceholder")
         self.placeholder.setWordWrap(True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -215,9 +231,14 @@ class ResultsPanel(QWidget):
         self.banner.setVisible(synthetic)
         # The rest in steps of their own, so the event loop breathes in between (charts take the longest).
         self.charts.front = []
-        self._pending = [*self.charts.steps(self.rows, metric),
-                         lambda: self.explanations.setHtml(run_explanations_html(self.outcome)), self._fill_outputs,
-                         self._fill_configs, self._fill_layer_errors, self._fill_profile]
+        self._pending = [
+            *self.charts.steps(self.rows, metric),
+            lambda: self.explanations.setHtml(run_explanations_html(self.outcome)),
+            self._fill_outputs,
+            self._fill_configs,
+            self._fill_layer_errors,
+            self._fill_profile,
+        ]
         QTimer.singleShot(STEP_MS, self._next_step)
 
     def _size_columns(self) -> None:
@@ -229,7 +250,7 @@ class ResultsPanel(QWidget):
         self.table.setColumnHidden(SPEEDUP_COLUMN, self.mode == "auto")
         self.table.resizeColumnsToContents()
         if self.table.columnWidth(0) > NAME_MAX_PX:
-            self.table.setColumnWidth(0, NAME_MAX_PX)   # long names elide; the tooltip has them whole
+            self.table.setColumnWidth(0, NAME_MAX_PX)  # long names elide; the tooltip has them whole
         header.setStretchLastSection(True)
         self._fit_table_height()
 
@@ -285,8 +306,10 @@ class ResultsPanel(QWidget):
         if result is None and payloads:
             last = payloads[-1]
             best = last.get("best")
-            self.headline.setText(f"{last.get('done', len(payloads))}/{last.get('total', '?')} candidates, "
-                                  f"best so far: {best or 'none yet'}")
+            self.headline.setText(
+                f"{last.get('done', len(payloads))}/{last.get('total', '?')} candidates, "
+                f"best so far: {best or 'none yet'}"
+            )
 
     def set_auto_result(self, result: AutoResult, settings: RunSettings | None = None) -> None:
         """The search ended (finished or cancelled): every candidate, the recommendation and its reasons."""
@@ -310,8 +333,9 @@ class ResultsPanel(QWidget):
 
         outputs = self.outputs_page.set_models(result.source, auto_models(result))
         self.tabs.setTabVisible(self.outputs_tab_index, outputs > 0)
-        self.config_model = RecordTableModel(config_columns(), [c for cand in result.candidates if cand.bench
-                                                                for c in cand.bench.configs], self)
+        self.config_model = RecordTableModel(
+            config_columns(), [c for cand in result.candidates if cand.bench for c in cand.bench.configs], self
+        )
         self.config_table.model().setSourceModel(self.config_model)
         self.config_table.resizeColumnsToContents()
         self.config_table.horizontalHeader().setStretchLastSection(True)
@@ -339,8 +363,9 @@ class ResultsPanel(QWidget):
     def _fill_configs(self) -> None:
         bench = self.outcome.benchmark
         recommended = bench.recommendation.label if bench is not None else None
-        self.config_model = RecordTableModel(config_columns(recommended),
-                                             list(bench.configs) if bench is not None else [], self)
+        self.config_model = RecordTableModel(
+            config_columns(recommended), list(bench.configs) if bench is not None else [], self
+        )
         self.config_table.model().setSourceModel(self.config_model)
         self.config_table.resizeColumnsToContents()
         self.config_table.horizontalHeader().setStretchLastSection(True)

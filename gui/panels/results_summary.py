@@ -17,10 +17,14 @@ from core.report.explain import explanation_lines
 from core.units import human_size
 from gui.flag_hints import gui_words
 
-RUN_SYNTHETIC_BANNER = ("No data was given: inputs were synthesized, accuracy is unknown and int8 calibration "
-                        "on random inputs can mislead. Choose a data file in the recipe panel and run again.")
-AUTO_SYNTHETIC_BANNER = ("No data was given: inputs were synthesized; agreement with the original model is all "
-                         "that can be judged. Choose a data file in the recipe panel for an accuracy budget.")
+RUN_SYNTHETIC_BANNER = (
+    "No data was given: inputs were synthesized, accuracy is unknown and int8 calibration "
+    "on random inputs can mislead. Choose a data file in the recipe panel and run again."
+)
+AUTO_SYNTHETIC_BANNER = (
+    "No data was given: inputs were synthesized; agreement with the original model is all "
+    "that can be judged. Choose a data file in the recipe panel for an accuracy budget."
+)
 
 
 def run_headline(outcome: Any, rows: Sequence[Row]) -> str:
@@ -35,20 +39,26 @@ def run_headline(outcome: Any, rows: Sequence[Row]) -> str:
     if rec is not None and rec.label:
         parts.append(rec.headline() + RECOMMENDED_MARK)
         fastest = next((r for r in rows if r.name == rec.fastest_variant), None)
-        speed = (f", {fastest.speedup:.1f}× the original's speed"
-                 if fastest is not None and fastest.speedup and not fastest.is_original else "")
+        speed = (
+            f", {fastest.speedup:.1f}× the original's speed"
+            if fastest is not None and fastest.speedup and not fastest.is_original
+            else ""
+        )
         if rec.fastest_is_recommended:
             parts.append(f"also the fastest p50{speed}")
         elif rec.fastest_variant:
-            parts.append(f"fastest p50: {rec.fastest_variant}{speed}; not recommended because "
-                         + rec.why_not_fastest)
+            parts.append(f"fastest p50: {rec.fastest_variant}{speed}; not recommended because " + rec.why_not_fastest)
     smallest = min(rows[1:], key=lambda r: r.size_bytes)
-    parts.append(f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
-                 f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)")
+    parts.append(
+        f"smallest: {smallest.name}, {human_size(smallest.size_bytes)} "
+        f"({smallest.size_bytes / max(1, rows[0].size_bytes):.0%} of the original file)"
+    )
     metric = outcome_metric(outcome)
     if metric.several:
-        parts.append(f"{metric.outputs} outputs: fidelity is each variant's worst output, accuracy is "
-                     f"{metric.primary or 'the primary output'}'s (Per output has them all)")
+        parts.append(
+            f"{metric.outputs} outputs: fidelity is each variant's worst output, accuracy is "
+            f"{metric.primary or 'the primary output'}'s (Per output has them all)"
+        )
     failed = [f.name for f in outcome.optimize.failures]
     if failed:
         parts.append(f"failed: {', '.join(failed)} (see What it means)")
@@ -62,7 +72,7 @@ def auto_headline(result: Any) -> str:
     a cancel, the cache. Joined with " · "."""
     measured = sum(1 for c in result.candidates if c.status == "measured")
     parts = []
-    rec = getattr(result, "recommendation", None)   # the core's one Recommendation (None: an older result)
+    rec = getattr(result, "recommendation", None)  # the core's one Recommendation (None: an older result)
     if rec is not None and rec.label is not None:
         chosen = result.candidate(rec.variant)
         parts.append(f"{rec.headline()} ✔ ({chosen.quality_label})")
@@ -85,14 +95,19 @@ def auto_headline(result: Any) -> str:
 
 def lines_html(lines: Iterable[tuple[str, str]]) -> str:
     """(heading, sentence) pairs as HTML paragraphs, escaped, the sentences in the window's words."""
-    return "\n".join(f"<p><b>{html.escape(heading)}:</b> {html.escape(gui_words(text))}</p>"
-                     for heading, text in lines)
+    return "\n".join(f"<p><b>{html.escape(heading)}:</b> {html.escape(gui_words(text))}</p>" for heading, text in lines)
 
 
 def run_explanations_html(outcome: Any) -> str:
-    """"What it means" for a run (`core.report.explain.explanation_lines`, the HTML report's sentences)."""
+    """ "What it means" for a run (`core.report.explain.explanation_lines`, the HTML report's sentences)."""
     return "" if outcome is None else lines_html(explanation_lines(outcome))
 
 
-__all__ = ["AUTO_SYNTHETIC_BANNER", "RUN_SYNTHETIC_BANNER", "auto_headline", "lines_html", "run_explanations_html",
-           "run_headline"]
+__all__ = [
+    "AUTO_SYNTHETIC_BANNER",
+    "RUN_SYNTHETIC_BANNER",
+    "auto_headline",
+    "lines_html",
+    "run_explanations_html",
+    "run_headline",
+]

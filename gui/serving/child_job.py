@@ -37,12 +37,12 @@ def _candidate_bytes(model: CachedCandidate, progress: Any) -> bytes | None:
     try:
         variant = candidate_variant(model.result, model.name, model.data)
     except Exception as exc:  # noqa: BLE001 - a cache that cannot be read: test the others, say why
-        progress.log(f"{model.name}: its model could not be read back from the cache ({exc}); not load-tested",
-                     level="warning")
+        progress.log(
+            f"{model.name}: its model could not be read back from the cache ({exc}); not load-tested", level="warning"
+        )
         return None
     if variant is None:
-        progress.log(f"{model.name}: its model is no longer in the cache (cleared?); not load-tested",
-                     level="warning")
+        progress.log(f"{model.name}: its model is no longer in the cache (cleared?); not load-tested", level="warning")
         return None
     return variant.tflite_bytes
 
@@ -52,8 +52,9 @@ def _file_name(name: str, index: int) -> str:
     return f"{index:02d}-{safe}.tflite"
 
 
-def serve_models(models: Sequence[tuple[str, str | bytes | CachedCandidate]], *, progress: Any, cancel: Any,
-                 **study_kwargs: Any) -> Any:
+def serve_models(
+    models: Sequence[tuple[str, str | bytes | CachedCandidate]], *, progress: Any, cancel: Any, **study_kwargs: Any
+) -> Any:
     """`study_serving` over `models`: each (name, .tflite path, .tflite bytes or a `CachedCandidate`).
 
     Returns the `core.serving.ServingStudy`; raises what `study_serving` raises

@@ -18,7 +18,7 @@ from core.errors import JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.workers import JobKindController, JobRunner
 
-POINT_KIND = "serving_point"   # core.serving.PARTIAL_KIND (not imported: the GUI thread stays light)
+POINT_KIND = "serving_point"  # core.serving.PARTIAL_KIND (not imported: the GUI thread stays light)
 
 
 def default_serving_job() -> Callable[..., Any]:
@@ -36,13 +36,13 @@ class ServingController(JobKindController):
     study_failed = Signal(object)
     study_cancelled = Signal()
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None,
-                 job: Callable[..., Any] | None = None) -> None:
+    def __init__(self, runner: JobRunner, parent: QObject | None = None, job: Callable[..., Any] | None = None) -> None:
         super().__init__(runner, parent, job)
         self.points = 0
 
-    def start(self, models: Sequence[tuple[str, str | bytes]], study_kwargs: dict[str, Any],
-              subject: str | None = None) -> bool:
+    def start(
+        self, models: Sequence[tuple[str, str | bytes]], study_kwargs: dict[str, Any], subject: str | None = None
+    ) -> bool:
         """Start the study of `models` ((name, .tflite path or bytes) pairs); False when a job already runs."""
         if self.runner.busy or not models:
             return False

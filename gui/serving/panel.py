@@ -18,8 +18,20 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-    QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gui.panels.model_panel import make_table
@@ -30,10 +42,12 @@ from gui.table_models import Column, RecordTableModel
 if TYPE_CHECKING:
     from core.serving.api import LoadPoint, ServingStudy
 
-PLACEHOLDER = ("Will it keep up? Open a .tflite model, or Run a recipe (or an Auto search) and press "
-               "“Test under load…”: every variant is measured, its queue simulated over request rates and "
-               "batching policies, and the best policy confirmed with a real load test.")
-DETAIL_LINES = 5   # the notes' area shows this many lines, then scrolls
+PLACEHOLDER = (
+    "Will it keep up? Open a .tflite model, or Run a recipe (or an Auto search) and press "
+    "“Test under load…”: every variant is measured, its queue simulated over request rates and "
+    "batching policies, and the best policy confirmed with a real load test."
+)
+DETAIL_LINES = 5  # the notes' area shows this many lines, then scrolls
 CAPTION = "○ simulated · ■ real load test · ★ knee (dotted line: its rate) · × generator fell behind"
 
 
@@ -66,20 +80,48 @@ def _rps_key(attr: str):
 
 SERVING_COLUMNS = [
     Column("Variant", lambda v: v.variant, tooltip=lambda v: v.model_path),
-    Column("No batching", lambda v: held_text(v.sustainable_rps_unbatched), sort_key=_rps_key("sustainable_rps_unbatched"),
-           numeric=True, tooltip=lambda v: "highest rate that holds the p99 budget, one request per call"
-           + ("; none of the rates tried holds it" if v.sustainable_rps_unbatched is None else "")),
+    Column(
+        "No batching",
+        lambda v: held_text(v.sustainable_rps_unbatched),
+        sort_key=_rps_key("sustainable_rps_unbatched"),
+        numeric=True,
+        tooltip=lambda v: (
+            "highest rate that holds the p99 budget, one request per call"
+            + ("; none of the rates tried holds it" if v.sustainable_rps_unbatched is None else "")
+        ),
+    ),
     Column("Recommended policy", _policy_text, tooltip=lambda v: v.batch_note or _policy_text(v)),
-    Column("With policy", lambda v: held_text(v.sustainable_rps), sort_key=_rps_key("sustainable_rps"), numeric=True,
-           tooltip=lambda v: "highest rate that holds the p99 budget with the recommended policy"
-           + ("; no policy tried holds it at any rate" if v.sustainable_rps is None else "")),
-    Column("Knee", lambda v: rps_text(v.knee_rps), sort_key=_rps_key("knee_rps"), numeric=True,
-           tooltip=lambda v: "where p99 starts to climb steeply (the queue nears saturation)"),
-    Column("Sim. error", lambda v: error_text(v.simulation_error), numeric=True,
-           sort_key=lambda v: abs(v.simulation_error) if v.simulation_error is not None else math.inf,
-           tooltip=lambda v: "simulated p99 against the real load test of the same policy and rate"
-           + (f"; without batching: {error_text(v.simulation_error_unbatched)}"
-              if v.simulation_error_unbatched is not None else "")),
+    Column(
+        "With policy",
+        lambda v: held_text(v.sustainable_rps),
+        sort_key=_rps_key("sustainable_rps"),
+        numeric=True,
+        tooltip=lambda v: (
+            "highest rate that holds the p99 budget with the recommended policy"
+            + ("; no policy tried holds it at any rate" if v.sustainable_rps is None else "")
+        ),
+    ),
+    Column(
+        "Knee",
+        lambda v: rps_text(v.knee_rps),
+        sort_key=_rps_key("knee_rps"),
+        numeric=True,
+        tooltip=lambda v: "where p99 starts to climb steeply (the queue nears saturation)",
+    ),
+    Column(
+        "Sim. error",
+        lambda v: error_text(v.simulation_error),
+        numeric=True,
+        sort_key=lambda v: abs(v.simulation_error) if v.simulation_error is not None else math.inf,
+        tooltip=lambda v: (
+            "simulated p99 against the real load test of the same policy and rate"
+            + (
+                f"; without batching: {error_text(v.simulation_error_unbatched)}"
+                if v.simulation_error_unbatched is not None
+                else ""
+            )
+        ),
+    ),
     Column("Note", lambda v: v.reason or v.batch_note or "", tooltip=lambda v: v.reason or v.batch_note or ""),
 ]
 
@@ -104,16 +146,20 @@ def cache_lines(study: ServingStudy) -> list[str]:
     one, else its figures."""
     lines = []
     for v in study.variants:
-        for c in (v.caches or ((v.cache,) if v.cache is not None else ())):
+        for c in v.caches or ((v.cache,) if v.cache is not None else ()):
             name = f"<b>{html.escape(v.variant)}</b>, LRU of {c.capacity:,}"
             if c.too_few_repeats:
-                lines.append(f"{name}: the trace has too few repeats for a cache to matter (hit rate "
-                             f"{c.hit_rate:.0%}). {html.escape(c.note)}".rstrip())
+                lines.append(
+                    f"{name}: the trace has too few repeats for a cache to matter (hit rate "
+                    f"{c.hit_rate:.0%}). {html.escape(c.note)}".rstrip()
+                )
             elif c.note:
                 lines.append(f"{name}: {html.escape(c.note)}")
             else:
-                lines.append(f"{name}: hit rate {c.hit_rate:.0%}, p99 {c.p99_ms_without:.3g} → {c.p99_ms_with:.3g} ms, "
-                             f"the model serves {c.model_load_fraction:.0%} of the requests")
+                lines.append(
+                    f"{name}: hit rate {c.hit_rate:.0%}, p99 {c.p99_ms_without:.3g} → {c.p99_ms_with:.3g} ms, "
+                    f"the model serves {c.model_load_fraction:.0%} of the requests"
+                )
     return lines
 
 
@@ -126,6 +172,7 @@ class ServingPanel(QWidget):
     """The Serving tab's widget: the study's inputs, the live chart, the per-variant table, the recommendation
     and the notes; it computes no figure (signals in the module docstring).
     """
+
     start_requested = Signal()
     cancel_requested = Signal()
 
@@ -153,8 +200,11 @@ class ServingPanel(QWidget):
         self.budget.setSuffix(" ms")
         self.budget.setValue(defaults.p99_ms)
         self.budget.setToolTip("Every request must answer within this at the 99th percentile")
-        self.rates = self._edit("servingRates", defaults.rates, "Offered rates in requests per second, e.g. "
-                                "“500, 1000, 2000”, or “sweep” to let the study find the knee")
+        self.rates = self._edit(
+            "servingRates",
+            defaults.rates,
+            "Offered rates in requests per second, e.g. “500, 1000, 2000”, or “sweep” to let the study find the knee",
+        )
         self.seconds = QDoubleSpinBox()
         self.seconds.setObjectName("servingSeconds")
         self.seconds.setRange(0.1, 600.0)
@@ -163,16 +213,18 @@ class ServingPanel(QWidget):
         self.seconds.setValue(defaults.seconds)
         self.seconds.setToolTip("Length of each real load test that confirms a simulated point")
         self.max_batch = self._edit("servingMaxBatch", defaults.max_batch, "Largest batch sizes to try")
-        self.max_wait = self._edit("servingMaxWait", defaults.max_wait_ms,
-                                   "How long a batch may wait for more requests (ms) after its first")
+        self.max_wait = self._edit(
+            "servingMaxWait", defaults.max_wait_ms, "How long a batch may wait for more requests (ms) after its first"
+        )
         self.workers = self._edit("servingWorkers", defaults.workers, "Interpreter workers running batches")
         self.trace = self._edit("servingTrace", "", "Optional CSV of request timestamps (and keys: the cache)")
         self.trace.setPlaceholderText("none: Poisson arrivals")
         self.browse_button = QPushButton("Trace…")
         self.browse_button.setObjectName("servingBrowseTrace")
         self.browse_button.clicked.connect(self._browse_trace)
-        self.cache_sizes = self._edit("servingCacheSizes", defaults.cache_sizes,
-                                      "LRU cache sizes (predictions) simulated over a keyed trace")
+        self.cache_sizes = self._edit(
+            "servingCacheSizes", defaults.cache_sizes, "LRU cache sizes (predictions) simulated over a keyed trace"
+        )
         self.start_button = QPushButton("Start load test")
         self.start_button.setObjectName("servingStart")
         self.start_button.setDefault(True)
@@ -180,12 +232,14 @@ class ServingPanel(QWidget):
 
         form = QGridLayout()
         form.setHorizontalSpacing(8)
-        for column, (label, widget) in enumerate((("p99 budget", self.budget), ("Rates (req/s)", self.rates),
-                                                  ("Real test", self.seconds))):
+        for column, (label, widget) in enumerate(
+            (("p99 budget", self.budget), ("Rates (req/s)", self.rates), ("Real test", self.seconds))
+        ):
             form.addWidget(QLabel(label), 0, 2 * column)
             form.addWidget(widget, 0, 2 * column + 1)
-        for column, (label, widget) in enumerate((("Max batch", self.max_batch), ("Max wait (ms)", self.max_wait),
-                                                  ("Workers", self.workers))):
+        for column, (label, widget) in enumerate(
+            (("Max batch", self.max_batch), ("Max wait (ms)", self.max_wait), ("Workers", self.workers))
+        ):
             form.addWidget(QLabel(label), 1, 2 * column)
             form.addWidget(widget, 1, 2 * column + 1)
         trace_row = QHBoxLayout()
@@ -213,9 +267,11 @@ class ServingPanel(QWidget):
         self.caption.setObjectName("servingCaption")
         self.caption.setWordWrap(True)
         self.caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.caption.setToolTip("A cross is a real run whose load generator could not keep the offered rate: "
-                                "its latency is the harness's, not the model's. Markers above the view sit on "
-                                "its top edge.")
+        self.caption.setToolTip(
+            "A cross is a real run whose load generator could not keep the offered rate: "
+            "its latency is the harness's, not the model's. Markers above the view sit on "
+            "its top edge."
+        )
         self.view = QComboBox()
         self.view.setObjectName("servingView")
         self.view.addItem("with the recommended policy", "best")
@@ -280,9 +336,16 @@ class ServingPanel(QWidget):
 
     def inputs(self) -> ServingInputs:
         """The form as typed; `ServingInputs.study_kwargs()` parses it (ValueError naming a bad field)."""
-        return ServingInputs(p99_ms=self.budget.value(), rates=self.rates.text(), max_batch=self.max_batch.text(),
-                             max_wait_ms=self.max_wait.text(), workers=self.workers.text(), trace=self.trace.text(),
-                             seconds=self.seconds.value(), cache_sizes=self.cache_sizes.text())
+        return ServingInputs(
+            p99_ms=self.budget.value(),
+            rates=self.rates.text(),
+            max_batch=self.max_batch.text(),
+            max_wait_ms=self.max_wait.text(),
+            workers=self.workers.text(),
+            trace=self.trace.text(),
+            seconds=self.seconds.value(),
+            cache_sizes=self.cache_sizes.text(),
+        )
 
     def set_source(self, text: str, ready: bool) -> None:
         """What Start would test (one line), and whether there is anything to test."""
@@ -325,8 +388,10 @@ class ServingPanel(QWidget):
             widget.setVisible(True)
         self.chart.set_budget(budget_ms)
         # The order of the steps is the engine's (the status bar names each one): say only what the chart shows.
-        self.recommendation.setText(f"Measuring {', '.join(names)} in turn: real runs calibrate each variant's "
-                                    "simulation, then its simulated curve appears and real load tests confirm it…")
+        self.recommendation.setText(
+            f"Measuring {', '.join(names)} in turn: real runs calibrate each variant's "
+            "simulation, then its simulated curve appears and real load tests confirm it…"
+        )
         self.set_running(True)
 
     def set_running(self, running: bool) -> None:
@@ -335,8 +400,17 @@ class ServingPanel(QWidget):
         self.start_button.setText("Cancel" if running else "Start load test")
         self.start_button.setToolTip("Stop the load test (Esc)" if running else "Measure, simulate and load-test")
         self.start_button.setEnabled(True)
-        for widget in (self.budget, self.rates, self.seconds, self.max_batch, self.max_wait, self.workers,
-                       self.trace, self.browse_button, self.cache_sizes):
+        for widget in (
+            self.budget,
+            self.rates,
+            self.seconds,
+            self.max_batch,
+            self.max_wait,
+            self.workers,
+            self.trace,
+            self.browse_button,
+            self.cache_sizes,
+        ):
             widget.setEnabled(not running)
 
     def add_point(self, point: LoadPoint) -> None:
@@ -358,8 +432,11 @@ class ServingPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(header.count() - 1, QHeaderView.ResizeMode.Stretch)
         rows = max(1, len(study.variants))
-        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height()
-                                  + rows * self.table.verticalHeader().defaultSectionSize() + 4)
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().sizeHint().height()
+            + rows * self.table.verticalHeader().defaultSectionSize()
+            + 4
+        )
         self.recommendation.setText(recommendation_text(study))
         parts = cache_lines(study) + [html.escape(n) for n in study.notes] + variant_notes(study)
         self.details.setText("<br>".join(parts))

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from core.serving.api import BatchPolicy, LoadPoint, ServingStudy, VariantServing
 
 REFRESH_MS = 100
-VIEW_CAP = 40.0        # the latency axis shows at most this many budgets
-LEGEND_ROOM = 8.0      # the view reaches this factor under the lowest p50: the legend's place
+VIEW_CAP = 40.0  # the latency axis shows at most this many budgets
+LEGEND_ROOM = 8.0  # the view reaches this factor under the lowest p50: the legend's place
 BUDGET_COLOUR = "#C0392B"
 BEHIND_COLOUR = "#8A8A8A"
 
@@ -57,7 +57,7 @@ def log_tick_strings(values: Sequence[float], scale: float, spacing: float) -> l
     """Labels for a log axis: 1, 2 and 5 times a power of ten only (the others stay as unlabelled ticks)."""
     out = []
     for v in values:
-        x = float(10 ** v) * scale
+        x = float(10**v) * scale
         power = 10 ** math.floor(math.log10(x) + 1e-9)
         mantissa = round(x / power, 6)
         out.append(compact_number(round(x, 12)) if mantissa in (1.0, 2.0, 5.0) else "")
@@ -66,8 +66,13 @@ def log_tick_strings(values: Sequence[float], scale: float, spacing: float) -> l
 
 def holds(point: LoadPoint, budget_ms: float | None) -> bool:
     """The point is the model's latency and its p99 is within the budget."""
-    return (point.generator_kept_up and not point.saturated and budget_ms is not None
-            and _finite(point.latency.total.p99) and point.latency.total.p99 <= budget_ms)
+    return (
+        point.generator_kept_up
+        and not point.saturated
+        and budget_ms is not None
+        and _finite(point.latency.total.p99)
+        and point.latency.total.p99 <= budget_ms
+    )
 
 
 class VariantCurves:
@@ -76,24 +81,43 @@ class VariantCurves:
     def __init__(self, plot: pg.PlotWidget, name: str, index: int) -> None:
         colour = series_colour(index)
         self.name, self.colour = name, colour
-        self.p99 = plot.plot([], [], name=name, pen=pg.mkPen(colour, width=2.2), symbol="o", symbolSize=5,
-                             symbolPen=pg.mkPen(colour), symbolBrush=None)
-        self.p50 = plot.plot([], [], pen=pg.mkPen(colour, width=1.6, style=Qt.PenStyle.DashLine), symbol="o",
-                             symbolSize=4, symbolPen=pg.mkPen(colour), symbolBrush=None)
+        self.p99 = plot.plot(
+            [],
+            [],
+            name=name,
+            pen=pg.mkPen(colour, width=2.2),
+            symbol="o",
+            symbolSize=5,
+            symbolPen=pg.mkPen(colour),
+            symbolBrush=None,
+        )
+        self.p50 = plot.plot(
+            [],
+            [],
+            pen=pg.mkPen(colour, width=1.6, style=Qt.PenStyle.DashLine),
+            symbol="o",
+            symbolSize=4,
+            symbolPen=pg.mkPen(colour),
+            symbolBrush=None,
+        )
         # Markers are PlotDataItems without a pen: unlike a bare ScatterPlotItem they follow the log axis.
-        self.real99 = plot.plot([], [], pen=None, symbol="s", symbolSize=11, symbolPen=pg.mkPen("k", width=0.8),
-                                symbolBrush=colour)
-        self.real50 = plot.plot([], [], pen=None, symbol="s", symbolSize=8, symbolPen=pg.mkPen(colour, width=1.5),
-                                symbolBrush=colour)
-        self.knee = plot.plot([], [], pen=None, symbol="star", symbolSize=20, symbolPen=pg.mkPen("k", width=0.8),
-                              symbolBrush=colour)
+        self.real99 = plot.plot(
+            [], [], pen=None, symbol="s", symbolSize=11, symbolPen=pg.mkPen("k", width=0.8), symbolBrush=colour
+        )
+        self.real50 = plot.plot(
+            [], [], pen=None, symbol="s", symbolSize=8, symbolPen=pg.mkPen(colour, width=1.5), symbolBrush=colour
+        )
+        self.knee = plot.plot(
+            [], [], pen=None, symbol="star", symbolSize=20, symbolPen=pg.mkPen("k", width=0.8), symbolBrush=colour
+        )
         for item in (self.real99, self.knee):
             item.setZValue(10)
         # The knee's rate as a thin vertical line too: visible even where the curve does not reach it.
-        self.knee_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=1,
-                                                                               style=Qt.PenStyle.DotLine))
+        self.knee_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine)
+        )
         self.knee_line.setVisible(False)
-        plot.addItem(self.knee_line)   # its rate counts for the x range: the line stays in view
+        plot.addItem(self.knee_line)  # its rate counts for the x range: the line stays in view
 
     def items(self) -> list:
         """Every plot item of this variant (p99, p50, real points, knee star and line), to remove them."""
@@ -107,12 +131,13 @@ class ServingPlot(QWidget):
         super().__init__(parent)
         self.setObjectName("servingPlot")
         # The line styles in the title: the report's copy of the chart has no caption under it.
-        self.plot = make_plot("Latency under load: p99 solid, p50 dashed", "latency (ms)",
-                              "offered load (requests/s)", self)
+        self.plot = make_plot(
+            "Latency under load: p99 solid, p50 dashed", "latency (ms)", "offered load (requests/s)", self
+        )
         self.plot.setObjectName("servingChart")
-        self.plot.getPlotItem().setLogMode(x=True, y=True)   # swept rates are geometric; latency spans decades
+        self.plot.getPlotItem().setLogMode(x=True, y=True)  # swept rates are geometric; latency spans decades
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-        for side in ("left", "bottom"):   # "2k" and "50", not "2·10³" crowding each other
+        for side in ("left", "bottom"):  # "2k" and "50", not "2·10³" crowding each other
             self.plot.getPlotItem().getAxis(side).logTickStrings = log_tick_strings
         # Lower left: the view reaches three decades below the highest p99, well under the p50 lines there.
         self.legend = add_legend(self.plot, offset=(10, -10))
@@ -120,25 +145,33 @@ class ServingPlot(QWidget):
         # right (that is where each one breaks), while at light load they run flat, usually well under it.
         background = palette_colours(self)[0]
         background.setAlpha(200)
-        self.budget_line = pg.InfiniteLine(angle=0, movable=False,
-                                           pen=pg.mkPen(BUDGET_COLOUR, width=1.6, style=Qt.PenStyle.DashDotLine),
-                                           label="p99 budget", labelOpts={"position": 0.02, "color": BUDGET_COLOUR,
-                                                                          "anchors": [(0, 1), (0, 1)],
-                                                                          "fill": pg.mkBrush(background)})
+        self.budget_line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen(BUDGET_COLOUR, width=1.6, style=Qt.PenStyle.DashDotLine),
+            label="p99 budget",
+            labelOpts={
+                "position": 0.02,
+                "color": BUDGET_COLOUR,
+                "anchors": [(0, 1), (0, 1)],
+                "fill": pg.mkBrush(background),
+            },
+        )
         self.budget_line.setVisible(False)
         self.plot.addItem(self.budget_line, ignoreBounds=True)
-        self.behind = self.plot.plot([], [], pen=None, symbol="x", symbolSize=10, symbolPen=None,
-                                     symbolBrush=BEHIND_COLOUR)
+        self.behind = self.plot.plot(
+            [], [], pen=None, symbol="x", symbolSize=10, symbolPen=None, symbolBrush=BEHIND_COLOUR
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
 
         self.budget_ms: float | None = None
-        self.points: dict[str, dict[Any, list]] = {}       # variant -> policy -> [LoadPoint]
+        self.points: dict[str, dict[Any, list]] = {}  # variant -> policy -> [LoadPoint]
         self.curves: dict[str, VariantCurves] = {}
         self.study: ServingStudy | None = None
         self.view = "best"
-        self.knees: dict[str, tuple[float, float | None]] = {}   # variant -> (rps, p99 ms of the star or None)
+        self.knees: dict[str, tuple[float, float | None]] = {}  # variant -> (rps, p99 ms of the star or None)
         self.dirty = False
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -166,7 +199,7 @@ class ServingPlot(QWidget):
         self.budget_ms = budget_ms if budget_ms and budget_ms > 0 else None
         self.budget_line.setVisible(self.budget_ms is not None)
         if self.budget_ms is not None:
-            self.budget_line.setValue(math.log10(self.budget_ms))   # the axis is in log units
+            self.budget_line.setValue(math.log10(self.budget_ms))  # the axis is in log units
             self.budget_line.label.setFormat(f"p99 budget {self.budget_ms:g} ms")
 
     def add_point(self, point: LoadPoint) -> None:
@@ -188,14 +221,15 @@ class ServingPlot(QWidget):
                 real = [p for p in store.get(policy, []) if not p.simulated]
                 store[policy] = [p for p in v.curve if p.policy == policy] + real
             for run in (v.confirmed, v.confirmed_unbatched):
-                if run is not None and not any(not p.simulated and p.offered_rps == run.offered_rps
-                                               for p in store.get(run.policy, [])):
+                if run is not None and not any(
+                    not p.simulated and p.offered_rps == run.offered_rps for p in store.get(run.policy, [])
+                ):
                     store.setdefault(run.policy, []).append(run)
         self.dirty = True
         self.refresh(force=True)
 
     def set_view(self, view: str) -> None:
-        """"best": each variant's recommended policy (live: the best so far); "unbatched": no batching."""
+        """ "best": each variant's recommended policy (live: the best so far); "unbatched": no batching."""
         self.view = view
         self.dirty = True
         self.refresh(force=True)
@@ -249,7 +283,7 @@ class ServingPlot(QWidget):
         generator-behind crosses, then fit the latency view. Nothing new, or hidden without `force`: the timer stops.
         """
         if not self.dirty or (not force and not self.isVisible()):
-            self.timer.stop()   # nothing new, or hidden: showEvent catches up
+            self.timer.stop()  # nothing new, or hidden: showEvent catches up
             return
         self.dirty = False
         behind: list[tuple[float, float]] = []
@@ -259,10 +293,13 @@ class ServingPlot(QWidget):
             curves = self.curves.get(name)
             if curves is None:
                 curves = self.curves[name] = VariantCurves(self.plot, name, len(self.curves))
-                self.legend.setColumnCount(min(len(self.curves), 4))   # one low row: it fits under the lines
+                self.legend.setColumnCount(min(len(self.curves), 4))  # one low row: it fits under the lines
             for p in self.points[name].values():
-                behind += [(q.offered_rps, q.latency.total.p99) for q in p
-                           if not q.generator_kept_up and _finite(q.latency.total.p99)]
+                behind += [
+                    (q.offered_rps, q.latency.total.p99)
+                    for q in p
+                    if not q.generator_kept_up and _finite(q.latency.total.p99)
+                ]
             mine = [p for p in self.shown(name) if p.generator_kept_up]
             sim = sorted((p for p in mine if p.simulated), key=lambda p: p.offered_rps)
             real = sorted((p for p in mine if not p.simulated), key=lambda p: p.offered_rps)
@@ -314,7 +351,7 @@ class ServingPlot(QWidget):
             curves.knee_line.setVisible(False)
             self.knees.pop(name, None)
             return
-        curves.knee_line.setValue(math.log10(knee))   # the rate axis is in log units
+        curves.knee_line.setValue(math.log10(knee))  # the rate axis is in log units
         curves.knee_line.setVisible(True)
         if x.size == 0 or not x[0] <= knee <= x[-1]:
             # Off the drawn curve: no point on it to mark; the vertical line says where.
@@ -339,7 +376,7 @@ class ServingPlot(QWidget):
         item = self.plot.getPlotItem()
         item.enableAutoRange(axis="x", enable=True)
         item.setYRange(bottom, math.log10(high) + 0.08, padding=0)
-        return high * 0.98   # just inside the edge, so a clipped marker stays visible
+        return high * 0.98  # just inside the edge, so a clipped marker stays visible
 
     # -- for tests and the report ------------------------------------------------------------------
 

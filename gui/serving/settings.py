@@ -21,7 +21,7 @@ DEFAULT_CACHE_SIZES = "100, 1000, 10000"
 
 
 def _numbers(text: str, field: str, *, integer: bool, minimum: float, allow_zero: bool = False) -> tuple:
-    """"1, 2,4" -> (1, 2, 4); ValueError naming `field` for anything else."""
+    """ "1, 2,4" -> (1, 2, 4); ValueError naming `field` for anything else."""
     parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
     if not parts:
         raise ValueError(f"{field}: give at least one value")
@@ -33,8 +33,9 @@ def _numbers(text: str, field: str, *, integer: bool, minimum: float, allow_zero
             kind = "a whole number" if integer else "a number"
             raise ValueError(f"{field}: {part!r} is not {kind}") from None
         if not math.isfinite(value) or value < minimum or (value == 0 and not allow_zero):
-            raise ValueError(f"{field}: {part} is out of range (at least {minimum:g}"
-                             f"{', zero allowed' if allow_zero else ''})")
+            raise ValueError(
+                f"{field}: {part} is out of range (at least {minimum:g}{', zero allowed' if allow_zero else ''})"
+            )
         values.append(value)
     return tuple(sorted(set(values)))
 
@@ -76,8 +77,11 @@ class ServingInputs:
             "trace": trace,
             "seconds": float(self.seconds),
             "samples_path": samples_path,
-            "cache_sizes": (_numbers(self.cache_sizes, "Cache sizes", integer=True, minimum=1)
-                            if trace and self.cache_sizes.strip() else ()),
+            "cache_sizes": (
+                _numbers(self.cache_sizes, "Cache sizes", integer=True, minimum=1)
+                if trace and self.cache_sizes.strip()
+                else ()
+            ),
         }
         return kwargs
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from gui.workflow import RunOutcome
 
 TFLITE = "tflite"
-MAX_CACHED = 3     # auto candidates besides the recommended one: each costs a full study
+MAX_CACHED = 3  # auto candidates besides the recommended one: each costs a full study
 
 
 class ServingTab(QObject):
@@ -53,14 +53,16 @@ class ServingTab(QObject):
         self.panel = ServingPanel()
         self.tab_index = window.workspace.addTab(self.panel, "Serving")
         self.controller = ServingController(window.runner, self, job=job)
-        self.subject: str | None = None     # the model the shown study is about
+        self.subject: str | None = None  # the model the shown study is about
         # What the study's models came from (the window's RunOutcome, AutoResult or ModelInfo object):
         # identity, not the path, tells a study of this Run from one of an earlier Run of the same file.
         self.basis: object | None = None
 
         self.action = QAction("Test Under &Load…", window)
-        self.action.setToolTip("Will it keep up? p50/p99 versus request rate, with dynamic batching, for the "
-                               "variants of the last Run or Auto search (or the opened .tflite)")
+        self.action.setToolTip(
+            "Will it keep up? p50/p99 versus request rate, with dynamic batching, for the "
+            "variants of the last Run or Auto search (or the opened .tflite)"
+        )
         self.action.setEnabled(False)
         self.action.triggered.connect(self.start)
         window.run_menu.insertAction(window.export_variant_action, self.action)
@@ -78,11 +80,17 @@ class ServingTab(QObject):
         self.controller.study_finished.connect(self._on_finished)
         self.controller.study_failed.connect(self._on_failed)
         self.controller.study_cancelled.connect(self._on_cancelled)
-        for signal in (window.model_loaded, window.run_finished, window.auto_finished, window.run_failed,
-                       window.auto_failed, window.run_cancelled):
+        for signal in (
+            window.model_loaded,
+            window.run_finished,
+            window.auto_finished,
+            window.run_failed,
+            window.auto_failed,
+            window.run_cancelled,
+        ):
             signal.connect(self.refresh)
         window.runner.busy_changed.connect(self.refresh)
-        window.recipe_panel.data_chosen.connect(self.refresh)   # the samples line names the data file
+        window.recipe_panel.data_chosen.connect(self.refresh)  # the samples line names the data file
         self.refresh()
 
     # -- what to test -------------------------------------------------------------------------
@@ -99,8 +107,11 @@ class ServingTab(QObject):
             if chosen is not None:
                 models.append((chosen.name, chosen.tflite_bytes))
             models += self._cached_candidates(result, skip=chosen.name if chosen is not None else None)
-            text = ("From the auto search: " + ", ".join(n for n, _ in models)
-                    + " (the candidates that met the budget)") if models else ""
+            text = (
+                ("From the auto search: " + ", ".join(n for n, _ in models) + " (the candidates that met the budget)")
+                if models
+                else ""
+            )
             return models, text, result.source.path
         outcome = window.outcome
         if outcome is not None:
@@ -153,17 +164,26 @@ class ServingTab(QObject):
         window = self.window
         models, text, subject = self.models_at_hand()
         if subject != self.subject and not self.controller.active and self.panel.study is not None:
-            self.panel.clear()   # another model: the old study does not describe it
+            self.panel.clear()  # another model: the old study does not describe it
         if not models:
-            text = ("Nothing to test yet: the load test runs .tflite models. Run a recipe or an Auto search "
-                    "on this model first." if window.model_info is not None else "Open a model first.")
+            text = (
+                "Nothing to test yet: the load test runs .tflite models. Run a recipe or an Auto search "
+                "on this model first."
+                if window.model_info is not None
+                else "Open a model first."
+            )
         elif window.recipe_panel.data_path:
             text += f" · samples from {os.path.basename(window.recipe_panel.data_path)}"
         else:
             text += " · synthetic inputs (choose a data file in the recipe panel for real samples)"
         study = self.panel.study
-        if models and study is not None and not self.controller.active and self.basis is not self._basis() \
-                and self.report_study(window.outcome) is None:
+        if (
+            models
+            and study is not None
+            and not self.controller.active
+            and self.basis is not self._basis()
+            and self.report_study(window.outcome) is None
+        ):
             # Same model, other variants (a later Run or search): the study shown is not about them, and the
             # exported report leaves it out.
             tested = ", ".join(v.variant for v in study.variants)
@@ -189,7 +209,7 @@ class ServingTab(QObject):
         except ValueError as exc:
             window.show_error(JobError(ErrorKind.BAD_INPUT, f"the load test cannot run: {exc}"))
             return False
-        if window.runner.busy:   # queued after the one-off GPU check (seconds), else refused
+        if window.runner.busy:  # queued after the one-off GPU check (seconds), else refused
             return window.jobs.when_idle("serving", self.start, "Load test as soon as the GPU check ends…")
         if not self.controller.start(models, kwargs, subject=subject):
             return False

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from core.benchmark.crossover import CrossoverResult
     from core.benchmark.gpu_sweep import SweepResult
 
-IDLE_TEXT = ("Measure the CPU .tflite against the GPU runners (LiteRT's GPU accelerator, Keras on the GPU) "
-             "over batch sizes 1, 8, 64 and 256, counting the copies to and from the GPU.")
+IDLE_TEXT = (
+    "Measure the CPU .tflite against the GPU runners (LiteRT's GPU accelerator, Keras on the GPU) "
+    "over batch sizes 1, 8, 64 and 256, counting the copies to and from the GPU."
+)
 
 
 def _finite(value: object) -> bool:
@@ -46,10 +48,17 @@ def state_html(result: CrossoverResult) -> str:
         if not curve.available:
             continue
         where = f"from batch {point.batch_size}" if point.batch_size is not None else "never, up to the largest batch"
-        full = ("" if curve.fully_accelerated is None else
-                " (whole model on the GPU)" if curve.fully_accelerated else " (not fully accelerated)")
-        parts.append(f"<b>{html.escape(titles.get(point.device, point.device))}</b> beats the CPU {where}"
-                     f"{full}: {html.escape(point.reason)}")
+        full = (
+            ""
+            if curve.fully_accelerated is None
+            else " (whole model on the GPU)"
+            if curve.fully_accelerated
+            else " (not fully accelerated)"
+        )
+        parts.append(
+            f"<b>{html.escape(titles.get(point.device, point.device))}</b> beats the CPU {where}"
+            f"{full}: {html.escape(point.reason)}"
+        )
     return "<br>".join(parts)
 
 
@@ -66,15 +75,16 @@ class CrossoverPage(QWidget):
         self.state = QLabel(IDLE_TEXT)
         self.state.setObjectName("crossoverState")
         self.state.setWordWrap(True)
-        self.plot = make_plot("Time per sample by batch size (transfers counted)", "ms per sample (log)",
-                              "batch size (log)", self)
+        self.plot = make_plot(
+            "Time per sample by batch size (transfers counted)", "ms per sample (log)", "batch size (log)", self
+        )
         self.plot.setObjectName("crossoverChart")
         self.plot.getPlotItem().setLogMode(x=True, y=True)
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
         self.legend = add_legend(self.plot)
         self.result: CrossoverResult | None = None
-        self.lines: dict[str, tuple[list[int], list[float]]] = {}   # what is drawn, by curve title
-        self.marks: dict[str, int] = {}                            # crossover batch by curve title
+        self.lines: dict[str, tuple[list[int], list[float]]] = {}  # what is drawn, by curve title
+        self.marks: dict[str, int] = {}  # crossover batch by curve title
         top = QHBoxLayout()
         top.addWidget(self.button)
         top.addWidget(self.state, 1)
@@ -115,17 +125,31 @@ class CrossoverPage(QWidget):
                 continue
             xs, ys = [p[0] for p in points], [p[1] for p in points]
             colour = series_colour(index, original=curve.kind == "cpu")
-            item.addItem(pg.PlotDataItem(xs, ys, pen=pg.mkPen(colour, width=2), symbol=series_symbol(index),
-                                         symbolBrush=colour, symbolPen=colour, name=curve.title))
+            item.addItem(
+                pg.PlotDataItem(
+                    xs,
+                    ys,
+                    pen=pg.mkPen(colour, width=2),
+                    symbol=series_symbol(index),
+                    symbolBrush=colour,
+                    symbolPen=colour,
+                    name=curve.title,
+                )
+            )
             self.lines[curve.title] = (xs, ys)
         for point in result.crossovers:
             if point.batch_size is None:
                 continue
             title = next(c.title for c in result.curves if c.name == point.device)
             # log mode: the line sits at log10 of the batch size
-            item.addItem(pg.InfiniteLine(pos=math.log10(point.batch_size), angle=90,
-                                         pen=pg.mkPen(series_colour(0), style=pg.QtCore.Qt.PenStyle.DashLine),
-                                         label=f"{title}: from {point.batch_size}",
-                                         labelOpts={"position": 0.9, "color": self.palette().text().color()}))
+            item.addItem(
+                pg.InfiniteLine(
+                    pos=math.log10(point.batch_size),
+                    angle=90,
+                    pen=pg.mkPen(series_colour(0), style=pg.QtCore.Qt.PenStyle.DashLine),
+                    label=f"{title}: from {point.batch_size}",
+                    labelOpts={"position": 0.9, "color": self.palette().text().color()},
+                )
+            )
             self.marks[title] = point.batch_size
         self.state.setText(state_html(result))

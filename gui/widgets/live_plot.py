@@ -29,20 +29,21 @@ import pyqtgraph as pg
 REFRESH_MS = 80
 MAX_POINTS = 1000
 NEW_ITEMS_PER_REFRESH = 2
-STATS_SAMPLE = 20_000     # live box statistics from at most this many samples (evenly strided)
+STATS_SAMPLE = 20_000  # live box statistics from at most this many samples (evenly strided)
 BOX_WIDTH = 0.6
 
 
 class Series:
     """The samples of one measured configuration."""
 
-    def __init__(self, key: str, name: str, index: int, original: bool, offset_s: float = 0.0,
-                 short_name: str = "") -> None:
+    def __init__(
+        self, key: str, name: str, index: int, original: bool, offset_s: float = 0.0, short_name: str = ""
+    ) -> None:
         self.key, self.name, self.index, self.original = key, name, index, original
         self.short_name = short_name or name
         self.offset_s = offset_s
         self.values = np.empty(0, dtype=np.float64)
-        self.times = np.empty(0, dtype=np.float64)   # seconds since the first sample of the run
+        self.times = np.empty(0, dtype=np.float64)  # seconds since the first sample of the run
         self._pending: list[np.ndarray] = []
         self.dirty = False
         self.final = False
@@ -75,8 +76,9 @@ class Series:
         return int(self.values.size + sum(p.size for p in self._pending))
 
 
-def decimate(values: np.ndarray, max_points: int = MAX_POINTS,
-             times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def decimate(
+    values: np.ndarray, max_points: int = MAX_POINTS, times: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) with at most ~max_points points: min and max of each bin, so spikes survive.
 
     x is the sample index, or `times` (one per value) when given.
@@ -85,7 +87,7 @@ def decimate(values: np.ndarray, max_points: int = MAX_POINTS,
     if n <= max_points:
         return (np.arange(n, dtype=np.float64) if times is None else times), values
     size = int(math.ceil(n / (max_points // 2)))
-    bins = int(math.ceil(n / size))     # the last bin may be partial, never empty
+    bins = int(math.ceil(n / size))  # the last bin may be partial, never empty
     padded = np.full(bins * size, np.nan)
     padded[:n] = values
     blocks = padded.reshape(bins, size)
@@ -185,11 +187,19 @@ class LivePlot(QWidget):
         series = self.series.get(key)
         if series is None:
             runner = str(payload.get("runner", ""))
-            original = runner.startswith("keras") or runner.startswith("savedmodel") or payload.get("variant") == "original"
+            original = (
+                runner.startswith("keras") or runner.startswith("savedmodel") or payload.get("variant") == "original"
+            )
             index = sum(1 for s in self.series.values() if not s.original)
             offset = max((s.end_s for s in self.series.values()), default=0.0)
-            series = Series(key, display_name(payload, self.several_configs), index, original, offset,
-                            display_name(payload, self.several_configs, short=True))
+            series = Series(
+                key,
+                display_name(payload, self.several_configs),
+                index,
+                original,
+                offset,
+                display_name(payload, self.several_configs, short=True),
+            )
             self.series[key] = series
         series.add(payload.get("samples_ms") or ())
         if payload.get("final"):
@@ -257,9 +267,17 @@ class LivePlot(QWidget):
             if item is None:
                 colour = series_colour(series.index, series.original)
                 # Dots, not a line: joined min/max pairs of a decimated series would paint a solid block.
-                item = self.samples_plot.plot(x, np.maximum(y, 1e-6), pen=None, name=series.name,
-                                              symbol=series_symbol(series.index) if not series.original else "o",
-                                              symbolSize=4, symbolBrush=colour, symbolPen=None, antialias=False)
+                item = self.samples_plot.plot(
+                    x,
+                    np.maximum(y, 1e-6),
+                    pen=None,
+                    name=series.name,
+                    symbol=series_symbol(series.index) if not series.original else "o",
+                    symbolSize=4,
+                    symbolBrush=colour,
+                    symbolPen=None,
+                    antialias=False,
+                )
                 item.setDownsampling(auto=False)
                 self.items[series.key] = item
             else:
@@ -288,13 +306,27 @@ class LivePlot(QWidget):
             fill = pg.mkColor(c)
             fill.setAlpha(140)
             brushes.append(pg.mkBrush(fill))
-        self.boxes.setOpts(x=xs, y0=logs[:, 1], height=np.maximum(logs[:, 3] - logs[:, 1], 1e-4),
-                           width=BOX_WIDTH, brushes=brushes, pens=[pg.mkPen(c, width=1.5) for c in colours])
-        self.whiskers.setData(x=xs, y=logs[:, 2], top=logs[:, 4] - logs[:, 2], bottom=logs[:, 2] - logs[:, 0],
-                              pen=pg.mkPen(self.palette().text().color(), width=1))
-        self.medians.setData(x=xs, y=logs[:, 2], brush=None,
-                             pen=[pg.mkPen(self.palette().text().color(), width=2.5) for _ in drawn])
-        self.box_plot.getPlotItem().getAxis("bottom").setTicks([[(float(i), s.short_name) for i, s in enumerate(drawn)]])
+        self.boxes.setOpts(
+            x=xs,
+            y0=logs[:, 1],
+            height=np.maximum(logs[:, 3] - logs[:, 1], 1e-4),
+            width=BOX_WIDTH,
+            brushes=brushes,
+            pens=[pg.mkPen(c, width=1.5) for c in colours],
+        )
+        self.whiskers.setData(
+            x=xs,
+            y=logs[:, 2],
+            top=logs[:, 4] - logs[:, 2],
+            bottom=logs[:, 2] - logs[:, 0],
+            pen=pg.mkPen(self.palette().text().color(), width=1),
+        )
+        self.medians.setData(
+            x=xs, y=logs[:, 2], brush=None, pen=[pg.mkPen(self.palette().text().color(), width=2.5) for _ in drawn]
+        )
+        self.box_plot.getPlotItem().getAxis("bottom").setTicks(
+            [[(float(i), s.short_name) for i, s in enumerate(drawn)]]
+        )
         self.box_plot.getPlotItem().setXRange(-0.6, len(drawn) - 0.4, padding=0)
         low, high = float(logs[:, 0].min()), float(logs[:, 4].max())
         margin = max(0.1, (high - low) * 0.08)

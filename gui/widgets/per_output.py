@@ -22,8 +22,10 @@ from gui.panels.model_panel import make_table
 from gui.table_models import Column, RecordTableModel
 
 WORST_MARK = "◀ worst"
-HINT = ("Each output is scored with its own task. In the table above, a variant's fidelity is its worst output's "
-        "(in bold here, ◀ worst) and the accuracy column is the primary output's.")
+HINT = (
+    "Each output is scored with its own task. In the table above, a variant's fidelity is its worst output's "
+    "(in bold here, ◀ worst) and the accuracy column is the primary output's."
+)
 
 
 def _output_text(r: OutputRow) -> str:
@@ -63,15 +65,35 @@ OUTPUT_COLUMNS = [
     Column("Output", _output_text, tooltip=_tooltip, bold=lambda r: r.first),
     Column("Task", lambda r: r.task if r.first else "", tooltip=_tooltip),
     Column("Variant", lambda r: r.variant, tooltip=_tooltip),
-    Column("Agreement", lambda r: r.agreement_text, numeric=True, bold=lambda r: r.worst,
-           tooltip=lambda r: "decisions that agree with the original's (top-1, label decisions, positions, ids); "
-                             "— for outputs that make no decisions (regression, embedding)"),
-    Column("Cosine", lambda r: r.cosine_text, numeric=True, bold=lambda r: r.worst,
-           tooltip=lambda r: "cosine similarity of the outputs to the original's"),
-    Column("Max |diff|", lambda r: r.max_diff_text, numeric=True, bold=lambda r: r.worst,
-           tooltip=lambda r: "largest absolute difference from the original's outputs"),
-    Column("Accuracy", lambda r: r.accuracy,
-           tooltip=lambda r: "against the labels of the evaluation data" if r.accuracy != "—" else "no labels"),
+    Column(
+        "Agreement",
+        lambda r: r.agreement_text,
+        numeric=True,
+        bold=lambda r: r.worst,
+        tooltip=lambda r: (
+            "decisions that agree with the original's (top-1, label decisions, positions, ids); "
+            "— for outputs that make no decisions (regression, embedding)"
+        ),
+    ),
+    Column(
+        "Cosine",
+        lambda r: r.cosine_text,
+        numeric=True,
+        bold=lambda r: r.worst,
+        tooltip=lambda r: "cosine similarity of the outputs to the original's",
+    ),
+    Column(
+        "Max |diff|",
+        lambda r: r.max_diff_text,
+        numeric=True,
+        bold=lambda r: r.worst,
+        tooltip=lambda r: "largest absolute difference from the original's outputs",
+    ),
+    Column(
+        "Accuracy",
+        lambda r: r.accuracy,
+        tooltip=lambda r: "against the labels of the evaluation data" if r.accuracy != "—" else "no labels",
+    ),
     Column("Notes", _notes, tooltip=_tooltip),
 ]
 
@@ -107,7 +129,7 @@ class PerOutputPage(QWidget):
         self.model.set_records(self.rows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.resizeColumnsToContents()   # once: a ResizeToContents header measures at every layout pass
+        self.table.resizeColumnsToContents()  # once: a ResizeToContents header measures at every layout pass
         # Notes take the width that is left (elided, whole in the tooltip): the figures never scroll away.
         header.setSectionResizeMode(len(OUTPUT_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         return len(output_tasks(source, [e for _, e in models]))

@@ -71,8 +71,9 @@ def add_legend(plot: pg.PlotWidget, offset: tuple[int, int] = (-8, 8)) -> pg.Leg
     background, text, grid = palette_colours(plot)
     fill = QColor(background)
     fill.setAlpha(200)
-    legend = plot.getPlotItem().addLegend(offset=offset, labelTextColor=text, brush=pg.mkBrush(fill),
-                                          pen=pg.mkPen(grid))
+    legend = plot.getPlotItem().addLegend(
+        offset=offset, labelTextColor=text, brush=pg.mkBrush(fill), pen=pg.mkPen(grid)
+    )
     return legend
 
 

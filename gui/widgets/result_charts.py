@@ -47,8 +47,11 @@ class ResultCharts(QWidget):
         self.tradeoff_plot = make_plot("Quality vs latency", "accuracy", "p50 per call (log scale)", self)
         self.tradeoff_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
         self.tradeoff_legend = add_legend(self.tradeoff_plot, offset=(-8, -8))
-        for name, plot in (("latencyChart", self.latency_plot), ("sizeChart", self.size_plot),
-                           ("tradeoffChart", self.tradeoff_plot)):
+        for name, plot in (
+            ("latencyChart", self.latency_plot),
+            ("sizeChart", self.size_plot),
+            ("tradeoffChart", self.tradeoff_plot),
+        ):
             plot.setObjectName(name)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -56,7 +59,7 @@ class ResultCharts(QWidget):
         layout.addWidget(self.size_plot, 1)
         layout.addWidget(self.tradeoff_plot, 1)
         self.front: list[str] = []
-        self.starred: str | None = None   # the recommended variant the quality-vs-latency chart stars
+        self.starred: str | None = None  # the recommended variant the quality-vs-latency chart stars
 
     def plots(self) -> dict[str, pg.PlotWidget]:
         """{"latency", "size", "tradeoff": its PlotWidget}: the keys the report's charts are named by."""
@@ -65,7 +68,7 @@ class ResultCharts(QWidget):
     def clear(self) -> None:
         """Empty the three charts (legends too) and forget the Pareto front and the starred variant."""
         for plot in self.plots().values():
-            plot.getPlotItem().clear()   # also empties the legend
+            plot.getPlotItem().clear()  # also empties the legend
         self.front = []
         self.starred = None
 
@@ -76,8 +79,11 @@ class ResultCharts(QWidget):
 
     def steps(self, rows: list[Row], metric: Metric) -> list:
         """Filling the charts in three steps (one per chart), so a caller can spread them over the event loop."""
-        return [lambda: self._latency_and_size(rows, latency=True), lambda: self._latency_and_size(rows, latency=False),
-                lambda: self._tradeoff(rows, metric)]
+        return [
+            lambda: self._latency_and_size(rows, latency=True),
+            lambda: self._latency_and_size(rows, latency=False),
+            lambda: self._tradeoff(rows, metric),
+        ]
 
     def _latency_and_size(self, rows: list[Row], latency: bool) -> None:
         (self.latency_plot if latency else self.size_plot).getPlotItem().clear()
@@ -85,8 +91,12 @@ class ResultCharts(QWidget):
         n = len(rows)
         # Horizontal bars, the original on top: names read on the left axis at any width.
         ys = np.array([float(n - 1 - i) for i in range(n)])
-        ticks = [[(float(n - 1 - i), r.name + (" ✔" if getattr(r, "recommended", False) else ""))
-                  for i, r in enumerate(rows)]]
+        ticks = [
+            [
+                (float(n - 1 - i), r.name + (" ✔" if getattr(r, "recommended", False) else ""))
+                for i, r in enumerate(rows)
+            ]
+        ]
         text_colour = self.palette().text().color()
 
         if not latency:
@@ -101,11 +111,26 @@ class ResultCharts(QWidget):
             floor = math.floor(float(logs50.min()) - 0.3)
             floor = min(floor, math.floor(float(logs99.max()) - 1.5))  # at least ~2 decades: readable log ticks
             y = ys[timed]
-            item.addItem(pg.BarGraphItem(x0=floor, y=y, width=logs50 - floor, height=0.6,
-                                         brushes=[_brush(colours[i]) for i in timed],
-                                         pens=[pg.mkPen(colours[i]) for i in timed]))
-            item.addItem(pg.ErrorBarItem(x=logs50, y=y, right=logs99 - logs50, left=np.zeros_like(logs50),
-                                         beam=0.25, pen=pg.mkPen(text_colour, width=1.5)))
+            item.addItem(
+                pg.BarGraphItem(
+                    x0=floor,
+                    y=y,
+                    width=logs50 - floor,
+                    height=0.6,
+                    brushes=[_brush(colours[i]) for i in timed],
+                    pens=[pg.mkPen(colours[i]) for i in timed],
+                )
+            )
+            item.addItem(
+                pg.ErrorBarItem(
+                    x=logs50,
+                    y=y,
+                    right=logs99 - logs50,
+                    left=np.zeros_like(logs50),
+                    beam=0.25,
+                    pen=pg.mkPen(text_colour, width=1.5),
+                )
+            )
             for k, i in enumerate(timed):
                 label = pg.TextItem(_ms(rows[i].p50_ms), color=text_colour, anchor=(0.0, 0.5))
                 label.setPos(float(logs99[k]) + 0.05, float(y[k]))
@@ -122,8 +147,16 @@ class ResultCharts(QWidget):
         # Size: plain bars in KiB.
         item = self.size_plot.getPlotItem()
         sizes = np.array([r.size_bytes / 1024 for r in rows])
-        item.addItem(pg.BarGraphItem(x0=0, y=ys, width=sizes, height=0.6,
-                                     brushes=[_brush(c) for c in colours], pens=[pg.mkPen(c) for c in colours]))
+        item.addItem(
+            pg.BarGraphItem(
+                x0=0,
+                y=ys,
+                width=sizes,
+                height=0.6,
+                brushes=[_brush(c) for c in colours],
+                pens=[pg.mkPen(c) for c in colours],
+            )
+        )
         for i in range(n):
             text = f"{sizes[i]:,.0f}" if sizes[i] >= 10 else f"{sizes[i]:.1f}"
             label = pg.TextItem(text, color=text_colour, anchor=(0.0, 0.5))
@@ -157,8 +190,11 @@ class ResultCharts(QWidget):
             fx = np.log10([by_name[name][0] for name in self.front])
             fy = np.array([by_name[name][1] for name in self.front])
             highlight = pg.mkColor(self.palette().highlight().color())
-            item.addItem(pg.PlotDataItem(fx, fy, pen=pg.mkPen(highlight, width=3, style=Qt.PenStyle.DashLine),
-                                         name="Pareto front"))
+            item.addItem(
+                pg.PlotDataItem(
+                    fx, fy, pen=pg.mkPen(highlight, width=3, style=Qt.PenStyle.DashLine), name="Pareto front"
+                )
+            )
         index = 0
         for r, colour in zip(rows, colours):
             symbol = "o" if r.is_original else series_symbol(index)
@@ -168,10 +204,15 @@ class ResultCharts(QWidget):
                 continue
             lat, q = by_name[r.name]
             on_front = r.name in self.front
-            scatter = pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol=symbol, size=15 if on_front else 11,
-                                         brush=_brush(colour, 255 if on_front else 110),
-                                         pen=pg.mkPen(text_colour if on_front else colour, width=2 if on_front else 1),
-                                         name=r.name + (" ✔ recommended" if getattr(r, "recommended", False) else ""))
+            scatter = pg.ScatterPlotItem(
+                x=[math.log10(lat)],
+                y=[q],
+                symbol=symbol,
+                size=15 if on_front else 11,
+                brush=_brush(colour, 255 if on_front else 110),
+                pen=pg.mkPen(text_colour if on_front else colour, width=2 if on_front else 1),
+                name=r.name + (" ✔ recommended" if getattr(r, "recommended", False) else ""),
+            )
             item.addItem(scatter)
         # The star marks the core's one recommendation (Row.recommended, from its Recommendation object), the
         # variant the header and the table's ✔ name; the Pareto front is the dashed line and the ringed points.
@@ -180,8 +221,16 @@ class ResultCharts(QWidget):
         if chosen is not None:
             lat, q = by_name[chosen.name]
             highlight = pg.mkColor(self.palette().highlight().color())
-            item.addItem(pg.ScatterPlotItem(x=[math.log10(lat)], y=[q], symbol="star", size=30,
-                                            brush=pg.mkBrush(None), pen=pg.mkPen(highlight, width=2.5)))
+            item.addItem(
+                pg.ScatterPlotItem(
+                    x=[math.log10(lat)],
+                    y=[q],
+                    symbol="star",
+                    size=30,
+                    brush=pg.mkBrush(None),
+                    pen=pg.mkPen(highlight, width=2.5),
+                )
+            )
         if points:
             xs = np.log10([p[1] for p in points])
             qs = np.array([p[2] for p in points])
@@ -199,15 +248,15 @@ class ResultCharts(QWidget):
 def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
     """Ticks for an axis that holds log10(milliseconds): decades, plus 2 and 5 when under ~2 decades show."""
     major, minor = [], []
-    stride = max(1, math.ceil((high - low) / 4))   # at most ~4 labelled decades: narrow charts stay legible
+    stride = max(1, math.ceil((high - low) / 4))  # at most ~4 labelled decades: narrow charts stay legible
     for k in range(math.floor(low), math.ceil(high) + 1):
         if low <= k <= high:
-            major.append((float(k), fmt_ms_tick(10.0 ** k) if k % stride == 0 else ""))
+            major.append((float(k), fmt_ms_tick(10.0**k) if k % stride == 0 else ""))
         if high - low < 2.2:
             for m in (2, 5):
                 x = k + math.log10(m)
                 if low <= x <= high:
-                    minor.append((x, fmt_ms_tick(m * 10.0 ** k)))
+                    minor.append((x, fmt_ms_tick(m * 10.0**k)))
     return [major, minor]
 
 

@@ -89,6 +89,12 @@ def distill_job(epochs: int, *, progress, cancel):
     training.PROGRESS_MIN_INTERVAL_S = 0.0
     teacher = mlp()
     x, y = data(teacher, 64, classes=3)
-    result = distill(teacher, DistillConfig(epochs=epochs, batch_size=16, measure=MeasureConfig(measure=False)),
-                     x, y, progress=progress, cancel=cancel)
+    result = distill(
+        teacher,
+        DistillConfig(epochs=epochs, batch_size=16, measure=MeasureConfig(measure=False)),
+        x,
+        y,
+        progress=progress,
+        cancel=cancel,
+    )
     return {"params_student": result.params_student, "params_teacher": result.params_teacher}

@@ -59,8 +59,13 @@ def build(chain: list[str]) -> bytes:
         if name == "FC":
             weights = tensor(f"w{i}", shape=(4, 4), data=np.eye(4, dtype=np.float32))
             out = tensor(f"t{i}")
-            op("FULLY_CONNECTED", [current, weights, -1], [out], s.BuiltinOptions.FullyConnectedOptions,
-               s.FullyConnectedOptionsT())
+            op(
+                "FULLY_CONNECTED",
+                [current, weights, -1],
+                [out],
+                s.BuiltinOptions.FullyConnectedOptions,
+                s.FullyConnectedOptionsT(),
+            )
         elif name == "CUMSUM":
             axis = tensor(f"axis{i}", dtype=s.TensorType.INT32, shape=(), data=np.array(1, np.int32))
             out = tensor(f"t{i}")

@@ -30,7 +30,7 @@ def _try(action) -> Attempt:
 
 def _unhide(value: str) -> str:
     assert value.startswith("hidden:")
-    return value[len("hidden:"):]
+    return value[len("hidden:") :]
 
 
 def escape_attempts(model: str, hidden_secret: str, hidden_outside_dir: str, port: int, *, progress, cancel):
@@ -132,8 +132,9 @@ def build_endless_saved_model(folder: str) -> None:
         def _initialize(self):
             # The clock is never negative, so i never changes and the loop never ends
             # (a condition TensorFlow's graph optimizer can't fold away).
-            count = tf.while_loop(lambda i: tf.greater_equal(i, 0),
-                                  lambda i: i + tf.cast(tf.timestamp() < 0, tf.int32), [tf.constant(0)])
+            count = tf.while_loop(
+                lambda i: tf.greater_equal(i, 0), lambda i: i + tf.cast(tf.timestamp() < 0, tf.int32), [tf.constant(0)]
+            )
             count = count[0] if isinstance(count, (list, tuple)) else count
             return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=tf.cast(count, tf.float32))
 

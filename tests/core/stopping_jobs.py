@@ -33,8 +33,12 @@ def facts(*, progress, cancel) -> ChildFacts:
     from core.engine.sandbox import applied_status
 
     status = applied_status()
-    return ChildFacts(pid=os.getpid(), ppid=os.getppid(), death_signal=parent_death_signal(),
-                      sandboxed=bool(status is not None and status.filesystem))
+    return ChildFacts(
+        pid=os.getpid(),
+        ppid=os.getppid(),
+        death_signal=parent_death_signal(),
+        sandboxed=bool(status is not None and status.filesystem),
+    )
 
 
 def busy(seconds: float, *, progress, cancel):

@@ -15,7 +15,7 @@ from core.benchmark.litert_runner import LiteRTRunner
 from core.engine.context import CancelToken, null_reporter
 from tests.core.handmade_tflite import build
 
-FC_WEIGHTS = 16                     # one handmade FC: a 4 x 4 identity matrix, no bias
+FC_WEIGHTS = 16  # one handmade FC: a 4 x 4 identity matrix, no bias
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +34,12 @@ def _interpreter(data: bytes, xnnpack: bool = True):
 
 # --------------------------------------------------------------------------- LiteRT: today's private paths
 
+
 def test_litert_private_paths_read_todays_interpreter(chain):
     interpreter = _interpreter(chain)
     names = [n.name for n in litert.nodes(interpreter)]
-    assert names[:3] == ["FULLY_CONNECTED", "CUMSUM", "FULLY_CONNECTED"]   # the chain as written
-    assert names[3:] == ["DELEGATE", "DELEGATE"]                            # CUMSUM splits XNNPACK in two
+    assert names[:3] == ["FULLY_CONNECTED", "CUMSUM", "FULLY_CONNECTED"]  # the chain as written
+    assert names[3:] == ["DELEGATE", "DELEGATE"]  # CUMSUM splits XNNPACK in two
     assert [op["op_name"] for op in litert.ops_details(interpreter)] == names[:3]
     info = litert.delegation_info(interpreter)
     assert (info.total_ops, info.delegated_ops, info.partitions, info.kept_ops) == (3, 2, 2, (("CUMSUM", 1),))
@@ -69,10 +70,13 @@ def test_without_the_native_wrapper_subgraph_0_runs_through_the_public_api():
     native = litert.native(public, 0)
     native.SetTensor(inp, x, 0)
     native.Invoke(0)
-    np.testing.assert_array_equal(native.GetTensor(out, 0), x)        # two identity layers
-    assert litert.tensor_details(public, inp, 0)["name"] == "x"      # public get_tensor_details
-    with pytest.raises(UpstreamChanged, match=r"interpreter internals changed: Interpreter has no _interpreter.*"
-                                              r"ai-edge-litert \d"):
+    np.testing.assert_array_equal(native.GetTensor(out, 0), x)  # two identity layers
+    assert litert.tensor_details(public, inp, 0)["name"] == "x"  # public get_tensor_details
+    with pytest.raises(
+        UpstreamChanged,
+        match=r"interpreter internals changed: Interpreter has no _interpreter.*"
+        r"ai-edge-litert \d",
+    ):
         litert.native(public, 1)
     with pytest.raises(UpstreamChanged, match=r"LiteRT's op details API changed: .*_get_ops_details"):
         litert.ops_details(public)
@@ -81,6 +85,7 @@ def test_without_the_native_wrapper_subgraph_0_runs_through_the_public_api():
 
 
 # --------------------------------------------------------------------------- LiteRT: callers say unknown
+
 
 class _NativeWithoutNodes:
     """The native wrapper as a later ai_edge_litert might have it: no node list. Holds no reference to it."""
@@ -114,7 +119,7 @@ class _NoNodeRunner(LiteRTRunner):
 
 def test_runner_with_the_node_api_gone_runs_and_says_delegation_is_unknown():
     runner = _NoNodeRunner(build(["FC", "FC"]), variant="fp32")
-    runner.prepare(1, 1)                                             # before: AttributeError, a failed run
+    runner.prepare(1, 1)  # before: AttributeError, a failed run
     assert runner.delegation is None
     [note] = [n for n in runner.notes if "XNNPACK" in n]
     assert "unknown" in note and "LiteRT's interpreter internals changed" in note and "NumNodes" in note
@@ -122,7 +127,7 @@ def test_runner_with_the_node_api_gone_runs_and_says_delegation_is_unknown():
     [(name, y)] = runner.run_once({runner.interface.input_names[0]: x}).items()
     np.testing.assert_array_equal(y, x)
     unknown = _NoNodeRunner(build(["FC", "FC"]))
-    assert unknown.variant == "unknown"                              # not guessed as fp32
+    assert unknown.variant == "unknown"  # not guessed as fp32
 
 
 def test_inspect_with_ops_details_gone_shows_unknown_params_and_flops(tmp_path, monkeypatch):
@@ -141,13 +146,13 @@ def test_inspect_with_ops_details_gone_shows_unknown_params_and_flops(tmp_path, 
     def inspect():
         return inspect_model(str(path), progress=null_reporter(), cancel=CancelToken()).info
 
-    monkeypatch.setattr(tflite_graph, "read_tflite_graph", unreadable)   # the interpreter fallback is used
-    info = inspect()                                                       # today's private path
-    assert info.params == 2 * FC_WEIGHTS and info.flops == 2 * 2 * FC_WEIGHTS   # FLOPs = 2 x MACs, 16 per FC
+    monkeypatch.setattr(tflite_graph, "read_tflite_graph", unreadable)  # the interpreter fallback is used
+    info = inspect()  # today's private path
+    assert info.params == 2 * FC_WEIGHTS and info.flops == 2 * 2 * FC_WEIGHTS  # FLOPs = 2 x MACs, 16 per FC
 
     monkeypatch.delattr(Interpreter, "_get_ops_details")
     info = inspect()
-    assert info.params is None and info.flops is None                 # before: 0 and 0
+    assert info.params is None and info.flops is None  # before: 0 and 0
     [note] = [n for n in info.notes if n.startswith("parameters and FLOPs: unknown")]
     assert "LiteRT's op details API changed" in note and "_get_ops_details" in note and "ai-edge-litert" in note
     text = format_info(info)
@@ -155,6 +160,7 @@ def test_inspect_with_ops_details_gone_shows_unknown_params_and_flops(tmp_path, 
 
 
 # --------------------------------------------------------------------------- Keras
+
 
 @pytest.fixture(scope="module")
 def keras():
@@ -164,8 +170,9 @@ def keras():
 
 
 def _models(keras):
-    seq = keras.Sequential([keras.Input((4,), name="pixels"), keras.layers.Dense(3, activation="softmax",
-                                                                                  name="probs")])
+    seq = keras.Sequential(
+        [keras.Input((4,), name="pixels"), keras.layers.Dense(3, activation="softmax", name="probs")]
+    )
     inp = keras.Input((4,), name="features")
     hidden = keras.layers.Dense(5, name="hidden")(inp)
     func = keras.Model(inp, keras.layers.Dense(2, activation="sigmoid", name="score")(hidden))
@@ -191,12 +198,12 @@ def test_keras_graph_internals_gone_is_reported_as_an_upstream_change(keras, mon
     from core.models.inspection import _inspect_keras
 
     _, func = _models(keras)
-    assert count_keras_macs(func).total == 4 * 5 + 5 * 2               # Dense MACs: in x out, by hand
+    assert count_keras_macs(func).total == 4 * 5 + 5 * 2  # Dense MACs: in x out, by hand
     monkeypatch.delattr(func, "_nodes_by_depth")
     count = count_keras_macs(func)
     assert "Keras's functional-graph internals changed" in count.unknown and "_nodes_by_depth" in count.unknown
     fields = _inspect_keras(func)
-    assert fields["flops"] is None                                      # unknown, not a partial 0
+    assert fields["flops"] is None  # unknown, not a partial 0
     assert any("_nodes_by_depth" in n and "keras 3" in n for n in fields["notes"])
     assert not any("no layer graph" in n for n in fields["notes"])
     with pytest.raises(ConversionError, match="Keras's functional-graph internals changed"):
@@ -209,7 +216,7 @@ def test_keras_tensor_history_gone_falls_back_to_public_names(keras, monkeypatch
     seq, func = _models(keras)
     monkeypatch.delattr(seq.outputs[0], "_keras_history")
     monkeypatch.delattr(func.outputs[0], "_keras_history")
-    assert output_activation(seq) == "softmax" and output_activation(func) == "sigmoid"   # as built above
+    assert output_activation(seq) == "softmax" and output_activation(func) == "sigmoid"  # as built above
 
 
 def test_a_subclassed_model_still_has_no_layer_graph(keras):

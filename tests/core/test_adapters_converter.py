@@ -55,15 +55,17 @@ class _Logs:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.reporter = Reporter(lambda event: self.lines.append(event.message) if isinstance(event, LogEvent)
-                                 else None)
+        self.reporter = Reporter(
+            lambda event: self.lines.append(event.message) if isinstance(event, LogEvent) else None
+        )
 
 
 # --------------------------------------------------------------------------- (a) the symbols are there
 
+
 @pytest.mark.parametrize("spec", sorted(tf_converter.SYMBOLS))
 def test_every_tensorflow_converter_symbol_is_present(spec):
-    assert tf_converter.symbol(spec) is not None      # else UpstreamChanged names the module and attribute
+    assert tf_converter.symbol(spec) is not None  # else UpstreamChanged names the module and attribute
 
 
 @pytest.mark.parametrize("spec", sorted(aeq.SYMBOLS))
@@ -73,8 +75,11 @@ def test_every_ai_edge_quantizer_symbol_is_present(spec):
 
 def test_a_removed_or_changed_symbol_is_named_with_the_version(monkeypatch):
     _hide(monkeypatch, tf_converter.CONVERT_MODULE, "mlir_quantize")
-    with pytest.raises(UpstreamChanged, match=r"^TensorFlow's TFLite quantizer changed: tensorflow\.lite\.python\."
-                                              r"convert has no mlir_quantize \(tensorflow 2\.\d+"):
+    with pytest.raises(
+        UpstreamChanged,
+        match=r"^TensorFlow's TFLite quantizer changed: tensorflow\.lite\.python\."
+        r"convert has no mlir_quantize \(tensorflow 2\.\d+",
+    ):
         tf_converter.mlir_quantize(b"model")
     _hide(monkeypatch, tf_converter.CONVERT_MODULE, "mlir_quantize", replacement=lambda input_data_str: b"")
     with pytest.raises(UpstreamChanged, match=r"mlir_quantize takes other arguments"):
@@ -83,8 +88,11 @@ def test_a_removed_or_changed_symbol_is_named_with_the_version(monkeypatch):
     with pytest.raises(UpstreamChanged, match=r"Calibrator\._calibrator\.QuantizeModel is gone"):
         tf_converter.quantize_16x8(tf_converter.Calibrated(model=b"", handle=object()), allow_float=False)
     _hide(monkeypatch, "ai_edge_quantizer.model_validator", "ComparisonResult")
-    with pytest.raises(UpstreamChanged, match=r"ai_edge_quantizer\.model_validator has no ComparisonResult "
-                                              r"\(ai-edge-quantizer \d"):
+    with pytest.raises(
+        UpstreamChanged,
+        match=r"ai_edge_quantizer\.model_validator has no ComparisonResult "
+        r"\(ai-edge-quantizer \d",
+    ):
         aeq.symbol(aeq.SIGNATURE_RESULT)
 
 
@@ -97,24 +105,38 @@ def test_private_converter_names_are_used_only_in_core_adapters():
     def uses(path: Path) -> list[str]:
         found = []
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            through_adapter = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                node.value.id == "tf_converter"                              # the adapter's own function
-            if isinstance(node, ast.Attribute) and not through_adapter and (
-                    node.attr in private_attrs or node.attr.startswith("_experimental")):
+            through_adapter = (
+                isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "tf_converter"
+            )  # the adapter's own function
+            if (
+                isinstance(node, ast.Attribute)
+                and not through_adapter
+                and (node.attr in private_attrs or node.attr.startswith("_experimental"))
+            ):
                 found.append(f"{path.relative_to(REPO)}:{node.lineno} .{node.attr}")
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            found += [f"{path.relative_to(REPO)}:{node.lineno} import {n}" for n in names
-                      if n.startswith(private_modules)]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
+            found += [
+                f"{path.relative_to(REPO)}:{node.lineno} import {n}" for n in names if n.startswith(private_modules)
+            ]
         return found
 
-    offenders = [u for folder in ("core", "gui") for p in sorted((REPO / folder).rglob("*.py"))
-                 if adapters not in p.parents for u in uses(p)]
+    offenders = [
+        u
+        for folder in ("core", "gui")
+        for p in sorted((REPO / folder).rglob("*.py"))
+        if adapters not in p.parents
+        for u in uses(p)
+    ]
     assert offenders == [], "use core.adapters.tf_converter / core.adapters.ai_edge_quantizer: " + ", ".join(offenders)
     assert any("import ai_edge_quantizer" in u for u in uses(adapters / "ai_edge_quantizer.py"))
 
 
 # --------------------------------------------------------------------------- (b) the optimize job
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
@@ -137,8 +159,13 @@ def tiny(tmp_path_factory):
 def _optimize(model_path: Path, recipes: list, data_path: Path, logs: _Logs):
     from core.optimize.pipeline import optimize_model
 
-    return optimize_model(str(model_path), recipes, DataSpec(path=str(data_path), calibration_samples=32),
-                          progress=logs.reporter, cancel=CancelToken())
+    return optimize_model(
+        str(model_path),
+        recipes,
+        DataSpec(path=str(data_path), calibration_samples=32),
+        progress=logs.reporter,
+        cancel=CancelToken(),
+    )
 
 
 def _tensor_types(tflite: bytes) -> set[str]:
@@ -156,8 +183,9 @@ def test_moved_converter_internals_take_the_public_routes(tiny, monkeypatch):
     _hide(monkeypatch, "ai_edge_quantizer.recipe", "dynamic_legacy_wi8_afp32")
     public_requantize = []
     real = tf_converter.requantize_with_debugger
-    monkeypatch.setattr(tf_converter, "requantize_with_debugger",
-                        lambda *a, **k: public_requantize.append(a[1]) or real(*a, **k))
+    monkeypatch.setattr(
+        tf_converter, "requantize_with_debugger", lambda *a, **k: public_requantize.append(a[1]) or real(*a, **k)
+    )
     logs = _Logs()
     recipes = ["fp32", "dynamic", "int8", recipe_for_mode("int8", selective=SelectiveConfig(auto=True))]
     result = _optimize(model_path, recipes, data_path, logs)
@@ -169,25 +197,33 @@ def test_moved_converter_internals_take_the_public_routes(tiny, monkeypatch):
     assert public_requantize, "selective took the debugger's public route"
     for name in ("int8", "int8-selective"):
         variant = result.variant(name)
-        assert "int8" in _tensor_types(variant.tflite_bytes)                       # really quantized
-        assert variant.evaluation.fidelity.top1_agreement >= 0.9                   # against the Keras model
+        assert "int8" in _tensor_types(variant.tflite_bytes)  # really quantized
+        assert variant.evaluation.fidelity.top1_agreement >= 0.9  # against the Keras model
     # Built by the converter, not derived by AEQ (whose variants carry "+ai-edge-quantizer").
     assert "ai-edge-quantizer" not in result.variant("dynamic").converter_path
     # Never silent: each fallback is a warning on the variant it built, naming the symbol and the installed
     # version (read here from the package metadata), and the JSON document carries it, valid for its schema.
     tf_version, aeq_version = metadata.version("tensorflow"), metadata.version("ai-edge-quantizer")
-    calibrator = (f"built with the public converter because TensorFlow {tf_version} no longer has "
-                  f"{tf_converter.CALIBRATOR_MODULE}.Calibrator (slower calibration; same quantization)")
-    requantize = (f"built with the public QuantizationDebugger because TensorFlow {tf_version} no longer has "
-                  f"{tf_converter.CONVERT_MODULE}.mlir_quantize (")
-    derive = (f"built with the public converter because ai-edge-quantizer {aeq_version} no longer has "
-              "ai_edge_quantizer.recipe.dynamic_legacy_wi8_afp32 (")
+    calibrator = (
+        f"built with the public converter because TensorFlow {tf_version} no longer has "
+        f"{tf_converter.CALIBRATOR_MODULE}.Calibrator (slower calibration; same quantization)"
+    )
+    requantize = (
+        f"built with the public QuantizationDebugger because TensorFlow {tf_version} no longer has "
+        f"{tf_converter.CONVERT_MODULE}.mlir_quantize ("
+    )
+    derive = (
+        f"built with the public converter because ai-edge-quantizer {aeq_version} no longer has "
+        "ai_edge_quantizer.recipe.dynamic_legacy_wi8_afp32 ("
+    )
     expected = {"fp32": [], "dynamic": [derive], "int8": [calibrator], "int8-selective": [calibrator, requantize]}
     for name, starts in expected.items():
         fallbacks = [w for w in result.variant(name).warnings if w.startswith("built with the public")]
-        assert len(fallbacks) == len(starts) and all(w.startswith(s) for w, s in zip(fallbacks, starts)), \
-            (name, fallbacks)
-    document = json.loads(dumps(stamp(schemas.OPTIMIZE, {**result.summary(), "exports": []})))   # as optimize --json
+        assert len(fallbacks) == len(starts) and all(w.startswith(s) for w, s in zip(fallbacks, starts)), (
+            name,
+            fallbacks,
+        )
+    document = json.loads(dumps(stamp(schemas.OPTIMIZE, {**result.summary(), "exports": []})))  # as optimize --json
     schemas.validate(document)
     in_json = {v["name"]: v["warnings"] for v in document["variants"]}
     assert calibrator in in_json["int8"] and calibrator in in_json["int8-selective"]
@@ -201,9 +237,11 @@ def test_a_moved_quantizer_alone_is_a_warning_on_the_int8_variant(tiny, monkeypa
     _hide(monkeypatch, tf_converter.CONVERT_MODULE, "mlir_quantize")
     result = _optimize(model_path, ["fp32", "int8"], data_path, _Logs())
     assert not result.failures, [f.message for f in result.failures]
-    expected = (f"built with the public converter because TensorFlow {metadata.version('tensorflow')} no longer has "
-                "tensorflow.lite.python.convert.mlir_quantize (slower: the converter converts and calibrates again; "
-                "same quantization)")
+    expected = (
+        f"built with the public converter because TensorFlow {metadata.version('tensorflow')} no longer has "
+        "tensorflow.lite.python.convert.mlir_quantize (slower: the converter converts and calibrates again; "
+        "same quantization)"
+    )
     assert expected in result.variant("int8").warnings
     assert not any("no longer has" in w for w in result.variant("fp32").warnings)
     assert "int8" in _tensor_types(result.variant("int8").tflite_bytes)
@@ -217,8 +255,10 @@ def test_a_fallback_warning_names_a_changed_signature_and_is_given_once():
     warnings: list[str] = []
     add_upstream_fallback(warnings, "the public converter", changed, "slower")
     add_upstream_fallback(warnings, "the public QuantizationDebugger", changed, "slower")
-    assert warnings == [f"built with the public converter because TensorFlow {metadata.version('tensorflow')} "
-                        "changed: mlir_quantize takes other arguments (slower)"]
+    assert warnings == [
+        f"built with the public converter because TensorFlow {metadata.version('tensorflow')} "
+        "changed: mlir_quantize takes other arguments (slower)"
+    ]
 
 
 def test_without_ai_edge_quantizer_s_quantizer_only_the_int8_variant_of_a_tflite_fails(tiny, monkeypatch):
@@ -233,7 +273,7 @@ def test_without_ai_edge_quantizer_s_quantizer_only_the_int8_variant_of_a_tflite
     [failure] = result.failures
     assert failure.name == "int8" and failure.kind == "conversion"
     assert "ai_edge_quantizer.quantizer has no Quantizer" in failure.message
-    assert "ai-edge-quantizer 0." in failure.message                             # the installed version
+    assert "ai-edge-quantizer 0." in failure.message  # the installed version
     assert any("int8: quantize step: ai-edge-quantizer's API changed" in line for line in logs.lines)
 
 
@@ -245,9 +285,13 @@ def test_a_crashed_isolated_converter_is_one_variants_conversion_error(monkeypat
     from core.engine.module_process import ModuleRun
     from core.errors import ConversionError
 
-    monkeypatch.setattr(isolated, "run_module", lambda *a, **k: ModuleRun(returncode=-int(signal.SIGSEGV),
-                                                                          stderr="", timed_out=False, seconds=0.5))
+    monkeypatch.setattr(
+        isolated,
+        "run_module",
+        lambda *a, **k: ModuleRun(returncode=-int(signal.SIGSEGV), stderr="", timed_out=False, seconds=0.5),
+    )
     with pytest.raises(ConversionError, match=r"int8 is not available .* crashed \(SIGSEGV\)") as caught:
-        isolated.convert_isolated("saved_model", "serving_default", "int8",
-                                  calibration={"x": np.zeros((2, 3), np.float32)})
+        isolated.convert_isolated(
+            "saved_model", "serving_default", "int8", calibration={"x": np.zeros((2, 3), np.float32)}
+        )
     assert getattr(caught.value, "crashed", False) is True

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from core.auto import (
-    FAILED, MEASURED, MISSES_BUDGET, PENDING, SKIPPED, AutoBudget, AutoCandidate, AutoSettings, auto_optimize,
-    check_budget, choose, pareto_front,
+    FAILED,
+    MEASURED,
+    MISSES_BUDGET,
+    PENDING,
+    SKIPPED,
+    AutoBudget,
+    AutoCandidate,
+    AutoSettings,
+    auto_optimize,
+    check_budget,
+    choose,
+    pareto_front,
 )
 from core.auto.search import _data_parts
 from core.data.loaders import DataSpec
@@ -26,16 +36,31 @@ from core.optimize.recipes import recipe_for_mode
 
 def _multiclass(accuracy: float | None, agreement: float) -> Evaluation:
     acc = None if accuracy is None else AccuracyMetrics(task="multiclass", samples=100, accuracy=accuracy)
-    fid = FidelityMetrics(task="multiclass", samples=100, max_abs_diff=0.1, mean_abs_diff=0.01,
-                          cosine_similarity=0.999, cosine_over="sample", top1_agreement=agreement)
+    fid = FidelityMetrics(
+        task="multiclass",
+        samples=100,
+        max_abs_diff=0.1,
+        mean_abs_diff=0.01,
+        cosine_similarity=0.999,
+        cosine_over="sample",
+        top1_agreement=agreement,
+    )
     return Evaluation(task="multiclass", accuracy=acc, fidelity=fid)
 
 
 def _binary(pr_auc: float, flipped_fraction: float) -> Evaluation:
     acc = AccuracyMetrics(task="binary", samples=100, accuracy=0.99, pr_auc=pr_auc, roc_auc=0.9)
-    fid = FidelityMetrics(task="binary", samples=100, max_abs_diff=0.1, mean_abs_diff=0.01, cosine_similarity=0.99,
-                          cosine_over="array", flipped=int(flipped_fraction * 100),
-                          flipped_fraction=flipped_fraction, threshold=0.5)
+    fid = FidelityMetrics(
+        task="binary",
+        samples=100,
+        max_abs_diff=0.1,
+        mean_abs_diff=0.01,
+        cosine_similarity=0.99,
+        cosine_over="array",
+        flipped=int(flipped_fraction * 100),
+        flipped_fraction=flipped_fraction,
+        threshold=0.5,
+    )
     return Evaluation(task="binary", accuracy=acc, fidelity=fid)
 
 
@@ -71,7 +96,7 @@ def test_accuracy_budget_regression_is_mae_increase():
 
 def test_agreement_budget_and_its_default():
     original = _multiclass(None, 1.0)
-    assert check_budget(_multiclass(None, 0.995), original, 10, AutoBudget()).meets   # default: 99%
+    assert check_budget(_multiclass(None, 0.995), original, 10, AutoBudget()).meets  # default: 99%
     check = check_budget(_multiclass(None, 0.98), original, 10, AutoBudget())
     assert not check.meets and "agreement 98.00% < 99%" in check.misses[0]
     assert check_budget(_binary(0.5, 0.02), _binary(0.5, 0.0), 10, AutoBudget(min_agreement=0.98)).meets
@@ -105,17 +130,27 @@ def test_budget_values_are_checked():
 
 
 def _cand(name, latency, size, quality, meets=True, status=MEASURED, reason=""):
-    return AutoCandidate(name=name, recipe=recipe_for_mode("fp32", name=name), status=status, reason=reason,
-                         size_bytes=size, quality=quality, quality_label=f"q {quality}", meets_budget=meets,
-                         meets_quality=meets, latency_ms=latency if status == MEASURED else None, threads=1,
-                         batch_size=1)
+    return AutoCandidate(
+        name=name,
+        recipe=recipe_for_mode("fp32", name=name),
+        status=status,
+        reason=reason,
+        size_bytes=size,
+        quality=quality,
+        quality_label=f"q {quality}",
+        meets_budget=meets,
+        meets_quality=meets,
+        latency_ms=latency if status == MEASURED else None,
+        threads=1,
+        batch_size=1,
+    )
 
 
 def test_pareto_front_drops_dominated_candidates():
     fp32 = _cand("fp32", 1.0, 1000, 0.99)
     int8 = _cand("int8", 0.5, 300, 0.98)
-    dyn = _cand("dynamic", 0.6, 300, 0.98)          # dominated by int8 (slower, same size and quality)
-    f16 = _cand("float16", 0.9, 500, 0.99)           # faster and smaller than fp32, same quality: dominates it
+    dyn = _cand("dynamic", 0.6, 300, 0.98)  # dominated by int8 (slower, same size and quality)
+    f16 = _cand("float16", 0.9, 500, 0.99)  # faster and smaller than fp32, same quality: dominates it
     missed = _cand("int16x8", None, 100, 0.5, meets=False, status=MISSES_BUDGET)
     front = pareto_front([fp32, int8, dyn, f16, missed])
     assert [c.name for c in front] == ["int8", "float16"]
@@ -130,7 +165,7 @@ def test_nan_quality_counts_as_worst_in_the_front():
 def test_recommendation_is_the_fastest_within_budget_ties_go_to_smaller():
     fp32 = _cand("fp32", 1.0, 1000, 0.99)
     dyn = _cand("dynamic", 0.500, 400, 0.98)
-    int8 = _cand("int8", 0.505, 300, 0.98)          # within 2% of dynamic: a tie, and smaller
+    int8 = _cand("int8", 0.505, 300, 0.98)  # within 2% of dynamic: a tie, and smaller
     slow_small = _cand("x", 0.8, 100, 0.99)
     choice, reasons = choose([fp32, dyn, int8, slow_small])
     assert choice.name == "int8"
@@ -162,8 +197,12 @@ TINY = dict(threads=(1,), batch_sizes=(1,), seconds_per_config=0.05, warmup=2)
 
 
 def _fraud_data(samples_dir):
-    return DataSpec(path=str(samples_dir / "fraud_calib.npz"), eval_path=str(samples_dir / "fraud_eval.npz"),
-                    calibration_samples=100, eval_samples=2000)
+    return DataSpec(
+        path=str(samples_dir / "fraud_calib.npz"),
+        eval_path=str(samples_dir / "fraud_eval.npz"),
+        calibration_samples=100,
+        eval_samples=2000,
+    )
 
 
 class Recorder:
@@ -193,8 +232,14 @@ def cache_dir(tmp_path_factory):
 def first_run(samples_dir, cache_dir):
     settings = AutoSettings(cache_dir=str(cache_dir), **TINY)
     recorder = Recorder()
-    result = auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(max_accuracy_drop=0.01),
-                           _fraud_data(samples_dir), settings, progress=Reporter(recorder), cancel=CancelToken())
+    result = auto_optimize(
+        str(samples_dir / "fraud.keras"),
+        AutoBudget(max_accuracy_drop=0.01),
+        _fraud_data(samples_dir),
+        settings,
+        progress=Reporter(recorder),
+        cancel=CancelToken(),
+    )
     return result, recorder, settings
 
 
@@ -218,8 +263,8 @@ def test_real_auto_run_on_the_fraud_sample(first_run):
     if result.candidate("int8").meets_budget:
         assert selective.status == SKIPPED and "already meets" in selective.reason
     elif selective.status == FAILED:
-        assert selective.reason, selective           # a failure says why
-    else:   # tried and built: benchmarked exactly when its figures keep the budget
+        assert selective.reason, selective  # a failure says why
+    else:  # tried and built: benchmarked exactly when its figures keep the budget
         assert selective.meets_budget is not None, selective
         assert selective.status == (MEASURED if selective.meets_budget else MISSES_BUDGET), selective.reason
     # Pruning is ruled out with a stated reason (the fraud MLP runs at the per-call overhead floor).
@@ -252,12 +297,18 @@ def test_second_run_comes_from_the_cache_without_converting_or_measuring(first_r
     import core.optimize.source as source
 
     monkeypatch.setattr(source, "open_source", refuse)
-    monkeypatch.setattr(session, "open_source", refuse)     # where OptimizeSession.open looks it up
+    monkeypatch.setattr(session, "open_source", refuse)  # where OptimizeSession.open looks it up
     monkeypatch.setattr(session.OptimizeSession, "build_state", refuse)
     monkeypatch.setattr(measure, "run_benchmark", refuse)
     recorder = Recorder()
-    again = auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(max_accuracy_drop=0.01),
-                          _fraud_data(samples_dir), settings, progress=Reporter(recorder), cancel=CancelToken())
+    again = auto_optimize(
+        str(samples_dir / "fraud.keras"),
+        AutoBudget(max_accuracy_drop=0.01),
+        _fraud_data(samples_dir),
+        settings,
+        progress=Reporter(recorder),
+        cancel=CancelToken(),
+    )
     assert again.setup_from_cache and again.all_from_cache
     for c in again.candidates:
         if c.status in (MEASURED, MISSES_BUDGET, FAILED):
@@ -274,10 +325,17 @@ def test_second_run_comes_from_the_cache_without_converting_or_measuring(first_r
 def test_cancel_keeps_the_candidates_measured_so_far(samples_dir, tmp_path):
     token = CancelToken()
     recorder = Recorder(cancel_after=2, token=token)
-    settings = AutoSettings(cache_dir=str(tmp_path), modes=("fp32", "dynamic", "float16"), selective=False,
-                            pruning="never", **TINY)
-    result = auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(min_agreement=0.98), _fraud_data(samples_dir),
-                           settings, progress=Reporter(recorder), cancel=token)
+    settings = AutoSettings(
+        cache_dir=str(tmp_path), modes=("fp32", "dynamic", "float16"), selective=False, pruning="never", **TINY
+    )
+    result = auto_optimize(
+        str(samples_dir / "fraud.keras"),
+        AutoBudget(min_agreement=0.98),
+        _fraud_data(samples_dir),
+        settings,
+        progress=Reporter(recorder),
+        cancel=token,
+    )
     assert result.cancelled
     assert [c.status for c in result.candidates[:2]] == [MEASURED, MEASURED]
     assert result.candidate("float16").status == PENDING
@@ -321,11 +379,21 @@ def test_changed_data_is_not_served_from_the_cache(samples_dir, tmp_path):
     with np.load(samples_dir / "fraud_eval.npz") as f:
         x, y = f["x"][:1000], f["y"][:1000]
     np.savez(data, x=x, y=y)
-    settings = AutoSettings(cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never",
-                            **TINY)
+    settings = AutoSettings(
+        cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never", **TINY
+    )
     spec = DataSpec(path=str(data), calibration_samples=50)
-    run = lambda: auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(), spec, settings,  # noqa: E731
-                                progress=null_reporter(), cancel=CancelToken())
+
+    def run():
+        return auto_optimize(
+            str(samples_dir / "fraud.keras"),
+            AutoBudget(),
+            spec,
+            settings,
+            progress=null_reporter(),
+            cancel=CancelToken(),
+        )
+
     assert not run().candidates[0].from_cache
     assert run().candidates[0].from_cache
     np.savez(data, x=x * 1.01, y=y)
@@ -337,11 +405,18 @@ def test_accuracy_budget_without_labels_fails_cleanly(samples_dir, tmp_path):
     data = tmp_path / "x.npy"
     with np.load(samples_dir / "fraud_eval.npz") as f:
         np.save(data, f["x"][:200])
-    settings = AutoSettings(cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never",
-                            **TINY)
+    settings = AutoSettings(
+        cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never", **TINY
+    )
     with pytest.raises(BadInputError, match="labelled"):
-        auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(max_accuracy_drop=0.01),
-                      DataSpec(path=str(data)), settings, progress=null_reporter(), cancel=CancelToken())
+        auto_optimize(
+            str(samples_dir / "fraud.keras"),
+            AutoBudget(max_accuracy_drop=0.01),
+            DataSpec(path=str(data)),
+            settings,
+            progress=null_reporter(),
+            cancel=CancelToken(),
+        )
 
 
 def test_settings_are_checked():
@@ -365,19 +440,40 @@ def inline_engine(monkeypatch):
     monkeypatch.setattr(auto_mode, "make_engine", lambda args: Engine(isolated=False))
 
 
-def test_cli_auto_prints_the_table_and_exports_the_recommendation(samples_dir, tmp_path, capsys, monkeypatch,
-                                                                   inline_engine):
+def test_cli_auto_prints_the_table_and_exports_the_recommendation(
+    samples_dir, tmp_path, capsys, monkeypatch, inline_engine
+):
     from core.cli.main import main
 
     monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "best.tflite"
-    argv = ["optimize", str(samples_dir / "fraud.keras"), "--auto", "--min-agreement", "0.99",
-            "--data", str(samples_dir / "fraud_calib.npz"), "--eval-data", str(samples_dir / "fraud_eval.npz"),
-            "--eval-samples", "1000", "--calibration-samples", "100", "--threads", "1", "--seconds", "0.05",
-            "-q", "dynamic,int8", "--no-prune", "--out", str(out)]
+    argv = [
+        "optimize",
+        str(samples_dir / "fraud.keras"),
+        "--auto",
+        "--min-agreement",
+        "0.99",
+        "--data",
+        str(samples_dir / "fraud_calib.npz"),
+        "--eval-data",
+        str(samples_dir / "fraud_eval.npz"),
+        "--eval-samples",
+        "1000",
+        "--calibration-samples",
+        "100",
+        "--threads",
+        "1",
+        "--seconds",
+        "0.05",
+        "-q",
+        "dynamic,int8",
+        "--no-prune",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "candidate" in text and "Pareto front" in text and "Recommended: " in text   # Recommendation.headline()
+    assert "candidate" in text and "Pareto front" in text and "Recommended: " in text  # Recommendation.headline()
     assert "fp32" in text and "int8" in text and f"wrote {out}" in text
     report = json.loads(out.with_name("best.report.json").read_text())
     assert report["auto"]["recommended"] == report["variant"]
@@ -395,8 +491,9 @@ def test_cli_auto_usage_errors(samples_dir, capsys):
     assert main(["optimize", model, "--auto"]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["optimize", model, "--auto", "--no-export", "--prune", "0.5"]) == 2
-    assert main(["optimize", model, "--auto", "--max-accuracy-drop", "0.01", "--min-agreement", "0.9",
-                 "--no-export"]) == 2
+    assert (
+        main(["optimize", model, "--auto", "--max-accuracy-drop", "0.01", "--min-agreement", "0.9", "--no-export"]) == 2
+    )
     assert main(["optimize", model, "--max-size", "1", "--no-export"]) == 2
     assert "--auto" in capsys.readouterr().err
     assert main(["optimize", model, "--auto", "--no-export", "--threads", "0"]) == 2
@@ -420,10 +517,23 @@ def test_cache_command_info_and_clear(tmp_path, capsys, monkeypatch):
 
 
 def test_pruning_candidates_are_built_when_asked(samples_dir, tmp_path):
-    settings = AutoSettings(cache_dir=str(tmp_path), modes=("fp32",), selective=False, pruning="always",
-                            prune_levels=(0.5,), prune_epochs=1, **TINY)
-    result = auto_optimize(str(samples_dir / "fraud.keras"), AutoBudget(min_agreement=0.5), _fraud_data(samples_dir),
-                           settings, progress=null_reporter(), cancel=CancelToken())
+    settings = AutoSettings(
+        cache_dir=str(tmp_path),
+        modes=("fp32",),
+        selective=False,
+        pruning="always",
+        prune_levels=(0.5,),
+        prune_epochs=1,
+        **TINY,
+    )
+    result = auto_optimize(
+        str(samples_dir / "fraud.keras"),
+        AutoBudget(min_agreement=0.5),
+        _fraud_data(samples_dir),
+        settings,
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     pruned = result.candidate("structured50+fp32")
     assert pruned.quality is not None, pruned.reason
     # min_agreement=0.5: measured when its agreement keeps the budget, else evaluated and left out.
@@ -440,8 +550,14 @@ def test_tflite_source_rules_out_pruning_and_selective(first_run, samples_dir, t
     model = tmp_path / "fraud.tflite"
     model.write_bytes(fp32.tflite_bytes)
     tiny = AutoSettings(cache_dir=str(tmp_path / "cache"), modes=("fp32", "int8"), **TINY)
-    again = auto_optimize(str(model), AutoBudget(min_agreement=1.0), _fraud_data(samples_dir), tiny,
-                          progress=null_reporter(), cancel=CancelToken())
+    again = auto_optimize(
+        str(model),
+        AutoBudget(min_agreement=1.0),
+        _fraud_data(samples_dir),
+        tiny,
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     pruned = [c for c in again.candidates if c.name.startswith("structured")]
     assert pruned and all(c.status == SKIPPED and "needs a Keras model" in c.reason for c in pruned)
     selective = again.candidate("int8-selective")
@@ -454,13 +570,19 @@ def test_a_model_that_predicts_one_class_is_flagged(tmp_path):
 
     keras = import_keras()
     inputs = keras.Input((4,))
-    outputs = keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros",
-                                 bias_initializer=keras.initializers.Constant([1.0, 0.0, 0.0]))(inputs)
+    outputs = keras.layers.Dense(
+        3,
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([1.0, 0.0, 0.0]),
+    )(inputs)
     path = tmp_path / "constant.keras"
     keras.Model(inputs, outputs).save(path)
-    settings = AutoSettings(cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never",
-                            **TINY)
-    result = auto_optimize(str(path), AutoBudget(), DataSpec(), settings, progress=null_reporter(),
-                           cancel=CancelToken())
+    settings = AutoSettings(
+        cache_dir=str(tmp_path / "cache"), modes=("fp32",), selective=False, pruning="never", **TINY
+    )
+    result = auto_optimize(
+        str(path), AutoBudget(), DataSpec(), settings, progress=null_reporter(), cancel=CancelToken()
+    )
     assert any("same class for every evaluation sample" in w for w in result.warnings)
     assert result.data.synthetic_data and result.recommended == "fp32"

@@ -20,8 +20,9 @@ def tiny_tflite(tmp_path_factory):
     tf = import_tensorflow()
     import keras
 
-    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     folder = tmp_path_factory.mktemp("cli")
     path = folder / "tiny.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
@@ -41,20 +42,35 @@ def test_parser_lists_and_defaults():
     config = bench_cli.config_from_args(args)
     assert config.threads == (1, 2) and config.batch_sizes == (1, 8, 32) and config.runs == 7
     assert config.budget_ms == 10.0 and config.xnnpack and not config.keep_samples
-    args = build_parser().parse_args(["bench", "m.keras", "--seconds", "0.5", "--no-xnnpack", "--samples",
-                                      "--keras-modes", "eager,predict_on_batch", "--budget-ms", "3"])
+    args = build_parser().parse_args(
+        [
+            "bench",
+            "m.keras",
+            "--seconds",
+            "0.5",
+            "--no-xnnpack",
+            "--samples",
+            "--keras-modes",
+            "eager,predict_on_batch",
+            "--budget-ms",
+            "3",
+        ]
+    )
     config = bench_cli.config_from_args(args)
     assert config.time_budget_s == 0.5 and not config.xnnpack and config.keep_samples
     assert config.keras_modes == ("eager", "predict_on_batch") and config.budget_ms == 3
 
 
-@pytest.mark.parametrize("argv", [
-    ["bench", "m.tflite", "--threads", "0"],
-    ["bench", "m.tflite", "--batch", "a,b"],
-    ["bench", "m.tflite", "--runs", "5", "--seconds", "1"],
-    ["bench", "m.tflite", "--budget-ms", "-1"],
-    ["bench"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "m.tflite", "--threads", "0"],
+        ["bench", "m.tflite", "--batch", "a,b"],
+        ["bench", "m.tflite", "--runs", "5", "--seconds", "1"],
+        ["bench", "m.tflite", "--budget-ms", "-1"],
+        ["bench"],
+    ],
+)
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == 2
 
@@ -122,7 +138,7 @@ def test_devices_text_and_json(inline_engine, capsys):
     assert "CPU" in out and "state" in out and ".tflite models run on the CPU" in out
     assert main(["devices", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    from core.tf_runtime import import_tensorflow   # the inline engine imported it: what TF itself sees
+    from core.tf_runtime import import_tensorflow  # the inline engine imported it: what TF itself sees
 
     gpus = import_tensorflow().config.list_physical_devices("GPU")
     assert data["cpu"]["logical_cores"] == os.cpu_count() and data["cpu_only"] is (not gpus)
@@ -133,10 +149,23 @@ def test_devices_text_and_json(inline_engine, capsys):
 def test_devices_format_with_gpus():
     from core.hardware import GpuInfo, build_report, cpu_info
 
-    report = build_report(cpu_info("model name: X\nflags: avx2\n"),
-                          [GpuInfo(0, "NVIDIA H200", "tensorflow", "/GPU:0", (9, 0))],
-                          [GpuInfo(0, "NVIDIA H200", "nvml", memory_total_mb=143771.0, memory_used_mb=0.0,
-                                   driver_version="550.54", cuda_driver_version="12.4")],
-                          tf_version="2.21.0", tf_built_with_cuda=True, nvml_status="ok")
+    report = build_report(
+        cpu_info("model name: X\nflags: avx2\n"),
+        [GpuInfo(0, "NVIDIA H200", "tensorflow", "/GPU:0", (9, 0))],
+        [
+            GpuInfo(
+                0,
+                "NVIDIA H200",
+                "nvml",
+                memory_total_mb=143771.0,
+                memory_used_mb=0.0,
+                driver_version="550.54",
+                cuda_driver_version="12.4",
+            )
+        ],
+        tf_version="2.21.0",
+        tf_built_with_cuda=True,
+        nvml_status="ok",
+    )
     text = devices_cli.format_report(report)
     assert "/GPU:0" in text and "compute capability 9.0" in text and "140.4 GiB" in text and "driver 550.54" in text

@@ -47,6 +47,7 @@ def bench(*argv):
 
 # --------------------------------------------------------------------------- a 3-input model
 
+
 @pytest.fixture(scope="module")
 def three(tmp_path_factory):
     """Inputs in the model's order txn (4,) float, merchant_id () int32 id, history (8, 2) float sequence.
@@ -68,14 +69,21 @@ def three(tmp_path_factory):
     model.save(folder / "three.keras")
     (folder / "three.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     rng = np.random.default_rng(7)
-    data = {"txn": rng.normal(size=(N, 4)).astype(np.float32),
-            "merchant_id": rng.integers(0, 20, size=N).astype(np.int32),
-            "history": rng.normal(size=(N, 8, 2)).astype(np.float32)}
+    data = {
+        "txn": rng.normal(size=(N, 4)).astype(np.float32),
+        "merchant_id": rng.integers(0, 20, size=N).astype(np.int32),
+        "history": rng.normal(size=(N, 8, 2)).astype(np.float32),
+    }
     np.savez(folder / "named.npz", **data)
     # x_0.. in the Keras model's input order (txn, merchant_id, history)
     np.savez(folder / "positional.npz", x_0=data["txn"], x_1=data["merchant_id"], x_2=data["history"])
-    return {"model": model, "data": data, "folder": folder, "keras": folder / "three.keras",
-            "tflite": folder / "three.tflite"}
+    return {
+        "model": model,
+        "data": data,
+        "folder": folder,
+        "keras": folder / "three.keras",
+        "tflite": folder / "three.tflite",
+    }
 
 
 def keras_outputs(model, data, rows):
@@ -97,7 +105,7 @@ def test_keras_runner_feeds_each_input_its_own_array(three, file):
     inputs, out = one_batch(runner, feed, 4)
     for name, value in three["data"].items():
         np.testing.assert_array_equal(inputs[name], value[:4])
-    assert inputs["merchant_id"].dtype == np.int32            # ids stay integers
+    assert inputs["merchant_id"].dtype == np.int32  # ids stay integers
     expected = keras_outputs(three["model"], three["data"], slice(0, 4))
     assert set(out) == {"score", "aux"}
     for name in expected:
@@ -108,7 +116,7 @@ def test_litert_runner_matches_the_signature_runner_and_keras(three):
     from ai_edge_litert.interpreter import Interpreter
 
     runner = LiteRTRunner(three["tflite"])
-    assert runner.interface.input_names == ("history", "merchant_id", "txn")   # the signature's order
+    assert runner.interface.input_names == ("history", "merchant_id", "txn")  # the signature's order
     feed = load_feed(three["folder"] / "named.npz", runner.feed_interface())
     inputs, out = one_batch(runner, feed, 5)
     oracle = Interpreter(model_path=str(three["tflite"])).get_signature_runner("serving_default")
@@ -157,8 +165,20 @@ def test_bench_multi_input_from_data(three, model_key, file, inline_engine, caps
         assert bench(three[model_key], "--data", three["folder"] / file, "--runs", "2") == ExitCode.BAD_INPUT
         assert "'history'" in capsys.readouterr().err
         return
-    code = bench(three[model_key], "--data", three["folder"] / file, "--batch", "2", "--runs", "3",
-                 "--warmup", "1", "--keras-modes", "tf_function", "--json")
+    code = bench(
+        three[model_key],
+        "--data",
+        three["folder"] / file,
+        "--batch",
+        "2",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--keras-modes",
+        "tf_function",
+        "--json",
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert all(c["error"] == "" and c["stats"]["n"] == 3 for c in out["configs"])
@@ -177,14 +197,20 @@ def test_bench_data_that_names_no_input_exits_3(three, tmp_path, inline_engine, 
 
 
 def test_benchmark_variants_feeds_keras_and_tflite_by_name(three):
-    result = benchmark_variants({"fp32": three["tflite"].read_bytes()}, FAST, keras_model=three["keras"],
-                                data=three["folder"] / "positional.npz", progress=null_reporter(),
-                                cancel=CancelToken())
+    result = benchmark_variants(
+        {"fp32": three["tflite"].read_bytes()},
+        FAST,
+        keras_model=three["keras"],
+        data=three["folder"] / "positional.npz",
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert [c.label for c in result.configs] == ["keras-tf_function b1", "fp32 b1 t1"]
     assert all(c.ok for c in result.configs)
 
 
 # --------------------------------------------------------------------------- signatures
+
 
 @pytest.fixture(scope="module")
 def two_signatures(tmp_path_factory):
@@ -203,7 +229,7 @@ def two_signatures(tmp_path_factory):
         def embed(self, tokens):
             return {"vectors": tf.reduce_mean(tf.gather(table, tokens), axis=1)}
 
-    class Named(tf.Module):      # a .tflite's signatures are named after the functions converted
+    class Named(tf.Module):  # a .tflite's signatures are named after the functions converted
         @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="features")])
         def serving_default(self, features):
             return {"scores": tf.matmul(features, weights)}
@@ -216,7 +242,8 @@ def two_signatures(tmp_path_factory):
     # (from_saved_model keeps only serving_default here; the concrete functions keep both)
     named = Named()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [named.serving_default.get_concrete_function(), named.embed.get_concrete_function()], named)
+        [named.serving_default.get_concrete_function(), named.embed.get_concrete_function()], named
+    )
     tflite = folder.parent / "two.tflite"
     tflite.write_bytes(converter.convert())
     tokens = rng.integers(0, 10, size=(N, 5)).astype(np.int32)
@@ -256,8 +283,7 @@ def test_litert_runner_second_signature_matches_the_signature_runner(two_signatu
     from ai_edge_litert.interpreter import Interpreter
 
     tokens = two_signatures["tokens"]
-    for key, name, data in (("embed", "tokens", tokens), ("serving_default", "features",
-                                                           np.ones((N, 4), np.float32))):
+    for key, name, data in (("embed", "tokens", tokens), ("serving_default", "features", np.ones((N, 4), np.float32))):
         runner = LiteRTRunner(two_signatures["tflite"], signature=key)
         runner.set_sample_shapes({})
         runner.prepare(N, 1)
@@ -279,13 +305,20 @@ def test_bench_unknown_signature_exits_3(two_signatures, three, inline_engine, c
 def test_gui_job_benchmarks_a_saved_model_original(two_signatures):
     """The GUI's Run: benchmark_variants(keras_model=<the SavedModel folder>) measures the original."""
     tflite = two_signatures["tflite"].read_bytes()
-    result = benchmark_variants({"fp32": tflite}, FAST, keras_model=str(two_signatures["folder"]),
-                                label="saved_model", progress=null_reporter(), cancel=CancelToken())
+    result = benchmark_variants(
+        {"fp32": tflite},
+        FAST,
+        keras_model=str(two_signatures["folder"]),
+        label="saved_model",
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert [c.label for c in result.configs] == ["savedmodel b1", "fp32 b1 t1"]
     assert all(c.ok for c in result.configs)
 
 
 # --------------------------------------------------------------------------- free dimensions
+
 
 @pytest.fixture(scope="module")
 def free_length(tmp_path_factory):
@@ -305,13 +338,22 @@ def free_length(tmp_path_factory):
 @pytest.mark.parametrize("suffix", [".tflite", ".keras"])
 def test_free_length_benched_at_the_data_length(free_length, suffix, inline_engine, capsys):
     model = free_length["folder"] / f"free{suffix}"
-    code = bench(model, "--data", free_length["folder"] / "len45.npz", "--batch", "1,2", "--runs", "3",
-                 "--keras-modes", "tf_function", "--json")
+    code = bench(
+        model,
+        "--data",
+        free_length["folder"] / "len45.npz",
+        "--batch",
+        "1,2",
+        "--runs",
+        "3",
+        "--keras-modes",
+        "tf_function",
+        "--json",
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and len(out["configs"]) == 2
     assert all(c["error"] == "" and c["stats"]["n"] == 3 for c in out["configs"])
-    assert out["inputs"] == [{"name": "seq", "shape": [45, 2], "dtype": "float32", "free_axes": [1],
-                              "source": "data"}]
+    assert out["inputs"] == [{"name": "seq", "shape": [45, 2], "dtype": "float32", "free_axes": [1], "source": "data"}]
     assert any("(batch, 45, 2)" in note and "data" in note for note in out["notes"])
     bench(model, "--data", free_length["folder"] / "len45.npz", "--runs", "2", "--keras-modes", "tf_function")
     assert "'seq' (batch, 45, 2) float32 (free size from the data)" in capsys.readouterr().out
@@ -342,8 +384,9 @@ def test_free_length_runs_at_the_given_input_shape(free_length, inline_engine, c
 
 # --------------------------------------------------------------------------- nothing measured
 
+
 def test_bench_that_measures_nothing_exits_4_with_one_line(three, tmp_path, inline_engine, capsys):
-    bad_ids = dict(three["data"], merchant_id=np.full(N, 1000, np.int32))   # outside Embedding(20)
+    bad_ids = dict(three["data"], merchant_id=np.full(N, 1000, np.int32))  # outside Embedding(20)
     path = tmp_path / "bad_ids.npz"
     np.savez(path, **bad_ids)
     code = bench(three["tflite"], "--data", path, "--runs", "2")
@@ -355,8 +398,9 @@ def test_bench_that_measures_nothing_exits_4_with_one_line(three, tmp_path, inli
 
 
 def _config(error, kind):
-    return ConfigResult("fp32 b8 t1", "litert", "fp32", 8, 1, compute_stats([], batch_size=8), 0.0, 0.0,
-                        "vmhwm", (), error, kind)
+    return ConfigResult(
+        "fp32 b8 t1", "litert", "fp32", 8, 1, compute_stats([], batch_size=8), 0.0, 0.0, "vmhwm", (), error, kind
+    )
 
 
 def test_nothing_measured_kinds():
@@ -368,8 +412,12 @@ def test_nothing_measured_kinds():
     only_batch = nothing_measured(result(_config("the model does not run at batch 8", "input")))
     assert only_batch.kind == ErrorKind.BAD_INPUT and only_batch.exit_code == ExitCode.BAD_INPUT
     assert "batch 8" in only_batch.one_line() and only_batch.path == "m.tflite"
-    failed = nothing_measured(result(_config("the model does not run at batch 8", "input"),
-                                     _config("RuntimeError: gather index out of bounds", "run")))
+    failed = nothing_measured(
+        result(
+            _config("the model does not run at batch 8", "input"),
+            _config("RuntimeError: gather index out of bounds", "run"),
+        )
+    )
     assert failed.exit_code == ExitCode.CONVERSION and "and 1 more" in failed.message
     assert nothing_measured(result()).exit_code == ExitCode.BAD_INPUT
 

@@ -13,8 +13,20 @@ import numpy as np
 import pytest
 
 from core.benchmark import (
-    BenchConfig, BenchmarkResult, ConfigResult, DelegationInfo, KerasRunner, LiteRTRunner, SAMPLES_KIND,
-    benchmark_model, benchmark_variants, compute_stats, measure_config, measure_tflite, recommend, sweep,
+    BenchConfig,
+    BenchmarkResult,
+    ConfigResult,
+    DelegationInfo,
+    KerasRunner,
+    LiteRTRunner,
+    SAMPLES_KIND,
+    benchmark_model,
+    benchmark_variants,
+    compute_stats,
+    measure_config,
+    measure_tflite,
+    recommend,
+    sweep,
 )
 from core.benchmark.explain import describe_delegation, explain
 from core.benchmark.runners import BatchSizeUnsupported, InputSpec, classify_tflite, random_inputs
@@ -25,6 +37,7 @@ from core.models.interface import ModelInterface, TensorSpec
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 class FakeRunner:
     """A runner that does no work; can cancel a token after a number of calls."""
@@ -52,8 +65,10 @@ class FakeRunner:
         return [InputSpec("x", (self._batch, 3), "float32")]
 
     def feed_interface(self):
-        return ModelInterface(inputs=(TensorSpec(shape=(None, 3), name="x"),),
-                              outputs=(TensorSpec(shape=(None, 3), name="y", role="output"),))
+        return ModelInterface(
+            inputs=(TensorSpec(shape=(None, 3), name="x"),),
+            outputs=(TensorSpec(shape=(None, 3), name="y", role="output"),),
+        )
 
     interface = property(feed_interface)
 
@@ -89,12 +104,25 @@ def make_result(label, p99, throughput, batch=1, threads=1, variant="fp32", runn
     mean = batch * 1000.0 / throughput
     p50 = mean if p50 is None else p50
     stats = compute_stats([p50], batch_size=batch)
-    stats = type(stats)(n=100, p50=p50, p90=p50, p99=p99, p999=p99, mean=mean, std=0.0, min=p50, max=p99,
-                        cold_ms=p99, batch_size=batch, throughput=throughput)
+    stats = type(stats)(
+        n=100,
+        p50=p50,
+        p90=p50,
+        p99=p99,
+        p999=p99,
+        mean=mean,
+        std=0.0,
+        min=p50,
+        max=p99,
+        cold_ms=p99,
+        batch_size=batch,
+        throughput=throughput,
+    )
     return ConfigResult(label, runner, variant, batch, threads, stats, 100.0, 1.0, "vmhwm", (), error)
 
 
 # --------------------------------------------------------------------------- fixtures: a tiny model
+
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
@@ -103,13 +131,15 @@ def tiny(tmp_path_factory):
     tf = import_tensorflow()
     import keras
 
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(512, activation="relu"),     # big enough for the converter to quantize
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(512, activation="relu"),  # big enough for the converter to quantize
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     folder = tmp_path_factory.mktemp("tiny")
     keras_path = folder / "tiny.keras"
     model.save(keras_path)
@@ -126,6 +156,7 @@ FAST = BenchConfig(runs=5, warmup=1)
 
 
 # --------------------------------------------------------------------------- config
+
 
 def test_config_validation():
     with pytest.raises(ValueError):
@@ -145,6 +176,7 @@ def test_config_validation():
 
 # --------------------------------------------------------------------------- measuring loop
 
+
 def _can_reset_high_water_mark() -> bool:
     """Whether this process may reset its kernel RSS high-water mark (Linux: write "5" to clear_refs)."""
     try:
@@ -159,9 +191,10 @@ def _can_reset_high_water_mark() -> bool:
 def test_measure_config_counts_runs_and_keeps_cold_apart():
     runner = FakeRunner()
     config = BenchConfig(runs=20, warmup=3, keep_samples=True)
-    result = measure_config(runner, batch_size=4, threads=2, config=config, progress=null_reporter(),
-                            cancel=CancelToken())
-    assert runner.calls == 1 + 3 + 20            # cold + warm-up + measured
+    result = measure_config(
+        runner, batch_size=4, threads=2, config=config, progress=null_reporter(), cancel=CancelToken()
+    )
+    assert runner.calls == 1 + 3 + 20  # cold + warm-up + measured
     assert result.stats.n == 20 and len(result.samples_ms) == 20
     assert result.batch_size == 4 and result.threads == 2
     assert result.label == "fp32 b4 t2"
@@ -173,17 +206,19 @@ def test_measure_config_counts_runs_and_keeps_cold_apart():
 def test_measure_config_time_budget_takes_at_least_min_runs():
     runner = FakeRunner()
     config = BenchConfig(seconds=0.05, warmup=0, min_runs=7)
-    result = measure_config(runner, batch_size=1, threads=1, config=config, progress=null_reporter(),
-                            cancel=CancelToken())
+    result = measure_config(
+        runner, batch_size=1, threads=1, config=config, progress=null_reporter(), cancel=CancelToken()
+    )
     assert result.stats.n >= 7
-    assert result.samples_ms == ()               # raw samples only when asked
+    assert result.samples_ms == ()  # raw samples only when asked
 
 
 def test_streaming_sends_every_sample_once_in_order():
     reporter, events = collecting_reporter()
     config = BenchConfig(runs=500, warmup=0, keep_samples=True)
-    result = measure_config(FakeRunner(), batch_size=2, threads=1, config=config, progress=reporter,
-                            cancel=CancelToken())
+    result = measure_config(
+        FakeRunner(), batch_size=2, threads=1, config=config, progress=reporter, cancel=CancelToken()
+    )
     payloads = partials(events)
     assert payloads, "samples must be streamed"
     streamed = [s for p in payloads for s in p["samples_ms"]]
@@ -222,16 +257,21 @@ def test_sweep_runner_without_threads_runs_once_per_batch():
     runner = FakeRunner()
     runner.uses_threads = False
     runner.name = "keras-predict"
-    results = sweep([runner], BenchConfig(threads=(1, 2, 4), batch_sizes=(1, 2), runs=2, warmup=0),
-                    progress=null_reporter(), cancel=CancelToken())
+    results = sweep(
+        [runner],
+        BenchConfig(threads=(1, 2, 4), batch_sizes=(1, 2), runs=2, warmup=0),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert [(r.batch_size, r.threads) for r in results] == [(1, None), (2, None)]
     assert results[0].label == "keras-predict b1"
 
 
 def test_sweep_records_unsupported_batch_and_goes_on():
     runner = FakeRunner(unsupported_batches={8})
-    results = sweep([runner], BenchConfig(batch_sizes=(1, 8, 2), runs=2, warmup=0),
-                    progress=null_reporter(), cancel=CancelToken())
+    results = sweep(
+        [runner], BenchConfig(batch_sizes=(1, 8, 2), runs=2, warmup=0), progress=null_reporter(), cancel=CancelToken()
+    )
     assert [r.ok for r in results] == [True, False, True]
     assert "batch 8" in results[1].error
 
@@ -244,8 +284,9 @@ def test_sweep_records_a_runner_that_fails_to_start_and_goes_on():
             return super().run_once(inputs)
 
     reporter, events = collecting_reporter()
-    results = sweep([Broken()], BenchConfig(batch_sizes=(4, 1), runs=2, warmup=0), progress=reporter,
-                    cancel=CancelToken())
+    results = sweep(
+        [Broken()], BenchConfig(batch_sizes=(4, 1), runs=2, warmup=0), progress=reporter, cancel=CancelToken()
+    )
     assert [r.ok for r in results] == [False, True]
     assert "RuntimeError: Node number 19" in results[0].error
     assert any(getattr(e, "level", "") == "warning" for e in events)
@@ -255,10 +296,10 @@ def test_sweep_records_a_runner_that_fails_to_start_and_goes_on():
 def test_cancel_mid_benchmark_stops_the_loop():
     token = CancelToken()
     runner = FakeRunner(cancel_after=50, token=token)
-    config = BenchConfig(runs=10**9, warmup=0)      # would never finish on its own
+    config = BenchConfig(runs=10**9, warmup=0)  # would never finish on its own
     with pytest.raises(Cancelled):
         sweep([runner], config, progress=null_reporter(), cancel=token)
-    assert runner.calls == 50                        # checked before every call
+    assert runner.calls == 50  # checked before every call
     assert runner.closed
 
 
@@ -292,6 +333,7 @@ def test_cancel_before_start():
 
 # --------------------------------------------------------------------------- data feed and memory
 
+
 def test_data_feed_wraps_casts_and_quantizes():
     x = np.arange(5 * 2, dtype=np.float64).reshape(5, 2)
     feed = DataFeed({"x": x})
@@ -299,10 +341,11 @@ def test_data_feed_wraps_casts_and_quantizes():
     first = feed.next_batch(spec)["x"]
     second = feed.next_batch(spec)["x"]
     assert first.dtype == np.float32 and first.shape == (4, 2)
-    np.testing.assert_array_equal(second[:, 0], [8, 0, 2, 4])     # rows 4, 0, 1, 2: wraps around
-    quant = DataFeed({"q": np.array([[0.0], [1.0], [100.0]])}).next_batch([InputSpec("q", (3, 1), "int8",
-                                                                                      (0.5, -10))])["q"]
-    np.testing.assert_array_equal(quant[:, 0], [-10, -8, 127])       # x / 0.5 - 10, clipped
+    np.testing.assert_array_equal(second[:, 0], [8, 0, 2, 4])  # rows 4, 0, 1, 2: wraps around
+    quant = DataFeed({"q": np.array([[0.0], [1.0], [100.0]])}).next_batch([InputSpec("q", (3, 1), "int8", (0.5, -10))])[
+        "q"
+    ]
+    np.testing.assert_array_equal(quant[:, 0], [-10, -8, 127])  # x / 0.5 - 10, clipped
     assert feed.batches == 2 and feed.samples == 8 and feed.prepare_ms >= 0
 
 
@@ -324,7 +367,7 @@ def test_load_feed_from_npz_by_name(tmp_path):
 
 def test_peak_memory_sees_an_allocation():
     with PeakMemory() as memory:
-        block = np.ones(64 * 2**20, dtype=np.uint8)   # 64 MiB, touched
+        block = np.ones(64 * 2**20, dtype=np.uint8)  # 64 MiB, touched
         block[::4096] = 2
     del block
     assert memory.peak_mb >= memory.start_mb
@@ -332,6 +375,7 @@ def test_peak_memory_sees_an_allocation():
 
 
 # --------------------------------------------------------------------------- recommendation
+
 
 def test_recommend_highest_throughput_within_budget():
     results = [
@@ -352,7 +396,7 @@ def test_recommend_budget_is_inclusive():
 def test_recommend_tie_prefers_fewer_threads_then_smaller_batch():
     results = [
         make_result("b8 t2", p99=5.0, throughput=1000, batch=8, threads=2),
-        make_result("b8 t1", p99=6.0, throughput=995, batch=8, threads=1),     # within 1%
+        make_result("b8 t1", p99=6.0, throughput=995, batch=8, threads=1),  # within 1%
         make_result("b4 t1", p99=4.0, throughput=996, batch=4, threads=1),
     ]
     assert recommend(results, budget_ms=10).label == "b4 t1"
@@ -374,6 +418,7 @@ def test_recommend_ignores_failed_and_handles_empty():
 
 
 # --------------------------------------------------------------------------- explanations
+
 
 def test_explain_quantized_slower_than_fp32_says_why():
     delegation = {
@@ -408,8 +453,10 @@ def test_explain_int16x8_reference_kernels_and_thread_scaling():
 
 
 def test_explain_faster_quantized_variant_is_not_blamed():
-    results = [make_result("fp32 b1 t1", p99=1, throughput=1000, p50=1.0),
-               make_result("int8 b1 t1", p99=1, throughput=2000, p50=0.5, variant="int8")]
+    results = [
+        make_result("fp32 b1 t1", p99=1, throughput=1000, p50=1.0),
+        make_result("int8 b1 t1", p99=1, throughput=2000, p50=0.5, variant="int8"),
+    ]
     assert not any("slower" in line.text for line in explain(results, {}))
 
 
@@ -418,6 +465,7 @@ def test_describe_delegation_xnnpack_off():
 
 
 # --------------------------------------------------------------------------- real runners
+
 
 def test_litert_runner_delegation_and_batch_resize(tiny):
     runner = LiteRTRunner(tiny["fp32"])
@@ -474,17 +522,19 @@ def test_measure_tflite_for_the_quantization_pipeline(tiny):
 
 
 def test_benchmark_model_tflite_file(tiny):
-    result = benchmark_model(tiny["tflite_path"], BenchConfig(batch_sizes=(1, 4), runs=5, warmup=1,
-                                                              keep_samples=True),
-                             progress=null_reporter(), cancel=CancelToken())
+    result = benchmark_model(
+        tiny["tflite_path"],
+        BenchConfig(batch_sizes=(1, 4), runs=5, warmup=1, keep_samples=True),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert [c.batch_size for c in result.configs] == [1, 4]
     assert all(c.ok and len(c.samples_ms) == 5 for c in result.configs)
     assert any("XNNPACK took 5 of 5" in line for line in result.explanations)
 
 
 def test_benchmark_model_keras_with_data_and_layer_profile(tiny):
-    config = BenchConfig(batch_sizes=(2,), runs=4, warmup=1, keras_modes=("eager", "tf_function"),
-                         profile_layers=True)
+    config = BenchConfig(batch_sizes=(2,), runs=4, warmup=1, keras_modes=("eager", "tf_function"), profile_layers=True)
     x = np.random.default_rng(0).random((5, 8, 8, 3))
     result = benchmark_model(tiny["keras_path"], config, progress=null_reporter(), cancel=CancelToken(), data=[x])
     assert [c.label for c in result.configs] == ["keras-eager b2", "keras-tf_function b2"]
@@ -499,8 +549,13 @@ def test_benchmark_model_keras_with_data_and_layer_profile(tiny):
 
 def test_benchmark_variants_side_by_side(tiny):
     config = BenchConfig(runs=3, warmup=1, keras_modes=("tf_function",))
-    result = benchmark_variants({"fp32": tiny["fp32"], "dynamic": tiny["dynamic"]}, config,
-                                keras_model=tiny["keras_path"], progress=null_reporter(), cancel=CancelToken())
+    result = benchmark_variants(
+        {"fp32": tiny["fp32"], "dynamic": tiny["dynamic"]},
+        config,
+        keras_model=tiny["keras_path"],
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert [c.label for c in result.configs] == ["keras-tf_function b1", "fp32 b1 t1", "dynamic b1 t1"]
     assert {name for name, _ in result.delegation} == {"fp32", "dynamic"}
 
@@ -525,7 +580,8 @@ def test_config_label():
 def test_benchmark_saved_model_folder(tiny, tmp_path):
     folder = tmp_path / "sm"
     tiny["model"].export(str(folder), verbose=False)
-    result = benchmark_model(folder, BenchConfig(batch_sizes=(1, 3), runs=3, warmup=1), progress=null_reporter(),
-                             cancel=CancelToken())
+    result = benchmark_model(
+        folder, BenchConfig(batch_sizes=(1, 3), runs=3, warmup=1), progress=null_reporter(), cancel=CancelToken()
+    )
     assert [c.label for c in result.configs] == ["savedmodel b1", "savedmodel b3"]
     assert all(c.ok for c in result.configs)

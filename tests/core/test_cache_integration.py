@@ -37,8 +37,7 @@ def test_measurement_is_cached_by_model_and_config(tflite_bytes, tmp_path, monke
     assert served_from_cache(again) and CACHE_NOTE in again.notes
     assert again.configs == first.configs
     # Another config, another variant name or other bytes: a miss.
-    for kwargs in ({"config": BenchConfig(runs=6, warmup=1), "variant": "fp32"},
-                   {"config": config, "variant": "int8"}):
+    for kwargs in ({"config": BenchConfig(runs=6, warmup=1), "variant": "fp32"}, {"config": config, "variant": "int8"}):
         with pytest.raises(AssertionError, match="served from the cache"):
             measure_tflite(tflite_bytes, kwargs["config"], variant=kwargs["variant"], cache=cache)
 
@@ -47,7 +46,7 @@ def test_without_a_cache_nothing_is_stored(tflite_bytes, tmp_path, monkeypatch):
     """No cache given: nothing in the folder a default cache would use, and no cache written anywhere."""
     import core.cache as cache_module
 
-    monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))   # where ResultCache() would write
+    monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))  # where ResultCache() would write
     writes = []
     monkeypatch.setattr(cache_module.ResultCache, "put", lambda self, *a, **k: writes.append(self.folder))
     result = measure_tflite(tflite_bytes, BenchConfig(runs=3, warmup=0))
@@ -82,8 +81,9 @@ def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, mon
     model, data = tiny
     cache = ResultCache(tmp_path)
     spec = {"path": str(data), "calibration_samples": 32}
-    first = optimize_model(str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(),
-                           cache=cache)
+    first = optimize_model(
+        str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(), cache=cache
+    )
     assert not any(CACHE_NOTE in v.warnings for v in first.variants)
 
     built: list[str] = []
@@ -101,24 +101,32 @@ def test_optimize_model_serves_a_repeated_run_from_the_cache(tiny, tmp_path, mon
         raise AssertionError("the model was opened")
 
     monkeypatch.setattr(session_module, "open_source", refuse)
-    again = optimize_model(str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(),
-                           cache=cache)
+    again = optimize_model(
+        str(model), ["fp32", "int8"], spec, progress=null_reporter(), cancel=CancelToken(), cache=cache
+    )
     assert [v.name for v in again.variants] == ["fp32", "int8"]
     assert all(CACHE_NOTE in v.warnings for v in again.variants)
     assert again.variant("int8").tflite_bytes == first.variant("int8").tflite_bytes
     assert again.original_evaluation == first.original_evaluation and not built
     # One new recipe: only that one is built (plus the fp32 baseline every run makes).
     monkeypatch.setattr(session_module, "open_source", real_open)
-    mixed = optimize_model(str(model), ["int8", "float16"], spec, progress=null_reporter(), cancel=CancelToken(),
-                           cache=cache)
+    mixed = optimize_model(
+        str(model), ["int8", "float16"], spec, progress=null_reporter(), cancel=CancelToken(), cache=cache
+    )
     assert CACHE_NOTE in mixed.variant("int8").warnings and CACHE_NOTE not in mixed.variant("float16").warnings
     assert "float16" in built and "int8" not in built
     # Other data: a miss.
     other = tmp_path / "other.npz"
     with np.load(data) as f:
         np.savez(other, x=f["x"][:100], y=f["y"][:100])
-    fresh = optimize_model(str(model), ["int8"], {"path": str(other), "calibration_samples": 32},
-                           progress=null_reporter(), cancel=CancelToken(), cache=cache)
+    fresh = optimize_model(
+        str(model),
+        ["int8"],
+        {"path": str(other), "calibration_samples": 32},
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        cache=cache,
+    )
     assert CACHE_NOTE not in fresh.variant("int8").warnings
 
 

@@ -25,8 +25,22 @@ from core.engine import Engine
 from core.engine.context import CancelToken, null_reporter
 from tests.conftest import REPO_ROOT
 
-AUTO_FLAGS = ["--auto", "--min-agreement", "0.9", "-q", "dynamic", "--threads", "1", "--batch-sizes", "1",
-              "--seconds", "0.05", "--no-prune", "--calibration-samples", "32"]
+AUTO_FLAGS = [
+    "--auto",
+    "--min-agreement",
+    "0.9",
+    "-q",
+    "dynamic",
+    "--threads",
+    "1",
+    "--batch-sizes",
+    "1",
+    "--seconds",
+    "0.05",
+    "--no-prune",
+    "--calibration-samples",
+    "32",
+]
 
 
 def _untrained_classifier(folder):
@@ -96,8 +110,20 @@ def isolated(primed, monkeypatch):
 
 def test_cached_optimize_rerun_starts_no_child(primed, isolated, capsys):
     model, data, _ = primed
-    code = main(["optimize", str(model), "--data", str(data), "-q", "dynamic", "--calibration-samples", "32",
-                 "--no-export", "--json"])
+    code = main(
+        [
+            "optimize",
+            str(model),
+            "--data",
+            str(data),
+            "-q",
+            "dynamic",
+            "--calibration-samples",
+            "32",
+            "--no-export",
+            "--json",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert isolated.started == [] and isolated.jobs == []
@@ -114,8 +140,9 @@ def test_cached_auto_rerun_starts_no_child(primed, isolated, capsys):
     assert summary["all_from_cache"] and summary["recommended"] in ("fp32", "dynamic")
 
 
-def test_export_of_a_cached_result_runs_only_the_smoke_run_in_a_child_without_tensorflow(primed, isolated, tmp_path,
-                                                                                         capsys):
+def test_export_of_a_cached_result_runs_only_the_smoke_run_in_a_child_without_tensorflow(
+    primed, isolated, tmp_path, capsys
+):
     model, data, _ = primed
     out = tmp_path / "best.tflite"
     code = main(["optimize", str(model), "--data", str(data), *AUTO_FLAGS, "--out", str(out), "--json"])
@@ -170,8 +197,14 @@ def test_one_changed_byte_of_model_data_or_recipe_misses(primed, tmp_path):
     cache = ResultCache(folder)
 
     def optimize_hit(model_path, data_path, modes=("dynamic",)):
-        return cached_result(str(model_path), list(modes), DataSpec(path=str(data_path), calibration_samples=32),
-                             progress=null_reporter(), cancel=CancelToken(), cache=cache)
+        return cached_result(
+            str(model_path),
+            list(modes),
+            DataSpec(path=str(data_path), calibration_samples=32),
+            progress=null_reporter(),
+            cancel=CancelToken(),
+            cache=cache,
+        )
 
     def auto_hit(model_path, data_path):
         spec = DataSpec(path=str(data_path), calibration_samples=32)
@@ -181,8 +214,9 @@ def test_one_changed_byte_of_model_data_or_recipe_misses(primed, tmp_path):
         return _auto_hit(cache, key, sha, parts, str(model_path), auto_settings, 0.0)
 
     # What `optimize --auto` makes of AUTO_FLAGS (an independent spelling of the same settings).
-    auto_settings = AutoSettings(modes=("fp32", "dynamic"), threads=(1,), batch_sizes=(1,), seconds_per_config=0.05,
-                                 pruning="never")
+    auto_settings = AutoSettings(
+        modes=("fp32", "dynamic"), threads=(1,), batch_sizes=(1,), seconds_per_config=0.05, pruning="never"
+    )
     assert optimize_hit(model, data) is not None
     assert auto_hit(model, data) is not None
     other_model, other_data = tmp_path / "changed.keras", tmp_path / "changed.npz"
@@ -220,12 +254,12 @@ def test_a_malicious_or_forged_index_entry_is_refused(tmp_path):
     marker = tmp_path / "ran"
     (cache.folder / f"{key}.pkl").write_bytes(pickle.dumps(_RunsCode(str(marker))))
     assert _auto_hit(cache, key, "0" * 64, {}, "m.keras", settings, 0.0) is None
-    assert not marker.exists() and not (cache.folder / f"{key}.pkl").exists()   # refused, then dropped
+    assert not marker.exists() and not (cache.folder / f"{key}.pkl").exists()  # refused, then dropped
     # An entry that names a file outside the cache as "the recommended variant" is a miss; the file is untouched.
     victim = tmp_path / "victim.pkl"
     victim.write_bytes(b"not a pickle")
 
-    class Result:   # only its type matters before the name is checked
+    class Result:  # only its type matters before the name is checked
         pass
 
     from core.auto.results import AutoResult
@@ -252,9 +286,11 @@ def test_a_child_cannot_deliver_index_entries(tmp_path):
 
 def test_hashing_and_lookup_import_no_tensorflow():
     """The modules the parent uses for a lookup import neither TensorFlow nor Keras (a fresh interpreter)."""
-    script = ("import sys; sys.path.insert(0, %r); import core.cache_index, core.cli.main, core.cli.optimize; "
-              "from core.cache_index import auto_index_key, bench_index_key; "
-              "print('tensorflow' in sys.modules, 'keras' in sys.modules)" % str(REPO_ROOT))
+    script = (
+        "import sys; sys.path.insert(0, %r); import core.cache_index, core.cli.main, core.cli.optimize; "
+        "from core.cache_index import auto_index_key, bench_index_key; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)" % str(REPO_ROOT)
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
@@ -275,7 +311,11 @@ def test_a_miss_passes_the_childs_error_through_unchanged(tmp_path):
 
     model = tmp_path / "m.keras"
     model.write_bytes(b"not opened: the cache is empty")
-    event = run_job(optimize_cached, (str(model), ["dynamic"]), {"cache": ResultCache(tmp_path / "cache"),
-                                                                 "child": FailingChild()},
-                    null_reporter(), CancelToken())
+    event = run_job(
+        optimize_cached,
+        (str(model), ["dynamic"]),
+        {"cache": ResultCache(tmp_path / "cache"), "child": FailingChild()},
+        null_reporter(),
+        CancelToken(),
+    )
     assert isinstance(event, ErrorEvent) and event.error == error

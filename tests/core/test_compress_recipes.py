@@ -49,8 +49,9 @@ def test_pipeline_prunes_once_for_several_modes_and_the_model_shrinks(samples_di
     steps = compression_steps(prune=0.5, structured=True, epochs=1)
     recipes = [with_compression(recipe_for_mode(m), steps) for m in ("fp32", "int8")]
     data = DataSpec(path=str(samples_dir / "digits_calib.npz"), eval_path=str(samples_dir / "digits_eval.npz"))
-    result = optimize_model(str(samples_dir / "digits.keras"), recipes, data,
-                            progress=null_reporter(), cancel=CancelToken())
+    result = optimize_model(
+        str(samples_dir / "digits.keras"), recipes, data, progress=null_reporter(), cancel=CancelToken()
+    )
     assert len(calls) == 1
     assert not result.failures
     fp32 = result.variant("structured50+fp32")
@@ -63,14 +64,26 @@ def test_pipeline_prunes_once_for_several_modes_and_the_model_shrinks(samples_di
 
 def test_cli_prune_flags(samples_dir, tmp_path):
     def litesmith(*args):
-        return subprocess.run([sys.executable, "-m", "core", "optimize", *args], cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "core", "optimize", *args], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
 
     usage = litesmith(str(samples_dir / "digits.keras"), "--structured")
     assert usage.returncode == 2 and "--prune" in usage.stderr
-    done = litesmith(str(samples_dir / "digits.keras"), "-q", "fp32", "--prune", "0.5", "--structured",
-                     "--epochs", "1", "--data", str(samples_dir / "digits_calib.npz"),
-                     "--out", str(tmp_path / "small.tflite"))
+    done = litesmith(
+        str(samples_dir / "digits.keras"),
+        "-q",
+        "fp32",
+        "--prune",
+        "0.5",
+        "--structured",
+        "--epochs",
+        "1",
+        "--data",
+        str(samples_dir / "digits_calib.npz"),
+        "--out",
+        str(tmp_path / "small.tflite"),
+    )
     assert done.returncode == 0, done.stderr
     assert "structured pruning: params" in done.stdout
     assert (tmp_path / "small.tflite").stat().st_size < (samples_dir / "digits.keras").stat().st_size / 4

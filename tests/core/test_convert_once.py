@@ -25,9 +25,9 @@ def _model():
     keras.utils.set_random_seed(3)
     inputs = keras.Input((12, 12, 3), name="image")
     h = keras.layers.Conv2D(16, 3, activation="relu", name="conv_a")(inputs)
-    h = keras.layers.Conv2D(16, 3, activation="relu", name="conv_b")(h)     # 3x3x16x16 = 2,304 weights
+    h = keras.layers.Conv2D(16, 3, activation="relu", name="conv_b")(h)  # 3x3x16x16 = 2,304 weights
     h = keras.layers.GlobalAveragePooling2D()(h)
-    h = keras.layers.Dense(64, activation="relu", name="dense")(h)           # 16x64 = 1,024 weights
+    h = keras.layers.Dense(64, activation="relu", name="dense")(h)  # 16x64 = 1,024 weights
     out = keras.layers.Dense(5, activation="softmax", name="probs")(h)
     return keras.Model(inputs, out)
 
@@ -47,12 +47,18 @@ def converted():
     factory = ConverterFactory(keras_model=model)
     try:
         out = {}
-        for mode, io in (("fp32", "float"), ("dynamic", "float"), ("float16", "float"), ("int8", "float"),
-                         ("int16x8", "float")):
+        for mode, io in (
+            ("fp32", "float"),
+            ("dynamic", "float"),
+            ("float16", "float"),
+            ("int8", "float"),
+            ("int16x8", "float"),
+        ):
             base = mode.split("-")[0]
             rep = representative_dataset({"image": calib}) if base in ("int8", "int16x8") else None
             out[mode], _, _ = factory.convert(
-                lambda c, base=base, rep=rep, io=io: configure_converter(tf, c, base, representative=rep, io_dtype=io))
+                lambda c, base=base, rep=rep, io=io: configure_converter(tf, c, base, representative=rep, io_dtype=io)
+            )
     finally:
         factory.close()
     return model, calib, probe, out
@@ -103,7 +109,7 @@ def test_one_calibration_gives_the_converters_int8_int8_io_and_16x8(converted):
     model, calib, probe, conv = converted
     calibration = calibrate(conv["fp32"], {"image": calib}, signature=SIGNATURE)
     assert calibration.samples == 32
-    step = 1 / 256     # one int8 step of a softmax output in [0, 1]
+    step = 1 / 256  # one int8 step of a softmax output in [0, 1]
     int8 = int8_model(calibration)
     _assert_like(int8, conv["int8"], probe, atol=2 * step)
     assert float_ops(int8) == []
@@ -127,8 +133,8 @@ def test_not_like_converter_names_a_float_weight_left(converted):
     from core.adapters.ai_edge_quantizer import not_like_converter
 
     _model_, _calib, _probe, conv = converted
-    assert not_like_converter(conv["fp32"], "dynamic") is not None     # nothing quantized: every weight float32
-    assert not_like_converter(conv["dynamic"], "dynamic") is None      # the converter's own output passes
+    assert not_like_converter(conv["fp32"], "dynamic") is not None  # nothing quantized: every weight float32
+    assert not_like_converter(conv["dynamic"], "dynamic") is None  # the converter's own output passes
 
 
 def test_pipeline_calibrates_once_and_falls_back_to_the_converter(tmp_path, monkeypatch):
@@ -152,13 +158,22 @@ def test_pipeline_calibrates_once_and_falls_back_to_the_converter(tmp_path, monk
         raise ConversionError("ai-edge-quantizer broke (test)")
 
     monkeypatch.setattr(adapter, "derive_weight_variant", broken)
-    recipes = [recipe_for_mode("dynamic"), recipe_for_mode("int8"), recipe_for_mode("int8", io_dtype="int8"),
-               recipe_for_mode("int16x8")]
-    result = optimize_model(str(path), recipes, DataSpec(path=str(tmp_path / "data.npz"), calibration_samples=16),
-                            progress=null_reporter(), cancel=CancelToken())
+    recipes = [
+        recipe_for_mode("dynamic"),
+        recipe_for_mode("int8"),
+        recipe_for_mode("int8", io_dtype="int8"),
+        recipe_for_mode("int16x8"),
+    ]
+    result = optimize_model(
+        str(path),
+        recipes,
+        DataSpec(path=str(tmp_path / "data.npz"), calibration_samples=16),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     assert not result.failures, [f.message for f in result.failures]
     assert len(calls) == 1
-    assert result.variant("dynamic").converter_path == NAMED_EXPORT      # the converter made it
+    assert result.variant("dynamic").converter_path == NAMED_EXPORT  # the converter made it
     assert result.variant("int8-int8io").io_dtype == "int8"
     for variant in result.variants:
         assert variant.evaluation.fidelity.cosine_similarity > 0.99, variant.name

@@ -28,8 +28,15 @@ CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def litesmith(*args: str, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), **env)
-    return subprocess.run([sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, errors="surrogateescape")
+    return subprocess.run(
+        [sys.executable, "-m", "gui.entry", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        errors="surrogateescape",
+    )
 
 
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
@@ -82,10 +89,15 @@ def test_corrupt_corpus_exits_3_one_escaped_line_each_nothing_written(corpus, tm
     scratch = {name: tmp_path / name for name in ("tmp", "log", "cache", "config", "data", "state")}
     for path in scratch.values():
         path.mkdir()
-    env = {"TMPDIR": str(scratch["tmp"]), "LITESMITH_LOG_DIR": str(scratch["log"]),
-           "XDG_CACHE_HOME": str(scratch["cache"]), "XDG_CONFIG_HOME": str(scratch["config"]),
-           "XDG_DATA_HOME": str(scratch["data"]), "XDG_STATE_HOME": str(scratch["state"]),
-           "LITESMITH_CACHE_DIR": str(scratch["cache"] / "results")}
+    env = {
+        "TMPDIR": str(scratch["tmp"]),
+        "LITESMITH_LOG_DIR": str(scratch["log"]),
+        "XDG_CACHE_HOME": str(scratch["cache"]),
+        "XDG_CONFIG_HOME": str(scratch["config"]),
+        "XDG_DATA_HOME": str(scratch["data"]),
+        "XDG_STATE_HOME": str(scratch["state"]),
+        "LITESMITH_CACHE_DIR": str(scratch["cache"] / "results"),
+    }
     bad, good = corpus["bad"], corpus["good"]
     paths = [str(p) for p in bad.values()] + [str(p) for p in good.values()]
     before = tree(corpus["folder"]), tree(corpus["victim"])
@@ -101,7 +113,7 @@ def test_corrupt_corpus_exits_3_one_escaped_line_each_nothing_written(corpus, tm
         assert "info" in entries[str(path)], (name, entries[str(path)])
 
     lines = done.stderr.splitlines()
-    assert not [line for line in lines if not line.startswith("error: ")], done.stderr   # nothing else, no traceback
+    assert not [line for line in lines if not line.startswith("error: ")], done.stderr  # nothing else, no traceback
     assert len(lines) == len(bad), done.stderr
     for (name, path), line in zip(bad.items(), lines):
         assert line.startswith(f"error: {path}: "), (name, line)

@@ -9,8 +9,16 @@ from types import SimpleNamespace
 import pytest
 
 from core.benchmark.crossover import (
-    CPU_TFLITE, KERAS_JAX_GPU, LITERT_GPU, BatchTiming, DeviceCurve, best_over_threads, build_result,
-    crossover_batch, crossover_points, format_crossover,
+    CPU_TFLITE,
+    KERAS_JAX_GPU,
+    LITERT_GPU,
+    BatchTiming,
+    DeviceCurve,
+    best_over_threads,
+    build_result,
+    crossover_batch,
+    crossover_points,
+    format_crossover,
 )
 from core.gpu_probe import FrameworkView, jax_view, nvidia_smi_gpu_info, parse_nvidia_smi, tensorflow_view
 
@@ -20,6 +28,7 @@ def curve(name, kind, ms: dict[int, float], **kw) -> DeviceCurve:
 
 
 # --------------------------------------------------------------------------- crossover
+
 
 def test_crossover_is_the_first_batch_from_which_the_device_stays_faster():
     cpu = {1: 1.0, 8: 6.0, 64: 40.0, 512: 320.0}
@@ -43,8 +52,10 @@ def test_crossover_uses_only_batches_both_measured_and_finite():
 
 
 def test_best_thread_count_per_batch():
-    timings = {1: [BatchTiming(1, call_ms=2.0), BatchTiming(8, call_ms=10.0)],
-               4: [BatchTiming(1, call_ms=3.0), BatchTiming(8, call_ms=4.0)]}
+    timings = {
+        1: [BatchTiming(1, call_ms=2.0), BatchTiming(8, call_ms=10.0)],
+        4: [BatchTiming(1, call_ms=3.0), BatchTiming(8, call_ms=4.0)],
+    }
     best = best_over_threads(timings)
     assert [(t.batch_size, t.call_ms, t.threads) for t in best] == [(1, 2.0, 1), (8, 4.0, 4)]
     failed = best_over_threads({1: [BatchTiming(2, error="too big")], 2: [BatchTiming(2, error="too big")]})
@@ -56,8 +67,8 @@ def test_points_speedup_and_reasons():
     gpu = curve(LITERT_GPU, "gpu", {1: 5.0, 8: 7.0, 64: 10.0}, fully_accelerated=True)
     never = curve(KERAS_JAX_GPU, "gpu", {1: 9.0, 8: 9.0, 64: 80.0})
     (p1, p2) = crossover_points([cpu, gpu, never])
-    assert p1.batch_size == 64 and p1.speedup_at_largest == pytest.approx(4.0)      # 40 / 10
-    assert p2.batch_size is None and p2.speedup_at_largest == pytest.approx(0.5)    # 40 / 80
+    assert p1.batch_size == 64 and p1.speedup_at_largest == pytest.approx(4.0)  # 40 / 10
+    assert p2.batch_size is None and p2.speedup_at_largest == pytest.approx(0.5)  # 40 / 80
     assert "CPU is faster at every batch size" in p2.reason
 
 
@@ -103,8 +114,14 @@ def test_nvidia_smi_fallbacks():
 
     gpus, status = nvidia_smi_gpu_info(run=run, which=lambda name: "/usr/bin/nvidia-smi")
     assert status == "ok (nvidia-smi)" and gpus[0].name == "NVIDIA H200" and len(calls) == 2
-    failing = lambda argv, **kw: SimpleNamespace(returncode=9, stdout="NVIDIA-SMI has failed because it couldn't "  # noqa: E731
-                                                  "communicate with the NVIDIA driver.", stderr="")
+
+    def failing(argv, **kw):
+        return SimpleNamespace(
+            returncode=9,
+            stdout="NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+            stderr="",
+        )
+
     gpus, status = nvidia_smi_gpu_info(run=failing, which=lambda name: "/usr/bin/nvidia-smi")
     assert gpus == [] and status.startswith("unavailable") and "communicate with the NVIDIA driver" in status
     assert nvidia_smi_gpu_info(which=lambda name: None)[1].startswith("not installed")
@@ -112,26 +129,37 @@ def test_nvidia_smi_fallbacks():
 
 # --------------------------------------------------------------------------- why a framework sees no GPU
 
+
 def test_tensorflow_view_reasons():
     assert tensorflow_view(installed=False, built_with_cuda=None).reason.startswith("not installed")
     assert "no CUDA build" in tensorflow_view(installed=True, built_with_cuda=False, driver_gpus=1).reason
     # recorded TensorFlow log lines for cuInit failures
-    mismatch = ("E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to "
-                "cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH: system has unsupported display driver / cuda driver "
-                "combination")
-    old_driver = ("E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call "
-                  "to cuInit: CUDA driver version is insufficient for CUDA runtime version (35)")
+    mismatch = (
+        "E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to "
+        "cuInit: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH: system has unsupported display driver / cuda driver "
+        "combination"
+    )
+    old_driver = (
+        "E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call "
+        "to cuInit: CUDA driver version is insufficient for CUDA runtime version (35)"
+    )
     for line in (mismatch, old_driver):
         view = tensorflow_view(installed=True, built_with_cuda=True, cuinit_lines=[line], driver_gpus=1)
         assert not view.sees_gpu and view.reason.startswith("driver mismatch"), view.reason
-    sees = tensorflow_view(installed=True, version="2.21.0", gpus=[SimpleNamespace(name="/GPU:0")],
-                           built_with_cuda=True)
+    sees = tensorflow_view(
+        installed=True, version="2.21.0", gpus=[SimpleNamespace(name="/GPU:0")], built_with_cuda=True
+    )
     assert sees.sees_gpu and sees.devices == ("/GPU:0",) and sees.reason == ""
 
 
 def test_jax_view_from_status():
-    status = SimpleNamespace(installed=True, gpu=False, version="0.11.2", devices=(),
-                             reason="this JAX has no CUDA backend (CPU-only jaxlib; install jax[cuda])")
+    status = SimpleNamespace(
+        installed=True,
+        gpu=False,
+        version="0.11.2",
+        devices=(),
+        reason="this JAX has no CUDA backend (CPU-only jaxlib; install jax[cuda])",
+    )
     view = jax_view(status)
     assert view == FrameworkView("JAX", True, False, "0.11.2", reason=status.reason)
     assert jax_view(SimpleNamespace(installed=False, gpu=False, reason="")).reason == "not installed"

@@ -25,7 +25,7 @@ HINT = "give its code with --custom-objects FILE.py (in the app: Load custom lay
 
 @pytest.fixture(scope="module")
 def clt():
-    import tests.custom_layers_for_tests as module   # registers litesmith_tests>ScaledDense in this process
+    import tests.custom_layers_for_tests as module  # registers litesmith_tests>ScaledDense in this process
 
     return module
 
@@ -51,13 +51,21 @@ def models(tmp_path_factory, clt):
     built = {
         "scaled": build("scaled", lambda t: keras.layers.ReLU()(clt.ScaledDense(16, scale=2.0, name="scaled")(t))),
         "swish": build("swish", lambda t: clt.Swish(beta=1.5, name="swish")(keras.layers.Dense(16, name="d")(t))),
-        "with_lambda": build("with_lambda", lambda t: keras.layers.Lambda(lambda v: v * 2.0, name="times_two")(
-            clt.ScaledDense(16, name="scaled")(t))),
+        "with_lambda": build(
+            "with_lambda",
+            lambda t: keras.layers.Lambda(lambda v: v * 2.0, name="times_two")(clt.ScaledDense(16, name="scaled")(t)),
+        ),
     }
     bad = folder / "bad_code.py"
     bad.write_text("import keras\nraise RuntimeError('boom \\x1b[31mred at import')\n")
-    return {"folder": folder, "x": x, "data": folder / "data.npz", "bad": bad, "built": built,
-            **{name: folder / f"{name}.keras" for name in built}}
+    return {
+        "folder": folder,
+        "x": x,
+        "data": folder / "data.npz",
+        "bad": bad,
+        "built": built,
+        **{name: folder / f"{name}.keras" for name in built},
+    }
 
 
 # -- in-process: the import, the registry, the messages, the cache key -------------------------
@@ -72,7 +80,7 @@ def test_import_offers_registered_and_unregistered_classes_and_restores_the_regi
     assert set(objects) == {"litesmith_tests>ScaledDense", "ScaledDense", "Swish"}  # not the helper function
     assert objects["ScaledDense"] is objects["litesmith_tests>ScaledDense"]
     assert objects["Swish"] is not clt.Swish and objects["Swish"].__name__ == "Swish"  # the file's own module
-    assert dict(keras.saving.get_custom_objects()) == before    # nothing left registered for later jobs
+    assert dict(keras.saving.get_custom_objects()) == before  # nothing left registered for later jobs
     digest = hashlib.sha256(CODE.read_bytes()).hexdigest()
     assert describe_custom_objects([str(CODE)]) == ((str(CODE), digest),)
 
@@ -96,7 +104,8 @@ def test_unknown_class_message_names_the_option():
 
     error = keras_load_error("m.keras", TypeError("Could not locate class 'Swish'. Make sure custom classes ..."))
     assert "'Swish' that is not part of Keras" in error.message and error.message.endswith(
-        f"if you wrote 'Swish', {HINT}")
+        f"if you wrote 'Swish', {HINT}"
+    )
     given = keras_load_error("m.keras", TypeError("Could not locate class 'Swish'."), ("/x/layers.py",))
     assert "not defined (or not a Keras class) in layers.py" in given.message and HINT in given.message
 
@@ -105,7 +114,7 @@ def test_session_options_cache_key_follows_the_files_content(tmp_path):
     from core.optimize.session import SessionOptions, as_options
 
     plain = SessionOptions()
-    assert "custom_objects" not in plain.cache_parts()     # keys without custom code stay as they were
+    assert "custom_objects" not in plain.cache_parts()  # keys without custom code stay as they were
     code = tmp_path / "layers.py"
     code.write_text("A = 1\n")
     options = SessionOptions(custom_objects=(str(code),))
@@ -146,11 +155,26 @@ def test_optimize_fp32_matches_keras_and_the_report_has_the_files_sha256(models,
 
     out = tmp_path / "out"
     out.mkdir()
-    user_code = tmp_path / "elsewhere" / "my_layers.py"    # outside the checkout: the sandbox grants it as an input
+    user_code = tmp_path / "elsewhere" / "my_layers.py"  # outside the checkout: the sandbox grants it as an input
     user_code.parent.mkdir()
     user_code.write_bytes(CODE.read_bytes())
-    code = main(["optimize", str(models[name]), "-q", "fp32,int8", "--data", str(models["data"]),
-                 "--calibration-samples", "32", "--custom-objects", str(user_code), "--out", str(out), "--json"])
+    code = main(
+        [
+            "optimize",
+            str(models[name]),
+            "-q",
+            "fp32,int8",
+            "--data",
+            str(models["data"]),
+            "--calibration-samples",
+            "32",
+            "--custom-objects",
+            str(user_code),
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     captured = capfd.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
@@ -162,9 +186,10 @@ def test_optimize_fp32_matches_keras_and_the_report_has_the_files_sha256(models,
     assert (out / f"{name}.int8.tflite").stat().st_size > 0
 
     x = models["x"]
-    expected = np.asarray(models["built"][name](x, training=False))   # Keras, with the class imported directly
-    outputs = run_tflite((out / f"{name}.fp32.tflite").read_bytes(), {"features": x},
-                         signature=summary["variants"][0]["signature"])
+    expected = np.asarray(models["built"][name](x, training=False))  # Keras, with the class imported directly
+    outputs = run_tflite(
+        (out / f"{name}.fp32.tflite").read_bytes(), {"features": x}, signature=summary["variants"][0]["signature"]
+    )
     np.testing.assert_allclose(next(iter(outputs.values())), expected, atol=1e-5)
 
 
@@ -185,8 +210,9 @@ def test_the_engine_child_may_read_a_file_named_only_in_the_jobs_arguments(model
 
 def test_lambda_is_still_refused_and_user_code_is_not_imported_first(models, capfd):
     # The safety checks run before the user's file is imported: the failing file never runs.
-    code = main(["inspect", str(models["with_lambda"]), "--custom-objects", str(models["bad"]),
-                 "--custom-objects", str(CODE)])
+    code = main(
+        ["inspect", str(models["with_lambda"]), "--custom-objects", str(models["bad"]), "--custom-objects", str(CODE)]
+    )
     err = capfd.readouterr().err
     assert code == 3, err
     assert "Lambda" in err and "arbitrary code" in err and "boom" not in err
@@ -206,8 +232,21 @@ def test_a_file_that_fails_to_import_exits_3_naming_it(models, capfd):
 
 @pytest.mark.slow
 def test_bench_loads_the_custom_layer(models, capfd):
-    code = main(["bench", str(models["swish"]), "--custom-objects", str(CODE), "--runs", "3", "--warmup", "0",
-                 "--keras-modes", "predict", "--json"])
+    code = main(
+        [
+            "bench",
+            str(models["swish"]),
+            "--custom-objects",
+            str(CODE),
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+            "--keras-modes",
+            "predict",
+            "--json",
+        ]
+    )
     captured = capfd.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)

@@ -15,8 +15,9 @@ from core.models.interface import OUTPUT, ModelInterface, TensorSpec
 
 
 def single(shape=(None, 3), dtype="float32", name="features", output="score") -> ModelInterface:
-    return ModelInterface(inputs=(TensorSpec(shape, dtype, name),),
-                          outputs=(TensorSpec((None, 1), "float32", output, role=OUTPUT),))
+    return ModelInterface(
+        inputs=(TensorSpec(shape, dtype, name),), outputs=(TensorSpec((None, 1), "float32", output, role=OUTPUT),)
+    )
 
 
 def test_npz_with_x_and_y(tmp_path):
@@ -133,7 +134,7 @@ def test_float_data_for_integer_input_is_refused():
         check_fits(np.full((2, 4), 0.5), spec)
     assert check_fits(np.ones((2, 4)), spec).dtype == np.int32
     with pytest.raises(BadInputError, match="outside the int32 range"):
-        check_fits(np.full((1, 4), 2 ** 40, np.int64), spec)
+        check_fits(np.full((1, 4), 2**40, np.int64), spec)
 
 
 def test_stratified_keeps_rare_classes():

@@ -15,10 +15,13 @@ from core.errors import BadInputError
 from core.models.interface import OUTPUT, ModelInterface, TensorSpec
 
 # Output names that sort the other way round: their order must come from the model, never from sorting.
-OUTPUTS = (TensorSpec((None, 3), "float32", "zz_species", role=OUTPUT),
-           TensorSpec((None, 1), "float32", "aa_weight", role=OUTPUT))
-MODEL = ModelInterface(inputs=(TensorSpec((None, 3), "int32", "tokens"), TensorSpec((None, 2), "float32", "price")),
-                       outputs=OUTPUTS)
+OUTPUTS = (
+    TensorSpec((None, 3), "float32", "zz_species", role=OUTPUT),
+    TensorSpec((None, 1), "float32", "aa_weight", role=OUTPUT),
+)
+MODEL = ModelInterface(
+    inputs=(TensorSpec((None, 3), "int32", "tokens"), TensorSpec((None, 2), "float32", "price")), outputs=OUTPUTS
+)
 
 
 def npz(tmp_path, **arrays):
@@ -39,7 +42,7 @@ def price(n=4):
 
 
 def test_npz_inputs_matched_by_name_in_model_order(tmp_path):
-    path = npz(tmp_path, price=price(), tokens=tokens())   # stored in the other order
+    path = npz(tmp_path, price=price(), tokens=tokens())  # stored in the other order
     data = load_data(path, interface=MODEL)
     assert list(data.x) == ["tokens", "price"]
     assert data.x["tokens"].tolist() == tokens().tolist() and data.x["price"].tolist() == price().tolist()
@@ -51,20 +54,23 @@ def test_npz_x_k_in_numeric_order(tmp_path):
     names = [f"in_{chr(ord('a') + i)}" for i in range(12)]
     model = ModelInterface(inputs=tuple(TensorSpec((None, 1), "float32", n) for n in names), outputs=OUTPUTS)
     arrays = {f"x_{k}": np.full((2, 1), k, np.float32) for k in range(12)}
-    path = npz(tmp_path, **dict(sorted(arrays.items())))            # lexicographic: x_0, x_1, x_10, x_11, x_2, ...
+    path = npz(tmp_path, **dict(sorted(arrays.items())))  # lexicographic: x_0, x_1, x_10, x_11, x_2, ...
     data = load_data(path, interface=model)
     assert list(data.x) == names
     assert [int(data.x[n][0, 0]) for n in names] == list(range(12))  # x_10 feeds the 11th input, not the 3rd
     assert "x_2 -> 'in_c'" in data.notes[0] and "x_10 -> 'in_k'" in data.notes[0]
 
 
-@pytest.mark.parametrize("arrays, why", [
-    ({"tokens": tokens(), "x_1": price()}, "arrays for 'tokens' but none for 'price'"),
-    ({"x": tokens()}, "one array 'x' for a model with 2 inputs"),
-    ({"x_0": tokens(), "x_2": price()}, "arrays 'x_0', 'x_2' are not exactly x_0..x_1 for 2 inputs"),
-    ({"x_0": tokens(), "x_1": price(), "x_2": price()}, "not exactly x_0..x_1"),
-    ({"features": tokens(), "labels": np.zeros(4)}, "no array is named after an input"),
-])
+@pytest.mark.parametrize(
+    "arrays, why",
+    [
+        ({"tokens": tokens(), "x_1": price()}, "arrays for 'tokens' but none for 'price'"),
+        ({"x": tokens()}, "one array 'x' for a model with 2 inputs"),
+        ({"x_0": tokens(), "x_2": price()}, "arrays 'x_0', 'x_2' are not exactly x_0..x_1 for 2 inputs"),
+        ({"x_0": tokens(), "x_1": price(), "x_2": price()}, "not exactly x_0..x_1"),
+        ({"features": tokens(), "labels": np.zeros(4)}, "no array is named after an input"),
+    ],
+)
 def test_npz_that_does_not_cover_the_inputs_is_refused(tmp_path, arrays, why):
     path = npz(tmp_path, **arrays)
     with pytest.raises(BadInputError) as info:
@@ -115,8 +121,9 @@ def test_y_and_y_primary_together_are_refused(tmp_path):
 
 
 def test_unknown_label_and_stray_arrays_are_noted(tmp_path):
-    path = npz(tmp_path, tokens=tokens(), price=price(), y_zz_species=np.zeros(4), y_weight=np.zeros(4),
-               extra=np.zeros(4))
+    path = npz(
+        tmp_path, tokens=tokens(), price=price(), y_zz_species=np.zeros(4), y_weight=np.zeros(4), extra=np.zeros(4)
+    )
     data = load_data(path, interface=MODEL)
     assert list(data.y) == ["zz_species"]
     assert "array 'y_weight' names no output (outputs: zz_species, aa_weight); ignored" in data.notes
@@ -134,7 +141,7 @@ def test_labels_count_must_match_inputs(tmp_path):
 
 def test_integer_inputs_stay_integers(tmp_path):
     data = load_data(npz(tmp_path, tokens=tokens(), price=price()), interface=MODEL)
-    assert np.issubdtype(data.x["tokens"].dtype, np.integer)           # int64 ids are never made float
+    assert np.issubdtype(data.x["tokens"].dtype, np.integer)  # int64 ids are never made float
     whole = load_data(npz(tmp_path, tokens=tokens().astype(np.float64), price=price()), interface=MODEL)
     assert whole.x["tokens"].dtype == np.int32 and whole.x["tokens"].tolist() == tokens().tolist()
     fitted = check_inputs(data, MODEL)
@@ -152,12 +159,11 @@ def test_fractional_data_for_an_integer_input_is_refused(tmp_path):
 
 
 def test_csv_columns_feed_inputs_by_name(tmp_path):
-    model = ModelInterface(inputs=(TensorSpec((None, 3), "int32", "tokens"), TensorSpec((None, 1), "float32", "price")),
-                           outputs=OUTPUTS)
+    model = ModelInterface(
+        inputs=(TensorSpec((None, 3), "int32", "tokens"), TensorSpec((None, 1), "float32", "price")), outputs=OUTPUTS
+    )
     path = tmp_path / "d.csv"
-    path.write_text("tokens.2,price,species,tokens.0,tokens.1\n"
-                    "3,0.5,1,1,2\n"
-                    "6,1.5,0,4,5\n")
+    path.write_text("tokens.2,price,species,tokens.0,tokens.1\n3,0.5,1,1,2\n6,1.5,0,4,5\n")
     data = load_data(path, interface=model, label_column="species")
     assert list(data.x) == ["tokens", "price"]
     assert data.x["tokens"].tolist() == [[1, 2, 3], [4, 5, 6]] and data.x["tokens"].dtype == np.int32
@@ -167,11 +173,14 @@ def test_csv_columns_feed_inputs_by_name(tmp_path):
     assert check_inputs(data, model).x["price"].shape == (2, 1)
 
 
-@pytest.mark.parametrize("header, misfits, unfed", [
-    ("tokens.0,tokens.1,tokens.2,colour", "'colour'", "'price'"),
-    ("tokens.0,tokens.2,price,x", "'tokens.0', 'tokens.2', 'x'", "'tokens'"),
-    ("tokens,tokens.0,price,z", "'tokens', 'tokens.0', 'z'", "'tokens'"),
-])
+@pytest.mark.parametrize(
+    "header, misfits, unfed",
+    [
+        ("tokens.0,tokens.1,tokens.2,colour", "'colour'", "'price'"),
+        ("tokens.0,tokens.2,price,x", "'tokens.0', 'tokens.2', 'x'", "'tokens'"),
+        ("tokens,tokens.0,price,z", "'tokens', 'tokens.0', 'z'", "'tokens'"),
+    ],
+)
 def test_csv_columns_that_fit_no_input_are_refused(tmp_path, header, misfits, unfed):
     path = tmp_path / "d.csv"
     path.write_text(header + "\n" + ",".join("1" for _ in header.split(",")) + "\n")
@@ -238,16 +247,21 @@ def test_check_inputs_needs_every_input_and_one_sample_count():
 def test_choose_samples_stratifies_on_the_primary_output(tmp_path):
     n = 400
     species = np.array([0] * 396 + [1] * 4)
-    weight = np.linspace(0.0, 1.0, n)                                   # regression: not class labels
-    path = npz(tmp_path, tokens=np.repeat(np.arange(n)[:, None], 3, axis=1), price=np.zeros((n, 2)),
-               y=species, y_aa_weight=weight)
+    weight = np.linspace(0.0, 1.0, n)  # regression: not class labels
+    path = npz(
+        tmp_path,
+        tokens=np.repeat(np.arange(n)[:, None], 3, axis=1),
+        price=np.zeros((n, 2)),
+        y=species,
+        y_aa_weight=weight,
+    )
     subset, stratified = choose_samples(load_data(path, interface=MODEL), 40)
-    assert stratified and len(subset) == 40 and subset.y["zz_species"].sum() == 4   # every rare sample
-    rows = subset.x["tokens"][:, 0]                                      # every array subset alike
+    assert stratified and len(subset) == 40 and subset.y["zz_species"].sum() == 4  # every rare sample
+    rows = subset.x["tokens"][:, 0]  # every array subset alike
     assert subset.y["zz_species"].tolist() == species[rows].tolist()
     assert subset.y["aa_weight"].tolist() == weight[rows].tolist() and subset.x["price"].shape == (40, 2)
     path = npz(tmp_path, tokens=tokens(n), price=np.zeros((n, 2)), y_zz_species=species, y=weight)
-    by_weight = load_data(path, interface=MODEL, primary_output="aa_weight")   # y labels aa_weight now
+    by_weight = load_data(path, interface=MODEL, primary_output="aa_weight")  # y labels aa_weight now
     _, stratified = choose_samples(by_weight, 40)
     assert not stratified
 
@@ -256,25 +270,32 @@ def test_stratified_indices_takes_named_labels():
     y = {"aa_weight": np.linspace(0, 1, 100), "zz_species": np.repeat([0, 1], 50)}
     idx, stratified = stratified_indices(y, 10, primary="zz_species")
     assert stratified and np.bincount(y["zz_species"][idx]).tolist() == [5, 5]
-    assert not stratified_indices(y, 10)[1]                              # the first entry: regression
+    assert not stratified_indices(y, 10)[1]  # the first entry: regression
 
 
 # --------------------------------------------------------------------------- synthesis
 
 
 def test_synthesize_dataset_free_axes_take_the_given_shapes():
-    model = ModelInterface(inputs=(TensorSpec((None, None), "int32", "seq"),
-                                   TensorSpec((None, None, None, 3), "float32", "image"),
-                                   TensorSpec((None, 4), "float32", "a"), TensorSpec((None, 4), "float32", "b")),
-                           outputs=OUTPUTS)
+    model = ModelInterface(
+        inputs=(
+            TensorSpec((None, None), "int32", "seq"),
+            TensorSpec((None, None, None, 3), "float32", "image"),
+            TensorSpec((None, 4), "float32", "a"),
+            TensorSpec((None, 4), "float32", "b"),
+        ),
+        outputs=OUTPUTS,
+    )
     shapes = {"seq": (7,), "image": (10, 12, 3)}
     x, notes = synthesize_dataset(model, 5, seed=1, shapes=shapes)
     assert list(x) == ["seq", "image", "a", "b"]
     assert x["seq"].shape == (5, 7) and x["seq"].dtype == np.int32 and 0 <= x["seq"].min() <= x["seq"].max() < 10
     assert x["image"].shape == (5, 10, 12, 3) and x["image"].dtype == np.float32
-    assert not np.array_equal(x["a"], x["b"])                           # each input its own stream
-    assert notes == ["input 'seq' synthesized at (7,) (--input-shape)",
-                     "input 'image' synthesized at (10, 12, 3) (--input-shape)"]
+    assert not np.array_equal(x["a"], x["b"])  # each input its own stream
+    assert notes == [
+        "input 'seq' synthesized at (7,) (--input-shape)",
+        "input 'image' synthesized at (10, 12, 3) (--input-shape)",
+    ]
     again, _ = synthesize_dataset(model, 5, seed=1, shapes=shapes)
     assert all(np.array_equal(x[k], again[k]) for k in x)
 

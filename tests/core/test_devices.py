@@ -9,8 +9,15 @@ import pytest
 from core.benchmark.runners import check_device
 from core.engine import CancelToken, null_reporter
 from core.hardware import (
-    GPU_EXTRA, build_report, configure_gpu, cpu_info, detect_devices, gpu_device_string, nvml_gpu_info,
-    parse_cpuinfo, tf_gpu_info,
+    GPU_EXTRA,
+    build_report,
+    configure_gpu,
+    cpu_info,
+    detect_devices,
+    gpu_device_string,
+    nvml_gpu_info,
+    parse_cpuinfo,
+    tf_gpu_info,
 )
 
 X86_CPUINFO = """processor\t: 0
@@ -55,6 +62,7 @@ def test_cpu_info_reads_this_machine():
 
 # --------------------------------------------------------------------------- fake TensorFlow
 
+
 class FakeConfig:
     def __init__(self, gpus, details, initialized=False):
         self._gpus = gpus
@@ -82,8 +90,11 @@ class FakeConfig:
 def fake_tf(n_gpus=2, cuda=True, initialized=False):
     gpus = [SimpleNamespace(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(n_gpus)]
     details = {g.name: {"device_name": f"NVIDIA H100 #{i}", "compute_capability": (9, 0)} for i, g in enumerate(gpus)}
-    return SimpleNamespace(config=FakeConfig(gpus, details, initialized), __version__="2.21.0",
-                           test=SimpleNamespace(is_built_with_cuda=lambda: cuda))
+    return SimpleNamespace(
+        config=FakeConfig(gpus, details, initialized),
+        __version__="2.21.0",
+        test=SimpleNamespace(is_built_with_cuda=lambda: cuda),
+    )
 
 
 def test_tf_gpu_info_from_fake_device_list():
@@ -94,6 +105,7 @@ def test_tf_gpu_info_from_fake_device_list():
 
 
 # --------------------------------------------------------------------------- fake NVML
+
 
 class FakeNvml:
     def __init__(self, count=1, fail_init=None):
@@ -147,11 +159,12 @@ def test_nvml_without_driver():
 def test_nvml_not_installed(monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "pynvml", None)     # makes `import pynvml` fail
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` fail
     assert nvml_gpu_info() == ([], "not installed")
 
 
 # --------------------------------------------------------------------------- the report
+
 
 def test_report_cpu_only_explains_tflite_on_cpu():
     report = build_report(cpu_info(OLD_X86), [], [], tf_built_with_cuda=False, nvml_status="not installed")
@@ -168,8 +181,9 @@ def test_report_driver_sees_gpu_but_tensorflow_does_not_suggests_gpu_extra():
 
 
 def test_detect_devices_with_fakes():
-    report = detect_devices(progress=null_reporter(), cancel=CancelToken(), tf=fake_tf(1), nvml=FakeNvml(),
-                            cpuinfo_text=X86_CPUINFO)
+    report = detect_devices(
+        progress=null_reporter(), cancel=CancelToken(), tf=fake_tf(1), nvml=FakeNvml(), cpuinfo_text=X86_CPUINFO
+    )
     assert not report.cpu_only and report.state == "1 GPU(s) for TensorFlow"
     assert report.tf_gpus[0].name == "NVIDIA H100 #1".replace("#1", "#0")
     assert report.nvml_gpus[0].memory_total_mb > 0 and report.tf_version == "2.21.0" and report.tf_built_with_cuda
@@ -193,6 +207,7 @@ def test_detect_devices_real_tensorflow_here():
 
 
 # --------------------------------------------------------------------------- choosing a GPU
+
 
 def test_configure_gpu_caps_memory():
     tf = fake_tf(2)
@@ -219,7 +234,7 @@ def test_gpu_device_string_and_check_device():
     assert gpu_device_string("/GPU:1") == ("gpu", 1)
     assert gpu_device_string("gpu") == ("gpu", 0)
     assert gpu_device_string("/CPU:0") == ("cpu", None)
-    check_device("/GPU:1", fake_tf(2))          # visible: fine
+    check_device("/GPU:1", fake_tf(2))  # visible: fine
     check_device("/CPU:0", fake_tf(0))
     with pytest.raises(ValueError, match="no /GPU:2"):
         check_device("/GPU:2", fake_tf(2))
@@ -232,7 +247,7 @@ def test_benchmark_applies_gpu_choice_and_cap_before_loading(monkeypatch):
 
     import core.benchmark.runners as runners
 
-    monkeypatch.setattr(runners, "check_device", lambda device, tf=None: None)   # as if the GPU were there
+    monkeypatch.setattr(runners, "check_device", lambda device, tf=None: None)  # as if the GPU were there
     calls = []
     monkeypatch.setattr(hardware, "configure_gpu", lambda index, cap: calls.append((index, cap)) or f"/GPU:{index}")
     device, notes = _prepare_device(BenchConfig(device="/GPU:1", gpu_memory_limit_mb=512), null_reporter())

@@ -16,8 +16,9 @@ NO_MEASURE = MeasureConfig(measure=False)
 def run(teacher, cfg, x, y=None, reporter=None, cancel=None, validation=None):
     from core.compress.distill import distill
 
-    return distill(teacher, cfg, x, y, validation=validation, progress=reporter or null_reporter(),
-                   cancel=cancel or CancelToken())
+    return distill(
+        teacher, cfg, x, y, validation=validation, progress=reporter or null_reporter(), cancel=cancel or CancelToken()
+    )
 
 
 def test_output_distillation_loss_is_zero_for_identical_outputs_and_positive_otherwise():
@@ -56,8 +57,13 @@ def test_pruned_student_with_labels_and_a_sigmoid_output_converts():
     teacher = cm.mlp(hidden=(16, 8), n_out=1, activation="sigmoid")
     x, _ = cm.data(teacher, 64)
     y = (x[:, 0] > 0).astype("int64")
-    result = run(teacher, DistillConfig(student="pruned:0.5", epochs=2, batch_size=16,
-                                        measure=MeasureConfig(latency_runs=10)), x, y, validation=(x, y))
+    result = run(
+        teacher,
+        DistillConfig(student="pruned:0.5", epochs=2, batch_size=16, measure=MeasureConfig(latency_runs=10)),
+        x,
+        y,
+        validation=(x, y),
+    )
     assert result.used_labels and result.student_kind == "pruned:0.5"
     assert result.model.get_layer("hidden_0").units == 8
     assert result.latency_ratio is not None and result.tflite_size_student < result.tflite_size_teacher
@@ -99,8 +105,14 @@ def test_progress_every_batch_and_cancel_stops_at_the_next_batch(monkeypatch):
     token = CancelToken()
     rec = cm.Recorder(token, cancel_after=3)  # building + two batches, then cancel
     with pytest.raises(Cancelled):
-        run(teacher, DistillConfig(epochs=5, batch_size=16, measure=NO_MEASURE), x, y, reporter=rec.reporter,
-            cancel=token)
+        run(
+            teacher,
+            DistillConfig(epochs=5, batch_size=16, measure=NO_MEASURE),
+            x,
+            y,
+            reporter=rec.reporter,
+            cancel=token,
+        )
     assert len([e for e in rec.events if "batch" in e.message]) == 2
     assert teacher.trainable
 
@@ -115,8 +127,9 @@ def test_compare_scratch_needs_labels():
 @pytest.mark.slow
 def test_digits_distilled_half_width_student_beats_the_same_student_from_scratch(samples_dir):
     teacher, (xc, yc), (xe, ye) = cm.load_sample(samples_dir, "digits")
-    cfg = DistillConfig(student="width:0.5", epochs=30, temperature=3.0, alpha=0.1, compare_scratch=True,
-                        measure=NO_MEASURE)
+    cfg = DistillConfig(
+        student="width:0.5", epochs=30, temperature=3.0, alpha=0.1, compare_scratch=True, measure=NO_MEASURE
+    )
     result = run(teacher, cfg, xc, yc, validation=(xe, ye))
     assert result.params_student < 0.35 * result.params_teacher
     assert result.student_accuracy > result.scratch_accuracy, result.notes

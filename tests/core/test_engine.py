@@ -123,7 +123,9 @@ def test_scaled_reporter_maps_fractions_and_keeps_stage():
     sub(1.0, "done", stage="verify")
     sub(None, "unknown")
     assert [(e.fraction, e.stage, e.message) for e in seen] == [
-        (0.75, "convert", "half"), (1.0, "verify", "done"), (None, "convert", "unknown")
+        (0.75, "convert", "half"),
+        (1.0, "verify", "done"),
+        (None, "convert", "unknown"),
     ]
 
 

@@ -24,16 +24,28 @@ def optimized(tmp_path_factory):
     from core.optimize.pipeline import optimize_model
 
     model, data = classifier(tmp_path_factory.mktemp("export"))
-    result = optimize_model(str(model), ["fp32", "int8"], DataSpec(path=str(data), calibration_samples=32),
-                            progress=null_reporter(), cancel=CancelToken())
+    result = optimize_model(
+        str(model),
+        ["fp32", "int8"],
+        DataSpec(path=str(data), calibration_samples=32),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     return model, result
 
 
 def export(result, variant, out, **kwargs):
-    return export_variant(variant, str(out), progress=kwargs.pop("progress", null_reporter()),
-                          cancel=kwargs.pop("cancel", CancelToken()), source=result.source, data=result.data,
-                          baseline_size_bytes=result.baseline_size_bytes,
-                          original_evaluation=result.original_evaluation, **kwargs)
+    return export_variant(
+        variant,
+        str(out),
+        progress=kwargs.pop("progress", null_reporter()),
+        cancel=kwargs.pop("cancel", CancelToken()),
+        source=result.source,
+        data=result.data,
+        baseline_size_bytes=result.baseline_size_bytes,
+        original_evaluation=result.original_evaluation,
+        **kwargs,
+    )
 
 
 def test_export_writes_model_and_report(optimized, tmp_path):
@@ -118,8 +130,13 @@ def test_export_of_an_unusable_model_fails_and_leaves_no_file(optimized, tmp_pat
 def test_export_raw_bytes_with_metadata(optimized, tmp_path):
     _, result = optimized
     data = result.variant("fp32").tflite_bytes
-    exported = export_variant(data, str(tmp_path / "raw.tflite"), progress=null_reporter(), cancel=CancelToken(),
-                              metadata={"note": "hand-made"})
+    exported = export_variant(
+        data,
+        str(tmp_path / "raw.tflite"),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        metadata={"note": "hand-made"},
+    )
     report = json.loads((tmp_path / "raw.report.json").read_text())
     assert report["note"] == "hand-made" and report["source"] is None
     assert exported.size_bytes == len(data)

@@ -27,30 +27,37 @@ def layer_macs(keras, layer, *shapes, dtype="float32", call=None):
     return rows[layer.name], count
 
 
-@pytest.mark.parametrize("build, shape, expected", [
-    (lambda L: L.Dense(3), (4,), 4 * 3),
-    (lambda L: L.Dense(3), (5, 4), 5 * 4 * 3),                                   # per position of a sequence
-    (lambda L: L.Conv1D(5, 3), (10, 4), 8 * 3 * 4 * 5),                          # out len x k x in x filters
-    (lambda L: L.Conv2D(2, 3), (8, 8, 1), 6 * 6 * 3 * 3 * 1 * 2),
-    (lambda L: L.Conv2D(4, 3, groups=2), (6, 6, 4), 4 * 4 * 3 * 3 * (4 // 2) * 4),
-    (lambda L: L.Conv3D(2, 2), (4, 4, 4, 3), 3 * 3 * 3 * 2 * 2 * 2 * 3 * 2),
-    (lambda L: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), (8, 8, 2), 8 * 8 * 3 * 3 * 2 * 2),
-    (lambda L: L.SeparableConv2D(4, 3), (8, 8, 2), 6 * 6 * (3 * 3 * 2) + 6 * 6 * 2 * 4),
-    (lambda L: L.Conv2DTranspose(1, 2, strides=2), (6, 6, 2), 6 * 6 * 2 * 2 * 2 * 1),   # in positions x k x in x filters
-    (lambda L: L.LSTM(5), (7, 3), 7 * (4 * (3 + 5) * 5 + 3 * 5)),                # steps x (4 gates + 3 products/unit)
-    (lambda L: L.GRU(5, reset_after=True), (7, 3), 7 * 3 * (3 + 5 + 1) * 5),
-    (lambda L: L.GRU(5, reset_after=False), (7, 3), 7 * 3 * (3 + 5 + 1) * 5),
-    (lambda L: L.SimpleRNN(4), (6, 3), 6 * (3 + 4) * 4),
-    (lambda L: L.Bidirectional(L.LSTM(5, return_sequences=True)), (7, 3), 2 * 7 * (4 * (3 + 5) * 5 + 3 * 5)),
-    (lambda L: L.LayerNormalization(), (5, 8), 4 * 5 * 8),
-    (lambda L: L.BatchNormalization(), (4, 4, 3), 4 * 4 * 3),
-    (lambda L: L.TimeDistributed(L.Dense(3)), (5, 4), 5 * 4 * 3),               # steps x inner
-    (lambda L: L.TimeDistributed(L.Conv2D(2, 3)), (3, 5, 5, 1), 3 * (3 * 3 * 3 * 3 * 1 * 2)),
-    (lambda L: L.MaxPooling2D(2), (8, 8, 3), 4 * 4 * 3 * 2 * 2),                 # out elements x window
-    (lambda L: L.AveragePooling1D(2), (6, 4), 3 * 4 * 2),
-    (lambda L: L.GlobalAveragePooling2D(), (4, 4, 3), 4 * 4 * 3),                # input elements
-    (lambda L: L.Flatten(), (4, 4, 3), 0),
-])
+@pytest.mark.parametrize(
+    "build, shape, expected",
+    [
+        (lambda L: L.Dense(3), (4,), 4 * 3),
+        (lambda L: L.Dense(3), (5, 4), 5 * 4 * 3),  # per position of a sequence
+        (lambda L: L.Conv1D(5, 3), (10, 4), 8 * 3 * 4 * 5),  # out len x k x in x filters
+        (lambda L: L.Conv2D(2, 3), (8, 8, 1), 6 * 6 * 3 * 3 * 1 * 2),
+        (lambda L: L.Conv2D(4, 3, groups=2), (6, 6, 4), 4 * 4 * 3 * 3 * (4 // 2) * 4),
+        (lambda L: L.Conv3D(2, 2), (4, 4, 4, 3), 3 * 3 * 3 * 2 * 2 * 2 * 3 * 2),
+        (lambda L: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), (8, 8, 2), 8 * 8 * 3 * 3 * 2 * 2),
+        (lambda L: L.SeparableConv2D(4, 3), (8, 8, 2), 6 * 6 * (3 * 3 * 2) + 6 * 6 * 2 * 4),
+        (
+            lambda L: L.Conv2DTranspose(1, 2, strides=2),
+            (6, 6, 2),
+            6 * 6 * 2 * 2 * 2 * 1,
+        ),  # in positions x k x in x filters
+        (lambda L: L.LSTM(5), (7, 3), 7 * (4 * (3 + 5) * 5 + 3 * 5)),  # steps x (4 gates + 3 products/unit)
+        (lambda L: L.GRU(5, reset_after=True), (7, 3), 7 * 3 * (3 + 5 + 1) * 5),
+        (lambda L: L.GRU(5, reset_after=False), (7, 3), 7 * 3 * (3 + 5 + 1) * 5),
+        (lambda L: L.SimpleRNN(4), (6, 3), 6 * (3 + 4) * 4),
+        (lambda L: L.Bidirectional(L.LSTM(5, return_sequences=True)), (7, 3), 2 * 7 * (4 * (3 + 5) * 5 + 3 * 5)),
+        (lambda L: L.LayerNormalization(), (5, 8), 4 * 5 * 8),
+        (lambda L: L.BatchNormalization(), (4, 4, 3), 4 * 4 * 3),
+        (lambda L: L.TimeDistributed(L.Dense(3)), (5, 4), 5 * 4 * 3),  # steps x inner
+        (lambda L: L.TimeDistributed(L.Conv2D(2, 3)), (3, 5, 5, 1), 3 * (3 * 3 * 3 * 3 * 1 * 2)),
+        (lambda L: L.MaxPooling2D(2), (8, 8, 3), 4 * 4 * 3 * 2 * 2),  # out elements x window
+        (lambda L: L.AveragePooling1D(2), (6, 4), 3 * 4 * 2),
+        (lambda L: L.GlobalAveragePooling2D(), (4, 4, 3), 4 * 4 * 3),  # input elements
+        (lambda L: L.Flatten(), (4, 4, 3), 0),
+    ],
+)
 def test_layer_kinds_match_hand_counts(keras, build, shape, expected):
     row, count = layer_macs(keras, build(keras.layers), shape)
     assert row.counted and not row.free
@@ -66,8 +73,8 @@ def test_multi_head_attention_counts_projections_and_both_products(keras):
     q_proj = 6 * 4 * (2 * 3)
     k_proj = v_proj = 5 * 4 * (2 * 3)
     out_proj = 6 * (2 * 3) * 4
-    scores = 2 * 6 * 5 * 3          # heads x Tq x Tk x key_dim
-    weighted = 2 * 6 * 5 * 3        # heads x Tq x Tk x value_dim
+    scores = 2 * 6 * 5 * 3  # heads x Tq x Tk x key_dim
+    weighted = 2 * 6 * 5 * 3  # heads x Tq x Tk x value_dim
     assert row.macs == q_proj + k_proj + v_proj + out_proj + scores + weighted == 888
     assert count.complete
 
@@ -83,7 +90,7 @@ def test_unknown_layer_class_is_listed_and_total_partial(keras):
         def call(self, x):
             return x * 2.0
 
-    class MyDense(keras.layers.Dense):   # a user's subclass is not assumed to do what Dense does
+    class MyDense(keras.layers.Dense):  # a user's subclass is not assumed to do what Dense does
         pass
 
     inputs = keras.Input((4,))
@@ -93,7 +100,7 @@ def test_unknown_layer_class_is_listed_and_total_partial(keras):
     count = count_keras_macs(keras.Model(inputs, x))
     assert count.uncounted == (("dbl", "Doubler"), ("mine", "MyDense"))
     assert count.partial and not count.complete
-    assert count.total == 4 * 3             # only what has a rule
+    assert count.total == 4 * 3  # only what has a rule
     assert "2 layers not counted: dbl (Doubler), mine (MyDense)" in count.uncounted_text()
 
 
@@ -118,7 +125,7 @@ def gru_free_length(keras):
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
 
 
-GRU_STEP = 3 * (3 + 5 + 1) * 5 + 5 * 2       # GRU step + the Dense head on that step = 145
+GRU_STEP = 3 * (3 + 5 + 1) * 5 + 5 * 2  # GRU step + the Dense head on that step = 145
 
 
 def test_free_sequence_length_counts_per_time_step_or_at_a_given_shape(keras):
@@ -128,7 +135,7 @@ def test_free_sequence_length_counts_per_time_step_or_at_a_given_shape(keras):
     assert {r.name: r.free for r in per_step.layers} == {"gru": True, "head": True}
     whole = count_keras_macs(model, {"x": (30, 3)})
     assert whole.total == 30 * GRU_STEP and whole.per == "" and whole.complete
-    assert count_keras_macs(model, {"x": (1, 30, 3)}).total == 30 * GRU_STEP   # batch included is fine too
+    assert count_keras_macs(model, {"x": (1, 30, 3)}).total == 30 * GRU_STEP  # batch included is fine too
     with pytest.raises(ValueError, match="no input named 'y'"):
         count_keras_macs(model, {"y": (30, 3)})
 
@@ -147,10 +154,10 @@ def test_nested_models_and_shared_layers(keras):
     inner = keras.Sequential([keras.Input((8, 4)), keras.layers.Conv1D(5, 3, name="c1")], name="inner")
     shared = keras.layers.Dense(4, name="shared")
     inputs = keras.Input((10, 4))
-    x = shared(inputs)                                   # 10 x 4 x 4
-    x = shared(x)                                        # called again: counts again
+    x = shared(inputs)  # 10 x 4 x 4
+    x = shared(x)  # called again: counts again
     x = keras.layers.Cropping1D((1, 1), name="crop")(x)
-    x = inner(x)                                         # 6 x 3 x 4 x 5
+    x = inner(x)  # 6 x 3 x 4 x 5
     count = count_keras_macs(keras.Model(inputs, x))
     rows = {r.name: r.macs for r in count.layers}
     assert rows == {"shared": 2 * 10 * 4 * 4, "crop": 0, "inner/c1": 6 * 3 * 4 * 5}
@@ -198,12 +205,13 @@ def test_auto_quotes_flops_only_when_complete(keras):
     def live(model, shapes=()):
         obj = LiveSession("m.keras", None, None, None, None)
         description = SimpleNamespace(input_shapes=shapes)
-        obj.session = SimpleNamespace(source=SimpleNamespace(keras_model=model),
-                                      prepared=SimpleNamespace(description=description))
+        obj.session = SimpleNamespace(
+            source=SimpleNamespace(keras_model=model), prepared=SimpleNamespace(description=description)
+        )
         return obj
 
     model = gru_free_length(keras)
-    assert live(model).flops() is None                                  # per time step only
+    assert live(model).flops() is None  # per time step only
     assert live(model, (("x", (30, 3)),)).flops() == 2 * 30 * GRU_STEP  # at the data's length: complete
 
     class Doubler(keras.layers.Layer):
@@ -216,6 +224,7 @@ def test_auto_quotes_flops_only_when_complete(keras):
 
 
 # -- .tflite --------------------------------------------------------------------------
+
 
 def _convert_batch1(keras_model, folder):
     from core.optimize.convert import export_named_signature
@@ -246,7 +255,7 @@ def _inspect(path):
     return inspect_model(str(path), progress=null_reporter(), cancel=CancelToken()).info
 
 
-GRU_WEIGHTS = 3 * 5 * 3 + 3 * 5 * 5           # kernel (3 x 15) + recurrent kernel (5 x 15): in the WHILE body
+GRU_WEIGHTS = 3 * 5 * 3 + 3 * 5 * 5  # kernel (3 x 15) + recurrent kernel (5 x 15): in the WHILE body
 HEAD_WEIGHTS = 5 * 2
 
 
@@ -257,13 +266,13 @@ def test_tflite_gru_weights_in_the_while_body_are_counted(gru_tflites):
 
     data = gru_tflites["free"].read_bytes()
     graph = read_tflite_graph(data)
-    assert len(graph.subgraphs) >= 3 and graph.complete            # main, while_cond, while_body
+    assert len(graph.subgraphs) >= 3 and graph.complete  # main, while_cond, while_body
     body = next(sg for sg in graph.subgraphs if "while_body" in sg.name)
     assert count_tflite_params(TfliteGraph(subgraphs=(body,))) >= GRU_WEIGHTS
 
     interpreter = Interpreter(model_content=data)
     first_only = count_tflite_params(graph_from_interpreter(interpreter))
-    assert first_only < GRU_WEIGHTS                                  # what inspect counted before
+    assert first_only < GRU_WEIGHTS  # what inspect counted before
 
     info = _inspect(gru_tflites["free"])
     assert info.params >= GRU_WEIGHTS + HEAD_WEIGHTS and not info.params_partial
@@ -273,7 +282,7 @@ def test_tflite_gru_weights_in_the_while_body_are_counted(gru_tflites):
 def test_tflite_gru_macs_match_the_keras_count(gru_tflites):
     free = _inspect(gru_tflites["free"])
     assert free.flops == 2 * GRU_STEP and free.flops_per == "time step" and not free.flops_partial
-    fixed = _inspect(gru_tflites["fixed"])               # the loop bound is the constant 7
+    fixed = _inspect(gru_tflites["fixed"])  # the loop bound is the constant 7
     assert fixed.flops == 2 * 7 * GRU_STEP and fixed.flops_per == "" and not fixed.flops_partial
 
 

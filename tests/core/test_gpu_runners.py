@@ -31,11 +31,13 @@ no_gpu_here = pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU and Vul
 def dense(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpu")
     model = dense_model()
-    return SimpleNamespace(model=model, tflite=save_tflite(model, folder, "dense"), keras=save_keras(model, folder, "dense"))
+    return SimpleNamespace(
+        model=model, tflite=save_tflite(model, folder, "dense"), keras=save_keras(model, folder, "dense")
+    )
 
 
 def test_compiled_model_on_the_cpu_gives_keras_outputs_at_every_batch(dense):
-    for batch in (1, 5, 16):       # each a fixed-batch copy of the model, with LiteRT's own buffers
+    for batch in (1, 5, 16):  # each a fixed-batch copy of the model, with LiteRT's own buffers
         adapter = CompiledModelAdapter(dense.tflite, "cpu", threads=1, batch_size=batch)
         try:
             shapes = adapter.prepare()
@@ -54,7 +56,9 @@ def test_compiled_model_on_the_cpu_gives_keras_outputs_at_every_batch(dense):
 def test_litert_gpu_without_a_gpu_is_one_clear_line(dense):
     run = measure_litert(dense.tflite, "gpu", (1, 8), runs=2)
     assert not run.available and run.timings == () and run.fully_accelerated is None
-    assert "\n" not in run.reason and run.reason.startswith("LiteRT's GPU accelerator (WebGPU over Vulkan) did not start")
+    assert "\n" not in run.reason and run.reason.startswith(
+        "LiteRT's GPU accelerator (WebGPU over Vulkan) did not start"
+    )
     cpu = measure_litert(dense.tflite, "cpu", (1, 8), runs=2, warmup=0)
     assert cpu.available and [t.batch_size for t in cpu.timings] == [1, 8] and all(t.ok for t in cpu.timings)
 
@@ -69,8 +73,9 @@ def test_gpu_start_reason_from_recorded_litert_log():
             at operator() (third_party/dawn/src/dawn/native/vulkan/BackendVk.cpp:368)
         ERROR: [delegate_webgpu.cc:359] Failed to initialize WebGPU environment: INTERNAL: No adapters found
         """).splitlines()
-    reason = gpu_start_reason("ERROR: [./litert/cc/litert_compiled_model.h:1961]", log, vulkan_loader=None,
-                              gpu_devices=[])
+    reason = gpu_start_reason(
+        "ERROR: [./litert/cc/litert_compiled_model.h:1961]", log, vulkan_loader=None, gpu_devices=[]
+    )
     assert "no Vulkan loader (libvulkan.so.1)" in reason and "no GPU device" in reason
     assert "Couldn't load Vulkan" in reason and "No adapters found" in reason
     assert "openvino" not in reason.lower() and "operator()" not in reason
@@ -90,6 +95,7 @@ def test_a_fixed_batch_model_refuses_other_batch_sizes(tmp_path):
 
 # --------------------------------------------------------------------------- Keras on JAX, own process
 
+
 def test_jax_not_installed_here_is_a_state():
     status = probe_jax()
     if status.installed:
@@ -101,7 +107,8 @@ def test_jax_without_cuda_child_says_so(tmp_path, monkeypatch, dense):
     # A stand-in for a CPU-only jaxlib: the error text is what JAX 0.4-0.11 raise for jax.devices("gpu")
     fake = tmp_path / "fakejax" / "jax"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(textwrap.dedent("""\
+    (fake / "__init__.py").write_text(
+        textwrap.dedent("""\
         import logging
         __version__ = "0.0.fake"
         def default_backend():
@@ -114,7 +121,8 @@ def test_jax_without_cuda_child_says_so(tmp_path, monkeypatch, dense):
                 raise RuntimeError("Unknown backend: 'gpu' requested, but no platforms that are instances of gpu "
                                    "are present. Platforms present are: cpu")
             return ["TFRT_CPU_0"]
-        """))
+        """)
+    )
     monkeypatch.setenv("PYTHONPATH", str(fake.parent))
     status = probe_jax()
     assert status.installed and not status.gpu and status.version == "0.0.fake"
@@ -124,15 +132,21 @@ def test_jax_without_cuda_child_says_so(tmp_path, monkeypatch, dense):
 
 
 def test_why_no_gpu_on_recorded_jax_errors():
-    assert why_no_gpu("Unknown backend: 'gpu' requested, but no platforms that are instances of gpu are present. "
-                      "Platforms present are: cpu").startswith("this JAX has no CUDA backend")
-    assert why_no_gpu("Unable to initialize backend 'cuda': FAILED_PRECONDITION: No visible GPU devices."
-                      ).startswith("JAX's CUDA backend found no GPU")
-    assert why_no_gpu("Unable to initialize backend 'cuda': INTERNAL: no supported devices found for platform CUDA: "
-                      "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH").startswith("driver mismatch")
+    assert why_no_gpu(
+        "Unknown backend: 'gpu' requested, but no platforms that are instances of gpu are present. "
+        "Platforms present are: cpu"
+    ).startswith("this JAX has no CUDA backend")
+    assert why_no_gpu("Unable to initialize backend 'cuda': FAILED_PRECONDITION: No visible GPU devices.").startswith(
+        "JAX's CUDA backend found no GPU"
+    )
+    assert why_no_gpu(
+        "Unable to initialize backend 'cuda': INTERNAL: no supported devices found for platform CUDA: "
+        "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH"
+    ).startswith("driver mismatch")
 
 
 # --------------------------------------------------------------------------- devices without TensorFlow
+
 
 def test_devices_without_tensorflow_still_reports_the_driver(monkeypatch):
     import core.tf_runtime
@@ -143,7 +157,7 @@ def test_devices_without_tensorflow_still_reports_the_driver(monkeypatch):
         raise ModuleNotFoundError("No module named 'tensorflow'")
 
     monkeypatch.setattr(core.tf_runtime, "import_tensorflow", no_tf)
-    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)           # no nvidia-ml-py either
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)  # no nvidia-ml-py either
     smi = lambda: (parse_nvidia_smi("NVIDIA H200, 143771, 1, 580.159.03, 3, 9.0"), "ok (nvidia-smi)")  # noqa: E731
     jax = FrameworkView("JAX", True, True, "0.11.2", devices=("cuda:0 NVIDIA H200",))
     report = detect_devices(progress=null_reporter(), cancel=CancelToken(), smi=smi, jax=jax)
@@ -160,12 +174,28 @@ def test_devices_without_tensorflow_still_reports_the_driver(monkeypatch):
 
 # --------------------------------------------------------------------------- litesmith bench --devices
 
+
 def test_bench_devices_cli_prints_the_table_and_writes_the_crossover(dense, monkeypatch):
     monkeypatch.setattr(bench_cli, "make_engine", lambda args: Engine(isolated=False))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["bench", str(dense.tflite), "--devices", "cpu,gpu", "--batch", "1,4", "--runs", "3",
-                     "--warmup", "0", "--threads", "1", "--json"])
+        code = main(
+            [
+                "bench",
+                str(dense.tflite),
+                "--devices",
+                "cpu,gpu",
+                "--batch",
+                "1,4",
+                "--runs",
+                "3",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--json",
+            ]
+        )
     assert code == 0
     doc = json.loads(out.getvalue())
     crossover = doc["crossover"]

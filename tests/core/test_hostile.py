@@ -69,21 +69,75 @@ def good(tmp_path_factory):
 
 # -- the op allowlist ------------------------------------------------------------------
 
+
 def test_allowlist_holds_what_models_compute_with_and_nothing_that_touches_the_host():
     allowed = safety.compute_op_allowlist()
     libraries = safety.op_libraries()
-    for op in ("MatMul", "Conv2D", "BiasAdd", "Relu", "Softmax", "AddV2", "Reshape", "StridedSlice", "While",
-               "StatefulPartitionedCall", "ReadVariableOp", "VarHandleOp", "LookupTableFindV2", "HashTableV2",
-               "TensorListReserve", "TensorArrayV3", "Einsum", "StringJoin", "StaticRegexFullMatch", "Select",
-               "PrintV2", "DecodeProtoV2", "NoOp", "Const", "Identity", "Placeholder"):
+    for op in (
+        "MatMul",
+        "Conv2D",
+        "BiasAdd",
+        "Relu",
+        "Softmax",
+        "AddV2",
+        "Reshape",
+        "StridedSlice",
+        "While",
+        "StatefulPartitionedCall",
+        "ReadVariableOp",
+        "VarHandleOp",
+        "LookupTableFindV2",
+        "HashTableV2",
+        "TensorListReserve",
+        "TensorArrayV3",
+        "Einsum",
+        "StringJoin",
+        "StaticRegexFullMatch",
+        "Select",
+        "PrintV2",
+        "DecodeProtoV2",
+        "NoOp",
+        "Const",
+        "Identity",
+        "Placeholder",
+    ):
         assert op in allowed, op
-    for op in ("ReadFile", "WriteFile", "MatchingFiles", "SaveV2", "RestoreV2", "MergeV2Checkpoints",
-               "ShardedFilename", "RecordInput", "ImmutableConst", "EagerPyFunc", "PyFunc", "TFRecordDataset",
-               "CreateSummaryFileWriter", "DebugIdentityV2", "LoadAndRemapMatrix", "InitializeTableFromTextFileV2",
-               "Abort", "RemoteCall", "FileSystemSetConfiguration", "CollectiveReduceV2", "Send", "Recv"):
+    for op in (
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "SaveV2",
+        "RestoreV2",
+        "MergeV2Checkpoints",
+        "ShardedFilename",
+        "RecordInput",
+        "ImmutableConst",
+        "EagerPyFunc",
+        "PyFunc",
+        "TFRecordDataset",
+        "CreateSummaryFileWriter",
+        "DebugIdentityV2",
+        "LoadAndRemapMatrix",
+        "InitializeTableFromTextFileV2",
+        "Abort",
+        "RemoteCall",
+        "FileSystemSetConfiguration",
+        "CollectiveReduceV2",
+        "Send",
+        "Recv",
+    ):
         assert op not in allowed, op
-    never = {"gen_io_ops", "gen_script_ops", "gen_dataset_ops", "gen_experimental_dataset_ops", "gen_summary_ops",
-             "gen_debug_ops", "gen_checkpoint_ops", "gen_filesystem_ops", "gen_collective_ops"}
+    never = {
+        "gen_io_ops",
+        "gen_script_ops",
+        "gen_dataset_ops",
+        "gen_experimental_dataset_ops",
+        "gen_summary_ops",
+        "gen_debug_ops",
+        "gen_checkpoint_ops",
+        "gen_filesystem_ops",
+        "gen_collective_ops",
+    }
     assert not {op for op in allowed if libraries.get(op) in never}
 
 
@@ -132,8 +186,12 @@ def test_the_initializer_payload_is_real(hostile, tmp_path):
 
 
 def test_table_from_a_host_file_is_refused(hostile, no_saved_model_load):
-    refuse(hostile["host_table"], "InitializeTableFromTextFileV2", "not one of the SavedModel's assets",
-           "__inference__initializer")
+    refuse(
+        hostile["host_table"],
+        "InitializeTableFromTextFileV2",
+        "not one of the SavedModel's assets",
+        "__inference__initializer",
+    )
 
 
 def test_table_from_the_saved_models_own_asset_loads(hostile):
@@ -141,10 +199,13 @@ def test_table_from_the_saved_models_own_asset_loads(hostile):
     assert info.inputs[0].dtype == "string" and info.outputs[0].name == "ids"
 
 
-@pytest.mark.parametrize("kind, op, reason", [
-    ("record_input", "RecordInput", "not an op a model that only computes needs"),
-    ("decode_proto", "DecodeProtoV2", "reads a protobuf descriptor file"),
-])
+@pytest.mark.parametrize(
+    "kind, op, reason",
+    [
+        ("record_input", "RecordInput", "not an op a model that only computes needs"),
+        ("decode_proto", "DecodeProtoV2", "reads a protobuf descriptor file"),
+    ],
+)
 def test_file_reading_ops_outside_the_old_list_are_refused(hostile, no_saved_model_load, kind, op, reason):
     refuse(hostile[kind], op, reason, "__inference___call__")
 
@@ -155,12 +216,16 @@ def _edited_copy(source, target, edit):
 
 
 def _function(meta_graph, fragment):
-    return next(f for f in meta_graph.graph_def.library.function
-                if fragment in f.signature.name and "signature_wrapper" not in f.signature.name)
+    return next(
+        f
+        for f in meta_graph.graph_def.library.function
+        if fragment in f.signature.name and "signature_wrapper" not in f.signature.name
+    )
 
 
 def test_a_serving_function_that_calls_the_saver_by_name_is_refused(good, tmp_path, no_saved_model_load):
     """A direct call (node.op = the saver function's name) makes the saver reachable from serving."""
+
     def edit(meta_graph):
         save = _function(meta_graph, "_traced_save")
         call = _function(meta_graph, "__call__").node_def.add()
@@ -172,6 +237,7 @@ def test_a_serving_function_that_calls_the_saver_by_name_is_refused(good, tmp_pa
 
 def test_a_graph_node_wired_under_the_save_node_does_not_lend_it_the_saver_label(good, tmp_path, no_saved_model_load):
     """Only the node saver_def names makes its callee 'the saver': a call node merely feeding it does not."""
+
     def edit(meta_graph):
         save_fn = _function(meta_graph, "_traced_save")
         fn = meta_graph.graph_def.library.function.add()
@@ -198,9 +264,9 @@ def test_an_unknown_op_is_refused(good, tmp_path, no_saved_model_load):
     refuse(_edited_copy(good["export"], tmp_path / "custom_sm", edit), "TotallyCustomOp", "custom op")
 
 
-@pytest.mark.parametrize("stream, allowed", [
-    ("stderr", True), ("log(info)", True), ("stdout", False), ("file:///tmp/leak", False),
-])
+@pytest.mark.parametrize(
+    "stream, allowed", [("stderr", True), ("log(info)", True), ("stdout", False), ("file:///tmp/leak", False)]
+)
 def test_print_only_to_the_terminal_or_log(good, tmp_path, no_saved_model_load, stream, allowed):
     def edit(meta_graph):
         node = _function(meta_graph, "__call__").node_def.add()
@@ -249,10 +315,14 @@ def test_tf1_table_from_its_asset_passes_and_from_a_host_path_is_refused(tmp_pat
                     session.run(tf.compat.v1.tables_initializer())
                 builder = tf.compat.v1.saved_model.Builder(str(path))
                 builder.add_meta_graph_and_variables(
-                    session, ["serve"],
-                    signature_def_map={"serving_default": tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": y})},
+                    session,
+                    ["serve"],
+                    signature_def_map={
+                        "serving_default": tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+                    },
                     assets_collection=tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
-                    main_op=tf.compat.v1.tables_initializer())
+                    main_op=tf.compat.v1.tables_initializer(),
+                )
                 builder.save()
         return path
 
@@ -328,6 +398,7 @@ def test_symlink_loop_in_a_saved_model(good, tmp_path, no_saved_model_load):
 
 # -- hardened parsing ------------------------------------------------------------------
 
+
 def test_json_depth_is_counted_without_recursion():
     assert safety.json_nesting_depth('{"a": [1, {"b": "[[[[not counted]]]]"}]}') == 3
     assert safety.json_nesting_depth("[" * 1_000_000 + "]" * 1_000_000, stop_above=10) == 11
@@ -359,8 +430,9 @@ def test_multi_disk_zip64(good, tmp_path):
 
 
 def test_unknown_hdf5_link_type(good, tmp_path):
-    refuse(hm.h5_with_unknown_link_type(good["h5"], tmp_path / "ud_link.h5"), "unknown (user-defined) type",
-           "zz_user_link")
+    refuse(
+        hm.h5_with_unknown_link_type(good["h5"], tmp_path / "ud_link.h5"), "unknown (user-defined) type", "zz_user_link"
+    )
 
 
 def test_lookup3_matches_the_reference_vectors():
@@ -393,6 +465,7 @@ def test_reading_model_turns_any_exception_into_bad_input(tmp_path):
 
 # -- names with newlines and escape codes -------------------------------------------------
 
+
 def test_class_name_with_escape_codes_gives_one_escaped_line(good, tmp_path):
     error = refuse(hm.keras_with_hostile_class_name(good["keras"], tmp_path / "ansi.keras"), "could not")
     line = JobError(ErrorKind.BAD_INPUT, error.message, path=error.path).one_line()
@@ -405,7 +478,10 @@ def test_link_name_with_escape_codes_is_escaped_in_the_refusal(good, tmp_path):
 
 
 def test_escape_line():
-    assert escape_line("a\x1b[31mb\nc\r\td\x7f\x85\u202e\u2028\udcff") == "a\\x1b[31mb\\nc\\r\\td\\x7f\\x85\\u202e\\u2028\\udcff"
+    assert (
+        escape_line("a\x1b[31mb\nc\r\td\x7f\x85\u202e\u2028\udcff")
+        == "a\\x1b[31mb\\nc\\r\\td\\x7f\\x85\\u202e\\u2028\\udcff"
+    )
     assert escape_line("C:\\models\\m.keras ünïcode ✓") == "C:\\models\\m.keras ünïcode ✓"
     assert escape_line(escape_line("x\x1by")) == "x\\x1by"
     assert escape_line("abc\x1bdef", limit=5) == "abc…"
@@ -418,10 +494,13 @@ def test_the_engine_childs_stderr_filter_escapes_what_a_model_prints():
     import subprocess
     import sys
 
-    code = ("import os, sys, time; from core.tf_runtime import install_stderr_filter; install_stderr_filter(); "
-            "os.write(2, b'tf says: layer evil\\x1b[31m\\x1b]0;t\\x07\\nsecond line\\n'); time.sleep(0.5)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                          capture_output=True, timeout=60)
+    code = (
+        "import os, sys, time; from core.tf_runtime import install_stderr_filter; install_stderr_filter(); "
+        "os.write(2, b'tf says: layer evil\\x1b[31m\\x1b]0;t\\x07\\nsecond line\\n'); time.sleep(0.5)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=60
+    )
     assert done.stderr == b"tf says: layer evil\\x1b[31m\\x1b]0;t\\x07\nsecond line\n"
 
 
@@ -432,6 +511,7 @@ def test_job_error_one_line_escapes_path_and_message():
 
 
 # -- no leftovers -------------------------------------------------------------------------
+
 
 def test_failed_keras_load_leaves_no_temp_folder(good, tmp_path, monkeypatch):
     """Keras extracts archives with assets into tempfile.mkdtemp() folders and keeps them when the load fails."""

@@ -108,9 +108,9 @@ def test_more_mac_formulas_and_nested_models():
     keras = import_keras()
     inner = keras.Sequential([keras.Input((8, 4)), keras.layers.Conv1D(5, 3, name="c1")], name="inner")
     inputs = keras.Input((10, 4))
-    x = keras.layers.Dense(4, name="seq_dense")(inputs)     # 10 steps x 4 in x 4 units
-    x = keras.layers.Cropping1D((1, 1), name="crop")(x)      # -> (8, 4)
-    x = inner(x)                                             # 6 steps x 3 x 4 in x 5 filters
+    x = keras.layers.Dense(4, name="seq_dense")(inputs)  # 10 steps x 4 in x 4 units
+    x = keras.layers.Cropping1D((1, 1), name="crop")(x)  # -> (8, 4)
+    x = inner(x)  # 6 steps x 3 x 4 in x 5 filters
     info = _inspect_keras(keras.Model(inputs, x))
     macs = {layer.name: layer.macs for layer in info["layers"]}
     assert macs["seq_dense"] == 10 * 4 * 4
@@ -167,8 +167,9 @@ def test_folder_hash_covers_paths_and_contents(models, tmp_path):
 
 def test_progress_reports_stages(models):
     events = []
-    result = inspect_model(str(models[("dense", ModelFormat.KERAS)]), progress=Reporter(events.append),
-                           cancel=CancelToken())
+    result = inspect_model(
+        str(models[("dense", ModelFormat.KERAS)]), progress=Reporter(events.append), cancel=CancelToken()
+    )
     assert isinstance(result, InspectResult) and result.seconds > 0
     stages = [e.stage for e in events if isinstance(e, ProgressEvent)]
     assert stages[0] == "checking" and "loading" in stages and stages[-1] == "inspecting"

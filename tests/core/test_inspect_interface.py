@@ -26,7 +26,7 @@ def inspect(path):
 def test_keras_outputs_are_named_after_their_layers_in_model_order(cases):
     multi, _, _ = cases
     info = inspect(multi.model)
-    assert [t.name for t in info.outputs] == list(multi.facts["outputs"])   # zz_species, aa_color, mm_weight
+    assert [t.name for t in info.outputs] == list(multi.facts["outputs"])  # zz_species, aa_color, mm_weight
     assert [t.name for t in info.inputs] == list(multi.facts["inputs"])
     assert info.signature == "" and info.signatures == ()
 
@@ -35,7 +35,7 @@ def test_tflite_shows_signature_names_not_tensor_names(cases):
     multi, _, tflite = cases
     info = inspect(tflite)
     names = {t.name for t in info.outputs}
-    assert names == set(multi.facts["outputs"])           # not "StatefulPartitionedCall:0"
+    assert names == set(multi.facts["outputs"])  # not "StatefulPartitionedCall:0"
     assert info.signature == "serving_default" and info.signatures == ("serving_default",)
     # Shapes go with the right names: the LiteRT signature runner is the oracle.
     outputs = zoo.run_signature(tflite.read_bytes(), multi.eval_inputs())

@@ -42,7 +42,7 @@ class FakeClock:
 def test_loop_times_copy_and_call_apart_and_takes_medians(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(keras_timing, "perf_counter", clock)
-    call_seconds = iter([0.5, 0.1, 0.1, 0.004, 0.001, 0.002])   # cold, 2 warm-up, then 3 measured calls
+    call_seconds = iter([0.5, 0.1, 0.1, 0.004, 0.001, 0.002])  # cold, 2 warm-up, then 3 measured calls
     copy_seconds = iter([0.0003, 0.0001, 0.0002])
     scopes: list[str] = []
 
@@ -53,14 +53,20 @@ def test_loop_times_copy_and_call_apart_and_takes_medians(monkeypatch):
         def __exit__(self, *exc):
             scopes.append("out")
 
-    timing = time_predict(16, lambda: clock.step("call", next(call_seconds)),
-                          lambda: clock.step("copy", next(copy_seconds)), runs=3, warmup=2, scope=Scope)
+    timing = time_predict(
+        16,
+        lambda: clock.step("call", next(call_seconds)),
+        lambda: clock.step("copy", next(copy_seconds)),
+        runs=3,
+        warmup=2,
+        scope=Scope,
+    )
     assert scopes == ["in", "out"]
     assert clock.log == ["call"] * 3 + ["copy", "call"] * 3
     assert timing.batch_size == 16 and timing.runs == 3 and timing.error == ""
     assert timing.cold_ms == pytest.approx(500.0)
-    assert timing.call_ms == pytest.approx(2.0)      # median of 4, 1, 2 ms
-    assert timing.write_ms == pytest.approx(0.2)     # median of 0.3, 0.1, 0.2 ms
+    assert timing.call_ms == pytest.approx(2.0)  # median of 4, 1, 2 ms
+    assert timing.write_ms == pytest.approx(0.2)  # median of 0.3, 0.1, 0.2 ms
     assert timing.ok and timing.per_sample_ms == pytest.approx(2.0 / 16)
 
 
@@ -73,7 +79,7 @@ def test_a_failing_batch_is_its_error_line_and_runs_is_at_least_one(monkeypatch)
     assert np.isnan(timing.call_ms)
     calls: list[int] = []
     assert time_predict(1, lambda: calls.append(1), lambda: None, runs=0, warmup=0).runs == 1
-    assert len(calls) == 2                            # the cold call and one measured call
+    assert len(calls) == 2  # the cold call and one measured call
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +91,9 @@ def test_keras_on_tensorflow_runs_the_shared_loop_on_the_cpu_device(keras_file):
     from core.benchmark.gpu_sweep import keras_tf_gpu_curve
     from core.tf_runtime import import_tensorflow
 
-    curve = keras_tf_gpu_curve(str(keras_file), (1, 4), tf=import_tensorflow(), device="/CPU:0", runs=2,
-                               warmup=0, cancel=CancelToken())
+    curve = keras_tf_gpu_curve(
+        str(keras_file), (1, 4), tf=import_tensorflow(), device="/CPU:0", runs=2, warmup=0, cancel=CancelToken()
+    )
     assert curve.name == KERAS_TF_GPU and curve.available
     assert [(t.batch_size, t.runs, t.error) for t in curve.timings] == [(1, 2, ""), (4, 2, "")]
     assert all(t.ok and t.write_ms >= 0 and t.cold_ms > 0 for t in curve.timings)

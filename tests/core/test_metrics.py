@@ -22,13 +22,7 @@ from sklearn.metrics import (
 )
 
 from core.evaluation import metrics as M
-from core.evaluation import (
-    AccuracyMetrics,
-    Evaluation,
-    FidelityMetrics,
-    detect_task,
-    evaluate_outputs,
-)
+from core.evaluation import AccuracyMetrics, Evaluation, FidelityMetrics, detect_task, evaluate_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +43,7 @@ def _binary_case(seed: int, n: int = 300, decimals: int = 1, rate: float = 0.3):
 @pytest.mark.parametrize("decimals", [1, 2, 6])
 def test_binary_ranking_figures_match_sklearn(seed, decimals):
     y, s = _binary_case(seed, decimals=decimals)
-    assert len(np.unique(s)) < len(s) or decimals == 6      # ties are really there
+    assert len(np.unique(s)) < len(s) or decimals == 6  # ties are really there
     assert M.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     assert M.average_precision(y, s) == pytest.approx(average_precision_score(y, s), abs=1e-12)
 
@@ -73,7 +67,7 @@ def test_all_scores_tied_gives_half_auc_and_prevalence_ap():
 @pytest.mark.parametrize("seed", range(4))
 def test_threshold_figures_match_sklearn(seed, threshold):
     y, s = _binary_case(seed, decimals=1)
-    pred = (s > threshold).astype(int)     # the documented rule: strictly above the threshold
+    pred = (s > threshold).astype(int)  # the documented rule: strictly above the threshold
     m = M.binary_metrics(y, s.reshape(-1, 1), threshold=threshold)
     assert m.task == M.BINARY and m.samples == len(y) and m.threshold == threshold
     assert m.accuracy == pytest.approx(accuracy_score(y, pred))
@@ -116,7 +110,7 @@ def test_no_positive_makes_pr_auc_and_recall_nan_but_all_positive_is_defined():
     s = np.linspace(0, 1, 10)
     m = M.binary_metrics(np.zeros(10, int), s)
     assert math.isnan(m.pr_auc) and math.isnan(m.recall)
-    assert m.precision == 0.0                                   # 5 predicted positives, all wrong
+    assert m.precision == 0.0  # 5 predicted positives, all wrong
     m = M.binary_metrics(np.ones(10, int), s)
     assert m.pr_auc == 1.0 == average_precision_score(np.ones(10, int), s)
     assert m.precision == 1.0 and m.recall == 0.5
@@ -139,7 +133,7 @@ def test_non_finite_scores_make_ranking_figures_nan():
 def test_nan_becomes_none_in_to_dict():
     d = M.binary_metrics(np.zeros(4, int), [0.1, 0.2, 0.6, 0.7]).to_dict()
     assert d["roc_auc"] is None and d["pr_auc"] is None
-    assert "mae" not in d                                      # not applicable: omitted
+    assert "mae" not in d  # not applicable: omitted
     json.dumps(d, allow_nan=False)
 
 
@@ -215,7 +209,7 @@ def test_identical_outputs_are_perfectly_faithful():
 
 def test_known_binary_perturbation():
     ref = np.array([[0.10], [0.40], [0.49], [0.60], [0.90]])
-    out = np.array([[0.10], [0.40], [0.52], [0.45], [0.80]])    # 0.49 and 0.60 cross 0.5
+    out = np.array([[0.10], [0.40], [0.52], [0.45], [0.80]])  # 0.49 and 0.60 cross 0.5
     f = M.fidelity_metrics(out, ref)
     assert f.task == M.BINARY and f.threshold == 0.5
     assert f.flipped == 2 and f.flipped_fraction == pytest.approx(0.4)
@@ -229,13 +223,13 @@ def test_known_binary_perturbation():
 def test_known_multiclass_perturbation():
     ref = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [1.0, 0.0, 0.0]])
     out = ref.copy()
-    out[2] = [0.4, 0.3, 0.3]          # arg-max moves from 2 to 0
-    out[3] = [0.0, 1.0, 0.0]          # orthogonal: cosine 0, arg-max moves
+    out[2] = [0.4, 0.3, 0.3]  # arg-max moves from 2 to 0
+    out[3] = [0.0, 1.0, 0.0]  # orthogonal: cosine 0, arg-max moves
     f = M.fidelity_metrics(out, ref)
     assert f.top1_agreement == 0.5
     assert f.max_abs_diff == pytest.approx(1.0)
     assert f.mean_abs_diff == pytest.approx((0.1 + 0.1 + 2.0) / 12)
-    cos2 = (0.4 * 0.3 + 0.3 * 0.3 + 0.3 * 0.4) / (0.34 ** 0.5 * 0.34 ** 0.5)
+    cos2 = (0.4 * 0.3 + 0.3 * 0.3 + 0.3 * 0.4) / (0.34**0.5 * 0.34**0.5)
     assert f.cosine_similarity == pytest.approx((1 + 1 + cos2 + 0) / 4)
 
 
@@ -268,7 +262,7 @@ def test_fidelity_shape_mismatch_is_a_value_error():
         (np.array([[0.1], [0.9]]), np.array([0, 1]), M.BINARY),
         (np.array([0.1, 0.9]), None, M.BINARY),
         (np.array([[0.1], [0.9]]), np.array([0.5, 2.0]), M.REGRESSION),
-        (np.array([[1.5], [-2.0]]), np.array([0, 1]), M.REGRESSION),   # logits are not probabilities
+        (np.array([[1.5], [-2.0]]), np.array([0, 1]), M.REGRESSION),  # logits are not probabilities
         (np.array([[3.2], [7.1]]), None, M.REGRESSION),
         (np.zeros((4, 10)), None, M.MULTICLASS),
         (np.zeros((4, 10)), np.array([0, 1, 2, 9]), M.MULTICLASS),
@@ -302,7 +296,7 @@ def test_evaluate_outputs_binary_with_both():
     assert d["accuracy"]["recall"] == pytest.approx(2 / 3) and d["fidelity"]["flipped"] == 1
     json.dumps(d, allow_nan=False)
     with pytest.raises(FrozenInstanceError):
-        e.task = "regression"                                  # type: ignore[misc]
+        e.task = "regression"  # type: ignore[misc]
 
 
 def test_evaluate_outputs_takes_the_task_from_the_reference():

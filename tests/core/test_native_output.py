@@ -12,10 +12,10 @@ from core.native_output import captured_fds, captured_stderr, drop_stderr_lines,
 
 def test_captured_fds_takes_what_is_written_to_the_descriptors_themselves(capfd):
     with captured_fds(1, 2) as captured:
-        os.write(1, b"out line\n")          # below Python's sys.stdout, as C++ logging writes
+        os.write(1, b"out line\n")  # below Python's sys.stdout, as C++ logging writes
         os.write(2, b"err line\n")
     assert captured.text == "out line\nerr line\n"
-    os.write(2, b"after\n")                # the descriptors are back where they were
+    os.write(2, b"after\n")  # the descriptors are back where they were
     assert capfd.readouterr().err == "after\n"
 
 
@@ -40,7 +40,7 @@ def test_drop_stderr_lines_drops_the_noise_and_writes_the_rest_on(capfd):
         with drop_stderr_lines(re.compile(r"^I\d{4} "), dropped):
             os.write(2, b"I0000 chatter\nreal error\nI0001 more chatter\n")
             raise ValueError("the import failed")
-    assert capfd.readouterr().err == "real error\n"       # the error still reaches the user
+    assert capfd.readouterr().err == "real error\n"  # the error still reaches the user
     assert dropped == ["I0000 chatter", "I0001 more chatter"]
 
 

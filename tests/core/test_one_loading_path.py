@@ -28,8 +28,9 @@ def fake_keras(monkeypatch):
         calls.append(str(path))
         raise AssertionError("Keras' loader was reached")
 
-    keras = types.SimpleNamespace(models=types.SimpleNamespace(load_model=load_model),
-                                  saving=types.SimpleNamespace(load_model=load_model))
+    keras = types.SimpleNamespace(
+        models=types.SimpleNamespace(load_model=load_model), saving=types.SimpleNamespace(load_model=load_model)
+    )
     monkeypatch.setattr(tf_runtime, "import_keras", lambda: keras)
     monkeypatch.setattr(tf_runtime, "import_tensorflow", lambda: pytest.fail("TensorFlow imported"))
     return calls
@@ -38,7 +39,7 @@ def fake_keras(monkeypatch):
 def test_the_benchmark_loader_has_no_fallback_when_loading_is_broken(fake_keras, monkeypatch):
     from core.benchmark.tf_runners import load_keras
 
-    monkeypatch.setitem(sys.modules, "core.models.loading", None)   # `import` of it raises ImportError
+    monkeypatch.setitem(sys.modules, "core.models.loading", None)  # `import` of it raises ImportError
     with pytest.raises(ImportError, match="core.models.loading"):
         load_keras(SAMPLE)
     assert fake_keras == []
@@ -66,7 +67,7 @@ def test_a_missing_keras_internal_is_an_import_error_not_a_bad_model(fake_keras,
 def test_a_keras_without_the_patched_functions_is_refused_by_name(fake_keras, monkeypatch):
     from core.models.loading import load_keras_model
 
-    saving_lib = types.SimpleNamespace(get_temp_dir=lambda: "/tmp")     # is_memory_sufficient is gone
+    saving_lib = types.SimpleNamespace(get_temp_dir=lambda: "/tmp")  # is_memory_sufficient is gone
     monkeypatch.setitem(sys.modules, "keras.src.saving", types.SimpleNamespace(saving_lib=saving_lib))
     with pytest.raises(ImportError, match="is_memory_sufficient"):
         load_keras_model(SAMPLE)

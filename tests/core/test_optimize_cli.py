@@ -28,8 +28,23 @@ def test_json_run_in_the_engine_child_exports_every_variant(tiny, tmp_path, capf
     model, data = tiny
     out = tmp_path / "out"
     out.mkdir()
-    code = main(["optimize", str(model), "--quantize", "fp32,int8", "--data", str(data),
-                 "--calibration-samples", "32", "--out", str(out), "--report", str(tmp_path / "run.json"), "--json"])
+    code = main(
+        [
+            "optimize",
+            str(model),
+            "--quantize",
+            "fp32,int8",
+            "--data",
+            str(data),
+            "--calibration-samples",
+            "32",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "run.json"),
+            "--json",
+        ]
+    )
     captured = capfd.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)  # stdout is pure JSON: converter chatter is kept off it
@@ -37,8 +52,12 @@ def test_json_run_in_the_engine_child_exports_every_variant(tiny, tmp_path, capf
     assert summary["synthetic_data"] is False
     assert summary["variants"][1]["size_ratio"] > 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["classifier.fp32.report.json", "classifier.fp32.tflite",
-                     "classifier.int8.report.json", "classifier.int8.tflite"]
+    assert names == [
+        "classifier.fp32.report.json",
+        "classifier.fp32.tflite",
+        "classifier.int8.report.json",
+        "classifier.int8.tflite",
+    ]
     report = json.loads((out / "classifier.int8.report.json").read_text())
     assert report["mode"] == "int8" and report["source"]["sha256"] == summary["source"]["sha256"]
     run_report = json.loads((tmp_path / "run.json").read_text())
@@ -60,8 +79,9 @@ def test_table_and_loud_synthetic_warning(tiny, tmp_path, capsys, inline_engine)
 def test_single_mode_out_file_and_accuracy_column(tiny, tmp_path, capsys, inline_engine):
     model, data = tiny
     out = tmp_path / "fast.tflite"
-    code = main(["optimize", str(model), "-q", "int8", "--data", str(data), "--calibration-samples", "16",
-                 "--out", str(out)])
+    code = main(
+        ["optimize", str(model), "-q", "int8", "--data", str(data), "--calibration-samples", "16", "--out", str(out)]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert out.exists() and (tmp_path / "fast.report.json").exists()
@@ -96,13 +116,16 @@ def test_conversion_failure_exits_4(tiny, tmp_path, capsys, inline_engine):
     assert "float16" in captured.err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["-q", "int4"], "unknown quantization mode 'int4'"),
-    (["-q", "fp32", "--int8-io"], "--int8-io applies to the int8 mode"),
-    (["--calibration-samples", "0"], "must be positive"),
-    (["--out", "somewhere.bin"], "must end in .tflite"),
-    (["--label-column", "y"], "--label-column needs --data"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-q", "int4"], "unknown quantization mode 'int4'"),
+        (["-q", "fp32", "--int8-io"], "--int8-io applies to the int8 mode"),
+        (["--calibration-samples", "0"], "must be positive"),
+        (["--out", "somewhere.bin"], "must end in .tflite"),
+        (["--label-column", "y"], "--label-column needs --data"),
+    ],
+)
 def test_usage_errors_exit_2(tiny, capsys, argv, message):
     model, _ = tiny
     assert main(["optimize", str(model), *argv]) == 2

@@ -26,7 +26,7 @@ class Outer:
 
 
 def test_reads_and_writes_plain_json():
-    data = {"names": ["a", "b"], "inner": {"depth": 3}}            # scale left out: its default stays
+    data = {"names": ["a", "b"], "inner": {"depth": 3}}  # scale left out: its default stays
     config = from_plain(Outer, data, nested={"inner": Inner})
     assert config == Outer(names=("a", "b"), inner=Inner(depth=3), scale=1.0)
     assert to_plain(config) == {"names": ["a", "b"], "inner": {"depth": 3}, "scale": 1.0}

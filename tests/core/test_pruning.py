@@ -89,8 +89,14 @@ def test_progress_per_batch_and_cancel_at_the_next_batch(monkeypatch):
     token = CancelToken()
     rec = cm.Recorder(token, cancel_after=3)
     with pytest.raises(Cancelled):
-        cm_prune(model, MagnitudePruneConfig(epochs=5, batch_size=16, measure=NO_MEASURE), x, y,
-                 reporter=rec.reporter, cancel=token)
+        cm_prune(
+            model,
+            MagnitudePruneConfig(epochs=5, batch_size=16, measure=NO_MEASURE),
+            x,
+            y,
+            reporter=rec.reporter,
+            cancel=token,
+        )
     assert len([e for e in rec.events if "batch" in e.message]) <= 3
 
 

@@ -249,8 +249,11 @@ def test_tflite_input_is_requantized(tiny, tmp_path):
     tflite = tmp_path / "float.tflite"
     tflite.write_bytes(fp32.tflite_bytes)
     with_errors = recipe_for_mode("int8", layer_errors=True, name="int8-errors")
-    result = run(tflite, ["fp32", "dynamic", "weight_only", "int8", "int16x8", "float16", with_errors],
-                 DataSpec(path=str(data), calibration_samples=32))
+    result = run(
+        tflite,
+        ["fp32", "dynamic", "weight_only", "int8", "int16x8", "float16", with_errors],
+        DataSpec(path=str(data), calibration_samples=32),
+    )
     names = [v.name for v in result.variants]
     assert names == ["fp32", "dynamic", "weight_only", "int8", "int16x8", "int8-errors"]
     errors = result.variant("int8-errors").layer_errors  # ai-edge-quantizer's validation, per tensor
@@ -285,8 +288,9 @@ def test_cancelled_pipeline_stops_and_leaves_no_file(tiny):
 
     recipes = [recipe_for_mode("fp32", converter="saved_model"), recipe_for_mode("dynamic", converter="saved_model")]
     with pytest.raises(Cancelled):
-        optimize_model(str(model), recipes, DataSpec(path=str(data), calibration_samples=8),
-                       progress=Reporter(sink), cancel=token)
+        optimize_model(
+            str(model), recipes, DataSpec(path=str(data), calibration_samples=8), progress=Reporter(sink), cancel=token
+        )
     assert [e.payload.name for e in events if isinstance(e, PartialEvent)] == ["fp32"]
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "litesmith-export-*"))) == before
     assert set(os.listdir(os.path.dirname(model))) == listing

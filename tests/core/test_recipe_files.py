@@ -32,19 +32,22 @@ def tiny(tmp_path):
 def no_engine_started(monkeypatch):
     def refuse(args):
         raise AssertionError("the engine must not start")
+
     monkeypatch.setattr(optimize_cli, "make_engine", refuse)
 
 
 def varied_recipes() -> list[Recipe]:
     """One recipe of each shape a file has to carry: nested configs, tuples, mappings, None."""
-    structured = Step("structured_prune", StructuredPruneConfig(sparsity=0.3, per_layer={"hidden": 0.25},
-                                                                channel_multiple=4))
+    structured = Step(
+        "structured_prune", StructuredPruneConfig(sparsity=0.3, per_layer={"hidden": 0.25}, channel_multiple=4)
+    )
     return [
         recipe_for_mode("fp32"),
         recipe_for_mode("int8", io_dtype="int8", converter="keras"),
         recipe_for_mode("int8", selective=SelectiveConfig(float_layers=("a", "b"), auto=True, target=0.98)),
-        with_compression(recipe_for_mode("float16", allow_select_tf_ops=True),
-                         compression_steps(prune=0.5, distill=True, epochs=1)),
+        with_compression(
+            recipe_for_mode("float16", allow_select_tf_ops=True), compression_steps(prune=0.5, distill=True, epochs=1)
+        ),
         Recipe("structured30+dynamic", (structured,) + recipe_for_mode("dynamic").steps),
     ]
 
@@ -59,8 +62,20 @@ def test_save_then_open_gives_equal_recipes_and_a_schema_valid_document(tmp_path
     assert loaded.recipes == tuple(recipes)
     assert loaded.name == "five shapes" and loaded.path == str(path)
     # Hand-written (no version per recipe, config left out): the defaults, as Recipe.from_dict gives them.
-    path.write_text(json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "dynamic", "steps": [{"kind": "convert"}, {"kind": "quantize", "config": {"mode": "dynamic"}}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema": RECIPE,
+                "version": 1,
+                "recipes": [
+                    {
+                        "name": "dynamic",
+                        "steps": [{"kind": "convert"}, {"kind": "quantize", "config": {"mode": "dynamic"}}],
+                    }
+                ],
+            }
+        )
+    )
     assert read_recipe_file(path).recipes == (recipe_for_mode("dynamic"),)
 
 
@@ -71,18 +86,54 @@ BAD_FILES = [
     ("other schema", json.dumps({"schema": "litesmith.optimize", "version": 1}), "expected 'litesmith.recipe'"),
     ("future version", json.dumps({"schema": RECIPE, "version": 9, "recipes": [ONE_RECIPE]}), "version 9"),
     ("no recipes", json.dumps({"schema": RECIPE, "version": 1}), "'recipes' is a required property"),
-    ("step without kind", json.dumps({"schema": RECIPE, "version": 1, "recipes": [{"name": "x", "steps": [{}]}]}),
-     "at /recipes/0/steps/0: 'kind' is a required property"),
-    ("bad mode", json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "x", "steps": [{"kind": "quantize", "config": {"mode": "int3"}}]}]}), "'int3' is not one of"),
-    ("unknown step", json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "x", "steps": [{"kind": "sharpen"}]}]}), "unknown step kind 'sharpen'"),
-    ("unknown field", json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "x", "steps": [{"kind": "convert", "config": {"speed": "max"}}]}]}), "unknown field(s) speed"),
-    ("out of range", json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "x", "steps": [{"kind": "magnitude_prune", "config": {"epochs": -1}}]}]}), "epochs"),
-    ("same name twice", json.dumps({"schema": RECIPE, "version": 1, "recipes": [ONE_RECIPE, ONE_RECIPE]}),
-     "two recipes share the name 'x'"),
+    (
+        "step without kind",
+        json.dumps({"schema": RECIPE, "version": 1, "recipes": [{"name": "x", "steps": [{}]}]}),
+        "at /recipes/0/steps/0: 'kind' is a required property",
+    ),
+    (
+        "bad mode",
+        json.dumps(
+            {
+                "schema": RECIPE,
+                "version": 1,
+                "recipes": [{"name": "x", "steps": [{"kind": "quantize", "config": {"mode": "int3"}}]}],
+            }
+        ),
+        "'int3' is not one of",
+    ),
+    (
+        "unknown step",
+        json.dumps({"schema": RECIPE, "version": 1, "recipes": [{"name": "x", "steps": [{"kind": "sharpen"}]}]}),
+        "unknown step kind 'sharpen'",
+    ),
+    (
+        "unknown field",
+        json.dumps(
+            {
+                "schema": RECIPE,
+                "version": 1,
+                "recipes": [{"name": "x", "steps": [{"kind": "convert", "config": {"speed": "max"}}]}],
+            }
+        ),
+        "unknown field(s) speed",
+    ),
+    (
+        "out of range",
+        json.dumps(
+            {
+                "schema": RECIPE,
+                "version": 1,
+                "recipes": [{"name": "x", "steps": [{"kind": "magnitude_prune", "config": {"epochs": -1}}]}],
+            }
+        ),
+        "epochs",
+    ),
+    (
+        "same name twice",
+        json.dumps({"schema": RECIPE, "version": 1, "recipes": [ONE_RECIPE, ONE_RECIPE]}),
+        "two recipes share the name 'x'",
+    ),
 ]
 
 
@@ -111,18 +162,21 @@ def test_missing_and_huge_files(tmp_path):
 def test_cli_bad_recipe_file_exits_3_with_one_line(tiny, tmp_path, capsys, no_engine_started):
     model, _ = tiny
     bad = tmp_path / "bad.json"
-    bad.write_text(BAD_FILES[7][1])   # an unknown step
+    bad.write_text(BAD_FILES[7][1])  # an unknown step
     code = main(["optimize", str(model), "--recipe", str(bad), "--no-export"])
     err = capsys.readouterr().err.strip()
     assert code == ExitCode.BAD_INPUT
     assert err.count("\n") == 0 and str(bad) in err and "unknown step kind 'sharpen'" in err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["-q", "int8"], "--recipe gives the variants; drop --quantize"),
-    (["--prune", "0.5", "--int8-io"], "drop --int8-io, --prune"),
-    (["--auto"], "does not go with --auto"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-q", "int8"], "--recipe gives the variants; drop --quantize"),
+        (["--prune", "0.5", "--int8-io"], "drop --int8-io, --prune"),
+        (["--auto"], "does not go with --auto"),
+    ],
+)
 def test_cli_recipe_with_variant_flags_is_refused(tiny, tmp_path, capsys, no_engine_started, extra, message):
     model, _ = tiny
     path = write_recipe_file(tmp_path / "r.json", [recipe_for_mode("dynamic")])
@@ -135,18 +189,36 @@ def test_cli_save_recipe_writes_what_the_flags_describe(tiny, tmp_path, capsys, 
     model, _ = tiny
     seen = []
     # Stop before the engine starts: this test is about the file the flags give.
-    monkeypatch.setattr(optimize_cli, "make_engine", lambda args: seen.append(args) or (_ for _ in ()).throw(
-        SystemExit(99)))
+    monkeypatch.setattr(
+        optimize_cli, "make_engine", lambda args: seen.append(args) or (_ for _ in ()).throw(SystemExit(99))
+    )
     target = tmp_path / "saved.json"
     with pytest.raises(SystemExit):
-        main(["optimize", str(model), "-q", "fp32,int8", "--int8-io", "--prune", "0.4", "--epochs", "1",
-              "--no-export", "--save-recipe", str(target)])
+        main(
+            [
+                "optimize",
+                str(model),
+                "-q",
+                "fp32,int8",
+                "--int8-io",
+                "--prune",
+                "0.4",
+                "--epochs",
+                "1",
+                "--no-export",
+                "--save-recipe",
+                str(target),
+            ]
+        )
     expected_steps = compression_steps(prune=0.4, epochs=1)
     assert read_recipe_file(target).recipes == (
         with_compression(recipe_for_mode("fp32"), expected_steps),
-        with_compression(recipe_for_mode("int8", io_dtype="int8"), expected_steps))
+        with_compression(recipe_for_mode("int8", io_dtype="int8"), expected_steps),
+    )
     # Never over an input, and a missing folder is bad input (3).
     assert main(["optimize", str(model), "--save-recipe", str(model), "--no-export"]) == ExitCode.USAGE
-    assert main(["optimize", str(model), "--save-recipe", str(tmp_path / "no" / "r.json"),
-                 "--no-export"]) == ExitCode.BAD_INPUT
+    assert (
+        main(["optimize", str(model), "--save-recipe", str(tmp_path / "no" / "r.json"), "--no-export"])
+        == ExitCode.BAD_INPUT
+    )
     assert "does not exist" in capsys.readouterr().err

@@ -27,24 +27,33 @@ from core.optimize.recipes import recipe_for_mode
 from core.schemas import BENCH, validate
 from tests.core.handmade_tflite import build
 
-CANNED = ("small layers", "conversion overhead", "on the fly", "reference kernels", "float16 weights",
-          "dot-product", "usually faster", "usually as fast")
+CANNED = (
+    "small layers",
+    "conversion overhead",
+    "on the fly",
+    "reference kernels",
+    "float16 weights",
+    "dot-product",
+    "usually faster",
+    "usually as fast",
+)
 
 
 def config(variant: str, batch: int, samples: list[float], threads: int | None = 1, runner: str = "litert"):
     label = f"{variant} b{batch}" + ("" if threads is None else f" t{threads}")
-    return ConfigResult(label, runner, variant, batch, threads, compute_stats(samples, batch_size=batch),
-                        100.0, 1.0, "vmhwm")
+    return ConfigResult(
+        label, runner, variant, batch, threads, compute_stats(samples, batch_size=batch), 100.0, 1.0, "vmhwm"
+    )
 
 
 def crafted_configs() -> list[ConfigResult]:
     """dynamic has the lowest p50 at batch 1; int8 at batch 8 has the highest throughput within 10 ms."""
     return [
-        config("fp32", 1, [0.10, 0.10, 0.10]),           # 10,000 samples/s
-        config("dynamic", 1, [0.05, 0.05, 0.05]),        # 20,000 samples/s, lowest p50
-        config("int8", 1, [0.06, 0.06, 0.06]),           # 16,667 samples/s
-        config("int8", 8, [0.20, 0.20, 0.20]),           # 8 x 1000 / 0.2 = 40,000 samples/s
-        config("dynamic", 8, [0.50, 0.50, 0.50]),        # 16,000 samples/s
+        config("fp32", 1, [0.10, 0.10, 0.10]),  # 10,000 samples/s
+        config("dynamic", 1, [0.05, 0.05, 0.05]),  # 20,000 samples/s, lowest p50
+        config("int8", 1, [0.06, 0.06, 0.06]),  # 16,667 samples/s
+        config("int8", 8, [0.20, 0.20, 0.20]),  # 8 x 1000 / 0.2 = 40,000 samples/s
+        config("dynamic", 8, [0.50, 0.50, 0.50]),  # 16,000 samples/s
     ]
 
 
@@ -60,8 +69,10 @@ def test_fastest_p50_and_recommended_differ_by_throughput():
 
 
 def test_fastest_p50_outside_the_p99_budget():
-    configs = [config("dynamic", 1, [0.05] * 98 + [30.0, 30.0]),    # lowest p50, p99 far over 10 ms
-               config("int8", 1, [0.08] * 100)]
+    configs = [
+        config("dynamic", 1, [0.05] * 98 + [30.0, 30.0]),  # lowest p50, p99 far over 10 ms
+        config("int8", 1, [0.08] * 100),
+    ]
     rec = recommend(configs, 10.0)
     assert rec.variant == "int8" and rec.fastest_variant == "dynamic" and rec.why_not_fastest_kind == "p99_budget"
     assert "exceeds the 10 ms budget" in rec.why_not_fastest
@@ -74,10 +85,21 @@ def test_same_configuration_has_no_why_line():
 
 def test_auto_recommendation_names_the_tie_breaker():
     def cand(name, latency, size):
-        return AutoCandidate(name=name, recipe=recipe_for_mode("fp32", name=name), status=MEASURED,
-                             size_bytes=size, quality=0.99, quality_label="agreement 99%", meets_budget=True,
-                             meets_quality=True, latency_ms=latency, latency_config=f"{name} b1 t2", threads=2,
-                             batch_size=1, throughput=1000 / latency)
+        return AutoCandidate(
+            name=name,
+            recipe=recipe_for_mode("fp32", name=name),
+            status=MEASURED,
+            size_bytes=size,
+            quality=0.99,
+            quality_label="agreement 99%",
+            meets_budget=True,
+            meets_quality=True,
+            latency_ms=latency,
+            latency_config=f"{name} b1 t2",
+            threads=2,
+            batch_size=1,
+            throughput=1000 / latency,
+        )
 
     candidates = [cand("fp32", 1.0, 1000), cand("dynamic", 0.500, 400), cand("int8", 0.505, 300)]
     choice, reasons = choose(candidates)
@@ -88,24 +110,54 @@ def test_auto_recommendation_names_the_tie_breaker():
 
 
 def _facts(variant, **kw) -> VariantFacts:
-    values = dict(total_ops=5, op_counts=(("FULLY_CONNECTED", 5),), quantize_ops=0, dequantize_ops=0,
-                  added_quantize_ops=0, added_dequantize_ops=0, delegated_ops=5, partitions=1, kept_ops=(),
-                  xnnpack_on_p50_ms=0.05, xnnpack_off_p50_ms=0.20, ablation_batch=1, ablation_threads=1,
-                  ablation_calls=40)
+    values = dict(
+        total_ops=5,
+        op_counts=(("FULLY_CONNECTED", 5),),
+        quantize_ops=0,
+        dequantize_ops=0,
+        added_quantize_ops=0,
+        added_dequantize_ops=0,
+        delegated_ops=5,
+        partitions=1,
+        kept_ops=(),
+        xnnpack_on_p50_ms=0.05,
+        xnnpack_off_p50_ms=0.20,
+        ablation_batch=1,
+        ablation_threads=1,
+        ablation_calls=40,
+    )
     values.update(kw)
     return VariantFacts(variant, **values)
 
 
 def test_every_explanation_cites_the_measured_value():
     configs = [config("fp32", 1, [0.10, 0.10]), config("int8", 1, [0.30, 0.30])]
-    facts = (_facts("fp32"),
-             _facts("int8", total_ops=7, quantize_ops=1, dequantize_ops=1, added_quantize_ops=1, added_dequantize_ops=1,
-                    delegated_ops=6, partitions=2, kept_ops=(("CUMSUM", 1),), xnnpack_on_p50_ms=0.30,
-                    xnnpack_off_p50_ms=0.33))
+    facts = (
+        _facts("fp32"),
+        _facts(
+            "int8",
+            total_ops=7,
+            quantize_ops=1,
+            dequantize_ops=1,
+            added_quantize_ops=1,
+            added_dequantize_ops=1,
+            delegated_ops=6,
+            partitions=2,
+            kept_ops=(("CUMSUM", 1),),
+            xnnpack_on_p50_ms=0.30,
+            xnnpack_off_p50_ms=0.33,
+        ),
+    )
     explained = explain(configs, {}, facts=facts)
-    result = BenchmarkResult("m", BenchConfig(runs=2), tuple(configs), recommend(configs, 10.0),
-                             explanations=tuple(e.text for e in explained), explained=tuple(explained),
-                             variant_facts=facts)
+    result = BenchmarkResult(
+        "m",
+        BenchConfig(runs=2),
+        tuple(configs),
+        recommend(configs, 10.0),
+        explanations=tuple(e.text for e in explained),
+        explained=tuple(explained),
+        variant_facts=facts,
+    )
     assert explained and all(e.source_field for e in explained)
     for e in explained:
         assert e.cited or e.general_advice, e.text
@@ -119,7 +171,7 @@ def test_every_explanation_cites_the_measured_value():
     assert "int8 is slower than fp32 at every batch size and thread count measured: up to 3.0x" in text
     why = next(e for e in explained if e.text.startswith("int8 vs fp32, measured:"))
     assert "1 of its ops stay outside XNNPACK (CUMSUM) in 2 partitions, against 0 for fp32" in why.text
-    assert "XNNPACK speeds it up 1.1x against 4.0x for fp32" in why.text     # 0.33/0.30 and 0.20/0.05
+    assert "XNNPACK speeds it up 1.1x against 4.0x for fp32" in why.text  # 0.33/0.30 and 0.20/0.05
     assert not any(word in text for word in CANNED)
 
 
@@ -161,15 +213,16 @@ def test_unreadable_delegation_is_unknown_not_zero(handmade, monkeypatch):
     [facts] = measure_facts([LiteRTRunner(handmade["int8"], variant="int8")], ablation=False)
     assert facts.delegated_ops is None and facts.partitions is None and facts.kept_count is None
     assert "not readable" in facts.delegation_error and "NodeName" in facts.delegation_error
-    assert facts.total_ops == 5     # the flatbuffer count still stands
+    assert facts.total_ops == 5  # the flatbuffer count still stands
     [line] = [e for e in explain([], {}, facts=(facts,)) if "XNNPACK took" in e.text]
     assert "unknown" in line.text and line.source_field.endswith("delegation_error")
 
 
 def test_benchmark_of_handmade_variants_explains_and_validates(handmade):
     data = {"x": np.linspace(0, 1, 64, dtype=np.float32).reshape(16, 4)}
-    result = benchmark_variants(dict(handmade), BenchConfig(runs=5, warmup=1), progress=null_reporter(),
-                                cancel=CancelToken(), data=data)
+    result = benchmark_variants(
+        dict(handmade), BenchConfig(runs=5, warmup=1), progress=null_reporter(), cancel=CancelToken(), data=data
+    )
     assert any(e.source_field == "data_profile.data_share" for e in result.explained)
     assert [f.variant for f in result.variant_facts] == ["fp32", "int8"]
     assert list(result.explanations) == [e.text for e in result.explained]
@@ -178,7 +231,8 @@ def test_benchmark_of_handmade_variants_explains_and_validates(handmade):
             assert cited_value(field, result) == value
     rec = result.recommendation
     assert rec.variant in ("fp32", "int8") and rec.label == next(
-        c.label for c in result.configs if c.variant == rec.variant and c.batch_size == 1)
+        c.label for c in result.configs if c.variant == rec.variant and c.batch_size == 1
+    )
     document = json.loads(dumps(stamp(BENCH, result)))
     assert validate(document) == BENCH
     assert document["recommendation"]["variant"] == rec.variant

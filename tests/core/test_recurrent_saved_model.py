@@ -29,8 +29,14 @@ def test_free_batch_recurrent_saved_model_is_refused_with_the_way_out(tmp_path):
     module = Module(model)
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.serve})
     with pytest.raises(ConversionError) as caught:
-        optimize_model(str(tmp_path / "sm"), ["fp32"], None, progress=null_reporter(), cancel=CancelToken(),
-                       options=SessionOptions(input_shapes=(("frames", (9, 4)),)))
+        optimize_model(
+            str(tmp_path / "sm"),
+            ["fp32"],
+            None,
+            progress=null_reporter(),
+            cancel=CancelToken(),
+            options=SessionOptions(input_shapes=(("frames", (9, 4)),)),
+        )
     message = caught.value.message
-    assert "TensorListReserve" in message and "loc(" not in message          # the converter's reason, no MLIR location
+    assert "TensorListReserve" in message and "loc(" not in message  # the converter's reason, no MLIR location
     assert "re-export the SavedModel with a batch-1 signature" in message

@@ -25,9 +25,26 @@ def inline_engine(monkeypatch):
 def test_report_files_with_measured_latency(tiny, tmp_path, capsys, inline_engine):
     model, data = tiny
     html_path, json_path = tmp_path / "run.html", tmp_path / "run.json"
-    code = main(["optimize", str(model), "-q", "fp32", "--data", str(data), "--calibration-samples", "16",
-                 "--no-export", "--no-cache", "--report-html", str(html_path), "--report-json", str(json_path),
-                 "--report-seconds", "0.05"])
+    code = main(
+        [
+            "optimize",
+            str(model),
+            "-q",
+            "fp32",
+            "--data",
+            str(data),
+            "--calibration-samples",
+            "16",
+            "--no-export",
+            "--no-cache",
+            "--report-html",
+            str(html_path),
+            "--report-json",
+            str(json_path),
+            "--report-seconds",
+            "0.05",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     assert doc["schema"] == "litesmith.comparison-report" and doc["benchmark_error"] is None
@@ -45,14 +62,17 @@ def test_report_files_with_measured_latency(tiny, tmp_path, capsys, inline_engin
     page = html_path.read_text(encoding="utf-8")
     assert "<h1>Litesmith: classifier.keras before and after</h1>" in page and "Charts" not in page
     assert f"{fp32['speedup']:.1f}×" in page
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.html", "run.json"]   # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.html", "run.json"]  # no temp file left
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--auto"], "go without --auto"),
-    (["--report-json", "SAME"], "the same file"),
-    (["--report-seconds", "-1"], "must not be negative"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--auto"], "go without --auto"),
+        (["--report-json", "SAME"], "the same file"),
+        (["--report-seconds", "-1"], "must not be negative"),
+    ],
+)
 def test_report_usage_errors_exit_2(tiny, tmp_path, capsys, extra, message):
     model, _ = tiny
     html_path = str(tmp_path / "r.html")
@@ -75,7 +95,7 @@ def test_unmeasured_report_says_so_and_a_missing_folder_exits_3(tiny, tmp_path, 
     assert main([*argv, "--report-json", str(tmp_path / "r.json")]) == 0
     doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert doc["benchmark"] is None and "--report-seconds 0" in doc["benchmark_error"]
-    assert [(r["p50_ms"], r["speedup"]) for r in doc["rows"]] == [(None, None), (None, None)]   # nothing invented
+    assert [(r["p50_ms"], r["speedup"]) for r in doc["rows"]] == [(None, None), (None, None)]  # nothing invented
     capsys.readouterr()
     code = main([*argv, "--report-json", str(tmp_path / "nowhere" / "r.json")])
     err = capsys.readouterr().err

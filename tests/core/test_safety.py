@@ -50,6 +50,7 @@ def refuse(path, *fragments: str) -> BadInputError:
 
 # -- paths that are not model files ------------------------------------------------
 
+
 def test_missing_path(tmp_path):
     refuse(tmp_path / "nope.keras", "no such file")
 
@@ -145,6 +146,7 @@ def test_weights_only_h5(tmp_path):
 
 # -- Lambda layers -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["lambda_keras", "lambda_h5"])
 def test_lambda_layer_is_refused(good, kind):
     error = refuse(good[kind], "Lambda", "arbitrary code", "register_keras_serializable")
@@ -165,16 +167,26 @@ def test_keras_own_lambda_refusal_is_also_mapped(good):
 
 
 def test_legacy_tf_keras_lambda_config_is_found():
-    config = {"class_name": "Sequential", "config": {"layers": [
-        {"class_name": "Lambda", "config": {"name": "old", "function": ["4wEAAA==", None, None],
-                                            "function_type": "lambda"}},
-        {"class_name": "Lambda", "config": {"name": "registered",
-                                            "function": {"class_name": "function", "config": "my_fn"}}},
-    ]}}
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {
+                    "class_name": "Lambda",
+                    "config": {"name": "old", "function": ["4wEAAA==", None, None], "function_type": "lambda"},
+                },
+                {
+                    "class_name": "Lambda",
+                    "config": {"name": "registered", "function": {"class_name": "function", "config": "my_fn"}},
+                },
+            ]
+        },
+    }
     assert safety.find_code_lambdas(config) == ["old"]
 
 
 # -- .keras zip checks ------------------------------------------------------------
+
 
 def test_zip_bomb_uncompressed_limit(good, monkeypatch):
     monkeypatch.setattr(safety, "MAX_ZIP_UNCOMPRESSED_BYTES", 1000)
@@ -198,8 +210,9 @@ def test_keras_zip_without_config(good, tmp_path):
 
 
 def test_keras_zip_with_broken_config(good, tmp_path):
-    bad = mf.rezip(good["keras"], tmp_path / "badconfig.keras", drop=("config.json",),
-                   extra={"config.json": b"{not json"})
+    bad = mf.rezip(
+        good["keras"], tmp_path / "badconfig.keras", drop=("config.json",), extra={"config.json": b"{not json"}
+    )
     refuse(bad, "not valid JSON")
 
 
@@ -218,6 +231,7 @@ def test_keras_zip_with_duplicate_members(good, tmp_path):
 
 # -- .h5 checks ----------------------------------------------------------------------
 
+
 def test_h5_external_link_is_refused(good, tmp_path):
     refuse(mf.h5_with_external_link(good["h5"], tmp_path), "links to another file", "/etc/passwd")
 
@@ -231,6 +245,7 @@ def test_h5_virtual_dataset_is_refused(good, tmp_path):
 
 
 # -- SavedModel checks -------------------------------------------------------------
+
 
 def test_ordinary_saved_models_pass_the_op_check(good):
     for kind in ("export", "module"):
@@ -293,17 +308,23 @@ def _function(meta_graph, fragment):
     return next(f for f in meta_graph.graph_def.library.function if fragment in f.signature.name)
 
 
-@pytest.mark.parametrize("op, where", [
-    ("WriteFile", "__call__"),                 # a file write in the serving function
-    ("MergeV2Checkpoints", "__call__"),        # a checkpoint op outside the saver
-    ("ShardedFilename", "__call__"),
-    ("SaveV2", "_traced_restore"),             # a writing op in the restore path (run at load by TF1 loaders)
-    ("ReadFile", "_traced_save"),              # file ops are refused even inside the saver
-])
+@pytest.mark.parametrize(
+    "op, where",
+    [
+        ("WriteFile", "__call__"),  # a file write in the serving function
+        ("MergeV2Checkpoints", "__call__"),  # a checkpoint op outside the saver
+        ("ShardedFilename", "__call__"),
+        ("SaveV2", "_traced_restore"),  # a writing op in the restore path (run at load by TF1 loaders)
+        ("ReadFile", "_traced_save"),  # file ops are refused even inside the saver
+    ],
+)
 def test_crafted_ops_are_refused(good, tmp_path, no_saved_model_load, op, where):
     def edit(meta_graph):
-        fn = next(f for f in meta_graph.graph_def.library.function
-                  if where in f.signature.name and "signature_wrapper" not in f.signature.name)
+        fn = next(
+            f
+            for f in meta_graph.graph_def.library.function
+            if where in f.signature.name and "signature_wrapper" not in f.signature.name
+        )
         node = fn.node_def.add()
         node.name = "injected"
         node.op = op

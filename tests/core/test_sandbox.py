@@ -19,7 +19,8 @@ from tests.core import sandbox_jobs
 
 STATUS = sandbox_status()
 needs_sandbox = pytest.mark.skipif(
-    STATUS.level != "full", reason=f"this platform can't sandbox the engine fully: {STATUS.summary}")
+    STATUS.level != "full", reason=f"this platform can't sandbox the engine fully: {STATUS.summary}"
+)
 
 
 @pytest.fixture
@@ -64,8 +65,17 @@ def test_hostile_job_is_denied_while_the_real_work_goes_on(tmp_path, listener):
         scratch = engine.scratch_folder
         assert engine.sandbox is not None and engine.sandbox.level == "full"
     results = value["results"]
-    denied = ["write_outside", "write_beside_model", "write_home", "read_secret", "list_outside", "read_hostname",
-              "socket_inet", "socket_inet6", "signal_parent"]
+    denied = [
+        "write_outside",
+        "write_beside_model",
+        "write_home",
+        "read_secret",
+        "list_outside",
+        "read_hostname",
+        "socket_inet",
+        "socket_inet6",
+        "signal_parent",
+    ]
     for name in denied:
         assert not results[name].ok, f"{name} was allowed: {results[name].detail}"
     assert "EACCES" in results["write_outside"].detail and "EACCES" in results["read_secret"].detail
@@ -134,8 +144,13 @@ def test_status_says_what_is_missing():
         assert STATUS.filesystem and STATUS.landlock_abi == landlock_abi()
     off = SandboxStatus(platform="darwin", missing=("no OS sandbox on Darwin",))
     assert off.level == "off" and "missing: no OS sandbox on Darwin" in off.summary
-    partial = SandboxStatus(platform="linux", landlock_abi=3, filesystem=True, network=("seccomp socket filter",),
-                            missing=("network namespace: not allowed",))
+    partial = SandboxStatus(
+        platform="linux",
+        landlock_abi=3,
+        filesystem=True,
+        network=("seccomp socket filter",),
+        missing=("network namespace: not allowed",),
+    )
     assert partial.level == "partial"
     assert partial.to_dict()["summary"] == partial.summary
 
@@ -171,12 +186,24 @@ def test_real_jobs_run_sandboxed_and_the_parent_writes_the_export(tmp_path, samp
     out.parent.mkdir()
     with Engine(memory_limit_mb=6144) as engine:
         info = engine.run(inspect_model, str(model), subject=str(model))
-        result = engine.run(optimize_model, str(model), ["fp32", "int8"],
-                            DataSpec(path=str(data), calibration_samples=32), subject=str(model))
+        result = engine.run(
+            optimize_model,
+            str(model),
+            ["fp32", "int8"],
+            DataSpec(path=str(data), calibration_samples=32),
+            subject=str(model),
+        )
         pid = engine.child_pid
         variant = result.variant("int8")
-        exported = engine.run(export_variant, variant, str(out), subject=str(out), source=result.source,
-                              data=result.data, baseline_size_bytes=result.baseline_size_bytes)
+        exported = engine.run(
+            export_variant,
+            variant,
+            str(out),
+            subject=str(out),
+            source=result.source,
+            data=result.data,
+            baseline_size_bytes=result.baseline_size_bytes,
+        )
         assert engine.child_pid == pid  # the load-back run went to the same sandboxed child
         assert engine.sandbox.level == "full"
     assert info is not None
@@ -192,16 +219,32 @@ def test_saved_model_whose_initializer_never_ends_exits_3(tmp_path, command):
     import subprocess
 
     folder = tmp_path / "endless"
-    built = subprocess.run([sys.executable, "-c", "import sys; from tests.core.sandbox_jobs import "
-                            "build_endless_saved_model as b; b(sys.argv[1])", str(folder)],
-                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from tests.core.sandbox_jobs import build_endless_saved_model as b; b(sys.argv[1])",
+            str(folder),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    done = subprocess.run([sys.executable, "-m", "core", *command, "--load-timeout", "6", str(folder)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *command, "--load-timeout", "6", str(folder)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    )
     assert done.returncode == 3, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {folder}: did not finish loading in 6 s; the model engine was stopped "
-                      "(a model that never finishes loading is refused; raise the limit with --load-timeout)"]
+    assert errors == [
+        f"error: {folder}: did not finish loading in 6 s; the model engine was stopped "
+        "(a model that never finishes loading is refused; raise the limit with --load-timeout)"
+    ]
     assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -26,8 +26,14 @@ def sensitive_result(tmp_path_factory):
         recipe_for_mode("int8", layer_errors=True),
         recipe_for_mode("int8", selective=SelectiveConfig(auto=True)),
     ]
-    result = optimize_model(str(model), recipes, DataSpec(path=str(data), calibration_samples=64),
-                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS)
+    result = optimize_model(
+        str(model),
+        recipes,
+        DataSpec(path=str(data), calibration_samples=64),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        options=LOGITS,
+    )
     return model, data, result
 
 
@@ -61,8 +67,14 @@ def test_manual_float_layers(sensitive_result):
     model, data, result = sensitive_result
     layer = result.variant("int8").layer_errors[0].tensor_name
     recipe = recipe_for_mode("int8", selective=SelectiveConfig(float_layers=(layer,)), name="manual")
-    manual = optimize_model(str(model), [recipe], DataSpec(path=str(data), calibration_samples=64),
-                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS).variant("manual")
+    manual = optimize_model(
+        str(model),
+        [recipe],
+        DataSpec(path=str(data), calibration_samples=64),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        options=LOGITS,
+    ).variant("manual")
     assert manual.float_layers == (layer,)
     assert manual.evaluation.fidelity.top1_agreement >= 0.98
 
@@ -72,8 +84,14 @@ def test_unknown_float_layer_fails_that_variant(sensitive_result):
 
     model, data, _ = sensitive_result
     recipe = recipe_for_mode("int8", selective=SelectiveConfig(float_layers=("no_such_layer",)))
-    result = optimize_model(str(model), ["fp32", recipe], DataSpec(path=str(data), calibration_samples=16),
-                            progress=null_reporter(), cancel=CancelToken(), options=LOGITS)
+    result = optimize_model(
+        str(model),
+        ["fp32", recipe],
+        DataSpec(path=str(data), calibration_samples=16),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        options=LOGITS,
+    )
     assert [v.name for v in result.variants] == ["fp32"]
     assert "no quantized layer named no_such_layer" in result.failures[0].message
 

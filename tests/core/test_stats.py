@@ -18,9 +18,9 @@ def test_percentile_matches_numpy_linear(q):
 
 
 def test_percentile_interpolates_between_ranks():
-    samples = [4.0, 1.0, 3.0, 2.0]            # sorted: 1 2 3 4, ranks 0..3
+    samples = [4.0, 1.0, 3.0, 2.0]  # sorted: 1 2 3 4, ranks 0..3
     assert percentile(samples, 50) == pytest.approx(2.5)
-    assert percentile(samples, 90) == pytest.approx(3.7)   # rank 2.7
+    assert percentile(samples, 90) == pytest.approx(3.7)  # rank 2.7
     assert percentile(samples, 100) == 4.0
     assert percentile(samples, 0) == 1.0
 
@@ -36,7 +36,7 @@ def test_percentile_rejects_out_of_range():
 
 
 def test_p999_of_few_samples_sits_between_the_two_largest():
-    samples = list(range(1, 101))             # 1..100
+    samples = list(range(1, 101))  # 1..100
     p999 = percentile(samples, 99.9)
     assert 99 < p999 < 100
     assert p999 == pytest.approx(99 + 0.901)  # rank 99 * 0.999 = 98.901

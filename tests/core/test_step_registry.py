@@ -24,7 +24,7 @@ from core.optimize.registry import RegistryError, register_pass
 from core.schemas import RECIPE
 
 TOY = "toy_bias_offset"
-W = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]], dtype=np.float32)   # Dense(2) on 3 features
+W = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]], dtype=np.float32)  # Dense(2) on 3 features
 B = np.array([0.25, -0.5], dtype=np.float32)
 
 
@@ -47,7 +47,7 @@ def toy_bias_offset(state, config: ToyOffsetConfig, ctx) -> None:
     keras = import_keras()
     calls.append(config)
     model = keras.models.clone_model(state.keras_model)
-    model.set_weights(state.keras_model.get_weights())   # never change the original: it is the reference
+    model.set_weights(state.keras_model.get_weights())  # never change the original: it is the reference
     kernel, bias = model.get_layer(config.layer).get_weights()
     model.get_layer(config.layer).set_weights([kernel, bias + np.float32(config.offset)])
     state.keras_model, state.saved_model_dir, state.modified = model, None, True
@@ -68,9 +68,17 @@ def toy_registered():
 
 
 def _toy_document(offset: float) -> dict:
-    return {"schema": RECIPE, "version": 1, "recipes": [{"version": 1, "name": "toy+fp32", "steps": [
-        {"kind": TOY, "config": {"offset": offset}},
-        {"kind": "convert", "config": {}}]}]}
+    return {
+        "schema": RECIPE,
+        "version": 1,
+        "recipes": [
+            {
+                "version": 1,
+                "name": "toy+fp32",
+                "steps": [{"kind": TOY, "config": {"offset": offset}}, {"kind": "convert", "config": {}}],
+            }
+        ],
+    }
 
 
 def _linear_model(folder) -> str:
@@ -108,12 +116,13 @@ def test_a_pass_registered_here_is_read_from_a_recipe_file_and_run_by_the_pipeli
     recipes = read_recipe_file(path).recipes
     assert recipes[0].steps[0].kind == TOY and recipes[0].steps[0].config == ToyOffsetConfig(offset=1.5)
 
-    result = optimize_model(_linear_model(tmp_path), list(recipes), None, progress=null_reporter(),
-                            cancel=CancelToken())
+    result = optimize_model(
+        _linear_model(tmp_path), list(recipes), None, progress=null_reporter(), cancel=CancelToken()
+    )
     assert not result.failures and calls == [ToyOffsetConfig(offset=1.5)]
     variant = result.variant("toy+fp32")
     x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [-1.0, 0.5, 2.0]], dtype=np.float32)
-    expected = x @ W + B + 1.5   # closed form of the offset model
+    expected = x @ W + B + 1.5  # closed form of the offset model
     np.testing.assert_allclose(_litert_outputs(variant.tflite_bytes, x), expected, rtol=1e-5, atol=1e-5)
     assert variant.recipe.to_dict()["steps"][0] == {"kind": TOY, "config": {"offset": 1.5, "layer": "out"}}
 
@@ -161,7 +170,7 @@ def test_the_built_in_kinds_and_the_schema_name_only_registered_kinds():
     for kind in registry.kinds()[:5]:
         entry = registry.lookup(kind)
         assert entry.kind == kind and entry.config_class.__name__.endswith("Config")
-        assert isinstance(entry.parse({}), entry.config_class)   # every built-in has defaults for all fields
+        assert isinstance(entry.parse({}), entry.config_class)  # every built-in has defaults for all fields
     named = set()
     for rule in load(RECIPE)["$defs"]["step"]["allOf"]:
         kind = rule["if"]["properties"]["kind"]

@@ -86,8 +86,14 @@ def test_the_sandboxed_child_keeps_its_parent_death_signal():
 
 
 def _start_driver(mode: str, tmp_path: Path) -> tuple[subprocess.Popen, int, str]:
-    driver = subprocess.Popen([sys.executable, "-m", "tests.core.stopping_jobs", mode], cwd=REPO,
-                              env=child_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.core.stopping_jobs", mode],
+        cwd=REPO,
+        env=child_environment(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = driver.stdout.readline()
     if not line.startswith("child "):
         driver.kill()
@@ -153,9 +159,11 @@ def test_the_liveness_check_alone_ends_an_orphan(tmp_path):
         "    p.start()\n"
         "    time.sleep(1.5)\n"
         "    print('child', p.pid, flush=True)\n"
-        "    time.sleep(600)\n")
-    driver = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=child_environment(tmp_path),
-                              stdout=subprocess.PIPE, text=True)
+        "    time.sleep(600)\n"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, env=child_environment(tmp_path), stdout=subprocess.PIPE, text=True
+    )
     child = int(driver.stdout.readline().split()[1])
     try:
         assert not gone(child)
@@ -180,8 +188,10 @@ def cnn(tmp_path_factory) -> Path:
     keras.utils.set_random_seed(0)
     layers = [keras.Input((64, 64, 3), name="image")]
     layers += [keras.layers.Conv2D(32, 3, padding="same", activation="relu", name=f"conv{i}") for i in range(6)]
-    layers += [keras.layers.GlobalAveragePooling2D(name="pool"), keras.layers.Dense(10, activation="softmax",
-                                                                                     name="probs")]
+    layers += [
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dense(10, activation="softmax", name="probs"),
+    ]
     path = tmp_path_factory.mktemp("cnn") / "cnn.keras"
     keras.Sequential(layers, name="cnn").save(path)
     return path
@@ -194,8 +204,14 @@ class CliRun:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         master, slave = pty.openpty()
         self.started = time.monotonic()
-        self.process = subprocess.Popen([sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gui.entry", *args],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
         os.close(slave)
         self._master = master
         self._err = bytearray()
@@ -241,8 +257,9 @@ class CliRun:
         pids = []
         for pid in self.descendants():
             try:
-                if "multiprocessing" in " ".join(psutil.Process(pid).cmdline()) and "resource_tracker" not in \
-                        " ".join(psutil.Process(pid).cmdline()):
+                if "multiprocessing" in " ".join(psutil.Process(pid).cmdline()) and "resource_tracker" not in " ".join(
+                    psutil.Process(pid).cmdline()
+                ):
                     pids.append(pid)
             except psutil.NoSuchProcess:
                 pass
@@ -289,8 +306,10 @@ def test_a_stop_signal_during_conversion_cancels(cnn, tmp_path, signame, expecte
     finally:
         kill_all([run.process.pid, *run.descendants()])
     err = run.stderr
-    print(f"\n{signame} during conversion -> exit {code} in {took:.2f} s; children gone "
-          f"{'at once' if child_took == 0 else f'{child_took:.2f} s after exit' if child_took is not None else 'NOT'}")
+    print(
+        f"\n{signame} during conversion -> exit {code} in {took:.2f} s; children gone "
+        f"{'at once' if child_took == 0 else f'{child_took:.2f} s after exit' if child_took is not None else 'NOT'}"
+    )
     assert code == expected, err[-3000:]
     assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
     errors = [line for line in lines_of(err) if line.startswith("error:")]
@@ -316,8 +335,10 @@ def test_sigkill_of_the_cli_takes_its_child_within_two_seconds(cnn, tmp_path):
         assert engine
         run.process.send_signal(signal.SIGKILL)
         took = wait_gone(children, 10)
-        print(f"\nSIGKILL of the CLI during conversion -> engine child gone in "
-              f"{took if took is None else round(took, 3)} s")
+        print(
+            f"\nSIGKILL of the CLI during conversion -> engine child gone in "
+            f"{took if took is None else round(took, 3)} s"
+        )
         assert took is not None and took < CHILD_GONE_WITHIN_S
         run.finish(10)
     finally:
@@ -334,8 +355,7 @@ def _mounted_tmpfs(folder: Path, options: str):
     folder.mkdir()
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root on Linux; ENOSPC is injected in-process below instead")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -361,16 +381,20 @@ def test_a_full_disk_is_one_line_exit_4_and_no_partial_file(cnn, tmp_path, tiny_
     """int8 (~56 KiB) fits in 200 KiB with its report; fp32 (~190 KiB) then does not."""
     env = child_environment(tmp_path)
     args = ["optimize", str(cnn), "-q", "int8,fp32", "--out", f"{tiny_tmpfs}{os.sep}", "--no-cache"]
-    done = subprocess.run([sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-    print(f"\ndisk full -> exit {done.returncode}; stderr errors: "
-          f"{[l for l in done.stderr.splitlines() if l.startswith('error:')]}")
+    done = subprocess.run(
+        [sys.executable, "-m", "gui.entry", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    print(
+        f"\ndisk full -> exit {done.returncode}; stderr errors: "
+        f"{[l for l in done.stderr.splitlines() if l.startswith('error:')]}"
+    )
     assert done.returncode == ExitCode.CONVERSION, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     fp32 = tiny_tmpfs / "cnn.fp32.tflite"
-    assert errors == [f"error: {fp32}: cannot write this file: No space left on device (ENOSPC); "
-                      "no partial file was left"], done.stderr[-3000:]
+    assert errors == [
+        f"error: {fp32}: cannot write this file: No space left on device (ENOSPC); no partial file was left"
+    ], done.stderr[-3000:]
     # What was written is whole: the int8 variant and its report, together; nothing of fp32, no temp file.
     assert sorted(os.listdir(tiny_tmpfs)) == ["cnn.int8.report.json", "cnn.int8.tflite"]
     report = json.loads((tiny_tmpfs / "cnn.int8.report.json").read_text())
@@ -389,17 +413,29 @@ def small_variant(tmp_path_factory):
     from tests.core.optimize_models import classifier
 
     model, data = classifier(tmp_path_factory.mktemp("stopping"))
-    result = optimize_model(str(model), ["fp32"], DataSpec(path=str(data), calibration_samples=32),
-                            progress=null_reporter(), cancel=CancelToken())
+    result = optimize_model(
+        str(model),
+        ["fp32"],
+        DataSpec(path=str(data), calibration_samples=32),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+    )
     return result
 
 
 def _export(result, out: Path):
     from core.optimize.export import export_variant
 
-    return export_variant(result.variant("fp32"), str(out), progress=null_reporter(), cancel=CancelToken(),
-                          source=result.source, data=result.data, baseline_size_bytes=result.baseline_size_bytes,
-                          original_evaluation=result.original_evaluation)
+    return export_variant(
+        result.variant("fp32"),
+        str(out),
+        progress=null_reporter(),
+        cancel=CancelToken(),
+        source=result.source,
+        data=result.data,
+        baseline_size_bytes=result.baseline_size_bytes,
+        original_evaluation=result.original_evaluation,
+    )
 
 
 def _enospc_on_fsync_of(monkeypatch, suffix: str) -> None:
@@ -427,8 +463,10 @@ def test_enospc_injected_leaves_neither_file(small_variant, tmp_path, monkeypatc
     error = info.value.to_job_error()
     assert error.kind == ErrorKind.OUTPUT and error.exit_code == 4
     named = out if failing == ".tflite." else tmp_path / "m.report.json"
-    assert error.one_line() == f"{named}: cannot write this file: No space left on device (ENOSPC); " \
-                               "no partial file was left"
+    assert (
+        error.one_line() == f"{named}: cannot write this file: No space left on device (ENOSPC); "
+        "no partial file was left"
+    )
     assert os.listdir(tmp_path) == []  # never a model without its report, no temp file
 
 
@@ -463,7 +501,8 @@ def test_a_read_only_file_system_is_one_line_naming_the_file(small_variant, read
         _export(small_variant, read_only_tmpfs / "m.tflite")
     assert info.value.to_job_error().one_line() == (
         f"{read_only_tmpfs / 'm.tflite'}: cannot write this file: Read-only file system (EROFS); "
-        "no partial file was left")
+        "no partial file was left"
+    )
     assert info.value.to_job_error().exit_code == 4
 
 

@@ -62,7 +62,9 @@ def test_residual_block_is_pruned_as_one_group_and_runs_in_tflite():
     _zero_units(model, "expand", np.arange(8))
     _zero_units(model, "side", np.arange(2))
     x, _ = cm.data(model, 16)
-    result = prune(model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=0, measure=MeasureConfig(latency_runs=10)), x)
+    result = prune(
+        model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=0, measure=MeasureConfig(latency_runs=10)), x
+    )
     groups = {g.producers: g for g in result.groups}
     tied = groups[("stem", "project")]
     assert tied.pruned and tied.channels_before == 8 and tied.channels_after == 4
@@ -86,8 +88,7 @@ def test_residual_block_is_pruned_as_one_group_and_runs_in_tflite():
 def test_residual_block_fine_tunes_without_labels():
     model = cm.residual_cnn(channels=8)
     x, _ = cm.data(model, 32)
-    result = prune(model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=1, batch_size=16,
-                                                measure=NO_MEASURE), x)
+    result = prune(model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=1, batch_size=16, measure=NO_MEASURE), x)
     assert "loss" in result.history and result.model.output_shape == model.output_shape
 
 
@@ -108,18 +109,21 @@ def test_layers_that_cannot_be_sliced_block_their_group_with_a_reason():
 
 
 def test_flatten_after_conv_slices_the_dense_rows():
-    model = keras.Sequential([
-        keras.Input((6, 6, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.MaxPooling2D(name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(5, activation="relu", name="fc"),
-        keras.layers.Dense(3, activation="softmax", name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(5, activation="relu", name="fc"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
     _zero_units(model, "conv", np.array([1, 3]))
     x, _ = cm.data(model, 8)
-    result = prune(model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=0, measure=NO_MEASURE,
-                                                per_layer={"fc": 0.0}), x)
+    result = prune(
+        model, StructuredPruneConfig(sparsity=0.5, fine_tune_epochs=0, measure=NO_MEASURE, per_layer={"fc": 0.0}), x
+    )
     assert result.model.get_layer("conv").filters == 2
     assert result.model.get_layer("fc").kernel.shape == (2 * 2 * 2, 5)
     np.testing.assert_allclose(result.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
@@ -131,8 +135,14 @@ def test_cancel_during_fine_tuning():
     token = CancelToken()
     rec = cm.Recorder(token, cancel_after=2)
     with pytest.raises(Cancelled):
-        prune(model, StructuredPruneConfig(fine_tune_epochs=5, batch_size=8, measure=NO_MEASURE), x, y,
-              reporter=rec.reporter, cancel=token)
+        prune(
+            model,
+            StructuredPruneConfig(fine_tune_epochs=5, batch_size=8, measure=NO_MEASURE),
+            x,
+            y,
+            reporter=rec.reporter,
+            cancel=token,
+        )
 
 
 def test_width_scaled_copy_halves_the_inner_widths():

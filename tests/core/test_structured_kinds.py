@@ -103,16 +103,18 @@ def test_conv1d_filters_are_pruned_exactly():
 
 def test_conv1d_then_batchnorm_and_flatten_slices_the_dense_rows_per_position():
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input((10, 2)),
-        keras.layers.Conv1D(6, 3, name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.ReLU(name="relu"),
-        keras.layers.MaxPooling1D(2, name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(6, activation="relu", name="fc"),
-        keras.layers.Dense(3, activation="softmax", name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((10, 2)),
+            keras.layers.Conv1D(6, 3, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.MaxPooling1D(2, name="pool"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(6, activation="relu", name="fc"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
     randomize(model)
     x, _ = cm.data(model, 16)
     oracle, _ = zeroed_oracle(model, 0.5)
@@ -132,8 +134,9 @@ def separable_model(depth_multiplier=1):
     keras.utils.set_random_seed(3)
     inp = keras.Input((8, 8, 3), name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
-    x = keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu", name="sep1",
-                                     depth_multiplier=depth_multiplier)(x)
+    x = keras.layers.SeparableConv2D(
+        8, 3, padding="same", activation="relu", name="sep1", depth_multiplier=depth_multiplier
+    )(x)
     x = keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu", name="sep2")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     out = keras.layers.Dense(4, activation="softmax", name="out")(x)
@@ -154,8 +157,9 @@ def test_separable_conv2d_pointwise_filters_and_input_channels_are_pruned_exactl
     stem_kept = l1_top(model.get_layer("stem").kernel.numpy(), 4)
     sep1_kept = l1_top(sep1_old.pointwise_kernel.numpy(), 4)
     np.testing.assert_array_equal(sep1_new.depthwise_kernel.numpy(), sep1_old.depthwise_kernel.numpy()[:, :, stem_kept])
-    np.testing.assert_array_equal(sep1_new.pointwise_kernel.numpy(),
-                                  sep1_old.pointwise_kernel.numpy()[:, :, stem_kept][..., sep1_kept])
+    np.testing.assert_array_equal(
+        sep1_new.pointwise_kernel.numpy(), sep1_old.pointwise_kernel.numpy()[:, :, stem_kept][..., sep1_kept]
+    )
     np.testing.assert_allclose(new.predict(x, verbose=0), oracle.predict(x, verbose=0), atol=1e-5)
     # by hand: stem 3*3*3*8+8=224, sep 3*3*8 + 8*8 + 8=144 (twice), out 8*4+4=36 -> 548
     #          stem 3*3*3*4+4=112, sep 3*3*4 + 4*4 + 4=56 (twice), out 4*4+4=20 -> 244
@@ -195,8 +199,10 @@ def test_recurrent_layer_and_the_conv1d_feeding_it_are_left_whole_with_a_note():
     assert groups[("conv_a",)].pruned and groups[("fc",)].pruned
     conv_b = groups[("conv_b",)]
     assert not conv_b.pruned and conv_b.reason == "feeds gru (GRU), a recurrent layer left whole"
-    note = ("left whole: recurrent layer 'gru' (pruning its units would change the recurrent kernel's "
-            "three gates; not supported)")
+    note = (
+        "left whole: recurrent layer 'gru' (pruning its units would change the recurrent kernel's "
+        "three gates; not supported)"
+    )
     assert result.notes == (note,)
     summary = result.summary()
     assert note in summary["notes"]
@@ -233,20 +239,27 @@ def test_bidirectional_lstm_and_time_distributed_are_left_whole_with_notes():
         "left whole: recurrent layer 'rnn' (pruning its units would change its recurrent kernel; not supported)",
     )
     groups = {g.producers: g for g in result.groups}
-    assert not groups[("embed",)].pruned and "bi (Bidirectional), a recurrent layer left whole" in groups[("embed",)].reason
+    assert (
+        not groups[("embed",)].pruned
+        and "bi (Bidirectional), a recurrent layer left whole" in groups[("embed",)].reason
+    )
     assert groups[("fc",)].pruned
     np.testing.assert_allclose(result.model.predict(x_data, verbose=0), oracle.predict(x_data, verbose=0), atol=1e-5)
 
 
 def test_free_length_sequential_with_lstm_prunes_the_conv_before_its_feeder():
     keras.utils.set_random_seed(6)
-    model = randomize(keras.Sequential([
-        keras.Input((None, 3)),
-        keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
-        keras.layers.Dense(8, activation="relu", name="proj"),
-        keras.layers.LSTM(4, name="lstm"),
-        keras.layers.Dense(2, name="out"),
-    ]))
+    model = randomize(
+        keras.Sequential(
+            [
+                keras.Input((None, 3)),
+                keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
+                keras.layers.Dense(8, activation="relu", name="proj"),
+                keras.layers.LSTM(4, name="lstm"),
+                keras.layers.Dense(2, name="out"),
+            ]
+        )
+    )
     x = np.random.default_rng(0).standard_normal((4, 20, 3)).astype("float32")
     oracle, _ = zeroed_oracle(model, 0.5)
     result = prune(model, x)
@@ -262,13 +275,17 @@ def test_free_length_sequential_with_lstm_prunes_the_conv_before_its_feeder():
 
 def test_conv1d_into_separable_conv1d_is_pruned_exactly():
     keras.utils.set_random_seed(7)
-    model = randomize(keras.Sequential([
-        keras.Input((12, 3)),
-        keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
-        keras.layers.SeparableConv1D(8, 3, activation="relu", name="sep"),
-        keras.layers.GlobalMaxPooling1D(name="gmp"),
-        keras.layers.Dense(2, name="out"),
-    ]))
+    model = randomize(
+        keras.Sequential(
+            [
+                keras.Input((12, 3)),
+                keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
+                keras.layers.SeparableConv1D(8, 3, activation="relu", name="sep"),
+                keras.layers.GlobalMaxPooling1D(name="gmp"),
+                keras.layers.Dense(2, name="out"),
+            ]
+        )
+    )
     x, _ = cm.data(model, 8)
     oracle, _ = zeroed_oracle(model, 0.5)
     result = prune(model, x)

@@ -73,7 +73,7 @@ def _multilabel_case(seed: int, n: int = 240, k: int = 6):
 @pytest.mark.parametrize("seed", range(4))
 def test_multilabel_figures_match_sklearn(seed, threshold):
     y, s = _multilabel_case(seed)
-    pred = (s > threshold).astype(np.int64)       # the documented rule, strictly above
+    pred = (s > threshold).astype(np.int64)  # the documented rule, strictly above
     m = accuracy_metrics(s, y, MULTILABEL, threshold)
     assert m.task == MULTILABEL and m.samples == len(y) and m.threshold == threshold
     assert m.accuracy == pytest.approx(1 - hamming_loss(y, pred), abs=1e-12)
@@ -92,7 +92,7 @@ def test_multilabel_figures_match_sklearn(seed, threshold):
 
 def test_multilabel_undefined_figures_are_nan():
     y = np.zeros((3, 2), dtype=int)
-    s = np.array([[0.1, 0.2], [0.5, 0.3], [0.0, 0.4]])     # 0.5 is not above 0.5: nothing predicted
+    s = np.array([[0.1, 0.2], [0.5, 0.3], [0.0, 0.4]])  # 0.5 is not above 0.5: nothing predicted
     m = accuracy_metrics(s, y, MULTILABEL)
     assert m.accuracy == 1.0
     assert math.isnan(m.micro_f1) and math.isnan(m.macro_f1) and math.isnan(m.mean_average_precision)
@@ -105,7 +105,7 @@ def test_multilabel_undefined_figures_are_nan():
 
 def test_macro_f1_leaves_out_labels_that_are_zero_over_zero():
     y = np.array([[1, 0], [0, 0], [1, 0]])
-    s = np.array([[0.9, 0.1], [0.2, 0.3], [0.4, 0.2]])     # label 1: no positive, none predicted
+    s = np.array([[0.9, 0.1], [0.2, 0.3], [0.4, 0.2]])  # label 1: no positive, none predicted
     pred = (s > 0.5).astype(int)
     m = accuracy_metrics(s, y, MULTILABEL)
     assert m.macro_f1 == pytest.approx(2 / 3) == f1_score(y, pred, average="macro", zero_division=np.nan)
@@ -175,13 +175,13 @@ def test_regression_max_error_matches_sklearn(seed):
     m = accuracy_metrics(p, y, REGRESSION)
     assert m.max_error == pytest.approx(max_error(y, p), abs=1e-12)
     assert m.mae == pytest.approx(mean_absolute_error(y, p), abs=1e-12)
-    y2, p2 = y.reshape(40, 2), p.reshape(40, 2)           # several outputs: the largest over all of them
+    y2, p2 = y.reshape(40, 2), p.reshape(40, 2)  # several outputs: the largest over all of them
     m2 = accuracy_metrics(p2, y2, REGRESSION)
     assert m2.max_error == pytest.approx(max(max_error(y2[:, j], p2[:, j]) for j in range(2)), abs=1e-12)
 
 
 def test_clipping_counted_by_hand():
-    ref = np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]).reshape(-1, 1)      # range 5: margin 0.05
+    ref = np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]).reshape(-1, 1)  # range 5: margin 0.05
     out = np.clip(ref, -1.5, 2.0)
     # at the max 2.0: ref 2.0 (not beyond) and ref 3.0 (beyond); at the min -1.5: ref -2.0 (beyond)
     f = fidelity_metrics(out, ref, REGRESSION)
@@ -194,13 +194,13 @@ def test_clipping_margin_and_tolerance():
     out = np.array([0.0, 1.0, 2.0, 2.0, 2.0, 2.0 * (1 - 5e-7)]).reshape(-1, 1)
     # 5.0 beyond by 3 (counts), 2.04 by 0.04 (< margin), 2.06 by 0.06 with a value within 1e-6 of 2.0 (counts)
     assert fidelity_metrics(out, ref, REGRESSION).clipped == 2
-    out[5, 0] = 2.0 * (1 - 2e-6)                                       # no longer at the max
+    out[5, 0] = 2.0 * (1 - 2e-6)  # no longer at the max
     assert fidelity_metrics(out, ref, REGRESSION).clipped == 1
 
 
 def test_clipping_uses_one_range_for_the_whole_output():
     ref = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0]])
-    out = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 25.0]])          # 25 is the variant's max, ref 30
+    out = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 25.0]])  # 25 is the variant's max, ref 30
     assert fidelity_metrics(out, ref, REGRESSION).clipped == 1
     assert fidelity_metrics(out, ref, EMBEDDING).clipped is None
 
@@ -231,8 +231,8 @@ def test_sequence_agreement_by_hand():
 def test_segmentation_figures_match_sklearn():
     rng = np.random.default_rng(31)
     scores = rng.random((6, 8, 8, 5))
-    scores[..., 4] = -1.0                                    # class 4 is never predicted ...
-    y = rng.integers(0, 4, (6, 8, 8))                        # ... and never labelled: left out
+    scores[..., 4] = -1.0  # class 4 is never predicted ...
+    y = rng.integers(0, 4, (6, 8, 8))  # ... and never labelled: left out
     p = scores.argmax(-1)
     m = accuracy_metrics(scores, y, SEGMENTATION)
     assert m.accuracy == pytest.approx(accuracy_score(y.ravel(), p.ravel()), abs=1e-12)
@@ -337,7 +337,7 @@ def test_rule_single_value_activation_beats_values():
 
 
 def test_rule_softmax_is_multiclass():
-    c = _infer(np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.2]]), activation="softmax")   # activation beats values
+    c = _infer(np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.2]]), activation="softmax")  # activation beats values
     assert c == TaskChoice(MULTICLASS, "softmax activation, 3 classes")
 
 
@@ -348,7 +348,7 @@ def test_rule_probability_rows_are_multiclass():
 
 
 def test_rule_sigmoid_is_multilabel():
-    assert _infer(np.full((3, 4), 0.25), activation="sigmoid").task == MULTILABEL   # rows sum to 1, yet sigmoid
+    assert _infer(np.full((3, 4), 0.25), activation="sigmoid").task == MULTILABEL  # rows sum to 1, yet sigmoid
 
 
 def test_rule_unit_values_not_summing_to_one_are_multilabel():
@@ -358,12 +358,12 @@ def test_rule_unit_values_not_summing_to_one_are_multilabel():
 
 def test_rule_multi_hot_labels_are_multilabel():
     probs = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
-    c = _infer(probs, labels=np.array([[1, 1], [1, 0], [0, 0]]), activation="softmax")   # labels beat activation
+    c = _infer(probs, labels=np.array([[1, 1], [1, 0], [0, 0]]), activation="softmax")  # labels beat activation
     assert c.task == MULTILABEL and "multi-hot" in c.reason
 
 
 def test_rule_class_id_labels_are_multiclass():
-    c = _infer(np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]]), labels=np.array([0, 2]))   # labels beat values
+    c = _infer(np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]]), labels=np.array([0, 2]))  # labels beat values
     assert c.task == MULTICLASS and "3 classes" in c.reason
 
 
@@ -448,30 +448,32 @@ def test_check_task_refuses_what_cannot_apply():
 
 
 def _two_outputs():
-    ref = {"cls": np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9]]),
-           "reg": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])}
+    ref = {
+        "cls": np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.1, 0.9]]),
+        "reg": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]]),
+    }
     out = {"cls": ref["cls"].copy(), "reg": ref["reg"].copy()}
-    out["cls"][0] = [0.3, 0.7]                               # one of four top-1 decisions moves: 0.75
+    out["cls"][0] = [0.3, 0.7]  # one of four top-1 decisions moves: 0.75
     return ref, out
 
 
 def test_worst_output_is_the_lowest_score():
     ref, out = _two_outputs()
-    out["reg"][1] = [1.0, 0.0]                               # orthogonal to [0, 1]: cosine 0
-    out["reg"][2] = [1.0, -1.0]                              # orthogonal to [1, 1]: cosine 0; mean 0.5 < 0.75
+    out["reg"][1] = [1.0, 0.0]  # orthogonal to [0, 1]: cosine 0
+    out["reg"][2] = [1.0, -1.0]  # orthogonal to [1, 1]: cosine 0; mean 0.5 < 0.75
     m = evaluate_model(out, reference=ref, tasks={"cls": MULTICLASS, "reg": REGRESSION}, primary="cls")
     assert m.output("cls").fidelity.agreement == pytest.approx(0.75)
     assert m.output("reg").fidelity.cosine_similarity == pytest.approx(0.5)
     assert m.fidelity_output == "reg" and m.fidelity is m.output("reg").fidelity
-    assert m.task == MULTICLASS                              # headline task stays the primary's
+    assert m.task == MULTICLASS  # headline task stays the primary's
 
 
 def test_worst_output_when_the_classifier_is_worse():
     ref, out = _two_outputs()
-    out["reg"] = out["reg"] * 1.01                           # cosine stays 1
+    out["reg"] = out["reg"] * 1.01  # cosine stays 1
     m = evaluate_model(out, reference=ref, tasks={"cls": MULTICLASS, "reg": REGRESSION}, primary="reg")
     assert m.fidelity_output == "cls" and m.fidelity.top1_agreement == pytest.approx(0.75)
-    out["reg"][0, 0] = np.nan                                # NaN cosine counts as the worst
+    out["reg"][0, 0] = np.nan  # NaN cosine counts as the worst
     m = evaluate_model(out, reference=ref, tasks={"cls": MULTICLASS, "reg": REGRESSION}, primary="reg")
     assert m.fidelity_output == "reg"
 
@@ -495,7 +497,7 @@ def test_primary_drives_task_and_accuracy():
 
 def test_missing_output_goes_to_unscored_and_is_never_paired_by_position():
     ref = {"a": np.array([[0.9], [0.1]]), "b": np.array([[0.2], [0.8]])}
-    out = {"b": np.array([[0.2], [0.8]]), "c": np.array([[0.9], [0.1]])}    # "a" missing, "c" is extra
+    out = {"b": np.array([[0.2], [0.8]]), "c": np.array([[0.9], [0.1]])}  # "a" missing, "c" is extra
     m = evaluate_model(out, reference=ref, tasks={"a": BINARY, "b": BINARY}, primary="a")
     assert [e.output for e in m.outputs] == ["b"] and m.output("b").fidelity.flipped == 0
     assert [name for name, _ in m.unscored] == ["a", "c"]

@@ -32,7 +32,7 @@ from core.benchmark.sweep import DataFeed
 from core.engine import CancelToken, PartialEvent, Reporter
 from core.errors import Cancelled
 
-sweep_module = importlib.import_module("core.benchmark.sweep")   # `core.benchmark.sweep` is also a function
+sweep_module = importlib.import_module("core.benchmark.sweep")  # `core.benchmark.sweep` is also a function
 
 COST = {"invoke": 1.0, "set": 100.0, "get": 1e4, "cancel-check": 1e6, "event": 1e8}
 
@@ -134,7 +134,7 @@ def timed_region_violations(log: list[str]) -> list[list[str]]:
     """The timed regions (between a start and a stop clock read) holding anything but one invoke."""
     reads = [i for i, what in enumerate(log) if what == "clock"]
     assert len(reads) % 2 == 0, "clock reads come in start/stop pairs"
-    regions = [log[start + 1:stop] for start, stop in zip(reads[::2], reads[1::2])]
+    regions = [log[start + 1 : stop] for start, stop in zip(reads[::2], reads[1::2])]
     return [region for region in regions if region != ["invoke"]]
 
 
@@ -152,7 +152,7 @@ def tiny_tflite() -> bytes:
 def measure(runner_class, tflite: bytes, monkeypatch, *, runs: int, one_call_blocks: bool, data=None):
     recorder = Recorder()
     monkeypatch.setattr(litert_runner, "perf_counter", recorder.clock)
-    if one_call_blocks:     # every measured call in its own block: cancel checks and events between all of them
+    if one_call_blocks:  # every measured call in its own block: cancel checks and events between all of them
         monkeypatch.setattr(sweep_module, "BLOCK_S", 0.0)
         monkeypatch.setattr(sweep_module, "STREAM_INTERVAL_S", 0.0)
     events = []
@@ -163,36 +163,48 @@ def measure(runner_class, tflite: bytes, monkeypatch, *, runs: int, one_call_blo
 
     runner = runner_class(tflite)
     runner.recorder = recorder
-    result = measure_config(runner, batch_size=1, threads=1, config=BenchConfig(runs=runs, warmup=2, keep_samples=True),
-                            progress=Reporter(sink), cancel=RecordedToken(recorder), data=data)
-    streamed = [s for e in events if isinstance(e, PartialEvent) and e.kind == SAMPLES_KIND
-                for s in e.payload["samples_ms"]]
+    result = measure_config(
+        runner,
+        batch_size=1,
+        threads=1,
+        config=BenchConfig(runs=runs, warmup=2, keep_samples=True),
+        progress=Reporter(sink),
+        cancel=RecordedToken(recorder),
+        data=data,
+    )
+    streamed = [
+        s for e in events if isinstance(e, PartialEvent) and e.kind == SAMPLES_KIND for s in e.payload["samples_ms"]
+    ]
     return result, recorder.log, streamed
 
 
 @pytest.mark.parametrize("one_call_blocks", [True, False], ids=["block-per-call", "one-block"])
 def test_only_invoke_is_timed(tiny_tflite, monkeypatch, one_call_blocks):
-    result, log, streamed = measure(RecordedRunner, tiny_tflite, monkeypatch, runs=30,
-                                    one_call_blocks=one_call_blocks)
+    result, log, streamed = measure(RecordedRunner, tiny_tflite, monkeypatch, runs=30, one_call_blocks=one_call_blocks)
     assert timed_region_violations(log) == []
     assert log.count("clock") == 2 * 30
-    assert list(result.samples_ms) == [1000.0] * 30        # one fake invoke (1 s) each, nothing else
-    assert streamed == list(result.samples_ms)              # the live plot still gets every sample
-    timed_span = log[log.index("clock"):len(log) - log[::-1].index("clock")]
-    if one_call_blocks:      # the loop really did check and stream between the timed calls
+    assert list(result.samples_ms) == [1000.0] * 30  # one fake invoke (1 s) each, nothing else
+    assert streamed == list(result.samples_ms)  # the live plot still gets every sample
+    timed_span = log[log.index("clock") : len(log) - log[::-1].index("clock")]
+    if one_call_blocks:  # the loop really did check and stream between the timed calls
         assert timed_span.count("cancel-check") >= 29 and timed_span.count("event") >= 29
-    else:                    # fixed inputs: set before the block, never between its calls
+    else:  # fixed inputs: set before the block, never between its calls
         assert timed_span.count("set") == 0 and timed_span.count("invoke") == 30
 
 
 def test_only_invoke_is_timed_with_a_data_feed(tiny_tflite, monkeypatch):
-    data = DataFeed({LiteRTRunner(tiny_tflite).feed_interface().inputs[0].name:
-                     np.random.default_rng(0).random((7, 6), dtype=np.float32)})
+    data = DataFeed(
+        {
+            LiteRTRunner(tiny_tflite).feed_interface().inputs[0].name: np.random.default_rng(0).random(
+                (7, 6), dtype=np.float32
+            )
+        }
+    )
     result, log, _ = measure(RecordedRunner, tiny_tflite, monkeypatch, runs=20, one_call_blocks=True, data=data)
     assert timed_region_violations(log) == []
     assert list(result.samples_ms) == [1000.0] * 20
-    assert log.count("set") == 1 + 2 + 20                  # cold, warm-up, then a new batch before every call
-    assert data.batches == 1 + 2 + 20                       # cold, warm-up, measured
+    assert log.count("set") == 1 + 2 + 20  # cold, warm-up, then a new batch before every call
+    assert data.batches == 1 + 2 + 20  # cold, warm-up, measured
 
 
 def test_the_check_catches_a_leaky_loop(tiny_tflite, monkeypatch):
@@ -207,8 +219,14 @@ def test_cancel_stops_the_lean_loop(tiny_tflite):
 
     def sink(event):
         if isinstance(event, PartialEvent) and event.kind == SAMPLES_KIND:
-            token.cancel()          # as the GUI does once samples stream in
+            token.cancel()  # as the GUI does once samples stream in
 
     with pytest.raises(Cancelled):
-        measure_config(LiteRTRunner(tiny_tflite), batch_size=1, threads=1, config=BenchConfig(runs=10**9, warmup=0),
-                       progress=Reporter(sink), cancel=token)
+        measure_config(
+            LiteRTRunner(tiny_tflite),
+            batch_size=1,
+            threads=1,
+            config=BenchConfig(runs=10**9, warmup=0),
+            progress=Reporter(sink),
+            cancel=token,
+        )

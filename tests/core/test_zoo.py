@@ -16,8 +16,16 @@ from tests import zoo
 
 KINDS = tuple(zoo.BUILDERS)
 KERAS_KINDS = tuple(k for k in KINDS if k != "savedmodel_two_signatures")
-HIGHER_IS_BETTER = {"accuracy", "f1_macro", "f1_micro", "roc_auc", "roc_auc_macro", "pr_auc",
-                    "mean_average_precision", "mean_iou"}
+HIGHER_IS_BETTER = {
+    "accuracy",
+    "f1_macro",
+    "f1_micro",
+    "roc_auc",
+    "roc_auc_macro",
+    "pr_auc",
+    "mean_average_precision",
+    "mean_iou",
+}
 LOWER_IS_BETTER = {"mae", "rmse", "max_error"}
 
 

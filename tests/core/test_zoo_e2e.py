@@ -40,7 +40,15 @@ from sklearn.metrics import (
 
 from tests import zoo
 from tests.zoo_cli import (
-    MODES, AutoRuns, OptimizedRuns, Run, agreement, assert_close, by_output, litesmith, litesmith_process,
+    MODES,
+    AutoRuns,
+    OptimizedRuns,
+    Run,
+    agreement,
+    assert_close,
+    by_output,
+    litesmith,
+    litesmith_process,
 )
 
 KINDS = tuple(zoo.BUILDERS)
@@ -51,9 +59,7 @@ KERAS_KINDS = tuple(k for k in KINDS if k != "savedmodel_two_signatures")
 # the Embedding; a plain tf.lite.TFLiteConverter (from a SavedModel export, dict representative dataset,
 # EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 with or without TFLITE_BUILTINS) fails with the
 # same message, so this is LiteRT's limit, not Litesmith's.
-LITERT_LIMITS = {
-    ("multi_input", "int16x8"): "Max and min for dynamic tensors should be recorded during calibration",
-}
+LITERT_LIMITS = {("multi_input", "int16x8"): "Max and min for dynamic tensors should be recorded during calibration"}
 
 # Oracle metric (tests/zoo.py) -> Litesmith's AccuracyMetrics field, per task.
 ORACLE_FIELDS = {
@@ -75,6 +81,7 @@ MIN_COSINE = 0.99
 
 # ---------------------------------------------------------------------------------------------- data and oracles
 
+
 def eval_file(case: zoo.ZooCase, folder: Path) -> Path:
     """The eval data to pass: the zoo's file, except where several outputs share the labels ``y``.
 
@@ -89,7 +96,7 @@ def eval_file(case: zoo.ZooCase, folder: Path) -> Path:
     arrays = {k: v for k, v in data.items() if k != "y" and not k.startswith("y_")}
     arrays.update({f"y_{output}": data[key] for output, key in labels.items()})
     path = folder / f"{case.kind}_eval_per_output.npz"
-    if not path.exists():   # written once: optimize and auto then read the same bytes (one cache key)
+    if not path.exists():  # written once: optimize and auto then read the same bytes (one cache key)
         np.savez(path, **arrays)
     return path
 
@@ -109,14 +116,21 @@ def sklearn_figures(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]
     if task == "binary":
         p = p.reshape(-1)
         d = (p > 0.5).astype(int)
-        return {"accuracy": accuracy_score(y, d), "roc_auc": roc_auc_score(y, p),
-                "pr_auc": average_precision_score(y, p),
-                "precision": precision_score(y, d, zero_division=np.nan), "recall": recall_score(y, d)}
+        return {
+            "accuracy": accuracy_score(y, d),
+            "roc_auc": roc_auc_score(y, p),
+            "pr_auc": average_precision_score(y, p),
+            "precision": precision_score(y, d, zero_division=np.nan),
+            "recall": recall_score(y, d),
+        }
     if task == "multilabel":
         d = (p > 0.5).astype(int)
-        return {"accuracy": 1.0 - hamming_loss(y, d), "micro_f1": f1_score(y, d, average="micro"),
-                "macro_f1": f1_score(y, d, average="macro"),
-                "mean_average_precision": average_precision_score(y, p, average="macro")}
+        return {
+            "accuracy": 1.0 - hamming_loss(y, d),
+            "micro_f1": f1_score(y, d, average="micro"),
+            "macro_f1": f1_score(y, d, average="macro"),
+            "mean_average_precision": average_precision_score(y, p, average="macro"),
+        }
     if task == "class_id":
         return {"accuracy": accuracy_score(y, p)}
     if task == "multiclass":
@@ -136,6 +150,7 @@ def finite_numbers(d: dict) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
@@ -161,6 +176,7 @@ def auto_runs(cases, work) -> AutoRuns:
 
 # ---------------------------------------------------------------------------------------------- optimize, every mode
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_optimize_builds_every_mode_litert_can(cases, optimized, kind):
     result = optimized(kind)
@@ -173,8 +189,8 @@ def test_optimize_builds_every_mode_litert_can(cases, optimized, kind):
     for mode, failure in failed.items():
         assert LITERT_LIMITS[(kind, mode)] in failure["message"], failure
         assert failure["kind"] == "conversion", failure
-        assert f"{mode}: " in result.run.err, result.run      # one error line per failed variant
-    assert result.run.code == (4 if failed else 0), result.run   # 4: a requested variant failed (documented)
+        assert f"{mode}: " in result.run.err, result.run  # one error line per failed variant
+    assert result.run.code == (4 if failed else 0), result.run  # 4: a requested variant failed (documented)
     assert summary["synthetic_data"] is False
     assert sorted(result.exported) == sorted(built), summary["exports"]
     for name, path in result.exported.items():
@@ -191,7 +207,7 @@ def test_optimize_names_the_interface_and_scores_each_output_as_its_task(cases, 
     assert sorted(t["name"] for t in interface["outputs"]) == sorted(facts["outputs"])
     if facts["format"] == "keras":
         assert [t["name"] for t in interface["outputs"]] == list(facts["outputs"])
-        assert source["primary_output"] == facts["outputs"][0]     # default: the model's first output
+        assert source["primary_output"] == facts["outputs"][0]  # default: the model's first output
     assert {t["output"]: t["task"] for t in source["tasks"]} == facts["tasks"]
     for variant in optimized(kind).summary["variants"]:
         assert variant["signature"] == zoo.SIGNATURE, variant["name"]
@@ -215,8 +231,11 @@ def test_original_accuracy_equals_the_sklearn_oracle(cases, optimized, kind):
         assert accuracy["task"] == task and accuracy["samples"] == len(facts["reference"][output])
         assert set(figures) <= set(ORACLE_FIELDS[task]) | NOT_REPORTED.get(task, set()), (task, figures)
         for metric, field in ORACLE_FIELDS[task].items():
-            assert_close(accuracy.get(field), figures[metric],
-                         f"{kind} original {output}.{field} (oracle: {facts['oracle_calls'][output][metric]})")
+            assert_close(
+                accuracy.get(field),
+                figures[metric],
+                f"{kind} original {output}.{field} (oracle: {facts['oracle_calls'][output][metric]})",
+            )
     # The headline accuracy is the primary output's.
     primary = summary["source"]["primary_output"]
     assert original["primary"] == primary and original["accuracy"] == outputs[primary]["accuracy"]
@@ -238,8 +257,12 @@ def test_fp32_variant_is_exact_on_every_output(cases, optimized, kind):
             assert fidelity["agreement"] == 1.0, (name, fidelity)
         for metric, field in ORACLE_FIELDS[facts["tasks"][name]].items():
             if name in facts["oracle"]:
-                assert_close(evaluation["accuracy"].get(field), facts["oracle"][name][metric],
-                             f"{kind} fp32 {name}.{field}", tol=1e-5)
+                assert_close(
+                    evaluation["accuracy"].get(field),
+                    facts["oracle"][name][metric],
+                    f"{kind} fp32 {name}.{field}",
+                    tol=1e-5,
+                )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -307,20 +330,36 @@ def test_every_exported_variant_recomputed_with_the_signature_runner(cases, opti
             max_diff = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64))))
             assert_close(fidelity["max_abs_diff"], max_diff, f"{kind} {mode} {name} max_abs_diff", tol=1e-5)
             if fidelity.get("agreement") is not None:
-                assert_close(fidelity["agreement"], agreement(facts["tasks"][name], out, ref),
-                             f"{kind} {mode} {name} agreement")
+                assert_close(
+                    fidelity["agreement"], agreement(facts["tasks"][name], out, ref), f"{kind} {mode} {name} agreement"
+                )
             if name not in labels:
                 continue
             for field, want in sklearn_figures(facts["tasks"][name], labels[name], out).items():
-                assert_close(reported[name]["accuracy"].get(field), want, f"{kind} {mode} {name}.{field}",
-                             tol=1e-6 if field not in LOWER_IS_BETTER else 1e-5)
+                assert_close(
+                    reported[name]["accuracy"].get(field),
+                    want,
+                    f"{kind} {mode} {name}.{field}",
+                    tol=1e-6 if field not in LOWER_IS_BETTER else 1e-5,
+                )
 
 
 def test_multi_input_positional_arrays_feed_the_inputs_in_model_order(cases, work):
     """``x_0, x_1, x_2`` (input order, not name order) give the same figures as the named arrays."""
     case = cases["multi_input"]
-    run = litesmith("optimize", case.model, "-q", "fp32", "--data", case.files["calib_positional"],
-                    "--eval-data", case.files["eval_positional"], "--no-export", "--json", "--no-cache")
+    run = litesmith(
+        "optimize",
+        case.model,
+        "-q",
+        "fp32",
+        "--data",
+        case.files["calib_positional"],
+        "--eval-data",
+        case.files["eval_positional"],
+        "--no-export",
+        "--json",
+        "--no-cache",
+    )
     assert run.code == 0, run
     summary = run.json()
     accuracy = summary["original_evaluation"]["accuracy"]
@@ -331,6 +370,7 @@ def test_multi_input_positional_arrays_feed_the_inputs_in_model_order(cases, wor
 
 
 # ---------------------------------------------------------------------------------------------- inspect
+
 
 def test_inspect_every_model_in_the_engine_child(cases, optimized):
     """One real `litesmith inspect --json` over the seven source models and their fp32 .tflite exports
@@ -360,9 +400,9 @@ def test_inspect_every_model_in_the_engine_child(cases, optimized):
             assert tuple(t["shape"][1:]) == tuple(facts["input_shapes"][t["name"]]), (kind, t)
         names = [t["name"] for t in outputs]
         if facts["format"] == "keras":
-            assert names == list(facts["outputs"]), (kind, names)      # the model's own order
+            assert names == list(facts["outputs"]), (kind, names)  # the model's own order
         else:
-            assert sorted(names) == sorted(facts["outputs"]), (kind, names)   # serving_default's, not embed's
+            assert sorted(names) == sorted(facts["outputs"]), (kind, names)  # serving_default's, not embed's
         for t in outputs:
             assert t["dtype"] == facts["output_dtypes"][t["name"]], (kind, t)
             assert tuple(t["shape"][1:]) == facts["reference"][t["name"]].shape[1:], (kind, t)
@@ -370,13 +410,28 @@ def test_inspect_every_model_in_the_engine_child(cases, optimized):
 
 # ---------------------------------------------------------------------------------------------- multi-output options
 
+
 def test_primary_output_and_task_override(cases, work):
     case = cases["multi_output"]
     oracle = case.facts["oracle"]
-    assert oracle["aa_color"]["accuracy"] != oracle["zz_species"]["accuracy"]   # else the test shows nothing
-    run = litesmith("optimize", case.model, "-q", "fp32", "--data", case.calib, "--eval-data", case.eval,
-                    "--no-export", "--json", "--no-cache", "--primary-output", "aa_color",
-                    "--task", "mm_weight=embedding")
+    assert oracle["aa_color"]["accuracy"] != oracle["zz_species"]["accuracy"]  # else the test shows nothing
+    run = litesmith(
+        "optimize",
+        case.model,
+        "-q",
+        "fp32",
+        "--data",
+        case.calib,
+        "--eval-data",
+        case.eval,
+        "--no-export",
+        "--json",
+        "--no-cache",
+        "--primary-output",
+        "aa_color",
+        "--task",
+        "mm_weight=embedding",
+    )
     assert run.code == 0, run
     summary = run.json()
     source = summary["source"]
@@ -398,8 +453,9 @@ def test_primary_output_and_task_override(cases, work):
 
 def test_task_naming_no_output_exits_3_with_one_line_naming_the_outputs(cases):
     case = cases["multi_output"]
-    run = litesmith("optimize", case.model, "-q", "fp32", "--data", case.calib, "--no-export", "--no-cache",
-                    "--task", "nope=binary")
+    run = litesmith(
+        "optimize", case.model, "-q", "fp32", "--data", case.calib, "--no-export", "--no-cache", "--task", "nope=binary"
+    )
     assert run.code == 3, run
     lines = [line for line in run.err.splitlines() if line.strip()]
     assert len(lines) == 1, run.err
@@ -408,13 +464,16 @@ def test_task_naming_no_output_exits_3_with_one_line_naming_the_outputs(cases):
 
 # ---------------------------------------------------------------------------------------------- SavedModel signatures
 
+
 def test_savedmodel_uses_serving_default_by_default(cases, optimized):
     summary = optimized("savedmodel_two_signatures").summary
     interface = summary["source"]["interface"]
     assert interface["signature"] == "serving_default"
     assert sorted(interface["signatures"]) == ["embed", "serving_default"]
-    assert {t["output"]: t["task"] for t in summary["source"]["tasks"]} == {"classes": "class_id",
-                                                                           "scores": "multiclass"}
+    assert {t["output"]: t["task"] for t in summary["source"]["tasks"]} == {
+        "classes": "class_id",
+        "scores": "multiclass",
+    }
 
 
 def test_savedmodel_signature_embed_scores_the_embedding(cases, work):
@@ -427,8 +486,21 @@ def test_savedmodel_signature_embed_scores_the_embedding(cases, work):
         with np.load(path) as data:
             files[split] = work / f"embed_{split}.npz"
             np.savez(files[split], x=data["x"])
-    run = litesmith("optimize", case.model, "--signature", "embed", "-q", "fp32,int8", "--data", files["calib"],
-                    "--eval-data", files["eval"], "--no-export", "--json", "--no-cache")
+    run = litesmith(
+        "optimize",
+        case.model,
+        "--signature",
+        "embed",
+        "-q",
+        "fp32,int8",
+        "--data",
+        files["calib"],
+        "--eval-data",
+        files["eval"],
+        "--no-export",
+        "--json",
+        "--no-cache",
+    )
     assert run.code == 0, run
     summary = run.json()
     interface = summary["source"]["interface"]
@@ -447,6 +519,7 @@ def test_savedmodel_signature_embed_scores_the_embedding(cases, work):
 
 
 # ---------------------------------------------------------------------------------------------- auto
+
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_auto_exports_a_tflite_with_the_models_own_names(cases, auto_runs, kind):
@@ -477,10 +550,13 @@ def test_auto_exports_a_tflite_with_the_models_own_names(cases, auto_runs, kind)
 
 # ---------------------------------------------------------------------------------------------- bench
 
+
 def check_bench(run: Run, kind: str, facts: dict, runs: int) -> None:
     if run.code != 0 and len(facts["inputs"]) > 1:
-        pytest.xfail(f"bench on the multi-input {kind} model fails while bench is being reworked: "
-                     f"exit {run.code}: {run.err.strip().splitlines()[-1:]}")
+        pytest.xfail(
+            f"bench on the multi-input {kind} model fails while bench is being reworked: "
+            f"exit {run.code}: {run.err.strip().splitlines()[-1:]}"
+        )
     assert run.code == 0, run
     result = run.json()
     assert result["configs"], result

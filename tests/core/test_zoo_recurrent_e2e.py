@@ -64,7 +64,7 @@ LITERT_LIMITS = {
 }
 MIN_AGREEMENT = {"fp32": 1.0, "dynamic": 0.99, "float16": 0.99, "int8": 0.95, "int16x8": 0.95}
 MIN_COSINE = 0.99
-FP32_TOL = 1e-5           # fp32 export against model.predict, per element
+FP32_TOL = 1e-5  # fp32 export against model.predict, per element
 FP32_REPORTED_MAX = 1e-4  # the max_abs_diff Litesmith reports for fp32
 
 # What the tests measured, for the closing note: kind -> {"modes": [...], "fp32_error": float, ...}.
@@ -72,6 +72,7 @@ CLOSING: dict[str, dict[str, Any]] = {}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
 
 def custom_option_missing(command: str) -> bool:
     _, unknown = build_parser().parse_known_args([command, "model.keras", "--custom-objects", "layers.py"])
@@ -109,7 +110,7 @@ def run_export(tflite: bytes, inputs: dict[str, np.ndarray]) -> dict[str, np.nda
     has a batch of 1, else one call for the whole batch."""
     if all(batch == 1 for batch in batch_of_signature(tflite).values()):
         n = len(next(iter(inputs.values())))
-        calls = [zoo.run_signature(tflite, {k: v[i:i + 1] for k, v in inputs.items()}) for i in range(n)]
+        calls = [zoo.run_signature(tflite, {k: v[i : i + 1] for k, v in inputs.items()}) for i in range(n)]
         return {name: np.concatenate([c[name] for c in calls]) for name in calls[0]}
     return zoo.run_signature(tflite, inputs)
 
@@ -148,6 +149,7 @@ def inputs_used(result: dict) -> dict[str, tuple[int, ...]]:
 
 # ---------------------------------------------------------------------------------------------- fixtures
 
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("zoo_recurrent_e2e")
@@ -183,6 +185,7 @@ def auto_runs(cases, work) -> AutoRuns:
 
 # ---------------------------------------------------------------------------------------------- inspect: FLOPs
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_inspect_flops_equal_the_hand_count(cases, kind):
     """``inspect --json``: FLOPs = 2 x the hand-counted MACs (per sample, or per position of the free
@@ -197,7 +200,8 @@ def test_inspect_flops_equal_the_hand_count(cases, kind):
     table = {layer["name"]: layer["macs"] for layer in info["layers"]}
     assert info["flops"] == 2 * facts["hand_macs_total"], (
         f"{kind}: inspect FLOPs {info['flops']}, hand count 2 x {facts['hand_macs_total']} MACs "
-        f"= {2 * facts['hand_macs_total']}; per layer inspect {table}, by hand {facts['hand_macs']}")
+        f"= {2 * facts['hand_macs_total']}; per layer inspect {table}, by hand {facts['hand_macs']}"
+    )
     for name, macs in facts["hand_macs"].items():
         assert table.get(name) == macs, (kind, name, table, facts["hand_macs"])
     # Every layer the hand count leaves out counts 0 (Add, pooling-free heads, activations ...) or is uncounted.
@@ -246,6 +250,7 @@ def test_inspect_the_fp32_exports_counts_every_subgraph(cases, optimized):
 
 # ---------------------------------------------------------------------------------------------- optimize, every mode
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_optimize_builds_every_mode_litert_can(cases, optimized, kind):
     result = optimized(kind)
@@ -260,9 +265,9 @@ def test_optimize_builds_every_mode_litert_can(cases, optimized, kind):
         assert LITERT_LIMITS[(kind, mode)] in message, failure
         if LITERT_LIMITS[(kind, mode)] == NOT_AVAILABLE:
             assert message.startswith(f"{mode} {NOT_AVAILABLE}") and len(message) > len(mode) + 40, failure
-        assert "\n" not in message.strip() and "loc(" not in message, failure     # one line, no MLIR location
+        assert "\n" not in message.strip() and "loc(" not in message, failure  # one line, no MLIR location
         assert failure["kind"] == "conversion", failure
-        assert f"{mode}: " in result.run.err, result.run                         # one error line per failed variant
+        assert f"{mode}: " in result.run.err, result.run  # one error line per failed variant
     assert result.run.code == (4 if failed else 0), result.run
     assert summary["synthetic_data"] is False
     assert sorted(result.exported) == sorted(built), summary["exports"]
@@ -307,7 +312,7 @@ def test_original_accuracy_equals_the_sklearn_oracle(cases, optimized, kind):
     accuracy = original["accuracy"]
     for metric, figure in facts["oracle"][output].items():
         if metric == "f1_macro" and task == "multiclass":
-            continue                               # not reported for multiclass (README's task table)
+            continue  # not reported for multiclass (README's task table)
         field = {"roc_auc": "roc_auc", "pr_auc": "pr_auc"}.get(metric, metric)
         assert_close(accuracy.get(field), figure, f"{kind} original {field} ({facts['oracle_calls'][output][metric]})")
         assert figure > facts["baseline"][output][metric], (kind, metric, figure, facts["baseline"][output])
@@ -353,6 +358,7 @@ def test_every_exported_variant_recomputed_with_the_signature_runner(cases, opti
 
 # ---------------------------------------------------------------------------------------------- free dimensions
 
+
 def test_free_length_gru_calibrated_at_20_evaluated_at_33(cases, optimized):
     """The GRU's length is free: calibration data at 20, evaluation at 33; the export runs at both."""
     case = cases["gru_free_length"]
@@ -363,8 +369,18 @@ def test_free_length_gru_calibrated_at_20_evaluated_at_33(cases, optimized):
     result = optimized("gru_free_length")
     assert [list(s) for s in result.summary["data"]["input_shapes"]] == [["frames", [33, 5]]]
     # The table (no --json) prints the length used.
-    text = litesmith("optimize", case.model, "-q", "fp32", "--data", case.calib, "--eval-data", case.eval,
-                     "--no-export", "--no-cache")
+    text = litesmith(
+        "optimize",
+        case.model,
+        "-q",
+        "fp32",
+        "--data",
+        case.calib,
+        "--eval-data",
+        case.eval,
+        "--no-export",
+        "--no-cache",
+    )
     assert text.code == 0, text
     assert "'frames' (batch, 33, 5)" in text.out, text.out
     with np.load(case.calib) as data:
@@ -435,6 +451,7 @@ def test_auto_exports_a_variant(cases, auto_runs, kind):
 
 # ---------------------------------------------------------------------------------------------- bench
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_bench_the_exports(cases, optimized, kind):
     """``bench EXPORTED.tflite --runs 30 --json`` for the fp32 export, and the int8 one where it exists
@@ -459,14 +476,17 @@ def test_bench_export_of_a_free_dimension_model_without_a_shape_exits_2(cases, o
 
 # ---------------------------------------------------------------------------------------------- custom layer
 
+
 def test_custom_layer_report_records_the_code_file(cases, optimized):
     import hashlib
 
     case = get_case(cases, "custom_layer")
     source = optimized("custom_layer").summary["source"]
     code = Path(case.facts["custom_objects"])
-    recorded = [tuple(item) if not isinstance(item, dict) else (item.get("path"), item.get("sha256"))
-                for item in source.get("custom_objects", [])]
+    recorded = [
+        tuple(item) if not isinstance(item, dict) else (item.get("path"), item.get("sha256"))
+        for item in source.get("custom_objects", [])
+    ]
     assert recorded == [(str(code), hashlib.sha256(code.read_bytes()).hexdigest())], source.get("custom_objects")
 
 
@@ -492,12 +512,13 @@ def test_real_processes_inspect_every_source_and_refuse_the_custom_layer_without
 
 # ---------------------------------------------------------------------------------------------- shared case 06
 
+
 @pytest.fixture(scope="module")
 def case06(work) -> Path:
     if not (SHARED_CASE / "model.keras").is_file():
         pytest.skip(f"{SHARED_CASE} is not here")
     folder = work / "06_gru_dynamic_seq"
-    shutil.copytree(SHARED_CASE, folder)      # the shared folder is read-only
+    shutil.copytree(SHARED_CASE, folder)  # the shared folder is read-only
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder
@@ -507,8 +528,20 @@ def case06(work) -> Path:
 def case06_optimized(case06) -> tuple[Run, dict]:
     out = case06 / "out"
     out.mkdir()
-    run = litesmith("optimize", case06 / "model.keras", "-q", "fp32", "--data", case06 / "calib.npz",
-                    "--eval-data", case06 / "eval_len45.npz", "--json", "--no-cache", "--out", f"{out}{os.sep}")
+    run = litesmith(
+        "optimize",
+        case06 / "model.keras",
+        "-q",
+        "fp32",
+        "--data",
+        case06 / "calib.npz",
+        "--eval-data",
+        case06 / "eval_len45.npz",
+        "--json",
+        "--no-cache",
+        "--out",
+        f"{out}{os.sep}",
+    )
     assert run.code == 0, run
     return run, run.json()
 
@@ -544,6 +577,7 @@ def test_case06_bench_reports_the_length_it_used(case06, case06_optimized, eval_
 
 # ---------------------------------------------------------------------------------------------- closing note
 
+
 def test_closing_note(work):
     """Issue 11's closing note, from what this module measured: prints a table and writes closing_note.json."""
     if not CLOSING:
@@ -553,10 +587,16 @@ def test_closing_note(work):
         entry = CLOSING.get(kind, {})
         p50 = entry.get("p50_ms", {})
         ratio = f"{p50['int8'] / p50['fp32']:.2f}" if "int8" in p50 and "fp32" in p50 else "-"
-        rows.append((kind, ",".join(entry.get("modes", [])) or "?",
-                     f"{entry['fp32_error']:.2e}" if "fp32_error" in entry else "?",
-                     f"{p50['fp32']:.3f} ms" if "fp32" in p50 else "-",
-                     f"{p50['int8']:.3f} ms" if "int8" in p50 else "-", ratio))
+        rows.append(
+            (
+                kind,
+                ",".join(entry.get("modes", [])) or "?",
+                f"{entry['fp32_error']:.2e}" if "fp32_error" in entry else "?",
+                f"{p50['fp32']:.3f} ms" if "fp32" in p50 else "-",
+                f"{p50['int8']:.3f} ms" if "int8" in p50 else "-",
+                ratio,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
     for row in rows:

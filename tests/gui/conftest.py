@@ -44,7 +44,7 @@ def real_window(qapp, tmp_path_factory):
     window = MainWindow(engine, settings, remember_geometry=False)
     window.show()
     yield window
-    window.shutdown()   # a job a test left running is stopped (a close alone would ask first)
+    window.shutdown()  # a job a test left running is stopped (a close alone would ask first)
     window.close()
     assert engine.child_pid is None
     if saved_cache is None:
@@ -61,5 +61,5 @@ def inline_window(qtbot, settings):
     qtbot.addWidget(window)
     window.show()
     yield window
-    window.shutdown()   # a job a test left running is stopped (a close alone would ask first)
+    window.shutdown()  # a job a test left running is stopped (a close alone would ask first)
     window.close()

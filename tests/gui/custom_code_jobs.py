@@ -6,7 +6,7 @@ unless the job is given custom code; each job records the custom-code files it r
 
 from __future__ import annotations
 
-SEEN: list[tuple[str, str, tuple[str, ...]]] = []   # (job, model path, custom_objects)
+SEEN: list[tuple[str, str, tuple[str, ...]]] = []  # (job, model path, custom_objects)
 
 
 def inspect_needing_code(path, *, progress, cancel, custom_objects=()):
@@ -16,7 +16,14 @@ def inspect_needing_code(path, *, progress, cancel, custom_objects=()):
     SEEN.append(("inspect", path, tuple(custom_objects)))
     if not custom_objects:
         raise keras_load_error(path, TypeError("Could not locate class 'Swish'. Make sure custom classes ..."))
-    info = ModelInfo(path=path, format=ModelFormat.KERAS, file_size=1000, sha256="cd" * 32,
-                     inputs=(TensorInfo("features", (None, 8), "float32"),),
-                     outputs=(TensorInfo("probs", (None, 3), "float32"),), params=100, flops=200)
+    info = ModelInfo(
+        path=path,
+        format=ModelFormat.KERAS,
+        file_size=1000,
+        sha256="cd" * 32,
+        inputs=(TensorInfo("features", (None, 8), "float32"),),
+        outputs=(TensorInfo("probs", (None, 3), "float32"),),
+        params=100,
+        flops=200,
+    )
     return InspectResult(info=info)

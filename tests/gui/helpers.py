@@ -14,19 +14,20 @@ def drop(window, *paths) -> tuple[bool, bool]:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(os.fspath(p)) for p in paths])
     center = window.rect().center()
-    enter = QDragEnterEvent(center, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        center, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, enter)
     if not enter.isAccepted():
         return False, False
-    event = QDropEvent(QPointF(center), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(center), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, event)
     return True, event.isAccepted()
 
 
-
-LOAD_TIMEOUT_MS = 90_000   # the first job imports TensorFlow in the child
+LOAD_TIMEOUT_MS = 90_000  # the first job imports TensorFlow in the child
 RUN_TIMEOUT_MS = 180_000
 
 
@@ -41,16 +42,16 @@ def load(qtbot, window, path):
 
 def wait_idle(qtbot, window, timeout=LOAD_TIMEOUT_MS):
     """Until no job runs, none is queued, and the one-off device detection is over."""
-    qtbot.waitUntil(lambda: window._devices_state == "done" and not window.runner.busy and window._pending is None,
-                    timeout=timeout)
+    qtbot.waitUntil(
+        lambda: window._devices_state == "done" and not window.runner.busy and window._pending is None, timeout=timeout
+    )
 
 
 def tiny_settings(**changes):
     """A recipe that runs in seconds: few modes, one benchmark configuration of 30 calls."""
     from gui.recipe import RunSettings
 
-    values = dict(modes=("dynamic", "int8"), threads=(1,), batch_sizes=(1,), runs=30, seconds=None,
-                  layer_errors=True)
+    values = dict(modes=("dynamic", "int8"), threads=(1,), batch_sizes=(1,), runs=30, seconds=None, layer_errors=True)
     values.update(changes)
     return RunSettings(**values)
 

@@ -34,8 +34,16 @@ def screenshot_folder(request, tmp_path) -> Path:
 
 
 def auto_settings(samples, **changes):
-    values = dict(data_path=str(samples / "fraud_eval.npz"), threads=(1,), batch_sizes=(1,), runs=None,
-                  seconds=0.1, auto_pruning=False, auto_quality="agreement", auto_min_agreement=99.0)
+    values = dict(
+        data_path=str(samples / "fraud_eval.npz"),
+        threads=(1,),
+        batch_sizes=(1,),
+        runs=None,
+        seconds=0.1,
+        auto_pruning=False,
+        auto_quality="agreement",
+        auto_min_agreement=99.0,
+    )
     values.update(changes)
     return tiny_settings(**values)
 
@@ -127,8 +135,9 @@ def test_profile_tab_fills_with_layer_times_and_data_time(qtbot, real_window, sa
     window = real_window
     load(qtbot, window, samples / "fraud.keras")
     panel = window.results_panel
-    settings = tiny_settings(modes=("dynamic",), runs=10, layer_errors=False, profile=True,
-                             data_path=str(samples / "fraud_eval.npz"))
+    settings = tiny_settings(
+        modes=("dynamic",), runs=10, layer_errors=False, profile=True, data_path=str(samples / "fraud_eval.npz")
+    )
     assert settings.bench_config().profile_layers
     outcome = run_recipe(qtbot, window, settings)
     qtbot.waitUntil(lambda: panel.complete)
@@ -165,28 +174,61 @@ def test_devices_dialog_shows_the_real_report(qtbot, real_window, samples):
 
 
 def fake_gpu_report() -> DeviceReport:
-    cpu = CpuInfo(model="Fake CPU 9000", architecture="x86_64", physical_cores=8, logical_cores=16,
-                  features=("AVX2", "FMA", "AVX-512 VNNI"), flags_read=True)
-    gpu = GpuInfo(index=0, name="Fake GPU X", source="tensorflow", device="/GPU:0", compute_capability=(9, 0),
-                  memory_total_mb=81920.0)
-    nvml = GpuInfo(index=0, name="Fake GPU X", source="nvml", memory_total_mb=81920.0, memory_used_mb=1024.0,
-                   driver_version="560.1")
-    return DeviceReport(cpu=cpu, tf_gpus=(gpu,), nvml_gpus=(nvml,), tf_version="2.21.0", tf_built_with_cuda=True,
-                        nvml_status="ok", notes=(TFLITE_ON_CPU_NOTE,))
+    cpu = CpuInfo(
+        model="Fake CPU 9000",
+        architecture="x86_64",
+        physical_cores=8,
+        logical_cores=16,
+        features=("AVX2", "FMA", "AVX-512 VNNI"),
+        flags_read=True,
+    )
+    gpu = GpuInfo(
+        index=0,
+        name="Fake GPU X",
+        source="tensorflow",
+        device="/GPU:0",
+        compute_capability=(9, 0),
+        memory_total_mb=81920.0,
+    )
+    nvml = GpuInfo(
+        index=0,
+        name="Fake GPU X",
+        source="nvml",
+        memory_total_mb=81920.0,
+        memory_used_mb=1024.0,
+        driver_version="560.1",
+    )
+    return DeviceReport(
+        cpu=cpu,
+        tf_gpus=(gpu,),
+        nvml_gpus=(nvml,),
+        tf_version="2.21.0",
+        tf_built_with_cuda=True,
+        nvml_status="ok",
+        notes=(TFLITE_ON_CPU_NOTE,),
+    )
 
 
 def test_devices_dialog_and_gpu_cap_with_a_fake_gpu(qtbot, inline_window):
     window = inline_window
     dialog = window.show_devices()
-    assert "CPU only" in dialog.plain_text()   # no detection in this window
+    assert "CPU only" in dialog.plain_text()  # no detection in this window
     window._on_devices(fake_gpu_report())
     text = dialog.plain_text()
-    for part in ("Fake CPU 9000", "AVX-512 VNNI", "Fake GPU X", "/GPU:0", "compute capability 9.0", "driver 560.1",
-                 ".tflite models run on the CPU", "1 GPU(s) for TensorFlow"):
+    for part in (
+        "Fake CPU 9000",
+        "AVX-512 VNNI",
+        "Fake GPU X",
+        "/GPU:0",
+        "compute capability 9.0",
+        "driver 560.1",
+        ".tflite models run on the CPU",
+        "1 GPU(s) for TensorFlow",
+    ):
         assert part in text, part
     panel = window.recipe_panel
     assert panel.device.count() == 2 and panel.device.isEnabled()
-    assert not panel.gpu_memory.isEnabled()          # CPU chosen: no cap to set
+    assert not panel.gpu_memory.isEnabled()  # CPU chosen: no cap to set
     panel.device.setCurrentIndex(1)
     assert panel.gpu_memory.isEnabled()
     panel.gpu_memory.setValue(4096)
@@ -204,7 +246,7 @@ def test_clear_cache_removes_every_entry(qtbot, inline_window, tmp_path, monkeyp
 
     monkeypatch.setenv("LITESMITH_CACHE_DIR", str(tmp_path / "cache"))
     window = inline_window
-    window.clear_cache_dialog()                       # the folder is listed in a worker; then the box opens
+    window.clear_cache_dialog()  # the folder is listed in a worker; then the box opens
     qtbot.waitUntil(lambda: window.cache_dialog is not None)
     empty = window.cache_dialog
     assert "empty" in empty.text()
@@ -220,12 +262,13 @@ def test_clear_cache_removes_every_entry(qtbot, inline_window, tmp_path, monkeyp
     assert "3 cached result(s)" in box.text() and str(tmp_path / "cache") in box.informativeText()
     deleted_on = []
     real_clear = ResultCache.clear
-    monkeypatch.setattr(ResultCache, "clear", lambda self: deleted_on.append(threading.current_thread())
-                        or real_clear(self))
+    monkeypatch.setattr(
+        ResultCache, "clear", lambda self: deleted_on.append(threading.current_thread()) or real_clear(self)
+    )
     with qtbot.waitSignal(window.cache_cleared) as blocker:
         box.button(QMessageBox.StandardButton.Yes).click()
     assert blocker.args == [3]
-    assert deleted_on and threading.main_thread() not in deleted_on     # the files go in a worker thread
+    assert deleted_on and threading.main_thread() not in deleted_on  # the files go in a worker thread
     assert cache.stats().entries == 0
     assert "3 entries" in window.job_status.label.text() and "freed" in window.job_status.label.text()
 
@@ -235,8 +278,9 @@ def test_auto_screenshot(qtbot, real_window, samples, request, tmp_path):
     folder = screenshot_folder(request, tmp_path)
     window = real_window
     load(qtbot, window, samples / "digits.keras")
-    result = run_auto(qtbot, window, auto_settings(samples, data_path=str(samples / "digits_eval.npz"),
-                                                   seconds=0.3, threads=(1, 2)))
+    result = run_auto(
+        qtbot, window, auto_settings(samples, data_path=str(samples / "digits_eval.npz"), seconds=0.3, threads=(1, 2))
+    )
     assert result.recommended
     window.workspace.setCurrentWidget(window.results_panel)
     window.results_panel.tabs.setCurrentWidget(window.results_panel.charts)
@@ -251,8 +295,7 @@ def test_auto_screenshot(qtbot, real_window, samples, request, tmp_path):
 def test_run_says_when_its_variants_came_from_the_cache(qtbot, real_window, samples):
     window = real_window
     load(qtbot, window, samples / "fraud.keras")
-    settings = tiny_settings(modes=("float16",), runs=5, layer_errors=False,
-                             data_path=str(samples / "fraud_eval.npz"))
+    settings = tiny_settings(modes=("float16",), runs=5, layer_errors=False, data_path=str(samples / "fraud_eval.npz"))
     run_recipe(qtbot, window, settings)
     outcome = run_recipe(qtbot, window, settings)
     assert outcome.cached_variants == ["fp32", "float16"]
@@ -269,11 +312,23 @@ def test_streamed_candidates_redraw_throttled_and_long_names_elide(qtbot, inline
     evaluation = {"task": "multiclass", "fidelity": {"top1_agreement": 0.995}}
     names = ["fp32", "dynamic", "float16", "int8", "structured50+int8-selective-with-a-very-long-name"]
     for i, name in enumerate(names):
-        panel.add_candidate({"name": name, "status": "measured", "size_bytes": 1000 * (5 - i), "size_ratio": 1.0,
-                             "latency_ms": 0.1 / (i + 1), "latency_config": f"{name} b1 t1", "throughput": 100.0,
-                             "evaluation": evaluation, "from_cache": i == 0, "done": i + 1, "total": 5,
-                             "best": name})
-    assert panel.auto_redraws == 0   # a burst: one redraw after the interval
+        panel.add_candidate(
+            {
+                "name": name,
+                "status": "measured",
+                "size_bytes": 1000 * (5 - i),
+                "size_ratio": 1.0,
+                "latency_ms": 0.1 / (i + 1),
+                "latency_config": f"{name} b1 t1",
+                "throughput": 100.0,
+                "evaluation": evaluation,
+                "from_cache": i == 0,
+                "done": i + 1,
+                "total": 5,
+                "best": name,
+            }
+        )
+    assert panel.auto_redraws == 0  # a burst: one redraw after the interval
     qtbot.waitUntil(lambda: panel.auto_redraws == 1, timeout=2000)
     qtbot.wait(400)
     assert panel.auto_redraws == 1
@@ -287,8 +342,17 @@ def test_streamed_candidates_redraw_throttled_and_long_names_elide(qtbot, inline
 def test_new_settings_round_trip_and_make_the_engine_inputs():
     from gui.recipe import RunSettings
 
-    settings = RunSettings(profile=True, gpu_memory_mb=2048, device="/GPU:0", auto_quality="accuracy",
-                           auto_max_drop=0.5, auto_max_size_mb=2.0, auto_pruning=False, threads=(1, 2), seconds=0.2)
+    settings = RunSettings(
+        profile=True,
+        gpu_memory_mb=2048,
+        device="/GPU:0",
+        auto_quality="accuracy",
+        auto_max_drop=0.5,
+        auto_max_size_mb=2.0,
+        auto_pruning=False,
+        threads=(1, 2),
+        seconds=0.2,
+    )
     again = RunSettings.from_dict(settings.to_dict())
     assert again == settings
     budget = again.auto_budget()
@@ -300,7 +364,7 @@ def test_new_settings_round_trip_and_make_the_engine_inputs():
     assert RunSettings(auto_min_agreement=99.5).auto_budget().min_agreement == 0.995
     broken = RunSettings.from_dict({"auto_quality": "nonsense", "auto_min_agreement": 400, "gpu_memory_mb": "x"})
     assert broken.auto_quality == "agreement" and broken.auto_min_agreement == 100.0 and broken.gpu_memory_mb == 0
-    assert RunSettings(profile=True, data_path="data.csv").bench_data() is None   # .npz only
+    assert RunSettings(profile=True, data_path="data.csv").bench_data() is None  # .npz only
 
 
 def test_the_accuracy_budget_unit_follows_the_task(qtbot):
@@ -314,18 +378,21 @@ def test_the_accuracy_budget_unit_follows_the_task(qtbot):
     assert RunSettings(auto_quality="accuracy", auto_max_drop=1.0).auto_budget().max_accuracy_drop == 0.01
     regression = RunSettings(auto_quality="accuracy", auto_max_drop=1.0, auto_task="regression")
     assert regression.auto_budget().max_accuracy_drop == 1.0
-    assert RunSettings.from_dict(regression.to_dict()).auto_task == ""      # one model's task is not restored
+    assert RunSettings.from_dict(regression.to_dict()).auto_task == ""  # one model's task is not restored
 
     panel = RecipePanel(QAction("Run"))
     qtbot.addWidget(panel)
     panel.set_settings(RunSettings(auto_quality="accuracy", auto_max_drop=2.5))
     panel.outputs_box.set_outputs(["price"])
     assert panel.auto_value.suffix() == " pts" and panel.auto_quality.currentText() == "Accuracy drop ≤"
-    panel.set_source(SimpleNamespace(interface=None, tasks=(SimpleNamespace(output="price", task="regression",
-                                                                             reason="one linear output"),)))
+    panel.set_source(
+        SimpleNamespace(
+            interface=None, tasks=(SimpleNamespace(output="price", task="regression", reason="one linear output"),)
+        )
+    )
     assert panel.auto_quality.currentText() == "MAE increase ≤" and "target units" in panel.auto_value.suffix()
     settings = panel.settings()
     assert settings.auto_task == "regression" and settings.auto_budget().max_accuracy_drop == 2.5
     panel.outputs_box.task_combos["price"].setCurrentIndex(panel.outputs_box.task_combos["price"].findData("binary"))
-    assert panel.auto_value.suffix() == " pts"                             # the user's task choice wins
+    assert panel.auto_value.suffix() == " pts"  # the user's task choice wins
     assert panel.settings().auto_budget().max_accuracy_drop == 0.025

@@ -12,17 +12,19 @@ from core.engine import Engine
 from tests.gui.helpers import load, run_recipe, tiny_settings
 
 
-def test_a_fully_cached_run_sends_nothing_to_the_child_and_hashes_off_the_gui_thread(qtbot, real_window, samples_dir,
-                                                                                     monkeypatch):
+def test_a_fully_cached_run_sends_nothing_to_the_child_and_hashes_off_the_gui_thread(
+    qtbot, real_window, samples_dir, monkeypatch
+):
     from core.benchmark.measure_cache import CACHE_NOTE as MEASURE_NOTE
     import core.models.hashing as hashing
     import core.optimize.pipeline as pipeline
 
     window = real_window
     load(qtbot, window, samples_dir / "fraud.keras")
-    settings = tiny_settings(modes=("dynamic",), runs=7, layer_errors=False,
-                             data_path=str(samples_dir / "fraud_eval.npz"))
-    first = run_recipe(qtbot, window, settings)   # fills the cache (or finds it filled by an earlier test)
+    settings = tiny_settings(
+        modes=("dynamic",), runs=7, layer_errors=False, data_path=str(samples_dir / "fraud_eval.npz")
+    )
+    first = run_recipe(qtbot, window, settings)  # fills the cache (or finds it filled by an earlier test)
     assert first.benchmark is not None
 
     jobs: list[str] = []
@@ -60,4 +62,4 @@ def test_run_and_auto_look_the_cache_up_in_the_parent_before_the_child():
 
     jobs = [*default_jobs(), default_auto_job()]
     assert all(runs_in_parent_side(job) for job in jobs)
-    assert not runs_in_parent_side(auto_optimize)   # what a miss runs, in the child
+    assert not runs_in_parent_side(auto_optimize)  # what a miss runs, in the child

@@ -17,8 +17,13 @@ from tests.gui import custom_code_jobs, gui_jobs
 @pytest.fixture
 def window(qtbot, tmp_path):
     settings = open_settings(tmp_path / "litesmith.ini")
-    win = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None,
-                     inspect_job=custom_code_jobs.inspect_needing_code)
+    win = MainWindow(
+        Engine(isolated=False),
+        settings,
+        warm_up=False,
+        device_job=None,
+        inspect_job=custom_code_jobs.inspect_needing_code,
+    )
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -26,7 +31,8 @@ def window(qtbot, tmp_path):
 
 
 def test_the_error_offers_the_action_which_remembers_the_file_for_the_model_and_the_next_jobs_get_it(
-        qtbot, window, tmp_path, monkeypatch):
+    qtbot, window, tmp_path, monkeypatch
+):
     model = tmp_path / "swish.keras"
     model.write_bytes(b"stand-in: the jobs below never open it")
     code = tmp_path / "my_layers.py"
@@ -34,13 +40,13 @@ def test_the_error_offers_the_action_which_remembers_the_file_for_the_model_and_
     custom_code_jobs.SEEN.clear()
     action = window.custom_code.action
     assert action in window.file_menu.actions() and action.text() == "Load Custom Layer Code…"
-    assert not action.isEnabled()   # no model yet
+    assert not action.isEnabled()  # no model yet
 
     with qtbot.waitSignal(window.load_failed, timeout=30_000) as failed:
         assert window.load_model(model)
     assert failed.args[0].kind == ErrorKind.BAD_INPUT and "--custom-objects FILE.py" in failed.args[0].message
     assert custom_code_jobs.SEEN[-1] == ("inspect", str(model), ())
-    assert action.isEnabled()   # for the model that just failed to open
+    assert action.isEnabled()  # for the model that just failed to open
     dialog = window.error_dialog
     assert dialog is not None and dialog.isVisible()
     button = next(b for b in dialog.buttons() if b.objectName() == "loadCustomCodeButton")
@@ -54,7 +60,7 @@ def test_the_error_offers_the_action_which_remembers_the_file_for_the_model_and_
 
     monkeypatch.setattr(custom_code.QFileDialog, "getOpenFileNames", staticmethod(fake_dialog))
     with qtbot.waitSignal(window.model_loaded, timeout=30_000):
-        button.click()   # closes the dialog, asks for the file, opens the model again with it
+        button.click()  # closes the dialog, asks for the file, opens the model again with it
     assert asked and window.model_info.path == str(model)
     assert custom_code_jobs.SEEN[-1] == ("inspect", str(model), (str(code),))
     stored = json.loads(open_settings(window.settings.fileName()).value(custom_code.SETTINGS_KEY))
@@ -88,21 +94,26 @@ def test_remembered_per_model_across_windows_and_only_for_that_model(qtbot, wind
     _, kwargs = hook(custom_code_jobs.inspect_needing_code, (str(model),), {}, str(model))
     assert kwargs == {"custom_objects": (str(code),)}
     assert hook(custom_code_jobs.inspect_needing_code, (str(other),), {}, str(other)) == ((str(other),), {})
-    assert hook(gui_jobs.echo, ("x",), {}, str(model)) == (("x",), {})   # a job that takes no custom code
+    assert hook(gui_jobs.echo, ("x",), {}, str(model)) == (("x",), {})  # a job that takes no custom code
     from core.auto.results import AutoSettings
     from core.benchmark.measure import benchmark_variants
     from core.optimize.pipeline import optimize_model
     from core.optimize.session import SessionOptions
 
     _, kwargs = hook(benchmark_variants, ({"int8": b""}, None), {"keras_model": str(model)}, str(model))
-    assert kwargs["custom_objects"] == (str(code),)      # the Run's benchmark of the original
+    assert kwargs["custom_objects"] == (str(code),)  # the Run's benchmark of the original
     _, kwargs = hook(optimize_model, (str(model), [], None), {"options": SessionOptions(threshold=0.3)}, str(model))
     assert kwargs["options"] == SessionOptions(threshold=0.3, custom_objects=(str(code),))
     args, _ = hook(gui_jobs.refusing_auto, (str(model), None, None, AutoSettings()), {}, str(model))
     assert args[3].custom_objects == (str(code),)
 
-    again = MainWindow(Engine(isolated=False), open_settings(window.settings.fileName()), warm_up=False,
-                       device_job=None, inspect_job=custom_code_jobs.inspect_needing_code)
+    again = MainWindow(
+        Engine(isolated=False),
+        open_settings(window.settings.fileName()),
+        warm_up=False,
+        device_job=None,
+        inspect_job=custom_code_jobs.inspect_needing_code,
+    )
     qtbot.addWidget(again)
     try:
         assert again.custom_code.files_for(str(model)) == (str(code),)

@@ -31,12 +31,21 @@ SCREENSHOTS = REPO_ROOT / "resources" / "screenshots"
 
 
 def gru_info(path: str = "/models/gru.keras", **changes) -> ModelInfo:
-    values = dict(path=path, format=ModelFormat.KERAS, file_size=17_774, sha256="ab" * 32,
-                  inputs=(TensorInfo("frames", (None, None, 6), "float32"),),
-                  outputs=(TensorInfo("gru", (None, None, 8), "float32"),), params=384, flops=720,
-                  layers=(LayerInfo("frames", "InputLayer", "(None, None, 6)", 0, 0),
-                          LayerInfo("gru", "GRU", "(None, None, 8)", 384, 360, macs_free=True)),
-                  flops_per="time step")
+    values = dict(
+        path=path,
+        format=ModelFormat.KERAS,
+        file_size=17_774,
+        sha256="ab" * 32,
+        inputs=(TensorInfo("frames", (None, None, 6), "float32"),),
+        outputs=(TensorInfo("gru", (None, None, 8), "float32"),),
+        params=384,
+        flops=720,
+        layers=(
+            LayerInfo("frames", "InputLayer", "(None, None, 6)", 0, 0),
+            LayerInfo("gru", "GRU", "(None, None, 8)", 384, 360, macs_free=True),
+        ),
+        flops_per="time step",
+    )
     values.update(changes)
     return ModelInfo(**values)
 
@@ -48,9 +57,19 @@ def test_input_sizes_field_checks_what_is_typed_and_fills_the_engine_options(qtb
     panel = RecipePanel(QAction("Run"), QAction("Auto"))
     qtbot.addWidget(panel)
     box = panel.input_sizes
-    panel.set_model_info(ModelInfo(path="/m/fixed.keras", format="keras", file_size=1, sha256="", params=1, flops=1,
-                                   inputs=(TensorInfo("x", (None, 8), "float32"),), outputs=()))
-    assert not box.isVisibleTo(panel) and panel.settings().input_shapes == ()   # nothing free: no field
+    panel.set_model_info(
+        ModelInfo(
+            path="/m/fixed.keras",
+            format="keras",
+            file_size=1,
+            sha256="",
+            params=1,
+            flops=1,
+            inputs=(TensorInfo("x", (None, 8), "float32"),),
+            outputs=(),
+        )
+    )
+    assert not box.isVisibleTo(panel) and panel.settings().input_shapes == ()  # nothing free: no field
 
     panel.set_model_info(gru_info())
     assert box.isVisibleTo(panel) and list(box.fields) == ["frames"]
@@ -60,8 +79,12 @@ def test_input_sizes_field_checks_what_is_typed_and_fills_the_engine_options(qtb
     assert panel.settings().input_shapes == () and box.missing() == ["frames"]
     assert "synthesized at the Input sizes below" in panel.data_warning.text()
 
-    for text, complaint in (("20, 7", "fixed at 6"), ("0, 6", "at least 1"), ("twenty", "not a whole number"),
-                            ("1, 2, 6", "give 2 sizes")):
+    for text, complaint in (
+        ("20, 7", "fixed at 6"),
+        ("0, 6", "at least 1"),
+        ("twenty", "not a whole number"),
+        ("1, 2, 6", "give 2 sizes"),
+    ):
         field.setText(text)
         assert error.isVisibleTo(panel) and complaint in error.text(), (text, error.text())
         with pytest.raises(ValueError, match="Input sizes: frames: "):
@@ -73,7 +96,7 @@ def test_input_sizes_field_checks_what_is_typed_and_fills_the_engine_options(qtb
     assert settings.input_shapes == (("frames", (20, 6)),)
     assert settings.session_options().input_shapes == (("frames", (20, 6)),)
     assert settings.auto_settings().input_shapes == (("frames", (20, 6)),)
-    field.setText("45")   # only the free size: the fixed one is known
+    field.setText("45")  # only the free size: the fixed one is known
     assert panel.settings().input_shapes == (("frames", (45, 6)),)
 
     # The sizes belong to one model: a saved recipe never restores them; a run's own settings do.
@@ -81,7 +104,7 @@ def test_input_sizes_field_checks_what_is_typed_and_fills_the_engine_options(qtb
     assert restored.input_shapes == ()
     panel.set_settings(RunSettings(input_shapes=(("frames", (30, 6)), ("other", (1,)))), include_data=True)
     assert field.text() == "30, 6"
-    panel.set_model_info(gru_info())   # a model opened again: empty
+    panel.set_model_info(gru_info())  # a model opened again: empty
     assert box.fields["frames"].text() == ""
 
 
@@ -109,12 +132,12 @@ def test_run_without_data_or_sizes_asks_first_and_the_sizes_reach_the_jobs(qtbot
         assert not window.runner.busy and not window.run_controller.active and not window.auto_controller.active
         text = f"{dialog.text()}\n{dialog.informativeText()}"
         assert "frames (batch, length, 6)" in dialog.text() and "no data is chosen" in dialog.text()
-        assert "Choose data" in text and "Input sizes" in text and "--" not in text   # no CLI flags
+        assert "Choose data" in text and "Input sizes" in text and "--" not in text  # no CLI flags
         dialog.accept()
         qtbot.waitUntil(lambda: window.error_dialog is None)
-    assert free_dims_jobs.SEEN == []   # no job started
+    assert free_dims_jobs.SEEN == []  # no job started
     field = window.recipe_panel.input_sizes.fields["frames"]
-    qtbot.waitUntil(lambda: window.focusWidget() is field)   # after the dialog: the empty field, to type in
+    qtbot.waitUntil(lambda: window.focusWidget() is field)  # after the dialog: the empty field, to type in
 
     field.setText("20, 6")
     with qtbot.waitSignal(window.run_failed, timeout=30_000) as blocker:
@@ -164,19 +187,22 @@ def test_a_mistyped_size_stops_the_run_with_the_reason(qtbot, inline_window, tmp
 # -- core errors that name a CLI flag --------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag, control", [
-    ("--input-shape frames=LEN,6", "Recipe → Input sizes"),
-    ("--task OUTPUT=TASK", "Recipe → Model outputs → Scored as"),
-    ("--primary-output NAME", "Recipe → Model outputs → Primary output"),
-    ("--signature NAME", "Recipe → Model outputs → Signature"),
-    ("--custom-objects FILE.py", "File → Load Custom Layer Code…"),
-])
+@pytest.mark.parametrize(
+    "flag, control",
+    [
+        ("--input-shape frames=LEN,6", "Recipe → Input sizes"),
+        ("--task OUTPUT=TASK", "Recipe → Model outputs → Scored as"),
+        ("--primary-output NAME", "Recipe → Model outputs → Primary output"),
+        ("--signature NAME", "Recipe → Model outputs → Signature"),
+        ("--custom-objects FILE.py", "File → Load Custom Layer Code…"),
+    ],
+)
 def test_a_core_error_naming_a_flag_says_where_the_app_sets_it(qtbot, inline_window, flag, control):
     window = inline_window
     message = f"the model needs something: give it with {flag}"
     box = window.show_error(JobError(ErrorKind.USAGE, message, path="/m/gru.keras"))
     qtbot.waitUntil(box.isVisible)
-    assert box.text() == f"/m/gru.keras: {message}"   # the core's message, intact
+    assert box.text() == f"/m/gru.keras: {message}"  # the core's message, intact
     assert f"In the app: {control} ({flag.split()[0]})." in box.informativeText()
     assert box.windowTitle().startswith("More information needed")
     box.accept()
@@ -192,8 +218,9 @@ def test_the_core_message_for_a_missing_size_points_to_data_and_input_sizes(qtbo
         synthetic_shape(TensorSpec((None, None, 6), name="frames"), 4)
     box = inline_window.show_error(caught.value.to_job_error())
     assert box.text() == caught.value.message and "--input-shape frames=LEN,6" in box.text()
-    assert box.informativeText().endswith("In the app: Recipe → Data for calibration and evaluation (--data); "
-                                          "Recipe → Input sizes (--input-shape).")
+    assert box.informativeText().endswith(
+        "In the app: Recipe → Data for calibration and evaluation (--data); Recipe → Input sizes (--input-shape)."
+    )
     box.accept()
 
 
@@ -213,23 +240,36 @@ def test_model_panel_says_how_to_read_flops_params_and_signatures(qtbot):
     summary = panel.summary_text()
     assert summary["flops"] == "2.05k per time step  (2,048)"
     assert "per time step" in panel.fields["flops"].toolTip()
-    assert not panel.summary_form.isRowVisible(panel.fields["signature"])   # a Keras model has none
+    assert not panel.summary_form.isRowVisible(panel.fields["signature"])  # a Keras model has none
     model = panel.layer_table.model()
     assert model.data(model.index(1, 4)) == "360 / step"
 
-    partial = gru_info(flops=1020, flops_per="", flops_partial=True,
-                       flops_uncounted=(("double", "Doubler"),),
-                       layers=(LayerInfo("double", "Doubler", "(None, 4)", 0, 0, counted=False),))
+    partial = gru_info(
+        flops=1020,
+        flops_per="",
+        flops_partial=True,
+        flops_uncounted=(("double", "Doubler"),),
+        layers=(LayerInfo("double", "Doubler", "(None, 4)", 0, 0, counted=False),),
+    )
     panel.set_info(partial)
     assert panel.summary_text()["flops"] == "1.02k  (1,020)\npartial: 1 layer not counted (Doubler)"
     assert "double (Doubler)" in panel.fields["flops"].toolTip()
     model = panel.layer_table.model()
     assert model.data(model.index(0, 4)) == "not counted"
 
-    tflite = ModelInfo(path="/m/gru.tflite", format=ModelFormat.TFLITE, file_size=9000, sha256="cd" * 32,
-                       inputs=(TensorInfo("frames", (1, None, 6), "float32"),),
-                       outputs=(TensorInfo("gru", (1, None, 8), "float32"),), params=384, flops=None,
-                       params_partial=True, signature="serving_default", signatures=("embed", "serving_default"))
+    tflite = ModelInfo(
+        path="/m/gru.tflite",
+        format=ModelFormat.TFLITE,
+        file_size=9000,
+        sha256="cd" * 32,
+        inputs=(TensorInfo("frames", (1, None, 6), "float32"),),
+        outputs=(TensorInfo("gru", (1, None, 8), "float32"),),
+        params=384,
+        flops=None,
+        params_partial=True,
+        signature="serving_default",
+        signatures=("embed", "serving_default"),
+    )
     panel.set_info(tflite)
     summary = panel.summary_text()
     assert summary["params"] == "384\npartial: some subgraphs' weights could not be read"
@@ -254,8 +294,9 @@ keras.Model(inputs, outputs, name="free_gru").save(sys.argv[1])
 def gru_model(tmp_path_factory) -> Path:
     """A free-length GRU saved as .keras, built in a process of its own (TensorFlow)."""
     path = tmp_path_factory.mktemp("gru") / "gru.keras"
-    done = subprocess.run([sys.executable, "-c", GRU_CODE, str(path)], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", GRU_CODE, str(path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return path
 

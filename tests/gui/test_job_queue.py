@@ -63,7 +63,7 @@ def test_deferred_jobs_start_in_order_once_the_background_job_ends(qtbot):
     assert queue.background and runner.busy
     assert queue.when_idle("open b", lambda: started.append("open b"))
     assert queue.when_idle("run", lambda: started.append("run"))
-    assert queue.when_idle("open b", lambda: started.append("open b again"))   # the same request: kept once
+    assert queue.when_idle("open b", lambda: started.append("open b again"))  # the same request: kept once
     assert queue.pending == ("open b", "run")
     runner.finish()
     qtbot.waitUntil(lambda: not queue.pending)
@@ -81,7 +81,7 @@ def test_nothing_is_queued_behind_the_users_own_job(qtbot):
 
 def test_a_deferred_job_that_starts_work_holds_the_rest_until_the_runner_is_idle(qtbot):
     runner = FakeRunner()
-    chaining = {"on": False}     # a Run between its two jobs: the runner is idle, the Run is not over
+    chaining = {"on": False}  # a Run between its two jobs: the runner is idle, the Run is not over
     queue = DeferredJobs(runner, ready=lambda: not chaining["on"])
     started: list[str] = []
     queue.submit_background(detect, on_finished=lambda _r: None, on_failed=print)
@@ -93,9 +93,9 @@ def test_a_deferred_job_that_starts_work_holds_the_rest_until_the_runner_is_idle
     chaining["on"] = True
     runner.finish()
     qtbot.wait(20)
-    assert started == ["export"]           # not between two jobs of one piece of work
+    assert started == ["export"]  # not between two jobs of one piece of work
     chaining["on"] = False
-    runner.busy_changed.emit(False)        # the next job's end
+    runner.busy_changed.emit(False)  # the next job's end
     qtbot.waitUntil(lambda: started == ["export", "auto"])
 
 
@@ -112,8 +112,14 @@ def test_opening_models_during_the_detection_queues_them_once(qtbot, settings, t
     first, second = tmp_path / "first.keras", tmp_path / "second.keras"
     first.write_bytes(b"not read")
     second.write_bytes(b"not read")
-    window = MainWindow(Engine(isolated=False), settings, warm_up=False, remember_geometry=False,
-                        inspect_job=fake_inspect, device_job=lambda: slow_detect)
+    window = MainWindow(
+        Engine(isolated=False),
+        settings,
+        warm_up=False,
+        remember_geometry=False,
+        inspect_job=fake_inspect,
+        device_job=lambda: slow_detect,
+    )
     qtbot.addWidget(window)
     try:
         with qtbot.waitSignal(window.model_loaded, timeout=10_000):

@@ -33,12 +33,20 @@ OUTPUTS = ("zz_species", "aa_color", "mm_weight")
 
 
 def three_outputs(path: str = "/models/heads.keras") -> ModelInfo:
-    return ModelInfo(path=path, format=ModelFormat.KERAS, file_size=10_000, sha256="ab" * 32,
-                     inputs=(TensorInfo("features", (None, 8), "float32"),),
-                     outputs=(TensorInfo("zz_species", (None, 3), "float32"),
-                              TensorInfo("aa_color", (None, 3), "float32"),
-                              TensorInfo("mm_weight", (None, 1), "float32")),
-                     params=500, flops=1000)
+    return ModelInfo(
+        path=path,
+        format=ModelFormat.KERAS,
+        file_size=10_000,
+        sha256="ab" * 32,
+        inputs=(TensorInfo("features", (None, 8), "float32"),),
+        outputs=(
+            TensorInfo("zz_species", (None, 3), "float32"),
+            TensorInfo("aa_color", (None, 3), "float32"),
+            TensorInfo("mm_weight", (None, 1), "float32"),
+        ),
+        params=500,
+        flops=1000,
+    )
 
 
 def test_outputs_box_offers_the_outputs_and_makes_the_options(qtbot):
@@ -47,11 +55,11 @@ def test_outputs_box_offers_the_outputs_and_makes_the_options(qtbot):
     panel = RecipePanel(QAction("Run"), QAction("Auto"))
     qtbot.addWidget(panel)
     box = panel.outputs_box
-    assert not box.isVisibleTo(panel)   # no model yet
+    assert not box.isVisibleTo(panel)  # no model yet
     panel.set_model_info(three_outputs())
     assert box.isVisibleTo(panel)
     assert [box.primary.itemText(i) for i in range(3)] == ["zz_species (first)", "aa_color", "mm_weight"]
-    assert not box.form.isRowVisible(0) and box.form.isRowVisible(1)   # a Keras model: no signature choice
+    assert not box.form.isRowVisible(0) and box.form.isRowVisible(1)  # a Keras model: no signature choice
     # Defaults send nothing: the engine's own defaults (first output, inferred tasks).
     options = panel.settings().session_options()
     assert (options.primary_output, options.tasks, options.signature) == (None, (), None)
@@ -71,34 +79,56 @@ def test_outputs_box_offers_the_outputs_and_makes_the_options(qtbot):
     assert box.primary_output() == "aa_color" and box.task_overrides() == ()
 
     # A SavedModel's signature lists its outputs by name: no "first" output, the user names one for `y` labels.
-    panel.set_model_info(SimpleNamespace(format="saved_model", outputs=(TensorInfo("b", (None, 1), "float32"),
-                                                                        TensorInfo("a", (None, 2), "float32"))))
+    panel.set_model_info(
+        SimpleNamespace(
+            format="saved_model", outputs=(TensorInfo("b", (None, 1), "float32"), TensorInfo("a", (None, 2), "float32"))
+        )
+    )
     assert [box.primary.itemText(i) for i in range(3)] == ["none chosen", "b", "a"] and box.primary_output() == ""
     box.primary.setCurrentIndex(1)
     assert panel.settings().primary_output == "b"
     # A .tflite's inspect result names tensors, not its signature's outputs: the choices wait for a run.
-    panel.set_model_info(SimpleNamespace(format="tflite", outputs=(TensorInfo("Identity:0", (1, 2), "float32"),
-                                                                   TensorInfo("Identity_1:0", (1, 1), "float32"))))
+    panel.set_model_info(
+        SimpleNamespace(
+            format="tflite",
+            outputs=(TensorInfo("Identity:0", (1, 2), "float32"), TensorInfo("Identity_1:0", (1, 1), "float32")),
+        )
+    )
     assert not box.primary.isEnabled() and not box.task_table.isEnabled() and "first run" in box.hint.text()
     assert panel.settings().primary_output == "" and panel.settings().tasks == ()
     from core.models.interface import ModelInterface, TensorSpec
     from core.optimize.results import OutputTask, SourceInfo
 
-    interface = ModelInterface((TensorSpec((None, 4), name="x"),),
-                               (TensorSpec((None, 2), name="score", role="output"),
-                                TensorSpec((None, 1), name="size", role="output")),
-                               signature="serving_default", signatures=("serving_default",), ordered_outputs=False)
-    panel.set_source(SourceInfo("/m/x.tflite", "tflite", "ab" * 32, 10, (), interface=interface,
-                                tasks=(OutputTask("score", "multiclass", "softmax"),
-                                       OutputTask("size", "regression", "1 value")), primary_output="score"))
+    interface = ModelInterface(
+        (TensorSpec((None, 4), name="x"),),
+        (TensorSpec((None, 2), name="score", role="output"), TensorSpec((None, 1), name="size", role="output")),
+        signature="serving_default",
+        signatures=("serving_default",),
+        ordered_outputs=False,
+    )
+    panel.set_source(
+        SourceInfo(
+            "/m/x.tflite",
+            "tflite",
+            "ab" * 32,
+            10,
+            (),
+            interface=interface,
+            tasks=(OutputTask("score", "multiclass", "softmax"), OutputTask("size", "regression", "1 value")),
+            primary_output="score",
+        )
+    )
     assert box.primary.isEnabled() and box.names == ("score", "size") and "first run" not in box.hint.text()
     assert [box.task_combos[n].itemText(0) for n in ("score", "size")] == ["auto: multiclass", "auto: regression"]
     box.primary.setCurrentIndex(2)
     assert panel.settings().primary_output == "size"
 
     # A model with several signatures (the inspect result may list them): serving_default by default.
-    info = SimpleNamespace(outputs=(TensorInfo("embedding", (None, 4), "float32"),),
-                           signatures=("embed", "serving_default"), signature="serving_default")
+    info = SimpleNamespace(
+        outputs=(TensorInfo("embedding", (None, 4), "float32"),),
+        signatures=("embed", "serving_default"),
+        signature="serving_default",
+    )
     panel.set_model_info(info)
     assert box.form.isRowVisible(0) and not box.form.isRowVisible(1)
     assert box.signature.currentText() == "serving_default" and box.signature_choice() == ""
@@ -134,7 +164,7 @@ def test_primary_output_reaches_the_jobs_and_a_core_failure_shows_the_error(qtbo
     dialog.accept()
     qtbot.waitUntil(lambda: window.error_dialog is None)
 
-    box.primary.setCurrentIndex(2)   # another choice: the next job gets it
+    box.primary.setCurrentIndex(2)  # another choice: the next job gets it
     with qtbot.waitSignal(window.auto_failed, timeout=30_000):
         window.auto_action.trigger()
     settings = gui_jobs.SEEN_OPTIONS[-1]
@@ -153,32 +183,57 @@ def fake_heads_outcome():
     from gui.workflow import RunOutcome
 
     def head(name, task, acc, agreement=None, cosine=None):
-        accuracy = AccuracyMetrics(task, 50, accuracy=acc) if task != "regression" else \
-            AccuracyMetrics(task, 50, mae=acc, rmse=acc * 1.5, max_error=acc * 4)
-        fidelity = None if cosine is None else FidelityMetrics(task, 50, 0.02, 0.001, cosine, "sample",
-                                                               agreement=agreement)
+        accuracy = (
+            AccuracyMetrics(task, 50, accuracy=acc)
+            if task != "regression"
+            else AccuracyMetrics(task, 50, mae=acc, rmse=acc * 1.5, max_error=acc * 4)
+        )
+        fidelity = (
+            None if cosine is None else FidelityMetrics(task, 50, 0.02, 0.001, cosine, "sample", agreement=agreement)
+        )
         return Evaluation(task, accuracy, fidelity, output=name)
 
-    tasks = (OutputTask("species", "multiclass", "softmax over 3 classes"),
-             OutputTask("weight", "regression", "linear activation, 1 value"),
-             OutputTask("mask", "segmentation", "(N, H, W, K) scores with (N, H, W) labels"))
-    original = ModelEvaluation((head("species", "multiclass", 0.9), head("weight", "regression", 0.2),
-                                head("mask", "segmentation", 0.8)), primary="species")
-    fp32 = ModelEvaluation((head("species", "multiclass", 0.9, 1.0, 1.0), head("weight", "regression", 0.2, None, 0.99),
-                            head("mask", "segmentation", 0.8, 1.0, 1.0)), primary="species")
-    int8 = ModelEvaluation((head("species", "multiclass", 0.88, 0.97, 0.998),
-                            head("weight", "regression", 0.25, None, 0.999)), primary="species",
-                           unscored=(("mask", "shape (50, 4, 4) differs from the original's (50, 8, 8)"),))
+    tasks = (
+        OutputTask("species", "multiclass", "softmax over 3 classes"),
+        OutputTask("weight", "regression", "linear activation, 1 value"),
+        OutputTask("mask", "segmentation", "(N, H, W, K) scores with (N, H, W) labels"),
+    )
+    original = ModelEvaluation(
+        (head("species", "multiclass", 0.9), head("weight", "regression", 0.2), head("mask", "segmentation", 0.8)),
+        primary="species",
+    )
+    fp32 = ModelEvaluation(
+        (
+            head("species", "multiclass", 0.9, 1.0, 1.0),
+            head("weight", "regression", 0.2, None, 0.99),
+            head("mask", "segmentation", 0.8, 1.0, 1.0),
+        ),
+        primary="species",
+    )
+    int8 = ModelEvaluation(
+        (head("species", "multiclass", 0.88, 0.97, 0.998), head("weight", "regression", 0.25, None, 0.999)),
+        primary="species",
+        unscored=(("mask", "shape (50, 4, 4) differs from the original's (50, 8, 8)"),),
+    )
 
     def variant(name, evaluation):
-        return Variant(name=name, recipe=recipe_for_mode(name), tflite_bytes=b"x", size_bytes=1000,
-                       converter_path="from_keras_model", evaluation=evaluation, size_ratio=1.0)
+        return Variant(
+            name=name,
+            recipe=recipe_for_mode(name),
+            tflite_bytes=b"x",
+            size_bytes=1000,
+            converter_path="from_keras_model",
+            evaluation=evaluation,
+            size_ratio=1.0,
+        )
 
     result = OptimizeResult(
         source=SourceInfo("/m/heads.keras", "keras", "ab" * 32, 5000, (), tasks=tasks, primary_output="species"),
         data=DataDescription(False, "/m/d.npz", "/m/d.npz", 50, 50, True, True),
-        original_evaluation=original, baseline_size_bytes=1000,
-        variants=(variant("fp32", fp32), variant("dynamic", None), variant("int8", int8)))
+        original_evaluation=original,
+        baseline_size_bytes=1000,
+        variants=(variant("fp32", fp32), variant("dynamic", None), variant("int8", int8)),
+    )
     return RunOutcome("/m/heads.keras", RunSettings(primary_output="species").to_dict(), result, None)
 
 
@@ -197,16 +252,23 @@ def test_unscored_outputs_say_why_in_the_table_and_the_report(qtbot, tmp_path):
     assert panel.column_titles()[8:] == ["Accuracy\n(species)", "Fidelity\n(worst output)"]
     # fp32: the regression output's cosine (0.99) is its worst; int8: the classifier's agreement (97 %).
     assert [panel.cell(r, 9).removesuffix(" ★") for r in range(4)] == [
-        "reference", "cos 0.99000 · weight", "—", "97.00 % · species"]
+        "reference",
+        "cos 0.99000 · weight",
+        "—",
+        "97.00 % · species",
+    ]
     assert "\nweight: cos 0.99000 max|d| 0.02\n" in panel.table.model().data(
-        panel.table.model().index(1, 9), Qt.ItemDataRole.ToolTipRole)
+        panel.table.model().index(1, 9), Qt.ItemDataRole.ToolTipRole
+    )
     page = panel.outputs_page
     assert page.model.rowCount() == 3 * 4
     mask = [[page.cell(r, c) for c in (0, 2, 3, 7)] for r in range(8, 12)]
-    assert mask == [["mask", "original", "reference", "inferred: (N, H, W, K) scores with (N, H, W) labels"],
-                    ["", "fp32", "100.00 %", ""],
-                    ["", "dynamic", "—", "not evaluated"],
-                    ["", "int8", "not scored", "not scored: shape (50, 4, 4) differs from the original's (50, 8, 8)"]]
+    assert mask == [
+        ["mask", "original", "reference", "inferred: (N, H, W, K) scores with (N, H, W) labels"],
+        ["", "fp32", "100.00 %", ""],
+        ["", "dynamic", "—", "not evaluated"],
+        ["", "int8", "not scored", "not scored: shape (50, 4, 4) differs from the original's (50, 8, 8)"],
+    ]
     assert page.cell(4, 0) == "weight" and page.cell(5, 7) == "◀ worst: fp32's headline fidelity"
     text = panel.explanations.toPlainText()
     assert "output 'mask' not scored: shape (50, 4, 4)" in text
@@ -229,10 +291,13 @@ def test_unscored_outputs_say_why_in_the_table_and_the_report(qtbot, tmp_path):
 def zoo_model(tmp_path_factory) -> tuple[Path, Path]:
     """(model.keras, eval.npz) of the zoo's multi-output case, built in a process of its own (TensorFlow)."""
     folder = tmp_path_factory.mktemp("zoo")
-    code = "import sys; from pathlib import Path; from tests.zoo import build_multi_output; " \
-           "build_multi_output(Path(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    code = (
+        "import sys; from pathlib import Path; from tests.zoo import build_multi_output; "
+        "build_multi_output(Path(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return folder / "multi_output" / "model.keras", folder / "multi_output" / "eval.npz"
 
@@ -251,7 +316,7 @@ def multi_run(qapp, real_window, zoo_model, request):
     assert box.names == OUTPUTS and box.primary_output() == ""
     settings = tiny_settings(modes=("dynamic", "int8"), data_path=str(data), layer_errors=False)
     window.recipe_panel.set_settings(settings, include_data=True)
-    box.primary.setCurrentIndex(OUTPUTS.index("aa_color"))   # as a user would
+    box.primary.setCurrentIndex(OUTPUTS.index("aa_color"))  # as a user would
     outcome = run_recipe(qtbot, window, window.recipe_panel.settings())
     qtbot.waitUntil(lambda: window.results_panel.complete)
     return window, outcome
@@ -267,10 +332,13 @@ def test_every_output_is_scored_and_shown(multi_run):
     window, outcome = multi_run
     result = outcome.optimize
     source = result.source
-    assert source.primary_output == "aa_color"   # the combo's choice reached the engine
+    assert source.primary_output == "aa_color"  # the combo's choice reached the engine
     assert [t.output for t in source.tasks] == list(OUTPUTS)
-    assert {t.output: t.task for t in source.tasks} == {"zz_species": "multiclass", "aa_color": "multiclass",
-                                                        "mm_weight": "regression"}
+    assert {t.output: t.task for t in source.tasks} == {
+        "zz_species": "multiclass",
+        "aa_color": "multiclass",
+        "mm_weight": "regression",
+    }
     panel = window.results_panel
     assert panel.tabs.isTabVisible(panel.outputs_tab_index)
     assert panel.column_titles()[8:] == ["Accuracy\n(aa_color)", "Fidelity\n(worst output)"]
@@ -291,8 +359,16 @@ def test_every_output_is_scored_and_shown(multi_run):
 
     # Per output: for each output, the original then every variant, with that output's own figures.
     page = panel.outputs_page
-    assert page.column_titles() == ["Output", "Task", "Variant", "Agreement", "Cosine", "Max |diff|", "Accuracy",
-                                    "Notes"]
+    assert page.column_titles() == [
+        "Output",
+        "Task",
+        "Variant",
+        "Agreement",
+        "Cosine",
+        "Max |diff|",
+        "Accuracy",
+        "Notes",
+    ]
     assert page.model.rowCount() == len(OUTPUTS) * (len(names) + 1)
     row = 0
     for task in source.tasks:
@@ -319,7 +395,7 @@ def test_every_output_is_scored_and_shown(multi_run):
                 if task.task == "multiclass":
                     assert cells[3] == f"{fidelity.agreement * 100:.2f} %"
                 else:
-                    assert cells[3] == "—"   # a regression output makes no decisions
+                    assert cells[3] == "—"  # a regression output makes no decisions
                 worst = model_evaluation.fidelity_output == task.output
                 assert cells[7] == (f"◀ worst: {name}'s headline fidelity" if worst else "")
             row += 1
@@ -335,7 +411,7 @@ def test_every_output_is_scored_and_shown(multi_run):
 
 def test_the_report_has_every_output(qtbot, multi_run, tmp_path):
     window, outcome = multi_run
-    with qtbot.waitSignal(window.report_exported) as written:     # the files are written in a worker
+    with qtbot.waitSignal(window.report_exported) as written:  # the files are written in a worker
         assert window.export_report(tmp_path / "heads.html")
     html_path, json_path = written.args
     page = Path(html_path).read_text(encoding="utf-8")
@@ -368,7 +444,7 @@ def test_a_task_the_output_cannot_have_is_refused_with_the_error(qtbot, multi_ru
         assert "mm_weight" in dialog.text() and "multiclass" in dialog.text()
         dialog.accept()
         qtbot.waitUntil(lambda: window.error_dialog is None)
-        assert window.run_action.isEnabled() and window.outcome is multi_run[1]   # the results stay
+        assert window.run_action.isEnabled() and window.outcome is multi_run[1]  # the results stay
     finally:
         box.task_combos["mm_weight"].setCurrentIndex(0)
 
@@ -381,13 +457,13 @@ def test_per_output_screenshot(multi_run, request, tmp_path):
     folder = SCREENSHOTS if writing else tmp_path
     window, _ = multi_run
     size = window.size()
-    window.resize(1320, 780)   # the whole comparison table: the worst output's name widens the fidelity column
+    window.resize(1320, 780)  # the whole comparison table: the worst output's name widens the fidelity column
     window.workspace.setCurrentWidget(window.results_panel)
     window.results_panel.tabs.setCurrentWidget(window.results_panel.outputs_page)
     QApplication.processEvents()
     try:
         table = window.results_panel.table
-        assert table.horizontalHeader().length() <= table.viewport().width()   # nothing cut off
+        assert table.horizontalHeader().length() <= table.viewport().width()  # nothing cut off
         assert window.grab().save(str(folder / "per_output.png"))
         assert (folder / "per_output.png").stat().st_size > 20_000
     finally:
@@ -398,7 +474,7 @@ def test_per_output_screenshot(multi_run, request, tmp_path):
 def test_auto_search_judges_every_output_against_the_primary_choice(qtbot, multi_run):
     window, _ = multi_run
     box = window.recipe_panel.outputs_box
-    assert box.primary_output() == "aa_color"   # the choice stays for the next job
+    assert box.primary_output() == "aa_color"  # the choice stays for the next job
     settings = window.recipe_panel.settings()
     settings.runs, settings.seconds, settings.auto_pruning = None, 0.1, False
     window.recipe_panel.set_settings(settings, include_data=True)

@@ -40,7 +40,7 @@ def window(qtbot, settings):
     qtbot.addWidget(win)
     win.show()
     yield win
-    win.shutdown()   # a job a test left running is stopped (a close alone would ask first)
+    win.shutdown()  # a job a test left running is stopped (a close alone would ask first)
     win.close()
     engine.close()
 
@@ -87,7 +87,7 @@ def test_keep_running_keeps_the_window_and_the_job(qtbot, window):
     box.keep_button.click()
     assert window.close_dialog is None and window.isVisible()
     assert window.runner.busy and not gone(child)
-    window.close()                                  # asks again
+    window.close()  # asks again
     assert window.close_dialog is not None and window.isVisible()
     window.close_dialog.stop_button.click()
     assert gone(child) and not window.isVisible()
@@ -156,8 +156,14 @@ def test_a_stop_signal_quits_the_app_cancelling_its_job(tmp_path, signame, expec
     env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen", TMPDIR=str(tmp_path))
     for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
         env[name] = str(tmp_path / name.lower())
-    app = subprocess.Popen([sys.executable, "-m", "tests.gui.quit_driver"], cwd=REPO, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "tests.gui.quit_driver"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = app.stdout.readline()
         assert line.startswith("child "), (line, app.stderr.read() if app.poll() is not None else "")

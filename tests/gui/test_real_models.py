@@ -114,8 +114,9 @@ def test_screenshots(qtbot, real_window, keras_model, request, tmp_path, samples
     window.recipe_panel.set_settings(RunSettings(data_path=str(data) if data.exists() else None), include_data=True)
     with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS):
         assert window.start_run()
-        qtbot.waitUntil(lambda: window.live_plot.box_count() >= 3 and window.live_plot.refreshes >= 3,
-                        timeout=RUN_TIMEOUT_MS)
+        qtbot.waitUntil(
+            lambda: window.live_plot.box_count() >= 3 and window.live_plot.refreshes >= 3, timeout=RUN_TIMEOUT_MS
+        )
         QApplication.processEvents()
         assert window.grab().save(str(folder / "running.png"))
     assert window.current_page() is window.results_panel
@@ -159,7 +160,7 @@ def test_cancel_button_then_closing_the_window_stops_job_and_engine(qtbot, setti
     pid = engine.child_pid
     assert pid is not None
     window.close()
-    assert window.isVisible() and window.runner.busy      # it asks first
+    assert window.isVisible() and window.runner.busy  # it asks first
     window.close_dialog.stop_button.click()
     assert not window.runner.busy and not window.isVisible()
     assert engine.child_pid is None

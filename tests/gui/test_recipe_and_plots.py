@@ -30,21 +30,38 @@ def test_default_settings_make_a_useful_run():
 
 
 def test_settings_round_trip_and_survive_garbage():
-    settings = RunSettings(modes=("int8",), int8_io=True, threads=(1, 4), batch_sizes=(1, 8), runs=50, seconds=None,
-                           budget_ms=5.0, device="/GPU:0")
+    settings = RunSettings(
+        modes=("int8",),
+        int8_io=True,
+        threads=(1, 4),
+        batch_sizes=(1, 8),
+        runs=50,
+        seconds=None,
+        budget_ms=5.0,
+        device="/GPU:0",
+    )
     again = RunSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
     assert again.to_dict() == settings.to_dict()
     assert [r.name for r in again.recipes()] == ["fp32", "int8-int8io"]
-    broken = RunSettings.from_dict({"modes": ["int8", "bogus"], "threads": "x", "budget_ms": -3, "runs": None,
-                                    "seconds": None, "prune": "sideways"})
+    broken = RunSettings.from_dict(
+        {
+            "modes": ["int8", "bogus"],
+            "threads": "x",
+            "budget_ms": -3,
+            "runs": None,
+            "seconds": None,
+            "prune": "sideways",
+        }
+    )
     assert broken.modes == ("int8",) and broken.threads == (1,) and broken.budget_ms == 10.0
     assert broken.seconds == 1.0 and broken.prune == ""
     assert RunSettings.from_dict("not a dict").to_dict() == RunSettings().to_dict()
 
 
 def test_selective_and_csv_label_column():
-    settings = RunSettings(modes=("int8",), selective=True, fidelity_target=0.995, data_path="/d/x.csv",
-                           label_column=" Class ")
+    settings = RunSettings(
+        modes=("int8",), selective=True, fidelity_target=0.995, data_path="/d/x.csv", label_column=" Class "
+    )
     recipe = settings.recipes()[1]
     assert recipe.name == "int8-selective"
     assert recipe.step("quantize").config.selective.target == 0.995
@@ -70,16 +87,34 @@ def test_recipe_panel_round_trip_and_data_state(qtbot, tmp_path):
     csv.write_text("a,b,label\n1,2,0\n")
     panel.set_data_path(str(csv))
     assert panel.data_zone.name.text() == "table.csv" and panel.label_row.isVisibleTo(panel)
-    qtbot.waitUntil(lambda: panel.label_column.count() == 4)   # a worker thread reads the header
+    qtbot.waitUntil(lambda: panel.label_column.count() == 4)  # a worker thread reads the header
     assert panel.label_column.currentText() == "label"  # offered from the header
     assert [panel.label_column.itemText(i) for i in range(panel.label_column.count())] == ["", "a", "b", "label"]
     assert not panel.data_warning.isVisibleTo(panel)
-    wanted = RunSettings(data_path=str(csv), label_column="label", modes=("float16", "int16x8"), runs=40,
-                         seconds=None, threads=(2,), batch_sizes=(1, 16), budget_ms=2.5, layer_errors=False)
+    wanted = RunSettings(
+        data_path=str(csv),
+        label_column="label",
+        modes=("float16", "int16x8"),
+        runs=40,
+        seconds=None,
+        threads=(2,),
+        batch_sizes=(1, 16),
+        budget_ms=2.5,
+        layer_errors=False,
+    )
     panel.set_settings(wanted, include_data=True)
     got = panel.settings()
-    for key in ("data_path", "label_column", "modes", "runs", "seconds", "threads", "batch_sizes", "budget_ms",
-                "layer_errors"):
+    for key in (
+        "data_path",
+        "label_column",
+        "modes",
+        "runs",
+        "seconds",
+        "threads",
+        "batch_sizes",
+        "budget_ms",
+        "layer_errors",
+    ):
         assert getattr(got, key) == getattr(wanted, key), key
     panel.threads.setText("two")
     with pytest.raises(ValueError, match="Threads"):
@@ -140,8 +175,16 @@ def test_device_combo_fills_from_the_report(qtbot):
 
 
 def payload(config, samples, start=0, final=False, runner="litert", variant=None):
-    return {"config": config, "runner": runner, "variant": variant or config.split()[0], "batch_size": 1,
-            "threads": 1, "start": start, "samples_ms": samples, "final": final}
+    return {
+        "config": config,
+        "runner": runner,
+        "variant": variant or config.split()[0],
+        "batch_size": 1,
+        "threads": 1,
+        "start": start,
+        "samples_ms": samples,
+        "final": final,
+    }
 
 
 def test_live_plot_draws_on_its_timer_not_per_event(qtbot):
@@ -149,8 +192,9 @@ def test_live_plot_draws_on_its_timer_not_per_event(qtbot):
     qtbot.addWidget(plot)
     plot.show()
     plot.add_samples(payload("keras-tf_function b1", [0.5, 0.6], runner="keras-tf_function", variant="keras"))
-    plot.add_samples(payload("keras-tf_function b1", [0.7], start=2, final=True, runner="keras-tf_function",
-                             variant="keras"))
+    plot.add_samples(
+        payload("keras-tf_function b1", [0.7], start=2, final=True, runner="keras-tf_function", variant="keras")
+    )
     assert plot.items == {} and plot.timer.isActive()  # stored, not drawn yet
     qtbot.waitUntil(lambda: plot.item_points() == {"keras-tf_function b1": 3}, timeout=2000)
     for i in range(50):
@@ -187,37 +231,68 @@ def test_pareto_front():
     points = [("a", 1.0, 0.90), ("b", 2.0, 0.95), ("c", 3.0, 0.94), ("d", 0.5, 0.80), ("e", 1.0, 0.85)]
     assert pareto_front(points) == ["d", "a", "b"]
     assert pareto_front([("mae1", 1.0, 0.2), ("mae2", 2.0, 0.1), ("mae3", 3.0, 0.3)], higher_better=False) == [
-        "mae1", "mae2"]
+        "mae1",
+        "mae2",
+    ]
 
 
 def fake_outcome() -> RunOutcome:
     def evaluation(acc, agree):
-        return Evaluation("multiclass", AccuracyMetrics("multiclass", 100, accuracy=acc),
-                          FidelityMetrics("multiclass", 100, 0.1, 0.01, 0.999, "sample", top1_agreement=agree))
+        return Evaluation(
+            "multiclass",
+            AccuracyMetrics("multiclass", 100, accuracy=acc),
+            FidelityMetrics("multiclass", 100, 0.1, 0.01, 0.999, "sample", top1_agreement=agree),
+        )
 
     def variant(name, size, acc, agree, errors=()):
-        return Variant(name=name, recipe=recipe_for_mode(name), tflite_bytes=b"x" * 8, size_bytes=size,
-                       converter_path="from_keras_model", evaluation=evaluation(acc, agree), size_ratio=size / 4000,
-                       layer_errors=errors)
+        return Variant(
+            name=name,
+            recipe=recipe_for_mode(name),
+            tflite_bytes=b"x" * 8,
+            size_bytes=size,
+            converter_path="from_keras_model",
+            evaluation=evaluation(acc, agree),
+            size_ratio=size / 4000,
+            layer_errors=errors,
+        )
 
     def config(label, runner, variant, samples):
-        return ConfigResult(label, runner, variant, 1, None if runner.startswith("keras") else 1,
-                            compute_stats(samples), 100.0, 1.0, "vmhwm")
+        return ConfigResult(
+            label,
+            runner,
+            variant,
+            1,
+            None if runner.startswith("keras") else 1,
+            compute_stats(samples),
+            100.0,
+            1.0,
+            "vmhwm",
+        )
 
     result = OptimizeResult(
         source=SourceInfo("/m/model.keras", "keras", "ab" * 32, 12_000, ()),
         data=DataDescription(False, "/m/d.npz", "/m/d.npz", 100, 100, True, True),
         original_evaluation=Evaluation("multiclass", AccuracyMetrics("multiclass", 100, accuracy=0.98)),
         baseline_size_bytes=4000,
-        variants=(variant("fp32", 4000, 0.98, 1.0), variant("dynamic", 1100, 0.97, 0.99),
-                  variant("int8", 1000, 0.96, 0.98, (LayerError("dense", "FULLY_CONNECTED", 0.4, 0.01, 0.2, 0.1),))))
-    configs = (config("keras-tf_function b1", "keras-tf_function", "keras", [1.0, 1.2, 1.1]),
-               config("fp32 b1 t1", "litert", "fp32", [0.1, 0.1, 0.12]),
-               config("dynamic b1 t1", "litert", "dynamic", [0.2, 0.2, 0.2]),
-               config("int8 b1 t1", "litert", "int8", [0.05, 0.06, 0.05]))
-    bench = BenchmarkResult("model.keras", BenchConfig(runs=3), configs,
-                            Recommendation("int8 b1 t1", 1, 1, 2e4, 0.06, 10.0, True, "int8 b1 t1: the fastest"),
-                            explanations=("dynamic is slower than fp32",))
+        variants=(
+            variant("fp32", 4000, 0.98, 1.0),
+            variant("dynamic", 1100, 0.97, 0.99),
+            variant("int8", 1000, 0.96, 0.98, (LayerError("dense", "FULLY_CONNECTED", 0.4, 0.01, 0.2, 0.1),)),
+        ),
+    )
+    configs = (
+        config("keras-tf_function b1", "keras-tf_function", "keras", [1.0, 1.2, 1.1]),
+        config("fp32 b1 t1", "litert", "fp32", [0.1, 0.1, 0.12]),
+        config("dynamic b1 t1", "litert", "dynamic", [0.2, 0.2, 0.2]),
+        config("int8 b1 t1", "litert", "int8", [0.05, 0.06, 0.05]),
+    )
+    bench = BenchmarkResult(
+        "model.keras",
+        BenchConfig(runs=3),
+        configs,
+        Recommendation("int8 b1 t1", 1, 1, 2e4, 0.06, 10.0, True, "int8 b1 t1: the fastest"),
+        explanations=("dynamic is slower than fp32",),
+    )
     return RunOutcome("/m/model.keras", RunSettings().to_dict(), result, bench, seconds=3.0)
 
 
@@ -249,7 +324,7 @@ def test_results_panel_and_report_without_an_engine(qtbot, tmp_path):
     panel.show()
     panel.set_outcome(fake_outcome())
     qtbot.waitUntil(lambda: panel.complete)
-    assert panel.cell(3, 0) == "int8 ✔" and panel.cell(3, 6).endswith("★")   # ✔: the recommended variant
+    assert panel.cell(3, 0) == "int8 ✔" and panel.cell(3, 6).endswith("★")  # ✔: the recommended variant
     assert panel.column_titles()[8:] == ["Accuracy", "Agreement"]
     assert panel.layer_model.rowCount() == 1 and panel.layer_combo.currentText() == "int8"
     assert "the fastest" in panel.explanations.toPlainText()

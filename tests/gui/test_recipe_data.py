@@ -38,13 +38,13 @@ def test_the_csv_header_is_read_in_a_worker_thread(qtbot, panel, tmp_path, monke
 
     monkeypatch.setattr(data_section, "read_csv_header", recording)
     csv = tmp_path / "iris.csv"
-    csv.write_text("\ufeffsepal length, sepal width ,,Class\n5.1,3.5,0,1\n", encoding="utf-8")   # a BOM, blanks
+    csv.write_text("\ufeffsepal length, sepal width ,,Class\n5.1,3.5,0,1\n", encoding="utf-8")  # a BOM, blanks
     panel.set_data_path(str(csv))
     assert panel.label_row.isVisibleTo(panel)
     qtbot.waitUntil(lambda: panel.data_box.columns_done == 1)
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert _items(panel.label_column) == ["", "sepal length", "sepal width", "Class"]
-    assert panel.label_column.currentText() == "Class"   # "class" is one of the obvious label names
+    assert panel.label_column.currentText() == "Class"  # "class" is one of the obvious label names
     assert panel.settings().label_column == "Class"
 
 
@@ -56,7 +56,7 @@ def test_a_typed_label_stays_when_the_header_has_it(qtbot, panel, tmp_path):
     panel.set_settings(RunSettings(data_path=str(csv), label_column="target"), include_data=True)
     qtbot.waitUntil(lambda: panel.data_box.columns_done == 1)
     assert panel.label_column.currentText() == "target" and _items(panel.label_column) == ["", "label", "f1", "target"]
-    unreadable = tmp_path / "missing.csv"   # no such file: nothing offered, no error on the GUI thread
+    unreadable = tmp_path / "missing.csv"  # no such file: nothing offered, no error on the GUI thread
     panel.set_data_path(str(unreadable))
     qtbot.waitUntil(lambda: panel.data_box.columns_done == 2)
     assert _items(panel.label_column) == [""]
@@ -79,10 +79,10 @@ def test_a_header_for_data_no_longer_chosen_is_dropped(qtbot, panel, tmp_path, m
     monkeypatch.setattr(data_section, "read_csv_header", slow_for_first)
     panel.set_data_path(str(first))
     panel.set_data_path(str(second))
-    qtbot.waitUntil(lambda: panel.data_box.columns_done == 1)   # the second file's header
+    qtbot.waitUntil(lambda: panel.data_box.columns_done == 1)  # the second file's header
     assert _items(panel.label_column) == ["", "x", "y"] and panel.label_column.currentText() == "y"
     gate.set()
-    qtbot.waitUntil(lambda: panel.data_box.columns_done == 2)   # the first file's, late: dropped
+    qtbot.waitUntil(lambda: panel.data_box.columns_done == 2)  # the first file's, late: dropped
     assert _items(panel.label_column) == ["", "x", "y"]
 
 

@@ -60,8 +60,22 @@ def test_one_file_same_variant_in_the_cli_and_the_app(qtbot, inline_window, tmp_
     out.mkdir()
     buffer = io.StringIO()
     with redirect_stdout(buffer):
-        code = main(["optimize", str(model), "--recipe", str(path), "--data", str(data), "--calibration-samples",
-                     "32", "--out", str(out), "--json", "--no-cache"])
+        code = main(
+            [
+                "optimize",
+                str(model),
+                "--recipe",
+                str(path),
+                "--data",
+                str(data),
+                "--calibration-samples",
+                "32",
+                "--out",
+                str(out),
+                "--json",
+                "--no-cache",
+            ]
+        )
     assert code == 0
     assert [v["name"] for v in json.loads(buffer.getvalue())["variants"]] == ["pruned50+int8"]
     zeros, activations = int8_tensors(out / "classifier.pruned50+int8.tflite")
@@ -71,7 +85,7 @@ def test_one_file_same_variant_in_the_cli_and_the_app(qtbot, inline_window, tmp_
     assert activations, "full-integer int8 quantizes the activations too (dynamic range would not)"
 
 
-WEIGHT_SHAPES = {(16, 8), (3, 16)}   # the classifier's two Dense kernels, as TFLite stores them (out, in)
+WEIGHT_SHAPES = {(16, 8), (3, 16)}  # the classifier's two Dense kernels, as TFLite stores them (out, in)
 
 
 def untrained_classifier(folder):
@@ -85,8 +99,7 @@ def untrained_classifier(folder):
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(hidden))
     model.save(folder / "classifier.keras")
     rng = np.random.default_rng(0)
-    np.savez(folder / "classifier.npz", x=rng.standard_normal((64, 8)).astype(np.float32),
-             y=rng.integers(0, 3, 64))
+    np.savez(folder / "classifier.npz", x=rng.standard_normal((64, 8)).astype(np.float32), y=rng.integers(0, 3, 64))
     return folder / "classifier.keras", folder / "classifier.npz"
 
 
@@ -102,7 +115,7 @@ def int8_tensors(tflite_path) -> tuple[dict[tuple[int, ...], float], list[tuple[
             continue
         try:
             values = interpreter.get_tensor(detail["index"])
-        except ValueError:          # no data before invoke(): an activation, not a constant
+        except ValueError:  # no data before invoke(): an activation, not a constant
             activations.append(tuple(int(d) for d in detail["shape"]))
             continue
         if tuple(values.shape) in WEIGHT_SHAPES:
@@ -115,8 +128,15 @@ def test_save_then_open_restores_the_same_recipes(qtbot, inline_window, tmp_path
     assert {files.open_action, files.save_action} <= set(inline_window.file_menu.actions())
     assert files.open_action.text() == "Open &Recipe…" and files.save_action.text() == "Save Recip&e…"
     panel = inline_window.recipe_panel
-    chosen = RunSettings(modes=("dynamic", "int8"), selective=True, fidelity_target=0.97, layer_errors=False,
-                         prune="structured", sparsity=0.3, epochs=3)
+    chosen = RunSettings(
+        modes=("dynamic", "int8"),
+        selective=True,
+        fidelity_target=0.97,
+        layer_errors=False,
+        prune="structured",
+        sparsity=0.3,
+        epochs=3,
+    )
     panel.set_settings(chosen)
     expected = panel.settings().recipes()
     path = tmp_path / "mine.json"
@@ -125,7 +145,7 @@ def test_save_then_open_restores_the_same_recipes(qtbot, inline_window, tmp_path
     document = json.loads(path.read_text())
     assert document["schema"] == RECIPE and len(document["recipes"]) == len(expected)
 
-    panel.set_settings(RunSettings())                    # something else entirely
+    panel.set_settings(RunSettings())  # something else entirely
     assert panel.settings().recipes() != expected
     open_in_app(qtbot, inline_window, path)
     assert panel.settings().recipes() == expected
@@ -133,19 +153,27 @@ def test_save_then_open_restores_the_same_recipes(qtbot, inline_window, tmp_path
 
 
 BAD = [
-    ("not json", "{\"schema\": ", "not valid JSON"),
-    ("wrong schema", json.dumps({"schema": RECIPE, "version": 1, "recipes": "int8"}),
-     "at /recipes: 'int8' is not of type 'array'"),
-    ("unknown step", json.dumps({"schema": RECIPE, "version": 1, "recipes": [
-        {"name": "x", "steps": [{"kind": "sharpen"}]}]}), "unknown step kind 'sharpen'"),
-    ("not for the panel", json.dumps(recipe_document([recipe_for_mode("int8", converter="keras")])),
-     "the recipe panel cannot make the variant 'int8'"),
+    ("not json", '{"schema": ', "not valid JSON"),
+    (
+        "wrong schema",
+        json.dumps({"schema": RECIPE, "version": 1, "recipes": "int8"}),
+        "at /recipes: 'int8' is not of type 'array'",
+    ),
+    (
+        "unknown step",
+        json.dumps({"schema": RECIPE, "version": 1, "recipes": [{"name": "x", "steps": [{"kind": "sharpen"}]}]}),
+        "unknown step kind 'sharpen'",
+    ),
+    (
+        "not for the panel",
+        json.dumps(recipe_document([recipe_for_mode("int8", converter="keras")])),
+        "the recipe panel cannot make the variant 'int8'",
+    ),
 ]
 
 
 @pytest.mark.parametrize("text, problem", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_a_bad_file_is_one_line_in_the_error_dialog_and_changes_nothing(qtbot, inline_window, tmp_path, text,
-                                                                      problem):
+def test_a_bad_file_is_one_line_in_the_error_dialog_and_changes_nothing(qtbot, inline_window, tmp_path, text, problem):
     panel = inline_window.recipe_panel
     before = panel.settings()
     path = tmp_path / "bad.json"

@@ -36,8 +36,15 @@ def test_cli_and_app_write_the_same_report(qtbot, tmp_path):
     app_html, app_json = write_report(outcome, panel, str(tmp_path / "app.html"), str(tmp_path / "app.json"))
 
     # The CLI's path: a RunRecord of the same result object, written by report_out (no Qt).
-    run = RunRecord(outcome.model_path, outcome.settings, outcome.optimize, outcome.benchmark,
-                    outcome.benchmark_error, outcome.seconds, outcome.finished_at)
+    run = RunRecord(
+        outcome.model_path,
+        outcome.settings,
+        outcome.optimize,
+        outcome.benchmark,
+        outcome.benchmark_error,
+        outcome.seconds,
+        outcome.finished_at,
+    )
     assert report_out.write_run(run, str(tmp_path / "cli.html"), str(tmp_path / "cli.json")) == []
 
     app_doc = json.loads(open(app_json, encoding="utf-8").read())
@@ -55,6 +62,6 @@ def test_cli_and_app_write_the_same_report(qtbot, tmp_path):
     app_page = open(app_html, encoding="utf-8").read()
     cli_page = (tmp_path / "cli.html").read_text(encoding="utf-8")
     assert app_page.count("data:image/png;base64,") == 3 and "data:image/png" not in cli_page
-    assert _without_charts(app_page) == cli_page   # the charts are the app's only addition
+    assert _without_charts(app_page) == cli_page  # the charts are the app's only addition
     assert "<td class=best>22.0× ★</td>" in cli_page and "<td>5.5×</td>" in cli_page
     assert "<td>int8 ✔</td>" in cli_page

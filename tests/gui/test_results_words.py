@@ -17,19 +17,30 @@ from gui.flag_hints import FLAG_CONTROLS, gui_words
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
-@pytest.mark.parametrize("message, words", [
-    ("use --task probs=multiclass if these are logits",
-     'use Recipe → Model outputs → Scored as "multiclass" for probs if these are logits'),
-    ("the data cannot be matched: name it with --primary-output OUTPUT",
-     "the data cannot be matched: name it with Recipe → Model outputs → Primary output"),
-    ("no data was given: give --data, or --input-shape frames=LEN,6.",
-     "no data was given: choose data in Recipe → Data for calibration and evaluation, or "
-     "Recipe → Input sizes (frames: LEN,6)."),
-    ("try selective quantization (--selective) or dynamic", "try selective quantization (Recipe → Quantization → "
-                                                            "Selective) or dynamic"),
-    ("raise it with --memory-limit-mb", "raise it with --memory-limit-mb"),   # not set in the app: kept
-    ("a -- b", "a -- b"),
-])
+@pytest.mark.parametrize(
+    "message, words",
+    [
+        (
+            "use --task probs=multiclass if these are logits",
+            'use Recipe → Model outputs → Scored as "multiclass" for probs if these are logits',
+        ),
+        (
+            "the data cannot be matched: name it with --primary-output OUTPUT",
+            "the data cannot be matched: name it with Recipe → Model outputs → Primary output",
+        ),
+        (
+            "no data was given: give --data, or --input-shape frames=LEN,6.",
+            "no data was given: choose data in Recipe → Data for calibration and evaluation, or "
+            "Recipe → Input sizes (frames: LEN,6).",
+        ),
+        (
+            "try selective quantization (--selective) or dynamic",
+            "try selective quantization (Recipe → Quantization → Selective) or dynamic",
+        ),
+        ("raise it with --memory-limit-mb", "raise it with --memory-limit-mb"),  # not set in the app: kept
+        ("a -- b", "a -- b"),
+    ],
+)
 def test_gui_words_names_the_control(message, words):
     assert gui_words(message) == words
 
@@ -38,7 +49,7 @@ def test_core_messages_reach_the_window_without_mapped_flags():
     from core.data.synth import SYNTHETIC_WARNING, input_shape_flag
     from core.models.interface import TensorSpec
 
-    flag = input_shape_flag(TensorSpec((None, None, 6), "float32", name="frames"))   # the CLI's own hint
+    flag = input_shape_flag(TensorSpec((None, None, 6), "float32", name="frames"))  # the CLI's own hint
     for message in (SYNTHETIC_WARNING, f"give {flag}", "choose one with --signature NAME when optimizing"):
         shown = gui_words(message)
         assert not [f for f in FLAG.findall(shown) if f in FLAG_CONTROLS], shown
@@ -56,11 +67,17 @@ def test_results_panel_shows_core_warnings_in_the_windows_words(qtbot):
 
     outcome = fake_outcome()
     variants = list(outcome.optimize.variants)
-    variants[2] = dataclasses.replace(variants[2], warnings=("poor fidelity; try selective quantization "
-                                                             "(--selective) or int16x8",))
+    variants[2] = dataclasses.replace(
+        variants[2], warnings=("poor fidelity; try selective quantization (--selective) or int16x8",)
+    )
     optimize = dataclasses.replace(outcome.optimize, warnings=(SYNTHETIC_WARNING,), variants=tuple(variants))
-    outcome = dataclasses.replace(outcome, optimize=optimize, benchmark_error=JobError(
-        ErrorKind.BAD_INPUT, "the model has several signatures (choose one with --signature NAME)"))
+    outcome = dataclasses.replace(
+        outcome,
+        optimize=optimize,
+        benchmark_error=JobError(
+            ErrorKind.BAD_INPUT, "the model has several signatures (choose one with --signature NAME)"
+        ),
+    )
     panel = ResultsPanel(QAction("Export Variant…"), QAction("Export Report…"))
     qtbot.addWidget(panel)
     panel.set_outcome(outcome)

@@ -22,10 +22,14 @@ from tests.gui.helpers import drop
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 KERAS_INFO = ModelInfo(
-    path="/models/digits.keras", format=ModelFormat.KERAS, file_size=123_456, sha256="ab" * 32,
+    path="/models/digits.keras",
+    format=ModelFormat.KERAS,
+    file_size=123_456,
+    sha256="ab" * 32,
     inputs=(TensorInfo("image", (None, 28, 28, 1), "float32"),),
     outputs=(TensorInfo("probabilities", (None, 10), "float32"),),
-    params=12_345, flops=2_000_000,
+    params=12_345,
+    flops=2_000_000,
     layers=(
         LayerInfo("conv", "Conv2D", "(None, 26, 26, 8)", 80, 48_672),
         LayerInfo("flatten", "Flatten", "(None, 5408)", 0, 0),
@@ -34,10 +38,14 @@ KERAS_INFO = ModelInfo(
     notes=("the batch dimension is dynamic (None); per-sample figures assume one sample",),
 )
 TFLITE_INFO = ModelInfo(
-    path="/models/digits_int8.tflite", format=ModelFormat.TFLITE, file_size=20_000, sha256="cd" * 32,
+    path="/models/digits_int8.tflite",
+    format=ModelFormat.TFLITE,
+    file_size=20_000,
+    sha256="cd" * 32,
     inputs=(TensorInfo("serving_default_image:0", (1, 28, 28, 1), "int8", (0.003921, -128)),),
     outputs=(TensorInfo("Identity:0", (1, 10), "float32"),),
-    params=12_000, flops=None,
+    params=12_000,
+    flops=None,
     op_histogram=(("CONV_2D", 2), ("FULLY_CONNECTED", 1), ("QUANTIZE", 1)),
     tensor_types=(("int8", 9), ("int32", 3), ("float32", 1)),
 )
@@ -60,8 +68,16 @@ def test_model_panel_shows_a_keras_model(qtbot):
     assert "dynamic" in summary["notes"]
     assert panel.title.text() == "digits.keras"
     assert [cell(panel.io_table, r, c) for r in range(2) for c in (0, 1, 2, 3, 4)] == [
-        "input", "image", "(?, 28, 28, 1)", "float32", "—",
-        "output", "probabilities", "(?, 10)", "float32", "—",
+        "input",
+        "image",
+        "(?, 28, 28, 1)",
+        "float32",
+        "—",
+        "output",
+        "probabilities",
+        "(?, 10)",
+        "float32",
+        "—",
     ]
     assert panel.tab_titles() == ["Layers (3)"]
     table = panel.layer_table
@@ -120,8 +136,9 @@ def test_drag_accepts_models_and_folders_and_refuses_other_files(inline_window, 
 
 def test_error_dialog_is_non_blocking_with_details(inline_window, qtbot):
     window = inline_window
-    error = JobError(ErrorKind.BAD_INPUT, "not a TensorFlow Lite flatbuffer", path="/data/x.tflite",
-                     details="Traceback: ...")
+    error = JobError(
+        ErrorKind.BAD_INPUT, "not a TensorFlow Lite flatbuffer", path="/data/x.tflite", details="Traceback: ..."
+    )
     box = window.show_error(error)
     qtbot.waitUntil(box.isVisible)
     assert box is window.error_dialog
@@ -225,8 +242,9 @@ def test_recipe_is_remembered_and_run_waits_for_a_model(inline_window, settings,
     window._on_model_loaded("/models/digits.keras", InspectResult(KERAS_INFO, seconds=1.0))
     assert window.recipe_dock.isVisible() and window.run_action.isEnabled()
     assert window.results_panel.placeholder.isVisibleTo(window.results_panel)
-    wanted = RunSettings(modes=("int8",), selective=True, runs=77, seconds=None, threads=(2, 4), budget_ms=3.0,
-                         data_path="/data/x.npz")
+    wanted = RunSettings(
+        modes=("int8",), selective=True, runs=77, seconds=None, threads=(2, 4), budget_ms=3.0, data_path="/data/x.npz"
+    )
     window.save_recipe(wanted)
     again = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None)
     qtbot.addWidget(again)
@@ -267,9 +285,11 @@ def test_standard_shortcuts(inline_window, shortcut):
 def test_gui_modules_do_not_import_tensorflow():
     import subprocess
 
-    code = ("import sys, gui.app, gui.main_window, gui.workers, gui.about; "
-            "gui.about.component_versions(); "
-            "sys.exit(1 if {'tensorflow', 'keras'} & set(sys.modules) else 0)")
+    code = (
+        "import sys, gui.app, gui.main_window, gui.workers, gui.about; "
+        "gui.about.component_versions(); "
+        "sys.exit(1 if {'tensorflow', 'keras'} & set(sys.modules) else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, timeout=120).returncode == 0
 
 
@@ -279,8 +299,14 @@ def test_app_renders_a_screenshot_and_exits_0(tmp_path):
 
     png = tmp_path / "empty.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, "-m", "gui", "gui", "--screenshot", str(png)], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "gui", "gui", "--screenshot", str(png)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert png.stat().st_size > 5_000
     assert "Traceback" not in done.stderr
@@ -300,23 +326,29 @@ def test_opening_a_model_selects_the_data_beside_it(qtbot, settings, tmp_path):
     from gui.main_window import MainWindow
     from tests.gui.helpers import load
 
-    for name in ("digits.keras", "digits_calib.npz", "digits_eval.npz", "fraud.keras", "fraud_eval.npz", "mine.npz",
-                 "lonely.keras"):
+    for name in (
+        "digits.keras",
+        "digits_calib.npz",
+        "digits_eval.npz",
+        "fraud.keras",
+        "fraud_eval.npz",
+        "mine.npz",
+        "lonely.keras",
+    ):
         (tmp_path / name).write_bytes(b"x")
-    window = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None,
-                        inspect_job=_inspect_stand_in)
+    window = MainWindow(Engine(isolated=False), settings, warm_up=False, device_job=None, inspect_job=_inspect_stand_in)
     qtbot.addWidget(window)
     panel = window.recipe_panel
     load(qtbot, window, tmp_path / "digits.keras")
     assert panel.data_path == str(tmp_path / "digits_eval.npz")
     assert panel.data_zone.name.text() == "digits_eval.npz" and "beside the model" in panel.data_zone.detail.text()
     assert not panel.data_warning.isVisibleTo(panel)
-    load(qtbot, window, tmp_path / "fraud.keras")           # an offer follows the model
+    load(qtbot, window, tmp_path / "fraud.keras")  # an offer follows the model
     assert panel.data_path == str(tmp_path / "fraud_eval.npz")
-    load(qtbot, window, tmp_path / "lonely.keras")          # nothing beside it: the other model's data goes
+    load(qtbot, window, tmp_path / "lonely.keras")  # nothing beside it: the other model's data goes
     assert panel.data_path is None
     load(qtbot, window, tmp_path / "fraud.keras")
-    panel.set_data_path(str(tmp_path / "mine.npz"))          # the user's choice is kept
+    panel.set_data_path(str(tmp_path / "mine.npz"))  # the user's choice is kept
     load(qtbot, window, tmp_path / "digits.keras")
     assert panel.data_path == str(tmp_path / "mine.npz")
     window.close()

@@ -110,8 +110,12 @@ def test_then_runs_in_the_worker_thread_and_its_value_is_the_result(qtbot, runne
 
     got = []
     with qtbot.waitSignal(runner.finished, timeout=30_000) as blocker:
-        assert runner.submit(gui_jobs.echo, 7, on_finished=got.append,
-                             then=lambda result: (result.value, threading.current_thread().name))
+        assert runner.submit(
+            gui_jobs.echo,
+            7,
+            on_finished=got.append,
+            then=lambda result: (result.value, threading.current_thread().name),
+        )
     qtbot.waitUntil(lambda: bool(got))
     assert blocker.args[0] == got[0]
     value, thread = got[0]

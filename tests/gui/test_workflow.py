@@ -132,12 +132,13 @@ def test_export_report_writes_html_with_charts_and_json(qtbot, fraud_run, tmp_pa
     window, outcome, _ = fraud_run
     writers = []
     real = core.report.html.write_report
-    monkeypatch.setattr(core.report.html, "write_report",
-                        lambda *a, **k: writers.append(threading.current_thread()) or real(*a, **k))
-    with qtbot.waitSignal(window.report_exported) as written:     # the files are written in a worker
+    monkeypatch.setattr(
+        core.report.html, "write_report", lambda *a, **k: writers.append(threading.current_thread()) or real(*a, **k)
+    )
+    with qtbot.waitSignal(window.report_exported) as written:  # the files are written in a worker
         assert window.export_report(tmp_path / "fraud report.html")
     html_path, json_path = written.args
-    assert writers and threading.main_thread() not in writers    # never on the GUI thread
+    assert writers and threading.main_thread() not in writers  # never on the GUI thread
     assert window.job_status.label.text() == "Wrote fraud report.html and fraud report.json"
     page = Path(html_path).read_text()
     assert page.count("data:image/png;base64,") == 3
@@ -152,7 +153,7 @@ def test_export_report_writes_html_with_charts_and_json(qtbot, fraud_run, tmp_pa
 def test_a_report_that_cannot_be_written_is_a_dialog_naming_the_file(qtbot, fraud_run, tmp_path):
     window, _outcome, _ = fraud_run
     target = tmp_path / "no such folder" / "r.html"
-    assert window.export_report(target)                           # started: the worker finds out
+    assert window.export_report(target)  # started: the worker finds out
     qtbot.waitUntil(lambda: window.error_dialog is not None)
     text = window.error_dialog.text()
     assert "cannot write the report" in text and str(tmp_path / "no such folder") in text
@@ -215,7 +216,7 @@ def test_heartbeat_keeps_ticking_during_a_full_run(qtbot, real_window, samples):
     load(qtbot, window, samples / "digits.keras")
     settings = tiny_settings(modes=("dynamic", "float16", "int8"), data_path=str(samples / "digits_eval.npz"))
     ticks: list[float] = []
-    events: list[tuple[float, str]] = []   # what the GUI was doing, to explain a stall
+    events: list[tuple[float, str]] = []  # what the GUI was doing, to explain a stall
 
     def note(text):
         return lambda *args: events.append((time.perf_counter(), text))
@@ -245,10 +246,11 @@ def test_heartbeat_keeps_ticking_during_a_full_run(qtbot, real_window, samples):
     print(f"heartbeat: {len(ticks)} ticks, longest gaps: {trace}; during the longest: {around or 'no GUI event'}")
     # The timer fired while each stage ran: between the run's stage changes and its end.
     marks = [t for t, what in events if what in ("stage", "run finished")]
-    assert len(marks) >= 3, events                  # optimize, benchmark, finished
+    assert len(marks) >= 3, events  # optimize, benchmark, finished
     for begin, finish in zip(marks, marks[1:]):
         assert any(begin <= t <= finish for t in ticks), (
-            f"no tick between {begin - marks[0]:.2f} s and {finish - marks[0]:.2f} s: {trace}; {around}")
+            f"no tick between {begin - marks[0]:.2f} s and {finish - marks[0]:.2f} s: {trace}; {around}"
+        )
 
 
 def test_app_runs_the_recipe_before_the_screenshot(tmp_path, samples):
@@ -259,14 +261,26 @@ def test_app_runs_the_recipe_before_the_screenshot(tmp_path, samples):
     config_home = tmp_path / "config"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(config_home))
     saved = tiny_settings(modes=("dynamic",), runs=10, layer_errors=False).to_dict()
-    code = ("import json, sys; from gui.settings import open_settings; s = open_settings(); "
-            "s.setValue('recipe/last', sys.argv[1]); s.sync()")
-    subprocess.run([sys.executable, "-c", code, json.dumps(saved)], env=env, check=True, timeout=60,
-                   cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import json, sys; from gui.settings import open_settings; s = open_settings(); "
+        "s.setValue('recipe/last', sys.argv[1]); s.sync()"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps(saved)],
+        env=env,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     png = tmp_path / "results.png"
-    done = subprocess.run([sys.executable, "-m", "gui", "gui", str(samples / "digits.keras"), "--screenshot", str(png),
-                           "--run"], env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "gui", "gui", str(samples / "digits.keras"), "--screenshot", str(png), "--run"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert png.stat().st_size > 20_000
     assert "Traceback" not in done.stderr
@@ -283,7 +297,7 @@ def test_csv_data_with_a_label_column(qtbot, real_window, samples, tmp_path):
     rows = [",".join(f"{v:.6g}" for v in row) + f",{int(label)}" for row, label in zip(x, y)]
     csv.write_text(header + "\n" + "\n".join(rows) + "\n")
     window.recipe_panel.set_data_path(str(csv))
-    qtbot.waitUntil(lambda: window.recipe_panel.label_column.currentText() == "Class")   # read off the GUI thread
+    qtbot.waitUntil(lambda: window.recipe_panel.label_column.currentText() == "Class")  # read off the GUI thread
     settings = window.recipe_panel.settings()
     assert settings.label_column == "Class"
     settings.modes, settings.runs, settings.seconds, settings.layer_errors = ("dynamic",), 5, None, False
@@ -308,7 +322,7 @@ def test_cancel_while_optimizing_keeps_the_previous_results(qtbot, real_window, 
         window.run_action.trigger()
         assert window.run_controller.stage == "optimize"
         qtbot.waitUntil(lambda: bool(conversion_stages & set(stages)), timeout=RUN_TIMEOUT_MS)
-        assert window.run_controller.stage == "optimize", stages     # still converting when cancelled
+        assert window.run_controller.stage == "optimize", stages  # still converting when cancelled
         with qtbot.waitSignal(window.run_cancelled, timeout=60_000):
             window.cancel_action.trigger()  # Esc
     finally:
