@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 keep = {m.strip() for m in args.digits_modes.split(",")}
                 variants = [v for v in variants if v[0].rsplit(".", 1)[-1] in keep]
             data = str(SAMPLES / f"{sample}_eval.npz")
-            engine = Engine()
+            # As `litesmith loadtest`: LiteRT runs the .tflite, and a TensorFlow import in the child's
+            # background would share the cores with the first variant's timings.
+            engine = Engine(preload_tensorflow=False)
             try:
                 study = engine.run(study_serving, variants, p99_ms=args.p99_ms, seconds=args.seconds,
                                    samples_path=data)

@@ -33,7 +33,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from core.cli import custom_objects
-from core.cli.common import add_engine_options, print_error, print_json, run_in_new_engine
+from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_in_engine
 from core.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -225,8 +225,8 @@ def handle(args: argparse.Namespace) -> int:
     if getattr(args, "devices", None):
         return _handle_devices(args, config)
     extra: dict[str, Any] = {"custom_objects": code_files} if code_files else {}
-    result, failed_code = run_in_new_engine(
-        args,
+    result, failed_code = run_in_engine(
+        make_engine(args),
         benchmark_model,
         args.model,
         config,
@@ -352,8 +352,8 @@ def _handle_devices(args: argparse.Namespace, config: BenchConfig) -> int:
     if args.keras_model is not None and not os.path.exists(args.keras_model):
         print(f"error: {args.keras_model}: no such file", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    result, failed_code = run_in_new_engine(
-        args,
+    result, failed_code = run_in_engine(
+        make_engine(args),
         crossover_sweep,
         args.model,
         config,

@@ -275,12 +275,10 @@ def run_job(
         printer.clear()
 
 
-def run_in_new_engine(
-    args: argparse.Namespace, fn: Callable[..., Any], *job_args: Any, **kwargs: Any
-) -> tuple[Any, int | None]:
-    """One job in the command's own engine (`make_engine`): (its value, None), or (None, exit code) after
+def run_in_engine(engine: Engine, fn: Callable[..., Any], *job_args: Any, **kwargs: Any) -> tuple[Any, int | None]:
+    """One job in `engine`, which is closed after it: (its value, None), or (None, exit code) after
     printing its error line (`print_error`). Keyword arguments as `run_job`'s."""
-    with make_engine(args) as engine:
+    with engine:
         try:
             return run_job(engine, fn, *job_args, **kwargs), None
         except JobFailed as failed:
