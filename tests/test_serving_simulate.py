@@ -181,11 +181,44 @@ def test_calibration_runs_go_where_the_answer_lies():
 
         def calibrate(self, policy, rate, model):
             self.rates.append(rate)
-            point = SimpleNamespace(saturated=rate > 5000, offered_rps=rate, achieved_rps=rate)
+            p99 = SimpleNamespace(total=SimpleNamespace(p99=1.0))   # within the 5 ms budget
+            point = SimpleNamespace(saturated=rate > 5000, offered_rps=rate, achieved_rps=rate, latency=p99)
             return point, _costs(rate), 4000.0
 
     runs = FakeRuns()
+    runs.p99_ms = 5.0
     cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
     assert runs.rates == pytest.approx([10000.0, 3200.0, 1950.0])
     assert cal.ceiling == pytest.approx(3200.0) and cal.result.sustainable_rps == pytest.approx(2900.0)
     assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 1950.0, 3200.0])
+
+
+def test_a_real_run_over_the_budget_caps_the_rate_claimed():
+    # The run at 10,000/s keeps up but its real p99 is 6 ms (budget 5): its costs are kept and rates are
+    # capped at 8,000/s. The run at 8,000/s holds; the search finds 7,000/s, within 15% of it; a last run
+    # at 65% of 7,000 = 4,550/s brackets the confirming rate.
+    from types import SimpleNamespace
+
+    from core.serving.calibrate import refine
+    from core.serving.sweep import PolicyResult
+
+    found = {1: 10000.0, 2: 9000.0, 3: 7000.0, 4: 7100.0}
+
+    def search(model):
+        return PolicyResult(BatchPolicy(), found[len(model.loads)], ())
+
+    class FakeRuns:
+        p99_ms = 5.0
+        rates: list = []
+
+        def calibrate(self, policy, rate, model):
+            self.rates.append(rate)
+            p99 = SimpleNamespace(total=SimpleNamespace(p99=6.0 if rate > 9000 else 1.0))
+            point = SimpleNamespace(saturated=False, offered_rps=rate, achieved_rps=rate, latency=p99)
+            return point, _costs(rate), rate
+
+    runs = FakeRuns()
+    cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
+    assert runs.rates == pytest.approx([10000.0, 8000.0, 4550.0])
+    assert cal.ceiling == pytest.approx(8000.0) and cal.result.sustainable_rps == pytest.approx(7100.0)
+    assert len(cal.model.loads) == 4

@@ -92,8 +92,8 @@ def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float]
         notes.append(_calibration_note("with batching", batched.model))
     for cal in (unbatched, batched):
         if cal is not None and math.isfinite(cal.ceiling):
-            notes.append(f"a real calibration run saturated or its generator fell behind: rates are claimed up "
-                         f"to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of what it served)")
+            notes.append(f"a real calibration run did not hold (saturated, its generator fell behind or over the "
+                         f"budget): rates are claimed up to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of its rate)")
     progress(0.6, f"{name}: simulating the curves", stage="simulate")
     emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
     shown = recommended or baseline
