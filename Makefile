@@ -50,6 +50,7 @@ test-serial: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
 
 test-fast: $(STAMP)

@@ -37,9 +37,21 @@ def make_variants(sample: str, folder: Path) -> list[tuple[str, str]]:
 
     out = folder / sample
     out.mkdir(parents=True, exist_ok=True)
-    code = cli(["optimize", str(SAMPLES / f"{sample}.keras"), "--quantize", "fp32,int8",
-                "--data", str(SAMPLES / f"{sample}_calib.npz"), "--eval-samples", "200", "--out", str(out),
-                "--no-cache"])
+    code = cli(
+        [
+            "optimize",
+            str(SAMPLES / f"{sample}.keras"),
+            "--quantize",
+            "fp32,int8",
+            "--data",
+            str(SAMPLES / f"{sample}_calib.npz"),
+            "--eval-samples",
+            "200",
+            "--out",
+            str(out),
+            "--no-cache",
+        ]
+    )
     if code != 0:
         raise SystemExit(f"litesmith optimize {sample} failed with exit code {code}")
     found = sorted(out.glob("*.tflite"))
@@ -49,8 +61,12 @@ def make_variants(sample: str, folder: Path) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p99-ms", type=float, default=5.0)
-    parser.add_argument("--seconds", type=float, default=3.0,
-                        help="length of each real load test (stretched up to 4x to carry 3,000 requests)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=3.0,
+        help="length of each real load test (stretched up to 4x to carry 3,000 requests)",
+    )
     parser.add_argument("--samples", default="fraud,digits")
     parser.add_argument("--digits-modes", default="fp32", help="which digits variants to study (fp32,int8)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "serving.json"))
@@ -77,20 +93,33 @@ def main(argv: list[str] | None = None) -> int:
             # background would share the cores with the first variant's timings.
             engine = Engine(preload_tensorflow=False)
             try:
-                study = engine.run(study_serving, variants, p99_ms=args.p99_ms, seconds=args.seconds,
-                                   samples_path=data)
+                study = engine.run(study_serving, variants, p99_ms=args.p99_ms, seconds=args.seconds, samples_path=data)
             finally:
                 engine.close()
             print(format_study(study), flush=True)
             print(flush=True)
             documents[sample] = study_document(study)
             for v in study.variants:
-                rows.append((v.variant, v.sustainable_rps_unbatched, v.sustainable_rps, v.recommended,
-                             v.confirmed_unbatched, v.simulation_error_unbatched, v.confirmed, v.simulation_error))
-    print(f"summary at p99 <= {args.p99_ms:g} ms (sustainable rates simulated from measured service times; "
-          f"'real' = load test at 80% of it)")
-    header = (f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'n':>6} {'sim err':>8}   {'recommended':>12} "
-              f"{'policy':<32} {'real p99':>9} {'n':>6} {'sim err':>8}")
+                rows.append(
+                    (
+                        v.variant,
+                        v.sustainable_rps_unbatched,
+                        v.sustainable_rps,
+                        v.recommended,
+                        v.confirmed_unbatched,
+                        v.simulation_error_unbatched,
+                        v.confirmed,
+                        v.simulation_error,
+                    )
+                )
+    print(
+        f"summary at p99 <= {args.p99_ms:g} ms (sustainable rates simulated from measured service times; "
+        f"'real' = load test at 80% of it)"
+    )
+    header = (
+        f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'n':>6} {'sim err':>8}   {'recommended':>12} "
+        f"{'policy':<32} {'real p99':>9} {'n':>6} {'sim err':>8}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -111,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         return "-" if point is None else f"{point.requests:,}"
 
     for name, unb, rec, policy, real_unb, err_unb, real_rec, err_rec in rows:
-        print(f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {count(real_unb):>6} {err(err_unb):>8}   "
-              f"{rate(rec):>12} {(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {count(real_rec):>6} "
-              f"{err(err_rec):>8}")
-    print("n: requests the real p99 rests on; * the generator fell behind the offered rate in that real run; "
-          "S saturated")
+        print(
+            f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {count(real_unb):>6} {err(err_unb):>8}   "
+            f"{rate(rec):>12} {(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {count(real_rec):>6} "
+            f"{err(err_rec):>8}"
+        )
+    print(
+        "n: requests the real p99 rests on; * the generator fell behind the offered rate in that real run; S saturated"
+    )
     print(f"total {time.perf_counter() - started:.0f} s")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     out = Path(args.out)

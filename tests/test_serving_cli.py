@@ -25,13 +25,16 @@ def test_bad_trace_exits_3_naming_file_and_line(dense, tmp_path, capsys):
     assert str(trace) in err and "line 4" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, code", [
-    (["--p99-ms", "0"], 2),                        # a budget must be positive
-    (["--p99-ms", "5", "--rate", "fast"], 2),
-    (["--p99-ms", "5", "--max-batch", "0"], 2),
-    (["--p99-ms", "5", "--cache-size", "10"], 2),  # a cache needs a keyed trace
-    ([], 2),                                       # --p99-ms is required
-])
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["--p99-ms", "0"], 2),  # a budget must be positive
+        (["--p99-ms", "5", "--rate", "fast"], 2),
+        (["--p99-ms", "5", "--max-batch", "0"], 2),
+        (["--p99-ms", "5", "--cache-size", "10"], 2),  # a cache needs a keyed trace
+        ([], 2),  # --p99-ms is required
+    ],
+)
 def test_usage_errors_exit_2(dense, argv, code, capsys):
     assert main(["loadtest", str(dense), *argv]) == code
     assert "Traceback" not in capsys.readouterr().err
@@ -48,8 +51,27 @@ def test_missing_or_non_tflite_model_exits_3(tmp_path, capsys):
 def test_json_run_is_valid_and_complete(dense, tmp_path, capsys):
     trace = tmp_path / "keys.csv"
     trace.write_text("".join(f"{i / 400:.4f},{'hot' if i % 2 else i}\n" for i in range(120)))
-    code = main(["loadtest", str(dense), "--p99-ms", "50", "--seconds", "0.2", "--max-batch", "1,4",
-                 "--max-wait-ms", "0,1", "--workers", "1", "--trace", str(trace), "--cache-size", "4", "--json"])
+    code = main(
+        [
+            "loadtest",
+            str(dense),
+            "--p99-ms",
+            "50",
+            "--seconds",
+            "0.2",
+            "--max-batch",
+            "1,4",
+            "--max-wait-ms",
+            "0,1",
+            "--workers",
+            "1",
+            "--trace",
+            str(trace),
+            "--cache-size",
+            "4",
+            "--json",
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert validate(doc) == LOADTEST
@@ -65,4 +87,4 @@ def test_auto_rate_and_p99_go_together(tmp_path, capsys):
     model.write_bytes(b"PK")
     assert main(["optimize", str(model), "--auto", "--no-export", "--rate", "100"]) == 2
     assert "--rate and --p99-ms go together" in capsys.readouterr().err
-    assert main(["optimize", str(model), "--rate", "100", "--p99-ms", "5"]) == 2   # --rate goes with --auto
+    assert main(["optimize", str(model), "--rate", "100", "--p99-ms", "5"]) == 2  # --rate goes with --auto

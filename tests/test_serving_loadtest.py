@@ -84,16 +84,30 @@ def test_cancel_mid_run_stops_and_leaves_no_threads():
     schedule = poisson_schedule(200.0, 60.0)  # a minute of requests: only cancel ends it early
     threading.Timer(0.3, cancel.cancel).start()
     with pytest.raises(Cancelled):
-        run_load_test([SlowWorker(), SlowWorker()], BatchPolicy(4, 1.0, 2), schedule, variant="v",
-                      offered_rps=200.0, p99_budget_ms=5.0, cancel=cancel)
+        run_load_test(
+            [SlowWorker(), SlowWorker()],
+            BatchPolicy(4, 1.0, 2),
+            schedule,
+            variant="v",
+            offered_rps=200.0,
+            p99_budget_ms=5.0,
+            cancel=cancel,
+        )
     assert _serving_threads() == []
 
 
 def test_every_request_is_served_and_its_parts_add_up():
     worker = ModelWorker(dense_tflite())
     schedule = poisson_schedule(300.0, 0.3, seed=4)
-    point, rec = run_load_test([worker], BatchPolicy(4, 1.0, 1), schedule, variant="v", offered_rps=300.0,
-                               p99_budget_ms=50.0, cancel=CancelToken())
+    point, rec = run_load_test(
+        [worker],
+        BatchPolicy(4, 1.0, 1),
+        schedule,
+        variant="v",
+        offered_rps=300.0,
+        p99_budget_ms=50.0,
+        cancel=CancelToken(),
+    )
     n = len(schedule.times)
     assert point.requests == n == len(rec.arrival) and point.dropped == 0 and not point.simulated
     assert sum(rec.batch_sizes) == n and max(rec.batch_sizes) <= 4
@@ -123,7 +137,7 @@ def test_cancel_stops_the_whole_study(tmp_path):
     with pytest.raises(Cancelled):
         study_serving([("dense", str(model))], p99_ms=5.0, seconds=30.0, progress=null_reporter(), cancel=cancel)
     assert _serving_threads() == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dense.tflite"]   # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dense.tflite"]  # nothing written
 
 
 def test_a_model_that_cannot_batch_is_measured_at_batch_1_with_the_reason():
@@ -142,12 +156,12 @@ def test_requests_carry_the_datas_real_samples(tmp_path):
     np.savez(data, x=x, y=np.zeros(10))
     worker = ModelWorker(dense_tflite(), samples_path=str(data))
     assert worker.size == 10 and np.array_equal(worker.samples["x"], x)
-    outs = worker.compute([12])   # request 12 carries sample 12 mod 10
+    outs = worker.compute([12])  # request 12 carries sample 12 mod 10
     assert outs[0]["y"] == pytest.approx(expected(x[2:3])[0], rel=1e-5)
 
 
 def test_a_short_trace_is_replayed_to_fill_the_run():
-    trace = Schedule(np.array([0.0, 1.0, 3.0]), ("a", "b", "c"))   # mean gap 1.5 s: copies 4.5 s apart
+    trace = Schedule(np.array([0.0, 1.0, 3.0]), ("a", "b", "c"))  # mean gap 1.5 s: copies 4.5 s apart
     tiled = trace.tiled(count=7)
     assert tiled.times.tolist() == [0.0, 1.0, 3.0, 4.5, 5.5, 7.5, 9.0]
     assert tiled.keys == ("a", "b", "c", "a", "b", "c", "a")

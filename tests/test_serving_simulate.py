@@ -85,9 +85,14 @@ def test_cache_effect_says_too_few_repeats():
 
 def _costs(rate, dispatch=(0.0,), handback=None, slowdown=None, wake=(), turn=()):
     dispatch = np.asarray(dispatch, dtype=float)
-    return Overheads(rate, dispatch, np.zeros_like(dispatch) if slowdown is None else np.asarray(slowdown, float),
-                     np.zeros_like(dispatch) if handback is None else np.asarray(handback, float),
-                     np.asarray(wake, float), np.asarray(turn, float))
+    return Overheads(
+        rate,
+        dispatch,
+        np.zeros_like(dispatch) if slowdown is None else np.asarray(slowdown, float),
+        np.zeros_like(dispatch) if handback is None else np.asarray(handback, float),
+        np.asarray(wake, float),
+        np.asarray(turn, float),
+    )
 
 
 def test_dispatch_and_handback_drawn_together():
@@ -121,7 +126,7 @@ def test_costs_mix_the_runs_around_the_rate(rate, heavy_share):
     arrivals = np.arange(8000) / rate
     run = simulate(arrivals, BatchPolicy(), model, seed=5)
     share = float(np.mean(run.wait_ms > 1.0))
-    assert share == pytest.approx(heavy_share, abs=0.02)   # binomial sd <= 0.005 at 8,000 draws
+    assert share == pytest.approx(heavy_share, abs=0.02)  # binomial sd <= 0.005 at 8,000 draws
 
 
 def test_costs_measured_from_a_run_by_hand():
@@ -133,8 +138,9 @@ def test_costs_measured_from_a_run_by_hand():
     ms = np.array
     arrival, closed = ms([0.0, 0.5, 5.0, 9.0]), ms([0.1, 1.6, 5.05, 9.1])
     start, done, received = ms([0.2, 1.7, 5.1, 9.2]), ms([1.2, 2.5, 6.0, 10.0]), ms([1.5, 2.6, 6.1, 10.1])
-    costs = measure_overheads(arrival / 1000, closed / 1000, start / 1000, done / 1000, received / 1000,
-                              BatchPolicy(), lambda n: 0.8)
+    costs = measure_overheads(
+        arrival / 1000, closed / 1000, start / 1000, done / 1000, received / 1000, BatchPolicy(), lambda n: 0.8
+    )
     assert costs.dispatch_ms == pytest.approx([0.1, 0.1, 0.05, 0.1])
     assert costs.slowdown_ms == pytest.approx([0.2, 0.0, 0.1, 0.0])
     assert costs.handback_ms == pytest.approx([0.3, 0.1, 0.1, 0.1])
@@ -154,8 +160,15 @@ def test_batched_costs_measured_with_two_workers():
     start = ms([0.4, 0.4, 0.6, 0.6, 2.3, 9.1])
     done = ms([2.0, 2.0, 2.5, 2.5, 3.0, 9.5])
     received = done + 0.1
-    costs = measure_overheads(arrival / 1000, closed / 1000, start / 1000, done / 1000, received / 1000,
-                              BatchPolicy(2, 1.0, 2), lambda n: {1: 0.5, 2: 1.5}[n])
+    costs = measure_overheads(
+        arrival / 1000,
+        closed / 1000,
+        start / 1000,
+        done / 1000,
+        received / 1000,
+        BatchPolicy(2, 1.0, 2),
+        lambda n: {1: 0.5, 2: 1.5}[n],
+    )
     assert costs.dispatch_ms == pytest.approx([0.1, 0.05, 0.1, 0.1])
     assert costs.slowdown_ms == pytest.approx([0.1, 0.4, 0.2, -0.1])
     assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.2])
@@ -181,7 +194,7 @@ def test_calibration_runs_go_where_the_answer_lies():
 
         def calibrate(self, policy, rate, model):
             self.rates.append(rate)
-            p99 = SimpleNamespace(total=SimpleNamespace(p99=1.0))   # within the 5 ms budget
+            p99 = SimpleNamespace(total=SimpleNamespace(p99=1.0))  # within the 5 ms budget
             point = SimpleNamespace(saturated=rate > 5000, offered_rps=rate, achieved_rps=rate, latency=p99)
             return point, _costs(rate), 4000.0
 

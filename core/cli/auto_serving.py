@@ -27,13 +27,28 @@ if TYPE_CHECKING:  # types only: the serving study and the optimizer load lazily
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     from core.cli.bench import positive_float
 
-    group.add_argument("--rate", type=positive_float, default=None, metavar="R",
-                       help="with --p99-ms: the request rate to serve; the candidates within the budget are load-"
-                            "tested and the variant and batching policy with the most headroom are chosen")
-    group.add_argument("--p99-ms", type=positive_float, default=None, metavar="X",
-                       help="with --rate: the p99 latency budget per request, in ms")
-    group.add_argument("--serving-seconds", type=positive_float, default=2.0, metavar="S",
-                       help="with --rate: length of each real load test (default 2)")
+    group.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        metavar="R",
+        help="with --p99-ms: the request rate to serve; the candidates within the budget are load-"
+        "tested and the variant and batching policy with the most headroom are chosen",
+    )
+    group.add_argument(
+        "--p99-ms",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="with --rate: the p99 latency budget per request, in ms",
+    )
+    group.add_argument(
+        "--serving-seconds",
+        type=positive_float,
+        default=2.0,
+        metavar="S",
+        help="with --rate: length of each real load test (default 2)",
+    )
 
 
 def check_arguments(args: argparse.Namespace) -> str | None:
@@ -63,9 +78,17 @@ def choose_under_load(engine: Any, args: argparse.Namespace, result: Any, spec: 
     meeting = [c for c in result.candidates if c.meets_budget]
     if not meeting:
         return None
-    built = run_job(engine, optimize_cached, args.model, [c.recipe for c in meeting], spec, subject=args.model,
-                    show_progress=not args.json, options=result.settings.session_options(),
-                    cache=None if args.no_cache else ResultCache())
+    built = run_job(
+        engine,
+        optimize_cached,
+        args.model,
+        [c.recipe for c in meeting],
+        spec,
+        subject=args.model,
+        show_progress=not args.json,
+        options=result.settings.session_options(),
+        cache=None if args.no_cache else ResultCache(),
+    )
     variants = {v.name: v for v in built.variants}
     data = args.eval_data or args.data
     samples = data if data and data.lower().endswith((".npz", ".npy", ".csv")) else None
@@ -76,9 +99,17 @@ def choose_under_load(engine: Any, args: argparse.Namespace, result: Any, spec: 
             with open(path, "wb") as handle:
                 handle.write(variant.tflite_bytes)
             models.append((name, path))
-        study = run_job(engine, study_serving, models, subject=args.model, show_progress=not args.json,
-                        p99_ms=args.p99_ms, rates=[args.rate], seconds=args.serving_seconds,
-                        samples_path=os.path.abspath(samples) if samples else None)
+        study = run_job(
+            engine,
+            study_serving,
+            models,
+            subject=args.model,
+            show_progress=not args.json,
+            p99_ms=args.p99_ms,
+            rates=[args.rate],
+            seconds=args.serving_seconds,
+            samples_path=os.path.abspath(samples) if samples else None,
+        )
     chosen = variants.get(study.recommended_variant) if study.recommended_variant else None
     if chosen is not None and (study.headroom is None or study.headroom < 0):
         chosen = None  # the best one still falls short of the rate: keep the search's recommendation
@@ -92,11 +123,15 @@ def describe(choice: ServingChoice, rate: float) -> str:
     study = choice.study
     text = format_study(study)
     if choice.chosen is not None and study.recommended_policy is not None and study.headroom is not None:
-        text += (f"\nunder load: exporting {choice.chosen.name} with {study.recommended_policy.label()}: "
-                 f"{study.headroom:+.0%} headroom over {rate:,.0f}/s at p99 <= {study.p99_budget_ms:g} ms")
+        text += (
+            f"\nunder load: exporting {choice.chosen.name} with {study.recommended_policy.label()}: "
+            f"{study.headroom:+.0%} headroom over {rate:,.0f}/s at p99 <= {study.p99_budget_ms:g} ms"
+        )
     else:
-        text += (f"\nunder load: no candidate holds p99 <= {study.p99_budget_ms:g} ms at {rate:,.0f}/s "
-                 "(simulated); the search's recommendation is kept")
+        text += (
+            f"\nunder load: no candidate holds p99 <= {study.p99_budget_ms:g} ms at {rate:,.0f}/s "
+            "(simulated); the search's recommendation is kept"
+        )
     return text
 
 

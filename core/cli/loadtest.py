@@ -50,31 +50,75 @@ def rate_list(text: str) -> tuple[float, ...]:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `litesmith loadtest` and its options (see the module docstring) on `subparsers`."""
     parser = subparsers.add_parser(
-        "loadtest", help="p99 under load: request rate, dynamic batching, prediction cache",
+        "loadtest",
+        help="p99 under load: request rate, dynamic batching, prediction cache",
         description="Find the highest request rate each .tflite holds within a p99 latency budget, without "
-                    "batching and with the best dynamic-batching policy (simulated from measured service times), "
-                    "and confirm it with a real open-loop load test.")
+        "batching and with the best dynamic-batching policy (simulated from measured service times), "
+        "and confirm it with a real open-loop load test.",
+    )
     parser.add_argument("models", nargs="+", metavar="MODEL", help=".tflite models (the variants to compare)")
-    parser.add_argument("--p99-ms", type=positive_float, required=True, metavar="X",
-                        help="the p99 latency budget per request, in ms (queue wait + compute + hand-back)")
-    parser.add_argument("--rate", type=rate_list, default=None, metavar="R[,R...]",
-                        help="offered request rates per second (the highest is the target); default: a range up "
-                             "to past each variant's sustainable rate")
-    parser.add_argument("--max-batch", type=int_list, default=(1, 2, 4, 8, 16, 32), metavar="B[,B...]",
-                        help="largest batch sizes to try (default 1,2,4,8,16,32)")
-    parser.add_argument("--max-wait-ms", type=float_list, default=(0.0, 0.5, 1.0, 2.0, 5.0), metavar="W[,W...]",
-                        help="how long a batch waits for more requests after its first, ms (default 0,0.5,1,2,5)")
-    parser.add_argument("--workers", type=int_list, default=(1, 2), metavar="N[,N...]",
-                        help="interpreters serving batches in parallel (default 1,2)")
-    parser.add_argument("--trace", metavar="FILE", help="replay a CSV of request timestamps (seconds), optionally "
-                                                        "with a request key per line, instead of Poisson arrivals")
-    parser.add_argument("--seconds", type=positive_float, default=3.0, metavar="S",
-                        help="length of each real load test, stretched up to 4x to carry 3,000 requests for its "
-                             "p99 (default 3)")
-    parser.add_argument("--data", metavar="FILE", help="requests carry these real samples (.npz/.npy/.csv matched "
-                                                       "to the inputs by name); default: random samples")
-    parser.add_argument("--cache-size", type=int_list, default=(), metavar="N[,N...]",
-                        help="with a keyed --trace: simulate an LRU cache of N predictions")
+    parser.add_argument(
+        "--p99-ms",
+        type=positive_float,
+        required=True,
+        metavar="X",
+        help="the p99 latency budget per request, in ms (queue wait + compute + hand-back)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=rate_list,
+        default=None,
+        metavar="R[,R...]",
+        help="offered request rates per second (the highest is the target); default: a range up "
+        "to past each variant's sustainable rate",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int_list,
+        default=(1, 2, 4, 8, 16, 32),
+        metavar="B[,B...]",
+        help="largest batch sizes to try (default 1,2,4,8,16,32)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float_list,
+        default=(0.0, 0.5, 1.0, 2.0, 5.0),
+        metavar="W[,W...]",
+        help="how long a batch waits for more requests after its first, ms (default 0,0.5,1,2,5)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int_list,
+        default=(1, 2),
+        metavar="N[,N...]",
+        help="interpreters serving batches in parallel (default 1,2)",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="replay a CSV of request timestamps (seconds), optionally "
+        "with a request key per line, instead of Poisson arrivals",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=3.0,
+        metavar="S",
+        help="length of each real load test, stretched up to 4x to carry 3,000 requests for its p99 (default 3)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="requests carry these real samples (.npz/.npy/.csv matched "
+        "to the inputs by name); default: random samples",
+    )
+    parser.add_argument(
+        "--cache-size",
+        type=int_list,
+        default=(),
+        metavar="N[,N...]",
+        help="with a keyed --trace: simulate an LRU cache of N predictions",
+    )
     parser.add_argument("--json", action="store_true", help="print the study as JSON (schema litesmith.loadtest)")
     add_engine_options(parser)
     parser.set_defaults(handler=handle)
@@ -122,14 +166,24 @@ def handle(args: argparse.Namespace) -> int:
             print(f"note: {escape_line(args.trace)} carries no request keys; no cache is simulated", file=sys.stderr)
     models = list(zip(variant_names(args.models), [os.path.abspath(p) for p in args.models]))
     with make_engine(args) as engine:
-        engine.preload_tensorflow = False   # LiteRT runs the .tflite; TensorFlow would only slow the start
+        engine.preload_tensorflow = False  # LiteRT runs the .tflite; TensorFlow would only slow the start
         try:
-            study = run_job(engine, study_serving, models, subject=args.models[0], show_progress=not args.json,
-                            p99_ms=args.p99_ms, rates=args.rate, max_batch=args.max_batch,
-                            max_wait_ms=args.max_wait_ms, workers=args.workers,
-                            trace=os.path.abspath(args.trace) if args.trace else None, seconds=args.seconds,
-                            samples_path=os.path.abspath(args.data) if args.data else None,
-                            cache_sizes=args.cache_size)
+            study = run_job(
+                engine,
+                study_serving,
+                models,
+                subject=args.models[0],
+                show_progress=not args.json,
+                p99_ms=args.p99_ms,
+                rates=args.rate,
+                max_batch=args.max_batch,
+                max_wait_ms=args.max_wait_ms,
+                workers=args.workers,
+                trace=os.path.abspath(args.trace) if args.trace else None,
+                seconds=args.seconds,
+                samples_path=os.path.abspath(args.data) if args.data else None,
+                cache_sizes=args.cache_size,
+            )
         except JobFailed as failed:
             print_error(failed.error)
             return failed.error.exit_code

@@ -13,7 +13,7 @@ measured service times (`LoadPoint.simulated` says which).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from core.engine.context import CancelToken, Reporter
 
@@ -21,6 +21,16 @@ PARTIAL_KIND = "serving_point"
 """`progress.partial(PARTIAL_KIND, LoadPoint)` is sent for every point of the reported curves (simulated,
 no batching and the recommended policy, per offered rate), for every real load test, and for the
 simulated twin of each real test (same arrivals). The sweep's search points are not sent."""
+
+
+class CancelFlag(Protocol):
+    """What the load test's threads poll to stop: a `CancelToken`, or the run's own token that also
+    reads as cancelled once the run stops itself (`loadtest._Either`)."""
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run should stop."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -35,8 +45,10 @@ class BatchPolicy:
     def label(self) -> str:
         if self.max_batch == 1:
             return f"no batching, {self.workers} worker{'s' if self.workers != 1 else ''}"
-        return (f"batch<={self.max_batch}, wait<={self.max_wait_ms:g} ms, "
-                f"{self.workers} worker{'s' if self.workers != 1 else ''}")
+        return (
+            f"batch<={self.max_batch}, wait<={self.max_wait_ms:g} ms, "
+            f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ class VariantServing:
     confirmed_unbatched: LoadPoint | None = None
     simulation_error_unbatched: float | None = None
     caches: tuple[CacheEffect, ...] = ()
-    refine_run: LoadPoint | None = None   # the last real run whose harness costs calibrated the simulation
+    refine_run: LoadPoint | None = None  # the last real run whose harness costs calibrated the simulation
     notes: tuple[str, ...] = ()
 
 
@@ -141,11 +153,21 @@ class ServingStudy:
     target_rps: float | None = None
 
 
-def study_serving(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Sequence[float] | None = None,
-                  max_batch: Sequence[int] = (1, 2, 4, 8, 16, 32),
-                  max_wait_ms: Sequence[float] = (0, 0.5, 1, 2, 5), workers: Sequence[int] = (1, 2),
-                  trace: str | None = None, seconds: float = 3.0, samples_path: str | None = None,
-                  cache_sizes: Sequence[int] = (), progress: Reporter, cancel: CancelToken) -> ServingStudy:
+def study_serving(
+    models: Sequence[tuple[str, str]],
+    *,
+    p99_ms: float,
+    rates: Sequence[float] | None = None,
+    max_batch: Sequence[int] = (1, 2, 4, 8, 16, 32),
+    max_wait_ms: Sequence[float] = (0, 0.5, 1, 2, 5),
+    workers: Sequence[int] = (1, 2),
+    trace: str | None = None,
+    seconds: float = 3.0,
+    samples_path: str | None = None,
+    cache_sizes: Sequence[int] = (),
+    progress: Reporter,
+    cancel: CancelToken,
+) -> ServingStudy:
     """Measure, simulate and load-test each (name, .tflite path) at the p99 budget `p99_ms`.
 
     Steps per variant: measure service time per batch size (`service_times`), measure the
@@ -164,10 +186,23 @@ def study_serving(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Se
     """
     from core.serving.study import run_study
 
+    # A pure hand-over: one argument per line would only repeat the signature above.
+    # fmt: off
     return run_study(models, p99_ms=p99_ms, rates=rates, max_batch=max_batch, max_wait_ms=max_wait_ms,
                      workers=workers, trace=trace, seconds=seconds, samples_path=samples_path,
                      cache_sizes=cache_sizes, progress=progress, cancel=cancel)
+    # fmt: on
 
 
-__all__ = ["BatchPolicy", "CacheEffect", "LatencyParts", "LoadPoint", "PARTIAL_KIND", "Percentiles", "ServingStudy",
-           "VariantServing", "study_serving"]
+__all__ = [
+    "BatchPolicy",
+    "CancelFlag",
+    "CacheEffect",
+    "LatencyParts",
+    "LoadPoint",
+    "PARTIAL_KIND",
+    "Percentiles",
+    "ServingStudy",
+    "VariantServing",
+    "study_serving",
+]

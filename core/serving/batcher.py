@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from core.serving.api import BatchPolicy
+from core.serving.api import BatchPolicy, CancelFlag
 
 Clock = Callable[[], float]
 Waiter = Callable[[threading.Condition, float], Any]
@@ -65,7 +65,7 @@ class BatchQueue:
         with self._cond:
             return len(self._items)
 
-    def next_batch(self, cancel=None) -> tuple[float, list[tuple[float, Any]]] | None:
+    def next_batch(self, cancel: CancelFlag | None = None) -> tuple[float, list[tuple[float, Any]]] | None:
         """Block until a batch closes; returns (close time, [(arrival, payload), ...]).
 
         The batch closes when `max_batch` requests are queued or when the clock reaches

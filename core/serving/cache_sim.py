@@ -36,8 +36,9 @@ def lru_hits(keys: Sequence[str], capacity: int) -> np.ndarray:
     return hits
 
 
-def cache_effect(arrivals_s: np.ndarray, keys: Sequence[str], capacity: int, policy: BatchPolicy,
-                 model: ServiceModel, seed: int = 0) -> CacheEffect:
+def cache_effect(
+    arrivals_s: np.ndarray, keys: Sequence[str], capacity: int, policy: BatchPolicy, model: ServiceModel, seed: int = 0
+) -> CacheEffect:
     """Hit rate, p99 with and without the cache (simulated at `policy`), and the model's load fraction.
 
     `too_few_repeats` is True when the hit rate is under 5% (the note gives the repeat count:
@@ -57,13 +58,24 @@ def cache_effect(arrivals_s: np.ndarray, keys: Sequence[str], capacity: int, pol
     p99_with = float(np.percentile(latency, 99)) if n else float("nan")
     too_few = hit_rate < MATTERS_HIT_RATE
     if too_few:
-        note = (f"too few repeats for a cache to matter: {repeats} of {n} requests repeat an earlier key, and an "
-                f"LRU of {capacity} answers {hit_rate:.1%} of them")
+        note = (
+            f"too few repeats for a cache to matter: {repeats} of {n} requests repeat an earlier key, and an "
+            f"LRU of {capacity} answers {hit_rate:.1%} of them"
+        )
     else:
-        note = (f"an LRU of {capacity} predictions answers {hit_rate:.1%} of requests, so the model serves "
-                f"{1 - hit_rate:.1%} of the load; p99 {p99_without:.2f} -> {p99_with:.2f} ms (simulated)")
-    return CacheEffect(capacity=int(capacity), hit_rate=hit_rate, p99_ms_with=p99_with, p99_ms_without=p99_without,
-                       model_load_fraction=1.0 - hit_rate, too_few_repeats=too_few, note=note)
+        note = (
+            f"an LRU of {capacity} predictions answers {hit_rate:.1%} of requests, so the model serves "
+            f"{1 - hit_rate:.1%} of the load; p99 {p99_without:.2f} -> {p99_with:.2f} ms (simulated)"
+        )
+    return CacheEffect(
+        capacity=int(capacity),
+        hit_rate=hit_rate,
+        p99_ms_with=p99_with,
+        p99_ms_without=p99_without,
+        model_load_fraction=1.0 - hit_rate,
+        too_few_repeats=too_few,
+        note=note,
+    )
 
 
 __all__ = ["MATTERS_HIT_RATE", "cache_effect", "lru_hits"]

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from core.errors import BadInputError, Cancelled
+from core.serving.api import CancelFlag
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,24 @@ def read_trace(path: str) -> Schedule:
                 except ValueError:
                     if not times and line_no == 1:
                         continue  # a header
-                    raise BadInputError(f"line {line_no}: the timestamp {row[0]!r} is not a number of seconds",
-                                        path=path) from None
+                    raise BadInputError(
+                        f"line {line_no}: the timestamp {row[0]!r} is not a number of seconds", path=path
+                    ) from None
                 if not math.isfinite(t):
                     raise BadInputError(f"line {line_no}: the timestamp {row[0]!r} is not finite", path=path)
                 if times and t < times[-1]:
-                    raise BadInputError(f"line {line_no}: timestamp {t:g} is earlier than the line before "
-                                        f"({times[-1]:g}); a trace must be in time order", path=path)
+                    raise BadInputError(
+                        f"line {line_no}: timestamp {t:g} is earlier than the line before "
+                        f"({times[-1]:g}); a trace must be in time order",
+                        path=path,
+                    )
                 has_key = len(row) > 1 and row[1].strip() != ""
                 if keyed is None:
                     keyed = has_key
                 elif keyed != has_key:
-                    raise BadInputError(f"line {line_no}: {'a' if has_key else 'no'} request key, unlike the "
-                                        "lines before", path=path)
+                    raise BadInputError(
+                        f"line {line_no}: {'a' if has_key else 'no'} request key, unlike the lines before", path=path
+                    )
                 times.append(t)
                 keys.append(row[1].strip() if has_key else "")
     except UnicodeDecodeError:
@@ -129,9 +135,15 @@ class GeneratorStats:
     stopped_early: bool = False
 
 
-def run_generator(schedule: Schedule, submit: Callable[[int], None], *, clock: Callable[[], float] = time.perf_counter,
-                  sleep: Callable[[float], None] = time.sleep, cancel=None,
-                  should_stop: Callable[[], bool] | None = None) -> GeneratorStats:
+def run_generator(
+    schedule: Schedule,
+    submit: Callable[[int], None],
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: CancelFlag | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> GeneratorStats:
     """Issue request i at ``start + schedule.times[i]`` by calling ``submit(i)``; measure lateness.
 
     A request whose due time has passed is issued at once (open loop: never skipped, never

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from core.errors import Cancelled
-from core.serving.api import BatchPolicy, LoadPoint
+from core.serving.api import BatchPolicy, CancelFlag, LoadPoint
 from core.serving.batcher import POLL_SECONDS, BatchQueue
 from core.serving.generator import Schedule, kept_up, run_generator
 from core.serving.points import is_saturated, latency_parts, served_rate
@@ -45,9 +45,18 @@ class RunRecord:
     late_ms: np.ndarray
 
 
-def run_load_test(workers: Sequence[ModelWorker], policy: BatchPolicy, schedule: Schedule, *, variant: str,
-                  offered_rps: float, p99_budget_ms: float, cancel, sample_of: np.ndarray | None = None,
-                  drain_seconds: float | None = None) -> tuple[LoadPoint, RunRecord]:
+def run_load_test(
+    workers: Sequence[ModelWorker],
+    policy: BatchPolicy,
+    schedule: Schedule,
+    *,
+    variant: str,
+    offered_rps: float,
+    p99_budget_ms: float,
+    cancel: CancelFlag,
+    sample_of: np.ndarray | None = None,
+    drain_seconds: float | None = None,
+) -> tuple[LoadPoint, RunRecord]:
     """Run `schedule` through the batcher and `policy.workers` of `workers`; a real LoadPoint.
 
     `sample_of[i]` is the sample request i carries (default: i modulo the samples). The
@@ -129,10 +138,14 @@ def run_load_test(workers: Sequence[ModelWorker], policy: BatchPolicy, schedule:
         arrival[i] = bq.put(i)
         counts["issued"] += 1
 
-    threads = [threading.Thread(target=batcher, name="serving-batcher", daemon=True),
-               threading.Thread(target=collector, name="serving-collector", daemon=True)]
-    threads += [threading.Thread(target=worker, args=(workers[k],), name=f"serving-worker-{k}", daemon=True)
-                for k in range(policy.workers)]
+    threads = [
+        threading.Thread(target=batcher, name="serving-batcher", daemon=True),
+        threading.Thread(target=collector, name="serving-collector", daemon=True),
+    ]
+    threads += [
+        threading.Thread(target=worker, args=(workers[k],), name=f"serving-worker-{k}", daemon=True)
+        for k in range(policy.workers)
+    ]
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     issued_stats = None
@@ -140,8 +153,8 @@ def run_load_test(workers: Sequence[ModelWorker], policy: BatchPolicy, schedule:
         for t in threads:
             t.start()
         issued_stats = run_generator(
-            schedule, submit, cancel=either,
-            should_stop=lambda: counts["issued"] - counts["received"] > max_backlog)
+            schedule, submit, cancel=either, should_stop=lambda: counts["issued"] - counts["received"] > max_backlog
+        )
         bq.close()
         limit = drain_seconds if drain_seconds is not None else max(2.0, 20 * p99_budget_ms / 1000.0)
         deadline = time.perf_counter() + limit
@@ -173,24 +186,44 @@ def run_load_test(workers: Sequence[ModelWorker], policy: BatchPolicy, schedule:
     wait_ms = (start[:issued][ok] - arrival[:issued][ok]) * 1000.0
     compute_ms = (done[:issued][ok] - start[:issued][ok]) * 1000.0
     hand_ms = (received[:issued][ok] - done[:issued][ok]) * 1000.0
-    served = served_rate(float(np.nanmin(arrival[:issued])), float(np.nanmax(received)), int(ok.sum())) \
-        if ok.sum() > 1 else 0.0
+    served = (
+        served_rate(float(np.nanmin(arrival[:issued])), float(np.nanmax(received)), int(ok.sum()))
+        if ok.sum() > 1
+        else 0.0
+    )
     late_p99 = float(np.percentile(issued_stats.late_ms, 99)) if issued else math.nan
     kept = kept_up(issued_stats, offered_rps, p99_budget_ms)
     note = ""
     if not kept:
-        note = (f"the generator could not keep {offered_rps:g}/s (achieved {issued_stats.achieved_rps:.0f}/s, "
-                f"late p99 {late_p99:.2f} ms): these latencies are not the model's")
-    point = LoadPoint(variant=variant, policy=policy, offered_rps=float(offered_rps),
-                      achieved_rps=float(issued_stats.achieved_rps), generator_late_p99_ms=late_p99,
-                      generator_kept_up=kept, requests=int(ok.sum()),
-                      latency=latency_parts(wait_ms, compute_ms, hand_ms), simulated=False,
-                      saturated=issued_stats.stopped_early or is_saturated(issued_stats.achieved_rps, served, dropped),
-                      mean_batch=float(np.mean(batch_sizes)) if batch_sizes else math.nan,
-                      utilization=_utilization(busy, policy.workers, arrival[:issued], received[:issued]),
-                      dropped=dropped, note=note)
-    return point, RunRecord(arrival[:issued], closed[:issued], start[:issued], done[:issued], received[:issued],
-                            batch_sizes, issued_stats.late_ms)
+        note = (
+            f"the generator could not keep {offered_rps:g}/s (achieved {issued_stats.achieved_rps:.0f}/s, "
+            f"late p99 {late_p99:.2f} ms): these latencies are not the model's"
+        )
+    point = LoadPoint(
+        variant=variant,
+        policy=policy,
+        offered_rps=float(offered_rps),
+        achieved_rps=float(issued_stats.achieved_rps),
+        generator_late_p99_ms=late_p99,
+        generator_kept_up=kept,
+        requests=int(ok.sum()),
+        latency=latency_parts(wait_ms, compute_ms, hand_ms),
+        simulated=False,
+        saturated=issued_stats.stopped_early or is_saturated(issued_stats.achieved_rps, served, dropped),
+        mean_batch=float(np.mean(batch_sizes)) if batch_sizes else math.nan,
+        utilization=_utilization(busy, policy.workers, arrival[:issued], received[:issued]),
+        dropped=dropped,
+        note=note,
+    )
+    return point, RunRecord(
+        arrival[:issued],
+        closed[:issued],
+        start[:issued],
+        done[:issued],
+        received[:issued],
+        batch_sizes,
+        issued_stats.late_ms,
+    )
 
 
 def _utilization(busy: list[float], workers: int, arrival: np.ndarray, received: np.ndarray) -> float:
@@ -204,7 +237,7 @@ def _utilization(busy: list[float], workers: int, arrival: np.ndarray, received:
 class _Either:
     """A cancel token that reads as cancelled when the user's token or the run's own stop is set."""
 
-    def __init__(self, cancel, stop: threading.Event) -> None:
+    def __init__(self, cancel: CancelFlag, stop: threading.Event) -> None:
         self._cancel, self._stop = cancel, stop
 
     @property

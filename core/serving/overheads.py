@@ -69,11 +69,15 @@ class Overheads:
 
     def describe(self) -> str:
         """One line: rate, sample counts and the p99 of each part (ms)."""
+
         def p99(a: np.ndarray) -> str:
             return f"{np.percentile(a, 99):.2f}" if len(a) else "-"
-        return (f"{self.rate_rps:,.0f}/s ({self.requests:,} requests, {len(self.dispatch_ms):,} batches): p99 ms "
-                f"dispatch {p99(self.dispatch_ms)}, slowdown {p99(self.slowdown_ms)}, hand-back "
-                f"{p99(self.handback_ms)}, wake {p99(self.wake_ms)}, turn {p99(self.turn_ms)}")
+
+        return (
+            f"{self.rate_rps:,.0f}/s ({self.requests:,} requests, {len(self.dispatch_ms):,} batches): p99 ms "
+            f"dispatch {p99(self.dispatch_ms)}, slowdown {p99(self.slowdown_ms)}, hand-back "
+            f"{p99(self.handback_ms)}, wake {p99(self.wake_ms)}, turn {p99(self.turn_ms)}"
+        )
 
 
 def realized_rate(arrivals_s: np.ndarray) -> float:
@@ -83,8 +87,15 @@ def realized_rate(arrivals_s: np.ndarray) -> float:
     return (n - 1) / span if span > 0 else 0.0
 
 
-def measure_overheads(arrival: np.ndarray, closed: np.ndarray, start: np.ndarray, done: np.ndarray,
-                      received: np.ndarray, policy: BatchPolicy, median_ms: Callable[[int], float]) -> Overheads:
+def measure_overheads(
+    arrival: np.ndarray,
+    closed: np.ndarray,
+    start: np.ndarray,
+    done: np.ndarray,
+    received: np.ndarray,
+    policy: BatchPolicy,
+    median_ms: Callable[[int], float],
+) -> Overheads:
     """Per-batch costs of one real run from its per-request times (seconds, a `RunRecord`'s arrays).
 
     Requests are in issue order and the batcher is FIFO, so a batch is a run of consecutive requests
@@ -107,7 +118,7 @@ def measure_overheads(arrival: np.ndarray, closed: np.ndarray, start: np.ndarray
     # slots was free: slots are taken in order and freed at compute ends, so batch j gets the j-th
     # earliest of (W slots free from the start, then every compute end).
     workers = policy.workers
-    slots = np.sort(np.concatenate([np.full(workers, -np.inf), end]))[:len(closes)]
+    slots = np.sort(np.concatenate([np.full(workers, -np.inf), end]))[: len(closes)]
     ready = np.maximum(slots, np.concatenate([[-np.inf], closes[:-1]]))
     # When was batch j due? max_wait after its first request, or when its max_batch-th request came.
     fill_pos = first + policy.max_batch - 1
@@ -117,9 +128,15 @@ def measure_overheads(arrival: np.ndarray, closed: np.ndarray, start: np.ndarray
     inner = np.arange(len(closes)) < len(closes) - 1
     wake = (closes - due)[~held & inner] * 1000.0
     turn = (closes - ready)[held & inner] * 1000.0
-    return Overheads(rate_rps=realized_rate(arr), dispatch_ms=np.clip(dispatch, 0.0, None),
-                     slowdown_ms=slowdown, handback_ms=np.clip(handback, 0.0, None),
-                     wake_ms=np.clip(wake, 0.0, None), turn_ms=np.clip(turn, 0.0, None), requests=int(len(arr)))
+    return Overheads(
+        rate_rps=realized_rate(arr),
+        dispatch_ms=np.clip(dispatch, 0.0, None),
+        slowdown_ms=slowdown,
+        handback_ms=np.clip(handback, 0.0, None),
+        wake_ms=np.clip(wake, 0.0, None),
+        turn_ms=np.clip(turn, 0.0, None),
+        requests=int(len(arr)),
+    )
 
 
 def load_weights(rates: Sequence[float], rate: float) -> np.ndarray:
@@ -139,8 +156,14 @@ def load_weights(rates: Sequence[float], rate: float) -> np.ndarray:
     return w
 
 
-def draw(pools: Sequence[Sequence[np.ndarray]], rates: Sequence[float], rate: float, n: int,
-         rng: np.random.Generator, parts: int = 1) -> list[np.ndarray]:
+def draw(
+    pools: Sequence[Sequence[np.ndarray]],
+    rates: Sequence[float],
+    rate: float,
+    n: int,
+    rng: np.random.Generator,
+    parts: int = 1,
+) -> list[np.ndarray]:
     """`n` joint draws from per-run pools mixed by `load_weights` (runs with empty pools are skipped).
 
     `pools[r]` holds run r's `parts` parallel arrays (equal lengths); returns one array of n draws per

@@ -34,8 +34,15 @@ class ModelWorker:
     Raises BadInputError when the model cannot be loaded or the samples do not fit.
     """
 
-    def __init__(self, tflite_bytes: bytes, samples: dict[str, np.ndarray] | None = None, *,
-                 path: str | None = None, signature: str | None = None, samples_path: str | None = None) -> None:
+    def __init__(
+        self,
+        tflite_bytes: bytes,
+        samples: dict[str, np.ndarray] | None = None,
+        *,
+        path: str | None = None,
+        signature: str | None = None,
+        samples_path: str | None = None,
+    ) -> None:
         from core.models.interface import ModelInterface
         from core.optimize.runtime import SignatureModel
 
@@ -56,8 +63,9 @@ class ModelWorker:
         from core.optimize.runtime import quantize_input
 
         # Quantize once up front: a server receives requests already in the model's input type.
-        self.samples = {n: np.ascontiguousarray(quantize_input(np.asarray(samples[n]), d))
-                        for n, d in self.model.inputs.items()}
+        self.samples = {
+            n: np.ascontiguousarray(quantize_input(np.asarray(samples[n]), d)) for n, d in self.model.inputs.items()
+        }
         self.size = int(next(iter(self.samples.values())).shape[0])
         if self.size < 1:
             raise BadInputError("the samples are empty", path=path)
@@ -85,9 +93,15 @@ class ServiceTimes:
     batch_note: str
 
 
-def measure_service_times(worker: ModelWorker, batch_sizes: Sequence[int], *, samples: int = 120,
-                          max_seconds: float = 0.4, progress: Reporter | None = None,
-                          cancel: CancelToken | None = None) -> ServiceTimes:
+def measure_service_times(
+    worker: ModelWorker,
+    batch_sizes: Sequence[int],
+    *,
+    samples: int = 120,
+    max_seconds: float = 0.4,
+    progress: Reporter | None = None,
+    cancel: CancelToken | None = None,
+) -> ServiceTimes:
     """Time `worker.compute` at each batch size: `samples` calls or `max_seconds`, whichever first.
 
     Sizes are measured interleaved (round-robin), as a dynamic batcher changes the
@@ -97,8 +111,9 @@ def measure_service_times(worker: ModelWorker, batch_sizes: Sequence[int], *, sa
     sizes = sorted({int(b) for b in batch_sizes} | {1})
     note = ""
     if worker.fixed_batch is not None:
-        note = (f"the signature's batch axis is fixed at {worker.fixed_batch}, so it cannot batch: "
-                f"measured at batch 1 only")
+        note = (
+            f"the signature's batch axis is fixed at {worker.fixed_batch}, so it cannot batch: measured at batch 1 only"
+        )
         sizes = [1]
     working: list[int] = []
     for b in sizes:  # one try per size: a model whose shape cannot grow fails here, not mid-test

@@ -81,8 +81,9 @@ class ServiceModel:
         return float(self.loads[-1].turn_ms.mean()) if self.loads and len(self.loads[-1].turn_ms) else 0.0
 
 
-def service_model(samples_ms: Mapping[int, Sequence[float] | np.ndarray],
-                  loads: Sequence[Overheads] = ()) -> ServiceModel:
+def service_model(
+    samples_ms: Mapping[int, Sequence[float] | np.ndarray], loads: Sequence[Overheads] = ()
+) -> ServiceModel:
     """Quantile tables for every batch size from 1 to the largest measured one, with `loads`.
 
     A size between two measured sizes takes, at each quantile, the linear interpolation of
@@ -130,8 +131,9 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     qidx = rng.integers(0, QUANTILES, size=n).tolist()
     rates = [o.rate_rps for o in model.loads]
     rate = realized_rate(np.asarray(arrivals_s, dtype=np.float64))
-    over, slow, hand_batch = draw([(o.dispatch_ms, o.slowdown_ms, o.handback_ms) for o in model.loads], rates,
-                                  rate, n, rng, parts=3)
+    over, slow, hand_batch = draw(
+        [(o.dispatch_ms, o.slowdown_ms, o.handback_ms) for o in model.loads], rates, rate, n, rng, parts=3
+    )
     (wake_l,) = draw([(o.wake_ms,) for o in model.loads], rates, rate, n, rng)
     (turn_l,) = draw([(o.turn_ms,) for o in model.loads], rates, rate, n, rng)
     over_l, slow_l, wake, turn = over.tolist(), slow.tolist(), wake_l.tolist(), turn_l.tolist()
@@ -155,9 +157,9 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
             close = arr[last]
         ready = free[k] if free[k] > prev_close else prev_close
         if ready > close:
-            close = ready + turn[b]   # due before the batcher could take it: it turns around, then closes
+            close = ready + turn[b]  # due before the batcher could take it: it turns around, then closes
         else:
-            close += wake[b]          # the batcher slept until this arrival or deadline: it takes a moment to wake
+            close += wake[b]  # the batcher slept until this arrival or deadline: it takes a moment to wake
         m = bisect_right(arr, close, i, min(n, i + limit)) - i
         s = max(0.0, medians[m] + slow_l[b]) if calibrated else tables[m][qidx[b]]
         o = over_l[b]
@@ -174,26 +176,36 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     arrivals = np.asarray(arr)
     wait_ms = per_req(np.asarray(closes) + np.asarray(overheads), size_arr) - arrivals
     compute_ms = per_req(np.asarray(services), size_arr)
-    hand = per_req(hand_batch[:len(sizes)], size_arr)  # the collector receives a batch at once
+    hand = per_req(hand_batch[: len(sizes)], size_arr)  # the collector receives a batch at once
     done_last = float(np.max(arrivals + wait_ms + compute_ms + hand))
     served = served_rate(arrivals[0] / 1000.0, done_last / 1000.0, n)
     busy = float(np.sum(services) + np.sum(overheads))
     return SimRun(wait_ms, compute_ms, hand, size_arr, served, busy, done_last - arrivals[0])
 
 
-def sim_point(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, *, variant: str,
-              offered_rps: float, seed: int = 0) -> LoadPoint:
+def sim_point(
+    arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, *, variant: str, offered_rps: float, seed: int = 0
+) -> LoadPoint:
     """A simulated LoadPoint (the generator is perfect in a simulation: late 0, kept up)."""
     run = simulate(arrivals_s, policy, model, seed)
     n = len(arrivals_s)
-    realized = (n - 1) / float(arrivals_s[-1] - arrivals_s[0]) if n > 1 and arrivals_s[-1] > arrivals_s[0] \
-        else offered_rps
-    return LoadPoint(variant=variant, policy=policy, offered_rps=float(offered_rps), achieved_rps=float(realized),
-                     generator_late_p99_ms=0.0, generator_kept_up=True, requests=n,
-                     latency=latency_parts(run.wait_ms, run.compute_ms, run.handback_ms), simulated=True,
-                     saturated=is_saturated(realized, run.served_rps),
-                     mean_batch=float(run.batch_sizes.mean()),
-                     utilization=run.busy_ms / (policy.workers * run.span_ms) if run.span_ms > 0 else math.nan)
+    realized = (
+        (n - 1) / float(arrivals_s[-1] - arrivals_s[0]) if n > 1 and arrivals_s[-1] > arrivals_s[0] else offered_rps
+    )
+    return LoadPoint(
+        variant=variant,
+        policy=policy,
+        offered_rps=float(offered_rps),
+        achieved_rps=float(realized),
+        generator_late_p99_ms=0.0,
+        generator_kept_up=True,
+        requests=n,
+        latency=latency_parts(run.wait_ms, run.compute_ms, run.handback_ms),
+        simulated=True,
+        saturated=is_saturated(realized, run.served_rps),
+        mean_batch=float(run.batch_sizes.mean()),
+        utilization=run.busy_ms / (policy.workers * run.span_ms) if run.span_ms > 0 else math.nan,
+    )
 
 
 def holds(point: LoadPoint, p99_ms: float) -> bool:

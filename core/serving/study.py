@@ -41,10 +41,22 @@ def _read_model(path: str) -> bytes:
         raise BadInputError(f"cannot read the model: {exc.strerror or exc}", path=path) from None
 
 
-def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float] | None,
-                  max_batch: Sequence[int], max_wait_ms: Sequence[float], workers: Sequence[int],
-                  trace: Schedule | None, seconds: float, samples_path: str | None, cache_sizes: Sequence[int],
-                  progress: Reporter, cancel: CancelToken) -> VariantServing:
+def study_variant(
+    name: str,
+    path: str,
+    *,
+    p99_ms: float,
+    rates: Sequence[float] | None,
+    max_batch: Sequence[int],
+    max_wait_ms: Sequence[float],
+    workers: Sequence[int],
+    trace: Schedule | None,
+    seconds: float,
+    samples_path: str | None,
+    cache_sizes: Sequence[int],
+    progress: Reporter,
+    cancel: CancelToken,
+) -> VariantServing:
     """The study of one variant (see the module docstring). BadInputError for a model that cannot run."""
     content = _read_model(path)
     pool = [ModelWorker(content, path=path, samples_path=samples_path)]
@@ -56,7 +68,7 @@ def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float]
     light = light_rate(isolated.median_ms(1))
     progress(0.2, f"{name}: calibration run at {light:,.0f}/s", stage="calibrate")
     _, costs, _ = runs.calibrate(BASELINE, light, isolated)
-    baseline = BatchPolicy(1, 0.0, min(workers))   # no batching: one request at a time, the fewest workers
+    baseline = BatchPolicy(1, 0.0, min(workers))  # no batching: one request at a time, the fewest workers
     arrivals = sw.Arrivals(sw.SEARCH_REQUESTS, trace)
     grid = [p for p in sw.policies(max_batch, max_wait_ms, workers, isolated.max_size) if p != baseline]
 
@@ -64,8 +76,9 @@ def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float]
         return sw.sustainable(policy, model, p99_ms, arrivals, variant=name, check=cancel.raise_if_cancelled)
 
     def say(stage: str, at: float) -> Callable[[float, BatchPolicy], None]:
-        return lambda rate, policy: progress(at, f"{name}: real run at {rate:,.0f}/s with {policy.label()} to "
-                                                 "calibrate the simulation", stage=stage)
+        return lambda rate, policy: progress(
+            at, f"{name}: real run at {rate:,.0f}/s with {policy.label()} to calibrate the simulation", stage=stage
+        )
 
     unbatched = refine(isolated.with_load(costs), lambda m: one(baseline, m), runs, say("refine", 0.3))
     batched_results: list[sw.PolicyResult] = []
@@ -92,18 +105,22 @@ def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float]
         notes.append(_calibration_note("with batching", batched.model))
     for cal in (unbatched, batched):
         if cal is not None and math.isfinite(cal.ceiling):
-            notes.append(f"a real calibration run did not hold (saturated, its generator fell behind or over the "
-                         f"budget): rates are claimed up to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of its rate)")
+            notes.append(
+                f"a real calibration run did not hold (saturated, its generator fell behind or over the "
+                f"budget): rates are claimed up to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of its rate)"
+            )
     progress(0.6, f"{name}: simulating the curves", stage="simulate")
     emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
     shown = recommended or baseline
     curve_rates = _curve_rates(rates, sustained, shown, model_for(shown))
     curve_arrivals = sw.Arrivals(sw.CURVE_REQUESTS, trace, seed=1)
-    points = sw.curve(baseline, model_u, curve_rates, curve_arrivals, variant=name, emit=emit,
-                      check=cancel.raise_if_cancelled)
+    points = sw.curve(
+        baseline, model_u, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
+    )
     if recommended is not None and recommended != baseline:
-        points += sw.curve(recommended, model_b, curve_rates, curve_arrivals, variant=name, emit=emit,
-                           check=cancel.raise_if_cancelled)
+        points += sw.curve(
+            recommended, model_b, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
+        )
     knee_rps = sw.knee(shown, model_for(shown), arrivals, variant=name, check=cancel.raise_if_cancelled)
     progress(0.65, f"{name}: real load test without batching", stage="confirm")
     confirmed_base: LoadPoint | None = None
@@ -111,23 +128,41 @@ def study_variant(name: str, path: str, *, p99_ms: float, rates: Sequence[float]
     if base is not None:
         # Nothing holds in the simulation: still measure for real, at the lightest rate tried (2% of the
         # baseline's capacity), so the report shows what a real run gets rather than only a verdict.
-        rate = _confirm_rate(base.sustainable_rps, target) if base.sustainable_rps is not None else \
-            (base.grid[0].offered_rps if base.grid else None)
+        rate = (
+            _confirm_rate(base.sustainable_rps, target)
+            if base.sustainable_rps is not None
+            else (base.grid[0].offered_rps if base.grid else None)
+        )
         if rate:
-            confirmed_base, error_base = runs.confirm(baseline, rate, model_u)
+            confirmed_base, error_base, account = runs.confirm(baseline, rate, model_u)
+            notes.append(f"confirmed {account}")
     confirmed, error = confirmed_base, error_base
     if recommended is not None and recommended != baseline and sustained is not None:
         progress(0.8, f"{name}: real load test at {recommended.label()}", stage="confirm")
-        confirmed, error = runs.confirm(recommended, _confirm_rate(sustained, target), model_b)
+        confirmed, error, account = runs.confirm(recommended, _confirm_rate(sustained, target), model_b)
+        notes.append(f"confirmed {account}")
     caches = _caches(trace, cache_sizes, shown, model_for(shown), target)
     calibration_runs = unbatched.runs + (batched.runs if batched is not None else [])
     return VariantServing(
-        variant=name, model_path=path, service_ms_by_batch=dict(times.samples_ms), curve=tuple(points),
-        knee_rps=knee_rps, sustainable_rps_unbatched=base.sustainable_rps if base is not None else None,
-        recommended=recommended, sustainable_rps=sustained, confirmed=confirmed, simulation_error=error,
-        cache=caches[-1] if caches else None, reason=reason, batch_note=times.batch_note,
-        confirmed_unbatched=confirmed_base, simulation_error_unbatched=error_base, caches=tuple(caches),
-        refine_run=calibration_runs[-1] if calibration_runs else None, notes=tuple(notes))
+        variant=name,
+        model_path=path,
+        service_ms_by_batch=dict(times.samples_ms),
+        curve=tuple(points),
+        knee_rps=knee_rps,
+        sustainable_rps_unbatched=base.sustainable_rps if base is not None else None,
+        recommended=recommended,
+        sustainable_rps=sustained,
+        confirmed=confirmed,
+        simulation_error=error,
+        cache=caches[-1] if caches else None,
+        reason=reason,
+        batch_note=times.batch_note,
+        confirmed_unbatched=confirmed_base,
+        simulation_error_unbatched=error_base,
+        caches=tuple(caches),
+        refine_run=calibration_runs[-1] if calibration_runs else None,
+        notes=tuple(notes),
+    )
 
 
 def _calibration_note(label: str, model: ServiceModel) -> str:
@@ -142,16 +177,18 @@ def _confirm_rate(sustainable: float, target: float | None) -> float:
     return min(rate, target) if target is not None else rate
 
 
-def _curve_rates(rates: Sequence[float] | None, sustained: float | None, policy: BatchPolicy,
-                 model: ServiceModel) -> list[float]:
+def _curve_rates(
+    rates: Sequence[float] | None, sustained: float | None, policy: BatchPolicy, model: ServiceModel
+) -> list[float]:
     if rates:
         return sorted(float(r) for r in rates)
     top = sustained * 1.3 if sustained else sw.capacity_rps(policy, model)
     return [float(r) for r in np.geomspace(top * 0.1, top, 8)]
 
 
-def _caches(trace: Schedule | None, sizes: Sequence[int], policy: BatchPolicy, model: ServiceModel,
-            target: float | None) -> list[CacheEffect]:
+def _caches(
+    trace: Schedule | None, sizes: Sequence[int], policy: BatchPolicy, model: ServiceModel, target: float | None
+) -> list[CacheEffect]:
     from core.serving.cache_sim import cache_effect
 
     if trace is None or trace.keys is None or not sizes:
@@ -171,10 +208,21 @@ def _wait_for_background_imports(cancel: CancelToken) -> None:
                 thread.join(timeout=0.1)
 
 
-def run_study(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Sequence[float] | None,
-              max_batch: Sequence[int], max_wait_ms: Sequence[float], workers: Sequence[int], trace: str | None,
-              seconds: float, samples_path: str | None, cache_sizes: Sequence[int], progress: Reporter,
-              cancel: CancelToken) -> ServingStudy:
+def run_study(
+    models: Sequence[tuple[str, str]],
+    *,
+    p99_ms: float,
+    rates: Sequence[float] | None,
+    max_batch: Sequence[int],
+    max_wait_ms: Sequence[float],
+    workers: Sequence[int],
+    trace: str | None,
+    seconds: float,
+    samples_path: str | None,
+    cache_sizes: Sequence[int],
+    progress: Reporter,
+    cancel: CancelToken,
+) -> ServingStudy:
     """See `core.serving.api.study_serving`."""
     if not models:
         raise UsageError("no models to study")
@@ -182,8 +230,15 @@ def run_study(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Sequen
         raise UsageError(f"the p99 budget must be a positive number of ms, got {p99_ms}")
     if rates is not None and (not rates or min(rates) <= 0):
         raise UsageError("request rates must be positive")
-    if not max_batch or min(max_batch) < 1 or not workers or min(workers) < 1 or \
-            not max_wait_ms or min(max_wait_ms) < 0 or seconds <= 0:
+    if (
+        not max_batch
+        or min(max_batch) < 1
+        or not workers
+        or min(workers) < 1
+        or not max_wait_ms
+        or min(max_wait_ms) < 0
+        or seconds <= 0
+    ):
         raise UsageError("max_batch and workers must be >= 1, max_wait_ms >= 0, seconds > 0")
     _wait_for_background_imports(cancel)
     schedule = read_trace(trace) if trace is not None else None
@@ -191,37 +246,63 @@ def run_study(models: Sequence[tuple[str, str]], *, p99_ms: float, rates: Sequen
     if schedule is not None and schedule.keys is None and cache_sizes:
         notes.append(f"the trace {trace} carries no request keys, so no cache was simulated")
     if schedule is not None:
-        notes.append(f"arrivals follow the trace {trace} ({len(schedule.times)} requests, {schedule.rate:.0f}/s), "
-                     f"{'scaled to each rate' if rates else 'at its own rate'}")
+        notes.append(
+            f"arrivals follow the trace {trace} ({len(schedule.times)} requests, {schedule.rate:.0f}/s), "
+            f"{'scaled to each rate' if rates else 'at its own rate'}"
+        )
         if not rates:
             rates = [schedule.rate]
     results = []
     for k, (name, path) in enumerate(models):
         cancel.raise_if_cancelled()
-        results.append(study_variant(
-            name, path, p99_ms=p99_ms, rates=rates,
-            max_batch=max_batch, max_wait_ms=max_wait_ms, workers=workers, trace=schedule, seconds=seconds,
-            samples_path=samples_path, cache_sizes=cache_sizes,
-            progress=progress.scaled(k / len(models), (k + 1) / len(models)), cancel=cancel))
+        results.append(
+            study_variant(
+                name,
+                path,
+                p99_ms=p99_ms,
+                rates=rates,
+                max_batch=max_batch,
+                max_wait_ms=max_wait_ms,
+                workers=workers,
+                trace=schedule,
+                seconds=seconds,
+                samples_path=samples_path,
+                cache_sizes=cache_sizes,
+                progress=progress.scaled(k / len(models), (k + 1) / len(models)),
+                cancel=cancel,
+            )
+        )
     held = [(v, v.sustainable_rps) for v in results if v.sustainable_rps is not None]
     best, top = max(held, key=lambda h: h[1]) if held else (None, None)
     target = max(rates) if rates else None
     headroom = (top / target - 1.0) if top is not None and target else None
     if best is not None and top is not None and target and top < target:
-        notes.append(f"no variant holds p99 <= {p99_ms:g} ms at {target:g}/s (simulated); the best, {best.variant}, "
-                     f"holds it up to {top:.0f}/s")
+        notes.append(
+            f"no variant holds p99 <= {p99_ms:g} ms at {target:g}/s (simulated); the best, {best.variant}, "
+            f"holds it up to {top:.0f}/s"
+        )
     for v in results:
         if v.confirmed is not None and not v.confirmed.generator_kept_up:
-            notes.append(f"{v.variant}: the load generator could not keep the offered rate in the real run; its "
-                         "latencies are not the model's")
-    notes.append("sustainable rates and curves are simulated from service times measured on this machine, with "
-                 "the load harness's costs measured in real runs at about those rates; the confirmed points are "
-                 "real load tests")
+            notes.append(
+                f"{v.variant}: the load generator could not keep the offered rate in the real run; its "
+                "latencies are not the model's"
+            )
+    notes.append(
+        "sustainable rates and curves are simulated from service times measured on this machine, with "
+        "the load harness's costs measured in real runs at about those rates; the confirmed points are "
+        "real load tests"
+    )
     progress(1.0, "serving study done")
-    return ServingStudy(p99_budget_ms=float(p99_ms), rates=tuple(float(r) for r in rates or ()),
-                        variants=tuple(results), recommended_variant=best.variant if best else None,
-                        recommended_policy=best.recommended if best else None, headroom=headroom,
-                        notes=tuple(notes), target_rps=target)
+    return ServingStudy(
+        p99_budget_ms=float(p99_ms),
+        rates=tuple(float(r) for r in rates or ()),
+        variants=tuple(results),
+        recommended_variant=best.variant if best else None,
+        recommended_policy=best.recommended if best else None,
+        headroom=headroom,
+        notes=tuple(notes),
+        target_rps=target,
+    )
 
 
 __all__ = ["BASELINE", "run_study", "study_variant"]

@@ -20,14 +20,15 @@ from core.serving.api import BatchPolicy, LoadPoint
 from core.serving.generator import Schedule, poisson_schedule
 from core.serving.simulate import ServiceModel, holds, sim_point
 
-SEARCH_REQUESTS = 4000   # per simulated point while searching (p99 from the 40 slowest)
-CURVE_REQUESTS = 12000   # per simulated point of a reported curve
+SEARCH_REQUESTS = 4000  # per simulated point while searching (p99 from the 40 slowest)
+CURVE_REQUESTS = 12000  # per simulated point of a reported curve
 GRID_POINTS = 10
 BISECT_STEPS = 5
 
 
-def policies(max_batch: Sequence[int], max_wait_ms: Sequence[float], workers: Sequence[int],
-             largest_batch: int) -> list[BatchPolicy]:
+def policies(
+    max_batch: Sequence[int], max_wait_ms: Sequence[float], workers: Sequence[int], largest_batch: int
+) -> list[BatchPolicy]:
     """Every distinct policy of the grid whose batch size was measured (batch 1 ignores max_wait)."""
     seen: list[BatchPolicy] = []
     for b, w, k in itertools.product(sorted(set(max_batch)), sorted(set(max_wait_ms)), sorted(set(workers))):
@@ -70,8 +71,15 @@ class PolicyResult:
     grid: tuple[LoadPoint, ...]
 
 
-def sustainable(policy: BatchPolicy, model: ServiceModel, p99_ms: float, arrivals: Arrivals, *, variant: str,
-                check: Callable[[], None] = lambda: None) -> PolicyResult:
+def sustainable(
+    policy: BatchPolicy,
+    model: ServiceModel,
+    p99_ms: float,
+    arrivals: Arrivals,
+    *,
+    variant: str,
+    check: Callable[[], None] = lambda: None,
+) -> PolicyResult:
     """The highest simulated rate at which `policy` holds `p99_ms` (grid, then bisection)."""
     top = capacity_rps(policy, model)
     rates = np.geomspace(top * 0.02, top, GRID_POINTS)
@@ -109,8 +117,14 @@ def best_policy(results: Sequence[PolicyResult]) -> PolicyResult | None:
     return min(near, key=lambda r: (r.policy.max_batch, r.policy.max_wait_ms, r.policy.workers))
 
 
-def knee(policy: BatchPolicy, model: ServiceModel, arrivals: Arrivals, *, variant: str,
-         check: Callable[[], None] = lambda: None) -> float | None:
+def knee(
+    policy: BatchPolicy,
+    model: ServiceModel,
+    arrivals: Arrivals,
+    *,
+    variant: str,
+    check: Callable[[], None] = lambda: None,
+) -> float | None:
     """The knee of p99 versus load: the highest rate whose simulated p99 is still under twice the p99
     at 5% of capacity (beyond it the queue, not the model, sets the latency). None if never under."""
     top = capacity_rps(policy, model)
@@ -128,8 +142,16 @@ def knee(policy: BatchPolicy, model: ServiceModel, arrivals: Arrivals, *, varian
     return last
 
 
-def curve(policy: BatchPolicy, model: ServiceModel, rates: Sequence[float], arrivals: Arrivals, *, variant: str,
-          emit: Callable[[LoadPoint], None], check: Callable[[], None] = lambda: None) -> list[LoadPoint]:
+def curve(
+    policy: BatchPolicy,
+    model: ServiceModel,
+    rates: Sequence[float],
+    arrivals: Arrivals,
+    *,
+    variant: str,
+    emit: Callable[[LoadPoint], None],
+    check: Callable[[], None] = lambda: None,
+) -> list[LoadPoint]:
     """Simulated points of `policy` at each rate, each sent to `emit` as it is ready."""
     points = []
     for rate in rates:
@@ -140,5 +162,15 @@ def curve(policy: BatchPolicy, model: ServiceModel, rates: Sequence[float], arri
     return points
 
 
-__all__ = ["Arrivals", "CURVE_REQUESTS", "PolicyResult", "SEARCH_REQUESTS", "best_policy", "capacity_rps", "curve",
-           "knee", "policies", "sustainable"]
+__all__ = [
+    "Arrivals",
+    "CURVE_REQUESTS",
+    "PolicyResult",
+    "SEARCH_REQUESTS",
+    "best_policy",
+    "capacity_rps",
+    "curve",
+    "knee",
+    "policies",
+    "sustainable",
+]
