@@ -8,7 +8,7 @@ import pytest
 from core.serving.api import BatchPolicy
 from core.serving.cache_sim import cache_effect, lru_hits
 from core.serving.generator import poisson_schedule
-from core.serving.overheads import Overheads, load_weights, measure_overheads
+from core.serving.overheads import BLOCK, Overheads, draw, load_weights, measure_overheads
 from core.serving.simulate import service_model, simulate
 from core.serving.sweep import Arrivals, best_policy, sustainable
 
@@ -235,3 +235,24 @@ def test_a_real_run_over_the_budget_caps_the_rate_claimed():
     assert runs.rates == pytest.approx([10000.0, 8000.0, 4550.0])
     assert cal.ceiling == pytest.approx(8000.0) and cal.result.sustainable_rps == pytest.approx(7100.0)
     assert len(cal.model.loads) == 4
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    best = current = 0
+    for flag in flags.tolist():
+        current = current + 1 if flag else 0
+        best = max(best, current)
+    return best
+
+
+def test_a_burst_of_slow_batches_is_replayed_as_a_burst():
+    # A real run of 1,000 batches whose batches 500-531 were slow (a 32-batch stall of the machine). Drawn
+    # one by one, a slow draw (p = 32/1000) is followed by another only 3% of the time: the longest run in
+    # 10,000 draws is a few. Replayed in blocks of 64 successive batches, some block covers the whole stall
+    # (any start in 468..500 of 1,000, over ~157 blocks), so 32 slow draws come in a row, as they did.
+    dispatch = np.zeros(1000)
+    dispatch[500:532] = 5.0
+    (drawn,) = draw([(dispatch,)], [100.0], 100.0, 10_000, np.random.default_rng(0))
+    assert BLOCK >= 32
+    assert _longest_run(drawn > 1.0) == 32
+    assert np.mean(drawn > 1.0) == pytest.approx(0.032, abs=0.02)  # the slow share is the run's own

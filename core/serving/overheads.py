@@ -156,6 +156,15 @@ def load_weights(rates: Sequence[float], rate: float) -> np.ndarray:
     return w
 
 
+BLOCK = 64  # successive batches replayed together from one real run
+
+
+def _blocks(size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` indices into a pool of `size`: runs of `BLOCK` successive indices from random starts."""
+    starts = rng.integers(0, size, size=-(-count // BLOCK))
+    return ((starts[:, None] + np.arange(BLOCK)[None, :]).ravel()[:count]) % size
+
+
 def draw(
     pools: Sequence[Sequence[np.ndarray]],
     rates: Sequence[float],
@@ -166,8 +175,13 @@ def draw(
 ) -> list[np.ndarray]:
     """`n` joint draws from per-run pools mixed by `load_weights` (runs with empty pools are skipped).
 
-    `pools[r]` holds run r's `parts` parallel arrays (equal lengths); returns one array of n draws per
-    part, each draw taking every part from one entry of one run. All zeros when no run has samples.
+    `pools[r]` holds run r's `parts` parallel arrays (equal lengths, in the run's batch order); returns
+    one array of n draws per part, each draw taking every part from one entry of one run. The run of
+    each draw is chosen independently; within a run, successive draws take successive batches from a
+    random start, `BLOCK` at a time (a block bootstrap), so slow batches that came in bursts in the
+    real run (a stall of the machine, a thread convoy) come in bursts in the simulation too: drawn one
+    by one they would spread out and the queue would never see the burst. All zeros when no run has
+    samples.
     """
     have = [i for i, p in enumerate(pools) if len(p[0])]
     if not have:
@@ -177,7 +191,7 @@ def draw(
     out = [np.empty(n) for _ in range(parts)]
     for k, i in enumerate(have):
         mask = run == k
-        pick = rng.integers(0, len(pools[i][0]), size=int(mask.sum()))
+        pick = _blocks(len(pools[i][0]), int(mask.sum()), rng)
         for part in range(parts):
             out[part][mask] = np.asarray(pools[i][part], dtype=np.float64)[pick]
     return out

@@ -405,8 +405,8 @@ def test_serving_screenshot(qtbot, real_window, samples_dir, tmp_path, request):
     qtbot.waitUntil(lambda: window.results_panel.complete)
     tab = window.serving
     assert tab.button.isVisible() and tab.action.isEnabled()
-    # A budget this shared 2-core test machine holds, so the picture shows a recommendation and real runs.
-    tab.panel.budget.setValue(20.0)
+    # The issue's budget: p99 <= 5 ms (take the picture on a quiet machine: other programs' stalls set the tail).
+    tab.panel.budget.setValue(5.0)
     with qtbot.waitSignal(tab.controller.study_finished, timeout=600_000):
         tab.button.click()
     assert window.current_page() is tab.panel
