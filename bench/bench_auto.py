@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.auto import AutoBudget, AutoSettings, auto_optimize, candidate_variant  # noqa: E402
 from core.benchmark import BenchConfig, measure_tflite  # noqa: E402
-from core.cli.auto_mode import format_auto  # noqa: E402
+from core.cli.auto_table import format_auto  # noqa: E402
 from core.data.loaders import DataSpec  # noqa: E402
 from core.engine.context import CancelToken, null_reporter  # noqa: E402
 from core.optimize.recipes import MODES  # noqa: E402

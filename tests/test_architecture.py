@@ -188,3 +188,17 @@ def test_gui_imports_no_core_cli():
     offenders = {k: v for k, v in offenders.items() if v}
     assert core_cli_imports(entry) == ["core.cli.main"]  # the scan sees the one import it allows
     assert offenders == {}, f"gui/ must not import core.cli (move what it needs to core/): {offenders}"
+
+
+MAX_MODULE_LINES = 450  # issue 13: "no module is over 450 lines" (aim for 400: one job per module)
+
+
+def test_no_module_in_core_or_gui_is_over_450_lines():
+    sizes = {
+        str(path.relative_to(REPO)): len(path.read_text().splitlines())
+        for folder in ("core", "gui")
+        for path in (REPO / folder).rglob("*.py")
+    }
+    assert len(sizes) > 100  # the walk found the packages
+    too_long = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, f"split these modules (one job each, <= 400 lines): {too_long}"

@@ -5,14 +5,7 @@ Public API::
     from core.benchmark import BenchConfig, benchmark_model, measure_tflite, benchmark_variants
 """
 
-from core.benchmark.measure import (
-    benchmark_model,
-    benchmark_variants,
-    load_feed,
-    measure_tflite,
-    nothing_measured,
-    run_benchmark,
-)
+from core.benchmark.measure import benchmark_model, benchmark_variants, load_feed, measure_tflite, nothing_measured
 from core.benchmark.recommend import recommend
 from core.benchmark.results import (
     BenchConfig,
@@ -24,6 +17,7 @@ from core.benchmark.results import (
     MeasuredInput,
     Recommendation,
 )
+from core.benchmark.run import run_benchmark
 from core.benchmark.runners import KerasRunner, LiteRTRunner, Runner, SavedModelRunner
 from core.benchmark.stats import LatencyStats, compute_stats, percentile
 from core.benchmark.sweep import SAMPLES_KIND, measure_config, sweep

@@ -26,13 +26,12 @@ from core.adapters import UpstreamChanged
 from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
 from core.engine.context import Reporter
-from core.evaluation import evaluate_model, infer_task, nonfinite_samples
+from core.evaluation import evaluate_model
 from core.evaluation.model import ModelEvaluation
-from core.evaluation.tasks import check_task
 from core.models.hashing import sha256_path, size_on_disk
-from core.models.interface import ModelInterface
 from core.optimize.convert import SERVING
 from core.optimize.data_prep import PreparedData, prepare_data, range_warnings
+from core.optimize.outputs import choose_primary, choose_tasks, nonfinite_message
 from core.optimize import registry
 from core.optimize.pass_context import PipelineContext, WorkState
 from core.optimize.recipes import FP32, Recipe, recipe_for_mode
@@ -105,76 +104,6 @@ def as_options(options: SessionOptions | dict | None, threshold: float | None = 
 
         options = replace(options, threshold=threshold)
     return options
-
-
-def choose_primary(interface: ModelInterface, requested: str | None, path: str) -> str:
-    """The primary output: `requested` (BadInputError naming `path` when no output has that name), else the first."""
-    names = interface.output_names
-    if requested is None:
-        return names[0]
-    if requested not in names:
-        raise BadInputError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})", path=path)
-    return requested
-
-
-def choose_tasks(
-    interface: ModelInterface,
-    reference: dict[str, np.ndarray],
-    labels: dict[str, np.ndarray] | None,
-    overrides: tuple[tuple[str, str], ...],
-    path: str,
-    label_path: str | None = None,
-) -> tuple[OutputTask, ...]:
-    """Each output's task: the user's override (checked), else inferred from the evidence.
-
-    Labels that fit no task are a BadInputError naming `label_path` (the file the labels came from).
-    """
-    chosen = dict(overrides)
-    if "" in chosen:  # `--task TASK` without a name: the model's only output
-        if len(interface.outputs) != 1:
-            raise BadInputError(
-                f"--task {chosen['']} needs an output name: the model has "
-                f"{len(interface.outputs)} outputs ({', '.join(interface.output_names)}); "
-                "write --task OUTPUT=TASK",
-                path=path,
-            )
-        chosen[interface.output_names[0]] = chosen.pop("")
-    unknown = [name for name in chosen if name not in interface.output_names]
-    if unknown:
-        raise BadInputError(
-            f"--task names no output {', '.join(map(repr, unknown))} (outputs: {', '.join(interface.output_names)})",
-            path=path,
-        )
-    tasks = []
-    for spec in interface.outputs:
-        y = None if labels is None else labels.get(spec.name)
-        if spec.name in chosen:
-            try:
-                check_task(chosen[spec.name], spec, reference[spec.name], y)
-            except ValueError as exc:
-                raise BadInputError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=path) from None
-            tasks.append(OutputTask(spec.name, chosen[spec.name], "set with --task"))
-        else:
-            try:
-                choice = infer_task(spec, reference[spec.name], y)
-            except ValueError as exc:
-                raise BadInputError(
-                    f"the labels do not fit the model's outputs: {exc}", path=label_path or path
-                ) from None
-            tasks.append(OutputTask(spec.name, choice.task, choice.reason))
-    return tuple(tasks)
-
-
-def nonfinite_message(outputs: dict[str, np.ndarray], what: str) -> str | None:
-    """ "outputs NaN or Inf for N of M samples" when any output is not finite, else None."""
-    bad = nonfinite_samples(outputs)
-    if not bad:
-        return None
-    total = int(np.asarray(next(iter(outputs.values()))).shape[0])
-    names = [
-        n for n, y in outputs.items() if np.issubdtype(np.asarray(y).dtype, np.floating) and not np.all(np.isfinite(y))
-    ]
-    return f"{what} outputs NaN or Inf for {bad} of {total} samples (output {', '.join(map(repr, names))})"
 
 
 @dataclass
@@ -452,4 +381,4 @@ class OptimizeSession:
             source.close()
 
 
-__all__ = ["OptimizeSession", "SessionOptions", "as_options", "choose_primary", "choose_tasks", "nonfinite_message"]
+__all__ = ["OptimizeSession", "SessionOptions", "as_options"]

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import QPushButton
 from core.errors import ErrorKind, JobError
 from gui.serving.child_job import CachedCandidate
 from gui.serving.controller import ServingController
-from gui.serving.panel import ServingPanel, rps_text
+from gui.serving.panel import ServingPanel
+from gui.serving.study_text import rps_text
 
 if TYPE_CHECKING:
     from core.serving.api import ServingStudy

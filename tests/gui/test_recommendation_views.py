@@ -194,7 +194,7 @@ def crafted_auto_result() -> AutoResult:
 
 
 def test_auto_recommendation_is_the_same_in_every_view(qtbot, panel):
-    from core.cli.auto_mode import format_auto
+    from core.cli.auto_table import format_auto
     from gui.auto import auto_explanation_lines
 
     result = crafted_auto_result()
