@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # types only: the serving study and the optimizer load lazily
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
+    """Add `optimize --auto`'s serving options (`--rate`, `--p99-ms`, ...) to the auto mode's argument group."""
     from core.cli.bench import positive_float
 
     group.add_argument(

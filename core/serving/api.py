@@ -43,6 +43,7 @@ class BatchPolicy:
     workers: int = 1
 
     def label(self) -> str:
+        """The policy in words, e.g. "batch<=32, wait<=1 ms, 2 workers" or "no batching, 1 worker"."""
         if self.max_batch == 1:
             return f"no batching, {self.workers} worker{'s' if self.workers != 1 else ''}"
         return (

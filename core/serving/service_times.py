@@ -72,6 +72,7 @@ class ModelWorker:
 
     @property
     def fixed_batch(self) -> int | None:
+        """The signature's fixed batch size (a model that cannot batch), or None when the batch axis is free."""
         return self.model.fixed_batch
 
     def compute(self, indices: Sequence[int]) -> list[dict[str, np.ndarray]]:

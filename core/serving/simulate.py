@@ -54,6 +54,7 @@ class ServiceModel:
 
     @property
     def max_size(self) -> int:
+        """The largest batch size with a service-time table."""
         return max(self.tables)
 
     def median_ms(self, n: int) -> float:

@@ -59,6 +59,7 @@ class Arrivals:
             self.unit = poisson_schedule(1.0, 0, seed, count=count).times
 
     def at(self, rate: float) -> np.ndarray:
+        """The arrival times (s) at `rate` requests per second: the unit-rate stream scaled (common random numbers)."""
         return self.unit / rate
 
 
