@@ -10,7 +10,7 @@ from core.serving.cache_sim import cache_effect, lru_hits
 from core.serving.generator import poisson_schedule
 from core.serving.overheads import BLOCK, Overheads, draw, load_weights, measure_overheads
 from core.serving.simulate import service_model, simulate
-from core.serving.sweep import Arrivals, best_policy, sustainable
+from core.serving.sweep import Arrivals, best_policy, knee_of, sustainable
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.8])
@@ -256,3 +256,25 @@ def test_a_burst_of_slow_batches_is_replayed_as_a_burst():
     assert BLOCK >= 32
     assert _longest_run(drawn > 1.0) == 32
     assert np.mean(drawn > 1.0) == pytest.approx(0.032, abs=0.02)  # the slow share is the run's own
+
+
+def test_the_knee_is_where_p99_leaves_twice_its_light_load_value_for_good():
+    # p99 at light load 1.0 ms: the limit is 2.0 ms. A bump to 3.5 ms at 300/s falls back to 1.5 ms, so it is
+    # not the knee; from 700/s on every point is over 2 ms (then saturated): the knee is 600/s, the last rate
+    # before that. The first rate over the limit (300/s) would call the knee at 200/s.
+    points = [
+        (100.0, 1.0, False),
+        (200.0, 1.2, False),
+        (300.0, 3.5, False),
+        (400.0, 1.5, False),
+        (500.0, 1.8, False),
+        (600.0, 1.9, False),
+        (700.0, 4.0, False),
+        (800.0, 9.0, False),
+        (900.0, 50.0, True),
+    ]
+    assert knee_of(points) == 600.0
+    assert knee_of(points[:6]) == 600.0  # never over for good: the highest rate tried
+    assert knee_of([(100.0, 1.0, True)]) is None  # saturated from the start
+    assert knee_of([(100.0, 1.0, False), (200.0, 3.0, False)]) == 100.0
+    assert knee_of([]) is None

@@ -126,21 +126,30 @@ def knee(
     variant: str,
     check: Callable[[], None] = lambda: None,
 ) -> float | None:
-    """The knee of p99 versus load: the highest rate whose simulated p99 is still under twice the p99
-    at 5% of capacity (beyond it the queue, not the model, sets the latency). None if never under."""
+    """The knee of p99 versus load (`knee_of`) over 16 simulated rates from 5% to 110% of capacity."""
     top = capacity_rps(policy, model)
-    rates = np.geomspace(top * 0.05, top * 1.1, 16)
-    base = None
-    last = None
-    for rate in rates:
+    points = []
+    for rate in np.geomspace(top * 0.05, top * 1.1, 16):
         check()
         p = sim_point(arrivals.at(rate), policy, model, variant=variant, offered_rps=float(rate))
-        if base is None:
-            base = p.latency.total.p99
-        if p.saturated or p.latency.total.p99 > 2 * base:
-            break
-        last = float(rate)
-    return last
+        points.append((float(rate), p.latency.total.p99, p.saturated))
+    return knee_of(points)
+
+
+def knee_of(points: Sequence[tuple[float, float, bool]]) -> float | None:
+    """The knee of (rate, p99 ms, saturated) points in rising rate: the highest rate below which p99 stays
+    under twice the first point's, and beyond which it never comes back under (the queue, not the model,
+    sets the latency from there on). A single high point followed by lower ones is a bump of the measured
+    costs (the simulation draws them from the real run nearest each rate), not the knee. None if the
+    first point is already over or saturated, or there are no points."""
+    if not points or points[0][2]:
+        return None
+    limit = 2 * points[0][1]
+    over = [saturated or p99 > limit for _, p99, saturated in points]
+    beyond = len(over)  # the first point from which every later point is over
+    while beyond > 0 and over[beyond - 1]:
+        beyond -= 1
+    return points[beyond - 1][0] if beyond > 0 else None
 
 
 def curve(
@@ -172,6 +181,7 @@ __all__ = [
     "capacity_rps",
     "curve",
     "knee",
+    "knee_of",
     "policies",
     "sustainable",
 ]
