@@ -13,12 +13,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.adapters import UpstreamFallback
 from core.errors import ConversionError
 from core.optimize.convert import ConverterFactory
 from core.optimize.recipes import ConvertConfig
 from core.optimize.results import LayerError
+from core.optimize.variant_warnings import add_upstream_fallback
 
-__all__ = ["MAX_CALIBRATIONS", "PipelineContext", "WorkState"]
+__all__ = ["MAX_CALIBRATIONS", "PipelineContext", "WorkState", "fall_back"]
 
 
 @dataclass
@@ -115,3 +117,15 @@ class PipelineContext:
         self.factories.clear()
         self.calibrations.clear()
         self.calibration_changes.clear()
+
+
+def fall_back(
+    why: ConversionError, state: WorkState, mode: str, ctx: PipelineContext, taking: str, route: str, cost: str
+) -> bool:
+    """A faster private route failed: log the route taken instead and, when it failed because an upstream name
+    moved (`UpstreamFallback`), put a warning naming it on the variant. Returns False: the caller falls back."""
+    ctx.cancel.raise_if_cancelled()
+    ctx.progress.log(f"{mode}: {taking} ({why.message})")
+    if isinstance(why, UpstreamFallback):
+        add_upstream_fallback(state.warnings, route, why.changed, cost)
+    return False

@@ -15,10 +15,9 @@ if TYPE_CHECKING:
     from core.optimize.calibration import Calibration
 
 from core.errors import ConversionError
-from core.adapters import UpstreamFallback
 from core.adapters.ai_edge_quantizer import DERIVABLE, quantize_tflite
 from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
-from core.optimize.pass_context import PipelineContext, WorkState
+from core.optimize.pass_context import PipelineContext, WorkState, fall_back
 from core.optimize.quantize import configure_converter, positional_dataset, representative_dataset
 from core.optimize.recipes import (
     CALIBRATED_MODES,
@@ -150,16 +149,15 @@ class QuantizePass(Pass):
         try:
             state.tflite_bytes = derive_weight_variant(_fp32(state), config.mode)
         except ConversionError as why:
-            ctx.cancel.raise_if_cancelled()
-            ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
-            if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(
-                    state.warnings,
-                    "the public converter",
-                    why.changed,
-                    "slower: a second conversion instead of one from the fp32 model; same quantization",
-                )
-            return False
+            return fall_back(
+                why,
+                state,
+                config.mode,
+                ctx,
+                "converting with the TFLite converter",
+                "the public converter",
+                "slower: a second conversion instead of one from the fp32 model; same quantization",
+            )
         state.converter_path = f"{state.converter_path}+ai-edge-quantizer"
         return True
 
@@ -192,16 +190,15 @@ class QuantizePass(Pass):
                     data = int16x8_model(calibration, allow_float=True)
                     warning = f"not every op has an integer kernel; some stay float32 ({strict.message})"
         except ConversionError as why:
-            ctx.cancel.raise_if_cancelled()
-            ctx.progress.log(f"{config.mode}: converting with the TFLite converter ({why.message})")
-            if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(
-                    state.warnings,
-                    "the public converter",
-                    why.changed,
-                    "slower: the converter converts and calibrates again; same quantization",
-                )
-            return False
+            return fall_back(
+                why,
+                state,
+                config.mode,
+                ctx,
+                "converting with the TFLite converter",
+                "the public converter",
+                "slower: the converter converts and calibrates again; same quantization",
+            )
         state.tflite_bytes = data
         if warning:
             state.warnings.append(warning)
@@ -228,16 +225,15 @@ class QuantizePass(Pass):
                 calibration, positional_dataset(ctx.calibration_x, _fp32(state), _signature(ctx), ctx.cancel)
             )
         except ConversionError as why:
-            ctx.cancel.raise_if_cancelled()
-            ctx.progress.log(f"{config.mode}: the converter's debugger measures instead ({why.message})")
-            if isinstance(why, UpstreamFallback):
-                add_upstream_fallback(
-                    state.warnings,
-                    "the public converter and QuantizationDebugger",
-                    why.changed,
-                    "slower: the model is calibrated again; same quantization",
-                )
-            return False
+            return fall_back(
+                why,
+                state,
+                config.mode,
+                ctx,
+                "the converter's debugger measures instead",
+                "the public converter and QuantizationDebugger",
+                "slower: the model is calibrated again; same quantization",
+            )
         # The user's own choices (an unknown float layer, ...) fail the variant here, not in a second attempt.
         self._apply_selective(state, config, ctx, requantize, errors)
         return True
