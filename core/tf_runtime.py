@@ -12,7 +12,9 @@ import os
 import re
 import sys
 import threading
+import time
 from types import ModuleType
+from typing import Callable
 
 from core.native_output import drop_stderr_lines
 
@@ -42,19 +44,26 @@ def filter_noise(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not _NOISE.match(line))
 
 
-def wait_for_tensorflow_preload(timeout: float = PRELOAD_WAIT_SECONDS) -> None:
+def wait_for_tensorflow_preload(timeout: float = PRELOAD_WAIT_SECONDS, check: Callable[[], None] | None = None) -> None:
     """Block until the engine child's background TensorFlow import (if any) has finished.
 
     Why: importing Keras, h5py or TensorFlow while that thread is half-way through
     `import tensorflow` can see a partly initialised module (AttributeError deep in
     tf.data) or trip importlib's deadlock detection. Returns at once when called
-    from the preload thread itself or when no preload runs; `timeout` in seconds.
+    from the preload thread itself or when no preload runs; `timeout` in seconds. `check()` is
+    called every 0.1 s while waiting (e.g. a cancel token's `raise_if_cancelled`).
     """
     if _imported.is_set():
         return
     for thread in threading.enumerate():
         if thread.name == PRELOAD_THREAD_NAME and thread is not threading.current_thread():
-            thread.join(timeout)
+            if check is None:
+                thread.join(timeout)
+                continue
+            deadline = time.monotonic() + timeout
+            while thread.is_alive() and time.monotonic() < deadline:
+                check()
+                thread.join(0.1)
 
 
 def import_tensorflow() -> ModuleType:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from core.engine.context import CancelToken, Reporter
 from core.engine.events import ErrorEvent, Event, ResultEvent
 from core.errors import ErrorKind, JobError, LitesmithError
-from core.tf_runtime import install_stderr_filter, quiet_environment
+from core.tf_runtime import PRELOAD_THREAD_NAME, install_stderr_filter, quiet_environment
 
 if TYPE_CHECKING:
     from core.engine.sandbox import SandboxStatus
@@ -189,7 +189,7 @@ def child_main(conn: Connection, settings: ChildSettings) -> None:
 
     threading.Thread(target=listen, name="engine-listener", daemon=True).start()
     if settings.preload_tensorflow:
-        threading.Thread(target=_preload_tensorflow, name="tf-preload", daemon=True).start()
+        threading.Thread(target=_preload_tensorflow, name=PRELOAD_THREAD_NAME, daemon=True).start()
 
     while True:
         message = jobs.get()

@@ -15,7 +15,6 @@ arrivals for the error (`calibrate.RealRuns.confirm`); (6) the prediction cache 
 from __future__ import annotations
 
 import math
-import threading
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ from core.serving.calibrate import CAP_FRACTION, RealRuns, light_rate, refine
 from core.serving.generator import Schedule, read_trace
 from core.serving.service_times import ModelWorker, measure_service_times
 from core.serving.simulate import ServiceModel, service_model
+from core.tf_runtime import wait_for_tensorflow_preload
 
 BASELINE = BatchPolicy(1, 0.0, 1)
 CONFIRM_FRACTION = 0.8
@@ -197,17 +197,6 @@ def _caches(
     return [cache_effect(arrivals, trace.keys, int(n), policy, model) for n in sorted(set(sizes))]
 
 
-def _wait_for_background_imports(cancel: CancelToken) -> None:
-    """Let the engine child's background TensorFlow import (`core.engine.child`, thread "tf-preload")
-    finish first: it holds the interpreter lock for seconds, and timings taken meanwhile came out up
-    to 9x slower (isolated batch-1 service time 0.68 against 0.077 ms, fraud fp32, issue 14)."""
-    for thread in threading.enumerate():
-        if thread.name == "tf-preload":
-            while thread.is_alive():
-                cancel.raise_if_cancelled()
-                thread.join(timeout=0.1)
-
-
 def run_study(
     models: Sequence[tuple[str, str]],
     *,
@@ -240,7 +229,9 @@ def run_study(
         or seconds <= 0
     ):
         raise UsageError("max_batch and workers must be >= 1, max_wait_ms >= 0, seconds > 0")
-    _wait_for_background_imports(cancel)
+    # The engine child's background TensorFlow import holds the interpreter lock for seconds: timings taken
+    # meanwhile read up to 9x slow (fraud fp32 batch 1: 0.68 against 0.077 ms, issue 14).
+    wait_for_tensorflow_preload(check=cancel.raise_if_cancelled)
     schedule = read_trace(trace) if trace is not None else None
     notes: list[str] = []
     if schedule is not None and schedule.keys is None and cache_sizes:
