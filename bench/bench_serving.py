@@ -7,10 +7,12 @@ data's real samples and prints, per variant: the sustainable rate at p99 <= 5 ms
 (one interpreter, one request at a time) and with the recommended dynamic-batching policy (both
 simulated from measured service times, with the harness's costs measured in real calibration runs
 at about those rates), the real load test at each (80% of the simulated rate), how many requests
-its p99 rests on, and the simulation's p99 error against the real run on the same arrivals
-(target: within 15% below saturation).
+its p99 rests on, and the simulation's p99 error against the real runs on the same arrivals
+(target: within 15% below saturation). The real runs at each confirming rate alternate with the
+calibration runs there, so the machine's drift meets both alike; the machine's own stalls (a
+sleeping thread's late wake-ups) are measured before and after, as the noise floor.
 
-Usage:  .venv/bin/python bench/bench_serving.py [--p99-ms 5] [--seconds 3] [--samples fraud,digits]
+Usage:  .venv/bin/python bench/bench_serving.py [--p99-ms 5] [--seconds 8] [--samples fraud,digits]
 Writes bench/results/serving-SAMPLE.json. The machine's load sets the tail: the script prints `uptime`.
 """
 
@@ -58,14 +60,33 @@ def make_variants(sample: str, folder: Path) -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".tflite"), str(p)) for p in found]
 
 
+def machine_stalls(seconds: float = 5.0, nap_s: float = 0.0005, stall_ms: float = 1.0) -> str:
+    """The machine's own noise floor: a lone thread sleeping `nap_s` at a time for `seconds`; how often it
+    woke more than `stall_ms` late and by how much. A p99 of a millisecond rests on stalls like these."""
+    late: list[float] = []
+    naps = 0
+    end = time.perf_counter() + seconds
+    while (t0 := time.perf_counter()) < end:
+        time.sleep(nap_s)
+        naps += 1
+        over = (time.perf_counter() - t0 - nap_s) * 1000.0
+        if over > stall_ms:
+            late.append(over)
+    worst = f", worst {max(late):.1f} ms" if late else ""
+    return (
+        f"machine floor: a thread sleeping {nap_s * 1000:g} ms at a time woke over {stall_ms:g} ms late "
+        f"{len(late)} times in {seconds:g} s ({naps:,} naps){worst}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p99-ms", type=float, default=5.0)
     parser.add_argument(
         "--seconds",
         type=float,
-        default=3.0,
-        help="length of each real load test (stretched up to 4x to carry 3,000 requests)",
+        default=8.0,
+        help="length of each real load test, s (stretched up to 4x to carry 3,000 requests; the CLI's default is 3)",
     )
     parser.add_argument("--samples", default="fraud,digits")
     parser.add_argument("--digits-modes", default="fp32", help="which digits variants to study (fp32,int8)")
@@ -81,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     documents = {}
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
+    floor = machine_stalls()
+    print(floor, flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         for sample in [s.strip() for s in args.samples.split(",") if s.strip()]:
@@ -108,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                         v.recommended,
                         v.confirmed_unbatched,
                         v.simulation_error_unbatched,
+                        v.repeat_error_unbatched,
                         v.confirmed,
                         v.simulation_error,
+                        v.repeat_error,
                     )
                 )
     print(
@@ -117,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         f"'real' = load test at 80% of it)"
     )
     header = (
-        f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'n':>6} {'sim err':>8}   {'recommended':>12} "
-        f"{'policy':<32} {'real p99':>9} {'n':>6} {'sim err':>8}"
+        f"{'variant':<14} {'no batching':>12} {'real p99':>9} {'n':>7} {'sim err':>8} {'repeat':>7}   "
+        f"{'recommended':>12} {'policy':<32} {'real p99':>9} {'n':>7} {'sim err':>8} {'repeat':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -139,15 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     def count(point):
         return "-" if point is None else f"{point.requests:,}"
 
-    for name, unb, rec, policy, real_unb, err_unb, real_rec, err_rec in rows:
+    for name, unb, rec, policy, real_unb, err_unb, rep_unb, real_rec, err_rec, rep_rec in rows:
         print(
-            f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {count(real_unb):>6} {err(err_unb):>8}   "
-            f"{rate(rec):>12} {(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {count(real_rec):>6} "
-            f"{err(err_rec):>8}"
+            f"{name:<14} {rate(unb):>12} {p99(real_unb):>9} {count(real_unb):>7} {err(err_unb):>8} {err(rep_unb):>7}   "
+            f"{rate(rec):>12} {(policy.label() if policy else '-'):<32} {p99(real_rec):>9} {count(real_rec):>7} "
+            f"{err(err_rec):>8} {err(rep_rec):>7}"
         )
     print(
-        "n: requests the real p99 rests on; * the generator fell behind the offered rate in that real run; S saturated"
+        "real p99: the real run with the median p99 (n: its requests); sim err: simulated against real p99, each over\n"
+        "all the requests of the 5 real runs at that rate and of their twins; repeat: the same figure between the\n"
+        "calibration runs at that rate and those real runs (real against real: the machine's own floor).\n"
+        "* the generator fell behind the offered rate in that real run; S saturated"
     )
+    print(floor)
+    print(machine_stalls())
     print(f"total {time.perf_counter() - started:.0f} s")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     out = Path(args.out)

@@ -64,7 +64,7 @@ def test_html_escapes_and_says_the_recommendation():
 def test_text_and_document():
     text = format_study(_study())
     assert "recommendation: a<b> with batch<=8, wait<=1 ms, 2 workers (+25% headroom over 800/s)" in text
-    assert "differs from the real run by 8%" in text
+    assert "differs from the real runs by 8%" in text
     doc = study_document(_study())
     first = doc["variants"][0]["service_ms"][0]
     assert (first["batch"], first["samples"]) == (1, 2)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.serving.api import BatchPolicy
+from core.serving.api import BatchPolicy, LoadPoint
 from core.serving.cache_sim import cache_effect, lru_hits
+from core.serving.calibrate import CONFIRM_REPEATS
 from core.serving.generator import poisson_schedule
-from core.serving.overheads import BLOCK, Overheads, draw, load_weights, measure_overheads
+from core.serving.overheads import BLOCK, Overheads, draw, load_weights, measure_overheads, pooled
 from core.serving.simulate import service_model, simulate
 from core.serving.sweep import Arrivals, best_policy, knee_of, sustainable
 
@@ -120,20 +121,32 @@ def test_costs_mix_the_runs_around_the_rate(rate, heavy_share):
     # Runs measured at 100/s (dispatch 0) and 300/s (dispatch 2 ms). At 150/s a batch takes the 300/s run's
     # cost with probability (150 - 100) / (300 - 100) = 1/4; below 100/s never, above 300/s always.
     # Evenly spaced requests with 0.1 ms service never queue (2.1 ms < 2.5 ms apart), so each request's
-    # wait is its own batch's dispatch.
+    # wait is its own batch's dispatch. The run is chosen per block of BLOCK batches: 1,500 blocks.
     assert load_weights([100.0, 300.0], rate).tolist() == pytest.approx([1 - heavy_share, heavy_share])
     model = service_model({1: [0.1]}, [_costs(300.0, dispatch=[2.0]), _costs(100.0, dispatch=[0.0])])
-    arrivals = np.arange(8000) / rate
+    arrivals = np.arange(1500 * BLOCK) / rate
     run = simulate(arrivals, BatchPolicy(), model, seed=5)
-    share = float(np.mean(run.wait_ms > 1.0))
-    assert share == pytest.approx(heavy_share, abs=0.02)  # binomial sd <= 0.005 at 8,000 draws
+    heavy = run.wait_ms > 1.0
+    assert float(np.mean(heavy)) == pytest.approx(heavy_share, abs=0.035)  # binomial sd <= 0.013 at 1,500 blocks
+    # Whole blocks come from one run: a block's batches are all heavy or all light.
+    per_block = heavy.reshape(1500, BLOCK)
+    assert np.all(per_block.all(axis=1) | ~per_block.any(axis=1))
+
+
+def test_a_worker_is_busy_until_it_has_handed_its_batch_back():
+    # Service 1 ms, hand-back 0.5 ms, no other cost. Two requests at 0 ms, one worker: the second can be
+    # taken only once the worker has handed the first back, at 1.5 ms, so it waits 1.5 ms.
+    model = service_model({1: [1.0]}, [_costs(10.0, handback=[0.5])])
+    run = simulate(np.array([0.0, 0.0]), BatchPolicy(), model)
+    assert run.wait_ms.tolist() == pytest.approx([0.0, 1.5])
+    assert (run.wait_ms + run.compute_ms + run.handback_ms).tolist() == pytest.approx([1.5, 3.0])
 
 
 def test_costs_measured_from_a_run_by_hand():
     # One worker, no batching. Times in ms (the record holds seconds). Request 0 arrives at 0 with the
     # batcher idle and closes at 0.1 (wake 0.1); it runs 0.2-1.2 (isolated median 0.8: slowdown 0.2) and
-    # is received at 1.5 (hand-back 0.3). Request 1 arrives at 0.5, before the worker is free at 1.2:
-    # it closes at 1.6 (turn-around 0.4), runs 1.7-2.5 and is received at 2.6. Request 2 arrives at 5,
+    # is received at 1.5 (hand-back 0.3). Request 1 arrives at 0.5, before the worker is free (it hands
+    # request 0 back at 1.5): it closes at 1.6 (turn-around 0.1), runs 1.7-2.5 and is received at 2.6. Request 2 arrives at 5,
     # the batcher idle again: wake 0.05. Request 3 (the last batch) counts only for the per-batch parts.
     ms = np.array
     arrival, closed = ms([0.0, 0.5, 5.0, 9.0]), ms([0.1, 1.6, 5.05, 9.1])
@@ -144,7 +157,7 @@ def test_costs_measured_from_a_run_by_hand():
     assert costs.dispatch_ms == pytest.approx([0.1, 0.1, 0.05, 0.1])
     assert costs.slowdown_ms == pytest.approx([0.2, 0.0, 0.1, 0.0])
     assert costs.handback_ms == pytest.approx([0.3, 0.1, 0.1, 0.1])
-    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.4])
+    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.1])
     assert costs.rate_rps == pytest.approx(3 / 0.009) and costs.requests == 4
 
 
@@ -152,7 +165,8 @@ def test_batched_costs_measured_with_two_workers():
     # Two workers, batches of up to 2, max_wait 1 ms. Batch A = requests 0, 1 (arrive 0 and 0.2, full at
     # 0.2, closes 0.3: wake 0.1); batch B = requests 2, 3 (arrive 0.4 and 0.5, full at 0.5; the second
     # worker is free, the batcher closed A at 0.3: closes 0.55, wake 0.05); batch C = request 4 (arrives
-    # 0.6, due at 1.6 by max_wait; both workers busy until A ends at 2.0: closes 2.2, turn-around 0.2);
+    # 0.6, due at 1.6 by max_wait; both workers busy until A's worker hands it back at 2.1: closes 2.2,
+    # turn-around 0.1);
     # batch D = request 5, the last.
     ms = np.array
     arrival = ms([0.0, 0.2, 0.4, 0.5, 0.6, 8.0])
@@ -171,14 +185,14 @@ def test_batched_costs_measured_with_two_workers():
     )
     assert costs.dispatch_ms == pytest.approx([0.1, 0.05, 0.1, 0.1])
     assert costs.slowdown_ms == pytest.approx([0.1, 0.4, 0.2, -0.1])
-    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.2])
+    assert costs.wake_ms == pytest.approx([0.1, 0.05]) and costs.turn_ms == pytest.approx([0.1])
 
 
 def test_calibration_runs_go_where_the_answer_lies():
     # The search finds 10,000/s from the light run alone; a real run there saturates, serving 4,000/s:
     # its costs are dropped and rates are capped at 80% of 4,000 = 3,200/s. The run at 3,200/s holds
     # and its costs make the search find 3,000/s, within 15% of a measured rate: no further run there;
-    # a last run at 65% of 3,000 = 1,950/s brackets the confirming run's 2,400/s.
+    # last, CONFIRM_REPEATS runs at the confirming rate, 80% of 3,000 = 2,400/s, as long as those.
     from types import SimpleNamespace
 
     from core.serving.calibrate import refine
@@ -192,24 +206,27 @@ def test_calibration_runs_go_where_the_answer_lies():
     class FakeRuns:
         rates: list = []
 
-        def calibrate(self, policy, rate, model):
+        def calibrate(self, policy, rate, model, repeats=1, *lengths):
             self.rates.append(rate)
+            self.repeats.append(repeats)
             p99 = SimpleNamespace(total=SimpleNamespace(p99=1.0))  # within the 5 ms budget
             point = SimpleNamespace(saturated=rate > 5000, offered_rps=rate, achieved_rps=rate, latency=p99)
             return point, _costs(rate), 4000.0
 
     runs = FakeRuns()
     runs.p99_ms = 5.0
+    runs.repeats = []
     cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
-    assert runs.rates == pytest.approx([10000.0, 3200.0, 1950.0])
+    assert runs.rates == pytest.approx([10000.0, 3200.0, 2400.0])
+    assert runs.repeats == [1, 1, CONFIRM_REPEATS]
     assert cal.ceiling == pytest.approx(3200.0) and cal.result.sustainable_rps == pytest.approx(2900.0)
-    assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 1950.0, 3200.0])
+    assert [o.rate_rps for o in cal.model.loads] == pytest.approx([500.0, 2400.0, 3200.0])
 
 
 def test_a_real_run_over_the_budget_caps_the_rate_claimed():
     # The run at 10,000/s keeps up but its real p99 is 6 ms (budget 5): its costs are kept and rates are
-    # capped at 8,000/s. The run at 8,000/s holds; the search finds 7,000/s, within 15% of it; a last run
-    # at 65% of 7,000 = 4,550/s brackets the confirming rate.
+    # capped at 8,000/s. The run at 8,000/s holds; the search finds 7,000/s, within 15% of it; the last
+    # runs go at the confirming rate, 80% of 7,000 = 5,600/s (or at the user's target rate, when lower).
     from types import SimpleNamespace
 
     from core.serving.calibrate import refine
@@ -224,7 +241,7 @@ def test_a_real_run_over_the_budget_caps_the_rate_claimed():
         p99_ms = 5.0
         rates: list = []
 
-        def calibrate(self, policy, rate, model):
+        def calibrate(self, policy, rate, model, repeats=1, *lengths):
             self.rates.append(rate)
             p99 = SimpleNamespace(total=SimpleNamespace(p99=6.0 if rate > 9000 else 1.0))
             point = SimpleNamespace(saturated=False, offered_rps=rate, achieved_rps=rate, latency=p99)
@@ -232,9 +249,12 @@ def test_a_real_run_over_the_budget_caps_the_rate_claimed():
 
     runs = FakeRuns()
     cal = refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs)
-    assert runs.rates == pytest.approx([10000.0, 8000.0, 4550.0])
+    assert runs.rates == pytest.approx([10000.0, 8000.0, 5600.0])
     assert cal.ceiling == pytest.approx(8000.0) and cal.result.sustainable_rps == pytest.approx(7100.0)
     assert len(cal.model.loads) == 4
+    runs.rates = []
+    refine(service_model({1: [0.1]}, [_costs(500.0)]), search, runs, target=3000.0)
+    assert runs.rates[-1] == pytest.approx(3000.0)
 
 
 def _longest_run(flags: np.ndarray) -> int:
@@ -278,3 +298,65 @@ def test_the_knee_is_where_p99_leaves_twice_its_light_load_value_for_good():
     assert knee_of([(100.0, 1.0, True)]) is None  # saturated from the start
     assert knee_of([(100.0, 1.0, False), (200.0, 3.0, False)]) == 100.0
     assert knee_of([]) is None
+
+
+def test_runs_at_one_rate_pool_into_one():
+    # Two runs: 100 requests at 1,000/s and 300 at 2,000/s: rate (1,000 x 100 + 2,000 x 300) / 400 = 1,750/s.
+    a = Overheads(1000.0, np.array([1.0]), np.array([0.1]), np.array([0.2]), np.array([0.3]), np.array([]), 100)
+    b = Overheads(
+        2000.0, np.array([2.0, 3.0]), np.array([0.4, 0.5]), np.array([0.6, 0.7]), np.array([]), np.array([0.8]), 300
+    )
+    both = pooled([a, b])
+    assert both.rate_rps == pytest.approx(1750.0) and both.requests == 400
+    assert both.dispatch_ms.tolist() == [1.0, 2.0, 3.0] and both.slowdown_ms.tolist() == [0.1, 0.4, 0.5]
+    assert both.handback_ms.tolist() == [0.2, 0.6, 0.7]
+    assert both.wake_ms.tolist() == [0.3] and both.turn_ms.tolist() == [0.8]
+    with pytest.raises(ValueError):
+        pooled([])
+
+
+class _ScriptedRuns:
+    """`RealRuns` whose real runs are scripted: run k (from 0) serves 100 requests 10 ms apart in 1 + k ms
+    each (no queue), its index in the point's note."""
+
+    def __new__(cls):
+        from core.engine.context import CancelToken, null_reporter
+        from core.serving.calibrate import RealRuns
+        from core.serving.loadtest import RunRecord
+        from core.serving.points import latency_parts
+
+        class Runs(RealRuns):
+            made = 0
+
+            def run(self, policy, rate, requests, stretch):
+                k, self.made = self.made, self.made + 1
+                arrival = np.arange(100) * 0.010
+                done = arrival + (1 + k) / 1000
+                total = np.full(100, 1.0 + k)
+                parts = latency_parts(total * 0, total, total * 0)
+                point = LoadPoint("v", policy, rate, rate, 0.0, True, 100, parts, False, False, note=str(k))
+                return point, RunRecord(arrival, arrival, arrival, done, done, [1] * 100, np.zeros(100))
+
+        return Runs([], None, "v", 5.0, 1.0, null_reporter(), CancelToken())
+
+
+def test_confirming_runs_held_out_between_calibration_runs_are_the_ones_confirmed():
+    # refine's last step: calibration runs at the confirming rate, each after a confirming run held out for
+    # `confirm`: runs 0, 2, 4 held out, runs 1, 3, 5 calibrate (slowdowns 1, 3, 5 ms over the 1 ms median).
+    # confirm makes no run of its own: real p99 over the held-out runs (1, 3, 5 ms) is 5 ms; the twins draw
+    # slowdowns 1, 3 or 5 ms: p99 6 ms, an error of 20%. Real against real: the calibration runs took 2, 4
+    # and 6 ms, p99 6 ms, so they differ from the held-out runs by 20% too.
+    from core.serving.calibrate import MIN_REQUESTS
+
+    runs = _ScriptedRuns()
+    policy, rate = BatchPolicy(), 100.0
+    _, costs, _ = runs.calibrate(policy, rate, service_model({1: [1.0]}), 3, MIN_REQUESTS, 4.0, True)
+    assert [p.note for p, _ in runs.held[(policy, rate)]] == ["0", "2", "4"]
+    assert set(np.round(costs.slowdown_ms, 6).tolist()) == {1.0, 3.0, 5.0} and costs.requests == 300
+    real, error, account, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]))
+    assert runs.made == 6 and (policy, rate) not in runs.held  # no new run: the held-out ones
+    assert real.note == "2" and error == pytest.approx(0.2) and "3 real runs (each made between" in account
+    assert repeat == pytest.approx(0.2)
+    # Without held-out runs, confirm makes its own, and there is no real-against-real figure.
+    *_, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]), repeats=2)
+    assert runs.made == 8 and repeat is None

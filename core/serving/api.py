@@ -134,6 +134,11 @@ class VariantServing:
     caches: tuple[CacheEffect, ...] = ()
     refine_run: LoadPoint | None = None  # the last real run whose harness costs calibrated the simulation
     notes: tuple[str, ...] = ()
+    # The same relative p99 difference as `simulation_error`, between two sets of real runs at that policy
+    # and rate (the calibration runs there and the confirming runs made between them): how well the
+    # machine repeats itself, the floor the simulation's error is read against. None without such runs.
+    repeat_error: float | None = None
+    repeat_error_unbatched: float | None = None
 
 
 @dataclass(frozen=True)

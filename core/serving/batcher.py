@@ -2,7 +2,7 @@
 request arrived, whichever comes first.
 
 `BatchQueue` is the thread-safe queue the load test's generator puts requests into and the
-batcher thread takes batches from. The batcher takes a batch only when a worker is free
+workers take batches from, one worker at a time. A batch is taken only when a worker is free
 (Triton-style: while every worker is busy, requests keep gathering, so a busy server batches
 more); the discrete-event simulation (`core.serving.simulate`) follows the same rule.
 

@@ -5,25 +5,28 @@ Calibration (`refine`): the simulation draws the harness's per-batch costs at ea
 from the real runs measured around it (`core.serving.overheads`). It starts from a light run;
 then, while the sustainable rate the simulation finds lies more than `NEAR` from every measured
 rate, a real run at that rate adds its costs and the search runs again (at most `ROUNDS` times).
-A last run at 65% of the rate found brackets the confirming run's rate (80% of it) between two
-measured loads. So the reported rate rests on costs measured at about that rate, and the
-confirming run's costs are interpolated over a fifth of the rate, not from a light run far below.
+Last, `CONFIRM_REPEATS` runs at the rate the confirming runs will go at (`confirm_rate`: 80% of
+the rate found, or the target when lower), their costs pooled: the simulation's costs at that load
+rest on as many requests as the real runs it is checked against. Why so many: a p99 of a
+millisecond or two rests on a few stalls of the machine per run (`overheads`), so the costs of a
+single run, like its p99, carry that run's luck.
 
 A real run outranks the simulation: a run that saturated, or whose generator could not offer its
 rate, is past the regime in question, so its costs are dropped and the rates claimed are capped
 at 80% of what it served (`Calibration.ceiling`); a run over the p99 budget keeps its costs and
 caps them at 80% of its rate. Either way the next run goes lower.
 
-Length: a confirming run lasts `seconds`, stretched up to `STRETCH` x to carry `MIN_REQUESTS`
-requests (a p99 from 3,000 requests rests on its 30 slowest; from a 3 s run at 200/s it would
-rest on 6); a calibration run lasts `seconds`, stretched up to 2x to carry 2,000.
+Length: a confirming run (and a calibration run at the confirming rate) lasts `seconds`, stretched
+up to `STRETCH` x to carry `MIN_REQUESTS` requests (a p99 from 3,000 requests rests on its 30
+slowest; from a 3 s run at 200/s it would rest on 6); another calibration run lasts `seconds`,
+stretched up to 2x to carry 2,000.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -33,21 +36,21 @@ from core.serving import sweep as sw
 from core.serving.api import PARTIAL_KIND, BatchPolicy, LoadPoint
 from core.serving.generator import Schedule, poisson_schedule
 from core.serving.loadtest import RunRecord, run_load_test
-from core.serving.overheads import Overheads, measure_overheads
+from core.serving.overheads import Overheads, measure_overheads, pooled
 from core.serving.points import served_rate
 from core.serving.service_times import ModelWorker
-from core.serving.simulate import ServiceModel, sim_point
+from core.serving.simulate import ServiceModel, point_of, simulate
 
 MIN_REQUESTS = 3000  # per confirming run
-CONFIRM_REPEATS = 3  # confirming runs per point: the error compares the medians of their p99s
-TWIN_SEEDS = 5  # simulations per confirming run (on its arrivals), the median p99 kept
+CONFIRM_REPEATS = 5  # confirming runs per point: the error compares p99s over all their requests
+TWIN_SEEDS = 5  # simulations per confirming run (on its arrivals), all their requests pooled
 CALIBRATION_REQUESTS = 2000
 STRETCH = 4.0  # a confirming run may last up to this many times `seconds` to carry its requests
 CALIBRATION_STRETCH = 2.0  # a calibration run (there are several), up to this many times
 LIGHT_MAX_RPS = 500.0  # the light calibration run: 20% of the isolated capacity, at most this
 NEAR = 0.15  # a sustainable rate this close to a measured one needs no further run
 ROUNDS = 4  # calibration runs at the load in question, per model
-BRACKET = 0.65  # and one below the confirming run's 80% of it
+CONFIRM_FRACTION = 0.8  # the confirming runs go at this fraction of the sustainable rate found
 CAP_FRACTION = 0.8  # a real run that did not hold caps the rates claimed at this fraction of its rate
 
 
@@ -86,6 +89,10 @@ class RealRuns:
     progress: Reporter
     cancel: CancelToken
     seed: int = 20
+    # Confirming runs made between calibration runs (`calibrate(hold_out=True)`), by (policy, rate).
+    held: dict[tuple[BatchPolicy, float], list[tuple[LoadPoint, RunRecord]]] = field(default_factory=dict)
+    # Per-request latencies (ms) of the calibration runs those were made between, by (policy, rate).
+    held_between: dict[tuple[BatchPolicy, float], list[np.ndarray]] = field(default_factory=dict)
 
     def run(self, policy: BatchPolicy, rate: float, requests: int, stretch: float) -> tuple[LoadPoint, RunRecord]:
         """One real run at `rate` (its point is sent as a partial), and its record."""
@@ -108,69 +115,117 @@ class RealRuns:
         self.progress.partial(PARTIAL_KIND, point)
         return point, rec
 
-    def calibrate(self, policy: BatchPolicy, rate: float, model: ServiceModel) -> tuple[LoadPoint, Overheads, float]:
-        """A calibration run: its point, its per-batch costs and the rate it served (requests per second
-        from the first arrival to the last receipt: the throughput when it saturated)."""
-        point, rec = self.run(policy, rate, CALIBRATION_REQUESTS, CALIBRATION_STRETCH)
-        ok = ~np.isnan(rec.received)
-        served = (
-            served_rate(float(np.nanmin(rec.arrival)), float(np.max(rec.received[ok])), int(ok.sum()))
-            if ok.sum() > 1
-            else 0.0
+    def calibrate(
+        self,
+        policy: BatchPolicy,
+        rate: float,
+        model: ServiceModel,
+        repeats: int = 1,
+        requests: int = CALIBRATION_REQUESTS,
+        stretch: float = CALIBRATION_STRETCH,
+        hold_out: bool = False,
+    ) -> tuple[LoadPoint, Overheads, float]:
+        """`repeats` calibration runs at `rate`: the point of the one with the median p99 (saturated when
+        any run saturated, its achieved rate the least), their per-batch costs pooled, and the least rate
+        served (requests per second from the first arrival to the last receipt: the throughput when it
+        saturated). `hold_out`: after each calibration run, a confirming run at the same rate, kept for
+        `confirm` (so the machine's drift over minutes meets both sets alike: measured side by side)."""
+        points: list[LoadPoint] = []
+        costs: list[Overheads] = []
+        served: list[float] = []
+        held = self.held.setdefault((policy, rate), []) if hold_out else None
+        for _ in range(max(1, repeats)):
+            if held is not None:
+                held.append(self.run(policy, rate, MIN_REQUESTS, STRETCH))
+            point, rec = self.run(policy, rate, requests, stretch)
+            ok = ~np.isnan(rec.received)
+            served.append(
+                served_rate(float(np.nanmin(rec.arrival)), float(np.max(rec.received[ok])), int(ok.sum()))
+                if ok.sum() > 1
+                else 0.0
+            )
+            points.append(point)
+            if held is not None:
+                self.held_between.setdefault((policy, rate), []).append(_latencies_ms(rec))
+            costs.append(
+                measure_overheads(rec.arrival, rec.closed, rec.start, rec.done, rec.received, policy, model.median_ms)
+            )
+        middle = sorted(points, key=lambda p: p.latency.total.p99)[len(points) // 2]
+        middle = replace(
+            middle, saturated=any(p.saturated for p in points), achieved_rps=min(p.achieved_rps for p in points)
         )
-        return (
-            point,
-            measure_overheads(rec.arrival, rec.closed, rec.start, rec.done, rec.received, policy, model.median_ms),
-            served,
-        )
+        return middle, pooled(costs), min(served)
 
     def confirm(
         self, policy: BatchPolicy, rate: float, model: ServiceModel, repeats: int = CONFIRM_REPEATS
-    ) -> tuple[LoadPoint, float | None, str]:
-        """`repeats` real runs at `rate`, each with its simulated twin on the very same arrivals.
+    ) -> tuple[LoadPoint, float | None, str, float | None]:
+        """`repeats` real runs at `rate` (those held out between calibration runs at this policy and rate,
+        when there are), each with `TWIN_SEEDS` simulated twins on its very arrivals.
 
-        Returns the real run with the median p99, the simulation's relative p99 error (median twin p99
-        against median real p99) and a one-line account of every run's real and simulated p99 (ms).
-        Why repeats: a p99 near the limit rests on a few stalls of the machine, which land in one run and
-        not in the next; the spread of the real runs is the noise floor the error is read against.
+        Returns the real run with the median p99, the simulation's relative p99 error, a one-line
+        account of every run's real and simulated p99 (ms), and, for held-out runs, the same error
+        between the calibration runs they were made between and them (real against real: the floor). The error compares pooled p99s: over every
+        request of the real runs, and over every request of their twins. Why pool: a p99 near the limit
+        rests on a few stalls of the machine, which land in one run and not in the next; pooled, it is
+        the operating point's p99 rather than one run's luck (each run's p99 is in the account: their
+        spread is the noise floor the error is read against).
         """
         reals: list[LoadPoint] = []
         twins: list[LoadPoint] = []
-        for _ in range(max(1, repeats)):
-            real, rec = self.run(policy, rate, MIN_REQUESTS, STRETCH)
-            arrived = arrivals_of(rec)
+        real_ms: list[np.ndarray] = []
+        twin_ms: list[np.ndarray] = []
+        held = self.held.pop((policy, rate), [])
+        for k in range(len(held) or max(1, repeats)):
+            real, rec = held[k] if held else self.run(policy, rate, MIN_REQUESTS, STRETCH)
             reals.append(real)
-            if len(arrived) >= 2:
-                # The twin runs on the very arrivals the real run got (a late generator's bursts included),
-                # `TWIN_SEEDS` times over: the one with the median p99 stands for the simulation (the cost
-                # draws replay stalls in blocks, so a single draw is itself a noisy p99).
-                draws = sorted(
-                    (
-                        sim_point(arrived, policy, model, variant=self.variant, offered_rps=rate, seed=s)
-                        for s in range(TWIN_SEEDS)
-                    ),
-                    key=lambda t: t.latency.total.p99,
-                )
-                twin = draws[len(draws) // 2]
-                self.progress.partial(PARTIAL_KIND, twin)
-                twins.append(twin)
+            real_ms.append(_latencies_ms(rec))
+            arrived = arrivals_of(rec)
+            if len(arrived) < 2:
+                continue
+            # The twins run on the very arrivals the real run got (a late generator's bursts included);
+            # the one with the median p99 is shown (the cost draws replay stalls in blocks, so a single
+            # draw is itself a noisy p99).
+            sims = [simulate(arrived, policy, model, seed) for seed in range(TWIN_SEEDS)]
+            points = sorted(
+                (point_of(r, arrived, policy, variant=self.variant, offered_rps=rate) for r in sims),
+                key=lambda t: t.latency.total.p99,
+            )
+            twins.append(points[len(points) // 2])
+            self.progress.partial(PARTIAL_KIND, twins[-1])
+            twin_ms += [r.wait_ms + r.compute_ms + r.handback_ms for r in sims]
         order = sorted(range(len(reals)), key=lambda i: reals[i].latency.total.p99)
         chosen = reals[order[len(order) // 2]]
-        real_p99 = [r.latency.total.p99 for r in reals]
-        sim_p99 = [t.latency.total.p99 for t in twins]
+        real_pooled = _p99(real_ms)
+        sim_pooled = _p99(twin_ms)
+        between = _p99(self.held_between.pop((policy, rate), [])) if held else math.nan
+        repeat = abs(between - real_pooled) / real_pooled if real_pooled > 0 and math.isfinite(between) else None
         account = (
-            f"{policy.label()} at {rate:,.0f}/s, {len(reals)} real runs: p99 "
-            f"{', '.join(f'{v:.2f}' for v in real_p99)} ms real, "
-            f"{', '.join(f'{v:.2f}' for v in sim_p99)} ms simulated on the same arrivals"
+            f"{policy.label()} at {rate:,.0f}/s, {len(reals)} real runs"
+            f"{' (each made between two calibration runs at this rate)' if held else ''}: p99 "
+            f"{', '.join(f'{r.latency.total.p99:.2f}' for r in reals)} ms real (all requests: {real_pooled:.2f}), "
+            f"{', '.join(f'{t.latency.total.p99:.2f}' for t in twins)} ms simulated on the same arrivals "
+            f"(all: {sim_pooled:.2f})"
+            + (f"; the calibration runs between them: {between:.2f} ms (all requests)" if repeat is not None else "")
         )
         # Both saturated: p99 is only how long the run lasted, no figure; one saturated and not the
         # other: a large error, as it should be.
         if len(twins) != len(reals) or all(r.saturated for r in reals) and all(t.saturated for t in twins):
-            return chosen, None, account
-        real_mid, sim_mid = float(np.median(real_p99)), float(np.median(sim_p99))
-        if not real_mid > 0:
-            return chosen, None, account
-        return chosen, abs(sim_mid - real_mid) / real_mid, account
+            return chosen, None, account, None
+        if not real_pooled > 0:
+            return chosen, None, account, None
+        return chosen, abs(sim_pooled - real_pooled) / real_pooled, account, repeat
+
+
+def _latencies_ms(rec: RunRecord) -> np.ndarray:
+    """End-to-end latency of every request the run received (ms)."""
+    ok = ~np.isnan(rec.received)
+    return (rec.received[ok] - rec.arrival[ok]) * 1000.0
+
+
+def _p99(latencies_ms: list[np.ndarray]) -> float:
+    """p99 of all the requests of several runs together (ms); NaN without any."""
+    pooled = np.concatenate(latencies_ms) if latencies_ms else np.empty(0)
+    return float(np.percentile(pooled, 99)) if len(pooled) else math.nan
 
 
 @dataclass
@@ -181,6 +236,13 @@ class Calibration:
     result: sw.PolicyResult | None
     runs: list[LoadPoint] = field(default_factory=list)
     ceiling: float = math.inf  # 80% of the least rate a real run did not hold (saturated, behind, over budget)
+    confirm_at: tuple[BatchPolicy, float] | None = None  # where confirming runs were held out (`RealRuns.held`)
+
+
+def confirm_rate(sustainable: float, target: float | None) -> float:
+    """The rate a policy is confirmed at: `CONFIRM_FRACTION` of its sustainable rate, or the target when lower."""
+    rate = CONFIRM_FRACTION * sustainable
+    return min(rate, target) if target is not None else rate
 
 
 def refine(
@@ -188,10 +250,11 @@ def refine(
     search: Callable[[ServiceModel], sw.PolicyResult | None],
     runs: RealRuns,
     on_run: Callable[[float, BatchPolicy], None] = lambda rate, policy: None,
+    target: float | None = None,
 ) -> Calibration:
     """Search, then measure a real run at the sustainable rate found and search again, until that rate
-    lies within `NEAR` of a measured one (or after `ROUNDS` runs, or when nothing holds); then one run
-    at `BRACKET` x that rate, so the confirming run's rate (80% of it) lies between measured loads.
+    lies within `NEAR` of a measured one (or after `ROUNDS` runs, or when nothing holds); then
+    `CONFIRM_REPEATS` runs at `confirm_rate` of the rate found (`target`: the user's rate), pooled.
 
     A run that saturated or whose generator fell behind is past the regime in question (a backlog, a
     generator issuing flat out): its costs are not kept; it caps the rates claimed at 80% of the
@@ -200,9 +263,12 @@ def refine(
     """
     cal = Calibration(model, search(model))
 
-    def measure(policy: BatchPolicy, rate: float) -> None:
+    def measure(policy: BatchPolicy, rate: float, repeats: int = 1, hold_out: bool = False) -> None:
         on_run(rate, policy)
-        point, costs, served = runs.calibrate(policy, rate, cal.model)
+        if hold_out:  # as long as the confirming runs
+            point, costs, served = runs.calibrate(policy, rate, cal.model, repeats, MIN_REQUESTS, STRETCH, True)
+        else:
+            point, costs, served = runs.calibrate(policy, rate, cal.model)
         cal.runs.append(point)
         if point.saturated or point.achieved_rps < 0.95 * point.offered_rps:
             # What it served (or could offer) is about the most this policy serves here: claim less.
@@ -225,11 +291,25 @@ def refine(
             break
         measure(found.policy, found.sustainable_rps)
     found = cal.result
-    if found is not None and found.sustainable_rps is not None and not measured_near(BRACKET * found.sustainable_rps):
-        # The confirming run goes at 80% of the rate found: measure below it too, so that rate lies
-        # between two measured loads, not between the light run and the top one.
-        measure(found.policy, BRACKET * found.sustainable_rps)
+    if found is not None and found.sustainable_rps is not None:
+        # As long as the confirming runs at their rate, so the simulation checked against them draws its
+        # costs from as many requests measured at that load (not from one run's luck, nor from loads a
+        # fifth away).
+        rate = confirm_rate(found.sustainable_rps, target)
+        measure(found.policy, rate, CONFIRM_REPEATS, hold_out=True)
+        cal.confirm_at = (found.policy, rate)
     return cal
+
+
+def confirming_rate(cal: Calibration | None, policy: BatchPolicy, sustainable: float, target: float | None) -> float:
+    """Where to confirm `policy`: `confirm_rate` of its sustainable rate, or the rate its confirming runs were
+    held out at during calibration when that was this policy and lies within `NEAR` of it."""
+    rate = confirm_rate(sustainable, target)
+    if cal is not None and cal.confirm_at is not None:
+        held_policy, held_rate = cal.confirm_at
+        if held_policy == policy and abs(held_rate - rate) <= NEAR * rate:
+            return held_rate
+    return rate
 
 
 def capped(result: sw.PolicyResult | None, limit: float) -> sw.PolicyResult | None:
@@ -246,6 +326,8 @@ __all__ = [
     "RealRuns",
     "arrivals_of",
     "capped",
+    "confirm_rate",
+    "confirming_rate",
     "light_rate",
     "refine",
     "run_seconds",

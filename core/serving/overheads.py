@@ -1,43 +1,40 @@
 """The load-test harness's own costs, measured per batch in real runs, and how they grow with the load.
 
 An isolated timing of `ModelWorker.compute` (`service_times`) misses what the threads of a real
-load test add: the batcher waking on an arrival, the hand-off of a batch to a worker thread, the
-compute running slower while the generator, batcher and collector threads share the interpreter
-lock and the cores with it, the batcher turning around to close the next batch, and the hand-back
-to the collector. A real run (`loadtest.run_load_test`) records every request's arrival, batch
-close, compute start and end and receipt; `measure_overheads` turns one run into per-batch samples
-(ms) of each part:
+load test add: a worker waking on an arrival, forming the batch, the compute running slower while
+the generator and the other workers share the interpreter lock and the cores with it, a worker
+turning around to close the next batch, and the hand-back of the outputs. A real run
+(`loadtest.run_load_test`) records every request's arrival, batch close, compute start and end and
+receipt; `measure_overheads` turns one run into per-batch samples (ms) of each part:
 
-- dispatch: batch close -> compute start (the worker thread wakes);
+- dispatch: batch close -> compute start (gathering the batch's inputs);
 - slowdown: compute time - the isolated median at the batch's size (negative when faster);
-- hand-back: compute end -> received by the collector;
-- wake: for a batch that closed while the batcher waited for it, its due moment (its first
+- hand-back: compute end -> the outputs stored for their requesters (the worker is busy meanwhile);
+- wake: for a batch that closed while a free worker waited for it, its due moment (its first
   request's arrival + max_wait, or the arrival that filled it) -> close;
-- turn: for a batch that was due before the batcher could take it (a worker was busy or the
-  batcher was closing the previous batch), the moment it could -> close. This holds the batcher's
-  own serial cost, so a Python batcher's capacity limit shows where it binds and nowhere else.
+- turn: for a batch that was due before a worker could take it (every worker busy, or another
+  closing the previous batch), the moment one could -> close. This holds the serial cost of
+  forming batches, so a Python batcher's capacity limit shows where it binds and nowhere else.
 
 These parts grow with the load: at a few hundred requests per second they are tens of
-microseconds; at thousands per second another thread holds the interpreter lock at most hand-offs
-and each waits for a thread switch. Measured at 200-2,500/s without batching on the fraud sample
-(2 cores), p99 of the batcher's queueing went from 0.7 to 4.4 ms at a worker utilization under 40%.
-A cost measured at one load is wrong at another (issue 14), so the simulation keeps the samples
-of each real run with its rate and, at an offered rate between two measured ones, draws each
-batch's costs from the run just below or just above it, the upper one with probability
-(rate - lower) / (upper - lower). Why a mixture: the costs come from collisions with the other
-threads, whose frequency grows about in proportion to the rate while each collision costs about
-the same (one thread switch, another thread's work), so the share of slow hand-offs, not their
-size, interpolates. Below the lowest measured rate the lowest run's samples hold, above the
-highest the highest's (never extrapolated: the study measures a run at the rate it reports).
-Dispatch, slowdown and hand-back are drawn together from one real batch, so a stall of the
-process that hit one batch counts once.
+microseconds; at thousands per second another thread holds the interpreter lock at more
+hand-offs and each waits for a thread switch. A cost measured at one load is wrong at another
+(issue 14), so the simulation keeps the samples of each real run with its rate and, at an offered
+rate between two measured ones, draws each block of batches' costs from the run just below or just
+above it, the upper one with probability (rate - lower) / (upper - lower). Why a mixture: the costs
+come from collisions with the other threads, whose frequency grows about in proportion to the rate
+while each collision costs about the same (one thread switch, another thread's work), so the share
+of slow hand-offs, not their size, interpolates. Below the lowest measured rate the lowest run's
+samples hold, above the highest the highest's (never extrapolated: the study measures a run at the
+rate it reports). Dispatch, slowdown and hand-back are drawn together from one real batch, so a
+stall of the process that hit one batch counts once.
 
-Limits, measured: far below the light run the costs rise again (at 30/s a worker thread wakes
-cold: digits' compute p50 0.54 ms against 0.21 ms at 491/s), and the light run's costs, held
-there, make the simulation's p50 too low; and a stall of the machine (another program taking the
-cores for milliseconds) lands in one run and not in another: two runs at 491/s ten seconds apart
-gave p99 2.85 and 1.00 ms at a load average of 1.6. Below that noise no model of this harness can
-agree with a single real run, so compare on a quiet machine.
+Limits, measured: the machine itself stalls threads. On the 2-core development machine, idle, a
+thread sleeping 0.5 ms at a time overslept by 2.3-4.2 ms about 0.4 times a second, at moments
+unrelated to another thread's (`bench/bench_serving.py` measures this floor before it starts). A
+p99 of about 1 ms rests on a handful of such stalls per run, which land in one run and not in the
+next: real runs 3 s long at one rate gave p99 0.83-1.89 ms. So the study pools several runs,
+and no model of this harness can agree with a single real run better than that spread.
 """
 
 from __future__ import annotations
@@ -114,11 +111,11 @@ def measure_overheads(
     dispatch = (begin - closes) * 1000.0
     slowdown = (end - begin) * 1000.0 - medians
     handback = (got - end) * 1000.0
-    # When could the batcher take batch j? Once it had closed batch j - 1 and one of the W worker
-    # slots was free: slots are taken in order and freed at compute ends, so batch j gets the j-th
-    # earliest of (W slots free from the start, then every compute end).
+    # When could a worker take batch j? Once batch j - 1 was closed (one worker forms a batch at a time)
+    # and one of the W workers was free: workers are taken in order and freed when they have handed
+    # their batch back, so batch j gets the j-th earliest of (W free from the start, then every receipt).
     workers = policy.workers
-    slots = np.sort(np.concatenate([np.full(workers, -np.inf), end]))[: len(closes)]
+    slots = np.sort(np.concatenate([np.full(workers, -np.inf), got]))[: len(closes)]
     ready = np.maximum(slots, np.concatenate([[-np.inf], closes[:-1]]))
     # When was batch j due? max_wait after its first request, or when its max_batch-th request came.
     fill_pos = first + policy.max_batch - 1
@@ -136,6 +133,30 @@ def measure_overheads(
         wake_ms=np.clip(wake, 0.0, None),
         turn_ms=np.clip(turn, 0.0, None),
         requests=int(len(arr)),
+    )
+
+
+def pooled(runs: Sequence[Overheads]) -> Overheads:
+    """Several runs at one rate as one: their samples end to end, the rate their request-weighted mean.
+    Raises ValueError without a run."""
+    if not runs:
+        raise ValueError("no run to pool")
+    if len(runs) == 1:
+        return runs[0]
+    requests = sum(o.requests for o in runs)
+    rate = sum(o.rate_rps * o.requests for o in runs) / requests if requests else runs[0].rate_rps
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(o, name) for o in runs])
+
+    return Overheads(
+        rate_rps=float(rate),
+        dispatch_ms=joined("dispatch_ms"),
+        slowdown_ms=joined("slowdown_ms"),
+        handback_ms=joined("handback_ms"),
+        wake_ms=joined("wake_ms"),
+        turn_ms=joined("turn_ms"),
+        requests=requests,
     )
 
 
@@ -176,18 +197,19 @@ def draw(
     """`n` joint draws from per-run pools mixed by `load_weights` (runs with empty pools are skipped).
 
     `pools[r]` holds run r's `parts` parallel arrays (equal lengths, in the run's batch order); returns
-    one array of n draws per part, each draw taking every part from one entry of one run. The run of
-    each draw is chosen independently; within a run, successive draws take successive batches from a
-    random start, `BLOCK` at a time (a block bootstrap), so slow batches that came in bursts in the
-    real run (a stall of the machine, a thread convoy) come in bursts in the simulation too: drawn one
-    by one they would spread out and the queue would never see the burst. All zeros when no run has
+    one array of n draws per part, each draw taking every part from one entry of one run. Draws go in
+    blocks of `BLOCK`: each block's run is chosen independently by the weights, and the block takes that
+    run's successive batches from a random start (a block bootstrap), so slow batches that came in bursts
+    in the real run (a stall of the machine, a thread convoy) come in bursts in the simulation too: drawn
+    one by one they would spread out and the queue would never see the burst. All zeros when no run has
     samples.
     """
     have = [i for i, p in enumerate(pools) if len(p[0])]
     if not have:
         return [np.zeros(n) for _ in range(parts)]
     w = load_weights([rates[i] for i in have], rate)
-    run = rng.choice(len(have), size=n, p=w)
+    # One run per block of BLOCK successive draws, so a block replays one run's successive batches.
+    run = np.repeat(rng.choice(len(have), size=-(-n // BLOCK), p=w), BLOCK)[:n]
     out = [np.empty(n) for _ in range(parts)]
     for k, i in enumerate(have):
         mask = run == k
@@ -197,4 +219,4 @@ def draw(
     return out
 
 
-__all__ = ["Overheads", "draw", "load_weights", "measure_overheads", "realized_rate"]
+__all__ = ["Overheads", "draw", "load_weights", "measure_overheads", "pooled", "realized_rate"]

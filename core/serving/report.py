@@ -111,15 +111,16 @@ def format_study(study: ServingStudy) -> str:
         if v.reason:
             lines.append(f"  {v.reason}")
         lines += [f"  {n}" for n in v.notes]
-        for label, point, error in (
-            ("real, no batching", v.confirmed_unbatched, v.simulation_error_unbatched),
-            ("real, recommended", v.confirmed, v.simulation_error),
+        for label, point, error, repeat in (
+            ("real, no batching", v.confirmed_unbatched, v.simulation_error_unbatched, v.repeat_error_unbatched),
+            ("real, recommended", v.confirmed, v.simulation_error, v.repeat_error),
         ):
             if point is None or (label.endswith("recommended") and point is v.confirmed_unbatched):
                 continue
             lines.append(f"  {label}: {_point_line(point).strip()}")
             if error is not None:
-                lines.append(f"    simulation's p99 differs from the real run by {error:.0%}")
+                floor = "" if repeat is None else f" (real runs among themselves: {repeat:.0%})"
+                lines.append(f"    simulation's p99 differs from the real runs by {error:.0%}{floor}")
             if point.note:
                 lines.append(f"    {point.note}")
         for c in v.caches:

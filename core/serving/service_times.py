@@ -75,7 +75,7 @@ class ModelWorker:
         """The signature's fixed batch size (a model that cannot batch), or None when the batch axis is free."""
         return self.model.fixed_batch
 
-    def compute(self, indices: Sequence[int]) -> list[dict[str, np.ndarray]]:
+    def compute(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, np.ndarray]]:
         """Run one batch of the samples at `indices` (any length >= 1); outputs per request, dequantized."""
         from core.optimize.runtime import _call, dequantize_output
 

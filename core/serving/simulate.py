@@ -10,11 +10,12 @@ service time plus the harness's costs measured in real runs (`core.serving.overh
   (quantile-interpolated between the measured sizes); with them, the isolated median at n plus
   the slowdown a real batch showed. The spread under load replaces the isolated spread, never adds
   to it (a real run's compute already holds its own variation);
-- dispatch (close -> compute start) occupies the worker; hand-back (compute end -> received)
-  does not (the collector is another thread); both drawn with the slowdown from one real batch;
-- a batch due while the batcher waits closes a wake-up after it is due; a batch due before the
-  batcher could take it (workers busy, or the batcher busy with the previous batch) closes a
-  turn-around after it could.
+- dispatch (close -> compute start) and hand-back (compute end -> outputs stored) occupy the
+  worker too (it forms and hands back its own batches); both drawn with the slowdown from one
+  real batch;
+- a batch due while a free worker waits closes a wake-up after it is due; a batch due before a
+  worker could take it (all busy, or one closing the previous batch) closes a turn-around after
+  it could.
 
 Every cost is drawn at the offered rate of the arrivals being simulated (their count over their
 span), mixed between the real runs measured at the rates around it (`overheads.draw`).
@@ -137,7 +138,8 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     )
     (wake_l,) = draw([(o.wake_ms,) for o in model.loads], rates, rate, n, rng)
     (turn_l,) = draw([(o.turn_ms,) for o in model.loads], rates, rate, n, rng)
-    over_l, slow_l, wake, turn = over.tolist(), slow.tolist(), wake_l.tolist(), turn_l.tolist()
+    over_l, slow_l, hand_l = over.tolist(), slow.tolist(), hand_batch.tolist()
+    wake, turn = wake_l.tolist(), turn_l.tolist()
     calibrated = bool(model.loads)
     tables = {k: v.tolist() for k, v in model.tables.items()}
     medians = {k: model.median_ms(k) for k in model.tables}
@@ -164,7 +166,7 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
         m = bisect_right(arr, close, i, min(n, i + limit)) - i
         s = max(0.0, medians[m] + slow_l[b]) if calibrated else tables[m][qidx[b]]
         o = over_l[b]
-        free[k] = close + o + s
+        free[k] = close + o + s + hand_l[b]  # the worker hands its batch back before it takes the next
         prev_close = close
         closes.append(close)
         sizes.append(m)
@@ -177,7 +179,7 @@ def simulate(arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, s
     arrivals = np.asarray(arr)
     wait_ms = per_req(np.asarray(closes) + np.asarray(overheads), size_arr) - arrivals
     compute_ms = per_req(np.asarray(services), size_arr)
-    hand = per_req(hand_batch[: len(sizes)], size_arr)  # the collector receives a batch at once
+    hand = per_req(hand_batch[: len(sizes)], size_arr)  # a batch's outputs are handed back together
     done_last = float(np.max(arrivals + wait_ms + compute_ms + hand))
     served = served_rate(arrivals[0] / 1000.0, done_last / 1000.0, n)
     busy = float(np.sum(services) + np.sum(overheads))
@@ -188,7 +190,15 @@ def sim_point(
     arrivals_s: np.ndarray, policy: BatchPolicy, model: ServiceModel, *, variant: str, offered_rps: float, seed: int = 0
 ) -> LoadPoint:
     """A simulated LoadPoint (the generator is perfect in a simulation: late 0, kept up)."""
-    run = simulate(arrivals_s, policy, model, seed)
+    return point_of(
+        simulate(arrivals_s, policy, model, seed), arrivals_s, policy, variant=variant, offered_rps=offered_rps
+    )
+
+
+def point_of(
+    run: SimRun, arrivals_s: np.ndarray, policy: BatchPolicy, *, variant: str, offered_rps: float
+) -> LoadPoint:
+    """The LoadPoint of a simulation `run` of `arrivals_s` (sorted seconds) under `policy`."""
     n = len(arrivals_s)
     realized = (
         (n - 1) / float(arrivals_s[-1] - arrivals_s[0]) if n > 1 and arrivals_s[-1] > arrivals_s[0] else offered_rps
@@ -214,4 +224,4 @@ def holds(point: LoadPoint, p99_ms: float) -> bool:
     return not point.saturated and point.latency.total.p99 <= p99_ms
 
 
-__all__ = ["QUANTILES", "ServiceModel", "SimRun", "holds", "service_model", "sim_point", "simulate"]
+__all__ = ["QUANTILES", "ServiceModel", "SimRun", "holds", "point_of", "service_model", "sim_point", "simulate"]

@@ -23,14 +23,13 @@ from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError, UsageError
 from core.serving import sweep as sw
 from core.serving.api import PARTIAL_KIND, BatchPolicy, CacheEffect, LoadPoint, ServingStudy, VariantServing
-from core.serving.calibrate import CAP_FRACTION, RealRuns, light_rate, refine
+from core.serving.calibrate import CAP_FRACTION, RealRuns, confirming_rate, light_rate, refine
 from core.serving.generator import Schedule, read_trace
 from core.serving.service_times import ModelWorker, measure_service_times
 from core.serving.simulate import ServiceModel, service_model
 from core.tf_runtime import wait_for_tensorflow_preload
 
 BASELINE = BatchPolicy(1, 0.0, 1)
-CONFIRM_FRACTION = 0.8
 
 
 def _read_model(path: str) -> bytes:
@@ -80,14 +79,15 @@ def study_variant(
             at, f"{name}: real run at {rate:,.0f}/s with {policy.label()} to calibrate the simulation", stage=stage
         )
 
-    unbatched = refine(isolated.with_load(costs), lambda m: one(baseline, m), runs, say("refine", 0.3))
+    target = max(rates) if rates else None
+    unbatched = refine(isolated.with_load(costs), lambda m: one(baseline, m), runs, say("refine", 0.3), target)
     batched_results: list[sw.PolicyResult] = []
 
     def search(model: ServiceModel) -> sw.PolicyResult | None:
         batched_results[:] = [one(p, model) for p in grid]
         return sw.best_policy(batched_results)
 
-    batched = refine(isolated.with_load(costs), search, runs, say("refine", 0.45)) if grid else None
+    batched = refine(isolated.with_load(costs), search, runs, say("refine", 0.45), target) if grid else None
     base = unbatched.result
     best = sw.best_policy([r for r in (base, batched.result if batched else None) if r is not None])
     model_u = unbatched.model
@@ -99,7 +99,6 @@ def study_variant(
     recommended = best.policy if best is not None else None
     sustained = best.sustainable_rps if best is not None else None
     reason = None if best is not None else f"no policy tried holds p99 <= {p99_ms:g} ms at any rate (simulated)"
-    target = max(rates) if rates else None
     notes = [_calibration_note("without batching", unbatched.model)]
     if batched is not None and batched.runs:
         notes.append(_calibration_note("with batching", batched.model))
@@ -125,21 +124,24 @@ def study_variant(
     progress(0.65, f"{name}: real load test without batching", stage="confirm")
     confirmed_base: LoadPoint | None = None
     error_base: float | None = None
+    repeat_base: float | None = None
     if base is not None:
         # Nothing holds in the simulation: still measure for real, at the lightest rate tried (2% of the
         # baseline's capacity), so the report shows what a real run gets rather than only a verdict.
         rate = (
-            _confirm_rate(base.sustainable_rps, target)
+            confirming_rate(unbatched, baseline, base.sustainable_rps, target)
             if base.sustainable_rps is not None
             else (base.grid[0].offered_rps if base.grid else None)
         )
         if rate:
-            confirmed_base, error_base, account = runs.confirm(baseline, rate, model_u)
+            confirmed_base, error_base, account, repeat_base = runs.confirm(baseline, rate, model_u)
             notes.append(f"confirmed {account}")
-    confirmed, error = confirmed_base, error_base
+    confirmed, error, repeat = confirmed_base, error_base, repeat_base
     if recommended is not None and recommended != baseline and sustained is not None:
         progress(0.8, f"{name}: real load test at {recommended.label()}", stage="confirm")
-        confirmed, error, account = runs.confirm(recommended, _confirm_rate(sustained, target), model_b)
+        confirmed, error, account, repeat = runs.confirm(
+            recommended, confirming_rate(batched, recommended, sustained, target), model_b
+        )
         notes.append(f"confirmed {account}")
     caches = _caches(trace, cache_sizes, shown, model_for(shown), target)
     calibration_runs = unbatched.runs + (batched.runs if batched is not None else [])
@@ -162,6 +164,8 @@ def study_variant(
         caches=tuple(caches),
         refine_run=calibration_runs[-1] if calibration_runs else None,
         notes=tuple(notes),
+        repeat_error=repeat,
+        repeat_error_unbatched=repeat_base,
     )
 
 
@@ -169,12 +173,6 @@ def _calibration_note(label: str, model: ServiceModel) -> str:
     """Which real loads the simulation's costs were measured at (rate and requests of each run)."""
     loads = ", ".join(f"{o.rate_rps:,.0f}/s ({o.requests:,} requests)" for o in model.loads)
     return f"simulation {label} calibrated by real runs at {loads}"
-
-
-def _confirm_rate(sustainable: float, target: float | None) -> float:
-    """80% of the sustainable rate, or the target when lower."""
-    rate = CONFIRM_FRACTION * sustainable
-    return min(rate, target) if target is not None else rate
 
 
 def _curve_rates(
