@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -360,3 +362,12 @@ def test_confirming_runs_held_out_between_calibration_runs_are_the_ones_confirme
     # Without held-out runs, confirm makes its own, and there is no real-against-real figure.
     *_, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]), repeats=2)
     assert runs.made == 8 and repeat is None
+
+
+def test_a_knee_past_a_rate_a_real_run_failed_is_not_claimed():
+    from core.serving.study import knee_supported
+
+    # A real run at 10,000/s did not hold: rates are claimed up to 8,000/s (the ceiling, 80% of it).
+    assert knee_supported(9_000.0, 8_000.0) and knee_supported(10_000.0, 8_000.0)
+    assert not knee_supported(10_500.0, 8_000.0)
+    assert knee_supported(50_000.0, math.inf) and knee_supported(None, 8_000.0)  # no failed run; no knee

@@ -121,6 +121,13 @@ def study_variant(
             recommended, model_b, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
         )
     knee_rps = sw.knee(shown, model_for(shown), arrivals, variant=name, check=cancel.raise_if_cancelled)
+    shown_cal = unbatched if shown == baseline or batched is None else batched
+    if not knee_supported(knee_rps, shown_cal.ceiling):
+        notes.append(
+            f"the simulated knee, {knee_rps:,.0f}/s, lies beyond a rate a real run did not hold "
+            f"({shown_cal.ceiling / CAP_FRACTION:,.0f}/s): not shown"
+        )
+        knee_rps = None
     progress(0.65, f"{name}: real load test without batching", stage="confirm")
     confirmed_base: LoadPoint | None = None
     error_base: float | None = None
@@ -167,6 +174,13 @@ def study_variant(
         repeat_error=repeat,
         repeat_error_unbatched=repeat_base,
     )
+
+
+def knee_supported(knee_rps: float | None, ceiling: float) -> bool:
+    """False when the simulated knee lies beyond the rate a real run already failed to hold (`ceiling` is
+    `CAP_FRACTION` of that rate): the simulation's costs stop at the last run kept, so past that rate its
+    curve has no real support, and a knee there would contradict the real run."""
+    return knee_rps is None or not math.isfinite(ceiling) or knee_rps <= ceiling / CAP_FRACTION
 
 
 def _calibration_note(label: str, model: ServiceModel) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from gui.table_models import Column
 
@@ -44,6 +44,21 @@ def _rps_key(attr: str):
     return lambda v: -(getattr(v, attr) or 0.0)
 
 
+def _error_column(title: str, attr: str, tooltip: Callable[[Any], str]) -> Column:
+    """A column of a relative p99 difference held in the variant's `attr` (sorted by its size, none last)."""
+
+    def value(v: Any) -> float | None:
+        return getattr(v, attr)
+
+    return Column(
+        title,
+        lambda v: error_text(value(v)),
+        numeric=True,
+        sort_key=lambda v: abs(e) if (e := value(v)) is not None else math.inf,
+        tooltip=tooltip,
+    )
+
+
 SERVING_COLUMNS = [
     Column("Variant", lambda v: v.variant, tooltip=lambda v: v.model_path),
     Column(
@@ -74,18 +89,25 @@ SERVING_COLUMNS = [
         numeric=True,
         tooltip=lambda v: "where p99 starts to climb steeply (the queue nears saturation)",
     ),
-    Column(
+    _error_column(
         "Sim. error",
-        lambda v: error_text(v.simulation_error),
-        numeric=True,
-        sort_key=lambda v: abs(v.simulation_error) if v.simulation_error is not None else math.inf,
-        tooltip=lambda v: (
+        "simulation_error",
+        lambda v: (
             "simulated p99 against the real load test of the same policy and rate"
             + (
                 f"; without batching: {error_text(v.simulation_error_unbatched)}"
                 if v.simulation_error_unbatched is not None
                 else ""
             )
+        ),
+    ),
+    _error_column(
+        "Real vs real",
+        "repeat_error",
+        lambda v: (
+            "the same p99 difference between two sets of real runs of that policy at that rate (the calibration "
+            "runs and the load tests made between them): how well this machine repeats itself, the floor for "
+            "the simulation's error"
         ),
     ),
     Column("Note", lambda v: v.reason or v.batch_note or "", tooltip=lambda v: v.reason or v.batch_note or ""),

@@ -146,6 +146,7 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
                 recommended=BATCHED,
                 sustainable_rps=2500.0,
                 simulation_error=-0.072,
+                repeat_error=0.05,
                 cache=cache,
                 caches=(few, cache),
                 notes=("calibrated by a real run at 500/s",),
@@ -179,15 +180,17 @@ def test_finished_study_knee_table_recommendation_and_cache(panel):
     model = panel.table.model()
     cells = [[model.data(model.index(r, c)) for c in range(model.columnCount())] for r in range(model.rowCount())]
     # fp32 holds the budget at no rate with a policy: "none", not a blank that could mean "unknown".
-    assert cells[0][:4] == ["fp32", "100 req/s", "—", "none"] and cells[0][6] == "too slow for the rates tried"
-    assert cells[1][:6] == [
+    assert cells[0][:4] == ["fp32", "100 req/s", "—", "none"] and cells[0][7] == "too slow for the rates tried"
+    assert cells[1][:7] == [
         "int8",
         "1,000 req/s",
         "batch<=8, wait<=1 ms, 2 workers",
         "2,500 req/s",
         "250 req/s",
         "7.2 %",
+        "5.0 %",
     ]
+    assert cells[0][6] == "—"  # fp32 has no real-against-real figure
     details = panel.details.text()
     assert "hit rate 37%" in details and "too few repeats" in details and "a closing note" in details
     assert "<b>int8</b>: calibrated by a real run at 500/s" in details
