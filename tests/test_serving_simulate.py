@@ -208,7 +208,7 @@ def test_calibration_runs_go_where_the_answer_lies():
     class FakeRuns:
         rates: list = []
 
-        def calibrate(self, policy, rate, model, repeats=1, *lengths):
+        def calibrate(self, policy, rate, model, repeats=1, **lengths):
             self.rates.append(rate)
             self.repeats.append(repeats)
             p99 = SimpleNamespace(total=SimpleNamespace(p99=1.0))  # within the 5 ms budget
@@ -243,7 +243,7 @@ def test_a_real_run_over_the_budget_caps_the_rate_claimed():
         p99_ms = 5.0
         rates: list = []
 
-        def calibrate(self, policy, rate, model, repeats=1, *lengths):
+        def calibrate(self, policy, rate, model, repeats=1, **lengths):
             self.rates.append(rate)
             p99 = SimpleNamespace(total=SimpleNamespace(p99=6.0 if rate > 9000 else 1.0))
             point = SimpleNamespace(saturated=False, offered_rps=rate, achieved_rps=rate, latency=p99)

@@ -128,7 +128,7 @@ class RealRuns:
         """`repeats` calibration runs at `rate`: the point of the one with the median p99 (saturated when
         any run saturated, its achieved rate the least), their per-batch costs pooled, and the least rate
         served (requests per second from the first arrival to the last receipt: the throughput when it
-        saturated). `hold_out`: after each calibration run, a confirming run at the same rate, kept for
+        saturated). `hold_out`: before each calibration run, a confirming run at the same rate, kept for
         `confirm` (so the machine's drift over minutes meets both sets alike: measured side by side)."""
         points: list[LoadPoint] = []
         costs: list[Overheads] = []
@@ -164,11 +164,12 @@ class RealRuns:
 
         Returns the real run with the median p99, the simulation's relative p99 error, a one-line
         account of every run's real and simulated p99 (ms), and, for held-out runs, the same error
-        between the calibration runs they were made between and them (real against real: the floor). The error compares pooled p99s: over every
-        request of the real runs, and over every request of their twins. Why pool: a p99 near the limit
-        rests on a few stalls of the machine, which land in one run and not in the next; pooled, it is
-        the operating point's p99 rather than one run's luck (each run's p99 is in the account: their
-        spread is the noise floor the error is read against).
+        between the calibration runs they were made between and them (real against real: the floor).
+
+        The error compares pooled p99s: over every request of the real runs, and over every request of
+        their twins. Why pool: a p99 near the limit rests on a few stalls of the machine, which land in
+        one run and not in the next; pooled, it is the operating point's p99 rather than one run's luck
+        (each run's p99 is in the account: their spread is the noise floor the error is read against).
         """
         reals: list[LoadPoint] = []
         twins: list[LoadPoint] = []
@@ -266,7 +267,9 @@ def refine(
     def measure(policy: BatchPolicy, rate: float, repeats: int = 1, hold_out: bool = False) -> None:
         on_run(rate, policy)
         if hold_out:  # as long as the confirming runs
-            point, costs, served = runs.calibrate(policy, rate, cal.model, repeats, MIN_REQUESTS, STRETCH, True)
+            point, costs, served = runs.calibrate(
+                policy, rate, cal.model, repeats=repeats, requests=MIN_REQUESTS, stretch=STRETCH, hold_out=True
+            )
         else:
             point, costs, served = runs.calibrate(policy, rate, cal.model)
         cal.runs.append(point)
