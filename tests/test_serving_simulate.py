@@ -352,7 +352,9 @@ def test_confirming_runs_held_out_between_calibration_runs_are_the_ones_confirme
 
     runs = _ScriptedRuns()
     policy, rate = BatchPolicy(), 100.0
-    _, costs, _ = runs.calibrate(policy, rate, service_model({1: [1.0]}), 3, MIN_REQUESTS, 4.0, True)
+    point, costs, _ = runs.calibrate(policy, rate, service_model({1: [1.0]}), 3, MIN_REQUESTS, 4.0, True)
+    # The calibration point counts every request: p99 over 2, 4 and 6 ms is 6 ms, not the median run's 4.
+    assert point.latency.total.p99 == pytest.approx(6.0) and point.requests == 300
     assert [p.note for p, _ in runs.held[(policy, rate)]] == ["0", "2", "4"]
     assert set(np.round(costs.slowdown_ms, 6).tolist()) == {1.0, 3.0, 5.0} and costs.requests == 300
     real, error, account, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]))

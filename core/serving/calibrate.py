@@ -37,7 +37,7 @@ from core.serving.api import PARTIAL_KIND, BatchPolicy, LoadPoint
 from core.serving.generator import Schedule, poisson_schedule
 from core.serving.loadtest import RunRecord, run_load_test
 from core.serving.overheads import Overheads, measure_overheads, pooled
-from core.serving.points import served_rate
+from core.serving.points import latency_parts, served_rate
 from core.serving.service_times import ModelWorker
 from core.serving.simulate import ServiceModel, point_of, simulate
 
@@ -125,12 +125,13 @@ class RealRuns:
         stretch: float = CALIBRATION_STRETCH,
         hold_out: bool = False,
     ) -> tuple[LoadPoint, Overheads, float]:
-        """`repeats` calibration runs at `rate`: the point of the one with the median p99 (saturated when
-        any run saturated, its achieved rate the least), their per-batch costs pooled, and the least rate
+        """`repeats` calibration runs at `rate`: their point (latencies over all their requests, saturated
+        when any run saturated, its achieved rate the least), their per-batch costs pooled, and the least rate
         served (requests per second from the first arrival to the last receipt: the throughput when it
         saturated). `hold_out`: before each calibration run, a confirming run at the same rate, kept for
         `confirm` (so the machine's drift over minutes meets both sets alike: measured side by side)."""
         points: list[LoadPoint] = []
+        records: list[RunRecord] = []
         costs: list[Overheads] = []
         served: list[float] = []
         held = self.held.setdefault((policy, rate), []) if hold_out else None
@@ -145,16 +146,16 @@ class RealRuns:
                 else 0.0
             )
             points.append(point)
+            records.append(rec)
             if held is not None:
                 self.held_between.setdefault((policy, rate), []).append(_latencies_ms(rec))
             costs.append(
                 measure_overheads(rec.arrival, rec.closed, rec.start, rec.done, rec.received, policy, model.median_ms)
             )
-        middle = sorted(points, key=lambda p: p.latency.total.p99)[len(points) // 2]
-        middle = replace(
-            middle, saturated=any(p.saturated for p in points), achieved_rps=min(p.achieved_rps for p in points)
-        )
-        return middle, pooled(costs), min(served)
+        # One run's point when there is one; over several, every request counts: a budget held by the median
+        # run but not over all the requests is not held.
+        point = points[0] if len(points) == 1 else _pooled_point(points, records)
+        return point, pooled(costs), min(served)
 
     def confirm(
         self, policy: BatchPolicy, rate: float, model: ServiceModel, repeats: int = CONFIRM_REPEATS
@@ -215,6 +216,26 @@ class RealRuns:
         if not real_pooled > 0:
             return chosen, None, account, None
         return chosen, abs(sim_pooled - real_pooled) / real_pooled, account, repeat
+
+
+def _pooled_point(points: list[LoadPoint], records: list[RunRecord]) -> LoadPoint:
+    """Several real runs at one policy and rate as one point: latency parts over all their received requests,
+    saturated when any run was, the least achieved rate, the generator kept up only if it did in every run."""
+
+    def parts(later: str, earlier: str) -> np.ndarray:
+        return np.concatenate(
+            [((getattr(r, later) - getattr(r, earlier)) * 1000.0)[~np.isnan(r.received)] for r in records]
+        )
+
+    return replace(
+        points[0],
+        requests=sum(p.requests for p in points),
+        latency=latency_parts(parts("start", "arrival"), parts("done", "start"), parts("received", "done")),
+        saturated=any(p.saturated for p in points),
+        achieved_rps=min(p.achieved_rps for p in points),
+        generator_kept_up=all(p.generator_kept_up for p in points),
+        dropped=sum(p.dropped for p in points),
+    )
 
 
 def _latencies_ms(rec: RunRecord) -> np.ndarray:
