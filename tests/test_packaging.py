@@ -129,12 +129,14 @@ def test_bundle_inspects_in_the_engine_child(bundle, models, kind):
         stderr=subprocess.PIPE,
         text=True,
     )
-    seen: dict[int, list[str]] = {}
+    # Every argv each child showed: one caught between its fork and its exec shows the
+    # parent's argv first and the engine's `--multiprocessing-fork` argv only after.
+    seen: dict[int, set[tuple[str, ...]]] = {}
     parent = psutil.Process(process.pid)
     while process.poll() is None:  # watch the child the engine starts
         try:
             for child in parent.children(recursive=True):
-                seen.setdefault(child.pid, child.cmdline())
+                seen.setdefault(child.pid, set()).add(tuple(child.cmdline()))
         except psutil.Error:
             pass
         time.sleep(0.01)
@@ -151,7 +153,8 @@ def test_bundle_inspects_in_the_engine_child(bundle, models, kind):
     # Had freeze_support() not diverted it, it would have parsed that as the CLI, exited 2,
     # and the job above would have failed as "the model engine crashed". (Children seen
     # with the parent's own argv are forks caught before their exec, e.g. ldconfig.)
-    forks = [argv for argv in seen.values() if "--multiprocessing-fork" in argv]
+    argvs = [argv for shown in seen.values() for argv in shown]
+    forks = [argv for argv in argvs if "--multiprocessing-fork" in argv]
     assert forks, f"no engine child seen; children: {seen}"
     assert all(Path(argv[0]).name == "litesmith" for argv in forks), forks
 
