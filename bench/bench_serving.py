@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{err(err_rec):>8} {err(rep_rec):>7}"
         )
     print(
-        "real p99: the real run with the median p99 (n: its requests); sim err: simulated against real p99, each over\n"
-        "all the requests of the 5 real runs at that rate and of their twins; repeat: the same figure between the\n"
+        "real p99: over all the requests of the 5 real runs at that rate (n: how many); sim err: simulated against\n"
+        "real p99, the latter and that of their twins each over all their requests; repeat: the same figure between the\n"
         "calibration runs at that rate and those real runs (real against real: the machine's own floor).\n"
         "* the generator fell behind the offered rate in that real run; S saturated"
     )

@@ -359,7 +359,9 @@ def test_confirming_runs_held_out_between_calibration_runs_are_the_ones_confirme
     assert set(np.round(costs.slowdown_ms, 6).tolist()) == {1.0, 3.0, 5.0} and costs.requests == 300
     real, error, account, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]))
     assert runs.made == 6 and (policy, rate) not in runs.held  # no new run: the held-out ones
-    assert real.note == "2" and error == pytest.approx(0.2) and "3 real runs (each made between" in account
+    # The point confirmed is all three runs as one (300 requests, p99 5 ms), not the median run (3 ms).
+    assert real.requests == 300 and real.latency.total.p99 == pytest.approx(5.0)
+    assert error == pytest.approx(0.2) and "3 real runs (each made between" in account
     assert repeat == pytest.approx(0.2)
     # Without held-out runs, confirm makes its own, and there is no real-against-real figure.
     *_, repeat = runs.confirm(policy, rate, service_model({1: [1.0]}, [costs]), repeats=2)
@@ -373,3 +375,30 @@ def test_a_knee_past_a_rate_a_real_run_failed_is_not_claimed():
     assert knee_supported(9_000.0, 8_000.0) and knee_supported(10_000.0, 8_000.0)
     assert not knee_supported(10_500.0, 8_000.0)
     assert knee_supported(50_000.0, math.inf) and knee_supported(None, 8_000.0)  # no failed run; no knee
+
+
+@pytest.mark.parametrize("budget_ms, claimed", [(4.0, 80.0), (5.5, 125.0)])
+def test_confirming_runs_that_do_not_hold_over_all_requests_cap_the_claim(budget_ms, claimed):
+    # The simulation claims 125/s; the confirming runs go at 80% of it, 100/s, where three were held out
+    # (real p99 1, 3 and 5 ms: 5 ms over all their requests). Budget 4 ms: the median run (3 ms) held it,
+    # all the requests did not: the claim is capped at 80% of 100/s and the note says why. Budget 5.5 ms: held.
+    from core.serving.calibrate import MIN_REQUESTS, Calibration
+    from core.serving.study import _confirmed
+    from core.serving.sweep import PolicyResult
+
+    runs = _ScriptedRuns()
+    runs.p99_ms = budget_ms
+    policy, rate = BatchPolicy(), 100.0
+    model = service_model({1: [1.0]})
+    _, costs, _ = runs.calibrate(policy, rate, model, 3, MIN_REQUESTS, 4.0, True)
+    cal = Calibration(model.with_load(costs), None, confirm_at=(policy, rate))
+    notes: list[str] = []
+    done = _confirmed(runs, cal, policy, PolicyResult(policy, 125.0, ()), cal.model, None, notes)
+    assert runs.made == 6  # the held-out runs, at 100/s
+    assert done.point.latency.total.p99 == pytest.approx(5.0)
+    assert done.result.sustainable_rps == pytest.approx(claimed)
+    capped_notes = [n for n in notes if "did not hold" in n]
+    if claimed < 125.0:
+        assert cal.ceiling == pytest.approx(80.0) and len(capped_notes) == 1 and "p99 5.00 ms" in capped_notes[0]
+    else:
+        assert math.isinf(cal.ceiling) and not capped_notes

@@ -163,9 +163,11 @@ class RealRuns:
         """`repeats` real runs at `rate` (those held out between calibration runs at this policy and rate,
         when there are), each with `TWIN_SEEDS` simulated twins on its very arrivals.
 
-        Returns the real run with the median p99, the simulation's relative p99 error, a one-line
-        account of every run's real and simulated p99 (ms), and, for held-out runs, the same error
-        between the calibration runs they were made between and them (real against real: the floor).
+        Returns the real runs as one point (latencies over all their requests, as `calibrate` pools them:
+        a budget the median run held but all the requests did not is not held), the simulation's
+        relative p99 error, a one-line account of every run's real and simulated p99 (ms), and, for
+        held-out runs, the same error between the calibration runs they were made between and them
+        (real against real: the floor).
 
         The error compares pooled p99s: over every request of the real runs, and over every request of
         their twins. Why pool: a p99 near the limit rests on a few stalls of the machine, which land in
@@ -173,6 +175,7 @@ class RealRuns:
         (each run's p99 is in the account: their spread is the noise floor the error is read against).
         """
         reals: list[LoadPoint] = []
+        records: list[RunRecord] = []
         twins: list[LoadPoint] = []
         real_ms: list[np.ndarray] = []
         twin_ms: list[np.ndarray] = []
@@ -180,6 +183,7 @@ class RealRuns:
         for k in range(len(held) or max(1, repeats)):
             real, rec = held[k] if held else self.run(policy, rate, MIN_REQUESTS, STRETCH)
             reals.append(real)
+            records.append(rec)
             real_ms.append(_latencies_ms(rec))
             arrived = arrivals_of(rec)
             if len(arrived) < 2:
@@ -195,8 +199,7 @@ class RealRuns:
             twins.append(points[len(points) // 2])
             self.progress.partial(PARTIAL_KIND, twins[-1])
             twin_ms += [r.wait_ms + r.compute_ms + r.handback_ms for r in sims]
-        order = sorted(range(len(reals)), key=lambda i: reals[i].latency.total.p99)
-        chosen = reals[order[len(order) // 2]]
+        chosen = reals[0] if len(reals) == 1 else _pooled_point(reals, records)
         real_pooled = _p99(real_ms)
         sim_pooled = _p99(twin_ms)
         between = _p99(self.held_between.pop((policy, rate), [])) if held else math.nan

@@ -9,12 +9,15 @@ at the offered rate, mixed between the real runs measured around it; (4) the sim
 the policy grid (`sweep`) gives each policy's sustainable rate and the recommendation; (5) real
 load tests at the baseline (no batching) and at the recommended policy, each at 80% of its
 sustainable rate (or the target rate when lower), with the simulation's p99 on the very same
-arrivals for the error (`calibrate.RealRuns.confirm`); (6) the prediction cache over a keyed trace.
+arrivals for the error (`calibrate.RealRuns.confirm`); runs that do not hold the budget over all their
+requests cap the rate claimed (`_confirmed`), and only then is the policy recommended; (6) the curves
+and the knee, simulated; (7) the prediction cache over a keyed trace.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -23,7 +26,7 @@ from core.engine.context import CancelToken, Reporter
 from core.errors import BadInputError, UsageError
 from core.serving import sweep as sw
 from core.serving.api import PARTIAL_KIND, BatchPolicy, CacheEffect, LoadPoint, ServingStudy, VariantServing
-from core.serving.calibrate import CAP_FRACTION, RealRuns, confirming_rate, light_rate, refine
+from core.serving.calibrate import CAP_FRACTION, Calibration, RealRuns, capped, confirming_rate, light_rate, refine
 from core.serving.generator import Schedule, read_trace
 from core.serving.service_times import ModelWorker, measure_service_times
 from core.serving.simulate import ServiceModel, service_model
@@ -88,17 +91,8 @@ def study_variant(
         return sw.best_policy(batched_results)
 
     batched = refine(isolated.with_load(costs), search, runs, say("refine", 0.45), target) if grid else None
-    base = unbatched.result
-    best = sw.best_policy([r for r in (base, batched.result if batched else None) if r is not None])
     model_u = unbatched.model
     model_b = batched.model if batched is not None else model_u
-
-    def model_for(policy: BatchPolicy) -> ServiceModel:
-        return model_u if policy == baseline else model_b
-
-    recommended = best.policy if best is not None else None
-    sustained = best.sustainable_rps if best is not None else None
-    reason = None if best is not None else f"no policy tried holds p99 <= {p99_ms:g} ms at any rate (simulated)"
     notes = [_calibration_note("without batching", unbatched.model)]
     if batched is not None and batched.runs:
         notes.append(_calibration_note("with batching", batched.model))
@@ -108,10 +102,26 @@ def study_variant(
                 f"a real calibration run did not hold (saturated, its generator fell behind or over the "
                 f"budget): rates are claimed up to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of its rate)"
             )
-    progress(0.6, f"{name}: simulating the curves", stage="simulate")
-    emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
+    progress(0.6, f"{name}: real load test without batching", stage="confirm")
+    base = _confirmed(runs, unbatched, baseline, unbatched.result, model_u, target, notes)
+    top = base.result
+    claim = batched.result if batched is not None else None
+    batched_best = Confirmation(claim)
+    if batched is not None and claim is not None and sw.best_policy([r for r in (top, claim) if r]) is claim:
+        # The batched policy claims more than the baseline: confirmed for real too, before it is recommended.
+        progress(0.7, f"{name}: real load test at {claim.policy.label()}", stage="confirm")
+        batched_best = _confirmed(runs, batched, claim.policy, claim, model_b, target, notes)
+    best = sw.best_policy([r for r in (top, batched_best.result) if r is not None])
+    recommended = best.policy if best is not None else None
+    sustained = best.sustainable_rps if best is not None else None
+    reason = None if best is not None else f"no policy tried holds p99 <= {p99_ms:g} ms at any rate (simulated)"
+    chosen = batched_best if best is not None and best is batched_best.result else base
     shown = recommended or baseline
-    curve_rates = _curve_rates(rates, sustained, shown, model_for(shown))
+    shown_model, shown_cal = (model_u, unbatched) if chosen is base else (model_b, batched or unbatched)
+
+    progress(0.8, f"{name}: simulating the curves", stage="simulate")
+    emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
+    curve_rates = _curve_rates(rates, sustained, shown, shown_model)
     curve_arrivals = sw.Arrivals(sw.CURVE_REQUESTS, trace, seed=1)
     points = sw.curve(
         baseline, model_u, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
@@ -120,37 +130,14 @@ def study_variant(
         points += sw.curve(
             recommended, model_b, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
         )
-    knee_rps = sw.knee(shown, model_for(shown), arrivals, variant=name, check=cancel.raise_if_cancelled)
-    shown_cal = unbatched if shown == baseline or batched is None else batched
+    knee_rps = sw.knee(shown, shown_model, arrivals, variant=name, check=cancel.raise_if_cancelled)
     if not knee_supported(knee_rps, shown_cal.ceiling):
         notes.append(
             f"the simulated knee, {knee_rps:,.0f}/s, lies beyond a rate a real run did not hold "
             f"({shown_cal.ceiling / CAP_FRACTION:,.0f}/s): not shown"
         )
         knee_rps = None
-    progress(0.65, f"{name}: real load test without batching", stage="confirm")
-    confirmed_base: LoadPoint | None = None
-    error_base: float | None = None
-    repeat_base: float | None = None
-    if base is not None:
-        # Nothing holds in the simulation: still measure for real, at the lightest rate tried (2% of the
-        # baseline's capacity), so the report shows what a real run gets rather than only a verdict.
-        rate = (
-            confirming_rate(unbatched, baseline, base.sustainable_rps, target)
-            if base.sustainable_rps is not None
-            else (base.grid[0].offered_rps if base.grid else None)
-        )
-        if rate:
-            confirmed_base, error_base, account, repeat_base = runs.confirm(baseline, rate, model_u)
-            notes.append(f"confirmed {account}")
-    confirmed, error, repeat = confirmed_base, error_base, repeat_base
-    if recommended is not None and recommended != baseline and sustained is not None:
-        progress(0.8, f"{name}: real load test at {recommended.label()}", stage="confirm")
-        confirmed, error, account, repeat = runs.confirm(
-            recommended, confirming_rate(batched, recommended, sustained, target), model_b
-        )
-        notes.append(f"confirmed {account}")
-    caches = _caches(trace, cache_sizes, shown, model_for(shown), target)
+    caches = _caches(trace, cache_sizes, shown, shown_model, target)
     calibration_runs = unbatched.runs + (batched.runs if batched is not None else [])
     return VariantServing(
         variant=name,
@@ -158,22 +145,76 @@ def study_variant(
         service_ms_by_batch=dict(times.samples_ms),
         curve=tuple(points),
         knee_rps=knee_rps,
-        sustainable_rps_unbatched=base.sustainable_rps if base is not None else None,
+        sustainable_rps_unbatched=top.sustainable_rps if top is not None else None,
         recommended=recommended,
         sustainable_rps=sustained,
-        confirmed=confirmed,
-        simulation_error=error,
+        confirmed=chosen.point,
+        simulation_error=chosen.error,
         cache=caches[-1] if caches else None,
         reason=reason,
         batch_note=times.batch_note,
-        confirmed_unbatched=confirmed_base,
-        simulation_error_unbatched=error_base,
+        confirmed_unbatched=base.point,
+        simulation_error_unbatched=base.error,
         caches=tuple(caches),
         refine_run=calibration_runs[-1] if calibration_runs else None,
         notes=tuple(notes),
-        repeat_error=repeat,
-        repeat_error_unbatched=repeat_base,
+        repeat_error=chosen.repeat,
+        repeat_error_unbatched=base.repeat,
     )
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A policy's claim after its real confirming runs: `result` capped where they did not hold; their
+    pooled point, the simulation's p99 error against them and the real-against-real floor (None: no runs)."""
+
+    result: sw.PolicyResult | None
+    point: LoadPoint | None = None
+    error: float | None = None
+    repeat: float | None = None
+
+
+def _confirmed(
+    runs: RealRuns,
+    cal: Calibration,
+    policy: BatchPolicy,
+    result: sw.PolicyResult | None,
+    model: ServiceModel,
+    target: float | None,
+    notes: list[str],
+) -> Confirmation:
+    """Real load tests of `policy` at its confirming rate (for a policy that holds at no simulated rate, at
+    the lightest rate tried: the report then shows what a real run gets rather than only a verdict).
+
+    A real run outranks the simulation here as in calibration: when the confirming runs, over all their
+    requests, did not hold the budget (or saturated, or their generator fell behind), the rates claimed
+    are capped at `CAP_FRACTION` of their rate and `cal.ceiling` with them (notes say so)."""
+    if result is None:
+        return Confirmation(None)
+    if result.sustainable_rps is not None:
+        rate = confirming_rate(cal, policy, result.sustainable_rps, target)
+    elif result.grid:
+        rate = result.grid[0].offered_rps
+    else:
+        return Confirmation(result)
+    point, error, account, repeat = runs.confirm(policy, rate, model)
+    notes.append(f"confirmed {account}")
+    if result.sustainable_rps is not None and not holds_for_real(point, runs.p99_ms):
+        cal.ceiling = min(cal.ceiling, CAP_FRACTION * rate)
+        result = capped(result, cal.ceiling)
+        notes.append(
+            f"the real runs with {policy.label()} at {rate:,.0f}/s did not hold p99 <= {runs.p99_ms:g} ms over "
+            f"all their requests (p99 {point.latency.total.p99:.2f} ms"
+            f"{', saturated' if point.saturated else ''}"
+            f"{', generator fell behind' if not point.generator_kept_up else ''}): its rates are claimed "
+            f"up to {cal.ceiling:,.0f}/s ({CAP_FRACTION:.0%} of that rate), not confirmed there"
+        )
+    return Confirmation(result, point, error, repeat)
+
+
+def holds_for_real(point: LoadPoint, p99_ms: float) -> bool:
+    """Whether a real point held the budget: not saturated, its generator kept the rate, p99 within `p99_ms`."""
+    return not point.saturated and point.generator_kept_up and point.latency.total.p99 <= p99_ms
 
 
 def knee_supported(knee_rps: float | None, ceiling: float) -> bool:
