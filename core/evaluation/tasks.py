@@ -18,7 +18,10 @@ Rules, first match wins:
    -> ``regression``; else sigmoid -> ``binary``; else another known activation
    -> ``regression``; else values in [0, 1] -> ``binary``, otherwise ``regression``.
 3. ``(n, k)`` with ``k > 1``:
-   labels ``(n,)``/``(n, 1)`` class ids in [0, k) -> ``multiclass``; labels
+   labels ``(n,)``/``(n, 1)`` class ids in [0, k) -> ``multiclass``, except on an
+   output that is neither softmax nor probability rows when the ids use at most half
+   its columns and the original's top-1 falls outside them for most samples (the
+   labels look like another output's) -> ``embedding``, not scored against them; labels
    ``(n, k)`` multi-hot with some row sum != 1 -> ``multilabel``; labels one-hot
    -> ``multiclass`` (``multilabel`` with a sigmoid activation); other ``(n, k)``
    labels -> ``regression``. Without labels: softmax -> ``multiclass``; sigmoid ->
@@ -144,11 +147,33 @@ def _single_value(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) 
     return TaskChoice(REGRESSION, "one value per sample, not all in [0,1]")
 
 
+def _foreign_labels(ref: np.ndarray, ids: np.ndarray, act: str, name: str) -> TaskChoice | None:
+    """Class ids that do not look like this output's labels, as an ``embedding`` choice (not scored
+    against them), else None. Only for an output with no class structure of its own (no softmax, not
+    probability rows: logits or an embedding): the labels use at most half its columns and the
+    original model's top-1 falls outside those classes for most samples. Logits of a classifier
+    evaluated on a few of its classes put most top-1s inside them; an embedding's columns are no classes."""
+    k = ref.shape[-1]
+    if act == "softmax" or _probability_rows(ref):
+        return None
+    used = np.unique(ids)
+    outside = float(np.mean(~np.isin(ref.argmax(axis=-1), used)))
+    if 2 * len(used) > k or outside <= 0.5:
+        return None
+    return TaskChoice(
+        EMBEDDING,
+        f"the class-id labels use {len(used)} of its {k} columns and the original model's top-1 falls outside "
+        f"them for {outside:.0%} of samples: they do not look like this output's labels, so it is not scored "
+        f"against them; use --task {name}=multiclass if they are",
+    )
+
+
 def _two_d(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) -> TaskChoice | None:
     n, k = ref.shape
     if lab is not None:
         if _class_id_labels(lab, (n,), k):
-            return TaskChoice(MULTICLASS, f"class-id labels, {k} classes")
+            foreign = _foreign_labels(ref, lab.reshape(n), act, name)
+            return foreign or TaskChoice(MULTICLASS, f"class-id labels, {k} classes")
         if lab.shape != ref.shape:
             return None
         if is_zero_one(lab):

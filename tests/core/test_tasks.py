@@ -367,6 +367,32 @@ def test_rule_class_id_labels_are_multiclass():
     assert c.task == MULTICLASS and "3 classes" in c.reason
 
 
+def test_class_ids_that_look_like_another_outputs_labels_are_not_scored():
+    # A 16-wide unbounded output (an embedding) with class ids 0-2 (another output's labels): the ids use
+    # 3 of its 16 columns and, by construction, the top-1 of 90 of the 100 samples lies in columns 3-15.
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 100)
+    embedding = rng.normal(size=(100, 16))
+    top = np.where(np.arange(100) < 90, 3 + np.arange(100) % 13, y)
+    embedding[np.arange(100), top] = 10.0
+    c = _infer(embedding, labels=y, name="embedding")
+    assert c.task == EMBEDDING and "3 of its 16 columns" in c.reason and "90% of samples" in c.reason
+    assert "--task embedding=multiclass" in c.reason
+    # Logits of a classifier evaluated on 3 of its 16 classes: its top-1 lies inside them (90 of 100).
+    logits = embedding.copy()
+    logits[np.arange(100), top] = 0.0
+    logits[np.arange(100), np.where(np.arange(100) < 90, y, 3 + np.arange(100) % 13)] = 10.0
+    assert _infer(logits, labels=y).task == MULTICLASS
+    # A softmax (or probability rows) is a classifier whatever its top-1: scored against the labels.
+    assert _infer(embedding, labels=y, activation="softmax").task == MULTICLASS
+    probs = np.exp(embedding) / np.exp(embedding).sum(axis=1, keepdims=True)
+    assert _infer(probs, labels=y).task == MULTICLASS
+    # Ids using more than half the columns: a classifier's labels, scored.
+    assert _infer(embedding[:, :5], labels=y).task == MULTICLASS
+    # The user's --task outranks the doubt.
+    check_task(MULTICLASS, _spec(embedding.shape), embedding, y)
+
+
 def test_rule_one_hot_labels_are_multiclass_unless_sigmoid():
     out, y = np.array([[0.9, 0.8], [0.1, 0.2]]), np.array([[1, 0], [0, 1]])
     assert _infer(out, labels=y).task == MULTICLASS
