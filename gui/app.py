@@ -5,9 +5,12 @@ process imports TensorFlow) in a background thread as soon as the window exists,
 and is closed when the app quits.
 
 With `screenshot`, the window is rendered to that PNG once `model` has loaded (or
-failed to), or right away without a model, and the app exits with 0. With `run`
-as well, the recipe (the last used one, else the defaults) runs on the model
-first, and the screenshot shows its results (or the error).
+failed to), or right away without a model. With `run` as well, the recipe (the
+last used one, else the defaults) runs on the model first, and the screenshot
+shows its results (or the error dialog). The app exits with 0, or, when the window
+showed an error meanwhile (a model that did not load, a run that could not start
+or failed), writes it as one line on stderr and exits with its documented code (2
+for input sizes the run needs, 3 for a bad model, ...).
 
 Stopping: closing the window, File > Quit (Ctrl+Q) and the end of the desktop
 session cancel the running job and wait while the engine gives it its grace period
@@ -26,9 +29,11 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from core.engine import Engine
+from core.errors import ErrorKind, ExitCode, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 from gui.crash import install_crash_handler, setup_logging
 from gui.main_window import MainWindow
@@ -132,12 +137,18 @@ def _version() -> str:
 
 
 class ScreenshotTaker:
-    """Saves `window.grab()` to `path` once the window is ready, then quits the app."""
+    """Saves the window (with the error dialog it shows, if any) to `path` once it is ready, then quits the app.
+
+    `failure` is the first error the window showed meanwhile (a model that did not load, a run that could
+    not start or failed), or an OUTPUT error when the PNG could not be written; `exit_code` follows it.
+    """
 
     def __init__(self, window: MainWindow, path: str, wait_for_load: bool, run: bool = False) -> None:
         self.window = window
         self.path = Path(path)
         self.saved = False
+        self.failure: JobError | None = None
+        window.error_shown.connect(self._record)
         if wait_for_load and run:
             window.model_loaded.connect(self._run)
             window.load_failed.connect(self._soon)
@@ -152,6 +163,17 @@ class ScreenshotTaker:
         else:
             self._soon()
 
+    @property
+    def exit_code(self) -> int:
+        """0 when the screenshot was saved and the window showed no error; else the error's documented code."""
+        if self.failure is not None:
+            return self.failure.exit_code
+        return 0 if self.saved else int(ExitCode.INTERNAL)  # timed out before the window was ready
+
+    def _record(self, error: JobError) -> None:
+        if self.failure is None and error.kind != ErrorKind.CANCELLED:
+            self.failure = error
+
     def _run(self, *_args) -> None:
         if not self.window.start_run():
             self._soon()
@@ -164,11 +186,25 @@ class ScreenshotTaker:
             return
         self.saved = True
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.window.grab().save(str(self.path)):
+        if not self._grab().save(str(self.path)):
             log.error("could not write the screenshot to %s", self.path)
+            self.failure = JobError(ErrorKind.OUTPUT, "could not write the screenshot", path=str(self.path))
         self.window.shutdown()  # a script's quit never asks (a job still running is cancelled)
         self.window.close()
         QApplication.quit()
+
+    def _grab(self) -> QPixmap:
+        """The window, with its open dialog (a separate top-level window) drawn over its middle."""
+        shot = self.window.grab()
+        dialog = self.window.error_dialog
+        if dialog is not None and dialog.isVisible():
+            image = dialog.grab()
+            painter = QPainter(shot)
+            painter.drawPixmap(
+                (self.window.width() - dialog.width()) // 2, (self.window.height() - dialog.height()) // 2, image
+            )
+            painter.end()
+        return shot
 
 
 def launch(model: str | None = None, screenshot: str | None = None, run: bool = False) -> int:
@@ -202,7 +238,9 @@ def launch(model: str | None = None, screenshot: str | None = None, run: bool = 
     if stopper.exit_code is not None:
         return stopper.exit_code
     if taker is not None:
-        return 0 if taker.saved else 1
+        if taker.failure is not None:  # a script's one line, as the command line writes it
+            print(f"error: {taker.failure.one_line()}", file=sys.stderr)
+        return taker.exit_code
     return int(code)
 
 

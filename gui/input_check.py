@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from core.errors import ErrorKind, JobError
 from gui.panels.input_sizes import shape_template
 from gui.settings import APP_NAME
 
@@ -63,6 +64,9 @@ def sizes_ready(window: MainWindow, settings: RunSettings) -> bool:
     window.error_dialog = box
     window.job_status.label.setText(f"Input sizes needed: {', '.join(names)}")
     box.open()
+    # A usage error, as on the command line (exit 2: a size Litesmith needs and won't guess).
+    path = window.model_info.path if window.model_info is not None else None
+    window.error_shown.emit(JobError(ErrorKind.USAGE, f"{box.text()} {box.informativeText()}", path=path))
     return False
 
 

@@ -76,7 +76,8 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
     Run signals: ``run_finished(outcome: RunOutcome)``, ``run_failed(error)``,
     ``run_cancelled()``; ``auto_finished(result)``, ``auto_failed(error)``; ``exported(result)``
     after "Export variant", ``report_exported(html path, json path)`` after "Export Report",
-    ``devices_detected(report or None)``, ``cache_cleared(entries)``.
+    ``devices_detected(report or None)``, ``cache_cleared(entries)``; ``error_shown(error: JobError)`` for
+    every error the window puts in front of the user (its dialog, or the input sizes it asks for).
 
     `engine` is closed when the window closes if `owns_engine`. `inspect_job`
     replaces `core.models.inspection.inspect_model` (tests); `device_job`
@@ -94,6 +95,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
     auto_failed = Signal(object)
     cache_cleared = Signal(int)
     report_exported = Signal(str, str)
+    error_shown = Signal(object)
 
     # Some of the actions and menus gui.window_actions makes: those read here and by the parts that add
     # their own beside them (gui.custom_code, gui.recipe_files, gui.serving.tab).
@@ -275,7 +277,9 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
 
     def show_error(self, error: JobError) -> QMessageBox:
         """The error dialog: `error.one_line()`, a hint, and the details folded away. Non-blocking."""
-        return window_dialogs.show_error(self, error)
+        box = window_dialogs.show_error(self, error)
+        self.error_shown.emit(error)
+        return box
 
     def _forget_error_dialog(self, box: QMessageBox) -> None:
         if self.error_dialog is box:

@@ -356,6 +356,26 @@ def test_the_gru_runs_at_the_size_given(qtbot, gru_window):
     assert "measured input 'frames' at (batch, 20, 6)" in text
 
 
+def test_a_scripted_run_without_the_sizes_it_needs_exits_2_naming_the_input(gru_model, tmp_path):
+    """`litesmith gui GRU --screenshot PNG --run` with no data and no Input sizes: the run cannot start. The PNG
+    shows the dialog, stderr one line naming the model and the input, exit 2 (as `optimize` without them)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    png = tmp_path / "shot.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "gui", "gui", str(gru_model), "--screenshot", str(png), "--run"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(gru_model) in errors[0] and "frames" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert png.stat().st_size > 20_000
+
+
 def test_free_dims_screenshot(qtbot, gru_window, request, tmp_path):
     """The GRU open, its Input sizes filled; `make screenshots` keeps it (resources/screenshots/free-dims.png)."""
     writing = "screenshot" in (request.config.getoption("keyword") or "") or os.environ.get("LITESMITH_SCREENSHOTS")
