@@ -18,7 +18,7 @@ help:
 	@echo "make run        set up and open the app on $(SAMPLE)"
 	@echo "make test       set up and run the whole test suite"
 	@echo "make test-fast  the suite without tests marked slow"
-	@echo "make lint       ruff (whole tree) and mypy (core/), configured in pyproject.toml"
+	@echo "make lint       ruff (whole tree) and mypy (core/ and gui/), configured in pyproject.toml"
 	@echo "make test-serial  the suite in one process (no pytest-xdist)"
 	@echo "make bench      run the speed/size benchmarks in bench/"
 	@echo "make samples    rebuild resources/samples"

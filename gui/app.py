@@ -27,6 +27,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPainter, QPixmap
@@ -39,6 +40,9 @@ from gui.crash import install_crash_handler, setup_logging
 from gui.main_window import MainWindow
 from gui.resources import app_icon
 from gui.settings import APP_NAME, ORG_NAME, open_settings
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 log = logging.getLogger("litesmith.gui")
 
@@ -61,7 +65,8 @@ class StopOnSignal:
     def __init__(self, app: QApplication, window: MainWindow) -> None:
         self.app, self.window = app, window
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        # signum -> the handler `signal.signal` returned (typeshed's private `signal._HANDLER`)
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
         self._ticker = QTimer()
         self._ticker.timeout.connect(lambda: None)  # gives Python a chance to run its handlers
 
@@ -101,7 +106,7 @@ class StopOnSignal:
 
         return None if self.signum is None else stop_exit_code(self.signum)
 
-    def _on_signal(self, signum: int, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.signum is not None:
             return  # already quitting
         self.signum = signum
@@ -121,13 +126,14 @@ def make_application() -> QApplication:
     """The app's QApplication (the existing one, else a new one) with its name, organisation, version, icon and desktop
     file name.
     """
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # instance() is typed QCoreApplication; this app only ever makes a QApplication
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setApplicationVersion(_version())
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("litesmith")  # matches packaging/litesmith.desktop (Wayland/taskbar icon)
-    return app  # type: ignore[return-value]
+    return app
 
 
 def _version() -> str:
@@ -174,11 +180,11 @@ class ScreenshotTaker:
         if self.failure is None and error.kind != ErrorKind.CANCELLED:
             self.failure = error
 
-    def _run(self, *_args) -> None:
+    def _run(self, *_args: object) -> None:
         if not self.window.start_run():
             self._soon()
 
-    def _soon(self, *_args) -> None:
+    def _soon(self, *_args: object) -> None:
         QTimer.singleShot(SCREENSHOT_SETTLE_MS, self._take)
 
     def _take(self) -> None:

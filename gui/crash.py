@@ -51,10 +51,11 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
         stream.setFormatter(formatter)
         stream.setLevel(logging.WARNING)
         root.addHandler(stream)
-    path: Path | None = log_path()
+    target = log_path()
+    path: Path | None = target
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(path, encoding="utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(target, encoding="utf-8")
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
     except OSError:

@@ -15,14 +15,14 @@ import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed b
 from core.units import gib_text
 
 if TYPE_CHECKING:
-    from core.hardware import DeviceReport
+    from core.hardware import DeviceReport, GpuInfo
 
 
 def _row(label: str, value: str) -> str:
     return f"<tr><td><b>{html.escape(label)}</b>&nbsp;&nbsp;</td><td>{html.escape(value)}</td></tr>"
 
 
-def _gpu_text(gpu) -> str:
+def _gpu_text(gpu: GpuInfo) -> str:
     parts = [gpu.name]
     if gpu.device:
         parts.append(gpu.device)

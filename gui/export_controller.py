@@ -161,7 +161,7 @@ class ExportController(QObject):
             return window.jobs.when_idle(("export", name, path), lambda: self.export_variant(name, path))
         if auto:
             candidate = result.candidate(name)
-            metadata = {
+            metadata: dict[str, Any] = {
                 "auto": {
                     "budget": result.budget.effective().describe(),
                     "recommended": result.recommended,

@@ -70,12 +70,12 @@ def sizes_ready(window: MainWindow, settings: RunSettings) -> bool:
     return False
 
 
-def _focus(window, name: str) -> None:
+def _focus(window: MainWindow, name: str) -> None:
     """After the dialog: the recipe panel scrolled to the first empty field, with the focus in it."""
     field = window.recipe_panel.input_sizes.fields.get(name)
     if field is None or not field.isVisible():
         return
-    window.recipe_panel.scroll.ensureWidgetVisible(field)
+    window.recipe_panel.scroll_area.ensureWidgetVisible(field)
     field.setFocus(Qt.FocusReason.OtherFocusReason)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -80,8 +80,8 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
     every error the window puts in front of the user (its dialog, or the input sizes it asks for).
 
     `engine` is closed when the window closes if `owns_engine`. `inspect_job`
-    replaces `core.models.inspection.inspect_model` (tests); `device_job`
-    replaces `core.hardware.detect_devices` (None: no detection, "CPU only").
+    replaces `core.models.inspection.inspect_model` (tests); `device_job()`
+    returns what replaces `core.hardware.detect_devices` (None: no detection, "CPU only").
     """
 
     model_loaded = Signal(object)
@@ -119,7 +119,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
         inspect_job: Callable[..., Any] | None = None,
         remember_geometry: bool = True,
         warm_up: bool = True,
-        device_job: Callable[..., Any] | None | str = "default",
+        device_job: Callable[[], Callable[..., Any]] | Literal["default"] | None = "default",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -301,7 +301,7 @@ class MainWindow(DropTarget, WindowLife, QMainWindow):
 
     # -- files and menus ----------------------------------------------------------------------------
 
-    def current_page(self) -> QWidget:
+    def current_page(self) -> QWidget | None:
         """What the window shows: the empty state, or the workspace's current tab."""
         page = self.stack.currentWidget()
         return self.workspace.currentWidget() if page is self.workspace else page

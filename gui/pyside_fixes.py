@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
@@ -58,14 +59,14 @@ def apply() -> None:
     incref = ctypes.pythonapi.Py_IncRef
     py_object = ctypes.py_object
 
-    def emit(self, *args):
+    def emit(self: SignalInstance, *args: Any) -> Any:
         result = original(self, *args)
         if result is True or result is False:
             incref(py_object(result))  # the reference PySide forgot to take
         return result
 
     emit.__doc__ = original.__doc__
-    SignalInstance.emit = emit
+    SignalInstance.emit = emit  # type: ignore[method-assign]  # the fix itself: replacing the method on purpose
 
 
 apply()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Iterable, cast
 
 from PySide6.QtCore import QSettings
 
@@ -28,7 +29,7 @@ class RecentFiles:
             return []
         if isinstance(value, str):  # an INI list of one comes back as a plain string
             return [value] if value else []
-        return [str(v) for v in value if v]
+        return [str(v) for v in cast(Iterable[object], value) if v]  # a list (QSettings types values as object)
 
     def paths(self) -> list[str]:
         """The existing recent paths, newest first (missing ones are removed from settings)."""

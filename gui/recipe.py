@@ -61,7 +61,7 @@ def compression_kinds() -> list[str]:
     return [kind for kind in COMPRESSION_KINDS if registry.is_registered(kind)]
 
 
-def budget_in_target_units(task: str) -> bool:
+def budget_in_target_units(task: str | None) -> bool:
     """True when the auto accuracy budget of `task` is in the target's own units (regression's MAE), not points."""
     return task == "regression"
 

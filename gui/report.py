@@ -68,7 +68,7 @@ def report_inputs(
     panel.flush()  # the charts are drawn in steps: finish them before rendering
     charts = [(key, chart_png(plot)) for key, plot in panel.charts.plots().items()]
     study = serving.report_study(outcome) if serving is not None else None
-    run = outcome if study is None else with_serving(outcome, study)
+    run: ComparisonRun = outcome if study is None else with_serving(outcome, study)
     if serving is not None and study is not None:  # a study comes only from `serving`
         chart = serving.panel.chart
         chart.flush()

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QAbstractItemView
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 
@@ -100,4 +101,11 @@ def sortable(model: QAbstractTableModel, parent: QObject | None = None) -> QSort
     proxy = QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
+    return proxy
+
+
+def proxy_of(view: QAbstractItemView) -> QSortFilterProxyModel:
+    """The sorting proxy `view` shows (made by `sortable`), to swap its source model or map its rows."""
+    proxy = view.model()
+    assert isinstance(proxy, QSortFilterProxyModel)  # every table that swaps models is set up with `sortable`
     return proxy

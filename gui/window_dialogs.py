@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from core.errors import ErrorKind, JobError
 from gui.about import about_html, about_text
@@ -177,6 +177,13 @@ def _cache_error(window: Any, what: str, exc: BaseException, folder: Any) -> Non
     window.show_error(JobError(ErrorKind.BAD_INPUT, f"{what}: {exc}", path=str(folder)))
 
 
+class CloseQuestion(QMessageBox):
+    """The "stop the job and quit?" box, with its two buttons by name (the window and tests press them)."""
+
+    stop_button: QPushButton
+    keep_button: QPushButton
+
+
 def ask_before_closing(window: Any) -> None:
     """Closing during a run: a window-modal question that does not block the event loop.
 
@@ -187,7 +194,7 @@ def ask_before_closing(window: Any) -> None:
     if window.close_dialog is not None:
         window.close_dialog.raise_()
         return
-    box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE, "A job is running. Stop it and quit?", parent=window)
+    box = CloseQuestion(QMessageBox.Icon.Question, APP_TITLE, "A job is running. Stop it and quit?", parent=window)
     box.setInformativeText(
         f"{window.job_status.label.text()}\nStopping cancels it cleanly: nothing half-written is kept."
     )

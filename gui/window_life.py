@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QCloseEvent
 
 from gui.recipe import RunSettings
 from gui.window_dialogs import ask_before_closing
 
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMainWindow as _WindowBase  # what the mixin is mixed into, for the checker
+else:
+    _WindowBase = object
 
-class WindowLife:
+
+class WindowLife(_WindowBase):
     """Persistence and shutdown for the main window (needs ``settings``, ``runner``, ``engine``,
     ``jobs``, ``recipe_panel``, ``recipe_dock`` and the flags `MainWindow.__init__` sets)."""
 
@@ -35,7 +40,11 @@ class WindowLife:
     _shut_down: bool
     _close_confirmed: bool
     _restored_state: bool
-    _background_job: bool
+
+    if TYPE_CHECKING:
+
+        @property
+        def _background_job(self) -> bool: ...  # a property of MainWindow's
 
     def _last_dir(self) -> str:
         return str(self.settings.value("paths/last_dir", os.path.expanduser("~")))

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from core.engine import Engine, ErrorEvent, LogEvent, PartialEvent, ProgressEvent, ResultEvent
+from core.engine import Engine, ErrorEvent, JobHandle, LogEvent, PartialEvent, ProgressEvent, ResultEvent
 from core.errors import ErrorKind, JobError
 import gui.pyside_fixes  # noqa: F401 - PySide6 6.12 emit() bug: must be fixed before any emit
 
@@ -77,7 +77,7 @@ class JobWorker(QObject):
         self._kwargs = dict(kwargs or {})
         self.subject = subject
         self._lock = threading.Lock()
-        self._handle = None
+        self._handle: JobHandle | None = None
         self._cancel_requested = False
         self.outcome: tuple[str, Any] | None = None
 
@@ -390,7 +390,7 @@ _relay: _Relay | None = None
 def call_in_thread(
     fn: Callable[..., Any],
     *args: Any,
-    on_result: Callable[[Any], None],
+    on_result: Callable[[Any], object],
     on_error: Callable[[BaseException], None] | None = None,
     owner: QObject | None = None,
 ) -> threading.Thread:

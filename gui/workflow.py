@@ -37,6 +37,7 @@ from gui.recipe import RunSettings
 from gui.workers import JobRunner
 
 if TYPE_CHECKING:
+    from core.benchmark.results import BenchmarkResult
     from core.optimize.results import OptimizeResult
 
 log = logging.getLogger("litesmith.gui.workflow")
@@ -131,7 +132,7 @@ class RunController(QObject):
         self.stage = ""
         self.model_path = ""
         self.settings: RunSettings | None = None
-        self.optimize_result = None
+        self.optimize_result: OptimizeResult | None = None
         self._started = 0.0
         runner.partial.connect(self._on_partial)
 
@@ -148,7 +149,7 @@ class RunController(QObject):
         self._started = time.perf_counter()
         self.active = True
         self.stage = "optimize"
-        extra = {}
+        extra: dict[str, Any] = {}
         if self._jobs is None and settings.use_cache:
             from core.cache import ResultCache
 
@@ -186,25 +187,27 @@ class RunController(QObject):
         elif kind == "latency_samples":
             self.samples.emit(payload)
 
-    def _on_optimized(self, result) -> None:
+    def _on_optimized(self, result: OptimizeResult) -> None:
         self.optimize_result = result
         self.optimized.emit(result)
         if not self.active:
             return
+        settings = self.settings
+        assert settings is not None  # `start` set it before submitting the job that called back
         _, benchmark_variants = self._jobs or default_jobs()
         variants, keras_model = benchmark_inputs(self.model_path, result)
         try:
-            config = self.settings.bench_config()
+            config = settings.bench_config()
         except ValueError as exc:
             self._finish(benchmark_error=JobError(ErrorKind.BAD_INPUT, f"benchmark settings: {exc}"))
             return
         self.stage = "benchmark"
         name = os.path.basename(os.path.normpath(self.model_path))
-        extra = {}
-        bench_data = self.settings.bench_data()
+        extra: dict[str, Any] = {}
+        bench_data = settings.bench_data()
         if bench_data is not None:
             extra["data"] = bench_data  # batches from the data file: data-loading vs model time
-        if self._jobs is None and self.settings.use_cache:
+        if self._jobs is None and settings.use_cache:
             from core.cache import ResultCache
 
             extra["cache"] = ResultCache()  # the same models, settings and machine: measured before
@@ -241,7 +244,7 @@ class RunController(QObject):
             return
         self.run_failed.emit(error)
 
-    def _finish(self, benchmark=None, benchmark_error: JobError | None = None) -> None:
+    def _finish(self, benchmark: BenchmarkResult | None = None, benchmark_error: JobError | None = None) -> None:
         if not self.active:
             return
         self.active = False

@@ -26,15 +26,23 @@ if TYPE_CHECKING:
 
 
 class ComparisonRun(Protocol):
-    """What a report is made of: the app's `gui.workflow.RunOutcome` and the CLI's `RunRecord` both fit."""
+    """What a report is made of: the app's `gui.workflow.RunOutcome` and the CLI's `RunRecord` both fit
+    (frozen dataclasses: read-only members)."""
 
-    model_path: str
-    settings: dict[str, Any]
-    optimize: Any  # core.optimize.results.OptimizeResult
-    benchmark: Any  # core.benchmark.results.BenchmarkResult | None
-    benchmark_error: Any  # core.errors.JobError | None
-    seconds: float
-    finished_at: float  # time.time() when the run ended
+    @property
+    def model_path(self) -> str: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def optimize(self) -> Any: ...  # core.optimize.results.OptimizeResult
+    @property
+    def benchmark(self) -> Any: ...  # core.benchmark.results.BenchmarkResult | None
+    @property
+    def benchmark_error(self) -> Any: ...  # core.errors.JobError | None
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def finished_at(self) -> float: ...  # time.time() when the run ended
 
 
 @dataclass(frozen=True)

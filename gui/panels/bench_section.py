@@ -110,8 +110,8 @@ class BenchSection(QGroupBox):
         self.device_state.setObjectName("deviceState")
         for w in (self.threads, self.batch_sizes):
             w.textChanged.connect(self.changed)
-        for w in (self.seconds, self.budget):
-            w.valueChanged.connect(self.changed)
+        for spin in (self.seconds, self.budget):
+            spin.valueChanged.connect(self.changed)
         self.runs.valueChanged.connect(self.changed)
         self.by_seconds.toggled.connect(self.update_enabled)
         self.by_seconds.toggled.connect(self.changed)

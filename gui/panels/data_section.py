@@ -146,7 +146,9 @@ class DataSection(QGroupBox):
         self.label_column = QComboBox()
         self.label_column.setEditable(True)
         self.label_column.setObjectName("labelColumn")
-        self.label_column.lineEdit().setPlaceholderText("none: unlabelled")
+        label_edit = self.label_column.lineEdit()
+        assert label_edit is not None  # an editable combo box has one
+        label_edit.setPlaceholderText("none: unlabelled")
         self.label_column.setToolTip("The CSV column that holds the labels; every other column is an input feature")
         self.label_column.editTextChanged.connect(self.changed)
         self.label_row = QWidget()
@@ -199,6 +201,7 @@ class DataSection(QGroupBox):
             return False
         self.set_data_path(path)
         self._offered_data = self.data_path
+        assert self.data_path is not None  # `path` names a file found beside the model: never empty
         self.data_zone.detail.setText(f"found beside the model · {os.path.dirname(self.data_path)}")
         return True
 

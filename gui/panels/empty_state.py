@@ -41,13 +41,15 @@ class EmptyState(QWidget):
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        made: list[QPushButton] = []
         for action in (open_file, open_folder):
             button = QPushButton(action.text().replace("&", ""))
             button.setToolTip(action.toolTip())
             button.clicked.connect(action.trigger)
             buttons.addWidget(button)
+            made.append(button)
         buttons.addStretch(1)
-        self.open_file_button = buttons.itemAt(1).widget()
+        self.open_file_button = made[0]
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(48, 48, 48, 48)

@@ -82,10 +82,8 @@ def parse_sizes(text: str, dims: Sequence[int | None]) -> tuple[int, ...] | None
                 raise ValueError(f"size {i + 1} is fixed at {d} (the input is {template})")
         return tuple(values)
     if free and len(values) == len(free):
-        shape = list(dims)
-        for i, n in zip(free, values):
-            shape[i] = n
-        return tuple(int(d) for d in shape)
+        given = iter(values)  # one per free axis, in order
+        return tuple(next(given) if d is None else d for d in dims)
     wanted = f"{len(dims)} size{'s' if len(dims) != 1 else ''} after the batch axis"
     if len(free) < len(dims):
         wanted += ", or only the free one" if len(free) == 1 else f", or only the {len(free)} free ones"

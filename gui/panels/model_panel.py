@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from core.models.info import LayerInfo, ModelFormat, ModelInfo
 from core.units import human_count, human_size, quantization_text, shape_text, short_hash, thousands
 from gui.flag_hints import gui_words
-from gui.table_models import Column, RecordTableModel, sortable
+from gui.table_models import Column, RecordTableModel, proxy_of, sortable
 
 FORMAT_NAMES = {
     ModelFormat.KERAS: "Keras model (.keras)",
@@ -302,10 +302,10 @@ class ModelPanel(QWidget):
         self.layer_model.set_records(info.layers)
         op_total = sum(count for _, count in info.op_histogram)
         self.op_model = RecordTableModel(_share_columns("Operator", "Count", op_total), info.op_histogram, self)
-        self.op_table.model().setSourceModel(self.op_model)
+        proxy_of(self.op_table).setSourceModel(self.op_model)
         tensor_total = sum(count for _, count in info.tensor_types)
         self.tensor_model = RecordTableModel(_share_columns("Type", "Tensors", tensor_total), info.tensor_types, self)
-        self.tensor_table.model().setSourceModel(self.tensor_model)
+        proxy_of(self.tensor_table).setSourceModel(self.tensor_model)
         for view in (self.op_table, self.tensor_table):
             fit_columns(view, stretch=0)
 

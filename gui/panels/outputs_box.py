@@ -268,7 +268,7 @@ class OutputsBox(QGroupBox):
             + 2
         )
 
-    def _signature_changed(self, *_args) -> None:
+    def _signature_changed(self, *_args: object) -> None:
         """Another signature has other outputs: the choices wait for a run to name them."""
         other = bool(self.signature.currentText()) and self.signature.currentText() != self.names_signature
         self.provisional = self._unsure or other

@@ -149,7 +149,7 @@ class RecipePanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll = scroll
+        self.scroll_area = scroll  # not `scroll`: that would hide QWidget.scroll(dx, dy)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 8)
@@ -242,7 +242,7 @@ class RecipePanel(QWidget):
         self.compression_box.apply(settings)
         self.bench_box.apply(settings)
         self.auto_box.apply(settings)
-        self.label_column.setEditText(settings.label_column)
+        self.data_box.label_column.setEditText(settings.label_column)
         if include_data:
             self.set_data_path(settings.data_path)
             self.outputs_box.apply(settings.signature, settings.primary_output, settings.tasks)

@@ -12,6 +12,7 @@ The cells' text is `core.report.cells`' (the HTML report's too); sorting, bold a
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from core.report.cells import (
     accuracy_text,
@@ -37,7 +38,7 @@ def comparison_columns(metric: Metric) -> list[Column]:
     worst output's (named in the cell, every output in the tooltip)."""
 
     # The cells' text is core.report.cells' (the HTML report's too); sorting, bold and tooltips are the table's.
-    def bold(key):
+    def bold(key: str) -> Callable[[Row], bool]:
         return lambda r: key in r.best
 
     def fid_tooltip(r: Row) -> str:
@@ -48,7 +49,7 @@ def comparison_columns(metric: Metric) -> list[Column]:
             )
         return "agreement with the original model's outputs on the evaluation data"
 
-    def num_key(attr):
+    def num_key(attr: str) -> Callable[[Row], Any]:
         return lambda r: getattr(r, attr) if getattr(r, attr) is not None else math.inf
 
     return [

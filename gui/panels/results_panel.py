@@ -40,7 +40,7 @@ from gui.panels.results_summary import (
     run_explanations_html,
     run_headline,
 )
-from gui.table_models import RecordTableModel, sortable
+from gui.table_models import RecordTableModel, proxy_of, sortable
 from gui.widgets.per_output import PerOutputPage
 from gui.widgets.crossover_chart import CrossoverPage
 from gui.widgets.result_charts import ResultCharts
@@ -220,7 +220,7 @@ class ResultsPanel(QWidget):
         metric = outcome_metric(outcome)
         self.rows = build_rows(outcome)
         self.table_model = RecordTableModel(comparison_columns(metric), self.rows, self)
-        self.table.model().setSourceModel(self.table_model)
+        proxy_of(self.table).setSourceModel(self.table_model)
         # Sized once: a ResizeToContents header measures every cell again at each layout pass.
         self._size_columns()
         name = outcome.optimize.source.path.replace("\\", "/").rsplit("/", 1)[-1]
@@ -257,6 +257,7 @@ class ResultsPanel(QWidget):
     def _fill_outputs(self) -> None:
         from core.report.outputs import run_models
 
+        assert self.outcome is not None  # a step of `set_outcome` (`clear` drops the steps left)
         result = self.outcome.optimize
         outputs = self.outputs_page.set_models(result.source, run_models(result))
         self.tabs.setTabVisible(self.outputs_tab_index, outputs > 0)
@@ -299,7 +300,7 @@ class ResultsPanel(QWidget):
         self.rows = candidate_rows(payloads, recommended=recommended, result=result)
         metric = auto_metric(payloads, result)
         self.table_model = RecordTableModel(comparison_columns(metric), self.rows, self)
-        self.table.model().setSourceModel(self.table_model)
+        proxy_of(self.table).setSourceModel(self.table_model)
         self._size_columns()
         self.charts.set_rows([r for r in self.rows if r.size_bytes], metric)
         self.auto_redraws += 1
@@ -336,7 +337,7 @@ class ResultsPanel(QWidget):
         self.config_model = RecordTableModel(
             config_columns(), [c for cand in result.candidates if cand.bench for c in cand.bench.configs], self
         )
-        self.config_table.model().setSourceModel(self.config_model)
+        proxy_of(self.config_table).setSourceModel(self.config_model)
         self.config_table.resizeColumnsToContents()
         self.config_table.horizontalHeader().setStretchLastSection(True)
 
@@ -361,16 +362,18 @@ class ResultsPanel(QWidget):
         return self.outcome is not None and not self._pending
 
     def _fill_configs(self) -> None:
+        assert self.outcome is not None  # a step of `set_outcome`
         bench = self.outcome.benchmark
         recommended = bench.recommendation.label if bench is not None else None
         self.config_model = RecordTableModel(
             config_columns(recommended), list(bench.configs) if bench is not None else [], self
         )
-        self.config_table.model().setSourceModel(self.config_model)
+        proxy_of(self.config_table).setSourceModel(self.config_model)
         self.config_table.resizeColumnsToContents()
         self.config_table.horizontalHeader().setStretchLastSection(True)
 
     def _fill_layer_errors(self) -> None:
+        assert self.outcome is not None  # a step of `set_outcome`
         shown = self.layer_page.set_variants(self.outcome.optimize.variants)
         self.tabs.setTabVisible(self.layer_tab_index, shown)
 
@@ -395,7 +398,7 @@ class ResultsPanel(QWidget):
         indexes = self.table.selectionModel().selectedRows()
         if not indexes:
             return None
-        source = self.table.model().mapToSource(indexes[0])
+        source = proxy_of(self.table).mapToSource(indexes[0])
         row = self.rows[source.row()] if 0 <= source.row() < len(self.rows) else None
         return None if row is None or row.is_original else row.name
 

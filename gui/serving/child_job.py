@@ -65,11 +65,13 @@ def serve_models(
     folder = None
     pairs: list[tuple[str, str]] = []
     try:
-        for index, (name, model) in enumerate(models):
-            if isinstance(model, CachedCandidate):
-                model = _candidate_bytes(model, progress)
+        for index, (name, given) in enumerate(models):
+            if isinstance(given, CachedCandidate):
+                model: str | bytes | None = _candidate_bytes(given, progress)
                 if model is None:
                     continue
+            else:
+                model = given
             if isinstance(model, (bytes, bytearray, memoryview)):
                 if folder is None:
                     folder = tempfile.mkdtemp(prefix="litesmith-serving-")

@@ -263,7 +263,7 @@ class ServingPlot(QWidget):
         if not by_policy:
             return None
 
-        def rank(item):
+        def rank(item: tuple[BatchPolicy, list[LoadPoint]]) -> tuple[float, int, int, float]:
             policy, points = item
             held = [p.offered_rps for p in points if holds(p, self.budget_ms)]
             # Highest rate held, then the simplest policy (no batching, fewer workers).

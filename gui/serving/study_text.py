@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gui.table_models import Column
 
 if TYPE_CHECKING:
-    from core.serving.api import ServingStudy
+    from core.serving.api import ServingStudy, VariantServing
 
 
 def rps_text(value: float | None) -> str:
@@ -36,11 +36,11 @@ def error_text(value: float | None) -> str:
     return f"{abs(value) * 100:.1f} %"
 
 
-def _policy_text(v) -> str:
+def _policy_text(v: VariantServing) -> str:
     return v.recommended.label() if v.recommended is not None else "—"
 
 
-def _rps_key(attr: str):
+def _rps_key(attr: str) -> Callable[[Any], float]:
     return lambda v: -(getattr(v, attr) or 0.0)
 
 

@@ -37,6 +37,7 @@ from gui.serving.panel import ServingPanel
 from gui.serving.study_text import rps_text
 
 if TYPE_CHECKING:
+    from core.auto.results import AutoResult
     from core.serving.api import ServingStudy
     from gui.main_window import MainWindow
     from gui.workflow import RunOutcome
@@ -150,7 +151,7 @@ class ServingTab(QObject):
             return study
         return None
 
-    def _cached_candidates(self, result, skip: str | None) -> list[tuple[str, CachedCandidate]]:
+    def _cached_candidates(self, result: AutoResult, skip: str | None) -> list[tuple[str, CachedCandidate]]:
         """The other candidates that met the budget: their bytes are read back from the cache in the child."""
         from core.cache import ResultCache
 
@@ -234,7 +235,7 @@ class ServingTab(QObject):
         self.window.job_status.job_ended(text)
         self.refresh()
 
-    def _on_finished(self, study) -> None:
+    def _on_finished(self, study: ServingStudy) -> None:
         self.panel.set_study(study)
         chosen = next((v for v in study.variants if v.variant == study.recommended_variant), None)
         if chosen is not None:

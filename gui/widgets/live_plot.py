@@ -285,7 +285,8 @@ class LivePlot(QWidget):
             values = series.values
             if values.size > STATS_SAMPLE:
                 values = values[:: values.size // STATS_SAMPLE + 1]
-            series.stats = tuple(float(v) for v in np.percentile(values, [1, 25, 50, 75, 99]))
+            p1, p25, p50, p75, p99 = (float(v) for v in np.percentile(values, [1, 25, 50, 75, 99]))
+            series.stats = (p1, p25, p50, p75, p99)
         if changed:
             self._draw_boxes()
             self.refreshes += 1

@@ -7,9 +7,11 @@ Each chart is a pyqtgraph PlotWidget (`latency_plot`, `size_plot`,
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from core.report.comparison import Metric, Row, pareto_front
@@ -18,8 +20,9 @@ from gui.widgets.plotting import add_legend, make_plot, series_colour, series_sy
 import pyqtgraph as pg
 
 
-def _colours(rows: list[Row]):
-    out, index = [], 0
+def _colours(rows: list[Row]) -> list[QColor]:
+    out: list[QColor] = []
+    index = 0
     for row in rows:
         out.append(series_colour(index, row.is_original))
         if not row.is_original:
@@ -27,7 +30,7 @@ def _colours(rows: list[Row]):
     return out
 
 
-def _brush(colour, alpha: int = 170):
+def _brush(colour: QColor, alpha: int = 170) -> QBrush:
     fill = pg.mkColor(colour)
     fill.setAlpha(alpha)
     return pg.mkBrush(fill)
@@ -77,7 +80,7 @@ class ResultCharts(QWidget):
         for step in self.steps(rows, metric):
             step()
 
-    def steps(self, rows: list[Row], metric: Metric) -> list:
+    def steps(self, rows: list[Row], metric: Metric) -> list[Callable[[], None]]:
         """Filling the charts in three steps (one per chart), so a caller can spread them over the event loop."""
         return [
             lambda: self._latency_and_size(rows, latency=True),
@@ -105,9 +108,10 @@ class ResultCharts(QWidget):
         # Latency: bars in log10 space from a floor below the fastest p50, p99 as a whisker.
         item = self.latency_plot.getPlotItem()
         timed = [i for i, r in enumerate(rows) if r.p50_ms]
+        p50 = [r.p50_ms or 0.0 for r in rows]  # 0.0: an untimed row, never read (not in `timed`)
         if timed:
-            logs50 = np.log10([rows[i].p50_ms for i in timed])
-            logs99 = np.log10([max(rows[i].p99_ms or rows[i].p50_ms, rows[i].p50_ms) for i in timed])
+            logs50 = np.log10([p50[i] for i in timed])
+            logs99 = np.log10([max(rows[i].p99_ms or p50[i], p50[i]) for i in timed])
             floor = math.floor(float(logs50.min()) - 0.3)
             floor = min(floor, math.floor(float(logs99.max()) - 1.5))  # at least ~2 decades: readable log ticks
             y = ys[timed]
@@ -132,7 +136,7 @@ class ResultCharts(QWidget):
                 )
             )
             for k, i in enumerate(timed):
-                label = pg.TextItem(_ms(rows[i].p50_ms), color=text_colour, anchor=(0.0, 0.5))
+                label = pg.TextItem(_ms(p50[i]), color=text_colour, anchor=(0.0, 0.5))
                 label.setPos(float(logs99[k]) + 0.05, float(y[k]))
                 item.addItem(label)
             span = float(logs99.max()) - floor
@@ -142,7 +146,14 @@ class ResultCharts(QWidget):
         item.setYRange(-0.6, n - 0.4, padding=0)
         item.getAxis("left").setTicks(ticks)
 
-    def _size(self, rows, colours, ys, ticks, text_colour) -> None:
+    def _size(
+        self,
+        rows: list[Row],
+        colours: list[QColor],
+        ys: np.ndarray,
+        ticks: list[list[tuple[float, str]]],
+        text_colour: QColor,
+    ) -> None:
         n = len(rows)
         # Size: plain bars in KiB.
         item = self.size_plot.getPlotItem()

@@ -382,7 +382,7 @@ def test_free_dims_screenshot(qtbot, gru_window, request, tmp_path):
     folder = SCREENSHOTS if writing else tmp_path
     window = gru_window
     window.workspace.setCurrentWidget(window.model_panel)
-    window.recipe_panel.scroll.verticalScrollBar().setValue(0)
+    window.recipe_panel.scroll_area.verticalScrollBar().setValue(0)
     QApplication.processEvents()
     assert window.recipe_panel.input_sizes.isVisible()
     assert window.grab().save(str(folder / "free-dims.png"))
