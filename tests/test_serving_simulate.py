@@ -402,3 +402,19 @@ def test_confirming_runs_that_do_not_hold_over_all_requests_cap_the_claim(budget
         assert cal.ceiling == pytest.approx(80.0) and len(capped_notes) == 1 and "p99 5.00 ms" in capped_notes[0]
     else:
         assert math.isinf(cal.ceiling) and not capped_notes
+
+
+def test_the_simulated_curve_stops_at_a_rate_a_real_run_did_not_hold():
+    # A real run at 10,000/s did not hold: the ceiling is 8,000/s (80% of it). The curve's 12,000/s point
+    # has no measured costs behind it: left out, with a note; 10,000/s (the real run's own rate) stays.
+    from core.serving.calibrate import Calibration
+    from core.serving.study import _supported_rates
+
+    model = service_model({1: [0.1]})
+    notes: list[str] = []
+    failed = Calibration(model, None, ceiling=8_000.0)
+    assert _supported_rates([5_000.0, 10_000.0, 12_000.0], BatchPolicy(), failed, notes) == [5_000.0, 10_000.0]
+    assert len(notes) == 1 and "stops at 10,000/s" in notes[0] and "1 rate(s)" in notes[0]
+    notes.clear()
+    assert _supported_rates([5_000.0, 12_000.0], BatchPolicy(), Calibration(model, None), notes) == [5_000.0, 12_000.0]
+    assert notes == []

@@ -123,12 +123,19 @@ def study_variant(
     emit = lambda p: progress.partial(PARTIAL_KIND, p)  # noqa: E731 - one-line sink
     curve_rates = _curve_rates(rates, sustained, shown, shown_model)
     curve_arrivals = sw.Arrivals(sw.CURVE_REQUESTS, trace, seed=1)
-    points = sw.curve(
-        baseline, model_u, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
-    )
+    curves = [(baseline, model_u, unbatched)]
     if recommended is not None and recommended != baseline:
+        curves.append((recommended, model_b, batched or unbatched))
+    points: list[LoadPoint] = []
+    for policy, model, cal in curves:
         points += sw.curve(
-            recommended, model_b, curve_rates, curve_arrivals, variant=name, emit=emit, check=cancel.raise_if_cancelled
+            policy,
+            model,
+            _supported_rates(curve_rates, policy, cal, notes),
+            curve_arrivals,
+            variant=name,
+            emit=emit,
+            check=cancel.raise_if_cancelled,
         )
     knee_rps = sw.knee(shown, shown_model, arrivals, variant=name, check=cancel.raise_if_cancelled)
     if not knee_supported(knee_rps, shown_cal.ceiling):
@@ -228,6 +235,20 @@ def _calibration_note(label: str, model: ServiceModel) -> str:
     """Which real loads the simulation's costs were measured at (rate and requests of each run)."""
     loads = ", ".join(f"{o.rate_rps:,.0f}/s ({o.requests:,} requests)" for o in model.loads)
     return f"simulation {label} calibrated by real runs at {loads}"
+
+
+def _supported_rates(rates: list[float], policy: BatchPolicy, cal: Calibration, notes: list[str]) -> list[float]:
+    """The curve's rates a real run supports: none beyond the rate a real run with these costs did not hold
+    (`cal.ceiling` is `CAP_FRACTION` of it), where the simulation's costs have no measurement behind them
+    (a note names the rates left out)."""
+    limit = cal.ceiling / CAP_FRACTION
+    kept = [r for r in rates if r <= limit]
+    if len(kept) < len(rates):
+        notes.append(
+            f"the simulated curve of {policy.label()} stops at {limit:,.0f}/s, a rate a real run did not hold: "
+            f"{len(rates) - len(kept)} rate(s) beyond it not simulated"
+        )
+    return kept
 
 
 def _curve_rates(
