@@ -133,6 +133,8 @@ def keras_tf_gpu_curve(
     from core.models.loading import load_source
 
     model = load_source(keras_path).keras_model
+    from core.models.signatures import keras_feed
+
     inputs = list(model.inputs)
     rng = np.random.default_rng(0)
     timings = []
@@ -141,7 +143,7 @@ def keras_tf_gpu_curve(
         xs = [
             rng.random((int(batch),) + tuple(int(d or 8) for d in tuple(t.shape)[1:]), dtype=np.float32) for t in inputs
         ]
-        x = xs[0] if len(xs) == 1 else xs
+        x = keras_feed(model, xs)
 
         def copy_in(xs: list[np.ndarray] = xs) -> None:
             # a scalar read back waits for the copy (TensorFlow's GPU ops are asynchronous)

@@ -123,6 +123,8 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
 
     status["keras_version"] = str(keras.__version__)
     model = keras.saving.load_model(job["model"], safe_mode=True, compile=False)
+    from core.models.signatures import keras_feed
+
     inputs = list(model.inputs)
     free = [str(t.name) for t in inputs if any(d is None for d in tuple(t.shape)[1:])]
     if free:
@@ -139,7 +141,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
             )
             for t in inputs
         ]
-        x = xs[0] if len(xs) == 1 else xs
+        x = keras_feed(model, xs)
 
         def copy_in(xs: list[Any] = xs) -> None:
             for array in xs:

@@ -31,6 +31,7 @@ import numpy as np
 
 from core.benchmark.results import LayerTime
 from core.benchmark.runners import KerasRunner
+from core.models.signatures import keras_feed
 from core.engine.context import CancelToken
 
 
@@ -71,7 +72,7 @@ def profile_keras_layers(
     runner.prepare(batch_size, None)
     inputs = runner.make_inputs(np.random.default_rng(seed))
     feed = [inputs[name] for name in runner.interface.input_names]
-    x = feed[0] if len(feed) == 1 else feed
+    x = keras_feed(model, feed)
     layers = _leaf_layers(model)
     totals: dict[int, float] = defaultdict(float)
     timing = {"on": False}

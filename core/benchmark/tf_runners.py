@@ -16,6 +16,7 @@ from core.benchmark.runner_base import InputSpec, _NamedInputs
 from core.tf_runtime import import_tensorflow
 from core.errors import BadInputError
 from core.models.interface import ModelInterface
+from core.models.signatures import keras_feed
 
 
 # --------------------------------------------------------------------------- Keras
@@ -109,7 +110,7 @@ class KerasRunner(_NamedInputs):
         """One call in the runner's mode on `inputs`; {output name: array} (raw outputs if they cannot be named)."""
         tf = self._tf
         feed = [inputs[name] for name in self._names]
-        x = feed[0] if len(feed) == 1 else feed
+        x = keras_feed(self.model, feed)
         with tf.device(self.device):
             if self.mode == "predict":
                 out = self.model.predict(x, batch_size=self._batch, verbose=0)

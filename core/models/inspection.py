@@ -190,13 +190,17 @@ def _inspect_keras(model: Any, input_shapes: Mapping[str, Sequence[int | None]] 
 
     notes: list[str] = []
     try:
-        inputs = _tensor_infos(model.inputs)
-        outputs = _tensor_infos(model.outputs)
-        from core.models.signatures import keras_output_names
+        from core.models.signatures import keras_dict_keys, keras_output_names
 
-        # Outputs are named after their layers (what data labels and every later step match on).
+        # Named as every later step matches them (data arrays, labels): the Input layers and the output layers,
+        # or the keys of the dict the model is built on or returns.
+        inputs = _tensor_infos(model.inputs)
+        keys = keras_dict_keys(model, "input")
+        if keys is not None:
+            inputs = tuple(TensorInfo(name=name, shape=t.shape, dtype=t.dtype) for name, t in zip(keys, inputs))
         outputs = tuple(
-            TensorInfo(name=name, shape=t.shape, dtype=t.dtype) for name, t in zip(keras_output_names(model), outputs)
+            TensorInfo(name=name, shape=t.shape, dtype=t.dtype)
+            for name, t in zip(keras_output_names(model), _tensor_infos(model.outputs))
         )
     except Exception:  # noqa: BLE001 - a subclassed model that was never called
         inputs, outputs = (), ()

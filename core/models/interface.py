@@ -5,7 +5,8 @@ used by loading, conversion, data feeding, evaluation, benchmarking, export and
 the GUI. Tensors are always addressed by **name**, never by position:
 
 * Keras: input names are the `Input` layers' names, output names the output
-  layers' names (``model.output_names``), in the model's own order.
+  layers' names (``model.output_names``), in the model's own order; a model
+  built on (or returning) a dict is named by its keys.
 * SavedModel: the chosen signature's keyword inputs and dict outputs
   (``serving_default`` by default, or the only signature).
 * .tflite: the chosen signature's input and output names (LiteRT's signature

@@ -3,7 +3,8 @@
 Runs in the engine's child (it touches loaded models). Names come from the
 model itself, never from tensor positions:
 
-* Keras: `model.inputs` (named after the `Input` layers) and `model.output_names`.
+* Keras: `model.inputs` (named after the `Input` layers) and `model.output_names`; for a model built on
+  a dict of inputs, or returning a dict, that dict's keys (what it is called with and returns).
 * SavedModel: the signature's keyword inputs (`structured_input_signature`) and
   its dict outputs (`structured_outputs`), in sorted-key order (a dict has no
   other order).
@@ -66,19 +67,69 @@ def _dims(shape: Any) -> tuple[int | None, ...]:
 # Keras
 
 
-def _output_activation(model: Any, name: str) -> str:
+def _output_activation(model: Any, index: int, name: str) -> str:
+    """The activation of the layer that produces output number `index` ("" when unknown)."""
+    from core.adapters import UpstreamChanged
+    from core.adapters.keras_internals import output_layer
+
     try:
-        layer = model.get_layer(name)
-    except (ValueError, KeyError, AttributeError):
-        return ""
+        layer = output_layer(model, index)
+    except UpstreamChanged:
+        try:
+            layer = model.get_layer(name)
+        except (ValueError, KeyError, AttributeError):
+            return ""
     activation = getattr(layer, "activation", None)
     if activation is None:
         return "softmax" if type(layer).__name__ == "Softmax" else ""
     return str(getattr(activation, "__name__", "") or "")
 
 
+def keras_dict_keys(model: Any, which: str) -> list[str] | None:
+    """The keys of a model built on a dict of inputs (`which` "input") or returning one ("output"), in the
+    order of `model.inputs` / `model.outputs`; None when it is not a dict (or a tensor is in it twice).
+
+    Those keys, not the layers' names, are what the model is called with and returns (`model.input` and
+    `model.output` are the structures it was built with: public Keras API)."""
+    try:
+        structure = getattr(model, which, None)
+    except (AttributeError, ValueError):  # a model that was never built
+        return None
+    if not isinstance(structure, dict):
+        return None
+    tensors = list(getattr(model, f"{which}s", None) or [])
+    keys = [next((str(k) for k, v in structure.items() if v is t), None) for t in tensors]
+    if None in keys or len(set(keys)) != len(keys) or len(keys) != len(structure):
+        return None
+    return [str(k) for k in keys]
+
+
+def keras_input_names(model: Any) -> tuple[str, ...]:
+    """The Keras model's input names in `model.inputs` order: its dict's keys when built on a dict of inputs
+    (what it is called with), else the `Input` layers' names."""
+    keys = keras_dict_keys(model, "input")
+    if keys is not None:
+        return tuple(keys)
+    return tuple(
+        str(getattr(t, "name", "") or f"input_{i}") for i, t in enumerate(getattr(model, "inputs", None) or [])
+    )
+
+
+def keras_feed(model: Any, arrays: list[Any] | tuple[Any, ...]) -> Any:
+    """`arrays` (in `model.inputs` order) as the model takes them: a dict under its own keys when it was built on
+    a dict of inputs (Keras refuses a list there), else the one array, or a list."""
+    keys = keras_dict_keys(model, "input")
+    if keys is not None:
+        return dict(zip(keys, arrays))
+    return arrays[0] if len(arrays) == 1 else list(arrays)
+
+
 def keras_output_names(model: Any) -> tuple[str, ...]:
-    """The Keras model's output names in its own output order."""
+    """The Keras model's output names in its own output order: the keys of the dict it returns, when it returns
+    one (`model.output_names` lists the layers' names there, which the call's dict does not use)."""
+    keys = keras_dict_keys(model, "output")
+    if keys is not None:
+        return tuple(keys)
     outputs = list(getattr(model, "outputs", None) or [])
     names = list(getattr(model, "output_names", None) or [])  # functional models
     if not names and len(outputs) == 1 and getattr(model, "layers", None):
@@ -94,19 +145,19 @@ def keras_interface(model: Any, *, path: str | None = None) -> ModelInterface:
     outputs = list(getattr(model, "outputs", None) or [])
     if not inputs or not outputs:
         raise BadInputError("the Keras model has no defined inputs (build it or give it an Input layer)", path=path)
-    in_specs = []
-    for i, tensor in enumerate(inputs):
-        name = str(getattr(tensor, "name", "") or f"input_{i}")
-        in_specs.append(TensorSpec(shape=_dims(tensor.shape), dtype=dtype_name(tensor.dtype), name=name, role=INPUT))
+    in_specs = [
+        TensorSpec(shape=_dims(tensor.shape), dtype=dtype_name(tensor.dtype), name=name, role=INPUT)
+        for name, tensor in zip(keras_input_names(model), inputs)
+    ]
     out_specs = []
-    for name, tensor in zip(keras_output_names(model), outputs):
+    for index, (name, tensor) in enumerate(zip(keras_output_names(model), outputs)):
         out_specs.append(
             TensorSpec(
                 shape=_dims(tensor.shape),
                 dtype=dtype_name(tensor.dtype),
                 name=name,
                 role=OUTPUT,
-                activation=_output_activation(model, name),
+                activation=_output_activation(model, index, name),
             )
         )
     _check_unique([s.name for s in in_specs], "input", path)
@@ -217,6 +268,9 @@ def named_outputs(outputs: Any, names: tuple[str, ...] | list[str]) -> dict[str,
 __all__ = [
     "choose_signature",
     "dtype_name",
+    "keras_dict_keys",
+    "keras_feed",
+    "keras_input_names",
     "keras_interface",
     "keras_output_names",
     "named_outputs",

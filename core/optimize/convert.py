@@ -249,7 +249,7 @@ def export_named_signature(model: Any, folder: str, *, batch_size: int | None = 
     `keras.export.ExportArchive` (Keras 3's exporter, which the converter
     freezes cleanly).
     """
-    from core.models.signatures import keras_interface, named_outputs
+    from core.models.signatures import keras_feed, keras_interface, named_outputs
     from core.tf_runtime import import_keras, import_tensorflow
 
     tf, keras = import_tensorflow(), import_keras()
@@ -260,7 +260,7 @@ def export_named_signature(model: Any, folder: str, *, batch_size: int | None = 
     names = interface.output_names
 
     def serve(*args: Any) -> Any:
-        out = model(args[0] if len(args) == 1 else list(args), training=False)
+        out = model(keras_feed(model, args), training=False)
         return named_outputs(out, names)
 
     archive = keras.export.ExportArchive()

@@ -134,11 +134,11 @@ class OpenedSource:
         return self._keras_fn
 
     def _call(self, chunk: dict[str, np.ndarray]) -> dict[str, Any]:
-        from core.models.signatures import named_outputs
+        from core.models.signatures import keras_feed, named_outputs
 
         if self.keras_model is not None:
-            feed = [chunk[name] for name in self.interface.input_names]
-            out = self._keras_call()(feed[0] if len(feed) == 1 else feed)
+            feed = keras_feed(self.keras_model, [chunk[name] for name in self.interface.input_names])
+            out = self._keras_call()(feed)
             return named_outputs(out, self.interface.output_names)
         from core.tf_runtime import import_tensorflow
 
