@@ -54,6 +54,9 @@ ALL_SUPPORTED = "ai_edge_quantizer.qtyping:TFLOperationName.ALL_SUPPORTED"
 FLOAT_CASTING = "ai_edge_quantizer.algorithm_manager:AlgorithmName.FLOAT_CASTING"
 SIGNATURE_KEYS = "ai_edge_quantizer.model_validator:ComparisonResult.available_signature_keys"
 SIGNATURE_RESULT = "ai_edge_quantizer.model_validator:ComparisonResult.get_signature_comparison_result"
+# Calibration samples per call on a .tflite whose batch axis is free (`calibration_batch`).
+CALIBRATION_BATCH = 256
+CALIBRATION_BATCH_BYTES = 64 * 1024 * 1024
 
 # Every AEQ name Litesmith uses; tests/core/test_adapters_converter.py checks each is present.
 SYMBOLS = (
@@ -119,16 +122,38 @@ def _samples(inputs: dict[str, np.ndarray]) -> int:
 
 
 def _per_sample(
-    inputs: dict[str, np.ndarray], names: list[str], limit: int | None = None, cancel: CancelToken | None = None
+    inputs: dict[str, np.ndarray],
+    names: list[str],
+    limit: int | None = None,
+    cancel: CancelToken | None = None,
+    batch: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
+    """The samples `batch` at a time, {input name: array of up to `batch` samples}."""
     missing = [n for n in names if n not in inputs]
     if missing:
         raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
     n = _samples(inputs) if limit is None else min(limit, _samples(inputs))
-    for i in range(n):
+    for i in range(0, n, max(1, batch)):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        yield {name: inputs[name][i : i + 1] for name in names}
+        yield {name: inputs[name][i : min(n, i + batch)] for name in names}
+
+
+def calibration_batch(tflite_bytes: bytes, key: str, inputs: dict[str, np.ndarray]) -> int:
+    """How many samples to calibrate with per call: as many as `CALIBRATION_BATCH_BYTES` holds (at most
+    `CALIBRATION_BATCH`) when every input's batch axis is free, else 1.
+
+    Why batches: AEQ keeps a moving average of each call's min/max (smoothing 0.95, `qsv_utils.
+    moving_average_update`), so one sample per call gives ranges near the last ~20 samples' own extremes,
+    narrower than the data's, and int8 clips what lies outside them. A call over many samples records
+    their joint min/max, as the TensorFlow converter's calibration does."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=bytes(tflite_bytes)).get_signature_runner(key).get_input_details()
+    if any(len(d["shape_signature"]) == 0 or int(d["shape_signature"][0]) != -1 for d in details.values()):
+        return 1
+    per_sample = sum(np.asarray(a[:1]).nbytes for a in inputs.values()) or 1
+    return max(1, min(CALIBRATION_BATCH, CALIBRATION_BATCH_BYTES // per_sample))
 
 
 def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]] | None = None) -> bytes:
@@ -248,7 +273,8 @@ def quantize_tflite(
         if calibration_x is None:
             raise ConversionError(f"{mode} quantization needs calibration data")
         key, names = signature_inputs(tflite_bytes, signature)
-        calibration = {key: list(_per_sample(calibration_x, names, cancel=cancel))}
+        batch = calibration_batch(tflite_bytes, key, {n: calibration_x[n] for n in names if n in calibration_x})
+        calibration = {key: list(_per_sample(calibration_x, names, cancel=cancel, batch=batch))}
     try:
         data = _run(tflite_bytes, recipe, calibration)
     except (ConversionError, UpstreamChanged):
