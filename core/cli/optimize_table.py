@@ -86,7 +86,9 @@ def format_result(result: OptimizeResult, exports: list[dict] | None = None) -> 
             )
         )
     for f in result.failures:
-        rows.append((f.name, "FAILED", "", f.message[:60], ""))
+        # The whole reason is the `error:` line printed above the table; a cut one says so.
+        reason = f.message if len(f.message) <= 60 else f.message[:57].rstrip() + "... (see error: above)"
+        rows.append((f.name, "FAILED", "", reason, ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
