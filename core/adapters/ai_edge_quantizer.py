@@ -121,14 +121,14 @@ def _samples(inputs: dict[str, np.ndarray]) -> int:
     return int(np.asarray(next(iter(inputs.values()))).shape[0]) if inputs else 0
 
 
-def _per_sample(
+def _in_batches(
     inputs: dict[str, np.ndarray],
     names: list[str],
     limit: int | None = None,
     cancel: CancelToken | None = None,
     batch: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """The samples `batch` at a time, {input name: array of up to `batch` samples}."""
+    """The samples (the first `limit`), `batch` at a time: {input name: array of up to `batch` samples}."""
     missing = [n for n in names if n not in inputs]
     if missing:
         raise ConversionError(f"no calibration data for the input(s) {', '.join(map(repr, missing))}")
@@ -274,7 +274,7 @@ def quantize_tflite(
             raise ConversionError(f"{mode} quantization needs calibration data")
         key, names = signature_inputs(tflite_bytes, signature)
         batch = calibration_batch(tflite_bytes, key, {n: calibration_x[n] for n in names if n in calibration_x})
-        calibration = {key: list(_per_sample(calibration_x, names, cancel=cancel, batch=batch))}
+        calibration = {key: list(_in_batches(calibration_x, names, cancel=cancel, batch=batch))}
     try:
         data = _run(tflite_bytes, recipe, calibration)
     except (ConversionError, UpstreamChanged):
@@ -322,7 +322,7 @@ def tensor_errors(
     try:
         with quiet_native():
             q = quantizer(bytearray(float_bytes), previous_quantized_model=bytearray(quantized_bytes))
-            data = {key: list(_per_sample(x, names, limit))}
+            data = {key: list(_in_batches(x, names, limit))}
             comparison = q.validate(test_data=data, num_threads=1)
             results = [result_of(comparison, k) for k in keys_of(comparison)]
     except (ConversionError, UpstreamChanged):

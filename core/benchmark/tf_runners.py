@@ -6,7 +6,7 @@ SavedModel through one signature (`SavedModelRunner`); the device check they sha
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from core.benchmark.runner_base import InputSpec, _NamedInputs
 from core.tf_runtime import import_tensorflow
 from core.errors import BadInputError
 from core.models.interface import ModelInterface
-from core.models.signatures import keras_feed
+from core.models.signatures import keras_feeder
 
 
 # --------------------------------------------------------------------------- Keras
@@ -69,6 +69,7 @@ class KerasRunner(_NamedInputs):
         self._interface: ModelInterface | None = None
         self._limits: dict[str, int] | None = None
         self._names: tuple[str, ...] = ()
+        self._feed: Callable[[Sequence[Any]], Any] = lambda arrays: arrays  # `keras_feeder`, set in `prepare`
 
     @property
     def interface(self) -> ModelInterface:
@@ -91,6 +92,7 @@ class KerasRunner(_NamedInputs):
         check_device(self.device, tf)
         self._batch = int(batch_size)
         self._names = self.interface.input_names
+        self._feed = keras_feeder(self.model)
         if self._limits is None:
             self._limits = embedding_limits(self.model)
         if self.mode == "tf_function" and self._fn is None:
@@ -110,7 +112,7 @@ class KerasRunner(_NamedInputs):
         """One call in the runner's mode on `inputs`; {output name: array} (raw outputs if they cannot be named)."""
         tf = self._tf
         feed = [inputs[name] for name in self._names]
-        x = keras_feed(self.model, feed)
+        x = self._feed(feed)
         with tf.device(self.device):
             if self.mode == "predict":
                 out = self.model.predict(x, batch_size=self._batch, verbose=0)

@@ -229,6 +229,11 @@ def is_whole(a: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(a)) and np.all(np.equal(np.mod(a, 1), 0)))
 
 
+def is_in_unit(a: np.ndarray) -> bool:
+    """True when every value is finite and in [0, 1] (probabilities)."""
+    return bool(np.all(np.isfinite(a)) and a.min() >= 0.0 and a.max() <= 1.0)
+
+
 def is_zero_one(a: np.ndarray) -> bool:
     """True when every value is 0 or 1."""
     return bool(np.all(np.isin(np.unique(a), (0, 1))))

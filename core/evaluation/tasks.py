@@ -60,6 +60,7 @@ from core.evaluation.common import (
     SEQUENCE,
     TASKS,
     as_array,
+    is_in_unit,
     is_whole,
     is_zero_one,
     same_n,
@@ -106,10 +107,6 @@ def _describe_act(act: str) -> str:
     return f"{act} activation" if act else "rows that are not probabilities"
 
 
-def _in_unit(a: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(a)) and a.min() >= 0.0 and a.max() <= 1.0)
-
-
 def _probability_rows(a: np.ndarray) -> bool:
     if not (np.all(np.isfinite(a)) and a.min() >= 0.0):
         return False
@@ -142,7 +139,7 @@ def _single_value(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) 
         return TaskChoice(
             REGRESSION, f"{act} activation, one value per sample; use --task {name}=binary if these are probabilities"
         )
-    if _in_unit(ref):
+    if is_in_unit(ref):
         return TaskChoice(BINARY, "one value per sample, all in [0,1]" + (", 0/1 labels" if lab is not None else ""))
     return TaskChoice(REGRESSION, "one value per sample, not all in [0,1]")
 
@@ -192,7 +189,7 @@ def _two_d(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) -> Task
         return TaskChoice(EMBEDDING, f"{act} activation and no labels; {hint}")
     if _probability_rows(ref):
         return TaskChoice(MULTICLASS, f"non-negative rows summing to 1, {k} classes")
-    if _in_unit(ref):
+    if is_in_unit(ref):
         return TaskChoice(MULTILABEL, f"values in [0,1] and rows do not sum to 1, {k} labels")
     return TaskChoice(EMBEDDING, f"unbounded values and no labels; {hint}")
 
@@ -218,7 +215,7 @@ def _positions(ref: np.ndarray, lab: np.ndarray | None, act: str) -> TaskChoice 
     if lab is None:
         return TaskChoice(SEGMENTATION, "sigmoid activation, a one-channel mask") if act == "sigmoid" else None
     mask_labels = lab.shape in (positions, ref.shape) and is_zero_one(lab)
-    if mask_labels and (act == "sigmoid" or (not act and _in_unit(ref))):
+    if mask_labels and (act == "sigmoid" or (not act and is_in_unit(ref))):
         return TaskChoice(SEGMENTATION, "one-channel mask in [0,1] with 0/1 labels per pixel")
     return None
 

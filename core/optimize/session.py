@@ -27,6 +27,7 @@ from core.data.loaders import DataDescription, DataSpec
 from core.errors import BadInputError, ConversionError
 from core.engine.context import Reporter
 from core.evaluation import evaluate_model
+from core.evaluation.common import is_in_unit
 from core.evaluation.model import ModelEvaluation
 from core.models.hashing import sha256_path, size_on_disk
 from core.optimize.convert import SERVING
@@ -251,7 +252,7 @@ class OptimizeSession:
         )
 
     def _single_class_warnings(self) -> list[str]:
-        warnings = self._label_range_warnings()
+        warnings = self._label_range_warnings() + self._threshold_warnings()
         for task in self.tasks:
             ref = self.reference[task.output]
             if task.task == "multiclass" and ref.ndim == 2 and ref.shape[0] > 1:
@@ -266,20 +267,11 @@ class OptimizeSession:
         return warnings
 
     def _label_range_warnings(self) -> list[str]:
-        """Class-id labels that use few of an output's columns: the labels may belong to another output; binary or
-        multi-label scores outside [0, 1] (a task set with --task on logits) cut at 0.5."""
+        """Class-id labels that use few of an output's columns: the labels may belong to another output."""
         warnings = []
         labels = self.prepared.eval_y or {}
         for task in self.tasks:
             y, ref = labels.get(task.output), self.reference[task.output]
-            if y is not None and task.task in ("binary", "multilabel") and not _in_unit_interval(ref):
-                # Set with --task on scores outside [0, 1] (logits): the 0.5 cut is not a probability of 0.5.
-                warnings.append(
-                    f"output {task.output!r} is scored as {task.task} at the threshold 0.5, but its values run "
-                    f"from {float(np.nanmin(ref)):.3g} to {float(np.nanmax(ref)):.3g}, not probabilities in "
-                    "[0, 1] (logits?): its precision, recall and accuracy are at the score 0.5; "
-                    "ROC-AUC and PR-AUC do not depend on the threshold"
-                )
             if y is None or task.task not in ("multiclass", "sequence", "segmentation") or ref.ndim < 2:
                 continue
             classes, used = int(ref.shape[-1]), len(np.unique(np.asarray(y)))
@@ -287,6 +279,24 @@ class OptimizeSession:
                 warnings.append(
                     f"the labels of output {task.output!r} use {used} of its {classes} columns: check "
                     "that they label this output (or set its task with --task)"
+                )
+        return warnings
+
+    def _threshold_warnings(self) -> list[str]:
+        """Binary or multi-label scores outside [0, 1] (a task set with --task on logits), cut at 0.5 all the same."""
+        warnings = []
+        labels = self.prepared.eval_y or {}
+        for task in self.tasks:
+            ref = np.asarray(self.reference[task.output], dtype=np.float64)
+            finite = ref[np.isfinite(ref)]
+            if labels.get(task.output) is None or task.task not in ("binary", "multilabel") or not finite.size:
+                continue
+            if not is_in_unit(finite):
+                warnings.append(
+                    f"output {task.output!r} is scored as {task.task} at the threshold 0.5, but its values run "
+                    f"from {finite.min():.3g} to {finite.max():.3g}, not probabilities in [0, 1] (logits?): its "
+                    "precision, recall and accuracy are at the score 0.5; ROC-AUC and PR-AUC do not depend on "
+                    "the threshold"
                 )
         return warnings
 
@@ -388,13 +398,6 @@ class OptimizeSession:
         source = getattr(self, "source", None)
         if source is not None:
             source.close()
-
-
-def _in_unit_interval(values: np.ndarray) -> bool:
-    """Whether every finite value lies in [0, 1] (probabilities)."""
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    return bool(finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0))
 
 
 __all__ = ["OptimizeSession", "SessionOptions", "as_options"]

@@ -263,6 +263,15 @@ class Calibration:
     ceiling: float = math.inf  # 80% of the least rate a real run did not hold (saturated, behind, over budget)
     confirm_at: tuple[BatchPolicy, float] | None = None  # where confirming runs were held out (`RealRuns.held`)
 
+    def not_held_at(self, rate: float) -> None:
+        """A real run did not hold at `rate` (req/s): rates are claimed up to `CAP_FRACTION` of it."""
+        self.ceiling = min(self.ceiling, CAP_FRACTION * rate)
+
+    @property
+    def unheld_rps(self) -> float:
+        """The least rate a real run did not hold (inf: none): the simulation has no real support beyond it."""
+        return self.ceiling / CAP_FRACTION
+
 
 def confirm_rate(sustainable: float, target: float | None) -> float:
     """The rate a policy is confirmed at: `CONFIRM_FRACTION` of its sustainable rate, or the target when lower."""
@@ -299,14 +308,14 @@ def refine(
         cal.runs.append(point)
         if point.saturated or point.achieved_rps < 0.95 * point.offered_rps:
             # What it served (or could offer) is about the most this policy serves here: claim less.
-            cal.ceiling = min(cal.ceiling, CAP_FRACTION * min(rate, served, point.achieved_rps))
+            cal.not_held_at(min(rate, served, point.achieved_rps))
         else:
             cal.model = cal.model.with_load(costs)
             if not point.latency.total.p99 <= runs.p99_ms:
                 # A real run did not hold the budget at this rate: it is not claimed, whatever the
                 # simulation says (near the harness's limit its stalls come in bursts that draws
                 # batch by batch under-state: issue 14, fraud at 70,000/s, real p99 69 ms, simulated 26).
-                cal.ceiling = min(cal.ceiling, CAP_FRACTION * rate)
+                cal.not_held_at(rate)
         cal.result = capped(search(cal.model), cal.ceiling)
 
     def measured_near(rate: float) -> bool:

@@ -29,7 +29,7 @@ from core.serving.api import PARTIAL_KIND, BatchPolicy, CacheEffect, LoadPoint, 
 from core.serving.calibrate import CAP_FRACTION, Calibration, RealRuns, capped, confirming_rate, light_rate, refine
 from core.serving.generator import Schedule, read_trace
 from core.serving.service_times import ModelWorker, measure_service_times
-from core.serving.simulate import ServiceModel, service_model
+from core.serving.simulate import ServiceModel, holds, service_model
 from core.tf_runtime import wait_for_tensorflow_preload
 
 BASELINE = BatchPolicy(1, 0.0, 1)
@@ -141,7 +141,7 @@ def study_variant(
     if not knee_supported(knee_rps, shown_cal.ceiling):
         notes.append(
             f"the simulated knee, {knee_rps:,.0f}/s, lies beyond a rate a real run did not hold "
-            f"({shown_cal.ceiling / CAP_FRACTION:,.0f}/s): not shown"
+            f"({shown_cal.unheld_rps:,.0f}/s): not shown"
         )
         knee_rps = None
     caches = _caches(trace, cache_sizes, shown, shown_model, target)
@@ -207,7 +207,7 @@ def _confirmed(
     point, error, account, repeat = runs.confirm(policy, rate, model)
     notes.append(f"confirmed {account}")
     if result.sustainable_rps is not None and not holds_for_real(point, runs.p99_ms):
-        cal.ceiling = min(cal.ceiling, CAP_FRACTION * rate)
+        cal.not_held_at(rate)
         result = capped(result, cal.ceiling)
         notes.append(
             f"the real runs with {policy.label()} at {rate:,.0f}/s did not hold p99 <= {runs.p99_ms:g} ms over "
@@ -221,7 +221,7 @@ def _confirmed(
 
 def holds_for_real(point: LoadPoint, p99_ms: float) -> bool:
     """Whether a real point held the budget: not saturated, its generator kept the rate, p99 within `p99_ms`."""
-    return not point.saturated and point.generator_kept_up and point.latency.total.p99 <= p99_ms
+    return holds(point, p99_ms) and point.generator_kept_up
 
 
 def knee_supported(knee_rps: float | None, ceiling: float) -> bool:
@@ -239,9 +239,9 @@ def _calibration_note(label: str, model: ServiceModel) -> str:
 
 def _supported_rates(rates: list[float], policy: BatchPolicy, cal: Calibration, notes: list[str]) -> list[float]:
     """The curve's rates a real run supports: none beyond the rate a real run with these costs did not hold
-    (`cal.ceiling` is `CAP_FRACTION` of it), where the simulation's costs have no measurement behind them
-    (a note names the rates left out)."""
-    limit = cal.ceiling / CAP_FRACTION
+    (`cal.unheld_rps`), where the simulation's costs have no measurement behind them (a note names the rates
+    left out)."""
+    limit = cal.unheld_rps
     kept = [r for r in rates if r <= limit]
     if len(kept) < len(rates):
         notes.append(
