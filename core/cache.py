@@ -46,9 +46,9 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")  # what import_outbox a
 PARENT_ONLY_PREFIX = "index-"  # keys only the engine's parent writes (core.cache_index)
 # Litesmith's own package version moves only at releases; this moves whenever a change alters what a cached
 # entry would hold (2: variants derived from the fp32 .tflite, one calibration per data set; 3: class ids
-# that look like another output's labels are not scored, a .tflite's int8 calibrated in batches), so entries
-# made by older code are missed, not served.
-PRODUCER_REVISION = 3
+# that look like another output's labels are not scored, a .tflite's int8 calibrated in batches; 4: a .tflite's
+# int8/16x8 ranges are the min/max over all calibration samples), so entries made by older code are missed.
+PRODUCER_REVISION = 4
 _VERSIONED_PACKAGES = ("litesmith", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
 # What a result served from this cache says about itself, worded once here: the long notes ride on the

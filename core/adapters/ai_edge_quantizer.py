@@ -54,6 +54,8 @@ ALL_SUPPORTED = "ai_edge_quantizer.qtyping:TFLOperationName.ALL_SUPPORTED"
 FLOAT_CASTING = "ai_edge_quantizer.algorithm_manager:AlgorithmName.FLOAT_CASTING"
 SIGNATURE_KEYS = "ai_edge_quantizer.model_validator:ComparisonResult.available_signature_keys"
 SIGNATURE_RESULT = "ai_edge_quantizer.model_validator:ComparisonResult.get_signature_comparison_result"
+CALIBRATOR = "ai_edge_quantizer.calibrator:Calibrator"
+MIN_MAX_UPDATE = "ai_edge_quantizer.utils.qsv_utils:min_max_update"
 # Calibration samples per call on a .tflite whose batch axis is free (`calibration_batch`).
 CALIBRATION_BATCH = 256
 CALIBRATION_BATCH_BYTES = 64 * 1024 * 1024
@@ -68,6 +70,8 @@ SYMBOLS = (
     FLOAT_CASTING,
     SIGNATURE_KEYS,
     SIGNATURE_RESULT,
+    CALIBRATOR,
+    MIN_MAX_UPDATE,
 )
 
 
@@ -141,12 +145,8 @@ def _in_batches(
 
 def calibration_batch(tflite_bytes: bytes, key: str, inputs: dict[str, np.ndarray]) -> int:
     """How many samples to calibrate with per call: as many as `CALIBRATION_BATCH_BYTES` holds (at most
-    `CALIBRATION_BATCH`) when every input's batch axis is free, else 1.
-
-    Why batches: AEQ keeps a moving average of each call's min/max (smoothing 0.95, `qsv_utils.
-    moving_average_update`), so one sample per call gives ranges near the last ~20 samples' own extremes,
-    narrower than the data's, and int8 clips what lies outside them. A call over many samples records
-    their joint min/max, as the TensorFlow converter's calibration does."""
+    `CALIBRATION_BATCH`) when every input's batch axis is free, else 1. Only speed depends on it: the
+    ranges are the min/max over all calls either way (`_calibrate`)."""
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_content=bytes(tflite_bytes)).get_signature_runner(key).get_input_details()
@@ -168,11 +168,27 @@ def _run(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str,
         if q.need_calibration:
             if calibration is None:
                 raise ConversionError("this quantization needs calibration data")
-            stats = q.calibrate(calibration, num_threads=1)
+            stats = _calibrate(tflite_bytes, recipe, calibration)
         result = q.quantize(stats, enable_progress_report=False)
     if result.quantized_model is None:
         raise ConversionError("ai-edge-quantizer produced no model")
     return bytes(result.quantized_model)
+
+
+def _calibrate(tflite_bytes: bytes, recipe: Any, calibration: dict[str, list[dict[str, np.ndarray]]]) -> Any:
+    """Each tensor's min/max over every calibration call: AEQ's `Calibrator` with its `min_max_update`.
+
+    Why not `Quantizer.calibrate`: it keeps a moving average of each call's min/max (smoothing 0.95,
+    `qsv_utils.moving_average_update`), so a .tflite whose batch is fixed at 1 (one sample per call) got
+    ranges near its last ~20 samples' extremes, and int8 clipped what lay outside them. The absolute min/max
+    is what the TensorFlow converter's calibration records (`MinMax::Update` in TensorFlow's
+    lite/tools/optimize/calibration/calibration_logger.cc), so a Keras model and its .tflite are calibrated
+    alike."""
+    manager = symbol(RECIPE_MANAGER)()
+    manager.load_quantization_recipe(recipe)
+    calibrator = symbol(CALIBRATOR)(bytes(tflite_bytes), num_threads=1, qsv_update_func=symbol(MIN_MAX_UPDATE))
+    calibrator.calibrate(calibration, manager)
+    return calibrator.get_model_qsvs()
 
 
 def derive_weight_variant(float_bytes: bytes, mode: str) -> bytes:
