@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 from types import ModuleType
 from typing import Callable
 
@@ -33,10 +34,18 @@ PRELOAD_THREAD_NAME = "tf-preload"
 PRELOAD_WAIT_SECONDS = 300.0
 
 
+# Keras warns, at every load and rebuild of a functional model, when the keys of its dict of inputs differ
+# from its Input layers' names. Litesmith names such inputs by the keys everywhere (`core.models.signatures.
+# keras_input_names`) and refuses data named otherwise with a line naming the keys, so the warning only
+# repeats, with a source path, what that line says.
+KERAS_DICT_KEY_WARNING = r"When providing `inputs` as a dict, all keys in the dict must match"
+
+
 def quiet_environment() -> None:
     """Environment settings that keep TensorFlow and Keras quiet and on the right backend."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    warnings.filterwarnings("ignore", message=KERAS_DICT_KEY_WARNING, category=UserWarning)
 
 
 def filter_noise(text: str) -> str:

@@ -6,7 +6,8 @@ TensorFlow CUDA build. So a `.keras` file runs on JAX in a fresh Python process
 (``python -m core.benchmark.keras_jax_child FOLDER``), started like
 `core.optimize.isolated`: it dies with its parent (`die_with_parent`), inherits the
 engine child's sandbox, sets ``KERAS_BACKEND=jax`` before Keras is imported, and reads
-its job from FOLDER/job.json and writes FOLDER/result.json. The model loads with
+its job from FOLDER/job.json and writes FOLDER/result.json. The model loads through
+`core.models.loading.load_keras_model`, as in the engine: its safety checks first, then
 ``safe_mode=True``. JAX is told not to take 75% of the GPU's memory up front
 (``XLA_PYTHON_CLIENT_PREALLOCATE=false``).
 
@@ -122,7 +123,10 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     status["keras_version"] = str(keras.__version__)
-    model = keras.saving.load_model(job["model"], safe_mode=True, compile=False)
+    from core.models.loading import load_keras_model
+
+    # the same safety checks and load as the engine's (safe_mode on, nothing written beside the file)
+    model = load_keras_model(job["model"], keras=keras)
     from core.models.signatures import keras_feed
 
     inputs = list(model.inputs)

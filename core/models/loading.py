@@ -70,13 +70,16 @@ def keras_load_error(path: str | Path, exc: BaseException, custom_objects: tuple
     )
 
 
-def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Any:
-    """Check and load a `.keras` or `.h5` model; returns a `keras.Model`."""
+def load_keras_model(path: str | Path, *, custom_objects: tuple[str, ...] = (), keras: Any = None) -> Any:
+    """Check and load a `.keras` or `.h5` model; returns a `keras.Model`.
+
+    `keras`: the Keras module to load with (default: Keras on TensorFlow, `import_keras`); the JAX child
+    passes its own, Keras on JAX, so that its load goes through the same checks and patches."""
     with safety.reading_model(path):
         fmt = safety.check_model(path)
         if fmt not in (ModelFormat.KERAS, ModelFormat.H5):
             raise BadInputError(f"expected a Keras model (.keras or .h5), got a {fmt} model", path=str(path))
-        return load_checked_keras(path, custom_objects=custom_objects)
+        return load_checked_keras(path, custom_objects=custom_objects, keras=keras)
 
 
 _PATCHED = ("is_memory_sufficient", "get_temp_dir")  # what _keras_load_patches replaces in saving_lib
@@ -117,15 +120,17 @@ def _keras_load_patches(saving_lib: Any) -> Iterator[None]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = ()) -> Any:
+def load_checked_keras(path: str | Path, *, custom_objects: tuple[str, ...] = (), keras: Any = None) -> Any:
     """Load a `.keras`/`.h5` file whose safety checks already ran (`safe_mode=True`, `compile=False`).
 
     `custom_objects`: the user's own code files (``--custom-objects``), imported here, after the
-    checks, and offered to Keras (`core.models.custom_objects`); safe_mode stays on.
+    checks, and offered to Keras (`core.models.custom_objects`); safe_mode stays on. `keras`: as in
+    `load_keras_model`.
     """
-    from core.tf_runtime import import_keras
+    if keras is None:
+        from core.tf_runtime import import_keras
 
-    keras = import_keras()
+        keras = import_keras()
     # Private Keras API, imported before the load's `try`: a Keras without it must fail loudly
     # (ImportError: an internal error), never load without the patches below (no silent fallback).
     from keras.src.saving import saving_lib

@@ -160,3 +160,15 @@ def test_dict_inputs_are_fed_under_their_keys(built, tmp_path):
     fp32 = next(Path(e["tflite"]) for e in summary["exports"] if e["variant"] == "fp32")
     litert = run_signature(fp32.read_bytes(), inputs)
     np.testing.assert_allclose(litert["prob"], keras_out, atol=1e-5)
+
+
+def test_keras_warning_about_the_keys_does_not_reach_the_user(built):
+    """Keras warns at every load that the keys differ from the Input names; Litesmith's own lines say which
+    names to use, so a user sees its inputs under the keys and no UserWarning with a Keras source path."""
+    from tests.zoo_cli import litesmith_process
+
+    run = litesmith_process("inspect", built["inputs"][0])
+    assert run.returncode == 0, run.stderr
+    inputs = [line.split()[1] for line in run.stdout.splitlines() if line.strip().startswith("input ")]
+    assert sorted(inputs) == ["categ", "numeric"]
+    assert "UserWarning" not in run.stderr and "keys in the dict" not in run.stderr, run.stderr

@@ -6,7 +6,9 @@
 * Keras on TensorFlow (`gpu_sweep.keras_tf_gpu_curve`) runs it on the CPU device of this machine
   (TensorFlow's device scope and copy are real; no timing value is asserted).
 * Keras on JAX (`keras_jax_child`) runs it in its own process, against stand-in `jax` and `keras`
-  packages on PYTHONPATH that count the calls: the counts match runs and warm-up by hand.
+  packages on PYTHONPATH that count the calls: the counts match runs and warm-up by hand. The model
+  is loaded the engine's way (safety checks, `safe_mode`, the load patches); a file the checks
+  refuse never reaches the stand-in Keras.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import core.benchmark.keras_timing as keras_timing
 from core.benchmark.crossover import KERAS_JAX_GPU, KERAS_TF_GPU
 from core.benchmark.keras_timing import time_predict
 from core.engine import CancelToken
-from tests.model_factory import dense_model, save_keras
+from tests.model_factory import dense_model, rezip, save_keras
 
 
 class FakeClock:
@@ -134,24 +136,52 @@ class _Model:
     def predict_on_batch(self, x):
         jax._count("call_b%d" % len(x[0]))
         return x[0]
+Model = _Model
 class saving:
     @staticmethod
-    def load_model(path, safe_mode=True, compile=False):
+    def custom_object_scope(objects):
+        import contextlib
+        return contextlib.nullcontext()
+class models:
+    @staticmethod
+    def load_model(path, safe_mode=True, compile=False, custom_objects=None):
         assert safe_mode
+        from keras.src.saving import saving_lib
+        assert saving_lib.is_memory_sufficient(None)  # loaded under the engine's patches
         return _Model()
 """
+
+# the private module whose functions `core.models.loading` patches for every load
+FAKE_SAVING_LIB = """def is_memory_sufficient(model):
+    return False
+def get_temp_dir():
+    raise AssertionError("a load must not extract beside the model")
+"""
+
+
+def _fake_jax_and_keras(tmp_path, monkeypatch):
+    """Stand-in `jax` and `keras` on the child's PYTHONPATH; returns the file their calls are counted in."""
+    packages = tmp_path / "fakes"
+    files = {
+        "jax/__init__.py": FAKE_JAX,
+        "keras/__init__.py": FAKE_KERAS,
+        "keras/src/__init__.py": "",
+        "keras/src/saving/__init__.py": "",
+        "keras/src/saving/saving_lib.py": FAKE_SAVING_LIB,
+    }
+    for name, text in files.items():
+        (packages / name).parent.mkdir(parents=True, exist_ok=True)
+        (packages / name).write_text(textwrap.dedent(text))
+    counts = tmp_path / "counts.json"
+    monkeypatch.setenv("PYTHONPATH", str(packages))
+    monkeypatch.setenv("FAKE_COUNTS", str(counts))
+    return counts
 
 
 def test_keras_on_jax_child_runs_the_shared_loop_and_counts_by_hand(tmp_path, monkeypatch, keras_file):
     from core.benchmark.keras_jax_child import measure_keras_jax
 
-    packages = tmp_path / "fakes"
-    for name, text in (("jax", FAKE_JAX), ("keras", FAKE_KERAS)):
-        (packages / name).mkdir(parents=True)
-        (packages / name / "__init__.py").write_text(textwrap.dedent(text))
-    counts = tmp_path / "counts.json"
-    monkeypatch.setenv("PYTHONPATH", str(packages))
-    monkeypatch.setenv("FAKE_COUNTS", str(counts))
+    counts = _fake_jax_and_keras(tmp_path, monkeypatch)
     curve = measure_keras_jax(keras_file, (1, 3), runs=4, warmup=2)
     assert curve.name == KERAS_JAX_GPU and curve.available, curve.reason
     assert curve.device == "cuda:0 Fake GPU"
@@ -159,3 +189,14 @@ def test_keras_on_jax_child_runs_the_shared_loop_and_counts_by_hand(tmp_path, mo
     assert all(t.ok and t.write_ms >= 0 for t in curve.timings)
     # per batch size: 1 cold + 2 warm-up + 4 measured calls; 4 rounds x 2 inputs copied
     assert json.loads(counts.read_text()) == {"call_b1": 7, "call_b3": 7, "copy": 16}
+
+
+def test_keras_on_jax_child_refuses_what_the_safety_checks_refuse(tmp_path, monkeypatch, keras_file):
+    """A .keras with a member named outside its archive is refused before (the stand-in) Keras loads it."""
+    from core.benchmark.keras_jax_child import measure_keras_jax
+
+    counts = _fake_jax_and_keras(tmp_path, monkeypatch)
+    bad = rezip(keras_file, tmp_path / "unsafe.keras", extra={"../escape.txt": b"x"})
+    curve = measure_keras_jax(bad, (1,), runs=1, warmup=0)
+    assert not curve.available and "unsafe member name" in curve.reason, curve.reason
+    assert not counts.exists()  # no call reached the model
