@@ -13,7 +13,8 @@ Two uses:
   size, op set and outputs against the converter's own output).
 
 Only public names are used, each resolved through `SYMBOLS`: the `Quantizer`,
-the recipe functions of `ai_edge_quantizer.recipe`, and for the float16
+the recipe functions of `ai_edge_quantizer.recipe`, the `Calibrator` with its
+documented `qsv_update_func` and `qsv_utils.min_max_update` (`_calibrate`), and for the float16
 derivation `RecipeManager`, `qtyping.TFLOperationName` and
 `algorithm_manager.AlgorithmName` (AEQ has no float16 recipe function). The
 per-tensor errors of `Quantizer.validate` are read with the public
