@@ -115,8 +115,9 @@ def _facts_explanations(f: VariantFacts, base: VariantFacts | None) -> list[Expl
         out.append(
             Explanation(
                 f"{f.variant}: p50 {fmt_ms(f.xnnpack_on_p50_ms)} with XNNPACK, {fmt_ms(f.xnnpack_off_p50_ms)} with "
-                f"LiteRT's built-in kernels only ({verdict}; batch {f.ablation_batch}, {_plural(f.ablation_threads or 1, 'thread')}, "
-                f"{f.ablation_calls} interleaved calls each).",
+                f"LiteRT's built-in kernels only ({verdict}; timed apart from the table, on and off in turns: "
+                f"invoke() alone as in the table, batch {f.ablation_batch}, {_plural(f.ablation_threads or 1, 'thread')}, "
+                f"{f.ablation_calls} calls each).",
                 f"{field}.xnnpack_on_p50_ms,{field}.xnnpack_off_p50_ms",
                 (
                     (f"{field}.xnnpack_on_p50_ms", f.xnnpack_on_p50_ms),

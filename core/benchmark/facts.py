@@ -11,7 +11,8 @@ For each variant (`VariantFacts`):
   never 0 and never a failed job);
 * the XNNPACK ablation: invoke() timed with XNNPACK on (OpResolverType.AUTO) and off
   (BUILTIN_WITHOUT_DEFAULT_DELEGATES) in interleaved rounds (A B A B ...), median
-  ms per call of each side, at batch 1 and one thread.
+  ms per call of each side, at batch 1 and one thread. The timed call is the one the
+  sweep's table times (`LiteRTRunner.invoker`: invoke() on inputs already set).
 
 Per-op times: ai_edge_litert 2.3's Python API exposes none (no profiler on
 `Interpreter` or `CompiledModel`; `profiling_info_pb2` is only filled by the C++
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from core.benchmark.interleaved import interleaved_times
 from core.benchmark.results import DelegationInfo, VariantFacts
 from core.engine.context import CancelToken
 from core.errors import Cancelled
@@ -121,29 +123,21 @@ def xnnpack_ablation(
     off = _prepared(source, False, like, batch, threads)
     try:
         inputs = on.make_inputs(np.random.default_rng(0))
-        for runner in (on, off):  # warm: first-call allocation and packing are not part of it
-            runner.run_once(inputs)
-            runner.run_once(inputs)
+        on.set_inputs(inputs)
+        off.set_inputs(inputs)
+        sides = {"on": on.invoker(), "off": off.invoker()}  # invoke() alone, as the sweep's table times it
+        for warm in (*sides.values(), *sides.values()):  # first-call allocation and packing are not part of it
+            warm()
         # Size the rounds from one timed call of the slower side, so a slow model stays within `seconds`.
         start = time.perf_counter()
-        off.run_once(inputs)
+        sides["off"]()
         probe = max(time.perf_counter() - start, 1e-7)
         if calls is None:
             calls = int(min(ABLATION_MAX_CALLS, max(ABLATION_MIN_CALLS, seconds / probe)))
         calls = max(ABLATION_MIN_CALLS, int(calls))
         per_round = max(1, calls // ROUNDS)
-        samples: dict[bool, list[float]] = {True: [], False: []}
-        perf = time.perf_counter
-        for _ in range(max(1, calls // per_round)):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            for flag, runner in ((True, on), (False, off)):
-                run, out = runner.run_once, samples[flag]
-                for _ in range(per_round):
-                    start = perf()
-                    run(inputs)
-                    out.append((perf() - start) * 1000)
-        return statistics.median(samples[True]), statistics.median(samples[False]), len(samples[True])
+        samples = interleaved_times(sides, rounds=max(1, calls // per_round), per_round=per_round, cancel=cancel)
+        return statistics.median(samples["on"]), statistics.median(samples["off"]), len(samples["on"])
     finally:
         on.close()
         off.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from time import perf_counter
-from typing import Any, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -293,6 +293,16 @@ class LiteRTRunner(_NamedInputs):
         for name, index in self._inputs_by_index:
             native.SetTensor(index, inputs[name], subgraph)
 
+    def invoker(self) -> Callable[[], Any]:
+        """The call that runs the prepared model on the inputs already set, and nothing else: what
+        `time_calls` times (and the XNNPACK ablation, `core.benchmark.facts`, so the two compare)."""
+        interpreter = self._interpreter
+        # invoke() raises while any other code holds a reference to the native interpreter;
+        # then (and for another subgraph) the native Invoke is used, without that ~0.2 us check.
+        if self._subgraph == 0 and litert.public_invoke_allowed(interpreter):
+            return interpreter.invoke  # type: ignore[no-any-return]
+        return litert.invoke_subgraph(interpreter, self._subgraph)
+
     def time_calls(self, count: int, inputs: InputSource, cancel: Any = None) -> list[float]:
         """Milliseconds per ``invoke()`` for `count` calls, in call order (the measured samples).
 
@@ -309,13 +319,7 @@ class LiteRTRunner(_NamedInputs):
         checked here: the caller checks it between blocks of calls
         (`core.benchmark.sweep.measure_config`).
         """
-        interpreter = self._interpreter
-        # invoke() raises while any other code holds a reference to the native interpreter;
-        # then (and for another subgraph) the native Invoke is timed, without that ~0.2 us check.
-        if self._subgraph == 0 and litert.public_invoke_allowed(interpreter):
-            invoke = interpreter.invoke
-        else:
-            invoke = litert.invoke_subgraph(interpreter, self._subgraph)
+        invoke = self.invoker()
         clock = perf_counter  # the module's name, read per block so a test can replace it
         seconds: list[float] = []
         append = seconds.append

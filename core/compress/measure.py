@@ -1,8 +1,9 @@
 """Measured figures for a compressed model: sizes, sparsity, parameters, `.tflite` latency.
 
 Latency is always compared side by side in one run: the models' interpreters
-take turns, one invoke each per round, so a machine that gets busier halfway
-slows both alike. The figure is the median (p50) in milliseconds.
+take turns, one invoke each per round (`core.benchmark.interleaved`, the loop the
+XNNPACK ablation uses too), so a machine that gets busier halfway slows both
+alike. The figure is the median (p50) in milliseconds.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import contextlib
 import gzip
 import io
 import statistics
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 import numpy as np
 
+from core.benchmark.interleaved import interleaved_times
 from core.errors import BadInputError, ConversionError
 from core.tf_runtime import import_tensorflow
 
@@ -103,24 +104,25 @@ def _fill_inputs(interp: Any, rng: np.random.Generator, batch: int = 1) -> None:
 
 
 def side_by_side_latency(
-    models: Mapping[str, bytes], *, runs: int = 50, warmup: int = 5, num_threads: int = 1, seed: int = 0
+    models: Mapping[str, bytes],
+    *,
+    runs: int = 50,
+    warmup: int = 5,
+    num_threads: int = 1,
+    seed: int = 0,
+    cancel: CancelToken | None = None,
 ) -> dict[str, Latency]:
-    """p50 latency (batch 1) of each `.tflite` model, measured in interleaved rounds."""
+    """p50 latency (batch 1) of each `.tflite` model: `runs` interleaved rounds of one invoke() each
+    (`core.benchmark.interleaved`), after `warmup` untimed ones."""
     rng = np.random.default_rng(seed)
     interps = {}
     for name, data in models.items():
         interp = _interpreter(data, num_threads)
         _fill_inputs(interp, rng)
         interps[name] = interp
-    for _ in range(max(0, warmup)):
-        for interp in interps.values():
-            interp.invoke()
-    times: dict[str, list[float]] = {name: [] for name in interps}
-    for _ in range(max(1, runs)):
-        for name, interp in interps.items():
-            start = time.perf_counter()
-            interp.invoke()
-            times[name].append((time.perf_counter() - start) * 1000.0)
+    times = interleaved_times(
+        {name: interp.invoke for name, interp in interps.items()}, rounds=runs, warmup=warmup, cancel=cancel
+    )
     return {
         name: Latency(p50_ms=statistics.median(t), mean_ms=statistics.fmean(t), runs=len(t))
         for name, t in times.items()
@@ -159,7 +161,7 @@ def tflite_pair_figures(
     if on_timing is not None:
         on_timing()
     lat = side_by_side_latency(
-        models, runs=measure.latency_runs, warmup=measure.latency_warmup, num_threads=measure.num_threads
+        models, runs=measure.latency_runs, warmup=measure.latency_warmup, num_threads=measure.num_threads, cancel=cancel
     )
     for name in (a, b):
         figures[f"tflite_size_{name}"] = len(models[name])

@@ -203,6 +203,38 @@ def test_handmade_tflite_op_partition_and_quantize_counts(handmade):
         assert f.xnnpack_on_p50_ms > 0 and f.xnnpack_off_p50_ms > 0 and f.ablation_calls >= 3
 
 
+def test_the_xnnpack_ablation_times_invoke_alone_as_the_table_does(handmade, monkeypatch):
+    """The ablation's p50 sits beside the table's, so it times the same call: `LiteRTRunner.invoker` (invoke()
+    on inputs set once), never `run_once` (which also sets inputs and copies outputs). Counted by hand for
+    16 calls per side in 8 rounds: each side 2 warm-ups + 16 timed, and XNNPACK-off 1 more (the probe that
+    sizes the rounds)."""
+    from collections import Counter
+
+    from core.benchmark.facts import xnnpack_ablation
+
+    calls: Counter[bool] = Counter()
+    real_invoker = LiteRTRunner.invoker
+
+    def counting_invoker(self):
+        invoke = real_invoker(self)
+
+        def call():
+            calls[self.xnnpack] += 1
+            invoke()
+
+        return call
+
+    def no_run_once(self, inputs):
+        raise AssertionError("run_once is not the table's timed call")
+
+    monkeypatch.setattr(LiteRTRunner, "invoker", counting_invoker)
+    monkeypatch.setattr(LiteRTRunner, "run_once", no_run_once)
+    like = LiteRTRunner(handmade["fp32"], variant="fp32")
+    on_ms, off_ms, timed = xnnpack_ablation(handmade["fp32"], like, calls=16)
+    assert timed == 16 and on_ms > 0 and off_ms > 0
+    assert calls == {True: 18, False: 19}
+
+
 def test_unreadable_delegation_is_unknown_not_zero(handmade, monkeypatch):
     import core.adapters.litert as litert_adapter
 
