@@ -30,6 +30,7 @@ class Dataset:
     `y`: {output name: labels (n, ...)} for the labelled outputs, or None when unlabelled.
     `primary`: the primary output (the one `y` / a CSV label column / an image folder's classes
     label, and the one stratification uses); None when the model has no outputs.
+    `classes`: an image folder's class names; class id k is `classes[k]` (None for other formats).
     """
 
     x: dict[str, np.ndarray]
@@ -38,6 +39,7 @@ class Dataset:
     format: str
     notes: list[str] = field(default_factory=list)
     primary: str | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and not self.y:
@@ -56,7 +58,13 @@ class Dataset:
         """The samples at `indices` (1-D integer array) of every input and label array."""
         y = None if self.y is None else {k: v[indices] for k, v in self.y.items()}
         return Dataset(
-            {k: v[indices] for k, v in self.x.items()}, y, self.source, self.format, list(self.notes), self.primary
+            {k: v[indices] for k, v in self.x.items()},
+            y,
+            self.source,
+            self.format,
+            list(self.notes),
+            self.primary,
+            self.classes,
         )
 
 

@@ -60,5 +60,79 @@ def load_image_folder(path: str | Path, interface: ModelInterface | None, primar
     if primary is not None:
         notes.append(f"class ids label output {primary!r} (the primary output)")
     return Dataset(
-        x={spec.name: np.stack(images)}, y=y, source=str(path), format="image_folder", notes=notes, primary=primary
+        x={spec.name: np.stack(images)},
+        y=y,
+        source=str(path),
+        format="image_folder",
+        notes=notes,
+        primary=primary,
+        classes=tuple(classes),
+    )
+
+
+def align_image_classes(
+    calibration: Dataset, evaluation: Dataset, interface: ModelInterface
+) -> tuple[Dataset, Dataset, list[str]]:
+    """(calibration, evaluation, warnings) with image-folder class ids that mean the model's classes.
+
+    An image folder's class id is its subfolder's position in sorted order, so a folder without some
+    class numbers the others differently from one that has it. When both data sets are image folders
+    with different subfolders, the one whose classes include the other's numbers both: the other's ids
+    are mapped onto it by name (BadInputError when neither includes the other). Then, where the primary
+    output has K > 1 units (or one, for two classes) and the folder that numbers the ids has another
+    count of classes, which id is which class cannot be known: those labels are dropped (fidelity
+    only) with a warning saying why.
+    """
+    if evaluation is not calibration and evaluation.classes and calibration.classes:
+        if evaluation.classes != calibration.classes:
+            if set(evaluation.classes) <= set(calibration.classes):
+                evaluation = _renumbered(evaluation, calibration.classes, "calibration")
+            elif set(calibration.classes) <= set(evaluation.classes):
+                calibration = _renumbered(calibration, evaluation.classes, "evaluation")
+            else:
+                unknown = [name for name in evaluation.classes if name not in calibration.classes]
+                raise bad(
+                    evaluation.source,
+                    f"class subfolder(s) {quoted(unknown[:10])} are not among the calibration folder's classes "
+                    f"({quoted(calibration.classes[:10])}), nor the other way round: which class of the model "
+                    "each is cannot be known",
+                )
+    warnings: list[str] = []
+    aligned = []
+    for data in (calibration,) if evaluation is calibration else (calibration, evaluation):
+        reason = _class_count_mismatch(data, interface)
+        if reason:
+            warnings.append(f"{data.source}: {reason}; its labels are not used (fidelity only)")
+            data = Dataset(data.x, None, data.source, data.format, list(data.notes), data.primary, data.classes)
+        aligned.append(data)
+    return aligned[0], aligned[-1], warnings
+
+
+def _renumbered(data: Dataset, classes: tuple[str, ...], other: str) -> Dataset:
+    """`data` (an image folder whose class names are all in `classes`) with its class ids mapped by name
+    onto `classes`' positions, with a note naming the `other` folder whose numbering it now follows."""
+    notes = list(data.notes) + [f"class ids follow the {other} folder's {len(classes)} classes, matched by name"]
+    if data.y is None or data.primary is None or data.classes is None:
+        return Dataset(data.x, data.y, data.source, data.format, notes, data.primary, classes)
+    ids = np.asarray([classes.index(name) for name in data.classes], dtype=np.int64)
+    y = dict(data.y)
+    y[data.primary] = ids[y[data.primary]]
+    return Dataset(data.x, y, data.source, data.format, notes, data.primary, classes)
+
+
+def _class_count_mismatch(data: Dataset, interface: ModelInterface) -> str | None:
+    """Why an image folder's class ids cannot label the primary output, or None (fit, or not a folder)."""
+    if not data.classes or data.y is None or data.primary is None:
+        return None
+    shape = interface.output(data.primary).shape
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] is None):
+        return None  # not one score row per image: the task rules decide
+    units = 1 if len(shape) == 1 else int(shape[1])  # type: ignore[arg-type]
+    expected = 2 if units == 1 else units
+    if len(data.classes) == expected:
+        return None
+    return (
+        f"its {len(data.classes)} class subfolders cannot be matched to the {expected} classes of output "
+        f"{data.primary!r} (a class id is a subfolder's position in sorted order: give one subfolder per class, "
+        "an empty one for a class without images)"
     )

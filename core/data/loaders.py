@@ -251,7 +251,7 @@ def check_inputs(data: Dataset, interface: ModelInterface, source: str | Path | 
             "the inputs hold different numbers of samples: " + ", ".join(f"input {k!r} {n}" for k, n in counts.items()),
         )
     notes = list(data.notes) + [f"data for {k!r} feeds no input of the model; ignored" for k in data.x if k not in x]
-    return Dataset(x, data.y, data.source, data.format, notes, data.primary)
+    return Dataset(x, data.y, data.source, data.format, notes, data.primary, data.classes)
 
 
 def _class_ids(labels: np.ndarray) -> np.ndarray | None:
@@ -309,16 +309,18 @@ def stratified_indices(
     return np.sort(np.concatenate(chosen)), True
 
 
-def choose_samples(data: Dataset, n: int | None, seed: int = 0) -> tuple[Dataset, bool]:
+def choose_samples(data: Dataset, n: int | None, seed: int = 0, *, stratify: bool = True) -> tuple[Dataset, bool]:
     """A subset of at most `n` samples of every array; (subset, stratified).
 
-    Stratified on the primary output's labels when they are class labels, else random.
+    With `stratify` (calibration), stratified on the primary output's labels when they are class labels,
+    else random. Without it (evaluation), a plain random subset: stratification gives rare classes more
+    than their share, which moves accuracy, precision and PR-AUC away from the data's own.
     """
     if n is None or n >= len(data):
         return data, False
     if n <= 0:
         raise BadInputError(f"the number of samples must be positive, got {n}")
-    if data.labels is not None:
+    if stratify and data.labels is not None:
         idx, stratified = stratified_indices(data.labels, n, seed)
     else:
         idx, stratified = np.sort(np.random.default_rng(seed).permutation(len(data))[:n]), False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.data.images import align_image_classes
 from core.data.loaders import DataDescription, DataSpec, check_inputs, choose_samples, load_data
 from core.data.synth import SYNTHETIC_WARNING, synthesize_dataset
 from core.engine.context import Reporter
@@ -93,8 +94,7 @@ def prepare_data(
         interface,
         data.path,
     )
-    calib, stratified = choose_samples(full, data.calibration_samples, seed=data.seed)
-    notes = list(full.notes)
+    evaluation = full
     if data.eval_path is not None:
         evaluation = check_inputs(
             load_data(
@@ -103,14 +103,24 @@ def prepare_data(
             interface,
             data.eval_path,
         )
+    full, evaluation, class_warnings = align_image_classes(full, evaluation, interface)
+    for warning in class_warnings:
+        warnings.append(warning)
+        if progress is not None:
+            progress.log(warning, level="warning")
+    calib, stratified = choose_samples(full, data.calibration_samples, seed=data.seed)
+    notes = list(full.notes)
+    if data.eval_path is not None:
         notes += [f"eval: {n}" for n in evaluation.notes]
     else:
-        evaluation = full
         notes.append(
             "calibration samples are drawn from the evaluation data (give a separate evaluation file "
             "for an unbiased estimate)"
         )
-    evaluation, _ = choose_samples(evaluation, data.eval_samples, seed=data.seed + 1)
+    available = len(evaluation)
+    evaluation, _ = choose_samples(evaluation, data.eval_samples, seed=data.seed + 1, stratify=False)
+    if len(evaluation) < available:
+        notes.append(f"evaluation: {len(evaluation)} of {available} samples, drawn at random (seeded)")
     if stratified:
         notes.append(f"calibration: {len(calib)} samples, class-stratified")
     description = DataDescription(
