@@ -83,20 +83,20 @@ def align_image_classes(
     count of classes, which id is which class cannot be known: those labels are dropped (fidelity
     only) with a warning saying why.
     """
-    if evaluation is not calibration and evaluation.classes and calibration.classes:
-        if evaluation.classes != calibration.classes:
-            if set(evaluation.classes) <= set(calibration.classes):
-                evaluation = _renumbered(evaluation, calibration.classes, "calibration")
-            elif set(calibration.classes) <= set(evaluation.classes):
-                calibration = _renumbered(calibration, evaluation.classes, "evaluation")
-            else:
-                unknown = [name for name in evaluation.classes if name not in calibration.classes]
-                raise bad(
-                    evaluation.source,
-                    f"class subfolder(s) {quoted(unknown[:10])} are not among the calibration folder's classes "
-                    f"({quoted(calibration.classes[:10])}), nor the other way round: which class of the model "
-                    "each is cannot be known",
-                )
+    ours, theirs = calibration.classes, evaluation.classes
+    if evaluation is not calibration and ours and theirs and ours != theirs:
+        if set(theirs) <= set(ours):
+            evaluation = _renumbered(evaluation, ours, "calibration")
+        elif set(ours) <= set(theirs):
+            calibration = _renumbered(calibration, theirs, "evaluation")
+        else:
+            unknown = [name for name in theirs if name not in ours]
+            raise bad(
+                evaluation.source,
+                f"class subfolder(s) {quoted(unknown[:10])} are not among the calibration folder's classes "
+                f"({quoted(ours[:10])}), nor the other way round: which class of the model each is cannot be "
+                "known",
+            )
     warnings: list[str] = []
     aligned = []
     for data in (calibration,) if evaluation is calibration else (calibration, evaluation):
