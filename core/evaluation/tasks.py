@@ -15,7 +15,9 @@ Rules, first match wins:
 
 1. Integer dtype -> ``class_id`` ("integer output").
 2. One value per sample, ``(n,)`` or ``(n, 1)``: labels present and not all 0/1
-   -> ``regression``; else sigmoid -> ``binary``; else another known activation
+   -> ``regression`` (a ValueError when they reach outside [0, 1] on a sigmoid output, or are
+   a few whole numbers beside values all in [0, 1]: class labels in another encoding); else
+   sigmoid -> ``binary``; else another known activation
    -> ``regression``; else values in [0, 1] -> ``binary``, otherwise ``regression``.
 3. ``(n, k)`` with ``k > 1``:
    labels ``(n,)``/``(n, 1)`` class ids in [0, k) -> ``multiclass``, except on an
@@ -132,6 +134,7 @@ def _per_sample(a: np.ndarray) -> int:
 
 def _single_value(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) -> TaskChoice:
     if lab is not None and not is_zero_one(lab):
+        _refuse_class_labels_of_a_score(ref, lab, act, name)
         return TaskChoice(REGRESSION, "one value per sample and labels that are not 0/1")
     if act == "sigmoid":
         return TaskChoice(BINARY, "sigmoid activation, one value per sample")
@@ -142,6 +145,31 @@ def _single_value(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) 
     if is_in_unit(ref):
         return TaskChoice(BINARY, "one value per sample, all in [0,1]" + (", 0/1 labels" if lab is not None else ""))
     return TaskChoice(REGRESSION, "one value per sample, not all in [0,1]")
+
+
+MAX_CLASS_LIKE_VALUES = 10  # whole-number labels with at most this many values look like class labels
+
+
+def _refuse_class_labels_of_a_score(ref: np.ndarray, lab: np.ndarray, act: str, name: str) -> None:
+    """ValueError when labels that are not 0/1 sit beside a score in [0, 1] they cannot be compared with.
+
+    A sigmoid output (or, with no known activation, values all in [0, 1]) never reaches a label outside
+    [0, 1]; such labels are class labels in another encoding (-1/+1, ids 0..2) far more often than targets
+    of a regression, and an MAE against them would be a figure about nothing. Labels inside [0, 1] (soft
+    targets) still score as regression; `--task NAME=regression` scores the others too."""
+    values = lab.astype(np.float64, copy=False)
+    if is_in_unit(values):
+        return
+    class_like = is_whole(values) and len(np.unique(values)) <= MAX_CLASS_LIKE_VALUES
+    if act == "sigmoid" or (act == "" and is_in_unit(ref) and class_like):
+        found = np.unique(values)
+        shown = ", ".join(f"{v:g}" for v in found[:MAX_CLASS_LIKE_VALUES])
+        source = "its sigmoid activation keeps its values" if act == "sigmoid" else "its values are all"
+        raise ValueError(
+            f"the labels for output {name!r} hold {shown}{', ...' if len(found) > MAX_CLASS_LIKE_VALUES else ''}"
+            f", outside [0, 1], where {source} in [0, 1]: binary labels must be 0 or 1; "
+            f"use --task {name}=regression to score these values as they are"
+        )
 
 
 def _foreign_labels(ref: np.ndarray, ids: np.ndarray, act: str, name: str) -> TaskChoice | None:

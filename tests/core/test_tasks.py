@@ -325,6 +325,33 @@ def test_rule_single_value_with_non_binary_labels_is_regression():
     assert c.task == REGRESSION and "not 0/1" in c.reason
 
 
+@pytest.mark.parametrize(
+    ("labels", "activation", "shown"),
+    [
+        (np.array([-1, 1, 1, -1]), "sigmoid", "-1, 1"),  # +-1 labels beside a sigmoid
+        (np.array([0, 2, 1, 2]), "sigmoid", "0, 1, 2"),  # class ids beside a sigmoid
+        (np.array([0.0, 2.5, 0.3, 1.0]), "sigmoid", "0, 0.3, 1, 2.5"),  # a target a sigmoid never reaches
+        (np.array([0, 2, 1, 2]), "", "0, 1, 2"),  # no known activation, but values all in [0, 1]
+    ],
+)
+def test_rule_single_value_refuses_class_labels_beside_a_score(labels, activation, shown):
+    """A score in [0, 1] against labels outside [0, 1] is not a regression: MAE against -1/+1 would be a
+    figure about nothing. Refused, naming the values and the override."""
+    reference = np.array([[0.1], [0.9], [0.6], [0.2]])
+    with pytest.raises(ValueError, match="binary labels must be 0 or 1") as caught:
+        _infer(reference, labels=labels, activation=activation, name="prob")
+    assert f"hold {shown}, outside [0, 1]" in str(caught.value) and "--task prob=regression" in str(caught.value)
+    assert check_task("regression", _spec(reference.shape, name="prob"), reference, labels) is None
+
+
+def test_rule_single_value_soft_or_linear_labels_stay_regression():
+    reference = np.array([[0.1], [0.9], [0.6], [0.2]])
+    soft = _infer(reference, labels=np.array([0.2, 0.8, 0.5, 0.1]), activation="sigmoid")
+    assert soft.task == REGRESSION  # targets in [0, 1]: what a sigmoid regression head is for
+    linear = _infer(reference, labels=np.array([0, 2, 1, 2]), activation="linear")
+    assert linear.task == REGRESSION  # an unbounded head: its values may well be near 2
+
+
 def test_rule_single_value_outside_unit_is_regression():
     assert _infer(np.array([[1.5], [-2.0]]), labels=np.array([0, 1])).task == REGRESSION
     assert _infer(np.array([3.2, 7.1])).task == REGRESSION
