@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 from core.errors import ConversionError
 from core.adapters.ai_edge_quantizer import DERIVABLE, quantize_tflite
 from core.optimize.convert import BATCH1_NOTE, BATCH1_PATHS, TFLITE_INPUT, ConverterFactory
+from core.optimize.tflite_input import check_tflite_quantization
 from core.optimize.pass_context import PipelineContext, WorkState, fall_back
 from core.optimize.quantize import configure_converter, positional_dataset, representative_dataset
 from core.optimize.recipes import (
@@ -367,9 +368,12 @@ class QuantizePass(Pass):
         float_bytes = state.tflite_bytes
         if float_bytes is None:
             raise ConversionError("quantize needs a convert step before it")
-        data, warnings = quantize_tflite(
+        interface = ctx.source.interface
+        warnings = check_tflite_quantization(float_bytes, config.mode, interface.signature, interface.signatures)
+        data, aeq_warnings = quantize_tflite(
             float_bytes, config.mode, calibration_x=calib, cancel=ctx.cancel, signature=ctx.source.signature
         )
+        warnings += aeq_warnings
         state.tflite_bytes = data
         if config.layer_errors:
             from core.adapters.ai_edge_quantizer import tensor_errors

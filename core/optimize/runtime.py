@@ -9,6 +9,7 @@ outputs. Integer tensors without quantization (ids, class ids) pass unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,15 @@ class SignatureModel:
             specs.append(TensorSpec(shape=(None,) + tuple(d.shape[1:]), dtype=dtype, name=spec.name))
         return tuple(specs)
 
+    def result_specs(self) -> tuple[TensorSpec, ...]:
+        """The outputs as `run` returns them: a quantized output comes back dequantized, float32."""
+        specs = []
+        for spec in self.interface.outputs:
+            d = self.outputs[spec.name]
+            quantized = bool(d.scale) and np.issubdtype(np.dtype(d.dtype), np.integer)
+            specs.append(dataclasses.replace(spec, dtype="float32") if quantized else spec)
+        return tuple(specs)
+
     def run(
         self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None
     ) -> dict[str, np.ndarray]:
@@ -155,6 +165,18 @@ def dequantize_output(y: np.ndarray, detail: TensorDetail) -> np.ndarray:
     if np.issubdtype(y.dtype, np.integer) and detail.scale:
         return ((y.astype(np.float64) - detail.zero_point) * detail.scale).astype(np.float32)
     return y
+
+
+def io_dtype(tflite_bytes: bytes, signature: str | None = None) -> str:
+    """ "int8" (or "int16", "uint8") when the signature's inputs and outputs are all quantized integers of
+    that type, "float32" when none is, else "mixed": read from the file, not from how it was made."""
+    model = SignatureModel(tflite_bytes, signature)
+    details = [*model.inputs.values(), *model.outputs.values()]
+    quantized = {d.dtype for d in details if d.scale and np.issubdtype(np.dtype(d.dtype), np.integer)}
+    if not quantized:
+        return "float32"
+    counted = sum(1 for d in details if d.scale and np.issubdtype(np.dtype(d.dtype), np.integer))
+    return quantized.pop() if len(quantized) == 1 and counted == len(details) else "mixed"
 
 
 def run_tflite(

@@ -37,7 +37,7 @@ from core.optimize import registry
 from core.optimize.pass_context import PipelineContext, WorkState
 from core.optimize.recipes import FP32, Recipe, recipe_for_mode
 from core.optimize.results import OutputTask, SourceInfo, Variant
-from core.optimize.runtime import run_tflite
+from core.optimize.runtime import io_dtype, run_tflite
 from core.optimize.source import OpenedSource, open_source
 from core.optimize.variant_warnings import quantized_nothing, variant_warnings
 
@@ -379,7 +379,7 @@ class OptimizeSession:
             size_ratio=size / baseline_size if baseline_size else None,
             layer_errors=state.layer_errors,
             float_layers=state.float_layers,
-            io_dtype=state.io_dtype,
+            io_dtype=io_dtype(tflite_bytes, self.variant_signature),
             compression=state.compression,
             signature=self.variant_signature,
             sample_inputs={name: np.array(x[:SMOKE_SAMPLES]) for name, x in self.prepared.eval_x.items()},

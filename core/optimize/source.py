@@ -201,7 +201,7 @@ def open_source(path: str, *, signature: str | None = None, custom_objects: tupl
     model = SignatureModel(loaded.tflite_bytes, signature, path=str(path))
     interface = ModelInterface(
         inputs=model.feed_specs(),
-        outputs=model.interface.outputs,
+        outputs=model.result_specs(),
         signature=model.interface.signature,
         signatures=model.interface.signatures,
         ordered_inputs=model.interface.ordered_inputs,

@@ -47,7 +47,7 @@ class ModelWorker:
         from core.optimize.runtime import SignatureModel
 
         self.model = SignatureModel(tflite_bytes, signature, num_threads=1, path=path)
-        self.feed_interface = ModelInterface(inputs=self.model.feed_specs(), outputs=self.model.interface.outputs)
+        self.feed_interface = ModelInterface(inputs=self.model.feed_specs(), outputs=self.model.result_specs())
         if samples is None and samples_path is not None:
             from core.benchmark.inputs import load_feed
 
