@@ -199,6 +199,11 @@ def _two_d(ref: np.ndarray, lab: np.ndarray | None, act: str, name: str) -> Task
         if _class_id_labels(lab, (n,), k):
             foreign = _foreign_labels(ref, lab.reshape(n), act, name)
             return foreign or TaskChoice(MULTICLASS, f"class-id labels, {k} classes")
+        if lab.shape in ((n,), (n, 1)) and is_whole(lab) and k > 1:
+            low, high = int(lab.min()), int(lab.max())
+            raise ValueError(
+                f"the labels for output {name!r} are class ids {low}..{high}, but it has {k} classes (ids 0..{k - 1})"
+            )
         if lab.shape != ref.shape:
             return None
         if is_zero_one(lab):

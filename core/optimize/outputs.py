@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import BadInputError
+from core.errors import BadInputError, UsageError
 from core.evaluation import infer_task, nonfinite_samples
 from core.evaluation.tasks import check_task
 from core.models.interface import ModelInterface
@@ -21,7 +21,7 @@ def choose_primary(interface: ModelInterface, requested: str | None, path: str) 
     if requested is None:
         return names[0]
     if requested not in names:
-        raise BadInputError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})", path=path)
+        raise UsageError(f"--primary-output {requested!r} names no output (outputs: {', '.join(names)})", path=path)
     return requested
 
 
@@ -40,7 +40,7 @@ def choose_tasks(
     chosen = dict(overrides)
     if "" in chosen:  # `--task TASK` without a name: the model's only output
         if len(interface.outputs) != 1:
-            raise BadInputError(
+            raise UsageError(
                 f"--task {chosen['']} needs an output name: the model has "
                 f"{len(interface.outputs)} outputs ({', '.join(interface.output_names)}); "
                 "write --task OUTPUT=TASK",
@@ -49,7 +49,7 @@ def choose_tasks(
         chosen[interface.output_names[0]] = chosen.pop("")
     unknown = [name for name in chosen if name not in interface.output_names]
     if unknown:
-        raise BadInputError(
+        raise UsageError(
             f"--task names no output {', '.join(map(repr, unknown))} (outputs: {', '.join(interface.output_names)})",
             path=path,
         )
@@ -57,10 +57,14 @@ def choose_tasks(
     for spec in interface.outputs:
         y = None if labels is None else labels.get(spec.name)
         if spec.name in chosen:
-            try:
+            try:  # a task the output's shape cannot have is the command line's error ...
+                check_task(chosen[spec.name], spec, reference[spec.name])
+            except ValueError as exc:
+                raise UsageError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=path) from None
+            try:  # ... labels that do not fit it are the data file's
                 check_task(chosen[spec.name], spec, reference[spec.name], y)
             except ValueError as exc:
-                raise BadInputError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=path) from None
+                raise BadInputError(f"--task {spec.name}={chosen[spec.name]}: {exc}", path=label_path or path) from None
             tasks.append(OutputTask(spec.name, chosen[spec.name], "set with --task"))
         else:
             try:

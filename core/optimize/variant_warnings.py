@@ -16,7 +16,7 @@ from __future__ import annotations
 from core.adapters import UpstreamChanged
 from core.evaluation.model import ModelEvaluation
 from core.optimize.compress_steps import COMPRESS_STEPS
-from core.optimize.recipes import Recipe
+from core.optimize.recipes import INT16X8, Recipe
 
 
 _STORED_TYPE = {"dynamic": "int8", "weight_only": "int8", "float16": "float16"}
@@ -73,10 +73,11 @@ def variant_warnings(recipe: Recipe, evaluation: ModelEvaluation) -> list[str]:
     for output in evaluation.outputs:
         clipped = getattr(output.fidelity, "clipped", None) if output.fidelity is not None else None
         if clipped:
+            others = "dynamic" if recipe.mode == INT16X8 else "int16x8 or dynamic"
             warnings.append(
                 f"output {output.output!r}: {clipped} value(s) stop at the variant's output range "
-                "while the original goes beyond it (int8 clips outputs to the calibrated range: "
-                "calibrate on data that covers the full range, or use int16x8 or dynamic)"
+                f"while the original goes beyond it ({recipe.mode} clips outputs to the calibrated range: "
+                f"calibrate on data that covers the full range, or use {others})"
             )
     low = fidelity_warning(recipe, evaluation)
     if low:

@@ -132,6 +132,30 @@ def test_usage_errors_exit_2(tiny, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "probs=binary"], "task 'binary' needs one value per sample"),  # a 3-unit softmax
+        (["--task", "score=multiclass"], "--task names no output 'score'"),
+        (["--primary-output", "score"], "names no output"),
+    ],
+)
+def test_a_task_or_output_the_model_cannot_have_is_a_usage_error(tiny, capsys, inline_engine, argv, message):
+    model, data = tiny
+    code = main(["optimize", str(model), "-q", "fp32", "--data", str(data), "--no-export", *argv])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_labels_that_do_not_fit_a_chosen_task_are_bad_input(tiny, tmp_path, capsys, inline_engine):
+    model, data = tiny
+    with np.load(data) as d:
+        np.savez(tmp_path / "ids7.npz", x=d["x"], y=np.full(len(d["y"]), 7))  # class 7 of 3
+    code = main(["optimize", str(model), "-q", "fp32", "--data", str(tmp_path / "ids7.npz"), "--no-export",
+                 "--task", "probs=multiclass"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3 and "--task probs=multiclass" in err and "ids7.npz" in err, err
+
+
 def test_never_writes_over_the_input(tiny, capsys):
     model, _ = tiny
     before = model.read_bytes()

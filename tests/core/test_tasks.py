@@ -593,3 +593,9 @@ def test_nonfinite_samples_counted_by_hand():
     assert nonfinite_samples({"ids": ids}) == 0 and nonfinite_samples({}) == 0
     with pytest.raises(ValueError, match="samples"):
         nonfinite_samples({"a": a, "short": np.zeros(4)})
+
+
+def test_class_ids_beyond_the_output_s_classes_are_named():
+    reference = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"class ids 0\.\.5, but it has 3 classes \(ids 0\.\.2\)"):
+        _infer(reference, labels=np.array([0, 5, 1, 2]), activation="softmax", name="probs")
