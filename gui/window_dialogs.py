@@ -22,7 +22,7 @@ ERROR_TITLES = {
     ErrorKind.BAD_INPUT: "Cannot open this model",
     ErrorKind.CONVERSION: "Conversion failed",
     ErrorKind.OUTPUT: "Cannot write the file",
-    ErrorKind.USAGE: "More information needed",
+    ErrorKind.USAGE: "Check the settings",
     ErrorKind.CRASHED: "The model engine crashed",
     ErrorKind.OUT_OF_MEMORY: "Out of memory",
     ErrorKind.INTERNAL: "Unexpected error",

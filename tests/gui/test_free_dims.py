@@ -204,7 +204,7 @@ def test_a_core_error_naming_a_flag_says_where_the_app_sets_it(qtbot, inline_win
     qtbot.waitUntil(box.isVisible)
     assert box.text() == f"/m/gru.keras: {message}"  # the core's message, intact
     assert f"In the app: {control} ({flag.split()[0]})." in box.informativeText()
-    assert box.windowTitle().startswith("More information needed")
+    assert box.windowTitle().startswith("Check the settings")
     box.accept()
     qtbot.waitUntil(lambda: window.error_dialog is None)
 

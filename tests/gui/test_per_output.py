@@ -438,10 +438,11 @@ def test_a_task_the_output_cannot_have_is_refused_with_the_error(qtbot, multi_ru
     try:
         with qtbot.waitSignal(window.run_failed, timeout=RUN_TIMEOUT_MS) as blocker:
             window.run_action.trigger()
-        assert blocker.args[0].kind == ErrorKind.BAD_INPUT
+        assert blocker.args[0].kind == ErrorKind.USAGE  # a setting the output cannot have, as exit 2 in the CLI
         dialog = window.error_dialog
         assert dialog is not None and dialog.isVisible()
         assert "mm_weight" in dialog.text() and "multiclass" in dialog.text()
+        assert dialog.windowTitle().startswith("Check the settings")
         dialog.accept()
         qtbot.waitUntil(lambda: window.error_dialog is None)
         assert window.run_action.isEnabled() and window.outcome is multi_run[1]  # the results stay
