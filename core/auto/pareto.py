@@ -19,7 +19,7 @@ from typing import Callable, Sequence, TypeVar
 
 from core.auto.results import AutoCandidate
 from core.benchmark.results import Recommendation
-from core.benchmark.stats import fmt_ms
+from core.benchmark.stats import LatencyStats, fmt_ms
 from core.units import human_size
 
 T = TypeVar("T")
@@ -124,12 +124,13 @@ CRITERION = (
 )
 
 
-def _p99_of(c: AutoCandidate) -> float | None:
-    """The p99 in ms of the candidate's latency configuration, from its bench; None when not measured."""
+def _at_latency_config(c: AutoCandidate) -> LatencyStats | None:
+    """The stats of the candidate's latency configuration (the one recommended), from its bench; None when
+    not measured. Its throughput, not the candidate's best over the sweep (another batch or thread count)."""
     bench = c.bench
     for r in bench.configs if bench is not None else ():
         if r.label == c.latency_config and r.ok:
-            return r.stats.p99
+            return r.stats
     return None
 
 
@@ -159,12 +160,13 @@ def auto_recommendation(
             why, kind = (f"{head} by its higher quality ({choice.quality_label} vs {fastest.quality_label})", "quality")
         else:
             why, kind = f"{head} by coming first (equal size and quality)", "order"
+    stats = _at_latency_config(choice)
     return Recommendation(
         choice.latency_config or choice.name,
         choice.batch_size,
         choice.threads,
-        choice.throughput,
-        _p99_of(choice),
+        stats.throughput if stats is not None else None,
+        stats.p99 if stats is not None else None,
         None,
         True,
         reason,

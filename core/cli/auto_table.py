@@ -28,6 +28,12 @@ def _size(n: int | None) -> str:
     return "-" if n is None else human_size(n)
 
 
+def _elsewhere(c: AutoCandidate) -> str:
+    """ " (at b32 t2)" when the best throughput was measured at another configuration than the p50's."""
+    at = " ".join(c.throughput_config.split()[-2:]) if c.throughput_config else ""
+    return f" (at {at})" if at and c.throughput_config != c.latency_config else ""
+
+
 def _throughput(value: float | None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -94,7 +100,7 @@ def format_auto(result: AutoResult, exports: list[dict] | None = None) -> str:
                 c.name + (" *" if c.name == result.recommended else ""),
                 _ms(c.latency_ms),
                 f"b{c.batch_size} t{c.threads}" if c.latency_ms is not None else "-",
-                _throughput(c.throughput),
+                _throughput(c.throughput) + _elsewhere(c),
                 _size(c.size_bytes),
                 c.quality_label or "-",
                 _meets(c),

@@ -38,6 +38,31 @@ DEBUG_ENV = "LITESMITH_DEBUG"
 LOG_DIR_ENV = "LITESMITH_LOG_DIR"
 
 
+def input_files(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(path, what it is) of every file or folder the command reads: nothing is ever written over one."""
+    named = (
+        ("model", "the input model"),
+        ("data", "the --data file"),
+        ("eval_data", "the --eval-data file"),
+        ("recipe", "the --recipe file"),
+    )
+    pairs = [(getattr(args, dest, None), what) for dest, what in named]
+    pairs += [(path, "a --custom-objects file") for path in getattr(args, "custom_objects", None) or []]
+    return [(str(path), what) for path, what in pairs if path]
+
+
+def check_not_an_input(target: str | os.PathLike[str], args: argparse.Namespace, flag: str = "") -> None:
+    """ValueError (a usage error, exit 2) when `target`, a file the command would write, is one it reads."""
+    for source, what in input_files(args):
+        try:
+            same = os.path.exists(target) and os.path.exists(source) and os.path.samefile(target, source)
+        except OSError:
+            same = False
+        if same:
+            named = f"{flag} {target}" if flag else str(target)
+            raise ValueError(f"{named} is {what}; Litesmith never writes over its input")
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Add --memory-limit-mb (MiB, default 75% of RAM) and --load-timeout (seconds) to `parser`."""
     from core.engine.supervisor import DEFAULT_LOAD_TIMEOUT_SECONDS

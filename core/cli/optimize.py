@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.cli import custom_objects, recipe_args, report_out
-from core.cli.common import add_engine_options, make_engine, print_error, print_json, run_job, worst_exit_code
+from core.cli.common import (
+    add_engine_options,
+    check_not_an_input,
+    make_engine,
+    print_error,
+    print_json,
+    run_job,
+    worst_exit_code,
+)
 from core.cli.optimize_table import format_result
 from core.cli.scoring import add_scoring_arguments, session_options
 from core.errors import BadInputError, ExitCode, JobFailed, LitesmithError
@@ -170,19 +178,11 @@ def output_paths(model: str, names: list[str], out: str | None) -> dict[str, Pat
     return {n: target.with_name(f"{target.stem}.{n}.tflite") for n in names}
 
 
-def _same(a: Path, b: str) -> bool:
-    try:
-        return a.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def planned_outputs(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
     """Where each variant will be exported (nothing with --no-export); ValueError for a bad or unsafe --out."""
     paths = {} if args.no_export else output_paths(args.model, names, args.out)
     for path in [*paths.values(), *([Path(args.report)] if args.report else []), *report_out.report_paths(args)]:
-        if _same(path, args.model):
-            raise ValueError(f"{path} is the input model; Litesmith never writes over its input")
+        check_not_an_input(path, args)
     return paths
 
 
@@ -200,8 +200,8 @@ def data_spec(args: argparse.Namespace) -> DataSpec:
 
 
 def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
-    """The variants -q/--int8-io/--selective/--prune/... describe; RecipeError (usage) for flags that do not fit,
-    BadInputError for a config value out of range (e.g. --prune 1.5)."""
+    """The variants -q/--int8-io/--selective/--prune/... describe; RecipeError (usage) for flags that do not fit
+    (e.g. --prune 1.5), BadInputError for another config value out of range."""
     modes = parse_modes(args.quantize or "dynamic")
     if args.int8_io and "int8" not in modes:
         raise RecipeError("--int8-io applies to the int8 mode; add int8 to --quantize")
@@ -224,6 +224,8 @@ def recipes_from_flags(args: argparse.Namespace) -> list[Recipe]:
     ]
     if args.structured and args.prune is None:
         raise RecipeError("--structured goes with --prune SPARSITY")
+    if args.prune is not None and not 0 < args.prune < 1:
+        raise RecipeError(f"--prune takes the fraction of weights to remove, in (0, 1) (e.g. 0.5), got {args.prune:g}")
     if args.student_width is not None and not args.distill:
         raise RecipeError("--student-width goes with --distill")
     if args.epochs is not None and args.epochs < 0:

@@ -17,9 +17,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Callable
 
+from core.cli.common import check_not_an_input
 from core.optimize.recipe_file import read_recipe_file, write_recipe_file
 from core.optimize.recipes import Recipe, RecipeError
 
@@ -81,14 +81,12 @@ def chosen_recipes(args: argparse.Namespace, from_flags: Callable[[argparse.Name
 def save(args: argparse.Namespace, recipes: list[Recipe]) -> None:
     """Write `recipes` to --save-recipe (if given), atomically.
 
-    Raises ValueError (usage) when that path is the model or the --recipe file,
+    Raises ValueError (usage) when that path is a file the command reads (model, data, recipe, ...),
     BadInputError (exit 3) when its folder is missing, OutputError (exit 4) when it
     cannot be written.
     """
     target = args.save_recipe
     if not target:
         return
-    for source, what in ((args.model, "the input model"), (args.recipe, "the --recipe file")):
-        if source and os.path.exists(target) and os.path.exists(source) and os.path.samefile(target, source):
-            raise ValueError(f"--save-recipe {target} is {what}; Litesmith never writes over its input")
+    check_not_an_input(target, args, "--save-recipe")
     write_recipe_file(target, recipes, created_by="litesmith optimize")

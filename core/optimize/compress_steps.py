@@ -5,7 +5,7 @@ so "structured prune 40%, fine-tune, distill, then int8" is one recipe::
 
     {"name": "structured40+distill+int8", "steps": [
         {"kind": "structured_prune", "config": {"sparsity": 0.4, "fine_tune_epochs": 3}},
-        {"kind": "distill", "config": {"student": "pruned", "epochs": 3}},
+        {"kind": "distill", "config": {"student": "keep", "epochs": 3}},
         {"kind": "convert", "config": {}},
         {"kind": "quantize", "config": {"mode": "int8"}}]}
 
@@ -27,6 +27,7 @@ __all__ = [
     "MAGNITUDE_PRUNE",
     "STRUCTURED_PRUNE",
     "compression_label",
+    "check_compression_order",
     "compression_steps",
     "with_compression",
 ]
@@ -48,12 +49,29 @@ def compression_steps(
     """The steps that `--prune S [--structured] [--distill] [--student-width W] [--epochs N]` ask for.
 
     With --distill after a structured prune, the student is the pruned model;
-    with --distill alone it is a width-scaled copy (default 0.5x). `prune` is the
+    otherwise it is a width-scaled copy (default 0.5x), distilled first and then
+    pruned, if --prune asks for it. `prune` is the
     sparsity, a fraction in [0, 1); `epochs` (None: each config's default) is the
     fine-tuning of the prune and the training of the distillation. Raises
     `core.errors.BadInputError` for a value out of range (the configs check it).
     """
     steps: list[recipes.Step] = []
+    distill_config = None
+    if distill:
+        if student_width is not None:
+            student = f"width:{student_width:g}"
+        elif prune is not None and structured:
+            student = "keep"  # distil into the model the previous step produced
+        else:
+            student = "width:0.5"
+        distill_config = (
+            DistillConfig(student=student) if epochs is None else DistillConfig(student=student, epochs=epochs)
+        )
+    # A new student (a width-scaled copy) is trained from the original: distilling comes first and the prune
+    # then works on the student, so the pruning the variant reports is in the file (`check_compression_order`).
+    distill_first = distill_config is not None and distill_config.student != "keep"
+    if distill_first:
+        steps.append(recipes.Step(DISTILL, distill_config))
     if prune is not None:
         config: Any
         if structured:
@@ -70,18 +88,35 @@ def compression_steps(
                 else MagnitudePruneConfig(sparsity=prune, epochs=epochs)
             )
             steps.append(recipes.Step(MAGNITUDE_PRUNE, config))
-    if distill:
-        if student_width is not None:
-            student = f"width:{student_width:g}"
-        elif prune is not None and structured:
-            student = "keep"  # distil into the model the previous step produced
-        else:
-            student = "width:0.5"
-        distill_config = (
-            DistillConfig(student=student) if epochs is None else DistillConfig(student=student, epochs=epochs)
-        )
+    if distill_config is not None and not distill_first:
         steps.append(recipes.Step(DISTILL, distill_config))
     return tuple(steps)
+
+
+def check_compression_order(steps: tuple[recipes.Step, ...]) -> None:
+    """RecipeError when a compression step would undo the one before it while the variant still reported it.
+
+    * A distill step whose student is new (``width:F``, ``pruned[:S]``, a model file) trains that student
+      from the original model: any step before it would be thrown away, so it must come first.
+    * Distilling into the previous model (``keep``) retrains every weight: after a magnitude prune the
+      zeroed weights would not stay zero, so prune after distilling instead.
+    """
+    before: list[str] = []
+    for step in steps:
+        if step.kind == DISTILL:
+            student = step.config.student
+            if student != "keep" and before:
+                raise recipes.RecipeError(
+                    f"a distill step with student {student!r} trains a new model from the original, so the "
+                    f"step(s) before it ({', '.join(before)}) would be lost: put it first, or use student 'keep'"
+                )
+            if student == "keep" and MAGNITUDE_PRUNE in before:
+                raise recipes.RecipeError(
+                    "distilling into the magnitude-pruned model retrains its zeroed weights: put "
+                    "magnitude_prune after distill"
+                )
+        if step.kind in COMPRESS_STEPS:
+            before.append(step.kind)
 
 
 def compression_label(steps: tuple[recipes.Step, ...]) -> str:

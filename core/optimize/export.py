@@ -324,7 +324,7 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
     """A JSON file written atomically (the CLI's --report)."""
     p = Path(path)
     if not p.parent.is_dir():
-        raise BadInputError("the report folder does not exist", path=str(p.parent))
+        raise BadInputError(f"the folder for {p.name} does not exist", path=str(p.parent))
     text = json_text(payload) + "\n"
     try:
         write_atomic(p, text.encode("utf-8"))

@@ -18,6 +18,7 @@ JSON form (version 1)::
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,10 @@ class Step:
             raise RecipeError(f"step {kind!r}: {exc}") from None
 
 
+# A variant's name becomes part of its exported file names (`MODEL.NAME.tflite`): no folder, no "..".
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]{0,99}")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One variant's steps, in order."""
@@ -166,6 +171,11 @@ class Recipe:
         RecipeError."""
         if not self.name:
             raise RecipeError("a recipe needs a name")
+        if not VARIANT_NAME.fullmatch(self.name) or ".." in self.name:
+            raise RecipeError(
+                f"recipe name {self.name[:80]!r} cannot name a file: use letters, digits and . _ + - "
+                "(at most 100, not starting with . or -, no '..')"
+            )
         for step in self.steps:
             validate = getattr(step.config, "validate", None)
             if validate is not None:
@@ -173,6 +183,9 @@ class Recipe:
         kinds = [s.kind for s in self.steps]
         if "quantize" in kinds and "convert" in kinds and kinds.index("quantize") < kinds.index("convert"):
             raise RecipeError("quantize must come after convert")
+        from core.optimize.compress_steps import check_compression_order
+
+        check_compression_order(self.steps)
         return self
 
     def step(self, kind: str) -> Step | None:

@@ -124,6 +124,8 @@ def test_conversion_failure_exits_4(tiny, tmp_path, capsys, inline_engine):
         (["--calibration-samples", "0"], "must be positive"),
         (["--out", "somewhere.bin"], "must end in .tflite"),
         (["--label-column", "y"], "--label-column needs --data"),
+        (["--prune", "0"], "--prune takes the fraction of weights to remove, in (0, 1)"),
+        (["--prune", "1.5", "--structured"], "in (0, 1) (e.g. 0.5), got 1.5"),
     ],
 )
 def test_usage_errors_exit_2(tiny, capsys, argv, message):
@@ -174,3 +176,15 @@ def test_output_paths():
     assert [p.name for p in paths.values()] == ["fast.fp32.tflite", "fast.int8.tflite"]
     paths = optimize_cli.output_paths("/m/model.keras", ["int8"], None)
     assert str(paths["int8"]).endswith("model.int8.tflite")
+
+
+@pytest.mark.parametrize("flag", ["--report", "--save-recipe", "--report-json"])
+def test_an_output_is_never_written_over_the_data(tiny, tmp_path, capsys, inline_engine, flag):
+    """--report, --save-recipe or --report-json naming the --data file: refused (exit 2), the data unchanged."""
+    model, data = tiny
+    victim = tmp_path / "data.npz"
+    victim.write_bytes(data.read_bytes())
+    before = victim.read_bytes()
+    code = main(["optimize", str(model), "-q", "fp32", "--data", str(victim), "--no-export", flag, str(victim)])
+    assert code == 2 and "is the --data file; Litesmith never writes over its input" in capsys.readouterr().err
+    assert victim.read_bytes() == before

@@ -49,3 +49,32 @@ def test_the_registry_and_the_compression_configs_read_alike():
     config = config_from_dict(MagnitudePruneConfig, {"sparsity": 0.25, "measure": {"latency_runs": 7}})
     assert config.sparsity == 0.25 and config.measure.latency_runs == 7
     assert config_from_dict(MagnitudePruneConfig, to_plain(config)) == config
+
+
+@dataclass(frozen=True)
+class Numbers:
+    epochs: int = 1
+    rate: float = 0.1
+    seed: int | None = 0
+    flag: bool = False
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 2.7, "epochs must be a whole number, got 2.7"),  # crashed inside Keras's fit
+        ("epochs", True, "epochs must be a whole number"),  # JSON true is not 1
+        ("rate", float("nan"), "rate must be a finite number, got nan"),  # json.loads reads NaN
+        ("rate", float("inf"), "rate must be a finite number"),
+        ("seed", True, "seed must be a whole number (or null)"),
+        ("flag", 1, "flag must be true or false"),
+        ("epochs", "3", "epochs must be a whole number"),
+    ],
+)
+def test_json_values_of_the_wrong_type_are_refused_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        from_plain(Numbers, {field: value})
+
+
+def test_json_values_of_the_right_type_are_read():
+    assert from_plain(Numbers, {"epochs": 3, "rate": 1, "seed": None, "flag": True}) == Numbers(3, 1, None, True)

@@ -109,6 +109,34 @@ def test_auto_recommendation_names_the_tie_breaker():
     assert "smaller (300 B vs 400 B)" in rec.why_not_fastest
 
 
+def test_auto_recommendation_gives_the_throughput_of_its_own_configuration():
+    """The recommendation is one configuration (variant, batch, threads): its samples/s are that one's,
+    hand-computed from the samples (1 x 1000 / 0.06 ms), not the best of the sweep (b8: 40,000/s)."""
+    b1, b8 = config("int8", 1, [0.06, 0.06, 0.06]), config("int8", 8, [0.20, 0.20, 0.20])
+    bench = BenchmarkResult(
+        model="m", config=BenchConfig(), configs=(b1, b8), recommendation=recommend([b1, b8], budget_ms=10)
+    )
+    candidate = AutoCandidate(
+        name="int8",
+        recipe=recipe_for_mode("int8"),
+        status=MEASURED,
+        size_bytes=100,
+        quality=0.99,
+        quality_label="agreement 99%",
+        meets_budget=True,
+        meets_quality=True,
+        latency_ms=0.06,
+        latency_config="int8 b1 t1",
+        threads=1,
+        batch_size=1,
+        throughput=40_000.0,
+        throughput_config="int8 b8 t1",
+        bench=bench,
+    )
+    rec = auto_recommendation([candidate], candidate, ["fastest"])
+    assert rec.label == "int8 b1 t1" and rec.throughput == pytest.approx(1000 / 0.06)
+
+
 def _facts(variant, **kw) -> VariantFacts:
     values = dict(
         total_ops=5,
