@@ -147,7 +147,8 @@ def candidate_rows(
             size_bytes=p.get("size_bytes") or 0,
             size_ratio=p.get("size_ratio"),
             p50_ms=p.get("latency_ms"),
-            throughput=p.get("throughput"),
+            # the row names one configuration (its p50's): the best throughput of the sweep only when it is that one
+            throughput=p.get("throughput") if p.get("throughput_config") == p.get("latency_config") else None,
             accuracy=accuracy_of(evaluation) if evaluation else None,
             config_label=p.get("latency_config", ""),
             warnings=tuple(warnings),
@@ -162,6 +163,7 @@ def candidate_rows(
             )
             if config is not None:
                 row.p99_ms = config.stats.p99
+                row.throughput = config.stats.throughput
         row.status = status
         row.recommended = p["name"] == recommended
         row.from_cache = bool(p.get("from_cache"))

@@ -396,3 +396,23 @@ def test_the_accuracy_budget_unit_follows_the_task(qtbot):
     panel.outputs_box.task_combos["price"].setCurrentIndex(panel.outputs_box.task_combos["price"].findData("binary"))
     assert panel.auto_value.suffix() == " pts"  # the user's task choice wins
     assert panel.settings().auto_budget().max_accuracy_drop == 0.025
+
+
+def test_a_candidate_row_shows_no_throughput_measured_at_another_configuration():
+    """A row names its p50's configuration (b1 t1); the sweep's best throughput at b32 t2 is not shown as
+    that row's (auto's recommendation gives the throughput of its own configuration, as `bench` does)."""
+    from gui.auto import candidate_rows
+
+    payload = {
+        "name": "int8",
+        "status": "measured",
+        "size_bytes": 1000,
+        "latency_ms": 0.0024,
+        "latency_config": "int8 b1 t1",
+        "throughput": 1_179_631.0,
+        "throughput_config": "int8 b32 t2",
+    }
+    (row,) = candidate_rows([payload])
+    assert row.config_label == "int8 b1 t1" and row.throughput is None
+    (row,) = candidate_rows([{**payload, "throughput_config": "int8 b1 t1", "throughput": 404_000.0}])
+    assert row.throughput == 404_000.0
