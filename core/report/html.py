@@ -37,6 +37,29 @@ td.best { font-weight: bold; }
 """
 
 
+def _latency_measured(run: ComparisonRun) -> bool:
+    bench = run.benchmark
+    return bench is not None and any(getattr(c, "ok", False) for c in bench.configs)
+
+
+def _legend(cells: list[str], *, measured: bool) -> str:
+    """The table's legend: only the marks and columns it really has (nothing about latency when no
+    benchmark ran)."""
+    parts = []
+    if any("✔" in text for text in cells):
+        parts.append("✔ the recommended variant (see What it means).")
+    if any(text.endswith("★") for text in cells):
+        parts.append("★ best value of the column.")
+    if measured:
+        parts.append(
+            "Latency: the first batch size and thread count measured; speed-up: the original's p50 divided by "
+            "the variant's."
+        )
+    else:
+        parts.append("Latency: not measured in this run.")
+    return " ".join(parts)
+
+
 def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, bytes]] = ()) -> str:
     """The self-contained HTML page of `run`: `data` is its `document(run)`, `charts` (name, PNG bytes) pairs.
 
@@ -58,17 +81,16 @@ def render_html(run: ComparisonRun, data: dict, charts: Sequence[tuple[str, byte
         )
     titles = [" ".join(str(t).split("\n")) for t in titles]  # two-line headers of a model with several outputs
     body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t in titles) + "</tr></thead><tbody>")
+    shown: list[str] = []
     for row in build_rows(run):
         cells = []
         for text in row_cells(row, metric):
+            shown.append(text)
             best = text.endswith("★")
             cells.append(f"<td{' class=best' if best else ''}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</tbody></table>")
-    body.append(
-        "<p class='muted'>✔ the recommended variant (see What it means). ★ best value of the column. Latency: the first batch size and thread count "
-        "measured; speed-up: the original's p50 divided by the variant's.</p>"
-    )
+    body.append(f"<p class='muted'>{html.escape(_legend(shown, measured=_latency_measured(run)))}</p>")
     body += outputs_html(data)
     if charts:
         body.append("<h2>Charts</h2><div class='charts'>")

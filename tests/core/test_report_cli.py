@@ -48,6 +48,7 @@ def test_report_files_with_measured_latency(tiny, tmp_path, capsys, inline_engin
     assert code == 0, capsys.readouterr().err
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     assert doc["schema"] == "litesmith.comparison-report" and doc["benchmark_error"] is None
+    assert "Latency: the first batch size and thread count measured" in html_path.read_text(encoding="utf-8")
     assert doc["settings"]["quantize"] == "fp32" and doc["model"] == str(model)
     original, fp32 = doc["rows"]
     assert original["original"] and original["format"] == "Keras" and fp32["name"] == "fp32"
@@ -96,6 +97,10 @@ def test_unmeasured_report_says_so_and_a_missing_folder_exits_3(tiny, tmp_path, 
     doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert doc["benchmark"] is None and "--report-seconds 0" in doc["benchmark_error"]
     assert [(r["p50_ms"], r["speedup"]) for r in doc["rows"]] == [(None, None), (None, None)]  # nothing invented
+    assert main([*argv, "--report-html", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Latency: not measured in this run." in page  # the legend claims no latency and no recommendation
+    assert "first batch size and thread count" not in page and "✔ the recommended variant" not in page
     capsys.readouterr()
     code = main([*argv, "--report-json", str(tmp_path / "nowhere" / "r.json")])
     err = capsys.readouterr().err
