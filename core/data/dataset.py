@@ -7,7 +7,7 @@ order), `y` by model output name. Samples are on axis 0 of every array.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +57,7 @@ class Dataset:
     def subset(self, indices: np.ndarray) -> "Dataset":
         """The samples at `indices` (1-D integer array) of every input and label array."""
         y = None if self.y is None else {k: v[indices] for k, v in self.y.items()}
-        return Dataset(
-            {k: v[indices] for k, v in self.x.items()},
-            y,
-            self.source,
-            self.format,
-            list(self.notes),
-            self.primary,
-            self.classes,
-        )
+        return replace(self, x={k: v[indices] for k, v in self.x.items()}, y=y, notes=list(self.notes))
 
 
 def bad(path: str | Path | None, message: str) -> BadInputError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ def align_image_classes(
         reason = _class_count_mismatch(data, interface)
         if reason:
             warnings.append(f"{data.source}: {reason}; its labels are not used (fidelity only)")
-            data = Dataset(data.x, None, data.source, data.format, list(data.notes), data.primary, data.classes)
+            data = replace(data, y=None)
         aligned.append(data)
     return aligned[0], aligned[-1], warnings
 
@@ -112,12 +113,11 @@ def _renumbered(data: Dataset, classes: tuple[str, ...], other: str) -> Dataset:
     """`data` (an image folder whose class names are all in `classes`) with its class ids mapped by name
     onto `classes`' positions, with a note naming the `other` folder whose numbering it now follows."""
     notes = list(data.notes) + [f"class ids follow the {other} folder's {len(classes)} classes, matched by name"]
-    if data.y is None or data.primary is None or data.classes is None:
-        return Dataset(data.x, data.y, data.source, data.format, notes, data.primary, classes)
-    ids = np.asarray([classes.index(name) for name in data.classes], dtype=np.int64)
-    y = dict(data.y)
-    y[data.primary] = ids[y[data.primary]]
-    return Dataset(data.x, y, data.source, data.format, notes, data.primary, classes)
+    y = data.y
+    if y is not None and data.primary is not None and data.classes is not None:
+        ids = np.asarray([classes.index(name) for name in data.classes], dtype=np.int64)
+        y = {**y, data.primary: ids[y[data.primary]]}
+    return replace(data, y=y, notes=notes, classes=classes)
 
 
 def _class_count_mismatch(data: Dataset, interface: ModelInterface) -> str | None:

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +251,7 @@ def check_inputs(data: Dataset, interface: ModelInterface, source: str | Path | 
             "the inputs hold different numbers of samples: " + ", ".join(f"input {k!r} {n}" for k, n in counts.items()),
         )
     notes = list(data.notes) + [f"data for {k!r} feeds no input of the model; ignored" for k in data.x if k not in x]
-    return Dataset(x, data.y, data.source, data.format, notes, data.primary, data.classes)
+    return replace(data, x=x, notes=notes)
 
 
 def _class_ids(labels: np.ndarray) -> np.ndarray | None:

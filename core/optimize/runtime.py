@@ -34,6 +34,11 @@ class TensorDetail:
     scale: float
     zero_point: int
 
+    @property
+    def quantized(self) -> bool:
+        """An integer tensor with a scale: float values stored as integers (run dequantizes such an output)."""
+        return bool(self.scale) and np.issubdtype(np.dtype(self.dtype), np.integer)
+
 
 def make_interpreter(tflite_bytes: bytes, num_threads: int | None = None) -> Any:
     """An `ai_edge_litert` Interpreter; BadInputError when the flatbuffer cannot be loaded."""
@@ -101,12 +106,10 @@ class SignatureModel:
 
     def result_specs(self) -> tuple[TensorSpec, ...]:
         """The outputs as `run` returns them: a quantized output comes back dequantized, float32."""
-        specs = []
-        for spec in self.interface.outputs:
-            d = self.outputs[spec.name]
-            quantized = bool(d.scale) and np.issubdtype(np.dtype(d.dtype), np.integer)
-            specs.append(dataclasses.replace(spec, dtype="float32") if quantized else spec)
-        return tuple(specs)
+        return tuple(
+            dataclasses.replace(spec, dtype="float32") if self.outputs[spec.name].quantized else spec
+            for spec in self.interface.outputs
+        )
 
     def run(
         self, inputs: dict[str, np.ndarray], *, batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None
@@ -172,11 +175,8 @@ def io_dtype(tflite_bytes: bytes, signature: str | None = None) -> str:
     that type, "float32" when none is, else "mixed": read from the file, not from how it was made."""
     model = SignatureModel(tflite_bytes, signature)
     details = [*model.inputs.values(), *model.outputs.values()]
-    quantized = {d.dtype for d in details if d.scale and np.issubdtype(np.dtype(d.dtype), np.integer)}
-    if not quantized:
-        return "float32"
-    counted = sum(1 for d in details if d.scale and np.issubdtype(np.dtype(d.dtype), np.integer))
-    return quantized.pop() if len(quantized) == 1 and counted == len(details) else "mixed"
+    kinds = {d.dtype if d.quantized else "float32" for d in details}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def run_tflite(

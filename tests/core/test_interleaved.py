@@ -11,27 +11,17 @@ import pytest
 from core.benchmark.interleaved import interleaved_times
 from core.engine import CancelToken
 from core.errors import Cancelled
+from tests.core.fake_clock import FakeClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.log: list[str] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def call(self, name: str, seconds: float):
-        def run() -> None:
-            self.log.append(name)
-            self.now += seconds
-
-        return run
+def _timed(clock: FakeClock, name: str, seconds: float):
+    """A call that the clock records as `name`, taking `seconds`."""
+    return lambda: clock.step(name, seconds)
 
 
 def test_rounds_take_turns_and_each_call_is_timed_alone():
-    clock = Clock()
-    calls = {"a": clock.call("a", 0.002), "b": clock.call("b", 0.005)}
+    clock = FakeClock()
+    calls = {"a": _timed(clock, "a", 0.002), "b": _timed(clock, "b", 0.005)}
     times = interleaved_times(calls, rounds=3, per_round=2, warmup=1, clock=clock)
     # warm-up a b, then 3 rounds of (a a b b)
     assert clock.log == ["a", "b"] + ["a", "a", "b", "b"] * 3
@@ -39,9 +29,9 @@ def test_rounds_take_turns_and_each_call_is_timed_alone():
 
 
 def test_a_cancelled_token_stops_before_the_next_round():
-    clock = Clock()
+    clock = FakeClock()
     token = CancelToken()
-    calls = {"a": clock.call("a", 0.001)}
+    calls = {"a": _timed(clock, "a", 0.001)}
 
     def cancel_after_first() -> None:
         calls["a"]()

@@ -23,22 +23,8 @@ import core.benchmark.keras_timing as keras_timing
 from core.benchmark.crossover import KERAS_JAX_GPU, KERAS_TF_GPU
 from core.benchmark.keras_timing import time_predict
 from core.engine import CancelToken
+from tests.core.fake_clock import FakeClock
 from tests.model_factory import dense_model, rezip, save_keras
-
-
-class FakeClock:
-    """A clock that only moves when a recorded step runs; `log` keeps the steps in order."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.log: list[str] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, name: str, seconds: float) -> None:
-        self.log.append(name)
-        self.now += seconds
 
 
 def test_loop_times_copy_and_call_apart_and_takes_medians(monkeypatch):
